@@ -1,0 +1,176 @@
+//! Errors that reach a user.
+//!
+//! Two kinds matter and map to distinct exit codes:
+//! * [`Diagnostics`]: the input is wrong (a file, a field, a command-line value).
+//!   Every problem found is collected, each naming the file, the line when known,
+//!   the field path, what was expected and what was found. Exit code 2.
+//! * [`Error::Numerical`]: the input was valid but the simulation could not be
+//!   carried out faithfully (solver failure, NaN, a concentration that went
+//!   negative beyond tolerance). It names the time and the state. Exit code 3.
+//!
+//! I/O failures (unreadable file, unwritable output) exit with code 1.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in one input, precise enough to fix without reading code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    /// The file the problem is in (or `<command line>`).
+    pub file: PathBuf,
+    /// 1-based line, when the location could be found.
+    pub line: Option<usize>,
+    /// Dotted path of the field, e.g. `recipe.feeds[2].start_h`.
+    pub field: String,
+    /// What a valid value looks like (type, unit, allowed range).
+    pub expected: String,
+    /// What was there instead.
+    pub found: String,
+}
+
+impl Diagnostic {
+    pub fn new(
+        file: impl AsRef<Path>,
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            file: file.as_ref().to_path_buf(),
+            line: None,
+            field: field.into(),
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+
+    pub fn at_line(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": expected {}, found {}", self.expected, self.found)
+    }
+}
+
+/// All the problems found in one validation pass.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn new() -> Self {
+        Diagnostics(Vec::new())
+    }
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+    /// `Ok(value)` when nothing was found, otherwise every problem as an error.
+    pub fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+    /// True when some diagnostic's field path starts with `prefix`.
+    pub fn mentions(&self, prefix: &str) -> bool {
+        self.0.iter().any(|d| d.field.starts_with(prefix))
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Self {
+        Diagnostics(vec![d])
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "{n} problem{} found:", if n == 1 { "" } else { "s" })?;
+        for d in &self.0 {
+            writeln!(f, "  {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Everything that can go wrong in biotwin, by what the user should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is invalid: fix the file or the command line.
+    #[error("{0}")]
+    Input(#[from] Diagnostics),
+    /// The model could not be integrated faithfully.
+    #[error(
+        "numerical failure at t = {time_h:.4} h: {message}\n  state: {state}\n  (tighten the tolerances or check the parameters)"
+    )]
+    Numerical {
+        time_h: f64,
+        message: String,
+        state: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+}
+
+impl Error {
+    /// Process exit code for this error class (documented in the README).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) => 2,
+            Error::Numerical { .. } => 3,
+            Error::Io { .. } => 1,
+        }
+    }
+
+    pub fn io(path: impl AsRef<Path>, err: impl fmt::Display) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            message: err.to_string(),
+        }
+    }
+
+    /// A single input problem, for command-line values and the like.
+    pub fn input(
+        file: impl AsRef<Path>,
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        Error::Input(Diagnostic::new(file, field, expected, found).into())
+    }
+}
+
+impl From<Diagnostic> for Error {
+    fn from(d: Diagnostic) -> Self {
+        Error::Input(d.into())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,15 @@
+//! biotwin: a predictive digital twin for biopharmaceutical manufacturing.
+//!
+//! Data flows one way: **definition** (process-model files, validated) →
+//! **simulation** (bioreactor kinetics integrated by the solver, downstream unit
+//! operations) → **prediction** (quality attributes, Monte Carlo, surrogates) →
+//! **report** (CSV/JSON/SVG writers, CLI tables).
+//!
+//! Inside the engine every quantity is SI (s, m³, kg, mol, K, Pa; cells are
+//! counted). Units appear only at the edges: in input files, where [`units`]
+//! converts them, and in output column names such as `glucose_g_per_l`.
+
+pub mod definition;
+pub mod error;
+pub mod units;
+// Modules added by feature branches go below this line.
