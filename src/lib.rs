@@ -9,6 +9,7 @@
 //! counted). Units appear only at the edges: in input files, where [`units`]
 //! converts them, and in output column names such as `glucose_g_per_l`.
 
+pub mod bioreactor;
 pub mod definition;
 pub mod error;
 pub mod units;
