@@ -12,5 +12,7 @@
 pub mod bioreactor;
 pub mod definition;
 pub mod error;
+pub mod simulation;
+pub mod solver;
 pub mod units;
 // Modules added by feature branches go below this line.
