@@ -441,3 +441,85 @@ fn invalid_operating_point_is_a_diagnostic_not_a_panic() {
     assert!(err.mentions("sparge_gas_slpm"), "{err}");
     assert!(err.mentions("volume_m3"), "{err}");
 }
+
+#[test]
+fn invalid_parameters_are_diagnostics() {
+    let bench = catalog("bench-3l-glass");
+    let p = ScaleUpParameters {
+        do_setpoint_fraction: 1.0,
+        viscosity_pa_s: 0.0,
+        ..ScaleUpParameters::default()
+    };
+    let err = scale_up(&bench, &op(2.0e-3, 250.0, 0.1), &bench, None, &p).unwrap_err();
+    assert!(err.mentions("parameters.do_setpoint_fraction"), "{err}");
+    assert!(err.mentions("parameters.viscosity_pa_s"), "{err}");
+    assert_eq!(err.len(), 2, "{err}");
+}
+
+/// The source column of the 2000 L drilled-sparger vessel recomputed by hand
+/// from the file's numbers and textbook constants, independently of the
+/// library's helpers.
+#[test]
+fn source_column_matches_a_hand_calculation() {
+    let eq = catalog("sut-2000l-pbt-drilled");
+    let (v, rpm, slpm, t, our) = (1.6, 75.0, 32.0, 310.15, 5e-4);
+    let r = scale_up(
+        &eq,
+        &op(v, rpm, slpm),
+        &eq,
+        None,
+        &ScaleUpParameters::default(),
+    )
+    .unwrap();
+    let c = &r.source_conditions;
+
+    let pi = std::f64::consts::PI;
+    let n = rpm / 60.0;
+    // Geometry: T = 1.2 m, dished head 0.2 m deep.
+    let area = pi * 0.36;
+    let head = 2.0 / 3.0 * pi * 0.36 * 0.2;
+    let h = 0.2 + (v - head) / area;
+    assert!(rel(c.liquid_height_m, h) < 1e-12);
+    // Power: one pitched blade, Np 1.5, D 0.4 m.
+    let p0 = 1.5 * 1000.0 * n.powi(3) * 0.4_f64.powi(5);
+    assert!(rel(c.ungassed_power_w, p0) < 1e-12);
+    // Actual gas flow at 37 °C and p_mean = 1.02 bar + ρ g H/2.
+    let p_mean = 101_325.0 + 2000.0 + 0.5 * 1000.0 * 9.80665 * h;
+    let mol_per_s = slpm / 60_000.0 * 101_325.0 / (8.314_462_618 * 273.15);
+    let q = mol_per_s * 8.314_462_618 * t / p_mean;
+    let v_s = q / area;
+    assert!(rel(c.superficial_gas_velocity_m_per_s, v_s) < 1e-12);
+    // Hughmark ratio (capped at 1).
+    let ratio = (0.10
+        * (q / (n * v)).powf(-0.25)
+        * (n * n * 0.4_f64.powi(4) / (9.80665 * 0.08 * v.powf(2.0 / 3.0))).powf(-0.2))
+    .min(1.0);
+    let pg = p0 * ratio;
+    assert!(rel(c.gassed_power_w, pg) < 1e-12);
+    // van 't Riet constants of the file.
+    let kla_h = 93.6 * (pg / v).powf(0.4) * v_s.powf(0.5);
+    assert!(rel(c.kla_per_h, kla_h) < 1e-12);
+    // Kolmogorov length with ν = 0.9e-6 m²/s.
+    let eta_um = ((0.9e-6_f64).powi(3) / (pg / (1000.0 * v))).powf(0.25) * 1e6;
+    assert!(rel(c.kolmogorov_length_um, eta_um) < 1e-12);
+    // Mixing time: 5.2/N Np^(-1/3) (T/D)² (H/T)^2.4.
+    let theta = 5.2 / n * 1.5_f64.powf(-1.0 / 3.0) * 9.0 * (h / 1.2).powf(2.4);
+    assert!(rel(c.mixing_time_s, theta) < 1e-12);
+    // pCO2: CPR/(kLa_CO2 H) + p_mean CPR V/G, Henry for CO2 from Sander (2015).
+    let h_co2 = 3.3e-4 * (2400.0 * (1.0 / t - 1.0 / 298.15)).exp();
+    let cpr = 0.95 * our;
+    let pco2 = cpr / (0.89 * kla_h / 3600.0 * h_co2) + p_mean * cpr * v / mol_per_s;
+    assert!(rel(c.pco2_mmhg, pco2 / 133.322_387_415) < 1e-12);
+    // 2000 L at 75 rpm, 0.02 vvm: values of a real single-use vessel.
+    assert!(
+        (10.0..40.0).contains(&c.ungassed_p_per_v_w_per_m3),
+        "{}",
+        c.ungassed_p_per_v_w_per_m3
+    );
+    assert!((3.0..20.0).contains(&c.kla_per_h), "{}", c.kla_per_h);
+    assert!(
+        (30.0..150.0).contains(&c.mixing_time_s),
+        "{}",
+        c.mixing_time_s
+    );
+}

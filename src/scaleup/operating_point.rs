@@ -88,6 +88,89 @@ pub struct ScaleUpParameters {
     pub pco2_limit_mmhg: f64,
 }
 
+impl ScaleUpParameters {
+    /// Physical ranges: positive properties, RQ and the kLa ratio in (0, 2],
+    /// DO set-point in [0, 1).
+    pub fn validate(&self) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let checks: [(&str, f64, (f64, f64), bool); 8] = [
+            (
+                "density_kg_per_m3",
+                self.density_kg_per_m3,
+                (0.0, f64::MAX),
+                false,
+            ),
+            (
+                "viscosity_pa_s",
+                self.viscosity_pa_s,
+                (0.0, f64::MAX),
+                false,
+            ),
+            (
+                "respiratory_quotient",
+                self.respiratory_quotient,
+                (0.0, 2.0),
+                false,
+            ),
+            (
+                "kla_co2_over_kla_o2",
+                self.kla_co2_over_kla_o2,
+                (0.0, 2.0),
+                false,
+            ),
+            (
+                "do_setpoint_fraction",
+                self.do_setpoint_fraction,
+                (0.0, 1.0),
+                true,
+            ),
+            (
+                "turbulent_reynolds_min",
+                self.turbulent_reynolds_min,
+                (0.0, f64::MAX),
+                false,
+            ),
+            (
+                "kolmogorov_min_um",
+                self.kolmogorov_min_um,
+                (0.0, f64::MAX),
+                true,
+            ),
+            (
+                "pco2_limit_mmhg",
+                self.pco2_limit_mmhg,
+                (0.0, f64::MAX),
+                false,
+            ),
+        ];
+        for (field, value, (lo, hi), lo_inclusive) in checks {
+            let above = if lo_inclusive {
+                value >= lo
+            } else {
+                value > lo
+            };
+            // `do_setpoint_fraction` must stay below 1 (a driving force is needed).
+            let below = if field == "do_setpoint_fraction" {
+                value < hi
+            } else {
+                value <= hi
+            };
+            if !(value.is_finite() && above && below) {
+                d.push(Diagnostic::new(
+                    OPERATING_POINT_SOURCE,
+                    format!("parameters.{field}"),
+                    format!(
+                        "a value in {}{lo}, {hi}]",
+                        if lo_inclusive { "[" } else { "(" }
+                    ),
+                    format!("{value}"),
+                ));
+            }
+        }
+        d
+    }
+}
+
 impl Default for ScaleUpParameters {
     fn default() -> Self {
         ScaleUpParameters {

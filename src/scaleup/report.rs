@@ -74,6 +74,7 @@ pub fn scale_up(
     params: &ScaleUpParameters,
 ) -> Result<ScaleUpReport, Diagnostics> {
     let mut diags = op.validate();
+    diags.extend(params.validate());
     let v_t = target_volume_m3.unwrap_or(target.working_volume_range_m3().1);
     if !(v_t.is_finite() && v_t > 0.0) {
         diags.push(Diagnostic::new(
