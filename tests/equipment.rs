@@ -381,3 +381,29 @@ fn unknown_keys_and_bad_enum_values_are_located() {
     assert_eq!(d.line, Some(line_of(&text, "type = \"sieve\"")), "{err}");
     assert!(d.expected.contains("microsparger"), "{err}");
 }
+
+#[test]
+fn second_impeller_problems_point_at_the_second_impeller() {
+    let path = catalog_dir().join("sut-2000l-microsparger.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Make only the second impeller wider than the 1.08 m tank.
+    let first = text.find("diameter_m = 0.41").unwrap();
+    let second = first + 1 + text[first + 1..].find("diameter_m = 0.41").unwrap();
+    let bad = format!(
+        "{}diameter_m = 1.30{}",
+        &text[..second],
+        &text[second + "diameter_m = 0.41".len()..]
+    );
+    let err = load_text(&bad).unwrap_err();
+    println!("{err}");
+    assert_eq!(err.len(), 1, "{err}");
+    let d = &err.0[0];
+    assert_eq!(d.field, "impellers[1].diameter_m");
+    let line = bad[..second].matches('\n').count() + 1;
+    assert_eq!(d.line, Some(line));
+    assert!(
+        d.to_string()
+            .contains(&format!("vessel.toml:{line}: impellers[1].diameter_m")),
+        "{d}"
+    );
+}
