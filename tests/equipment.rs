@@ -407,3 +407,26 @@ fn second_impeller_problems_point_at_the_second_impeller() {
         "{d}"
     );
 }
+
+#[test]
+fn catalog_listing_shows_broken_files_and_ignores_other_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("b-good.toml"), base()).unwrap();
+    std::fs::write(tmp.path().join("a-broken.toml"), "id = [").unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "not equipment").unwrap();
+    let list = list_catalog(tmp.path());
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[0].0, "a-broken");
+    assert!(list[0].1.contains("not a valid TOML"));
+    assert_eq!(list[1].0, "test-vessel");
+    // An absolute path resolves regardless of the referring directory.
+    let abs = tmp.path().join("b-good.toml");
+    let p = resolve_equipment(
+        abs.to_str().unwrap(),
+        Path::new("/elsewhere"),
+        &catalog_dir(),
+    )
+    .unwrap();
+    assert_eq!(p, abs);
+    assert!(list_catalog(&tmp.path().join("missing")).is_empty());
+}
