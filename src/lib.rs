@@ -16,3 +16,5 @@ pub mod simulation;
 pub mod solver;
 pub mod units;
 // Modules added by feature branches go below this line.
+pub mod equipment;
+pub mod scaleup;
