@@ -175,6 +175,10 @@ fn parse_product(s: &str) -> Result<Unit, String> {
     } else {
         s
     };
+    if s.contains('/') {
+        // A parenthesised quotient such as `(mOsm/kg)`.
+        return Unit::parse(s);
+    }
     let mut u = Unit {
         factor: 1.0,
         dim: Dim::NONE,
@@ -293,6 +297,7 @@ mod tests {
         ));
         assert!(close(to_si(1.0, "1e6 cells/mL", "cells/m3").unwrap(), 1e12));
         assert!(close(to_si(80.0, "kJ/mol", "J/mol").unwrap(), 8e4));
+        assert!(close(to_si(0.004, "1/(mOsm/kg)", "kg/mol").unwrap(), 4.0));
     }
 
     #[test]

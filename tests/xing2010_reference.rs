@@ -35,7 +35,7 @@ fn scenario(method: Method, rtol: f64) -> Scenario {
 fn compare(method: Method, rtol: f64, bound: f64) -> f64 {
     let out = scenario(method, rtol).simulate(true).unwrap();
     let reference = reference();
-    assert_eq!(out.rows.len(), reference.len(), "one row per hour, 0..=336");
+    assert_eq!(out.n_rows(), reference.len(), "one row per hour, 0..=336");
     let col = |name: &str| out.columns.iter().position(|c| c == name).unwrap();
     // (our column, factor to reference unit, reference column)
     let map = [
@@ -49,7 +49,7 @@ fn compare(method: Method, rtol: f64, bound: f64) -> f64 {
         ("volume_l", 1.0, 8),
     ];
     let mut worst: f64 = 0.0;
-    for (row, r) in out.rows.iter().zip(&reference) {
+    for (row, r) in out.rows().zip(&reference) {
         assert!((row[col("time_h")] - r[0]).abs() < 1e-9);
         for &(name, f, j) in &map {
             let ours = row[col(name)] * f;

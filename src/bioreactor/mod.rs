@@ -7,6 +7,7 @@
 //! ([`simulate::run`]) applies recipe events between smooth segments.
 
 pub mod gas_transfer;
+pub mod platform;
 pub mod simulate;
 pub mod vessel;
 pub mod xing2010;
@@ -48,6 +49,10 @@ pub trait Culture<const N: usize>: OdeSystem<N> + Clone + Send + Sync {
     fn set_inflow(&mut self, rate_m3_per_s: f64, composition: &SVector<f64, N>);
     /// Operating set-points for the coming segment.
     fn set_setpoints(&mut self, setpoints: &Setpoints) -> Result<(), String>;
+    /// Called before each smooth segment with the state at its start, so
+    /// quantities that change only slowly (vessel kLa and pressure at the
+    /// current volume) are computed once per segment, not per RHS call.
+    fn begin_segment(&mut self, _y: &SVector<f64, N>) {}
     /// Names of output columns, units in the names.
     fn output_columns(&self) -> Vec<&'static str>;
     /// One output row (same order as `output_columns`) for state `y` at `t_s`.

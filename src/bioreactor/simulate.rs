@@ -46,9 +46,9 @@ pub struct Run<const N: usize> {
     /// Output times (s) and states; empty when no output was requested.
     pub times_s: Vec<f64>,
     pub states: Vec<SVector<f64, N>>,
-    /// The model's output rows at those times, computed with the set-points
-    /// and feeds in force when each state was reached.
-    pub rows: Vec<Vec<f64>>,
+    /// The model's output rows at those times, row-major and flat, computed
+    /// with the set-points and feeds in force when each state was reached.
+    pub rows: Vec<f64>,
     pub initial: SVector<f64, N>,
     pub final_state: SVector<f64, N>,
     pub ledger: Ledger<N>,
@@ -101,7 +101,9 @@ pub fn run<const N: usize, M: Culture<N>>(
     };
     let record = opts.output_interval_s.is_some();
     let mut out: Vec<(f64, SVector<f64, N>)> = Vec::with_capacity(grid.len() + 1);
-    let mut rows: Vec<Vec<f64>> = Vec::new();
+    let n_cols = model.output_columns().len();
+    let mut rows: Vec<f64> = Vec::with_capacity(if record { (grid.len() + 1) * n_cols } else { 0 });
+    let mut row = Vec::with_capacity(n_cols);
     if record {
         out.push((0.0, y0));
     }
@@ -116,6 +118,7 @@ pub fn run<const N: usize, M: Culture<N>>(
     let events = &recipe.events;
     loop {
         let t_next = events.get(i).map(|e| e.time_s.min(end)).unwrap_or(end);
+        model.begin_segment(&y);
         y = integrate_segment(
             &model,
             opts.method,
@@ -127,10 +130,9 @@ pub fn run<const N: usize, M: Culture<N>>(
             if record { Some(&mut out) } else { None },
             &mut stats,
         )?;
-        for (tk, yk) in &out[rows.len()..] {
-            let mut row = Vec::new();
+        for (tk, yk) in &out[rows.len() / n_cols.max(1)..] {
             model.outputs(*tk, yk, &mut row);
-            rows.push(row);
+            rows.extend_from_slice(&row);
         }
         // Continuous inflow over the segment, exactly.
         if inflow.0 > 0.0 {

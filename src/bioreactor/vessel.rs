@@ -1,10 +1,13 @@
-//! What a culture model needs to know about its vessel: oxygen transfer
-//! coefficient and mean liquid pressure at the current operating point.
+//! What a culture model needs to know about its vessel: the oxygen transfer
+//! coefficient and the mean liquid pressure at the current operating point.
+//! The equipment catalog (`crate::equipment`) provides it.
 
 use std::fmt::Debug;
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::error::{Diagnostic, Diagnostics};
+use crate::equipment::Equipment;
+use crate::error::Diagnostics;
 
 pub trait Vessel: Debug + Send + Sync {
     /// Equipment id, for records.
@@ -15,13 +18,36 @@ pub trait Vessel: Debug + Send + Sync {
     fn mean_pressure_pa(&self, volume_m3: f64) -> f64;
 }
 
-/// Loads an equipment file; equipment support lives in `crate::equipment`.
-pub fn load(path: &Path) -> Result<std::sync::Arc<dyn Vessel>, Diagnostics> {
-    Err(Diagnostic::new(
-        path,
-        "",
-        "an equipment file (equipment catalog support is not built yet)",
-        "an equipment reference",
-    )
-    .into())
+impl Vessel for Equipment {
+    fn id(&self) -> &str {
+        Equipment::id(self)
+    }
+    fn kla_o2_per_s(&self, agitation_rps: f64, gas_flow_m3_per_s: f64, volume_m3: f64) -> f64 {
+        Equipment::kla_o2_per_s(self, agitation_rps, gas_flow_m3_per_s, volume_m3)
+    }
+    fn mean_pressure_pa(&self, volume_m3: f64) -> f64 {
+        Equipment::mean_liquid_pressure_pa(self, volume_m3)
+    }
+}
+
+/// No vessel: no oxygen transfer at all. Only for building a model whose
+/// vessel is checked elsewhere; a simulation with it starves of O₂.
+#[derive(Debug)]
+pub struct NoVessel;
+
+impl Vessel for NoVessel {
+    fn id(&self) -> &str {
+        "none"
+    }
+    fn kla_o2_per_s(&self, _: f64, _: f64, _: f64) -> f64 {
+        0.0
+    }
+    fn mean_pressure_pa(&self, _: f64) -> f64 {
+        101_325.0
+    }
+}
+
+/// Loads an equipment file as vessel physics.
+pub fn load(path: &Path) -> Result<Arc<dyn Vessel>, Diagnostics> {
+    Ok(Arc::new(Equipment::load(path)?))
 }

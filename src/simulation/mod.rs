@@ -31,7 +31,8 @@ pub struct Scenario {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub columns: Vec<String>,
-    pub rows: Vec<Vec<f64>>,
+    /// Row-major table, `columns.len()` values per row.
+    pub data: Vec<f64>,
     /// End-of-batch quality attributes (name with unit, value).
     pub quality: Vec<(String, f64)>,
     pub stats: WorkStats,
@@ -46,7 +47,14 @@ impl Outcome {
     }
     pub fn column(&self, name: &str) -> Option<Vec<f64>> {
         let i = self.columns.iter().position(|c| c == name)?;
-        Some(self.rows.iter().map(|r| r[i]).collect())
+        Some(self.rows().map(|r| r[i]).collect())
+    }
+    /// Output rows, each `columns.len()` long.
+    pub fn rows(&self) -> std::slice::ChunksExact<'_, f64> {
+        self.data.chunks_exact(self.columns.len().max(1))
+    }
+    pub fn n_rows(&self) -> usize {
+        self.data.len() / self.columns.len().max(1)
     }
 }
 
@@ -130,7 +138,7 @@ impl Scenario {
                 let r = run(m, &self.recipe, &opts)?;
                 Outcome {
                     columns: m.output_columns().iter().map(|s| s.to_string()).collect(),
-                    rows: r.rows,
+                    data: r.rows,
                     quality: m
                         .quality(&r.final_state)
                         .into_iter()
@@ -142,6 +150,7 @@ impl Scenario {
         }
         Ok(match &model {
             AnyModel::Xing2010(m) => go!(m),
+            AnyModel::ChoPlatform(m) => go!(m),
         })
     }
 }

@@ -145,9 +145,48 @@ pub fn integrate_segment<const N: usize, S: OdeSystem<N>>(
         .collect();
     stats.segments += 1;
     let z1 = match (method, out) {
+        (Method::Dopri5, Some(out)) if evenly_spaced_to_end(t0, t1, &inside).is_some() => {
+            // Fast path: the grid starts one interval after t0 and ends at t1,
+            // so the solver's own dense output lands exactly on it.
+            let dt = evenly_spaced_to_end(t0, t1, &inside).unwrap_or(t1 - t0);
+            let mut solver = dopri5(scaled, t0, t1, dt, z0, tol, ode_solvers::OutputType::Dense);
+            let st = solver
+                .integrate()
+                .map_err(|e| failure(sys, &scale, t0, y0, e))?;
+            add(stats, st);
+            let (xs, zs) = (solver.x_out(), solver.y_out());
+            let mut j = 0;
+            let mut last = None;
+            for &g in &inside {
+                while j < xs.len() && xs[j] < g - 1e-6 * dt {
+                    j += 1;
+                }
+                let zg = zs
+                    .get(j)
+                    .filter(|_| (xs[j] - g).abs() <= 1e-6 * dt)
+                    .ok_or_else(|| SolverFailure {
+                        time_s: g,
+                        message: "dense output missed a grid point".into(),
+                        state: String::new(),
+                    })?;
+                let yg = zg.component_mul(&scale);
+                check_state(sys, g, &yg)?;
+                out.push((g, yg));
+                last = Some(*zg);
+            }
+            last.unwrap_or(z0)
+        }
         (Method::Dopri5, Some(out)) if !inside.is_empty() => {
             let mut model = ContinuousOutputModel::new();
-            let mut solver = dopri5(scaled, t0, t1, z0, tol);
+            let mut solver = dopri5(
+                scaled,
+                t0,
+                t1,
+                t1 - t0,
+                z0,
+                tol,
+                ode_solvers::OutputType::Continuous,
+            );
             let st = solver
                 .integrate_with_continuous_output_model(&mut model)
                 .map_err(|e| failure(sys, &scale, t0, y0, e))?;
@@ -167,8 +206,15 @@ pub fn integrate_segment<const N: usize, S: OdeSystem<N>>(
             z1
         }
         (Method::Dopri5, _) => {
-            let mut solver = dopri5(scaled, t0, t1, z0, tol);
-            solver.set_output(ode_solvers::OutputType::Sparse);
+            let mut solver = dopri5(
+                scaled,
+                t0,
+                t1,
+                t1 - t0,
+                z0,
+                tol,
+                ode_solvers::OutputType::Sparse,
+            );
             let st = solver
                 .integrate()
                 .map_err(|e| failure(sys, &scale, t0, y0, e))?;
@@ -226,18 +272,36 @@ pub fn integrate_segment<const N: usize, S: OdeSystem<N>>(
     Ok(y1)
 }
 
+/// The spacing `dt` if `grid` is exactly t0 + dt, t0 + 2dt, …, t1.
+fn evenly_spaced_to_end(t0: f64, t1: f64, grid: &[f64]) -> Option<f64> {
+    let first = *grid.first()?;
+    let dt = first - t0;
+    let n = grid.len() as f64;
+    let tol = 1e-9 * t1.abs().max(1.0);
+    let ok = dt > 0.0
+        && (grid[grid.len() - 1] - t1).abs() <= tol
+        && (t0 + n * dt - t1).abs() <= tol
+        && grid
+            .iter()
+            .enumerate()
+            .all(|(k, &g)| (t0 + (k as f64 + 1.0) * dt - g).abs() <= tol);
+    ok.then_some(dt)
+}
+
 fn dopri5<'a, const N: usize, S: OdeSystem<N>>(
     f: Scaled<'a, N, S>,
     t0: f64,
     t1: f64,
+    dx: f64,
     z0: SVector<f64, N>,
     tol: &Tolerances,
+    out_type: ode_solvers::OutputType,
 ) -> Dopri5<f64, SVector<f64, N>, Scaled<'a, N, S>> {
     Dopri5::from_param(
         f,
         t0,
         t1,
-        t1 - t0,
+        dx,
         z0,
         tol.rtol,
         tol.atol,
@@ -249,7 +313,7 @@ fn dopri5<'a, const N: usize, S: OdeSystem<N>>(
         0.0,
         tol.max_steps,
         1000,
-        ode_solvers::OutputType::Continuous,
+        out_type,
     )
 }
 
