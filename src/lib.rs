@@ -10,8 +10,11 @@
 //! converts them, and in output column names such as `glucose_g_per_l`.
 
 pub mod bioreactor;
+pub mod cli;
 pub mod definition;
 pub mod error;
+pub mod montecarlo;
+pub mod output;
 pub mod simulation;
 pub mod solver;
 pub mod units;

@@ -153,7 +153,9 @@ pub fn run<const N: usize, M: Culture<N>>(
         let mut inflow_changed = false;
         while let Some(e) = events.get(i).filter(|e| e.time_s <= t) {
             match &e.kind {
-                EventKind::Bolus { medium, volume_m3 } => {
+                EventKind::Bolus {
+                    medium, volume_m3, ..
+                } => {
                     let v = y[vi];
                     let f = &media[*medium];
                     for k in 0..N {

@@ -27,6 +27,10 @@ pub struct ProcessFile {
     pub solver: SolverFile,
     #[serde(default)]
     pub uncertainty: Vec<UncertaintyFile>,
+    /// Overrides applied on top of the model and recipe, by address
+    /// (`"initial.volume_l" = 1400`), so one recipe serves several scales.
+    #[serde(default)]
+    pub set: std::collections::BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +104,8 @@ pub struct ProcessDefinition {
     pub tolerances: Tolerances,
     pub output_interval_s: f64,
     pub uncertainty: Vec<UncertaintyFile>,
+    /// `[set]` overrides, in file order of keys.
+    pub overrides: Vec<(String, f64)>,
     pub inputs: Vec<InputFile>,
 }
 
@@ -313,6 +319,7 @@ impl ProcessDefinition {
                 },
                 output_interval_s: s.output_interval_h * 3600.0,
                 uncertainty: file.uncertainty.clone(),
+                overrides: file.set.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                 inputs,
             }),
             _ => Err(d),

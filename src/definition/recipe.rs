@@ -128,11 +128,23 @@ impl Setpoints {
 /// A discrete recipe action.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
-    Bolus { medium: usize, volume_m3: f64 },
-    Sample { volume_m3: f64 },
+    /// `relative`: the file gave the volume as a share of the initial volume,
+    /// so it scales with `initial.volume_l` overrides.
+    Bolus {
+        medium: usize,
+        volume_m3: f64,
+        relative: bool,
+    },
+    Sample {
+        volume_m3: f64,
+    },
     Shift(Setpoints),
-    FeedOn { feed: usize },
-    FeedOff { feed: usize },
+    FeedOn {
+        feed: usize,
+    },
+    FeedOff {
+        feed: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +157,8 @@ pub struct Event {
 pub struct ContinuousFeed {
     pub medium: usize,
     pub rate_m3_per_s: f64,
+    /// Given as a share of the initial volume per day (scales with it).
+    pub relative: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +183,25 @@ pub struct Recipe {
 }
 
 impl Recipe {
+    /// Changes the initial volume; feeds given relative to it scale along.
+    pub fn set_initial_volume(&mut self, volume_m3: f64) {
+        let ratio = volume_m3 / self.initial_volume_m3;
+        for e in self.events.iter_mut() {
+            if let EventKind::Bolus {
+                volume_m3,
+                relative: true,
+                ..
+            } = &mut e.kind
+            {
+                *volume_m3 *= ratio;
+            }
+        }
+        for f in self.continuous_feeds.iter_mut().filter(|f| f.relative) {
+            f.rate_m3_per_s *= ratio;
+        }
+        self.initial_volume_m3 = volume_m3;
+    }
+
     pub fn load(path: &Path) -> Result<Recipe, Diagnostics> {
         let src = SourceFile::read(path)?;
         let file: RecipeFile = src.parse()?;
@@ -421,6 +454,7 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
                     kind: EventKind::Bolus {
                         medium: m,
                         volume_m3: volume_l * 1e-3,
+                        relative: b.volume_pct_of_initial.is_some(),
                     },
                 });
             }
@@ -470,6 +504,7 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
             continuous_feeds.push(ContinuousFeed {
                 medium: m,
                 rate_m3_per_s: rate_l_per_h * 1e-3 / S_PER_H,
+                relative: c.rate_pct_of_initial_per_day.is_some(),
             });
             events.push(Event {
                 time_s: c.start_h * S_PER_H,

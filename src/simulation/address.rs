@@ -5,7 +5,7 @@
 //! |---------------------------------|----------------------------------------------|
 //! | `model.<param>`                 | kinetic parameter, in the model file's unit  |
 //! | `initial.<species>_<unit>`      | initial concentration, e.g. `initial.glucose_g_per_l` |
-//! | `initial.volume_l`              | initial working volume                       |
+//! | `initial.volume_l`              | initial working volume (feeds given in % of it scale with it) |
 //! | `media.<name>.<species>_<unit>` | a medium's composition (raw-material lots)   |
 //! | `setpoints.<field>`             | initial set-point (`temperature_c`, `ph`, `do_pct`, `agitation_rpm`, `sparge_slpm`) |
 //! | `shifts[i].time_h`              | time of the i-th set-point shift             |
@@ -182,7 +182,7 @@ impl Address {
         match *self {
             Address::ModelParam { index, factor } => t.params_si[index] = v * factor,
             Address::Initial { species, factor } => t.recipe.initial.set(species, v * factor),
-            Address::InitialVolume => t.recipe.initial_volume_m3 = v * 1e-3,
+            Address::InitialVolume => t.recipe.set_initial_volume(v * 1e-3),
             Address::Medium {
                 medium,
                 species,

@@ -78,7 +78,7 @@ impl Scenario {
                 .diag("process.equipment", format!("an equipment reference (model family `{}` couples gas transfer to the vessel)", family.name()), "none")
                 .into());
         }
-        Ok(Scenario {
+        let mut scenario = Scenario {
             family,
             params_si: def.model.params.values_si.clone(),
             recipe: def.recipe.clone(),
@@ -89,7 +89,25 @@ impl Scenario {
                 tolerances: def.tolerances,
                 output_interval_s: Some(def.output_interval_s),
             },
-        })
+        };
+        let mut d = Diagnostics::new();
+        for (key, value) in &def.overrides {
+            if let Err(expected) = scenario.apply(key, *value, &def.model.params.file_factor) {
+                d.push(def.diag("set", expected, format!("`{key}` = {value}")));
+            }
+        }
+        d.into_result(scenario)
+    }
+
+    /// Sets `address = value` (user units), rejecting unknown addresses and
+    /// values that no addressable quantity may take (negative, not finite).
+    pub fn apply(&mut self, address: &str, value: f64, file_factor: &[f64]) -> Result<(), String> {
+        let a = self.address(address, file_factor)?;
+        if !value.is_finite() || value < 0.0 {
+            return Err(format!("a finite, non-negative value for `{address}`"));
+        }
+        self.set(&a, value);
+        Ok(())
     }
 
     /// Parses an address against this scenario.
