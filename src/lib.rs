@@ -14,4 +14,5 @@ pub mod definition;
 pub mod error;
 pub mod units;
 // Modules added by feature branches go below this line.
+pub mod optimise;
 pub mod sensitivity;
