@@ -133,7 +133,7 @@ impl MorrisDesign {
             problems.extend(d);
         }
         let o = options;
-        if o.levels < 2 || o.levels % 2 != 0 {
+        if o.levels < 2 || !o.levels.is_multiple_of(2) {
             problems.push(setup_diagnostic(
                 "levels",
                 "an even number of grid levels ≥ 2 (4 is usual)",
