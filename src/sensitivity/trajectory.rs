@@ -9,9 +9,10 @@
 //! Improved spread (Campolongo, Cariboni & Saltelli 2007): draw M candidate
 //! trajectories and keep the r that maximise Σ d_ml² over kept pairs, where
 //! d_ml is the sum of Euclidean distances between all points of trajectories
-//! m and l. The exact search is combinatorial; we use the greedy removal of
-//! Ruano, Ferreira & Santos (2012): repeatedly drop the candidate whose
-//! squared distances to the others still kept sum to the least.
+//! m and l. The exact search is combinatorial; we use the greedy removal in
+//! the spirit of Ruano, Ribes, Seco & Ferrer (2012): repeatedly drop the
+//! candidate whose squared distances to the others still kept sum to the
+//! least, which is the candidate whose removal costs the least spread.
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
