@@ -82,6 +82,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn factors_read_from_toml() {
+        #[derive(serde::Deserialize)]
+        struct Study {
+            factors: Vec<Factor>,
+        }
+        let text = r#"
+            [[factors]]
+            name = "agitation_rpm"
+            distribution = { kind = "uniform", low = 80.0, high = 120.0 }
+            [[factors]]
+            name = "glucose_feed_g_per_l"
+            distribution = { kind = "truncated_normal", mean = 500.0, sd = 10.0, low = -inf, high = 510.0 }
+            [[factors]]
+            name = "lot_manganese_umol_per_l"
+            distribution = { kind = "log_normal", mu_ln = 0.0, sigma_ln = 0.3 }
+        "#;
+        let study: Study = toml::from_str(text).expect("parses");
+        assert_eq!(study.factors.len(), 3);
+        assert_eq!(
+            study.factors[1].distribution.finite_support(),
+            (false, true)
+        );
+        validate_factors(&study.factors, Path::new("study.toml"), "factors").expect("valid");
+        let typo = r#"factors = [{ name = "x", distribution = { kind = "uniform", low = 0.0, hgih = 1.0 } }]"#;
+        assert!(toml::from_str::<Study>(typo).is_err());
+    }
+
+    #[test]
     fn duplicate_and_invalid_factors_are_reported_together() {
         let factors = vec![
             Factor::uniform("x", 0.0, 1.0),
