@@ -36,6 +36,7 @@ pub use distribution::Distribution;
 pub use evaluate::{EvaluationFailure, RunFailure, evaluate_points};
 pub use factor::{Factor, PROGRAMMATIC_ORIGIN, validate_factors};
 pub use morris::{MorrisDesign, MorrisOptions, MorrisResult, morris_analysis};
+pub use sampling::sample_factors;
 pub use sobol::{SaltelliDesign, SobolOptions, SobolResult, sobol_analysis};
 
 use crate::error::{Diagnostic, Diagnostics};
