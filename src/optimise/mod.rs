@@ -31,6 +31,16 @@
 //! away) and counted in [`OptimResult::non_finite_evaluations`].
 //!
 //! See `docs/sensitivity.md` ("Adjustment") for references.
+//!
+//! ```
+//! use biotwin::optimise::{Options, minimise_bounded};
+//!
+//! // Minimum at (3, 0.2) lies outside the box in x: the answer is x = 2.
+//! let objective = |x: &[f64]| (x[0] - 3.0).powi(2) + (x[1] - 0.2).powi(2);
+//! let result = minimise_bounded(objective, &[1.0, 0.5], &[0.0, 0.0], &[2.0, 1.0], &Options::default())?;
+//! assert!((result.x[0] - 2.0).abs() < 1e-6 && (result.x[1] - 0.2).abs() < 1e-4);
+//! # Ok::<(), biotwin::error::Error>(())
+//! ```
 
 pub mod bounds;
 pub mod simplex;

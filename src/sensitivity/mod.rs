@@ -18,6 +18,28 @@
 //! Factors are sampled by inverse CDF from unit-hypercube points
 //! ([`distribution`], [`sampling`]). Equations, conventions and references:
 //! `docs/sensitivity.md`.
+//!
+//! ```
+//! use biotwin::sensitivity::{Factor, MorrisOptions, SobolOptions, morris_analysis, sobol_analysis};
+//!
+//! let factors = vec![
+//!     Factor::uniform("agitation_rpm", 80.0, 120.0),
+//!     Factor::uniform("air_flow_l_per_min", 0.5, 2.0),
+//! ];
+//! let outputs = vec!["titer_g_per_l".to_string()];
+//! // Any closure: factor values in, one value per output out.
+//! let model = |x: &[f64]| -> Result<Vec<f64>, String> { Ok(vec![0.01 * x[0] + 2.0 * x[1]]) };
+//!
+//! let screening = morris_analysis(&factors, &outputs, &model, &MorrisOptions::default(), None)
+//!     .map_err(|e| e.to_string())?;
+//! assert_eq!(screening.outputs[0].ranking(), vec!["air_flow_l_per_min", "agitation_rpm"]);
+//!
+//! let options = SobolOptions { base_samples: 256, ..SobolOptions::default() };
+//! let sobol = sobol_analysis(&factors, &outputs, &model, &options, None).map_err(|e| e.to_string())?;
+//! let json = serde_json::to_string_pretty(&sobol).map_err(|e| e.to_string())?;
+//! assert!(json.contains("\"first_order\""));
+//! # Ok::<(), String>(())
+//! ```
 
 pub mod bootstrap;
 pub mod distribution;
