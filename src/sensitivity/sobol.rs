@@ -130,6 +130,13 @@ impl SaltelliDesign {
                 base_samples.to_string(),
             ));
         }
+        if base_samples.saturating_mul(k + 2) > MAX_RUNS {
+            problems.push(super::setup_diagnostic(
+                "base_samples",
+                format!("at most {MAX_RUNS} model runs, N(k + 2), in one design"),
+                format!("{} runs", base_samples.saturating_mul(k + 2)),
+            ));
+        }
         if 2 * k > MAX_DIMENSIONS {
             problems.push(super::setup_diagnostic(
                 "factors",
@@ -264,6 +271,10 @@ impl SaltelliDesign {
         })
     }
 }
+
+/// Largest design accepted: ten million runs keep the stored design and
+/// outputs within a few GB for up to ~30 factors.
+pub const MAX_RUNS: usize = 10_000_000;
 
 /// Keeps the Sobol bootstrap stream apart from Morris's under the same seed.
 const SOBOL_STREAM: u64 = 0x5a17e111;

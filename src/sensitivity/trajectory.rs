@@ -17,6 +17,7 @@
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
 
 use super::sampling::splitmix64;
 
@@ -97,14 +98,22 @@ pub fn trajectory_distance(a: &Trajectory, b: &Trajectory) -> f64 {
 /// removal.
 pub fn select_for_spread(candidates: &[Trajectory], keep: usize) -> Vec<usize> {
     let m = candidates.len();
-    let mut d2 = vec![vec![0.0; m]; m];
-    for a in 0..m {
-        for b in a + 1..m {
-            let d = trajectory_distance(&candidates[a], &candidates[b]);
-            d2[a][b] = d * d;
-            d2[b][a] = d * d;
-        }
-    }
+    // O(M² k³) work, the bulk of the selection: rows in parallel, each entry
+    // computed on its own, so the result does not depend on the threads.
+    let d2: Vec<Vec<f64>> = (0..m)
+        .into_par_iter()
+        .map(|a| {
+            (0..m)
+                .map(|b| {
+                    if a == b {
+                        0.0
+                    } else {
+                        trajectory_distance(&candidates[a], &candidates[b]).powi(2)
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let mut kept: Vec<usize> = (0..m).collect();
     let mut contribution: Vec<f64> = (0..m).map(|a| d2[a].iter().sum()).collect();
     while kept.len() > keep {
