@@ -20,4 +20,6 @@ pub mod solver;
 pub mod units;
 // Modules added by feature branches go below this line.
 pub mod equipment;
+pub mod optimise;
 pub mod scaleup;
+pub mod sensitivity;
