@@ -15,3 +15,4 @@ pub mod error;
 pub mod units;
 // Modules added by feature branches go below this line.
 pub mod data;
+pub mod surrogates;
