@@ -218,3 +218,97 @@ mod tests {
         assert_eq!(s.train, vec!["B01", "B03", "B05"]);
     }
 }
+
+/// Nested validation: for each outer split, pick the candidate with the
+/// lowest inner-CV RMSE (summed over targets, each scaled by the training
+/// targets' standard deviation) using only the outer split's training
+/// batches, refit it on them and predict the held-out batches. The score is
+/// then free of the optimism of choosing hyperparameters on the test batches.
+/// Returns the outer result and the index of the candidate chosen per split.
+pub fn nested_cross_validate<F: Fit>(
+    candidates: &[F],
+    data: &TrainingSet,
+    outer: &[Split],
+    inner: &dyn Fn(&[String]) -> Result<Vec<Split>, SurrogateError>,
+) -> Result<(CvResult, Vec<usize>), SurrogateError> {
+    if candidates.is_empty() {
+        return Err(SurrogateError::shape("candidates", "at least one", 0));
+    }
+    let mut chosen_per_split = Vec::new();
+    let mut chosen_splits = Vec::new();
+    for split in outer {
+        let train = data.subset(&data.rows_of(&split.train));
+        let inner_splits = inner(&split.train)?;
+        let scale: Vec<f64> = (0..train.y.ncols())
+            .map(|j| {
+                let c = train.y.column(j);
+                let m = c.mean();
+                let sd = (c.iter().map(|v| (v - m).powi(2)).sum::<f64>() / c.len() as f64).sqrt();
+                if sd > 0.0 { sd } else { 1.0 }
+            })
+            .collect();
+        let mut best: Option<(f64, usize)> = None;
+        for (k, cand) in candidates.iter().enumerate() {
+            // A candidate that cannot be fitted on some inner split is skipped.
+            let Ok(r) = cross_validate(cand, &train, &inner_splits) else {
+                continue;
+            };
+            let score: f64 = train
+                .target_names
+                .iter()
+                .enumerate()
+                .map(|(j, t)| r.metrics[t].rmse / scale[j])
+                .sum();
+            if best.is_none_or(|(b, _)| score < b) {
+                best = Some((score, k));
+            }
+        }
+        let (_, k) = best.ok_or_else(|| {
+            SurrogateError::Numerical("no candidate could be fitted on the inner splits".into())
+        })?;
+        chosen_per_split.push(k);
+        chosen_splits.push((k, split.clone()));
+    }
+    // Outer predictions with the chosen candidate of each split.
+    let mut parts = Vec::new();
+    for (k, split) in &chosen_splits {
+        parts.push(cross_validate(
+            &candidates[*k],
+            data,
+            std::slice::from_ref(split),
+        )?);
+    }
+    Ok((merge(parts, data), chosen_per_split))
+}
+
+/// Concatenates per-split results and recomputes the metrics.
+fn merge(parts: Vec<CvResult>, data: &TrainingSet) -> CvResult {
+    let q = data.y.ncols();
+    let rows: Vec<usize> = parts.iter().flat_map(|p| p.rows.clone()).collect();
+    let n = rows.len();
+    let stack = |f: &dyn Fn(&CvResult) -> &DMatrix<f64>| {
+        let mut m = DMatrix::zeros(n, q);
+        let mut i = 0;
+        for p in &parts {
+            let src = f(p);
+            for r in 0..src.nrows() {
+                m.set_row(i, &src.row(r));
+                i += 1;
+            }
+        }
+        m
+    };
+    let prediction = Prediction {
+        mean: stack(&|p| &p.prediction.mean),
+        std: stack(&|p| &p.prediction.std),
+    };
+    let observed = data.y.select_rows(&rows);
+    let metrics = metrics_by_target(&prediction, &observed, &data.target_names);
+    CvResult {
+        batch_ids: rows.iter().map(|&r| data.batch_ids[r].clone()).collect(),
+        rows,
+        observed,
+        prediction,
+        metrics,
+    }
+}
