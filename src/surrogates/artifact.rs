@@ -4,7 +4,8 @@
 //!
 //! File layout: `{ "content_sha256": "<hex>", "artifact": { ... } }`. The
 //! hash is sha256 of the `artifact` value serialised by serde_json in compact
-//! form (keys in the order read; numbers in shortest round-trip form), so
+//! form (keys in the order read; numbers in shortest round-trip form, read
+//! back exactly thanks to serde_json's `float_roundtrip` feature), so
 //! loading recomputes it from what is in the file: any changed number,
 //! name or added key makes it differ and the file is refused. (This detects
 //! alteration, not forgery: whoever can rewrite the file can rewrite the hash;
