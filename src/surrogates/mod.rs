@@ -11,7 +11,8 @@
 //! [`pls::PlsParams`] (partial least squares, NIPALS as in scikit-learn) and
 //! [`gp::GpParams`] (Gaussian-process regression, exact Cholesky). Features
 //! come from batch records by [`unfold`]ing trajectories; [`cv`] makes
-//! batch-wise splits; [`artifact`] saves fitted models with hashes. The
+//! batch-wise splits; [`artifact`] saves fitted models with hashes;
+//! [`train`] does unfold → validate → fit → artifact in one call. The
 //! equations and their sources are in `docs/surrogates.md`.
 
 pub mod artifact;
@@ -22,6 +23,7 @@ pub mod matrix_serde;
 pub mod metrics;
 pub mod pls;
 pub mod standardize;
+pub mod train;
 pub mod unfold;
 
 use nalgebra::DMatrix;
