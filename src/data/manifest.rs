@@ -125,10 +125,7 @@ impl Manifest {
         let src = SourceFile::read(path)?;
         let file: ManifestFile = src.parse()?;
         let tag_map_path = dir.join(&file.tag_map);
-        let tags = match TagMap::read(&tag_map_path) {
-            Ok(t) => t,
-            Err(d) => return Err(d),
-        };
+        let tags = TagMap::read(&tag_map_path)?;
         let mut diags = Diagnostics::new();
         let mut seen = BTreeMap::new();
         let mut batches = Vec::new();
@@ -150,23 +147,23 @@ impl Manifest {
             let end = parse_rfc3339(&b.end)
                 .map_err(|e| diags.push(src.diag(&field("end"), "an RFC 3339 timestamp", e)))
                 .ok();
-            if let (Some(s), Some(e)) = (start, end) {
-                if e <= s {
-                    diags.push(src.diag(
-                        &field("end"),
-                        format!("a time after start ({})", b.start),
-                        format!("`{}`", b.end),
-                    ));
-                }
+            if let (Some(s), Some(e)) = (start, end)
+                && e <= s
+            {
+                diags.push(src.diag(
+                    &field("end"),
+                    format!("a time after start ({})", b.start),
+                    format!("`{}`", b.end),
+                ));
             }
-            if let Some(v) = b.working_volume_m3 {
-                if !(v.is_finite() && v > 0.0) {
-                    diags.push(src.diag(
-                        &field("working_volume_m3"),
-                        "a positive volume in m3",
-                        v.to_string(),
-                    ));
-                }
+            if let Some(v) = b.working_volume_m3
+                && !(v.is_finite() && v > 0.0)
+            {
+                diags.push(src.diag(
+                    &field("working_volume_m3"),
+                    "a positive volume in m3",
+                    v.to_string(),
+                ));
             }
             if b.files.is_empty() {
                 diags.push(src.diag(&field("files"), "at least one time-series file", "[]"));

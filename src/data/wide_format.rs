@@ -106,16 +106,16 @@ pub fn read_wide(
                 continue;
             }
         };
-        if let Some((prev, prev_text)) = &last_time {
-            if time <= *prev {
-                problems.push(
-                    line,
-                    header.get(0).unwrap_or(""),
-                    format!("a time after the previous row's `{prev_text}` (strictly increasing)"),
-                    format!("`{t_text}`"),
-                );
-                continue;
-            }
+        if let Some((prev, prev_text)) = &last_time
+            && time <= *prev
+        {
+            problems.push(
+                line,
+                header.get(0).unwrap_or(""),
+                format!("a time after the previous row's `{prev_text}` (strictly increasing)"),
+                format!("`{t_text}`"),
+            );
+            continue;
         }
         last_time = Some((time, t_text.to_string()));
         for (k, tag) in columns.iter().enumerate() {

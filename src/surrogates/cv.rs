@@ -172,52 +172,8 @@ pub fn cross_validate<F: Fit>(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ids(n: usize) -> Vec<String> {
-        (1..=n).map(|i| format!("B{i:02}")).collect()
-    }
-
-    #[test]
-    fn leave_batch_out_holds_out_every_row_of_a_batch() {
-        let rows: Vec<String> = ["B1", "B1", "B2", "B3", "B3"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let splits = leave_batch_out(&rows);
-        assert_eq!(splits.len(), 3);
-        assert_eq!(splits[0].test, vec!["B1"]);
-        assert_eq!(splits[0].train, vec!["B2", "B3"]);
-    }
-
-    #[test]
-    fn k_folds_partition_the_batches() {
-        let b = ids(7);
-        let splits = k_fold_by_batch(&b, 3).unwrap();
-        let mut all: Vec<String> = splits.iter().flat_map(|s| s.test.clone()).collect();
-        all.sort();
-        assert_eq!(all, b);
-        for s in &splits {
-            assert_eq!(s.train.len() + s.test.len(), 7);
-        }
-        assert!(k_fold_by_batch(&b, 8).is_err());
-    }
-
-    #[test]
-    fn edge_split_takes_the_extreme_batches() {
-        let b = ids(5);
-        // Batch 4 is extreme in factor 0, batch 2 in factor 1.
-        let design =
-            DMatrix::from_row_slice(5, 2, &[0.0, 0.0, 0.1, 3.0, -0.1, 0.1, 5.0, 0.0, 0.0, -0.1]);
-        let s = edge_of_doe(&b, &design, 2).unwrap();
-        let mut t = s.test.clone();
-        t.sort();
-        assert_eq!(t, vec!["B02", "B04"]);
-        assert_eq!(s.train, vec!["B01", "B03", "B05"]);
-    }
-}
+/// Makes the inner splits from an outer split's training batches.
+pub type InnerSplits = dyn Fn(&[String]) -> Result<Vec<Split>, SurrogateError>;
 
 /// Nested validation: for each outer split, pick the candidate with the
 /// lowest inner-CV RMSE (summed over targets, each scaled by the training
@@ -229,7 +185,7 @@ pub fn nested_cross_validate<F: Fit>(
     candidates: &[F],
     data: &TrainingSet,
     outer: &[Split],
-    inner: &dyn Fn(&[String]) -> Result<Vec<Split>, SurrogateError>,
+    inner: &InnerSplits,
 ) -> Result<(CvResult, Vec<usize>), SurrogateError> {
     if candidates.is_empty() {
         return Err(SurrogateError::shape("candidates", "at least one", 0));
@@ -310,5 +266,52 @@ fn merge(parts: Vec<CvResult>, data: &TrainingSet) -> CvResult {
         observed,
         prediction,
         metrics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("B{i:02}")).collect()
+    }
+
+    #[test]
+    fn leave_batch_out_holds_out_every_row_of_a_batch() {
+        let rows: Vec<String> = ["B1", "B1", "B2", "B3", "B3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let splits = leave_batch_out(&rows);
+        assert_eq!(splits.len(), 3);
+        assert_eq!(splits[0].test, vec!["B1"]);
+        assert_eq!(splits[0].train, vec!["B2", "B3"]);
+    }
+
+    #[test]
+    fn k_folds_partition_the_batches() {
+        let b = ids(7);
+        let splits = k_fold_by_batch(&b, 3).unwrap();
+        let mut all: Vec<String> = splits.iter().flat_map(|s| s.test.clone()).collect();
+        all.sort();
+        assert_eq!(all, b);
+        for s in &splits {
+            assert_eq!(s.train.len() + s.test.len(), 7);
+        }
+        assert!(k_fold_by_batch(&b, 8).is_err());
+    }
+
+    #[test]
+    fn edge_split_takes_the_extreme_batches() {
+        let b = ids(5);
+        // Batch 4 is extreme in factor 0, batch 2 in factor 1.
+        let design =
+            DMatrix::from_row_slice(5, 2, &[0.0, 0.0, 0.1, 3.0, -0.1, 0.1, 5.0, 0.0, 0.0, -0.1]);
+        let s = edge_of_doe(&b, &design, 2).unwrap();
+        let mut t = s.test.clone();
+        t.sort();
+        assert_eq!(t, vec!["B02", "B04"]);
+        assert_eq!(s.train, vec!["B01", "B03", "B05"]);
     }
 }

@@ -123,10 +123,10 @@ pub fn maximise_marginal_likelihood(
     }
     let mut best: Option<(f64, Vec<f64>)> = None;
     for s in starts {
-        if let Some((f, t)) = minimise_box(&objective, &s, &lo, &hi, opts.max_iter) {
-            if best.as_ref().is_none_or(|(bf, _)| f < *bf) {
-                best = Some((f, t));
-            }
+        if let Some((f, t)) = minimise_box(&objective, &s, &lo, &hi, opts.max_iter)
+            && best.as_ref().is_none_or(|(bf, _)| f < *bf)
+        {
+            best = Some((f, t));
         }
     }
     match best {
@@ -147,10 +147,13 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// A function to minimise: value and gradient, `None` where undefined.
+pub type Objective<'a> = dyn Fn(&[f64]) -> Option<(f64, Vec<f64>)> + 'a;
+
 /// Projected L-BFGS (memory 10) with Armijo backtracking; returns the best
 /// (f, x) found, or `None` when f is undefined at the start.
 pub fn minimise_box(
-    f: &dyn Fn(&[f64]) -> Option<(f64, Vec<f64>)>,
+    f: &Objective<'_>,
     x0: &[f64],
     lo: &[f64],
     hi: &[f64],
@@ -217,11 +220,11 @@ pub fn minimise_box(
                 &g,
                 &xn.iter().zip(&x).map(|(a, b)| a - b).collect::<Vec<_>>(),
             );
-            if let Some((fn_, gn)) = f(&xn) {
-                if fn_ <= fx + 1e-4 * decrease {
-                    accepted = Some((xn, fn_, gn));
-                    break;
-                }
+            if let Some((fn_, gn)) = f(&xn)
+                && fn_ <= fx + 1e-4 * decrease
+            {
+                accepted = Some((xn, fn_, gn));
+                break;
             }
             step *= 0.5;
         }

@@ -35,7 +35,7 @@ pub fn metrics(pred: &Prediction, observed: &DMatrix<f64>, j: usize) -> Metrics 
     let s: Vec<f64> = pred.std.column(j).iter().copied().collect();
     let sse: f64 = y.iter().zip(&m).map(|(a, b)| (a - b).powi(2)).sum();
     let rmse = (sse / n as f64).sqrt();
-    let mape_percent = if y.iter().any(|v| *v == 0.0) {
+    let mape_percent = if y.contains(&0.0) {
         None
     } else {
         Some(
