@@ -21,6 +21,7 @@ pub mod gp;
 pub mod gp_fit;
 pub mod matrix_serde;
 pub mod metrics;
+pub mod parity_plot;
 pub mod pls;
 pub mod standardize;
 pub mod train;
