@@ -14,6 +14,7 @@
 //! Parquet is not read: the `parquet` crate pulls in arrow and roughly doubles
 //! the build; convert with any tool to CSV first.
 
+pub mod atomic_write;
 pub mod batch;
 pub mod content_hash;
 pub mod csv_source;
@@ -24,8 +25,10 @@ pub mod raw;
 pub mod tag_map;
 pub mod timestamp;
 pub mod wide_format;
+pub mod writer;
 
 pub use batch::{BatchRecord, LabSample, TimeSeries};
 pub use dataset::Dataset;
 pub use manifest::{BatchMeta, FileFormat, Manifest};
 pub use tag_map::{SignalKind, TagMap};
+pub use writer::write_dataset;

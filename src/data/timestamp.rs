@@ -68,6 +68,49 @@ pub fn parse_rfc3339(text: &str) -> Result<f64, String> {
     Ok(whole as f64 + fraction)
 }
 
+/// Formats Unix seconds as RFC 3339 UTC (`2024-01-01T00:12:00Z`), with the
+/// fractional seconds when there are any (up to nanoseconds, trailing zeros
+/// dropped), so that [`parse_rfc3339`] gives the instant back.
+pub fn format_rfc3339(unix_s: f64) -> String {
+    let whole = unix_s.floor();
+    let mut nanos = ((unix_s - whole) * 1e9).round() as i64;
+    let mut secs = whole as i64;
+    if nanos >= 1_000_000_000 {
+        secs += 1;
+        nanos -= 1_000_000_000;
+    }
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let mut out = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    );
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -116,6 +159,21 @@ mod tests {
             parse_rfc3339("2024-01-01T00:00:00.25Z").unwrap(),
             1_704_067_200.25
         );
+    }
+
+    #[test]
+    fn formats_and_parses_back() {
+        assert_eq!(format_rfc3339(1_704_067_200.0), "2024-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(1_709_209_815.25), "2024-02-29T12:30:15.25Z");
+        assert_eq!(format_rfc3339(-1.0), "1969-12-31T23:59:59Z");
+        for t in [
+            0.0,
+            951_782_400.0,
+            1_704_067_200.0 + 720.0 * 37.0,
+            4_102_444_800.5,
+        ] {
+            assert_eq!(parse_rfc3339(&format_rfc3339(t)).unwrap(), t, "{t}");
+        }
     }
 
     #[test]
