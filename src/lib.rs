@@ -10,9 +10,18 @@
 //! converts them, and in output column names such as `glucose_g_per_l`.
 
 pub mod bioreactor;
+pub mod cli;
 pub mod definition;
 pub mod error;
+pub mod montecarlo;
+pub mod output;
+pub mod simulation;
+pub mod solver;
 pub mod units;
 // Modules added by feature branches go below this line.
 pub mod data;
+pub mod equipment;
+pub mod optimise;
+pub mod scaleup;
+pub mod sensitivity;
 pub mod surrogates;

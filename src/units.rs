@@ -81,7 +81,9 @@ fn lookup_atom(name: &str) -> Option<Unit> {
     let pressure = D::new(1, -1, -2, 0, 0, 0);
     let energy = D::new(1, 2, -2, 0, 0, 0);
     let power = D::new(1, 2, -3, 0, 0, 0);
-    let osm = D::new(-1, 0, 0, 1, 0, 0); // osmol per kg solvent
+    // An osmole is an amount of osmotically active particles; osmolality
+    // is then `mOsm/kg`.
+    let osm = amount;
     Some(match name {
         "1" | "-" => atom(1.0, D::NONE),
         "%" => atom(0.01, D::NONE),
@@ -175,6 +177,10 @@ fn parse_product(s: &str) -> Result<Unit, String> {
     } else {
         s
     };
+    if s.contains('/') {
+        // A parenthesised quotient such as `(mOsm/kg)`.
+        return Unit::parse(s);
+    }
     let mut u = Unit {
         factor: 1.0,
         dim: Dim::NONE,
@@ -293,6 +299,7 @@ mod tests {
         ));
         assert!(close(to_si(1.0, "1e6 cells/mL", "cells/m3").unwrap(), 1e12));
         assert!(close(to_si(80.0, "kJ/mol", "J/mol").unwrap(), 8e4));
+        assert!(close(to_si(0.004, "1/(mOsm/kg)", "kg/mol").unwrap(), 4.0));
     }
 
     #[test]

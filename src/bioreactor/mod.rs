@@ -1,4 +1,62 @@
-//! Fed-batch stirred-tank bioreactor: kinetic model families and the physics
-//! they share (gas transfer).
+//! Fed-batch stirred-tank bioreactor: kinetic model families, the physics they
+//! share (gas transfer), and the event-driven simulator that runs a recipe.
+//!
+//! A model family implements [`Culture`]: an ODE system in SI whose states are
+//! concentrations (diluted by feeds), the broth volume, or cumulative amounts
+//! (bookkeeping integrals that feeds do not dilute). The simulator
+//! ([`simulate::run`]) applies recipe events between smooth segments.
 
 pub mod gas_transfer;
+pub mod platform;
+pub mod simulate;
+pub mod vessel;
+pub mod xing2010;
+
+use nalgebra::SVector;
+
+use crate::definition::recipe::Setpoints;
+use crate::definition::species::Composition;
+use crate::solver::OdeSystem;
+
+/// How a state responds to volume changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateKind {
+    /// Per unit broth volume: diluted by inflow, unchanged by sampling.
+    Concentration,
+    /// The broth volume itself, m³.
+    Volume,
+    /// A cumulative amount (e.g. product made so far): not diluted, not sampled.
+    Amount,
+}
+
+/// A culture model family.
+pub trait Culture<const N: usize>: OdeSystem<N> + Clone + Send + Sync {
+    /// Kind of every state.
+    fn kinds(&self) -> [StateKind; N];
+    /// Index of the volume state.
+    fn volume_index(&self) -> usize;
+    /// Initial state from the recipe's initial composition and volume;
+    /// an error names what is missing.
+    fn initial_state(
+        &self,
+        initial: &Composition,
+        volume_m3: f64,
+    ) -> Result<SVector<f64, N>, String>;
+    /// A medium's composition in state space (concentrations; 0 elsewhere).
+    fn medium_vector(&self, medium: &Composition) -> SVector<f64, N>;
+    /// Continuous inflow for the coming segment (total rate and its mixed
+    /// composition in state space).
+    fn set_inflow(&mut self, rate_m3_per_s: f64, composition: &SVector<f64, N>);
+    /// Operating set-points for the coming segment.
+    fn set_setpoints(&mut self, setpoints: &Setpoints) -> Result<(), String>;
+    /// Called before each smooth segment with the state at its start, so
+    /// quantities that change only slowly (vessel kLa and pressure at the
+    /// current volume) are computed once per segment, not per RHS call.
+    fn begin_segment(&mut self, _y: &SVector<f64, N>) {}
+    /// Names of output columns, units in the names.
+    fn output_columns(&self) -> Vec<&'static str>;
+    /// One output row (same order as `output_columns`) for state `y` at `t_s`.
+    fn outputs(&self, t_s: f64, y: &SVector<f64, N>, row: &mut Vec<f64>);
+    /// End-of-batch quality attributes: (name with unit, value).
+    fn quality(&self, y: &SVector<f64, N>) -> Vec<(&'static str, f64)>;
+}

@@ -1,4 +1,10 @@
 //! Process-model definition files: kinetic models, recipes, equipment and
 //! specifications, read with serde and validated with precise diagnostics.
 
+pub mod kinetic;
+pub mod process;
+pub mod recipe;
 pub mod source;
+pub mod species;
+pub mod specs;
+pub mod uncertainty;

@@ -1,0 +1,386 @@
+//! The Xing et al. (2010) CHO fed-batch kinetics, exactly as in
+//! `shared/reference/cho/README.md` (the SciPy reference implementation).
+//!
+//! Z. Xing, B. M. Bishop, K. Leister, Z. J. Li, "Modeling kinetics of a
+//! large-scale fed-batch CHO cell culture by Markov chain Monte Carlo method",
+//! *Biotechnol. Prog.* 26(1):208–219 (2010), doi:10.1002/btpr.284; constant
+//! specific productivity from *Bioengineering* 5(1):25 (2018), Table 2.
+//!
+//! States (SI): Xv, Xd [cells/m³]; Glc, Gln, Lac, Amm [mol/m³ = mM];
+//! mAb [kg/m³ = g/L]; V [m³]. With D = F/V:
+//!
+//! ```text
+//! mu    = mu_max · Glc/(K_glc+Glc) · Gln/(K_gln+Gln) · KI_lac/(KI_lac+Lac) · KI_amm/(KI_amm+Amm)
+//! mu_d  = mu_d_max · Lac/(KD_lac+Lac) · Amm/(KD_amm+Amm)
+//! m_gln = a1 · Gln/(a2+Gln);  q_glc = mu/Y_x_glc + m_glc;  q_gln = mu/Y_x_gln + m_gln
+//! dXv/dt  = (mu − mu_d) Xv − D Xv             dXd/dt = mu_d Xv − D Xd
+//! dGlc/dt = −q_glc Xv + D (Glc_in − Glc)      dGln/dt = −q_gln Xv − k_dgln Gln + D (Gln_in − Gln)
+//! dLac/dt = Y_lac_glc q_glc Xv − D Lac        dAmm/dt = (Y_amm_gln mu/Y_x_gln − r_amm) Xv + k_dgln Gln − D Amm
+//! dmAb/dt = q_mab Xv − D mAb                  dV/dt = F
+//! ```
+//! Parameter values and units are in `process-models/models/xing2010.toml`.
+
+use nalgebra::SVector;
+
+use super::{Culture, StateKind};
+use crate::definition::kinetic::ParamSpec;
+use crate::definition::recipe::Setpoints;
+use crate::definition::species::{Composition, Species};
+use crate::solver::OdeSystem;
+
+pub const N: usize = 8;
+const XV: usize = 0;
+const XD: usize = 1;
+const GLC: usize = 2;
+const GLN: usize = 3;
+const LAC: usize = 4;
+const AMM: usize = 5;
+const MAB: usize = 6;
+const V: usize = 7;
+
+/// End-of-batch quality attributes reported by `quality`.
+pub const QUALITY: &[&str] = &[
+    "titer_g_per_l",
+    "viability_pct",
+    "ammonium_mm",
+    "lactate_mm",
+];
+
+/// Parameter table of the family (order = `Xing2010Params` fields).
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "mu_max",
+        unit: "1/h",
+        min: 0.0,
+        max: 0.2,
+        meaning: "maximum specific growth rate",
+    },
+    ParamSpec {
+        name: "mu_d_max",
+        unit: "1/h",
+        min: 0.0,
+        max: 0.2,
+        meaning: "maximum specific death rate",
+    },
+    ParamSpec {
+        name: "K_glc",
+        unit: "mM",
+        min: 0.0,
+        max: 100.0,
+        meaning: "Monod constant glucose",
+    },
+    ParamSpec {
+        name: "K_gln",
+        unit: "mM",
+        min: 0.0,
+        max: 100.0,
+        meaning: "Monod constant glutamine",
+    },
+    ParamSpec {
+        name: "KI_lac",
+        unit: "mM",
+        min: 1e-6,
+        max: 1e9,
+        meaning: "lactate growth-inhibition constant",
+    },
+    ParamSpec {
+        name: "KI_amm",
+        unit: "mM",
+        min: 1e-6,
+        max: 1e9,
+        meaning: "ammonium growth-inhibition constant",
+    },
+    ParamSpec {
+        name: "KD_lac",
+        unit: "mM",
+        min: 0.0,
+        max: 1e9,
+        meaning: "lactate constant in death rate",
+    },
+    ParamSpec {
+        name: "KD_amm",
+        unit: "mM",
+        min: 0.0,
+        max: 1e9,
+        meaning: "ammonium constant in death rate",
+    },
+    ParamSpec {
+        name: "Y_x_glc",
+        unit: "cells/mmol",
+        min: 1e6,
+        max: 1e11,
+        meaning: "cell yield on glucose",
+    },
+    ParamSpec {
+        name: "Y_x_gln",
+        unit: "cells/mmol",
+        min: 1e6,
+        max: 1e12,
+        meaning: "cell yield on glutamine",
+    },
+    ParamSpec {
+        name: "Y_lac_glc",
+        unit: "mmol/mmol",
+        min: 0.0,
+        max: 2.0,
+        meaning: "lactate yield on glucose",
+    },
+    ParamSpec {
+        name: "Y_amm_gln",
+        unit: "mmol/mmol",
+        min: 0.0,
+        max: 2.0,
+        meaning: "ammonium yield on glutamine",
+    },
+    ParamSpec {
+        name: "m_glc",
+        unit: "mmol/(cell h)",
+        min: 0.0,
+        max: 1e-9,
+        meaning: "glucose maintenance coefficient",
+    },
+    ParamSpec {
+        name: "a1",
+        unit: "mmol/(cell h)",
+        min: 0.0,
+        max: 1e-9,
+        meaning: "glutamine maintenance coefficient",
+    },
+    ParamSpec {
+        name: "a2",
+        unit: "mM",
+        min: 0.0,
+        max: 100.0,
+        meaning: "glutamine maintenance constant",
+    },
+    ParamSpec {
+        name: "k_dgln",
+        unit: "1/h",
+        min: 0.0,
+        max: 1.0,
+        meaning: "spontaneous glutamine degradation",
+    },
+    ParamSpec {
+        name: "r_amm",
+        unit: "mmol/(cell h)",
+        min: 0.0,
+        max: 1e-9,
+        meaning: "ammonium removal rate",
+    },
+    ParamSpec {
+        name: "q_mab",
+        unit: "g/(cell h)",
+        min: 0.0,
+        max: 1e-10,
+        meaning: "specific antibody production rate",
+    },
+];
+
+/// Parameters in SI (1/s, mol/m³, cells/mol, mol/(cell s), kg/(cell s)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Xing2010Params {
+    pub mu_max: f64,
+    pub mu_d_max: f64,
+    pub k_glc: f64,
+    pub k_gln: f64,
+    pub ki_lac: f64,
+    pub ki_amm: f64,
+    pub kd_lac: f64,
+    pub kd_amm: f64,
+    pub y_x_glc: f64,
+    pub y_x_gln: f64,
+    pub y_lac_glc: f64,
+    pub y_amm_gln: f64,
+    pub m_glc: f64,
+    pub a1: f64,
+    pub a2: f64,
+    pub k_dgln: f64,
+    pub r_amm: f64,
+    pub q_mab: f64,
+}
+
+impl Xing2010Params {
+    /// From SI values in `PARAMS` order.
+    pub fn from_si(v: &[f64]) -> Xing2010Params {
+        Xing2010Params {
+            mu_max: v[0],
+            mu_d_max: v[1],
+            k_glc: v[2],
+            k_gln: v[3],
+            ki_lac: v[4],
+            ki_amm: v[5],
+            kd_lac: v[6],
+            kd_amm: v[7],
+            y_x_glc: v[8],
+            y_x_gln: v[9],
+            y_lac_glc: v[10],
+            y_amm_gln: v[11],
+            m_glc: v[12],
+            a1: v[13],
+            a2: v[14],
+            k_dgln: v[15],
+            r_amm: v[16],
+            q_mab: v[17],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Xing2010 {
+    pub p: Xing2010Params,
+    feed_rate: f64,
+    feed: SVector<f64, N>,
+    scales: SVector<f64, N>,
+}
+
+impl Xing2010 {
+    pub fn new(p: Xing2010Params) -> Xing2010 {
+        Xing2010 {
+            p,
+            feed_rate: 0.0,
+            feed: SVector::zeros(),
+            // Typical magnitudes: 1e6 cells/mL, 10 mM, 1 g/L, 1 m³.
+            scales: SVector::from([1e12, 1e12, 10.0, 10.0, 10.0, 10.0, 1.0, 1.0]),
+        }
+    }
+
+    /// Set-points override `scales[V]` per recipe so volume error control
+    /// is relative to the actual vessel size.
+    pub fn with_volume_scale(mut self, v0_m3: f64) -> Xing2010 {
+        self.scales[V] = v0_m3.max(1e-9);
+        self
+    }
+
+    #[inline]
+    fn rates(&self, y: &SVector<f64, N>) -> (f64, f64) {
+        let p = &self.p;
+        let (glc, gln, lac, amm) = (y[GLC], y[GLN], y[LAC], y[AMM]);
+        let mu = p.mu_max * glc / (p.k_glc + glc) * gln / (p.k_gln + gln) * p.ki_lac
+            / (p.ki_lac + lac)
+            * p.ki_amm
+            / (p.ki_amm + amm);
+        let mu_d = p.mu_d_max * lac / (p.kd_lac + lac) * amm / (p.kd_amm + amm);
+        (mu, mu_d)
+    }
+}
+
+impl OdeSystem<N> for Xing2010 {
+    #[inline]
+    fn rhs(&self, _t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>) {
+        let p = &self.p;
+        let (xv, gln) = (y[XV], y[GLN]);
+        let (mu, mu_d) = self.rates(y);
+        let m_gln = p.a1 * gln / (p.a2 + gln);
+        let q_glc = mu / p.y_x_glc + p.m_glc;
+        let q_gln = mu / p.y_x_gln + m_gln;
+        let d = self.feed_rate / y[V];
+        dy[XV] = (mu - mu_d) * xv;
+        dy[XD] = mu_d * xv;
+        dy[GLC] = -q_glc * xv;
+        dy[GLN] = -q_gln * xv - p.k_dgln * gln;
+        dy[LAC] = p.y_lac_glc * q_glc * xv;
+        dy[AMM] = (p.y_amm_gln * mu / p.y_x_gln - p.r_amm) * xv + p.k_dgln * gln;
+        dy[MAB] = p.q_mab * xv;
+        for i in 0..V {
+            dy[i] += d * (self.feed[i] - y[i]);
+        }
+        dy[V] = self.feed_rate;
+    }
+    fn scales(&self) -> SVector<f64, N> {
+        self.scales
+    }
+    fn non_negative(&self) -> [bool; N] {
+        [true; N]
+    }
+    fn state_names(&self) -> [&'static str; N] {
+        ["Xv", "Xd", "Glc", "Gln", "Lac", "Amm", "mAb", "V"]
+    }
+}
+
+impl Culture<N> for Xing2010 {
+    fn kinds(&self) -> [StateKind; N] {
+        let mut k = [StateKind::Concentration; N];
+        k[V] = StateKind::Volume;
+        k
+    }
+    fn volume_index(&self) -> usize {
+        V
+    }
+    fn initial_state(&self, c: &Composition, volume_m3: f64) -> Result<SVector<f64, N>, String> {
+        let need = |s: Species| c.get(s).ok_or_else(|| format!("initial {s} concentration"));
+        let xv = need(Species::ViableCells)?;
+        let xd = match (c.get(Species::DeadCells), c.get(Species::Viability)) {
+            (Some(xd), _) => xd,
+            (None, Some(v)) if v > 0.0 => xv * (1.0 - v) / v,
+            _ => 0.0,
+        };
+        Ok(SVector::from([
+            xv,
+            xd,
+            need(Species::Glucose)?,
+            need(Species::Glutamine)?,
+            c.get_or_zero(Species::Lactate),
+            c.get_or_zero(Species::Ammonium),
+            c.get_or_zero(Species::Product),
+            volume_m3,
+        ]))
+    }
+    fn medium_vector(&self, m: &Composition) -> SVector<f64, N> {
+        let mut f = SVector::zeros();
+        f[GLC] = m.get_or_zero(Species::Glucose);
+        f[GLN] = m.get_or_zero(Species::Glutamine);
+        f[LAC] = m.get_or_zero(Species::Lactate);
+        f[AMM] = m.get_or_zero(Species::Ammonium);
+        f[MAB] = m.get_or_zero(Species::Product);
+        f
+    }
+    fn set_inflow(&mut self, rate: f64, composition: &SVector<f64, N>) {
+        self.feed_rate = rate;
+        self.feed = *composition;
+    }
+    fn set_setpoints(&mut self, _sp: &Setpoints) -> Result<(), String> {
+        Ok(()) // No temperature, pH or gas dependence in this model.
+    }
+    fn output_columns(&self) -> Vec<&'static str> {
+        vec![
+            "time_h",
+            "volume_l",
+            "xv_1e6_cells_per_ml",
+            "xd_1e6_cells_per_ml",
+            "viability_pct",
+            "glucose_mm",
+            "glutamine_mm",
+            "lactate_mm",
+            "ammonium_mm",
+            "titer_g_per_l",
+            "mu_per_h",
+            "mu_d_per_h",
+        ]
+    }
+    fn outputs(&self, t_s: f64, y: &SVector<f64, N>, row: &mut Vec<f64>) {
+        let (mu, mu_d) = self.rates(y);
+        row.clear();
+        row.extend_from_slice(&[
+            t_s / 3600.0,
+            y[V] * 1e3,
+            y[XV] * 1e-12,
+            y[XD] * 1e-12,
+            100.0 * y[XV] / (y[XV] + y[XD]),
+            y[GLC],
+            y[GLN],
+            y[LAC],
+            y[AMM],
+            y[MAB],
+            mu * 3600.0,
+            mu_d * 3600.0,
+        ]);
+    }
+    fn quality(&self, y: &SVector<f64, N>) -> Vec<(&'static str, f64)> {
+        vec![
+            ("titer_g_per_l", y[MAB]),
+            ("viability_pct", 100.0 * y[XV] / (y[XV] + y[XD])),
+            ("ammonium_mm", y[AMM]),
+            ("lactate_mm", y[LAC]),
+        ]
+    }
+}

@@ -1,0 +1,106 @@
+//! The `biotwin` command line: a thin layer over the library. Each command
+//! lives in its own file; errors map to exit codes (2 invalid input,
+//! 3 numerical failure, 1 I/O) and are printed without a panic.
+
+/// `println!` that ends the process quietly when stdout is closed (a pipe
+/// into `head`), instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::write_stdout(&format!($($t)*), true) };
+}
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_stdout(&format!($($t)*), false) };
+}
+
+mod models;
+mod scale_up;
+mod simulate;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "biotwin",
+    version,
+    about = "Predictive digital twin for biopharmaceutical manufacturing",
+    after_help = "Examples:\n  biotwin simulate process-models/processes/cho-platform-3l.toml --out run.csv --plot run.svg\n  biotwin validate process-models/processes/cho-platform-2000l.toml\n  biotwin models\n\nExit codes: 0 success, 1 I/O error, 2 invalid input, 3 numerical failure."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Simulate(simulate::Args),
+    Validate(validate::Args),
+    Models(models::Args),
+    #[command(name = "scale-up")]
+    ScaleUp(scale_up::Args),
+}
+
+/// Parses the command line, runs the command, prints any error and returns
+/// the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Simulate(a) => simulate::run(a),
+        Command::Validate(a) => validate::run(a),
+        Command::Models(a) => models::run(a),
+        Command::ScaleUp(a) => scale_up::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+/// `name=value` pairs of `--set`.
+pub(crate) fn parse_set(text: &str) -> Result<(String, f64), Error> {
+    let (k, v) = text.split_once('=').ok_or_else(|| {
+        Error::input(
+            "<command line>",
+            "--set",
+            "ADDRESS=VALUE, e.g. model.mu_max=0.035",
+            format!("`{text}`"),
+        )
+    })?;
+    let v: f64 = v.trim().parse().map_err(|_| {
+        Error::input(
+            "<command line>",
+            format!("--set {k}"),
+            "a number",
+            format!("`{v}`"),
+        )
+    })?;
+    Ok((k.trim().to_string(), v))
+}
+
+/// Writes to stdout; a closed pipe ends the program with success, as the
+/// reader asked for no more.
+pub(crate) fn write_stdout(s: &str, newline: bool) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let r = o
+        .write_all(s.as_bytes())
+        .and_then(|_| if newline { o.write_all(b"\n") } else { Ok(()) })
+        .and_then(|_| o.flush());
+    if r.is_err() {
+        std::process::exit(0);
+    }
+}

@@ -1,0 +1,174 @@
+//! `biotwin simulate`: one batch (trajectory, plot, quality table) or a
+//! Monte Carlo study of it.
+
+use std::path::PathBuf;
+
+use crate::error::{Diagnostics, Error};
+use crate::montecarlo;
+use crate::output::{self, Format};
+use crate::simulation::{Scenario, load_process};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Simulate a process file: trajectory, end-of-batch quality vs specification, Monte Carlo",
+    after_help = "Examples:\n  biotwin simulate process-models/processes/cho-platform-3l.toml --out run.csv --plot run.svg\n  biotwin simulate process-models/processes/xing2010-reference.toml --set model.mu_max=0.032 --out run.json\n  biotwin simulate process-models/processes/cho-platform-3l.toml --monte-carlo 2000 --seed 7 --mc-out mc.csv\n\nAddresses for --set: model.<param> (in the model file's unit), initial.<species>_<unit>,\ninitial.volume_l, media.<medium>.<species>_<unit>, setpoints.<field>, shifts[i].time_h, feeds.scale."
+)]
+pub struct Args {
+    /// Process file (TOML) naming the model, recipe, equipment and specifications.
+    pub process: PathBuf,
+    /// Write the trajectory: .csv or .json (JSON includes the input-file hashes).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write an SVG plot of the main trajectories.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Override a number: ADDRESS=VALUE (repeatable).
+    #[arg(long = "set", value_name = "ADDRESS=VALUE")]
+    pub set: Vec<String>,
+    /// Run N Monte Carlo batches over the process file's [[uncertainty]].
+    #[arg(long, value_name = "N")]
+    pub monte_carlo: Option<usize>,
+    /// Seed of the Monte Carlo sampler (same seed, same result).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write per-run Monte Carlo inputs and outcomes (.csv) or the summary (.json).
+    #[arg(long)]
+    pub mc_out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(a: Args) -> Result<(), Error> {
+    let out_format = a.out.as_deref().map(Format::from_path).transpose()?;
+    let def = load_process(&a.process)?;
+    let mut scenario = Scenario::from_definition(&def)?;
+    let mut overrides = def.overrides.clone();
+    let mut d = Diagnostics::new();
+    for s in &a.set {
+        let (k, v) = super::parse_set(s)?;
+        if let Err(expected) = scenario.apply(&k, v, &def.model.params.file_factor) {
+            d.push(crate::error::Diagnostic::new(
+                "<command line>",
+                format!("--set {k}"),
+                expected,
+                format!("{v}"),
+            ));
+        }
+        overrides.push((k, v));
+    }
+    if !d.is_empty() {
+        return Err(d.into());
+    }
+    let specs = def.specifications.as_ref();
+    let outcome = scenario.simulate(true)?;
+    outln!(
+        "{} ({}): {} h simulated, {} RHS evaluations",
+        def.name,
+        def.id,
+        scenario.recipe.duration_s / 3600.0,
+        outcome.stats.rhs_evaluations
+    );
+    outln!("");
+    out!(
+        "{}",
+        output::quality_table(&output::quality_rows(&outcome, specs))
+    );
+    if let (Some(path), Some(fmt)) = (&a.out, out_format) {
+        let bytes = match fmt {
+            Format::Csv => output::trajectory_csv(&outcome),
+            Format::Json => {
+                output::trajectory_json(&outcome, &def.id, &def.inputs, &overrides, specs)?
+            }
+        };
+        output::write_atomic(path, &bytes)?;
+        outln!("\ntrajectory written to {}", path.display());
+    }
+    if let Some(path) = &a.plot {
+        output::plot::write_trajectory_svg(path, &[(def.id.as_str(), &outcome)])?;
+        outln!("plot written to {}", path.display());
+    }
+    if let Some(n) = a.monte_carlo {
+        let inputs = montecarlo::uncertain_inputs(&def, &mut scenario)?;
+        if inputs.is_empty() {
+            return Err(Error::Input(
+                def.diag(
+                    "uncertainty",
+                    "at least one [[uncertainty]] entry for --monte-carlo",
+                    "none",
+                )
+                .into(),
+            ));
+        }
+        let t0 = std::time::Instant::now();
+        let mc = montecarlo::run(&scenario, &inputs, specs, n, a.seed, !a.quiet);
+        outln!(
+            "\nMonte Carlo: {n} runs, seed {}, {:.2} s, {} failed",
+            a.seed,
+            t0.elapsed().as_secs_f64(),
+            mc.failed
+        );
+        if let Some(f) = &mc.first_failure {
+            outln!("  first failure: {f}");
+        }
+        out!("{}", mc_table(&mc));
+        if let Some(path) = &a.mc_out {
+            let bytes = match Format::from_path(path)? {
+                Format::Json => serde_json::to_vec_pretty(&mc).map_err(|e| Error::io(path, e))?,
+                Format::Csv => mc_csv(&mc),
+            };
+            output::write_atomic(path, &bytes)?;
+            outln!("Monte Carlo results written to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn mc_table(mc: &montecarlo::MonteCarloResult) -> String {
+    use crate::output::format_sig as f;
+    let mut s = format!(
+        "{:<26} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<14} {:>9}\n",
+        "quality attribute", "mean", "sd", "5 %", "50 %", "95 %", "specification", "P(in spec)"
+    );
+    s.push_str(&format!("{}\n", "-".repeat(108)));
+    for r in &mc.summary {
+        s.push_str(&format!(
+            "{:<26} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<14} {:>9}\n",
+            r.name,
+            f(r.mean),
+            f(r.sd),
+            f(r.p05),
+            f(r.p50),
+            f(r.p95),
+            r.spec.clone().unwrap_or_else(|| "—".into()),
+            r.prob_in_spec
+                .map(|p| format!("{:.3}", p))
+                .unwrap_or_default()
+        ));
+    }
+    s
+}
+
+fn mc_csv(mc: &montecarlo::MonteCarloResult) -> Vec<u8> {
+    let mut s = String::from("run");
+    for i in &mc.inputs {
+        s.push(',');
+        s.push_str(&i.name);
+    }
+    for q in &mc.quality_names {
+        s.push(',');
+        s.push_str(q);
+    }
+    s.push('\n');
+    for (k, (x, y)) in mc.samples.iter().zip(&mc.outcomes).enumerate() {
+        s.push_str(&k.to_string());
+        for v in x.iter().chain(y) {
+            s.push(',');
+            if v.is_finite() {
+                s.push_str(&v.to_string());
+            }
+        }
+        s.push('\n');
+    }
+    s.into_bytes()
+}

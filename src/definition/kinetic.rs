@@ -1,0 +1,240 @@
+//! Kinetic-model files: a named model family plus a parameter table with
+//! units and sources.
+//!
+//! ```toml
+//! [model]
+//! id = "xing2010"
+//! family = "xing2010"
+//! version = "1.0.0"
+//! source = "Xing et al., Biotechnol. Prog. 26:208 (2010)"
+//!
+//! [parameters]
+//! mu_max = { value = 0.029, unit = "1/h", source = "Xing 2010" }
+//! ```
+//!
+//! Each family publishes its parameter list ([`ParamSpec`]): name, canonical
+//! unit, physically admissible range. A file must give every parameter of its
+//! family, in any unit of the right dimension, within range.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::source::SourceFile;
+use crate::error::Diagnostics;
+use crate::units::{Unit, to_si};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct KineticModelFile {
+    pub model: ModelHeader,
+    pub parameters: BTreeMap<String, ParamEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelHeader {
+    pub id: String,
+    pub family: String,
+    pub version: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ParamEntry {
+    pub value: f64,
+    pub unit: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// One parameter of a model family.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    /// Canonical unit, also the dimension any given unit must have.
+    pub unit: &'static str,
+    /// Admissible range in the canonical unit (inclusive).
+    pub min: f64,
+    pub max: f64,
+    pub meaning: &'static str,
+}
+
+/// A validated parameter set in SI, in the family's order, remembering the
+/// file's unit of each parameter so `--set` values can use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSet {
+    pub values_si: Vec<f64>,
+    /// Factor from the file's unit to SI, per parameter.
+    pub file_factor: Vec<f64>,
+    pub file_unit: Vec<String>,
+}
+
+/// A validated kinetic model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KineticModel {
+    pub id: String,
+    pub family: String,
+    pub version: String,
+    pub params: ParamSet,
+}
+
+impl KineticModel {
+    /// Loads and validates a model file against the parameter table of its
+    /// family, looked up with `specs_for(family)`.
+    pub fn load(
+        path: &Path,
+        specs_for: impl Fn(&str) -> Option<&'static [ParamSpec]>,
+        families: &[&str],
+    ) -> Result<KineticModel, Diagnostics> {
+        let src = SourceFile::read(path)?;
+        let file: KineticModelFile = src.parse()?;
+        let Some(specs) = specs_for(&file.model.family) else {
+            return Err(src
+                .diag(
+                    "model.family",
+                    format!("a known model family ({})", families.join(", ")),
+                    format!("`{}`", file.model.family),
+                )
+                .into());
+        };
+        let params = validate_params(&file.parameters, specs, &src)?;
+        Ok(KineticModel {
+            id: file.model.id,
+            family: file.model.family,
+            version: file.model.version,
+            params,
+        })
+    }
+}
+
+/// Checks presence, units and ranges of every parameter of a family.
+pub fn validate_params(
+    given: &BTreeMap<String, ParamEntry>,
+    specs: &[ParamSpec],
+    src: &SourceFile,
+) -> Result<ParamSet, Diagnostics> {
+    let mut d = Diagnostics::new();
+    let mut set = ParamSet {
+        values_si: vec![0.0; specs.len()],
+        file_factor: vec![1.0; specs.len()],
+        file_unit: vec![String::new(); specs.len()],
+    };
+    for (name, _) in given.iter() {
+        if !specs.iter().any(|s| s.name == name) {
+            let known: Vec<_> = specs.iter().map(|s| s.name).collect();
+            d.push(src.diag(
+                &format!("parameters.{name}"),
+                format!("a parameter of this family ({})", known.join(", ")),
+                format!("unknown parameter `{name}`"),
+            ));
+        }
+    }
+    for (i, spec) in specs.iter().enumerate() {
+        let field = format!("parameters.{}", spec.name);
+        let Some(entry) = given.get(spec.name) else {
+            d.push(src.diag(
+                "parameters",
+                format!(
+                    "parameter `{}` ({}, in {})",
+                    spec.name, spec.meaning, spec.unit
+                ),
+                "it missing",
+            ));
+            continue;
+        };
+        let si = match to_si(entry.value, &entry.unit, spec.unit) {
+            Ok(v) => v,
+            Err(e) => {
+                d.push(src.diag(
+                    &format!("{field}.unit"),
+                    format!("a unit of {} such as {}", spec.meaning, spec.unit),
+                    e,
+                ));
+                continue;
+            }
+        };
+        // Range check in the canonical unit for a readable message.
+        let canonical_factor = Unit::parse(spec.unit).map(|u| u.factor).unwrap_or(1.0);
+        let canonical = si / canonical_factor;
+        if !canonical.is_finite() || canonical < spec.min || canonical > spec.max {
+            d.push(src.diag(
+                &format!("{field}.value"),
+                format!(
+                    "{} in [{}, {}] {}",
+                    spec.name, spec.min, spec.max, spec.unit
+                ),
+                format!(
+                    "{} {} (= {canonical:.6e} {})",
+                    entry.value, entry.unit, spec.unit
+                ),
+            ));
+        }
+        set.values_si[i] = si;
+        set.file_factor[i] = Unit::parse(&entry.unit).map(|u| u.factor).unwrap_or(1.0);
+        set.file_unit[i] = entry.unit.clone();
+    }
+    d.into_result(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    const SPECS: &[ParamSpec] = &[
+        ParamSpec {
+            name: "mu_max",
+            unit: "1/h",
+            min: 0.0,
+            max: 0.2,
+            meaning: "max growth rate",
+        },
+        ParamSpec {
+            name: "k_s",
+            unit: "mM",
+            min: 0.0,
+            max: 100.0,
+            meaning: "Monod constant",
+        },
+    ];
+
+    fn run(text: &str) -> Result<ParamSet, Diagnostics> {
+        let src = SourceFile::from_text(PathBuf::from("m.toml"), text.to_string());
+        let f: KineticModelFile = src.parse()?;
+        validate_params(&f.parameters, SPECS, &src)
+    }
+
+    const HEAD: &str = "[model]\nid='m'\nfamily='x'\nversion='1'\n[parameters]\n";
+
+    #[test]
+    fn converts_units_and_keeps_file_factor() {
+        let p = run(&format!(
+            "{HEAD}mu_max = {{ value = 0.72, unit = '1/d' }}\nk_s = {{ value = 1, unit = 'mM' }}\n"
+        ))
+        .unwrap();
+        assert!((p.values_si[0] - 0.72 / 86400.0).abs() < 1e-18);
+        assert!((p.file_factor[0] - 1.0 / 86400.0).abs() < 1e-18);
+    }
+
+    #[test]
+    fn wrong_unit_missing_unknown_and_out_of_range_are_all_reported() {
+        let e = run(&format!(
+            "{HEAD}mu_max = {{ value = 0.5, unit = '1/h' }}\nbogus = {{ value = 1, unit = 'mM' }}\n"
+        ))
+        .unwrap_err();
+        assert!(e.mentions("parameters.mu_max.value"), "{e}");
+        assert!(e.mentions("parameters.bogus"), "{e}");
+        assert!(e.iter().any(|d| d.expected.contains("k_s")), "{e}");
+        let e = run(&format!(
+            "{HEAD}mu_max = {{ value = 0.03, unit = 'g/L' }}\nk_s = {{ value = 1, unit = 'mM' }}\n"
+        ))
+        .unwrap_err();
+        assert!(e.mentions("parameters.mu_max.unit"), "{e}");
+        assert!(e.0[0].found.contains("dimension"), "{e}");
+    }
+}

@@ -1,0 +1,341 @@
+//! Process files: the top-level file that names a kinetic model, a recipe,
+//! optionally an equipment and specification limits, plus solver settings and
+//! declared uncertainty.
+//!
+//! References are either a path relative to the process file (anything with
+//! a `/` or ending in `.toml`) or an id: the file `<id>.toml` in the catalog
+//! folder of that kind (`models/`, `recipes/`, `equipment/`, `specs/`) found
+//! next to the process file's folder or above it (the `process-models/` tree).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::kinetic::KineticModel;
+use super::recipe::Recipe;
+use super::source::SourceFile;
+use super::specs::Specifications;
+use super::uncertainty::UncertaintyFile;
+use crate::error::{Diagnostic, Diagnostics};
+use crate::solver::{Method, Tolerances};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProcessFile {
+    pub process: ProcessHeader,
+    #[serde(default)]
+    pub solver: SolverFile,
+    #[serde(default)]
+    pub uncertainty: Vec<UncertaintyFile>,
+    /// Overrides applied on top of the model and recipe, by address
+    /// (`"initial.volume_l" = 1400`), so one recipe serves several scales.
+    #[serde(default)]
+    pub set: std::collections::BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProcessHeader {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub model: String,
+    pub recipe: String,
+    pub equipment: Option<String>,
+    pub specifications: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SolverFile {
+    #[serde(default = "default_method")]
+    pub method: Method,
+    #[serde(default = "default_rtol")]
+    pub rtol: f64,
+    #[serde(default = "default_atol")]
+    pub atol: f64,
+    #[serde(default = "default_interval")]
+    pub output_interval_h: f64,
+}
+
+fn default_method() -> Method {
+    Method::Dopri5
+}
+fn default_rtol() -> f64 {
+    1e-6
+}
+fn default_atol() -> f64 {
+    1e-9
+}
+fn default_interval() -> f64 {
+    1.0
+}
+
+impl Default for SolverFile {
+    fn default() -> Self {
+        SolverFile {
+            method: default_method(),
+            rtol: default_rtol(),
+            atol: default_atol(),
+            output_interval_h: default_interval(),
+        }
+    }
+}
+
+/// One input file that went into a result: for the record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct InputFile {
+    pub role: String,
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+/// A loaded, validated process (without the equipment physics, which the
+/// simulation layer attaches).
+#[derive(Debug, Clone)]
+pub struct ProcessDefinition {
+    pub path: PathBuf,
+    pub id: String,
+    pub name: String,
+    pub model: KineticModel,
+    pub recipe: Recipe,
+    pub equipment_path: Option<PathBuf>,
+    pub specifications: Option<Specifications>,
+    pub method: Method,
+    pub tolerances: Tolerances,
+    pub output_interval_s: f64,
+    pub uncertainty: Vec<UncertaintyFile>,
+    /// `[set]` overrides, in file order of keys.
+    pub overrides: Vec<(String, f64)>,
+    pub inputs: Vec<InputFile>,
+}
+
+/// Catalog kind of a reference.
+#[derive(Debug, Clone, Copy)]
+pub enum Catalog {
+    Models,
+    Recipes,
+    Equipment,
+    Specs,
+}
+
+impl Catalog {
+    fn dir(self) -> &'static str {
+        match self {
+            Catalog::Models => "models",
+            Catalog::Recipes => "recipes",
+            Catalog::Equipment => "equipment",
+            Catalog::Specs => "specs",
+        }
+    }
+}
+
+/// Resolves a reference written in `src` at `field`.
+pub fn resolve(
+    reference: &str,
+    kind: Catalog,
+    src: &SourceFile,
+    field: &str,
+) -> Result<PathBuf, Diagnostic> {
+    let base = src.path.parent().unwrap_or(Path::new("."));
+    let is_path = reference.contains('/') || reference.ends_with(".toml");
+    if is_path {
+        let p = base.join(reference);
+        if p.is_file() {
+            return Ok(p);
+        }
+        return Err(src.diag(
+            field,
+            format!("an existing {} file", kind.dir()),
+            format!("`{reference}` (no such file: {})", p.display()),
+        ));
+    }
+    if let Some(dir) = catalog_dir(base, kind) {
+        let p = dir.join(format!("{reference}.toml"));
+        if p.is_file() {
+            return Ok(p);
+        }
+        let known = list_ids(&dir);
+        return Err(src.diag(
+            field,
+            format!("an id in {} ({})", dir.display(), known.join(", ")),
+            format!("`{reference}`"),
+        ));
+    }
+    Err(src.diag(
+        field,
+        format!("a path or an id in a `{}/` catalog folder", kind.dir()),
+        format!("`{reference}` (no catalog folder found)"),
+    ))
+}
+
+/// The catalog folder of a kind: `<ancestor>/<kind>` for the nearest
+/// ancestor of `base` (including itself) that has one.
+pub fn catalog_dir(base: &Path, kind: Catalog) -> Option<PathBuf> {
+    let mut dir = Some(base);
+    while let Some(d) = dir {
+        let c = d.join(kind.dir());
+        if c.is_dir() {
+            return Some(c);
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// Ids (file stems) of the TOML files in a catalog folder, sorted.
+pub fn list_ids(dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// sha256 of a file's bytes, hex.
+pub fn file_sha256(path: &Path) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => hex::encode(Sha256::digest(&bytes)),
+        Err(_) => String::new(),
+    }
+}
+
+impl ProcessDefinition {
+    /// Loads a process file and every file it references, reporting the
+    /// problems of all of them together.
+    pub fn load(
+        path: &Path,
+        params_for: impl Fn(&str) -> Option<&'static [super::kinetic::ParamSpec]>,
+        families: &[&str],
+        cqas_for: impl Fn(&str) -> Option<Vec<&'static str>>,
+    ) -> Result<ProcessDefinition, Diagnostics> {
+        let src = SourceFile::read(path)?;
+        let file: ProcessFile = src.parse()?;
+        let mut d = Diagnostics::new();
+        let h = &file.process;
+        let s = &file.solver;
+        for (name, v, lo, hi) in [
+            ("rtol", s.rtol, 1e-14, 1e-2),
+            ("atol", s.atol, 1e-16, 1e-2),
+            ("output_interval_h", s.output_interval_h, 1e-3, 1e4),
+        ] {
+            if !(v >= lo && v <= hi) {
+                d.push(src.diag(
+                    &format!("solver.{name}"),
+                    format!("a number in [{lo:e}, {hi:e}]"),
+                    format!("{v}"),
+                ));
+            }
+        }
+        let mut inputs = vec![InputFile {
+            role: "process".into(),
+            path: path.to_path_buf(),
+            sha256: file_sha256(path),
+        }];
+        let mut take =
+            |r: Result<PathBuf, Diagnostic>, role: &str, d: &mut Diagnostics| -> Option<PathBuf> {
+                match r {
+                    Ok(p) => {
+                        inputs.push(InputFile {
+                            role: role.into(),
+                            sha256: file_sha256(&p),
+                            path: p.clone(),
+                        });
+                        Some(p)
+                    }
+                    Err(e) => {
+                        d.push(e);
+                        None
+                    }
+                }
+            };
+        let model_path = take(
+            resolve(&h.model, Catalog::Models, &src, "process.model"),
+            "model",
+            &mut d,
+        );
+        let recipe_path = take(
+            resolve(&h.recipe, Catalog::Recipes, &src, "process.recipe"),
+            "recipe",
+            &mut d,
+        );
+        let equipment_path = h.equipment.as_ref().and_then(|e| {
+            take(
+                resolve(e, Catalog::Equipment, &src, "process.equipment"),
+                "equipment",
+                &mut d,
+            )
+        });
+        let spec_path = h.specifications.as_ref().and_then(|e| {
+            take(
+                resolve(e, Catalog::Specs, &src, "process.specifications"),
+                "specifications",
+                &mut d,
+            )
+        });
+
+        let model = model_path.and_then(|p| match KineticModel::load(&p, &params_for, families) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                d.extend(e);
+                None
+            }
+        });
+        let recipe = recipe_path.and_then(|p| match Recipe::load(&p) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                d.extend(e);
+                None
+            }
+        });
+        let cqas = model.as_ref().and_then(|m| cqas_for(&m.family));
+        let specifications =
+            spec_path.and_then(|p| match Specifications::load(&p, cqas.as_deref()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    d.extend(e);
+                    None
+                }
+            });
+        match (model, recipe) {
+            (Some(model), Some(recipe)) if d.is_empty() => Ok(ProcessDefinition {
+                path: path.to_path_buf(),
+                id: h.id.clone(),
+                name: h.name.clone(),
+                model,
+                recipe,
+                equipment_path,
+                specifications,
+                method: s.method,
+                tolerances: Tolerances {
+                    rtol: s.rtol,
+                    atol: s.atol,
+                    ..Tolerances::default()
+                },
+                output_interval_s: s.output_interval_h * 3600.0,
+                uncertainty: file.uncertainty.clone(),
+                overrides: file.set.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                inputs,
+            }),
+            _ => Err(d),
+        }
+    }
+
+    /// Line-aware diagnostic in the process file itself.
+    pub fn diag(
+        &self,
+        field: &str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Diagnostic {
+        match SourceFile::read(&self.path) {
+            Ok(src) => src.diag(field, expected, found),
+            Err(_) => Diagnostic::new(&self.path, field, expected, found),
+        }
+    }
+}

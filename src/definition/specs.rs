@@ -1,0 +1,111 @@
+//! Specification limits for quality attributes.
+//!
+//! ```toml
+//! [specifications]
+//! id = "cho-mab-upstream"
+//! [[limits]]
+//! cqa = "titer_g_per_l"
+//! min = 3.0
+//! ```
+//! `cqa` must be an output of the model family the process uses; that check
+//! happens when the process is assembled (the family is known there).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::source::SourceFile;
+use crate::error::Diagnostics;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SpecFile {
+    pub specifications: SpecHeader,
+    #[serde(default)]
+    pub limits: Vec<Limit>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SpecHeader {
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+pub struct Limit {
+    pub cqa: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl Limit {
+    pub fn contains(&self, x: f64) -> bool {
+        self.min.is_none_or(|m| x >= m) && self.max.is_none_or(|m| x <= m)
+    }
+    pub fn describe(&self) -> String {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => format!("{a} – {b}"),
+            (Some(a), None) => format!("≥ {a}"),
+            (None, Some(b)) => format!("≤ {b}"),
+            (None, None) => "—".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Specifications {
+    pub id: String,
+    pub limits: Vec<Limit>,
+}
+
+impl Specifications {
+    /// Loads limits; `known_cqas` (if given) are the names a limit may use.
+    pub fn load(path: &Path, known_cqas: Option<&[&str]>) -> Result<Specifications, Diagnostics> {
+        let src = SourceFile::read(path)?;
+        let f: SpecFile = src.parse()?;
+        let mut d = Diagnostics::new();
+        for (i, l) in f.limits.iter().enumerate() {
+            let field = format!("limits[{i}]");
+            if l.min.is_none() && l.max.is_none() {
+                d.push(src.diag(&field, "min, max or both", "neither"));
+            }
+            if let (Some(a), Some(b)) = (l.min, l.max) {
+                if a > b {
+                    d.push(src.diag(
+                        &format!("{field}.max"),
+                        format!("a value ≥ min = {a}"),
+                        format!("{b}"),
+                    ));
+                }
+            }
+            for (k, v) in [("min", l.min), ("max", l.max)] {
+                if v.is_some_and(|x| !x.is_finite()) {
+                    d.push(src.diag(
+                        &format!("{field}.{k}"),
+                        "a finite number",
+                        "NaN or infinity",
+                    ));
+                }
+            }
+            if let Some(known) = known_cqas {
+                if !known.contains(&l.cqa.as_str()) {
+                    d.push(src.diag(
+                        &format!("{field}.cqa"),
+                        format!("a quality attribute of the model ({})", known.join(", ")),
+                        format!("`{}`", l.cqa),
+                    ));
+                }
+            }
+        }
+        d.into_result(Specifications {
+            id: f.specifications.id,
+            limits: f.limits,
+        })
+    }
+
+    pub fn limit(&self, cqa: &str) -> Option<&Limit> {
+        self.limits.iter().find(|l| l.cqa == cqa)
+    }
+}

@@ -1,0 +1,27 @@
+//! Sparger types and the gas-flow window of a sparger.
+
+use serde::{Deserialize, Serialize};
+
+/// How gas enters the liquid. The type matters for the bubble size, which the
+/// vessel's own kLa correlation captures (a microsparger's fine bubbles give a
+/// high kLa for O₂ but strip little CO₂ at low flow, because the CO₂ removal
+/// at low vvm is limited by the gas flow, not by kLa).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpargerType {
+    DrilledPipe,
+    Ring,
+    OpenPipe,
+    Microsparger,
+    Frit,
+}
+
+/// The sparger of a vessel, flows in standard litres per minute (0 °C, 1 atm).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Sparger {
+    #[serde(rename = "type")]
+    pub kind: SpargerType,
+    pub hole_diameter_mm: Option<f64>,
+    pub gas_flow_min_slpm: f64,
+    pub gas_flow_max_slpm: f64,
+}

@@ -1,0 +1,184 @@
+//! From a validated process definition to a simulated batch: picks the model
+//! family, applies overrides, attaches the vessel physics, runs the recipe and
+//! returns a model-agnostic table plus end-of-batch quality attributes.
+
+pub mod address;
+pub mod family;
+
+use std::path::Path;
+
+use crate::bioreactor::Culture;
+use crate::bioreactor::simulate::{RunOptions, run};
+use crate::definition::process::ProcessDefinition;
+use crate::definition::recipe::Recipe;
+use crate::error::{Diagnostic, Diagnostics, Error};
+use crate::solver::WorkStats;
+use address::{Address, Target};
+pub use family::{AnyModel, Family};
+
+/// Everything needed to simulate one batch, mutable through addresses.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub family: Family,
+    pub params_si: Vec<f64>,
+    pub recipe: Recipe,
+    pub feed_scale: f64,
+    pub vessel: Option<family::VesselHandle>,
+    pub options: RunOptions,
+}
+
+/// A simulated batch.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub columns: Vec<String>,
+    /// Row-major table, `columns.len()` values per row.
+    pub data: Vec<f64>,
+    /// End-of-batch quality attributes (name with unit, value).
+    pub quality: Vec<(String, f64)>,
+    pub stats: WorkStats,
+}
+
+impl Outcome {
+    pub fn quality_value(&self, name: &str) -> Option<f64> {
+        self.quality
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+    pub fn column(&self, name: &str) -> Option<Vec<f64>> {
+        let i = self.columns.iter().position(|c| c == name)?;
+        Some(self.rows().map(|r| r[i]).collect())
+    }
+    /// Output rows, each `columns.len()` long.
+    pub fn rows(&self) -> std::slice::ChunksExact<'_, f64> {
+        self.data.chunks_exact(self.columns.len().max(1))
+    }
+    pub fn n_rows(&self) -> usize {
+        self.data.len() / self.columns.len().max(1)
+    }
+}
+
+impl Scenario {
+    /// Builds a scenario from a loaded process (and its equipment, if any).
+    pub fn from_definition(def: &ProcessDefinition) -> Result<Scenario, Diagnostics> {
+        let family = Family::parse(&def.model.family).ok_or_else(|| {
+            Diagnostics::from(Diagnostic::new(
+                &def.path,
+                "process.model",
+                "a known model family",
+                def.model.family.clone(),
+            ))
+        })?;
+        let vessel = match &def.equipment_path {
+            Some(p) => Some(family::load_vessel(p)?),
+            None => None,
+        };
+        if family.needs_vessel() && vessel.is_none() {
+            return Err(def
+                .diag("process.equipment", format!("an equipment reference (model family `{}` couples gas transfer to the vessel)", family.name()), "none")
+                .into());
+        }
+        let mut scenario = Scenario {
+            family,
+            params_si: def.model.params.values_si.clone(),
+            recipe: def.recipe.clone(),
+            feed_scale: 1.0,
+            vessel,
+            options: RunOptions {
+                method: def.method,
+                tolerances: def.tolerances,
+                output_interval_s: Some(def.output_interval_s),
+            },
+        };
+        let mut d = Diagnostics::new();
+        for (key, value) in &def.overrides {
+            if let Err(expected) = scenario.apply(key, *value, &def.model.params.file_factor) {
+                d.push(def.diag("set", expected, format!("`{key}` = {value}")));
+            }
+        }
+        d.into_result(scenario)
+    }
+
+    /// Sets `address = value` (user units), rejecting unknown addresses and
+    /// values that no addressable quantity may take (negative, not finite).
+    pub fn apply(&mut self, address: &str, value: f64, file_factor: &[f64]) -> Result<(), String> {
+        let a = self.address(address, file_factor)?;
+        if !value.is_finite() || value < 0.0 {
+            return Err(format!("a finite, non-negative value for `{address}`"));
+        }
+        self.set(&a, value);
+        Ok(())
+    }
+
+    /// Parses an address against this scenario.
+    pub fn address(&self, text: &str, file_factor: &[f64]) -> Result<Address, String> {
+        address::parse(text, self.family.params(), file_factor, &self.recipe)
+    }
+
+    pub fn get(&mut self, a: &Address) -> f64 {
+        a.get(&mut Target {
+            params_si: &mut self.params_si,
+            recipe: &mut self.recipe,
+            feed_scale: &mut self.feed_scale,
+        })
+    }
+
+    pub fn set(&mut self, a: &Address, v: f64) {
+        a.set(
+            &mut Target {
+                params_si: &mut self.params_si,
+                recipe: &mut self.recipe,
+                feed_scale: &mut self.feed_scale,
+            },
+            v,
+        )
+    }
+
+    /// The model with this scenario's parameters and vessel.
+    pub fn model(&self) -> AnyModel {
+        self.family.build(
+            &self.params_si,
+            self.vessel.as_ref(),
+            self.recipe.initial_volume_m3,
+        )
+    }
+
+    /// Runs the batch; with `record` the full trajectory is kept.
+    pub fn simulate(&self, record: bool) -> Result<Outcome, Error> {
+        let mut opts = self.options;
+        if !record {
+            opts.output_interval_s = None;
+        }
+        let model = self.model();
+        macro_rules! go {
+            ($m:expr) => {{
+                let m = $m;
+                let r = run(m, &self.recipe, &opts)?;
+                Outcome {
+                    columns: m.output_columns().iter().map(|s| s.to_string()).collect(),
+                    data: r.rows,
+                    quality: m
+                        .quality(&r.final_state)
+                        .into_iter()
+                        .map(|(n, v)| (n.to_string(), v))
+                        .collect(),
+                    stats: r.stats,
+                }
+            }};
+        }
+        Ok(match &model {
+            AnyModel::Xing2010(m) => go!(m),
+            AnyModel::ChoPlatform(m) => go!(m),
+        })
+    }
+}
+
+/// Loads a process file with the family registry of this crate.
+pub fn load_process(path: &Path) -> Result<ProcessDefinition, Diagnostics> {
+    ProcessDefinition::load(
+        path,
+        |f| Family::parse(f).map(|f| f.params()),
+        &Family::names(),
+        |f| Family::parse(f).map(|f| f.cqa_names()),
+    )
+}

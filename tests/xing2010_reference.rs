@@ -1,0 +1,94 @@
+//! The xing2010 family against the independent SciPy reference
+//! (tests/fixtures/cho, copied from shared/reference/cho: Radau rtol 1e-10).
+//! Every state, every hour, within 1e-4 relative.
+
+use biotwin::simulation::{Scenario, load_process};
+use biotwin::solver::{Method, Tolerances};
+use std::path::Path;
+
+fn reference() -> Vec<Vec<f64>> {
+    let text =
+        std::fs::read_to_string("tests/fixtures/cho/xing2010_trajectory_nominal.csv").unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect()
+}
+
+fn scenario(method: Method, rtol: f64) -> Scenario {
+    let def = load_process(Path::new(
+        "process-models/processes/xing2010-reference.toml",
+    ))
+    .unwrap();
+    let mut s = Scenario::from_definition(&def).unwrap();
+    s.options.method = method;
+    s.options.tolerances = Tolerances {
+        rtol,
+        atol: rtol * 1e-3,
+        ..Tolerances::default()
+    };
+    s.options.output_interval_s = Some(3600.0);
+    s
+}
+
+/// Maps our output columns to the reference's state columns (units converted).
+fn compare(method: Method, rtol: f64, bound: f64) -> f64 {
+    let out = scenario(method, rtol).simulate(true).unwrap();
+    let reference = reference();
+    assert_eq!(out.n_rows(), reference.len(), "one row per hour, 0..=336");
+    let col = |name: &str| out.columns.iter().position(|c| c == name).unwrap();
+    // (our column, factor to reference unit, reference column)
+    let map = [
+        ("xv_1e6_cells_per_ml", 1e9, 1),
+        ("xd_1e6_cells_per_ml", 1e9, 2),
+        ("glucose_mm", 1.0, 3),
+        ("glutamine_mm", 1.0, 4),
+        ("lactate_mm", 1.0, 5),
+        ("ammonium_mm", 1.0, 6),
+        ("titer_g_per_l", 1.0, 7),
+        ("volume_l", 1.0, 8),
+    ];
+    let mut worst: f64 = 0.0;
+    for (row, r) in out.rows().zip(&reference) {
+        assert!((row[col("time_h")] - r[0]).abs() < 1e-9);
+        for &(name, f, j) in &map {
+            let ours = row[col(name)] * f;
+            // Relative to the reference value itself; Xd is exactly 0 only at t = 0.
+            let rel = if r[j] == 0.0 {
+                ours.abs()
+            } else {
+                (ours - r[j]).abs() / r[j].abs()
+            };
+            assert!(
+                rel <= bound,
+                "{name} at t = {} h: {ours} vs {} (rel {rel:.2e})",
+                r[0],
+                r[j]
+            );
+            worst = worst.max(rel);
+        }
+    }
+    worst
+}
+
+#[test]
+fn nominal_trajectory_matches_scipy_within_1e_4_dopri5() {
+    let worst = compare(Method::Dopri5, 1e-10, 1e-4);
+    eprintln!("worst relative error, Dopri5 rtol 1e-10: {worst:.2e}");
+    assert!(
+        worst < 1e-6,
+        "tight tolerance should agree far better than the bound: {worst:.2e}"
+    );
+}
+
+#[test]
+fn nominal_trajectory_matches_scipy_within_1e_4_dop853() {
+    compare(Method::Dop853, 1e-10, 1e-4);
+}
+
+#[test]
+fn nominal_trajectory_matches_scipy_at_the_benchmark_tolerance() {
+    // rtol 1e-6 is the speed-comparison setting: still within the 1e-4 bound.
+    let worst = compare(Method::Dopri5, 1e-6, 1e-4);
+    eprintln!("worst relative error, Dopri5 rtol 1e-6: {worst:.2e}");
+}
