@@ -14,7 +14,6 @@
 //! Parquet is not read: the `parquet` crate pulls in arrow and roughly doubles
 //! the build; convert with any tool to CSV first.
 
-pub mod atomic_write;
 pub mod batch;
 pub mod content_hash;
 pub mod csv_source;

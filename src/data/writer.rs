@@ -14,12 +14,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::atomic_write::write_atomic;
 use super::batch::BatchRecord;
 use super::dataset::MANIFEST_FILE;
 use super::tag_map::{SignalKind, TagMap};
 use super::timestamp::format_rfc3339;
 use crate::error::Error;
+use crate::output::atomic::write_atomic;
 
 /// Name of the tag map the writer produces.
 pub const TAG_MAP_FILE: &str = "tags.toml";

@@ -221,4 +221,4 @@ pub fn content_sha256(value: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(&bytes))
 }
 
-pub use crate::data::atomic_write::write_atomic;
+pub use crate::output::atomic::write_atomic;
