@@ -14,3 +14,4 @@ pub mod definition;
 pub mod error;
 pub mod units;
 // Modules added by feature branches go below this line.
+pub mod downstream;
