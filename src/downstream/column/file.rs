@@ -300,7 +300,7 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
                 if !(c0.is_finite() && c0 >= 0.0) {
                     d.push(src.diag(
                         &f("inlet_mol_per_m3"),
-                        format!("concentrations ≥ 0 mol/m³ (component {k})"),
+                        format!("concentrations ≥ 0 mol/m³ ({})", file.components[k].name),
                         c0.to_string(),
                     ));
                 }
@@ -309,7 +309,8 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
                     d.push(src.diag(
                         &f("gradient_mol_per_m3_per_s"),
                         format!(
-                            "a slope that keeps component {k} ≥ 0 over the section (≥ {:.4e} mol/m³/s)",
+                            "a slope that keeps {} ≥ 0 mol/m³ over the section (≥ {:.4e} mol/m³/s)",
+                            file.components[k].name,
                             -c0 / sec.duration_s.max(f64::MIN_POSITIVE)
                         ),
                         format!("{g} (reaches {end:.4} mol/m³ at the section end)"),
