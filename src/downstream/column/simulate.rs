@@ -196,10 +196,16 @@ fn cut_pool(
         .find(|&i| c[i] >= p.start_above_mol_per_m3);
     let (i1, i2) = match start {
         Some(i1) => {
+            // The end cut is on the tail: after the peak that follows the start.
+            let peak = idx
+                .iter()
+                .copied()
+                .filter(|&i| i >= i1)
+                .fold(i1, |best, i| if c[i] > c[best] { i } else { best });
             let i2 = idx
                 .iter()
                 .copied()
-                .filter(|&i| i > i1)
+                .filter(|&i| i > peak)
                 .find(|&i| c[i] < p.end_below_mol_per_m3)
                 .unwrap_or(*idx.last().unwrap_or(&i1));
             (i1, i2)
