@@ -58,7 +58,7 @@ fn every_problem_is_reported_at_once_with_field_and_line() {
 
     let porosity = find(&d, "column.total_porosity");
     assert_eq!(porosity.line, Some(6));
-    assert!(porosity.expected.contains("0 < ε_t < 1"), "{porosity}");
+    assert!(porosity.expected.contains("0 < ε < 1"), "{porosity}");
     assert_eq!(porosity.found, "-0.3");
 
     // 50 mol/m³ - 0.5 mol/m³/s × 600 s = -250 mol/m³: the salt gradient leaves the range.

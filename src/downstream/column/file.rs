@@ -66,7 +66,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::spec::{
-    ColumnSpec, Component, Discretisation, PoolSpec, Section, SolverSettings, TransportModel,
+    ColumnSpec, Component, Discretisation, Particle, PoolSpec, Section, SolverSettings,
+    TransportModel,
 };
 use crate::definition::source::SourceFile;
 use crate::downstream::binding::{Isotherm, LinearBinding, ModulatedLangmuir, StericMassAction};
@@ -93,8 +94,17 @@ struct ColumnTable {
     model: String,
     length_m: f64,
     inner_diameter_m: f64,
-    total_porosity: f64,
     flow_rate_ml_per_min: f64,
+    #[serde(default)]
+    total_porosity: Option<f64>,
+    #[serde(default)]
+    bed_porosity: Option<f64>,
+    #[serde(default)]
+    particle_porosity: Option<f64>,
+    #[serde(default)]
+    particle_radius_m: Option<f64>,
+    #[serde(default)]
+    radial_cells: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +126,10 @@ struct ComponentTable {
     initial_mol_per_m3: f64,
     #[serde(default)]
     initial_bound_mol_per_m3: f64,
+    #[serde(default)]
+    film_transfer_m_per_s: Option<f64>,
+    #[serde(default)]
+    pore_diffusion_m2_per_s: Option<f64>,
     #[serde(default)]
     binding: Option<ComponentBinding>,
 }
@@ -191,10 +205,12 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
     let c = &file.column;
     let model = match c.model.as_str() {
         "lumped_rate_without_pores" => Some(TransportModel::LumpedRateWithoutPores),
+        "lumped_rate_with_pores" => Some(TransportModel::LumpedRateWithPores),
+        "general_rate" => Some(TransportModel::GeneralRate),
         other => {
             d.push(src.diag(
                 "column.model",
-                "\"lumped_rate_without_pores\" (the only transport model implemented so far)",
+                "one of \"lumped_rate_without_pores\", \"lumped_rate_with_pores\", \"general_rate\"",
                 format!("\"{other}\""),
             ));
             None
@@ -218,13 +234,148 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
         c.flow_rate_ml_per_min,
         "a flow rate in mL/min",
     );
-    if !(c.total_porosity > 0.0 && c.total_porosity < 1.0) {
-        d.push(src.diag(
+    let fraction = |d: &mut Diagnostics, field: &str, v: Option<f64>, what: &str| -> f64 {
+        match v {
+            Some(x) if x > 0.0 && x < 1.0 => x,
+            Some(x) => {
+                d.push(src.diag(
+                    field,
+                    format!("{what}, a volume fraction 0 < ε < 1"),
+                    x.to_string(),
+                ));
+                0.5
+            }
+            None => {
+                d.push(src.diag(
+                    field,
+                    format!("{what}, a volume fraction 0 < ε < 1"),
+                    "nothing",
+                ));
+                0.5
+            }
+        }
+    };
+    let with_pores = matches!(
+        model,
+        Some(TransportModel::LumpedRateWithPores | TransportModel::GeneralRate)
+    );
+    let unused = |d: &mut Diagnostics, field: &str, given: bool| {
+        if given {
+            d.push(src.diag(
+                field,
+                format!("no such field for model \"{}\"", c.model),
+                "a value",
+            ));
+        }
+    };
+    let mobile_porosity;
+    if with_pores {
+        mobile_porosity = fraction(
+            &mut d,
+            "column.bed_porosity",
+            c.bed_porosity,
+            "bed porosity ε_c",
+        );
+        unused(&mut d, "column.total_porosity", c.total_porosity.is_some());
+    } else {
+        mobile_porosity = fraction(
+            &mut d,
             "column.total_porosity",
-            "a volume fraction 0 < ε_t < 1",
-            c.total_porosity.to_string(),
-        ));
+            c.total_porosity,
+            "total porosity ε_t",
+        );
+        unused(&mut d, "column.bed_porosity", c.bed_porosity.is_some());
+        unused(
+            &mut d,
+            "column.particle_porosity",
+            c.particle_porosity.is_some(),
+        );
+        unused(
+            &mut d,
+            "column.particle_radius_m",
+            c.particle_radius_m.is_some(),
+        );
+        unused(&mut d, "column.radial_cells", c.radial_cells.is_some());
     }
+    let particle = if with_pores {
+        let porosity = fraction(
+            &mut d,
+            "column.particle_porosity",
+            c.particle_porosity,
+            "particle porosity ε_p",
+        );
+        let radius = c.particle_radius_m.unwrap_or(f64::NAN);
+        positive(
+            &mut d,
+            "column.particle_radius_m",
+            radius,
+            "a particle radius in m",
+        );
+        let general = model == Some(TransportModel::GeneralRate);
+        let radial_cells = if general {
+            let n = c.radial_cells.unwrap_or(8);
+            if !(1..=1000).contains(&n) {
+                d.push(src.diag(
+                    "column.radial_cells",
+                    "an integer number of shells, 1 to 1000",
+                    n.to_string(),
+                ));
+            }
+            n.clamp(1, 1000) as usize
+        } else {
+            unused(&mut d, "column.radial_cells", c.radial_cells.is_some());
+            1
+        };
+        let mut film = Vec::new();
+        let mut pore = Vec::new();
+        for (i, comp) in file.components.iter().enumerate() {
+            let kf = comp.film_transfer_m_per_s.unwrap_or(f64::NAN);
+            positive(
+                &mut d,
+                &format!("components[{i}].film_transfer_m_per_s"),
+                kf,
+                "a film transfer coefficient in m/s",
+            );
+            film.push(kf);
+            if general {
+                let dp = comp.pore_diffusion_m2_per_s.unwrap_or(f64::NAN);
+                positive(
+                    &mut d,
+                    &format!("components[{i}].pore_diffusion_m2_per_s"),
+                    dp,
+                    "a pore diffusion coefficient in m²/s",
+                );
+                pore.push(dp);
+            } else {
+                unused(
+                    &mut d,
+                    &format!("components[{i}].pore_diffusion_m2_per_s"),
+                    comp.pore_diffusion_m2_per_s.is_some(),
+                );
+            }
+        }
+        Some(Particle {
+            porosity,
+            radius_m: radius,
+            film_transfer_m_per_s: film,
+            pore_diffusion_m2_per_s: general.then_some(pore),
+            radial_cells,
+        })
+    } else {
+        for (i, comp) in file.components.iter().enumerate() {
+            unused(
+                &mut d,
+                &format!("components[{i}].film_transfer_m_per_s"),
+                comp.film_transfer_m_per_s.is_some(),
+            );
+            unused(
+                &mut d,
+                &format!("components[{i}].pore_diffusion_m2_per_s"),
+                comp.pore_diffusion_m2_per_s.is_some(),
+            );
+        }
+        None
+    };
 
     let nc = file.components.len();
     if nc == 0 {
@@ -458,7 +609,8 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
         model,
         length_m: c.length_m,
         cross_section_m2: std::f64::consts::PI * c.inner_diameter_m.powi(2) / 4.0,
-        total_porosity: c.total_porosity,
+        mobile_porosity,
+        particle,
         flow_rate_m3_per_s: c.flow_rate_ml_per_min * 1e-6 / 60.0,
         components: file
             .components

@@ -16,7 +16,7 @@ use diffsol::{
 
 use super::result::{ColumnBalance, ColumnResult, ComponentBalance, Pool};
 use super::spec::ColumnSpec;
-use super::system::LumpedRateSystem;
+use super::system::ColumnSystem;
 use crate::error::Error;
 
 type Mat = FaerSparseMat<f64>;
@@ -37,7 +37,7 @@ fn numerical(t_s: f64, message: impl std::fmt::Display) -> Error {
 
 /// Runs the column through all its inlet sections.
 pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
-    let sys = LumpedRateSystem::new(spec);
+    let sys = ColumnSystem::new(spec);
     let nc = sys.n_comp;
     let y0 = sys.initial_state(spec);
     let n = y0.len();

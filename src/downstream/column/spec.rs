@@ -15,6 +15,29 @@ pub enum TransportModel {
     /// ∂c/∂t = -u ∂c/∂z + D_ax ∂²c/∂z² - (1-ε_t)/ε_t ∂q/∂t.
     /// With fast kinetics it becomes the equilibrium-dispersive model.
     LumpedRateWithoutPores,
+    /// Lumped rate model with pores (CADET `LUMPED_RATE_MODEL_WITH_PORES`): bulk
+    /// liquid (bed porosity ε_c) exchanges with a uniform particle liquid c_p
+    /// (particle porosity ε_p) through a film, k_f; binding acts on c_p.
+    LumpedRateWithPores,
+    /// General rate model (CADET `GENERAL_RATE_MODEL`): as above, plus
+    /// diffusion in the pores of spherical particles (D_p), resolved on
+    /// radial shells.
+    GeneralRate,
+}
+
+/// The porous particles of models with pores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Particle {
+    /// ε_p, liquid volume fraction of a particle.
+    pub porosity: f64,
+    pub radius_m: f64,
+    /// Film mass-transfer coefficient k_f per component, m/s.
+    pub film_transfer_m_per_s: Vec<f64>,
+    /// Pore diffusion coefficient D_p per component, m²/s; None for the
+    /// lumped particle (no radial gradient).
+    pub pore_diffusion_m2_per_s: Option<Vec<f64>>,
+    /// Radial finite-volume shells (1 for the lumped particle).
+    pub radial_cells: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +113,11 @@ pub struct ColumnSpec {
     pub model: TransportModel,
     pub length_m: f64,
     pub cross_section_m2: f64,
-    pub total_porosity: f64,
+    /// Volume fraction the liquid flows through: total porosity ε_t for the
+    /// model without pores, bed (interstitial) porosity ε_c with pores.
+    pub mobile_porosity: f64,
+    /// Porous particles (models with pores); None for the model without pores.
+    pub particle: Option<Particle>,
     pub flow_rate_m3_per_s: f64,
     pub components: Vec<Component>,
     pub isotherm: Isotherm,
@@ -103,9 +130,9 @@ pub struct ColumnSpec {
 }
 
 impl ColumnSpec {
-    /// Interstitial velocity u = Q / (A ε_t), m/s.
+    /// Interstitial velocity u = Q / (A ε), ε the mobile porosity, m/s.
     pub fn interstitial_velocity_m_per_s(&self) -> f64 {
-        self.flow_rate_m3_per_s / (self.cross_section_m2 * self.total_porosity)
+        self.flow_rate_m3_per_s / (self.cross_section_m2 * self.mobile_porosity)
     }
 
     /// Column volume A L, m³.
@@ -113,9 +140,9 @@ impl ColumnSpec {
         self.cross_section_m2 * self.length_m
     }
 
-    /// Phase ratio F = (1 - ε_t)/ε_t.
+    /// Phase ratio F = (1 - ε)/ε of the mobile phase (ε_t or ε_c).
     pub fn phase_ratio(&self) -> f64 {
-        (1.0 - self.total_porosity) / self.total_porosity
+        (1.0 - self.mobile_porosity) / self.mobile_porosity
     }
 
     pub fn end_time_s(&self) -> f64 {
