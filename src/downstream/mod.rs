@@ -6,3 +6,4 @@
 
 pub mod binding;
 pub mod column;
+pub mod unit_ops;
