@@ -6,4 +6,5 @@
 
 pub mod binding;
 pub mod column;
+pub mod train;
 pub mod unit_ops;

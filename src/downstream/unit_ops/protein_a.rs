@@ -99,9 +99,10 @@ impl ProteinACapture {
 
 /// Dynamic binding capacity (kg per m³ bed) of `component` at each residence
 /// time, from a column model: the column is loaded with its first section's
-/// inlet for `max_cv` column volumes and DBC = c_feed (V_b - V_dead)/V_col, V_b
-/// the volume loaded when the outlet reaches `breakthrough` × c_feed and V_dead
-/// the column's liquid volume (mobile phase plus pores).
+/// inlet for `max_cv` column volumes and DBC = c_feed (V_b - ε V_col)/V_col, V_b
+/// the volume loaded when the outlet reaches `breakthrough` × c_feed and ε V_col
+/// the mobile-phase (interstitial) volume. With strong mass-transfer limits the
+/// feed can break through before one hold-up volume and DBC comes out ≤ 0.
 pub fn dynamic_binding_capacity(
     column: &ColumnSpec,
     component: usize,
@@ -111,10 +112,6 @@ pub fn dynamic_binding_capacity(
 ) -> Result<Vec<(f64, f64)>, Error> {
     let v_col = column.column_volume_m3();
     let eps = column.mobile_porosity;
-    let liquid_fraction = match &column.particle {
-        None => eps,
-        Some(p) => eps + (1.0 - eps) * p.porosity,
-    };
     let mw = column.components[component]
         .molecular_weight_kg_per_mol
         .unwrap_or(1.0);
@@ -139,7 +136,7 @@ pub fn dynamic_binding_capacity(
             .map(|(t, _)| *t)
             .unwrap_or(f64::INFINITY);
         let v_b = spec.flow_rate_m3_per_s * t_b;
-        out.push((tau, feed * mw * (v_b - liquid_fraction * v_col) / v_col));
+        out.push((tau, feed * mw * (v_b - eps * v_col) / v_col));
     }
     Ok(out)
 }
