@@ -30,7 +30,10 @@ fn spec(name: &str, text: &str) -> ColumnSpec {
 fn bench_columns(c: &mut Criterion) {
     let grm_text = fixture("grm_langmuir.toml");
     let lrmp_text = grm_text
-        .replace("model = \"general_rate\"", "model = \"lumped_rate_with_pores\"")
+        .replace(
+            "model = \"general_rate\"",
+            "model = \"lumped_rate_with_pores\"",
+        )
         .replace("radial_cells = 24\n", "")
         .replace("pore_diffusion_m2_per_s = 1e-11\n", "")
         .replace("pore_diffusion_m2_per_s = 1e-10\n", "");
@@ -38,7 +41,10 @@ fn bench_columns(c: &mut Criterion) {
         ("lrm_langmuir", spec("lrm", &fixture("a_lrm_langmuir.toml"))),
         ("lrmp_langmuir", spec("lrmp", &lrmp_text)),
         ("grm_langmuir", spec("grm", &grm_text)),
-        ("lrm_sma_gradient", spec("sma", &fixture("cex_sma_gradient.toml"))),
+        (
+            "lrm_sma_gradient",
+            spec("sma", &fixture("cex_sma_gradient.toml")),
+        ),
     ];
     let mut group = c.benchmark_group("columns");
     group.sample_size(10);

@@ -59,11 +59,12 @@ fn main() -> ExitCode {
             p.amount_mol
         );
     }
-    if let Some(out) = args.get(1) {
-        if let Err(e) = result.write_outlet_csv(&PathBuf::from(out)) {
-            eprintln!("{e}");
-            return ExitCode::from(e.exit_code() as u8);
-        }
+    if let Some(Err(e)) = args
+        .get(1)
+        .map(|out| result.write_outlet_csv(&PathBuf::from(out)))
+    {
+        eprintln!("{e}");
+        return ExitCode::from(e.exit_code() as u8);
     }
     ExitCode::SUCCESS
 }

@@ -471,14 +471,12 @@ fn validate(src: &SourceFile) -> Result<Train, Diagnostics> {
             .column_file
             .as_ref()
             .map(|c| src.path.parent().unwrap_or(Path::new(".")).join(c));
-        if let Some(c) = &column {
-            if !c.exists() {
-                d.borrow_mut().push(src.diag(
-                    &fld("column_file"),
-                    "a column file next to the train file",
-                    format!("{} (not found)", c.display()),
-                ));
-            }
+        if let Some(c) = column.as_ref().filter(|c| !c.exists()) {
+            d.borrow_mut().push(src.diag(
+                &fld("column_file"),
+                "a column file next to the train file",
+                format!("{} (not found)", c.display()),
+            ));
         }
         steps.push(TrainStep::Polishing(step, column));
     }

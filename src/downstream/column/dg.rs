@@ -79,17 +79,25 @@ impl Grid {
     }
 }
 
-/// Applies the DG operator to `c` with inlet concentration `c_in`.
-fn apply(
-    lgl: &Lgl,
+/// The DG convection-dispersion operator of one component.
+struct Operator<'a> {
+    lgl: &'a Lgl,
     elements: usize,
+    /// Element width, m.
     h: f64,
     u: f64,
     d_ax: f64,
-    c: &[f64],
-    c_in: f64,
-    out: &mut [f64],
-) {
+}
+
+/// Applies the DG operator to `c` with inlet concentration `c_in`.
+fn apply(op: &Operator, c: &[f64], c_in: f64, out: &mut [f64]) {
+    let Operator {
+        lgl,
+        elements,
+        h,
+        u,
+        d_ax,
+    } = *op;
     let np = lgl.len();
     let n = np - 1;
     let dmat = &lgl.diff;
@@ -150,21 +158,19 @@ impl Transport {
         let h = length_m / elements as f64;
         // Columns of A, each from one unit vector; only nodes within two
         // elements can be reached, so only those are applied.
+        let op = Operator {
+            lgl: &lgl,
+            elements,
+            h,
+            u: u_m_per_s,
+            d_ax: d_ax_m2_per_s,
+        };
         let mut dense_cols: Vec<Vec<(usize, f64)>> = Vec::with_capacity(n_nodes);
         let mut unit = vec![0.0; n_nodes];
         let mut out = vec![0.0; n_nodes];
         for j in 0..n_nodes {
             unit[j] = 1.0;
-            apply(
-                &lgl,
-                elements,
-                h,
-                u_m_per_s,
-                d_ax_m2_per_s,
-                &unit,
-                0.0,
-                &mut out,
-            );
+            apply(&op, &unit, 0.0, &mut out);
             unit[j] = 0.0;
             dense_cols.push(
                 out.iter()
@@ -175,16 +181,7 @@ impl Transport {
             );
         }
         let mut inlet = vec![0.0; n_nodes];
-        apply(
-            &lgl,
-            elements,
-            h,
-            u_m_per_s,
-            d_ax_m2_per_s,
-            &vec![0.0; n_nodes],
-            1.0,
-            &mut inlet,
-        );
+        apply(&op, &vec![0.0; n_nodes], 1.0, &mut inlet);
         // transpose column lists into CSR rows
         let mut rows: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_nodes];
         for (j, col) in dense_cols.into_iter().enumerate() {

@@ -446,8 +446,7 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
             ));
         }
         if sec.inlet_mol_per_m3.len() == nc && grad.len() == nc {
-            for k in 0..nc {
-                let (c0, g) = (sec.inlet_mol_per_m3[k], grad[k]);
+            for (k, (&c0, &g)) in sec.inlet_mol_per_m3.iter().zip(&grad).enumerate() {
                 if !(c0.is_finite() && c0 >= 0.0) {
                     d.push(src.diag(
                         &f("inlet_mol_per_m3"),
