@@ -157,3 +157,68 @@ fn linear_breakthrough_front_is_centred_at_the_retention_time() {
     println!("breakthrough first moment {first_moment:.6} s (exact {exact:.6})");
     assert!((first_moment - exact).abs() / exact < 1e-6);
 }
+
+#[test]
+fn equilibrium_dispersive_linear_pulse_has_no_kinetic_spreading() {
+    // Rapid equilibrium: k' = F H, variance = (1+k')² t₀² [2/Pe - ...] + t_p²/12.
+    let (ka, kd) = (1.0, 0.5);
+    let text = pulse_file(Some((ka, kd)), 24).replace(
+        "model = \"lumped_rate_without_pores\"",
+        "model = \"equilibrium_dispersive\"",
+    );
+    let spec = column::parse_column_text("ed.toml", &text).unwrap();
+    assert!(spec.rapid_equilibrium);
+    let r = column::simulate(&spec).unwrap();
+    let (m0, mean, var) = moments(&r);
+    let k_prime = spec.phase_ratio() * ka / kd;
+    let (mean_exact, var_with_kinetics) = expected(&spec, k_prime, kd);
+    let var_exact = var_with_kinetics
+        - 2.0 * k_prime * (spec.length_m / spec.interstitial_velocity_m_per_s()) / kd;
+    println!(
+        "ED linear: mean {mean:.6} s (exact {mean_exact:.6}), var {var:.5} s² (exact {var_exact:.5})"
+    );
+    assert!((m0 - 10.0).abs() < 1e-4, "{m0}");
+    assert!(
+        (mean - mean_exact).abs() / mean_exact < 1e-6,
+        "{mean} vs {mean_exact}"
+    );
+    assert!(
+        (var - var_exact).abs() / var_exact < 1e-5,
+        "{var} vs {var_exact}"
+    );
+    for b in &r.mass_balance {
+        assert!(b.relative_error.abs() < 1e-6, "{b:?}");
+    }
+}
+
+#[test]
+fn rapid_equilibrium_langmuir_is_the_limit_of_fast_kinetics() {
+    let file = |kinetic: bool, scale: f64| {
+        pulse_file(Some((1.0, 1.0)), 24)
+            .replace(
+                "model = \"linear\"",
+                &format!("model = \"langmuir\"\nkinetic = {kinetic}"),
+            )
+            .replace(
+                "ka_per_s = 1\nkd_per_s = 1\n",
+                &format!(
+                    "ka_m3_per_mol_s = {}\nkd_per_s = {}\nqmax_mol_per_m3 = 2.0\n",
+                    2.0 * scale,
+                    1.0 * scale
+                ),
+            )
+    };
+    let eq = column::simulate(&column::parse_column_text("eq.toml", &file(false, 1.0)).unwrap())
+        .unwrap();
+    let fast =
+        column::simulate(&column::parse_column_text("k.toml", &file(true, 1e3)).unwrap()).unwrap();
+    let (a, b) = (&eq.outlet_mol_per_m3[0], &fast.outlet_mol_per_m3[0]);
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    let e = (num / den).sqrt();
+    println!("rapid-equilibrium vs kinetic (k × 1e3) Langmuir: rel. L2 {e:.2e}");
+    assert!(e < 1e-2, "{e}");
+    for bal in &eq.mass_balance {
+        assert!(bal.relative_error.abs() < 1e-6, "{bal:?}");
+    }
+}

@@ -53,7 +53,8 @@ impl ModulatedLangmuir {
         let (kd, dkd) = if b == 0.0 {
             (self.kd_per_s[i], 0.0)
         } else {
-            let c0 = c0.max(0.0);
+            // clamp without `max`, which would turn NaN (sparsity probing) into 0
+            let c0 = if c0 < 0.0 { 0.0 } else { c0 };
             (
                 self.kd_per_s[i] * c0.powf(b),
                 self.kd_per_s[i] * b * c0.powf(b - 1.0),

@@ -112,6 +112,9 @@ struct BindingTable {
     model: String,
     #[serde(default)]
     modulator: bool,
+    /// false: rapid equilibrium (q = q*(c) at every instant).
+    #[serde(default)]
+    kinetic: Option<bool>,
     #[serde(default)]
     ionic_capacity_mol_per_m3: Option<f64>,
 }
@@ -204,13 +207,15 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
 
     let c = &file.column;
     let model = match c.model.as_str() {
-        "lumped_rate_without_pores" => Some(TransportModel::LumpedRateWithoutPores),
+        "lumped_rate_without_pores" | "equilibrium_dispersive" => {
+            Some(TransportModel::LumpedRateWithoutPores)
+        }
         "lumped_rate_with_pores" => Some(TransportModel::LumpedRateWithPores),
         "general_rate" => Some(TransportModel::GeneralRate),
         other => {
             d.push(src.diag(
                 "column.model",
-                "one of \"lumped_rate_without_pores\", \"lumped_rate_with_pores\", \"general_rate\"",
+                "one of \"equilibrium_dispersive\", \"lumped_rate_without_pores\", \"lumped_rate_with_pores\", \"general_rate\"",
                 format!("\"{other}\""),
             ));
             None
@@ -595,6 +600,31 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
         });
     }
 
+    let kinetic = file.binding.as_ref().and_then(|b| b.kinetic);
+    let rapid_equilibrium = c.model == "equilibrium_dispersive" || kinetic == Some(false);
+    if c.model == "equilibrium_dispersive" && kinetic == Some(true) {
+        d.push(src.diag(
+            "binding.kinetic",
+            "false or absent: the equilibrium-dispersive model has binding at equilibrium",
+            "true",
+        ));
+    }
+    if rapid_equilibrium {
+        if with_pores {
+            d.push(src.diag(
+                "binding.kinetic",
+                "true for models with pores (rapid equilibrium is implemented for the model without pores)",
+                "false",
+            ));
+        }
+        if let Some(Isotherm::Sma(_)) = &isotherm {
+            d.push(src.diag(
+                "binding.kinetic",
+                "true for \"sma\" (rapid equilibrium is implemented for linear and langmuir)",
+                "false",
+            ));
+        }
+    }
     let (Some(model), Some(isotherm)) = (model, isotherm) else {
         return Err(d);
     };
@@ -622,6 +652,7 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
             })
             .collect(),
         isotherm,
+        rapid_equilibrium,
         initial_bound_mol_per_m3,
         sections,
         discretisation,

@@ -56,8 +56,12 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
             |x: &Vect, _p: &Vect, t: f64, y: &mut Vect| {
                 sys.rhs(x.as_slice(), &inlet(t), y.as_mut_slice())
             },
-            |x: &Vect, _p: &Vect, _t: f64, v: &Vect, y: &mut Vect| {
-                sys.jacobian_times(x.as_slice(), v.as_slice(), y.as_mut_slice())
+            |x: &Vect, _p: &Vect, t: f64, v: &Vect, y: &mut Vect| {
+                if sys.equilibrium {
+                    sys.jacobian_times_fd(x.as_slice(), v.as_slice(), &inlet(t), y.as_mut_slice())
+                } else {
+                    sys.jacobian_times(x.as_slice(), v.as_slice(), y.as_mut_slice())
+                }
             },
         )
         .init(

@@ -121,6 +121,10 @@ pub struct ColumnSpec {
     pub flow_rate_m3_per_s: f64,
     pub components: Vec<Component>,
     pub isotherm: Isotherm,
+    /// Binding at equilibrium at every instant (rapid equilibrium): q = q*(c),
+    /// no bound states are integrated. With the lumped rate model without
+    /// pores this is the equilibrium-dispersive model.
+    pub rapid_equilibrium: bool,
     /// Initial bound states (mol/m³ solid), one per bound state of the isotherm.
     pub initial_bound_mol_per_m3: Vec<f64>,
     pub sections: Vec<Section>,

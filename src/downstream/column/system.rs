@@ -31,6 +31,8 @@ pub struct ColumnSystem {
     /// Phase ratio of the mobile phase (used without pores).
     pub phase_ratio: f64,
     pub shells: Option<Shells>,
+    /// Rapid equilibrium (equilibrium-dispersive model): state is c only.
+    pub equilibrium: bool,
 }
 
 impl ColumnSystem {
@@ -56,12 +58,18 @@ impl ColumnSystem {
             isotherm: spec.isotherm.clone(),
             coupling: spec.isotherm.liquid_coupling(),
             n_comp: spec.components.len(),
-            n_bound: spec.isotherm.bound_components().len(),
+
+            n_bound: if spec.rapid_equilibrium {
+                0
+            } else {
+                spec.isotherm.bound_components().len()
+            },
             phase_ratio: spec.phase_ratio(),
             shells: spec
                 .particle
                 .as_ref()
                 .map(|p| Shells::new(p, spec.mobile_porosity)),
+            equilibrium: spec.rapid_equilibrium,
         }
     }
 
@@ -133,6 +141,9 @@ impl ColumnSystem {
             for (k, comp) in spec.components.iter().enumerate() {
                 y[n * s + k] = comp.initial_mol_per_m3;
             }
+            if self.equilibrium {
+                continue;
+            }
             for (liquid, bound) in self.sites() {
                 for (k, comp) in spec.components.iter().enumerate() {
                     y[n * s + liquid + k] = comp.initial_mol_per_m3;
@@ -146,6 +157,9 @@ impl ColumnSystem {
     }
 
     pub fn rhs(&self, y: &[f64], c_in: &[f64], dy: &mut [f64]) {
+        if self.equilibrium {
+            return self.rhs_equilibrium(y, c_in, dy);
+        }
         let (nc, nb, s) = (self.n_comp, self.n_bound, self.stride());
         let f = self.binding_phase_ratio();
         let sites = self.sites();
@@ -171,6 +185,64 @@ impl ColumnSystem {
         }
         for k in 0..nc {
             dy[self.outlet_integral_index(k)] = y[self.outlet_index(k)];
+        }
+    }
+
+    /// Rapid equilibrium, q = q*(c): the node balance
+    /// (I + F ∂(S q*)/∂c) dc/dt = A c + a c_in is solved for dc/dt, with
+    /// ∂q*/∂c by central differences of the isotherm's equilibrium.
+    fn rhs_equilibrium(&self, y: &[f64], c_in: &[f64], dy: &mut [f64]) {
+        let nc = self.n_comp;
+        let nb = self.isotherm.bound_components().len();
+        let f = self.phase_ratio;
+        let mut m = vec![0.0; nc * nc];
+        let mut jac = vec![0.0; nb * nc];
+        let mut rhs = vec![0.0; nc];
+        for n in 0..self.n_nodes() {
+            let base = n * nc;
+            for k in 0..nc {
+                rhs[k] =
+                    self.transports[k].row_dot(n, y, nc, k) + self.transports[k].inlet[n] * c_in[k];
+            }
+            self.equilibrium_jacobian(&y[base..base + nc], &mut jac);
+            m.fill(0.0);
+            for k in 0..nc {
+                m[k * nc + k] = 1.0;
+            }
+            for &(k, b, coef) in &self.coupling {
+                for j in 0..nc {
+                    m[k * nc + j] += f * coef * jac[b * nc + j];
+                }
+            }
+            solve_small(&mut m, &mut rhs, nc);
+            dy[base..base + nc].copy_from_slice(&rhs);
+        }
+        for k in 0..nc {
+            dy[self.outlet_integral_index(k)] = y[self.outlet_index(k)];
+        }
+    }
+
+    /// ∂q*/∂c (n_bound × n_comp) at liquid `c`, central differences; negative
+    /// concentrations are clamped to 0 (without `max`, so NaN probes of the
+    /// sparsity pass through).
+    fn equilibrium_jacobian(&self, c: &[f64], jac: &mut [f64]) {
+        let nc = c.len();
+        let nb = jac.len() / nc.max(1);
+        let mut cp: Vec<f64> = c.iter().map(|&x| if x < 0.0 { 0.0 } else { x }).collect();
+        let mut qp = vec![0.0; nb];
+        let mut qm = vec![0.0; nb];
+        for j in 0..nc {
+            let x = cp[j];
+            let h = 1e-6 * (x.abs() + 1e-6);
+            cp[j] = x + h;
+            self.isotherm.equilibrium(&cp, &mut qp);
+            cp[j] = if x - h < 0.0 { 0.0 } else { x - h };
+            let lo = cp[j];
+            self.isotherm.equilibrium(&cp, &mut qm);
+            cp[j] = x;
+            for b in 0..nb {
+                jac[b * nc + j] = (qp[b] - qm[b]) / (x + h - lo);
+            }
         }
     }
 
@@ -213,6 +285,21 @@ impl ColumnSystem {
         }
     }
 
+    /// Directional derivative (f(y + εv) − f(y))/ε, for the equilibrium path
+    /// whose right-hand side has no closed-form Jacobian.
+    pub fn jacobian_times_fd(&self, y: &[f64], v: &[f64], c_in: &[f64], out: &mut [f64]) {
+        let ynorm = y.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+        let vnorm = v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+        let eps = 1e-7 * (1.0 + ynorm) / if vnorm > 0.0 { vnorm } else { 1.0 };
+        let yp: Vec<f64> = y.iter().zip(v).map(|(a, b)| a + eps * b).collect();
+        let mut f0 = vec![0.0; y.len()];
+        self.rhs(y, c_in, &mut f0);
+        self.rhs(&yp, c_in, out);
+        for (o, f) in out.iter_mut().zip(&f0) {
+            *o = (*o - f) / eps;
+        }
+    }
+
     /// Hold-up in the column per component, mol: liquid (bulk and pores) and
     /// bound (Σ_b s_{k,b} q_b), by the quadrature the scheme conserves exactly.
     pub fn hold_up_mol(&self, spec: &ColumnSpec, y: &[f64]) -> (Vec<f64>, Vec<f64>) {
@@ -236,11 +323,19 @@ impl ColumnSystem {
                 .collect(),
         };
         let sites = self.sites();
+        let mut q_eq = vec![0.0; self.isotherm.bound_components().len()];
         for n in 0..self.n_nodes() {
             let w = a * self.grid.weight_m[n];
             let base = n * s;
             for k in 0..nc {
                 liquid[k] += w * eps * y[base + k];
+            }
+            if self.equilibrium {
+                self.isotherm.equilibrium(&y[base..base + nc], &mut q_eq);
+                for &(k, b, coef) in &self.coupling {
+                    bound[k] += w * (1.0 - eps) * coef * q_eq[b];
+                }
+                continue;
             }
             for (&(lq, bd), &(wl, wb)) in sites.iter().zip(&site_weights) {
                 if self.shells.is_some() {
@@ -255,5 +350,36 @@ impl ColumnSystem {
             let _ = nb;
         }
         (liquid, bound)
+    }
+}
+
+/// Solves the small dense system m x = b in place (b becomes x), Gaussian
+/// elimination with partial pivoting; n is the number of components.
+fn solve_small(m: &mut [f64], b: &mut [f64], n: usize) {
+    for col in 0..n {
+        let pivot = (col..n)
+            .max_by(|&i, &j| m[i * n + col].abs().total_cmp(&m[j * n + col].abs()))
+            .unwrap_or(col);
+        if pivot != col {
+            for j in 0..n {
+                m.swap(col * n + j, pivot * n + j);
+            }
+            b.swap(col, pivot);
+        }
+        let d = m[col * n + col];
+        for i in col + 1..n {
+            let factor = m[i * n + col] / d;
+            for j in col..n {
+                m[i * n + j] -= factor * m[col * n + j];
+            }
+            b[i] -= factor * b[col];
+        }
+    }
+    for col in (0..n).rev() {
+        let mut x = b[col];
+        for j in col + 1..n {
+            x -= m[col * n + j] * b[j];
+        }
+        b[col] = x / m[col * n + col];
     }
 }
