@@ -105,6 +105,8 @@ struct ColumnTable {
     particle_radius_m: Option<f64>,
     #[serde(default)]
     radial_cells: Option<i64>,
+    #[serde(default)]
+    radial_polynomial_degree: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,6 +319,28 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
             "a particle radius in m",
         );
         let general = model == Some(TransportModel::GeneralRate);
+        let radial_polynomial_degree = match (general, c.radial_polynomial_degree) {
+            (true, Some(deg)) => {
+                if !(1..=20).contains(&deg) {
+                    d.push(src.diag(
+                        "column.radial_polynomial_degree",
+                        "an integer degree, 1 to 20",
+                        deg.to_string(),
+                    ));
+                }
+                if c.radial_cells.is_some() {
+                    d.push(src.diag("column.radial_cells", "either radial_cells (finite volumes) or radial_polynomial_degree (spectral), not both", "both"));
+                }
+                Some(deg.clamp(1, 20) as usize)
+            }
+            (false, Some(_)) => {
+                unused(&mut d, "column.radial_polynomial_degree", true);
+                None
+            }
+            // default for the GRM: spectral degree 4 unless shells are asked for
+            (true, None) if c.radial_cells.is_none() => Some(4),
+            (_, None) => None,
+        };
         let radial_cells = if general {
             let n = c.radial_cells.unwrap_or(8);
             if !(1..=1000).contains(&n) {
@@ -365,6 +389,7 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
             film_transfer_m_per_s: film,
             pore_diffusion_m2_per_s: general.then_some(pore),
             radial_cells,
+            radial_polynomial_degree,
         })
     } else {
         for (i, comp) in file.components.iter().enumerate() {

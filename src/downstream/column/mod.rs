@@ -10,6 +10,7 @@ pub mod dg;
 pub mod file;
 pub mod lgl;
 pub mod particle;
+pub mod radau;
 pub mod result;
 pub mod simulate;
 pub mod spec;

@@ -38,6 +38,9 @@ pub struct Particle {
     pub pore_diffusion_m2_per_s: Option<Vec<f64>>,
     /// Radial finite-volume shells (1 for the lumped particle).
     pub radial_cells: usize,
+    /// Polynomial degree of the radial spectral element (GRM); when set it
+    /// replaces the finite-volume shells.
+    pub radial_polynomial_degree: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
