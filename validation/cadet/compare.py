@@ -156,8 +156,8 @@ def run_cadet(flat, nelem, reltol, abstol, workdir):
 
 
 def run_biotwin(toml_text, elements, workdir, degree=4, rtol=1e-6, atol=1e-8):
-    text = re.sub(r"elements = \d+", f"elements = {elements}", toml_text)
-    text = re.sub(r"polynomial_degree = \d+", f"polynomial_degree = {degree}", text)
+    text = re.sub(r"^elements = \d+", f"elements = {elements}", toml_text, flags=re.M)
+    text = re.sub(r"^polynomial_degree = \d+", f"polynomial_degree = {degree}", text, flags=re.M)
     text = re.sub(r"relative_tolerance = [0-9.e-]+", f"relative_tolerance = {rtol}", text)
     text = re.sub(
         r"absolute_tolerance_mol_per_m3 = [0-9.e-]+",

@@ -30,10 +30,13 @@ pub struct ModulatedLangmuir {
 
 impl ModulatedLangmuir {
     pub fn bound_components(&self) -> Vec<usize> {
+        self.bound().collect()
+    }
+
+    /// Bound components without allocating (rates run in the inner loop).
+    fn bound(&self) -> impl Iterator<Item = usize> + Clone + '_ {
         let first = usize::from(self.modulator);
-        (first..self.binds.len())
-            .filter(|&i| self.binds[i])
-            .collect()
+        (first..self.binds.len()).filter(|&i| self.binds[i])
     }
 
     fn modulator_c(&self, c: &[f64]) -> f64 {
@@ -63,19 +66,18 @@ impl ModulatedLangmuir {
         (ka, kd, dka, dkd)
     }
 
-    fn free_fraction(&self, bound: &[usize], q: &[f64]) -> f64 {
-        1.0 - bound
-            .iter()
+    fn free_fraction(&self, q: &[f64]) -> f64 {
+        1.0 - self
+            .bound()
             .enumerate()
-            .map(|(b, &i)| q[b] / self.qmax_mol_per_m3[i])
+            .map(|(b, i)| q[b] / self.qmax_mol_per_m3[i])
             .sum::<f64>()
     }
 
     pub fn rates(&self, c: &[f64], q: &[f64], dq: &mut [f64]) {
-        let bound = self.bound_components();
-        let free = self.free_fraction(&bound, q);
+        let free = self.free_fraction(q);
         let c0 = self.modulator_c(c);
-        for (b, &i) in bound.iter().enumerate() {
+        for (b, i) in self.bound().enumerate() {
             let (ka, kd, _, _) = self.constants(i, c0);
             dq[b] = ka * c[i] * self.qmax_mol_per_m3[i] * free - kd * q[b];
         }
@@ -83,18 +85,17 @@ impl ModulatedLangmuir {
 
     pub fn jacobian(&self, c: &[f64], q: &[f64], dr_dc: &mut [f64], dr_dq: &mut [f64]) {
         let nc = c.len();
-        let bound = self.bound_components();
-        let nb = bound.len();
-        let free = self.free_fraction(&bound, q);
+        let nb = q.len();
+        let free = self.free_fraction(q);
         let c0 = self.modulator_c(c);
-        for (b, &i) in bound.iter().enumerate() {
+        for (b, i) in self.bound().enumerate() {
             let (ka, kd, dka, dkd) = self.constants(i, c0);
             let qm = self.qmax_mol_per_m3[i];
             dr_dc[b * nc + i] += ka * qm * free;
             if self.modulator {
                 dr_dc[b * nc] += dka * c[i] * qm * free - dkd * q[b];
             }
-            for (k, &j) in bound.iter().enumerate() {
+            for (k, j) in self.bound().enumerate() {
                 dr_dq[b * nb + k] -= ka * c[i] * qm / self.qmax_mol_per_m3[j];
             }
             dr_dq[b * nb + b] -= kd;

@@ -37,11 +37,9 @@ impl StericMassAction {
 
     fn free_sites(&self, q: &[f64]) -> f64 {
         self.lambda_mol_per_m3
-            - self
-                .bound_components()
-                .iter()
+            - q.iter()
                 .enumerate()
-                .map(|(b, &i)| (self.nu[i] + self.sigma[i]) * q[b])
+                .map(|(b, qb)| (self.nu[b + 1] + self.sigma[b + 1]) * qb)
                 .sum::<f64>()
     }
 
@@ -56,17 +54,17 @@ impl StericMassAction {
 
     pub fn jacobian(&self, c: &[f64], q: &[f64], dr_dc: &mut [f64], dr_dq: &mut [f64]) {
         let nc = c.len();
-        let bound = self.bound_components();
-        let nb = bound.len();
+        let nb = q.len();
         let free = self.free_sites(q).max(0.0);
         let c0 = c[0].max(0.0);
-        for (b, &i) in bound.iter().enumerate() {
+        for b in 0..nb {
+            let i = b + 1;
             let nu = self.nu[i];
             dr_dc[b * nc + i] += self.ka[i] * free.powf(nu);
             dr_dc[b * nc] -= self.kd[i] * q[b] * nu * c0.powf(nu - 1.0);
             let d_free = self.ka[i] * c[i] * nu * free.powf(nu - 1.0);
-            for (k, &j) in bound.iter().enumerate() {
-                dr_dq[b * nb + k] -= d_free * (self.nu[j] + self.sigma[j]);
+            for k in 0..nb {
+                dr_dq[b * nb + k] -= d_free * (self.nu[k + 1] + self.sigma[k + 1]);
             }
             dr_dq[b * nb + b] -= self.kd[i] * c0.powf(nu);
         }
