@@ -73,3 +73,23 @@ fn outlet_matches_cadet_within_1e_3_relative_l2() {
     assert!(pool.amount_mol[1] > 0.99 * eluted, "{pool:?} vs {eluted}");
     assert!(pool.start_s > 3000.0 && pool.end_s <= 3600.0);
 }
+
+#[test]
+fn uv_cut_equals_concentration_cut_when_only_the_product_absorbs() {
+    // mAb at 280 nm: 1.4 L/(g cm) × 150 kg/mol = 2.1e4 m²/mol; 1e-3 mol/m³ ↔ 0.21 AU/cm.
+    let text = std::fs::read_to_string(fixture("a_lrm_langmuir.toml"))
+        .unwrap()
+        .replace(
+            "molecular_weight_kg_per_mol = 150.0\n",
+            "molecular_weight_kg_per_mol = 150.0\nuv_absorptivity_m2_per_mol = 2.1e4\n",
+        )
+        + "\n[[pools]]\nname = \"eluate by UV\"\ncomponent = \"mAb\"\nsection = \"elute\"\nstart_above_au_per_cm = 0.21\nend_below_au_per_cm = 0.21\n";
+    let spec = column::parse_column_text("uv.toml", &text).unwrap();
+    let r = column::simulate(&spec).unwrap();
+    let (by_c, by_uv) = (&r.pools[0], &r.pools[1]);
+    assert_eq!((by_c.start_s, by_c.end_s), (by_uv.start_s, by_uv.end_s));
+    assert!((by_c.amount_mol[1] - by_uv.amount_mol[1]).abs() < 1e-15);
+    let peak = r.uv_au_per_cm.iter().cloned().fold(0.0, f64::max);
+    let c_peak = r.outlet("mAb").unwrap().iter().cloned().fold(0.0, f64::max);
+    assert!((peak - 2.1e4 * c_peak / 100.0).abs() < 1e-9 * peak);
+}

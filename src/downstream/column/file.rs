@@ -54,6 +54,11 @@
 //! end_below_mol_per_m3 = 1e-3
 //! ```
 //!
+//! A pool may instead cut on the UV trace, A/l = Σ_k ε_k c_k (AU per cm of
+//! path), with `start_above_au_per_cm`/`end_below_au_per_cm` and
+//! `uv_absorptivity_m2_per_mol` (ε) on the absorbing components (mAb at
+//! 280 nm: 1.4 L/(g·cm) × 150 kg/mol = 2.1e4 m²/mol).
+//!
 //! Per-component binding parameters by model: `linear`: `ka_per_s`, `kd_per_s`;
 //! `langmuir`: `ka_m3_per_mol_s`, `kd_per_s`, `qmax_mol_per_m3`, optional
 //! `gamma_m3_per_mol`, `beta` (modulator exponents); `sma` (component 0 is
@@ -132,6 +137,8 @@ struct ComponentTable {
     #[serde(default)]
     initial_bound_mol_per_m3: f64,
     #[serde(default)]
+    uv_absorptivity_m2_per_mol: Option<f64>,
+    #[serde(default)]
     film_transfer_m_per_s: Option<f64>,
     #[serde(default)]
     pore_diffusion_m2_per_s: Option<f64>,
@@ -180,8 +187,14 @@ struct PoolTable {
     name: String,
     component: String,
     section: String,
-    start_above_mol_per_m3: f64,
-    end_below_mol_per_m3: f64,
+    #[serde(default)]
+    start_above_mol_per_m3: Option<f64>,
+    #[serde(default)]
+    end_below_mol_per_m3: Option<f64>,
+    #[serde(default)]
+    start_above_au_per_cm: Option<f64>,
+    #[serde(default)]
+    end_below_au_per_cm: Option<f64>,
 }
 
 /// Reads and validates a column file.
@@ -604,24 +617,53 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
                 format!("\"{}\"", pool.section),
             ));
         }
-        positive(
-            &mut d,
-            &f("start_above_mol_per_m3"),
+        // Cut on the key component's concentration, or on the UV trace.
+        let (cut_on_uv, start, end) = match (
             pool.start_above_mol_per_m3,
-            "a cut concentration in mol/m³",
-        );
-        positive(
-            &mut d,
-            &f("end_below_mol_per_m3"),
             pool.end_below_mol_per_m3,
-            "a cut concentration in mol/m³",
-        );
+            pool.start_above_au_per_cm,
+            pool.end_below_au_per_cm,
+        ) {
+            (Some(a), Some(b), None, None) => (false, a, b),
+            (None, None, Some(a), Some(b)) => {
+                if file
+                    .components
+                    .iter()
+                    .all(|c| c.uv_absorptivity_m2_per_mol.is_none())
+                {
+                    d.push(src.diag(
+                        &f("start_above_au_per_cm"),
+                        "uv_absorptivity_m2_per_mol on at least one component for a UV cut",
+                        "no component absorbs",
+                    ));
+                }
+                (true, a, b)
+            }
+            _ => {
+                d.push(src.diag(
+                    &f("name"),
+                    "either start_above_mol_per_m3 and end_below_mol_per_m3 (concentration cut) or start_above_au_per_cm and end_below_au_per_cm (UV cut)",
+                    "another combination",
+                ));
+                (false, 1.0, 1.0)
+            }
+        };
+        let unit = if cut_on_uv { "AU/cm" } else { "mol/m³" };
+        for (key, v) in [("start_above", start), ("end_below", end)] {
+            let key = if cut_on_uv {
+                format!("{key}_au_per_cm")
+            } else {
+                format!("{key}_mol_per_m3")
+            };
+            positive(&mut d, &f(&key), v, &format!("a cut level in {unit}"));
+        }
         pools.push(PoolSpec {
             name: pool.name.clone(),
             component: component.unwrap_or(0),
             section: section.unwrap_or(0),
-            start_above_mol_per_m3: pool.start_above_mol_per_m3,
-            end_below_mol_per_m3: pool.end_below_mol_per_m3,
+            cut_on_uv,
+            start_above: start,
+            end_below: end,
         });
     }
 
@@ -674,6 +716,7 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
                 molecular_weight_kg_per_mol: c.molecular_weight_kg_per_mol,
                 axial_dispersion_m2_per_s: c.axial_dispersion_m2_per_s,
                 initial_mol_per_m3: c.initial_mol_per_m3,
+                uv_absorptivity_m2_per_mol: c.uv_absorptivity_m2_per_mol.unwrap_or(0.0),
             })
             .collect(),
         isotherm,

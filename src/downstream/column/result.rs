@@ -40,6 +40,8 @@ pub struct Pool {
 pub struct ColumnResult {
     pub component_names: Vec<String>,
     pub time_s: Vec<f64>,
+    /// UV absorbance of the outlet per cm of path (Σ ε_k c_k), on `time_s`.
+    pub uv_au_per_cm: Vec<f64>,
     /// `outlet_mol_per_m3[k][i]`: component k at `time_s[i]`.
     pub outlet_mol_per_m3: Vec<Vec<f64>>,
     /// `section_outlet_mol[s][k]`: amount leaving during section s.

@@ -168,6 +168,7 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
         integral: &integral,
         flow_rate_m3_per_s: q,
     };
+    let uv_au_per_cm = uv_trace(spec, &outlet);
     let pools = spec
         .pools
         .iter()
@@ -176,6 +177,7 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
     Ok(ColumnResult {
         component_names: spec.components.iter().map(|c| c.name.clone()).collect(),
         time_s: times,
+        uv_au_per_cm,
         outlet_mol_per_m3: outlet,
         section_outlet_mol,
         pools,
@@ -191,13 +193,16 @@ fn cut_pool(
     balance: &[ComponentBalance],
 ) -> Pool {
     let sec = &spec.sections[p.section];
-    let c = &b.outlet[p.component];
+    let uv: Vec<f64>;
+    let c: &[f64] = if p.cut_on_uv {
+        uv = uv_trace(spec, b.outlet);
+        &uv
+    } else {
+        &b.outlet[p.component]
+    };
     let in_section = |i: &usize| b.times[*i] >= sec.start_s && b.times[*i] <= sec.end_s;
     let idx: Vec<usize> = (0..b.times.len()).filter(in_section).collect();
-    let start = idx
-        .iter()
-        .copied()
-        .find(|&i| c[i] >= p.start_above_mol_per_m3);
+    let start = idx.iter().copied().find(|&i| c[i] >= p.start_above);
     let (i1, i2) = match start {
         Some(i1) => {
             // The end cut is on the tail: after the peak that follows the start.
@@ -210,7 +215,7 @@ fn cut_pool(
                 .iter()
                 .copied()
                 .filter(|&i| i > peak)
-                .find(|&i| c[i] < p.end_below_mol_per_m3)
+                .find(|&i| c[i] < p.end_below)
                 .unwrap_or(*idx.last().unwrap_or(&i1));
             (i1, i2)
         }
@@ -244,4 +249,19 @@ fn cut_pool(
         },
         amount_mol,
     }
+}
+
+/// UV absorbance of the outlet per cm of path: A/l = Σ_k ε_k c_k / 100.
+fn uv_trace(spec: &ColumnSpec, outlet: &[Vec<f64>]) -> Vec<f64> {
+    let n = outlet.first().map_or(0, |c| c.len());
+    (0..n)
+        .map(|i| {
+            spec.components
+                .iter()
+                .zip(outlet)
+                .map(|(comp, c)| comp.uv_absorptivity_m2_per_mol * c[i])
+                .sum::<f64>()
+                / 100.0
+        })
+        .collect()
 }

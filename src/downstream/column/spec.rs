@@ -51,6 +51,8 @@ pub struct Component {
     pub axial_dispersion_m2_per_s: f64,
     /// Initial liquid concentration in the column, mol/m³.
     pub initial_mol_per_m3: f64,
+    /// Molar UV absorptivity at the detector wavelength, m²/mol (0: invisible).
+    pub uv_absorptivity_m2_per_mol: f64,
 }
 
 /// One inlet section: c_in(t) = Σ_k coeff_k τ^k, τ = t - start (CADET's
@@ -98,16 +100,20 @@ pub struct SolverSettings {
     pub output_interval_s: f64,
 }
 
-/// An elution pool cut on the outlet concentration of one component within
-/// one section: collection starts when c rises to `start_above` and ends when
-/// it falls below `end_below` (or at the end of the section).
+/// An elution pool cut within one section on the outlet concentration of the
+/// key `component` or on the UV trace: collection starts when the signal rises
+/// to `start_above` and ends when, after its peak, it falls below `end_below`
+/// (or at the end of the section). Recovery and purity refer to `component`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolSpec {
     pub name: String,
     pub component: usize,
     pub section: usize,
-    pub start_above_mol_per_m3: f64,
-    pub end_below_mol_per_m3: f64,
+    /// Cut on the UV trace (AU/cm) instead of the concentration (mol/m³).
+    pub cut_on_uv: bool,
+    /// Cut levels in the signal's unit (mol/m³, or AU/cm for UV).
+    pub start_above: f64,
+    pub end_below: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
