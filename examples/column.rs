@@ -6,6 +6,7 @@
 //! excluded), the pools and the mass balance. `validation/cadet/` uses it to
 //! compare biotwin with CADET-Core side by side.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -34,6 +35,11 @@ fn main() -> ExitCode {
         }
     };
     let seconds = start.elapsed().as_secs_f64();
+    // A closed pipe (e.g. `| head`) must not panic: write errors are ignored.
+    let mut out = std::io::stdout().lock();
+    macro_rules! println {
+        ($($arg:tt)*) => {{ let _ = writeln!(out, $($arg)*); }};
+    }
     println!("simulation_wall_s = {seconds:.6}");
     println!("steps = {}", result.steps);
     for b in &result.mass_balance {
