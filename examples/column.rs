@@ -1,6 +1,6 @@
 //! Runs one chromatography column file and writes its outlet profile.
 //!
-//! `cargo run --release --example column -- COLUMN.toml [OUT.csv]`
+//! `cargo run --release --example column -- COLUMN.toml [OUT.csv] [OUT.svg]`
 //!
 //! Prints the wall time of the simulation alone (reading and writing files
 //! excluded), the pools and the mass balance. `validation/cadet/` uses it to
@@ -16,7 +16,7 @@ use biotwin::downstream::column;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(input) = args.first() else {
-        eprintln!("usage: column COLUMN.toml [OUT.csv]");
+        eprintln!("usage: column COLUMN.toml [OUT.csv] [OUT.svg]");
         return ExitCode::from(2);
     };
     let spec = match column::load(input) {
@@ -71,6 +71,13 @@ fn main() -> ExitCode {
     {
         eprintln!("{e}");
         return ExitCode::from(e.exit_code() as u8);
+    }
+    if let Some(svg) = args.get(2) {
+        let ends: Vec<f64> = spec.sections.iter().map(|s| s.end_s).collect();
+        if let Err(e) = column::write_chromatogram_svg(&result, &ends, &PathBuf::from(svg)) {
+            eprintln!("{e}");
+            return ExitCode::from(e.exit_code() as u8);
+        }
     }
     ExitCode::SUCCESS
 }

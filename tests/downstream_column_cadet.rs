@@ -93,3 +93,22 @@ fn uv_cut_equals_concentration_cut_when_only_the_product_absorbs() {
     let c_peak = r.outlet("mAb").unwrap().iter().cloned().fold(0.0, f64::max);
     assert!((peak - 2.1e4 * c_peak / 100.0).abs() < 1e-9 * peak);
 }
+
+#[test]
+fn chromatogram_svg_is_written() {
+    let spec = column::load(fixture("a_lrm_langmuir.toml")).unwrap();
+    let mut coarse = spec.clone();
+    coarse.discretisation.elements = 4;
+    let r = column::simulate(&coarse).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chromatogram.svg");
+    let ends: Vec<f64> = spec.sections.iter().map(|s| s.end_s).collect();
+    column::write_chromatogram_svg(&r, &ends, &path).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        svg.starts_with("<svg") || svg.contains("<svg"),
+        "not an SVG"
+    );
+    assert!(svg.contains("mAb at the outlet") && svg.contains("modifier at the outlet"));
+    assert!(svg.matches("<polyline").count() >= 2, "no profile lines");
+}

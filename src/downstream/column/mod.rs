@@ -10,6 +10,7 @@ pub mod dg;
 pub mod file;
 pub mod lgl;
 pub mod particle;
+pub mod plot;
 pub mod radau;
 pub mod result;
 pub mod simulate;
@@ -17,6 +18,7 @@ pub mod spec;
 pub mod system;
 
 pub use file::{load, parse_column_text};
+pub use plot::write_chromatogram_svg;
 pub use result::{ColumnResult, ComponentBalance, Pool};
 pub use simulate::simulate;
 pub use spec::ColumnSpec;
