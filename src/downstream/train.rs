@@ -215,17 +215,15 @@ fn validate(src: &SourceFile) -> Result<Train, Diagnostics> {
         20.0,
         "log10 particles/mL",
     );
-    let product = titer * volume; // g/L × m³ = kg
-    let harvest = Stream {
-        volume_m3: volume,
-        mass_kg: [
-            product * (1.0 - hmw / 100.0),
-            product * hmw / 100.0,
-            hcp * 1e-12 / 1e-6 * volume,
-            dna * 1e-12 / 1e-6 * volume,
-        ],
-        log10_virus: virus + (volume * 1e6).log10(),
-    };
+    // g/L = kg/m³; ng/mL = 1e-6 kg/m³; log10 per mL + 6 = log10 per m³
+    let harvest = Stream::harvest(
+        volume,
+        titer,
+        hmw / 100.0,
+        hcp * 1e-6,
+        dna * 1e-6,
+        virus + 6.0,
+    );
     let mut steps = Vec::new();
     if let Some(c) = &f.clarification {
         steps.push(TrainStep::Clarification(Clarification {

@@ -30,6 +30,30 @@ impl Stream {
         }
     }
 
+    /// A harvest stream from bioreactor figures (for the flowsheet): volume in
+    /// m³, titer in kg/m³ (= g/L), HMW as a fraction of product, HCP and DNA in
+    /// kg/m³, virus as log10 particles per m³.
+    pub fn harvest(
+        volume_m3: f64,
+        titer_kg_per_m3: f64,
+        hmw_fraction: f64,
+        hcp_kg_per_m3: f64,
+        dna_kg_per_m3: f64,
+        log10_virus_per_m3: f64,
+    ) -> Stream {
+        let product = titer_kg_per_m3 * volume_m3;
+        Stream {
+            volume_m3,
+            mass_kg: [
+                product * (1.0 - hmw_fraction),
+                product * hmw_fraction,
+                hcp_kg_per_m3 * volume_m3,
+                dna_kg_per_m3 * volume_m3,
+            ],
+            log10_virus: log10_virus_per_m3 + volume_m3.log10(),
+        }
+    }
+
     /// Product (monomer + aggregate), kg.
     pub fn product_kg(&self) -> f64 {
         self.mass_kg[MONOMER] + self.mass_kg[AGGREGATE]
