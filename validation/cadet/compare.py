@@ -359,10 +359,29 @@ def case_grm_langmuir():
     return "GRM + kinetic Langmuir with modulator (Protein A, pore diffusion)", flat, toml_text, None, flat_ref
 
 
+def case_lrmp_langmuir():
+    """The GRM case with lumped particles: film transfer only (LRMP)."""
+    _, flat, toml_text, _, _ = case_grm_langmuir()
+    flat = dict(flat)
+    flat["input/model/unit_001/UNIT_TYPE"] = "LUMPED_RATE_MODEL_WITH_PORES"
+    for key in ["PAR_DIFFUSION", "PAR_SURFDIFFUSION", "discretization/PAR_POLYDEG",
+                "discretization/PAR_NELEM", "discretization/PAR_DISC_TYPE",
+                "discretization/PAR_EXACT_INTEGRATION"]:
+        flat.pop("input/model/unit_001/" + key, None)
+    toml_text = (
+        toml_text.replace('model = "general_rate"', 'model = "lumped_rate_with_pores"')
+        .replace("pore_diffusion_m2_per_s = 1e-11\n", "")
+        .replace("pore_diffusion_m2_per_s = 1e-10\n", "")
+    )
+    toml_text = re.sub(r"radial_polynomial_degree = .*\n", "", toml_text)
+    return "LRMP + kinetic Langmuir with modulator (film transfer only)", flat, toml_text, None
+
+
 CASES = {
     "lrm_langmuir": case_lrm_langmuir,
     "sma_gradient": case_sma_gradient,
     "grm_langmuir": case_grm_langmuir,
+    "lrmp_langmuir": case_lrmp_langmuir,
 }
 
 
