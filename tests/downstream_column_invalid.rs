@@ -125,3 +125,23 @@ fn a_missing_file_is_an_input_error() {
     let e = column::load("/nonexistent/column.toml").unwrap_err();
     assert_eq!(e.exit_code(), 2);
 }
+
+#[test]
+fn a_spec_built_in_code_with_a_bad_shape_is_an_input_error_not_a_panic() {
+    let text = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/chromatography/a_lrm_langmuir.toml"),
+    )
+    .unwrap();
+    let good = column::parse_column_text("ok.toml", &text).unwrap();
+    let mut no_sections = good.clone();
+    no_sections.sections.clear();
+    let mut zero_interval = good.clone();
+    zero_interval.solver.output_interval_s = 0.0;
+    let mut bad_pool = good;
+    bad_pool.pools[0].component = 7;
+    for spec in [no_sections, zero_interval, bad_pool] {
+        let e = column::simulate(&spec).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+    }
+}

@@ -37,6 +37,7 @@ fn numerical(t_s: f64, message: impl std::fmt::Display) -> Error {
 
 /// Runs the column through all its inlet sections.
 pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
+    check_shape(spec)?;
     let sys = ColumnSystem::new(spec);
     let nc = sys.n_comp;
     let y0 = sys.initial_state(spec);
@@ -264,4 +265,75 @@ fn uv_trace(spec: &ColumnSpec, outlet: &[Vec<f64>]) -> Vec<f64> {
                 / 100.0
         })
         .collect()
+}
+
+/// Guards against a `ColumnSpec` built in code (not through the file reader)
+/// whose shape would make the simulator index out of range or loop forever.
+fn check_shape(spec: &ColumnSpec) -> Result<(), Error> {
+    let bad = |field: &str, expected: &str, found: String| {
+        Err(Error::input("<column spec>", field, expected, found))
+    };
+    let nc = spec.components.len();
+    if nc == 0 {
+        return bad("components", "at least one component", "none".into());
+    }
+    if spec.sections.is_empty() {
+        return bad("sections", "at least one section", "none".into());
+    }
+    for (s, sec) in spec.sections.iter().enumerate() {
+        if sec.coefficients.iter().any(|c| c.len() != nc) || !(sec.end_s > sec.start_s) {
+            return bad(
+                &format!("sections[{s}]"),
+                "end after start and one inlet coefficient per component",
+                format!("{sec:?}"),
+            );
+        }
+    }
+    let positive = [
+        ("length_m", spec.length_m),
+        ("cross_section_m2", spec.cross_section_m2),
+        ("flow_rate_m3_per_s", spec.flow_rate_m3_per_s),
+        ("solver.output_interval_s", spec.solver.output_interval_s),
+        ("solver.relative_tolerance", spec.solver.relative_tolerance),
+        ("solver.absolute_tolerance", spec.solver.absolute_tolerance),
+    ];
+    for (field, v) in positive {
+        if !(v.is_finite() && v > 0.0) {
+            return bad(field, "a positive number", v.to_string());
+        }
+    }
+    if !(spec.mobile_porosity > 0.0 && spec.mobile_porosity < 1.0) {
+        return bad(
+            "mobile_porosity",
+            "0 < ε < 1",
+            spec.mobile_porosity.to_string(),
+        );
+    }
+    if spec.discretisation.elements == 0 || spec.discretisation.polynomial_degree == 0 {
+        return bad(
+            "discretisation",
+            "elements ≥ 1 and degree ≥ 1",
+            format!("{:?}", spec.discretisation),
+        );
+    }
+    let nb = spec.isotherm.bound_components().len();
+    if spec.initial_bound_mol_per_m3.len() != nb {
+        return bad(
+            "initial_bound_mol_per_m3",
+            &format!("{nb} values"),
+            spec.initial_bound_mol_per_m3.len().to_string(),
+        );
+    }
+    if spec
+        .pools
+        .iter()
+        .any(|p| p.component >= nc || p.section >= spec.sections.len())
+    {
+        return bad(
+            "pools",
+            "existing component and section indices",
+            format!("{:?}", spec.pools),
+        );
+    }
+    Ok(())
 }
