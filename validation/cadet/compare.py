@@ -377,11 +377,75 @@ def case_lrmp_langmuir():
     return "LRMP + kinetic Langmuir with modulator (film transfer only)", flat, toml_text, None
 
 
+def case_ed_langmuir():
+    """Equilibrium-dispersive: two-component competitive Langmuir at rapid equilibrium."""
+    area = np.pi * 0.01**2 / 4
+    flow = 6.544984694978737e-08
+    unit = lrm_unit(2, 0.1, area, 0.7, [1e-6, 1e-6], [0.0, 0.0], [0.0, 0.0], [1, 1])
+    ads = {
+        "ADSORPTION_MODEL": "MULTI_COMPONENT_LANGMUIR",
+        "adsorption/IS_KINETIC": 0,
+        "adsorption/MCL_KA": np.array([1.0, 2.0]),
+        "adsorption/MCL_KD": np.array([1.0, 1.0]),
+        "adsorption/MCL_QMAX": np.array([2.0, 2.0]),
+    }
+    sections = [(0.0, 600.0, [0.5, 0.5], [0, 0]), (600.0, 1800.0, [0.0, 0.0], [0, 0])]
+    flat = cadet_case(2, unit, ads, flow, sections, np.linspace(0, 1800, 1801))
+    toml_text = f"""name = "equilibrium-dispersive, competitive Langmuir, load and wash"
+[column]
+model = "equilibrium_dispersive"
+length_m = 0.1
+inner_diameter_m = 0.01
+total_porosity = 0.7
+flow_rate_ml_per_min = {flow * 6e7!r}
+
+[binding]
+model = "langmuir"
+
+[[components]]
+name = "weak"
+axial_dispersion_m2_per_s = 1e-6
+[components.binding]
+ka_m3_per_mol_s = 1.0
+kd_per_s = 1.0
+qmax_mol_per_m3 = 2.0
+
+[[components]]
+name = "strong"
+axial_dispersion_m2_per_s = 1e-6
+[components.binding]
+ka_m3_per_mol_s = 2.0
+kd_per_s = 1.0
+qmax_mol_per_m3 = 2.0
+
+[[sections]]
+name = "load"
+duration_s = 600.0
+inlet_mol_per_m3 = [0.5, 0.5]
+
+[[sections]]
+name = "wash"
+duration_s = 1200.0
+inlet_mol_per_m3 = [0.0, 0.0]
+
+[discretisation]
+elements = 16
+polynomial_degree = 4
+
+[solver]
+relative_tolerance = 1e-6
+absolute_tolerance_mol_per_m3 = 1e-8
+output_interval_s = 1.0
+"""
+    return "Equilibrium-dispersive, 2-component Langmuir (rapid equilibrium)", flat, toml_text, None
+
+
 CASES = {
     "lrm_langmuir": case_lrm_langmuir,
     "sma_gradient": case_sma_gradient,
     "grm_langmuir": case_grm_langmuir,
     "lrmp_langmuir": case_lrmp_langmuir,
+    "ed_langmuir": case_ed_langmuir,
 }
 
 
