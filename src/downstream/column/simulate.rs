@@ -281,7 +281,9 @@ fn check_shape(spec: &ColumnSpec) -> Result<(), Error> {
         return bad("sections", "at least one section", "none".into());
     }
     for (s, sec) in spec.sections.iter().enumerate() {
-        if sec.coefficients.iter().any(|c| c.len() != nc) || !(sec.end_s > sec.start_s) {
+        if sec.coefficients.iter().any(|c| c.len() != nc)
+            || sec.end_s.partial_cmp(&sec.start_s) != Some(std::cmp::Ordering::Greater)
+        {
             return bad(
                 &format!("sections[{s}]"),
                 "end after start and one inlet coefficient per component",
