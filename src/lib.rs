@@ -20,6 +20,7 @@ pub mod solver;
 pub mod units;
 // Modules added by feature branches go below this line.
 pub mod data;
+pub mod downstream;
 pub mod equipment;
 pub mod optimise;
 pub mod scaleup;

@@ -1,0 +1,41 @@
+//! What every unit operation reports: input, product stream, waste, species
+//! converted into one another, duration, and a per-species mass balance.
+
+use super::stream::{SPECIES, Stream};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    pub name: String,
+    pub input: Stream,
+    pub output: Stream,
+    /// Everything that left the product stream (flow-through, filter cake,
+    /// permeate, strip), kg per species.
+    pub waste: Stream,
+    /// Net mass formed per species inside the step (kg); e.g. monomer → aggregate
+    /// at low pH gives -x for monomer and +x for aggregate.
+    pub formed_kg: [f64; 4],
+    pub virus_lrv: f64,
+    pub duration_s: f64,
+    /// Step-specific figures (name, value, unit), e.g. cycles, membrane flux.
+    pub details: Vec<(String, f64, String)>,
+}
+
+impl StepReport {
+    /// Product step yield: product out / product in.
+    pub fn product_yield(&self) -> f64 {
+        self.output.product_kg() / self.input.product_kg().max(f64::MIN_POSITIVE)
+    }
+
+    /// Per species: (in + formed - out - waste) / max(in, out); zero when the
+    /// step conserves mass.
+    pub fn mass_balance_defects(&self) -> Vec<(&'static str, f64)> {
+        (0..4)
+            .map(|k| {
+                let i = self.input.mass_kg[k];
+                let o = self.output.mass_kg[k];
+                let defect = i + self.formed_kg[k] - o - self.waste.mass_kg[k];
+                (SPECIES[k], defect / i.max(o).max(f64::MIN_POSITIVE))
+            })
+            .collect()
+    }
+}
