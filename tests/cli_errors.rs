@@ -345,3 +345,48 @@ fn every_command_help_has_an_example() {
         );
     }
 }
+
+#[test]
+fn process_with_a_downstream_train_runs_to_drug_substance() {
+    let (code, out, err) = biotwin(&[
+        "simulate",
+        "process-models/processes/cho-platform-2000l.toml",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("fed with this batch's harvest"), "{out}");
+    assert!(out.contains("overall monomer yield"), "{out}");
+    assert!(out.contains("UF/DF"), "{out}");
+}
+
+#[test]
+fn a_column_file_simulates_on_its_own_with_chromatogram() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("outlet.csv");
+    let svg = dir.path().join("chromatogram.svg");
+    let (code, out, err) = biotwin(&[
+        "simulate",
+        "process-models/downstream/protein_a_column.toml",
+        "--out",
+        csv.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("mass balance"), "{out}");
+    assert!(std::fs::metadata(&csv).unwrap().len() > 1000);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+}
+
+#[test]
+fn a_bad_downstream_reference_is_an_input_error() {
+    let c = setup();
+    c.edit(
+        "processes/cho-platform-2000l.toml",
+        "downstream = \"cho_mab_train\"",
+        "downstream = \"no_such_train\"",
+    );
+    expect_input_error(
+        &["simulate", &c.path("processes/cho-platform-2000l.toml")],
+        &["process.downstream", "`no_such_train`"],
+    );
+}

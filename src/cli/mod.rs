@@ -12,6 +12,7 @@ macro_rules! out {
     ($($t:tt)*) => { $crate::cli::write_stdout(&format!($($t)*), false) };
 }
 
+mod downstream;
 mod models;
 mod scale_up;
 mod simulate;

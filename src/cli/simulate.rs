@@ -11,10 +11,11 @@ use crate::simulation::{Scenario, load_process};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Simulate a process file: trajectory, end-of-batch quality vs specification, Monte Carlo",
-    after_help = "Examples:\n  biotwin simulate process-models/processes/cho-platform-3l.toml --out run.csv --plot run.svg\n  biotwin simulate process-models/processes/xing2010-reference.toml --set model.mu_max=0.032 --out run.json\n  biotwin simulate process-models/processes/cho-platform-3l.toml --monte-carlo 2000 --seed 7 --mc-out mc.csv\n\nAddresses for --set: model.<param> (in the model file's unit), initial.<species>_<unit>,\ninitial.volume_l, media.<medium>.<species>_<unit>, setpoints.<field>, shifts[i].time_h, feeds.scale."
+    after_help = "Examples:\n  biotwin simulate process-models/processes/cho-platform-3l.toml --out run.csv --plot run.svg\n  biotwin simulate process-models/processes/xing2010-reference.toml --set model.mu_max=0.032 --out run.json\n  biotwin simulate process-models/processes/cho-platform-3l.toml --monte-carlo 2000 --seed 7 --mc-out mc.csv\n  biotwin simulate process-models/downstream/protein_a_column.toml --out outlet.csv --plot chromatogram.svg\n\nAddresses for --set: model.<param> (in the model file's unit), initial.<species>_<unit>,\ninitial.volume_l, media.<medium>.<species>_<unit>, setpoints.<field>, shifts[i].time_h, feeds.scale."
 )]
 pub struct Args {
-    /// Process file (TOML) naming the model, recipe, equipment and specifications.
+    /// Process file (TOML) naming the model, recipe, equipment and specifications;
+    /// or a column or downstream-train file, simulated on its own.
     pub process: PathBuf,
     /// Write the trajectory: .csv or .json (JSON includes the input-file hashes).
     #[arg(long)]
@@ -40,6 +41,14 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
+    // Downstream files run on their own.
+    match super::validate::kind_of(&a.process) {
+        Ok("column") => {
+            return super::downstream::run_column(&a.process, a.out.as_deref(), a.plot.as_deref());
+        }
+        Ok("downstream train") => return super::downstream::run_train_file(&a.process),
+        _ => {}
+    }
     let out_format = a.out.as_deref().map(Format::from_path).transpose()?;
     let def = load_process(&a.process)?;
     let mut scenario = Scenario::from_definition(&def)?;
@@ -87,6 +96,9 @@ pub fn run(a: Args) -> Result<(), Error> {
     if let Some(path) = &a.plot {
         output::plot::write_trajectory_svg(path, &[(def.id.as_str(), &outcome)])?;
         outln!("plot written to {}", path.display());
+    }
+    if let Some(train) = &def.downstream_path {
+        super::downstream::run_flowsheet(train, &outcome)?;
     }
     if let Some(n) = a.monte_carlo {
         let inputs = montecarlo::uncertain_inputs(&def, &mut scenario)?;

@@ -39,9 +39,13 @@ pub fn kind_of(path: &Path) -> Result<&'static str, Diagnostics> {
         "specifications"
     } else if table.contains_key("vessel") {
         "equipment"
+    } else if table.contains_key("column") {
+        "column"
+    } else if table.contains_key("protein_a") || table.contains_key("harvest") {
+        "downstream train"
     } else {
         return Err(src
-            .diag("", "a biotwin file with a [process], [model], [recipe], [specifications] or [vessel] table", "none of them")
+            .diag("", "a biotwin file with a [process], [model], [recipe], [specifications], [vessel], [column] or [harvest] table", "none of them")
             .into());
     };
     Ok(kind)
@@ -69,11 +73,24 @@ pub fn validate_file(path: &Path) -> Result<&'static str, Diagnostics> {
         "specifications" => {
             Specifications::load(path, None)?;
         }
+        "column" => {
+            crate::downstream::column::load(path).map_err(into_diagnostics)?;
+        }
+        "downstream train" => {
+            crate::downstream::train::load_train(path).map_err(into_diagnostics)?;
+        }
         _ => {
             Equipment::load(path)?;
         }
     }
     Ok(kind)
+}
+
+fn into_diagnostics(e: Error) -> Diagnostics {
+    match e {
+        Error::Input(d) => d,
+        other => crate::error::Diagnostic::new("", "", "a readable file", other.to_string()).into(),
+    }
 }
 
 pub fn run(a: Args) -> Result<(), Error> {

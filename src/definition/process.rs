@@ -43,6 +43,8 @@ pub struct ProcessHeader {
     pub recipe: String,
     pub equipment: Option<String>,
     pub specifications: Option<String>,
+    /// Downstream train run on the harvest (file in `downstream/`).
+    pub downstream: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +101,7 @@ pub struct ProcessDefinition {
     pub model: KineticModel,
     pub recipe: Recipe,
     pub equipment_path: Option<PathBuf>,
+    pub downstream_path: Option<PathBuf>,
     pub specifications: Option<Specifications>,
     pub method: Method,
     pub tolerances: Tolerances,
@@ -116,6 +119,7 @@ pub enum Catalog {
     Recipes,
     Equipment,
     Specs,
+    Downstream,
 }
 
 impl Catalog {
@@ -125,6 +129,7 @@ impl Catalog {
             Catalog::Recipes => "recipes",
             Catalog::Equipment => "equipment",
             Catalog::Specs => "specs",
+            Catalog::Downstream => "downstream",
         }
     }
 }
@@ -271,6 +276,13 @@ impl ProcessDefinition {
                 &mut d,
             )
         });
+        let downstream_path = h.downstream.as_ref().and_then(|e| {
+            take(
+                resolve(e, Catalog::Downstream, &src, "process.downstream"),
+                "downstream",
+                &mut d,
+            )
+        });
         let spec_path = h.specifications.as_ref().and_then(|e| {
             take(
                 resolve(e, Catalog::Specs, &src, "process.specifications"),
@@ -310,6 +322,7 @@ impl ProcessDefinition {
                 model,
                 recipe,
                 equipment_path,
+                downstream_path,
                 specifications,
                 method: s.method,
                 tolerances: Tolerances {
