@@ -23,3 +23,4 @@ pub mod equipment;
 pub mod optimise;
 pub mod scaleup;
 pub mod sensitivity;
+pub mod transfer;
