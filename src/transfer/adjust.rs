@@ -72,7 +72,8 @@ pub fn default_variables(
     let (g_lo, g_hi) = target.gas_flow_range_slpm();
     let duration_h = scenario.recipe.duration_s / 3600.0;
     let mut out = Vec::new();
-    let specs: [(&str, Box<dyn Fn(f64) -> (f64, f64)>); 4] = [
+    type Range = Box<dyn Fn(f64) -> (f64, f64)>;
+    let specs: [(&str, Range); 4] = [
         ("setpoints.agitation_rpm", Box::new(move |_| (a_lo, a_hi))),
         ("setpoints.sparge_slpm", Box::new(move |_| (g_lo, g_hi))),
         ("feeds.scale", Box::new(|n| (0.7 * n, 1.3 * n))),

@@ -422,6 +422,21 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         }
     };
 
+    let names = study::metric_names(&scenario);
+    let reference = source.nominal.clone();
+    let mut source = source;
+    let mut target = target;
+    let mut adjusted = adjusted;
+    let mut lots = lots;
+    for arm in [&mut source, &mut target, &mut adjusted] {
+        arm.set_comparability(&names, &reference, &opts.tolerances);
+    }
+    if let Some(l) = lots.as_mut() {
+        l.current
+            .set_comparability(&names, &reference, &opts.tolerances);
+        l.alternative
+            .set_comparability(&names, &reference, &opts.tolerances);
+    }
     let mut study = TransferStudy {
         options: opts.clone(),
         translated_sha256: crate::definition::process::file_sha256(&translated_path),

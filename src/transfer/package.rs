@@ -118,6 +118,7 @@ struct MonteCarlo<'a> {
     prob_all_in_spec: Option<f64>,
     prob_peak_pco2_within_limit: f64,
     pco2_limit_mmhg: f64,
+    prob_comparable_to_source: Option<f64>,
     summary: &'a [Summary],
 }
 
@@ -138,6 +139,7 @@ fn arm(a: &ArmStudy) -> Arm<'_> {
             prob_all_in_spec: a.prob_all_in_spec,
             prob_peak_pco2_within_limit: a.prob_peak_pco2_within_limit,
             pco2_limit_mmhg: a.pco2_limit_mmhg,
+            prob_comparable_to_source: a.prob_comparable_to_source,
             summary: &a.summary,
         },
     }

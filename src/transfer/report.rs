@@ -205,6 +205,13 @@ pub fn markdown(study: &TransferStudy) -> String {
         opt_pct(study.target.prob_all_in_spec),
         opt_pct(study.adjusted.prob_all_in_spec),
     );
+    let _ = writeln!(
+        s,
+        "- **P(comparable to the source)** (every toleranced metric within its tolerance of the source's nominal value): source {}, target {}, adjusted {}.",
+        opt_pct(study.source.prob_comparable_to_source),
+        opt_pct(study.target.prob_comparable_to_source),
+        opt_pct(study.adjusted.prob_comparable_to_source),
+    );
     let adj = &study.adjustment;
     let n_in_t = adj.metrics.iter().filter(|m| m.translated_within).count();
     let n_in_a = adj.metrics.iter().filter(|m| m.adjusted_within).count();
@@ -232,11 +239,12 @@ pub fn markdown(study: &TransferStudy) -> String {
     if let Some(l) = &study.lots {
         let _ = writeln!(
             s,
-            "- **Lot {}**: P(all specifications met) {} with current lots, {} with lot `{}`.",
+            "- **Lot {}**: P(all specifications met) {} with current lots, {} with the lot; P(comparable to the source) {} vs {}.",
             l.id,
             opt_pct(l.current.prob_all_in_spec),
             opt_pct(l.alternative.prob_all_in_spec),
-            l.id
+            opt_pct(l.current.prob_comparable_to_source),
+            opt_pct(l.alternative.prob_comparable_to_source),
         );
     }
     let _ = writeln!(s, "- **Warnings**: {}.\n", study.warnings.len());
@@ -313,10 +321,17 @@ pub fn markdown(study: &TransferStudy) -> String {
     }
     let _ = writeln!(
         s,
-        "| **all specifications** | | | {} | | {} | | {} |\n",
+        "| **all specifications** | | | {} | | {} | | {} |",
         opt_pct(study.source.prob_all_in_spec),
         opt_pct(study.target.prob_all_in_spec),
         opt_pct(study.adjusted.prob_all_in_spec)
+    );
+    let _ = writeln!(
+        s,
+        "| **comparable to source** (all tolerances) | | | {} | | {} | | {} |\n",
+        opt_pct(study.source.prob_comparable_to_source),
+        opt_pct(study.target.prob_comparable_to_source),
+        opt_pct(study.adjusted.prob_comparable_to_source)
     );
     let _ = writeln!(
         s,
@@ -450,14 +465,13 @@ pub fn markdown(study: &TransferStudy) -> String {
         Some(l) => {
             let _ = writeln!(
                 s,
-                "Lot `{}` ({}{}): {}. Distributions replaced: {}. Both columns use the translated target and the same random draws.\n",
+                "Lot `{}` ({}): {}. Distributions replaced: {}. Both columns use the translated target and the same random draws.\n",
                 l.id,
                 if l.supplier.is_empty() {
                     "supplier not stated"
                 } else {
                     &l.supplier
                 },
-                "",
                 l.description,
                 l.addresses
                     .iter()
@@ -480,9 +494,15 @@ pub fn markdown(study: &TransferStudy) -> String {
             }
             let _ = writeln!(
                 s,
-                "| **all specifications** | | {} | | {} |\n",
+                "| **all specifications** | | {} | | {} |",
                 opt_pct(l.current.prob_all_in_spec),
                 opt_pct(l.alternative.prob_all_in_spec)
+            );
+            let _ = writeln!(
+                s,
+                "| **comparable to source** (all tolerances) | | {} | | {} |\n",
+                opt_pct(l.current.prob_comparable_to_source),
+                opt_pct(l.alternative.prob_comparable_to_source)
             );
         }
     }

@@ -116,6 +116,10 @@ pub struct ArmStudy {
     /// Fraction of successful runs whose peak pCO₂ stays at or below the limit.
     pub prob_peak_pco2_within_limit: f64,
     pub pco2_limit_mmhg: f64,
+    /// Fraction of successful runs whose every toleranced metric is within
+    /// its tolerance of the source's nominal value (comparability with the
+    /// source; set by the study, see [`ArmStudy::set_comparability`]).
+    pub prob_comparable_to_source: Option<f64>,
     #[serde(skip)]
     pub bands: Option<Bands>,
     /// Metrics per run (NaN rows for failed runs), in `metric_names` order.
@@ -132,6 +136,40 @@ impl ArmStudy {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| *v)
+    }
+
+    /// Sets [`ArmStudy::prob_comparable_to_source`]: the share of successful
+    /// runs with `|y_i − r_i| ≤ t_i |r_i|` for every tolerance `t_i` whose
+    /// metric has a reference `r_i` (metric names in `names` order).
+    pub fn set_comparability(
+        &mut self,
+        names: &[String],
+        reference: &[(String, f64)],
+        tolerances: &[super::adjust::Tolerance],
+    ) {
+        let terms: Vec<(usize, f64, f64)> = tolerances
+            .iter()
+            .filter_map(|t| {
+                let j = names.iter().position(|n| *n == t.metric)?;
+                let r = reference.iter().find(|(n, _)| *n == t.metric)?.1;
+                Some((j, r, t.relative_pct / 100.0))
+            })
+            .collect();
+        let ok: Vec<&Vec<f64>> = self
+            .outcomes
+            .iter()
+            .filter(|o| o.iter().all(|v| v.is_finite()))
+            .collect();
+        self.prob_comparable_to_source = (!terms.is_empty() && !ok.is_empty()).then(|| {
+            ok.iter()
+                .filter(|o| {
+                    terms
+                        .iter()
+                        .all(|(j, r, t)| (o[*j] - r).abs() <= t * r.abs())
+                })
+                .count() as f64
+                / ok.len() as f64
+        });
     }
 }
 
@@ -245,6 +283,7 @@ pub fn run_arm(
         prob_all_in_spec,
         prob_peak_pco2_within_limit,
         pco2_limit_mmhg,
+        prob_comparable_to_source: None,
         bands,
         outcomes,
     })
