@@ -340,8 +340,7 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
 
     let variables =
         adjust::default_variables(&mut target_scenario, file_factor, &translation.target);
-    let spinner = study::progress_bar(0, "Adjustment (Nelder-Mead)", opts.progress);
-    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let spinner = study::spinner("Adjustment (Nelder-Mead)", opts.progress);
     let adjustment = adjust::adjust(
         &target_scenario,
         &source.nominal,

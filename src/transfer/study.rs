@@ -83,6 +83,21 @@ pub fn progress_bar(len: u64, label: &str, show: bool) -> ProgressBar {
     b
 }
 
+/// A spinner with a label for steps of unknown length, hidden when `show`
+/// is false.
+pub fn spinner(label: &str, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new_spinner();
+    b.set_style(
+        ProgressStyle::with_template(&format!("{{spinner}} {label:<28} {{elapsed}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    b.enable_steady_tick(std::time::Duration::from_millis(120));
+    b
+}
+
 /// 5–95 % envelope of one trajectory column, with the nominal run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Band {

@@ -81,7 +81,7 @@ pub fn translated_process_with(
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "# Translated by `biotwin scale-up` from {} ({}) to {} at constant {criterion}.",
+        "# Translated by biotwin (scale-up calculator) from {} ({}) to {} at constant {criterion}.",
         def.id,
         abs(&def.path),
         target.id()
