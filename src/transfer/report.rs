@@ -333,6 +333,7 @@ pub fn markdown(study: &TransferStudy) -> String {
         opt_pct(study.target.prob_comparable_to_source),
         opt_pct(study.adjusted.prob_comparable_to_source)
     );
+    landmarks(&mut s, study);
     let _ = writeln!(
         s,
         "![trajectories](trajectories.svg)\n\n`trajectories.svg`: nominal trajectories with 5–95 % envelopes (from the first Monte Carlo runs) of viable cells, titer, pCO2, DO, osmolality and galactosylation.\n"
@@ -543,4 +544,69 @@ pub fn markdown(study: &TransferStudy) -> String {
         super::package::SCHEMA
     );
     s
+}
+
+/// Trajectory landmarks of the nominal runs (with the 5–95 % envelope at
+/// the same time point): where the batches differ during the culture.
+fn landmarks(s: &mut String, study: &TransferStudy) {
+    let arms: [(&str, &ArmStudy); 3] = [
+        ("source", &study.source),
+        ("target (translated)", &study.target),
+        ("target (adjusted)", &study.adjusted),
+    ];
+    let rows: [(&str, &str, bool); 5] = [
+        ("peak viable cells [1e6/mL]", "xv_1e6_cells_per_ml", true),
+        ("peak pCO2 [mmHg]", "pco2_mmhg", true),
+        ("lowest DO [% air sat.]", "do_pct", false),
+        (
+            "highest osmolality [mOsm/kg]",
+            "osmolality_mosm_per_kg",
+            true,
+        ),
+        ("final titer [g/L]", "titer_g_per_l", true),
+    ];
+    let _ = writeln!(
+        s,
+        "Trajectory landmarks (nominal run, value [5–95 % envelope at that time] @ time):\n"
+    );
+    let _ = writeln!(s, "| landmark | {} |", arms.map(|a| a.0).join(" | "));
+    let _ = writeln!(s, "|---|---|---|---|");
+    for (label, col, max) in rows {
+        let cells: Vec<String> = arms
+            .iter()
+            .map(|(_, a)| {
+                let Some(b) = a.bands.as_ref() else {
+                    return "—".into();
+                };
+                let Some(c) = b.columns.iter().find(|c| c.column == col) else {
+                    return "—".into();
+                };
+                let pick = if col == "titer_g_per_l" {
+                    c.nominal.len().checked_sub(1)
+                } else {
+                    c.nominal
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, v)| v.is_finite())
+                        .reduce(|x, y| {
+                            let better = if max { y.1 > x.1 } else { y.1 < x.1 };
+                            if better { y } else { x }
+                        })
+                        .map(|(i, _)| i)
+                };
+                match pick {
+                    Some(i) => format!(
+                        "{} [{}–{}] @ {} h",
+                        format_sig(c.nominal[i]),
+                        format_sig(c.p05[i]),
+                        format_sig(c.p95[i]),
+                        format_sig(b.time_h[i])
+                    ),
+                    None => "—".into(),
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "| {label} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(s);
 }
