@@ -231,6 +231,15 @@ fn invalid_requests_are_input_errors() {
     o.runs = 40;
     o.sparge_slpm = Some(-3.0);
     assert!(matches!(run_study(&o), Err(Error::Input(_))));
+    o.sparge_slpm = None;
+    o.tolerances.push(Tolerance {
+        metric: "titr_g_per_l".into(),
+        relative_pct: 5.0,
+    });
+    match run_study(&o) {
+        Err(Error::Input(d)) => assert!(d.to_string().contains("titer_g_per_l"), "{d}"),
+        other => panic!("expected an input error, got {:?}", other.map(|_| ())),
+    }
 }
 
 fn synthetic_case(

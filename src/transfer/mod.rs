@@ -284,6 +284,17 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     let lots = opts.lots.as_deref().map(Lots::load).transpose()?;
     let def = load_process(&opts.process)?;
     let mut scenario = Scenario::from_definition(&def)?;
+    let names = study::metric_names(&scenario);
+    for (i, t) in opts.tolerances.iter().enumerate() {
+        if !names.contains(&t.metric) {
+            return Err(Error::input(
+                "<command line>",
+                format!("--tolerance[{i}]"),
+                format!("a metric of the model: {}", names.join(", ")),
+                format!("`{}`", t.metric),
+            ));
+        }
+    }
     let translation = translate_process(&def, &scenario, opts)?;
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
 
@@ -421,7 +432,6 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         }
     };
 
-    let names = study::metric_names(&scenario);
     let reference = source.nominal.clone();
     let mut source = source;
     let mut target = target;
