@@ -10,6 +10,13 @@
 //! target's at set-points `x` and `t_i` the relative tolerance. A metric is
 //! within tolerance when `|y_i − r_i| ≤ t_i |r_i|`, i.e. its term is ≤ 1, so
 //! `J ≤ 1` is necessary (not sufficient) for all to be within.
+//!
+//! Several set-points can give the same batch (agitation and gas flow both
+//! strip CO₂ through kLa), so the minimised function adds a small move
+//! penalty, `J(x) + λ · mean_k ((x_k − x0_k)/(u_k − l_k))²` with
+//! [`MOVE_PENALTY`] λ: among set-points that match the source equally well
+//! the one closest to the translated recipe wins. Moving one variable across
+//! its whole range costs λ/n, far below any tolerance-relevant change of J.
 
 use serde::Serialize;
 
@@ -20,6 +27,9 @@ use crate::simulation::Scenario;
 
 use super::sensitivity::{Knob, agitation_limits_rpm};
 use super::study::{metric_names, metrics};
+
+/// λ of the move penalty (module docs).
+pub const MOVE_PENALTY: f64 = 1e-3;
 
 /// Relative tolerance on one metric, percent of the source value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -182,13 +192,23 @@ pub fn adjust(
             .sum::<f64>()
             / m
     };
+    let x0: Vec<f64> = variables.iter().map(|v| v.start).collect();
+    let n = variables.len().max(1) as f64;
+    let penalty = |x: &[f64]| -> f64 {
+        MOVE_PENALTY
+            * variables
+                .iter()
+                .zip(x)
+                .map(|(v, x)| ((x - v.start) / (v.high - v.low)).powi(2))
+                .sum::<f64>()
+            / n
+    };
     let objective = |x: &[f64]| -> f64 {
         match apply(scenario, variables, x).simulate(true) {
-            Ok(o) => objective_of(&metrics(&o)),
+            Ok(o) => objective_of(&metrics(&o)) + penalty(x),
             Err(_) => f64::NAN,
         }
     };
-    let x0: Vec<f64> = variables.iter().map(|v| v.start).collect();
     let lower: Vec<f64> = variables.iter().map(|v| v.low).collect();
     let upper: Vec<f64> = variables.iter().map(|v| v.high).collect();
     let translated = apply(scenario, variables, &x0)

@@ -105,11 +105,11 @@ impl StudyOptions {
 }
 
 /// Optimiser settings of the adjustment: 4 starts (the translated point and
-/// three Sobol points), at most 300 iterations each, tolerance 1e-4 on `J`.
+/// three Sobol points), at most 300 iterations each, tolerance 1e-6 on `J`.
 pub fn default_optimiser(seed: u64) -> Options {
     Options {
         max_iters: 300,
-        tol: 1e-4,
+        tol: 1e-6,
         starts: 4,
         seed,
     }

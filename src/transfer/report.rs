@@ -400,7 +400,8 @@ pub fn markdown(study: &TransferStudy) -> String {
     let _ = writeln!(
         s,
         "Minimising J = mean of ((target − source)/(tolerance × source))² over the metrics below with bounded Nelder–Mead \
-         ({} starts, {} evaluations{}), within the equipment's limits. J = {} as translated, {} adjusted.\n",
+         ({} starts, {} evaluations{}), within the equipment's limits, plus a small penalty (λ = {}) on moving away from the \
+         translated set-points so that, among equally good set-points, the smallest change wins. J = {} as translated, {} adjusted.\n",
         adj.optimiser.starts,
         adj.evaluations,
         if adj.converged {
@@ -408,6 +409,7 @@ pub fn markdown(study: &TransferStudy) -> String {
         } else {
             ", not converged"
         },
+        super::adjust::MOVE_PENALTY,
         format_sig(adj.objective_translated),
         format_sig(adj.objective_adjusted)
     );
