@@ -33,8 +33,8 @@ pub fn warnings(study: &TransferStudy) -> Vec<String> {
             .map_or(f64::NAN, |s| s.p95);
         w.push(format!(
             "pCO2 ACCUMULATION: the target's peak pCO2 is {} mmHg (95th percentile {} mmHg) against {} mmHg on the source. \
-             The target sparges {} vvm ({} SLPM) against {} vvm on the source: at low vvm the gas stream cannot strip the CO2 \
-             that a 2000 L-class culture produces, and the taller liquid column raises CO2 solubility. Above {PCO2_WARNING_MMHG} mmHg \
+             The target sparges {} vvm ({} SLPM) against {} vvm on the source: at low vvm the gas stream cannot carry away \
+             the CO2 the culture produces (the gas-flow-limited term of docs/scale-up.md grows as vvm falls), and the taller liquid column raises CO2 solubility. Above {PCO2_WARNING_MMHG} mmHg \
              CO2 inhibits growth and productivity and base addition raises osmolality (predicted end osmolality {} vs {} mOsm/kg). \
              P(peak pCO2 <= {} mmHg) = {}. Raise the sparge gas flow (see the recommended set-points) or use a sparger with more CO2 stripping.",
             format_sig(tgt_pco2),
