@@ -19,8 +19,10 @@ pub mod simulation;
 pub mod solver;
 pub mod units;
 // Modules added by feature branches go below this line.
+pub mod data;
 pub mod equipment;
 pub mod optimise;
 pub mod scaleup;
 pub mod sensitivity;
+pub mod surrogates;
 pub mod transfer;

@@ -81,7 +81,9 @@ fn lookup_atom(name: &str) -> Option<Unit> {
     let pressure = D::new(1, -1, -2, 0, 0, 0);
     let energy = D::new(1, 2, -2, 0, 0, 0);
     let power = D::new(1, 2, -3, 0, 0, 0);
-    let osm = D::new(-1, 0, 0, 1, 0, 0); // osmol per kg solvent
+    // An osmole is an amount of osmotically active particles; osmolality
+    // is then `mOsm/kg`.
+    let osm = amount;
     Some(match name {
         "1" | "-" => atom(1.0, D::NONE),
         "%" => atom(0.01, D::NONE),

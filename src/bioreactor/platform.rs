@@ -372,13 +372,13 @@ impl ChoPlatform {
         let f_pco2 = k2 / (k2 + pco2_pa * pco2_pa);
         let f_osm = 1.0 / (1.0 + (osm - p.Osm_0).max(0.0) / p.K_osm);
         let mu_sat = c.f_t_mu * c.f_ph * p.mu_max;
-        let phi = glc / (p.K_glc + glc) * gln / (p.K_gln + gln) * p.KI_lac / (p.KI_lac + lac)
-            * p.KI_amm
-            / (p.KI_amm + amm)
-            * f_pco2
-            * f_osm
-            * do_c
-            / (p.K_do + do_c);
+        // One division for the whole Monod/inhibition product.
+        let phi = glc * gln * p.KI_lac * p.KI_amm * do_c * f_pco2 * f_osm
+            / ((p.K_glc + glc)
+                * (p.K_gln + gln)
+                * (p.KI_lac + lac)
+                * (p.KI_amm + amm)
+                * (p.K_do + do_c));
         let mu = mu_sat * phi;
         let mu_d = p.k_d
             + p.k_d_amm * amm / (p.KD_amm + amm)
@@ -465,14 +465,14 @@ impl OdeSystem<N> for ChoPlatform {
         dy[P_HMW] = p.f_hmw0 * r_p + c.k_agg * (y[P] - y[P_HMW]);
         dy[HCP] = p.q_hcp * xv + p.hcp_lys * lysis;
         dy[DNA] = p.dna_lys * lysis;
-        // Dilution by feed and base (the base stream carries only Na⁺).
-        for i in 0..V {
-            dy[i] +=
-                d * (self.feed[i] * self.feed_rate / (self.feed_rate + f_base).max(1e-300) - y[i]);
-        }
-        for i in NA..CUM_PRODUCT {
-            dy[i] +=
-                d * (self.feed[i] * self.feed_rate / (self.feed_rate + f_base).max(1e-300) - y[i]);
+        // Dilution by feed and base: d (c_in − c) with the inflow's mixed
+        // composition c_in = feed · F/(F + F_base); the base stream's Na⁺ is
+        // in dy[NA] already.
+        if d > 0.0 {
+            let share = self.feed_rate / (self.feed_rate + f_base);
+            for i in (0..V).chain(NA..CUM_PRODUCT) {
+                dy[i] += d * (self.feed[i] * share - y[i]);
+            }
         }
         dy[V] = self.feed_rate + f_base;
         dy[CUM_PRODUCT] = r_p * v;

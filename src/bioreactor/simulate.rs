@@ -43,9 +43,6 @@ pub struct Ledger<const N: usize> {
 /// A finished run.
 #[derive(Debug, Clone)]
 pub struct Run<const N: usize> {
-    /// Output times (s) and states; empty when no output was requested.
-    pub times_s: Vec<f64>,
-    pub states: Vec<SVector<f64, N>>,
     /// The model's output rows at those times, row-major and flat, computed
     /// with the set-points and feeds in force when each state was reached.
     pub rows: Vec<f64>,
@@ -100,18 +97,19 @@ pub fn run<const N: usize, M: Culture<N>>(
         _ => Vec::new(),
     };
     let record = opts.output_interval_s.is_some();
-    let mut out: Vec<(f64, SVector<f64, N>)> = Vec::with_capacity(grid.len() + 1);
     let n_cols = model.output_columns().len();
     let mut rows: Vec<f64> = Vec::with_capacity(if record { (grid.len() + 1) * n_cols } else { 0 });
     let mut row = Vec::with_capacity(n_cols);
     if record {
-        out.push((0.0, y0));
+        model.outputs(0.0, &y0, &mut row);
+        rows.extend_from_slice(&row);
     }
     let mut ledger = Ledger {
         fed: SVector::zeros(),
         sampled: SVector::zeros(),
     };
     let mut stats = WorkStats::default();
+    let mut step = 0.0;
     let mut y = y0;
     let mut t = 0.0;
     let mut i = 0;
@@ -119,21 +117,25 @@ pub fn run<const N: usize, M: Culture<N>>(
     loop {
         let t_next = events.get(i).map(|e| e.time_s.min(end)).unwrap_or(end);
         model.begin_segment(&y);
+        // Rows are computed as the solver reaches each output time, with the
+        // set-points and feeds of this segment.
+        let m = &model;
+        let mut emit = |tk: f64, yk: &SVector<f64, N>| {
+            m.outputs(tk, yk, &mut row);
+            rows.extend_from_slice(&row);
+        };
         y = integrate_segment(
-            &model,
+            m,
             opts.method,
             &opts.tolerances,
             t,
             t_next,
             &y,
             &grid,
-            if record { Some(&mut out) } else { None },
+            if record { Some(&mut emit) } else { None },
             &mut stats,
+            &mut step,
         )?;
-        for (tk, yk) in &out[rows.len() / n_cols.max(1)..] {
-            model.outputs(*tk, yk, &mut row);
-            rows.extend_from_slice(&row);
-        }
         // Continuous inflow over the segment, exactly.
         if inflow.0 > 0.0 {
             let dv = inflow.0 * (t_next - t);
@@ -217,10 +219,7 @@ pub fn run<const N: usize, M: Culture<N>>(
             model.set_inflow(rate, &mix);
         }
     }
-    let (times_s, states) = out.into_iter().unzip();
     Ok(Run {
-        times_s,
-        states,
         rows,
         initial: y0,
         final_state: y,

@@ -54,15 +54,34 @@ pub struct SetpointsFile {
     pub base_concentration_m: Option<f64>,
 }
 
+/// A set-point change. Fields are spelled out rather than flattened from
+/// [`SetpointsFile`]: serde's `flatten` would silently accept misspelt keys.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ShiftFile {
     pub time_h: f64,
-    #[serde(flatten)]
-    pub setpoints: SetpointsFile,
+    pub temperature_c: Option<f64>,
+    pub ph: Option<f64>,
+    pub do_pct: Option<f64>,
+    pub agitation_rpm: Option<f64>,
+    pub sparge_slpm: Option<f64>,
+    pub base_concentration_m: Option<f64>,
+}
+
+impl ShiftFile {
+    pub fn setpoints(&self) -> SetpointsFile {
+        SetpointsFile {
+            temperature_c: self.temperature_c,
+            ph: self.ph,
+            do_pct: self.do_pct,
+            agitation_rpm: self.agitation_rpm,
+            sparge_slpm: self.sparge_slpm,
+            base_concentration_m: self.base_concentration_m,
+        }
+    }
 }
 
 /// When an action happens: explicit times or a start/every/until series.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct ScheduleFile {
     pub times_h: Option<Vec<f64>>,
     pub start_h: Option<f64>,
@@ -73,8 +92,10 @@ pub struct ScheduleFile {
 #[derive(Debug, Clone, Deserialize)]
 pub struct BolusFeedFile {
     pub medium: String,
-    #[serde(flatten)]
-    pub schedule: ScheduleFile,
+    pub times_h: Option<Vec<f64>>,
+    pub start_h: Option<f64>,
+    pub every_h: Option<f64>,
+    pub until_h: Option<f64>,
     pub volume_l: Option<f64>,
     pub volume_pct_of_initial: Option<f64>,
 }
@@ -90,10 +111,29 @@ pub struct ContinuousFeedFile {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SamplingFile {
-    #[serde(flatten)]
-    pub schedule: ScheduleFile,
+    pub times_h: Option<Vec<f64>>,
+    pub start_h: Option<f64>,
+    pub every_h: Option<f64>,
+    pub until_h: Option<f64>,
     pub volume_ml: f64,
 }
+
+macro_rules! schedule_of {
+    ($t:ty) => {
+        impl $t {
+            pub fn schedule(&self) -> ScheduleFile {
+                ScheduleFile {
+                    times_h: self.times_h.clone(),
+                    start_h: self.start_h,
+                    every_h: self.every_h,
+                    until_h: self.until_h,
+                }
+            }
+        }
+    };
+}
+schedule_of!(BolusFeedFile);
+schedule_of!(SamplingFile);
 
 /// Set-points in SI. Unset values stay `None`; models that need them say so.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -223,11 +263,15 @@ fn setpoints_si(
                 } else {
                     format!("{field}.{name}")
                 };
-                d.push(src.diag(
-                    &path,
-                    format!("a number in [{lo}, {hi}] {unit}"),
-                    format!("{x}"),
-                ));
+                d.push(
+                    src.diag(
+                        &path,
+                        format!("a number in [{lo}, {hi}] {unit}")
+                            .trim_end()
+                            .to_string(),
+                        format!("{x}"),
+                    ),
+                );
             }
         }
     };
@@ -409,7 +453,7 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
                 format!("{} h", s.time_h),
             ));
         }
-        let sp = setpoints_si(&s.setpoints, &field, src, &mut d);
+        let sp = setpoints_si(&s.setpoints(), &field, src, &mut d);
         if sp == Setpoints::default() {
             d.push(src.diag(&field, "at least one set-point to change", "none"));
         }
@@ -433,21 +477,25 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
                 0.0
             }
         };
-        if !(volume_l > 0.0 && volume_l.is_finite())
-            && (b.volume_l.is_some() ^ b.volume_pct_of_initial.is_some())
-        {
-            let key = if b.volume_l.is_some() {
-                "volume_l"
-            } else {
-                "volume_pct_of_initial"
-            };
-            d.push(src.diag(
-                &format!("{field}.{key}"),
-                "a positive volume",
-                format!("{volume_l} L"),
-            ));
+        // Check the number as written, not the volume derived from it, so a
+        // bad initial volume is reported once, where it is.
+        if let (Some(given), true) = (
+            b.volume_l.or(b.volume_pct_of_initial),
+            b.volume_l.is_some() ^ b.volume_pct_of_initial.is_some(),
+        ) {
+            if !(given > 0.0 && given.is_finite()) {
+                let (key, what) = if b.volume_l.is_some() {
+                    ("volume_l", "a positive volume in L")
+                } else {
+                    (
+                        "volume_pct_of_initial",
+                        "a positive percentage of the initial volume",
+                    )
+                };
+                d.push(src.diag(&format!("{field}.{key}"), what, format!("{given}")));
+            }
         }
-        for t in schedule_times(&b.schedule, &field, duration_h, src, &mut d) {
+        for t in schedule_times(&b.schedule(), &field, duration_h, src, &mut d) {
             if let Some(m) = medium {
                 events.push(Event {
                     time_s: t * S_PER_H,
@@ -476,12 +524,19 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
                 0.0
             }
         };
-        if rate_l_per_h < 0.0 || !rate_l_per_h.is_finite() {
-            d.push(src.diag(
-                &field,
-                "a non-negative feed rate",
-                format!("{rate_l_per_h} L/h"),
-            ));
+        if let Some(given) = c.rate_l_per_h.or(c.rate_pct_of_initial_per_day) {
+            if given < 0.0 || !given.is_finite() {
+                let key = if c.rate_l_per_h.is_some() {
+                    "rate_l_per_h"
+                } else {
+                    "rate_pct_of_initial_per_day"
+                };
+                d.push(src.diag(
+                    &format!("{field}.{key}"),
+                    "a non-negative feed rate",
+                    format!("{given}"),
+                ));
+            }
         }
         for (key, t) in [("start_h", c.start_h), ("end_h", c.end_h)] {
             if !(0.0..=duration_h).contains(&t) {
@@ -526,7 +581,7 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
                 format!("{}", s.volume_ml),
             ));
         }
-        for t in schedule_times(&s.schedule, &field, duration_h, src, &mut d) {
+        for t in schedule_times(&s.schedule(), &field, duration_h, src, &mut d) {
             sampled_l += s.volume_ml * 1e-3;
             events.push(Event {
                 time_s: t * S_PER_H,

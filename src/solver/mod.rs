@@ -22,7 +22,7 @@
 
 use nalgebra::SVector;
 use ode_solvers::continuous_output_model::ContinuousOutputModel;
-use ode_solvers::{Dop853, Dopri5, System};
+use ode_solvers::{Dop853, Dopri5, OutputType, System};
 
 /// Which explicit method integrates the segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -97,24 +97,51 @@ pub struct WorkStats {
     pub segments: u64,
 }
 
-/// Adapter: integrates `z = y ∘ inv_scale`.
-struct Scaled<'a, const N: usize, S: OdeSystem<N>> {
+/// Adapter handed to `ode_solvers`: integrates `z = y ∘ inv_scale` and, at
+/// every accepted step (the `solout` hook), checks the state.
+struct Scaled<'a, 'f, const N: usize, S: OdeSystem<N>> {
     sys: &'a S,
     scale: SVector<f64, N>,
     inv_scale: SVector<f64, N>,
+    negative_tolerance: f64,
+    /// Where a failed check is reported: the solver owns the adapter and
+    /// does not hand it back, so the slot lives with the caller.
+    failure: &'f mut Option<SolverFailure>,
 }
 
-impl<const N: usize, S: OdeSystem<N>> System<f64, SVector<f64, N>> for Scaled<'_, N, S> {
+impl<const N: usize, S: OdeSystem<N>> System<f64, SVector<f64, N>> for Scaled<'_, '_, N, S> {
     #[inline]
     fn system(&self, t: f64, z: &SVector<f64, N>, dz: &mut SVector<f64, N>) {
         let y = z.component_mul(&self.scale);
         self.sys.rhs(t, &y, dz);
         dz.component_mul_assign(&self.inv_scale);
     }
+
+    /// Returning `true` stops the integration at this step.
+    fn solout(&mut self, x: f64, z: &SVector<f64, N>, _dz: &SVector<f64, N>) -> bool {
+        let y = z.component_mul(&self.scale);
+        match check_state(self.sys, x, &y, self.negative_tolerance) {
+            Ok(()) => false,
+            Err(f) => {
+                *self.failure = Some(f);
+                true
+            }
+        }
+    }
 }
 
-/// Integrates one smooth segment from `t0` to `t1`, appending `(t, y(t))` for
-/// every `grid` time in `(t0, t1]`, and returns `y(t1)`.
+/// Integrates one smooth segment from `t0` to `t1`, passing `(t, y(t))` for
+/// every `grid` time in `(t0, t1]` to `out` (a callback, so output goes
+/// straight to its destination), and returns `y(t1)`.
+///
+/// Output between steps uses each method's own dense output (order 4 for
+/// Dopri5): a cheaper cubic Hermite interpolant was tried and lost accuracy
+/// beyond the integration tolerance on hourly grids.
+///
+/// `step`: initial step guess (0 = let the solver estimate it); on return,
+/// the mean accepted step of this segment. A recipe splits a batch into many
+/// segments; re-estimating the step and ramping up from a tiny one at every
+/// feed costs evaluations.
 #[allow(clippy::too_many_arguments)]
 pub fn integrate_segment<const N: usize, S: OdeSystem<N>>(
     sys: &S,
@@ -124,151 +151,170 @@ pub fn integrate_segment<const N: usize, S: OdeSystem<N>>(
     t1: f64,
     y0: &SVector<f64, N>,
     grid: &[f64],
-    out: Option<&mut Vec<(f64, SVector<f64, N>)>>,
+    mut out: Option<&mut dyn FnMut(f64, &SVector<f64, N>)>,
     stats: &mut WorkStats,
+    step: &mut f64,
 ) -> Result<SVector<f64, N>, SolverFailure> {
     if t1 <= t0 {
         return Ok(*y0);
     }
     let scale = sys.scales();
     let inv_scale = scale.map(|s| 1.0 / s);
-    let scaled = Scaled {
-        sys,
-        scale,
-        inv_scale,
-    };
     let z0 = y0.component_mul(&inv_scale);
-    let inside: Vec<f64> = grid
-        .iter()
-        .copied()
-        .filter(|&g| g > t0 && g <= t1)
-        .collect();
+    // Output times in (t0, t1]: `grid` is sorted, so this is a sub-slice.
+    let inside = &grid[grid.partition_point(|&g| g <= t0)..grid.partition_point(|&g| g <= t1)];
+    let record = out.is_some() && !inside.is_empty();
+    let h0 = if *step > 0.0 { step.min(t1 - t0) } else { 0.0 };
+    let accepted_before = stats.accepted_steps;
     stats.segments += 1;
-    let z1 = match (method, out) {
-        (Method::Dopri5, Some(out)) if evenly_spaced_to_end(t0, t1, &inside).is_some() => {
-            // Fast path: the grid starts one interval after t0 and ends at t1,
-            // so the solver's own dense output lands exactly on it.
-            let dt = evenly_spaced_to_end(t0, t1, &inside).unwrap_or(t1 - t0);
-            let mut solver = dopri5(scaled, t0, t1, dt, z0, tol, ode_solvers::OutputType::Dense);
-            let st = solver
-                .integrate()
-                .map_err(|e| failure(sys, &scale, t0, y0, e))?;
-            add(stats, st);
-            let (xs, zs) = (solver.x_out(), solver.y_out());
-            let mut j = 0;
-            let mut last = None;
-            for &g in &inside {
-                while j < xs.len() && xs[j] < g - 1e-6 * dt {
-                    j += 1;
+    let mut failed = None;
+    let mut emit = |t: f64, z: &SVector<f64, N>| {
+        if let Some(o) = out.as_mut() {
+            o(t, &z.component_mul(&scale));
+        }
+    };
+    let z1 = match method {
+        Method::Dopri5 if record => match evenly_spaced_to_end(t0, t1, inside) {
+            // The grid starts one interval after t0 and ends at t1: the
+            // solver's dense output lands exactly on it.
+            Some(dt) => {
+                let mut solver = dopri5(
+                    sys,
+                    &scale,
+                    &inv_scale,
+                    tol,
+                    &mut failed,
+                    t0,
+                    t1,
+                    dt,
+                    h0,
+                    z0,
+                    OutputType::Dense,
+                );
+                let r = solver.integrate();
+                let (xs, zs) = (solver.x_out(), solver.y_out());
+                let mut j = 0;
+                let mut last = z0;
+                let mut emitted = 0;
+                for &g in inside {
+                    while j < xs.len() && xs[j] < g - 1e-6 * dt {
+                        j += 1;
+                    }
+                    // A point can be missing only if the run stopped early;
+                    // that failure is reported below.
+                    let Some(zg) = zs.get(j).filter(|_| (xs[j] - g).abs() <= 1e-6 * dt) else {
+                        break;
+                    };
+                    emit(g, zg);
+                    last = *zg;
+                    emitted += 1;
                 }
-                let zg = zs
-                    .get(j)
-                    .filter(|_| (xs[j] - g).abs() <= 1e-6 * dt)
-                    .ok_or_else(|| SolverFailure {
-                        time_s: g,
+                drop(solver);
+                add(stats, r.map_err(|e| failure(sys, t0, y0, e))?);
+                if failed.is_none() && emitted < inside.len() {
+                    return Err(SolverFailure {
+                        time_s: inside[emitted],
                         message: "dense output missed a grid point".into(),
                         state: String::new(),
-                    })?;
-                let yg = zg.component_mul(&scale);
-                check_state(sys, g, &yg)?;
-                out.push((g, yg));
-                last = Some(*zg);
+                    });
+                }
+                last
             }
-            last.unwrap_or(z0)
-        }
-        (Method::Dopri5, Some(out)) if !inside.is_empty() => {
-            let mut model = ContinuousOutputModel::new();
+            None => {
+                let mut model = ContinuousOutputModel::new();
+                let mut solver = dopri5(
+                    sys,
+                    &scale,
+                    &inv_scale,
+                    tol,
+                    &mut failed,
+                    t0,
+                    t1,
+                    t1 - t0,
+                    h0,
+                    z0,
+                    OutputType::Continuous,
+                );
+                let r = solver.integrate_with_continuous_output_model(&mut model);
+                let z1 = solver.y_out().last().copied().unwrap_or(z0);
+                add(stats, r.map_err(|e| failure(sys, t0, y0, e))?);
+                if failed.is_none() {
+                    for &g in inside {
+                        let zg = if g >= t1 { Some(z1) } else { model.evaluate(g) };
+                        let zg = zg.ok_or_else(|| SolverFailure {
+                            time_s: g,
+                            message: "dense output unavailable".into(),
+                            state: String::new(),
+                        })?;
+                        emit(g, &zg);
+                    }
+                }
+                z1
+            }
+        },
+        Method::Dopri5 => {
             let mut solver = dopri5(
-                scaled,
+                sys,
+                &scale,
+                &inv_scale,
+                tol,
+                &mut failed,
                 t0,
                 t1,
                 t1 - t0,
+                h0,
                 z0,
-                tol,
-                ode_solvers::OutputType::Continuous,
+                OutputType::Sparse,
             );
-            let st = solver
-                .integrate_with_continuous_output_model(&mut model)
-                .map_err(|e| failure(sys, &scale, t0, y0, e))?;
-            add(stats, st);
-            let z1 = last_state(solver.y_out(), &z0);
-            for &g in &inside {
-                let zg = if g >= t1 { Some(z1) } else { model.evaluate(g) };
-                let zg = zg.ok_or_else(|| SolverFailure {
-                    time_s: g,
-                    message: "dense output unavailable".into(),
-                    state: String::new(),
-                })?;
-                let yg = zg.component_mul(&scale);
-                check_state(sys, g, &yg)?;
-                out.push((g, yg));
-            }
+            let r = solver.integrate();
+            let z1 = solver.y_out().last().copied().unwrap_or(z0);
+            add(stats, r.map_err(|e| failure(sys, t0, y0, e))?);
             z1
         }
-        (Method::Dopri5, _) => {
-            let mut solver = dopri5(
-                scaled,
-                t0,
-                t1,
-                t1 - t0,
-                z0,
-                tol,
-                ode_solvers::OutputType::Sparse,
-            );
-            let st = solver
-                .integrate()
-                .map_err(|e| failure(sys, &scale, t0, y0, e))?;
-            add(stats, st);
-            last_state(solver.y_out(), &z0)
-        }
-        (Method::Dop853, out) => {
-            // Integrate grid point to grid point so every output time is a
-            // segment end; the last stretch ends at t1.
-            let mut ta = t0;
-            let mut z = z0;
-            let mut out = out;
-            let mut ends = if out.is_some() {
-                inside.clone()
-            } else {
-                Vec::new()
-            };
+        Method::Dop853 => {
+            // Dop853 in ode_solvers has no continuous-output model: integrate
+            // grid point to grid point so every output time is a piece end.
+            let mut ends: Vec<f64> = if record { inside.to_vec() } else { Vec::new() };
             if ends.last().copied() != Some(t1) {
                 ends.push(t1);
             }
+            let (mut ta, mut z) = (t0, z0);
             for tb in ends {
-                let mut solver = Dop853::new(
-                    Scaled {
-                        sys,
-                        scale,
-                        inv_scale,
-                    },
-                    ta,
-                    tb,
-                    tb - ta,
-                    z,
-                    tol.rtol,
-                    tol.atol,
+                let scaled = Scaled {
+                    sys,
+                    scale,
+                    inv_scale,
+                    negative_tolerance: tol.negative_tolerance,
+                    failure: &mut failed,
+                };
+                let mut solver = Dop853::new(scaled, ta, tb, tb - ta, z, tol.rtol, tol.atol);
+                solver.set_output(OutputType::Sparse);
+                let r = solver.integrate();
+                z = solver.y_out().last().copied().unwrap_or(z);
+                add(
+                    stats,
+                    r.map_err(|e| failure(sys, ta, &z.component_mul(&scale), e))?,
                 );
-                solver.set_output(ode_solvers::OutputType::Sparse);
-                let st = solver
-                    .integrate()
-                    .map_err(|e| failure(sys, &scale, ta, &z.component_mul(&scale), e))?;
-                add(stats, st);
-                z = last_state(solver.y_out(), &z);
-                if let Some(o) = out.as_deref_mut() {
-                    if inside.contains(&tb) {
-                        let y = z.component_mul(&scale);
-                        check_state(sys, tb, &y)?;
-                        o.push((tb, y));
-                    }
+                if failed.is_some() {
+                    break;
+                }
+                if record && inside.contains(&tb) {
+                    emit(tb, &z);
                 }
                 ta = tb;
             }
             z
         }
     };
+    if let Some(f) = failed {
+        return Err(f);
+    }
     let y1 = z1.component_mul(&scale);
-    check_state(sys, t1, &y1)?;
+    check_state(sys, t1, &y1, tol.negative_tolerance)?;
+    let accepted = stats.accepted_steps - accepted_before;
+    if accepted > 0 {
+        *step = (t1 - t0) / accepted as f64;
+    }
     Ok(y1)
 }
 
@@ -288,17 +334,29 @@ fn evenly_spaced_to_end(t0: f64, t1: f64, grid: &[f64]) -> Option<f64> {
     ok.then_some(dt)
 }
 
-fn dopri5<'a, const N: usize, S: OdeSystem<N>>(
-    f: Scaled<'a, N, S>,
+#[allow(clippy::too_many_arguments)]
+fn dopri5<'a, 'f, const N: usize, S: OdeSystem<N>>(
+    sys: &'a S,
+    scale: &SVector<f64, N>,
+    inv_scale: &SVector<f64, N>,
+    tol: &Tolerances,
+    failed: &'f mut Option<SolverFailure>,
     t0: f64,
     t1: f64,
     dx: f64,
+    h0: f64,
     z0: SVector<f64, N>,
-    tol: &Tolerances,
-    out_type: ode_solvers::OutputType,
-) -> Dopri5<f64, SVector<f64, N>, Scaled<'a, N, S>> {
+    out_type: OutputType,
+) -> Dopri5<f64, SVector<f64, N>, Scaled<'a, 'f, N, S>> {
+    let scaled = Scaled {
+        sys,
+        scale: *scale,
+        inv_scale: *inv_scale,
+        negative_tolerance: tol.negative_tolerance,
+        failure: failed,
+    };
     Dopri5::from_param(
-        f,
+        scaled,
         t0,
         t1,
         dx,
@@ -310,18 +368,11 @@ fn dopri5<'a, const N: usize, S: OdeSystem<N>>(
         0.2,
         10.0,
         t1 - t0,
-        0.0,
+        h0,
         tol.max_steps,
         1000,
         out_type,
     )
-}
-
-fn last_state<const N: usize>(
-    ys: &[SVector<f64, N>],
-    fallback: &SVector<f64, N>,
-) -> SVector<f64, N> {
-    ys.last().copied().unwrap_or(*fallback)
 }
 
 fn add(stats: &mut WorkStats, st: ode_solvers::dop_shared::Stats) {
@@ -332,7 +383,6 @@ fn add(stats: &mut WorkStats, st: ode_solvers::dop_shared::Stats) {
 
 fn failure<const N: usize, S: OdeSystem<N>>(
     sys: &S,
-    _scale: &SVector<f64, N>,
     t_start: f64,
     y_start: &SVector<f64, N>,
     e: ode_solvers::dop_shared::IntegrationError,
@@ -354,11 +404,23 @@ fn failure<const N: usize, S: OdeSystem<N>>(
 }
 
 /// Rejects non-finite values and non-negative states gone negative.
+#[inline(always)]
 pub fn check_state<const N: usize, S: OdeSystem<N>>(
     sys: &S,
     t: f64,
     y: &SVector<f64, N>,
+    negative_tolerance: f64,
 ) -> Result<(), SolverFailure> {
+    // Fast path: one pass, no per-state lookups. A finite sum means every
+    // value is finite; details are worked out only when something is off.
+    let (mut sum, mut min) = (0.0, f64::INFINITY);
+    for &v in y.iter() {
+        sum += v;
+        min = min.min(v);
+    }
+    if sum.is_finite() && min >= 0.0 {
+        return Ok(());
+    }
     let scale = sys.scales();
     let nonneg = sys.non_negative();
     let names = sys.state_names();
@@ -366,7 +428,7 @@ pub fn check_state<const N: usize, S: OdeSystem<N>>(
         let v = y[i];
         let bad = if !v.is_finite() {
             Some(format!("{} is not finite ({v})", names[i]))
-        } else if nonneg[i] && v < -1e-6 * scale[i] {
+        } else if nonneg[i] && v < -negative_tolerance * scale[i] {
             Some(format!(
                 "{} became negative ({v:.6e} SI) beyond tolerance",
                 names[i]
@@ -431,6 +493,7 @@ mod tests {
         let grid: Vec<f64> = (1..=10).map(|i| i as f64 * 3600.0).collect();
         for method in [Method::Dopri5, Method::Dop853] {
             let mut out = Vec::new();
+            let mut push = |t: f64, y: &SVector<f64, 2>| out.push((t, *y));
             let mut st = WorkStats::default();
             let y1 = integrate_segment(
                 &sys,
@@ -440,8 +503,9 @@ mod tests {
                 36000.0 + 100.0,
                 &y0,
                 &grid,
-                Some(&mut out),
+                Some(&mut push),
                 &mut st,
+                &mut 0.0,
             )
             .unwrap();
             assert_eq!(out.len(), 10);
@@ -463,7 +527,7 @@ mod tests {
     fn negative_state_is_an_error_naming_it() {
         let sys = Decay { k: 1e-4 };
         let y = SVector::from([-1.0, 0.0]);
-        let e = check_state(&sys, 7200.0, &y).unwrap_err();
+        let e = check_state(&sys, 7200.0, &y, 1e-6).unwrap_err();
         assert!(e.message.contains("a became negative"), "{}", e.message);
         assert_eq!(e.time_s, 7200.0);
     }

@@ -1,0 +1,174 @@
+//! Data-driven surrogate models of batch outcomes, behind one pair of traits.
+//!
+//! * [`Fit`] turns hyperparameters into a fitted model from a [`TrainingSet`]
+//!   (features × targets, one row per batch or sample, each row tagged with
+//!   its batch so that validation can hold out whole batches);
+//! * [`Predict`] gives a [`Prediction`]: mean **and** standard deviation per
+//!   target, so every prediction carries its uncertainty.
+//!
+//! This follows linfa's `Fit`/`Predict` split (hyperparameters and fitted
+//! state are different types), on nalgebra matrices. Models:
+//! [`pls::PlsParams`] (partial least squares, NIPALS as in scikit-learn) and
+//! [`gp::GpParams`] (Gaussian-process regression, exact Cholesky). Features
+//! come from batch records by [`unfold`]ing trajectories; [`cv`] makes
+//! batch-wise splits; [`artifact`] saves fitted models with hashes;
+//! [`train`] does unfold → validate → fit → artifact in one call. The
+//! equations and their sources are in `docs/surrogates.md`.
+
+pub mod artifact;
+pub mod cv;
+pub mod gp;
+pub mod gp_fit;
+pub mod matrix_serde;
+pub mod metrics;
+pub mod parity_plot;
+pub mod pls;
+pub mod standardize;
+pub mod train;
+pub mod unfold;
+
+use nalgebra::DMatrix;
+
+/// Why a surrogate could not be fitted or evaluated.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SurrogateError {
+    /// Matrices of the wrong size, or too few samples for the model.
+    #[error("{what}: expected {expected}, found {found}")]
+    Shape {
+        what: String,
+        expected: String,
+        found: String,
+    },
+    /// A number was not finite, or a matrix not positive definite.
+    #[error("{0}")]
+    Numerical(String),
+}
+
+impl SurrogateError {
+    pub fn shape(
+        what: impl Into<String>,
+        expected: impl ToString,
+        found: impl ToString,
+    ) -> SurrogateError {
+        SurrogateError::Shape {
+            what: what.into(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+}
+
+/// Features and targets of a training problem, one row per sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingSet {
+    /// n × p features (SI values).
+    pub x: DMatrix<f64>,
+    /// n × q targets (SI values).
+    pub y: DMatrix<f64>,
+    /// Batch of each row; cross-validation holds out all rows of a batch.
+    pub batch_ids: Vec<String>,
+    pub feature_names: Vec<String>,
+    pub target_names: Vec<String>,
+    /// Content hash of the dataset the rows were built from, when known.
+    pub data_hash: Option<String>,
+}
+
+impl TrainingSet {
+    /// A training set from bare matrices (each row its own batch `row<i>`).
+    pub fn from_matrices(x: DMatrix<f64>, y: DMatrix<f64>) -> TrainingSet {
+        let batch_ids = (0..x.nrows()).map(|i| format!("row{i}")).collect();
+        let feature_names = (0..x.ncols()).map(|j| format!("x{j}")).collect();
+        let target_names = (0..y.ncols()).map(|j| format!("y{j}")).collect();
+        TrainingSet {
+            x,
+            y,
+            batch_ids,
+            feature_names,
+            target_names,
+            data_hash: None,
+        }
+    }
+
+    /// Checks sizes and finiteness (every fit starts with this).
+    pub fn check(&self) -> Result<(), SurrogateError> {
+        let n = self.x.nrows();
+        if self.y.nrows() != n {
+            return Err(SurrogateError::shape("target rows", n, self.y.nrows()));
+        }
+        if self.batch_ids.len() != n {
+            return Err(SurrogateError::shape("batch ids", n, self.batch_ids.len()));
+        }
+        if self.x.iter().chain(self.y.iter()).any(|v| !v.is_finite()) {
+            return Err(SurrogateError::Numerical(
+                "training data contain a non-finite value".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The rows whose batch is in `batches`, in row order.
+    pub fn rows_of(&self, batches: &[String]) -> Vec<usize> {
+        (0..self.batch_ids.len())
+            .filter(|&i| batches.contains(&self.batch_ids[i]))
+            .collect()
+    }
+
+    /// A training set of the given rows only.
+    pub fn subset(&self, rows: &[usize]) -> TrainingSet {
+        TrainingSet {
+            x: self.x.select_rows(rows),
+            y: self.y.select_rows(rows),
+            batch_ids: rows.iter().map(|&i| self.batch_ids[i].clone()).collect(),
+            feature_names: self.feature_names.clone(),
+            target_names: self.target_names.clone(),
+            data_hash: self.data_hash.clone(),
+        }
+    }
+}
+
+/// Mean and standard deviation of each target for each input row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// n × q predictive means.
+    pub mean: DMatrix<f64>,
+    /// n × q predictive standard deviations (of a new observation).
+    pub std: DMatrix<f64>,
+}
+
+impl Prediction {
+    /// Symmetric interval `mean ± z·std` (z = 1.96 for about 95 % under a
+    /// normal predictive distribution): (lower, upper).
+    pub fn interval(&self, z: f64) -> (DMatrix<f64>, DMatrix<f64>) {
+        (&self.mean - &self.std * z, &self.mean + &self.std * z)
+    }
+}
+
+/// Hyperparameters that can be fitted to data (linfa's `Fit`).
+pub trait Fit {
+    type Model: Predict;
+    fn fit(&self, data: &TrainingSet) -> Result<Self::Model, SurrogateError>;
+}
+
+/// A fitted model that predicts with uncertainty (linfa's `Predict`).
+pub trait Predict {
+    fn n_features(&self) -> usize;
+    fn n_targets(&self) -> usize;
+    fn predict(&self, x: &DMatrix<f64>) -> Result<Prediction, SurrogateError>;
+
+    /// Checks the width of `x` against the fitted model.
+    fn check_input(&self, x: &DMatrix<f64>) -> Result<(), SurrogateError> {
+        if x.ncols() != self.n_features() {
+            return Err(SurrogateError::shape(
+                "feature columns",
+                self.n_features(),
+                x.ncols(),
+            ));
+        }
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(SurrogateError::Numerical(
+                "input features contain a non-finite value".into(),
+            ));
+        }
+        Ok(())
+    }
+}
