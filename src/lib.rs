@@ -26,3 +26,4 @@ pub mod optimise;
 pub mod scaleup;
 pub mod sensitivity;
 pub mod surrogates;
+pub mod transfer;

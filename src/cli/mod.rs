@@ -16,6 +16,7 @@ mod downstream;
 mod models;
 mod scale_up;
 mod simulate;
+mod transfer;
 mod validate;
 
 use std::process::ExitCode;
@@ -43,6 +44,7 @@ pub enum Command {
     Models(models::Args),
     #[command(name = "scale-up")]
     ScaleUp(scale_up::Args),
+    Transfer(transfer::Args),
 }
 
 /// Parses the command line, runs the command, prints any error and returns
@@ -61,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Models(a) => models::run(a),
         Command::ScaleUp(a) => scale_up::run(a),
+        Command::Transfer(a) => transfer::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
