@@ -249,8 +249,8 @@ fn bad_set_values_and_addresses_are_input_errors() {
 fn unsupported_output_format_is_an_input_error() {
     let c = setup();
     expect_input_error(
-        &["simulate", &c.path(PX), "--out", "run.parquet"],
-        &["Parquet"],
+        &["simulate", &c.path(PX), "--out", "run.xlsx"],
+        &["--out", ".csv, .json or .parquet", "xlsx"],
     );
 }
 
@@ -344,6 +344,26 @@ fn every_command_help_has_an_example() {
             "{cmd} --help has no example:\n{out}"
         );
     }
+}
+
+#[test]
+fn trajectory_can_be_written_as_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("run.parquet");
+    let (code, out, err) = biotwin(&[
+        "simulate",
+        "process-models/processes/xing2010-reference.toml",
+        "--out",
+        pq.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let bytes = std::fs::read(&pq).unwrap();
+    assert_eq!(&bytes[..4], b"PAR1", "Parquet magic at the start");
+    assert_eq!(
+        &bytes[bytes.len() - 4..],
+        b"PAR1",
+        "Parquet magic at the end"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub struct Args {
     /// Process file (TOML) naming the model, recipe, equipment and specifications;
     /// or a column or downstream-train file, simulated on its own.
     pub process: PathBuf,
-    /// Write the trajectory: .csv or .json (JSON includes the input-file hashes).
+    /// Write the trajectory: .csv, .json (with the input-file hashes) or .parquet.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Write an SVG plot of the main trajectories.
@@ -89,6 +89,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             Format::Json => {
                 output::trajectory_json(&outcome, &def.id, &def.inputs, &overrides, specs)?
             }
+            Format::Parquet => output::parquet::trajectory_parquet(&outcome)?,
         };
         output::write_atomic(path, &bytes)?;
         outln!("\ntrajectory written to {}", path.display());
@@ -128,6 +129,14 @@ pub fn run(a: Args) -> Result<(), Error> {
             let bytes = match Format::from_path(path)? {
                 Format::Json => serde_json::to_vec_pretty(&mc).map_err(|e| Error::io(path, e))?,
                 Format::Csv => mc_csv(&mc),
+                Format::Parquet => {
+                    return Err(Error::input(
+                        path,
+                        "--mc-out",
+                        "a .csv or .json file",
+                        "a .parquet file",
+                    ));
+                }
             };
             output::write_atomic(path, &bytes)?;
             outln!("Monte Carlo results written to {}", path.display());

@@ -2,6 +2,7 @@
 //! quality tables against specifications. Every file is written atomically.
 
 pub mod atomic;
+pub mod parquet;
 pub mod plot;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ pub use atomic::write_atomic;
 pub enum Format {
     Csv,
     Json,
+    Parquet,
 }
 
 impl Format {
@@ -26,16 +28,11 @@ impl Format {
         match path.extension().and_then(|e| e.to_str()) {
             Some("csv") => Ok(Format::Csv),
             Some("json") => Ok(Format::Json),
-            Some("parquet") => Err(Error::input(
-                path,
-                "--out",
-                "a .csv or .json file (Parquet output is not implemented yet; see the README status table)",
-                "a .parquet file",
-            )),
+            Some("parquet") => Ok(Format::Parquet),
             other => Err(Error::input(
                 path,
                 "--out",
-                "a file name ending in .csv or .json",
+                "a file name ending in .csv, .json or .parquet",
                 format!("extension {other:?}"),
             )),
         }
