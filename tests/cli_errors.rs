@@ -286,7 +286,15 @@ fn every_problem_of_a_file_is_reported_at_once() {
 #[test]
 fn shipped_files_validate_and_simulate() {
     let mut files: Vec<String> = Vec::new();
-    for sub in ["processes", "models", "recipes", "equipment", "specs"] {
+    for sub in [
+        "processes",
+        "models",
+        "recipes",
+        "equipment",
+        "specs",
+        "downstream",
+        "lots",
+    ] {
         for e in std::fs::read_dir(Path::new("process-models").join(sub)).unwrap() {
             files.push(e.unwrap().path().display().to_string());
         }

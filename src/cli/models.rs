@@ -7,7 +7,7 @@ use crate::error::Error;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    about = "List the shipped kinetic models, recipes, processes, equipment and specifications",
+    about = "List the shipped kinetic models, recipes, processes, equipment, specifications, downstream files and raw-material lots",
     after_help = "Example:\n  biotwin models --dir process-models"
 )]
 pub struct Args {
@@ -50,7 +50,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             "no such folder",
         ));
     }
-    let sections: [(&str, &str, &[&str]); 5] = [
+    let sections: [(&str, &str, &[&str]); 7] = [
         (
             "kinetic models",
             "models",
@@ -60,6 +60,12 @@ pub fn run(a: Args) -> Result<(), Error> {
         ("processes", "processes", &["process.name"]),
         ("equipment", "equipment", &["name"]),
         ("specifications", "specs", &["specifications.description"]),
+        (
+            "downstream trains and columns",
+            "downstream",
+            &["name", "column.name", "description"],
+        ),
+        ("raw-material lots", "lots", &["lot.description"]),
     ];
     for (title, sub, keys) in sections {
         let dir = a.dir.join(sub);

@@ -39,13 +39,15 @@ pub fn kind_of(path: &Path) -> Result<&'static str, Diagnostics> {
         "specifications"
     } else if table.contains_key("vessel") {
         "equipment"
+    } else if table.contains_key("lot") {
+        "raw-material lot"
     } else if table.contains_key("column") {
         "column"
     } else if table.contains_key("protein_a") || table.contains_key("harvest") {
         "downstream train"
     } else {
         return Err(src
-            .diag("", "a biotwin file with a [process], [model], [recipe], [specifications], [vessel], [column] or [harvest] table", "none of them")
+            .diag("", "a biotwin file with a [process], [model], [recipe], [specifications], [vessel], [column], [harvest] or [lot] table", "none of them")
             .into());
     };
     Ok(kind)
@@ -75,6 +77,9 @@ pub fn validate_file(path: &Path) -> Result<&'static str, Diagnostics> {
         }
         "column" => {
             crate::downstream::column::load(path).map_err(into_diagnostics)?;
+        }
+        "raw-material lot" => {
+            crate::transfer::lots::Lots::load(path)?;
         }
         "downstream train" => {
             crate::downstream::train::load_train(path).map_err(into_diagnostics)?;
