@@ -158,6 +158,7 @@ pub fn run<const N: usize, M: Culture<N>>(
                 EventKind::Bolus {
                     medium, volume_m3, ..
                 } => {
+                    let volume_m3 = &(*volume_m3 * recipe.feed_scale);
                     let v = y[vi];
                     let f = &media[*medium];
                     for k in 0..N {
@@ -208,8 +209,9 @@ pub fn run<const N: usize, M: Culture<N>>(
             let mut mix = SVector::<f64, N>::zeros();
             for (k, f) in recipe.continuous_feeds.iter().enumerate() {
                 if feed_on[k] {
-                    rate += f.rate_m3_per_s;
-                    mix += media[f.medium] * f.rate_m3_per_s;
+                    let r = f.rate_m3_per_s * recipe.feed_scale;
+                    rate += r;
+                    mix += media[f.medium] * r;
                 }
             }
             if rate > 0.0 {

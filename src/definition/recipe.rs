@@ -217,6 +217,9 @@ pub struct Recipe {
     pub setpoints: Setpoints,
     pub media: Vec<Medium>,
     pub continuous_feeds: Vec<ContinuousFeed>,
+    /// Multiplies every bolus volume and continuous feed rate when the batch
+    /// runs (1 as written; the `feeds.scale` address changes it).
+    pub feed_scale: f64,
     /// Sorted by time; at equal times in file order (feeds before sampling
     /// only if so written).
     pub events: Vec<Event>,
@@ -608,6 +611,7 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
         setpoints,
         media,
         continuous_feeds,
+        feed_scale: 1.0,
         events,
     })
 }

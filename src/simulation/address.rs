@@ -60,8 +60,6 @@ const SETPOINTS: &[(&str, SetpointField)] = &[
 pub struct Target<'a> {
     pub params_si: &'a mut Vec<f64>,
     pub recipe: &'a mut Recipe,
-    /// Bolus/feed volumes at scale 1, remembered so `feeds.scale` is absolute.
-    pub feed_scale: &'a mut f64,
 }
 
 /// Parses an address; the error says what would have been accepted.
@@ -173,7 +171,7 @@ impl Address {
             Address::ShiftTime { shift } => shift_event(t.recipe, shift)
                 .map(|e| e.time_s / 3600.0)
                 .unwrap_or(f64::NAN),
-            Address::FeedScale => *t.feed_scale,
+            Address::FeedScale => t.recipe.feed_scale,
         }
     }
 
@@ -197,18 +195,7 @@ impl Address {
                     .events
                     .sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
             }
-            Address::FeedScale => {
-                let ratio = v / *t.feed_scale;
-                for e in t.recipe.events.iter_mut() {
-                    if let EventKind::Bolus { volume_m3, .. } = &mut e.kind {
-                        *volume_m3 *= ratio;
-                    }
-                }
-                for f in t.recipe.continuous_feeds.iter_mut() {
-                    f.rate_m3_per_s *= ratio;
-                }
-                *t.feed_scale = v;
-            }
+            Address::FeedScale => t.recipe.feed_scale = v,
         }
     }
 }

@@ -22,7 +22,6 @@ pub struct Scenario {
     pub family: Family,
     pub params_si: Vec<f64>,
     pub recipe: Recipe,
-    pub feed_scale: f64,
     pub vessel: Option<family::VesselHandle>,
     pub options: RunOptions,
 }
@@ -82,7 +81,6 @@ impl Scenario {
             family,
             params_si: def.model.params.values_si.clone(),
             recipe: def.recipe.clone(),
-            feed_scale: 1.0,
             vessel,
             options: RunOptions {
                 method: def.method,
@@ -119,7 +117,6 @@ impl Scenario {
         a.get(&mut Target {
             params_si: &mut self.params_si,
             recipe: &mut self.recipe,
-            feed_scale: &mut self.feed_scale,
         })
     }
 
@@ -128,7 +125,6 @@ impl Scenario {
             &mut Target {
                 params_si: &mut self.params_si,
                 recipe: &mut self.recipe,
-                feed_scale: &mut self.feed_scale,
             },
             v,
         )
