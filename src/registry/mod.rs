@@ -1,0 +1,1 @@
+//! Model registry (see docs/registry.md).
