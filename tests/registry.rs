@@ -337,3 +337,68 @@ fn train_evaluate_promote_through_the_binary_with_tampering_refused() {
         "{o}\n{e}"
     );
 }
+
+#[test]
+fn bad_input_gets_one_clear_message_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let out_s = out.to_str().unwrap();
+    let (code, _, e) = biotwin(&[
+        "train",
+        "--dataset",
+        CHO,
+        "--model",
+        "pls",
+        "--target",
+        "nope",
+        "--out",
+        out_s,
+        "--quiet",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        e.contains("--target") && e.contains("final_titer") && e.lines().count() <= 3,
+        "{e}"
+    );
+    let (code, _, e) = biotwin(&[
+        "train",
+        "--dataset",
+        CHO,
+        "--model",
+        "pls",
+        "--target",
+        "final_titer",
+        "--holdout",
+        "B99",
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(code, 2);
+    assert!(e.contains("B99"), "{e}");
+    let (code, _, e) = biotwin(&[
+        "evaluate",
+        "no-such-model-v1",
+        "--registry",
+        dir.path().to_str().unwrap(),
+        "--dataset",
+        CHO,
+    ]);
+    assert_eq!(code, 2);
+    assert!(e.contains("no-such-model-v1"), "{e}");
+    let (code, _, e) = biotwin(&[
+        "promote",
+        "x-v1",
+        "--registry",
+        dir.path().to_str().unwrap(),
+        "--reason",
+        "r",
+    ]);
+    assert_eq!(code, 2);
+    assert!(e.contains("registry"), "{e}");
+    let (code, _, e) = biotwin(&[
+        "models",
+        "--registry",
+        dir.path().join("none").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{e}");
+}

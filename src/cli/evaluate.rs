@@ -136,6 +136,16 @@ pub fn run(a: Args) -> Result<(), Error> {
             }
         }
     }
+    for id in &a.extrapolation {
+        if ds.batch(id).is_none() {
+            return Err(Error::input(
+                ds.dir.join(crate::data::dataset::MANIFEST_FILE),
+                "--extrapolation",
+                "batch ids of the dataset",
+                format!("`{id}`"),
+            ));
+        }
+    }
     let ev = evaluate(&artifact, &ds, batches.as_deref())?;
     outln!(
         "model {source}: {} predicting {}",

@@ -29,6 +29,7 @@ pub struct Args {
     /// Dataset directory (with dataset.toml).
     #[arg(long)]
     pub dataset: PathBuf,
+    /// Model kind: PLS regression or Gaussian process.
     #[arg(long, value_enum)]
     pub model: Kind,
     /// CQAs to predict (comma list of manifest CQA names).
@@ -119,6 +120,24 @@ pub fn run(a: Args) -> Result<(), Error> {
     bar.set_message("loading dataset");
     let ds = Dataset::load(&a.dataset)?;
     bar.inc(1);
+    let known: std::collections::BTreeSet<&String> =
+        ds.batches.iter().flat_map(|b| b.meta.cqas.keys()).collect();
+    if let Some(t) = a.target.iter().find(|t| !known.contains(t)) {
+        bar.finish_and_clear();
+        return Err(Error::input(
+            ds.dir.join(crate::data::dataset::MANIFEST_FILE),
+            "--target",
+            format!(
+                "a CQA of the dataset ({})",
+                known
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!("`{t}`"),
+        ));
+    }
     bar.set_message("unfolding batches");
     let offline = list_or(&a.offline, || {
         let mut v: Vec<String> = ds

@@ -579,10 +579,10 @@ pub fn generate_cho(opts: &ChoDoeOptions) -> Result<Generated, Error> {
             s.apply(a, v, &ff).map_err(|e| bad(format!("`{a}`: {e}")))?;
         }
         for e in s.recipe.events.iter_mut() {
-            if let EventKind::Shift(sp) = &mut e.kind {
-                if sp.temperature_k.is_some() {
-                    sp.temperature_k = Some(t_post + 273.15);
-                }
+            if let EventKind::Shift(sp) = &mut e.kind
+                && sp.temperature_k.is_some()
+            {
+                sp.temperature_k = Some(t_post + 273.15);
             }
         }
         plant_parameters(&mut s, &ff, &user, &mut brng).map_err(bad)?;
