@@ -402,3 +402,46 @@ fn bad_input_gets_one_clear_message_and_exit_2() {
     ]);
     assert_eq!(code, 2, "{e}");
 }
+
+#[test]
+fn a_held_lock_stops_a_second_writer_and_default_registry_is_models() {
+    let ds = Dataset::load(CHO).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Registry::new(dir.path());
+    let a = artifact(&ds);
+    std::fs::write(dir.path().join("registry.lock"), "").unwrap();
+    let e = reg
+        .register("t", &a, "holdout", &[], None, "u")
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 1);
+    assert!(e.to_string().contains("another biotwin process"), "{e}");
+    assert!(!dir.path().join(LOG_FILE).exists());
+    std::fs::remove_file(dir.path().join("registry.lock")).unwrap();
+    reg.register("t", &a, "holdout", &[], None, "u").unwrap();
+    assert!(!dir.path().join("registry.lock").exists(), "lock released");
+
+    // Without --out, train registers into ./models.
+    let o = Command::new(env!("CARGO_BIN_EXE_biotwin"))
+        .args([
+            "train",
+            "--dataset",
+            CHO,
+            "--model",
+            "pls",
+            "--target",
+            "final_titer",
+            "--quiet",
+            "--user",
+            "u",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.path().join("models").join(LOG_FILE).is_file());
+    assert!(
+        dir.path()
+            .join("models/pls-final_titer/v1/model.json")
+            .is_file()
+    );
+}

@@ -23,7 +23,7 @@ pub enum Kind {
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Train a surrogate (PLS or GP) on a dataset, validated by whole batches; save it or register it",
-    after_help = "Examples:\n  biotwin train --dataset training-data/cho-platform --model pls --target final_titer,galactosylated --holdout B21,B22 --out models/titer-pls\n  biotwin train --dataset training-data/cho-platform --model gp --target final_titer --cv 5 --registry models --name cho-titer\n  biotwin train --dataset training-data/indpensim --model pls --target final_penicillin --offline penicillin --leave-batch-out --out pen-pls\n\nFeatures: by default every offline (lab) variable known at the cut-off and every\nmanifest parameter; choose with --online, --offline, --parameters (comma lists,\n`none` for none). Validation is always by whole batches."
+    after_help = "Examples:\n  biotwin train --dataset training-data/cho-platform --model pls --target final_titer,galactosylated --holdout B21,B22 --out models/titer-pls\n  biotwin train --dataset training-data/cho-platform --model gp --target final_titer --cv 5 --registry models --name cho-titer\n  (without --out the model is registered, by default in ./models)\n  biotwin train --dataset training-data/indpensim --model pls --target final_penicillin --offline penicillin --leave-batch-out --out pen-pls\n\nFeatures: by default every offline (lab) variable known at the cut-off and every\nmanifest parameter; choose with --online, --offline, --parameters (comma lists,\n`none` for none). Validation is always by whole batches."
 )]
 pub struct Args {
     /// Dataset directory (with dataset.toml).
@@ -70,13 +70,10 @@ pub struct Args {
     #[arg(long, default_value_t = 2)]
     pub components: usize,
     /// Write the model to this directory (model.json inside) or .json file.
-    #[arg(
-        long,
-        required_unless_present = "registry",
-        conflicts_with = "registry"
-    )]
+    #[arg(long, conflicts_with = "registry")]
     pub out: Option<PathBuf>,
-    /// Register the model in this registry directory instead.
+    /// Register the model in this registry directory (the default without
+    /// --out: `models`).
     #[arg(long)]
     pub registry: Option<PathBuf>,
     /// Model name in the registry (versions count up per name).
@@ -212,7 +209,12 @@ pub fn run(a: Args) -> Result<(), Error> {
         Validation::Holdout(h) => h.clone(),
         _ => vec![],
     };
-    let saved = if let Some(dir) = &a.registry {
+    let saved = if a.out.is_none() {
+        let dir = a
+            .registry
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("models"));
+        let dir = &dir;
         let user = current_user(a.user.as_deref())?;
         let name = a
             .name
