@@ -20,9 +20,11 @@ pub mod solver;
 pub mod units;
 // Modules added by feature branches go below this line.
 pub mod data;
+pub mod datagen;
 pub mod downstream;
 pub mod equipment;
 pub mod optimise;
+pub mod registry;
 pub mod scaleup;
 pub mod sensitivity;
 pub mod surrogates;

@@ -344,7 +344,9 @@ fn shipped_files_validate_and_simulate() {
 
 #[test]
 fn every_command_help_has_an_example() {
-    for cmd in ["simulate", "validate", "models", "scale-up"] {
+    for cmd in [
+        "simulate", "validate", "models", "scale-up", "train", "evaluate", "promote",
+    ] {
         let (code, out, _) = biotwin(&[cmd, "--help"]);
         assert_eq!(code, 0);
         assert!(

@@ -13,9 +13,12 @@ macro_rules! out {
 }
 
 mod downstream;
+mod evaluate;
 mod models;
+mod promote;
 mod scale_up;
 mod simulate;
+mod train;
 mod transfer;
 mod validate;
 
@@ -45,6 +48,9 @@ pub enum Command {
     #[command(name = "scale-up")]
     ScaleUp(scale_up::Args),
     Transfer(transfer::Args),
+    Train(train::Args),
+    Evaluate(evaluate::Args),
+    Promote(promote::Args),
 }
 
 /// Parses the command line, runs the command, prints any error and returns
@@ -64,6 +70,9 @@ pub fn main() -> ExitCode {
         Command::Models(a) => models::run(a),
         Command::ScaleUp(a) => scale_up::run(a),
         Command::Transfer(a) => transfer::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Evaluate(a) => evaluate::run(a),
+        Command::Promote(a) => promote::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

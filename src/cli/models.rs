@@ -7,13 +7,16 @@ use crate::error::Error;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    about = "List the shipped kinetic models, recipes, processes, equipment, specifications, downstream files and raw-material lots",
-    after_help = "Example:\n  biotwin models --dir process-models"
+    about = "List the shipped kinetic models, recipes, processes, equipment, specifications, downstream files and raw-material lots, or a model registry",
+    after_help = "Examples:\n  biotwin models --dir process-models\n  biotwin models --registry models\n\nWith --registry: the registered models (id, version, kind, targets, training-data\nhash, metrics, created at/by), which one serves, the promotions, and whether the\naudit trail's hash chain and the artifact files verify."
 )]
 pub struct Args {
     /// The process-models folder to list.
     #[arg(long, default_value = "process-models")]
     pub dir: PathBuf,
+    /// List the models of this registry instead.
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
 }
 
 fn describe(path: &Path, keys: &[&str]) -> String {
@@ -42,6 +45,9 @@ fn describe(path: &Path, keys: &[&str]) -> String {
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
+    if let Some(dir) = &a.registry {
+        return list_registry(dir);
+    }
     if !a.dir.is_dir() {
         return Err(Error::input(
             &a.dir,
@@ -82,6 +88,86 @@ pub fn run(a: Args) -> Result<(), Error> {
             );
         }
         outln!("");
+    }
+    Ok(())
+}
+
+/// `biotwin models --registry DIR`: the registry listing.
+fn list_registry(dir: &Path) -> Result<(), Error> {
+    use crate::registry::{Registry, verify};
+    let reg = Registry::new(dir);
+    if !reg.log_path().is_file() {
+        return Err(Error::input(
+            dir,
+            "--registry",
+            "a model registry (a folder with registry.jsonl)",
+            "no registry log",
+        ));
+    }
+    let st = reg.state()?;
+    outln!("registered models ({}):", dir.display());
+    outln!(
+        "  {:<28} {:>3} {:<4} {:<30} {:<14} {:<22} {:<12} serving",
+        "id",
+        "ver",
+        "kind",
+        "targets",
+        "data hash",
+        "created at",
+        "by"
+    );
+    for m in &st.models {
+        let serving = st.serving.get(&m.name) == Some(&m.id);
+        outln!(
+            "  {:<28} {:>3} {:<4} {:<30} {:<14} {:<22} {:<12} {}",
+            m.id,
+            m.version,
+            m.kind,
+            m.targets.join(","),
+            m.training_data_hash
+                .as_deref()
+                .map(|h| &h[..h.len().min(12)])
+                .unwrap_or("-"),
+            crate::data::timestamp::format_rfc3339(m.created_at_unix_s as f64),
+            m.created_by,
+            if serving { "SERVING" } else { "" }
+        );
+        let metrics: Vec<String> = m
+            .metrics
+            .iter()
+            .filter(|(k, _)| !k.starts_with("train/"))
+            .map(|(k, v)| format!("{k}: RMSE {}", crate::output::format_sig(v.rmse)))
+            .collect();
+        if !metrics.is_empty() {
+            outln!("      {}", metrics.join("; "));
+        }
+    }
+    if !st.promotions.is_empty() {
+        outln!("");
+        outln!("promotions:");
+        for (e, p) in &st.promotions {
+            outln!(
+                "  {} {} promoted {} (previous: {}): {}",
+                e.at,
+                e.user,
+                p.model,
+                p.previous.as_deref().unwrap_or("none"),
+                p.reason
+            );
+        }
+    }
+    outln!("");
+    match verify(dir) {
+        Ok(v) => outln!(
+            "audit trail verified: {} entries, {} artifacts, head {}",
+            v.entries,
+            v.artifacts,
+            &v.head[..12]
+        ),
+        Err(e) => {
+            outln!("AUDIT TRAIL DOES NOT VERIFY");
+            return Err(e);
+        }
     }
     Ok(())
 }

@@ -1,0 +1,52 @@
+//! Rebuilds `training-data/cho-platform/` from the platform CHO model.
+//!
+//! ```text
+//! cargo run --release --example generate_cho_dataset -- [OUT_DIR] [SEED] [N_INTERIOR] [N_EDGE]
+//! ```
+//! Defaults: `training-data/cho-platform`, seed 20251122, 30 interior and 6
+//! edge batches. Same arguments, same files (see the dataset's README.md).
+
+use biotwin::datagen::{ChoDoeOptions, write_cho_dataset};
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let out = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "training-data/cho-platform".into());
+    let mut opts = ChoDoeOptions::new("process-models/processes/cho-platform-3l.toml");
+    let num = |i: usize, name: &str| -> Option<Result<u64, String>> {
+        args.get(i).map(|s| {
+            s.parse::<u64>()
+                .map_err(|_| format!("{name}: not a whole number: `{s}`"))
+        })
+    };
+    for (i, name) in [(1, "SEED"), (2, "N_INTERIOR"), (3, "N_EDGE")] {
+        match num(i, name) {
+            None => {}
+            Some(Err(e)) => {
+                eprintln!("error: {e}");
+                return std::process::ExitCode::from(2);
+            }
+            Some(Ok(v)) => match i {
+                1 => opts.seed = v,
+                2 => opts.n_interior = v as usize,
+                _ => opts.n_edge = v as usize,
+            },
+        }
+    }
+    match write_cho_dataset(std::path::Path::new(&out), &opts) {
+        Ok(()) => {
+            println!(
+                "wrote {} batches to {out} (seed {})",
+                opts.n_interior + opts.n_edge,
+                opts.seed
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

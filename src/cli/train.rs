@@ -1,0 +1,271 @@
+//! `biotwin train`: fit a surrogate (PLS or GP) on a dataset, validated by
+//! whole batches, and save it to a model directory or the registry.
+
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::data::{Dataset, SignalKind};
+use crate::error::Error;
+use crate::registry::{Registry, current_user};
+use crate::surrogates::gp::{GpParams, RbfKernel};
+use crate::surrogates::gp_fit::OptimizeOptions;
+use crate::surrogates::pls::PlsParams;
+use crate::surrogates::train::{ModelChoice, Validation, train};
+use crate::surrogates::unfold::UnfoldingSpec;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Pls,
+    Gp,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Train a surrogate (PLS or GP) on a dataset, validated by whole batches; save it or register it",
+    after_help = "Examples:\n  biotwin train --dataset training-data/cho-platform --model pls --target final_titer,galactosylated --holdout B21,B22 --out models/titer-pls\n  biotwin train --dataset training-data/cho-platform --model gp --target final_titer --cv 5 --registry models --name cho-titer\n  (without --out the model is registered, by default in ./models)\n  biotwin train --dataset training-data/indpensim --model pls --target final_penicillin --offline penicillin --leave-batch-out --out pen-pls\n\nFeatures: by default every offline (lab) variable known at the cut-off and every\nmanifest parameter; choose with --online, --offline, --parameters (comma lists,\n`none` for none). Validation is always by whole batches."
+)]
+pub struct Args {
+    /// Dataset directory (with dataset.toml).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// Model kind: PLS regression or Gaussian process.
+    #[arg(long, value_enum)]
+    pub model: Kind,
+    /// CQAs to predict (comma list of manifest CQA names).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub target: Vec<String>,
+    /// Hold these batches out of training; metrics on them.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["cv", "leave_batch_out", "edge_of_doe"])]
+    pub holdout: Vec<String>,
+    /// k-fold cross-validation over batches.
+    #[arg(long, value_name = "K", conflicts_with_all = ["leave_batch_out", "edge_of_doe"])]
+    pub cv: Option<usize>,
+    /// Leave-one-batch-out cross-validation.
+    #[arg(long, conflicts_with = "edge_of_doe")]
+    pub leave_batch_out: bool,
+    /// Hold out the N batches at the edge of the design (extrapolation),
+    /// spanned by the manifest parameters in --doe-factors.
+    #[arg(long, value_name = "N")]
+    pub edge_of_doe: Option<usize>,
+    /// Design factors for --edge-of-doe (default: every manifest parameter).
+    #[arg(long, value_delimiter = ',')]
+    pub doe_factors: Vec<String>,
+    /// Fraction of batch time observed (features use data up to then).
+    #[arg(long, default_value_t = 0.5)]
+    pub cutoff: f64,
+    /// Sampling points per variable up to the cut-off.
+    #[arg(long, default_value_t = 1)]
+    pub points: usize,
+    /// Online variables as features (comma list; `none`).
+    #[arg(long, value_delimiter = ',')]
+    pub online: Vec<String>,
+    /// Offline variables as features (comma list; default all; `none`).
+    #[arg(long, value_delimiter = ',')]
+    pub offline: Vec<String>,
+    /// Manifest parameters as features (comma list; default all; `none`).
+    #[arg(long, value_delimiter = ',')]
+    pub parameters: Vec<String>,
+    /// PLS components.
+    #[arg(long, default_value_t = 2)]
+    pub components: usize,
+    /// Write the model to this directory (model.json inside) or .json file.
+    #[arg(long, conflicts_with = "registry")]
+    pub out: Option<PathBuf>,
+    /// Register the model in this registry directory (the default without
+    /// --out: `models`).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// Model name in the registry (versions count up per name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Who trains (default $USER).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn list_or(given: &[String], default: impl FnOnce() -> Vec<String>) -> Vec<String> {
+    match given {
+        [] => default(),
+        [one] if one == "none" => vec![],
+        _ => given.to_vec(),
+    }
+}
+
+pub fn run(a: Args) -> Result<(), Error> {
+    if !(a.cutoff > 0.0 && a.cutoff <= 1.0) {
+        return Err(Error::input(
+            "<command line>",
+            "--cutoff",
+            "a fraction of batch time in (0, 1]",
+            format!("{}", a.cutoff),
+        ));
+    }
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(5);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} train {bar:30} {pos}/{len} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    };
+    bar.set_message("loading dataset");
+    let ds = Dataset::load(&a.dataset)?;
+    bar.inc(1);
+    let known: std::collections::BTreeSet<&String> =
+        ds.batches.iter().flat_map(|b| b.meta.cqas.keys()).collect();
+    if let Some(t) = a.target.iter().find(|t| !known.contains(t)) {
+        bar.finish_and_clear();
+        return Err(Error::input(
+            ds.dir.join(crate::data::dataset::MANIFEST_FILE),
+            "--target",
+            format!(
+                "a CQA of the dataset ({})",
+                known
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!("`{t}`"),
+        ));
+    }
+    bar.set_message("unfolding batches");
+    let offline = list_or(&a.offline, || {
+        let mut v: Vec<String> = ds
+            .batches
+            .iter()
+            .flat_map(|b| b.offline.keys().cloned())
+            .collect();
+        v.sort();
+        v.dedup();
+        v.retain(|name| {
+            ds.tag_map
+                .tags
+                .values()
+                .all(|t| t.variable != *name || t.kind == SignalKind::Offline)
+        });
+        v
+    });
+    let params = list_or(&a.parameters, || {
+        ds.batches
+            .first()
+            .map(|b| b.meta.parameters.keys().cloned().collect())
+            .unwrap_or_default()
+    });
+    let spec = UnfoldingSpec {
+        online: list_or(&a.online, Vec::new),
+        offline,
+        parameters: params.clone(),
+        targets: a.target.clone(),
+        cutoff_fraction: a.cutoff,
+        n_points: a.points.max(1),
+    };
+    let validation = if !a.holdout.is_empty() {
+        Validation::Holdout(a.holdout.clone())
+    } else if let Some(k) = a.cv {
+        Validation::KFold(k)
+    } else if a.leave_batch_out {
+        Validation::LeaveBatchOut
+    } else if let Some(n) = a.edge_of_doe {
+        let factors = if a.doe_factors.is_empty() {
+            ds.batches
+                .first()
+                .map(|b| b.meta.parameters.keys().cloned().collect())
+                .unwrap_or_default()
+        } else {
+            a.doe_factors.clone()
+        };
+        Validation::EdgeOfDoe { factors, n_edge: n }
+    } else {
+        Validation::None
+    };
+    let n_features = spec.feature_names().len();
+    let choice = match a.model {
+        Kind::Pls => ModelChoice::Pls(PlsParams::new(a.components.clamp(1, n_features.max(1)))),
+        Kind::Gp => ModelChoice::Gp(GpParams {
+            kernel: RbfKernel {
+                signal_variance: 1.0,
+                length_scales: vec![(n_features.max(1) as f64).sqrt()],
+                noise_variance: 0.1,
+            },
+            jitter: 1e-10,
+            normalize_y: true,
+            standardize_x: true,
+            optimize: Some(OptimizeOptions::default()),
+        }),
+    };
+    bar.inc(1);
+    bar.set_message(format!("validating ({}) and fitting", validation.label()));
+    let artifact = train(&ds, &spec, &choice, &validation)?;
+    bar.inc(2);
+    bar.set_message("saving");
+    let held: Vec<String> = match &validation {
+        Validation::Holdout(h) => h.clone(),
+        _ => vec![],
+    };
+    let saved = if a.out.is_none() {
+        let dir = a
+            .registry
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("models"));
+        let dir = &dir;
+        let user = current_user(a.user.as_deref())?;
+        let name = a
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", artifact.model.kind(), a.target.join("+")));
+        let rec = Registry::new(dir).register(
+            &name,
+            &artifact,
+            &validation.label(),
+            &held,
+            Some(&a.dataset.display().to_string()),
+            &user,
+        )?;
+        format!(
+            "registered {} in {} by {} (not serving until promoted: biotwin promote {} --registry {} --reason ...)",
+            rec.id,
+            dir.display(),
+            rec.created_by,
+            rec.id,
+            dir.display()
+        )
+    } else {
+        let out = a.out.clone().unwrap_or_default();
+        let file = if out.extension().is_some_and(|e| e == "json") {
+            out.clone()
+        } else {
+            std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+            let info = serde_json::json!({
+                "validation": validation.label(),
+                "held_out": held,
+                "dataset": a.dataset.display().to_string(),
+            });
+            let text = serde_json::to_string_pretty(&info).map_err(|e| Error::io(&out, e))?;
+            crate::output::atomic::write_atomic(&out.join("training.json"), text.as_bytes())?;
+            out.join("model.json")
+        };
+        artifact.save(&file)?;
+        format!("model written to {}", file.display())
+    };
+    bar.inc(1);
+    bar.finish_and_clear();
+    outln!(
+        "{} on {} ({} batches, training-data hash {}), {} features, cut-off {} of batch time",
+        artifact.model.kind(),
+        ds.name,
+        ds.batches.len(),
+        &ds.content_hash[..ds.content_hash.len().min(12)],
+        n_features,
+        a.cutoff
+    );
+    super::evaluate::print_metrics(&artifact.metrics);
+    outln!("{saved}");
+    Ok(())
+}
