@@ -457,7 +457,7 @@ pub struct TrainingStep {
 }
 
 /// What training did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingReport {
     pub history: Vec<TrainingStep>,
     /// Iteration whose parameters were kept.
