@@ -554,6 +554,9 @@ fn grid_rows(b: &BatchObservations, dt: f64) -> Result<Vec<usize>, SurrogateErro
         .collect()
 }
 
+/// Weighted residuals and their derivative along one parameter.
+type Column = (Vec<f64>, Vec<f64>);
+
 type Rows<'b> = Vec<(&'b BatchObservations, Vec<usize>)>;
 
 fn with_rows(bs: &[BatchObservations], dt: f64) -> Result<Rows<'_>, SurrogateError> {
@@ -628,7 +631,7 @@ impl Problem<'_> {
             .flat_map(|b| (0..np).map(move |j| (b, j)))
             .collect();
         // For each job: the residual vector (job j = 0 only) and ∂r/∂θ_j.
-        let cols: Vec<Result<(Vec<f64>, Vec<f64>), SurrogateError>> = jobs
+        let cols: Vec<Result<Column, SurrogateError>> = jobs
             .par_iter()
             .map(|&(bi, j)| {
                 let (b, rows) = &batches[bi];
@@ -699,7 +702,11 @@ impl SerialHybridParams {
         if train.is_empty() {
             return Err(SurrogateError::shape("training batches", "at least 1", 0));
         }
-        if !(self.sample_interval_s > 0.0) || !(self.l2 >= 0.0) {
+        if self.sample_interval_s.is_nan()
+            || self.sample_interval_s <= 0.0
+            || self.l2.is_nan()
+            || self.l2 < 0.0
+        {
             return Err(SurrogateError::Numerical(
                 "sample interval must be positive and the L2 weight non-negative".into(),
             ));
