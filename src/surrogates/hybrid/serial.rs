@@ -466,6 +466,9 @@ pub struct TrainingReport {
     pub converged: bool,
     pub sensitivity_runs: usize,
     pub forward_runs: usize,
+    /// Why training stopped early on a failed sensitivity run, if it did.
+    #[serde(default)]
+    pub failure: Option<String>,
     pub wall_s: f64,
 }
 
@@ -776,8 +779,18 @@ impl SerialHybridParams {
         let mut stopped_early = false;
         let mut converged = false;
         let mut phi = f64::NAN;
+        let mut failure = None;
         for it in 0..self.max_iter {
-            let (jtj, jtr, sse, n) = prob.gauss_newton(&theta, &tr)?;
+            let (jtj, jtr, sse, n) = match prob.gauss_newton(&theta, &tr) {
+                Ok(v) => v,
+                // After an accepted step the run keeps what it has (the
+                // best-validation iterate) and says why it stopped.
+                Err(e) if it > 0 => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             sens_runs += tr.len() * np;
             let nf = n.max(1) as f64;
             phi = 0.5 * sse / nf + penalty(&theta);
@@ -864,6 +877,7 @@ impl SerialHybridParams {
                 converged,
                 sensitivity_runs: sens_runs,
                 forward_runs: fwd_runs,
+                failure,
                 wall_s: start.elapsed().as_secs_f64(),
             },
         })
