@@ -19,6 +19,7 @@ pub mod artifact;
 pub mod cv;
 pub mod gp;
 pub mod gp_fit;
+pub mod hybrid;
 pub mod matrix_serde;
 pub mod metrics;
 pub mod parity_plot;

@@ -1,0 +1,17 @@
+//! Hybrid (mechanistic + machine-learning) models; see `docs/hybrid.md`.
+//!
+//! * [`serial`]: fed-batch mass balances with specific rates from a
+//!   trainable rate model, fitted to whole trajectories through the ODE
+//!   solution with forward sensitivities;
+//! * [`parallel`]: a mechanistic prediction of end-of-batch quality
+//!   attributes plus a PLS or GP correction of its residuals;
+//! * [`artifact`]: both saved as JSON sealed with a sha256.
+
+pub mod artifact;
+pub mod dual;
+pub mod parallel;
+pub mod serial;
+
+pub use artifact::{HybridArtifact, HybridModel};
+pub use parallel::{Corrector, ParallelHybrid};
+pub use serial::{BatchObservations, SerialHybrid, SerialHybridParams};

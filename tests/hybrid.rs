@@ -1,0 +1,448 @@
+//! Hybrid models (docs/hybrid.md): the serial hybrid recovers known
+//! kinetics from noisy trajectories; artifacts round-trip and refuse
+//! tampering; the parallel hybrid corrects a systematic model mismatch.
+
+use std::path::Path;
+use std::time::Instant;
+
+use biotwin::bioreactor::xing2010::PARAMS;
+use biotwin::simulation::{Scenario, load_process};
+use biotwin::surrogates::hybrid::parallel::mechanistic_cqas;
+use biotwin::surrogates::hybrid::serial::NM;
+use biotwin::surrogates::hybrid::{
+    BatchObservations, Corrector, HybridArtifact, HybridModel, ParallelHybrid, SerialHybrid,
+    SerialHybridParams,
+};
+use biotwin::surrogates::pls::PlsParams;
+use nalgebra::DMatrix;
+
+const PROCESS: &str = "process-models/processes/xing2010-reference.toml";
+
+/// Deterministic standard normal numbers (splitmix64 + Box–Muller).
+struct Noise(u64);
+impl Noise {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+fn base() -> (Scenario, Vec<f64>) {
+    let def = load_process(Path::new(PROCESS)).expect("reference process loads");
+    let s = Scenario::from_definition(&def).expect("scenario");
+    (s, def.model.params.file_factor.clone())
+}
+
+fn idx(name: &str) -> usize {
+    PARAMS.iter().position(|p| p.name == name).unwrap()
+}
+
+/// A batch of the true xing2010 model (hourly output), sampled daily with
+/// `cv` multiplicative measurement noise.
+fn batch(
+    id: &str,
+    seed_cells_per_l: f64,
+    feed_scale: f64,
+    truth_si: &[f64],
+    cv: f64,
+    noise: &mut Noise,
+) -> BatchObservations {
+    let (mut s, ff) = base();
+    s.params_si = truth_si.to_vec();
+    s.apply("initial.xv_cells_per_l", seed_cells_per_l, &ff)
+        .unwrap();
+    s.apply("feeds.scale", feed_scale, &ff).unwrap();
+    let out = s.simulate(true).expect("truth simulates");
+    let col = |n: &str| out.column(n).unwrap();
+    let (t, xv, xd) = (
+        col("time_h"),
+        col("xv_1e6_cells_per_ml"),
+        col("xd_1e6_cells_per_ml"),
+    );
+    let (glc, gln, lac, amm, mab) = (
+        col("glucose_mm"),
+        col("glutamine_mm"),
+        col("lactate_mm"),
+        col("ammonium_mm"),
+        col("titer_g_per_l"),
+    );
+    let mut times_s = Vec::new();
+    let mut values = Vec::new();
+    for i in (0..t.len()).step_by(24) {
+        assert!((t[i] - i as f64).abs() < 1e-9);
+        times_s.push(t[i] * 3600.0);
+        let exact = [
+            xv[i] * 1e12,
+            xd[i] * 1e12,
+            glc[i],
+            gln[i],
+            lac[i],
+            amm[i],
+            mab[i],
+        ];
+        let mut v = [0.0; NM];
+        for k in 0..NM {
+            v[k] = exact[k] * (1.0 + cv * noise.normal());
+        }
+        values.push(v);
+    }
+    BatchObservations {
+        id: id.to_string(),
+        recipe: s.recipe.clone(),
+        times_s,
+        values,
+    }
+}
+
+const LEARNED: [&str; 6] = [
+    "mu_max",
+    "mu_d_max",
+    "Y_x_glc",
+    "Y_x_gln",
+    "Y_lac_glc",
+    "q_mab",
+];
+/// Starting values: truth times these factors (up to 50 % off).
+const START: [f64; 6] = [1.4, 0.6, 1.5, 0.7, 1.3, 0.75];
+
+fn start_params(truth: &[f64]) -> Vec<f64> {
+    let mut p = truth.to_vec();
+    for (n, f) in LEARNED.iter().zip(START) {
+        p[idx(n)] *= f;
+    }
+    p
+}
+
+fn design(n: usize) -> Vec<(f64, f64)> {
+    // Seeding 2–6 × 10^8 cells/L, feed 0.95–1.4 × nominal (glucose never
+    // runs out): a grid.
+    let seeds = [2e8, 3e8, 4e8, 5e8, 6e8];
+    let feeds = [0.95, 1.1, 1.25, 1.4];
+    let mut d = Vec::new();
+    for f in feeds {
+        for s in seeds {
+            d.push((s, f));
+        }
+    }
+    d.truncate(n);
+    d
+}
+
+fn train_serial(n_train: usize) -> (SerialHybrid, Vec<f64>, f64, Vec<BatchObservations>) {
+    let (s, _) = base();
+    let truth = s.params_si.clone();
+    let mut noise = Noise(42);
+    let train: Vec<_> = design(n_train)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (sd, f))| batch(&format!("T{i}"), sd, f, &truth, 0.01, &mut noise))
+        .collect();
+    let val: Vec<_> = [(2.5e8, 1.0), (5.5e8, 1.3)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (sd, f))| batch(&format!("V{i}"), sd, f, &truth, 0.01, &mut noise))
+        .collect();
+    let hp = SerialHybridParams::new(start_params(&truth), &LEARNED);
+    let t0 = Instant::now();
+    let model = hp.fit(&train, &val).expect("training succeeds");
+    let wall = t0.elapsed().as_secs_f64();
+    (model, truth, wall, val)
+}
+
+#[test]
+fn serial_hybrid_recovers_known_kinetics() {
+    let (model, truth, wall, val) = train_serial(9);
+    println!(
+        "serial hybrid, 9 training + 2 validation batches: {wall:.2} s, {} iterations (best {}), {} sensitivity runs, early stop {}, converged {}",
+        model.report.history.len() - 1,
+        model.report.best_iteration,
+        model.report.sensitivity_runs,
+        model.report.stopped_early,
+        model.report.converged
+    );
+    for (name, f) in LEARNED.iter().zip(START) {
+        let (got, want) = (model.param(name).unwrap(), truth[idx(name)]);
+        let rel = (got / want - 1.0).abs();
+        println!(
+            "  {name:10} start {:+6.1} %  fitted {:+7.3} %",
+            (f - 1.0) * 100.0,
+            (got / want - 1.0) * 100.0
+        );
+        assert!(
+            rel < 0.05,
+            "{name}: fitted {got}, truth {want} ({:.2} % off)",
+            rel * 100.0
+        );
+    }
+    // Rates over the observed state range match the true rate expressions.
+    let mut p_true = [0.0; 18];
+    p_true.copy_from_slice(&truth);
+    let mut worst: f64 = 0.0;
+    for b in &val {
+        for v in &b.values {
+            let y = [v[0], v[1], v[2], v[3], v[4], v[5], v[6], 1.0];
+            let (r, t) = (
+                model.rates(&y),
+                biotwin::surrogates::hybrid::serial::rates(&p_true, &y),
+            );
+            for (a, b) in [
+                (r.mu, t.mu),
+                (r.mu_d, t.mu_d),
+                (r.q_glc, t.q_glc),
+                (r.q_p, t.q_p),
+            ] {
+                if b.abs() > 1e-3 * 1e-4 / 3600.0 {
+                    worst = worst.max((a / b - 1.0).abs());
+                }
+            }
+        }
+    }
+    println!(
+        "  worst relative rate error over validation states: {:.3} %",
+        worst * 100.0
+    );
+    assert!(worst < 0.05);
+    let rmse = model.weighted_rmse(&val).unwrap();
+    println!("  validation weighted RMSE {rmse:.4} (noise 1 %)");
+    assert!(rmse < 0.03);
+}
+
+#[test]
+fn serial_hybrid_trains_on_20_batches_under_60_s() {
+    let (model, truth, wall, _) = train_serial(20);
+    println!(
+        "serial hybrid, 20 training + 2 validation batches: {wall:.2} s, {} iterations, {} sensitivity + {} forward runs",
+        model.report.history.len() - 1,
+        model.report.sensitivity_runs,
+        model.report.forward_runs
+    );
+    for name in LEARNED {
+        let (got, want) = (model.param(name).unwrap(), truth[idx(name)]);
+        assert!((got / want - 1.0).abs() < 0.05, "{name}");
+    }
+    assert!(wall < 60.0, "training took {wall} s");
+}
+
+#[test]
+fn early_stopping_keeps_the_best_validation_iterate() {
+    // Validation batches from a different plant (q_mab 30 % higher): the
+    // validation error stops improving and training stops early with the
+    // best-validation parameters.
+    let (s, _) = base();
+    let truth = s.params_si.clone();
+    let mut other = truth.clone();
+    other[idx("q_mab")] *= 1.3;
+    let mut noise = Noise(7);
+    let train: Vec<_> = design(6)
+        .into_iter()
+        .map(|(sd, f)| batch("T", sd, f, &truth, 0.01, &mut noise))
+        .collect();
+    let val = vec![batch("V", 5e8, 1.0, &other, 0.01, &mut noise)];
+    let mut hp = SerialHybridParams::new(start_params(&truth), &LEARNED);
+    hp.patience = 2;
+    let m = hp.fit(&train, &val).unwrap();
+    let best = m.report.history[m.report.best_iteration]
+        .validation_mse
+        .unwrap();
+    for h in &m.report.history {
+        assert!(h.validation_mse.unwrap() >= best);
+    }
+    assert!(m.report.best_iteration < m.report.history.len() - 1 || m.report.converged);
+}
+
+#[test]
+fn artifacts_round_trip_and_refuse_tampering() {
+    let (s, _) = base();
+    let truth = s.params_si.clone();
+    let mut noise = Noise(3);
+    let train: Vec<_> = design(4)
+        .into_iter()
+        .map(|(sd, f)| batch("T", sd, f, &truth, 0.01, &mut noise))
+        .collect();
+    let mut hp = SerialHybridParams::new(start_params(&truth), &LEARNED);
+    hp.max_iter = 3;
+    let model = hp.fit(&train, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serial.json");
+    let mut art = HybridArtifact::new(HybridModel::Serial(Box::new(model.clone())), None);
+    art.metrics.insert("train_weighted_rmse".into(), 0.01);
+    art.save(&path).unwrap();
+    let back = HybridArtifact::load(&path).unwrap();
+    assert_eq!(back, art);
+    let HybridModel::Serial(m2) = back.model else {
+        panic!("kind")
+    };
+    let (a, b) = (
+        model.predict(&train[0].recipe).unwrap(),
+        m2.predict(&train[0].recipe).unwrap(),
+    );
+    assert_eq!(a, b, "identical predictions after the round trip");
+
+    // Change one fitted parameter's digit: refused.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let key = text.find("\"params_si\"").unwrap();
+    let digit = key
+        + text[key..]
+            .find(|c: char| c.is_ascii_digit() && c != '0')
+            .unwrap();
+    let mut bytes = text.into_bytes();
+    bytes[digit] = if bytes[digit] == b'9' {
+        b'8'
+    } else {
+        bytes[digit] + 1
+    };
+    std::fs::write(&path, bytes).unwrap();
+    let err = HybridArtifact::load(&path).unwrap_err().to_string();
+    assert!(err.contains("altered"), "{err}");
+}
+
+/// End-of-batch titer and lactate with the plant (`params`) under
+/// conditions (seeding, feed scale, feed glucose).
+fn cqas(params: &[f64], c: &[f64; 3]) -> Vec<f64> {
+    let (mut s, ff) = base();
+    s.params_si = params.to_vec();
+    s.apply("initial.xv_cells_per_l", c[0], &ff).unwrap();
+    s.apply("feeds.scale", c[1], &ff).unwrap();
+    s.apply("media.feed.glucose_mm", c[2], &ff).unwrap();
+    mechanistic_cqas(&s, &["titer_g_per_l", "lactate_mm"]).unwrap()
+}
+
+#[test]
+fn parallel_hybrid_corrects_a_systematic_mismatch() {
+    let (s, _) = base();
+    let model = s.params_si.clone();
+    // The plant: 25 % higher productivity, slower growth, stronger
+    // ammonium inhibition than the mechanistic model assumes.
+    let mut plant = model.clone();
+    plant[idx("q_mab")] *= 1.25;
+    plant[idx("mu_max")] *= 0.92;
+    plant[idx("KI_amm")] *= 0.8;
+    let mut noise = Noise(11);
+    let conds: Vec<[f64; 3]> = (0..24)
+        .map(|_| {
+            [
+                2e8 + 4e8 * noise.uniform(),
+                1.0 + 0.4 * noise.uniform(),
+                380.0 + 120.0 * noise.uniform(),
+            ]
+        })
+        .collect();
+    let q = 2;
+    let mut x = DMatrix::zeros(conds.len(), 3);
+    let mut mech = DMatrix::zeros(conds.len(), q);
+    let mut obs = DMatrix::zeros(conds.len(), q);
+    for (i, c) in conds.iter().enumerate() {
+        let (m, p) = (cqas(&model, c), cqas(&plant, c));
+        for j in 0..3 {
+            x[(i, j)] = c[j];
+        }
+        for j in 0..q {
+            mech[(i, j)] = m[j];
+            obs[(i, j)] = p[j] * (1.0 + 0.01 * noise.normal());
+        }
+    }
+    let (tr, te): (Vec<usize>, Vec<usize>) = (0..conds.len()).partition(|i| i % 4 != 0);
+    let names = vec!["titer_g_per_l".to_string(), "lactate_mm".to_string()];
+    let hybrid = ParallelHybrid::fit(
+        &Corrector::Pls(PlsParams::new(3)),
+        &x.select_rows(&tr),
+        &mech.select_rows(&tr),
+        &obs.select_rows(&tr),
+        vec!["seed".into(), "feed_scale".into(), "feed_glucose".into()],
+        names.clone(),
+    )
+    .unwrap();
+    let pred = hybrid
+        .predict(&x.select_rows(&te), &mech.select_rows(&te))
+        .unwrap();
+    let (obs_te, mech_te) = (obs.select_rows(&te), mech.select_rows(&te));
+    for j in 0..q {
+        let rmse = |m: &DMatrix<f64>| {
+            ((0..te.len())
+                .map(|i| (m[(i, j)] - obs_te[(i, j)]).powi(2))
+                .sum::<f64>()
+                / te.len() as f64)
+                .sqrt()
+        };
+        let (r_mech, r_hyb) = (rmse(&mech_te), rmse(&pred.mean));
+        println!(
+            "parallel hybrid {}: held-out RMSE mechanistic {r_mech:.4}, corrected {r_hyb:.4} ({:.0} % lower)",
+            names[j],
+            100.0 * (1.0 - r_hyb / r_mech)
+        );
+        assert!(r_hyb < 0.5 * r_mech, "{}", names[j]);
+    }
+    // Round trip of the parallel hybrid too.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parallel.json");
+    HybridArtifact::new(HybridModel::Parallel(Box::new(hybrid.clone())), None)
+        .save(&path)
+        .unwrap();
+    let HybridModel::Parallel(back) = HybridArtifact::load(&path).unwrap().model else {
+        panic!("kind")
+    };
+    assert_eq!(
+        back.predict(&x.select_rows(&te), &mech.select_rows(&te))
+            .unwrap(),
+        pred
+    );
+}
+
+#[test]
+fn forward_sensitivities_match_central_differences() {
+    use biotwin::bioreactor::simulate::{RunOptions, run};
+    use biotwin::solver::{Method, Tolerances};
+    use biotwin::surrogates::hybrid::serial::{SensitivityCulture, simulate};
+    let (mut s, ff) = base();
+    // Continuous feed switched on at 72 h: the event path is exercised.
+    s.apply("feeds.scale", 1.2, &ff).unwrap();
+    let mut p = [0.0; 18];
+    p.copy_from_slice(&s.params_si);
+    let opts = RunOptions {
+        method: Method::Dopri5,
+        tolerances: Tolerances {
+            rtol: 1e-10,
+            atol: 1e-12,
+            ..Tolerances::default()
+        },
+        output_interval_s: Some(86_400.0),
+    };
+    for name in ["mu_max", "Y_x_glc", "q_mab", "KI_lac"] {
+        let j = idx(name);
+        let sens = run(
+            &SensitivityCulture::new(p, j, s.recipe.initial_volume_m3),
+            &s.recipe,
+            &opts,
+        )
+        .unwrap();
+        let z = sens.final_state;
+        // Central differences are limited by the adaptive step choice (their
+        // spread over h = 1e-6…1e-3 is ~1e-4 relative): compare to 1e-3.
+        let h: f64 = 1e-3;
+        let (mut up, mut dn) = (p, p);
+        up[j] *= h.exp();
+        dn[j] *= (-h).exp();
+        let (a, b) = (
+            simulate(&up, &s.recipe, &opts).unwrap(),
+            simulate(&dn, &s.recipe, &opts).unwrap(),
+        );
+        let (ya, yb) = (a.states.last().unwrap(), b.states.last().unwrap());
+        for k in 0..7 {
+            let fd = (ya[k] - yb[k]) / (2.0 * h);
+            let scale = [1e12, 1e12, 10.0, 10.0, 10.0, 10.0, 1.0][k];
+            assert!(
+                (z[8 + k] - fd).abs() < 1e-4 * scale + 1e-3 * fd.abs(),
+                "{name}, state {k}: sensitivity {} vs difference {fd}",
+                z[8 + k]
+            );
+        }
+    }
+}
