@@ -666,7 +666,12 @@ impl Problem<'_> {
             let mut r = Vec::new();
             let mut jb: Vec<Vec<f64>> = Vec::with_capacity(np);
             for j in 0..np {
-                let (res, jac) = cols.next().expect("one job per (batch, parameter)")?;
+                // One job was made per (batch, parameter); a missing one is a bug, reported not panicked.
+                let (res, jac) = cols.next().unwrap_or_else(|| {
+                    Err(SurrogateError::Numerical(
+                        "internal: a sensitivity job is missing".into(),
+                    ))
+                })?;
                 if j == 0 {
                     r = res;
                 }
