@@ -19,6 +19,7 @@
 //! base of the models.
 
 // Modules of the live stages go below this line.
+pub mod audit;
 
 use serde::{Deserialize, Serialize};
 
