@@ -201,11 +201,12 @@ pub fn fill(store: &dyn Store, d: &DemoBatch) -> Result<DemoSummary, Error> {
             let mean = vw.iter().map(|p| p.0 * p.1).sum::<f64>() / total;
             let (lo, hi) = limits[j];
             let p_in = (lo.is_some() || hi.is_some()).then(|| {
-                vw.iter()
+                (vw.iter()
                     .filter(|p| lo.is_none_or(|l| p.0 >= l) && hi.is_none_or(|h| p.0 <= h))
                     .map(|p| p.1)
                     .sum::<f64>()
-                    / total
+                    / total)
+                    .clamp(0.0, 1.0)
             });
             cqas.push(CqaForecast {
                 name: name.clone(),

@@ -106,12 +106,14 @@ async function renderDetail() {
   const plots = $("plots");
   plots.replaceChildren();
   if (!latest) return;
+  // Red where this batch has an alert on the CQA (the site's threshold).
+  const alerted = new Set(d.alerts.map(a => a.cqa));
   for (const c of latest.cqas) {
     const tr = el("tr");
     const p = c.p_in_spec;
     tr.append(el("td", c.name), el("td", fmt(c.mean)),
       el("td", fmt(c.p05) + " - " + fmt(c.p95)), el("td", specText(c)),
-      el("td", pct(p), p === null || p === undefined ? "" : (p < 0.9 ? "bad" : "good")));
+      el("td", pct(p), p === null || p === undefined ? "" : (alerted.has(c.name) || p < 0.9 ? "bad" : "good")));
     body.append(tr);
   }
   for (const c of latest.cqas) {
