@@ -634,3 +634,115 @@ fn the_example_batch_is_forecast_from_simulations_of_the_process() {
     assert!(trail.iter().all(|e| e.action == "alert.raised"));
     assert!(verify(&trail).is_ok());
 }
+
+/// A store that fails every call, with another tenant's name in its error.
+struct FailingStore;
+
+fn leak() -> biotwin::error::Error {
+    biotwin::error::Error::io("/var/lib/biotwin/sponsor-b/B-001.db", "disk I/O error")
+}
+
+impl Store for FailingStore {
+    fn upsert_batch(&self, _: &BatchInfo) -> Result<(), biotwin::error::Error> {
+        Err(leak())
+    }
+    fn insert_readings(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[Reading],
+    ) -> Result<(), biotwin::error::Error> {
+        Err(leak())
+    }
+    fn insert_prediction(&self, _: &PredictionRecord) -> Result<bool, biotwin::error::Error> {
+        Err(leak())
+    }
+    fn insert_alert(&self, _: &AlertRecord) -> Result<bool, biotwin::error::Error> {
+        Err(leak())
+    }
+    fn append_audit(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: &str,
+        _: Value,
+    ) -> Result<biotwin::live::AuditEntry, biotwin::error::Error> {
+        Err(leak())
+    }
+    fn batches(&self, _: &str) -> Result<Vec<BatchInfo>, biotwin::error::Error> {
+        Err(leak())
+    }
+    fn batch(&self, _: &str, _: &str) -> Result<Option<BatchInfo>, biotwin::error::Error> {
+        Err(leak())
+    }
+    fn readings(&self, _: &str, _: &str) -> Result<Vec<Reading>, biotwin::error::Error> {
+        Err(leak())
+    }
+    fn predictions(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<PredictionRecord>, biotwin::error::Error> {
+        Err(leak())
+    }
+    fn alerts(&self, _: &str) -> Result<Vec<AlertRecord>, biotwin::error::Error> {
+        Err(leak())
+    }
+    fn acknowledge_alert(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<bool, biotwin::error::Error> {
+        Err(leak())
+    }
+    fn audit(&self) -> Result<Vec<biotwin::live::AuditEntry>, biotwin::error::Error> {
+        Err(leak())
+    }
+}
+
+#[tokio::test]
+async fn a_store_error_is_a_bare_500_that_names_nothing() {
+    let app = router(
+        Arc::new(FailingStore),
+        vec![("sponsor-a".to_string(), token_sha256_hex(TOKEN_A))],
+    );
+    let a = bearer(TOKEN_A);
+    let mut endpoints = batch_endpoints("A-001");
+    endpoints.push(("GET", "/api/batches".into(), ""));
+    endpoints.push(("GET", "/api/alerts".into(), ""));
+    for (method, uri, body) in endpoints {
+        let res = call(&app, method, &uri, Some(&a), body).await;
+        assert_eq!(
+            res.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{method} {uri}"
+        );
+        let text = res.text();
+        assert!(
+            !text.contains("sponsor-b") && !text.contains("disk"),
+            "{text}"
+        );
+    }
+    // Health does not touch the store.
+    assert_eq!(
+        call(&app, "GET", "/api/health", None, "").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn serving_refuses_a_malformed_tenant_list() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = biotwin::live::web::serve_on(
+        listener,
+        Arc::new(MemoryStore::new()),
+        vec![("sponsor-a".to_string(), "abc123".to_string())],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("tenants[0].token_sha256"), "{err}");
+    assert!(err.contains("64 hex digits"), "{err}");
+}
