@@ -746,3 +746,42 @@ async fn serving_refuses_a_malformed_tenant_list() {
     assert!(err.contains("tenants[0].token_sha256"), "{err}");
     assert!(err.contains("64 hex digits"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_acknowledgements_record_one_audit_entry() {
+    let (store, app) = fixture();
+    let a = bearer(TOKEN_A);
+    let uri = "/api/batches/A-001/alerts/titer_g_per_l/ack";
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let (app, a) = (app.clone(), a.clone());
+            tokio::spawn(async move {
+                call(
+                    &app,
+                    "POST",
+                    uri,
+                    Some(&a),
+                    &format!(r#"{{"user":"qa.user{i}"}}"#),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut recorded = 0;
+    for c in calls {
+        let res = c.await.unwrap();
+        assert_eq!(res.status, StatusCode::OK);
+        recorded += usize::from(!res.json()["audit_seq"].is_null());
+    }
+    assert_eq!(recorded, 1);
+    let trail = store.audit().unwrap();
+    assert_eq!(trail.len(), 1);
+    let by = store.alerts("sponsor-a").unwrap()[0]
+        .acknowledged_by
+        .clone();
+    assert_eq!(
+        by.as_deref(),
+        Some(trail[0].actor.as_str()),
+        "the audit names who stands"
+    );
+}

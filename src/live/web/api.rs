@@ -305,18 +305,30 @@ async fn acknowledge(
     // Existence first: another tenant's alert must give the same answer as
     // a nonexistent one whatever the body.
     let (tt, ii, cc) = (t.clone(), id.clone(), cqa.clone());
-    let existing = with_store(&st, move |s| {
+    let found = with_store(&st, move |s| {
         Ok(s.alerts(&tt)?
             .into_iter()
-            .find(|a| a.batch_id == ii && a.cqa == cc))
+            .any(|a| a.batch_id == ii && a.cqa == cc))
     })
-    .await?
-    .ok_or(ApiError::NotFound)?;
-    let user = check_user(&body)?;
-    if existing.acknowledged_by.is_some() {
-        return Ok(ok(json!({ "alert": existing, "audit_seq": null })));
+    .await?;
+    if !found {
+        return Err(ApiError::NotFound);
     }
+    let user = check_user(&body)?;
+    // One acknowledgement at a time, so that two users clicking at once do
+    // not both get an audit entry when only the first acknowledgement stands.
+    let _one_at_a_time = st.ack_lock.lock().await;
     let result = with_store(&st, move |s| {
+        let Some(existing) = s
+            .alerts(&t)?
+            .into_iter()
+            .find(|a| a.batch_id == id && a.cqa == cqa)
+        else {
+            return Ok(None);
+        };
+        if existing.acknowledged_by.is_some() {
+            return Ok(Some(json!({ "alert": existing, "audit_seq": null })));
+        }
         if !s.acknowledge_alert(&t, &id, &cqa, &user)? {
             return Ok(None);
         }

@@ -28,6 +28,8 @@ use auth::Tenants;
 pub(crate) struct AppState {
     pub store: Arc<dyn Store>,
     pub tenants: Arc<Tenants>,
+    /// Serialises alert acknowledgements (check, mark, audit).
+    pub ack_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The whole application. `tenants`: (tenant, SHA-256 of its bearer token as
@@ -37,6 +39,7 @@ pub fn router(store: Arc<dyn Store>, tenants: Vec<(TenantId, String)>) -> axum::
     let state = AppState {
         store,
         tenants: Arc::new(Tenants::new(&tenants)),
+        ack_lock: Arc::new(tokio::sync::Mutex::new(())),
     };
     page::routes()
         .merge(api::routes())
