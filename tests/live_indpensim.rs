@@ -200,6 +200,17 @@ fn leave_batch_out_replay_meets_mape_and_coverage_at_half_time() {
         "live replay at 50 %: MAPE {mape:.2} %, 90 % interval covers {covered}/{}",
         folds.len()
     );
+    for (k, f) in [0.05, 0.2, 0.5, 0.8].iter().enumerate() {
+        let m: f64 = folds
+            .iter()
+            .map(|x| 100.0 * (x.by_cut[k].1 - x.truth).abs() / x.truth)
+            .sum::<f64>()
+            / folds.len() as f64;
+        println!(
+            "forecast at {:.0} % of batch time: MAPE {m:.2} %",
+            100.0 * f
+        );
+    }
     assert_eq!(folds.len(), 20);
     assert!(mape <= 5.0, "MAPE {mape:.2} % above the 5 % floor");
     assert!(covered >= 16, "coverage {covered}/20 below 80 %");

@@ -201,3 +201,57 @@ fn ladder_predictor_behaves_live() {
         .to_string();
     assert!(err.contains("water_feed_scale"), "{err}");
 }
+
+/// `biotwin train --ladder` writes a sealed ladder that loads into a
+/// predictor; a ladder with cross-validation options is refused.
+#[test]
+fn cli_trains_a_ladder() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ladder.json");
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/training-data/indpensim");
+    let o = Command::new(env!("CARGO_BIN_EXE_biotwin"))
+        .args([
+            "train",
+            "--dataset",
+            data,
+            "--model",
+            "pls",
+            "--components",
+            "2",
+        ])
+        .args(["--target", "final_penicillin", "--offline", "penicillin"])
+        .args(["--online", "volume,sugar_feed_flow", "--parameters", "none"])
+        .args([
+            "--holdout",
+            "B01",
+            "--ladder",
+            "0.3,0.6",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("ladder of 2 rungs"), "{stdout}");
+    assert!(stdout.contains("cut   60 % final_penicillin"), "{stdout}");
+    let ladder = Ladder::load(&out).unwrap();
+    assert_eq!(ladder.training_batches.len(), 19);
+    assert_eq!(ladder.config.cut_fractions, vec![0.3, 0.6]);
+    let o = Command::new(env!("CARGO_BIN_EXE_biotwin"))
+        .args(["train", "--dataset", data, "--model", "pls"])
+        .args(["--target", "final_penicillin", "--leave-batch-out"])
+        .args(["--ladder", "0.5", "--quiet", "--out"])
+        .arg(dir.path().join("x.json"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(stderr.contains("--ladder"), "{stderr}");
+}
