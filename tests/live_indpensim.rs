@@ -137,6 +137,16 @@ fn leave_batch_out_replay_meets_mape_and_coverage_at_half_time() {
             let train: Vec<String> = ids.iter().filter(|b| *b != held.id()).cloned().collect();
             let ladder = train_ladder(&ds, Some(&train), &cfg).unwrap_or_else(|e| panic!("{e}"));
             assert!(!ladder.training_batches.contains(&held.id().to_string()));
+            let skipped: Vec<f64> = ladder
+                .rungs
+                .iter()
+                .filter(|r| !r.informative(&ladder.prior, &ladder.config.targets))
+                .map(|r| r.cut_fraction)
+                .collect();
+            println!(
+                "{}: rungs not better than the prior: {skipped:?}",
+                held.id()
+            );
             let shared = SharedLadder::new(ladder).unwrap();
             let mut obs: Vec<Observation> = readings(&held.meta, tags)
                 .iter()

@@ -108,6 +108,21 @@ pub struct Rung {
     pub calibration: Calibration,
 }
 
+impl Rung {
+    /// Whether the rung beats the prior on its own training batches: its
+    /// leave-batch-out RMSE is below the prior's sd for every target. A
+    /// rung that does not (too early in the batch for its features to say
+    /// anything) is skipped at forecast time.
+    pub fn informative(&self, prior: &[PriorTarget], targets: &[String]) -> bool {
+        targets.iter().zip(prior).all(|(t, p)| {
+            self.calibration
+                .metrics
+                .get(t)
+                .is_some_and(|m| m.rmse < p.sd)
+        })
+    }
+}
+
 /// Population prior of one target (used before the first cut).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,8 +8,10 @@
 //! * At a forecast, the batch time of the latest information t picks the
 //!   highest rung with cut f·D ≤ t; its features are built from the
 //!   observations by the same unfolding that built its training rows. A rung
-//!   whose variables are not all observed yet gives way to the next lower
-//!   one; below the first, the forecast is the training batches' prior.
+//!   whose variables are not all observed yet, or whose leave-batch-out
+//!   RMSE on its training batches is not below the prior's sd, gives way to
+//!   the next lower one; below the first, the forecast is the training
+//!   batches' prior.
 //! * Interval: mean ± q·s, s the model's predictive sd and q the calibrated
 //!   multiplier of [`calibration`] (normalised conformal scores from
 //!   leave-batch-out on the training batches only). P(in spec) from the
@@ -155,7 +157,9 @@ impl SurrogatePredictor {
         let record = self.observed.record(&self.meta);
         let source = Path::new("live");
         for (k, rung) in ladder.rungs.iter().enumerate().rev() {
-            if rung.cut_fraction * self.plan.duration_s > now {
+            if rung.cut_fraction * self.plan.duration_s > now
+                || !rung.informative(&ladder.prior, &ladder.config.targets)
+            {
                 continue;
             }
             let Some(spec) = rung.artifact.unfolding.as_ref() else {
