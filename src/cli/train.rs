@@ -85,6 +85,11 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Train a live-mode ladder instead: one model per cut fraction (comma
+    /// list, e.g. 0.1,0.2,0.5), intervals calibrated by leave-batch-out;
+    /// written with --out as a sealed ladder file (not registered).
+    #[arg(long, value_delimiter = ',', requires = "out")]
+    pub ladder: Vec<f64>,
 }
 
 fn list_or(given: &[String], default: impl FnOnce() -> Vec<String>) -> Vec<String> {
@@ -201,6 +206,10 @@ pub fn run(a: Args) -> Result<(), Error> {
         }),
     };
     bar.inc(1);
+    if !a.ladder.is_empty() {
+        bar.finish_and_clear();
+        return run_ladder(&a, &ds, &spec, choice, &validation);
+    }
     bar.set_message(format!("validating ({}) and fitting", validation.label()));
     let artifact = train(&ds, &spec, &choice, &validation)?;
     bar.inc(2);
@@ -267,5 +276,75 @@ pub fn run(a: Args) -> Result<(), Error> {
     );
     super::evaluate::print_metrics(&artifact.metrics);
     outln!("{saved}");
+    Ok(())
+}
+
+/// `--ladder`: a ladder of the same model at every cut, trained on every
+/// batch except a --holdout list, saved as a sealed ladder file.
+fn run_ladder(
+    a: &Args,
+    ds: &Dataset,
+    spec: &UnfoldingSpec,
+    choice: ModelChoice,
+    validation: &Validation,
+) -> Result<(), Error> {
+    use crate::live::surrogate::ladder::{LadderConfig, RungModel, train_ladder};
+    let training: Vec<String> = match validation {
+        Validation::Holdout(h) => ds
+            .batch_ids()
+            .into_iter()
+            .filter(|b| !h.contains(b))
+            .collect(),
+        Validation::None => ds.batch_ids(),
+        other => {
+            return Err(Error::input(
+                "<command line>",
+                "--ladder",
+                "no validation option or --holdout (each rung is validated by leave-batch-out)",
+                other.label(),
+            ));
+        }
+    };
+    let config = LadderConfig {
+        name: a
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("ladder-{}", a.target.join("+"))),
+        online: spec.online.clone(),
+        offline: spec.offline.clone(),
+        parameters: spec.parameters.clone(),
+        targets: spec.targets.clone(),
+        n_points: spec.n_points,
+        cut_fractions: a.ladder.clone(),
+        model: match choice {
+            ModelChoice::Pls(p) => RungModel::Pls(p),
+            ModelChoice::Gp(p) => RungModel::Gp(p),
+        },
+        interval_level: 0.9,
+    };
+    let ladder = train_ladder(ds, Some(&training), &config)?;
+    let out = a.out.clone().unwrap_or_default();
+    ladder.save(&out)?;
+    outln!(
+        "ladder of {} rungs on {} ({} training batches, training-data hash {})",
+        ladder.rungs.len(),
+        ds.name,
+        training.len(),
+        &ds.content_hash[..ds.content_hash.len().min(12)]
+    );
+    for r in &ladder.rungs {
+        for (j, t) in config.targets.iter().enumerate() {
+            let m = &r.calibration.metrics[t];
+            outln!(
+                "  cut {:>4.0} % {t}: leave-batch-out MAPE {} RMSE {:.4}, 90 % interval = mean +- {:.2} sd (covers {:.0} %)",
+                100.0 * r.cut_fraction,
+                m.mape_percent.map_or("-".into(), |v| format!("{v:.2} %")),
+                m.rmse,
+                r.calibration.sd_multiplier[j],
+                100.0 * r.calibration.coverage[j]
+            );
+        }
+    }
+    outln!("ladder written to {}", out.display());
     Ok(())
 }

@@ -23,6 +23,8 @@ pub mod audit;
 pub mod memory_store;
 pub mod web;
 
+pub mod surrogate;
+
 use serde::{Deserialize, Serialize};
 
 /// Historian quality of a reading (OPC UA status code classes).
