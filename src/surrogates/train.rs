@@ -25,6 +25,8 @@ use crate::error::{Diagnostic, Error};
 pub enum ModelChoice {
     Pls(PlsParams),
     Gp(GpParams),
+    /// Parallel hybrid (the unfolding must carry a mechanistic spec).
+    Hybrid(crate::surrogates::hybrid::residual::ResidualParams),
 }
 
 /// How to validate, always by whole batches.
@@ -80,6 +82,7 @@ fn fit_choice(choice: &ModelChoice, data: &TrainingSet) -> Result<SurrogateModel
     Ok(match choice {
         ModelChoice::Pls(p) => SurrogateModel::Pls(p.fit(data)?),
         ModelChoice::Gp(p) => SurrogateModel::Gp(p.fit(data)?),
+        ModelChoice::Hybrid(p) => SurrogateModel::Hybrid(p.fit(data)?),
     })
 }
 
@@ -91,6 +94,7 @@ fn cv_choice(
     match choice {
         ModelChoice::Pls(p) => cross_validate(p, data, splits),
         ModelChoice::Gp(p) => cross_validate(p, data, splits),
+        ModelChoice::Hybrid(p) => cross_validate(p, data, splits),
     }
 }
 
