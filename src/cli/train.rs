@@ -23,6 +23,15 @@ pub enum Kind {
     /// Parallel hybrid: the dataset's mechanistic model plus a PLS/GP
     /// model of its residuals (`--corrector`).
     Hybrid,
+    /// Ensemble of 5 small neural networks (pure Rust, CPU).
+    Nn,
+}
+
+/// Where the neural network trains.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Device {
+    Cpu,
+    Cuda,
 }
 
 /// The residual model of `--model hybrid`.
@@ -34,7 +43,7 @@ pub enum CorrectorKind {
 
 #[derive(clap::Args, Debug)]
 #[command(
-    about = "Train a surrogate (PLS, GP or parallel hybrid) on a dataset, validated by whole batches; save it or register it",
+    about = "Train a surrogate (PLS, GP, neural-network ensemble or parallel hybrid) on a dataset, validated by whole batches; save it or register it",
     after_help = "Examples:\n  biotwin train --dataset training-data/cho-platform --model pls --target final_titer,galactosylated --holdout B21,B22 --out models/titer-pls\n  biotwin train --dataset training-data/cho-platform --model gp --target final_titer --cv 5 --registry models --name cho-titer\n  (without --out the model is registered, by default in ./models)\n  biotwin train --dataset training-data/cho-platform --model hybrid --target final_titer,galactosylated --holdout B31,B32,B33,B34,B35,B36 --out models/cho-hybrid\n  biotwin train --dataset training-data/indpensim --model pls --target final_penicillin --offline penicillin --leave-batch-out --out pen-pls\n\nFeatures: by default every offline (lab) variable known at the cut-off and every\nmanifest parameter; choose with --online, --offline, --parameters (comma lists,\n`none` for none). Validation is always by whole batches."
 )]
 pub struct Args {
@@ -47,6 +56,16 @@ pub struct Args {
     /// Hybrid only: residual model (PLS with --components, or GP).
     #[arg(long, value_enum, default_value = "pls")]
     pub corrector: CorrectorKind,
+    /// NN only: hidden units per network.
+    #[arg(long, default_value_t = 16)]
+    pub hidden: usize,
+    /// NN only: training epochs (full-batch Adam).
+    #[arg(long, default_value_t = 3000)]
+    pub epochs: usize,
+    /// NN only: cpu (pure Rust). cuda needs libtorch (cargo feature
+    /// `torch`), which is not implemented yet.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
     /// Hybrid only: the mechanistic model's file (default
     /// DATASET/mechanistic.toml; see docs/hybrid.md).
     #[arg(long)]
@@ -121,6 +140,14 @@ pub fn run(a: Args) -> Result<(), Error> {
             "--cutoff",
             "a fraction of batch time in (0, 1]",
             format!("{}", a.cutoff),
+        ));
+    }
+    if a.device == Device::Cuda {
+        return Err(Error::input(
+            "<command line>",
+            "--device",
+            "cpu (this build trains on the CPU only; a CUDA path through libtorch, cargo feature `torch`, is not implemented yet)",
+            "cuda",
         ));
     }
     let bar = if a.quiet {
@@ -238,6 +265,11 @@ pub fn run(a: Args) -> Result<(), Error> {
     let choice = match a.model {
         Kind::Pls => ModelChoice::Pls(pls()),
         Kind::Gp => ModelChoice::Gp(gp()),
+        Kind::Nn => ModelChoice::Nn(crate::surrogates::nn::NnParams {
+            hidden: a.hidden,
+            epochs: a.epochs,
+            ..Default::default()
+        }),
         Kind::Hybrid => ModelChoice::Hybrid(ResidualParams {
             corrector: match a.corrector {
                 CorrectorKind::Pls => Corrector::Pls(pls()),

@@ -38,6 +38,8 @@ pub enum SurrogateModel {
     Gp(GpModel),
     /// Parallel hybrid: mechanistic prior plus a PLS/GP residual model.
     Hybrid(super::hybrid::residual::ResidualModel),
+    /// Ensemble of small neural networks (`nn.rs`).
+    Nn(super::nn::NnModel),
 }
 
 impl SurrogateModel {
@@ -46,6 +48,7 @@ impl SurrogateModel {
             SurrogateModel::Pls(_) => "pls",
             SurrogateModel::Gp(_) => "gp",
             SurrogateModel::Hybrid(_) => "hybrid",
+            SurrogateModel::Nn(_) => "nn",
         }
     }
 
@@ -62,6 +65,7 @@ impl SurrogateModel {
                 "corrector": m.correction.kind(),
                 "corrector_hyperparameters": m.correction.hyperparameters(),
             })),
+            SurrogateModel::Nn(m) => serde_json::to_value(&m.params),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -73,6 +77,7 @@ impl Predict for SurrogateModel {
             SurrogateModel::Pls(m) => m.n_features(),
             SurrogateModel::Gp(m) => m.n_features(),
             SurrogateModel::Hybrid(m) => m.n_features(),
+            SurrogateModel::Nn(m) => m.n_features(),
         }
     }
     fn n_targets(&self) -> usize {
@@ -80,6 +85,7 @@ impl Predict for SurrogateModel {
             SurrogateModel::Pls(m) => m.n_targets(),
             SurrogateModel::Gp(m) => m.n_targets(),
             SurrogateModel::Hybrid(m) => m.n_targets(),
+            SurrogateModel::Nn(m) => m.n_targets(),
         }
     }
     fn predict(&self, x: &DMatrix<f64>) -> Result<Prediction, SurrogateError> {
@@ -87,6 +93,7 @@ impl Predict for SurrogateModel {
             SurrogateModel::Pls(m) => m.predict(x),
             SurrogateModel::Gp(m) => m.predict(x),
             SurrogateModel::Hybrid(m) => m.predict(x),
+            SurrogateModel::Nn(m) => m.predict(x),
         }
     }
 }

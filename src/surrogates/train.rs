@@ -27,6 +27,7 @@ pub enum ModelChoice {
     Gp(GpParams),
     /// Parallel hybrid (the unfolding must carry a mechanistic spec).
     Hybrid(crate::surrogates::hybrid::residual::ResidualParams),
+    Nn(crate::surrogates::nn::NnParams),
 }
 
 /// How to validate, always by whole batches.
@@ -83,6 +84,7 @@ fn fit_choice(choice: &ModelChoice, data: &TrainingSet) -> Result<SurrogateModel
         ModelChoice::Pls(p) => SurrogateModel::Pls(p.fit(data)?),
         ModelChoice::Gp(p) => SurrogateModel::Gp(p.fit(data)?),
         ModelChoice::Hybrid(p) => SurrogateModel::Hybrid(p.fit(data)?),
+        ModelChoice::Nn(p) => SurrogateModel::Nn(p.fit(data)?),
     })
 }
 
@@ -95,6 +97,7 @@ fn cv_choice(
         ModelChoice::Pls(p) => cross_validate(p, data, splits),
         ModelChoice::Gp(p) => cross_validate(p, data, splits),
         ModelChoice::Hybrid(p) => cross_validate(p, data, splits),
+        ModelChoice::Nn(p) => cross_validate(p, data, splits),
     }
 }
 
