@@ -21,9 +21,8 @@
 // Modules of the live stages go below this line.
 pub mod audit;
 pub mod memory_store;
-pub mod web;
-
 pub mod surrogate;
+pub mod web;
 
 use serde::{Deserialize, Serialize};
 
