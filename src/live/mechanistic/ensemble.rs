@@ -78,27 +78,32 @@ impl Rng {
     }
 }
 
-/// Lower Cholesky factor of a covariance; adds diagonal jitter if rounding
-/// made it indefinite, and falls back to the diagonal as a last resort.
+/// Lower Cholesky factor of a covariance. Factored as a correlation matrix
+/// (states differ by 30 orders of magnitude: cells/m³ next to kg/(cell s)),
+/// with diagonal jitter if rounding made it indefinite, and the diagonal as
+/// a last resort.
 pub fn factor(p: &DMatrix<f64>) -> DMatrix<f64> {
     let n = p.nrows();
+    let sd = DVector::from_fn(n, |i, _| p[(i, i)].max(0.0).sqrt());
+    let inv = sd.map(|s| if s > 0.0 { 1.0 / s } else { 0.0 });
     let mut jitter = 0.0;
-    let mean_diag = (0..n).map(|i| p[(i, i)].abs()).sum::<f64>() / n.max(1) as f64;
     for _ in 0..6 {
-        let mut q = p.clone();
+        let mut c = DMatrix::from_fn(n, n, |i, j| p[(i, j)] * inv[i] * inv[j]);
         for i in 0..n {
-            q[(i, i)] += jitter + 1e-30;
+            c[(i, i)] = if sd[i] > 0.0 { 1.0 + jitter } else { 1.0 };
         }
-        if let Some(c) = q.cholesky() {
-            return c.l();
+        if let Some(ch) = c.cholesky() {
+            let mut l = ch.l();
+            for i in 0..n {
+                for j in 0..n {
+                    l[(i, j)] *= sd[i];
+                }
+            }
+            return l;
         }
-        jitter = if jitter == 0.0 {
-            1e-12 * mean_diag
-        } else {
-            jitter * 100.0
-        };
+        jitter = if jitter == 0.0 { 1e-12 } else { jitter * 100.0 };
     }
-    DMatrix::from_diagonal(&DVector::from_fn(n, |i, _| p[(i, i)].max(0.0).sqrt()))
+    DMatrix::from_diagonal(&sd)
 }
 
 /// Linear-interpolated quantile of sorted data.
@@ -253,6 +258,16 @@ mod tests {
         assert!(m.abs() < 0.03 && (v - 1.0).abs() < 0.03, "{m} {v}");
         let mut r2 = Rng::new(7);
         assert_eq!(r2.normal(), xs[0]);
+    }
+
+    #[test]
+    fn factor_reproduces_badly_scaled_covariance() {
+        let p = DMatrix::from_row_slice(2, 2, &[1e24, 1e-8 * 0.5, 1e-8 * 0.5, 1e-40]);
+        let l = factor(&p);
+        let back = &l * l.transpose();
+        for (a, b) in back.iter().zip(p.iter()) {
+            assert!((a - b).abs() <= 1e-12 * b.abs().max(1e-60), "{a} vs {b}");
+        }
     }
 
     #[test]
