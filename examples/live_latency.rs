@@ -160,9 +160,7 @@ fn main() {
             },
         )
         .expect("predictor");
-        let mut loose =
-            MechanisticPredictor::from_process_file(&file, MechanisticOptions::default())
-                .expect("predictor");
+        let mut loose = MechanisticPredictor::from_process_file(&file, base).expect("predictor");
         for u in updates.iter().take(updates.len() / 2) {
             for o in u {
                 tight.assimilate(o).expect("assimilate");

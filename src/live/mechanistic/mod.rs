@@ -76,7 +76,7 @@ impl Default for MechanisticOptions {
             ensemble_size: 200,
             gate_sigma: 4.0,
             filter_rtol: 1e-7,
-            forecast_rtol: 1e-4,
+            forecast_rtol: 1e-3,
             oos_window_h: 48.0,
             checkpoint_every_h: 0.25,
         }
@@ -334,9 +334,12 @@ fn assemble<const N: usize, M: Culture<N>>(
         .filter(|j| !adapt.contains(j))
         .filter_map(|j| spread(j).map(|s| (j, s)))
         .collect();
+    // A looser tolerance overshoots a depleting substrate by about rtol of
+    // its scale: the negativity check allows ten times that.
     let tol = |rtol: f64| Tolerances {
         rtol,
         atol: rtol * 1e-3,
+        negative_tolerance: sc.options.tolerances.negative_tolerance.max(10.0 * rtol),
         ..sc.options.tolerances
     };
     let tune = FilterTuning {
