@@ -20,6 +20,7 @@
 
 // Modules of the live stages go below this line.
 pub mod audit;
+pub mod mechanistic;
 pub mod memory_store;
 pub mod surrogate;
 pub mod web;
