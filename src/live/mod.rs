@@ -20,6 +20,7 @@
 
 // Modules of the live stages go below this line.
 pub mod audit;
+pub mod opcua;
 
 use serde::{Deserialize, Serialize};
 
