@@ -312,11 +312,11 @@ fn server_killed_and_restarted_reconnects_and_backfills_without_loss_or_duplicat
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let total = fixture_rows();
-    let server = TestServer::start(port, dir.path(), 20, 0);
+    let server = TestServer::start(port, dir.path(), 25, 0);
     let nodes = server.nodes();
     let mut source = start_source(&config(port, nodes));
     let mut got = Vec::new();
-    collect(&mut source, &mut got, |g| g.len() >= 60);
+    collect(&mut source, &mut got, |g| g.len() >= 40);
     // Mid-stream: the server dies without a goodbye.
     assert!(!server.said("DONE"), "the server finished before the kill");
     server.kill();
@@ -326,7 +326,7 @@ fn server_killed_and_restarted_reconnects_and_backfills_without_loss_or_duplicat
     // It comes back on the same port and first writes 40 rows that no
     // subscription can see (it is not listening yet): only HistoryRead can.
     let gap_rows = 40;
-    let server = TestServer::start(port, dir.path(), 20, gap_rows);
+    let server = TestServer::start(port, dir.path(), 25, gap_rows);
     collect(&mut source, &mut got, |g| g.len() >= total);
     let t0 = Instant::now();
     while !server.said("DONE") {
