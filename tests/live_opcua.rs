@@ -336,6 +336,7 @@ fn server_killed_and_restarted_reconnects_and_backfills_without_loss_or_duplicat
     drain_for(&mut source, &mut got, Duration::from_millis(500));
 
     let stats = source.stats();
+    eprintln!("live_opcua kill/restart: {before} readings before the kill; {stats:?}");
     assert!(stats.connection_losses >= 1, "{stats:?}");
     assert!(stats.connects >= 2, "{stats:?}");
     // The gap rows came through the back-fill (less, at most, the newest
