@@ -390,3 +390,35 @@ fn unreachable_server_is_retried_not_an_error_and_bad_config_is_named() {
     assert!(err.contains("opcua.nodes[1].node_id"), "{err}");
     assert!(err.contains("`not a node`"), "{err}");
 }
+
+#[test]
+fn site_file_table_parses_with_defaults_and_rejects_unknown_fields() {
+    #[derive(serde::Deserialize)]
+    struct Site {
+        opcua: OpcUaConfig,
+    }
+    let text = r#"
+[opcua]
+endpoint = "opc.tcp://historian.example:4840/"
+[[opcua.nodes]]
+tag = "dissolved_o2"
+node_id = "ns=2;i=1001"
+[[opcua.nodes]]
+tag = "titer"
+node_id = "ns=2;s=BR01.Titer"
+lab = true
+"#;
+    let site: Site = toml::from_str(text).unwrap();
+    let c = site.opcua;
+    assert_eq!(c.publishing_interval_ms, 1000);
+    assert_eq!(c.security, "none");
+    assert!(c.backfill);
+    assert_eq!((c.reconnect_initial_ms, c.reconnect_max_ms), (500, 10_000));
+    assert!(!c.nodes[0].lab && c.nodes[1].lab);
+    assert_eq!(
+        c.validate(Path::new("site.toml"), "opcua").unwrap().len(),
+        2
+    );
+    let typo = text.replace("lab = true", "lab = true\nlabb = 1");
+    assert!(toml::from_str::<Site>(&typo).is_err());
+}
