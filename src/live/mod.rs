@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod mechanistic;
 pub mod memory_store;
+pub mod opcua;
 pub mod surrogate;
 pub mod web;
 
