@@ -188,6 +188,13 @@ fn cli_live_reports_missing_predictors_and_has_examples_in_help() {
     let cfg =
         SiteConfig::read(Path::new(root).join("process-models/sites/example-site.toml")).unwrap();
     assert_eq!(cfg.batches[0].id, "B01");
+    let v = Command::new(bin)
+        .arg("validate")
+        .arg(Path::new(root).join("process-models/sites/example-site.toml"))
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("valid live site file"));
     assert_eq!(cfg.tags.len(), 13);
     assert!(cfg.tags["titer"].lab);
 }
