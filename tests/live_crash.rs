@@ -181,6 +181,10 @@ fn cli_live_reports_missing_predictors_and_has_examples_in_help() {
         stderr.contains("predictor not available in this build"),
         "{stderr}"
     );
+    // Nothing was recorded for a site that could not start.
+    let store = SqliteStore::open(&dir.path().join("live.sqlite")).unwrap();
+    assert!(store.audit().unwrap().is_empty());
+    assert!(store.batch("sponsor-a", "B1").unwrap().is_none());
     drop(dir);
 
     // The shipped example site is a valid site file.

@@ -216,6 +216,17 @@ impl Engine {
     /// unfinished ones from their stored readings.
     pub fn start(&mut self) -> Result<(), Error> {
         let cfg = self.cfg.clone();
+        // Every predictor is made before anything is recorded, so a site
+        // whose models cannot be built leaves no trace but the error.
+        let mut made = Vec::new();
+        for b in &cfg.batches {
+            let known = self.store.batch(&b.tenant, &b.id)?;
+            if known.as_ref().is_some_and(|k| k.finished) {
+                continue;
+            }
+            let predictor = self.factory.create(b)?;
+            made.push((b, known, predictor));
+        }
         self.store.append_audit(
             ACTOR,
             None,
@@ -227,12 +238,7 @@ impl Engine {
                 "forecast_every_s": cfg.forecast_every_s,
             }),
         )?;
-        for b in &cfg.batches {
-            let known = self.store.batch(&b.tenant, &b.id)?;
-            if known.as_ref().is_some_and(|k| k.finished) {
-                continue;
-            }
-            let predictor = self.factory.create(b)?;
+        for (b, known, predictor) in made {
             let mut run = BatchRun {
                 cfg: b.clone(),
                 predictor,
