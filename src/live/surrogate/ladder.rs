@@ -65,6 +65,9 @@ impl LadderConfig {
             targets: self.targets.clone(),
             cutoff_fraction: cut,
             n_points: self.n_points,
+            // Rungs are PLS or GP on observed data; the parallel hybrid's
+            // mechanistic features are not used by the ladder.
+            mechanistic: None,
         }
     }
 
