@@ -252,3 +252,26 @@ fn indpensim_site_runs_the_surrogate_ladder_end_to_end() {
         }
     }
 }
+
+#[test]
+fn a_missing_ladder_is_refused_naming_the_site_file_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-ladder.json");
+    let (dir, site) = copy_site("indpensim-site.toml", Some(&missing));
+    let out = Command::new(BIN)
+        .args(["live", "--once", "--config"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&site.display().to_string())
+            && stderr.contains("batches.B01.predictor")
+            && stderr.contains("no-such-ladder.json"),
+        "{stderr}"
+    );
+    // A site that cannot start records nothing.
+    let store = SqliteStore::open(&dir.path().join("live.sqlite")).unwrap();
+    assert!(store.audit().unwrap().is_empty());
+}
