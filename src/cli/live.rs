@@ -1,12 +1,13 @@
 //! `biotwin live`: run live mode from a site configuration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::live::Predictor;
-use crate::live::config::{BatchConfig, SiteConfig};
+use crate::live::config::SiteConfig;
 use crate::live::engine::{Engine, EngineOptions, PredictorFactory, open_source};
+use crate::live::factory::SiteFactory;
+use crate::live::mechanistic::MechanisticOptions;
 use crate::live::sqlite_store::SqliteStore;
 
 #[derive(clap::Args, Debug)]
@@ -28,24 +29,10 @@ pub struct Args {
     pub speed: Option<f64>,
 }
 
-/// The predictors this build can make. Kept in one place so that wiring the
-/// mechanistic and surrogate predictors is a one-function change.
-pub fn default_factory() -> Arc<dyn PredictorFactory> {
-    struct Default;
-    impl PredictorFactory for Default {
-        fn create(&self, batch: &BatchConfig) -> Result<Box<dyn Predictor>, Error> {
-            Err(Error::input(
-                "<site file>",
-                format!("batches.{}.predictor", batch.id),
-                "a predictor available in this build",
-                format!(
-                    "`{}`: predictor not available in this build",
-                    batch.predictor
-                ),
-            ))
-        }
-    }
-    Arc::new(Default)
+/// The predictors this build can make: `mechanistic` and `surrogate:PATH`
+/// (see `live::factory`), with errors naming `site_file`.
+pub fn default_factory(site_file: &Path) -> Arc<dyn PredictorFactory> {
+    Arc::new(SiteFactory::new(site_file, MechanisticOptions::default()))
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
@@ -73,13 +60,8 @@ pub fn run(a: Args) -> Result<(), Error> {
         sources.len(),
         cfg.store_path.display()
     );
-    let mut engine = Engine::new(
-        cfg,
-        store,
-        default_factory(),
-        sources,
-        EngineOptions::default(),
-    );
+    let factory = default_factory(&cfg.file);
+    let mut engine = Engine::new(cfg, store, factory, sources, EngineOptions::default());
     engine.start()?;
     let stats = engine.run(a.once)?;
     outln!("{stats}");
