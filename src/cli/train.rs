@@ -398,6 +398,14 @@ fn run_ladder(
         model: match choice {
             ModelChoice::Pls(p) => RungModel::Pls(p),
             ModelChoice::Gp(p) => RungModel::Gp(p),
+            ModelChoice::Hybrid(_) | ModelChoice::Nn(_) => {
+                return Err(Error::input(
+                    "<command line>",
+                    "--model",
+                    "pls or gp for a ladder",
+                    "a hybrid or neural-network model",
+                ));
+            }
         },
         interval_level: 0.9,
     };

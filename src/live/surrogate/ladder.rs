@@ -65,6 +65,7 @@ impl LadderConfig {
             targets: self.targets.clone(),
             cutoff_fraction: cut,
             n_points: self.n_points,
+            mechanistic: None,
         }
     }
 
