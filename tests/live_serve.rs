@@ -17,6 +17,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use biotwin::live::Store;
 use biotwin::live::config::SiteConfig;
+use biotwin::live::engine::open_source;
 use biotwin::live::sqlite_store::SqliteStore;
 use biotwin::live::web::auth::token_sha256_hex;
 use biotwin::live::web::router;
@@ -316,10 +317,25 @@ fn biotwin_serve_answers_over_tcp_while_an_engine_writes_the_store() {
             answers
         })
     };
-    let run = run_site(&site, TrendFactory::new(LOWER_SPEC), None);
+    // Paced (48 h of batch in about 0.6 s) so that the reads interleave with
+    // the writes; correctness does not depend on how they interleave.
+    let paced = cfg
+        .sources
+        .iter()
+        .map(|s| (open_source(s, 300_000.0).unwrap(), s.unit.clone()))
+        .collect();
+    let run = run_site(&site, TrendFactory::new(LOWER_SPEC), Some(paced));
     done.store(true, Ordering::Relaxed);
     let answers = reader.join().unwrap();
     assert!(!answers.is_empty());
+    let partial = answers
+        .iter()
+        .filter(|(s, b)| *s == 200 && json(b).as_array().unwrap().len() < 8)
+        .count();
+    eprintln!(
+        "{} reads during the run, {partial} of them saw a run in progress",
+        answers.len()
+    );
     for (s, body) in &answers {
         assert!(*s == 200 || *s == 404, "{s}: {body}");
         if *s == 200 {
