@@ -367,3 +367,25 @@ fn biotwin_serve_answers_over_tcp_while_an_engine_writes_the_store() {
     assert!(body.contains("<section id=\"login\""), "{body}");
     assert!(!body.contains("B1"), "the page itself holds no data");
 }
+
+#[test]
+fn live_serve_on_a_port_in_use_fails_before_recording_anything() {
+    let (_dir, site) = two_tenant_site();
+    let cfg = SiteConfig::read(&site).unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_biotwin"))
+        .args(["live", "--once", "--config"])
+        .arg(&site)
+        .arg("--serve")
+        .arg(addr.to_string())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("listen address {addr}")), "{err}");
+    // The engine never started: no batch, no audit entry.
+    let store = SqliteStore::open(&cfg.store_path).unwrap();
+    assert!(store.batches("sponsor-a").unwrap().is_empty());
+    assert!(store.audit().unwrap().is_empty());
+}
