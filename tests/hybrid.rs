@@ -446,3 +446,159 @@ fn forward_sensitivities_match_central_differences() {
         }
     }
 }
+
+/// A batch of the true model under varied media: `c` = (seeding cells/L,
+/// feed scale, initial glucose mM, initial glutamine mM, feed glutamine mM,
+/// initial lactate mM, initial ammonium mM); sampled every `every_h` hours.
+fn varied_batch(
+    id: &str,
+    c: [f64; 7],
+    truth_si: &[f64],
+    every_h: usize,
+    cv: f64,
+    noise: &mut Noise,
+) -> BatchObservations {
+    let (mut s, ff) = base();
+    s.params_si = truth_si.to_vec();
+    for (a, v) in [
+        ("initial.xv_cells_per_l", c[0]),
+        ("feeds.scale", c[1]),
+        ("initial.glucose_mm", c[2]),
+        ("initial.glutamine_mm", c[3]),
+        ("media.feed.glutamine_mm", c[4]),
+        ("initial.lactate_mm", c[5]),
+        ("initial.ammonium_mm", c[6]),
+    ] {
+        s.apply(a, v, &ff).unwrap();
+    }
+    let out = s.simulate(true).expect("truth simulates");
+    let col = |n: &str| out.column(n).unwrap();
+    let t = col("time_h");
+    let cols = [
+        col("xv_1e6_cells_per_ml"),
+        col("xd_1e6_cells_per_ml"),
+        col("glucose_mm"),
+        col("glutamine_mm"),
+        col("lactate_mm"),
+        col("ammonium_mm"),
+        col("titer_g_per_l"),
+    ];
+    let mut times_s = Vec::new();
+    let mut values = Vec::new();
+    for i in (0..t.len()).step_by(every_h) {
+        times_s.push(t[i] * 3600.0);
+        let mut v = [0.0; NM];
+        for k in 0..NM {
+            let unit = if k < 2 { 1e12 } else { 1.0 };
+            v[k] = cols[k][i] * unit * (1.0 + cv * noise.normal());
+        }
+        values.push(v);
+    }
+    BatchObservations {
+        id: id.to_string(),
+        recipe: s.recipe.clone(),
+        times_s,
+        values,
+    }
+}
+
+/// Learned in the Monod recovery test: the six rates' scales plus the
+/// half-saturation, inhibition and death constants.
+const MONOD_LEARNED: [(&str, f64); 12] = [
+    ("mu_max", 1.3),
+    ("mu_d_max", 0.75),
+    ("K_gln", 1.5),
+    ("KI_lac", 0.7),
+    ("KI_amm", 1.3),
+    ("KD_lac", 1.3),
+    ("KD_amm", 0.75),
+    ("a2", 1.4),
+    ("Y_x_glc", 1.3),
+    ("Y_x_gln", 0.8),
+    ("Y_lac_glc", 1.2),
+    ("q_mab", 0.8),
+];
+
+#[test]
+fn serial_hybrid_recovers_monod_constants() {
+    let (s, _) = base();
+    let truth = s.params_si.clone();
+    let mut noise = Noise(2024);
+    // Conditions: glutamine-starved media (phases with Gln near K_gln and
+    // a2), lactate and ammonium spiked at the start (inhibition and death
+    // constants excited at concentrations near KI/KD), varied seeding and
+    // feeding.
+    let conds: Vec<[f64; 7]> = vec![
+        [4e8, 1.0, 35.0, 6.0, 40.0, 1.0, 0.5],
+        [3e8, 1.2, 35.0, 1.0, 2.0, 1.0, 2.5],
+        [5e8, 1.0, 30.0, 0.5, 0.0, 1.0, 3.0],
+        [4e8, 1.3, 40.0, 2.0, 5.0, 30.0, 2.0],
+        [3e8, 1.1, 35.0, 4.0, 20.0, 50.0, 6.0],
+        [6e8, 1.0, 45.0, 6.0, 40.0, 10.0, 10.0],
+        [2e8, 1.4, 35.0, 3.0, 10.0, 1.0, 4.0],
+        [5e8, 1.2, 40.0, 1.5, 3.0, 20.0, 2.5],
+        [4e8, 1.0, 35.0, 8.0, 60.0, 1.0, 0.5],
+        [3e8, 1.3, 50.0, 0.8, 1.0, 40.0, 3.5],
+    ];
+    let every_h = 12;
+    let train: Vec<_> = conds
+        .iter()
+        .enumerate()
+        .map(|(i, c)| varied_batch(&format!("T{i}"), *c, &truth, every_h, 0.01, &mut noise))
+        .collect();
+    let val = vec![
+        varied_batch(
+            "V0",
+            [3.5e8, 1.15, 38.0, 1.2, 4.0, 15.0, 3.0],
+            &truth,
+            every_h,
+            0.01,
+            &mut noise,
+        ),
+        varied_batch(
+            "V1",
+            [4.5e8, 1.05, 35.0, 5.0, 30.0, 35.0, 5.0],
+            &truth,
+            every_h,
+            0.01,
+            &mut noise,
+        ),
+    ];
+    let mut start = truth.clone();
+    for (n, f) in MONOD_LEARNED {
+        start[idx(n)] *= f;
+    }
+    let names: Vec<&str> = MONOD_LEARNED.iter().map(|(n, _)| *n).collect();
+    let mut hp = SerialHybridParams::new(start, &names);
+    hp.sample_interval_s = every_h as f64 * 3600.0;
+    let t0 = Instant::now();
+    let model = hp.fit(&train, &val).expect("training succeeds");
+    println!(
+        "Monod recovery, {} training + {} validation batches: {:.2} s, {} iterations (best {}), failure {:?}",
+        train.len(),
+        val.len(),
+        t0.elapsed().as_secs_f64(),
+        model.report.history.len() - 1,
+        model.report.best_iteration,
+        model.report.failure
+    );
+    let mut worst: f64 = 0.0;
+    for (name, f) in MONOD_LEARNED {
+        let (got, want) = (model.param(name).unwrap(), truth[idx(name)]);
+        let rel = (got / want - 1.0).abs();
+        worst = worst.max(rel);
+        println!(
+            "  {name:10} start {:+6.1} %  fitted {:+7.3} %",
+            (f - 1.0) * 100.0,
+            (got / want - 1.0) * 100.0
+        );
+    }
+    for (name, _) in MONOD_LEARNED {
+        let (got, want) = (model.param(name).unwrap(), truth[idx(name)]);
+        assert!(
+            (got / want - 1.0).abs() < 0.05,
+            "{name}: fitted {got}, truth {want}"
+        );
+    }
+    assert!(worst < 0.05);
+}

@@ -35,6 +35,7 @@ fn artifact(ds: &Dataset) -> biotwin::surrogates::artifact::Artifact {
         targets: vec!["final_titer".into()],
         cutoff_fraction: 0.5,
         n_points: 1,
+        mechanistic: None,
     };
     let held: Vec<String> = HELD.iter().map(|s| s.to_string()).collect();
     train(

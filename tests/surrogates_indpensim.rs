@@ -35,6 +35,7 @@ pub fn spec() -> UnfoldingSpec {
         targets: names(&["final_penicillin"]),
         cutoff_fraction: 0.5,
         n_points: 1,
+        mechanistic: None,
     }
 }
 

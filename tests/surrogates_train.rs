@@ -25,6 +25,7 @@ fn setup() -> (Dataset, UnfoldingSpec) {
         targets: names(&["final_penicillin", "final_biomass"]),
         cutoff_fraction: 0.5,
         n_points: 3,
+        mechanistic: None,
     };
     (ds, spec)
 }

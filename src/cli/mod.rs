@@ -12,8 +12,10 @@ macro_rules! out {
     ($($t:tt)*) => { $crate::cli::write_stdout(&format!($($t)*), false) };
 }
 
+mod audit;
 mod downstream;
 mod evaluate;
+mod live;
 mod models;
 mod promote;
 mod scale_up;
@@ -51,6 +53,8 @@ pub enum Command {
     Train(train::Args),
     Evaluate(evaluate::Args),
     Promote(promote::Args),
+    Live(live::Args),
+    Audit(audit::Args),
 }
 
 /// Parses the command line, runs the command, prints any error and returns
@@ -73,6 +77,8 @@ pub fn main() -> ExitCode {
         Command::Train(a) => train::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Promote(a) => promote::run(a),
+        Command::Live(a) => live::run(a),
+        Command::Audit(a) => audit::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

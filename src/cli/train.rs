@@ -10,6 +10,8 @@ use crate::error::Error;
 use crate::registry::{Registry, current_user};
 use crate::surrogates::gp::{GpParams, RbfKernel};
 use crate::surrogates::gp_fit::OptimizeOptions;
+use crate::surrogates::hybrid::parallel::Corrector;
+use crate::surrogates::hybrid::residual::ResidualParams;
 use crate::surrogates::pls::PlsParams;
 use crate::surrogates::train::{ModelChoice, Validation, train};
 use crate::surrogates::unfold::UnfoldingSpec;
@@ -18,20 +20,56 @@ use crate::surrogates::unfold::UnfoldingSpec;
 pub enum Kind {
     Pls,
     Gp,
+    /// Parallel hybrid: the dataset's mechanistic model plus a PLS/GP
+    /// model of its residuals (`--corrector`).
+    Hybrid,
+    /// Ensemble of 5 small neural networks (pure Rust, CPU).
+    Nn,
+}
+
+/// Where the neural network trains.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Device {
+    Cpu,
+    Cuda,
+}
+
+/// The residual model of `--model hybrid`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum CorrectorKind {
+    Pls,
+    Gp,
 }
 
 #[derive(clap::Args, Debug)]
 #[command(
-    about = "Train a surrogate (PLS or GP) on a dataset, validated by whole batches; save it or register it",
-    after_help = "Examples:\n  biotwin train --dataset training-data/cho-platform --model pls --target final_titer,galactosylated --holdout B21,B22 --out models/titer-pls\n  biotwin train --dataset training-data/cho-platform --model gp --target final_titer --cv 5 --registry models --name cho-titer\n  (without --out the model is registered, by default in ./models)\n  biotwin train --dataset training-data/indpensim --model pls --target final_penicillin --offline penicillin --leave-batch-out --out pen-pls\n\nFeatures: by default every offline (lab) variable known at the cut-off and every\nmanifest parameter; choose with --online, --offline, --parameters (comma lists,\n`none` for none). Validation is always by whole batches."
+    about = "Train a surrogate (PLS, GP, neural-network ensemble or parallel hybrid) on a dataset, validated by whole batches; save it or register it",
+    after_help = "Examples:\n  biotwin train --dataset training-data/cho-platform --model pls --target final_titer,galactosylated --holdout B21,B22 --out models/titer-pls\n  biotwin train --dataset training-data/cho-platform --model gp --target final_titer --cv 5 --registry models --name cho-titer\n  (without --out the model is registered, by default in ./models)\n  biotwin train --dataset training-data/cho-platform --model hybrid --target final_titer,galactosylated --holdout B31,B32,B33,B34,B35,B36 --out models/cho-hybrid\n  biotwin train --dataset training-data/indpensim --model pls --target final_penicillin --offline penicillin --leave-batch-out --out pen-pls\n\nFeatures: by default every offline (lab) variable known at the cut-off and every\nmanifest parameter; choose with --online, --offline, --parameters (comma lists,\n`none` for none). Validation is always by whole batches."
 )]
 pub struct Args {
     /// Dataset directory (with dataset.toml).
     #[arg(long)]
     pub dataset: PathBuf,
-    /// Model kind: PLS regression or Gaussian process.
+    /// Model kind: PLS regression, Gaussian process, or parallel hybrid.
     #[arg(long, value_enum)]
     pub model: Kind,
+    /// Hybrid only: residual model (PLS with --components, or GP).
+    #[arg(long, value_enum, default_value = "pls")]
+    pub corrector: CorrectorKind,
+    /// NN only: hidden units per network.
+    #[arg(long, default_value_t = 16)]
+    pub hidden: usize,
+    /// NN only: training epochs (full-batch Adam).
+    #[arg(long, default_value_t = 3000)]
+    pub epochs: usize,
+    /// NN only: cpu (pure Rust). cuda needs libtorch (cargo feature
+    /// `torch`), which is not implemented yet.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Device,
+    /// Hybrid only: the mechanistic model's file (default
+    /// DATASET/mechanistic.toml; see docs/hybrid.md).
+    #[arg(long)]
+    pub mechanistic: Option<PathBuf>,
     /// CQAs to predict (comma list of manifest CQA names).
     #[arg(long, value_delimiter = ',', required = true)]
     pub target: Vec<String>,
@@ -85,6 +123,11 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Train a live-mode ladder instead: one model per cut fraction (comma
+    /// list, e.g. 0.1,0.2,0.5), intervals calibrated by leave-batch-out;
+    /// written with --out as a sealed ladder file (not registered).
+    #[arg(long, value_delimiter = ',', requires = "out")]
+    pub ladder: Vec<f64>,
 }
 
 fn list_or(given: &[String], default: impl FnOnce() -> Vec<String>) -> Vec<String> {
@@ -102,6 +145,14 @@ pub fn run(a: Args) -> Result<(), Error> {
             "--cutoff",
             "a fraction of batch time in (0, 1]",
             format!("{}", a.cutoff),
+        ));
+    }
+    if a.device == Device::Cuda {
+        return Err(Error::input(
+            "<command line>",
+            "--device",
+            "cpu (this build trains on the CPU only; a CUDA path through libtorch, cargo feature `torch`, is not implemented yet)",
+            "cuda",
         ));
     }
     let bar = if a.quiet {
@@ -158,6 +209,23 @@ pub fn run(a: Args) -> Result<(), Error> {
             .map(|b| b.meta.parameters.keys().cloned().collect())
             .unwrap_or_default()
     });
+    let mechanistic = if a.model == Kind::Hybrid {
+        let file = a
+            .mechanistic
+            .clone()
+            .unwrap_or_else(|| a.dataset.join(crate::surrogates::hybrid::mechanistic::FILE));
+        let m = crate::surrogates::hybrid::mechanistic::MechanisticSpec::load(&file)
+            .inspect_err(|_| bar.finish_and_clear())?;
+        for t in &a.target {
+            if let Err(d) = m.cqa_of(t, &file) {
+                bar.finish_and_clear();
+                return Err(d.into());
+            }
+        }
+        Some(m)
+    } else {
+        None
+    };
     let spec = UnfoldingSpec {
         online: list_or(&a.online, Vec::new),
         offline,
@@ -165,6 +233,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         targets: a.target.clone(),
         cutoff_fraction: a.cutoff,
         n_points: a.points.max(1),
+        mechanistic,
     };
     let validation = if !a.holdout.is_empty() {
         Validation::Holdout(a.holdout.clone())
@@ -186,21 +255,40 @@ pub fn run(a: Args) -> Result<(), Error> {
         Validation::None
     };
     let n_features = spec.feature_names().len();
+    let pls = || PlsParams::new(a.components.clamp(1, n_features.max(1)));
+    let gp = || GpParams {
+        kernel: RbfKernel {
+            signal_variance: 1.0,
+            length_scales: vec![(n_features.max(1) as f64).sqrt()],
+            noise_variance: 0.1,
+        },
+        jitter: 1e-10,
+        normalize_y: true,
+        standardize_x: true,
+        optimize: Some(OptimizeOptions::default()),
+    };
     let choice = match a.model {
-        Kind::Pls => ModelChoice::Pls(PlsParams::new(a.components.clamp(1, n_features.max(1)))),
-        Kind::Gp => ModelChoice::Gp(GpParams {
-            kernel: RbfKernel {
-                signal_variance: 1.0,
-                length_scales: vec![(n_features.max(1) as f64).sqrt()],
-                noise_variance: 0.1,
+        Kind::Pls => ModelChoice::Pls(pls()),
+        Kind::Gp => ModelChoice::Gp(gp()),
+        Kind::Nn => ModelChoice::Nn(crate::surrogates::nn::NnParams {
+            hidden: a.hidden,
+            epochs: a.epochs,
+            ..Default::default()
+        }),
+        Kind::Hybrid => ModelChoice::Hybrid(ResidualParams {
+            corrector: match a.corrector {
+                CorrectorKind::Pls => Corrector::Pls(pls()),
+                CorrectorKind::Gp => Corrector::Gp(gp()),
             },
-            jitter: 1e-10,
-            normalize_y: true,
-            standardize_x: true,
-            optimize: Some(OptimizeOptions::default()),
+            // The mechanistic predictions are the last features, one per target.
+            mechanistic_columns: (n_features - a.target.len()..n_features).collect(),
         }),
     };
     bar.inc(1);
+    if !a.ladder.is_empty() {
+        bar.finish_and_clear();
+        return run_ladder(&a, &ds, &spec, choice, &validation);
+    }
     bar.set_message(format!("validating ({}) and fitting", validation.label()));
     let artifact = train(&ds, &spec, &choice, &validation)?;
     bar.inc(2);
@@ -267,5 +355,83 @@ pub fn run(a: Args) -> Result<(), Error> {
     );
     super::evaluate::print_metrics(&artifact.metrics);
     outln!("{saved}");
+    Ok(())
+}
+
+/// `--ladder`: a ladder of the same model at every cut, trained on every
+/// batch except a --holdout list, saved as a sealed ladder file.
+fn run_ladder(
+    a: &Args,
+    ds: &Dataset,
+    spec: &UnfoldingSpec,
+    choice: ModelChoice,
+    validation: &Validation,
+) -> Result<(), Error> {
+    use crate::live::surrogate::ladder::{LadderConfig, RungModel, train_ladder};
+    let training: Vec<String> = match validation {
+        Validation::Holdout(h) => ds
+            .batch_ids()
+            .into_iter()
+            .filter(|b| !h.contains(b))
+            .collect(),
+        Validation::None => ds.batch_ids(),
+        other => {
+            return Err(Error::input(
+                "<command line>",
+                "--ladder",
+                "no validation option or --holdout (each rung is validated by leave-batch-out)",
+                other.label(),
+            ));
+        }
+    };
+    let config = LadderConfig {
+        name: a
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("ladder-{}", a.target.join("+"))),
+        online: spec.online.clone(),
+        offline: spec.offline.clone(),
+        parameters: spec.parameters.clone(),
+        targets: spec.targets.clone(),
+        n_points: spec.n_points,
+        cut_fractions: a.ladder.clone(),
+        model: match choice {
+            ModelChoice::Pls(p) => RungModel::Pls(p),
+            ModelChoice::Gp(p) => RungModel::Gp(p),
+            ModelChoice::Hybrid(_) | ModelChoice::Nn(_) => {
+                return Err(Error::input(
+                    "<command line>",
+                    "--model",
+                    "pls or gp with --ladder (the rungs of a live ladder)",
+                    format!("{:?}", a.model).to_lowercase(),
+                ));
+            }
+        },
+        interval_level: 0.9,
+    };
+    let ladder = train_ladder(ds, Some(&training), &config)?;
+    let out = a.out.clone().unwrap_or_default();
+    ladder.save(&out)?;
+    outln!(
+        "ladder of {} rungs on {} ({} training batches, training-data hash {})",
+        ladder.rungs.len(),
+        ds.name,
+        training.len(),
+        &ds.content_hash[..ds.content_hash.len().min(12)]
+    );
+    for r in &ladder.rungs {
+        for (j, t) in config.targets.iter().enumerate() {
+            let m = &r.calibration.metrics[t];
+            outln!(
+                "  cut {:>4.0} % {t}: leave-batch-out MAPE {} RMSE {:.4}, 90 % interval = mean +- {:.2} sd (covers {:.0} %)",
+                100.0 * r.cut_fraction,
+                m.mape_percent.map_or("-".into(), |v| format!("{v:.2} %")),
+                m.rmse,
+                r.calibration.sd_multiplier[j],
+                100.0 * r.calibration.coverage[j]
+            );
+        }
+    }
+    outln!("ladder written to {}", out.display());
     Ok(())
 }

@@ -37,6 +37,8 @@ pub fn kind_of(path: &Path) -> Result<&'static str, Diagnostics> {
         "recipe"
     } else if table.contains_key("specifications") {
         "specifications"
+    } else if table.contains_key("site") && table.contains_key("store") {
+        "live site"
     } else if table.contains_key("vessel") {
         "equipment"
     } else if table.contains_key("lot") {
@@ -80,6 +82,9 @@ pub fn validate_file(path: &Path) -> Result<&'static str, Diagnostics> {
         }
         "raw-material lot" => {
             crate::transfer::lots::Lots::load(path)?;
+        }
+        "live site" => {
+            crate::live::config::SiteConfig::read(path)?;
         }
         "downstream train" => {
             crate::downstream::train::load_train(path).map_err(into_diagnostics)?;

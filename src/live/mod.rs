@@ -20,6 +20,18 @@
 
 // Modules of the live stages go below this line.
 pub mod audit;
+pub mod config;
+pub mod engine;
+pub mod mapping;
+pub mod mechanistic;
+pub mod memory_store;
+pub mod opcua;
+pub mod replay;
+pub mod rows;
+pub mod sqlite_store;
+pub mod surrogate;
+pub mod tail;
+pub mod web;
 
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +76,11 @@ pub trait Source: Send {
     fn describe(&self) -> String;
     /// Next readings; never blocks longer than the source's own pacing.
     fn poll(&mut self) -> Result<Poll, crate::error::Error>;
+    /// Rows of the input that could not be read as readings at all (no
+    /// parsable time or value), counted so that none vanish silently.
+    fn malformed_rows(&self) -> u64 {
+        0
+    }
 }
 
 /// A measurement of one model variable of one batch, in SI.

@@ -36,6 +36,10 @@ pub const FORMAT: &str = "biotwin-surrogate/1";
 pub enum SurrogateModel {
     Pls(PlsModel),
     Gp(GpModel),
+    /// Parallel hybrid: mechanistic prior plus a PLS/GP residual model.
+    Hybrid(super::hybrid::residual::ResidualModel),
+    /// Ensemble of small neural networks (`nn.rs`).
+    Nn(super::nn::NnModel),
 }
 
 impl SurrogateModel {
@@ -43,6 +47,8 @@ impl SurrogateModel {
         match self {
             SurrogateModel::Pls(_) => "pls",
             SurrogateModel::Gp(_) => "gp",
+            SurrogateModel::Hybrid(_) => "hybrid",
+            SurrogateModel::Nn(_) => "nn",
         }
     }
 
@@ -54,6 +60,12 @@ impl SurrogateModel {
                 "kernel": m.kernel,
                 "jitter": m.jitter,
             })),
+            SurrogateModel::Hybrid(m) => serde_json::to_value(serde_json::json!({
+                "mechanistic_columns": m.mechanistic_columns,
+                "corrector": m.correction.kind(),
+                "corrector_hyperparameters": m.correction.hyperparameters(),
+            })),
+            SurrogateModel::Nn(m) => serde_json::to_value(&m.params),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -64,18 +76,24 @@ impl Predict for SurrogateModel {
         match self {
             SurrogateModel::Pls(m) => m.n_features(),
             SurrogateModel::Gp(m) => m.n_features(),
+            SurrogateModel::Hybrid(m) => m.n_features(),
+            SurrogateModel::Nn(m) => m.n_features(),
         }
     }
     fn n_targets(&self) -> usize {
         match self {
             SurrogateModel::Pls(m) => m.n_targets(),
             SurrogateModel::Gp(m) => m.n_targets(),
+            SurrogateModel::Hybrid(m) => m.n_targets(),
+            SurrogateModel::Nn(m) => m.n_targets(),
         }
     }
     fn predict(&self, x: &DMatrix<f64>) -> Result<Prediction, SurrogateError> {
         match self {
             SurrogateModel::Pls(m) => m.predict(x),
             SurrogateModel::Gp(m) => m.predict(x),
+            SurrogateModel::Hybrid(m) => m.predict(x),
+            SurrogateModel::Nn(m) => m.predict(x),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod gp_fit;
 pub mod hybrid;
 pub mod matrix_serde;
 pub mod metrics;
+pub mod nn;
 pub mod parity_plot;
 pub mod pls;
 pub mod standardize;

@@ -25,6 +25,9 @@ use crate::error::{Diagnostic, Error};
 pub enum ModelChoice {
     Pls(PlsParams),
     Gp(GpParams),
+    /// Parallel hybrid (the unfolding must carry a mechanistic spec).
+    Hybrid(crate::surrogates::hybrid::residual::ResidualParams),
+    Nn(crate::surrogates::nn::NnParams),
 }
 
 /// How to validate, always by whole batches.
@@ -80,6 +83,8 @@ fn fit_choice(choice: &ModelChoice, data: &TrainingSet) -> Result<SurrogateModel
     Ok(match choice {
         ModelChoice::Pls(p) => SurrogateModel::Pls(p.fit(data)?),
         ModelChoice::Gp(p) => SurrogateModel::Gp(p.fit(data)?),
+        ModelChoice::Hybrid(p) => SurrogateModel::Hybrid(p.fit(data)?),
+        ModelChoice::Nn(p) => SurrogateModel::Nn(p.fit(data)?),
     })
 }
 
@@ -91,6 +96,8 @@ fn cv_choice(
     match choice {
         ModelChoice::Pls(p) => cross_validate(p, data, splits),
         ModelChoice::Gp(p) => cross_validate(p, data, splits),
+        ModelChoice::Hybrid(p) => cross_validate(p, data, splits),
+        ModelChoice::Nn(p) => cross_validate(p, data, splits),
     }
 }
 

@@ -31,6 +31,10 @@ pub struct UnfoldingSpec {
     /// Fraction of batch time observed, 0 < f ≤ 1.
     pub cutoff_fraction: f64,
     pub n_points: usize,
+    /// Mechanistic predictions of the targets appended as the last
+    /// features (`mechanistic_<target>`), for the parallel hybrid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mechanistic: Option<crate::surrogates::hybrid::mechanistic::MechanisticSpec>,
 }
 
 impl UnfoldingSpec {
@@ -52,6 +56,9 @@ impl UnfoldingSpec {
             }
         }
         names.extend(self.parameters.iter().cloned());
+        if self.mechanistic.is_some() {
+            names.extend(self.targets.iter().map(|t| format!("mechanistic_{t}")));
+        }
         names
     }
 
@@ -117,6 +124,12 @@ impl UnfoldingSpec {
             match batch.meta.parameters.get(p) {
                 Some(x) => out.push(*x),
                 None => diags.push(missing("parameters", p)),
+            }
+        }
+        if let Some(m) = &self.mechanistic {
+            match m.predict(batch.id(), &batch.meta.parameters, &self.targets, source) {
+                Ok(v) => out.extend(v),
+                Err(d) => diags.push(d),
             }
         }
         diags.into_result(out)

@@ -20,6 +20,16 @@ pub trait Scalar:
     fn cst(v: f64) -> Self;
     /// The value part.
     fn value(self) -> f64;
+    /// max(self, 0): rates see the positive part of a concentration that
+    /// the integrator overshot slightly below zero.
+    #[inline]
+    fn pos(self) -> Self {
+        if self.value() < 0.0 {
+            Self::cst(0.0)
+        } else {
+            self
+        }
+    }
 }
 
 impl Scalar for f64 {

@@ -5,11 +5,15 @@
 //!   solution with forward sensitivities;
 //! * [`parallel`]: a mechanistic prediction of end-of-batch quality
 //!   attributes plus a PLS or GP correction of its residuals;
+//! * [`residual`] with [`mechanistic`]: the parallel hybrid on batch records,
+//!   as a surrogate (`biotwin train --model hybrid`);
 //! * [`artifact`]: both saved as JSON sealed with a sha256.
 
 pub mod artifact;
 pub mod dual;
+pub mod mechanistic;
 pub mod parallel;
+pub mod residual;
 pub mod serial;
 
 pub use artifact::{HybridArtifact, HybridModel};

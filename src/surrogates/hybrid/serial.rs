@@ -88,7 +88,10 @@ pub struct Rates<T> {
 /// The Monod-type rate model: specific rates from states and parameters.
 #[inline]
 pub fn rates<T: Scalar>(p: &[T; NP], y: &[T; NS]) -> Rates<T> {
-    let (glc, gln, lac, amm) = (y[GLC], y[GLN], y[LAC], y[AMM]);
+    // Positive parts: near a substrate's exhaustion the integrator may step
+    // a hair below zero (tolerated by `negative_tolerance`); the rates must
+    // then be those at zero, not of a negative concentration.
+    let (glc, gln, lac, amm) = (y[GLC].pos(), y[GLN].pos(), y[LAC].pos(), y[AMM].pos());
     let mu = p[0] * p[4] * p[5] * glc * gln
         / ((p[2] + glc) * (p[3] + gln) * (p[4] + lac) * (p[5] + amm));
     let mu_d = p[1] * lac * amm / ((p[6] + lac) * (p[7] + amm));
@@ -406,6 +409,10 @@ impl SerialHybridParams {
             tolerances: Tolerances {
                 rtol: self.rtol,
                 atol: self.atol,
+                // 1e-3 of a state's scale (0.01 mM for substrates): with
+                // half-saturation constants of ~0.05 mM an accepted step can
+                // end a little below zero when a substrate runs out.
+                negative_tolerance: 1e-3,
                 ..Tolerances::default()
             },
             output_interval_s: Some(self.sample_interval_s),

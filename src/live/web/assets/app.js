@@ -1,0 +1,218 @@
+// biotwin live QA page. No dependencies. Data is put into the page only
+// through textContent (never as HTML), except the server-rendered plots,
+// which are parsed as SVG documents and have no script.
+"use strict";
+
+const KEY = "biotwin.token";
+const USER_KEY = "biotwin.user";
+let selected = null;
+
+function $(id) { return document.getElementById(id); }
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function fmt(v) {
+  if (v === null || v === undefined || !isFinite(v)) return "-";
+  const a = Math.abs(v);
+  return a !== 0 && (a < 0.01 || a >= 1e5) ? v.toExponential(3) : v.toPrecision(4);
+}
+
+function pct(p) { return p === null || p === undefined ? "-" : (100 * p).toFixed(1) + " %"; }
+
+// A token handed over in the fragment goes to session storage and leaves
+// the address bar (fragments are never sent to the server).
+function takeFragmentToken() {
+  const m = /^#token=(.+)$/.exec(window.location.hash);
+  if (m) {
+    sessionStorage.setItem(KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, "", window.location.pathname);
+  }
+}
+
+class Unauthorized extends Error {}
+
+async function api(path, options) {
+  const token = sessionStorage.getItem(KEY);
+  const opts = Object.assign({ headers: {} }, options || {});
+  opts.headers["Authorization"] = "Bearer " + token;
+  const r = await fetch(path, opts);
+  if (r.status === 401) throw new Unauthorized("token rejected");
+  if (!r.ok) {
+    let msg = r.status + " " + r.statusText;
+    try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return r;
+}
+
+function showLogin(message) {
+  $("app").hidden = true;
+  $("session").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message || "";
+}
+
+function specText(c) {
+  const lo = c.lower_spec, hi = c.upper_spec;
+  if (lo !== null && lo !== undefined && hi !== null && hi !== undefined) return fmt(lo) + " - " + fmt(hi);
+  if (lo !== null && lo !== undefined) return ">= " + fmt(lo);
+  if (hi !== null && hi !== undefined) return "<= " + fmt(hi);
+  return "none";
+}
+
+function renderBatches(list) {
+  const body = $("batches").tBodies[0];
+  body.replaceChildren();
+  if (list.length === 0) {
+    const tr = el("tr");
+    const td = el("td", "No batches.");
+    td.colSpan = 6;
+    tr.append(td);
+    body.append(tr);
+  }
+  for (const b of list) {
+    const tr = el("tr", null, "selectable");
+    tr.dataset.batch = b.batch_id;
+    if (b.batch_id === selected) tr.classList.add("selected");
+    tr.append(
+      el("td", b.batch_id),
+      el("td", b.unit),
+      el("td", b.finished ? "finished" : "in progress"),
+      el("td", b.latest ? fmt(b.latest.time_s / 3600) : "-"),
+      el("td", b.n_predictions),
+      el("td", b.open_alerts, b.open_alerts > 0 ? "bad" : ""));
+    tr.addEventListener("click", () => { selected = b.batch_id; refresh(); });
+    body.append(tr);
+  }
+}
+
+async function renderDetail() {
+  if (selected === null) { $("detail").hidden = true; return; }
+  const r = await api("/api/batches/" + encodeURIComponent(selected));
+  const d = await r.json();
+  const b = d.batch;
+  $("detail").hidden = false;
+  $("detail-id").textContent = b.batch_id;
+  const latest = b.latest;
+  $("detail-meta").textContent = "Unit " + b.unit + ", " + (b.finished ? "finished" : "in progress") +
+    (latest ? ", latest forecast at " + fmt(latest.time_s / 3600) + " h by " + latest.model_id : ", no forecast yet");
+  const body = $("cqas").tBodies[0];
+  body.replaceChildren();
+  const plots = $("plots");
+  plots.replaceChildren();
+  if (!latest) return;
+  // Red where this batch has an alert on the CQA (the site's threshold).
+  const alerted = new Set(d.alerts.map(a => a.cqa));
+  for (const c of latest.cqas) {
+    const tr = el("tr");
+    const p = c.p_in_spec;
+    tr.append(el("td", c.name), el("td", fmt(c.mean)),
+      el("td", fmt(c.p05) + " - " + fmt(c.p95)), el("td", specText(c)),
+      el("td", pct(p), p === null || p === undefined ? "" : (alerted.has(c.name) || p < 0.9 ? "bad" : "good")));
+    body.append(tr);
+  }
+  for (const c of latest.cqas) {
+    const url = "/api/batches/" + encodeURIComponent(b.batch_id) + "/plot/" + encodeURIComponent(c.name) + ".svg";
+    const text = await (await api(url)).text();
+    const doc = new DOMParser().parseFromString(text, "image/svg+xml");
+    const svg = doc.documentElement;
+    if (svg && svg.nodeName === "svg") plots.append(document.importNode(svg, true));
+  }
+}
+
+function renderAlerts(list) {
+  const body = $("alerts").tBodies[0];
+  body.replaceChildren();
+  if (list.length === 0) {
+    const tr = el("tr");
+    const td = el("td", "No alerts.");
+    td.colSpan = 6;
+    tr.append(td);
+    body.append(tr);
+  }
+  for (const a of list) {
+    const tr = el("tr");
+    const ack = el("td");
+    if (a.acknowledged_by) {
+      ack.textContent = "by " + a.acknowledged_by;
+    } else {
+      const btn = el("button", "Acknowledge");
+      btn.type = "button";
+      btn.className = "ack";
+      btn.addEventListener("click", () => acknowledge(a));
+      ack.append(btn);
+    }
+    tr.append(el("td", a.batch_id), el("td", a.cqa), el("td", pct(a.p_in_spec), "bad"),
+      el("td", pct(a.threshold)), el("td", fmt(a.first_predicted_s / 3600)), ack);
+    body.append(tr);
+  }
+}
+
+async function acknowledge(a) {
+  const user = $("user").value.trim();
+  if (!user) { $("app-error").textContent = "Enter your name (Acknowledge as) first."; $("user").focus(); return; }
+  sessionStorage.setItem(USER_KEY, user);
+  try {
+    await api("/api/batches/" + encodeURIComponent(a.batch_id) + "/alerts/" + encodeURIComponent(a.cqa) + "/ack", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user: user }),
+    });
+    $("app-error").textContent = "";
+  } catch (e) {
+    if (e instanceof Unauthorized) return showLogin("Your token was rejected.");
+    $("app-error").textContent = "Acknowledging failed: " + e.message;
+  }
+  refresh();
+}
+
+async function refresh() {
+  try {
+    const list = await (await api("/api/batches")).json();
+    if (selected === null || !list.some(b => b.batch_id === selected)) {
+      const running = list.find(b => !b.finished);
+      selected = running ? running.batch_id : (list.length ? list[0].batch_id : null);
+    }
+    $("login").hidden = true;
+    $("app").hidden = false;
+    $("session").hidden = false;
+    renderBatches(list);
+    renderAlerts(await (await api("/api/alerts")).json());
+    await renderDetail();
+    $("app-error").textContent = "";
+  } catch (e) {
+    if (e instanceof Unauthorized) {
+      sessionStorage.removeItem(KEY);
+      return showLogin("The token was rejected.");
+    }
+    $("app-error").textContent = "Loading failed: " + e.message;
+  }
+}
+
+function start() {
+  takeFragmentToken();
+  $("user").value = sessionStorage.getItem(USER_KEY) || "";
+  $("login-form").addEventListener("submit", ev => {
+    ev.preventDefault();
+    const t = $("token").value.trim();
+    if (!t) return;
+    sessionStorage.setItem(KEY, t);
+    $("token").value = "";
+    refresh();
+  });
+  $("logout").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY);
+    selected = null;
+    showLogin("");
+  });
+  if (sessionStorage.getItem(KEY)) refresh(); else showLogin("");
+  // Forecasts arrive as the batch runs: refresh every 30 s.
+  setInterval(() => { if (sessionStorage.getItem(KEY) && !$("app").hidden) refresh(); }, 30000);
+}
+
+start();

@@ -1,0 +1,264 @@
+//! The parallel hybrid on the CHO platform dataset against PLS and GP on the
+//! edge-of-DoE (extrapolation) batches (it wins on galactosylation, not on
+//! final titer), and goes through `biotwin train
+//! --model hybrid` / `evaluate` like the other surrogates.
+//!
+//! The models are chosen before looking at the test batches: the same
+//! features and settings as `biotwin train`'s defaults (offline values at
+//! 50 % of batch time and the 8 DoE parameters), PLS with 2 components,
+//! GP with RBF kernel fitted by ML-II, and the hybrid with a 2-component PLS
+//! residual model. Held out of every fit: interior B21–B26 and edge
+//! B31–B36 (as in training-data/cho-platform/README.md).
+
+use std::path::Path;
+use std::process::Command;
+
+use biotwin::data::Dataset;
+use biotwin::surrogates::gp::{GpParams, RbfKernel};
+use biotwin::surrogates::gp_fit::OptimizeOptions;
+use biotwin::surrogates::hybrid::mechanistic::MechanisticSpec;
+use biotwin::surrogates::hybrid::parallel::Corrector;
+use biotwin::surrogates::hybrid::residual::ResidualParams;
+use biotwin::surrogates::pls::PlsParams;
+use biotwin::surrogates::train::{ModelChoice, Validation, evaluate, train};
+use biotwin::surrogates::unfold::UnfoldingSpec;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/training-data/cho-platform");
+const TARGETS: [&str; 4] = ["final_titer", "galactosylated", "acidic_variants", "hcp"];
+const INTERIOR: [&str; 6] = ["B21", "B22", "B23", "B24", "B25", "B26"];
+const EDGE: [&str; 6] = ["B31", "B32", "B33", "B34", "B35", "B36"];
+
+fn names(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn spec(mechanistic: bool) -> UnfoldingSpec {
+    UnfoldingSpec {
+        online: vec![],
+        offline: names(&[
+            "ammonium",
+            "glucose",
+            "glutamine",
+            "lactate",
+            "osmolality",
+            "titer",
+            "viability",
+            "viable_cells",
+        ]),
+        parameters: names(&[
+            "agitation",
+            "do_setpoint",
+            "feed_glucose",
+            "feed_scale",
+            "ph_setpoint",
+            "seeding_density",
+            "shift_temperature",
+            "shift_time",
+        ]),
+        targets: names(&TARGETS),
+        cutoff_fraction: 0.5,
+        n_points: 1,
+        mechanistic: mechanistic.then(|| {
+            MechanisticSpec::load(&Path::new(DATA).join("mechanistic.toml")).expect("spec loads")
+        }),
+    }
+}
+
+fn gp(n_features: usize) -> GpParams {
+    GpParams {
+        kernel: RbfKernel {
+            signal_variance: 1.0,
+            length_scales: vec![(n_features as f64).sqrt()],
+            noise_variance: 0.1,
+        },
+        jitter: 1e-10,
+        normalize_y: true,
+        standardize_x: true,
+        optimize: Some(OptimizeOptions::default()),
+    }
+}
+
+/// RMSE per target on `batches` of a model trained with the held-out set.
+fn rmse_on(ds: &Dataset, spec: &UnfoldingSpec, choice: &ModelChoice, batches: &[&str]) -> Vec<f64> {
+    let held: Vec<String> = names(&INTERIOR).into_iter().chain(names(&EDGE)).collect();
+    let art = train(ds, spec, choice, &Validation::Holdout(held)).expect("trains");
+    let ev = evaluate(&art, ds, Some(&names(batches))).expect("evaluates");
+    assert_eq!(ev.batch_ids.len(), batches.len());
+    (0..TARGETS.len())
+        .map(|j| {
+            let n = ev.observed.nrows() as f64;
+            ((0..ev.observed.nrows())
+                .map(|i| (ev.prediction.mean[(i, j)] - ev.observed[(i, j)]).powi(2))
+                .sum::<f64>()
+                / n)
+                .sqrt()
+        })
+        .collect()
+}
+
+#[test]
+fn hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
+    let ds = Dataset::load(DATA).unwrap();
+    let (plain, hyb) = (spec(false), spec(true));
+    let nf = plain.feature_names().len();
+    let nh = hyb.feature_names().len();
+    let q = TARGETS.len();
+    let models: Vec<(&str, UnfoldingSpec, ModelChoice)> = vec![
+        ("PLS", plain.clone(), ModelChoice::Pls(PlsParams::new(2))),
+        ("GP", plain.clone(), ModelChoice::Gp(gp(nf))),
+        (
+            "hybrid (PLS residuals)",
+            hyb.clone(),
+            ModelChoice::Hybrid(ResidualParams {
+                corrector: Corrector::Pls(PlsParams::new(2)),
+                mechanistic_columns: (nh - q..nh).collect(),
+            }),
+        ),
+        (
+            "hybrid (GP residuals)",
+            hyb.clone(),
+            ModelChoice::Hybrid(ResidualParams {
+                corrector: Corrector::Gp(gp(nh)),
+                mechanistic_columns: (nh - q..nh).collect(),
+            }),
+        ),
+    ];
+    let mut edge = Vec::new();
+    println!("RMSE (SI: titer kg/m3, fractions, HCP kg/m3): interior B21–B26 | edge B31–B36");
+    for (name, s, c) in &models {
+        let (ri, re) = (rmse_on(&ds, s, c, &INTERIOR), rmse_on(&ds, s, c, &EDGE));
+        for j in 0..q {
+            println!(
+                "  {name:24} {:16} {:10.4e} | {:10.4e}",
+                TARGETS[j], ri[j], re[j]
+            );
+        }
+        edge.push(re);
+    }
+    // The chosen hybrid (PLS residuals) against both surrogates on the
+    // extrapolation batches. Galactosylation (a glycan CQA): the hybrid
+    // wins. Final titer: it does NOT (edge RMSE 0.535 vs PLS 0.488 g/L,
+    // measured 2026-12-04); reported, not tuned away — see docs/hybrid.md.
+    let j = 1;
+    assert!(
+        edge[2][j] < edge[0][j] && edge[2][j] < edge[1][j],
+        "{}: hybrid {:.4e} vs PLS {:.4e}, GP {:.4e}",
+        TARGETS[j],
+        edge[2][j],
+        edge[0][j],
+        edge[1][j]
+    );
+    // Titer: better than the GP's extrapolation, not than PLS's.
+    assert!(edge[2][0] < edge[1][0]);
+}
+
+#[test]
+fn train_and_evaluate_a_hybrid_from_the_cli() {
+    let exe = env!("CARGO_BIN_EXE_biotwin");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cho-hybrid");
+    let o = Command::new(exe)
+        .args(["train", "--dataset", DATA, "--model", "hybrid"])
+        .args(["--target", "final_titer,galactosylated", "--quiet"])
+        .args(["--holdout", "B31,B32,B33,B34,B35,B36", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("hybrid on cho-platform"), "{text}");
+    let model = std::fs::read_to_string(out.join("model.json")).unwrap();
+    assert!(model.contains("\"kind\": \"hybrid\"") && model.contains("mechanistic_final_titer"));
+    assert!(model.contains("training_data_hash"));
+
+    let o = Command::new(exe)
+        .arg("evaluate")
+        .arg(&out)
+        .args([
+            "--dataset",
+            DATA,
+            "--extrapolation",
+            "B31,B32,B33,B34,B35,B36",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("final_titer") && text.contains("galactosylated"),
+        "{text}"
+    );
+
+    // Registered like the others.
+    let reg = dir.path().join("registry");
+    let o = Command::new(exe)
+        .args([
+            "train",
+            "--dataset",
+            DATA,
+            "--model",
+            "hybrid",
+            "--corrector",
+            "gp",
+        ])
+        .args([
+            "--target",
+            "final_titer",
+            "--quiet",
+            "--cv",
+            "3",
+            "--registry",
+        ])
+        .arg(&reg)
+        .args(["--name", "cho-hybrid", "--user", "tester"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    let o = Command::new(exe)
+        .args(["models", "--registry"])
+        .arg(&reg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success() && text.contains("hybrid"), "{text}");
+
+    // One altered digit: refused with exit 2.
+    let file = out.join("model.json");
+    let t = std::fs::read_to_string(&file).unwrap();
+    let k = t.find("\"mechanistic_columns\"").unwrap();
+    let d = k + t[k..].find(|c: char| c.is_ascii_digit()).unwrap();
+    let mut b = t.into_bytes();
+    b[d] = if b[d] == b'9' { b'8' } else { b[d] + 1 };
+    std::fs::write(&file, b).unwrap();
+    let o = Command::new(exe)
+        .arg("evaluate")
+        .arg(&out)
+        .args(["--dataset", DATA])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("altered"));
+
+    // A target the mechanistic model does not map: clear input error.
+    let o = Command::new(exe)
+        .args([
+            "train",
+            "--dataset",
+            DATA,
+            "--model",
+            "hybrid",
+            "--target",
+            "final_viability,nope",
+        ])
+        .args(["--quiet", "--out"])
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
