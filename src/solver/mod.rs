@@ -144,7 +144,7 @@ impl<const N: usize, S: OdeSystem<N>> System<f64, SVector<f64, N>> for Scaled<'_
 /// segments; re-estimating the step and ramping up from a tiny one at every
 /// feed costs evaluations.
 #[allow(clippy::too_many_arguments)]
-pub fn integrate_segment<const N: usize, S: OdeSystem<N>, O: FnMut(f64, &SVector<f64, N>)>(
+pub fn integrate_segment<const N: usize, S: OdeSystem<N>>(
     sys: &S,
     method: Method,
     tol: &Tolerances,
@@ -152,9 +152,7 @@ pub fn integrate_segment<const N: usize, S: OdeSystem<N>, O: FnMut(f64, &SVector
     t1: f64,
     y0: &SVector<f64, N>,
     grid: &[f64],
-    // Generic, not `dyn`: the caller's row writer is inlined into the dense
-    // output loop, which runs for every output time.
-    mut out: Option<&mut O>,
+    mut out: Option<&mut dyn FnMut(f64, &SVector<f64, N>)>,
     stats: &mut WorkStats,
     step: &mut f64,
 ) -> Result<SVector<f64, N>, SolverFailure> {
