@@ -99,10 +99,8 @@ pub fn run<const N: usize, M: Culture<N>>(
     let record = opts.output_interval_s.is_some();
     let n_cols = model.output_columns().len();
     let mut rows: Vec<f64> = Vec::with_capacity(if record { (grid.len() + 1) * n_cols } else { 0 });
-    let mut row = Vec::with_capacity(n_cols);
     if record {
-        model.outputs(0.0, &y0, &mut row);
-        rows.extend_from_slice(&row);
+        model.append_outputs(0.0, &y0, &mut rows);
     }
     let mut ledger = Ledger {
         fed: SVector::zeros(),
@@ -120,10 +118,7 @@ pub fn run<const N: usize, M: Culture<N>>(
         // Rows are computed as the solver reaches each output time, with the
         // set-points and feeds of this segment.
         let m = &model;
-        let mut emit = |tk: f64, yk: &SVector<f64, N>| {
-            m.outputs(tk, yk, &mut row);
-            rows.extend_from_slice(&row);
-        };
+        let mut emit = |tk: f64, yk: &SVector<f64, N>| m.append_outputs(tk, yk, &mut rows);
         y = integrate_segment(
             m,
             opts.method,
