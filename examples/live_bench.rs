@@ -124,6 +124,7 @@ fn site(ids: std::ops::Range<usize>, process: &PathBuf, store: PathBuf) -> SiteC
     tags.insert("XV".into(), tag("XV", "viable_cells", "1/m3", "1/m3", true));
     SiteConfig {
         file: "generated (examples/live_bench.rs)".into(),
+        sha256: String::new(),
         name: "bench".into(),
         forecast_every_s: UPDATE_EVERY_S, // a forecast at every update
         store_path: store,

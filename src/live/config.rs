@@ -290,6 +290,9 @@ pub struct SourceConfig {
 pub struct SiteConfig {
     /// The file it was read from (for records and messages).
     pub file: PathBuf,
+    /// SHA-256 (hex) of the file's text: the engine records it at every
+    /// start and records a `config.changed` when it differs from the last.
+    pub sha256: String,
     pub name: String,
     pub forecast_every_s: f64,
     pub store_path: PathBuf,
@@ -617,6 +620,10 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
 
     d.into_result(SiteConfig {
         file: src.path.clone(),
+        sha256: {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(src.text.as_bytes()))
+        },
         name: f.site.name,
         forecast_every_s: f.site.forecast_every_s,
         store_path: resolve(&f.store.path),

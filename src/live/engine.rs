@@ -236,6 +236,28 @@ impl Engine {
             let predictor = self.factory.create(b)?;
             made.push((b, known, predictor));
         }
+        // A configuration change is an audited action: the hash of the
+        // site file is compared with the one recorded at the last start.
+        let previous = self
+            .store
+            .audit()?
+            .into_iter()
+            .rev()
+            .find(|e| e.action == "config.loaded")
+            .and_then(|e| e.detail.get("sha256")?.as_str().map(str::to_string));
+        if let Some(prev) = previous.filter(|p| *p != cfg.sha256) {
+            self.store.append_audit(
+                ACTOR,
+                None,
+                "config.changed",
+                serde_json::json!({
+                    "site": cfg.name,
+                    "file": cfg.file.display().to_string(),
+                    "previous_sha256": prev,
+                    "sha256": cfg.sha256,
+                }),
+            )?;
+        }
         self.store.append_audit(
             ACTOR,
             None,
@@ -243,6 +265,7 @@ impl Engine {
             serde_json::json!({
                 "site": cfg.name,
                 "file": cfg.file.display().to_string(),
+                "sha256": cfg.sha256,
                 "batches": cfg.batches.iter().map(|b| &b.id).collect::<Vec<_>>(),
                 "forecast_every_s": cfg.forecast_every_s,
             }),
