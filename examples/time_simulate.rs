@@ -35,9 +35,15 @@ fn main() {
     if let Some(rtol) = args.get(3).and_then(|s| s.parse().ok()) {
         s.options.tolerances.rtol = rtol;
     }
-    // BIOTWIN_TIME_FINAL_ONLY=1: final state only, no trajectory (isolates
-    // the integration from the output rows).
-    let record = std::env::var_os("BIOTWIN_TIME_FINAL_ONLY").is_none();
+    // BIOTWIN_TIME_OUTPUT: `rows` (default; the full trajectory of
+    // `biotwin simulate`, every output column at every hour), `states` (the
+    // states at every hour, what SciPy's reference returns) or `final` (the
+    // final state only, isolating the integration).
+    let output = std::env::var("BIOTWIN_TIME_OUTPUT").unwrap_or_else(|_| "rows".into());
+    if !["rows", "states", "final"].contains(&output.as_str()) {
+        eprintln!("BIOTWIN_TIME_OUTPUT must be rows, states or final, not `{output}`");
+        std::process::exit(2);
+    }
     let mut times = Vec::with_capacity(runs);
     let mut walls = Vec::with_capacity(runs);
     let mut sink = 0.0;
@@ -55,8 +61,12 @@ fn main() {
     for _ in 0..runs {
         let c0 = thread_cpu_s();
         let t0 = Instant::now();
-        match s.simulate(record) {
-            Ok(o) => sink += o.data.len() as f64,
+        let r = match output.as_str() {
+            "states" => s.simulate_states().map(|(t, y)| (t.len() + y.len()) as f64),
+            o => s.simulate(o == "rows").map(|o| o.data.len() as f64),
+        };
+        match r {
+            Ok(n) => sink += n,
             Err(e) => {
                 eprintln!("{e}");
                 std::process::exit(3);
@@ -70,7 +80,7 @@ fn main() {
     let median = times[times.len() / 2];
     println!("{median:.9e}");
     eprintln!(
-        "biotwin: {runs} runs, median {:.2} us CPU ({:.2} us wall) per run (checksum {sink})",
+        "biotwin ({output}): {runs} runs, median {:.2} us CPU ({:.2} us wall) per run (checksum {sink})",
         median * 1e6,
         walls[walls.len() / 2] * 1e6
     );
