@@ -16,7 +16,7 @@ use biotwin::live::Reading;
 use biotwin::live::config::DataFormat;
 use biotwin::live::replay::{ReplaySource, read_export};
 use biotwin::live::{Poll, Source};
-use parquet::basic::{LogicalType, Repetition, TimeUnit, Type as Physical};
+use parquet::basic::{Compression, GzipLevel, LogicalType, Repetition, TimeUnit, Type as Physical};
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
@@ -60,6 +60,15 @@ fn per_second(unit: TimeUnit) -> i64 {
 /// null, `kind(column name)` the stored type, rows split into `groups` row
 /// groups.
 fn parquet_of_csv(csv_text: &str, kind: impl Fn(&str) -> Kind, groups: usize) -> Vec<u8> {
+    parquet_of_csv_compressed(csv_text, kind, groups, Compression::UNCOMPRESSED)
+}
+
+fn parquet_of_csv_compressed(
+    csv_text: &str,
+    kind: impl Fn(&str) -> Kind,
+    groups: usize,
+    compression: Compression,
+) -> Vec<u8> {
     let mut rdr = csv::ReaderBuilder::new().from_reader(csv_text.as_bytes());
     let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
@@ -74,7 +83,11 @@ fn parquet_of_csv(csv_text: &str, kind: impl Fn(&str) -> Kind, groups: usize) ->
         )
         .build()
         .unwrap();
-    let props = Arc::new(WriterProperties::builder().build());
+    let props = Arc::new(
+        WriterProperties::builder()
+            .set_compression(compression)
+            .build(),
+    );
     let mut w = SerializedFileWriter::new(Vec::new(), Arc::new(schema), props).unwrap();
     let size = rows.len().div_ceil(groups).max(1);
     for chunk in rows.chunks(size) {
@@ -306,6 +319,27 @@ fn long_parquet_of_an_indpensim_batch_loads_like_its_csv() {
         Kind::Instant(TimeUnit::NANOS, true),
     ] {
         let pq = parquet_of_csv(&b01.long_csv, kinds_with(time), 3);
+        let (_p, pq_dir) = dataset(
+            &b01.tags,
+            &b01.manifest("B01.parquet", "long"),
+            &[("B01.parquet", &pq)],
+        );
+        assert_same(&from_csv, &load(&pq_dir));
+    }
+}
+
+#[test]
+fn snappy_and_gzip_compressed_parquet_read_like_csv() {
+    // Snappy is what pandas/pyarrow and Spark write by default.
+    let b01 = B01::read();
+    let (_c, csv_dir) = dataset(
+        &b01.tags,
+        &b01.manifest("B01.csv", "long"),
+        &[("B01.csv", b01.long_csv.as_bytes())],
+    );
+    let from_csv = load(&csv_dir);
+    for codec in [Compression::SNAPPY, Compression::GZIP(GzipLevel::default())] {
+        let pq = parquet_of_csv_compressed(&b01.long_csv, kinds_with(Kind::Text), 2, codec);
         let (_p, pq_dir) = dataset(
             &b01.tags,
             &b01.manifest("B01.parquet", "long"),
