@@ -598,6 +598,23 @@ fn local_timestamps_are_refused_like_csv_times_without_offset() {
 }
 
 #[test]
+fn a_codec_left_out_of_the_build_is_named() {
+    // ZSTD is not compiled in; mark the `value` column chunk as ZSTD in the
+    // footer (thrift compact: after the column path, field 4 `codec` as
+    // i32 0x15, zigzag 0 = UNCOMPRESSED becomes 12 = ZSTD).
+    let mut pq = parquet_of_csv(LONG, kinds_with(Kind::Text), 1);
+    let needle = [b"value".as_slice(), &[0x15, 0x00]].concat();
+    let at = pq
+        .windows(needle.len())
+        .rposition(|w| w == needle.as_slice())
+        .expect("codec field of `value`");
+    pq[at + needle.len() - 1] = 0x0C;
+    let d = tiny_error("a1.parquet", "long", &pq);
+    assert_eq!(d.len(), 1, "{d}");
+    assert!(d.0[0].found.contains("zstd"), "{d}");
+}
+
+#[test]
 fn damaged_files_give_diagnostics_not_panics() {
     let pq = parquet_of_csv(LONG, kinds_with(Kind::Instant(TimeUnit::MILLIS, true)), 2);
     let dir = tempfile::tempdir().unwrap();

@@ -205,7 +205,7 @@ fn read_unguarded(path: &Path, layout: Option<FileFormat>) -> Result<ParquetTabl
             problem(
                 path,
                 &format!("row group {}", g + 1),
-                "a readable Parquet row group",
+                "a readable Parquet row group (pages uncompressed, Snappy or GZIP)",
                 e.to_string(),
             )
         };
