@@ -765,4 +765,24 @@ unit = "BR1"
         let e = SiteConfig::read(write(dir.path(), &mixed)).unwrap_err();
         assert!(e.mentions("sources[0].backfill"), "{e}");
     }
+
+    #[test]
+    fn a_parquet_export_can_be_replayed_but_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("export.parquet"), b"PAR1").unwrap();
+        let replay = GOOD.replace(
+            "path = \"export.csv\"",
+            "path = \"export.parquet\"\nformat = \"parquet\"",
+        );
+        let cfg = SiteConfig::read(write(dir.path(), &replay)).unwrap();
+        assert_eq!(cfg.sources[0].format, DataFormat::Parquet);
+
+        let tail = GOOD.replace(
+            "kind = \"replay\"\npath = \"export.csv\"",
+            "kind = \"tail\"\npath = \"export.parquet\"",
+        );
+        let e = SiteConfig::read(write(dir.path(), &tail)).unwrap_err();
+        assert_eq!(e.len(), 1, "{e}");
+        assert!(e.mentions("sources[0].path"), "{e}");
+    }
 }
