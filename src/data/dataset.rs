@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::batch::{BatchRecord, LabSample, TimeSeries};
 use super::content_hash::content_hash;
+use super::csv_source::Positions;
 use super::long_format::read_long;
 use super::manifest::{BatchMeta, FileFormat, Manifest};
 use super::raw::RawSample;
@@ -102,6 +103,8 @@ pub fn load_batch(meta: &BatchMeta, tags: &TagMap) -> Result<BatchRecord, Diagno
     if !diags.is_empty() {
         return Err(diags);
     }
+    // CSV lines or Parquet rows, to place the problems found below.
+    let positions: Vec<Positions> = meta.files.iter().map(|(p, _)| Positions::of(p)).collect();
     // Group by variable; keep file and line for the checks below.
     struct Point {
         t: f64,
@@ -117,7 +120,8 @@ pub fn load_batch(meta: &BatchMeta, tags: &TagMap) -> Result<BatchRecord, Diagno
             continue; // readers only return known tags
         };
         let diag = |expected: String, found: String| {
-            Diagnostic::new(&meta.files[file].0, "timestamp", expected, found).at_line(Some(s.line))
+            let d = Diagnostic::new(&meta.files[file].0, "timestamp", expected, found);
+            positions[file].place(d, Some(s.line))
         };
         if s.time_unix_s < meta.start_unix_s - WINDOW_SLACK_S
             || s.time_unix_s > meta.end_unix_s + WINDOW_SLACK_S
@@ -140,18 +144,16 @@ pub fn load_batch(meta: &BatchMeta, tags: &TagMap) -> Result<BatchRecord, Diagno
             .entry(tag.variable.clone())
             .or_insert_with(|| (tag.kind, Vec::new()));
         if entry.0 != tag.kind {
-            diags.push(
-                Diagnostic::new(
-                    &meta.files[file].0,
-                    "tag",
-                    format!(
-                        "tags of variable `{}` all online or all offline",
-                        tag.variable
-                    ),
-                    format!("`{}` is {:?}", s.tag, tag.kind),
-                )
-                .at_line(Some(s.line)),
+            let d = Diagnostic::new(
+                &meta.files[file].0,
+                "tag",
+                format!(
+                    "tags of variable `{}` all online or all offline",
+                    tag.variable
+                ),
+                format!("`{}` is {:?}", s.tag, tag.kind),
             );
+            diags.push(positions[file].place(d, Some(s.line)));
             continue;
         }
         entry.1.push(Point {
@@ -170,18 +172,20 @@ pub fn load_batch(meta: &BatchMeta, tags: &TagMap) -> Result<BatchRecord, Diagno
         // Two values at one instant make the series ambiguous.
         for w in pts.windows(2) {
             if w[1].t == w[0].t && diags.len() < super::csv_source::MAX_DIAGNOSTICS_PER_FILE {
-                diags.push(
-                    Diagnostic::new(
-                        &meta.files[w[1].file].0,
-                        "timestamp",
-                        format!(
-                            "one value of `{var}` per instant (already given by `{}` at line {})",
-                            w[0].tag, w[0].line
-                        ),
-                        format!("a second value at {:.3} h", w[1].t / 3600.0),
-                    )
-                    .at_line(Some(w[1].line)),
+                let first = match positions[w[0].file] {
+                    Positions::Lines => format!("line {}", w[0].line),
+                    Positions::Rows => format!("row {}", w[0].line),
+                };
+                let d = Diagnostic::new(
+                    &meta.files[w[1].file].0,
+                    "timestamp",
+                    format!(
+                        "one value of `{var}` per instant (already given by `{}` at {first})",
+                        w[0].tag
+                    ),
+                    format!("a second value at {:.3} h", w[1].t / 3600.0),
                 );
+                diags.push(positions[w[1].file].place(d, Some(w[1].line)));
             }
         }
         match kind {

@@ -1,6 +1,7 @@
 //! Reader of long historian exports: one row per sample,
 //! `timestamp,tag,value[,quality][,result_timestamp]` (columns found by header
-//! name, any order; the file may be gzip-compressed).
+//! name, any order; the file may be gzip-compressed, or Parquet with these
+//! columns, see `parquet_source`).
 //!
 //! * `timestamp`: RFC 3339 instant the value was measured (lab: sampled).
 //! * `tag`: a tag of the dataset's tag map.
@@ -15,7 +16,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::csv_source::{FileProblems, csv_reader, line_of};
+use super::csv_source::{FileProblems, line_of, open_export};
+use super::manifest::FileFormat;
 use super::raw::{RawSample, quality_is_good};
 use super::tag_map::TagMap;
 use super::timestamp::parse_rfc3339;
@@ -26,15 +28,10 @@ const OPTIONAL: [&str; 2] = ["quality", "result_timestamp"];
 
 /// Reads every good sample of a long export; all problems are reported.
 pub fn read_long(path: &Path, tags: &TagMap) -> Result<Vec<RawSample>, Diagnostics> {
-    let mut rdr = csv_reader(path)?;
-    let mut problems = FileProblems::new(path);
-    let header = match rdr.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            problems.push(Some(1), "", "a CSV header line", e.to_string());
-            return Err(problems.finish());
-        }
-    };
+    let table = open_export(path, Some(FileFormat::Long))?;
+    let mut problems = FileProblems::new(path, table.positions);
+    let header = table.header;
+    let header_at = table.header_at;
     let col = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
     for (i, h) in header.iter().enumerate() {
         let known = REQUIRED
@@ -43,7 +40,7 @@ pub fn read_long(path: &Path, tags: &TagMap) -> Result<Vec<RawSample>, Diagnosti
             .any(|k| h.eq_ignore_ascii_case(k));
         if !known {
             problems.push(
-                Some(1),
+                header_at,
                 format!("column {}", i + 1),
                 "one of timestamp, tag, value, quality, result_timestamp",
                 format!("`{h}`"),
@@ -53,7 +50,7 @@ pub fn read_long(path: &Path, tags: &TagMap) -> Result<Vec<RawSample>, Diagnosti
     let (Some(c_time), Some(c_tag), Some(c_value)) = (col("timestamp"), col("tag"), col("value"))
     else {
         problems.push(
-            Some(1),
+            header_at,
             "header",
             "columns timestamp, tag and value",
             format!("`{}`", header.iter().collect::<Vec<_>>().join(",")),
@@ -65,12 +62,11 @@ pub fn read_long(path: &Path, tags: &TagMap) -> Result<Vec<RawSample>, Diagnosti
     let width = header.len();
     let mut unknown_tags = BTreeSet::new();
     let mut out = Vec::new();
-    for rec in rdr.records() {
+    for rec in table.rows {
         let rec = match rec {
             Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line() as usize);
-                problems.push(line, "", "a CSV row", e.to_string());
+            Err(p) => {
+                problems.push(p.at, p.column, p.expected, p.found);
                 continue;
             }
         };

@@ -79,6 +79,15 @@ pub fn format_rfc3339(unix_s: f64) -> String {
         secs += 1;
         nanos -= 1_000_000_000;
     }
+    format_rfc3339_parts(secs, nanos)
+}
+
+/// Formats an instant given as whole Unix seconds and nanoseconds
+/// (`0..1e9`) like [`format_rfc3339`]. Integer timestamps (Parquet
+/// `TIMESTAMP(NANOS)`) go through this rather than through an f64, which
+/// cannot hold nanoseconds at today's epoch offsets; parsing the text back
+/// then gives exactly the f64 a CSV export with the same text gives.
+pub fn format_rfc3339_parts(secs: i64, nanos: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);

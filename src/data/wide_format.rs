@@ -1,4 +1,5 @@
-//! Reader of wide CSV exports: one row per time, one column per tag.
+//! Reader of wide exports (CSV, or Parquet with these columns, see
+//! `parquet_source`): one row per time, one column per tag.
 //!
 //! The first column is the time, either `timestamp` (RFC 3339 instants) or
 //! `time_<unit>` relative to the batch start (`time_s`, `time_min`, `time_h`,
@@ -8,7 +9,8 @@
 
 use std::path::Path;
 
-use super::csv_source::{FileProblems, csv_reader, line_of};
+use super::csv_source::{FileProblems, line_of, open_export};
+use super::manifest::FileFormat;
 use super::raw::RawSample;
 use super::tag_map::TagMap;
 use super::timestamp::parse_rfc3339;
@@ -26,15 +28,10 @@ pub fn read_wide(
     tags: &TagMap,
     batch_start_unix_s: f64,
 ) -> Result<Vec<RawSample>, Diagnostics> {
-    let mut rdr = csv_reader(path)?;
-    let mut problems = FileProblems::new(path);
-    let header = match rdr.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            problems.push(Some(1), "", "a CSV header line", e.to_string());
-            return Err(problems.finish());
-        }
-    };
+    let table = open_export(path, Some(FileFormat::Wide))?;
+    let mut problems = FileProblems::new(path, table.positions);
+    let header = table.header;
+    let header_at = table.header_at;
     let time_col = match header.get(0).unwrap_or("") {
         "timestamp" => TimeColumn::Absolute,
         "time_s" => TimeColumn::Relative {
@@ -51,7 +48,7 @@ pub fn read_wide(
         },
         other => {
             problems.push(
-                Some(1),
+                header_at,
                 "column 1",
                 "timestamp, time_s, time_min, time_h or time_d",
                 format!("`{other}`"),
@@ -64,7 +61,12 @@ pub fn read_wide(
         if tags.tags.contains_key(h) {
             columns.push(h.to_string());
         } else {
-            problems.push(Some(1), h, "a tag listed in the tag map", format!("`{h}`"));
+            problems.push(
+                header_at,
+                h,
+                "a tag listed in the tag map",
+                format!("`{h}`"),
+            );
         }
     }
     if !problems.is_empty() {
@@ -72,12 +74,11 @@ pub fn read_wide(
     }
     let mut out = Vec::new();
     let mut last_time: Option<(f64, String)> = None;
-    for rec in rdr.records() {
+    for rec in table.rows {
         let rec = match rec {
             Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line() as usize);
-                problems.push(line, "", "a CSV row", e.to_string());
+            Err(p) => {
+                problems.push(p.at, p.column, p.expected, p.found);
                 continue;
             }
         };

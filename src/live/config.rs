@@ -42,7 +42,7 @@
 //! [[sources]]
 //! kind = "replay"                 # replay | tail | opcua
 //! path = "B01.csv.gz"
-//! format = "long"                 # long | wide | parquet
+//! format = "long"                 # long | wide (CSV or Parquet) | parquet
 //! unit = "BR-01"
 //!
 //! [[sources]]                     # an OPC UA server (fields of `OpcUaConfig`)
@@ -228,12 +228,16 @@ pub enum SourceKind {
     Opcua,
 }
 
-/// Layout of an exported or followed file.
+/// Layout of an exported or followed file. Whether a replayed export is CSV
+/// (plain or gzip) or Parquet is read from the file itself, as for datasets;
+/// `long` and `wide` apply to both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataFormat {
     Long,
     Wide,
+    /// A Parquet export whose layout is read from its columns (long when it
+    /// has `tag` and `value`, else wide).
     Parquet,
 }
 
@@ -575,6 +579,15 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                             format!("{format:?}").to_lowercase(),
                         ));
                     }
+                    // A Parquet file is whole only once its footer is
+                    // written; it cannot be followed row by row.
+                    if s.kind == SourceKind::Tail && crate::data::parquet_source::is_parquet(&p) {
+                        d.push(src.diag(
+                            &at("path"),
+                            "a CSV file for a followed file (replay a Parquet export instead)",
+                            format!("`{}` (Parquet)", p.display()),
+                        ));
+                    }
                     path = Some(p);
                 }
             },
@@ -758,5 +771,25 @@ unit = "BR1"
         );
         let e = SiteConfig::read(write(dir.path(), &mixed)).unwrap_err();
         assert!(e.mentions("sources[0].backfill"), "{e}");
+    }
+
+    #[test]
+    fn a_parquet_export_can_be_replayed_but_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("export.parquet"), b"PAR1").unwrap();
+        let replay = GOOD.replace(
+            "path = \"export.csv\"",
+            "path = \"export.parquet\"\nformat = \"parquet\"",
+        );
+        let cfg = SiteConfig::read(write(dir.path(), &replay)).unwrap();
+        assert_eq!(cfg.sources[0].format, DataFormat::Parquet);
+
+        let tail = GOOD.replace(
+            "kind = \"replay\"\npath = \"export.csv\"",
+            "kind = \"tail\"\npath = \"export.parquet\"",
+        );
+        let e = SiteConfig::read(write(dir.path(), &tail)).unwrap_err();
+        assert_eq!(e.len(), 1, "{e}");
+        assert!(e.mentions("sources[0].path"), "{e}");
     }
 }

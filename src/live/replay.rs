@@ -1,5 +1,5 @@
-//! Replay of a historian export (long or wide CSV, optionally gzip) as if
-//! it were arriving live.
+//! Replay of a historian export (long or wide; CSV, optionally gzip, or
+//! Parquet) as if it were arriving live.
 //!
 //! Readings are emitted in the order they became available (result time,
 //! else sample time; file order among equal times). Pacing: a reading is due when
@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use super::config::DataFormat;
 use super::rows::{LongColumns, wide_readings};
 use super::{Poll, Reading, Source};
-use crate::error::{Diagnostic, Error};
+use crate::data::csv_source::open_export;
+use crate::data::manifest::FileFormat;
+use crate::data::parquet_source::is_parquet;
+use crate::error::Error;
 
 /// Most readings handed out by one poll when running unpaced.
 const CHUNK: usize = 1000;
@@ -116,26 +119,27 @@ fn arrival(r: &Reading) -> f64 {
 }
 
 /// Every reading of an export, in file order, and the count of rows that
-/// could not be read (each reported on stderr).
+/// could not be read (each reported on stderr). A Parquet file (see
+/// `data::parquet_source`) is read with `format` as its layout, or with the
+/// layout its columns show when `format` is `parquet`.
 pub fn read_export(path: &Path, format: DataFormat) -> Result<(Vec<Reading>, u64), Error> {
-    if format == DataFormat::Parquet {
-        return Err(Diagnostic::new(
+    let layout = match format {
+        DataFormat::Long => Some(FileFormat::Long),
+        DataFormat::Wide => Some(FileFormat::Wide),
+        DataFormat::Parquet => None,
+    };
+    if format == DataFormat::Parquet && !is_parquet(path) {
+        return Err(Error::input(
             path,
             "format",
-            "a long or wide CSV export (Parquet is not read in this build; convert it to CSV)",
-            "parquet",
-        )
-        .into());
+            "a Parquet file, as `format = \"parquet\"` says",
+            "a file that neither starts with the Parquet magic bytes PAR1 nor is named .parquet",
+        ));
     }
-    let mut rdr = crate::data::csv_source::csv_reader(path)?;
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| Error::input(path, "header", "a CSV header line", e.to_string()))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let long = match format {
-        DataFormat::Long => Some(
+    let table = open_export(path, layout)?;
+    let header: Vec<String> = table.header.iter().map(str::to_string).collect();
+    let long = match table.parquet_layout.or(layout) {
+        Some(FileFormat::Long) => Some(
             LongColumns::from_header(header.iter().map(String::as_str))
                 .map_err(|e| Error::input(path, "header", "a long export", e))?,
         ),
@@ -151,21 +155,35 @@ pub fn read_export(path: &Path, format: DataFormat) -> Result<(Vec<Reading>, u64
             None
         }
     };
+    let at = |n: Option<usize>| match n {
+        Some(n) => table.positions.describe(path, n),
+        None => path.display().to_string(),
+    };
     let mut out = Vec::new();
     let mut malformed = 0u64;
-    for rec in rdr.records() {
+    for rec in table.rows {
         let rec = match rec {
             Ok(r) => r,
-            Err(e) => {
+            Err(p) => {
                 malformed += 1;
-                eprintln!("{}: unreadable row: {e}", path.display());
+                let column = if p.column.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", p.column)
+                };
+                eprintln!(
+                    "{}: unreadable row: {column}expected {}, found {}",
+                    at(p.at),
+                    p.expected,
+                    p.found
+                );
                 continue;
             }
         };
         if rec.len() == 1 && rec.get(0) == Some("") {
             continue;
         }
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = rec.position().map(|p| p.line() as usize);
         let parsed = match &long {
             Some(cols) => cols.reading(&rec).map(|r| vec![r]),
             None => wide_readings(&header, &rec),
@@ -174,7 +192,7 @@ pub fn read_export(path: &Path, format: DataFormat) -> Result<(Vec<Reading>, u64
             Ok(rs) => out.extend(rs),
             Err(e) => {
                 malformed += 1;
-                eprintln!("{}:{line}: row skipped: {e}", path.display());
+                eprintln!("{}: row skipped: {e}", at(line));
             }
         }
     }
