@@ -126,8 +126,9 @@ fn main() {
         }
         times.sort_by(f64::total_cmp);
         let n = times.len() as f64;
+        let verdict = |p99: f64| if p99 <= 10.0 { "met" } else { "NOT met" };
         println!(
-            "{}: {} updates, latency ms p50 {:.2} p99 {:.2} max {:.2} (mean assimilate {:.2}, forecast {:.2}); floor p99 <= 10 ms: {}",
+            "{}: {} updates, wall-clock latency ms p50 {:.2} p99 {:.2} max {:.2} (mean assimilate {:.2}, forecast {:.2}); floor p99 <= 10 ms: {}",
             def.id,
             times.len(),
             pct(&times, 0.5),
@@ -135,19 +136,19 @@ fn main() {
             times[times.len() - 1],
             t_assim / n * 1e3,
             t_fc / n * 1e3,
-            if pct(&times, 0.99) <= 10.0 {
-                "met"
-            } else {
-                "NOT met"
-            }
+            verdict(pct(&times, 0.99))
         );
+        // The thread's CPU time: what one core spends, whatever else the
+        // machine is doing (on a loaded machine the wall clock includes
+        // waiting for a core).
         if cpu.len() == times.len() && cpu.iter().sum::<f64>() > 0.0 {
             cpu.sort_by(f64::total_cmp);
             println!(
-                "  CPU time per update ms p50 {:.2} p99 {:.2} max {:.2}",
+                "  CPU time per update ms p50 {:.2} p99 {:.2} max {:.2}; floor p99 <= 10 ms: {}",
                 pct(&cpu, 0.5),
                 pct(&cpu, 0.99),
-                cpu[cpu.len() - 1]
+                cpu[cpu.len() - 1],
+                verdict(pct(&cpu, 0.99))
             );
         }
         // Accuracy of the looser ensemble tolerance: the same forecast (same

@@ -130,6 +130,7 @@ fn site(hours: f64, store_path: std::path::PathBuf) -> SiteConfig {
     );
     SiteConfig {
         file: "generated".into(),
+        sha256: String::new(),
         name: "throughput".into(),
         forecast_every_s: 600.0,
         store_path,

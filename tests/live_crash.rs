@@ -177,8 +177,12 @@ fn cli_live_reports_missing_predictors_and_has_examples_in_help() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // The error names the site file, the batch's field and the bad process
+    // file (a bare `[process]` table, no model).
     assert!(
-        stderr.contains("predictor not available in this build"),
+        stderr.contains(&site_file.display().to_string())
+            && stderr.contains("batches.B1.process")
+            && stderr.contains("process.toml"),
         "{stderr}"
     );
     // Nothing was recorded for a site that could not start.

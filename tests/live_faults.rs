@@ -322,3 +322,32 @@ fn alerts_are_raised_once_and_audited() {
     biotwin::live::audit::verify(&trail).unwrap();
     assert!(run.store.alerts("someone-else").unwrap().is_empty());
 }
+
+#[test]
+fn a_changed_site_file_is_audited_as_a_configuration_change() {
+    let (_d, site_file) = site(&clean_rows());
+    let first = run_site(&site_file, TrendFactory::new(0.0), None);
+    let h1 = SiteConfig::read(&site_file).unwrap().sha256;
+    drop(first);
+    // Same file again: a second `config.loaded`, no change recorded.
+    run_site(&site_file, TrendFactory::new(0.0), None);
+    // Edit the alert level (a real change a QA lead might make).
+    let text = std::fs::read_to_string(&site_file).unwrap();
+    let edited = text.replacen("p_in_spec_min = 0.9", "p_in_spec_min = 0.8", 1);
+    assert_ne!(text, edited, "the site text must hold the alert level");
+    std::fs::write(&site_file, edited).unwrap();
+    let h2 = SiteConfig::read(&site_file).unwrap().sha256;
+    assert_ne!(h1, h2);
+    let run = run_site(&site_file, TrendFactory::new(0.0), None);
+    let trail = run.store.audit().unwrap();
+    let changes: Vec<_> = trail
+        .iter()
+        .filter(|e| e.action == "config.changed")
+        .collect();
+    assert_eq!(changes.len(), 1, "{trail:?}");
+    assert_eq!(changes[0].detail["previous_sha256"], h1.as_str());
+    assert_eq!(changes[0].detail["sha256"], h2.as_str());
+    let loaded = trail.iter().filter(|e| e.action == "config.loaded").count();
+    assert_eq!(loaded, 3);
+    biotwin::live::audit::verify(&trail).unwrap();
+}

@@ -17,7 +17,7 @@ use biotwin::data::TagMap;
 use biotwin::data::long_format::read_long;
 use biotwin::data::timestamp::parse_rfc3339;
 use biotwin::live::opcua::{OpcUaConfig, OpcUaNode, OpcUaSource};
-use biotwin::live::{Poll, Quality, Reading, Source};
+use biotwin::live::{Poll, Quality, Reading, Source, Store};
 
 const FIXTURE: &str = "tests/fixtures/opcua/b01_day1.csv";
 /// Tags whose rows carry a result time: served as lab nodes.
@@ -421,4 +421,318 @@ lab = true
     );
     let typo = text.replace("lab = true", "lab = true\nlabb = 1");
     assert!(toml::from_str::<Site>(&typo).is_err());
+}
+
+// ---- Through the engine: OPC UA predictions equal replay predictions ----
+
+use biotwin::live::PredictionRecord;
+use biotwin::live::config::{BatchConfig, SiteConfig};
+use biotwin::live::engine::{Engine, EngineOptions, PredictorFactory, open_source};
+use biotwin::live::mechanistic::{MechanisticOptions, MechanisticPredictor};
+use biotwin::live::sqlite_store::SqliteStore;
+
+/// The mechanistic predictor of the process the batch names (made here, so
+/// the test does not depend on how the command wires its factory).
+struct Mechanistic;
+
+impl PredictorFactory for Mechanistic {
+    fn create(
+        &self,
+        b: &BatchConfig,
+    ) -> Result<Box<dyn biotwin::live::Predictor>, biotwin::error::Error> {
+        Ok(Box::new(MechanisticPredictor::from_process_file(
+            &b.process,
+            MechanisticOptions::default(),
+        )?))
+    }
+}
+
+/// A site following batch B01 (the fixture's day) with one source; a
+/// forecast every 4 h of batch time.
+fn site(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let mut t = format!(
+        r#"[site]
+name = "opcua-vs-replay"
+forecast_every_s = 14400.0
+[store]
+path = "{name}.sqlite"
+[[tenants]]
+id = "sponsor-a"
+token_sha256 = "4d1566a1d7df42a8517456d60ea06ed284e535cfe4c956aa6ee172dbcdf945f7"
+[[batches]]
+id = "B01"
+tenant = "sponsor-a"
+unit = "BR-3L-01"
+start = "2025-01-01T00:00:00Z"
+planned_end = "2025-01-15T00:00:00Z"
+process = "{}"
+predictor = "mechanistic"
+"#,
+        root()
+            .join("process-models/processes/cho-platform-3l.toml")
+            .display()
+    );
+    // (tag, SI unit, min, max, stale_after_s, lab)
+    let tags = [
+        ("dissolved_o2", "1", 0.0, 1.5, 7200.0, false),
+        ("ph", "1", 5.5, 8.5, 7200.0, false),
+        ("temperature", "K", 300.0, 315.0, 7200.0, false),
+        ("volume", "m3", 0.0, 0.005, 7200.0, false),
+        ("viable_cells", "1/m3", 0.0, 1e14, 172800.0, true),
+        ("glucose", "kg/m3", 0.0, 50.0, 172800.0, true),
+        ("titer", "kg/m3", 0.0, 20.0, 172800.0, true),
+    ];
+    for (tag, unit, min, max, stale, lab) in tags {
+        t += &format!(
+            "[variables.{tag}]\nsi_unit = \"{unit}\"\n[[tags]]\ntag = \"{tag}\"\nvariable = \"{tag}\"\n\
+             unit = \"{unit}\"\nmin = {min:?}\nmax = {max:?}\nstale_after_s = {stale:?}\nlab = {lab}\n"
+        );
+    }
+    t += source;
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, t).unwrap();
+    p
+}
+
+fn opcua_source_block(port: u16, nodes: &[OpcUaNode]) -> String {
+    let mut s = format!(
+        "[[sources]]\nkind = \"opcua\"\nunit = \"BR-3L-01\"\n\
+         endpoint = \"opc.tcp://127.0.0.1:{port}/biotwin/\"\npublishing_interval_ms = 50\n\
+         reconnect_initial_ms = 200\nreconnect_max_ms = 1000\n"
+    );
+    for n in nodes {
+        s += &format!(
+            "[[sources.nodes]]\ntag = \"{}\"\nnode_id = \"{}\"\nlab = {}\n",
+            n.tag, n.node_id, n.lab
+        );
+    }
+    s
+}
+
+fn quiet() -> EngineOptions {
+    EngineOptions {
+        progress_every: None,
+        ..EngineOptions::default()
+    }
+}
+
+/// An engine over the site's sources, started.
+fn engine(path: &Path) -> (Engine, Arc<SqliteStore>) {
+    let cfg = Arc::new(SiteConfig::read(path).expect("valid site file"));
+    let store = Arc::new(SqliteStore::open(&cfg.store_path).unwrap());
+    let sources = cfg
+        .sources
+        .iter()
+        .map(|s| (open_source(s, 0.0).expect("source"), s.unit.clone()))
+        .collect();
+    let mut e = Engine::new(cfg, store.clone(), Arc::new(Mechanistic), sources, quiet());
+    e.start().unwrap();
+    (e, store)
+}
+
+/// The engine replaying the fixture file: the reference predictions.
+fn replayed(dir: &Path) -> (Vec<PredictionRecord>, biotwin::live::engine::Stats) {
+    let block = format!(
+        "[[sources]]\nkind = \"replay\"\nunit = \"BR-3L-01\"\npath = \"{}\"\n",
+        root().join(FIXTURE).display()
+    );
+    let (mut e, store) = engine(&site(dir, "replay", &block));
+    let stats = e.run(true).unwrap().clone();
+    (store.predictions("sponsor-a", "B01").unwrap(), stats)
+}
+
+/// Steps the engine until it has received every row of the export and the
+/// server has written them all, then a little longer (to catch extras).
+fn step_until_complete(e: &mut Engine, server: &TestServer) {
+    let total = fixture_rows() as u64;
+    let t0 = Instant::now();
+    while !(server.said("DONE") && e.stats().readings_received >= total) {
+        assert!(
+            t0.elapsed() < PATIENCE,
+            "engine received only {} of {total} readings",
+            e.stats().readings_received
+        );
+        if e.step(false).unwrap().readings == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let t1 = Instant::now();
+    while t1.elapsed() < Duration::from_millis(500) {
+        e.step(false).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Same seq, model, input hash and forecast (every number, bit for bit).
+fn assert_same_predictions(got: &[PredictionRecord], want: &[PredictionRecord]) {
+    let view = |ps: &[PredictionRecord]| -> Vec<(u64, String, String, serde_json::Value)> {
+        ps.iter()
+            .map(|p| {
+                (
+                    p.seq,
+                    p.model_id.clone(),
+                    p.input_sha256.clone(),
+                    serde_json::to_value(&p.forecast).unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        want.len() >= 4,
+        "too few reference predictions: {}",
+        want.len()
+    );
+    let (g, w) = (view(got), view(want));
+    assert_eq!(g.len(), w.len(), "prediction count");
+    for (a, b) in g.iter().zip(&w) {
+        assert_eq!(a, b, "prediction {} differs", b.0);
+    }
+}
+
+#[test]
+fn engine_over_opcua_records_the_predictions_of_a_replay_of_the_same_export() {
+    if !asyncua_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (want, replay_stats) = replayed(dir.path());
+
+    let port = free_port();
+    let server = TestServer::start(port, dir.path(), 10, 0);
+    let nodes = server.nodes();
+    assert_eq!(nodes.len(), 7, "server nodes: {nodes:?}");
+    let (mut e, store) = engine(&site(
+        dir.path(),
+        "opcua",
+        &opcua_source_block(port, &nodes),
+    ));
+    step_until_complete(&mut e, &server);
+    let got = store.predictions("sponsor-a", "B01").unwrap();
+    let stats = e.stats().clone();
+    eprintln!(
+        "live_opcua engine: {} predictions; replay {replay_stats:?}; opcua {stats:?}",
+        got.len()
+    );
+    assert_same_predictions(&got, &want);
+    assert_eq!(stats.readings_received, replay_stats.readings_received);
+    assert_eq!(
+        stats.observations_accepted,
+        replay_stats.observations_accepted
+    );
+    assert_eq!(
+        stats.observations_assimilated,
+        replay_stats.observations_assimilated
+    );
+    assert_eq!(stats.rejections, replay_stats.rejections);
+    // The export's two bad and one uncertain row, refused the same way.
+    assert_eq!(stats.rejections.total(), 3, "{stats:?}");
+    drop(e);
+    drop(server);
+}
+
+#[test]
+fn engine_over_opcua_with_the_server_killed_mid_batch_records_the_same_predictions() {
+    if !asyncua_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (want, _) = replayed(dir.path());
+
+    let port = free_port();
+    let server = TestServer::start(port, dir.path(), 25, 0);
+    let nodes = server.nodes();
+    let (mut e, store) = engine(&site(
+        dir.path(),
+        "opcua",
+        &opcua_source_block(port, &nodes),
+    ));
+    let t0 = Instant::now();
+    while e.stats().readings_received < 60 {
+        assert!(t0.elapsed() < PATIENCE, "no readings before the kill");
+        e.step(false).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!server.said("DONE"), "the server finished before the kill");
+    server.kill();
+    let before = e.stats().readings_received;
+    let t1 = Instant::now();
+    while t1.elapsed() < Duration::from_millis(300) {
+        e.step(false).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Back on the same port, after writing 40 rows no subscription sees.
+    let server = TestServer::start(port, dir.path(), 25, 40);
+    step_until_complete(&mut e, &server);
+    let got = store.predictions("sponsor-a", "B01").unwrap();
+    let stats = e.stats().clone();
+    eprintln!(
+        "live_opcua engine kill/restart: {before} readings before the kill; {} predictions; {stats:?}",
+        got.len()
+    );
+    assert!((before as usize) < fixture_rows());
+    assert_eq!(
+        stats.readings_received as usize,
+        fixture_rows(),
+        "{stats:?}"
+    );
+    assert_same_predictions(&got, &want);
+    drop(e);
+    drop(server);
+}
+
+/// Runs without Python: the engine given the export's readings in file order
+/// (in chunks of 50) and in order of availability with ties reversed (one by
+/// one) records the same predictions: the rule that makes the OPC UA and
+/// replay runs above agree, checked on orders that differ where it matters.
+#[test]
+fn engine_forecasts_do_not_depend_on_arrival_order_or_chunking() {
+    use biotwin::live::config::DataFormat;
+    use biotwin::live::replay::ReplaySource;
+    let mut replay = ReplaySource::open(&root().join(FIXTURE), DataFormat::Long, 0.0).unwrap();
+    let mut rows: Vec<Reading> = Vec::new();
+    loop {
+        match replay.poll().unwrap() {
+            Poll::Readings(r) => rows.extend(r),
+            Poll::Idle => {}
+            Poll::End => break,
+        }
+    }
+    assert_eq!(rows.len(), fixture_rows());
+    let mut by_availability = rows.clone();
+    let at = |r: &Reading| r.available_unix_s.unwrap_or(r.time_unix_s);
+    by_availability.sort_by(|a, b| {
+        at(a)
+            .total_cmp(&at(b))
+            .then(a.time_unix_s.total_cmp(&b.time_unix_s))
+            .then_with(|| b.tag.cmp(&a.tag))
+    });
+    assert_ne!(
+        rows.iter().map(|r| &r.tag).collect::<Vec<_>>(),
+        by_availability.iter().map(|r| &r.tag).collect::<Vec<_>>()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, readings: &[Reading], chunk: usize| {
+        let block = format!(
+            "[[sources]]\nkind = \"replay\"\nunit = \"BR-3L-01\"\npath = \"{}\"\n",
+            root().join(FIXTURE).display()
+        );
+        let cfg = Arc::new(SiteConfig::read(site(dir.path(), name, &block)).unwrap());
+        let store = Arc::new(SqliteStore::open(&cfg.store_path).unwrap());
+        let mut e = Engine::new(
+            cfg,
+            store.clone(),
+            Arc::new(Mechanistic),
+            Vec::new(),
+            quiet(),
+        );
+        e.start().unwrap();
+        for c in readings.chunks(chunk) {
+            e.ingest("BR-3L-01", c).unwrap();
+        }
+        store.predictions("sponsor-a", "B01").unwrap()
+    };
+    let want = run("file-order", &rows, 50);
+    let got = run("availability-order", &by_availability, 1);
+    assert_same_predictions(&got, &want);
 }

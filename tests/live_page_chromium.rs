@@ -7,6 +7,8 @@
 //! Without `/usr/bin/chromium` the test prints a skip notice, unless
 //! `BIOTWIN_REQUIRE_CHROMIUM=1` (set by CI), where it fails.
 
+mod live_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -171,4 +173,58 @@ fn the_page_shows_the_example_batch_with_forecast_bands() {
     assert!(!dom.contains("XING-PAGE-7"));
     assert!(!dom.contains("class=\"band\""));
     rt.shutdown_background();
+}
+
+/// The page over the SQLite store of a real live run (replay through the
+/// engine with the live tests' trend predictor), served as `biotwin serve`
+/// serves it: a background server on the store's own connection.
+#[test]
+fn the_page_shows_a_batch_from_a_live_runs_sqlite_store() {
+    if !chromium_or_skip() {
+        return;
+    }
+    use biotwin::live::sqlite_store::SqliteStore;
+    use biotwin::live::web::background::spawn;
+    use live_support::{TrendFactory, clean_rows, run_site, site};
+
+    let (dir, site_file) = site(&clean_rows());
+    let run = run_site(&site_file, TrendFactory::new(1.0), None);
+    let n = run.store.predictions("sponsor-a", "B1").unwrap().len();
+    assert_eq!(n, 8);
+    // Another tenant's batch in the same store, which the page must not show.
+    run.store
+        .upsert_batch(&BatchInfo {
+            tenant: "other".into(),
+            batch_id: "OTHER-SECRET-2".into(),
+            unit: "BR-X".into(),
+            start_unix_s: 1.7e9,
+            end_unix_s: 1.8e9,
+            finished: false,
+        })
+        .unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("live.sqlite")).unwrap());
+    let tenants = vec![
+        ("sponsor-a".to_string(), token_sha256_hex(TOKEN)),
+        ("other".to_string(), token_sha256_hex("other-token-456")),
+    ];
+    let server = spawn("127.0.0.1:0".parse().unwrap(), store, tenants).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/#token={TOKEN}", server.addr());
+    let dom = chromium(&url, profile.path(), &["--dump-dom"]);
+    assert!(
+        dom.contains(">B1<"),
+        "batch id missing from the page:\n{dom}"
+    );
+    assert!(dom.contains("titer_end"), "CQA missing:\n{dom}");
+    assert_eq!(dom.matches("class=\"band\"").count(), 1, "{dom}");
+    assert!(dom.contains("P(in spec)"));
+    assert!(dom.contains("finished"), "{dom}");
+    assert!(
+        !dom.contains("OTHER-SECRET-2"),
+        "another tenant's batch shown"
+    );
+    assert!(
+        !dom.contains(TOKEN),
+        "the token must not end up in the page"
+    );
 }

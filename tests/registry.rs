@@ -324,6 +324,13 @@ fn train_evaluate_promote_through_the_binary_with_tampering_refused() {
     ]);
     assert_eq!(code, 0, "{o}\n{e}");
     assert!(o.contains("4 batches evaluated: B21,B22,B23,B24"), "{o}");
+    // The same chain through `audit verify` (QA's one command for records).
+    let (code, o, e) = biotwin(&["audit", "verify", "--registry", reg_s]);
+    assert_eq!(code, 0, "{o}\n{e}");
+    assert!(
+        o.contains("registry log intact: 4 entries, 2 artifacts unaltered"),
+        "{o}"
+    );
 
     // Tampering with the log: models reports it and fails.
     let log = reg.join("registry.jsonl");
@@ -337,6 +344,9 @@ fn train_evaluate_promote_through_the_binary_with_tampering_refused() {
         o.contains("DOES NOT VERIFY") && e.contains("sha256"),
         "{o}\n{e}"
     );
+    let (code, o, e) = biotwin(&["audit", "verify", "--registry", reg_s]);
+    assert_eq!(code, 2, "{o}\n{e}");
+    assert!(e.contains("registry.jsonl") && e.contains("sha256"), "{e}");
 }
 
 #[test]

@@ -57,6 +57,14 @@ pub trait Culture<const N: usize>: OdeSystem<N> + Clone + Send + Sync {
     fn output_columns(&self) -> Vec<&'static str>;
     /// One output row (same order as `output_columns`) for state `y` at `t_s`.
     fn outputs(&self, t_s: f64, y: &SVector<f64, N>, row: &mut Vec<f64>);
+    /// Appends the output row to `rows`. A run emits one row per output
+    /// time (hundreds per batch); models override this to write straight
+    /// into the table instead of through a scratch row.
+    fn append_outputs(&self, t_s: f64, y: &SVector<f64, N>, rows: &mut Vec<f64>) {
+        let mut row = Vec::new();
+        self.outputs(t_s, y, &mut row);
+        rows.extend_from_slice(&row);
+    }
     /// End-of-batch quality attributes: (name with unit, value).
     fn quality(&self, y: &SVector<f64, N>) -> Vec<(&'static str, f64)>;
 }

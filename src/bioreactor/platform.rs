@@ -673,6 +673,10 @@ impl Culture<N> for ChoPlatform {
         ]
     }
     fn outputs(&self, t_s: f64, y: &SVector<f64, N>, row: &mut Vec<f64>) {
+        row.clear();
+        self.append_outputs(t_s, y, row);
+    }
+    fn append_outputs(&self, t_s: f64, y: &SVector<f64, N>, row: &mut Vec<f64>) {
         let a = self.algebraic(y);
         let c = &self.c;
         let frac = |i: usize| {
@@ -683,7 +687,6 @@ impl Culture<N> for ChoPlatform {
             }
         };
         let air_sat = c.h_o2 * super::gas_transfer::Y_O2_AIR * c.pressure_pa;
-        row.clear();
         row.extend_from_slice(&[
             t_s / 3600.0,
             y[V] * 1e3,

@@ -52,11 +52,37 @@ pub struct Run<const N: usize> {
     pub stats: WorkStats,
 }
 
-/// Simulates `recipe` with `model` (whose parameters are already set).
+/// Simulates `recipe` with `model` (whose parameters are already set); with
+/// an output interval, `rows` holds the model's output columns at every
+/// output time.
 pub fn run<const N: usize, M: Culture<N>>(
     template: &M,
     recipe: &Recipe,
     opts: &RunOptions,
+) -> Result<Run<N>, SolverFailure> {
+    let n_cols = template.output_columns().len();
+    let n_rows = match opts.output_interval_s {
+        Some(dt) if dt > 0.0 => (recipe.duration_s / dt).ceil() as usize + 2,
+        Some(_) => 1,
+        None => 0,
+    };
+    let mut rows: Vec<f64> = Vec::with_capacity(n_rows * n_cols);
+    let mut r = run_observed(template, recipe, opts, |m: &M, t, y| {
+        m.append_outputs(t, y, &mut rows)
+    })?;
+    r.rows = rows;
+    Ok(r)
+}
+
+/// As [`run`], but every output state goes to `observe` (with the model as
+/// configured at that time) instead of into rows; `rows` stays empty. The
+/// states alone are what a solver comparison needs (SciPy's reference
+/// returns states only).
+pub fn run_observed<const N: usize, M: Culture<N>>(
+    template: &M,
+    recipe: &Recipe,
+    opts: &RunOptions,
+    mut observe: impl FnMut(&M, f64, &SVector<f64, N>),
 ) -> Result<Run<N>, SolverFailure> {
     let mut model = template.clone();
     let kinds = model.kinds();
@@ -97,12 +123,8 @@ pub fn run<const N: usize, M: Culture<N>>(
         _ => Vec::new(),
     };
     let record = opts.output_interval_s.is_some();
-    let n_cols = model.output_columns().len();
-    let mut rows: Vec<f64> = Vec::with_capacity(if record { (grid.len() + 1) * n_cols } else { 0 });
-    let mut row = Vec::with_capacity(n_cols);
     if record {
-        model.outputs(0.0, &y0, &mut row);
-        rows.extend_from_slice(&row);
+        observe(&model, 0.0, &y0);
     }
     let mut ledger = Ledger {
         fed: SVector::zeros(),
@@ -120,10 +142,7 @@ pub fn run<const N: usize, M: Culture<N>>(
         // Rows are computed as the solver reaches each output time, with the
         // set-points and feeds of this segment.
         let m = &model;
-        let mut emit = |tk: f64, yk: &SVector<f64, N>| {
-            m.outputs(tk, yk, &mut row);
-            rows.extend_from_slice(&row);
-        };
+        let mut emit = |tk: f64, yk: &SVector<f64, N>| observe(m, tk, yk);
         y = integrate_segment(
             m,
             opts.method,
@@ -222,7 +241,7 @@ pub fn run<const N: usize, M: Culture<N>>(
         }
     }
     Ok(Run {
-        rows,
+        rows: Vec::new(),
         initial: y0,
         final_state: y,
         ledger,

@@ -364,8 +364,11 @@ impl Culture<N> for Xing2010 {
         ]
     }
     fn outputs(&self, t_s: f64, y: &SVector<f64, N>, row: &mut Vec<f64>) {
-        let (mu, mu_d) = self.rates(y);
         row.clear();
+        self.append_outputs(t_s, y, row);
+    }
+    fn append_outputs(&self, t_s: f64, y: &SVector<f64, N>, row: &mut Vec<f64>) {
+        let (mu, mu_d) = self.rates(y);
         row.extend_from_slice(&[
             t_s / 3600.0,
             y[V] * 1e3,

@@ -1,18 +1,19 @@
 //! `biotwin live`: run live mode from a site configuration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::live::Predictor;
-use crate::live::config::{BatchConfig, SiteConfig};
+use crate::live::config::SiteConfig;
 use crate::live::engine::{Engine, EngineOptions, PredictorFactory, open_source};
+use crate::live::factory::SiteFactory;
+use crate::live::mechanistic::MechanisticOptions;
 use crate::live::sqlite_store::SqliteStore;
 
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Live mode: historian data in, state estimate and end-of-batch forecasts out, all recorded",
-    after_help = "Examples:\n  biotwin live --config process-models/sites/example-site.toml --once\n  biotwin live --config site.toml --speed 3600\n\nReadings are stored as received, mapped to model variables (refusals counted by\nreason), assimilated, and forecast every forecast_every_s of batch time into the\nSQLite store named in the site file. A restart resumes every unfinished batch\nwithout losing or duplicating a prediction. Check the audit trail with\n`biotwin audit verify --store FILE`."
+    after_help = "Examples:\n  biotwin live --config process-models/sites/example-site.toml --once\n  biotwin live --config site.toml --speed 3600\n  biotwin live --config process-models/sites/example-site.toml --once --serve 127.0.0.1:8080\n\nReadings are stored as received, mapped to model variables (refusals counted by\nreason), assimilated, and forecast every forecast_every_s of batch time into the\nSQLite store named in the site file. A restart resumes every unfinished batch\nwithout losing or duplicating a prediction. Check the audit trail with\n`biotwin audit verify --store FILE`. With --serve ADDR the QA page runs alongside\n(see `biotwin serve --help`) and stays up after processing until Ctrl-C; Ctrl-C\nstops both (every write is one transaction: a restart resumes)."
 )]
 pub struct Args {
     /// Site configuration (TOML; see docs/live.md).
@@ -26,26 +27,17 @@ pub struct Args {
     /// (default 1, real time; with --once: as fast as possible; 0 = as fast as possible).
     #[arg(long)]
     pub speed: Option<f64>,
+    /// Also serve the QA web page and API on ADDR (e.g. 127.0.0.1:8080) over
+    /// the same store while the engine runs; the server stays up after the
+    /// sources end (also with --once) until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<std::net::SocketAddr>,
 }
 
-/// The predictors this build can make. Kept in one place so that wiring the
-/// mechanistic and surrogate predictors is a one-function change.
-pub fn default_factory() -> Arc<dyn PredictorFactory> {
-    struct Default;
-    impl PredictorFactory for Default {
-        fn create(&self, batch: &BatchConfig) -> Result<Box<dyn Predictor>, Error> {
-            Err(Error::input(
-                "<site file>",
-                format!("batches.{}.predictor", batch.id),
-                "a predictor available in this build",
-                format!(
-                    "`{}`: predictor not available in this build",
-                    batch.predictor
-                ),
-            ))
-        }
-    }
-    Arc::new(Default)
+/// The predictors this build can make: `mechanistic` and `surrogate:PATH`
+/// (see `live::factory`), with errors naming `site_file`.
+pub fn default_factory(site_file: &Path) -> Arc<dyn PredictorFactory> {
+    Arc::new(SiteFactory::new(site_file, MechanisticOptions::default()))
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
@@ -62,6 +54,12 @@ pub fn run(a: Args) -> Result<(), Error> {
     let cfg = Arc::new(SiteConfig::read(&a.config)?);
     let speed = a.speed.unwrap_or(if a.once { 0.0 } else { 1.0 });
     let store = Arc::new(SqliteStore::open(&cfg.store_path)?);
+    // Bound before the engine starts, so a port in use fails the command
+    // before anything is recorded.
+    let server = match a.serve {
+        Some(addr) => Some(super::serve::start(&cfg, addr)?),
+        None => None,
+    };
     let mut sources = Vec::new();
     for s in &cfg.sources {
         sources.push((open_source(s, speed)?, s.unit.clone()));
@@ -73,15 +71,19 @@ pub fn run(a: Args) -> Result<(), Error> {
         sources.len(),
         cfg.store_path.display()
     );
-    let mut engine = Engine::new(
-        cfg,
-        store,
-        default_factory(),
-        sources,
-        EngineOptions::default(),
-    );
+    let factory = default_factory(&cfg.file);
+    let mut engine = Engine::new(cfg, store, factory, sources, EngineOptions::default());
     engine.start()?;
     let stats = engine.run(a.once)?;
     outln!("{stats}");
-    Ok(())
+    match server {
+        Some(server) => {
+            outln!(
+                "live: sources done; still serving http://{}/ until Ctrl-C",
+                server.addr()
+            );
+            server.wait()
+        }
+        None => Ok(()),
+    }
 }

@@ -19,6 +19,7 @@ mod live;
 mod models;
 mod promote;
 mod scale_up;
+mod serve;
 mod simulate;
 mod train;
 mod transfer;
@@ -55,6 +56,7 @@ pub enum Command {
     Promote(promote::Args),
     Live(live::Args),
     Audit(audit::Args),
+    Serve(serve::Args),
 }
 
 /// Parses the command line, runs the command, prints any error and returns
@@ -79,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::Promote(a) => promote::run(a),
         Command::Live(a) => live::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

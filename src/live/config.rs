@@ -44,6 +44,16 @@
 //! path = "B01.csv.gz"
 //! format = "long"                 # long | wide | parquet
 //! unit = "BR-01"
+//!
+//! [[sources]]                     # an OPC UA server (fields of `OpcUaConfig`)
+//! kind = "opcua"
+//! unit = "BR-02"
+//! endpoint = "opc.tcp://historian.example:4840/"
+//! publishing_interval_ms = 1000   # and the other optional OpcUaConfig keys
+//! [[sources.nodes]]
+//! tag = "glucose"
+//! node_id = "ns=2;s=BR02.Glucose"
+//! lab = true
 //! ```
 //!
 //! Unknown keys are reported all at once (through
@@ -60,6 +70,7 @@ use crate::data::tag_map::{Conversion, conversion};
 use crate::data::timestamp::parse_rfc3339;
 use crate::definition::source::SourceFile;
 use crate::error::{Diagnostic, Diagnostics};
+use crate::live::opcua::{OpcUaConfig, OpcUaNode};
 
 #[derive(Debug, Clone, Deserialize)]
 struct SiteFile {
@@ -147,6 +158,65 @@ struct SourceSection {
     #[serde(default)]
     format: Option<DataFormat>,
     unit: String,
+    // OPC UA only: the keys of `OpcUaConfig` (its defaults when absent).
+    #[serde(default)]
+    nodes: Option<Vec<OpcUaNode>>,
+    #[serde(default)]
+    publishing_interval_ms: Option<u64>,
+    #[serde(default)]
+    security: Option<String>,
+    #[serde(default)]
+    reconnect_initial_ms: Option<u64>,
+    #[serde(default)]
+    reconnect_max_ms: Option<u64>,
+    #[serde(default)]
+    backfill: Option<bool>,
+    #[serde(default)]
+    backfill_from_unix_s: Option<f64>,
+}
+
+impl SourceSection {
+    /// Names of the OPC UA keys given (wrong on a file source).
+    fn opcua_keys(&self) -> Vec<&'static str> {
+        let given = [
+            ("nodes", self.nodes.is_some()),
+            (
+                "publishing_interval_ms",
+                self.publishing_interval_ms.is_some(),
+            ),
+            ("security", self.security.is_some()),
+            ("reconnect_initial_ms", self.reconnect_initial_ms.is_some()),
+            ("reconnect_max_ms", self.reconnect_max_ms.is_some()),
+            ("backfill", self.backfill.is_some()),
+            ("backfill_from_unix_s", self.backfill_from_unix_s.is_some()),
+        ];
+        given.iter().filter(|g| g.1).map(|g| g.0).collect()
+    }
+
+    /// The OPC UA connection this entry describes, defaults filled in.
+    fn opcua(&self) -> OpcUaConfig {
+        let mut c = OpcUaConfig::new(
+            self.endpoint.clone().unwrap_or_default(),
+            self.nodes.clone().unwrap_or_default(),
+        );
+        if let Some(v) = self.publishing_interval_ms {
+            c.publishing_interval_ms = v;
+        }
+        if let Some(v) = &self.security {
+            c.security = v.clone();
+        }
+        if let Some(v) = self.reconnect_initial_ms {
+            c.reconnect_initial_ms = v;
+        }
+        if let Some(v) = self.reconnect_max_ms {
+            c.reconnect_max_ms = v;
+        }
+        if let Some(v) = self.backfill {
+            c.backfill = v;
+        }
+        c.backfill_from_unix_s = self.backfill_from_unix_s;
+        c
+    }
 }
 
 /// Where readings come from.
@@ -211,6 +281,8 @@ pub struct SourceConfig {
     pub format: DataFormat,
     /// Production unit whose tags the source carries.
     pub unit: String,
+    /// The validated connection of an OPC UA source.
+    pub opcua: Option<OpcUaConfig>,
 }
 
 /// A validated site configuration; paths are resolved.
@@ -218,6 +290,9 @@ pub struct SourceConfig {
 pub struct SiteConfig {
     /// The file it was read from (for records and messages).
     pub file: PathBuf,
+    /// SHA-256 (hex) of the file's text: the engine records it at every
+    /// start and records a `config.changed` when it differs from the last.
+    pub sha256: String,
     pub name: String,
     pub forecast_every_s: f64,
     pub store_path: PathBuf,
@@ -467,6 +542,16 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
         }
         let format = s.format.unwrap_or(DataFormat::Long);
         let mut path = None;
+        let mut opcua = None;
+        if s.kind != SourceKind::Opcua {
+            for key in s.opcua_keys() {
+                d.push(src.diag(
+                    &at(key),
+                    "no OPC UA key on a replay or tail source (kind = \"opcua\")",
+                    format!("`{key}`"),
+                ));
+            }
+        }
         match s.kind {
             SourceKind::Replay | SourceKind::Tail => match &s.path {
                 None => d.push(src.diag(
@@ -501,6 +586,26 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                         "none",
                     ));
                 }
+                if s.path.is_some() {
+                    d.push(src.diag(
+                        &at("path"),
+                        "no `path` on an OPC UA source (it has an `endpoint`)",
+                        "a path",
+                    ));
+                }
+                let c = s.opcua();
+                match c.validate(&src.path, &format!("sources[{i}]")) {
+                    // Re-made through the source file to get their lines.
+                    Err(problems) => {
+                        for p in problems.iter() {
+                            if s.endpoint.is_none() && p.field.ends_with(".endpoint") {
+                                continue; // reported above
+                            }
+                            d.push(src.diag(&p.field, p.expected.clone(), p.found.clone()));
+                        }
+                    }
+                    Ok(_) => opcua = Some(c),
+                }
             }
         }
         sources.push(SourceConfig {
@@ -509,11 +614,16 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
             endpoint: s.endpoint.clone(),
             format,
             unit: s.unit.clone(),
+            opcua,
         });
     }
 
     d.into_result(SiteConfig {
         file: src.path.clone(),
+        sha256: {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(src.text.as_bytes()))
+        },
         name: f.site.name,
         forecast_every_s: f.site.forecast_every_s,
         store_path: resolve(&f.store.path),
@@ -616,5 +726,37 @@ unit = "BR1"
         let unknown = GOOD.replace("lab = true", "lab = true\ncolour = 1\nsmell = 2");
         let e = SiteConfig::read(write(dir.path(), &unknown)).unwrap_err();
         assert_eq!(e.len(), 2, "{e}");
+    }
+
+    #[test]
+    fn an_opcua_source_is_read_into_its_connection_and_bad_fields_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let opcua = GOOD.replace(
+            "kind = \"replay\"\npath = \"export.csv\"\nunit = \"BR1\"",
+            "kind = \"opcua\"\nunit = \"BR1\"\nendpoint = \"opc.tcp://h:4840/\"\n\
+             publishing_interval_ms = 250\n[[sources.nodes]]\ntag = \"GLC\"\n\
+             node_id = \"ns=2;i=7\"\nlab = true\n",
+        );
+        let cfg = SiteConfig::read(write(dir.path(), &opcua)).unwrap();
+        let c = cfg.sources[0].opcua.as_ref().unwrap();
+        assert_eq!(c.endpoint, "opc.tcp://h:4840/");
+        assert_eq!(c.publishing_interval_ms, 250);
+        assert_eq!(c.reconnect_max_ms, 10_000);
+        assert!(c.backfill && c.nodes[0].lab && c.nodes[0].tag == "GLC");
+
+        let bad = opcua
+            .replace("ns=2;i=7", "nonsense")
+            .replace("opc.tcp://h:4840/", "http://h");
+        let e = SiteConfig::read(write(dir.path(), &bad)).unwrap_err();
+        assert!(e.mentions("sources[0].endpoint"), "{e}");
+        assert!(e.mentions("sources[0].nodes[0].node_id"), "{e}");
+        assert!(e.iter().all(|d| d.line.is_some()), "{e}");
+
+        let mixed = GOOD.replace(
+            "path = \"export.csv\"",
+            "path = \"export.csv\"\nbackfill = false",
+        );
+        let e = SiteConfig::read(write(dir.path(), &mixed)).unwrap_err();
+        assert!(e.mentions("sources[0].backfill"), "{e}");
     }
 }

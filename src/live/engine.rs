@@ -8,11 +8,19 @@
 //! * accepted observations wait in a queue and are assimilated in order of
 //!   the time they became available (a lab result enters at its result time,
 //!   with its sample time, as an out-of-sequence update);
-//! * the batch clock is the newest online sample time; whenever it passes the
-//!   next forecast time `(seq + 1) * forecast_every_s` (or the planned end),
-//!   every queued observation available by then is assimilated and forecast
-//!   `seq` is made, seeded from (tenant, batch, seq), with the SHA-256 of the
-//!   observations assimilated so far;
+//! * the batch clock is the newest online sample time; whenever it moves
+//!   strictly past the next forecast time `T = (seq + 1) * forecast_every_s`
+//!   (or reaches the planned end), every queued observation available by `T`
+//!   is assimilated and forecast `seq` is made, seeded from (tenant, batch,
+//!   seq), with the SHA-256 of the observations assimilated so far;
+//!   between forecasts, observations available strictly before the clock
+//!   are assimilated as they come;
+//! * so forecasts do not depend on how the readings were chunked or
+//!   interleaved, provided the source hands them on in order of sample time
+//!   (an export) or of availability (a subscription: the OPC UA source
+//!   restores the server's order): either way every reading available by `T`
+//!   has come before the first online reading sampled after `T`. Equal
+//!   availability is ordered by sample time, variable and value, not arrival;
 //! * at the planned end the last forecast is made and the batch finished.
 //!
 //! On start, a batch that is in the store and not finished is rebuilt by
@@ -28,6 +36,7 @@
 //! that is not recorded.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -227,6 +236,28 @@ impl Engine {
             let predictor = self.factory.create(b)?;
             made.push((b, known, predictor));
         }
+        // A configuration change is an audited action: the hash of the
+        // site file is compared with the one recorded at the last start.
+        let previous = self
+            .store
+            .audit()?
+            .into_iter()
+            .rev()
+            .find(|e| e.action == "config.loaded")
+            .and_then(|e| e.detail.get("sha256")?.as_str().map(str::to_string));
+        if let Some(prev) = previous.filter(|p| *p != cfg.sha256) {
+            self.store.append_audit(
+                ACTOR,
+                None,
+                "config.changed",
+                serde_json::json!({
+                    "site": cfg.name,
+                    "file": cfg.file.display().to_string(),
+                    "previous_sha256": prev,
+                    "sha256": cfg.sha256,
+                }),
+            )?;
+        }
         self.store.append_audit(
             ACTOR,
             None,
@@ -234,6 +265,7 @@ impl Engine {
             serde_json::json!({
                 "site": cfg.name,
                 "file": cfg.file.display().to_string(),
+                "sha256": cfg.sha256,
                 "batches": cfg.batches.iter().map(|b| &b.id).collect::<Vec<_>>(),
                 "forecast_every_s": cfg.forecast_every_s,
             }),
@@ -339,17 +371,24 @@ impl Engine {
         let duration = run.cfg.planned_end_unix_s - run.cfg.start_unix_s;
         loop {
             let t = ((run.seq + 1) as f64 * self.cfg.forecast_every_s).min(duration);
-            if clock < t {
+            // Only once the data has moved strictly past t: the readings
+            // sampled at t itself (several tags, in any order) are then all
+            // in. The planned end is the exception: nothing after it belongs
+            // to the batch, so reaching it is enough.
+            let ready = clock > t || (t >= duration && clock >= duration);
+            if !ready {
                 break;
             }
-            self.assimilate_until(run, t);
+            self.assimilate_until(run, t, true);
             self.forecast(run)?;
             if t >= duration {
                 self.finish(run)?;
                 return Ok(());
             }
         }
-        self.assimilate_until(run, clock);
+        // Strictly before the clock: another reading available at the
+        // clock's own time may still come, and must be assimilated in order.
+        self.assimilate_until(run, clock, false);
         for tag in run.mapper.stale_tags(&self.cfg.tags) {
             if !run.stale_reported.contains(&tag) {
                 eprintln!(
@@ -363,10 +402,19 @@ impl Engine {
         Ok(())
     }
 
-    /// Assimilates queued observations available by batch time `t`, in
-    /// order of availability (ties: sample time, then arrival).
-    fn assimilate_until(&mut self, run: &mut BatchRun, t: f64) {
-        if !run.pending.iter().any(|p| p.obs.available_s <= t) {
+    /// Assimilates queued observations available by batch time `t` (before
+    /// it unless `inclusive`), in order of availability; ties by sample time,
+    /// variable and value, so the order does not depend on how readings
+    /// were chunked or interleaved on arrival (arrival breaks exact repeats).
+    fn assimilate_until(&mut self, run: &mut BatchRun, t: f64, inclusive: bool) {
+        let due = |p: &Pending| {
+            if inclusive {
+                p.obs.available_s <= t
+            } else {
+                p.obs.available_s < t
+            }
+        };
+        if !run.pending.iter().any(due) {
             return;
         }
         run.pending.sort_by(|a, b| {
@@ -374,13 +422,11 @@ impl Engine {
                 .available_s
                 .total_cmp(&b.obs.available_s)
                 .then(a.obs.time_s.total_cmp(&b.obs.time_s))
+                .then_with(|| a.obs.variable.cmp(&b.obs.variable))
+                .then(a.obs.value_si.total_cmp(&b.obs.value_si))
                 .then(a.arrival.cmp(&b.arrival))
         });
-        let n = run
-            .pending
-            .iter()
-            .take_while(|p| p.obs.available_s <= t)
-            .count();
+        let n = run.pending.iter().take_while(|p| due(p)).count();
         for p in run.pending.drain(..n) {
             match run.predictor.assimilate(&p.obs) {
                 Ok(true) => {
@@ -654,7 +700,7 @@ fn now_unix_s() -> f64 {
 }
 
 /// Opens the source a site file describes. `speed` paces replays (0: as fast
-/// as possible). OPC UA sources come from their own module when built in.
+/// as possible); it does not apply to an OPC UA subscription.
 pub fn open_source(s: &super::config::SourceConfig, speed: f64) -> Result<Box<dyn Source>, Error> {
     use super::config::SourceKind;
     let path = || {
@@ -669,11 +715,22 @@ pub fn open_source(s: &super::config::SourceConfig, speed: f64) -> Result<Box<dy
             speed,
         )?)),
         SourceKind::Tail => Ok(Box::new(super::tail::TailSource::new(&path()?))),
-        SourceKind::Opcua => Err(Error::input(
-            "<site file>",
-            "sources.kind",
-            "replay or tail (OPC UA sources are not available in this build)",
-            format!("opcua {}", s.endpoint.as_deref().unwrap_or("")),
-        )),
+        SourceKind::Opcua => {
+            let c = s.opcua.as_ref().ok_or_else(|| {
+                Error::input(
+                    "<site file>",
+                    "sources.endpoint",
+                    "an OPC UA source with an endpoint and nodes",
+                    "none",
+                )
+            })?;
+            // Validated with the site file already; `start` only connects
+            // (in the background: an unreachable server is retried).
+            Ok(Box::new(super::opcua::OpcUaSource::start(
+                c,
+                Path::new("<site file>"),
+                "sources",
+            )?))
+        }
     }
 }

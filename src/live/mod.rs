@@ -22,6 +22,7 @@
 pub mod audit;
 pub mod config;
 pub mod engine;
+pub mod factory;
 pub mod mapping;
 pub mod mechanistic;
 pub mod memory_store;

@@ -1,7 +1,8 @@
 //! Replay of a historian export (long or wide CSV, optionally gzip) as if
 //! it were arriving live.
 //!
-//! Readings are emitted in file order. Pacing: a reading is due when
+//! Readings are emitted in the order they became available (result time,
+//! else sample time; file order among equal times). Pacing: a reading is due when
 //! `(t - t0) / speed` seconds of wall-clock time have passed since the first
 //! poll, where `t` is the latest sample time seen so far in the file (so an
 //! out-of-order row does not stall the replay) and `t0` the first. A speed of
@@ -35,7 +36,13 @@ pub struct ReplaySource {
 impl ReplaySource {
     /// Reads the whole export; `speed` is simulated seconds per wall second.
     pub fn open(path: &Path, format: DataFormat, speed: f64) -> Result<Self, Error> {
-        let (readings, malformed) = read_export(path, format)?;
+        let (mut readings, malformed) = read_export(path, format)?;
+        // An export is a record, not the order values arrived in: many
+        // historians write it grouped by tag, which replayed in file order
+        // would run one tag to the batch end before the next begins. Deliver
+        // in the order the values became available (stable: rows with equal
+        // times keep their file order).
+        readings.sort_by(|a, b| arrival(a).total_cmp(&arrival(b)));
         let mut pace = Vec::with_capacity(readings.len());
         let mut max = f64::NEG_INFINITY;
         for r in &readings {
@@ -101,6 +108,11 @@ impl Source for ReplaySource {
     fn malformed_rows(&self) -> u64 {
         self.malformed
     }
+}
+
+/// When a reading became available to a live historian client.
+fn arrival(r: &Reading) -> f64 {
+    r.available_unix_s.unwrap_or(r.time_unix_s)
 }
 
 /// Every reading of an export, in file order, and the count of rows that

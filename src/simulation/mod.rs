@@ -169,6 +169,38 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// Runs the batch and returns the output times (s) and the model states
+    /// there (SI, row-major, `n_states` per row): the solver's product
+    /// without the derived output columns of [`Scenario::simulate`]. This is
+    /// what SciPy's reference `simulate` returns, so the speed comparison
+    /// (`benches/compare_scipy.sh`) times it beside the full trajectory.
+    pub fn simulate_states(&self) -> Result<(Vec<f64>, Vec<f64>), Error> {
+        let model = self.model();
+        Ok(match &model {
+            AnyModel::Xing2010(m) => states_of(m, &self.recipe, &self.options)?,
+            AnyModel::ChoPlatform(m) => states_of(m, &self.recipe, &self.options)?,
+        })
+    }
+}
+
+fn states_of<const N: usize, M: Culture<N>>(
+    model: &M,
+    recipe: &Recipe,
+    opts: &RunOptions,
+) -> Result<(Vec<f64>, Vec<f64>), Error> {
+    let n = match opts.output_interval_s {
+        Some(dt) if dt > 0.0 => (recipe.duration_s / dt).ceil() as usize + 2,
+        _ => 1,
+    };
+    let (mut times, mut states) = (Vec::with_capacity(n), Vec::with_capacity(n * N));
+    crate::bioreactor::simulate::run_observed(model, recipe, opts, |_, t, y| {
+        times.push(t);
+        states.extend_from_slice(y.as_slice());
+    })?;
+    Ok((times, states))
+}
+
 /// Loads a process file with the family registry of this crate.
 pub fn load_process(path: &Path) -> Result<ProcessDefinition, Diagnostics> {
     ProcessDefinition::load(

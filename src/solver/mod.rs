@@ -8,21 +8,22 @@
 //!   between recipe events (bolus feeds, sampling, set-point shifts, feed
 //!   starts). Each segment is integrated on its own, so discontinuities fall
 //!   exactly on segment boundaries instead of being stepped over.
-//! * **Scaled states.** `ode_solvers` takes one scalar absolute tolerance for
-//!   all components. States span many orders of magnitude in SI (10¹³ cells/m³
-//!   next to 10⁻³ m³), so the solver integrates `z = y / s` with a per-state
-//!   nominal scale `s` supplied by the model; `atol` is then relative to each
-//!   state's typical magnitude and means the same thing for every state.
-//! * **Output on a global grid.** Dopri5's continuous-output model is evaluated
-//!   at the output times inside each segment; Dop853, which has no such model
-//!   in the crate, integrates up to each grid point with dense output.
+//! * **Scaled tolerances.** States span many orders of magnitude in SI (10¹³
+//!   cells/m³ next to 10⁻³ m³), so `atol` is relative to a per-state nominal
+//!   scale `s` supplied by the model and means the same thing for every
+//!   state: Dopri5 uses the absolute tolerance `atol·s` per component;
+//!   `ode_solvers` (Dop853) takes one scalar, so it integrates `z = y / s`.
+//! * **Output on a global grid.** Dopri5's continuous extension is evaluated
+//!   at the output times inside each step; Dop853, which has no such model
+//!   in the crate, integrates up to each grid point.
 //! * **Failures are errors.** Solver failures, non-finite values and
 //!   concentrations below `−negative_tolerance·scale` are reported with the
 //!   time and the full state.
 
 use nalgebra::SVector;
-use ode_solvers::continuous_output_model::ContinuousOutputModel;
-use ode_solvers::{Dop853, Dopri5, OutputType, System};
+use ode_solvers::{Dop853, OutputType, System};
+
+pub mod dopri5;
 
 /// Which explicit method integrates the segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -168,110 +169,70 @@ pub fn integrate_segment<const N: usize, S: OdeSystem<N>>(
     let accepted_before = stats.accepted_steps;
     stats.segments += 1;
     let mut failed = None;
-    let mut emit = |t: f64, z: &SVector<f64, N>| {
-        if let Some(o) = out.as_mut() {
-            o(t, &z.component_mul(&scale));
-        }
-    };
     let z1 = match method {
-        Method::Dopri5 if record => match evenly_spaced_to_end(t0, t1, inside) {
-            // The grid starts one interval after t0 and ends at t1: the
-            // solver's dense output lands exactly on it.
-            Some(dt) => {
-                let mut solver = dopri5(
-                    sys,
-                    &scale,
-                    &inv_scale,
-                    tol,
-                    &mut failed,
-                    t0,
-                    t1,
-                    dt,
-                    h0,
-                    z0,
-                    OutputType::Dense,
-                );
-                let r = solver.integrate();
-                let (xs, zs) = (solver.x_out(), solver.y_out());
-                let mut j = 0;
-                let mut last = z0;
-                let mut emitted = 0;
-                for &g in inside {
-                    while j < xs.len() && xs[j] < g - 1e-6 * dt {
-                        j += 1;
-                    }
-                    // A point can be missing only if the run stopped early;
-                    // that failure is reported below.
-                    let Some(zg) = zs.get(j).filter(|_| (xs[j] - g).abs() <= 1e-6 * dt) else {
-                        break;
-                    };
-                    emit(g, zg);
-                    last = *zg;
-                    emitted += 1;
-                }
-                drop(solver);
-                add(stats, r.map_err(|e| failure(sys, t0, y0, e))?);
-                if failed.is_none() && emitted < inside.len() {
-                    return Err(SolverFailure {
-                        time_s: inside[emitted],
-                        message: "dense output missed a grid point".into(),
-                        state: String::new(),
-                    });
-                }
-                last
-            }
-            None => {
-                let mut model = ContinuousOutputModel::new();
-                let mut solver = dopri5(
-                    sys,
-                    &scale,
-                    &inv_scale,
-                    tol,
-                    &mut failed,
-                    t0,
-                    t1,
-                    t1 - t0,
-                    h0,
-                    z0,
-                    OutputType::Continuous,
-                );
-                let r = solver.integrate_with_continuous_output_model(&mut model);
-                let z1 = solver.y_out().last().copied().unwrap_or(z0);
-                add(stats, r.map_err(|e| failure(sys, t0, y0, e))?);
-                if failed.is_none() {
-                    for &g in inside {
-                        let zg = if g >= t1 { Some(z1) } else { model.evaluate(g) };
-                        let zg = zg.ok_or_else(|| SolverFailure {
-                            time_s: g,
-                            message: "dense output unavailable".into(),
-                            state: String::new(),
-                        })?;
-                        emit(g, &zg);
-                    }
-                }
-                z1
-            }
-        },
         Method::Dopri5 => {
-            let mut solver = dopri5(
-                sys,
-                &scale,
-                &inv_scale,
-                tol,
-                &mut failed,
+            // Our own Dopri5 (see `dopri5`): state in SI with per-component
+            // absolute tolerance atol·scale, identical error control.
+            let settings = dopri5::Settings {
+                rtol: tol.rtol,
+                atol: scale * tol.atol,
+                max_steps: tol.max_steps,
+            };
+            let mut rhs = |t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>| sys.rhs(t, y, dy);
+            let mut emit_si = |t: f64, y: &SVector<f64, N>| {
+                if let Some(o) = out.as_mut() {
+                    o(t, y);
+                }
+            };
+            let mut check =
+                |t: f64, y: &SVector<f64, N>| check_state(sys, t, y, tol.negative_tolerance);
+            let r = dopri5::integrate(
+                &mut rhs,
                 t0,
                 t1,
-                t1 - t0,
+                y0,
                 h0,
-                z0,
-                OutputType::Sparse,
+                &settings,
+                if record { inside } else { &[] },
+                &mut emit_si,
+                &mut check,
             );
-            let r = solver.integrate();
-            let z1 = solver.y_out().last().copied().unwrap_or(z0);
-            add(stats, r.map_err(|e| failure(sys, t0, y0, e))?);
-            z1
+            match r {
+                Ok((y1, c)) => {
+                    stats.rhs_evaluations += c.rhs_evaluations;
+                    stats.accepted_steps += c.accepted_steps;
+                    stats.rejected_steps += c.rejected_steps;
+                    y1.component_mul(&inv_scale)
+                }
+                Err(dopri5::Stop::Rejected(f)) => return Err(f),
+                Err(dopri5::Stop::MaxSteps { t, steps }) => {
+                    return Err(SolverFailure {
+                        time_s: t,
+                        message: format!(
+                            "more than {steps} steps needed (segment started at t = {:.4} h)",
+                            t0 / 3600.0
+                        ),
+                        state: describe_state(sys, y0),
+                    });
+                }
+                Err(dopri5::Stop::StepUnderflow { t }) => {
+                    return Err(SolverFailure {
+                        time_s: t,
+                        message: format!(
+                            "step size underflow (segment started at t = {:.4} h)",
+                            t0 / 3600.0
+                        ),
+                        state: describe_state(sys, y0),
+                    });
+                }
+            }
         }
         Method::Dop853 => {
+            let mut emit = |t: f64, z: &SVector<f64, N>| {
+                if let Some(o) = out.as_mut() {
+                    o(t, &z.component_mul(&scale));
+                }
+            };
             // Dop853 in ode_solvers has no continuous-output model: integrate
             // grid point to grid point so every output time is a piece end.
             let mut ends: Vec<f64> = if record { inside.to_vec() } else { Vec::new() };
@@ -316,63 +277,6 @@ pub fn integrate_segment<const N: usize, S: OdeSystem<N>>(
         *step = (t1 - t0) / accepted as f64;
     }
     Ok(y1)
-}
-
-/// The spacing `dt` if `grid` is exactly t0 + dt, t0 + 2dt, …, t1.
-fn evenly_spaced_to_end(t0: f64, t1: f64, grid: &[f64]) -> Option<f64> {
-    let first = *grid.first()?;
-    let dt = first - t0;
-    let n = grid.len() as f64;
-    let tol = 1e-9 * t1.abs().max(1.0);
-    let ok = dt > 0.0
-        && (grid[grid.len() - 1] - t1).abs() <= tol
-        && (t0 + n * dt - t1).abs() <= tol
-        && grid
-            .iter()
-            .enumerate()
-            .all(|(k, &g)| (t0 + (k as f64 + 1.0) * dt - g).abs() <= tol);
-    ok.then_some(dt)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn dopri5<'a, 'f, const N: usize, S: OdeSystem<N>>(
-    sys: &'a S,
-    scale: &SVector<f64, N>,
-    inv_scale: &SVector<f64, N>,
-    tol: &Tolerances,
-    failed: &'f mut Option<SolverFailure>,
-    t0: f64,
-    t1: f64,
-    dx: f64,
-    h0: f64,
-    z0: SVector<f64, N>,
-    out_type: OutputType,
-) -> Dopri5<f64, SVector<f64, N>, Scaled<'a, 'f, N, S>> {
-    let scaled = Scaled {
-        sys,
-        scale: *scale,
-        inv_scale: *inv_scale,
-        negative_tolerance: tol.negative_tolerance,
-        failure: failed,
-    };
-    Dopri5::from_param(
-        scaled,
-        t0,
-        t1,
-        dx,
-        z0,
-        tol.rtol,
-        tol.atol,
-        0.9,
-        0.04,
-        0.2,
-        10.0,
-        t1 - t0,
-        h0,
-        tol.max_steps,
-        1000,
-        out_type,
-    )
 }
 
 fn add(stats: &mut WorkStats, st: ode_solvers::dop_shared::Stats) {

@@ -14,13 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::opcua::client::{
-    ClientBuilder, DataChangeCallback, HistoryReadAction, IdentityToken, Session, SessionPollResult,
+    ClientBuilder, HistoryReadAction, IdentityToken, MonitoredItem, MonitoredItemMap,
+    OnSubscriptionNotification, OnSubscriptionNotificationCore, Session, SessionPollResult,
 };
 use ::opcua::types::{
-    ByteString, DataChangeFilter, DataChangeTrigger, DateTime, EndpointDescription,
+    ByteString, DataChangeFilter, DataChangeTrigger, DataValue, DateTime, EndpointDescription,
     ExtensionObject, HistoryData, HistoryReadValueId, MessageSecurityMode,
-    MonitoredItemCreateRequest, NodeId, QualifiedName, ReadRawModifiedDetails, TimestampsToReturn,
-    UserTokenPolicy,
+    MonitoredItemCreateRequest, NodeId, NotificationMessage, QualifiedName, ReadRawModifiedDetails,
+    TimestampsToReturn, UserTokenPolicy,
 };
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
@@ -162,15 +163,26 @@ pub async fn run(
                         if let Some(from) = config.backfill_from_unix_s {
                             let ticks = unix_to_ticks(from);
                             let starts = nodes.iter().map(|n| (n.tag.clone(), ticks)).collect();
+                            // History first, in order, then what the new
+                            // subscription sent meanwhile.
+                            lock(&inbox).hold();
                             let _ = backfill(&session, &nodes, &starts, &inbox).await;
+                            lock(&inbox).release();
                         }
                     } else {
                         let tags: Vec<String> = nodes.iter().map(|n| n.tag.clone()).collect();
                         let starts = lock(&inbox).gap_starts(&tags);
-                        if let Some(starts) = starts
-                            && backfill(&session, &nodes, &starts, &inbox).await.is_ok()
-                        {
-                            lock(&inbox).gap_filled();
+                        match starts {
+                            Some(starts) => {
+                                if backfill(&session, &nodes, &starts, &inbox).await.is_ok() {
+                                    lock(&inbox).gap_filled();
+                                } else {
+                                    // The gap stays open for the next
+                                    // reconnect; what did arrive goes on.
+                                    lock(&inbox).release();
+                                }
+                            }
+                            None => lock(&inbox).release(),
                         }
                     }
                     first = false;
@@ -197,12 +209,13 @@ async fn subscribe(
         .iter()
         .map(|n| (n.id.clone(), (n.tag.clone(), n.lab)))
         .collect();
-    let cb_inbox = inbox.clone();
-    let callback = DataChangeCallback::new(move |dv, item| {
-        if let Some((tag, lab)) = by_id.get(&item.item_to_monitor().node_id) {
-            lock(&cb_inbox).offer(tag, *lab, &dv, false);
-        }
-    });
+    let callback = WholeNotification {
+        collect: Collect {
+            by_id,
+            values: Vec::new(),
+        },
+        inbox: inbox.clone(),
+    };
     let interval = Duration::from_millis(config.publishing_interval_ms);
     let sub = session
         .create_subscription(interval, 600, 30, 0, 0, true, callback)
@@ -239,6 +252,47 @@ async fn subscribe(
         lock(inbox).last_error = Some(format!("monitored items refused: {}", bad.join(", ")));
     }
     Ok(sub)
+}
+
+/// Gathers the data values of one notification (the library hands them on
+/// one by one).
+struct Collect {
+    by_id: HashMap<NodeId, (String, bool)>,
+    values: Vec<(String, bool, DataValue)>,
+}
+
+impl OnSubscriptionNotification for Collect {
+    fn on_data_value(&mut self, dv: DataValue, item: &MonitoredItem) {
+        if let Some((tag, lab)) = self.by_id.get(&item.item_to_monitor().node_id) {
+            self.values.push((tag.clone(), *lab, dv));
+        }
+    }
+}
+
+/// Offers a whole notification under one lock, so that `poll()` never takes
+/// half of one: the inbox restores the server's order by sorting what it
+/// hands on, which is only right for whole notifications.
+struct WholeNotification {
+    collect: Collect,
+    inbox: Arc<Mutex<Inbox>>,
+}
+
+impl OnSubscriptionNotificationCore for WholeNotification {
+    fn on_subscription_notification(
+        &mut self,
+        notification: NotificationMessage,
+        items: MonitoredItemMap<'_>,
+    ) {
+        OnSubscriptionNotificationCore::on_subscription_notification(
+            &mut self.collect,
+            notification,
+            items,
+        );
+        let mut ib = lock(&self.inbox);
+        for (tag, lab, dv) in self.collect.values.drain(..) {
+            ib.offer(&tag, lab, &dv, false);
+        }
+    }
 }
 
 /// HistoryRead (raw) of every node from its start to now; all or nothing

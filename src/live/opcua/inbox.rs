@@ -103,6 +103,11 @@ pub struct Inbox {
     /// Newest ticks per tag when the connection was lost: where the back-fill
     /// starts. Kept until a back-fill succeeds (several losses: the first).
     gap_from: Option<HashMap<String, i64>>,
+    /// While set, `take` hands nothing on: between a lost connection and the
+    /// end of its back-fill (and during a first-connection back-fill), the
+    /// new subscription delivers values newer than the gap's, and handing
+    /// those on first would put the stream out of order.
+    holding: bool,
     pub stats: OpcUaStats,
     /// Set when the client thread stopped for good.
     pub fatal: Option<String>,
@@ -149,8 +154,40 @@ impl Inbox {
         true
     }
 
+    /// The readings received so far, in order of availability (result time
+    /// for a lab node, sample time otherwise; ties by sample time, then tag).
+    ///
+    /// The server publishes in the order values became available, and each
+    /// notification is offered whole (under one lock, see `client.rs`), but
+    /// inside a notification values come grouped by monitored item: sorting
+    /// what is taken restores the server's order. With every take a union
+    /// of whole notifications (and back-filled gaps released whole), the
+    /// stream handed on is in order of availability, the order the engine's
+    /// forecasts need to be independent of how the data was chunked.
     pub fn take(&mut self) -> Vec<Reading> {
-        std::mem::take(&mut self.pending)
+        if self.holding {
+            return Vec::new();
+        }
+        let mut out = std::mem::take(&mut self.pending);
+        let at = |r: &Reading| r.available_unix_s.unwrap_or(r.time_unix_s);
+        out.sort_by(|a, b| {
+            at(a)
+                .total_cmp(&at(b))
+                .then(a.time_unix_s.total_cmp(&b.time_unix_s))
+                .then_with(|| a.tag.cmp(&b.tag))
+        });
+        out
+    }
+
+    /// Hold what arrives until [`Inbox::release`] (a back-fill is running).
+    pub fn hold(&mut self) {
+        self.holding = true;
+    }
+
+    /// Hand on again what was held (back-fill done, or given up: better out
+    /// of order than not at all).
+    pub fn release(&mut self) {
+        self.holding = false;
     }
 
     /// The connection is gone: remember where each tag's gap starts.
@@ -159,6 +196,7 @@ impl Inbox {
         if self.gap_from.is_none() {
             self.gap_from = Some(self.newest.clone());
         }
+        self.holding = true;
     }
 
     /// Where to back-fill each tag from: its newest reading before the loss;
@@ -175,6 +213,7 @@ impl Inbox {
 
     pub fn gap_filled(&mut self) {
         self.gap_from = None;
+        self.holding = false;
     }
 }
 
@@ -270,5 +309,61 @@ mod tests {
         assert_eq!(starts["do"], t60);
         inbox.gap_filled();
         assert!(inbox.gap_starts(&["ph".into()]).is_none());
+    }
+
+    #[test]
+    fn take_is_in_order_of_availability_and_holds_during_a_gap() {
+        let mut inbox = Inbox::default();
+        let t = 1_735_689_600;
+        // Grouped by item, as a notification comes: ph 0 and 120, then a lab
+        // result sampled at 0 but available at 60, then do at 60.
+        inbox.offer("ph", false, &dv(Some(7.0), StatusCode::Good, t, t), false);
+        inbox.offer(
+            "ph",
+            false,
+            &dv(Some(7.1), StatusCode::Good, t + 120, t + 120),
+            false,
+        );
+        inbox.offer(
+            "titer",
+            true,
+            &dv(Some(0.5), StatusCode::Good, t, t + 60),
+            false,
+        );
+        inbox.offer(
+            "do",
+            false,
+            &dv(Some(0.4), StatusCode::Good, t + 60, t + 60),
+            false,
+        );
+        let order: Vec<(String, f64)> = inbox
+            .take()
+            .into_iter()
+            .map(|r| (r.tag, r.time_unix_s - t as f64))
+            .collect();
+        let want = [("ph", 0.0), ("titer", 0.0), ("do", 60.0), ("ph", 120.0)];
+        let want: Vec<(String, f64)> = want.iter().map(|(a, b)| (a.to_string(), *b)).collect();
+        assert_eq!(order, want);
+        inbox.connection_lost();
+        inbox.offer(
+            "ph",
+            false,
+            &dv(Some(7.3), StatusCode::Good, t + 300, t + 300),
+            false,
+        );
+        assert!(inbox.take().is_empty(), "held until the back-fill is done");
+        inbox.offer(
+            "ph",
+            false,
+            &dv(Some(7.2), StatusCode::Good, t + 180, t + 180),
+            true,
+        );
+        inbox.gap_filled();
+        let times: Vec<f64> = inbox
+            .take()
+            .iter()
+            .map(|r| r.time_unix_s - t as f64)
+            .collect();
+        assert_eq!(times, vec![180.0, 300.0]);
     }
 }

@@ -174,7 +174,7 @@ impl SurrogatePredictor {
 }
 
 /// `kg/m3` → `kg_per_m3`, for CQA names with their unit.
-fn unit_slug(unit: &str) -> String {
+pub fn unit_slug(unit: &str) -> String {
     unit.replace('/', "_per_")
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })

@@ -12,6 +12,7 @@
 
 mod api;
 pub mod auth;
+pub mod background;
 pub mod demo;
 mod page;
 pub mod svg;

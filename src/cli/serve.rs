@@ -1,0 +1,65 @@
+//! `biotwin serve`: the QA web page and API over a live site's store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::live::config::SiteConfig;
+use crate::live::sqlite_store::SqliteStore;
+use crate::live::web::background::{Background, spawn};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Serve the QA web page and JSON API over a live site's store",
+    after_help = "Examples:\n  biotwin serve --config process-models/sites/example-site.toml\n  biotwin serve --config site.toml --addr 127.0.0.1:0   (any free port, printed)\n  biotwin live --config site.toml --serve 127.0.0.1:8080   (engine and server together)\n\nServes the SQLite store named in the site file (read side; acknowledging an\nalert writes it and its audit entry) to the tenants of its [[tenants]]: each\nsponsor opens http://ADDR/ with its own token and sees only its own batches.\nThe example site's tokens are in docs/live.md (\"Web API and page\"). The store\nmay be written by a running `biotwin live` at the same time (WAL journal).\nThe server speaks plain HTTP: beyond loopback, put a TLS reverse proxy in front\n(tokens travel in the Authorization header). Ctrl-C stops the server."
+)]
+pub struct Args {
+    /// Site configuration (TOML; see docs/live.md): store path and tenants.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Address to listen on (port 0: any free port, printed on start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+}
+
+pub fn run(a: Args) -> Result<(), Error> {
+    let cfg = SiteConfig::read(&a.config)?;
+    if !cfg.store_path.is_file() {
+        return Err(Error::input(
+            &cfg.file,
+            "store.path",
+            "an existing live store (made by `biotwin live --config FILE`)",
+            format!("`{}` (no such file)", cfg.store_path.display()),
+        ));
+    }
+    start(&cfg, a.addr)?.wait()
+}
+
+/// Starts the server over the site's store with the site's tenants, on its
+/// own connection to the store: with the WAL journal its reads neither wait
+/// for nor block an engine writing through another connection.
+pub(crate) fn start(cfg: &SiteConfig, addr: SocketAddr) -> Result<Background, Error> {
+    let store = Arc::new(SqliteStore::open(&cfg.store_path)?);
+    let tenants: Vec<(String, String)> = cfg
+        .tenants
+        .iter()
+        .map(|t| (t.id.clone(), t.token_sha256.clone()))
+        .collect();
+    if tenants.is_empty() {
+        eprintln!(
+            "warning: {} declares no [[tenants]]: no token can open the page",
+            cfg.file.display()
+        );
+    }
+    let n = tenants.len();
+    let server = spawn(addr, store, tenants)?;
+    outln!(
+        "serve: site {} (store {}, {} tenants) on http://{}/ - Ctrl-C stops",
+        cfg.name,
+        cfg.store_path.display(),
+        n,
+        server.addr()
+    );
+    Ok(server)
+}
