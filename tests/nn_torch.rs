@@ -68,14 +68,30 @@ fn torch_engine_matches_the_rust_engine_and_round_trips() {
     // Comparable accuracy, well inside the target SD (0.98).
     assert!(rt < 0.1, "torch rmse {rt}");
     assert!(rt < 1.5 * rr + 1e-3, "torch {rt} vs rust {rr}");
-    // Same start, loss and Adam in f64: the same network up to round-off
-    // (looser on a GPU, whose reductions sum in another order).
-    let tol = if device() == NnDevice::TorchCuda {
-        1e-3
-    } else {
-        1e-6
+    // Same start, loss and Adam in f64, but libtorch's matrix products sum
+    // in another order (blocked kernels on the CPU, parallel reductions on a
+    // GPU); 1500 Adam steps amplify that round-off to ~1e-4 in the weights
+    // (measured on CPU: max |Δ prediction| 4.6e-5). So the long run is held
+    // to 1e-3 and the same-math claim is tested on a short run below.
+    assert!(max_diff < 1e-3, "{max_diff}");
+    let short = NnParams {
+        epochs: 3,
+        ..params.clone()
     };
-    assert!(max_diff < tol, "{max_diff}");
+    let (a, b) = (
+        short.fit(&set).unwrap(),
+        NnParams {
+            device: device(),
+            ..short.clone()
+        }
+        .fit(&set)
+        .unwrap(),
+    );
+    let d3 = (&a.predict(&xt).unwrap().mean - &b.predict(&xt).unwrap().mean)
+        .abs()
+        .max();
+    println!("after 3 epochs: max |Δ prediction| {d3:.2e}");
+    assert!(d3 < 1e-9, "3 epochs: {d3}");
     // The saved model needs no libtorch: plain artifact, same predictions.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nn.json");

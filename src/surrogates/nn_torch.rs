@@ -95,7 +95,7 @@ pub fn train_member(
         .map(|t| Tensor::zeros(t.size(), opts))
         .collect();
     let n = x.nrows() as f64;
-    let (beta1, beta2, eps) = (0.9, 0.999, 1e-8);
+    let (beta1, beta2, eps): (f64, f64, f64) = (0.9, 0.999, 1e-8);
     for t in 1..=hp.epochs {
         let hidden = (xt.matmul(&params[0].tr()) + &params[1]).tanh();
         let out = hidden.matmul(&params[2].tr()) + &params[3];
@@ -114,7 +114,7 @@ pub fn train_member(
                 m[k] = &m[k] * beta1 + &g * (1.0 - beta1);
                 v[k] = &v[k] * beta2 + g.square() * (1.0 - beta2);
                 let step = (&m[k] / c1) / ((&v[k] / c2).sqrt() + eps) * hp.learning_rate;
-                params[k].f_sub_(&step).map_err(torch_err)?;
+                let _ = params[k].f_sub_(&step).map_err(torch_err)?;
             }
             Ok(())
         })?;
