@@ -12,6 +12,7 @@ use crate::surrogates::gp::{GpParams, RbfKernel};
 use crate::surrogates::gp_fit::OptimizeOptions;
 use crate::surrogates::hybrid::parallel::Corrector;
 use crate::surrogates::hybrid::residual::ResidualParams;
+use crate::surrogates::nn::NnDevice;
 use crate::surrogates::pls::PlsParams;
 use crate::surrogates::train::{ModelChoice, Validation, train};
 use crate::surrogates::unfold::UnfoldingSpec;
@@ -23,7 +24,8 @@ pub enum Kind {
     /// Parallel hybrid: the dataset's mechanistic model plus a PLS/GP
     /// model of its residuals (`--corrector`).
     Hybrid,
-    /// Ensemble of 5 small neural networks (pure Rust, CPU).
+    /// Ensemble of 5 small neural networks (pure Rust on the CPU; libtorch
+    /// with cargo feature `torch`, see --device).
     Nn,
 }
 
@@ -62,8 +64,9 @@ pub struct Args {
     /// NN only: training epochs (full-batch Adam).
     #[arg(long, default_value_t = 3000)]
     pub epochs: usize,
-    /// NN only: cpu (pure Rust). cuda needs libtorch (cargo feature
-    /// `torch`), which is not implemented yet.
+    /// NN only: cpu or cuda. A build with cargo feature `torch` trains with
+    /// libtorch on either; the default build trains on the CPU in pure Rust
+    /// and refuses cuda.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
     /// Hybrid only: the mechanistic model's file (default
@@ -138,6 +141,50 @@ fn list_or(given: &[String], default: impl FnOnce() -> Vec<String>) -> Vec<Strin
     }
 }
 
+/// The engine for `--model nn` from `--device` and the build's features.
+fn nn_device(a: &Args) -> Result<NnDevice, Error> {
+    if a.device == Device::Cuda && a.model != Kind::Nn {
+        return Err(Error::input(
+            "<command line>",
+            "--device",
+            "cpu (only --model nn can train on CUDA)",
+            "cuda",
+        ));
+    }
+    engine(a.device)
+}
+
+/// A `torch` build trains the network with libtorch on either device.
+#[cfg(feature = "torch")]
+fn engine(device: Device) -> Result<NnDevice, Error> {
+    if device == Device::Cuda && !tch::Cuda::is_available() {
+        return Err(Error::input(
+            "<command line>",
+            "--device",
+            "cpu (libtorch sees no CUDA device here: no GPU, no CUDA driver, or a CPU-only libtorch)",
+            "cuda",
+        ));
+    }
+    Ok(match device {
+        Device::Cpu => NnDevice::TorchCpu,
+        Device::Cuda => NnDevice::TorchCuda,
+    })
+}
+
+/// The default build trains in pure Rust on the CPU only.
+#[cfg(not(feature = "torch"))]
+fn engine(device: Device) -> Result<NnDevice, Error> {
+    if device == Device::Cuda {
+        return Err(Error::input(
+            "<command line>",
+            "--device",
+            "cpu (this build trains on the CPU only; rebuild with `--features torch` and libtorch 2.13 for CUDA, see docs/surrogates.md)",
+            "cuda",
+        ));
+    }
+    Ok(NnDevice::Rust)
+}
+
 pub fn run(a: Args) -> Result<(), Error> {
     if !(a.cutoff > 0.0 && a.cutoff <= 1.0) {
         return Err(Error::input(
@@ -147,14 +194,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             format!("{}", a.cutoff),
         ));
     }
-    if a.device == Device::Cuda {
-        return Err(Error::input(
-            "<command line>",
-            "--device",
-            "cpu (this build trains on the CPU only; a CUDA path through libtorch, cargo feature `torch`, is not implemented yet)",
-            "cuda",
-        ));
-    }
+    let nn_device = nn_device(&a)?;
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
@@ -273,6 +313,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         Kind::Nn => ModelChoice::Nn(crate::surrogates::nn::NnParams {
             hidden: a.hidden,
             epochs: a.epochs,
+            device: nn_device,
             ..Default::default()
         }),
         Kind::Hybrid => ModelChoice::Hybrid(ResidualParams {

@@ -23,6 +23,8 @@ pub mod hybrid;
 pub mod matrix_serde;
 pub mod metrics;
 pub mod nn;
+#[cfg(feature = "torch")]
+pub mod nn_torch;
 pub mod parity_plot;
 pub mod pls;
 pub mod standardize;

@@ -35,6 +35,24 @@ pub struct NnParams {
     /// λ, L2 weight decay on the weights (not the biases).
     pub l2: f64,
     pub seed: u64,
+    /// Where the members train. Not saved: a model is the same artifact
+    /// whichever engine fitted it.
+    #[serde(skip)]
+    pub device: NnDevice,
+}
+
+/// The engine that trains the members. Every engine uses the same
+/// initial weights, loss and Adam update, so they differ only by
+/// floating-point round-off order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NnDevice {
+    /// Pure Rust (this module), no native library.
+    #[default]
+    Rust,
+    /// libtorch through tch on the CPU (cargo feature `torch`).
+    TorchCpu,
+    /// libtorch through tch on CUDA device 0 (cargo feature `torch`).
+    TorchCuda,
 }
 
 impl Default for NnParams {
@@ -47,6 +65,7 @@ impl Default for NnParams {
             learning_rate: 0.01,
             l2: 1e-3,
             seed: 1,
+            device: NnDevice::Rust,
         }
     }
 }
@@ -77,7 +96,7 @@ pub struct NnModel {
     pub residual_variance: Vec<f64>,
 }
 
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
     fn uniform(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -90,7 +109,7 @@ impl Rng {
 }
 
 impl Mlp {
-    fn init(p: usize, h: usize, q: usize, rng: &mut Rng) -> Mlp {
+    pub(crate) fn init(p: usize, h: usize, q: usize, rng: &mut Rng) -> Mlp {
         let a1 = (6.0 / (p + h) as f64).sqrt();
         let a2 = (6.0 / (h + q) as f64).sqrt();
         Mlp {
@@ -102,7 +121,7 @@ impl Mlp {
     }
 
     /// Hidden activations (n × H) and outputs (n × q) for rows of `x`.
-    fn forward(&self, x: &DMatrix<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
+    pub(crate) fn forward(&self, x: &DMatrix<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
         let mut a = x * self.w1.transpose();
         for mut r in a.row_iter_mut() {
             for (v, b) in r.iter_mut().zip(self.b1.iter()) {
@@ -188,7 +207,10 @@ impl Fit for NnParams {
         for k in 0..self.members {
             let mut rng = Rng(self.seed.wrapping_add(k as u64));
             let mut net = Mlp::init(p, self.hidden, q, &mut rng);
-            net.train(&x, &y, self);
+            match self.device {
+                NnDevice::Rust => net.train(&x, &y, self),
+                NnDevice::TorchCpu | NnDevice::TorchCuda => train_torch(&mut net, &x, &y, self)?,
+            }
             let (_, out) = net.forward(&x);
             if out.iter().any(|v| !v.is_finite()) {
                 return Err(SurrogateError::Numerical(format!(
@@ -209,6 +231,30 @@ impl Fit for NnParams {
             residual_variance,
         })
     }
+}
+
+/// Trains one member with libtorch (feature `torch`).
+#[cfg(feature = "torch")]
+fn train_torch(
+    net: &mut Mlp,
+    x: &DMatrix<f64>,
+    y: &DMatrix<f64>,
+    hp: &NnParams,
+) -> Result<(), SurrogateError> {
+    super::nn_torch::train_member(net, x, y, hp, hp.device == NnDevice::TorchCuda)
+}
+
+/// Without feature `torch` the libtorch engines do not exist in this build.
+#[cfg(not(feature = "torch"))]
+fn train_torch(
+    _: &mut Mlp,
+    _: &DMatrix<f64>,
+    _: &DMatrix<f64>,
+    _: &NnParams,
+) -> Result<(), SurrogateError> {
+    Err(SurrogateError::Numerical(
+        "this build has no libtorch engine (rebuild with `--features torch`)".into(),
+    ))
 }
 
 impl Predict for NnModel {
