@@ -5,13 +5,13 @@
 #   benches/torch_check.sh            # CPU (libtorch on the CPU)
 #   benches/torch_check.sh cuda       # also on CUDA device 0 (GPU machine)
 #
-# TORCHENV (default /work/torchenv) holds a venv with the torch 2.13.0
+# TORCHENV (default target/torchenv) holds a venv with the torch 2.13.0
 # wheel; it is created when absent. Without a GPU the CUDA run is skipped
 # by refusal, not faked: `--device cuda` must fail with "no CUDA device".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE="${1:-cpu}"
-TORCHENV="${TORCHENV:-/work/torchenv}"
+TORCHENV="${TORCHENV:-target/torchenv}"
 PY="${PYTHON:-python3}"
 if [ ! -x "$TORCHENV/venv/bin/python" ]; then
     "$PY" -m venv "$TORCHENV/venv"
