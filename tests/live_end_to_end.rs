@@ -91,11 +91,26 @@ fn run_twice_and_check(name: &str, model_prefix: &str) -> Vec<PredictionRecord> 
     let cfg = SiteConfig::read(&site).unwrap();
     let b = &cfg.batches[0];
     let expected = ((b.planned_end_unix_s - b.start_unix_s) / cfg.forecast_every_s).ceil() as usize;
-    println!("{}", live_once(&site));
+    let stdout = live_once(&site);
+    println!("{stdout}");
     let store_path = dir.path().join("live.sqlite");
     let store = SqliteStore::open(&store_path).unwrap();
     let preds = store.predictions("sponsor-a", "B01").unwrap();
     assert_eq!(preds.len(), expected, "one prediction per forecast time");
+    // The command shows the latest forecast of the batch, CQA by CQA.
+    let last = preds.last().unwrap();
+    assert!(
+        stdout.contains(&format!("batch B01 (sponsor-a): forecast {}", preds.len()))
+            && stdout.contains(&last.model_id),
+        "{stdout}"
+    );
+    for c in &last.forecast.cqas {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{} ", c.name)))
+            .unwrap_or_else(|| panic!("no line for {} in\n{stdout}", c.name));
+        assert!(line.contains(&format!("{:.4}", c.mean)), "{line}");
+    }
     for (i, p) in preds.iter().enumerate() {
         assert_eq!(p.seq, i as u64);
         assert!(p.model_id.starts_with(model_prefix), "{}", p.model_id);

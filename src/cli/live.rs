@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::live::Store;
 use crate::live::config::SiteConfig;
 use crate::live::engine::{Engine, EngineOptions, PredictorFactory, open_source};
 use crate::live::factory::SiteFactory;
@@ -72,10 +73,17 @@ pub fn run(a: Args) -> Result<(), Error> {
         cfg.store_path.display()
     );
     let factory = default_factory(&cfg.file);
-    let mut engine = Engine::new(cfg, store, factory, sources, EngineOptions::default());
+    let mut engine = Engine::new(
+        cfg.clone(),
+        store.clone(),
+        factory,
+        sources,
+        EngineOptions::default(),
+    );
     engine.start()?;
     let stats = engine.run(a.once)?;
     outln!("{stats}");
+    print_latest(&cfg, store.as_ref())?;
     match server {
         Some(server) => {
             outln!(
@@ -86,4 +94,69 @@ pub fn run(a: Args) -> Result<(), Error> {
         }
         None => Ok(()),
     }
+}
+
+/// The latest forecast of every batch of the site and its open alerts: what
+/// QA wants to see first, without opening the store.
+fn print_latest(cfg: &SiteConfig, store: &dyn Store) -> Result<(), Error> {
+    for b in &cfg.batches {
+        let Some(p) = store.predictions(&b.tenant, &b.id)?.pop() else {
+            outln!("batch {} ({}): no forecast yet", b.id, b.tenant);
+            continue;
+        };
+        outln!(
+            "batch {} ({}): forecast {} at {:.1} h of batch time, model {}",
+            b.id,
+            b.tenant,
+            p.seq + 1,
+            p.forecast.time_s / 3600.0,
+            p.model_id
+        );
+        outln!(
+            "  {:<26} {:>10}  {:>23}  {:>15}  {:>11}",
+            "end-of-batch CQA",
+            "mean",
+            "90 % interval",
+            "specification",
+            "P(in spec)"
+        );
+        for c in &p.forecast.cqas {
+            let spec = match (c.lower_spec, c.upper_spec) {
+                (Some(l), Some(u)) => format!("{l:.4} to {u:.4}"),
+                (Some(l), None) => format!(">= {l:.4}"),
+                (None, Some(u)) => format!("<= {u:.4}"),
+                (None, None) => "-".into(),
+            };
+            let pin = c.p_in_spec.map_or("-".into(), |v| format!("{v:.3}"));
+            outln!(
+                "  {:<26} {:>10.4}  [{:>10.4}, {:>10.4}]  {:>15}  {:>11}",
+                c.name,
+                c.mean,
+                c.p05,
+                c.p95,
+                spec,
+                pin
+            );
+        }
+    }
+    let mut tenants: Vec<&str> = cfg.batches.iter().map(|b| b.tenant.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for t in tenants {
+        for a in store.alerts(t)? {
+            outln!(
+                "ALERT batch {} ({}): {} P(in spec) {:.3} < {:.3}, first predicted at {:.1} h{}",
+                a.batch_id,
+                a.tenant,
+                a.cqa,
+                a.p_in_spec,
+                a.threshold,
+                a.first_predicted_s / 3600.0,
+                a.acknowledged_by
+                    .as_ref()
+                    .map_or(String::new(), |u| format!(", acknowledged by {u}"))
+            );
+        }
+    }
+    Ok(())
 }
