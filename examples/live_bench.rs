@@ -237,7 +237,7 @@ fn main() -> Result<(), Error> {
                                 value: interp(t_h, vol, th) * offset,
                                 quality: Quality::Good,
                             }];
-                            if (ts as u64) % 3600 == 0 {
+                            if (ts as u64).is_multiple_of(3600) {
                                 rs.push(Reading {
                                     tag: "XV".into(),
                                     time_unix_s: START + ts,

@@ -97,12 +97,12 @@ fn observations(out: &Outcome, seed: u64, online_h: usize) -> Vec<Observation> {
                     });
                 }
             };
-        if hour % online_h == 0 {
+        if hour.is_multiple_of(online_h) {
             for &(var, col, f, rel, abs) in ONLINE {
                 push(var, col, f, rel, abs, 0.0, &mut rng);
             }
         }
-        if hour % 24 == 0 {
+        if hour.is_multiple_of(24) {
             for &(var, col, f, rel, abs, delay) in LAB {
                 push(var, col, f, rel, abs, delay, &mut rng);
             }

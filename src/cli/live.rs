@@ -42,15 +42,15 @@ pub fn default_factory(site_file: &Path) -> Arc<dyn PredictorFactory> {
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
-    if let Some(s) = a.speed {
-        if s.is_nan() || s < 0.0 {
-            return Err(Error::input(
-                "<command line>",
-                "--speed",
-                "a factor >= 0 (0 = as fast as possible)",
-                s.to_string(),
-            ));
-        }
+    if let Some(s) = a.speed
+        && (s.is_nan() || s < 0.0)
+    {
+        return Err(Error::input(
+            "<command line>",
+            "--speed",
+            "a factor >= 0 (0 = as fast as possible)",
+            s.to_string(),
+        ));
     }
     let cfg = Arc::new(SiteConfig::read(&a.config)?);
     let speed = a.speed.unwrap_or(if a.once { 0.0 } else { 1.0 });

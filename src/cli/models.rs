@@ -35,10 +35,10 @@ fn describe(path: &Path, keys: &[&str]) -> String {
                 v.and_then(|x| x.get(part))
             };
         }
-        if let Some(s) = v.and_then(|x| x.as_str()) {
-            if !s.is_empty() {
-                return s.to_string();
-            }
+        if let Some(s) = v.and_then(|x| x.as_str())
+            && !s.is_empty()
+        {
+            return s.to_string();
         }
     }
     String::new()

@@ -259,23 +259,23 @@ fn setpoints_si(
     d: &mut Diagnostics,
 ) -> Setpoints {
     let mut check = |name: &str, v: Option<f64>, lo: f64, hi: f64, unit: &str| {
-        if let Some(x) = v {
-            if !(lo..=hi).contains(&x) || !x.is_finite() {
-                let path = if field.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{field}.{name}")
-                };
-                d.push(
-                    src.diag(
-                        &path,
-                        format!("a number in [{lo}, {hi}] {unit}")
-                            .trim_end()
-                            .to_string(),
-                        format!("{x}"),
-                    ),
-                );
-            }
+        if let Some(x) = v
+            && (!(lo..=hi).contains(&x) || !x.is_finite())
+        {
+            let path = if field.is_empty() {
+                name.to_string()
+            } else {
+                format!("{field}.{name}")
+            };
+            d.push(
+                src.diag(
+                    &path,
+                    format!("a number in [{lo}, {hi}] {unit}")
+                        .trim_end()
+                        .to_string(),
+                    format!("{x}"),
+                ),
+            );
         }
     };
     check("temperature_c", sp.temperature_c, 20.0, 42.0, "°C");
@@ -485,18 +485,17 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
         if let (Some(given), true) = (
             b.volume_l.or(b.volume_pct_of_initial),
             b.volume_l.is_some() ^ b.volume_pct_of_initial.is_some(),
-        ) {
-            if !(given > 0.0 && given.is_finite()) {
-                let (key, what) = if b.volume_l.is_some() {
-                    ("volume_l", "a positive volume in L")
-                } else {
-                    (
-                        "volume_pct_of_initial",
-                        "a positive percentage of the initial volume",
-                    )
-                };
-                d.push(src.diag(&format!("{field}.{key}"), what, format!("{given}")));
-            }
+        ) && !(given > 0.0 && given.is_finite())
+        {
+            let (key, what) = if b.volume_l.is_some() {
+                ("volume_l", "a positive volume in L")
+            } else {
+                (
+                    "volume_pct_of_initial",
+                    "a positive percentage of the initial volume",
+                )
+            };
+            d.push(src.diag(&format!("{field}.{key}"), what, format!("{given}")));
         }
         for t in schedule_times(&b.schedule(), &field, duration_h, src, &mut d) {
             if let Some(m) = medium {
@@ -527,19 +526,19 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
                 0.0
             }
         };
-        if let Some(given) = c.rate_l_per_h.or(c.rate_pct_of_initial_per_day) {
-            if given < 0.0 || !given.is_finite() {
-                let key = if c.rate_l_per_h.is_some() {
-                    "rate_l_per_h"
-                } else {
-                    "rate_pct_of_initial_per_day"
-                };
-                d.push(src.diag(
-                    &format!("{field}.{key}"),
-                    "a non-negative feed rate",
-                    format!("{given}"),
-                ));
-            }
+        if let Some(given) = c.rate_l_per_h.or(c.rate_pct_of_initial_per_day)
+            && (given < 0.0 || !given.is_finite())
+        {
+            let key = if c.rate_l_per_h.is_some() {
+                "rate_l_per_h"
+            } else {
+                "rate_pct_of_initial_per_day"
+            };
+            d.push(src.diag(
+                &format!("{field}.{key}"),
+                "a non-negative feed rate",
+                format!("{given}"),
+            ));
         }
         for (key, t) in [("start_h", c.start_h), ("end_h", c.end_h)] {
             if !(0.0..=duration_h).contains(&t) {

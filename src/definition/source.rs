@@ -206,23 +206,23 @@ fn normalise_ignored_path(p: &str) -> String {
 /// (expected, found) halves; other messages become (message, "").
 fn split_serde_message(msg: &str) -> (String, String) {
     let msg = first_line(msg);
-    if let Some(rest) = msg.strip_prefix("invalid type: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            return (expected.to_string(), found.to_string());
-        }
+    if let Some(rest) = msg.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return (expected.to_string(), found.to_string());
     }
-    if let Some(rest) = msg.strip_prefix("invalid value: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            return (expected.to_string(), found.to_string());
-        }
+    if let Some(rest) = msg.strip_prefix("invalid value: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return (expected.to_string(), found.to_string());
     }
     if let Some(rest) = msg.strip_prefix("missing field ") {
         return (format!("required field {rest}"), "nothing".to_string());
     }
-    if let Some(rest) = msg.strip_prefix("unknown variant ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            return (expected.to_string(), format!("variant {found}"));
-        }
+    if let Some(rest) = msg.strip_prefix("unknown variant ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return (expected.to_string(), format!("variant {found}"));
     }
     (msg, "something else".to_string())
 }

@@ -71,14 +71,14 @@ impl Specifications {
             if l.min.is_none() && l.max.is_none() {
                 d.push(src.diag(&field, "min, max or both", "neither"));
             }
-            if let (Some(a), Some(b)) = (l.min, l.max) {
-                if a > b {
-                    d.push(src.diag(
-                        &format!("{field}.max"),
-                        format!("a value ≥ min = {a}"),
-                        format!("{b}"),
-                    ));
-                }
+            if let (Some(a), Some(b)) = (l.min, l.max)
+                && a > b
+            {
+                d.push(src.diag(
+                    &format!("{field}.max"),
+                    format!("a value ≥ min = {a}"),
+                    format!("{b}"),
+                ));
             }
             for (k, v) in [("min", l.min), ("max", l.max)] {
                 if v.is_some_and(|x| !x.is_finite()) {
@@ -89,14 +89,14 @@ impl Specifications {
                     ));
                 }
             }
-            if let Some(known) = known_cqas {
-                if !known.contains(&l.cqa.as_str()) {
-                    d.push(src.diag(
-                        &format!("{field}.cqa"),
-                        format!("a quality attribute of the model ({})", known.join(", ")),
-                        format!("`{}`", l.cqa),
-                    ));
-                }
+            if let Some(known) = known_cqas
+                && !known.contains(&l.cqa.as_str())
+            {
+                d.push(src.diag(
+                    &format!("{field}.cqa"),
+                    format!("a quality attribute of the model ({})", known.join(", ")),
+                    format!("`{}`", l.cqa),
+                ));
             }
         }
         d.into_result(Specifications {

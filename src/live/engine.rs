@@ -535,11 +535,11 @@ impl Engine {
             if slot.ended {
                 continue;
             }
-            if let Some(at) = slot.retry_at {
-                if Instant::now() < at {
-                    retrying = true;
-                    continue;
-                }
+            if let Some(at) = slot.retry_at
+                && Instant::now() < at
+            {
+                retrying = true;
+                continue;
             }
             let polled = slot.source.poll();
             let malformed = slot.source.malformed_rows();
