@@ -91,6 +91,8 @@ impl CalibratedParams {
 /// Progress of the fit.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FitReport {
+    /// The ridge λ of this fit.
+    pub ridge: f64,
     pub iterations: usize,
     pub best_iteration: usize,
     pub fit_loss: Vec<f64>,
@@ -422,6 +424,7 @@ impl CalibratedSerialHybrid {
 
         let mut theta = DMatrix::<f64>::zeros(np, nphi);
         let mut report = FitReport {
+            ridge: params.ridge,
             fit_batches: fit_idx.iter().map(|&i| prepared[i].id.clone()).collect(),
             validation_batches: val_idx.iter().map(|&i| prepared[i].id.clone()).collect(),
             ..FitReport::default()
@@ -542,6 +545,47 @@ impl CalibratedSerialHybrid {
             .map(|(s, &c)| (s / c.max(1) as f64).sqrt())
             .collect();
         Ok(model)
+    }
+
+    /// Fits once per ridge λ in `grid` and keeps the fit with the lowest
+    /// validation loss (whole validation batches from `training`; the test
+    /// batches are never seen). Needs `validation_every` > 0.
+    pub fn fit_selecting_ridge(
+        spec: &MechanisticSpec,
+        training: &[&BatchRecord],
+        targets: &[String],
+        params: &CalibratedParams,
+        grid: &[f64],
+        source: &Path,
+    ) -> Result<CalibratedSerialHybrid, Error> {
+        if params.validation_every == 0 || grid.is_empty() {
+            return Err(input(
+                source,
+                "serial_hybrid.ridge",
+                "validation batches and at least one ridge value to choose from".into(),
+                format!(
+                    "validation_every {}, {} values",
+                    params.validation_every,
+                    grid.len()
+                ),
+            ));
+        }
+        let mut best: Option<CalibratedSerialHybrid> = None;
+        for &ridge in grid {
+            let p = CalibratedParams {
+                ridge,
+                ..params.clone()
+            };
+            let m = Self::fit(spec, training, targets, &p, source)?;
+            let v = m.report.validation_loss[m.report.best_iteration];
+            if best
+                .as_ref()
+                .is_none_or(|b| v < b.report.validation_loss[b.report.best_iteration])
+            {
+                best = Some(m);
+            }
+        }
+        Ok(best.expect("a non-empty grid"))
     }
 
     /// φ(c) of a batch.
