@@ -158,7 +158,7 @@ fn hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
         let mut ss = vec![0.0; q];
         for id in batches {
             let b = ds.batch(id).unwrap();
-            let (m, sd) = serial.predict(b, Path::new(DATA)).unwrap();
+            let (m, sd) = serial.predict_batch(b, Path::new(DATA)).unwrap();
             for j in 0..q {
                 assert!(sd[j].is_finite() && sd[j] > 0.0);
                 ss[j] += (m[j] - b.meta.cqas[TARGETS[j]]).powi(2);

@@ -124,3 +124,66 @@ fn unknown_parameter_name_is_a_clear_input_error() {
         "{text}"
     );
 }
+
+#[test]
+fn train_and_evaluate_a_serial_hybrid_from_the_cli() {
+    use std::process::Command;
+    let exe = env!("CARGO_BIN_EXE_biotwin");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cho-serial");
+    let o = Command::new(exe)
+        .args(["train", "--dataset", DATA, "--model", "serial-hybrid"])
+        .args(["--target", "final_titer,galactosylated", "--quiet"])
+        .args(["--holdout", "B31,B32,B33,B34,B35,B36", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    let model = std::fs::read_to_string(out.join("model.json")).unwrap();
+    assert!(
+        model.contains("\"kind\": \"serial-hybrid\""),
+        "{model:.400}"
+    );
+    assert!(model.contains("training_data_hash") && model.contains("beta_lp"));
+
+    let o = Command::new(exe)
+        .arg("evaluate")
+        .arg(&out)
+        .args([
+            "--dataset",
+            DATA,
+            "--extrapolation",
+            "B31,B32,B33,B34,B35,B36",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    println!("{text}");
+    assert!(
+        text.contains("final_titer") && text.contains("galactosylated"),
+        "{text}"
+    );
+
+    // One altered digit of the sealed artifact: refused with exit 2.
+    let file = out.join("model.json");
+    let t = std::fs::read_to_string(&file).unwrap();
+    let k = t.find("\"condition_columns\"").unwrap();
+    let d = k + t[k..].find(|c: char| c.is_ascii_digit()).unwrap();
+    let mut b = t.into_bytes();
+    b[d] = if b[d] == b'9' { b'8' } else { b[d] + 1 };
+    std::fs::write(&file, b).unwrap();
+    let o = Command::new(exe)
+        .arg("evaluate")
+        .arg(&out)
+        .args(["--dataset", DATA])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

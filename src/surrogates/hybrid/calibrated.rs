@@ -24,18 +24,21 @@
 //! linearised covariance (s² the standardised residual variance), and s_t the
 //! RMS residual of target t on the training batches.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
 
 use super::mechanistic::MechanisticSpec;
 use crate::data::batch::BatchRecord;
 use crate::error::{Diagnostic, Error};
 use crate::simulation::Scenario;
 use crate::simulation::address::Address;
+use crate::surrogates::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 
 /// A dataset offline variable and the simulated column it is compared with.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
     /// Offline variable of the dataset (SI).
     pub variable: String,
@@ -46,7 +49,7 @@ pub struct Observed {
 }
 
 /// Settings of the calibration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CalibratedParams {
     /// Model parameters replaced by the response surface (`model.<name>`).
     pub parameters: Vec<String>,
@@ -89,7 +92,7 @@ impl CalibratedParams {
 }
 
 /// Progress of the fit.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FitReport {
     /// The ridge λ of this fit.
     pub ridge: f64,
@@ -102,7 +105,7 @@ pub struct FitReport {
 }
 
 /// A fitted calibrated serial hybrid.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CalibratedSerialHybrid {
     pub spec: MechanisticSpec,
     pub parameters: Vec<String>,
@@ -111,14 +114,22 @@ pub struct CalibratedSerialHybrid {
     pub condition_mean: Vec<f64>,
     pub condition_sd: Vec<f64>,
     /// θ, `parameters.len()` rows of `n_phi` coefficients.
+    #[serde(with = "crate::surrogates::matrix_serde")]
     pub theta: DMatrix<f64>,
     /// Linearised covariance of vec(θ) (row-major θ).
+    #[serde(with = "crate::surrogates::matrix_serde")]
     pub covariance: DMatrix<f64>,
     pub targets: Vec<String>,
     /// RMS residual of each target on the training batches.
     pub target_sd: Vec<f64>,
     pub report: FitReport,
-    fd_step: f64,
+    pub fd_step: f64,
+    /// As a surrogate of unfolded features: the column of x holding each
+    /// condition, and the number of features (empty/0 when used directly).
+    #[serde(default)]
+    pub condition_columns: Vec<usize>,
+    #[serde(default)]
+    pub n_features: usize,
 }
 
 /// One training batch, prepared.
@@ -157,7 +168,17 @@ fn batch_scenario(
     parameters: &[String],
     source: &Path,
 ) -> Result<(Scenario, Vec<Address>, Vec<f64>), Error> {
-    let (mut s, ff) = spec.scenario(b.id(), &b.meta.parameters, source)?;
+    scenario_of(spec, b.id(), &b.meta.parameters, parameters, source)
+}
+
+fn scenario_of(
+    spec: &MechanisticSpec,
+    id: &str,
+    conditions: &BTreeMap<String, f64>,
+    parameters: &[String],
+    source: &Path,
+) -> Result<(Scenario, Vec<Address>, Vec<f64>), Error> {
+    let (mut s, ff) = spec.scenario(id, conditions, source)?;
     let mut addresses = Vec::new();
     let mut nominal = Vec::new();
     for p in parameters {
@@ -526,6 +547,8 @@ impl CalibratedSerialHybrid {
             target_sd: vec![0.0; targets.len()],
             report,
             fd_step: params.fd_step,
+            condition_columns: vec![],
+            n_features: 0,
         };
         // Target residual SD on all training batches.
         let mut ss = vec![0.0; targets.len()];
@@ -590,19 +613,27 @@ impl CalibratedSerialHybrid {
 
     /// φ(c) of a batch.
     pub fn phi(&self, b: &BatchRecord, source: &Path) -> Result<Vec<f64>, Error> {
+        self.phi_of_parameters(b.id(), &b.meta.parameters, source)
+    }
+
+    fn phi_of_parameters(
+        &self,
+        id: &str,
+        parameters: &BTreeMap<String, f64>,
+        source: &Path,
+    ) -> Result<Vec<f64>, Error> {
         let z = self
             .conditions
             .iter()
             .enumerate()
             .map(|(j, c)| {
-                b.meta
-                    .parameters
+                parameters
                     .get(c)
                     .map(|v| (v - self.condition_mean[j]) / self.condition_sd[j])
                     .ok_or_else(|| {
                         input(
                             source,
-                            &format!("batches.{}.parameters.{c}", b.id()),
+                            &format!("batches.{id}.parameters.{c}"),
                             "the condition the model needs".into(),
                             "no value".into(),
                         )
@@ -626,13 +657,22 @@ impl CalibratedSerialHybrid {
     }
 
     fn prepare(&self, b: &BatchRecord, source: &Path) -> Result<(Prepared, Vec<f64>), Error> {
+        self.prepare_parameters(b.id(), &b.meta.parameters, source)
+    }
+
+    fn prepare_parameters(
+        &self,
+        id: &str,
+        parameters: &BTreeMap<String, f64>,
+        source: &Path,
+    ) -> Result<(Prepared, Vec<f64>), Error> {
         let (scenario, addresses, nominal) =
-            batch_scenario(&self.spec, b, &self.parameters, source)?;
-        let phi = self.phi(b, source)?;
+            scenario_of(&self.spec, id, parameters, &self.parameters, source)?;
+        let phi = self.phi_of_parameters(id, parameters, source)?;
         let logm = log_multipliers(&self.theta, &phi);
         Ok((
             Prepared {
-                id: b.id().to_string(),
+                id: id.to_string(),
                 scenario,
                 addresses,
                 nominal,
@@ -650,8 +690,22 @@ impl CalibratedSerialHybrid {
     }
 
     /// Predicted end-of-batch targets and their predictive SDs.
-    pub fn predict(&self, b: &BatchRecord, source: &Path) -> Result<(Vec<f64>, Vec<f64>), Error> {
-        let (p, logm) = self.prepare(b, source)?;
+    pub fn predict_batch(
+        &self,
+        b: &BatchRecord,
+        source: &Path,
+    ) -> Result<(Vec<f64>, Vec<f64>), Error> {
+        self.predict_parameters(b.id(), &b.meta.parameters, source)
+    }
+
+    /// The same from a batch's manifest parameters (SI).
+    pub fn predict_parameters(
+        &self,
+        id: &str,
+        parameters: &BTreeMap<String, f64>,
+        source: &Path,
+    ) -> Result<(Vec<f64>, Vec<f64>), Error> {
+        let (p, logm) = self.prepare_parameters(id, parameters, source)?;
         let m0 = self.targets_at(&p, &logm, source)?;
         let nphi = p.phi.len();
         let nt = self.theta.len();
@@ -672,5 +726,96 @@ impl CalibratedSerialHybrid {
             .map(|t| (var[(t, t)].max(0.0) + self.target_sd[t].powi(2)).sqrt())
             .collect();
         Ok((m0, sd))
+    }
+}
+
+/// The calibrated serial hybrid as a surrogate of unfolded batch records
+/// (`biotwin train --model serial-hybrid`): fitted on the batch records of
+/// the training rows' batches (it needs their trajectories, not only the
+/// features), predicting from the condition columns of x.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialHybridParams {
+    pub calibration: CalibratedParams,
+    pub spec: MechanisticSpec,
+    /// The dataset's batch records (looked up by the rows' batch ids).
+    pub batches: Vec<BatchRecord>,
+    /// Manifest of the dataset (for messages).
+    pub source: PathBuf,
+    /// Column of x holding each of the spec's conditions.
+    pub condition_columns: Vec<usize>,
+}
+
+fn numerical(e: Error) -> SurrogateError {
+    SurrogateError::Numerical(format!("serial hybrid: {e}"))
+}
+
+impl Fit for SerialHybridParams {
+    type Model = CalibratedSerialHybrid;
+    fn fit(&self, data: &TrainingSet) -> Result<CalibratedSerialHybrid, SurrogateError> {
+        if self.condition_columns.len() != self.spec.condition.len() {
+            return Err(SurrogateError::shape(
+                "condition columns (one per mechanistic condition)",
+                self.spec.condition.len(),
+                self.condition_columns.len(),
+            ));
+        }
+        let mut ids: Vec<&String> = Vec::new();
+        for id in &data.batch_ids {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let training: Vec<&BatchRecord> = ids
+            .iter()
+            .filter_map(|id| self.batches.iter().find(|b| b.id() == id.as_str()))
+            .collect();
+        if training.len() != ids.len() {
+            return Err(SurrogateError::shape(
+                "batch records of the training rows",
+                ids.len(),
+                training.len(),
+            ));
+        }
+        let mut m = CalibratedSerialHybrid::fit(
+            &self.spec,
+            &training,
+            &data.target_names,
+            &self.calibration,
+            &self.source,
+        )
+        .map_err(numerical)?;
+        m.condition_columns = self.condition_columns.clone();
+        m.n_features = data.x.ncols();
+        Ok(m)
+    }
+}
+
+impl Predict for CalibratedSerialHybrid {
+    fn n_features(&self) -> usize {
+        self.n_features
+    }
+    fn n_targets(&self) -> usize {
+        self.targets.len()
+    }
+    fn predict(&self, x: &DMatrix<f64>) -> Result<Prediction, SurrogateError> {
+        self.check_input(x)?;
+        let (n, q) = (x.nrows(), self.targets.len());
+        let (mut mean, mut std) = (DMatrix::zeros(n, q), DMatrix::zeros(n, q));
+        for i in 0..n {
+            let parameters: BTreeMap<String, f64> = self
+                .conditions
+                .iter()
+                .zip(&self.condition_columns)
+                .map(|(c, &col)| (c.clone(), x[(i, col)]))
+                .collect();
+            let (m, s) = self
+                .predict_parameters(&format!("row{i}"), &parameters, Path::new("<model input>"))
+                .map_err(numerical)?;
+            for t in 0..q {
+                mean[(i, t)] = m[t];
+                std[(i, t)] = s[t];
+            }
+        }
+        Ok(Prediction { mean, std })
     }
 }
