@@ -1,4 +1,5 @@
-//! The parallel hybrid on the CHO platform dataset against PLS and GP on the
+//! The parallel and the calibrated serial hybrid on the CHO platform
+//! dataset against PLS and GP on the
 //! edge-of-DoE (extrapolation) batches (it wins on galactosylation, not on
 //! final titer), and goes through `biotwin train
 //! --model hybrid` / `evaluate` like the other surrogates.
@@ -16,6 +17,7 @@ use std::process::Command;
 use biotwin::data::Dataset;
 use biotwin::surrogates::gp::{GpParams, RbfKernel};
 use biotwin::surrogates::gp_fit::OptimizeOptions;
+use biotwin::surrogates::hybrid::calibrated::{CalibratedParams, CalibratedSerialHybrid};
 use biotwin::surrogates::hybrid::mechanistic::MechanisticSpec;
 use biotwin::surrogates::hybrid::parallel::Corrector;
 use biotwin::surrogates::hybrid::residual::ResidualParams;
@@ -135,6 +137,69 @@ fn hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
         }
         edge.push(re);
     }
+    // The calibrated serial hybrid (CalibratedParams::cho_default, settings
+    // fixed before the comparison), trained on the same batches.
+    let held: Vec<&str> = INTERIOR.iter().chain(&EDGE).copied().collect();
+    let train_set: Vec<_> = ds
+        .batches
+        .iter()
+        .filter(|b| !held.contains(&b.id()))
+        .collect();
+    let mech = hyb.mechanistic.as_ref().unwrap();
+    let serial = CalibratedSerialHybrid::fit(
+        mech,
+        &train_set,
+        &names(&TARGETS),
+        &CalibratedParams::cho_default(),
+        Path::new(DATA),
+    )
+    .expect("serial hybrid fits");
+    let rmse = |serial: &CalibratedSerialHybrid, batches: &[&str]| -> Vec<f64> {
+        let mut ss = vec![0.0; q];
+        for id in batches {
+            let b = ds.batch(id).unwrap();
+            let (m, sd) = serial.predict_batch(b, Path::new(DATA)).unwrap();
+            for j in 0..q {
+                assert!(sd[j].is_finite() && sd[j] > 0.0);
+                ss[j] += (m[j] - b.meta.cqas[TARGETS[j]]).powi(2);
+            }
+        }
+        ss.iter()
+            .map(|s| (s / batches.len() as f64).sqrt())
+            .collect()
+    };
+    let (ri, re) = (rmse(&serial, &INTERIOR), rmse(&serial, &EDGE));
+    for j in 0..q {
+        println!(
+            "  {:24} {:16} {:10.4e} | {:10.4e}",
+            "serial hybrid (calib.)", TARGETS[j], ri[j], re[j]
+        );
+    }
+    edge.push(re);
+    // Added after the first comparison: λ chosen from a grid by the
+    // validation loss (training batches only), reported beside the
+    // pre-registered λ = 1, not instead of it.
+    let selected = CalibratedSerialHybrid::fit_selecting_ridge(
+        mech,
+        &train_set,
+        &names(&TARGETS),
+        &CalibratedParams::cho_default(),
+        &[0.1, 1.0, 10.0, 100.0, 1000.0],
+        Path::new(DATA),
+    )
+    .expect("serial hybrid fits");
+    let (ri, re) = (rmse(&selected, &INTERIOR), rmse(&selected, &EDGE));
+    println!(
+        "  (λ = {} chosen by validation loss)",
+        selected.report.ridge
+    );
+    for j in 0..q {
+        println!(
+            "  {:24} {:16} {:10.4e} | {:10.4e}",
+            "serial hybrid (λ by val.)", TARGETS[j], ri[j], re[j]
+        );
+    }
+    edge.push(re);
     // The chosen hybrid (PLS residuals) against both surrogates on the
     // extrapolation batches. Galactosylation (a glycan CQA): the hybrid
     // wins. Final titer: it does NOT (edge RMSE 0.535 vs PLS 0.488 g/L,
@@ -150,6 +215,11 @@ fn hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
     );
     // Titer: better than the GP's extrapolation, not than PLS's.
     assert!(edge[2][0] < edge[1][0]);
+    // The calibrated serial hybrid (measured 2026-12-04, edge): titer 0.533
+    // g/L, better than the GP (0.753), not than PLS (0.488); galactosylation
+    // 0.0357, worse than all (its parameters do not include gal_ref). What
+    // holds is asserted; the rest is reported in docs/hybrid.md.
+    assert!(edge[4][0] < edge[1][0]);
 }
 
 #[test]

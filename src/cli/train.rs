@@ -27,6 +27,11 @@ pub enum Kind {
     /// Ensemble of 5 small neural networks (pure Rust on the CPU; libtorch
     /// with cargo feature `torch`, see --device).
     Nn,
+    /// Calibrated serial hybrid: the dataset's mechanistic model with
+    /// mu_max, beta_lp and k_d as quadratic response surfaces of the
+    /// conditions, fitted to viable cells, viability and titer trajectories
+    /// (docs/hybrid.md, "Calibrated serial hybrid").
+    SerialHybrid,
 }
 
 /// Where the neural network trains.
@@ -45,14 +50,15 @@ pub enum CorrectorKind {
 
 #[derive(clap::Args, Debug)]
 #[command(
-    about = "Train a surrogate (PLS, GP, neural-network ensemble or parallel hybrid) on a dataset, validated by whole batches; save it or register it",
+    about = "Train a surrogate (PLS, GP, neural-network ensemble, parallel or calibrated serial hybrid) on a dataset, validated by whole batches; save it or register it",
     after_help = "Examples:\n  biotwin train --dataset training-data/cho-platform --model pls --target final_titer,galactosylated --holdout B21,B22 --out models/titer-pls\n  biotwin train --dataset training-data/cho-platform --model gp --target final_titer --cv 5 --registry models --name cho-titer\n  (without --out the model is registered, by default in ./models)\n  biotwin train --dataset training-data/cho-platform --model hybrid --target final_titer,galactosylated --holdout B31,B32,B33,B34,B35,B36 --out models/cho-hybrid\n  biotwin train --dataset training-data/indpensim --model pls --target final_penicillin --offline penicillin --leave-batch-out --out pen-pls\n\nFeatures: by default every offline (lab) variable known at the cut-off and every\nmanifest parameter; choose with --online, --offline, --parameters (comma lists,\n`none` for none). Validation is always by whole batches."
 )]
 pub struct Args {
     /// Dataset directory (with dataset.toml).
     #[arg(long)]
     pub dataset: PathBuf,
-    /// Model kind: PLS regression, Gaussian process, or parallel hybrid.
+    /// Model kind: PLS regression, Gaussian process, neural-network
+    /// ensemble, parallel hybrid, or calibrated serial hybrid.
     #[arg(long, value_enum)]
     pub model: Kind,
     /// Hybrid only: residual model (PLS with --components, or GP).
@@ -69,7 +75,7 @@ pub struct Args {
     /// and refuses cuda.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: Device,
-    /// Hybrid only: the mechanistic model's file (default
+    /// Hybrid and serial-hybrid only: the mechanistic model's file (default
     /// DATASET/mechanistic.toml; see docs/hybrid.md).
     #[arg(long)]
     pub mechanistic: Option<PathBuf>,
@@ -249,7 +255,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             .map(|b| b.meta.parameters.keys().cloned().collect())
             .unwrap_or_default()
     });
-    let mechanistic = if a.model == Kind::Hybrid {
+    let mechanistic = if matches!(a.model, Kind::Hybrid | Kind::SerialHybrid) {
         let file = a
             .mechanistic
             .clone()
@@ -265,6 +271,18 @@ pub fn run(a: Args) -> Result<(), Error> {
         Some(m)
     } else {
         None
+    };
+    // The serial hybrid simulates from the conditions itself: no
+    // mechanistic feature columns.
+    let serial_spec = if a.model == Kind::SerialHybrid {
+        mechanistic.clone()
+    } else {
+        None
+    };
+    let mechanistic = if a.model == Kind::SerialHybrid {
+        None
+    } else {
+        mechanistic
     };
     let spec = UnfoldingSpec {
         online: list_or(&a.online, Vec::new),
@@ -324,6 +342,36 @@ pub fn run(a: Args) -> Result<(), Error> {
             // The mechanistic predictions are the last features, one per target.
             mechanistic_columns: (n_features - a.target.len()..n_features).collect(),
         }),
+        Kind::SerialHybrid => {
+            let m = serial_spec.expect("loaded above for serial-hybrid");
+            let names = spec.feature_names();
+            let mut condition_columns = Vec::new();
+            for c in &m.condition {
+                let Some(i) = names.iter().position(|n| *n == c.parameter) else {
+                    bar.finish_and_clear();
+                    return Err(Error::input(
+                        "<command line>",
+                        "--parameters",
+                        format!(
+                            "the mechanistic conditions among the features (serial-hybrid simulates from them; missing `{}`)",
+                            c.parameter
+                        ),
+                        names.join(","),
+                    ));
+                };
+                condition_columns.push(i);
+            }
+            ModelChoice::SerialHybrid(Box::new(
+                crate::surrogates::hybrid::calibrated::SerialHybridParams {
+                    calibration:
+                        crate::surrogates::hybrid::calibrated::CalibratedParams::cho_default(),
+                    spec: m,
+                    batches: ds.batches.clone(),
+                    source: a.dataset.join(crate::data::dataset::MANIFEST_FILE),
+                    condition_columns,
+                },
+            ))
+        }
     };
     bar.inc(1);
     if !a.ladder.is_empty() {
@@ -439,7 +487,7 @@ fn run_ladder(
         model: match choice {
             ModelChoice::Pls(p) => RungModel::Pls(p),
             ModelChoice::Gp(p) => RungModel::Gp(p),
-            ModelChoice::Hybrid(_) | ModelChoice::Nn(_) => {
+            ModelChoice::Hybrid(_) | ModelChoice::Nn(_) | ModelChoice::SerialHybrid(_) => {
                 return Err(Error::input(
                     "<command line>",
                     "--model",

@@ -40,6 +40,9 @@ pub enum SurrogateModel {
     Hybrid(super::hybrid::residual::ResidualModel),
     /// Ensemble of small neural networks (`nn.rs`).
     Nn(super::nn::NnModel),
+    /// Calibrated serial hybrid (`hybrid/calibrated.rs`).
+    #[serde(rename = "serial-hybrid")]
+    SerialHybrid(Box<super::hybrid::calibrated::CalibratedSerialHybrid>),
 }
 
 impl SurrogateModel {
@@ -49,6 +52,7 @@ impl SurrogateModel {
             SurrogateModel::Gp(_) => "gp",
             SurrogateModel::Hybrid(_) => "hybrid",
             SurrogateModel::Nn(_) => "nn",
+            SurrogateModel::SerialHybrid(_) => "serial-hybrid",
         }
     }
 
@@ -66,6 +70,11 @@ impl SurrogateModel {
                 "corrector_hyperparameters": m.correction.hyperparameters(),
             })),
             SurrogateModel::Nn(m) => serde_json::to_value(&m.params),
+            SurrogateModel::SerialHybrid(m) => serde_json::to_value(serde_json::json!({
+                "parameters": m.parameters,
+                "ridge": m.report.ridge,
+                "conditions": m.conditions,
+            })),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -78,6 +87,7 @@ impl Predict for SurrogateModel {
             SurrogateModel::Gp(m) => m.n_features(),
             SurrogateModel::Hybrid(m) => m.n_features(),
             SurrogateModel::Nn(m) => m.n_features(),
+            SurrogateModel::SerialHybrid(m) => m.n_features(),
         }
     }
     fn n_targets(&self) -> usize {
@@ -86,6 +96,7 @@ impl Predict for SurrogateModel {
             SurrogateModel::Gp(m) => m.n_targets(),
             SurrogateModel::Hybrid(m) => m.n_targets(),
             SurrogateModel::Nn(m) => m.n_targets(),
+            SurrogateModel::SerialHybrid(m) => m.n_targets(),
         }
     }
     fn predict(&self, x: &DMatrix<f64>) -> Result<Prediction, SurrogateError> {
@@ -94,6 +105,7 @@ impl Predict for SurrogateModel {
             SurrogateModel::Gp(m) => m.predict(x),
             SurrogateModel::Hybrid(m) => m.predict(x),
             SurrogateModel::Nn(m) => m.predict(x),
+            SurrogateModel::SerialHybrid(m) => Predict::predict(m.as_ref(), x),
         }
     }
 }

@@ -28,6 +28,8 @@ pub enum ModelChoice {
     /// Parallel hybrid (the unfolding must carry a mechanistic spec).
     Hybrid(crate::surrogates::hybrid::residual::ResidualParams),
     Nn(crate::surrogates::nn::NnParams),
+    /// Calibrated serial hybrid (carries the dataset's batch records).
+    SerialHybrid(Box<crate::surrogates::hybrid::calibrated::SerialHybridParams>),
 }
 
 /// How to validate, always by whole batches.
@@ -85,6 +87,7 @@ fn fit_choice(choice: &ModelChoice, data: &TrainingSet) -> Result<SurrogateModel
         ModelChoice::Gp(p) => SurrogateModel::Gp(p.fit(data)?),
         ModelChoice::Hybrid(p) => SurrogateModel::Hybrid(p.fit(data)?),
         ModelChoice::Nn(p) => SurrogateModel::Nn(p.fit(data)?),
+        ModelChoice::SerialHybrid(p) => SurrogateModel::SerialHybrid(Box::new(p.fit(data)?)),
     })
 }
 
@@ -98,6 +101,7 @@ fn cv_choice(
         ModelChoice::Gp(p) => cross_validate(p, data, splits),
         ModelChoice::Hybrid(p) => cross_validate(p, data, splits),
         ModelChoice::Nn(p) => cross_validate(p, data, splits),
+        ModelChoice::SerialHybrid(p) => cross_validate(p.as_ref(), data, splits),
     }
 }
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::definition::recipe::EventKind;
 use crate::error::{Diagnostic, Diagnostics, Error};
-use crate::simulation::{Scenario, load_process};
+use crate::simulation::{Outcome, Scenario, load_process};
 
 /// A manifest parameter mapped onto a process setting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,15 +141,15 @@ impl MechanisticSpec {
         })
     }
 
-    /// Simulates the process under a batch's parameters and returns the
-    /// mechanistic prediction of each target (dataset SI units).
-    pub fn predict(
+    /// The process scenario of a batch: the nominal model with the batch's
+    /// manifest parameters applied as conditions, and the model's file
+    /// factors (for further `model.*` addresses).
+    pub fn scenario(
         &self,
         batch_id: &str,
         parameters: &BTreeMap<String, f64>,
-        targets: &[String],
         source: &Path,
-    ) -> Result<Vec<f64>, Diagnostic> {
+    ) -> Result<(Scenario, Vec<f64>), Diagnostic> {
         let bad = |what: &str, expected: &str, found: String| {
             Diagnostic::new(
                 source,
@@ -194,13 +194,17 @@ impl MechanisticSpec {
                 })?;
             }
         }
-        let out = s.simulate(false).map_err(|e| {
-            bad(
-                "mechanistic",
-                "a mechanistic simulation of the batch's conditions",
-                e.to_string(),
-            )
-        })?;
+        Ok((s, ff))
+    }
+
+    /// The mapped value of each target in a simulated batch (dataset SI).
+    pub fn targets_of(
+        &self,
+        out: &Outcome,
+        batch_id: &str,
+        targets: &[String],
+        source: &Path,
+    ) -> Result<Vec<f64>, Diagnostic> {
         targets
             .iter()
             .map(|t| {
@@ -208,13 +212,35 @@ impl MechanisticSpec {
                 out.quality_value(&m.quality)
                     .map(|v| v * m.factor)
                     .ok_or_else(|| {
-                        bad(
-                            &format!("mechanistic.cqa.{t}"),
+                        Diagnostic::new(
+                            source,
+                            format!("batches.{batch_id}.mechanistic.cqa.{t}"),
                             "a quality attribute the process model reports",
                             format!("`{}`", m.quality),
                         )
                     })
             })
             .collect()
+    }
+
+    /// Simulates the process under a batch's parameters and returns the
+    /// mechanistic prediction of each target (dataset SI units).
+    pub fn predict(
+        &self,
+        batch_id: &str,
+        parameters: &BTreeMap<String, f64>,
+        targets: &[String],
+        source: &Path,
+    ) -> Result<Vec<f64>, Diagnostic> {
+        let (s, _) = self.scenario(batch_id, parameters, source)?;
+        let out = s.simulate(false).map_err(|e| {
+            Diagnostic::new(
+                source,
+                format!("batches.{batch_id}.mechanistic"),
+                "a mechanistic simulation of the batch's conditions",
+                e.to_string(),
+            )
+        })?;
+        self.targets_of(&out, batch_id, targets, source)
     }
 }

@@ -10,6 +10,7 @@
 //! * [`artifact`]: both saved as JSON sealed with a sha256.
 
 pub mod artifact;
+pub mod calibrated;
 pub mod dual;
 pub mod mechanistic;
 pub mod parallel;

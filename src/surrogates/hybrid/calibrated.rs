@@ -1,0 +1,821 @@
+//! The calibrated serial hybrid of batch records (docs/hybrid.md,
+//! "Calibrated serial hybrid"): the platform model's mass balances at each
+//! batch's recorded conditions, with some kinetic parameters replaced by a
+//! quadratic response surface of the conditions,
+//!
+//! log(p_k / p_k,nominal) = θ_k · φ(c),  φ(c) = [1, z(c), z(c)²],
+//!
+//! z the conditions standardised by the training batches' mean and SD.
+//! θ is fitted to whole offline trajectories through the ODE solution:
+//!
+//! L(θ) = Σ_batches Σ_samples ((ŷ_v(t; θ) − y_v(t)) / s_v)² + λ Σ_k Σ_{j≥1} θ_kj²,
+//!
+//! s_v the SD of variable v over the training samples, the intercepts θ_k0
+//! not penalised (a constant plant–model bias is not shrunk towards the
+//! nominal model). Levenberg–Marquardt with the Jacobian from forward
+//! differences of the simulated trajectory in log p_k per batch (the
+//! sensitivity of the ODE solution, one extra simulation per parameter and
+//! batch) times φ(c_b) — exact chain rule, since θ reaches batch b only
+//! through log p_k,b. Early stopping on whole validation batches.
+//!
+//! End-of-batch CQAs are the simulated quality attributes mapped as in
+//! `mechanistic.toml`; predictive variance = gᵀ Σ_θ g + s_t², with g the
+//! gradient of the CQA in θ (forward differences), Σ_θ = s² (JᵀJ + Λ)⁻¹ the
+//! linearised covariance (s² the standardised residual variance), and s_t the
+//! RMS residual of target t on the training batches.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use nalgebra::{DMatrix, DVector};
+use serde::{Deserialize, Serialize};
+
+use super::mechanistic::MechanisticSpec;
+use crate::data::batch::BatchRecord;
+use crate::error::{Diagnostic, Error};
+use crate::simulation::Scenario;
+use crate::simulation::address::Address;
+use crate::surrogates::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
+
+/// A dataset offline variable and the simulated column it is compared with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Offline variable of the dataset (SI).
+    pub variable: String,
+    /// Output column of the process model.
+    pub column: String,
+    /// Column value × to_si = dataset SI value.
+    pub to_si: f64,
+}
+
+/// Settings of the calibration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibratedParams {
+    /// Model parameters replaced by the response surface (`model.<name>`).
+    pub parameters: Vec<String>,
+    pub observed: Vec<Observed>,
+    /// λ of the ridge penalty on the non-intercept coefficients.
+    pub ridge: f64,
+    pub max_iter: usize,
+    /// Stop after this many LM iterations without a better validation loss.
+    pub patience: usize,
+    /// Every `validation_every`-th training batch (in the given order) is a
+    /// validation batch for early stopping; 0: none (stop on convergence).
+    pub validation_every: usize,
+    /// Forward-difference step in log p.
+    pub fd_step: f64,
+}
+
+impl CalibratedParams {
+    /// The CHO platform defaults: growth, growth-independent productivity and
+    /// basal death, fitted to viable cells, viability and titer.
+    pub fn cho_default() -> CalibratedParams {
+        let obs = |v: &str, c: &str, f: f64| Observed {
+            variable: v.into(),
+            column: c.into(),
+            to_si: f,
+        };
+        CalibratedParams {
+            parameters: vec!["mu_max".into(), "beta_lp".into(), "k_d".into()],
+            observed: vec![
+                obs("viable_cells", "xv_1e6_cells_per_ml", 1e12),
+                obs("viability", "viability_pct", 0.01),
+                obs("titer", "titer_g_per_l", 1.0),
+            ],
+            ridge: 1.0,
+            max_iter: 30,
+            patience: 4,
+            validation_every: 5,
+            fd_step: 1e-4,
+        }
+    }
+}
+
+/// Progress of the fit.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FitReport {
+    /// The ridge λ of this fit.
+    pub ridge: f64,
+    pub iterations: usize,
+    pub best_iteration: usize,
+    pub fit_loss: Vec<f64>,
+    pub validation_loss: Vec<f64>,
+    pub fit_batches: Vec<String>,
+    pub validation_batches: Vec<String>,
+}
+
+/// A fitted calibrated serial hybrid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibratedSerialHybrid {
+    pub spec: MechanisticSpec,
+    pub parameters: Vec<String>,
+    /// Manifest parameters used as conditions (mechanistic.toml order).
+    pub conditions: Vec<String>,
+    pub condition_mean: Vec<f64>,
+    pub condition_sd: Vec<f64>,
+    /// θ, `parameters.len()` rows of `n_phi` coefficients.
+    #[serde(with = "crate::surrogates::matrix_serde")]
+    pub theta: DMatrix<f64>,
+    /// Linearised covariance of vec(θ) (row-major θ).
+    #[serde(with = "crate::surrogates::matrix_serde")]
+    pub covariance: DMatrix<f64>,
+    pub targets: Vec<String>,
+    /// RMS residual of each target on the training batches.
+    pub target_sd: Vec<f64>,
+    pub report: FitReport,
+    pub fd_step: f64,
+    /// As a surrogate of unfolded features: the column of x holding each
+    /// condition, and the number of features (empty/0 when used directly).
+    #[serde(default)]
+    pub condition_columns: Vec<usize>,
+    #[serde(default)]
+    pub n_features: usize,
+}
+
+/// One training batch, prepared.
+struct Prepared {
+    id: String,
+    scenario: Scenario,
+    addresses: Vec<Address>,
+    nominal: Vec<f64>,
+    phi: Vec<f64>,
+    /// (variable index, time h, value SI)
+    samples: Vec<(usize, f64, f64)>,
+}
+
+fn input(source: &Path, field: &str, expected: String, found: String) -> Error {
+    Error::from(Diagnostic::new(source, field, expected, found))
+}
+
+fn interp(t: &[f64], y: &[f64], at: f64) -> f64 {
+    let n = t.len();
+    if at <= t[0] {
+        return y[0];
+    }
+    if at >= t[n - 1] {
+        return y[n - 1];
+    }
+    let i = t.partition_point(|&x| x <= at).max(1);
+    let w = (at - t[i - 1]) / (t[i] - t[i - 1]);
+    y[i - 1] + w * (y[i] - y[i - 1])
+}
+
+/// The scenario of a batch with the kinetic parameters set, and its
+/// addresses and nominal values.
+fn batch_scenario(
+    spec: &MechanisticSpec,
+    b: &BatchRecord,
+    parameters: &[String],
+    source: &Path,
+) -> Result<(Scenario, Vec<Address>, Vec<f64>), Error> {
+    scenario_of(spec, b.id(), &b.meta.parameters, parameters, source)
+}
+
+fn scenario_of(
+    spec: &MechanisticSpec,
+    id: &str,
+    conditions: &BTreeMap<String, f64>,
+    parameters: &[String],
+    source: &Path,
+) -> Result<(Scenario, Vec<Address>, Vec<f64>), Error> {
+    let (mut s, ff) = spec.scenario(id, conditions, source)?;
+    let mut addresses = Vec::new();
+    let mut nominal = Vec::new();
+    for p in parameters {
+        let a = s.address(&format!("model.{p}"), &ff).map_err(|_| {
+            let known: Vec<&str> = s.family.params().iter().map(|q| q.name).collect();
+            input(
+                source,
+                "serial_hybrid.parameters",
+                format!(
+                    "a parameter of model family `{}` ({})",
+                    s.family.name(),
+                    known.join(", ")
+                ),
+                format!("`{p}`"),
+            )
+        })?;
+        nominal.push(s.get(&a));
+        addresses.push(a);
+    }
+    Ok((s, addresses, nominal))
+}
+
+fn phi_of(z: &[f64]) -> Vec<f64> {
+    let mut f = Vec::with_capacity(1 + 2 * z.len());
+    f.push(1.0);
+    f.extend_from_slice(z);
+    f.extend(z.iter().map(|v| v * v));
+    f
+}
+
+fn log_multipliers(theta: &DMatrix<f64>, phi: &[f64]) -> Vec<f64> {
+    (0..theta.nrows())
+        .map(|k| (0..phi.len()).map(|j| theta[(k, j)] * phi[j]).sum())
+        .collect()
+}
+
+fn with_multipliers(p: &Prepared, logm: &[f64]) -> Scenario {
+    let mut s = p.scenario.clone();
+    for (k, a) in p.addresses.iter().enumerate() {
+        s.set(a, p.nominal[k] * logm[k].exp());
+    }
+    s
+}
+
+impl CalibratedSerialHybrid {
+    /// Fits θ on `training` (validation batches taken from it for early
+    /// stopping) and the CQA residual SDs of `targets`.
+    pub fn fit(
+        spec: &MechanisticSpec,
+        training: &[&BatchRecord],
+        targets: &[String],
+        params: &CalibratedParams,
+        source: &Path,
+    ) -> Result<CalibratedSerialHybrid, Error> {
+        if params.parameters.is_empty() {
+            return Err(input(
+                source,
+                "serial_hybrid.parameters",
+                "at least one model parameter".into(),
+                "none".into(),
+            ));
+        }
+        if training.len() < 3 {
+            return Err(input(
+                source,
+                "serial_hybrid.training",
+                "at least 3 training batches".into(),
+                training.len().to_string(),
+            ));
+        }
+        for t in targets {
+            spec.cqa_of(t, source)?;
+        }
+        let conditions: Vec<String> = spec.condition.iter().map(|c| c.parameter.clone()).collect();
+        let raw: Vec<Vec<f64>> = training
+            .iter()
+            .map(|b| {
+                conditions
+                    .iter()
+                    .map(|c| {
+                        b.meta.parameters.get(c).copied().ok_or_else(|| {
+                            input(
+                                source,
+                                &format!("batches.{}.parameters.{c}", b.id()),
+                                "the condition the mechanistic model needs".into(),
+                                "no value".into(),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<f64>, Error>>()
+            })
+            .collect::<Result<_, _>>()?;
+        let n = raw.len() as f64;
+        let mean: Vec<f64> = (0..conditions.len())
+            .map(|j| raw.iter().map(|r| r[j]).sum::<f64>() / n)
+            .collect();
+        let sd: Vec<f64> = (0..conditions.len())
+            .map(|j| {
+                let v = raw.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / (n - 1.0);
+                if v > 0.0 { v.sqrt() } else { 1.0 }
+            })
+            .collect();
+        // Offline variables and their SDs over the training samples.
+        let nv = params.observed.len();
+        let mut prepared = Vec::new();
+        let mut by_var: Vec<Vec<f64>> = vec![Vec::new(); nv];
+        for (b, r) in training.iter().zip(&raw) {
+            let (scenario, addresses, nominal) =
+                batch_scenario(spec, b, &params.parameters, source)?;
+            let z: Vec<f64> = (0..r.len()).map(|j| (r[j] - mean[j]) / sd[j]).collect();
+            let mut samples = Vec::new();
+            for (v, o) in params.observed.iter().enumerate() {
+                let Some(list) = b.offline.get(&o.variable) else {
+                    return Err(input(
+                        source,
+                        &format!("batches.{}.offline.{}", b.id(), o.variable),
+                        "offline samples of an observed variable".into(),
+                        "none".into(),
+                    ));
+                };
+                for s in list.iter().filter(|s| s.value.is_finite()) {
+                    samples.push((v, s.sample_time_s / 3600.0, s.value));
+                    by_var[v].push(s.value);
+                }
+            }
+            prepared.push(Prepared {
+                id: b.id().to_string(),
+                scenario,
+                addresses,
+                nominal,
+                phi: phi_of(&z),
+                samples,
+            });
+        }
+        let var_sd: Vec<f64> = by_var
+            .iter()
+            .map(|v| {
+                let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+                let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
+                    / (v.len().max(2) - 1) as f64)
+                    .sqrt();
+                if s > 0.0 { s } else { 1.0 }
+            })
+            .collect();
+        // Column of each observed variable in the simulated table.
+        let probe = prepared[0].scenario.simulate(true)?;
+        let time_col = probe.columns.iter().position(|c| c == "time_h");
+        let cols: Vec<usize> = params
+            .observed
+            .iter()
+            .map(|o| {
+                probe
+                    .columns
+                    .iter()
+                    .position(|c| *c == o.column)
+                    .ok_or_else(|| {
+                        input(
+                            source,
+                            "serial_hybrid.observed",
+                            format!("an output column ({})", probe.columns.join(", ")),
+                            format!("`{}`", o.column),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let time_col = time_col.ok_or_else(|| {
+            input(
+                source,
+                "serial_hybrid",
+                "a model with a time_h column".into(),
+                "none".into(),
+            )
+        })?;
+
+        let (fit_idx, val_idx): (Vec<usize>, Vec<usize>) = (0..prepared.len())
+            .partition(|i| params.validation_every == 0 || (i + 1) % params.validation_every != 0);
+        let np = params.parameters.len();
+        let nphi = prepared[0].phi.len();
+        let ntheta = np * nphi;
+
+        // Standardised residuals of one batch (None: simulation failed).
+        let residuals = |p: &Prepared, logm: &[f64]| -> Option<Vec<f64>> {
+            let out = with_multipliers(p, logm).simulate(true).ok()?;
+            let w = out.columns.len();
+            let t: Vec<f64> = out.data.chunks_exact(w).map(|r| r[time_col]).collect();
+            let ys: Vec<Vec<f64>> = cols
+                .iter()
+                .map(|&c| out.data.chunks_exact(w).map(|r| r[c]).collect())
+                .collect();
+            let r: Vec<f64> = p
+                .samples
+                .iter()
+                .map(|&(v, th, y)| {
+                    (interp(&t, &ys[v], th) * params.observed[v].to_si - y) / var_sd[v]
+                })
+                .collect();
+            r.iter().all(|x| x.is_finite()).then_some(r)
+        };
+        let penalty = |theta: &DMatrix<f64>| -> f64 {
+            params.ridge
+                * (0..np)
+                    .map(|k| (1..nphi).map(|j| theta[(k, j)].powi(2)).sum::<f64>())
+                    .sum::<f64>()
+        };
+        let sse = |theta: &DMatrix<f64>, idx: &[usize]| -> Option<f64> {
+            let mut s = 0.0;
+            for &i in idx {
+                let logm = log_multipliers(theta, &prepared[i].phi);
+                s += residuals(&prepared[i], &logm)?
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f64>();
+            }
+            Some(s)
+        };
+        // Residuals and Jacobian over the fit batches.
+        let jacobian = |theta: &DMatrix<f64>| -> Result<(DVector<f64>, DMatrix<f64>), Error> {
+            let mut rs = Vec::new();
+            let mut rows: Vec<Vec<f64>> = Vec::new();
+            for &i in &fit_idx {
+                let p = &prepared[i];
+                let logm = log_multipliers(theta, &p.phi);
+                let fail = || {
+                    input(
+                        source,
+                        &format!("batches.{}.serial_hybrid", p.id),
+                        "a simulation at the fitted parameters".into(),
+                        "a failed solve".into(),
+                    )
+                };
+                let r0 = residuals(p, &logm).ok_or_else(fail)?;
+                let mut sens = Vec::with_capacity(np);
+                for k in 0..np {
+                    let mut lm = logm.clone();
+                    lm[k] += params.fd_step;
+                    let rk = residuals(p, &lm).ok_or_else(fail)?;
+                    sens.push(
+                        rk.iter()
+                            .zip(&r0)
+                            .map(|(a, b)| (a - b) / params.fd_step)
+                            .collect::<Vec<f64>>(),
+                    );
+                }
+                for (m, r) in r0.iter().enumerate() {
+                    rs.push(*r);
+                    let mut row = vec![0.0; ntheta];
+                    for k in 0..np {
+                        for j in 0..nphi {
+                            row[k * nphi + j] = sens[k][m] * p.phi[j];
+                        }
+                    }
+                    rows.push(row);
+                }
+            }
+            let j = DMatrix::from_fn(rows.len(), ntheta, |a, b| rows[a][b]);
+            Ok((DVector::from_vec(rs), j))
+        };
+        let lambda_diag = DVector::from_fn(
+            ntheta,
+            |a, _| {
+                if a % nphi == 0 { 0.0 } else { params.ridge }
+            },
+        );
+
+        let mut theta = DMatrix::<f64>::zeros(np, nphi);
+        let mut report = FitReport {
+            ridge: params.ridge,
+            fit_batches: fit_idx.iter().map(|&i| prepared[i].id.clone()).collect(),
+            validation_batches: val_idx.iter().map(|&i| prepared[i].id.clone()).collect(),
+            ..FitReport::default()
+        };
+        let mut loss = sse(&theta, &fit_idx).ok_or_else(|| {
+            input(
+                source,
+                "serial_hybrid",
+                "the nominal model to simulate every training batch".into(),
+                "a failed solve".into(),
+            )
+        })? + penalty(&theta);
+        let mut best = (
+            theta.clone(),
+            if val_idx.is_empty() {
+                loss
+            } else {
+                sse(&theta, &val_idx).unwrap_or(f64::INFINITY)
+            },
+        );
+        report.fit_loss.push(loss);
+        report.validation_loss.push(best.1);
+        let mut mu = 1e-3;
+        let mut since_best = 0;
+        for it in 1..=params.max_iter {
+            report.iterations = it;
+            let (r, j) = jacobian(&theta)?;
+            let jtj = j.transpose() * &j;
+            let th = DVector::from_row_slice(theta.transpose().as_slice());
+            let g = j.transpose() * &r + lambda_diag.component_mul(&th);
+            let mut accepted = false;
+            let mut converged = false;
+            for _ in 0..10 {
+                let mut a = jtj.clone();
+                for d in 0..ntheta {
+                    a[(d, d)] += lambda_diag[d] + mu * (jtj[(d, d)] + lambda_diag[d]).max(1e-12);
+                }
+                let Some(step) = a.cholesky().map(|c| c.solve(&(-&g))) else {
+                    mu *= 10.0;
+                    continue;
+                };
+                let cand = DMatrix::from_fn(np, nphi, |k, jj| theta[(k, jj)] + step[k * nphi + jj]);
+                let l = sse(&cand, &fit_idx).map(|s| s + penalty(&cand));
+                if let Some(l) = l
+                    && l < loss
+                {
+                    let rel = (loss - l) / loss.max(1e-300);
+                    theta = cand;
+                    loss = l;
+                    mu = (mu / 3.0).max(1e-9);
+                    accepted = true;
+                    converged = rel < 1e-8;
+                    break;
+                }
+                mu *= 4.0;
+            }
+            let v = if val_idx.is_empty() {
+                loss
+            } else {
+                sse(&theta, &val_idx).unwrap_or(f64::INFINITY)
+            };
+            report.fit_loss.push(loss);
+            report.validation_loss.push(v);
+            if v < best.1 {
+                best = (theta.clone(), v);
+                report.best_iteration = it;
+                since_best = 0;
+            } else {
+                since_best += 1;
+            }
+            if !accepted || converged || since_best >= params.patience {
+                break;
+            }
+        }
+        let theta = best.0;
+        // Linearised covariance at the chosen θ.
+        let (r, j) = jacobian(&theta)?;
+        let dof = (r.len() as f64 - ntheta as f64).max(1.0);
+        let s2 = r.norm_squared() / dof;
+        let mut a = j.transpose() * &j;
+        for d in 0..ntheta {
+            a[(d, d)] += lambda_diag[d];
+        }
+        let covariance = a
+            .clone()
+            .try_inverse()
+            .or_else(|| a.pseudo_inverse(1e-12).ok())
+            .unwrap_or_else(|| DMatrix::zeros(ntheta, ntheta))
+            * s2;
+        let mut model = CalibratedSerialHybrid {
+            spec: spec.clone(),
+            parameters: params.parameters.clone(),
+            conditions,
+            condition_mean: mean,
+            condition_sd: sd,
+            theta,
+            covariance,
+            targets: targets.to_vec(),
+            target_sd: vec![0.0; targets.len()],
+            report,
+            fd_step: params.fd_step,
+            condition_columns: vec![],
+            n_features: 0,
+        };
+        // Target residual SD on all training batches.
+        let mut ss = vec![0.0; targets.len()];
+        let mut cnt = vec![0usize; targets.len()];
+        for b in training {
+            let m = model.predict_mean(b, source)?;
+            for (t, name) in targets.iter().enumerate() {
+                if let Some(y) = b.meta.cqas.get(name) {
+                    ss[t] += (m[t] - y).powi(2);
+                    cnt[t] += 1;
+                }
+            }
+        }
+        model.target_sd = ss
+            .iter()
+            .zip(&cnt)
+            .map(|(s, &c)| (s / c.max(1) as f64).sqrt())
+            .collect();
+        Ok(model)
+    }
+
+    /// Fits once per ridge λ in `grid` and keeps the fit with the lowest
+    /// validation loss (whole validation batches from `training`; the test
+    /// batches are never seen). Needs `validation_every` > 0.
+    pub fn fit_selecting_ridge(
+        spec: &MechanisticSpec,
+        training: &[&BatchRecord],
+        targets: &[String],
+        params: &CalibratedParams,
+        grid: &[f64],
+        source: &Path,
+    ) -> Result<CalibratedSerialHybrid, Error> {
+        if params.validation_every == 0 || grid.is_empty() {
+            return Err(input(
+                source,
+                "serial_hybrid.ridge",
+                "validation batches and at least one ridge value to choose from".into(),
+                format!(
+                    "validation_every {}, {} values",
+                    params.validation_every,
+                    grid.len()
+                ),
+            ));
+        }
+        let mut best: Option<CalibratedSerialHybrid> = None;
+        for &ridge in grid {
+            let p = CalibratedParams {
+                ridge,
+                ..params.clone()
+            };
+            let m = Self::fit(spec, training, targets, &p, source)?;
+            let v = m.report.validation_loss[m.report.best_iteration];
+            if best
+                .as_ref()
+                .is_none_or(|b| v < b.report.validation_loss[b.report.best_iteration])
+            {
+                best = Some(m);
+            }
+        }
+        Ok(best.expect("a non-empty grid"))
+    }
+
+    /// φ(c) of a batch.
+    pub fn phi(&self, b: &BatchRecord, source: &Path) -> Result<Vec<f64>, Error> {
+        self.phi_of_parameters(b.id(), &b.meta.parameters, source)
+    }
+
+    fn phi_of_parameters(
+        &self,
+        id: &str,
+        parameters: &BTreeMap<String, f64>,
+        source: &Path,
+    ) -> Result<Vec<f64>, Error> {
+        let z = self
+            .conditions
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                parameters
+                    .get(c)
+                    .map(|v| (v - self.condition_mean[j]) / self.condition_sd[j])
+                    .ok_or_else(|| {
+                        input(
+                            source,
+                            &format!("batches.{id}.parameters.{c}"),
+                            "the condition the model needs".into(),
+                            "no value".into(),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<f64>, Error>>()?;
+        Ok(phi_of(&z))
+    }
+
+    /// The multiplier p_k / p_k,nominal of each parameter for a batch.
+    pub fn multipliers(&self, b: &BatchRecord, source: &Path) -> Result<Vec<f64>, Error> {
+        Ok(log_multipliers(&self.theta, &self.phi(b, source)?)
+            .into_iter()
+            .map(f64::exp)
+            .collect())
+    }
+
+    fn targets_at(&self, p: &Prepared, logm: &[f64], source: &Path) -> Result<Vec<f64>, Error> {
+        let out = with_multipliers(p, logm).simulate(false)?;
+        Ok(self.spec.targets_of(&out, &p.id, &self.targets, source)?)
+    }
+
+    fn prepare(&self, b: &BatchRecord, source: &Path) -> Result<(Prepared, Vec<f64>), Error> {
+        self.prepare_parameters(b.id(), &b.meta.parameters, source)
+    }
+
+    fn prepare_parameters(
+        &self,
+        id: &str,
+        parameters: &BTreeMap<String, f64>,
+        source: &Path,
+    ) -> Result<(Prepared, Vec<f64>), Error> {
+        let (scenario, addresses, nominal) =
+            scenario_of(&self.spec, id, parameters, &self.parameters, source)?;
+        let phi = self.phi_of_parameters(id, parameters, source)?;
+        let logm = log_multipliers(&self.theta, &phi);
+        Ok((
+            Prepared {
+                id: id.to_string(),
+                scenario,
+                addresses,
+                nominal,
+                phi,
+                samples: vec![],
+            },
+            logm,
+        ))
+    }
+
+    /// Predicted end-of-batch targets (dataset SI).
+    pub fn predict_mean(&self, b: &BatchRecord, source: &Path) -> Result<Vec<f64>, Error> {
+        let (p, logm) = self.prepare(b, source)?;
+        self.targets_at(&p, &logm, source)
+    }
+
+    /// Predicted end-of-batch targets and their predictive SDs.
+    pub fn predict_batch(
+        &self,
+        b: &BatchRecord,
+        source: &Path,
+    ) -> Result<(Vec<f64>, Vec<f64>), Error> {
+        self.predict_parameters(b.id(), &b.meta.parameters, source)
+    }
+
+    /// The same from a batch's manifest parameters (SI).
+    pub fn predict_parameters(
+        &self,
+        id: &str,
+        parameters: &BTreeMap<String, f64>,
+        source: &Path,
+    ) -> Result<(Vec<f64>, Vec<f64>), Error> {
+        let (p, logm) = self.prepare_parameters(id, parameters, source)?;
+        let m0 = self.targets_at(&p, &logm, source)?;
+        let nphi = p.phi.len();
+        let nt = self.theta.len();
+        let mut grad = DMatrix::<f64>::zeros(m0.len(), nt);
+        for k in 0..self.parameters.len() {
+            let mut lm = logm.clone();
+            lm[k] += self.fd_step;
+            let mk = self.targets_at(&p, &lm, source)?;
+            for t in 0..m0.len() {
+                let d = (mk[t] - m0[t]) / self.fd_step;
+                for j in 0..nphi {
+                    grad[(t, k * nphi + j)] = d * p.phi[j];
+                }
+            }
+        }
+        let var = &grad * &self.covariance * grad.transpose();
+        let sd = (0..m0.len())
+            .map(|t| (var[(t, t)].max(0.0) + self.target_sd[t].powi(2)).sqrt())
+            .collect();
+        Ok((m0, sd))
+    }
+}
+
+/// The calibrated serial hybrid as a surrogate of unfolded batch records
+/// (`biotwin train --model serial-hybrid`): fitted on the batch records of
+/// the training rows' batches (it needs their trajectories, not only the
+/// features), predicting from the condition columns of x.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialHybridParams {
+    pub calibration: CalibratedParams,
+    pub spec: MechanisticSpec,
+    /// The dataset's batch records (looked up by the rows' batch ids).
+    pub batches: Vec<BatchRecord>,
+    /// Manifest of the dataset (for messages).
+    pub source: PathBuf,
+    /// Column of x holding each of the spec's conditions.
+    pub condition_columns: Vec<usize>,
+}
+
+fn numerical(e: Error) -> SurrogateError {
+    SurrogateError::Numerical(format!("serial hybrid: {e}"))
+}
+
+impl Fit for SerialHybridParams {
+    type Model = CalibratedSerialHybrid;
+    fn fit(&self, data: &TrainingSet) -> Result<CalibratedSerialHybrid, SurrogateError> {
+        if self.condition_columns.len() != self.spec.condition.len() {
+            return Err(SurrogateError::shape(
+                "condition columns (one per mechanistic condition)",
+                self.spec.condition.len(),
+                self.condition_columns.len(),
+            ));
+        }
+        let mut ids: Vec<&String> = Vec::new();
+        for id in &data.batch_ids {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let training: Vec<&BatchRecord> = ids
+            .iter()
+            .filter_map(|id| self.batches.iter().find(|b| b.id() == id.as_str()))
+            .collect();
+        if training.len() != ids.len() {
+            return Err(SurrogateError::shape(
+                "batch records of the training rows",
+                ids.len(),
+                training.len(),
+            ));
+        }
+        let mut m = CalibratedSerialHybrid::fit(
+            &self.spec,
+            &training,
+            &data.target_names,
+            &self.calibration,
+            &self.source,
+        )
+        .map_err(numerical)?;
+        m.condition_columns = self.condition_columns.clone();
+        m.n_features = data.x.ncols();
+        Ok(m)
+    }
+}
+
+impl Predict for CalibratedSerialHybrid {
+    fn n_features(&self) -> usize {
+        self.n_features
+    }
+    fn n_targets(&self) -> usize {
+        self.targets.len()
+    }
+    fn predict(&self, x: &DMatrix<f64>) -> Result<Prediction, SurrogateError> {
+        self.check_input(x)?;
+        let (n, q) = (x.nrows(), self.targets.len());
+        let (mut mean, mut std) = (DMatrix::zeros(n, q), DMatrix::zeros(n, q));
+        for i in 0..n {
+            let parameters: BTreeMap<String, f64> = self
+                .conditions
+                .iter()
+                .zip(&self.condition_columns)
+                .map(|(c, &col)| (c.clone(), x[(i, col)]))
+                .collect();
+            let (m, s) = self
+                .predict_parameters(&format!("row{i}"), &parameters, Path::new("<model input>"))
+                .map_err(numerical)?;
+            for t in 0..q {
+                mean[(i, t)] = m[t];
+                std[(i, t)] = s[t];
+            }
+        }
+        Ok(Prediction { mean, std })
+    }
+}
