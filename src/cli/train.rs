@@ -343,7 +343,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             mechanistic_columns: (n_features - a.target.len()..n_features).collect(),
         }),
         Kind::SerialHybrid => {
-            let m = serial_spec.expect("loaded above for serial-hybrid");
+            let m = serial_spec.expect("loaded above for serial-hybrid"); // ok: invariant
             let names = spec.feature_names();
             let mut condition_columns = Vec::new();
             for c in &m.condition {

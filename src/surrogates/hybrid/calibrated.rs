@@ -608,7 +608,7 @@ impl CalibratedSerialHybrid {
                 best = Some(m);
             }
         }
-        Ok(best.expect("a non-empty grid"))
+        Ok(best.expect("a non-empty grid")) // ok: grid checked non-empty above
     }
 
     /// φ(c) of a batch.
