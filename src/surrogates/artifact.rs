@@ -130,12 +130,6 @@ pub struct Artifact {
     pub model: SurrogateModel,
 }
 
-#[derive(Serialize)]
-struct SealedOut<'a> {
-    content_sha256: String,
-    artifact: &'a serde_json::Value,
-}
-
 impl Artifact {
     /// An artifact for `model`, stamped with this crate's version and now.
     pub fn new(
@@ -164,62 +158,17 @@ impl Artifact {
 
     /// Writes the sealed artifact atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let path = path.as_ref();
-        let value = serde_json::to_value(self).map_err(|e| Error::io(path, e))?;
-        let sealed = SealedOut {
-            content_sha256: content_sha256(&value),
-            artifact: &value,
-        };
-        let text = serde_json::to_string_pretty(&sealed).map_err(|e| Error::io(path, e))?;
-        write_atomic(path, text.as_bytes())
+        super::sealed::save(path.as_ref(), "artifact", self, true)
     }
 
     /// Reads an artifact, refusing it when its content does not match its
     /// hash or it does not describe a usable model.
     pub fn load(path: impl AsRef<Path>) -> Result<Artifact, Error> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let bad = |field: &str, expected: &str, found: String, line: Option<usize>| {
             Error::from(Diagnostic::new(path, field, expected, found).at_line(line))
         };
-        let mut root: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| bad("", "a JSON model artifact", e.to_string(), Some(e.line())))?;
-        let obj = root
-            .as_object_mut()
-            .ok_or_else(|| bad("", "a JSON object", "another JSON value".into(), None))?;
-        let stored = match obj.remove("content_sha256") {
-            Some(serde_json::Value::String(s)) => s,
-            _ => {
-                return Err(bad(
-                    "content_sha256",
-                    "a sha256 hex string",
-                    "none".into(),
-                    None,
-                ));
-            }
-        };
-        let value = obj
-            .remove("artifact")
-            .ok_or_else(|| bad("artifact", "the model content", "none".into(), None))?;
-        if let Some(extra) = obj.keys().next() {
-            return Err(bad(
-                "",
-                "only content_sha256 and artifact",
-                format!("`{extra}`"),
-                None,
-            ));
-        }
-        let actual = content_sha256(&value);
-        if actual != stored {
-            return Err(bad(
-                "content_sha256",
-                &format!("the sha256 of the artifact content, {stored}"),
-                format!("{actual}: the file was altered after it was written; refusing to load it"),
-                None,
-            ));
-        }
-        let artifact: Artifact = serde_json::from_value(value)
-            .map_err(|e| bad("artifact", "a biotwin model artifact", e.to_string(), None))?;
+        let artifact: Artifact = super::sealed::load(path, "artifact", "model artifact")?;
         if artifact.format != FORMAT {
             return Err(bad(
                 "artifact.format",

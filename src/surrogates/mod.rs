@@ -27,6 +27,7 @@ pub mod nn;
 pub mod nn_torch;
 pub mod parity_plot;
 pub mod pls;
+pub mod sealed;
 pub mod standardize;
 pub mod train;
 pub mod unfold;
