@@ -25,6 +25,7 @@ pub mod dataset;
 pub mod long_format;
 pub mod manifest;
 pub mod parquet_source;
+pub mod quiet_panic;
 pub mod raw;
 pub mod tag_map;
 pub mod timestamp;

@@ -29,7 +29,6 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use parquet::basic::{ConvertedType, LogicalType, Repetition, TimeUnit, Type as Physical};
@@ -124,7 +123,7 @@ enum Decode {
 pub fn read_parquet(path: &Path, layout: Option<FileFormat>) -> Result<ParquetTable, Diagnostics> {
     // The decoder trusts lengths and offsets in the file; a damaged file must
     // still end in a diagnostic, never a crash of the whole run.
-    match catch_unwind(AssertUnwindSafe(|| read_unguarded(path, layout))) {
+    match super::quiet_panic::catch_silently(|| read_unguarded(path, layout)) {
         Ok(r) => r,
         Err(panic) => {
             let why = panic
