@@ -11,6 +11,8 @@
 //! residual model. Held out of every fit: interior B21–B26 and edge
 //! B31–B36 (as in training-data/cho-platform/README.md).
 
+mod tamper_support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -294,13 +296,7 @@ fn train_and_evaluate_a_hybrid_from_the_cli() {
     assert!(o.status.success() && text.contains("hybrid"), "{text}");
 
     // One altered digit: refused with exit 2.
-    let file = out.join("model.json");
-    let t = std::fs::read_to_string(&file).unwrap();
-    let k = t.find("\"mechanistic_columns\"").unwrap();
-    let d = k + t[k..].find(|c: char| c.is_ascii_digit()).unwrap();
-    let mut b = t.into_bytes();
-    b[d] = if b[d] == b'9' { b'8' } else { b[d] + 1 };
-    std::fs::write(&file, b).unwrap();
+    tamper_support::alter_first_digit_after(&out.join("model.json"), "\"mechanistic_columns\"");
     let o = Command::new(exe)
         .arg("evaluate")
         .arg(&out)

@@ -4,6 +4,8 @@
 //! (Its comparison with PLS, GP and the parallel hybrid is in
 //! tests/hybrid_cho.rs.)
 
+mod tamper_support;
+
 use std::path::Path;
 
 use biotwin::data::{BatchRecord, Dataset, LabSample};
@@ -167,13 +169,7 @@ fn train_and_evaluate_a_serial_hybrid_from_the_cli() {
     );
 
     // One altered digit of the sealed artifact: refused with exit 2.
-    let file = out.join("model.json");
-    let t = std::fs::read_to_string(&file).unwrap();
-    let k = t.find("\"condition_columns\"").unwrap();
-    let d = k + t[k..].find(|c: char| c.is_ascii_digit()).unwrap();
-    let mut b = t.into_bytes();
-    b[d] = if b[d] == b'9' { b'8' } else { b[d] + 1 };
-    std::fs::write(&file, b).unwrap();
+    tamper_support::alter_first_digit_after(&out.join("model.json"), "\"condition_columns\"");
     let o = Command::new(exe)
         .arg("evaluate")
         .arg(&out)
