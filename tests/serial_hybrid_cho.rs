@@ -148,6 +148,11 @@ fn train_and_evaluate_a_serial_hybrid_from_the_cli() {
         "{model:.400}"
     );
     assert!(model.contains("training_data_hash") && model.contains("beta_lp"));
+    // Conditioned on each batch's data up to the cut-off, gal_ref fitted.
+    assert!(
+        model.contains("\"conditioning\"") && model.contains("gal_ref"),
+        "{model:.400}"
+    );
 
     let o = Command::new(exe)
         .arg("evaluate")
@@ -167,6 +172,20 @@ fn train_and_evaluate_a_serial_hybrid_from_the_cli() {
         text.contains("final_titer") && text.contains("galactosylated"),
         "{text}"
     );
+
+    // Cross-validation by batch predicts each held-out batch from its
+    // records too.
+    let o = Command::new(exe)
+        .args(["train", "--dataset", DATA, "--model", "serial-hybrid"])
+        .args(["--target", "final_titer", "--quiet", "--cv", "3", "--out"])
+        .arg(dir.path().join("cv"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    println!("{text}");
+    let cv = std::fs::read_to_string(dir.path().join("cv").join("model.json")).unwrap();
+    assert!(cv.contains("kfold3_by_batch/final_titer"), "{cv:.600}");
 
     // One altered digit of the sealed artifact: refused with exit 2.
     tamper_support::alter_first_digit_after(&out.join("model.json"), "\"condition_columns\"");

@@ -361,10 +361,19 @@ pub fn run(a: Args) -> Result<(), Error> {
                 };
                 condition_columns.push(i);
             }
+            // Conditioned on each batch's data up to the cut-off; gal_ref
+            // fitted to galactosylation when the dataset's mechanistic
+            // model maps that CQA (docs/hybrid.md).
+            let mut calibration =
+                crate::surrogates::hybrid::calibrated::CalibratedParams::cho_conditioned(a.cutoff);
+            if m.cqa_of("galactosylated", &a.dataset).is_err() {
+                calibration.parameters.retain(|p| p != "gal_ref");
+                calibration.linear_only.clear();
+                calibration.cqa_observed.clear();
+            }
             ModelChoice::SerialHybrid(Box::new(
                 crate::surrogates::hybrid::calibrated::SerialHybridParams {
-                    calibration:
-                        crate::surrogates::hybrid::calibrated::CalibratedParams::cho_default(),
+                    calibration,
                     spec: m,
                     batches: ds.batches.clone(),
                     source: a.dataset.join(crate::data::dataset::MANIFEST_FILE),

@@ -130,6 +130,20 @@ pub fn cross_validate<F: Fit>(
     data: &TrainingSet,
     splits: &[Split],
 ) -> Result<CvResult, SurrogateError> {
+    cross_validate_with(params, data, splits, |model, rows| {
+        model.predict(&data.x.select_rows(rows))
+    })
+}
+
+/// [`cross_validate`] with the held-out rows predicted by `predict(model,
+/// rows)`: for models that predict from more than the feature rows (the
+/// conditioned serial hybrid reads the held-out batches' records).
+pub fn cross_validate_with<F: Fit>(
+    params: &F,
+    data: &TrainingSet,
+    splits: &[Split],
+    predict: impl Fn(&F::Model, &[usize]) -> Result<Prediction, SurrogateError>,
+) -> Result<CvResult, SurrogateError> {
     let q = data.y.ncols();
     let mut rows = Vec::new();
     let mut means: Vec<Vec<f64>> = Vec::new();
@@ -148,7 +162,7 @@ pub fn cross_validate<F: Fit>(
             ));
         }
         let model = params.fit(&data.subset(&train_rows))?;
-        let p = model.predict(&data.x.select_rows(&test_rows))?;
+        let p = predict(&model, &test_rows)?;
         for (k, &r) in test_rows.iter().enumerate() {
             rows.push(r);
             means.push((0..q).map(|j| p.mean[(k, j)]).collect());

@@ -11,7 +11,10 @@
 use nalgebra::DMatrix;
 
 use super::artifact::{Artifact, SurrogateModel};
-use super::cv::{CvResult, Split, cross_validate, edge_of_doe, k_fold_by_batch, leave_batch_out};
+use super::cv::{
+    CvResult, Split, cross_validate, cross_validate_with, edge_of_doe, k_fold_by_batch,
+    leave_batch_out,
+};
 use super::gp::GpParams;
 use super::metrics::{Metrics, metrics_by_target};
 use super::pls::PlsParams;
@@ -101,8 +104,46 @@ fn cv_choice(
         ModelChoice::Gp(p) => cross_validate(p, data, splits),
         ModelChoice::Hybrid(p) => cross_validate(p, data, splits),
         ModelChoice::Nn(p) => cross_validate(p, data, splits),
-        ModelChoice::SerialHybrid(p) => cross_validate(p.as_ref(), data, splits),
+        ModelChoice::SerialHybrid(p) => cross_validate_with(p.as_ref(), data, splits, |m, rows| {
+            if m.conditioning.is_none() {
+                return m.predict(&data.x.select_rows(rows));
+            }
+            let records = p.records_of(data, rows)?;
+            m.predict_records(&records, &p.source)
+                .map_err(|e| SurrogateError::Numerical(format!("serial hybrid: {e}")))
+        }),
     }
+}
+
+/// The model's predictions of rows `rows` of `data` (unfolded from
+/// `dataset`): from the feature rows, except for a serial hybrid that
+/// conditions on batch data, which reads the rows' batch records.
+fn predict_rows(
+    model: &SurrogateModel,
+    data: &TrainingSet,
+    rows: &[usize],
+    dataset: &Dataset,
+) -> Result<Prediction, Error> {
+    if let SurrogateModel::SerialHybrid(m) = model
+        && m.conditioning.is_some()
+    {
+        let manifest = dataset.dir.join(crate::data::dataset::MANIFEST_FILE);
+        let records = rows
+            .iter()
+            .map(|&r| {
+                dataset.batch(&data.batch_ids[r]).ok_or_else(|| {
+                    Error::input(
+                        &manifest,
+                        "batches",
+                        "the batch of a row",
+                        &data.batch_ids[r],
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        return m.predict_records(&records, &manifest);
+    }
+    Ok(model.predict(&data.x.select_rows(rows))?)
 }
 
 /// Fits `choice` on `dataset` unfolded by `spec`, validated as asked.
@@ -174,7 +215,8 @@ pub fn train(
     }
     let train_set = data.subset(&data.rows_of(&final_batches));
     let model = fit_choice(choice, &train_set)?;
-    let fitted = model.predict(&train_set.x)?;
+    let all_rows: Vec<usize> = (0..train_set.batch_ids.len()).collect();
+    let fitted = predict_rows(&model, &train_set, &all_rows, dataset)?;
     for (t, m) in metrics_by_target(&fitted, &train_set.y, &train_set.target_names) {
         metrics.insert(format!("train/{t}"), m);
     }
@@ -205,6 +247,11 @@ pub fn predict_batch(
         )
     })?;
     let x = spec.features(batch, source)?;
+    if let SurrogateModel::SerialHybrid(m) = &artifact.model
+        && m.conditioning.is_some()
+    {
+        return m.predict_records(&[batch], source);
+    }
     let x = DMatrix::from_row_slice(1, x.len(), &x);
     Ok(artifact.model.predict(&x)?)
 }
@@ -241,8 +288,8 @@ pub fn evaluate(
         None => (0..data.batch_ids.len()).collect(),
         Some(b) => data.rows_of(b),
     };
+    let prediction = predict_rows(&artifact.model, &data, &rows, dataset)?;
     let sub = data.subset(&rows);
-    let prediction = artifact.model.predict(&sub.x)?;
     let metrics = metrics_by_target(&prediction, &sub.y, &sub.target_names);
     Ok(Evaluation {
         batch_ids: sub.batch_ids.clone(),

@@ -24,6 +24,10 @@
 //! linearised covariance (s² the standardised residual variance), and s_t the
 //! RMS residual of target t on the training batches.
 
+mod conditioned;
+
+pub use conditioned::Conditioning;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -33,8 +37,8 @@ use serde::{Deserialize, Serialize};
 use super::mechanistic::MechanisticSpec;
 use crate::data::batch::BatchRecord;
 use crate::error::{Diagnostic, Error};
-use crate::simulation::Scenario;
 use crate::simulation::address::Address;
+use crate::simulation::{Outcome, Scenario};
 use crate::surrogates::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 
 /// A dataset offline variable and the simulated column it is compared with.
@@ -64,6 +68,21 @@ pub struct CalibratedParams {
     pub validation_every: usize,
     /// Forward-difference step in log p.
     pub fd_step: f64,
+    /// End-of-batch CQAs also fitted: one residual per batch, scaled by the
+    /// CQA's SD over the training batches (e.g. `galactosylated`, with
+    /// `gal_ref` among the parameters).
+    #[serde(default)]
+    pub cqa_observed: Vec<String>,
+    /// When set: learn per-batch random effects on ln p and condition each
+    /// prediction on the batch's own samples known by this fraction of
+    /// batch time (`conditioned.rs`).
+    #[serde(default)]
+    pub conditioning_cutoff: Option<f64>,
+    /// Parameters whose surface is linear, θ·[1, z] (no squared terms):
+    /// for those informed by one value per batch (an end-of-batch CQA),
+    /// where 2n+1 coefficients from a few dozen batches overfit.
+    #[serde(default)]
+    pub linear_only: Vec<String>,
 }
 
 impl CalibratedParams {
@@ -87,7 +106,23 @@ impl CalibratedParams {
             patience: 4,
             validation_every: 5,
             fd_step: 1e-4,
+            cqa_observed: vec![],
+            conditioning_cutoff: None,
+            linear_only: vec![],
         }
+    }
+
+    /// `cho_default` plus the glycan reference level `gal_ref` (linear
+    /// surface) fitted to end-of-batch galactosylation, with per-batch
+    /// effects and predictions conditioned on the batch's data known by
+    /// `cutoff` of batch time.
+    pub fn cho_conditioned(cutoff: f64) -> CalibratedParams {
+        let mut p = CalibratedParams::cho_default();
+        p.parameters.push("gal_ref".into());
+        p.linear_only = vec!["gal_ref".into()];
+        p.cqa_observed = vec!["galactosylated".into()];
+        p.conditioning_cutoff = Some(cutoff);
+        p
     }
 }
 
@@ -130,17 +165,139 @@ pub struct CalibratedSerialHybrid {
     pub condition_columns: Vec<usize>,
     #[serde(default)]
     pub n_features: usize,
+    /// Per-batch effects, when predictions are conditioned on the batch's
+    /// own data up to a cut-off (`conditioned.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditioning: Option<Conditioning>,
 }
 
-/// One training batch, prepared.
-struct Prepared {
-    id: String,
+/// One batch, prepared.
+pub(super) struct Prepared {
+    pub(super) id: String,
     scenario: Scenario,
     addresses: Vec<Address>,
     nominal: Vec<f64>,
-    phi: Vec<f64>,
-    /// (variable index, time h, value SI)
-    samples: Vec<(usize, f64, f64)>,
+    pub(super) phi: Vec<f64>,
+    /// Offline samples: (observed variable index, sample time h, value SI).
+    pub(super) samples: Vec<(usize, f64, f64)>,
+    /// End-of-batch CQAs: (index in `cqa_observed`, value SI).
+    pub(super) cqas: Vec<(usize, f64)>,
+}
+
+/// What a simulation is compared with: the observed variables' columns of
+/// the output table and the fitted CQAs.
+pub(super) struct Observer<'a> {
+    spec: &'a MechanisticSpec,
+    observed: &'a [Observed],
+    cqa: &'a [String],
+    time_col: usize,
+    cols: Vec<usize>,
+    source: &'a Path,
+}
+
+impl<'a> Observer<'a> {
+    /// Locates the observed columns in the model's output table.
+    fn new(
+        spec: &'a MechanisticSpec,
+        observed: &'a [Observed],
+        cqa: &'a [String],
+        probe: &Outcome,
+        source: &'a Path,
+    ) -> Result<Observer<'a>, Error> {
+        let time_col = probe
+            .columns
+            .iter()
+            .position(|c| c == "time_h")
+            .ok_or_else(|| {
+                input(
+                    source,
+                    "serial_hybrid",
+                    "a model with a time_h column".into(),
+                    "none".into(),
+                )
+            })?;
+        let cols = observed
+            .iter()
+            .map(|o| {
+                probe
+                    .columns
+                    .iter()
+                    .position(|c| *c == o.column)
+                    .ok_or_else(|| {
+                        input(
+                            source,
+                            "serial_hybrid.observed",
+                            format!("an output column ({})", probe.columns.join(", ")),
+                            format!("`{}`", o.column),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        for c in cqa {
+            spec.cqa_of(c, source)?;
+        }
+        Ok(Observer {
+            spec,
+            observed,
+            cqa,
+            time_col,
+            cols,
+            source,
+        })
+    }
+
+    /// Simulates the batch with log-multipliers `logm`; the simulated values
+    /// (dataset SI) at `samples` then at `cqas`, and the outcome. None: the
+    /// simulation failed or gave a non-finite value.
+    pub(super) fn simulate(
+        &self,
+        p: &Prepared,
+        logm: &[f64],
+        samples: &[(usize, f64, f64)],
+        cqas: &[(usize, f64)],
+    ) -> Option<(Vec<f64>, Outcome)> {
+        let out = with_multipliers(p, logm).simulate(true).ok()?;
+        let w = out.columns.len();
+        let t: Vec<f64> = out.data.chunks_exact(w).map(|r| r[self.time_col]).collect();
+        let ys: Vec<Vec<f64>> = self
+            .cols
+            .iter()
+            .map(|&c| out.data.chunks_exact(w).map(|r| r[c]).collect())
+            .collect();
+        let mut sim: Vec<f64> = samples
+            .iter()
+            .map(|&(v, th, _)| interp(&t, &ys[v], th) * self.observed[v].to_si)
+            .collect();
+        if !cqas.is_empty() {
+            let m = self
+                .spec
+                .targets_of(&out, &p.id, self.cqa, self.source)
+                .ok()?;
+            sim.extend(cqas.iter().map(|&(j, _)| m[j]));
+        }
+        sim.iter().all(|x| x.is_finite()).then_some((sim, out))
+    }
+}
+
+/// (simulated − observed) / scale, samples then CQAs.
+pub(super) fn scaled_residuals(
+    sim: &[f64],
+    samples: &[(usize, f64, f64)],
+    cqas: &[(usize, f64)],
+    sample_scale: &[f64],
+    cqa_scale: &[f64],
+) -> Vec<f64> {
+    let obs = samples
+        .iter()
+        .map(|&(v, _, y)| (y, sample_scale[v]))
+        .chain(cqas.iter().map(|&(j, y)| (y, cqa_scale[j])));
+    sim.iter().zip(obs).map(|(s, (y, w))| (s - y) / w).collect()
+}
+
+fn sd_of(v: &[f64]) -> f64 {
+    let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len().max(2) - 1) as f64).sqrt();
+    if s > 0.0 { s } else { 1.0 }
 }
 
 fn input(source: &Path, field: &str, expected: String, found: String) -> Error {
@@ -252,6 +409,21 @@ impl CalibratedSerialHybrid {
         for t in targets {
             spec.cqa_of(t, source)?;
         }
+        if let Some(l) = params
+            .linear_only
+            .iter()
+            .find(|l| !params.parameters.contains(l))
+        {
+            return Err(input(
+                source,
+                "serial_hybrid.linear_only",
+                format!(
+                    "one of the fitted parameters ({})",
+                    params.parameters.join(", ")
+                ),
+                format!("`{l}`"),
+            ));
+        }
         let conditions: Vec<String> = spec.condition.iter().map(|c| c.parameter.clone()).collect();
         let raw: Vec<Vec<f64>> = training
             .iter()
@@ -281,10 +453,11 @@ impl CalibratedSerialHybrid {
                 if v > 0.0 { v.sqrt() } else { 1.0 }
             })
             .collect();
-        // Offline variables and their SDs over the training samples.
+        // Offline variables and fitted CQAs, and their SDs over the training data.
         let nv = params.observed.len();
         let mut prepared = Vec::new();
         let mut by_var: Vec<Vec<f64>> = vec![Vec::new(); nv];
+        let mut by_cqa: Vec<Vec<f64>> = vec![Vec::new(); params.cqa_observed.len()];
         for (b, r) in training.iter().zip(&raw) {
             let (scenario, addresses, nominal) =
                 batch_scenario(spec, b, &params.parameters, source)?;
@@ -304,6 +477,13 @@ impl CalibratedSerialHybrid {
                     by_var[v].push(s.value);
                 }
             }
+            let mut cqas = Vec::new();
+            for (j, c) in params.cqa_observed.iter().enumerate() {
+                if let Some(y) = b.meta.cqas.get(c).filter(|y| y.is_finite()) {
+                    cqas.push((j, *y));
+                    by_cqa[j].push(*y);
+                }
+            }
             prepared.push(Prepared {
                 id: b.id().to_string(),
                 scenario,
@@ -311,47 +491,13 @@ impl CalibratedSerialHybrid {
                 nominal,
                 phi: phi_of(&z),
                 samples,
+                cqas,
             });
         }
-        let var_sd: Vec<f64> = by_var
-            .iter()
-            .map(|v| {
-                let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
-                let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
-                    / (v.len().max(2) - 1) as f64)
-                    .sqrt();
-                if s > 0.0 { s } else { 1.0 }
-            })
-            .collect();
-        // Column of each observed variable in the simulated table.
+        let var_sd: Vec<f64> = by_var.iter().map(|v| sd_of(v)).collect();
+        let cqa_sd: Vec<f64> = by_cqa.iter().map(|v| sd_of(v)).collect();
         let probe = prepared[0].scenario.simulate(true)?;
-        let time_col = probe.columns.iter().position(|c| c == "time_h");
-        let cols: Vec<usize> = params
-            .observed
-            .iter()
-            .map(|o| {
-                probe
-                    .columns
-                    .iter()
-                    .position(|c| *c == o.column)
-                    .ok_or_else(|| {
-                        input(
-                            source,
-                            "serial_hybrid.observed",
-                            format!("an output column ({})", probe.columns.join(", ")),
-                            format!("`{}`", o.column),
-                        )
-                    })
-            })
-            .collect::<Result<_, _>>()?;
-        let time_col = time_col.ok_or_else(|| {
-            input(
-                source,
-                "serial_hybrid",
-                "a model with a time_h column".into(),
-                "none".into(),
-            )
-        })?;
+        let observer = Observer::new(spec, &params.observed, &params.cqa_observed, &probe, source)?;
 
         let (fit_idx, val_idx): (Vec<usize>, Vec<usize>) = (0..prepared.len())
             .partition(|i| params.validation_every == 0 || (i + 1) % params.validation_every != 0);
@@ -361,27 +507,28 @@ impl CalibratedSerialHybrid {
 
         // Standardised residuals of one batch (None: simulation failed).
         let residuals = |p: &Prepared, logm: &[f64]| -> Option<Vec<f64>> {
-            let out = with_multipliers(p, logm).simulate(true).ok()?;
-            let w = out.columns.len();
-            let t: Vec<f64> = out.data.chunks_exact(w).map(|r| r[time_col]).collect();
-            let ys: Vec<Vec<f64>> = cols
-                .iter()
-                .map(|&c| out.data.chunks_exact(w).map(|r| r[c]).collect())
-                .collect();
-            let r: Vec<f64> = p
-                .samples
-                .iter()
-                .map(|&(v, th, y)| {
-                    (interp(&t, &ys[v], th) * params.observed[v].to_si - y) / var_sd[v]
-                })
-                .collect();
-            r.iter().all(|x| x.is_finite()).then_some(r)
+            let (sim, _) = observer.simulate(p, logm, &p.samples, &p.cqas)?;
+            Some(scaled_residuals(
+                &sim, &p.samples, &p.cqas, &var_sd, &cqa_sd,
+            ))
         };
+        // Ridge λ on the non-intercepts; a linear-only parameter's squared
+        // terms are held at 0 by a prior of SD 1e-6.
+        let nz = (nphi - 1) / 2;
+        let lambda_diag = DVector::from_fn(ntheta, |a, _| {
+            let (k, j) = (a / nphi, a % nphi);
+            if j == 0 {
+                0.0
+            } else if j > nz && params.linear_only.contains(&params.parameters[k]) {
+                1e12
+            } else {
+                params.ridge
+            }
+        });
         let penalty = |theta: &DMatrix<f64>| -> f64 {
-            params.ridge
-                * (0..np)
-                    .map(|k| (1..nphi).map(|j| theta[(k, j)].powi(2)).sum::<f64>())
-                    .sum::<f64>()
+            (0..ntheta)
+                .map(|a| lambda_diag[a] * theta[(a / nphi, a % nphi)].powi(2))
+                .sum::<f64>()
         };
         let sse = |theta: &DMatrix<f64>, idx: &[usize]| -> Option<f64> {
             let mut s = 0.0;
@@ -436,12 +583,6 @@ impl CalibratedSerialHybrid {
             let j = DMatrix::from_fn(rows.len(), ntheta, |a, b| rows[a][b]);
             Ok((DVector::from_vec(rs), j))
         };
-        let lambda_diag = DVector::from_fn(
-            ntheta,
-            |a, _| {
-                if a % nphi == 0 { 0.0 } else { params.ridge }
-            },
-        );
 
         let mut theta = DMatrix::<f64>::zeros(np, nphi);
         let mut report = FitReport {
@@ -549,8 +690,42 @@ impl CalibratedSerialHybrid {
             fd_step: params.fd_step,
             condition_columns: vec![],
             n_features: 0,
+            conditioning: None,
         };
-        // Target residual SD on all training batches.
+        if let Some(f) = params.conditioning_cutoff {
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(input(
+                    source,
+                    "serial_hybrid.conditioning_cutoff",
+                    "a fraction of batch time in (0, 1]".into(),
+                    f.to_string(),
+                ));
+            }
+            let base: Vec<Vec<f64>> = prepared
+                .iter()
+                .map(|p| log_multipliers(&model.theta, &p.phi))
+                .collect();
+            let c = conditioned::learn(
+                &observer,
+                &params.observed,
+                &prepared,
+                &base,
+                &var_sd,
+                params.fd_step,
+                f,
+            )
+            .ok_or_else(|| {
+                input(
+                    source,
+                    "serial_hybrid.conditioning",
+                    "per-batch effects fitted on at least 3 training batches".into(),
+                    "fewer (failed simulations)".into(),
+                )
+            })?;
+            model.conditioning = Some(c);
+        }
+        // Target residual SD on all training batches (of the conditioned
+        // predictions when conditioning).
         let mut ss = vec![0.0; targets.len()];
         let mut cnt = vec![0usize; targets.len()];
         for b in training {
@@ -678,27 +853,69 @@ impl CalibratedSerialHybrid {
                 nominal,
                 phi,
                 samples: vec![],
+                cqas: vec![],
             },
             logm,
         ))
     }
 
-    /// Predicted end-of-batch targets (dataset SI).
+    /// The batch's log-multipliers: θ·φ(c), plus the MAP per-batch effect
+    /// from its data known by the cut-off when the model conditions.
+    fn batch_log_multipliers(
+        &self,
+        b: &BatchRecord,
+        source: &Path,
+    ) -> Result<(Prepared, Vec<f64>), Error> {
+        let (p, base) = self.prepare(b, source)?;
+        let Some(c) = &self.conditioning else {
+            return Ok((p, base));
+        };
+        let samples =
+            conditioned::samples_known_at(b, &c.observed, c.cutoff_fraction * b.duration_s());
+        let fail = || {
+            input(
+                source,
+                &format!("batches.{}.serial_hybrid", b.id()),
+                "a simulation at the batch's conditions".into(),
+                "a failed solve".into(),
+            )
+        };
+        let probe = with_multipliers(&p, &base).simulate(true)?;
+        let observer = Observer::new(&self.spec, &c.observed, &[], &probe, source)?;
+        let (u, _) = conditioned::map_effects(
+            &observer,
+            &p,
+            &base,
+            &samples,
+            &c.noise_sd,
+            &c.effect_sd,
+            self.fd_step,
+        )
+        .ok_or_else(fail)?;
+        let logm = base.iter().zip(&u).map(|(b, u)| b + u).collect();
+        Ok((p, logm))
+    }
+
+    /// Predicted end-of-batch targets (dataset SI); conditioned on the
+    /// batch's data up to the cut-off when the model conditions.
     pub fn predict_mean(&self, b: &BatchRecord, source: &Path) -> Result<Vec<f64>, Error> {
-        let (p, logm) = self.prepare(b, source)?;
+        let (p, logm) = self.batch_log_multipliers(b, source)?;
         self.targets_at(&p, &logm, source)
     }
 
-    /// Predicted end-of-batch targets and their predictive SDs.
+    /// Predicted end-of-batch targets and their predictive SDs; conditioned
+    /// on the batch's data up to the cut-off when the model conditions.
     pub fn predict_batch(
         &self,
         b: &BatchRecord,
         source: &Path,
     ) -> Result<(Vec<f64>, Vec<f64>), Error> {
-        self.predict_parameters(b.id(), &b.meta.parameters, source)
+        let (p, logm) = self.batch_log_multipliers(b, source)?;
+        self.mean_and_sd_at(&p, &logm, source)
     }
 
-    /// The same from a batch's manifest parameters (SI).
+    /// The same from a batch's manifest parameters (SI) only: never
+    /// conditioned (no batch data).
     pub fn predict_parameters(
         &self,
         id: &str,
@@ -706,14 +923,24 @@ impl CalibratedSerialHybrid {
         source: &Path,
     ) -> Result<(Vec<f64>, Vec<f64>), Error> {
         let (p, logm) = self.prepare_parameters(id, parameters, source)?;
-        let m0 = self.targets_at(&p, &logm, source)?;
+        self.mean_and_sd_at(&p, &logm, source)
+    }
+
+    /// Targets at `logm` and their SDs: gᵀ Σ_θ g + s_t².
+    fn mean_and_sd_at(
+        &self,
+        p: &Prepared,
+        logm: &[f64],
+        source: &Path,
+    ) -> Result<(Vec<f64>, Vec<f64>), Error> {
+        let m0 = self.targets_at(p, logm, source)?;
         let nphi = p.phi.len();
         let nt = self.theta.len();
         let mut grad = DMatrix::<f64>::zeros(m0.len(), nt);
         for k in 0..self.parameters.len() {
-            let mut lm = logm.clone();
+            let mut lm = logm.to_vec();
             lm[k] += self.fd_step;
-            let mk = self.targets_at(&p, &lm, source)?;
+            let mk = self.targets_at(p, &lm, source)?;
             for t in 0..m0.len() {
                 let d = (mk[t] - m0[t]) / self.fd_step;
                 for j in 0..nphi {
@@ -726,6 +953,27 @@ impl CalibratedSerialHybrid {
             .map(|t| (var[(t, t)].max(0.0) + self.target_sd[t].powi(2)).sqrt())
             .collect();
         Ok((m0, sd))
+    }
+}
+
+impl CalibratedSerialHybrid {
+    /// Predictions for whole batch records (conditioned on each batch's data
+    /// up to the cut-off when the model conditions), as a [`Prediction`].
+    pub fn predict_records(
+        &self,
+        records: &[&BatchRecord],
+        source: &Path,
+    ) -> Result<Prediction, Error> {
+        let (n, q) = (records.len(), self.targets.len());
+        let (mut mean, mut std) = (DMatrix::zeros(n, q), DMatrix::zeros(n, q));
+        for (i, b) in records.iter().enumerate() {
+            let (m, s) = self.predict_batch(b, source)?;
+            for t in 0..q {
+                mean[(i, t)] = m[t];
+                std[(i, t)] = s[t];
+            }
+        }
+        Ok(Prediction { mean, std })
     }
 }
 
@@ -747,6 +995,27 @@ pub struct SerialHybridParams {
 
 fn numerical(e: Error) -> SurrogateError {
     SurrogateError::Numerical(format!("serial hybrid: {e}"))
+}
+
+impl SerialHybridParams {
+    /// The batch records of rows `rows` of `data` (by batch id).
+    pub fn records_of(
+        &self,
+        data: &TrainingSet,
+        rows: &[usize],
+    ) -> Result<Vec<&BatchRecord>, SurrogateError> {
+        rows.iter()
+            .map(|&r| {
+                let id = &data.batch_ids[r];
+                self.batches
+                    .iter()
+                    .find(|b| b.id() == id.as_str())
+                    .ok_or_else(|| {
+                        SurrogateError::shape("the batch record of a row", id.as_str(), "none")
+                    })
+            })
+            .collect()
+    }
 }
 
 impl Fit for SerialHybridParams {
@@ -799,6 +1068,16 @@ impl Predict for CalibratedSerialHybrid {
     }
     fn predict(&self, x: &DMatrix<f64>) -> Result<Prediction, SurrogateError> {
         self.check_input(x)?;
+        if self.conditioning.is_some() {
+            // Feature rows carry the latest values, not the sample times
+            // the conditioning needs: refuse rather than silently ignore the
+            // batch's data.
+            return Err(SurrogateError::Numerical(
+                "serial hybrid conditioned on batch data: predict from batch records \
+                 (`biotwin evaluate`/`predict`), not from feature rows"
+                    .into(),
+            ));
+        }
         let (n, q) = (x.nrows(), self.targets.len());
         let (mut mean, mut std) = (DMatrix::zeros(n, q), DMatrix::zeros(n, q));
         for i in 0..n {
