@@ -18,8 +18,12 @@ pub trait Scalar:
 {
     /// A constant (zero tangent).
     fn cst(v: f64) -> Self;
+    /// A variable with value `v` and tangent `d` (f64 drops the tangent).
+    fn var(v: f64, d: f64) -> Self;
     /// The value part.
     fn value(self) -> f64;
+    fn exp(self) -> Self;
+    fn tanh(self) -> Self;
     /// max(self, 0): rates see the positive part of a concentration that
     /// the integrator overshot slightly below zero.
     #[inline]
@@ -38,8 +42,20 @@ impl Scalar for f64 {
         v
     }
     #[inline]
+    fn var(v: f64, _d: f64) -> f64 {
+        v
+    }
+    #[inline]
     fn value(self) -> f64 {
         self
+    }
+    #[inline]
+    fn exp(self) -> f64 {
+        f64::exp(self)
+    }
+    #[inline]
+    fn tanh(self) -> f64 {
+        f64::tanh(self)
     }
 }
 
@@ -62,8 +78,22 @@ impl Scalar for Dual {
         Dual { v, d: 0.0 }
     }
     #[inline]
+    fn var(v: f64, d: f64) -> Dual {
+        Dual { v, d }
+    }
+    #[inline]
     fn value(self) -> f64 {
         self.v
+    }
+    #[inline]
+    fn exp(self) -> Dual {
+        let e = self.v.exp();
+        Dual::new(e, e * self.d)
+    }
+    #[inline]
+    fn tanh(self) -> Dual {
+        let t = self.v.tanh();
+        Dual::new(t, (1.0 - t * t) * self.d)
     }
 }
 
@@ -115,5 +145,15 @@ mod tests {
         let f = x * x / (Dual::cst(1.0) + x);
         assert!((f.v - 4.0 / 3.0).abs() < 1e-15);
         assert!((f.d - 8.0 / 9.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn exp_and_tanh_chain_rule() {
+        // g(x) = exp(tanh(3x)) at x = 0.2: g' = g · 3 (1 − tanh²(3x)).
+        let x = Dual::new(0.2, 1.0);
+        let g = (Dual::cst(3.0) * x).tanh().exp();
+        let t = (0.6f64).tanh();
+        assert!((g.v - t.exp()).abs() < 1e-15);
+        assert!((g.d - t.exp() * 3.0 * (1.0 - t * t)).abs() < 1e-14);
     }
 }

@@ -14,6 +14,7 @@ pub mod calibrated;
 pub mod dual;
 pub mod mechanistic;
 pub mod parallel;
+pub mod rate_net;
 pub mod residual;
 pub mod serial;
 

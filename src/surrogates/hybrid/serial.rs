@@ -37,6 +37,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::dual::{Dual, Scalar};
+use super::rate_net::{RateNet, RateNetSpec};
 use crate::bioreactor::simulate::{RunOptions, run};
 use crate::bioreactor::xing2010::PARAMS;
 use crate::bioreactor::{Culture, StateKind};
@@ -88,30 +89,58 @@ pub struct Rates<T> {
 /// The Monod-type rate model: specific rates from states and parameters.
 #[inline]
 pub fn rates<T: Scalar>(p: &[T; NP], y: &[T; NS]) -> Rates<T> {
+    rates_corrected(p, y, &[T::cst(1.0); 7])
+}
+
+/// [`rates`] with each rate multiplied by a correction factor (`f` in
+/// `Rates` field order; a corrected μ enters the yield terms corrected).
+#[inline]
+pub fn rates_corrected<T: Scalar>(p: &[T; NP], y: &[T; NS], f: &[T; 7]) -> Rates<T> {
     // Positive parts: near a substrate's exhaustion the integrator may step
     // a hair below zero (tolerated by `negative_tolerance`); the rates must
     // then be those at zero, not of a negative concentration.
     let (glc, gln, lac, amm) = (y[GLC].pos(), y[GLN].pos(), y[LAC].pos(), y[AMM].pos());
     let mu = p[0] * p[4] * p[5] * glc * gln
-        / ((p[2] + glc) * (p[3] + gln) * (p[4] + lac) * (p[5] + amm));
-    let mu_d = p[1] * lac * amm / ((p[6] + lac) * (p[7] + amm));
-    let q_glc = mu / p[8] + p[12];
-    let q_gln = mu / p[9] + p[13] * gln / (p[14] + gln);
+        / ((p[2] + glc) * (p[3] + gln) * (p[4] + lac) * (p[5] + amm))
+        * f[0];
+    let mu_d = p[1] * lac * amm / ((p[6] + lac) * (p[7] + amm)) * f[1];
+    let q_glc = (mu / p[8] + p[12]) * f[2];
+    let q_gln = (mu / p[9] + p[13] * gln / (p[14] + gln)) * f[3];
     Rates {
         mu,
         mu_d,
         q_glc,
         q_gln,
-        q_lac: p[10] * q_glc,
-        q_amm: p[11] * mu / p[9] - p[16],
-        q_p: p[17],
+        q_lac: p[10] * q_glc * f[4],
+        q_amm: (p[11] * mu / p[9] - p[16]) * f[5],
+        q_p: p[17] * f[6],
     }
 }
 
-/// The mass balances with rates from [`rates`].
+/// Rate corrections of the network at state `y` (ones without one).
 #[inline]
-fn balances<T: Scalar>(p: &[T; NP], y: &[T; NS], feed_rate: f64, feed: &[f64; NS]) -> [T; NS] {
-    let r = rates(p, y);
+fn factors<T: Scalar>(net: Option<&RateNet>, y: &[T; NS], tangent: Option<usize>) -> [T; 7] {
+    match net {
+        Some(n) => n.factors(
+            [y[GLC].pos(), y[GLN].pos(), y[LAC].pos(), y[AMM].pos()],
+            tangent,
+        ),
+        None => [T::cst(1.0); 7],
+    }
+}
+
+/// The mass balances with rates from [`rates_corrected`] (`net`: the rate
+/// network, `tangent`: its weight carrying a unit tangent).
+#[inline]
+fn balances<T: Scalar>(
+    p: &[T; NP],
+    y: &[T; NS],
+    feed_rate: f64,
+    feed: &[f64; NS],
+    net: Option<&RateNet>,
+    tangent: Option<usize>,
+) -> [T; NS] {
+    let r = rates_corrected(p, y, &factors(net, y, tangent));
     let xv = y[XV];
     let k_dgln = p[15];
     let mut dy = [T::cst(0.0); NS];
@@ -175,6 +204,8 @@ fn quality(y: &[f64]) -> Vec<(&'static str, f64)> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HybridCulture {
     pub params_si: [f64; NP],
+    /// Rate network, if the rates are corrected.
+    pub net: Option<RateNet>,
     feed_rate: f64,
     feed: [f64; NS],
     scales: SVector<f64, NS>,
@@ -186,6 +217,7 @@ impl HybridCulture {
         scales[V] = v0_m3.max(1e-9);
         HybridCulture {
             params_si,
+            net: None,
             feed_rate: 0.0,
             feed: [0.0; NS],
             scales,
@@ -197,7 +229,14 @@ impl OdeSystem<NS> for HybridCulture {
     #[inline]
     fn rhs(&self, _t: f64, y: &SVector<f64, NS>, dy: &mut SVector<f64, NS>) {
         let yy: [f64; NS] = (*y).into();
-        let d = balances(&self.params_si, &yy, self.feed_rate, &self.feed);
+        let d = balances(
+            &self.params_si,
+            &yy,
+            self.feed_rate,
+            &self.feed,
+            self.net.as_ref(),
+            None,
+        );
         dy.copy_from_slice(&d);
     }
     fn scales(&self) -> SVector<f64, NS> {
@@ -256,15 +295,37 @@ impl Culture<NS> for HybridCulture {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SensitivityCulture {
     base: HybridCulture,
+    /// Rate-model parameter θ_j = ln p_j carrying the tangent (NP: none).
     j: usize,
+    /// Network weight carrying the tangent (θ = w itself).
+    weight: Option<usize>,
 }
 
 impl SensitivityCulture {
+    /// Sensitivity to θ_j = ln p_j.
     pub fn new(params_si: [f64; NP], j: usize, v0_m3: f64) -> SensitivityCulture {
         SensitivityCulture {
             base: HybridCulture::new(params_si, v0_m3),
             j,
+            weight: None,
         }
+    }
+
+    /// Sensitivity to ln p_j (`Ok(j)`) or to weight w of the rate network
+    /// (`Err(w)`), with the network correcting the rates.
+    pub fn with_net(
+        params_si: [f64; NP],
+        net: Option<RateNet>,
+        direction: Result<usize, usize>,
+        v0_m3: f64,
+    ) -> SensitivityCulture {
+        let mut base = HybridCulture::new(params_si, v0_m3);
+        base.net = net;
+        let (j, weight) = match direction {
+            Ok(j) => (j, None),
+            Err(w) => (NP, Some(w)),
+        };
+        SensitivityCulture { base, j, weight }
     }
 }
 
@@ -280,7 +341,14 @@ impl OdeSystem<{ 2 * NS }> for SensitivityCulture {
         for k in 0..NS {
             y[k] = Dual::new(z[k], z[NS + k]);
         }
-        let d = balances(&p, &y, self.base.feed_rate, &self.base.feed);
+        let d = balances(
+            &p,
+            &y,
+            self.base.feed_rate,
+            &self.base.feed,
+            self.base.net.as_ref(),
+            self.weight,
+        );
         for k in 0..NS {
             dz[k] = d[k].v;
             dz[NS + k] = d[k].d;
@@ -384,6 +452,10 @@ pub struct SerialHybridParams {
     pub sample_interval_s: f64,
     pub rtol: f64,
     pub atol: f64,
+    /// Neural-network correction of selected rates (`rate_net.rs`); its
+    /// weights are learned with the named parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<RateNetSpec>,
 }
 
 impl SerialHybridParams {
@@ -400,10 +472,12 @@ impl SerialHybridParams {
             sample_interval_s: 86_400.0,
             rtol: 1e-7,
             atol: 1e-9,
+            network: None,
         }
     }
 
-    fn run_options(&self) -> RunOptions {
+    /// Solver settings and sample grid of this model's runs.
+    pub fn run_options(&self) -> RunOptions {
         RunOptions {
             method: Method::Dopri5,
             tolerances: Tolerances {
@@ -445,8 +519,12 @@ impl SerialHybridParams {
             }
             idx.push(k);
         }
-        if idx.is_empty() {
-            return Err(SurrogateError::shape("learned parameters", "at least 1", 0));
+        if idx.is_empty() && self.network.is_none() {
+            return Err(SurrogateError::shape(
+                "learned parameters (or a rate network)",
+                "at least 1",
+                0,
+            ));
         }
         Ok(idx)
     }
@@ -489,6 +567,9 @@ pub struct SerialHybrid {
     /// Residual weights w_k of the measured states.
     pub weights: Vec<f64>,
     pub report: TrainingReport,
+    /// The trained rate network, if the rates are corrected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<RateNet>,
 }
 
 /// A simulated trajectory on the sample grid.
@@ -520,7 +601,18 @@ pub fn simulate(
     recipe: &Recipe,
     opts: &RunOptions,
 ) -> Result<Trajectory, SurrogateError> {
-    let m = HybridCulture::new(*p, recipe.initial_volume_m3);
+    simulate_with_net(p, None, recipe, opts)
+}
+
+/// Simulates `recipe` with rate parameters `p` and rates corrected by `net`.
+pub fn simulate_with_net(
+    p: &[f64; NP],
+    net: Option<&RateNet>,
+    recipe: &Recipe,
+    opts: &RunOptions,
+) -> Result<Trajectory, SurrogateError> {
+    let mut m = HybridCulture::new(*p, recipe.initial_volume_m3);
+    m.net = net.cloned();
     let r = run(&m, recipe, opts).map_err(fail)?;
     let mut times_s = Vec::new();
     let mut states = Vec::new();
@@ -579,6 +671,8 @@ struct Problem<'a> {
     idx: Vec<usize>,
     base: [f64; NP],
     w: [f64; NM],
+    /// Network whose weights follow the kinetic parameters in θ.
+    net: Option<RateNet>,
 }
 
 impl Problem<'_> {
@@ -590,6 +684,18 @@ impl Problem<'_> {
         p
     }
 
+    /// The network with the weights of θ.
+    fn net(&self, theta: &[f64]) -> Option<RateNet> {
+        self.net.as_ref().map(|n| {
+            let mut n = n.clone();
+            let k = self.idx.len();
+            if theta.len() == k + n.weights.len() {
+                n.weights.copy_from_slice(&theta[k..]);
+            }
+            n
+        })
+    }
+
     /// Σ r² and the number of residuals over `batches` (forward runs only).
     fn sse(
         &self,
@@ -597,10 +703,11 @@ impl Problem<'_> {
         batches: &[(&BatchObservations, Vec<usize>)],
     ) -> Result<(f64, usize), SurrogateError> {
         let p = self.params(theta);
+        let net = self.net(theta);
         let parts: Vec<Result<(f64, usize), SurrogateError>> = batches
             .par_iter()
             .map(|(b, rows)| {
-                let tr = simulate(&p, &b.recipe, &self.opts)?;
+                let tr = simulate_with_net(&p, net.as_ref(), &b.recipe, &self.opts)?;
                 let mut s = 0.0;
                 let mut n = 0;
                 for (obs, &r) in b.values.iter().zip(rows) {
@@ -636,7 +743,9 @@ impl Problem<'_> {
         batches: &[(&BatchObservations, Vec<usize>)],
     ) -> Result<(DMatrix<f64>, DVector<f64>, f64, usize), SurrogateError> {
         let p = self.params(theta);
-        let np = self.idx.len();
+        let net = self.net(theta);
+        let nk = self.idx.len();
+        let np = theta.len();
         let jobs: Vec<(usize, usize)> = (0..batches.len())
             .flat_map(|b| (0..np).map(move |j| (b, j)))
             .collect();
@@ -645,7 +754,13 @@ impl Problem<'_> {
             .par_iter()
             .map(|&(bi, j)| {
                 let (b, rows) = &batches[bi];
-                let m = SensitivityCulture::new(p, self.idx[j], b.recipe.initial_volume_m3);
+                let direction = if j < nk { Ok(self.idx[j]) } else { Err(j - nk) };
+                let m = SensitivityCulture::with_net(
+                    p,
+                    net.clone(),
+                    direction,
+                    b.recipe.initial_volume_m3,
+                );
                 let r = run(&m, &b.recipe, &self.opts).map_err(fail)?;
                 let table: Vec<&[f64]> = r.rows.chunks_exact(2 * NS + 1).collect();
                 let mut res = Vec::new();
@@ -755,19 +870,32 @@ impl SerialHybridParams {
             idx: idx.clone(),
             base: to_array(&self.initial_params_si),
             w,
+            net: self.network.as_ref().map(RateNet::new).transpose()?,
         };
-        let np = idx.len();
-        let theta0: Vec<f64> = idx
+        let nk = idx.len();
+        let mut theta0: Vec<f64> = idx
             .iter()
             .map(|&k| self.initial_params_si[k].ln())
             .collect();
+        if let Some(n) = &prob.net {
+            theta0.extend_from_slice(&n.weights);
+        }
+        let np = theta0.len();
+        // L2 towards the starting values for ln p; weight decay towards 0
+        // for the network.
         let l2 = prob.hp.l2;
+        let decay = self.network.as_ref().map_or(0.0, |n| n.weight_decay);
+        let reg: Vec<f64> = (0..np).map(|a| if a < nk { l2 } else { decay }).collect();
+        let centre: Vec<f64> = (0..np)
+            .map(|a| if a < nk { theta0[a] } else { 0.0 })
+            .collect();
         let penalty = |th: &[f64]| {
-            0.5 * l2
-                * th.iter()
-                    .zip(&theta0)
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f64>()
+            0.5 * th
+                .iter()
+                .zip(&centre)
+                .zip(&reg)
+                .map(|((a, b), l)| l * (a - b) * (a - b))
+                .sum::<f64>()
         };
         let mut theta = theta0.clone();
         let mut damping = 1e-3;
@@ -814,9 +942,16 @@ impl SerialHybridParams {
                     damping,
                 });
             }
-            let h = jtj / nf + DMatrix::identity(np, np) * l2;
+            let h = jtj / nf + DMatrix::from_diagonal(&DVector::from_column_slice(&reg));
             let g = jtr / nf
-                + DVector::from_iterator(np, theta.iter().zip(&theta0).map(|(a, b)| l2 * (a - b)));
+                + DVector::from_iterator(
+                    np,
+                    theta
+                        .iter()
+                        .zip(&centre)
+                        .zip(&reg)
+                        .map(|((a, b), l)| l * (a - b)),
+                );
             let mut accepted = None;
             for _ in 0..16 {
                 let mut a = h.clone();
@@ -881,6 +1016,7 @@ impl SerialHybridParams {
         Ok(SerialHybrid {
             hyperparameters: self.clone(),
             params_si: prob.params(&best_theta).to_vec(),
+            net: prob.net(&best_theta),
             weights: w.to_vec(),
             report: TrainingReport {
                 history,
@@ -909,9 +1045,9 @@ impl SerialHybrid {
             .map(|k| self.params_si[k])
     }
 
-    /// Specific rates at state `y` (SI).
+    /// Specific rates at state `y` (SI), network corrections included.
     pub fn rates(&self, y: &[f64; NS]) -> Rates<f64> {
-        rates(&self.p(), y)
+        rates_corrected(&self.p(), y, &factors(self.net.as_ref(), y, None))
     }
 
     /// Simulates a recipe; states on the model's sample grid.
@@ -923,7 +1059,15 @@ impl SerialHybrid {
                 self.params_si.len(),
             ));
         }
-        simulate(&self.p(), recipe, &self.hyperparameters.run_options())
+        if let Some(n) = &self.net {
+            n.check()?;
+        }
+        simulate_with_net(
+            &self.p(),
+            self.net.as_ref(),
+            recipe,
+            &self.hyperparameters.run_options(),
+        )
     }
 
     /// Root-mean-square weighted residual on `batches` (the training metric).
@@ -942,6 +1086,7 @@ impl SerialHybrid {
                 w: self.weights.clone().try_into().map_err(|_| {
                     SurrogateError::shape("residual weights", NM, self.weights.len())
                 })?,
+                net: self.net.clone(),
             };
         let (s, n) = prob.sse(&[], &rows)?;
         Ok((s / n.max(1) as f64).sqrt())
