@@ -23,9 +23,24 @@ fn serial(c: &mut Criterion) {
         params_si: s.params_si.clone(),
         weights: vec![1.0; 7],
         report: Default::default(),
+        net: None,
     };
     c.bench_function("serial_hybrid_predict_14d", |b| {
         b.iter(|| model.predict(black_box(&s.recipe)).unwrap())
+    });
+    // With a 4-unit network correcting growth and productivity.
+    let spec = biotwin::surrogates::hybrid::rate_net::RateNetSpec {
+        corrected: vec!["mu".into(), "q_p".into()],
+        hidden: 4,
+        weight_decay: 0.0,
+        seed: 1,
+    };
+    let nn = SerialHybrid {
+        net: Some(biotwin::surrogates::hybrid::rate_net::RateNet::new(&spec).unwrap()),
+        ..model.clone()
+    };
+    c.bench_function("serial_hybrid_nn_predict_14d", |b| {
+        b.iter(|| nn.predict(black_box(&s.recipe)).unwrap())
     });
 }
 
