@@ -124,10 +124,14 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
     // segment's start, so 0 takes y0 here).
     let times: Vec<f64> = match opts.output_interval_s {
         Some(dt) if dt > 0.0 => {
-            let n = (end / dt).floor() as usize;
-            let mut g = Vec::with_capacity(n + 2);
-            g.extend((0..=n).map(|k| k as f64 * dt));
-            if end - g[n] > 1e-9 * end {
+            // A u32 count: `k as f64` from a u32 is one instruction (from a
+            // usize it is several, without AVX-512), and no grid that large
+            // (2^32 rows) could be held anyway.
+            let n = u32::try_from((end / dt).floor() as u64)
+                .map_err(|_| fail(0.0, format!("more than 2^32 output times ({dt} s apart)")))?;
+            let mut g = Vec::with_capacity(n as usize + 2);
+            g.extend((0..=n).map(|k| f64::from(k) * dt));
+            if end - g[n as usize] > 1e-9 * end {
                 g.push(end);
             }
             g
