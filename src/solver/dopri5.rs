@@ -119,6 +119,29 @@ pub fn integrate<const N: usize, E>(
     out: &mut Vec<[f64; N]>,
     check: &mut impl FnMut(f64, &SVector<f64, N>) -> Result<(), E>,
 ) -> Result<(SVector<f64, N>, Counts), Stop<E>> {
+    // The output Vec is worked on as a local and put back: pushes onto a
+    // local compile to fewer instructions than pushes through the caller's
+    // pointer (measured: 2.5 fewer of ~65 per output point).
+    let mut buf = std::mem::take(out);
+    let r = integrate_into(f, t0, t1, y0, h0, settings, grid, &mut buf, check);
+    *out = buf;
+    r
+}
+
+/// [`integrate`], pushing onto a Vec of its caller's (see there).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn integrate_into<const N: usize, E>(
+    f: &mut impl FnMut(f64, &SVector<f64, N>, &mut SVector<f64, N>),
+    t0: f64,
+    t1: f64,
+    y0: &SVector<f64, N>,
+    h0: f64,
+    settings: &Settings<N>,
+    grid: &[f64],
+    out: &mut Vec<[f64; N]>,
+    check: &mut impl FnMut(f64, &SVector<f64, N>) -> Result<(), E>,
+) -> Result<(SVector<f64, N>, Counts), Stop<E>> {
     let mut counts = Counts::default();
     let span = t1 - t0;
     if span <= 0.0 {
@@ -237,24 +260,29 @@ pub fn integrate<const N: usize, E>(
                 }
                 let inv_h = 1.0 / h;
                 // A grid time this close to the step end takes y_new itself.
+                // t_new - tg falls as tg rises, so the times strictly inside
+                // come first (and t_new - tg > coincide implies tg < t_new:
+                // one test per point).
                 let coincide = 1e-12 * t_new.abs().max(1.0);
+                while let Some(&tg) = grid.get(g) {
+                    if t_new - tg <= coincide {
+                        break;
+                    }
+                    let th = (tg - t) * inv_h;
+                    let th1 = 1.0 - th;
+                    // Component loop: no vector temporaries per point.
+                    let mut o = [0.0; N];
+                    for i in 0..N {
+                        o[i] = y[i] + th * (dy[i] + th1 * (bspl[i] + th * (r4[i] + th1 * r5[i])));
+                    }
+                    out.push(o);
+                    g += 1;
+                }
                 while let Some(&tg) = grid.get(g) {
                     if tg > t_new {
                         break;
                     }
-                    if t_new - tg <= coincide {
-                        out.push(y_new.into());
-                    } else {
-                        let th = (tg - t) * inv_h;
-                        let th1 = 1.0 - th;
-                        // Component loop: no vector temporaries per point.
-                        let mut o = [0.0; N];
-                        for i in 0..N {
-                            o[i] =
-                                y[i] + th * (dy[i] + th1 * (bspl[i] + th * (r4[i] + th1 * r5[i])));
-                        }
-                        out.push(o);
-                    }
+                    out.push(y_new.into());
                     g += 1;
                 }
             }
