@@ -266,16 +266,13 @@ fn integrate_into<const N: usize, E>(
             dense.finish(grid, out);
             let g = dense.next;
             if g < grid.len() && grid[g] <= t_new {
-                // Continuous extension on [t, t + h].
-                let mut dy = SVector::<f64, N>::zeros();
-                let mut bspl = dy;
-                let mut r4 = dy;
-                let mut r5 = dy;
+                // Continuous extension on [t, t + h], computed in place.
+                let d = &mut dense;
                 for i in 0..N {
-                    dy[i] = y_new[i] - y[i];
-                    bspl[i] = h * k1[i] - dy[i];
-                    r4[i] = dy[i] - h * k7[i] - bspl[i];
-                    r5[i] = h
+                    d.dy[i] = y_new[i] - y[i];
+                    d.bspl[i] = h * k1[i] - d.dy[i];
+                    d.r4[i] = d.dy[i] - h * k7[i] - d.bspl[i];
+                    d.r5[i] = h
                         * (D1 * k1[i]
                             + D3 * k3[i]
                             + D4 * k4[i]
@@ -288,21 +285,15 @@ fn integrate_into<const N: usize, E>(
                 // guess: what is left is written at the next acceptance).
                 let spacing = grid.get(g + 1).map_or(h, |&x| x - grid[g]);
                 let points = ((t_new - grid[g]) / spacing).min(1e9) as usize + 1;
-                dense = Dense {
-                    t,
-                    inv_h: 1.0 / h,
-                    t_new,
-                    // A grid time this close to the step end takes y_new.
-                    coincide: 1e-12 * t_new.abs().max(1.0),
-                    y,
-                    dy,
-                    bspl,
-                    r4,
-                    r5,
-                    y_new,
-                    next: g,
-                    quota: points.div_ceil(6),
-                };
+                d.t = t;
+                d.inv_h = 1.0 / h;
+                d.t_new = t_new;
+                // A grid time this close to the step end takes y_new.
+                d.coincide = 1e-12 * t_new.abs().max(1.0);
+                d.y = y;
+                d.y_new = y_new;
+                d.next = g;
+                d.quota = points.div_ceil(6);
             }
             check(t_new, &y_new).map_err(Stop::Rejected)?;
             k1 = k7;
@@ -395,8 +386,12 @@ impl<const N: usize> Dense<N> {
     }
 
     /// Writes the rest.
+    #[inline(always)]
     fn finish(&mut self, grid: &[f64], out: &mut Vec<[f64; N]>) {
-        self.write(grid, out, usize::MAX);
+        // Usually nothing is left: test that here, without the call.
+        if grid.get(self.next).is_some_and(|&tg| tg <= self.t_new) {
+            self.write_some(grid, out, usize::MAX);
+        }
     }
 }
 
