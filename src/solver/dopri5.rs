@@ -249,13 +249,17 @@ fn integrate_into<const N: usize, E>(
             let sk = atol[i] + rtol * y[i].abs().max(y_new[i].abs());
             sum += (e / sk) * (e / sk);
         }
-        let err = (sum / N as f64).sqrt();
+        // The RMS error is err = sqrt(err_sq); only its logarithm is used
+        // (and err <= 1 is err_sq <= 1), so the square root is not taken:
+        // it sat on the chain from one step's last stage to the next step's
+        // first (err -> ln -> exp -> h), where the core waits on each result.
+        let err_sq = sum / N as f64;
         // err^expo1 and the PI factor from one logarithm (two powf per step
         // were a visible share of a short run).
-        let ln_err = err.max(1e-300).ln();
+        let ln_err = 0.5 * err_sq.max(1e-300).ln();
         let fac11 = (expo1 * ln_err).exp();
 
-        if err <= 1.0 {
+        if err_sq <= 1.0 {
             // Accepted.
             let fac = ((expo1 * ln_err - BETA * ln_fac_old).exp() / SAFETY)
                 .clamp(FAC_INV_MIN, FAC_INV_MAX);
