@@ -62,6 +62,8 @@ const D6: f64 = -1453857185.0 / 822651844.0;
 const D7: f64 = 69997945.0 / 29380423.0;
 
 const SAFETY: f64 = 0.9;
+/// ln(SAFETY).
+const LN_SAFETY: f64 = -0.10536051565782628;
 const BETA: f64 = 0.04;
 /// Step ratio limits: h_new / h within [1/FAC_INV_MAX, 1/FAC_INV_MIN].
 const FAC_INV_MAX: f64 = 1.0 / 0.2;
@@ -260,10 +262,13 @@ fn integrate_into<const N: usize, E>(
         let fac11 = (expo1 * ln_err).exp();
 
         if err_sq <= 1.0 {
-            // Accepted.
-            let fac = ((expo1 * ln_err - BETA * ln_fac_old).exp() / SAFETY)
-                .clamp(FAC_INV_MIN, FAC_INV_MAX);
-            let mut h_new = h / fac;
+            // Accepted. h_new = h / fac with fac = err^expo1 / errold^BETA
+            // / SAFETY, clamped: computed as h times the ratio 1/fac, with
+            // SAFETY inside the exponential, so no division waits on exp.
+            let ratio = (BETA * ln_fac_old - expo1 * ln_err + LN_SAFETY)
+                .exp()
+                .clamp(1.0 / FAC_INV_MAX, 1.0 / FAC_INV_MIN);
+            let mut h_new = h * ratio;
             ln_fac_old = ln_err.max(LN_FAC_OLD_MIN);
             counts.accepted_steps += 1;
             // Whatever the stages did not write of the previous step.
