@@ -46,6 +46,11 @@ pub struct Run<const N: usize> {
     /// The model's output rows at those times, row-major and flat, computed
     /// with the set-points and feeds in force when each state was reached.
     pub rows: Vec<f64>,
+    /// Output times (s): 0, every output interval, and the end; empty
+    /// without an output interval.
+    pub times: Vec<f64>,
+    /// The state (SI) at each output time.
+    pub states: Vec<[f64; N]>,
     pub initial: SVector<f64, N>,
     pub final_state: SVector<f64, N>,
     pub ledger: Ledger<N>,
@@ -67,22 +72,26 @@ pub fn run<const N: usize, M: Culture<N>>(
         None => 0,
     };
     let mut rows: Vec<f64> = Vec::with_capacity(n_rows * n_cols);
-    let mut r = run_observed(template, recipe, opts, |m: &M, t, y| {
-        m.append_outputs(t, y, &mut rows)
+    let mut r = run_observed(template, recipe, opts, |m: &M, times, states| {
+        for (&t, y) in times.iter().zip(states) {
+            m.append_outputs(t, &SVector::from(*y), &mut rows);
+        }
     })?;
     r.rows = rows;
     Ok(r)
 }
 
-/// As [`run`], but every output state goes to `observe` (with the model as
-/// configured at that time) instead of into rows; `rows` stays empty. The
-/// states alone are what a solver comparison needs (SciPy's reference
-/// returns states only).
+/// As [`run`] without the rows (`rows` stays empty): the states at the
+/// output times are in `times` and `states`. Each stretch of output states
+/// also goes to `observe`, with the model as configured when they were
+/// reached, as soon as its segment is done (that is how [`run`] builds its
+/// rows). The states alone are what a solver comparison needs (SciPy's
+/// reference returns states only).
 pub fn run_observed<const N: usize, M: Culture<N>>(
     template: &M,
     recipe: &Recipe,
     opts: &RunOptions,
-    mut observe: impl FnMut(&M, f64, &SVector<f64, N>),
+    mut observe: impl FnMut(&M, &[f64], &[[f64; N]]),
 ) -> Result<Run<N>, SolverFailure> {
     let mut model = template.clone();
     let kinds = model.kinds();
@@ -111,20 +120,29 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
     model.set_inflow(0.0, &inflow.1);
 
     let end = recipe.duration_s;
-    let grid: Vec<f64> = match opts.output_interval_s {
+    // Output times, 0 first (the solver outputs only times after a
+    // segment's start, so 0 takes y0 here).
+    let times: Vec<f64> = match opts.output_interval_s {
         Some(dt) if dt > 0.0 => {
-            let n = (end / dt).floor() as usize;
-            let mut g: Vec<f64> = (1..=n).map(|k| k as f64 * dt).collect();
-            if g.last().is_none_or(|&l| end - l > 1e-9 * end) {
+            // A u32 count: `k as f64` from a u32 is one instruction (from a
+            // usize it is several, without AVX-512), and no grid that large
+            // (2^32 rows) could be held anyway.
+            let n = u32::try_from((end / dt).floor() as u64)
+                .map_err(|_| fail(0.0, format!("more than 2^32 output times ({dt} s apart)")))?;
+            let mut g = Vec::with_capacity(n as usize + 2);
+            g.extend((0..=n).map(|k| f64::from(k) * dt));
+            if end - g[n as usize] > 1e-9 * end {
                 g.push(end);
             }
             g
         }
-        _ => Vec::new(),
+        Some(_) => vec![0.0],
+        None => Vec::new(),
     };
-    let record = opts.output_interval_s.is_some();
-    if record {
-        observe(&model, 0.0, &y0);
+    let mut states = Vec::with_capacity(times.len());
+    if !times.is_empty() {
+        states.push(y0.into());
+        observe(&model, &times[..1], &states);
     }
     let mut ledger = Ledger {
         fed: SVector::zeros(),
@@ -132,6 +150,7 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
     };
     let mut stats = WorkStats::default();
     let mut step = 0.0;
+    let mut observed = states.len();
     let mut y = y0;
     let mut t = 0.0;
     let mut i = 0;
@@ -139,22 +158,24 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
     loop {
         let t_next = events.get(i).map(|e| e.time_s.min(end)).unwrap_or(end);
         model.begin_segment(&y);
-        // Rows are computed as the solver reaches each output time, with the
-        // set-points and feeds of this segment.
-        let m = &model;
-        let mut emit = |tk: f64, yk: &SVector<f64, N>| observe(m, tk, yk);
         y = integrate_segment(
-            m,
+            &model,
             opts.method,
             &opts.tolerances,
             t,
             t_next,
             &y,
-            &grid,
-            if record { Some(&mut emit) } else { None },
+            &times,
+            Some(&mut states),
             &mut stats,
             &mut step,
         )?;
+        // The output states this segment reached, observed with its
+        // set-points and feeds (the model changes only at the events below).
+        if states.len() > observed {
+            observe(&model, &times[observed..states.len()], &states[observed..]);
+            observed = states.len();
+        }
         // Continuous inflow over the segment, exactly.
         if inflow.0 > 0.0 {
             let dv = inflow.0 * (t_next - t);
@@ -240,8 +261,11 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
             model.set_inflow(rate, &mix);
         }
     }
+    debug_assert_eq!(states.len(), times.len(), "every output time reached");
     Ok(Run {
         rows: Vec::new(),
+        times,
+        states,
         initial: y0,
         final_state: y,
         ledger,

@@ -189,16 +189,8 @@ fn states_of<const N: usize, M: Culture<N>>(
     recipe: &Recipe,
     opts: &RunOptions,
 ) -> Result<(Vec<f64>, Vec<f64>), Error> {
-    let n = match opts.output_interval_s {
-        Some(dt) if dt > 0.0 => (recipe.duration_s / dt).ceil() as usize + 2,
-        _ => 1,
-    };
-    let (mut times, mut states) = (Vec::with_capacity(n), Vec::with_capacity(n * N));
-    crate::bioreactor::simulate::run_observed(model, recipe, opts, |_, t, y| {
-        times.push(t);
-        states.extend_from_slice(y.as_slice());
-    })?;
-    Ok((times, states))
+    let r = crate::bioreactor::simulate::run_observed(model, recipe, opts, |_, _, _| {})?;
+    Ok((r.times, r.states.into_flattened()))
 }
 
 /// Loads a process file with the family registry of this crate.
