@@ -2,6 +2,9 @@
 //! kinetics from noisy trajectories; artifacts round-trip and refuse
 //! tampering; the parallel hybrid corrects a systematic model mismatch.
 
+mod noise_support;
+
+use noise_support::Noise;
 use std::path::Path;
 use std::time::Instant;
 
@@ -17,23 +20,6 @@ use biotwin::surrogates::pls::PlsParams;
 use nalgebra::DMatrix;
 
 const PROCESS: &str = "process-models/processes/xing2010-reference.toml";
-
-/// Deterministic standard normal numbers (splitmix64 + Box–Muller).
-struct Noise(u64);
-impl Noise {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u1, u2) = (self.uniform(), self.uniform());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-}
 
 fn base() -> (Scenario, Vec<f64>) {
     let def = load_process(Path::new(PROCESS)).expect("reference process loads");

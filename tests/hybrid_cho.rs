@@ -88,7 +88,7 @@ fn rmse_on(ds: &Dataset, spec: &UnfoldingSpec, choice: &ModelChoice, batches: &[
     let art = train(ds, spec, choice, &Validation::Holdout(held)).expect("trains");
     let ev = evaluate(&art, ds, Some(&names(batches))).expect("evaluates");
     assert_eq!(ev.batch_ids.len(), batches.len());
-    (0..TARGETS.len())
+    (0..spec.targets.len())
         .map(|j| {
             let n = ev.observed.nrows() as f64;
             ((0..ev.observed.nrows())
@@ -368,20 +368,6 @@ fn conditioned_serial_hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
     };
     let (nf, nh) = (plain.feature_names().len(), hyb.feature_names().len());
     let held: Vec<String> = names(&INTERIOR).into_iter().chain(names(&EDGE)).collect();
-    let rmse_of = |s: &UnfoldingSpec, c: &ModelChoice, batches: &[&str]| -> Vec<f64> {
-        let art = train(&ds, s, c, &Validation::Holdout(held.clone())).expect("trains");
-        let ev = evaluate(&art, &ds, Some(&names(batches))).expect("evaluates");
-        (0..q)
-            .map(|j| {
-                let n = ev.observed.nrows() as f64;
-                ((0..ev.observed.nrows())
-                    .map(|i| (ev.prediction.mean[(i, j)] - ev.observed[(i, j)]).powi(2))
-                    .sum::<f64>()
-                    / n)
-                    .sqrt()
-            })
-            .collect()
-    };
     let mut edge = Vec::new();
     let mut table = |name: &str, ri: &[f64], re: &[f64]| {
         for j in 0..q {
@@ -410,7 +396,11 @@ fn conditioned_serial_hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
             }),
         ),
     ] {
-        table(name, &rmse_of(s, &c, &INTERIOR), &rmse_of(s, &c, &EDGE));
+        table(
+            name,
+            &rmse_on(&ds, s, &c, &INTERIOR),
+            &rmse_on(&ds, s, &c, &EDGE),
+        );
     }
     let train_set: Vec<_> = ds
         .batches
