@@ -100,6 +100,28 @@ fn rmse_on(ds: &Dataset, spec: &UnfoldingSpec, choice: &ModelChoice, batches: &[
         .collect()
 }
 
+/// RMSE per target of a calibrated serial hybrid's predictions of
+/// `batches` (each prediction's SD checked finite and positive).
+fn serial_rmse(
+    ds: &Dataset,
+    model: &CalibratedSerialHybrid,
+    targets: &[&str],
+    batches: &[&str],
+) -> Vec<f64> {
+    let mut ss = vec![0.0; targets.len()];
+    for id in batches {
+        let b = ds.batch(id).unwrap();
+        let (m, sd) = model.predict_batch(b, Path::new(DATA)).unwrap();
+        for (j, t) in targets.iter().enumerate() {
+            assert!(sd[j].is_finite() && sd[j] > 0.0);
+            ss[j] += (m[j] - b.meta.cqas[*t]).powi(2);
+        }
+    }
+    ss.iter()
+        .map(|s| (s / batches.len() as f64).sqrt())
+        .collect()
+}
+
 #[test]
 fn hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
     let ds = Dataset::load(DATA).unwrap();
@@ -156,20 +178,8 @@ fn hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
         Path::new(DATA),
     )
     .expect("serial hybrid fits");
-    let rmse = |serial: &CalibratedSerialHybrid, batches: &[&str]| -> Vec<f64> {
-        let mut ss = vec![0.0; q];
-        for id in batches {
-            let b = ds.batch(id).unwrap();
-            let (m, sd) = serial.predict_batch(b, Path::new(DATA)).unwrap();
-            for j in 0..q {
-                assert!(sd[j].is_finite() && sd[j] > 0.0);
-                ss[j] += (m[j] - b.meta.cqas[TARGETS[j]]).powi(2);
-            }
-        }
-        ss.iter()
-            .map(|s| (s / batches.len() as f64).sqrt())
-            .collect()
-    };
+    let rmse =
+        |m: &CalibratedSerialHybrid, batches: &[&str]| serial_rmse(&ds, m, &TARGETS, batches);
     let (ri, re) = (rmse(&serial, &INTERIOR), rmse(&serial, &EDGE));
     for j in 0..q {
         println!(
@@ -432,21 +442,11 @@ fn conditioned_serial_hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
             "  {name}: per-batch effect SDs (ln p) {:?}, residual SDs {:?}",
             c.effect_sd, c.noise_sd
         );
-        let rmse = |batches: &[&str]| -> Vec<f64> {
-            let mut ss = vec![0.0; q];
-            for id in batches {
-                let b = ds.batch(id).unwrap();
-                let (m, sd) = model.predict_batch(b, Path::new(DATA)).unwrap();
-                for j in 0..q {
-                    assert!(sd[j].is_finite() && sd[j] > 0.0);
-                    ss[j] += (m[j] - b.meta.cqas[targets[j]]).powi(2);
-                }
-            }
-            ss.iter()
-                .map(|s| (s / batches.len() as f64).sqrt())
-                .collect()
-        };
-        table(name, &rmse(&INTERIOR), &rmse(&EDGE));
+        table(
+            name,
+            &serial_rmse(&ds, &model, &targets, &INTERIOR),
+            &serial_rmse(&ds, &model, &targets, &EDGE),
+        );
     }
     // Edge RMSE (measured 2026-12-05): titer 0.202 (pre-reg.) / 0.209 vs
     // PLS 0.632, PLS history 0.612, GP 0.661, parallel hybrid 0.604 g/L;

@@ -429,15 +429,14 @@ fn initial_step<const N: usize>(
 mod tests {
     use super::*;
 
-    fn run_decay(rtol: f64) -> (Vec<(f64, f64)>, f64, Counts) {
-        let k = 0.7;
-        let mut f = |_t: f64, y: &SVector<f64, 1>, dy: &mut SVector<f64, 1>| dy[0] = -k * y[0];
+    /// dy/dt = −0.7 y, y(0) = 1, on [0, 10], output at `grid`.
+    fn decay(rtol: f64, grid: &[f64]) -> (Vec<[f64; 1]>, f64, Counts) {
+        let mut f = |_t: f64, y: &SVector<f64, 1>, dy: &mut SVector<f64, 1>| dy[0] = -0.7 * y[0];
         let settings = Settings {
             rtol,
             atol: SVector::from([1e-14]),
             max_steps: 100_000,
         };
-        let grid: Vec<f64> = (1..=20).map(|i| i as f64 * 0.5).collect();
         let mut out = Vec::new();
         let (y1, c) = integrate(
             &mut f,
@@ -446,13 +445,19 @@ mod tests {
             &SVector::from([1.0]),
             0.0,
             &settings,
-            &grid,
+            grid,
             &mut out,
             &mut |_, _| Ok::<(), ()>(()),
         )
         .unwrap();
-        let out = grid.iter().zip(&out).map(|(&t, y)| (t, y[0])).collect();
         (out, y1[0], c)
+    }
+
+    fn run_decay(rtol: f64) -> (Vec<(f64, f64)>, f64, Counts) {
+        let grid: Vec<f64> = (1..=20).map(|i| i as f64 * 0.5).collect();
+        let (out, y1, c) = decay(rtol, &grid);
+        let out = grid.iter().zip(&out).map(|(&t, y)| (t, y[0])).collect();
+        (out, y1, c)
     }
 
     #[test]
@@ -491,34 +496,15 @@ mod tests {
         // acceptance); a grid with hundreds of points in some steps, none in
         // others, uneven spacing and a time on the end must still come out
         // whole.
-        let k = 0.7;
-        let mut f = |_t: f64, y: &SVector<f64, 1>, dy: &mut SVector<f64, 1>| dy[0] = -k * y[0];
-        let settings = Settings {
-            rtol: 1e-7,
-            atol: SVector::from([1e-14]),
-            max_steps: 100_000,
-        };
         let mut grid: Vec<f64> = (1..=400).map(|i| i as f64 * 1e-3).collect();
         grid.extend([0.5, 0.5000001, 2.0, 3.3, 5.95]);
         grid.extend((1..=300).map(|i| 6.0 + i as f64 * 0.01));
         grid.push(10.0);
-        let mut out = Vec::new();
-        let (_, c) = integrate(
-            &mut f,
-            0.0,
-            10.0,
-            &SVector::from([1.0]),
-            0.0,
-            &settings,
-            &grid,
-            &mut out,
-            &mut |_, _| Ok::<(), ()>(()),
-        )
-        .unwrap();
+        let (out, _, c) = decay(1e-7, &grid);
         assert_eq!(out.len(), grid.len());
         assert!(4 * c.accepted_steps < grid.len() as u64, "{c:?}");
         for (t, y) in grid.iter().zip(&out) {
-            let exact = (-k * t).exp();
+            let exact = (-0.7 * t).exp();
             assert!(
                 (y[0] - exact).abs() <= 1e-5 * exact,
                 "t={t}: {} vs {exact}",

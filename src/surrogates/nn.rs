@@ -98,7 +98,8 @@ pub struct NnModel {
 
 pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn uniform(&mut self) -> f64 {
+    /// Uniform in (0, 1) (splitmix64).
+    pub(crate) fn uniform(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

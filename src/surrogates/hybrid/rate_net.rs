@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dual::Scalar;
 use crate::surrogates::SurrogateError;
+use crate::surrogates::nn::Rng;
 
 /// Rates that can be corrected, in `Rates` field order.
 pub const RATE_NAMES: [&str; 7] = ["mu", "mu_d", "q_glc", "q_gln", "q_lac", "q_amm", "q_p"];
@@ -57,15 +58,6 @@ pub struct RateNet {
     pub hidden: usize,
     /// W₁ (hidden × 4, row-major), b₁, W₂ (outputs × hidden), b₂.
     pub weights: Vec<f64>,
-}
-
-fn splitmix(x: &mut u64) -> f64 {
-    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 impl RateNet {
@@ -104,11 +96,11 @@ impl RateNet {
         }
         let h = spec.hidden;
         let n = h * NI + h + corrected.len() * h + corrected.len();
-        let mut state = spec.seed;
+        let mut rng = Rng(spec.seed);
         let weights = (0..n)
             .map(|i| {
                 if i < h * NI + h {
-                    splitmix(&mut state) - 0.5
+                    rng.uniform() - 0.5
                 } else {
                     0.0
                 }

@@ -684,14 +684,11 @@ impl Problem<'_> {
         p
     }
 
-    /// The network with the weights of θ.
+    /// The network with the weights of θ (they follow the learned ln p).
     fn net(&self, theta: &[f64]) -> Option<RateNet> {
         self.net.as_ref().map(|n| {
             let mut n = n.clone();
-            let k = self.idx.len();
-            if theta.len() == k + n.weights.len() {
-                n.weights.copy_from_slice(&theta[k..]);
-            }
+            n.weights.copy_from_slice(&theta[self.idx.len()..]);
             n
         })
     }
@@ -1088,7 +1085,12 @@ impl SerialHybrid {
                 })?,
                 net: self.net.clone(),
             };
-        let (s, n) = prob.sse(&[], &rows)?;
+        if let Some(n) = &self.net {
+            n.check()?;
+        }
+        // θ of a trained model: no learned ln p here, the network's weights.
+        let theta = self.net.as_ref().map_or(vec![], |n| n.weights.clone());
+        let (s, n) = prob.sse(&theta, &rows)?;
         Ok((s / n.max(1) as f64).sqrt())
     }
 }
