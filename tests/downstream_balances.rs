@@ -49,7 +49,11 @@ fn check_invariants(r: &StepReport) {
             SPECIES[k]
         );
     }
-    assert!(r.waste.volume_m3 >= 0.0, "{}: negative waste volume", r.name);
+    assert!(
+        r.waste.volume_m3 >= 0.0,
+        "{}: negative waste volume",
+        r.name
+    );
     assert!(r.buffer_added_m3 >= 0.0, "{}: negative buffer", r.name);
     // Conversion only: what one species gains another loses.
     let net: f64 = r.formed_kg.iter().sum();
@@ -97,12 +101,32 @@ fn every_step_of_the_example_train_balances_against_its_own_waste() {
         match step {
             TrainStep::Clarification(c) => {
                 let y = c.product_yield;
-                close("clarification volume", r.waste.volume_m3, (1.0 - y) * v, 1e-14);
-                close("clarification monomer", r.waste.mass_kg[MONOMER], 0.05 * m[MONOMER], 1e-12);
+                close(
+                    "clarification volume",
+                    r.waste.volume_m3,
+                    (1.0 - y) * v,
+                    1e-14,
+                );
+                close(
+                    "clarification monomer",
+                    r.waste.mass_kg[MONOMER],
+                    0.05 * m[MONOMER],
+                    1e-12,
+                );
                 // Retained 5 % of the liquid, plus 20 % of the HCP (1 log of
                 // the DNA) in the 95 % that passed the depth filter.
-                close("clarification HCP", r.waste.mass_kg[HCP], (0.05 + 0.95 * 0.2) * m[HCP], 1e-12);
-                close("clarification DNA", r.waste.mass_kg[DNA], (0.05 + 0.95 * 0.9) * m[DNA], 1e-12);
+                close(
+                    "clarification HCP",
+                    r.waste.mass_kg[HCP],
+                    (0.05 + 0.95 * 0.2) * m[HCP],
+                    1e-12,
+                );
+                close(
+                    "clarification DNA",
+                    r.waste.mass_kg[DNA],
+                    (0.05 + 0.95 * 0.9) * m[DNA],
+                    1e-12,
+                );
             }
             TrainStep::ProteinA(p) => {
                 // 9.5 kg loaded at 0.8 x 55 g/L x 60 L per cycle: 4 cycles;
@@ -115,9 +139,24 @@ fn every_step_of_the_example_train_balances_against_its_own_waste() {
                     v + cycles * (15.0 - 3.0) * 0.060,
                     1e-12,
                 );
-                close("protein A buffer", r.buffer_added_m3, cycles * 15.0 * 0.060, 1e-12);
-                close("protein A monomer", r.waste.mass_kg[MONOMER], 0.04 * m[MONOMER], 1e-12);
-                close("protein A HCP", r.waste.mass_kg[HCP], (1.0 - 10f64.powf(-2.5)) * m[HCP], 1e-12);
+                close(
+                    "protein A buffer",
+                    r.buffer_added_m3,
+                    cycles * 15.0 * 0.060,
+                    1e-12,
+                );
+                close(
+                    "protein A monomer",
+                    r.waste.mass_kg[MONOMER],
+                    0.04 * m[MONOMER],
+                    1e-12,
+                );
+                close(
+                    "protein A HCP",
+                    r.waste.mass_kg[HCP],
+                    (1.0 - 10f64.powf(-2.5)) * m[HCP],
+                    1e-12,
+                );
                 close("protein A DNA", r.waste.mass_kg[DNA], 0.999 * m[DNA], 1e-12);
                 assert_eq!(p.product_yield, 0.96);
             }
@@ -125,8 +164,18 @@ fn every_step_of_the_example_train_balances_against_its_own_waste() {
                 // k_agg = 0.003 /h at the reference pH and temperature.
                 let k = 0.003 / 3600.0;
                 let converted = m[MONOMER] * (1.0 - (-k * 3600.0f64).exp());
-                close("low-pH aggregate formed", r.formed_kg[AGGREGATE], converted, 1e-12);
-                close("low-pH monomer waste", r.waste.mass_kg[MONOMER], 0.01 * (m[MONOMER] - converted), 1e-12);
+                close(
+                    "low-pH aggregate formed",
+                    r.formed_kg[AGGREGATE],
+                    converted,
+                    1e-12,
+                );
+                close(
+                    "low-pH monomer waste",
+                    r.waste.mass_kg[MONOMER],
+                    0.01 * (m[MONOMER] - converted),
+                    1e-12,
+                );
                 close("low-pH volume waste", r.waste.volume_m3, 0.01 * v, 1e-12);
                 close("low-pH titrant", r.buffer_added_m3, 0.99 * 0.05 * v, 1e-12);
                 assert_eq!(h.product_yield, 0.99);
@@ -142,11 +191,19 @@ fn every_step_of_the_example_train_balances_against_its_own_waste() {
                 // pool's amount over the amount loaded (components 1 and 2).
                 let pool = |k: usize| {
                     let c = result.cex_column.as_ref().expect("CEX column run");
-                    let i = c.component_names.iter().position(|n| n == SPECIES[k]).unwrap();
+                    let i = c
+                        .component_names
+                        .iter()
+                        .position(|n| n == SPECIES[k])
+                        .unwrap();
                     c.pools[0].amount_mol[i] / c.mass_balance[i].inlet_mol
                 };
                 for k in 0..4 {
-                    let expected = if column.is_some() && k < 2 { pool(k) } else { rec[k] };
+                    let expected = if column.is_some() && k < 2 {
+                        pool(k)
+                    } else {
+                        rec[k]
+                    };
                     close(
                         &format!("{} {}", r.name, SPECIES[k]),
                         r.waste.mass_kg[k],
@@ -165,11 +222,26 @@ fn every_step_of_the_example_train_balances_against_its_own_waste() {
                 assert_eq!(s, 0.05);
                 let left = m[HCP] * (v1 / v).powf(s) * (-s * 8.0f64).exp() * (v2 / v1).powf(s);
                 let permeate = m[HCP] - left;
-                close("UF/DF HCP waste", r.waste.mass_kg[HCP], permeate + 0.02 * left, 1e-8);
-                close("UF/DF monomer waste", r.waste.mass_kg[MONOMER], 0.02 * m[MONOMER], 1e-9);
+                close(
+                    "UF/DF HCP waste",
+                    r.waste.mass_kg[HCP],
+                    permeate + 0.02 * left,
+                    1e-8,
+                );
+                close(
+                    "UF/DF monomer waste",
+                    r.waste.mass_kg[MONOMER],
+                    0.02 * m[MONOMER],
+                    1e-9,
+                );
                 // Liquid: permeate of UF1 + DF (8 V1) + UF2, plus 2 % of V2.
                 let permeate_v = (v - v1) + 8.0 * v1 + (v1 - v2);
-                close("UF/DF volume waste", r.waste.volume_m3, permeate_v + 0.02 * v2, 1e-9);
+                close(
+                    "UF/DF volume waste",
+                    r.waste.volume_m3,
+                    permeate_v + 0.02 * v2,
+                    1e-9,
+                );
                 close("UF/DF buffer", r.buffer_added_m3, 8.0 * v1, 1e-9);
             }
         }

@@ -483,7 +483,11 @@ fn conditioned_serial_hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
     at_readme("galactosylation, conditioned serial", edge[5][1], 0.0074);
     at_readme("galactosylation, parallel hybrid", edge[3][1], 0.0231);
     for j in [4, 5] {
-        assert!(edge[5][j] > edge[0][j], "{}: stated as a loss to PLS", targets[j]);
+        assert!(
+            edge[5][j] > edge[0][j],
+            "{}: stated as a loss to PLS",
+            targets[j]
+        );
     }
     let best_other = |j: usize| (0..4).map(|m| edge[m][j]).fold(f64::INFINITY, f64::min);
     for (model, js) in [(4, [0, 2, 3].as_slice()), (5, [0, 1, 2, 3].as_slice())] {

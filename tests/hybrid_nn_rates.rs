@@ -213,7 +213,10 @@ fn network_learns_the_missing_rate_factors_through_the_ode() {
     );
     // README: "learned factors within 5.2 %" (measured 5.2 %, 3.9 %):
     // asserted < 5.3 %.
-    assert!(worst_mu < 0.053 && worst_qp < 0.053, "{worst_mu} {worst_qp}");
+    assert!(
+        worst_mu < 0.053 && worst_qp < 0.053,
+        "{worst_mu} {worst_qp}"
+    );
 
     // Sealed artifact round trip: identical predictions.
     let dir = tempfile::tempdir().unwrap();

@@ -75,7 +75,11 @@ fn kill_and_restart(site_name: &str, speed: &str, seed: u64) {
     let ref_site = copy_site(site_name, ref_dir.path(), None);
     let cfg = SiteConfig::read(&ref_site).unwrap();
     let out = live(&ref_site, None).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reference = records(&ref_dir.path().join("live.sqlite"), &cfg);
     let n = reference.len();
     assert!(n >= 20, "{site_name}: {n} predictions");
@@ -97,7 +101,10 @@ fn kill_and_restart(site_name: &str, speed: &str, seed: u64) {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("{site_name}: run {i} ended ({status}) before {k} predictions");
             }
-            assert!(std::time::Instant::now() < deadline, "{site_name}: no progress");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{site_name}: no progress"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_secs_f64(*j));
@@ -109,11 +116,18 @@ fn kill_and_restart(site_name: &str, speed: &str, seed: u64) {
     }
     eprintln!("{site_name}: {n} predictions; killed at {at_kill:?}");
     // The kills spread over the run.
-    assert!(at_kill[0] < n / 4 && at_kill[9] > n / 2, "{at_kill:?} of {n}");
+    assert!(
+        at_kill[0] < n / 4 && at_kill[9] > n / 2,
+        "{at_kill:?} of {n}"
+    );
 
     // The final restart runs to the end, unpaced.
     let out = live(&site, None).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = records(&store, &cfg);
     // Every prediction once: same (batch, seq) list, same model, same input
     // data (hash) and the same forecast as the run that was never killed.

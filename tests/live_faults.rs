@@ -373,7 +373,9 @@ fn hours(r: &ExportRow, start: f64) -> f64 {
 }
 
 fn start_of(rows: &[ExportRow]) -> f64 {
-    rows.iter().map(|r| r.time_unix_s).fold(f64::INFINITY, f64::min)
+    rows.iter()
+        .map(|r| r.time_unix_s)
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Every forecast is finite with an ordered interval.
@@ -398,7 +400,13 @@ fn assert_means_close(
     for (x, y) in a[seq].2.cqas.iter().zip(&b[seq].2.cqas) {
         assert_eq!(x.name, y.name);
         let d = (x.mean - y.mean).abs() / y.mean.abs().max(1e-300);
-        assert!(d <= rel, "forecast {seq}, {}: {} vs {} (rel {d:.2e})", x.name, x.mean, y.mean);
+        assert!(
+            d <= rel,
+            "forecast {seq}, {}: {} vs {} (rel {d:.2e})",
+            x.name,
+            x.mean,
+            y.mean
+        );
     }
 }
 
@@ -409,7 +417,10 @@ fn real_predictors_clean_replay_forecasts_every_planned_time() {
         assert_accounted(&run.stats);
         let p = forecasts(run.store.as_ref());
         assert_eq!(p.len(), n, "{site}: {}", run.stats);
-        assert_eq!(p.iter().map(|x| x.0).collect::<Vec<_>>(), (0..n as u64).collect::<Vec<_>>());
+        assert_eq!(
+            p.iter().map(|x| x.0).collect::<Vec<_>>(),
+            (0..n as u64).collect::<Vec<_>>()
+        );
         assert_sane(&p);
         assert_eq!(run.stats.predictor_errors, 0, "{site}");
     }
@@ -438,7 +449,11 @@ fn real_predictors_duplicated_rows_change_nothing() {
             a.stats.observations_accepted - 1,
             "{site}"
         );
-        assert_eq!(forecasts(a.store.as_ref()), forecasts(b.store.as_ref()), "{site}");
+        assert_eq!(
+            forecasts(a.store.as_ref()),
+            forecasts(b.store.as_ref()),
+            "{site}"
+        );
     }
 }
 
@@ -469,7 +484,11 @@ fn real_predictors_connection_loss_is_retried_without_losing_data() {
         assert_eq!(b.stats.source_errors, 5);
         assert_accounted(&b.stats);
         let a = run_real(site, Some(&clean));
-        assert_eq!(forecasts(a.store.as_ref()), forecasts(b.store.as_ref()), "{site}");
+        assert_eq!(
+            forecasts(a.store.as_ref()),
+            forecasts(b.store.as_ref()),
+            "{site}"
+        );
     }
 }
 
@@ -494,10 +513,17 @@ fn real_ekf_gap_in_online_data_keeps_every_forecast() {
     // Before the gap: identical. During it: the filter runs on the model
     // alone, so the forecasts differ. After it the data pull the state
     // back: the final forecast is within 2 % of the gap-free one.
-    let before = pa.iter().filter(|x| x.2.time_s < gap.start * 3600.0).count();
+    let before = pa
+        .iter()
+        .filter(|x| x.2.time_s < gap.start * 3600.0)
+        .count();
     assert!(before >= 16);
     assert_eq!(pa[..before], pb[..before]);
-    assert_ne!(pa[before + 2].1, pb[before + 2].1, "the gap changes the inputs");
+    assert_ne!(
+        pa[before + 2].1,
+        pb[before + 2].1,
+        "the gap changes the inputs"
+    );
     assert_means_close(&pb, &pa, pa.len() - 1, 0.02);
 }
 
@@ -538,10 +564,21 @@ fn real_predictors_bad_quality_values_are_stored_but_not_used() {
         let b = run_real(site, Some(&rows));
         assert_accounted(&b.stats);
         assert_eq!(b.stats.rejections.get(Rejection::BadQuality), bad);
-        assert_eq!(b.store.readings("sponsor-a", "B01").unwrap().len(), rows.len());
-        let kept: Vec<ExportRow> = rows.iter().filter(|r| r.quality.is_none()).cloned().collect();
+        assert_eq!(
+            b.store.readings("sponsor-a", "B01").unwrap().len(),
+            rows.len()
+        );
+        let kept: Vec<ExportRow> = rows
+            .iter()
+            .filter(|r| r.quality.is_none())
+            .cloned()
+            .collect();
         let a = run_real(site, Some(&kept));
-        assert_eq!(forecasts(a.store.as_ref()), forecasts(b.store.as_ref()), "{site}");
+        assert_eq!(
+            forecasts(a.store.as_ref()),
+            forecasts(b.store.as_ref()),
+            "{site}"
+        );
     }
 }
 
@@ -551,7 +588,10 @@ fn real_ekf_values_in_the_wrong_unit_are_refused_not_assimilated() {
     // tag's range (20), refused as out of range and kept in the store.
     let mut rows = shipped_export(CHO);
     let mut wrong = 0;
-    for r in rows.iter_mut().filter(|r| r.tag == "titer" && r.value > 0.05) {
+    for r in rows
+        .iter_mut()
+        .filter(|r| r.tag == "titer" && r.value > 0.05)
+    {
         r.value *= 1000.0;
         wrong += 1;
     }
@@ -579,7 +619,12 @@ fn real_ekf_a_vanished_tag_is_reported_stale_and_forecasts_go_on() {
         .collect();
     let b = run_real(CHO, Some(&rows));
     assert_accounted(&b.stats);
-    assert_eq!(b.stats.stale_tags, vec!["B01/titer".to_string()], "{}", b.stats);
+    assert_eq!(
+        b.stats.stale_tags,
+        vec!["B01/titer".to_string()],
+        "{}",
+        b.stats
+    );
     let p = forecasts(b.store.as_ref());
     assert_eq!(p.len(), 56);
     assert_sane(&p);

@@ -45,7 +45,9 @@ fn asyncua_available() -> bool {
         .unwrap_or(false);
     if !ok {
         if std::env::var("BIOTWIN_SKIP_OPCUA").as_deref() == Ok("1") {
-            eprintln!("SKIPPED live_opcua: BIOTWIN_SKIP_OPCUA=1 and Python asyncua is not importable");
+            eprintln!(
+                "SKIPPED live_opcua: BIOTWIN_SKIP_OPCUA=1 and Python asyncua is not importable"
+            );
             return false;
         }
         panic!(

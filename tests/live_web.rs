@@ -241,7 +241,11 @@ fn batch_endpoints(id: &str) -> Vec<(&'static str, String, &'static str)> {
                 continue;
             }
             let (param, tail) = part.split_once('}').unwrap();
-            uri.push_str(if param == "id" { id } else { sample(param, &route) });
+            uri.push_str(if param == "id" {
+                id
+            } else {
+                sample(param, &route)
+            });
             uri.push_str(tail);
         }
         let m: &'static str = match method.as_str() {
@@ -271,8 +275,14 @@ fn batch_endpoints(id: &str) -> Vec<(&'static str, String, &'static str)> {
 /// classified here (and tested).
 const NOT_PER_BATCH: [(&str, &str); 6] = [
     ("/api/health", "public, touches no store"),
-    ("/api/batches", "lists the caller's batches only (tested below)"),
-    ("/api/alerts", "lists the caller's alerts only (tested below)"),
+    (
+        "/api/batches",
+        "lists the caller's batches only (tested below)",
+    ),
+    (
+        "/api/alerts",
+        "lists the caller's alerts only (tested below)",
+    ),
     ("/", "static page"),
     ("/app.js", "static asset"),
     ("/app.css", "static asset"),

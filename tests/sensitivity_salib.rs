@@ -14,7 +14,10 @@ use biotwin::sensitivity::{Factor, MorrisDesign, MorrisOptions, SaltelliDesign};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/salib/ishigami.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/salib/ishigami.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -45,7 +48,10 @@ fn sobol_indices_match_salib_on_the_same_design() {
     let design = SaltelliDesign::new(&factors(), n, s["seed"].as_u64().unwrap()).unwrap();
     // The design is the one SALib analysed.
     let sum = point_sum(design.points());
-    assert!((sum - s["point_sum"].as_f64().unwrap()).abs() < 1e-9, "design changed: {sum}");
+    assert!(
+        (sum - s["point_sum"].as_f64().unwrap()).abs() < 1e-9,
+        "design changed: {sum}"
+    );
     let y: Vec<Vec<f64>> = design.points().iter().map(|x| ishigami(x)).collect();
     let r = design.analyse(&y, &["y".to_string()], 200, 0.95).unwrap();
     let idx = r.outputs[0].indices.as_ref().unwrap();
@@ -54,7 +60,10 @@ fn sobol_indices_match_salib_on_the_same_design() {
         let (a, b) = (fi.first_order.value, s1[i]);
         assert!((a - b).abs() < 3e-6, "S1[{i}]: biotwin {a}, SALib {b}");
         let (a, b) = (fi.total.value, st[i]);
-        assert!((a - b).abs() <= 1e-12 * b.abs(), "ST[{i}]: biotwin {a}, SALib {b}");
+        assert!(
+            (a - b).abs() <= 1e-12 * b.abs(),
+            "ST[{i}]: biotwin {a}, SALib {b}"
+        );
         eprintln!(
             "{}: S1 {:.6} vs SALib {:.6} (diff {:.1e}); ST diff {:.1e}",
             fi.factor,
@@ -81,7 +90,10 @@ fn morris_measures_match_salib_on_the_same_trajectories() {
     )
     .unwrap();
     let sum = point_sum(design.points());
-    assert!((sum - m["point_sum"].as_f64().unwrap()).abs() < 1e-9, "design changed: {sum}");
+    assert!(
+        (sum - m["point_sum"].as_f64().unwrap()).abs() < 1e-9,
+        "design changed: {sum}"
+    );
     let y: Vec<Vec<f64>> = design.points().iter().map(|x| ishigami(x)).collect();
     let r = design.analyse(&y, &["y".to_string()]).unwrap();
     let (mu, mu_star, sigma) = (vector(&m["mu"]), vector(&m["mu_star"]), vector(&m["sigma"]));

@@ -163,7 +163,13 @@ fn edge_of_doe_split_holds_out_batches_outside_the_training_range() {
     let folds = k_fold_by_batch(&data.batch_ids, 5).unwrap();
     let k = cross_validate(&gp, &data, &folds).unwrap();
     let mk = report("GP 5-fold by batch", &k, &[]);
-    assert!(mg <= 1.90, "GP edge-of-DoE MAPE {mg:.2} % (measured 1.85 %)");
-    assert!(ml <= 3.94, "PLS edge-of-DoE MAPE {ml:.2} % (measured 3.89 %)");
+    assert!(
+        mg <= 1.90,
+        "GP edge-of-DoE MAPE {mg:.2} % (measured 1.85 %)"
+    );
+    assert!(
+        ml <= 3.94,
+        "PLS edge-of-DoE MAPE {ml:.2} % (measured 3.89 %)"
+    );
     assert!(mk <= 4.89, "GP 5-fold MAPE {mk:.2} % (measured 4.84 %)");
 }

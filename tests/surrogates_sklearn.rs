@@ -16,14 +16,14 @@ use serde_json::Value;
 /// them) differ most, 3.4e-13, from NIPALS's iteration stopping point.
 fn bound(what: &str) -> f64 {
     match what {
-        "x_rotations" => 1e-12,                  // [3.4e-13]
-        "transform" => 2e-13,                    // [6.3e-14]
-        "x_loadings" => 1e-13,                   // [3.3e-14]
-        "coef" => 5e-14,                         // [1.4e-14]
-        "predict" => 3e-14,                      // [8.1e-15]
-        "intercept" => 1e-15,                    // [0]
-        "x_weights" | "y_loadings" => 4e-15,     // [1.1e-15, 8.8e-16]
-        "mean" | "std" => 3e-15,                 // [1.0e-15, 6.8e-16]
+        "x_rotations" => 1e-12,              // [3.4e-13]
+        "transform" => 2e-13,                // [6.3e-14]
+        "x_loadings" => 1e-13,               // [3.3e-14]
+        "coef" => 5e-14,                     // [1.4e-14]
+        "predict" => 3e-14,                  // [8.1e-15]
+        "intercept" => 1e-15,                // [0]
+        "x_weights" | "y_loadings" => 4e-15, // [1.1e-15, 8.8e-16]
+        "mean" | "std" => 3e-15,             // [1.0e-15, 6.8e-16]
         "log marginal likelihood" | "lml at theta" | "lml gradient" => 2e-15, // [2.2e-16, 5.5e-16]
         other => panic!("no bound for {other}"),
     }

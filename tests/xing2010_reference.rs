@@ -91,7 +91,10 @@ fn nominal_trajectory_matches_scipy_within_1e_4_dopri5() {
 fn nominal_trajectory_matches_scipy_within_1e_4_dop853() {
     let worst = compare(Method::Dop853, 1e-10, 1e-4);
     eprintln!("worst relative error, Dop853 rtol 1e-10: {worst:.2e}");
-    assert!(worst < 1e-10, "Dop853 rtol 1e-10: {worst:.2e} (asserted < 1e-10)");
+    assert!(
+        worst < 1e-10,
+        "Dop853 rtol 1e-10: {worst:.2e} (asserted < 1e-10)"
+    );
 }
 
 #[test]
@@ -99,7 +102,10 @@ fn nominal_trajectory_matches_scipy_at_the_benchmark_tolerance() {
     // rtol 1e-6 is the speed-comparison setting: still within the 1e-4 bound.
     let worst = compare(Method::Dopri5, 1e-6, 1e-4);
     eprintln!("worst relative error, Dopri5 rtol 1e-6: {worst:.2e}");
-    assert!(worst < BENCH_BOUND, "rtol 1e-6: {worst:.2e} (asserted < {BENCH_BOUND:e})");
+    assert!(
+        worst < BENCH_BOUND,
+        "rtol 1e-6: {worst:.2e} (asserted < {BENCH_BOUND:e})"
+    );
 }
 
 /// `simulate_states` (what the SciPy comparison times) is the same

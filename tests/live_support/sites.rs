@@ -36,7 +36,10 @@ pub struct ExportRow {
 /// The export a shipped site replays (its first source), parsed.
 pub fn shipped_export(site: &str) -> Vec<ExportRow> {
     let cfg = SiteConfig::read(sites_dir().join(site)).unwrap();
-    let path = cfg.sources[0].path.as_ref().expect("a replay source with a path");
+    let path = cfg.sources[0]
+        .path
+        .as_ref()
+        .expect("a replay source with a path");
     let mut text = String::new();
     let f = std::fs::File::open(path).unwrap();
     flate2::read::GzDecoder::new(f)
@@ -45,7 +48,11 @@ pub fn shipped_export(site: &str) -> Vec<ExportRow> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = |n: &str| header.iter().position(|h| *h == n);
-    let (t, g, v) = (col("timestamp").unwrap(), col("tag").unwrap(), col("value").unwrap());
+    let (t, g, v) = (
+        col("timestamp").unwrap(),
+        col("tag").unwrap(),
+        col("value").unwrap(),
+    );
     let (q, r) = (col("quality"), col("result_timestamp"));
     let ts = |s: &str| biotwin::data::timestamp::parse_rfc3339(s).unwrap();
     lines
@@ -56,7 +63,10 @@ pub fn shipped_export(site: &str) -> Vec<ExportRow> {
                 tag: f[g].to_string(),
                 value: f[v].parse().unwrap(),
                 quality: q.map(|i| f[i].to_string()).filter(|s| !s.is_empty()),
-                result_unix_s: r.and_then(|i| f.get(i)).filter(|s| !s.is_empty()).map(|s| ts(s)),
+                result_unix_s: r
+                    .and_then(|i| f.get(i))
+                    .filter(|s| !s.is_empty())
+                    .map(|s| ts(s)),
             }
         })
         .collect()
