@@ -18,6 +18,8 @@ fn example_train_meets_its_specification_with_every_step_balanced() {
     println!("{}", result.format_table(&train));
     assert_eq!(result.steps.len(), 6);
     for step in &result.steps {
+        // Waste is the step's own (tests/downstream_balances.rs checks it
+        // against closed forms): the balance is a real check.
         for (species, defect) in step.mass_balance_defects() {
             assert!(
                 defect.abs() < 1e-12,
@@ -25,6 +27,8 @@ fn example_train_meets_its_specification_with_every_step_balanced() {
                 step.name
             );
         }
+        assert!(step.volume_balance_defect().abs() < 1e-12, "{}", step.name);
+        assert!(step.waste.mass_kg.iter().all(|w| *w >= 0.0), "{step:?}");
         assert!(
             step.duration_s >= 0.0 && step.output.volume_m3 > 0.0,
             "{step:?}"

@@ -162,9 +162,11 @@ fn serial_hybrid_recovers_known_kinetics() {
             (f - 1.0) * 100.0,
             (got / want - 1.0) * 100.0
         );
+        // README: "recovers known xing2010 kinetics within 0.3 %" (measured
+        // worst 0.265 %, mu_d_max), asserted < 0.35 %.
         assert!(
-            rel < 0.05,
-            "{name}: fitted {got}, truth {want} ({:.2} % off)",
+            rel < 0.0035,
+            "{name}: fitted {got}, truth {want} ({:.3} % off)",
             rel * 100.0
         );
     }
@@ -195,14 +197,16 @@ fn serial_hybrid_recovers_known_kinetics() {
         "  worst relative rate error over validation states: {:.3} %",
         worst * 100.0
     );
-    assert!(worst < 0.05);
+    // Measured 0.265 %: asserted < 0.35 %.
+    assert!(worst < 0.0035, "worst rate error {:.3} %", worst * 100.0);
     let rmse = model.weighted_rmse(&val).unwrap();
     println!("  validation weighted RMSE {rmse:.4} (noise 1 %)");
-    assert!(rmse < 0.03);
+    // At the 1 % noise floor (measured 0.0105).
+    assert!(rmse < 0.011, "{rmse}");
 }
 
 #[test]
-fn serial_hybrid_trains_on_20_batches_under_60_s() {
+fn serial_hybrid_trains_on_20_batches() {
     let (model, truth, wall, _) = train_serial(20);
     println!(
         "serial hybrid, 20 training + 2 validation batches: {wall:.2} s, {} iterations, {} sensitivity + {} forward runs",
@@ -214,7 +218,8 @@ fn serial_hybrid_trains_on_20_batches_under_60_s() {
         let (got, want) = (model.param(name).unwrap(), truth[idx(name)]);
         assert!((got / want - 1.0).abs() < 0.05, "{name}");
     }
-    assert!(wall < 60.0, "training took {wall} s");
+    // The wall time is printed, not asserted (it depends on the machine).
+    let _ = wall;
 }
 
 #[test]
@@ -364,7 +369,16 @@ fn parallel_hybrid_corrects_a_systematic_mismatch() {
             names[j],
             100.0 * (1.0 - r_hyb / r_mech)
         );
-        assert!(r_hyb < 0.5 * r_mech, "{}", names[j]);
+        // README: "parallel hybrid cuts held-out titer RMSE 59 %" (measured
+        // 59.4 %; lactate 93.9 %): asserted >= 58 % and >= 93 %.
+        let floor = [0.58, 0.93][j];
+        assert!(
+            1.0 - r_hyb / r_mech >= floor,
+            "{}: {:.1} % lower, asserted >= {:.0} %",
+            names[j],
+            100.0 * (1.0 - r_hyb / r_mech),
+            100.0 * floor
+        );
     }
     // Round trip of the parallel hybrid too.
     let dir = tempfile::tempdir().unwrap();
@@ -581,10 +595,68 @@ fn serial_hybrid_recovers_monod_constants() {
     }
     for (name, _) in MONOD_LEARNED {
         let (got, want) = (model.param(name).unwrap(), truth[idx(name)]);
+        // README: "12 parameters ... within 1.4 %" (measured worst
+        // 1.356 %, mu_d_max), asserted < 1.5 %.
         assert!(
-            (got / want - 1.0).abs() < 0.05,
+            (got / want - 1.0).abs() < 0.015,
             "{name}: fitted {got}, truth {want}"
         );
     }
-    assert!(worst < 0.05);
+    assert!(worst < 0.015, "worst {:.3} %", worst * 100.0);
 }
+
+/// Recovery on data biotwin did not make: the SciPy reference trajectory
+/// (tests/fixtures/cho, Radau rtol 1e-10, the nominal recipe) is the only
+/// batch. Training on its states at 0, 12, 24, … h and validating on 6, 18,
+/// 30, … h, from the same 25–50 % wrong start as above, the six rate
+/// parameters come back to the values SciPy's model used (the process
+/// file's). Noise-free: what remains is solver and sampling error.
+#[test]
+fn serial_hybrid_recovers_kinetics_from_the_scipy_reference_trajectory() {
+    let text =
+        std::fs::read_to_string("tests/fixtures/cho/xing2010_trajectory_nominal.csv").unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    let (s, _) = base();
+    let truth = s.params_si.clone();
+    let sampled = |offset_h: usize, id: &str| {
+        let mut times_s = Vec::new();
+        let mut values = Vec::new();
+        for r in rows.iter().skip(offset_h).step_by(12) {
+            times_s.push(r[0] * 3600.0);
+            // cells/L -> cells/m3; mM = mol/m3; g/L = kg/m3.
+            values.push([r[1] * 1e3, r[2] * 1e3, r[3], r[4], r[5], r[6], r[7]]);
+        }
+        BatchObservations {
+            id: id.to_string(),
+            recipe: s.recipe.clone(),
+            times_s,
+            values,
+        }
+    };
+    let train = vec![sampled(0, "scipy-even")];
+    let val = vec![sampled(6, "scipy-odd")];
+    let mut hp = SerialHybridParams::new(start_params(&truth), &LEARNED);
+    hp.sample_interval_s = 6.0 * 3600.0;
+    let model = hp.fit(&train, &val).expect("training succeeds");
+    let mut worst: f64 = 0.0;
+    for (name, f) in LEARNED.iter().zip(START) {
+        let (got, want) = (model.param(name).unwrap(), truth[idx(name)]);
+        let rel = (got / want - 1.0).abs();
+        worst = worst.max(rel);
+        println!(
+            "  SciPy data: {name:10} start {:+6.1} %  fitted {:+9.5} %",
+            (f - 1.0) * 100.0,
+            (got / want - 1.0) * 100.0
+        );
+    }
+    println!("  worst {:.2e}", worst);
+    assert!(worst < RECOVERY_FROM_SCIPY, "worst {worst:.2e}");
+}
+
+/// Bound of the recovery from SciPy's trajectory: measured worst 1.56e-5
+/// (Y_x_glc; the others 1.5e-6 to 7.1e-6), asserted at 3x.
+const RECOVERY_FROM_SCIPY: f64 = 5e-5;

@@ -32,6 +32,17 @@ const TARGETS: [&str; 4] = ["final_titer", "galactosylated", "acidic_variants", 
 const INTERIOR: [&str; 6] = ["B21", "B22", "B23", "B24", "B25", "B26"];
 const EDGE: [&str; 6] = ["B31", "B32", "B33", "B34", "B35", "B36"];
 
+/// A README figure: `measured` within `rel` (relative) of the value the
+/// README states (its last digit's rounding is ~0.1-0.2 %; margin 1 %).
+fn at_readme(what: &str, measured: f64, stated: f64) {
+    const REL: f64 = 0.01;
+    assert!(
+        (measured - stated).abs() <= REL * stated.abs(),
+        "{what}: measured {measured:.4e}, README states {stated} (±{} %)",
+        REL * 100.0
+    );
+}
+
 fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -232,6 +243,15 @@ fn hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
     // 0.0357, worse than all (its parameters do not include gal_ref). What
     // holds is asserted; the rest is reported in docs/hybrid.md.
     assert!(edge[4][0] < edge[1][0]);
+    // README's numbers (edge RMSE), each at ±1 %.
+    at_readme("galactosylation, parallel hybrid", edge[2][1], 0.0219);
+    at_readme("galactosylation, PLS", edge[0][1], 0.0253);
+    at_readme("galactosylation, GP", edge[1][1], 0.0282);
+    at_readme("titer, parallel hybrid", edge[2][0], 0.535);
+    at_readme("titer, PLS", edge[0][0], 0.488);
+    at_readme("titer, GP", edge[1][0], 0.753);
+    // "loses to PLS" on titer: stated, so held.
+    assert!(edge[2][0] > edge[0][0]);
 }
 
 #[test]
@@ -453,6 +473,22 @@ fn conditioned_serial_hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
     // afucosylated 0.0028 vs ≥ 0.0034; high mannose 0.0035 vs ≥ 0.0053;
     // galactosylated 0.0074 (linear gal_ref) vs ≥ 0.0231, but 0.0408 with
     // the pre-registered quadratic surface (worse than all, not asserted).
+    // README's numbers (edge RMSE), each at ±1 %: conditioned serial hybrid
+    // titer 0.209 vs GP 0.661, parallel hybrid 0.604; galactosylation 0.0074
+    // vs the best other 0.0231 (parallel hybrid); loses to PLS on acidic
+    // variants and HCP.
+    at_readme("titer, conditioned serial", edge[5][0], 0.209);
+    at_readme("titer, GP", edge[2][0], 0.661);
+    at_readme("titer, parallel hybrid", edge[3][0], 0.604);
+    at_readme("galactosylation, conditioned serial", edge[5][1], 0.0074);
+    at_readme("galactosylation, parallel hybrid", edge[3][1], 0.0231);
+    for j in [4, 5] {
+        assert!(
+            edge[5][j] > edge[0][j],
+            "{}: stated as a loss to PLS",
+            targets[j]
+        );
+    }
     let best_other = |j: usize| (0..4).map(|m| edge[m][j]).fold(f64::INFINITY, f64::min);
     for (model, js) in [(4, [0, 2, 3].as_slice()), (5, [0, 1, 2, 3].as_slice())] {
         for &j in js {

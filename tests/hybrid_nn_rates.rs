@@ -185,6 +185,10 @@ fn network_learns_the_missing_rate_factors_through_the_ode() {
     println!("held-out weighted RMSE: backbone {backbone:.4}, NN-corrected {hybrid:.4}");
     // 1 % noise on values of O(1) weight: the floor is about 0.01.
     assert!(hybrid < 0.03, "NN-corrected hybrid RMSE {hybrid}");
+    // README: "held-out trajectory error 0.326 -> 0.0138" (measured 0.3259,
+    // 0.0138): each within 1 %.
+    assert!((backbone / 0.326 - 1.0).abs() < 0.01, "backbone {backbone}");
+    assert!((hybrid / 0.0138 - 1.0).abs() < 0.01, "hybrid {hybrid}");
     assert!(hybrid < backbone / 4.0, "{hybrid} vs backbone {backbone}");
 
     // The learned factors against the true ones at the held-out batches'
@@ -207,7 +211,12 @@ fn network_learns_the_missing_rate_factors_through_the_ode() {
     println!(
         "worst relative error of the learned factor: growth {worst_mu:.3}, productivity {worst_qp:.3}"
     );
-    assert!(worst_mu < 0.10 && worst_qp < 0.10, "{worst_mu} {worst_qp}");
+    // README: "learned factors within 5.2 %" (measured 5.2 %, 3.9 %):
+    // asserted < 5.3 %.
+    assert!(
+        worst_mu < 0.053 && worst_qp < 0.053,
+        "{worst_mu} {worst_qp}"
+    );
 
     // Sealed artifact round trip: identical predictions.
     let dir = tempfile::tempdir().unwrap();

@@ -210,6 +210,9 @@ fn leave_batch_out_replay_meets_mape_and_coverage_at_half_time() {
         "live replay at 50 %: MAPE {mape:.2} %, 90 % interval covers {covered}/{}",
         folds.len()
     );
+    // Measured MAPE at each cut (2026-12-05): 8.83, 9.30, 2.63, 2.32 %;
+    // each asserted at its measured value + 0.05 percentage points.
+    let measured = [8.83, 9.30, 2.63, 2.32];
     for (k, f) in [0.05, 0.2, 0.5, 0.8].iter().enumerate() {
         let m: f64 = folds
             .iter()
@@ -220,10 +223,18 @@ fn leave_batch_out_replay_meets_mape_and_coverage_at_half_time() {
             "forecast at {:.0} % of batch time: MAPE {m:.2} %",
             100.0 * f
         );
+        assert!(
+            m <= measured[k] + 0.05,
+            "MAPE at {:.0} %: {m:.2} % (measured {:.2} %)",
+            100.0 * f,
+            measured[k]
+        );
     }
     assert_eq!(folds.len(), 20);
-    assert!(mape <= 5.0, "MAPE {mape:.2} % above the 5 % floor");
-    assert!(covered >= 16, "coverage {covered}/20 below 80 %");
+    // README: "MAPE 2.63 %, 90 % interval covers 19/20" (the issue floor is
+    // 5 %); asserted at 2.63 + 0.05 and 19/20.
+    assert!(mape <= 2.68, "MAPE {mape:.2} % above README's 2.63 %");
+    assert!(covered >= 19, "coverage {covered}/20 below README's 19/20");
     // Before the first cut the forecast is the training prior (wider).
     for f in &folds {
         assert_ne!(f.by_cut[0].1, f.at_half.cqas[0].mean);

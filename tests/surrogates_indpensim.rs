@@ -85,6 +85,9 @@ fn gp_meets_the_mape_floor_on_held_out_batches() {
     let mape = report("GP", &r, &chosen);
     assert_eq!(r.rows.len(), 20, "every batch predicted once");
     assert!(mape <= MAPE_FLOOR, "GP MAPE {mape:.2} % above the floor");
+    // README: "IndPenSim GP MAPE 4.8 % at 50 % batch time" (measured 4.76 %),
+    // asserted at 4.8 + 0.05.
+    assert!(mape <= 4.85, "GP MAPE {mape:.2} % above README's 4.8 %");
 }
 
 #[test]
@@ -97,12 +100,14 @@ fn pls_stays_near_the_mape_floor_on_held_out_batches() {
     assert_eq!(r.rows.len(), 20, "every batch predicted once");
     // PLS, linear, does not reach the floor here (docs/surrogates.md); this
     // guards against regressions from the measured value.
-    assert!(mape <= 6.0, "PLS MAPE {mape:.2} %");
+    // README: "(PLS 5.4 %)" (measured 5.40 %), asserted at 5.4 + 0.05.
+    assert!(mape <= 5.45, "PLS MAPE {mape:.2} % above README's 5.4 %");
 }
 
 /// Extrapolation: hold out the 4 batches at the edge of the recipe DoE (the
-/// 7 recipe scale factors), fit on the 16 others. Reported, not a floor:
-/// the issue sets no extrapolation target for IndPenSim.
+/// 7 recipe scale factors), fit on the 16 others. The issue sets no
+/// extrapolation target for IndPenSim; the measured MAPEs (GP 1.85 %,
+/// PLS(1) 3.89 %, GP 5-fold 4.84 %) are held at + 0.05 percentage points.
 #[test]
 fn edge_of_doe_split_holds_out_batches_outside_the_training_range() {
     use biotwin::surrogates::cv::{cross_validate, edge_of_doe, k_fold_by_batch};
@@ -152,10 +157,19 @@ fn edge_of_doe_split_holds_out_batches_outside_the_training_range() {
     let splits = [split.clone()];
     let g = cross_validate(&gp, &data, &splits).unwrap();
     let l = cross_validate(&PlsParams::new(1), &data, &splits).unwrap();
-    report("GP edge-of-DoE", &g, &[]);
-    report("PLS(1) edge-of-DoE", &l, &[]);
+    let mg = report("GP edge-of-DoE", &g, &[]);
+    let ml = report("PLS(1) edge-of-DoE", &l, &[]);
     println!("edge batches: {:?}", split.test);
     let folds = k_fold_by_batch(&data.batch_ids, 5).unwrap();
     let k = cross_validate(&gp, &data, &folds).unwrap();
-    report("GP 5-fold by batch", &k, &[]);
+    let mk = report("GP 5-fold by batch", &k, &[]);
+    assert!(
+        mg <= 1.90,
+        "GP edge-of-DoE MAPE {mg:.2} % (measured 1.85 %)"
+    );
+    assert!(
+        ml <= 3.94,
+        "PLS edge-of-DoE MAPE {ml:.2} % (measured 3.89 %)"
+    );
+    assert!(mk <= 4.89, "GP 5-fold MAPE {mk:.2} % (measured 4.84 %)");
 }

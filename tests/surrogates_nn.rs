@@ -41,7 +41,9 @@ fn ensemble_learns_a_nonlinear_function_with_uncertainty() {
         (y.iter().map(|v| (v - m).powi(2)).sum::<f64>() / y.len() as f64).sqrt()
     };
     println!("NN ensemble: test RMSE {rmse:.4} (target SD {sd_y:.3})");
-    assert!(rmse < 0.05 * sd_y * 2.0, "rmse {rmse}");
+    // README: "test RMSE 0.016" (measured 0.0164; seeded, deterministic),
+    // asserted < 0.018.
+    assert!(rmse < 0.018, "rmse {rmse}");
     // Far outside the data the members disagree more.
     let inside = model
         .predict(&DMatrix::from_row_slice(1, 2, &[0.3, -0.4]))

@@ -1,6 +1,7 @@
 //! PLS and GP against scikit-learn 1.9 on fixed data (fixtures made by
 //! validation/sklearn/make_fixtures.py): predictions, coefficients, GP mean
-//! and standard deviation to 1e-5 relative.
+//! and standard deviation, each quantity held to about 3x its measured worst
+//! relative difference (see `bound`), so that a 10x loss of agreement fails.
 
 use biotwin::surrogates::gp::{GpParams, RbfKernel};
 use biotwin::surrogates::gp_fit::{OptimizeOptions, log_marginal_likelihood};
@@ -9,7 +10,24 @@ use biotwin::surrogates::{Fit, Predict, TrainingSet};
 use nalgebra::DMatrix;
 use serde_json::Value;
 
-const REL: f64 = 1e-5;
+/// Relative bound per quantity: about 3x the worst difference measured on
+/// these fixtures (2026-12-05, in brackets). README's "~1e-14" is the
+/// predictions and coefficients; rotations (and the scores computed from
+/// them) differ most, 3.4e-13, from NIPALS's iteration stopping point.
+fn bound(what: &str) -> f64 {
+    match what {
+        "x_rotations" => 1e-12,              // [3.4e-13]
+        "transform" => 2e-13,                // [6.3e-14]
+        "x_loadings" => 1e-13,               // [3.3e-14]
+        "coef" => 5e-14,                     // [1.4e-14]
+        "predict" => 3e-14,                  // [8.1e-15]
+        "intercept" => 1e-15,                // [0]
+        "x_weights" | "y_loadings" => 4e-15, // [1.1e-15, 8.8e-16]
+        "mean" | "std" => 3e-15,             // [1.0e-15, 6.8e-16]
+        "log marginal likelihood" | "lml at theta" | "lml gradient" => 2e-15, // [2.2e-16, 5.5e-16]
+        other => panic!("no bound for {other}"),
+    }
+}
 
 fn fixture(name: &str) -> Value {
     let path = format!(
@@ -35,11 +53,12 @@ fn assert_close(what: &str, ours: &[f64], reference: &[f64]) {
     assert_eq!(ours.len(), reference.len(), "{what}: length");
     let scale = reference.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
-        let tol = REL * b.abs().max(1e-4 * scale);
+        let tol = bound(what) * b.abs().max(1e-4 * scale);
         assert!(
             (a - b).abs() <= tol,
-            "{what}[{i}]: ours {a:e}, scikit-learn {b:e} (rel {:e})",
-            (a - b).abs() / b.abs()
+            "{what}[{i}]: ours {a:e}, scikit-learn {b:e} (rel {:e}, bound {:e})",
+            (a - b).abs() / b.abs(),
+            bound(what)
         );
     }
 }

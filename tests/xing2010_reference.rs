@@ -1,10 +1,15 @@
 //! The xing2010 family against the independent SciPy reference
 //! (tests/fixtures/cho, copied from shared/reference/cho: Radau rtol 1e-10).
-//! Every state, every hour, within 1e-4 relative.
+//! Every state, every hour, within 1e-4 relative; at rtol 1e-10 the README's
+//! "4.7e-10" is held to 1e-9 (a 2x margin); Dop853 at rtol 1e-10 (measured
+//! 4.4e-11) to 1e-10; at the benchmark's rtol 1e-6 (measured 9.8e-7) to 2e-6.
 
 use biotwin::simulation::{Scenario, load_process};
 use biotwin::solver::{Method, Tolerances};
 use std::path::Path;
+
+/// Dopri5 at the benchmark's rtol 1e-6: measured 9.8e-7, asserted < 2e-6.
+const BENCH_BOUND: f64 = 2e-6;
 
 fn reference() -> Vec<Vec<f64>> {
     let text =
@@ -75,15 +80,21 @@ fn compare(method: Method, rtol: f64, bound: f64) -> f64 {
 fn nominal_trajectory_matches_scipy_within_1e_4_dopri5() {
     let worst = compare(Method::Dopri5, 1e-10, 1e-4);
     eprintln!("worst relative error, Dopri5 rtol 1e-10: {worst:.2e}");
+    // README: "matches the SciPy reference trajectory at every hour to 4.7e-10".
     assert!(
-        worst < 1e-6,
-        "tight tolerance should agree far better than the bound: {worst:.2e}"
+        worst < 1e-9,
+        "README claims 4.7e-10 at rtol 1e-10 (asserted < 1e-9): {worst:.2e}"
     );
 }
 
 #[test]
 fn nominal_trajectory_matches_scipy_within_1e_4_dop853() {
-    compare(Method::Dop853, 1e-10, 1e-4);
+    let worst = compare(Method::Dop853, 1e-10, 1e-4);
+    eprintln!("worst relative error, Dop853 rtol 1e-10: {worst:.2e}");
+    assert!(
+        worst < 1e-10,
+        "Dop853 rtol 1e-10: {worst:.2e} (asserted < 1e-10)"
+    );
 }
 
 #[test]
@@ -91,6 +102,10 @@ fn nominal_trajectory_matches_scipy_at_the_benchmark_tolerance() {
     // rtol 1e-6 is the speed-comparison setting: still within the 1e-4 bound.
     let worst = compare(Method::Dopri5, 1e-6, 1e-4);
     eprintln!("worst relative error, Dopri5 rtol 1e-6: {worst:.2e}");
+    assert!(
+        worst < BENCH_BOUND,
+        "rtol 1e-6: {worst:.2e} (asserted < {BENCH_BOUND:e})"
+    );
 }
 
 /// `simulate_states` (what the SciPy comparison times) is the same

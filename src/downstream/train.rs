@@ -339,6 +339,18 @@ fn validate(src: &SourceFile) -> Result<Train, Diagnostics> {
                 "column volumes",
             ),
         }));
+        // The per-cycle buffer includes the elution: the eluate cannot be
+        // more liquid than the buffer pumped (waste volume would be < 0).
+        if p.overhead_cv < p.elution_cv {
+            d.borrow_mut().push(src.diag(
+                "protein_a.overhead_cv",
+                format!(
+                    "column volumes per cycle including the elution (>= elution_cv = {})",
+                    p.elution_cv
+                ),
+                p.overhead_cv.to_string(),
+            ));
+        }
     }
     if let Some(v) = &f.viral_inactivation {
         steps.push(TrainStep::ViralInactivation(LowPhHold {

@@ -1,7 +1,12 @@
-//! Shared pieces of the live tests: a small but real predictor (linear trend
+//! Shared pieces of the live tests: a small test predictor (linear trend
 //! of one variable, extrapolated to the batch end with a residual-based
-//! prediction interval), a synthetic export writer and a site file.
+//! prediction interval) that logs what the engine hands it, a synthetic
+//! export writer and a site file; and, in [`sites`], the shipped example
+//! sites with the real predictors of `biotwin live` (mechanistic EKF,
+//! surrogate ladder).
 #![allow(dead_code)]
+
+pub mod sites;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

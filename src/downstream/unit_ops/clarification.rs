@@ -9,6 +9,10 @@
 //! V_out = Y V_in;  m_out,i = Y m_in,i (monomer, aggregate);
 //! HCP_out = Y (1 - f_HCP) HCP_in;  DNA_out = Y 10^{-LRV_DNA} DNA_in.
 //!
+//! Waste, from the same mechanism: the retained liquid (1 - Y) of volume and
+//! of every species, plus what the depth filter adsorbed from the liquid
+//! that passed, Y f_HCP HCP_in and Y (1 - 10^{-LRV_DNA}) DNA_in.
+//!
 //! Duration: V_in / Q at the stated processing flow rate.
 
 use super::step::StepReport;
@@ -38,7 +42,8 @@ impl Clarification {
             name: "clarification".into(),
             input: *input,
             output,
-            waste: difference(input, &output),
+            waste: self.waste(input),
+            buffer_added_m3: 0.0,
             formed_kg: [0.0; 4],
             virus_lrv: 0.0,
             duration_s: input.volume_m3 / self.flow_rate_m3_per_s,
@@ -47,12 +52,32 @@ impl Clarification {
     }
 }
 
-/// What left the product stream: input minus output, per species and volume.
-pub(crate) fn difference(input: &Stream, output: &Stream) -> Stream {
-    let mut w = Stream::empty();
-    w.volume_m3 = input.volume_m3 - output.volume_m3;
+impl Clarification {
+    /// Retained liquid (with everything dissolved in it) plus what the depth
+    /// filter adsorbed from the liquid that passed.
+    fn waste(&self, input: &Stream) -> Stream {
+        let retained = 1.0 - self.product_yield;
+        let passed = self.product_yield;
+        let m = input.mass_kg;
+        Stream {
+            volume_m3: retained * input.volume_m3,
+            mass_kg: [
+                retained * m[0],
+                retained * m[1],
+                retained * m[2] + passed * self.hcp_removal_fraction * m[2],
+                retained * m[3] + passed * (1.0 - after_lrv(self.dna_lrv)) * m[3],
+            ],
+            log10_virus: f64::NEG_INFINITY,
+        }
+    }
+}
+
+/// What a step with per-species recoveries `r` sends to waste: the
+/// unrecovered part (1 - r_i) m_i of each species, kg.
+pub(crate) fn unrecovered(input: &Stream, r: [f64; 4]) -> [f64; 4] {
+    let mut w = [0.0; 4];
     for k in 0..4 {
-        w.mass_kg[k] = input.mass_kg[k] - output.mass_kg[k];
+        w[k] = (1.0 - r[k]) * input.mass_kg[k];
     }
     w
 }

@@ -13,7 +13,7 @@
 //! ([`ClearanceStep::with_column_pool`]): the SMA column's pool gives the
 //! monomer and aggregate recoveries at its cut points.
 
-use super::clarification::difference;
+use super::clarification::unrecovered;
 use super::step::StepReport;
 use super::stream::{Stream, after_lrv};
 use crate::downstream::column::ColumnResult;
@@ -48,24 +48,31 @@ impl ClearanceStep {
         Some(self)
     }
 
+    /// Waste: the unrecovered part of each species (flow-through, wash and
+    /// strip of a bind/elute step; what stays bound in flow-through mode).
+    /// Liquid: a pool smaller than the load leaves (1 - ratio) V_in in the
+    /// flow-through; a larger one (elution or chase) adds (ratio - 1) V_in of
+    /// buffer.
     pub fn run(&self, input: &Stream) -> StepReport {
-        let mut output = input.scaled(
-            self.volume_ratio,
-            [
-                self.monomer_yield,
-                self.aggregate_yield,
-                after_lrv(self.hcp_lrv),
-                after_lrv(self.dna_lrv),
-            ],
-        );
+        let recovery = [
+            self.monomer_yield,
+            self.aggregate_yield,
+            after_lrv(self.hcp_lrv),
+            after_lrv(self.dna_lrv),
+        ];
+        let mut output = input.scaled(self.volume_ratio, recovery);
         output.log10_virus = input.log10_virus - self.virus_lrv;
-        let mut waste = difference(input, &output);
-        waste.volume_m3 = waste.volume_m3.max(0.0);
+        let waste = Stream {
+            volume_m3: (1.0 - self.volume_ratio).max(0.0) * input.volume_m3,
+            mass_kg: unrecovered(input, recovery),
+            log10_virus: f64::NEG_INFINITY,
+        };
         StepReport {
             name: self.name.clone(),
             input: *input,
             output,
             waste,
+            buffer_added_m3: (self.volume_ratio - 1.0).max(0.0) * input.volume_m3,
             formed_kg: [0.0; 4],
             virus_lrv: self.virus_lrv,
             duration_s: input.volume_m3 / self.flow_rate_m3_per_s,

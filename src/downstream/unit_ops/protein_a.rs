@@ -12,8 +12,13 @@
 //! strip, re-equilibration in column volumes). Eluate volume n N_elute V_col.
 //! Product recovered with yield Y; HCP and DNA reduced by their LRVs
 //! (PRIMER §5: HCP 2-3 log); aggregates co-purify with the monomer.
+//!
+//! Waste: the unrecovered part of each species (flow-through, wash, strip);
+//! liquid: the whole load volume passes to flow-through, and of the
+//! n N_overhead V_col of buffer per run only the eluate n N_elute V_col stays
+//! in the product (the rest, wash, strip and re-equilibration, is waste).
 
-use super::clarification::difference;
+use super::clarification::unrecovered;
 use super::step::StepReport;
 use super::stream::{Stream, after_lrv};
 use crate::downstream::column::{ColumnSpec, simulate, spec::Section};
@@ -68,17 +73,23 @@ impl ProteinACapture {
         let load_time = input.volume_m3 / (cycles * q);
         let cycle_time = load_time + self.overhead_cv * self.column_volume_m3 / q;
         let y = self.product_yield;
-        let mut output = input.scaled(
-            1.0,
-            [y, y, after_lrv(self.hcp_lrv), after_lrv(self.dna_lrv)],
-        );
+        let recovery = [y, y, after_lrv(self.hcp_lrv), after_lrv(self.dna_lrv)];
+        let mut output = input.scaled(1.0, recovery);
         output.volume_m3 = cycles * self.elution_cv * self.column_volume_m3;
         output.log10_virus = input.log10_virus - self.virus_lrv;
+        let buffer = cycles * self.overhead_cv * self.column_volume_m3;
+        let waste = Stream {
+            volume_m3: input.volume_m3
+                + cycles * (self.overhead_cv - self.elution_cv) * self.column_volume_m3,
+            mass_kg: unrecovered(input, recovery),
+            log10_virus: f64::NEG_INFINITY,
+        };
         StepReport {
             name: "protein A capture".into(),
             input: *input,
             output,
-            waste: difference(input, &output),
+            waste,
+            buffer_added_m3: buffer,
             formed_kg: [0.0; 4],
             virus_lrv: self.virus_lrv,
             duration_s: cycles * cycle_time,

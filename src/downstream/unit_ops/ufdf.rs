@@ -19,10 +19,14 @@
 //! The sequence is UF1 to the DF concentration, DF for N diavolumes, UF2 to
 //! the target; the ODEs are integrated with Dopri5 (ode_solvers). Product
 //! lost to hold-up and the final flush is a fixed fraction (yield 95-99 %).
+//!
+//! Waste is integrated alongside, not taken as input − output: the permeate
+//! carries dP_i/dV_p = S_i m_i / V of each species, and its volume is the
+//! permeate volume of the three phases; the hold-up loss (1 - Y) of the final
+//! retentate is added. The diafiltration buffer (N V_df) is buffer added.
 
 use ode_solvers::{Dopri5, SVector, System};
 
-use super::clarification::difference;
 use super::step::StepReport;
 use super::stream::{MONOMER, Stream};
 
@@ -41,8 +45,9 @@ pub struct UfDf {
     pub recovery_yield: f64,
 }
 
-/// State: [V, monomer, aggregate, HCP, DNA, old-buffer solute, t].
-type State = SVector<f64, 7>;
+/// State: [V, monomer, aggregate, HCP, DNA, old-buffer solute, t,
+/// permeate monomer, aggregate, HCP, DNA (cumulative, kg)].
+type State = SVector<f64, 11>;
 
 struct Phase<'a> {
     uf: &'a UfDf,
@@ -55,7 +60,9 @@ impl System<f64, State> for Phase<'_> {
         let c = (y[1] + y[2]) / v;
         dy[0] = if self.diafiltration { 0.0 } else { -1.0 };
         for i in 0..4 {
-            dy[1 + i] = -self.uf.sieving[i] * y[1 + i] / v;
+            let through = self.uf.sieving[i] * y[1 + i] / v;
+            dy[1 + i] = -through;
+            dy[7 + i] = through;
         }
         dy[5] = -self.uf.buffer_sieving * y[5] / v;
         dy[6] = 1.0 / (self.uf.membrane_area_m2 * self.uf.flux_m_per_s(c));
@@ -96,15 +103,30 @@ impl UfDf {
     /// left (for the e^{-N} check) in `details`.
     pub fn run(&self, input: &Stream) -> Result<StepReport, String> {
         let m = input.mass_kg;
-        let mut y = State::from_column_slice(&[input.volume_m3, m[0], m[1], m[2], m[3], 1.0, 0.0]);
+        let mut y = State::from_column_slice(&[
+            input.volume_m3,
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            1.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+        ]);
         // UF1: concentrate to the DF concentration (protein retained, S ≈ 0).
-        let v_df = (y[1] + y[2]) / self.diafiltration_concentration_kg_per_m3;
-        y = self.integrate(y, (y[0] - v_df).max(0.0), false)?;
+        let v_df = (y[MONOMER + 1] + y[2]) / self.diafiltration_concentration_kg_per_m3;
+        let uf1 = (y[0] - v_df).max(0.0);
+        y = self.integrate(y, uf1, false)?;
         let df_start = y;
-        y = self.integrate(y, self.diavolumes * y[0], true)?;
+        let df = self.diavolumes * y[0];
+        y = self.integrate(y, df, true)?;
         let washout = y[5] / df_start[5];
         let v_final = (y[1] + y[2]) / self.final_concentration_kg_per_m3;
-        y = self.integrate(y, (y[0] - v_final).max(0.0), false)?;
+        let uf2 = (y[0] - v_final).max(0.0);
+        y = self.integrate(y, uf2, false)?;
         let r = self.recovery_yield;
         let retentate = Stream {
             volume_m3: y[0],
@@ -112,14 +134,22 @@ impl UfDf {
             log10_virus: input.log10_virus,
         };
         let output = retentate.scaled(r, [r; 4]);
-        let mut waste = difference(input, &output);
-        waste.volume_m3 = input.volume_m3 - output.volume_m3;
-        let _ = MONOMER;
+        // Permeate of the three phases plus the hold-up loss.
+        let holdup = retentate.scaled(1.0 - r, [1.0 - r; 4]);
+        let mut waste = Stream {
+            volume_m3: uf1 + df + uf2 + holdup.volume_m3,
+            mass_kg: [y[7], y[8], y[9], y[10]],
+            log10_virus: f64::NEG_INFINITY,
+        };
+        for k in 0..4 {
+            waste.mass_kg[k] += holdup.mass_kg[k];
+        }
         Ok(StepReport {
             name: "UF/DF".into(),
             input: *input,
             output,
             waste,
+            buffer_added_m3: df,
             formed_kg: [0.0; 4],
             virus_lrv: 0.0,
             duration_s: y[6],

@@ -14,8 +14,10 @@
 //! 0.1-1 %/h at pH 3.5: Vázquez-Rey & Lang, Biotechnol. Bioeng. 108 (2011)
 //! 1494). Neutralisation adds titrant volume; the hold loses a small product
 //! fraction to hold-up and filtration.
+//!
+//! Waste: the hold-up fraction (1 - Y) of the held pool (after conversion)
+//! and of its liquid; the titrant Y f V_in is buffer added.
 
-use super::clarification::difference;
 use super::step::StepReport;
 use super::stream::{AGGREGATE, MONOMER, Stream};
 use crate::units::GAS_CONSTANT;
@@ -68,13 +70,16 @@ impl LowPhHold {
         output.volume_m3 = input.volume_m3 * y * (1.0 + self.neutralisation_volume_fraction);
         let lrv = self.lrv();
         output.log10_virus = input.log10_virus - lrv;
-        let mut waste = difference(&held, &output);
-        waste.volume_m3 = (input.volume_m3 * (1.0 - y)).max(0.0);
+        let waste = held.scaled(1.0 - y, [1.0 - y; 4]);
         StepReport {
             name: "low-pH viral inactivation".into(),
             input: *input,
             output,
-            waste,
+            waste: Stream {
+                log10_virus: f64::NEG_INFINITY,
+                ..waste
+            },
+            buffer_added_m3: input.volume_m3 * y * self.neutralisation_volume_fraction,
             formed_kg: formed,
             virus_lrv: lrv,
             duration_s: self.hold_time_s,
