@@ -3,15 +3,15 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Diagnostics, Error};
+use crate::error::Error;
 use crate::montecarlo;
 use crate::output::{self, Format};
-use crate::simulation::{Scenario, load_process};
+use crate::simulation::{Scenario, SetOrigin, load_process};
 
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Simulate a process file: trajectory, end-of-batch quality vs specification, Monte Carlo",
-    after_help = "Examples:\n  biotwin simulate process-models/processes/cho-platform-3l.toml --out run.csv --plot run.svg\n  biotwin simulate process-models/processes/xing2010-reference.toml --set model.mu_max=0.032 --out run.json\n  biotwin simulate process-models/processes/cho-platform-3l.toml --monte-carlo 2000 --seed 7 --mc-out mc.csv\n  biotwin simulate process-models/downstream/protein_a_column.toml --out outlet.csv --plot chromatogram.svg\n\nAddresses for --set: model.<param> (in the model file's unit), initial.<species>_<unit>,\ninitial.volume_l, media.<medium>.<species>_<unit>, setpoints.<field>, shifts[i].time_h, feeds.scale."
+    after_help = "Examples:\n  biotwin simulate process-models/processes/cho-platform-3l.toml --out run.csv --plot run.svg\n  biotwin simulate process-models/processes/xing2010-reference.toml --set model.mu_max=0.032 --out run.json\n  biotwin simulate process-models/processes/cho-platform-3l.toml --monte-carlo 2000 --seed 7 --mc-out mc.csv\n  biotwin simulate process-models/downstream/protein_a_column.toml --out outlet.csv --plot chromatogram.svg\n\nAddresses for --set: model.<param> (in the model file's unit), initial.<species>_<unit>,\ninitial.volume_l, media.<medium>.<species>_<unit>, setpoints.<field>, shifts[i].time_h,\nshifts[i].<set-point>, feeds.scale, feeds[i].<field>, feeds.<name>.<field>, equipment.<field>\n(docs/file-formats.md). Each value is checked as in its own file (range, vessel limits)."
 )]
 pub struct Args {
     /// Process file (TOML) naming the model, recipe, equipment and specifications;
@@ -53,22 +53,16 @@ pub fn run(a: Args) -> Result<(), Error> {
     let def = load_process(&a.process)?;
     let mut scenario = Scenario::from_definition(&def)?;
     let mut overrides = def.overrides.clone();
-    let mut d = Diagnostics::new();
+    let mut cli_set = Vec::new();
     for s in &a.set {
-        let (k, v) = super::parse_set(s)?;
-        if let Err(expected) = scenario.apply(&k, v, &def.model.params.file_factor) {
-            d.push(crate::error::Diagnostic::new(
-                "<command line>",
-                format!("--set {k}"),
-                expected,
-                format!("{v}"),
-            ));
-        }
-        overrides.push((k, v));
+        cli_set.push(super::parse_set(s)?);
     }
-    if !d.is_empty() {
-        return Err(d.into());
-    }
+    scenario.apply_all(
+        &cli_set,
+        &def.model.params.file_factor,
+        SetOrigin::CommandLine,
+    )?;
+    overrides.extend(cli_set);
     let specs = def.specifications.as_ref();
     let outcome = scenario.simulate(true)?;
     outln!(
