@@ -262,3 +262,65 @@ fn addresses_read_back_what_they_set_in_the_user_unit() {
     // The scenario still runs.
     s.simulate(false).unwrap();
 }
+
+/// The shipped example transfer (3 L → 2000 L pitched-blade, drilled
+/// sparger) studies the receiving vessel's kLa constants as Sobol factors
+/// with the spread of their source, and the report ranks them.
+#[test]
+fn the_example_transfer_ranks_the_receiving_vessels_kla_constants() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t");
+    let (code, _, err) = biotwin(&[
+        "transfer",
+        "--process",
+        P3L,
+        "--to",
+        "sut-2000l-pbt-drilled",
+        "--criterion",
+        "v_s",
+        "--out",
+        out.to_str().unwrap(),
+        "--runs",
+        "300",
+        "--sobol-base",
+        "64",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("transfer.json")).unwrap())
+            .unwrap();
+    let factors = json["sensitivity"]["factors"].as_array().unwrap();
+    let find = |n: &str| {
+        factors
+            .iter()
+            .find(|f| f["name"] == n)
+            .unwrap_or_else(|| panic!("no factor {n}"))
+    };
+    // The vessel file's constants: a = 93.6 1/h, alpha 0.4, beta 0.5.
+    for (name, nominal, low, high) in [
+        ("equipment.kla.a", 93.6, 0.6 * 93.6, 1.4 * 93.6),
+        ("equipment.kla.alpha", 0.4, 0.35, 0.45),
+        ("equipment.kla.beta", 0.5, 0.45, 0.55),
+    ] {
+        let f = find(name);
+        for (k, v) in [("nominal", nominal), ("low", low), ("high", high)] {
+            let got = f[k].as_f64().unwrap();
+            assert!((got - v).abs() < 1e-9, "{name}.{k}: {got} vs {v}");
+        }
+        assert!(f["basis"].as_str().unwrap().contains("van 't Riet"), "{f}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for name in ["equipment.kla.a", "equipment.kla.alpha", "equipment.kla.beta"] {
+        // In the factor table and in each metric's ranking ("| rank | `name` |").
+        let ranked = report
+            .lines()
+            .filter(|l| {
+                l.starts_with("| ")
+                    && l.contains(&format!("| `{name}` |"))
+                    && l[2..].split(' ').next().is_some_and(|r| r.parse::<usize>().is_ok())
+            })
+            .count();
+        assert!(ranked >= 1, "{name} not ranked in the report");
+    }
+}
