@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::montecarlo;
 use crate::output::{self, Format};
-use crate::simulation::{Scenario, SetOrigin, load_process};
+use crate::simulation::{Scenario, SetOrigin, load_process, model_source};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -23,6 +23,10 @@ pub struct Args {
     /// Write an SVG plot of the main trajectories.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Run with this kinetic model file instead of the one the process names
+    /// (e.g. a calibrated model from `biotwin fit`; same family).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<String>,
     /// Override a number: ADDRESS=VALUE (repeatable).
     #[arg(long = "set", value_name = "ADDRESS=VALUE")]
     pub set: Vec<String>,
@@ -50,7 +54,11 @@ pub fn run(a: Args) -> Result<(), Error> {
         _ => {}
     }
     let out_format = a.out.as_deref().map(Format::from_path).transpose()?;
-    let def = load_process(&a.process)?;
+    let mut def = load_process(&a.process)?;
+    if let Some(m) = &a.model {
+        let resolved = model_source::resolve_model(m)?;
+        model_source::with_model(&mut def, &resolved)?;
+    }
     let mut scenario = Scenario::from_definition(&def)?;
     let mut overrides = def.overrides.clone();
     let mut cli_set = Vec::new();
@@ -72,6 +80,16 @@ pub fn run(a: Args) -> Result<(), Error> {
         scenario.recipe.duration_s / 3600.0,
         outcome.stats.rhs_evaluations
     );
+    if a.model.is_some() {
+        let p = model_source::provenance_of(&def);
+        outln!(
+            "model: {} {} from {} (sha256 {})",
+            p.id,
+            p.version,
+            p.source,
+            p.sha256
+        );
+    }
     outln!("");
     out!(
         "{}",
