@@ -38,30 +38,74 @@ pub fn uncertain_inputs(
     let mut d = Diagnostics::new();
     let mut out = Vec::new();
     for (i, u) in def.uncertainty.iter().enumerate() {
-        let field = format!("uncertainty[{i}]");
-        match scenario.address(&u.parameter, &def.model.params.file_factor) {
-            Ok(address) => {
-                let nominal = scenario.get(&address);
-                match u.resolve(nominal) {
-                    Ok(distribution) => out.push(UncertainInput {
-                        name: u.parameter.clone(),
-                        address,
-                        nominal,
-                        distribution,
-                    }),
-                    Err((key, expected, found)) => {
-                        d.push(def.diag(&format!("{field}.{key}"), expected, found))
-                    }
-                }
-            }
-            Err(expected) => d.push(def.diag(
-                &format!("{field}.parameter"),
+        match resolve_input(scenario, &def.model.params.file_factor, u, None) {
+            Ok(input) => out.push(input),
+            Err((key, expected, found)) => d.push(def.diag(
+                &format!("uncertainty[{i}]{key}"),
                 expected,
-                format!("`{}`", u.parameter),
+                found,
             )),
         }
     }
     d.into_result(out)
+}
+
+/// One `[[uncertainty]]` entry (of a process or a lot file) as an input:
+/// its address parsed, its distribution resolved around `nominal` (default:
+/// the scenario's value) and checked against the address's rule. The error
+/// is (field suffix such as `.parameter` or `` for the entry, expected,
+/// found).
+pub fn resolve_input(
+    scenario: &mut Scenario,
+    file_factor: &[f64],
+    u: &crate::definition::uncertainty::UncertaintyFile,
+    nominal: Option<f64>,
+) -> Result<UncertainInput, (String, String, String)> {
+    let address = scenario
+        .address(&u.parameter, file_factor)
+        .map_err(|e| (".parameter".to_string(), e, format!("`{}`", u.parameter)))?;
+    let nominal = nominal.unwrap_or_else(|| scenario.get(&address));
+    let distribution = u
+        .resolve(nominal)
+        .map_err(|(key, expected, found)| (format!(".{key}"), expected, found))?;
+    check_support(scenario, &address, &distribution)
+        .map_err(|(expected, found)| (String::new(), expected, found))?;
+    Ok(UncertainInput {
+        name: u.parameter.clone(),
+        address,
+        nominal,
+        distribution,
+    })
+}
+
+/// Probability outside the range checked at each end of an unbounded
+/// distribution: a declaration is refused when more than this share of its
+/// draws would break the rule of the address.
+pub const SUPPORT_TAIL: f64 = 1e-4;
+
+/// The values a declared distribution draws must pass the address's rule
+/// (as a `--set` of them would): checked at its bounds, or for unbounded
+/// distributions at the `SUPPORT_TAIL` and `1 − SUPPORT_TAIL` quantiles.
+pub fn check_support(
+    scenario: &Scenario,
+    address: &Address,
+    distribution: &Distribution,
+) -> Result<(), (String, String)> {
+    let lo = distribution.quantile(SUPPORT_TAIL);
+    let hi = distribution.quantile(1.0 - SUPPORT_TAIL);
+    for v in [lo, hi] {
+        if let Err(expected) = scenario.check(address, v) {
+            return Err((
+                format!(
+                    "a distribution whose draws are all admissible ({expected}; checked at its {}–{} % quantiles)",
+                    SUPPORT_TAIL * 100.0,
+                    100.0 - SUPPORT_TAIL * 100.0
+                ),
+                format!("draws from {lo:.6e} to {hi:.6e}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Distribution summary of one quality attribute.

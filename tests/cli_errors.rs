@@ -241,7 +241,8 @@ fn bad_set_values_and_addresses_are_input_errors() {
     );
     expect_input_error(
         &["simulate", &c.path(PX), "--set", "initial.volume_l=-5"],
-        &["non-negative"],
+        // The rule of `recipe.initial_volume_l` in its own file.
+        &["a positive volume in L"],
     );
 }
 

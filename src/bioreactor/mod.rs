@@ -6,6 +6,7 @@
 //! (bookkeeping integrals that feeds do not dilute). The simulator
 //! ([`simulate::run`]) applies recipe events between smooth segments.
 
+pub mod events;
 pub mod gas_transfer;
 pub mod platform;
 pub mod simulate;

@@ -9,8 +9,9 @@
 
 use nalgebra::SVector;
 
+use super::events::{Cursor, Feeding};
 use super::{Culture, StateKind};
-use crate::definition::recipe::{EventKind, Recipe};
+use crate::definition::recipe::Recipe;
 use crate::solver::{Method, SolverFailure, Tolerances, WorkStats, integrate_segment};
 
 /// Numerical settings of a run.
@@ -95,7 +96,6 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
 ) -> Result<Run<N>, SolverFailure> {
     let mut model = template.clone();
     let kinds = model.kinds();
-    let vi = model.volume_index();
     let y0 = model
         .initial_state(&recipe.initial, recipe.initial_volume_m3)
         .map_err(|m| SolverFailure {
@@ -103,20 +103,17 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
             message: format!("missing {m}"),
             state: String::new(),
         })?;
-    let media: Vec<SVector<f64, N>> = recipe
-        .media
-        .iter()
-        .map(|m| model.medium_vector(&m.composition))
-        .collect();
-    let mut setpoints = recipe.setpoints;
-    let mut feed_on = vec![false; recipe.continuous_feeds.len()];
-    let mut inflow = (0.0, SVector::<f64, N>::zeros());
     let fail = |t: f64, m: String| SolverFailure {
         time_s: t,
         message: m,
         state: String::new(),
     };
-    model.set_setpoints(&setpoints).map_err(|m| fail(0.0, m))?;
+    let feeding = Feeding::new(&model, recipe).map_err(|m| fail(0.0, m))?;
+    let mut cursor = Cursor::start(recipe);
+    let mut inflow = (0.0, SVector::<f64, N>::zeros());
+    model
+        .set_setpoints(&cursor.setpoints)
+        .map_err(|m| fail(0.0, m))?;
     model.set_inflow(0.0, &inflow.1);
 
     let end = recipe.duration_s;
@@ -194,71 +191,21 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
         // Apply every event at this time, in recipe order.
         let mut inflow_changed = false;
         while let Some(e) = events.get(i).filter(|e| e.time_s <= t) {
-            match &e.kind {
-                EventKind::Bolus {
-                    medium, volume_m3, ..
-                } => {
-                    let volume_m3 = &(*volume_m3 * recipe.feed_scale);
-                    let v = y[vi];
-                    let f = &media[*medium];
-                    for k in 0..N {
-                        if kinds[k] == StateKind::Concentration {
-                            ledger.fed[k] += f[k] * volume_m3;
-                            y[k] = (y[k] * v + f[k] * volume_m3) / (v + volume_m3);
-                        }
-                    }
-                    ledger.fed[vi] += volume_m3;
-                    y[vi] = v + volume_m3;
-                }
-                EventKind::Sample { volume_m3 } => {
-                    if *volume_m3 >= y[vi] {
-                        return Err(fail(
-                            t,
-                            format!(
-                                "sample of {} L exceeds the broth volume {} L",
-                                volume_m3 * 1e3,
-                                y[vi] * 1e3
-                            ),
-                        ));
-                    }
-                    for k in 0..N {
-                        if kinds[k] == StateKind::Concentration {
-                            ledger.sampled[k] += y[k] * volume_m3;
-                        }
-                    }
-                    ledger.sampled[vi] += volume_m3;
-                    y[vi] -= volume_m3;
-                }
-                EventKind::Shift(sp) => {
-                    setpoints.apply(sp);
-                    model.set_setpoints(&setpoints).map_err(|m| fail(t, m))?;
-                }
-                EventKind::FeedOn { feed } => {
-                    feed_on[*feed] = true;
-                    inflow_changed = true;
-                }
-                EventKind::FeedOff { feed } => {
-                    feed_on[*feed] = false;
-                    inflow_changed = true;
-                }
-            }
+            inflow_changed |= feeding
+                .apply(
+                    recipe,
+                    &e.kind,
+                    &mut model,
+                    &mut cursor,
+                    &mut y,
+                    Some(&mut ledger),
+                )
+                .map_err(|m| fail(t, m))?;
             i += 1;
         }
         if inflow_changed {
-            let mut rate = 0.0;
-            let mut mix = SVector::<f64, N>::zeros();
-            for (k, f) in recipe.continuous_feeds.iter().enumerate() {
-                if feed_on[k] {
-                    let r = f.rate_m3_per_s * recipe.feed_scale;
-                    rate += r;
-                    mix += media[f.medium] * r;
-                }
-            }
-            if rate > 0.0 {
-                mix /= rate;
-            }
-            inflow = (rate, mix);
-            model.set_inflow(rate, &mix);
+            inflow = feeding.inflow(recipe, cursor.feed_on);
+            model.set_inflow(inflow.0, &inflow.1);
         }
     }
     debug_assert_eq!(states.len(), times.len(), "every output time reached");

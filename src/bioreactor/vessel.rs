@@ -16,6 +16,11 @@ pub trait Vessel: Debug + Send + Sync {
     fn kla_o2_per_s(&self, agitation_rps: f64, gas_flow_m3_per_s: f64, volume_m3: f64) -> f64;
     /// Mean absolute pressure in the liquid (Pa) at a volume.
     fn mean_pressure_pa(&self, volume_m3: f64) -> f64;
+    /// The equipment file behind this vessel, for `equipment.*` addresses
+    /// and vessel limits; `None` for stand-ins.
+    fn equipment(&self) -> Option<&Equipment> {
+        None
+    }
 }
 
 impl Vessel for Equipment {
@@ -27,6 +32,9 @@ impl Vessel for Equipment {
     }
     fn mean_pressure_pa(&self, volume_m3: f64) -> f64 {
         Equipment::mean_liquid_pressure_pa(self, volume_m3)
+    }
+    fn equipment(&self) -> Option<&Equipment> {
+        Some(self)
     }
 }
 

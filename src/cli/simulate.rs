@@ -3,15 +3,15 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Diagnostics, Error};
+use crate::error::Error;
 use crate::montecarlo;
 use crate::output::{self, Format};
-use crate::simulation::{Scenario, load_process};
+use crate::simulation::{Scenario, SetOrigin, load_process, model_source};
 
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Simulate a process file: trajectory, end-of-batch quality vs specification, Monte Carlo",
-    after_help = "Examples:\n  biotwin simulate process-models/processes/cho-platform-3l.toml --out run.csv --plot run.svg\n  biotwin simulate process-models/processes/xing2010-reference.toml --set model.mu_max=0.032 --out run.json\n  biotwin simulate process-models/processes/cho-platform-3l.toml --monte-carlo 2000 --seed 7 --mc-out mc.csv\n  biotwin simulate process-models/downstream/protein_a_column.toml --out outlet.csv --plot chromatogram.svg\n\nAddresses for --set: model.<param> (in the model file's unit), initial.<species>_<unit>,\ninitial.volume_l, media.<medium>.<species>_<unit>, setpoints.<field>, shifts[i].time_h, feeds.scale."
+    after_help = "Examples:\n  biotwin simulate process-models/processes/cho-platform-3l.toml --out run.csv --plot run.svg\n  biotwin simulate process-models/processes/xing2010-reference.toml --set model.mu_max=0.032 --out run.json\n  biotwin simulate process-models/processes/cho-platform-3l.toml --monte-carlo 2000 --seed 7 --mc-out mc.csv\n  biotwin simulate process-models/downstream/protein_a_column.toml --out outlet.csv --plot chromatogram.svg\n\nAddresses for --set: model.<param> (in the model file's unit), initial.<species>_<unit>,\ninitial.volume_l, media.<medium>.<species>_<unit>, setpoints.<field>, shifts[i].time_h,\nshifts[i].<set-point>, feeds.scale, feeds[i].<field>, feeds.<name>.<field>, equipment.<field>\n(docs/file-formats.md). Each value is checked as in its own file (range, vessel limits)."
 )]
 pub struct Args {
     /// Process file (TOML) naming the model, recipe, equipment and specifications;
@@ -23,6 +23,10 @@ pub struct Args {
     /// Write an SVG plot of the main trajectories.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Run with this kinetic model file instead of the one the process names
+    /// (e.g. a calibrated model from `biotwin fit`; same family).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<String>,
     /// Override a number: ADDRESS=VALUE (repeatable).
     #[arg(long = "set", value_name = "ADDRESS=VALUE")]
     pub set: Vec<String>,
@@ -50,25 +54,23 @@ pub fn run(a: Args) -> Result<(), Error> {
         _ => {}
     }
     let out_format = a.out.as_deref().map(Format::from_path).transpose()?;
-    let def = load_process(&a.process)?;
+    let mut def = load_process(&a.process)?;
+    if let Some(m) = &a.model {
+        let resolved = model_source::resolve_model(m)?;
+        model_source::with_model(&mut def, &resolved)?;
+    }
     let mut scenario = Scenario::from_definition(&def)?;
     let mut overrides = def.overrides.clone();
-    let mut d = Diagnostics::new();
+    let mut cli_set = Vec::new();
     for s in &a.set {
-        let (k, v) = super::parse_set(s)?;
-        if let Err(expected) = scenario.apply(&k, v, &def.model.params.file_factor) {
-            d.push(crate::error::Diagnostic::new(
-                "<command line>",
-                format!("--set {k}"),
-                expected,
-                format!("{v}"),
-            ));
-        }
-        overrides.push((k, v));
+        cli_set.push(super::parse_set(s)?);
     }
-    if !d.is_empty() {
-        return Err(d.into());
-    }
+    scenario.apply_all(
+        &cli_set,
+        &def.model.params.file_factor,
+        SetOrigin::CommandLine,
+    )?;
+    overrides.extend(cli_set);
     let specs = def.specifications.as_ref();
     let outcome = scenario.simulate(true)?;
     outln!(
@@ -78,6 +80,16 @@ pub fn run(a: Args) -> Result<(), Error> {
         scenario.recipe.duration_s / 3600.0,
         outcome.stats.rhs_evaluations
     );
+    if a.model.is_some() {
+        let p = model_source::provenance_of(&def);
+        outln!(
+            "model: {} {} from {} (sha256 {})",
+            p.id,
+            p.version,
+            p.source,
+            p.sha256
+        );
+    }
     outln!("");
     out!(
         "{}",

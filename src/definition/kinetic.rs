@@ -29,6 +29,8 @@ use crate::units::{Unit, to_si};
 pub struct KineticModelFile {
     pub model: ModelHeader,
     pub parameters: BTreeMap<String, ParamEntry>,
+    /// Present in calibrated model files (`biotwin.calibration/1`).
+    pub calibration: Option<super::calibration::CalibrationFile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +83,9 @@ pub struct KineticModel {
     pub family: String,
     pub version: String,
     pub params: ParamSet,
+    /// The fit's provenance and parameter covariance, for a calibrated
+    /// model file.
+    pub calibration: Option<super::calibration::Calibration>,
 }
 
 impl KineticModel {
@@ -102,12 +107,31 @@ impl KineticModel {
                 )
                 .into());
         };
-        let params = validate_params(&file.parameters, specs, &src)?;
+        let params = validate_params(&file.parameters, specs, &src);
+        let calibration = file
+            .calibration
+            .as_ref()
+            .map(|c| super::calibration::validate(c, &file.parameters, specs, &src))
+            .transpose();
+        let (params, calibration) = match (params, calibration) {
+            (Ok(p), Ok(c)) => (p, c),
+            (p, c) => {
+                let mut d = Diagnostics::new();
+                if let Err(e) = p {
+                    d.extend(e);
+                }
+                if let Err(e) = c {
+                    d.extend(e);
+                }
+                return Err(d);
+            }
+        };
         Ok(KineticModel {
             id: file.model.id,
             family: file.model.family,
             version: file.model.version,
             params,
+            calibration,
         })
     }
 }

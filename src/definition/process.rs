@@ -339,6 +339,21 @@ impl ProcessDefinition {
         }
     }
 
+    /// Diagnostic at the key `address` of the process file's `[set]` table.
+    pub fn set_diag(
+        &self,
+        address: &str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Diagnostic {
+        let field = format!("set.\"{address}\"");
+        match SourceFile::read(&self.path) {
+            Ok(src) => Diagnostic::new(&self.path, field, expected, found)
+                .at_line(src.line_of_keys(&["set", address])),
+            Err(_) => Diagnostic::new(&self.path, field, expected, found),
+        }
+    }
+
     /// Line-aware diagnostic in the process file itself.
     pub fn diag(
         &self,

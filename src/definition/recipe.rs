@@ -91,6 +91,9 @@ pub struct ScheduleFile {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct BolusFeedFile {
+    /// Optional name, unique among the recipe's feeds: the address
+    /// `feeds.<name>.*` reaches this entry (see `simulation::address`).
+    pub name: Option<String>,
     pub medium: String,
     pub times_h: Option<Vec<f64>>,
     pub start_h: Option<f64>,
@@ -102,6 +105,8 @@ pub struct BolusFeedFile {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ContinuousFeedFile {
+    /// Optional name, unique among the recipe's feeds (`feeds.<name>.*`).
+    pub name: Option<String>,
     pub medium: String,
     pub start_h: f64,
     pub end_h: f64,
@@ -174,6 +179,9 @@ pub enum EventKind {
         medium: usize,
         volume_m3: f64,
         relative: bool,
+        /// The recipe feed entry (index into [`Recipe::feeds`]) this
+        /// addition belongs to.
+        entry: usize,
     },
     Sample {
         volume_m3: f64,
@@ -201,6 +209,30 @@ pub struct ContinuousFeed {
     pub relative: bool,
 }
 
+/// One `[[bolus_feeds]]` or `[[continuous_feeds]]` entry of the file, as
+/// the address space sees it: `feeds[i]` is `Recipe::feeds[i]` (bolus
+/// entries in file order, then continuous entries in file order), and
+/// `feeds.<name>` the entry of that name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEntry {
+    pub name: Option<String>,
+    pub kind: FeedKind,
+    /// Field path of the entry in the recipe file (`bolus_feeds[1]`).
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeedKind {
+    /// Its additions are the `EventKind::Bolus` events tagged with this entry.
+    Bolus,
+    /// Index into [`Recipe::continuous_feeds`].
+    Continuous(usize),
+}
+
+/// At most this many continuous feeds: the running recipe keeps the feeds in
+/// force in a 64-bit set (`bioreactor::events::Cursor`).
+pub const MAX_CONTINUOUS_FEEDS: usize = 64;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Medium {
     pub name: String,
@@ -220,6 +252,8 @@ pub struct Recipe {
     /// Multiplies every bolus volume and continuous feed rate when the batch
     /// runs (1 as written; the `feeds.scale` address changes it).
     pub feed_scale: f64,
+    /// The feed entries of the file, for addresses (`feeds[i]`, `feeds.<name>`).
+    pub feeds: Vec<FeedEntry>,
     /// Sorted by time; at equal times in file order (feeds before sampling
     /// only if so written).
     pub events: Vec<Event>,
@@ -252,44 +286,83 @@ impl Recipe {
     }
 }
 
+/// Admissible set-point values in the file's units: (field, low, high,
+/// unit). The one table for recipe files, shifts and every address that sets
+/// a set-point (`setpoints.*`, `shifts[i].*`).
+pub const SETPOINT_RANGES: &[(&str, f64, f64, &str)] = &[
+    ("temperature_c", 20.0, 42.0, "°C"),
+    ("ph", 6.0, 8.0, ""),
+    ("do_pct", 1.0, 200.0, "% air saturation"),
+    ("agitation_rpm", 0.0, 2000.0, "rpm"),
+    ("sparge_slpm", 0.0, 1e5, "standard L/min"),
+    ("base_concentration_m", 0.01, 10.0, "mol/L"),
+];
+
+/// Checks a set-point value (file units); the error is what was expected.
+pub fn check_setpoint(name: &str, x: f64) -> Result<(), String> {
+    match SETPOINT_RANGES.iter().find(|r| r.0 == name) {
+        Some(&(_, lo, hi, unit)) if !(x.is_finite() && (lo..=hi).contains(&x)) => Err(format!(
+            "a number in [{lo}, {hi}] {unit}"
+        )
+        .trim_end()
+        .to_string()),
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "a set-point, one of {}",
+            SETPOINT_RANGES
+                .iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Checks an initial or medium concentration given under a species key
+/// (file units): the rule of [`composition`].
+pub fn check_concentration(species: Species, value: f64) -> Result<(), String> {
+    if !value.is_finite() || value < 0.0 {
+        Err("a non-negative number".into())
+    } else if species == Species::Viability && value > 100.0 {
+        Err("a percentage in [0, 100]".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a feed or shift time (h) against the batch duration.
+pub fn check_time_h(t: f64, duration_h: f64) -> Result<(), String> {
+    if t.is_finite() && (0.0..=duration_h).contains(&t) {
+        Ok(())
+    } else {
+        Err(format!("a time within the batch, 0 to {duration_h} h"))
+    }
+}
+
 fn setpoints_si(
     sp: &SetpointsFile,
     field: &str,
     src: &SourceFile,
     d: &mut Diagnostics,
 ) -> Setpoints {
-    let mut check = |name: &str, v: Option<f64>, lo: f64, hi: f64, unit: &str| {
+    let mut check = |name: &str, v: Option<f64>| {
         if let Some(x) = v
-            && (!(lo..=hi).contains(&x) || !x.is_finite())
+            && let Err(expected) = check_setpoint(name, x)
         {
             let path = if field.is_empty() {
                 name.to_string()
             } else {
                 format!("{field}.{name}")
             };
-            d.push(
-                src.diag(
-                    &path,
-                    format!("a number in [{lo}, {hi}] {unit}")
-                        .trim_end()
-                        .to_string(),
-                    format!("{x}"),
-                ),
-            );
+            d.push(src.diag(&path, expected, format!("{x}")));
         }
     };
-    check("temperature_c", sp.temperature_c, 20.0, 42.0, "°C");
-    check("ph", sp.ph, 6.0, 8.0, "");
-    check("do_pct", sp.do_pct, 1.0, 200.0, "% air saturation");
-    check("agitation_rpm", sp.agitation_rpm, 0.0, 2000.0, "rpm");
-    check("sparge_slpm", sp.sparge_slpm, 0.0, 1e5, "standard L/min");
-    check(
-        "base_concentration_m",
-        sp.base_concentration_m,
-        0.01,
-        10.0,
-        "mol/L",
-    );
+    check("temperature_c", sp.temperature_c);
+    check("ph", sp.ph);
+    check("do_pct", sp.do_pct);
+    check("agitation_rpm", sp.agitation_rpm);
+    check("sparge_slpm", sp.sparge_slpm);
+    check("base_concentration_m", sp.base_concentration_m);
     Setpoints {
         temperature_k: sp.temperature_c.map(|c| c + 273.15),
         ph: sp.ph,
@@ -312,10 +385,8 @@ pub fn composition(
         let path = format!("{field}.{key}");
         match parse_key(key) {
             Ok((species, factor)) => {
-                if !value.is_finite() || value < 0.0 {
-                    d.push(src.diag(&path, "a non-negative number", format!("{value}")));
-                } else if species == Species::Viability && value > 100.0 {
-                    d.push(src.diag(&path, "a percentage in [0, 100]", format!("{value}")));
+                if let Err(expected) = check_concentration(species, value) {
+                    d.push(src.diag(&path, expected, format!("{value}")));
                 } else if c.get(species).is_some() {
                     d.push(src.diag(
                         &path,
@@ -382,6 +453,34 @@ fn schedule_times(
         }
     }
     times
+}
+
+/// A feed's optional name: an identifier, unique among the recipe's feeds.
+fn check_feed_name(
+    name: &Option<String>,
+    field: &str,
+    feeds: &[FeedEntry],
+    src: &SourceFile,
+    d: &mut Diagnostics,
+) {
+    let Some(n) = name else { return };
+    let ok = !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && n != "scale";
+    if !ok {
+        d.push(src.diag(
+            &format!("{field}.name"),
+            "a name of letters, digits, `_` or `-` (not `scale`), for addresses like feeds.<name>.volume_l",
+            format!("{n:?}"),
+        ));
+    } else if feeds.iter().any(|e| e.name.as_deref() == Some(n.as_str())) {
+        d.push(src.diag(
+            &format!("{field}.name"),
+            "a name used by one feed only",
+            format!("{n:?} a second time"),
+        ));
+    }
 }
 
 /// Validates a recipe file and converts it to SI; reports every problem.
@@ -465,8 +564,16 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
             kind: EventKind::Shift(sp),
         });
     }
+    let mut feeds: Vec<FeedEntry> = Vec::new();
     for (i, b) in f.bolus_feeds.iter().enumerate() {
         let field = format!("bolus_feeds[{i}]");
+        check_feed_name(&b.name, &field, &feeds, src, &mut d);
+        let entry = feeds.len();
+        feeds.push(FeedEntry {
+            name: b.name.clone(),
+            kind: FeedKind::Bolus,
+            field: field.clone(),
+        });
         let medium = find_medium(&b.medium, &format!("{field}.medium"), &mut d);
         let volume_l = match (b.volume_l, b.volume_pct_of_initial) {
             (Some(v), None) => v,
@@ -505,14 +612,23 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
                         medium: m,
                         volume_m3: volume_l * 1e-3,
                         relative: b.volume_pct_of_initial.is_some(),
+                        entry,
                     },
                 });
             }
         }
     }
     let mut continuous_feeds = Vec::new();
+    if f.continuous_feeds.len() > MAX_CONTINUOUS_FEEDS {
+        d.push(src.diag(
+            "continuous_feeds",
+            format!("at most {MAX_CONTINUOUS_FEEDS} continuous feeds"),
+            format!("{}", f.continuous_feeds.len()),
+        ));
+    }
     for (i, c) in f.continuous_feeds.iter().enumerate() {
         let field = format!("continuous_feeds[{i}]");
+        check_feed_name(&c.name, &field, &feeds, src, &mut d);
         let medium = find_medium(&c.medium, &format!("{field}.medium"), &mut d);
         let rate_l_per_h = match (c.rate_l_per_h, c.rate_pct_of_initial_per_day) {
             (Some(r), None) => r,
@@ -558,6 +674,11 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
         }
         if let Some(m) = medium {
             let feed = continuous_feeds.len();
+            feeds.push(FeedEntry {
+                name: c.name.clone(),
+                kind: FeedKind::Continuous(feed),
+                field: field.clone(),
+            });
             continuous_feeds.push(ContinuousFeed {
                 medium: m,
                 rate_m3_per_s: rate_l_per_h * 1e-3 / S_PER_H,
@@ -611,6 +732,7 @@ pub fn compile(f: &RecipeFile, src: &SourceFile) -> Result<Recipe, Diagnostics> 
         media,
         continuous_feeds,
         feed_scale: 1.0,
+        feeds,
         events,
     })
 }

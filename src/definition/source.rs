@@ -72,6 +72,26 @@ impl SourceFile {
         best.map(|o| self.line_of_offset(o))
     }
 
+    /// Line of the value at a path of literal keys (keys may contain dots,
+    /// as the addresses of a `[set]` table do).
+    pub fn line_of_keys(&self, keys: &[&str]) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let mut item: &toml_edit::Item = doc.as_item();
+        let mut best = None;
+        for k in keys {
+            match item.get(k) {
+                Some(n) => {
+                    item = n;
+                    if let Some(span) = item.span() {
+                        best = Some(span.start);
+                    }
+                }
+                None => break,
+            }
+        }
+        best.map(|o| self.line_of_offset(o))
+    }
+
     /// Dotted path of the innermost value whose span contains `offset`.
     pub fn path_at_offset(&self, offset: usize) -> Option<String> {
         fn walk(item: &toml_edit::Item, offset: usize, path: &mut Vec<String>) -> bool {

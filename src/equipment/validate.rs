@@ -84,6 +84,191 @@ impl Checker<'_> {
     }
 }
 
+/// The numbers of a vessel that the address space reaches
+/// (`equipment.<field>`, field paths as in the equipment file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EquipmentField {
+    KlaA,
+    KlaAlpha,
+    KlaBeta,
+    PowerNumber(usize),
+    HeadspaceGaugePressureBar,
+    WorkingVolumeMinL,
+    WorkingVolumeMaxL,
+    GasFlowMinSlpm,
+    GasFlowMaxSlpm,
+    MinRpm,
+    MaxRpm,
+}
+
+/// Field paths of [`EquipmentField`] without an index.
+pub const EQUIPMENT_FIELDS: &[(&str, EquipmentField)] = &[
+    ("kla.a", EquipmentField::KlaA),
+    ("kla.alpha", EquipmentField::KlaAlpha),
+    ("kla.beta", EquipmentField::KlaBeta),
+    (
+        "vessel.headspace_gauge_pressure_bar",
+        EquipmentField::HeadspaceGaugePressureBar,
+    ),
+    ("vessel.working_volume_min_l", EquipmentField::WorkingVolumeMinL),
+    ("vessel.working_volume_max_l", EquipmentField::WorkingVolumeMaxL),
+    ("sparger.gas_flow_min_slpm", EquipmentField::GasFlowMinSlpm),
+    ("sparger.gas_flow_max_slpm", EquipmentField::GasFlowMaxSlpm),
+    ("agitation.min_rpm", EquipmentField::MinRpm),
+    ("agitation.max_rpm", EquipmentField::MaxRpm),
+];
+
+impl EquipmentField {
+    /// Parses `kla.a`, `impellers[0].power_number`, ...
+    pub fn parse(text: &str, eq: &Equipment) -> Result<EquipmentField, String> {
+        if let Some(rest) = text.strip_prefix("impellers[")
+            && let Some((idx, field)) = rest.split_once("].")
+            && field == "power_number"
+        {
+            let n = eq.impellers.len();
+            return match idx.parse::<usize>() {
+                Ok(i) if i < n => Ok(EquipmentField::PowerNumber(i)),
+                _ => Err(format!("impellers[i].power_number with i below {n}")),
+            };
+        }
+        EQUIPMENT_FIELDS
+            .iter()
+            .find(|(n, _)| *n == text)
+            .map(|(_, f)| *f)
+            .ok_or_else(|| {
+                format!(
+                    "equipment.<field> with field one of {}, impellers[i].power_number",
+                    EQUIPMENT_FIELDS
+                        .iter()
+                        .map(|f| f.0)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+    }
+
+    /// Current value in the file's unit.
+    pub fn get(self, eq: &Equipment) -> f64 {
+        match self {
+            EquipmentField::KlaA => eq.kla.a,
+            EquipmentField::KlaAlpha => eq.kla.alpha,
+            EquipmentField::KlaBeta => eq.kla.beta,
+            EquipmentField::PowerNumber(i) => eq.impellers[i].power_number,
+            EquipmentField::HeadspaceGaugePressureBar => {
+                (eq.headspace_pressure_pa - ATMOSPHERE_PA) / 1e5
+            }
+            EquipmentField::WorkingVolumeMinL => eq.working_volume_m3.0 * 1e3,
+            EquipmentField::WorkingVolumeMaxL => eq.working_volume_m3.1 * 1e3,
+            EquipmentField::GasFlowMinSlpm => eq.sparger.gas_flow_min_slpm,
+            EquipmentField::GasFlowMaxSlpm => eq.sparger.gas_flow_max_slpm,
+            EquipmentField::MinRpm => eq.agitation_rps.0 * 60.0,
+            EquipmentField::MaxRpm => eq.agitation_rps.1 * 60.0,
+        }
+    }
+
+    /// Sets a value given in the file's unit (after [`EquipmentField::check`]).
+    pub fn set(self, eq: &mut Equipment, v: f64) {
+        match self {
+            EquipmentField::KlaA => eq.kla.a = v,
+            EquipmentField::KlaAlpha => eq.kla.alpha = v,
+            EquipmentField::KlaBeta => eq.kla.beta = v,
+            EquipmentField::PowerNumber(i) => eq.impellers[i].power_number = v,
+            EquipmentField::HeadspaceGaugePressureBar => {
+                eq.headspace_pressure_pa = ATMOSPHERE_PA + v * 1e5
+            }
+            EquipmentField::WorkingVolumeMinL => eq.working_volume_m3.0 = v * 1e-3,
+            EquipmentField::WorkingVolumeMaxL => eq.working_volume_m3.1 = v * 1e-3,
+            EquipmentField::GasFlowMinSlpm => eq.sparger.gas_flow_min_slpm = v,
+            EquipmentField::GasFlowMaxSlpm => eq.sparger.gas_flow_max_slpm = v,
+            EquipmentField::MinRpm => eq.agitation_rps.0 = v / 60.0,
+            EquipmentField::MaxRpm => eq.agitation_rps.1 = v / 60.0,
+        }
+    }
+
+    /// The rule [`validate`] applies to this field in the equipment file,
+    /// against the rest of the vessel as it stands; the error is what was
+    /// expected (the file's wording).
+    pub fn check(self, eq: &Equipment, v: f64) -> Result<(), String> {
+        let within = |r: (f64, f64), what: &str| {
+            if v.is_finite() && v >= r.0 && v <= r.1 {
+                Ok(())
+            } else {
+                Err(format!("{what} between {} and {}", r.0, r.1))
+            }
+        };
+        let positive = |unit: &str| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("a positive number ({unit})"))
+            }
+        };
+        let non_negative = |unit: &str| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!("a number ≥ 0 ({unit})"))
+            }
+        };
+        let at_most = |max: f64, name: &str| {
+            if v <= max {
+                Ok(())
+            } else {
+                Err(format!("a value ≤ {name} ({max})"))
+            }
+        };
+        let at_least = |min: f64, name: &str| {
+            if v >= min {
+                Ok(())
+            } else {
+                Err(format!("a value ≥ {name} ({min})"))
+            }
+        };
+        match self {
+            EquipmentField::KlaA => positive("1/h per (W/m³)^alpha (m/s)^beta"),
+            EquipmentField::KlaAlpha => within(ALPHA_RANGE, "a P/V exponent"),
+            EquipmentField::KlaBeta => within(BETA_RANGE, "a superficial-velocity exponent"),
+            EquipmentField::PowerNumber(_) => {
+                positive("dimensionless")?;
+                within((0.0, MAX_POWER_NUMBER), "a turbulent power number")
+            }
+            EquipmentField::HeadspaceGaugePressureBar => within(
+                HEADSPACE_GAUGE_RANGE_BAR,
+                "a head-space overpressure in bar(g)",
+            ),
+            EquipmentField::WorkingVolumeMinL => {
+                positive("L")?;
+                at_most(eq.working_volume_m3.1 * 1e3, "working_volume_max_l")
+            }
+            EquipmentField::WorkingVolumeMaxL => {
+                positive("L")?;
+                at_least(eq.working_volume_m3.0 * 1e3, "working_volume_min_l")?;
+                let total_l = eq.geometry.total_volume_m3() * 1e3;
+                if v > total_l {
+                    return Err(format!("a working volume that fits in the vessel (≤ {total_l:.4} L from tank_diameter_m, bottom and straight_side_height_m)"));
+                }
+                Ok(())
+            }
+            EquipmentField::GasFlowMinSlpm => {
+                non_negative("SLPM")?;
+                at_most(eq.sparger.gas_flow_max_slpm, "gas_flow_max_slpm")
+            }
+            EquipmentField::GasFlowMaxSlpm => {
+                positive("SLPM")?;
+                at_least(eq.sparger.gas_flow_min_slpm, "gas_flow_min_slpm")
+            }
+            EquipmentField::MinRpm => {
+                non_negative("rpm")?;
+                at_most(eq.agitation_rps.1 * 60.0, "max_rpm")
+            }
+            EquipmentField::MaxRpm => {
+                positive("rpm")?;
+                at_least(eq.agitation_rps.0 * 60.0, "min_rpm")
+            }
+        }
+    }
+}
+
 /// Checks a parsed file and builds the SI model, or returns every problem.
 pub fn validate(src: &SourceFile, f: EquipmentFile) -> Result<Equipment, Diagnostics> {
     let mut c = Checker {

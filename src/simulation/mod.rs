@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod family;
+pub mod model_source;
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use crate::definition::process::ProcessDefinition;
 use crate::definition::recipe::Recipe;
 use crate::error::{Diagnostic, Diagnostics, Error};
 use crate::solver::WorkStats;
+use crate::equipment::validate::EquipmentField;
 use address::{Address, Target};
 pub use family::{AnyModel, Family};
 
@@ -88,35 +90,143 @@ impl Scenario {
                 output_interval_s: Some(def.output_interval_s),
             },
         };
-        let mut d = Diagnostics::new();
-        for (key, value) in &def.overrides {
-            if let Err(expected) = scenario.apply(key, *value, &def.model.params.file_factor) {
-                d.push(def.diag("set", expected, format!("`{key}` = {value}")));
-            }
-        }
-        d.into_result(scenario)
+        let set: Vec<(String, f64)> = def.overrides.clone();
+        scenario
+            .apply_all(&set, &def.model.params.file_factor, SetOrigin::File(def))
+            .map(|()| scenario)
     }
 
-    /// Sets `address = value` (user units), rejecting unknown addresses and
-    /// values that no addressable quantity may take (negative, not finite).
+    /// Sets `address = value` (user units). The value must pass the rule
+    /// its field has in its own file ([`Address::check`]); the error is what
+    /// was expected. Limits over the whole scenario (the broth volume in the
+    /// vessel) are [`Scenario::check_limits`]; [`Scenario::apply_all`] does
+    /// both.
     pub fn apply(&mut self, address: &str, value: f64, file_factor: &[f64]) -> Result<(), String> {
         let a = self.address(address, file_factor)?;
-        if !value.is_finite() || value < 0.0 {
-            return Err(format!("a finite, non-negative value for `{address}`"));
-        }
+        self.check(&a, value)?;
         self.set(&a, value);
         Ok(())
     }
 
+    /// Applies a list of `address = value` settings, then checks the
+    /// scenario's limits; every problem is reported, each at the place the
+    /// setting came from (the `[set]` key of a process file, or `--set` on
+    /// the command line).
+    pub fn apply_all(
+        &mut self,
+        settings: &[(String, f64)],
+        file_factor: &[f64],
+        origin: SetOrigin,
+    ) -> Result<(), Diagnostics> {
+        let mut d = Diagnostics::new();
+        for (key, value) in settings {
+            match self.address(key, file_factor) {
+                Err(expected) => d.push(origin.diag(key, expected, format!("the address `{key}`"))),
+                Ok(a) => match self.check(&a, *value) {
+                    Err(expected) => d.push(origin.diag(key, expected, number(*value))),
+                    Ok(()) => self.set(&a, *value),
+                },
+            }
+        }
+        {
+            for (expected, found) in self.check_limits() {
+                // A limit broken by a setting is reported at the settings
+                // that move the broth volume; one already broken by the
+                // files themselves at the process file.
+                let keys: Vec<&String> = settings
+                    .iter()
+                    .map(|(k, _)| k)
+                    .filter(|k| {
+                        matches!(
+                            self.address(k, file_factor),
+                            Ok(Address::InitialVolume
+                                | Address::FeedScale
+                                | Address::Feed { .. }
+                                | Address::Equipment(
+                                    EquipmentField::WorkingVolumeMinL
+                                        | EquipmentField::WorkingVolumeMaxL
+                                ))
+                        )
+                    })
+                    .collect();
+                match (keys.last(), &origin) {
+                    (Some(k), _) => d.push(origin.diag(k, expected, found)),
+                    (None, SetOrigin::File(def)) => {
+                        d.push(def.diag("process.recipe", expected, found))
+                    }
+                    (None, SetOrigin::CommandLine) => {}
+                }
+            }
+        }
+        d.into_result(())
+    }
+
+    /// Checks a value for an address against its rule.
+    pub fn check(&self, a: &Address, value: f64) -> Result<(), String> {
+        a.check(value, self.family.params(), &self.recipe, self.vessel.as_ref())
+    }
+
+    /// Limits over the whole scenario that no single field shows: with an
+    /// equipment file, the initial volume within the vessel's working
+    /// volume and the broth volume (initial + feeds × `feeds.scale` −
+    /// samples, at every recipe event) never above its maximum. Returns
+    /// (expected, found) per broken limit.
+    pub fn check_limits(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let Some(eq) = self.vessel.as_ref().and_then(|v| v.equipment()) else {
+            return out;
+        };
+        let (vmin, vmax) = eq.working_volume_range_m3();
+        let r = &self.recipe;
+        let v0 = r.initial_volume_m3;
+        if !(v0 >= vmin * (1.0 - 1e-9) && v0 <= vmax * (1.0 + 1e-9)) {
+            out.push((
+                format!(
+                    "an initial volume within the working volume of `{}`, {} to {} L",
+                    eq.id(),
+                    vmin * 1e3,
+                    vmax * 1e3
+                ),
+                format!("initial.volume_l = {} L", v0 * 1e3),
+            ));
+            return out;
+        }
+        let (peak, at) = peak_volume_m3(r);
+        if peak > vmax * (1.0 + 1e-9) {
+            out.push((
+                format!(
+                    "a broth volume that stays within the maximum working volume of `{}`, {} L (initial volume + feeds × feeds.scale − samples)",
+                    eq.id(),
+                    vmax * 1e3
+                ),
+                format!(
+                    "{:.6} L at {:.4} h (initial {} L, feeds.scale {})",
+                    peak * 1e3,
+                    at / 3600.0,
+                    v0 * 1e3,
+                    r.feed_scale
+                ),
+            ));
+        }
+        out
+    }
+
     /// Parses an address against this scenario.
     pub fn address(&self, text: &str, file_factor: &[f64]) -> Result<Address, String> {
-        address::parse(text, self.family.params(), file_factor, &self.recipe)
+        address::parse(
+            text,
+            self.family.params(),
+            file_factor,
+            &self.recipe,
+            self.vessel.as_ref(),
+        )
     }
 
     pub fn get(&mut self, a: &Address) -> f64 {
         a.get(&mut Target {
             params_si: &mut self.params_si,
             recipe: &mut self.recipe,
+            vessel: &mut self.vessel,
         })
     }
 
@@ -125,6 +235,7 @@ impl Scenario {
             &mut Target {
                 params_si: &mut self.params_si,
                 recipe: &mut self.recipe,
+                vessel: &mut self.vessel,
             },
             v,
         )
@@ -191,6 +302,85 @@ fn states_of<const N: usize, M: Culture<N>>(
 ) -> Result<(Vec<f64>, Vec<f64>), Error> {
     let r = crate::bioreactor::simulate::run_observed(model, recipe, opts, |_, _, _| {})?;
     Ok((r.times, r.states.into_flattened()))
+}
+
+/// A number as a diagnostic shows it: exponent form when very large or
+/// small, so `1e308` does not print as 309 digits.
+pub fn number(v: f64) -> String {
+    let a = v.abs();
+    if v.is_finite() && a != 0.0 && !(1e-4..1e7).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Where a list of address settings came from, for diagnostics.
+#[derive(Clone, Copy)]
+pub enum SetOrigin<'a> {
+    /// The `[set]` table of this process file.
+    File(&'a ProcessDefinition),
+    /// `--set ADDRESS=VALUE` options.
+    CommandLine,
+}
+
+impl SetOrigin<'_> {
+    pub fn diag(&self, key: &str, expected: impl Into<String>, found: impl Into<String>) -> Diagnostic {
+        match self {
+            SetOrigin::File(def) => def.set_diag(key, expected, found),
+            SetOrigin::CommandLine => {
+                Diagnostic::new("<command line>", format!("--set {key}"), expected, found)
+            }
+        }
+    }
+}
+
+/// The largest broth volume of a recipe (m³) and when (s): initial volume,
+/// bolus feeds and continuous feeds (× `feed_scale`), samples, event by event.
+pub fn peak_volume_m3(r: &Recipe) -> (f64, f64) {
+    use crate::definition::recipe::EventKind;
+    let mut v = r.initial_volume_m3;
+    let mut peak = (v, 0.0);
+    let mut rate = 0.0;
+    let mut t = 0.0;
+    let mut on = vec![false; r.continuous_feeds.len()];
+    let rate_of = |on: &[bool]| -> f64 {
+        r.continuous_feeds
+            .iter()
+            .zip(on)
+            .filter(|(_, o)| **o)
+            .map(|(f, _)| f.rate_m3_per_s * r.feed_scale)
+            .sum()
+    };
+    for e in &r.events {
+        let te = e.time_s.min(r.duration_s);
+        v += rate * (te - t);
+        t = te;
+        if v > peak.0 {
+            peak = (v, t);
+        }
+        match e.kind {
+            EventKind::Bolus { volume_m3, .. } => v += volume_m3 * r.feed_scale,
+            EventKind::Sample { volume_m3 } => v -= volume_m3,
+            EventKind::FeedOn { feed } => {
+                on[feed] = true;
+                rate = rate_of(&on);
+            }
+            EventKind::FeedOff { feed } => {
+                on[feed] = false;
+                rate = rate_of(&on);
+            }
+            EventKind::Shift(_) => {}
+        }
+        if v > peak.0 {
+            peak = (v, t);
+        }
+    }
+    v += rate * (r.duration_s - t).max(0.0);
+    if v > peak.0 {
+        peak = (v, r.duration_s);
+    }
+    peak
 }
 
 /// Loads a process file with the family registry of this crate.

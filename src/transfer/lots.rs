@@ -104,31 +104,13 @@ impl Lots {
             let diag = |f: String, e: String, found: String| {
                 crate::error::Diagnostic::new(&self.path, f, e, found)
             };
-            match scenario.address(&u.parameter, file_factor) {
-                Ok(address) => {
-                    // The nominal is the process's value, not a previous draw.
-                    let nominal = current
-                        .iter()
-                        .find(|c| c.address == address)
-                        .map(|c| c.nominal)
-                        .unwrap_or_else(|| scenario.get(&address));
-                    match u.resolve(nominal) {
-                        Ok(distribution) => lot_inputs.push(UncertainInput {
-                            name: u.parameter.clone(),
-                            address,
-                            nominal,
-                            distribution,
-                        }),
-                        Err((key, expected, found)) => {
-                            d.push(diag(format!("{field}.{key}"), expected, found))
-                        }
-                    }
-                }
-                Err(expected) => d.push(diag(
-                    format!("{field}.parameter"),
-                    expected,
-                    format!("`{}`", u.parameter),
-                )),
+            // The nominal is the process's value, not a previous draw.
+            let nominal = scenario.address(&u.parameter, file_factor).ok().and_then(|a| {
+                current.iter().find(|c| c.address == a).map(|c| c.nominal)
+            });
+            match crate::montecarlo::resolve_input(scenario, file_factor, u, nominal) {
+                Ok(input) => lot_inputs.push(input),
+                Err((key, expected, found)) => d.push(diag(format!("{field}{key}"), expected, found)),
             }
         }
         let mut out: Vec<UncertainInput> = current

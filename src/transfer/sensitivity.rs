@@ -5,15 +5,15 @@
 //!
 //! Factors are uniform on ranges around the translated values, clipped to
 //! the target equipment's agitation and gas-flow limits (and its tip-speed
-//! limit). Names are addresses (`setpoints.agitation_rpm`, ...) except the
-//! post-shift temperature, `shifts[i].temperature_c`, which this module sets
-//! on the recipe's i-th shift directly.
+//! limit), plus the target vessel's kLa constants (`equipment.kla.*`). Names
+//! are addresses of the one address space (`setpoints.agitation_rpm`,
+//! `shifts[0].temperature_c`, `equipment.kla.a`, ...).
 
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use crate::definition::recipe::EventKind;
 use crate::equipment::Equipment;
+use crate::equipment::kla::{ALPHA_RANGE, BETA_RANGE};
 use crate::error::{Diagnostics, Error};
 use crate::sensitivity::{
     Factor, MorrisOptions, MorrisResult, SensitivityError, SobolOptions, SobolResult,
@@ -24,72 +24,31 @@ use crate::simulation::address::Address;
 
 use super::study::{metric_names, metrics, progress_bar};
 
-/// Something the receiving site can turn: an address, or the temperature
-/// a set-point shift moves to.
+/// Something the receiving site can turn (or an equipment constant it
+/// does not know exactly): an address of the one address space
+/// ([`crate::simulation::address`]), `shifts[i].temperature_c` included.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Knob {
     Address(Address),
-    /// Temperature (°C) set by the recipe's i-th shift.
-    ShiftTemperature(usize),
 }
 
 impl Knob {
-    /// Parses an address, or `shifts[i].temperature_c`.
+    /// Parses an address.
     pub fn parse(scenario: &Scenario, text: &str, file_factor: &[f64]) -> Result<Knob, String> {
-        if let Some(rest) = text.strip_prefix("shifts[")
-            && let Some(idx) = rest.strip_suffix("].temperature_c")
-        {
-            let i: usize = idx
-                .parse()
-                .map_err(|_| "shifts[<index>].temperature_c".to_string())?;
-            return match shift_setpoints(&scenario.recipe.events, i) {
-                Some(sp) if sp.temperature_k.is_some() => Ok(Knob::ShiftTemperature(i)),
-                _ => Err(format!("a shift {i} that sets temperature_c")),
-            };
-        }
         scenario.address(text, file_factor).map(Knob::Address)
     }
 
     pub fn get(&self, scenario: &mut Scenario) -> f64 {
         match self {
             Knob::Address(a) => scenario.get(a),
-            Knob::ShiftTemperature(i) => shift_setpoints(&scenario.recipe.events, *i)
-                .and_then(|s| s.temperature_k)
-                .map(|k| k - 273.15)
-                .unwrap_or(f64::NAN),
         }
     }
 
     pub fn set(&self, scenario: &mut Scenario, v: f64) {
         match self {
             Knob::Address(a) => scenario.set(a, v),
-            Knob::ShiftTemperature(i) => {
-                if let Some(e) = scenario
-                    .recipe
-                    .events
-                    .iter_mut()
-                    .filter(|e| matches!(e.kind, EventKind::Shift(_)))
-                    .nth(*i)
-                    && let EventKind::Shift(sp) = &mut e.kind
-                {
-                    sp.temperature_k = Some(v + 273.15);
-                }
-            }
         }
     }
-}
-
-fn shift_setpoints(
-    events: &[crate::definition::recipe::Event],
-    i: usize,
-) -> Option<crate::definition::recipe::Setpoints> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Shift(sp) => Some(*sp),
-            _ => None,
-        })
-        .nth(i)
 }
 
 /// One factor of the study: where it goes, its translated value and range.
@@ -218,6 +177,43 @@ pub fn default_factors(
         "initial.xv_1e6_cells_per_ml",
         &|n| (0.75 * n, 1.25 * n),
         "±25 % seeding density",
+    );
+    // The receiving vessel's kLa correlation: its constants are the largest
+    // single uncertainty of a scale-up (docs/transfer.md, "Equipment
+    // factors"). The spreads are those of van 't Riet's correlation; a file
+    // whose constants are not his says so in the basis.
+    let van_t_riet = target
+        .sources()
+        .get("kla")
+        .is_some_and(|s| s.contains("van 't Riet"));
+    let own = if van_t_riet {
+        String::new()
+    } else {
+        format!(
+            " (this vessel's constants are not van 't Riet's: its file says {:?}; his spread is applied as the least a fitted correlation carries)",
+            target.sources().get("kla").map_or("nothing", |s| s.as_str())
+        )
+    };
+    let basis_a = format!("±40 % of the kLa constant a: van 't Riet (1979) gives his correlation's accuracy as 20–40 % of kLa, the upper end taken (a multiplies kLa){own}");
+    let basis_alpha = format!("±0.05 around the P/V exponent: van 't Riet's exponents are published to one decimal (0.4), so ±0.05 is their stated precision{own}");
+    let basis_beta = format!("±0.05 around the gas-velocity exponent: published to one decimal (0.5) by van 't Riet{own}");
+    add(
+        scenario,
+        "equipment.kla.a",
+        &|n| (0.6 * n, 1.4 * n),
+        &basis_a,
+    );
+    add(
+        scenario,
+        "equipment.kla.alpha",
+        &|n| ((n - 0.05).max(ALPHA_RANGE.0), (n + 0.05).min(ALPHA_RANGE.1)),
+        &basis_alpha,
+    );
+    add(
+        scenario,
+        "equipment.kla.beta",
+        &|n| ((n - 0.05).max(BETA_RANGE.0), (n + 0.05).min(BETA_RANGE.1)),
+        &basis_beta,
     );
     out
 }

@@ -2,8 +2,9 @@
 //! which set-points and continuous feeds are in force, and how to carry a
 //! state (with any parameter values) from one time to a later one.
 //!
-//! Event semantics are those of [`crate::bioreactor::simulate::run`]: smooth
-//! segments integrated with the crate's solver, bolus feeds, samples,
+//! Events are applied by the crate's one implementation,
+//! [`crate::bioreactor::events`], as in [`crate::bioreactor::simulate::run`]:
+//! smooth segments integrated with the crate's solver, bolus feeds, samples,
 //! set-point shifts and feed switches applied exactly at their times. The
 //! state "at time t" is the state *before* the events stamped t (a sample
 //! drawn at t sees the broth before the feed given at t), so a cursor
@@ -13,29 +14,23 @@ use std::sync::Arc;
 
 use nalgebra::SVector;
 
-use crate::bioreactor::{Culture, StateKind};
-use crate::definition::recipe::{EventKind, Recipe, Setpoints};
+use crate::bioreactor::Culture;
+use crate::bioreactor::events::{Cursor, Feeding};
+use crate::definition::recipe::Recipe;
 use crate::error::Error;
 use crate::solver::{Method, Tolerances, WorkStats, integrate_segment};
 
 /// Builds a model of the family from SI parameters (in the family's order).
 pub type Builder<M> = Arc<dyn Fn(&[f64]) -> M + Send + Sync>;
 
-/// Position in the recipe: the events before `i` have been applied.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Ctx {
-    pub i: usize,
-    pub setpoints: Setpoints,
-    /// Continuous feeds running (bit k: feed k).
-    pub feed_on: u64,
-}
+/// Position in the recipe: the events before `i` have been applied (the
+/// cursor of the one event implementation, [`crate::bioreactor::events`]).
+pub type Ctx = Cursor;
 
 /// A recipe compiled for one model family.
 pub struct Plan<const N: usize, M: Culture<N>> {
     pub recipe: Recipe,
-    media: Vec<SVector<f64, N>>,
-    kinds: [StateKind; N],
-    vi: usize,
+    feeding: Feeding<N>,
     build: Builder<M>,
     pub method: Method,
 }
@@ -55,22 +50,10 @@ impl<const N: usize, M: Culture<N>> Plan<N, M> {
         params: &[f64],
         method: Method,
     ) -> Result<Self, String> {
-        if recipe.continuous_feeds.len() > 64 {
-            return Err(format!(
-                "at most 64 continuous feeds (the live filter keeps them in a bit set), found {}",
-                recipe.continuous_feeds.len()
-            ));
-        }
         let m = build(params);
-        let media = recipe
-            .media
-            .iter()
-            .map(|x| m.medium_vector(&x.composition))
-            .collect();
+        let feeding = Feeding::new(&m, &recipe)?;
         Ok(Plan {
-            kinds: m.kinds(),
-            vi: m.volume_index(),
-            media,
+            feeding,
             recipe,
             build,
             method,
@@ -83,11 +66,7 @@ impl<const N: usize, M: Culture<N>> Plan<N, M> {
     }
 
     pub fn start(&self) -> Ctx {
-        Ctx {
-            i: 0,
-            setpoints: self.recipe.setpoints,
-            feed_on: 0,
-        }
+        Cursor::start(&self.recipe)
     }
 
     /// A model with `params`, configured for the recipe position `ctx`.
@@ -105,19 +84,7 @@ impl<const N: usize, M: Culture<N>> Plan<N, M> {
     }
 
     fn inflow(&self, feed_on: u64) -> (f64, SVector<f64, N>) {
-        let mut rate = 0.0;
-        let mut mix = SVector::<f64, N>::zeros();
-        for (k, f) in self.recipe.continuous_feeds.iter().enumerate() {
-            if feed_on & (1 << k) != 0 {
-                let r = f.rate_m3_per_s * self.recipe.feed_scale;
-                rate += r;
-                mix += self.media[f.medium] * r;
-            }
-        }
-        if rate > 0.0 {
-            mix /= rate;
-        }
-        (rate, mix)
+        self.feeding.inflow(&self.recipe, feed_on)
     }
 
     /// Carries `y` from `t0` to `t1` (`model` and `ctx` must describe the
@@ -140,7 +107,10 @@ impl<const N: usize, M: Culture<N>> Plan<N, M> {
         loop {
             let mut inflow_changed = false;
             while let Some(e) = events.get(ctx.i).filter(|e| e.time_s <= t && e.time_s < t1) {
-                self.apply(&e.kind, model, ctx, y, t, &mut inflow_changed)?;
+                inflow_changed |= self
+                    .feeding
+                    .apply(&self.recipe, &e.kind, model, ctx, y, None)
+                    .map_err(|m| numerical(t, m))?;
                 ctx.i += 1;
             }
             if inflow_changed {
@@ -166,60 +136,5 @@ impl<const N: usize, M: Culture<N>> Plan<N, M> {
             )?;
             t = t_next;
         }
-    }
-
-    fn apply(
-        &self,
-        kind: &EventKind,
-        model: &mut M,
-        ctx: &mut Ctx,
-        y: &mut SVector<f64, N>,
-        t: f64,
-        inflow_changed: &mut bool,
-    ) -> Result<(), Error> {
-        let vi = self.vi;
-        match kind {
-            EventKind::Bolus {
-                medium, volume_m3, ..
-            } => {
-                let add = volume_m3 * self.recipe.feed_scale;
-                let v = y[vi];
-                let f = &self.media[*medium];
-                for k in 0..N {
-                    if self.kinds[k] == StateKind::Concentration {
-                        y[k] = (y[k] * v + f[k] * add) / (v + add);
-                    }
-                }
-                y[vi] = v + add;
-            }
-            EventKind::Sample { volume_m3 } => {
-                if *volume_m3 >= y[vi] {
-                    return Err(numerical(
-                        t,
-                        format!(
-                            "sample of {} L exceeds the estimated broth volume {} L",
-                            volume_m3 * 1e3,
-                            y[vi] * 1e3
-                        ),
-                    ));
-                }
-                y[vi] -= volume_m3;
-            }
-            EventKind::Shift(sp) => {
-                ctx.setpoints.apply(sp);
-                model
-                    .set_setpoints(&ctx.setpoints)
-                    .map_err(|e| numerical(t, format!("missing {e}")))?;
-            }
-            EventKind::FeedOn { feed } => {
-                ctx.feed_on |= 1 << feed;
-                *inflow_changed = true;
-            }
-            EventKind::FeedOff { feed } => {
-                ctx.feed_on &= !(1u64 << feed);
-                *inflow_changed = true;
-            }
-        }
-        Ok(())
     }
 }

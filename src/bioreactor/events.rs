@@ -1,0 +1,154 @@
+//! The recipe's discrete actions applied to a running culture: bolus
+//! feeds, samples, set-point shifts and continuous-feed switches, exactly at
+//! their times. The one implementation behind a whole batch
+//! ([`super::simulate::run`]) and the live filter's stepwise advance
+//! (`live::mechanistic::plan`).
+//!
+//! Semantics: a bolus mixes `volume × feeds.scale` of its medium into the
+//! broth (concentration states mix by volume, the volume grows); a sample
+//! removes volume at the broth's composition; a shift applies its set-points
+//! on top of those in force; a feed switch changes the continuous inflow,
+//! whose rate is the sum of the running feeds' rates × `feeds.scale` and
+//! whose composition is their rate-weighted mix.
+
+use nalgebra::SVector;
+
+use super::simulate::Ledger;
+use super::{Culture, StateKind};
+use crate::definition::recipe::{EventKind, MAX_CONTINUOUS_FEEDS, Recipe, Setpoints};
+
+/// Position in the recipe: the events before `i` have been applied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    pub i: usize,
+    pub setpoints: Setpoints,
+    /// Continuous feeds running (bit k: feed k).
+    pub feed_on: u64,
+}
+
+impl Cursor {
+    pub fn start(recipe: &Recipe) -> Cursor {
+        Cursor {
+            i: 0,
+            setpoints: recipe.setpoints,
+            feed_on: 0,
+        }
+    }
+}
+
+/// A recipe's media and the model's state layout, compiled once per model.
+#[derive(Debug, Clone)]
+pub struct Feeding<const N: usize> {
+    pub media: Vec<SVector<f64, N>>,
+    pub kinds: [StateKind; N],
+    pub vi: usize,
+}
+
+impl<const N: usize> Feeding<N> {
+    /// The recipe's media as state vectors of `model`; refuses recipes with
+    /// more continuous feeds than a cursor holds (the recipe reader does too).
+    pub fn new<M: Culture<N>>(model: &M, recipe: &Recipe) -> Result<Self, String> {
+        if recipe.continuous_feeds.len() > MAX_CONTINUOUS_FEEDS {
+            return Err(format!(
+                "at most {MAX_CONTINUOUS_FEEDS} continuous feeds, found {}",
+                recipe.continuous_feeds.len()
+            ));
+        }
+        Ok(Feeding {
+            media: recipe
+                .media
+                .iter()
+                .map(|m| model.medium_vector(&m.composition))
+                .collect(),
+            kinds: model.kinds(),
+            vi: model.volume_index(),
+        })
+    }
+
+    /// Continuous inflow (m³/s) and its composition with the feeds `feed_on`.
+    pub fn inflow(&self, recipe: &Recipe, feed_on: u64) -> (f64, SVector<f64, N>) {
+        let mut rate = 0.0;
+        let mut mix = SVector::<f64, N>::zeros();
+        for (k, f) in recipe.continuous_feeds.iter().enumerate() {
+            if feed_on & (1 << k) != 0 {
+                let r = f.rate_m3_per_s * recipe.feed_scale;
+                rate += r;
+                mix += self.media[f.medium] * r;
+            }
+        }
+        if rate > 0.0 {
+            mix /= rate;
+        }
+        (rate, mix)
+    }
+
+    /// Applies one event to the state `y` and the model; returns whether
+    /// the continuous inflow changed (the caller then sets it once for all
+    /// events at that time). Amounts crossing the boundary go to `ledger`.
+    /// The error is the message of a numerical failure.
+    pub fn apply<M: Culture<N>>(
+        &self,
+        recipe: &Recipe,
+        kind: &EventKind,
+        model: &mut M,
+        cur: &mut Cursor,
+        y: &mut SVector<f64, N>,
+        mut ledger: Option<&mut Ledger<N>>,
+    ) -> Result<bool, String> {
+        let vi = self.vi;
+        match kind {
+            EventKind::Bolus {
+                medium, volume_m3, ..
+            } => {
+                let add = volume_m3 * recipe.feed_scale;
+                let v = y[vi];
+                let f = &self.media[*medium];
+                for k in 0..N {
+                    if self.kinds[k] == StateKind::Concentration {
+                        if let Some(l) = ledger.as_deref_mut() {
+                            l.fed[k] += f[k] * add;
+                        }
+                        y[k] = (y[k] * v + f[k] * add) / (v + add);
+                    }
+                }
+                if let Some(l) = ledger.as_deref_mut() {
+                    l.fed[vi] += add;
+                }
+                y[vi] = v + add;
+                Ok(false)
+            }
+            EventKind::Sample { volume_m3 } => {
+                if *volume_m3 >= y[vi] {
+                    return Err(format!(
+                        "sample of {} L exceeds the broth volume {} L",
+                        volume_m3 * 1e3,
+                        y[vi] * 1e3
+                    ));
+                }
+                if let Some(l) = ledger.as_deref_mut() {
+                    for k in 0..N {
+                        if self.kinds[k] == StateKind::Concentration {
+                            l.sampled[k] += y[k] * volume_m3;
+                        }
+                    }
+                    l.sampled[vi] += volume_m3;
+                }
+                y[vi] -= volume_m3;
+                Ok(false)
+            }
+            EventKind::Shift(sp) => {
+                cur.setpoints.apply(sp);
+                model.set_setpoints(&cur.setpoints)?;
+                Ok(false)
+            }
+            EventKind::FeedOn { feed } => {
+                cur.feed_on |= 1 << feed;
+                Ok(true)
+            }
+            EventKind::FeedOff { feed } => {
+                cur.feed_on &= !(1u64 << feed);
+                Ok(true)
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Where a process's kinetic model comes from: the one resolver behind
+//! `--model`. Today a reference is a model file (a calibrated one from
+//! `biotwin fit`, or any file in the schema of `process-models/models/`);
+//! a registry id plugs in here later, returning the same
+//! [`ResolvedModel`]: the validated model and its provenance (source, id,
+//! version, content hash) for the records.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::definition::kinetic::KineticModel;
+use crate::definition::process::{InputFile, ProcessDefinition, file_sha256};
+use crate::error::{Diagnostic, Diagnostics};
+
+use super::Family;
+
+/// What a prediction records about its model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelProvenance {
+    /// The model file's `[model] id`.
+    pub id: String,
+    pub version: String,
+    /// Where it was read from: a path (a registry id later).
+    pub source: String,
+    /// sha256 of the model file's bytes, hex.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    pub model: KineticModel,
+    pub provenance: ModelProvenance,
+    pub path: PathBuf,
+}
+
+/// Resolves `--model REFERENCE`: a model file path. The error names the
+/// option and what was found.
+pub fn resolve_model(reference: &str) -> Result<ResolvedModel, Diagnostics> {
+    let path = Path::new(reference);
+    if !path.is_file() {
+        return Err(Diagnostic::new(
+            "<command line>",
+            "--model",
+            "a model file (TOML in the schema of process-models/models/, e.g. a calibrated model from `biotwin fit`)",
+            format!("`{reference}` (no such file)"),
+        )
+        .into());
+    }
+    let model = KineticModel::load(
+        path,
+        |f| Family::parse(f).map(|f| f.params()),
+        &Family::names(),
+    )?;
+    let sha256 = file_sha256(path);
+    Ok(ResolvedModel {
+        provenance: ModelProvenance {
+            id: model.id.clone(),
+            version: model.version.clone(),
+            source: path.display().to_string(),
+            sha256,
+        },
+        model,
+        path: path.to_path_buf(),
+    })
+}
+
+/// The provenance of the model a loaded process names.
+pub fn provenance_of(def: &ProcessDefinition) -> ModelProvenance {
+    let input = def.inputs.iter().find(|i| i.role == "model");
+    ModelProvenance {
+        id: def.model.id.clone(),
+        version: def.model.version.clone(),
+        source: input.map_or(String::new(), |i| i.path.display().to_string()),
+        sha256: input.map_or(String::new(), |i| i.sha256.clone()),
+    }
+}
+
+/// Replaces a loaded process's model with a resolved one (same family:
+/// the recipe, equipment and `[[uncertainty]]` addresses were validated
+/// against it).
+pub fn with_model(def: &mut ProcessDefinition, m: &ResolvedModel) -> Result<(), Diagnostics> {
+    if m.model.family != def.model.family {
+        return Err(Diagnostic::new(
+            "<command line>",
+            "--model",
+            format!(
+                "a model of the process's family `{}` ({})",
+                def.model.family,
+                def.path.display()
+            ),
+            format!("`{}` of family `{}`", m.path.display(), m.model.family),
+        )
+        .into());
+    }
+    def.model = m.model.clone();
+    def.inputs.retain(|i| i.role != "model");
+    def.inputs.push(InputFile {
+        role: "model".into(),
+        path: m.path.clone(),
+        sha256: m.provenance.sha256.clone(),
+    });
+    Ok(())
+}
