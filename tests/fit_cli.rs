@@ -133,6 +133,43 @@ fn fit_register_promote_load_and_refuse_tampering() {
 }
 
 #[test]
+fn cross_validation_predicts_every_fitted_batch_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cv");
+    let hold = holdout_all_but(&["B01", "B02", "B03", "B04"]);
+    let o = fit(&[
+        "--parameters",
+        "model.beta_lp",
+        "--observe",
+        "titer",
+        "--holdout",
+        &hold,
+        "--cv",
+        "2",
+        "--starts",
+        "0",
+        "--no-profiles",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
+    let held: Vec<&str> = json["held_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["batch"].as_str().unwrap())
+        .collect();
+    // 32 held-out batches, then each of the 4 fitted ones once by its fold.
+    assert_eq!(held.len(), 36);
+    for b in ["B01", "B02", "B03", "B04"] {
+        assert_eq!(held.iter().filter(|h| **h == b).count(), 1, "{held:?}");
+    }
+    assert!(json["parameters"][0]["profile_ci95"].is_null());
+}
+
+#[test]
 fn unknown_address_is_named() {
     let hold = holdout_all_but(&["B01", "B02"]);
     let o = fit(&["--parameters", "model.mu_max,model.not_a_param", "--holdout", &hold, "--out", out_dir().to_str().unwrap()]);

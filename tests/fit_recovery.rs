@@ -217,3 +217,56 @@ fn k_glc_is_reported_non_identifiable_when_glucose_stays_high() {
         assert_eq!(q.verdict, "well determined", "{}", q.address);
     }
 }
+
+#[test]
+fn exact_sensitivities_match_central_differences_through_bolus_feeds() {
+    use biotwin::definition::recipe::{Event, EventKind};
+    let (mut batches, ff, _) = truth_batches();
+    batches.truncate(2);
+    for b in &mut batches {
+        let s = &mut b.scenario;
+        s.options.tolerances.rtol = 1e-10;
+        s.options.tolerances.atol = 1e-13;
+        // Three bolus feeds of 5 % of the initial volume: the sensitivities
+        // jump at each (S → S V/(V + ΔV)).
+        for h in [60.0, 130.0, 200.0] {
+            s.recipe.events.push(Event {
+                time_s: h * 3600.0,
+                kind: EventKind::Bolus {
+                    medium: 0,
+                    volume_m3: 0.05 * s.recipe.initial_volume_m3,
+                    relative: false,
+                },
+            });
+        }
+        s.recipe.events.sort_by(|a, c| a.time_s.total_cmp(&c.time_s));
+    }
+    let names = ["mu_max", "q_mab", "mu_d_max", "Y_x_glc"];
+    let p = problem(batches, &ff, &names);
+    assert!(p.exact);
+    let theta: Vec<f64> = p
+        .parameters
+        .iter()
+        .map(|q| q.transform.to_theta(q.initial))
+        .collect();
+    let (_, j) = p.jacobian(&theta).unwrap();
+    let h = 1e-5;
+    for a in 0..names.len() {
+        let mut up = theta.clone();
+        let mut dn = theta.clone();
+        up[a] += h;
+        dn[a] -= h;
+        let (ru, rd) = (p.residuals(&up).unwrap(), p.residuals(&dn).unwrap());
+        let scale = j.column(a).amax();
+        assert!(scale > 1e-3, "{}: no sensitivity", names[a]);
+        for i in 0..ru.len() {
+            let fd = (ru[i] - rd[i]) / (2.0 * h);
+            assert!(
+                (j[(i, a)] - fd).abs() <= 1e-4 * scale,
+                "{} row {i}: exact {} vs central {fd}",
+                names[a],
+                j[(i, a)]
+            );
+        }
+    }
+}

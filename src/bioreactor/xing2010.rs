@@ -12,11 +12,12 @@
 //! ```text
 //! mu    = mu_max · Glc/(K_glc+Glc) · Gln/(K_gln+Gln) · KI_lac/(KI_lac+Lac) · KI_amm/(KI_amm+Amm)
 //! mu_d  = mu_d_max · Lac/(KD_lac+Lac) · Amm/(KD_amm+Amm)
-//! m_gln = a1 · Gln/(a2+Gln);  q_glc = mu/Y_x_glc + m_glc;  q_gln = mu/Y_x_gln + m_gln
+//! m_gln = a1 · Gln/(a2+Gln);  q_glc = mu/Y_x_glc + m_glc·s(Glc);  q_gln = mu/Y_x_gln + m_gln
 //! dXv/dt  = (mu − mu_d) Xv − D Xv             dXd/dt = mu_d Xv − D Xd
 //! dGlc/dt = −q_glc Xv + D (Glc_in − Glc)      dGln/dt = −q_gln Xv − k_dgln Gln + D (Gln_in − Gln)
-//! dLac/dt = Y_lac_glc q_glc Xv − D Lac        dAmm/dt = (Y_amm_gln mu/Y_x_gln − r_amm) Xv + k_dgln Gln − D Amm
+//! dLac/dt = Y_lac_glc q_glc Xv − D Lac        dAmm/dt = (Y_amm_gln mu/Y_x_gln − r_amm·s(Amm)) Xv + k_dgln Gln − D Amm
 //! dmAb/dt = q_mab Xv − D mAb                  dV/dt = F
+//! s(c)  = 1 for c ≥ 0.1 mM, x (2 − x) with x = c/0.1 mM below (substrate depletion, see DEPLETION_RAMP_MM)
 //! ```
 //! Parameter values and units are in `process-models/models/xing2010.toml`.
 //! The kinetics ([`rates`], [`balances`]) are written once, generic over
@@ -232,6 +233,26 @@ impl Xing2010Params {
 /// Number of parameters (`PARAMS`).
 pub const NP: usize = 18;
 
+/// Substrate depletion (biotwin's assumption, not in Xing 2010): below this
+/// concentration (mol/m³ = mM) the constant maintenance terms — glucose
+/// maintenance uptake `m_glc` and ammonium removal `r_amm` — ramp smoothly
+/// to zero, as `x (2 − x)` with x = c / 0.1 mM (value and slope continuous at
+/// 0.1 mM, zero at 0). Without it a culture that runs out of glucose keeps
+/// consuming it and the state turns negative. Above 0.1 mM the model is
+/// exactly the published one (the SciPy reference trajectory stays far above).
+pub const DEPLETION_RAMP_MM: f64 = 0.1;
+
+/// 1 at or above `DEPLETION_RAMP_MM`, x (2 − x) below (x = c / ramp).
+#[inline]
+fn depletion<T: Scalar>(c: T) -> T {
+    if c.value() >= DEPLETION_RAMP_MM {
+        T::cst(1.0)
+    } else {
+        let x = c / T::cst(DEPLETION_RAMP_MM);
+        x * (T::cst(2.0) - x)
+    }
+}
+
 /// Specific rates (SI: 1/s, mol/(cell s), kg/(cell s)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rates<T> {
@@ -262,7 +283,7 @@ pub fn rates<T: Scalar>(p: &[T; NP], y: &[T; N], f: &[T; 7]) -> Rates<T> {
         / ((p[2] + glc) * (p[3] + gln) * (p[4] + lac) * (p[5] + amm))
         * f[0];
     let mu_d = p[1] * lac * amm / ((p[6] + lac) * (p[7] + amm)) * f[1];
-    let q_glc = (mu / p[8] + p[12]) * f[2];
+    let q_glc = (mu / p[8] + p[12] * depletion(glc)) * f[2];
     let q_gln = (mu / p[9] + p[13] * gln / (p[14] + gln)) * f[3];
     Rates {
         mu,
@@ -270,7 +291,7 @@ pub fn rates<T: Scalar>(p: &[T; NP], y: &[T; N], f: &[T; 7]) -> Rates<T> {
         q_glc,
         q_gln,
         q_lac: p[10] * q_glc * f[4],
-        q_amm: (p[11] * mu / p[9] - p[16]) * f[5],
+        q_amm: (p[11] * mu / p[9] - p[16] * depletion(amm)) * f[5],
         q_p: p[17] * f[6],
     }
 }

@@ -41,10 +41,11 @@ pub struct Args {
     #[arg(long = "sd")]
     pub sd: Vec<String>,
     /// Batches held out of the fit and predicted from their recipes alone.
-    #[arg(long, value_delimiter = ',', conflicts_with = "cv")]
+    #[arg(long, value_delimiter = ',')]
     pub holdout: Vec<String>,
-    /// K-fold cross-validation by whole batches (each fold refitted; the
-    /// reported model is the fit to all batches).
+    /// K-fold cross-validation by whole batches over the fitted batches
+    /// (fold f: every K-th batch from the f-th; each fold refitted without
+    /// profiles; the reported model is the fit to all of them).
     #[arg(long)]
     pub cv: Option<usize>,
     /// Mapping from manifest parameters to addresses (default
