@@ -207,10 +207,8 @@ pub fn estimate(p: &mut Problem, s: &Settings) -> Result<Estimate, String> {
             for (side, dir) in [(0usize, -1.0f64), (1, 1.0)] {
                 let mut warm = theta.clone();
                 let mut prev: (f64, f64) = (theta[jx], 0.0);
-                let mut k = 0.0;
                 let mut crossed = None;
                 for m in [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0] {
-                    k = m;
                     let mut tj = theta[jx] + dir * m * step;
                     let at_bound = tj <= lo_b || tj >= hi_b;
                     tj = tj.clamp(lo_b, hi_b);
@@ -236,7 +234,6 @@ pub fn estimate(p: &mut Problem, s: &Settings) -> Result<Estimate, String> {
                         break;
                     }
                 }
-                let _ = k;
                 ends[side] = crossed.map(|t| p.parameters[jx].transform.to_value(t));
             }
             profiles[jx].sort_by(|a, b| a.0.total_cmp(&b.0));

@@ -375,6 +375,10 @@ impl Problem {
             Transform::Ln => 1.0,
             Transform::Identity => 1.0 / self.parameters[j].transform.to_value(theta[j]),
         };
+        // Columns of the table: states then their sensitivities.
+        let cols: Vec<Vec<f64>> = (1..w)
+            .map(|c| r.rows.chunks_exact(w).map(|z| z[c]).collect())
+            .collect();
         let mut res = Vec::new();
         let mut jac = Vec::new();
         for smp in &self.batches[b].samples {
@@ -382,10 +386,8 @@ impl Problem {
             let mut y = [0.0; XING_NS];
             let mut d = [0.0; XING_NS];
             for q in 0..XING_NS {
-                let col: Vec<f64> = r.rows.chunks_exact(w).map(|z| z[1 + q]).collect();
-                let dcol: Vec<f64> = r.rows.chunks_exact(w).map(|z| z[1 + XING_NS + q]).collect();
-                y[q] = interp(&t, &col, smp.time_h);
-                d[q] = interp(&t, &dcol, smp.time_h);
+                y[q] = interp(&t, &cols[q], smp.time_h);
+                d[q] = interp(&t, &cols[XING_NS + q], smp.time_h);
             }
             let (v, dv) = f.eval(&y, &d);
             let sd = self.sd[smp.variable];
