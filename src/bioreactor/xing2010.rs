@@ -12,13 +12,17 @@
 //! ```text
 //! mu    = mu_max · Glc/(K_glc+Glc) · Gln/(K_gln+Gln) · KI_lac/(KI_lac+Lac) · KI_amm/(KI_amm+Amm)
 //! mu_d  = mu_d_max · Lac/(KD_lac+Lac) · Amm/(KD_amm+Amm)
-//! m_gln = a1 · Gln/(a2+Gln);  q_glc = mu/Y_x_glc + m_glc;  q_gln = mu/Y_x_gln + m_gln
+//! m_gln = a1 · Gln/(a2+Gln);  q_glc = mu/Y_x_glc + m_glc·s(Glc);  q_gln = mu/Y_x_gln + m_gln
 //! dXv/dt  = (mu − mu_d) Xv − D Xv             dXd/dt = mu_d Xv − D Xd
 //! dGlc/dt = −q_glc Xv + D (Glc_in − Glc)      dGln/dt = −q_gln Xv − k_dgln Gln + D (Gln_in − Gln)
-//! dLac/dt = Y_lac_glc q_glc Xv − D Lac        dAmm/dt = (Y_amm_gln mu/Y_x_gln − r_amm) Xv + k_dgln Gln − D Amm
+//! dLac/dt = Y_lac_glc q_glc Xv − D Lac        dAmm/dt = (Y_amm_gln mu/Y_x_gln − r_amm·s(Amm)) Xv + k_dgln Gln − D Amm
 //! dmAb/dt = q_mab Xv − D mAb                  dV/dt = F
+//! s(c)  = 1 for c ≥ 0.1 mM, x (2 − x) with x = c/0.1 mM below (substrate depletion, see DEPLETION_RAMP_MM)
 //! ```
 //! Parameter values and units are in `process-models/models/xing2010.toml`.
+//! The kinetics ([`rates`], [`balances`]) are written once, generic over
+//! dual numbers: the serial hybrid and `biotwin fit` differentiate this
+//! same code for their forward sensitivities.
 
 use nalgebra::SVector;
 
@@ -26,6 +30,7 @@ use super::{Culture, StateKind};
 use crate::definition::kinetic::ParamSpec;
 use crate::definition::recipe::Setpoints;
 use crate::definition::species::{Composition, Species};
+use crate::fit::dual::Scalar;
 use crate::solver::OdeSystem;
 
 pub const N: usize = 8;
@@ -225,13 +230,109 @@ impl Xing2010Params {
     }
 }
 
+/// Number of parameters (`PARAMS`).
+pub const NP: usize = 18;
+
+/// Substrate depletion (biotwin's assumption, not in Xing 2010): below this
+/// concentration (mol/m³ = mM) the constant maintenance terms — glucose
+/// maintenance uptake `m_glc` and ammonium removal `r_amm` — ramp smoothly
+/// to zero, as `x (2 − x)` with x = c / 0.1 mM (value and slope continuous at
+/// 0.1 mM, zero at 0). Without it a culture that runs out of glucose keeps
+/// consuming it and the state turns negative. Above 0.1 mM the model is
+/// exactly the published one (the SciPy reference trajectory stays far above).
+pub const DEPLETION_RAMP_MM: f64 = 0.1;
+
+/// 1 at or above `DEPLETION_RAMP_MM`, x (2 − x) below (x = c / ramp).
+#[inline]
+fn depletion<T: Scalar>(c: T) -> T {
+    if c.value() >= DEPLETION_RAMP_MM {
+        T::cst(1.0)
+    } else {
+        let x = c / T::cst(DEPLETION_RAMP_MM);
+        x * (T::cst(2.0) - x)
+    }
+}
+
+/// Specific rates (SI: 1/s, mol/(cell s), kg/(cell s)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rates<T> {
+    pub mu: T,
+    pub mu_d: T,
+    pub q_glc: T,
+    pub q_gln: T,
+    pub q_lac: T,
+    pub q_amm: T,
+    pub q_p: T,
+}
+
+/// The kinetics (the equations above), generic over [`Scalar`] so that the
+/// same code gives values (f64) and exact directional derivatives (dual
+/// numbers: forward sensitivities). `p`: SI values in `PARAMS` order; `f`:
+/// a factor on each rate in `Rates` field order (ones for the published
+/// model; the serial hybrid's rate network corrects them; a corrected μ
+/// enters the yield terms corrected).
+#[inline]
+pub fn rates<T: Scalar>(p: &[T; NP], y: &[T; N], f: &[T; 7]) -> Rates<T> {
+    // Positive parts: near a substrate's exhaustion the integrator may step
+    // a hair below zero (tolerated by `negative_tolerance`); the rates must
+    // then be those at zero, not of a negative concentration.
+    let (glc, gln, lac, amm) = (y[GLC].pos(), y[GLN].pos(), y[LAC].pos(), y[AMM].pos());
+    // Each product of Monod and inhibition fractions is one division:
+    // divisions dominate the cost of this right-hand side.
+    let mu = p[0] * p[4] * p[5] * glc * gln
+        / ((p[2] + glc) * (p[3] + gln) * (p[4] + lac) * (p[5] + amm))
+        * f[0];
+    let mu_d = p[1] * lac * amm / ((p[6] + lac) * (p[7] + amm)) * f[1];
+    let q_glc = (mu / p[8] + p[12] * depletion(glc)) * f[2];
+    let q_gln = (mu / p[9] + p[13] * gln / (p[14] + gln)) * f[3];
+    Rates {
+        mu,
+        mu_d,
+        q_glc,
+        q_gln,
+        q_lac: p[10] * q_glc * f[4],
+        q_amm: (p[11] * mu / p[9] - p[16] * depletion(amm)) * f[5],
+        q_p: p[17] * f[6],
+    }
+}
+
+/// The mass balances at state `y` with rates `r`, inflow `feed_rate` (m³/s)
+/// of composition `feed` (D = F/V).
+#[inline]
+pub fn balances<T: Scalar>(
+    p: &[T; NP],
+    y: &[T; N],
+    r: &Rates<T>,
+    feed_rate: f64,
+    feed: &[f64; N],
+) -> [T; N] {
+    let xv = y[XV];
+    let k_dgln = p[15];
+    let mut dy = [T::cst(0.0); N];
+    dy[XV] = (r.mu - r.mu_d) * xv;
+    dy[XD] = r.mu_d * xv;
+    dy[GLC] = -(r.q_glc * xv);
+    dy[GLN] = -(r.q_gln * xv) - k_dgln * y[GLN];
+    dy[LAC] = r.q_lac * xv;
+    dy[AMM] = r.q_amm * xv + k_dgln * y[GLN];
+    dy[MAB] = r.q_p * xv;
+    if feed_rate > 0.0 {
+        let d = T::cst(feed_rate) / y[V];
+        for i in 0..V {
+            dy[i] = dy[i] + d * (T::cst(feed[i]) - y[i]);
+        }
+    }
+    dy[V] = T::cst(feed_rate);
+    dy
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Xing2010 {
     pub p: Xing2010Params,
-    inv_y_x_glc: f64,
-    inv_y_x_gln: f64,
+    /// The same parameters in `PARAMS` order, for [`rates`].
+    si: [f64; NP],
     feed_rate: f64,
-    feed: SVector<f64, N>,
+    feed: [f64; N],
     scales: SVector<f64, N>,
 }
 
@@ -239,10 +340,13 @@ impl Xing2010 {
     pub fn new(p: Xing2010Params) -> Xing2010 {
         Xing2010 {
             p,
-            inv_y_x_glc: 1.0 / p.y_x_glc,
-            inv_y_x_gln: 1.0 / p.y_x_gln,
+            si: [
+                p.mu_max, p.mu_d_max, p.k_glc, p.k_gln, p.ki_lac, p.ki_amm, p.kd_lac, p.kd_amm,
+                p.y_x_glc, p.y_x_gln, p.y_lac_glc, p.y_amm_gln, p.m_glc, p.a1, p.a2, p.k_dgln,
+                p.r_amm, p.q_mab,
+            ],
             feed_rate: 0.0,
-            feed: SVector::zeros(),
+            feed: [0.0; N],
             // Typical magnitudes: 1e6 cells/mL, 10 mM, 1 g/L, 1 m³.
             scales: SVector::from([1e12, 1e12, 10.0, 10.0, 10.0, 10.0, 1.0, 1.0]),
         }
@@ -255,42 +359,20 @@ impl Xing2010 {
         self
     }
 
-    /// (mu, mu_d). Each product of Monod and inhibition fractions is one
-    /// division: divisions dominate the cost of this right-hand side.
+    /// The specific rates at state `y`.
     #[inline]
-    fn rates(&self, y: &SVector<f64, N>) -> (f64, f64) {
-        let p = &self.p;
-        let (glc, gln, lac, amm) = (y[GLC], y[GLN], y[LAC], y[AMM]);
-        let mu = p.mu_max * p.ki_lac * p.ki_amm * glc * gln
-            / ((p.k_glc + glc) * (p.k_gln + gln) * (p.ki_lac + lac) * (p.ki_amm + amm));
-        let mu_d = p.mu_d_max * lac * amm / ((p.kd_lac + lac) * (p.kd_amm + amm));
-        (mu, mu_d)
+    pub fn rates(&self, y: &SVector<f64, N>) -> Rates<f64> {
+        let yy: [f64; N] = (*y).into();
+        rates(&self.si, &yy, &[1.0; 7])
     }
 }
 
 impl OdeSystem<N> for Xing2010 {
     #[inline]
     fn rhs(&self, _t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>) {
-        let p = &self.p;
-        let (xv, gln) = (y[XV], y[GLN]);
-        let (mu, mu_d) = self.rates(y);
-        let m_gln = p.a1 * gln / (p.a2 + gln);
-        let q_glc = mu * self.inv_y_x_glc + p.m_glc;
-        let q_gln = mu * self.inv_y_x_gln + m_gln;
-        dy[XV] = (mu - mu_d) * xv;
-        dy[XD] = mu_d * xv;
-        dy[GLC] = -q_glc * xv;
-        dy[GLN] = -q_gln * xv - p.k_dgln * gln;
-        dy[LAC] = p.y_lac_glc * q_glc * xv;
-        dy[AMM] = (p.y_amm_gln * mu * self.inv_y_x_gln - p.r_amm) * xv + p.k_dgln * gln;
-        dy[MAB] = p.q_mab * xv;
-        if self.feed_rate > 0.0 {
-            let d = self.feed_rate / y[V];
-            for i in 0..V {
-                dy[i] += d * (self.feed[i] - y[i]);
-            }
-        }
-        dy[V] = self.feed_rate;
+        let yy: [f64; N] = (*y).into();
+        let r = rates(&self.si, &yy, &[1.0; 7]);
+        dy.copy_from_slice(&balances(&self.si, &yy, &r, self.feed_rate, &self.feed));
     }
     fn scales(&self) -> SVector<f64, N> {
         self.scales
@@ -342,7 +424,7 @@ impl Culture<N> for Xing2010 {
     }
     fn set_inflow(&mut self, rate: f64, composition: &SVector<f64, N>) {
         self.feed_rate = rate;
-        self.feed = *composition;
+        self.feed = (*composition).into();
     }
     fn set_setpoints(&mut self, _sp: &Setpoints) -> Result<(), String> {
         Ok(()) // No temperature, pH or gas dependence in this model.
@@ -368,7 +450,7 @@ impl Culture<N> for Xing2010 {
         self.append_outputs(t_s, y, row);
     }
     fn append_outputs(&self, t_s: f64, y: &SVector<f64, N>, row: &mut Vec<f64>) {
-        let (mu, mu_d) = self.rates(y);
+        let Rates { mu, mu_d, .. } = self.rates(y);
         row.extend_from_slice(&[
             t_s / 3600.0,
             y[V] * 1e3,

@@ -15,6 +15,7 @@ macro_rules! out {
 mod audit;
 mod downstream;
 mod evaluate;
+mod fit;
 mod live;
 mod models;
 mod promote;
@@ -53,6 +54,7 @@ pub enum Command {
     Transfer(transfer::Args),
     Train(train::Args),
     Evaluate(evaluate::Args),
+    Fit(fit::Args),
     Promote(promote::Args),
     Live(live::Args),
     Audit(audit::Args),
@@ -78,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Transfer(a) => transfer::run(a),
         Command::Train(a) => train::run(a),
         Command::Evaluate(a) => evaluate::run(a),
+        Command::Fit(a) => fit::run(a),
         Command::Promote(a) => promote::run(a),
         Command::Live(a) => live::run(a),
         Command::Audit(a) => audit::run(a),

@@ -20,6 +20,8 @@
 //! and renamed over the old log, so a crash leaves either the old or the new
 //! log, never half a line. A lock file keeps two writers apart.
 
+pub mod mechanistic;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -43,6 +43,9 @@ pub enum SurrogateModel {
     /// Calibrated serial hybrid (`hybrid/calibrated.rs`).
     #[serde(rename = "serial-hybrid")]
     SerialHybrid(Box<super::hybrid::calibrated::CalibratedSerialHybrid>),
+    /// A calibrated mechanistic model file (`biotwin fit`,
+    /// `registry/mechanistic.rs`): simulated, not evaluated on features.
+    Mechanistic(Box<crate::registry::mechanistic::CalibratedModel>),
 }
 
 impl SurrogateModel {
@@ -53,6 +56,7 @@ impl SurrogateModel {
             SurrogateModel::Hybrid(_) => "hybrid",
             SurrogateModel::Nn(_) => "nn",
             SurrogateModel::SerialHybrid(_) => "serial-hybrid",
+            SurrogateModel::Mechanistic(_) => "mechanistic",
         }
     }
 
@@ -75,6 +79,10 @@ impl SurrogateModel {
                 "ridge": m.report.ridge,
                 "conditions": m.conditions,
             })),
+            SurrogateModel::Mechanistic(m) => serde_json::to_value(serde_json::json!({
+                "base_model": m.base_model,
+                "parameters": m.parameters,
+            })),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -88,6 +96,7 @@ impl Predict for SurrogateModel {
             SurrogateModel::Hybrid(m) => m.n_features(),
             SurrogateModel::Nn(m) => m.n_features(),
             SurrogateModel::SerialHybrid(m) => m.n_features(),
+            SurrogateModel::Mechanistic(_) => 0,
         }
     }
     fn n_targets(&self) -> usize {
@@ -97,6 +106,7 @@ impl Predict for SurrogateModel {
             SurrogateModel::Hybrid(m) => m.n_targets(),
             SurrogateModel::Nn(m) => m.n_targets(),
             SurrogateModel::SerialHybrid(m) => m.n_targets(),
+            SurrogateModel::Mechanistic(_) => 0,
         }
     }
     fn predict(&self, x: &DMatrix<f64>) -> Result<Prediction, SurrogateError> {
@@ -106,6 +116,10 @@ impl Predict for SurrogateModel {
             SurrogateModel::Hybrid(m) => m.predict(x),
             SurrogateModel::Nn(m) => m.predict(x),
             SurrogateModel::SerialHybrid(m) => Predict::predict(m.as_ref(), x),
+            SurrogateModel::Mechanistic(m) => Err(SurrogateError::Numerical(format!(
+                "`{}` is a calibrated mechanistic model: it is simulated (its model file), not evaluated on features",
+                m.model_id
+            ))),
         }
     }
 }

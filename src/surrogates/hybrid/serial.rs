@@ -30,6 +30,7 @@
 //!   Levenberg–Marquardt steps; early stopping on whole validation
 //!   batches (the θ with the lowest validation error is kept).
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use nalgebra::{DMatrix, DVector, SVector};
@@ -39,7 +40,10 @@ use serde::{Deserialize, Serialize};
 use super::dual::{Dual, Scalar};
 use super::rate_net::{RateNet, RateNetSpec};
 use crate::bioreactor::simulate::{RunOptions, run};
-use crate::bioreactor::xing2010::PARAMS;
+use crate::fit::lm::{
+    Control, LeastSquares, Linearisation, LmOptions, StepLimit, levenberg_marquardt,
+};
+use crate::bioreactor::xing2010::{self, PARAMS};
 use crate::bioreactor::{Culture, StateKind};
 use crate::definition::recipe::{Recipe, Setpoints};
 use crate::definition::species::{Composition, Species};
@@ -74,47 +78,13 @@ const SENS_COLUMNS: [&str; 2 * NS + 1] = [
     "dLac", "dAmm", "dmAb", "dV",
 ];
 
-/// Specific rates (SI: 1/s, mol/(cell s), kg/(cell s)).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rates<T> {
-    pub mu: T,
-    pub mu_d: T,
-    pub q_glc: T,
-    pub q_gln: T,
-    pub q_lac: T,
-    pub q_amm: T,
-    pub q_p: T,
-}
+pub use crate::bioreactor::xing2010::Rates;
 
-/// The Monod-type rate model: specific rates from states and parameters.
+/// The Monod-type rate model (`xing2010::rates`): specific rates from states
+/// and parameters.
 #[inline]
 pub fn rates<T: Scalar>(p: &[T; NP], y: &[T; NS]) -> Rates<T> {
-    rates_corrected(p, y, &[T::cst(1.0); 7])
-}
-
-/// [`rates`] with each rate multiplied by a correction factor (`f` in
-/// `Rates` field order; a corrected μ enters the yield terms corrected).
-#[inline]
-pub fn rates_corrected<T: Scalar>(p: &[T; NP], y: &[T; NS], f: &[T; 7]) -> Rates<T> {
-    // Positive parts: near a substrate's exhaustion the integrator may step
-    // a hair below zero (tolerated by `negative_tolerance`); the rates must
-    // then be those at zero, not of a negative concentration.
-    let (glc, gln, lac, amm) = (y[GLC].pos(), y[GLN].pos(), y[LAC].pos(), y[AMM].pos());
-    let mu = p[0] * p[4] * p[5] * glc * gln
-        / ((p[2] + glc) * (p[3] + gln) * (p[4] + lac) * (p[5] + amm))
-        * f[0];
-    let mu_d = p[1] * lac * amm / ((p[6] + lac) * (p[7] + amm)) * f[1];
-    let q_glc = (mu / p[8] + p[12]) * f[2];
-    let q_gln = (mu / p[9] + p[13] * gln / (p[14] + gln)) * f[3];
-    Rates {
-        mu,
-        mu_d,
-        q_glc,
-        q_gln,
-        q_lac: p[10] * q_glc * f[4],
-        q_amm: (p[11] * mu / p[9] - p[16]) * f[5],
-        q_p: p[17] * f[6],
-    }
+    xing2010::rates(p, y, &[T::cst(1.0); 7])
 }
 
 /// Rate corrections of the network at state `y` (ones without one).
@@ -129,8 +99,8 @@ fn factors<T: Scalar>(net: Option<&RateNet>, y: &[T; NS], tangent: Option<usize>
     }
 }
 
-/// The mass balances with rates from [`rates_corrected`] (`net`: the rate
-/// network, `tangent`: its weight carrying a unit tangent).
+/// The xing2010 mass balances with rates corrected by the network (`net`:
+/// the rate network, `tangent`: its weight carrying a unit tangent).
 #[inline]
 fn balances<T: Scalar>(
     p: &[T; NP],
@@ -140,25 +110,8 @@ fn balances<T: Scalar>(
     net: Option<&RateNet>,
     tangent: Option<usize>,
 ) -> [T; NS] {
-    let r = rates_corrected(p, y, &factors(net, y, tangent));
-    let xv = y[XV];
-    let k_dgln = p[15];
-    let mut dy = [T::cst(0.0); NS];
-    dy[XV] = (r.mu - r.mu_d) * xv;
-    dy[XD] = r.mu_d * xv;
-    dy[GLC] = -(r.q_glc * xv);
-    dy[GLN] = -(r.q_gln * xv) - k_dgln * y[GLN];
-    dy[LAC] = r.q_lac * xv;
-    dy[AMM] = r.q_amm * xv + k_dgln * y[GLN];
-    dy[MAB] = r.q_p * xv;
-    if feed_rate > 0.0 {
-        let d = T::cst(feed_rate) / y[V];
-        for i in 0..V {
-            dy[i] = dy[i] + d * (T::cst(feed[i]) - y[i]);
-        }
-    }
-    dy[V] = T::cst(feed_rate);
-    dy
+    let r = xing2010::rates(p, y, &factors(net, y, tangent));
+    xing2010::balances(p, y, &r, feed_rate, feed)
 }
 
 fn initial_state(c: &Composition, volume_m3: f64) -> Result<[f64; NS], String> {
@@ -816,6 +769,60 @@ impl Problem<'_> {
     }
 }
 
+/// The training cost Φ(θ) = ½ mean r² + ½ Σ λ_a (θ_a − c_a)² as a
+/// least-squares problem of the one estimator (`crate::fit::lm`).
+struct Objective<'a, 'b> {
+    prob: &'a Problem<'a>,
+    train: &'a Rows<'b>,
+    reg: &'a [f64],
+    centre: &'a [f64],
+    sens_runs: &'a Cell<usize>,
+    fwd_runs: &'a Cell<usize>,
+}
+
+impl Objective<'_, '_> {
+    fn penalty(&self, th: &[f64]) -> f64 {
+        0.5 * th
+            .iter()
+            .zip(self.centre)
+            .zip(self.reg)
+            .map(|((a, b), l)| l * (a - b) * (a - b))
+            .sum::<f64>()
+    }
+}
+
+impl LeastSquares for Objective<'_, '_> {
+    type Error = String;
+    fn linearise(&self, theta: &[f64]) -> Result<Linearisation, String> {
+        let (jtj, jtr, sse, n) = self
+            .prob
+            .gauss_newton(theta, self.train)
+            .map_err(|e| e.to_string())?;
+        let np = theta.len();
+        self.sens_runs
+            .set(self.sens_runs.get() + self.train.len() * np);
+        let nf = n.max(1) as f64;
+        Ok(Linearisation {
+            cost: 0.5 * sse / nf + self.penalty(theta),
+            hessian: jtj / nf + DMatrix::from_diagonal(&DVector::from_column_slice(self.reg)),
+            gradient: jtr / nf
+                + DVector::from_iterator(
+                    np,
+                    theta
+                        .iter()
+                        .zip(self.centre)
+                        .zip(self.reg)
+                        .map(|((a, b), l)| l * (a - b)),
+                ),
+        })
+    }
+    fn cost(&self, theta: &[f64]) -> Option<f64> {
+        self.fwd_runs.set(self.fwd_runs.get() + self.train.len());
+        let (s, n) = self.prob.sse(theta, self.train).ok()?;
+        Some(0.5 * s / n.max(1) as f64 + self.penalty(theta))
+    }
+}
+
 impl SerialHybridParams {
     /// Trains the learned parameters on `train` batches, stopping early on
     /// the whole held-out `validation` batches (may be empty).
@@ -886,130 +893,79 @@ impl SerialHybridParams {
         let centre: Vec<f64> = (0..np)
             .map(|a| if a < nk { theta0[a] } else { 0.0 })
             .collect();
-        let penalty = |th: &[f64]| {
-            0.5 * th
-                .iter()
-                .zip(&centre)
-                .zip(&reg)
-                .map(|((a, b), l)| l * (a - b) * (a - b))
-                .sum::<f64>()
-        };
-        let mut theta = theta0.clone();
-        let mut damping = 1e-3;
-        let mut history = Vec::new();
-        let mut sens_runs = 0;
-        let mut fwd_runs = 0;
-        let val_mse = |th: &[f64], fwd: &mut usize| -> Option<f64> {
+        let sens_runs = Cell::new(0usize);
+        let fwd_runs = Cell::new(0usize);
+        let val_mse = |th: &[f64]| -> Option<f64> {
             if va.is_empty() {
                 return None;
             }
-            *fwd += va.len();
+            fwd_runs.set(fwd_runs.get() + va.len());
             match prob.sse(th, &va) {
                 Ok((s, n)) if n > 0 => Some(s / n as f64),
                 _ => Some(f64::INFINITY),
             }
         };
-        let mut best_val = val_mse(&theta, &mut fwd_runs);
-        let mut best_theta = theta.clone();
+        let mut best_val = val_mse(&theta0);
+        let initial_val = best_val;
+        let mut best_theta = theta0.clone();
         let mut best_iteration = 0;
         let mut since_best = 0;
         let mut stopped_early = false;
-        let mut converged = false;
-        let mut phi = f64::NAN;
-        let mut failure = None;
-        for it in 0..self.max_iter {
-            let (jtj, jtr, sse, n) = match prob.gauss_newton(&theta, &tr) {
-                Ok(v) => v,
-                // After an accepted step the run keeps what it has (the
-                // best-validation iterate) and says why it stopped.
-                Err(e) if it > 0 => {
-                    failure = Some(e.to_string());
-                    break;
-                }
-                Err(e) => return Err(e),
-            };
-            sens_runs += tr.len() * np;
-            let nf = n.max(1) as f64;
-            phi = 0.5 * sse / nf + penalty(&theta);
-            if it == 0 {
-                history.push(TrainingStep {
-                    iteration: 0,
-                    train_objective: phi,
-                    validation_mse: best_val,
-                    damping,
-                });
+        let mut history = Vec::new();
+        let ls = Objective {
+            prob: &prob,
+            train: &tr,
+            reg: &reg,
+            centre: &centre,
+            sens_runs: &sens_runs,
+            fwd_runs: &fwd_runs,
+        };
+        let opts = LmOptions {
+            max_iter: self.max_iter,
+            step_limit: StepLimit::MaxNorm(1.0),
+            rel_tol: self.tol,
+            ..LmOptions::default()
+        };
+        let out = levenberg_marquardt(&ls, &theta0, &opts, |it| {
+            if !it.accepted {
+                return Control::Continue;
             }
-            let h = jtj / nf + DMatrix::from_diagonal(&DVector::from_column_slice(&reg));
-            let g = jtr / nf
-                + DVector::from_iterator(
-                    np,
-                    theta
-                        .iter()
-                        .zip(&centre)
-                        .zip(&reg)
-                        .map(|((a, b), l)| l * (a - b)),
-                );
-            let mut accepted = None;
-            for _ in 0..16 {
-                let mut a = h.clone();
-                for d in 0..np {
-                    a[(d, d)] += damping * h[(d, d)].max(1e-12);
-                }
-                let Some(step) = a.cholesky().map(|c| c.solve(&(-&g))) else {
-                    damping *= 4.0;
-                    continue;
-                };
-                // At most a factor e per parameter and step.
-                let big = step.amax();
-                let step = if big > 1.0 { step / big } else { step };
-                let trial: Vec<f64> = theta.iter().zip(step.iter()).map(|(a, b)| a + b).collect();
-                fwd_runs += tr.len();
-                let phi_new = match prob.sse(&trial, &tr) {
-                    Ok((s, n)) => 0.5 * s / n.max(1) as f64 + penalty(&trial),
-                    Err(_) => f64::INFINITY,
-                };
-                if phi_new < phi {
-                    damping = (damping / 3.0).max(1e-9);
-                    accepted = Some((trial, phi_new));
-                    break;
-                }
-                damping *= 4.0;
-            }
-            let Some((trial, phi_new)) = accepted else {
-                converged = true;
-                break;
-            };
-            let gain = phi - phi_new;
-            theta = trial;
-            phi = phi_new;
-            let v = val_mse(&theta, &mut fwd_runs);
+            let v = val_mse(it.theta);
             history.push(TrainingStep {
-                iteration: it + 1,
-                train_objective: phi,
+                iteration: it.iteration,
+                train_objective: it.cost,
                 validation_mse: v,
-                damping,
+                damping: it.damping,
             });
             match (v, best_val) {
                 (Some(v), Some(b)) if v >= b => {
                     since_best += 1;
                     if since_best >= self.patience {
                         stopped_early = true;
-                        break;
+                        return Control::Stop;
                     }
                 }
                 _ => {
                     best_val = v;
-                    best_theta = theta.clone();
-                    best_iteration = it + 1;
+                    best_theta = it.theta.to_vec();
+                    best_iteration = it.iteration;
                     since_best = 0;
                 }
             }
-            if gain <= self.tol * phi.abs() {
-                converged = true;
-                break;
-            }
-        }
-        let _ = phi;
+            Control::Continue
+        })
+        .map_err(SurrogateError::Numerical)?;
+        history.insert(
+            0,
+            TrainingStep {
+                iteration: 0,
+                train_objective: out.initial_cost,
+                validation_mse: initial_val,
+                damping: opts.initial_damping,
+            },
+        );
+        let converged = out.converged;
+        let failure = out.failure;
         Ok(SerialHybrid {
             hyperparameters: self.clone(),
             params_si: prob.params(&best_theta).to_vec(),
@@ -1020,8 +976,8 @@ impl SerialHybridParams {
                 best_iteration,
                 stopped_early,
                 converged,
-                sensitivity_runs: sens_runs,
-                forward_runs: fwd_runs,
+                sensitivity_runs: sens_runs.get(),
+                forward_runs: fwd_runs.get(),
                 failure,
                 wall_s: start.elapsed().as_secs_f64(),
             },
@@ -1044,7 +1000,7 @@ impl SerialHybrid {
 
     /// Specific rates at state `y` (SI), network corrections included.
     pub fn rates(&self, y: &[f64; NS]) -> Rates<f64> {
-        rates_corrected(&self.p(), y, &factors(self.net.as_ref(), y, None))
+        xing2010::rates(&self.p(), y, &factors(self.net.as_ref(), y, None))
     }
 
     /// Simulates a recipe; states on the model's sample grid.

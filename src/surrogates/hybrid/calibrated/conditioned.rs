@@ -32,6 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Observed, Observer, Prepared, scaled_residuals};
 use crate::data::batch::BatchRecord;
+use crate::fit::lm::{
+    Control, LeastSquares, Linearisation, LmOptions, StepLimit, levenberg_marquardt,
+};
 use crate::simulation::Outcome;
 
 /// Floor of τ_k: an effect the data never move stays at the population value.
@@ -76,7 +79,7 @@ pub(super) fn samples_known_at(
 }
 
 /// MAP of the per-batch effects around the population log-multipliers
-/// `base`, and the simulation at base + û. None: the simulation at `base`
+/// `base` (the one estimator, [`Effects`]), and the simulation at base + û. None: the simulation at `base`
 /// failed.
 pub(super) fn map_effects(
     observer: &Observer,
@@ -88,73 +91,111 @@ pub(super) fn map_effects(
     fd_step: f64,
 ) -> Option<(Vec<f64>, Outcome)> {
     let np = base.len();
-    let at = |u: &[f64]| -> Vec<f64> { base.iter().zip(u).map(|(b, u)| b + u).collect() };
-    let cost_of = |u: &[f64], sim: &[f64]| -> (Vec<f64>, f64) {
-        let mut r = scaled_residuals(sim, samples, &[], noise_sd, &[]);
-        r.extend(u.iter().zip(prior_sd).map(|(u, s)| u / s));
-        let c = r.iter().map(|x| x * x).sum();
-        (r, c)
-    };
-    let mut u = vec![0.0; np];
-    let (mut sim, mut out) = observer.simulate(p, base, samples, &[])?;
+    let u = vec![0.0; np];
+    let (_, out) = observer.simulate(p, base, samples, &[])?;
     if samples.is_empty() {
         return Some((u, out));
     }
-    let (mut r, mut cost) = cost_of(&u, &sim);
     // Only effects that can move (τ above the floor) are estimated.
     let free: Vec<usize> = (0..np).filter(|&k| prior_sd[k] > MIN_EFFECT_SD).collect();
-    let nf = free.len();
-    if nf == 0 {
+    if free.is_empty() {
         return Some((u, out));
     }
-    let mut mu = 1e-3;
-    for _ in 0..MAX_ITER {
-        let mut j = DMatrix::<f64>::zeros(r.len(), nf);
-        for (c, &k) in free.iter().enumerate() {
-            let mut uk = u.clone();
-            uk[k] += fd_step;
-            let (sk, _) = observer.simulate(p, &at(&uk), samples, &[])?;
-            for (i, (&(v, _, _), (a, b))) in samples.iter().zip(sk.iter().zip(&sim)).enumerate() {
-                j[(i, c)] = (a - b) / fd_step / noise_sd[v];
-            }
-            j[(samples.len() + k, c)] = 1.0 / prior_sd[k];
-        }
-        let jtj = j.transpose() * &j;
-        let g = j.transpose() * DVector::from_column_slice(&r);
-        let mut accepted = false;
-        let mut small = false;
-        for _ in 0..8 {
-            let mut a = jtj.clone();
-            for d in 0..nf {
-                a[(d, d)] += mu * jtj[(d, d)].max(1e-12);
-            }
-            let Some(step) = a.cholesky().map(|ch| ch.solve(&(-&g))) else {
-                mu *= 10.0;
-                continue;
-            };
-            let mut cand = u.clone();
-            for (c, &k) in free.iter().enumerate() {
-                cand[k] += step[c].clamp(-1.0, 1.0);
-            }
-            small = step.amax() < 1e-7;
-            if let Some((s, o)) = observer.simulate(p, &at(&cand), samples, &[]) {
-                let (rc, cc) = cost_of(&cand, &s);
-                if cc < cost {
-                    let rel = (cost - cc) / cost.max(1e-300);
-                    (u, sim, out, r, cost) = (cand, s, o, rc, cc);
-                    mu = (mu / 3.0).max(1e-9);
-                    accepted = true;
-                    small |= rel < 1e-10;
-                    break;
-                }
-            }
-            mu *= 4.0;
-        }
-        if !accepted || small {
-            break;
-        }
+    let problem = Effects {
+        observer,
+        p,
+        base,
+        samples,
+        noise_sd,
+        prior_sd,
+        free: &free,
+        fd_step,
+    };
+    let opts = LmOptions {
+        max_iter: MAX_ITER,
+        max_tries: 8,
+        up_on_singular: 10.0,
+        step_limit: StepLimit::Clamp(1.0),
+        rel_tol: 1e-10,
+        min_step: 1e-7,
+        ..LmOptions::default()
+    };
+    let fit = levenberg_marquardt(&problem, &vec![0.0; free.len()], &opts, |_| Control::Continue)
+        .ok()?;
+    if fit.failure.is_some() {
+        return None;
     }
+    let u = problem.full(&fit.theta);
+    let (_, out) = observer.simulate(p, &problem.at(&u), samples, &[])?;
     Some((u, out))
+}
+
+/// The MAP of the per-batch effects as a least-squares problem of the one
+/// estimator (`crate::fit::lm`): θ the free effects, residuals the scaled
+/// sample residuals and u_k/τ_k, Jacobian by forward differences.
+struct Effects<'a, 'o> {
+    observer: &'a Observer<'o>,
+    p: &'a Prepared,
+    base: &'a [f64],
+    samples: &'a [(usize, f64, f64)],
+    noise_sd: &'a [f64],
+    prior_sd: &'a [f64],
+    free: &'a [usize],
+    fd_step: f64,
+}
+
+impl Effects<'_, '_> {
+    fn full(&self, theta: &[f64]) -> Vec<f64> {
+        let mut u = vec![0.0; self.base.len()];
+        for (c, &k) in self.free.iter().enumerate() {
+            u[k] = theta[c];
+        }
+        u
+    }
+    fn at(&self, u: &[f64]) -> Vec<f64> {
+        self.base.iter().zip(u).map(|(b, u)| b + u).collect()
+    }
+    fn residuals(&self, u: &[f64], sim: &[f64]) -> Vec<f64> {
+        let mut r = scaled_residuals(sim, self.samples, &[], self.noise_sd, &[]);
+        r.extend(u.iter().zip(self.prior_sd).map(|(u, s)| u / s));
+        r
+    }
+}
+
+impl LeastSquares for Effects<'_, '_> {
+    type Error = ();
+    fn linearise(&self, theta: &[f64]) -> Result<Linearisation, ()> {
+        let u = self.full(theta);
+        let (sim, _) = self
+            .observer
+            .simulate(self.p, &self.at(&u), self.samples, &[])
+            .ok_or(())?;
+        let r = self.residuals(&u, &sim);
+        let nf = self.free.len();
+        let mut j = DMatrix::<f64>::zeros(r.len(), nf);
+        for (c, &k) in self.free.iter().enumerate() {
+            let mut uk = u.clone();
+            uk[k] += self.fd_step;
+            let (sk, _) = self
+                .observer
+                .simulate(self.p, &self.at(&uk), self.samples, &[])
+                .ok_or(())?;
+            for (i, (&(v, _, _), (a, b))) in
+                self.samples.iter().zip(sk.iter().zip(&sim)).enumerate()
+            {
+                j[(i, c)] = (a - b) / self.fd_step / self.noise_sd[v];
+            }
+            j[(self.samples.len() + k, c)] = 1.0 / self.prior_sd[k];
+        }
+        Ok(Linearisation::from_jacobian(&DVector::from_vec(r), &j))
+    }
+    fn cost(&self, theta: &[f64]) -> Option<f64> {
+        let u = self.full(theta);
+        let (sim, _) = self
+            .observer
+            .simulate(self.p, &self.at(&u), self.samples, &[])?;
+        Some(0.5 * self.residuals(&u, &sim).iter().map(|x| x * x).sum::<f64>())
+    }
 }
 
 /// Learns τ and σ from the training batches' whole trajectories, given the

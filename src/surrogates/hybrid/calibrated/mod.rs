@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use super::mechanistic::MechanisticSpec;
 use crate::data::batch::BatchRecord;
 use crate::error::{Diagnostic, Error};
+use crate::fit::lm::{Control, LeastSquares, Linearisation, LmOptions, levenberg_marquardt};
 use crate::simulation::address::Address;
 use crate::simulation::{Outcome, Scenario};
 use crate::surrogates::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
@@ -358,6 +359,41 @@ fn scenario_of(
     Ok((s, addresses, nominal))
 }
 
+/// Residuals ((ŷ − y)/s) over the fit batches as a function of vec(θ)
+/// (row-major), with the ridge penalty θᵀΛθ: the least-squares problem of
+/// the one estimator (`crate::fit::lm`).
+struct Surface<'a> {
+    jacobian: &'a dyn Fn(&DMatrix<f64>) -> Result<(DVector<f64>, DMatrix<f64>), Error>,
+    /// Σ r² + θᵀΛθ, None when a simulation fails.
+    loss: &'a dyn Fn(&DMatrix<f64>) -> Option<f64>,
+    lambda: &'a DVector<f64>,
+    np: usize,
+    nphi: usize,
+}
+
+impl Surface<'_> {
+    fn matrix(&self, theta: &[f64]) -> DMatrix<f64> {
+        DMatrix::from_fn(self.np, self.nphi, |k, j| theta[k * self.nphi + j])
+    }
+}
+
+impl LeastSquares for Surface<'_> {
+    type Error = Error;
+    fn linearise(&self, theta: &[f64]) -> Result<Linearisation, Error> {
+        let (r, j) = (self.jacobian)(&self.matrix(theta))?;
+        let th = DVector::from_column_slice(theta);
+        let ridge = self.lambda.component_mul(&th);
+        Ok(Linearisation {
+            cost: r.norm_squared() + th.dot(&ridge),
+            hessian: j.transpose() * &j + DMatrix::from_diagonal(self.lambda),
+            gradient: j.transpose() * &r + ridge,
+        })
+    }
+    fn cost(&self, theta: &[f64]) -> Option<f64> {
+        (self.loss)(&self.matrix(theta))
+    }
+}
+
 fn phi_of(z: &[f64]) -> Vec<f64> {
     let mut f = Vec::with_capacity(1 + 2 * z.len());
     f.push(1.0);
@@ -584,14 +620,14 @@ impl CalibratedSerialHybrid {
             Ok((DVector::from_vec(rs), j))
         };
 
-        let mut theta = DMatrix::<f64>::zeros(np, nphi);
+        let theta = DMatrix::<f64>::zeros(np, nphi);
         let mut report = FitReport {
             ridge: params.ridge,
             fit_batches: fit_idx.iter().map(|&i| prepared[i].id.clone()).collect(),
             validation_batches: val_idx.iter().map(|&i| prepared[i].id.clone()).collect(),
             ..FitReport::default()
         };
-        let mut loss = sse(&theta, &fit_idx).ok_or_else(|| {
+        let loss = sse(&theta, &fit_idx).ok_or_else(|| {
             input(
                 source,
                 "serial_hybrid",
@@ -609,57 +645,48 @@ impl CalibratedSerialHybrid {
         );
         report.fit_loss.push(loss);
         report.validation_loss.push(best.1);
-        let mut mu = 1e-3;
         let mut since_best = 0;
-        for it in 1..=params.max_iter {
-            report.iterations = it;
-            let (r, j) = jacobian(&theta)?;
-            let jtj = j.transpose() * &j;
-            let th = DVector::from_row_slice(theta.transpose().as_slice());
-            let g = j.transpose() * &r + lambda_diag.component_mul(&th);
-            let mut accepted = false;
-            let mut converged = false;
-            for _ in 0..10 {
-                let mut a = jtj.clone();
-                for d in 0..ntheta {
-                    a[(d, d)] += lambda_diag[d] + mu * (jtj[(d, d)] + lambda_diag[d]).max(1e-12);
-                }
-                let Some(step) = a.cholesky().map(|c| c.solve(&(-&g))) else {
-                    mu *= 10.0;
-                    continue;
-                };
-                let cand = DMatrix::from_fn(np, nphi, |k, jj| theta[(k, jj)] + step[k * nphi + jj]);
-                let l = sse(&cand, &fit_idx).map(|s| s + penalty(&cand));
-                if let Some(l) = l
-                    && l < loss
-                {
-                    let rel = (loss - l) / loss.max(1e-300);
-                    theta = cand;
-                    loss = l;
-                    mu = (mu / 3.0).max(1e-9);
-                    accepted = true;
-                    converged = rel < 1e-8;
-                    break;
-                }
-                mu *= 4.0;
-            }
+        let loss_of = |t: &DMatrix<f64>| sse(t, &fit_idx).map(|s| s + penalty(t));
+        let surface = Surface {
+            jacobian: &jacobian,
+            loss: &loss_of,
+            lambda: &lambda_diag,
+            np,
+            nphi,
+        };
+        let opts = LmOptions {
+            max_iter: params.max_iter,
+            max_tries: 10,
+            up_on_singular: 10.0,
+            rel_tol: 1e-8,
+            ..LmOptions::default()
+        };
+        let theta0 = vec![0.0; ntheta];
+        let out = levenberg_marquardt(&surface, &theta0, &opts, |it| {
+            report.iterations = it.iteration;
+            let t = surface.matrix(it.theta);
             let v = if val_idx.is_empty() {
-                loss
+                it.cost
             } else {
-                sse(&theta, &val_idx).unwrap_or(f64::INFINITY)
+                sse(&t, &val_idx).unwrap_or(f64::INFINITY)
             };
-            report.fit_loss.push(loss);
+            report.fit_loss.push(it.cost);
             report.validation_loss.push(v);
             if v < best.1 {
-                best = (theta.clone(), v);
-                report.best_iteration = it;
+                best = (t, v);
+                report.best_iteration = it.iteration;
                 since_best = 0;
             } else {
                 since_best += 1;
             }
-            if !accepted || converged || since_best >= params.patience {
-                break;
+            if since_best >= params.patience {
+                Control::Stop
+            } else {
+                Control::Continue
             }
+        })?;
+        if let Some(e) = out.failure {
+            return Err(e);
         }
         let theta = best.0;
         // Linearised covariance at the chosen θ.

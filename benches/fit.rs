@@ -1,0 +1,96 @@
+//! `biotwin fit`'s estimator (docs/fit.md, "Speed"): fitting 6 parameters
+//! of the xing2010 model to 30 simulated batches (exact sensitivities, no
+//! profiles, one start), and the cost of one run with sensitivities for 6
+//! parameters against a plain run of the same batch.
+//!
+//! `cargo bench --bench fit`
+
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use biotwin::fit::estimate::{Settings, estimate};
+use biotwin::fit::problem::{Batch, Problem, Sample, observables};
+use biotwin::fit::setup::{Request, build};
+use biotwin::simulation::{Family, Scenario, load_process};
+
+const PROCESS: &str = "process-models/processes/xing2010-reference.toml";
+const PARAMS: [&str; 6] = ["mu_max", "mu_d_max", "Y_x_glc", "Y_lac_glc", "q_mab", "KI_lac"];
+const OBSERVE: [&str; 4] = ["viable_cells", "titer", "glucose", "lactate"];
+
+fn problem(n_batches: usize) -> Problem {
+    let def = load_process(Path::new(PROCESS)).unwrap();
+    let ff = def.model.params.file_factor.clone();
+    let obs = observables(Family::Xing2010);
+    let observed: Vec<_> = OBSERVE
+        .iter()
+        .map(|v| obs.iter().find(|o| o.variable == *v).unwrap().clone())
+        .collect();
+    let mut batches = Vec::new();
+    for i in 0..n_batches {
+        let mut s = Scenario::from_definition(&def).unwrap();
+        let u = (i as f64 + 0.5) / n_batches as f64;
+        s.apply("initial.xv_1e6_cells_per_ml", 0.2 + 0.3 * u, &ff).unwrap();
+        s.apply("feeds.scale", 0.8 + 0.5 * ((i * 7 % n_batches) as f64 / n_batches as f64), &ff)
+            .unwrap();
+        let truth = {
+            let mut t = s.clone();
+            t.apply("model.mu_max", 0.032, &ff).unwrap();
+            t.apply("model.q_mab", 1.3e-12, &ff).unwrap();
+            t
+        };
+        let out = truth.simulate(true).unwrap();
+        let tcol = out.column("time_h").unwrap();
+        let mut samples = Vec::new();
+        for (v, o) in observed.iter().enumerate() {
+            let col = out.column(&o.column).unwrap();
+            for h in (24..=336).step_by(24) {
+                let r = tcol.iter().position(|x| (x - h as f64).abs() < 1e-9).unwrap();
+                // ±2 % deterministic "noise".
+                let wiggle = 1.0 + 0.02 * ((i * 31 + h + v * 7) as f64).sin();
+                samples.push(Sample { variable: v, time_h: h as f64, value: col[r] * o.to_si * wiggle });
+            }
+        }
+        batches.push(Batch { id: format!("S{i:02}"), scenario: s, samples });
+    }
+    let params: Vec<String> = PARAMS.iter().map(|p| format!("model.{p}")).collect();
+    build(batches, &ff, observed, &Request { parameters: &params, observe: &[], declared_sd: &[] })
+        .unwrap()
+        .0
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fit");
+    g.sample_size(10);
+    let base = problem(30);
+    assert!(base.exact);
+    g.bench_function("xing2010_6_parameters_30_batches", |b| {
+        b.iter(|| {
+            let mut p = problem_clone(&base);
+            estimate(&mut p, &Settings { profiles: false, ..Settings::default() }).unwrap()
+        })
+    });
+    let one = problem(1);
+    let theta: Vec<f64> = one.parameters.iter().map(|q| q.transform.to_theta(q.initial)).collect();
+    g.bench_function("plain_run_1_batch", |b| b.iter(|| one.residuals(&theta).unwrap()));
+    g.bench_function("sensitivities_6_parameters_1_batch", |b| {
+        b.iter(|| one.jacobian(&theta).unwrap())
+    });
+    g.finish();
+}
+
+fn problem_clone(p: &Problem) -> Problem {
+    let params: Vec<String> = p.parameters.iter().map(|q| q.address.clone()).collect();
+    let def = load_process(Path::new(PROCESS)).unwrap();
+    build(
+        p.batches.clone(),
+        &def.model.params.file_factor,
+        p.observed.clone(),
+        &Request { parameters: &params, observe: &[], declared_sd: &[] },
+    )
+    .unwrap()
+    .0
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

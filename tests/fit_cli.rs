@@ -1,0 +1,235 @@
+//! `biotwin fit` through the binary: a small fit writes its outputs and a
+//! calibrated model that registers (kind `mechanistic`), promotes and loads,
+//! and is refused once tampered; bad input exits 2 with a message naming
+//! the address, variable or batch.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use biotwin::registry::mechanistic::load_calibrated;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn data() -> PathBuf {
+    Path::new(ROOT).join("training-data/cho-platform")
+}
+fn process() -> PathBuf {
+    Path::new(ROOT).join("process-models/processes/cho-platform-3l.toml")
+}
+
+/// All batches but `keep`, comma-joined (held out so the fit stays small).
+fn holdout_all_but(keep: &[&str]) -> String {
+    (1..=36)
+        .map(|i| format!("B{i:02}"))
+        .filter(|b| !keep.contains(&b.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn fit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_biotwin"))
+        .arg("fit")
+        .args(["--process", process().to_str().unwrap()])
+        .args(["--dataset", data().to_str().unwrap()])
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+/// An output directory nothing should be written to (bad input stops first).
+fn out_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("biotwin-fit-cli-never-written-{}", std::process::id()))
+}
+
+fn refused(o: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+    assert!(!out_dir().exists(), "nothing is written on bad input");
+}
+
+#[test]
+fn fit_register_promote_load_and_refuse_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fit");
+    let reg = dir.path().join("models");
+    let hold = holdout_all_but(&["B01", "B02", "B03"]);
+    let o = fit(&[
+        "--parameters",
+        "model.beta_lp,model.mu_max",
+        "--observe",
+        "titer,viable_cells",
+        "--holdout",
+        &hold,
+        "--starts",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+        "--register",
+        "cho-line",
+        "--registry",
+        reg.to_str().unwrap(),
+        "--user",
+        "tester",
+    ]);
+    let so = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{so}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(so.contains("registered cho-line-v1 (kind mechanistic)"), "{so}");
+    // Outputs.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
+    assert_eq!(json["schema"], "biotwin.fit/1");
+    assert_eq!(json["batches"].as_array().unwrap().len(), 3);
+    assert_eq!(json["held_out"].as_array().unwrap().len(), 33);
+    for q in json["parameters"].as_array().unwrap() {
+        let e = q["estimate"].as_f64().unwrap();
+        assert!(e.is_finite() && e > 0.0);
+        let ci = q["fisher_ci95"].as_array().unwrap();
+        if let (Some(lo), Some(hi)) = (ci[0].as_f64(), ci[1].as_f64()) {
+            assert!(lo <= e && e <= hi, "{q}");
+        }
+    }
+    assert!(json["aic"].as_f64().unwrap().is_finite());
+    for b in ["B01", "B02", "B03"] {
+        let svg = std::fs::read_to_string(out.join("plots").join(format!("{b}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg"));
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("model.beta_lp") && md.contains("AIC"));
+    // The calibrated model file (biotwin.calibration/1).
+    let text = std::fs::read_to_string(out.join("model.toml")).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let cal = doc["calibration"].as_table().unwrap();
+    assert_eq!(cal["schema"].as_str(), Some("biotwin.calibration/1"));
+    assert_eq!(cal["base_model"].as_str(), Some("cho-platform"));
+    assert_eq!(cal["dataset_sha256"].as_str().unwrap().len(), 64);
+    let cov = cal["covariance"].as_table().unwrap();
+    let m = cov["matrix"].as_array().unwrap();
+    assert_eq!(cov["parameters"].as_array().unwrap().len(), m.len());
+    let beta = doc["parameters"]["beta_lp"].as_table().unwrap();
+    assert!(beta["source"].as_str().unwrap().starts_with("fitted by biotwin fit (dataset sha256 "));
+    assert_eq!(doc["model"]["id"].as_str(), Some("cho-line"));
+
+    // Registry: loads, promotes, and is refused when altered.
+    let l = load_calibrated(&reg, "cho-line-v1").unwrap();
+    assert_eq!((l.version, l.toml.as_str()), (1, text.as_str()));
+    assert_eq!(l.record.kind, "mechanistic");
+    let p = Command::new(env!("CARGO_BIN_EXE_biotwin"))
+        .args(["promote", "cho-line-v1", "--registry", reg.to_str().unwrap()])
+        .args(["--reason", "first calibration", "--user", "tester"])
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    let art = reg.join(&l.record.artifact);
+    let t = std::fs::read_to_string(&art).unwrap();
+    std::fs::write(&art, t.replacen("beta_lp", "beta_LP", 1)).unwrap();
+    let e = load_calibrated(&reg, "cho-line-v1").unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("altered"), "{e}");
+}
+
+#[test]
+fn cross_validation_predicts_every_fitted_batch_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cv");
+    let hold = holdout_all_but(&["B01", "B02", "B03", "B04"]);
+    let o = fit(&[
+        "--parameters",
+        "model.beta_lp",
+        "--observe",
+        "titer",
+        "--holdout",
+        &hold,
+        "--cv",
+        "2",
+        "--starts",
+        "0",
+        "--no-profiles",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
+    let held: Vec<&str> = json["held_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["batch"].as_str().unwrap())
+        .collect();
+    // 32 held-out batches, then each of the 4 fitted ones once by its fold.
+    assert_eq!(held.len(), 36);
+    for b in ["B01", "B02", "B03", "B04"] {
+        assert_eq!(held.iter().filter(|h| **h == b).count(), 1, "{held:?}");
+    }
+    assert!(json["parameters"][0]["profile_ci95"].is_null());
+}
+
+#[test]
+fn unknown_address_is_named() {
+    let hold = holdout_all_but(&["B01", "B02"]);
+    let o = fit(&["--parameters", "model.mu_max,model.not_a_param", "--holdout", &hold, "--out", out_dir().to_str().unwrap()]);
+    refused(&o, &["model.not_a_param", "mu_max"]);
+}
+
+#[test]
+fn parameter_without_effect_on_the_observed_variables_is_named() {
+    let hold = holdout_all_but(&["B01", "B02"]);
+    let o = fit(&[
+        "--parameters",
+        "model.mu_max,model.dna_lys",
+        "--observe",
+        "titer,viable_cells",
+        "--holdout",
+        &hold,
+        "--out",
+        out_dir().to_str().unwrap(),
+    ]);
+    refused(&o, &["model.dna_lys", "no effect"]);
+}
+
+#[test]
+fn observed_variable_missing_from_the_dataset_is_named() {
+    let hold = holdout_all_but(&["B01", "B02"]);
+    let o = fit(&[
+        "--parameters",
+        "model.mu_max",
+        "--observe",
+        "titer,dead_cells",
+        "--holdout",
+        &hold,
+        "--out",
+        out_dir().to_str().unwrap(),
+    ]);
+    refused(&o, &["dead_cells", "none in the dataset"]);
+}
+
+#[test]
+fn batch_whose_recipe_cannot_be_mapped_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("mapping.toml");
+    std::fs::write(
+        &map,
+        format!(
+            "process = {:?}\n[[condition]]\nparameter = \"stirrer_speed\"\naddress = \"setpoints.agitation_rpm\"\n",
+            process().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let hold = holdout_all_but(&["B01", "B02"]);
+    let o = fit(&[
+        "--parameters",
+        "model.mu_max",
+        "--mapping",
+        map.to_str().unwrap(),
+        "--holdout",
+        &hold,
+        "--out",
+        out_dir().to_str().unwrap(),
+    ]);
+    refused(&o, &["batches.B01.parameters.stirrer_speed"]);
+}
