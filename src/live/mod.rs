@@ -23,6 +23,7 @@ pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod factory;
+pub mod ledger;
 pub mod mapping;
 pub mod mechanistic;
 pub mod memory_store;
