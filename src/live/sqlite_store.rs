@@ -516,31 +516,96 @@ impl Store for SqliteStore {
     }
 
     fn predictions(&self, tenant: &str, batch_id: &str) -> Result<Vec<PredictionRecord>, Error> {
-        self.with(|c| {
+        let rows: Vec<(PredictionRecord, Option<String>)> = self.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT tenant, batch_id, seq, model_id, input_sha256, created_unix_s, forecast_json
                  FROM predictions WHERE tenant = ?1 AND batch_id = ?2 ORDER BY seq",
             )?;
             st.query_map([tenant, batch_id], |r| {
                 let json: String = r.get(6)?;
-                let forecast: Forecast = serde_json::from_str(&json).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        6,
-                        rusqlite::types::Type::Text,
-                        Box::new(e),
-                    )
-                })?;
-                Ok(PredictionRecord {
-                    tenant: r.get(0)?,
-                    batch_id: r.get(1)?,
-                    seq: r.get::<_, i64>(2)? as u64,
-                    model_id: r.get(3)?,
-                    input_sha256: r.get(4)?,
-                    created_unix_s: r.get(5)?,
-                    forecast,
-                })
+                let (forecast, bad) = match serde_json::from_str::<Forecast>(&json) {
+                    Ok(f) => (f, None),
+                    Err(e) => (
+                        Forecast {
+                            time_s: 0.0,
+                            cqas: vec![],
+                            state: vec![],
+                        },
+                        Some(e.to_string()),
+                    ),
+                };
+                Ok((
+                    PredictionRecord {
+                        tenant: r.get(0)?,
+                        batch_id: r.get(1)?,
+                        seq: r.get::<_, i64>(2)? as u64,
+                        model_id: r.get(3)?,
+                        input_sha256: r.get(4)?,
+                        created_unix_s: r.get(5)?,
+                        forecast,
+                    },
+                    bad,
+                ))
             })?
             .collect()
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (p, bad) in rows {
+            match bad {
+                None => out.push(p),
+                Some(e) => eprintln!(
+                    "{}: prediction {} of batch {} (tenant {}) is corrupt and was skipped: {e} (biotwin audit verify names every altered record)",
+                    self.path.display(),
+                    p.seq,
+                    p.batch_id,
+                    p.tenant
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    fn readings_page(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+        tag: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Reading>, usize), Error> {
+        self.with(|c| {
+            let total: i64 = c.query_row(
+                "SELECT COUNT(*) FROM readings WHERE tenant = ?1 AND batch_id = ?2
+                 AND (?3 IS NULL OR tag = ?3)",
+                params![tenant, batch_id, tag],
+                |r| r.get(0),
+            )?;
+            let mut st = c.prepare_cached(
+                "SELECT tag, time_unix_s, available_unix_s, value, quality FROM readings
+                 WHERE tenant = ?1 AND batch_id = ?2 AND (?3 IS NULL OR tag = ?3)
+                 ORDER BY id LIMIT ?4 OFFSET ?5",
+            )?;
+            let rows = st
+                .query_map(
+                    params![
+                        tenant,
+                        batch_id,
+                        tag,
+                        limit.min(i64::MAX as usize) as i64,
+                        offset.min(i64::MAX as usize) as i64
+                    ],
+                    |r| {
+                        Ok(Reading {
+                            tag: r.get(0)?,
+                            time_unix_s: r.get(1)?,
+                            available_unix_s: r.get(2)?,
+                            value: r.get(3)?,
+                            quality: quality_of(&r.get::<_, String>(4)?),
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, total as usize))
         })
     }
 

@@ -14,6 +14,7 @@ mod api;
 pub mod auth;
 pub mod background;
 pub mod demo;
+pub mod limits;
 mod page;
 pub mod svg;
 
@@ -46,6 +47,8 @@ pub fn router(store: Arc<dyn Store>, tenants: Vec<(TenantId, String)>) -> axum::
         .merge(api::routes())
         .fallback(api::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(limits::request_timeout))
+        .layer(axum::middleware::map_response(limits::security_headers))
 }
 
 /// Serves [`router`] on `addr` until the process ends.
@@ -71,6 +74,7 @@ pub async fn serve_on(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("<listen address>", e))?;
+    let listener = limits::BoundedListener::new(listener, limits::Limits::default());
     axum::serve(listener, router(store, tenants))
         .await
         .map_err(|e| Error::io(format!("<http server on {addr}>"), e))
