@@ -88,14 +88,15 @@ fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
     ];
     for _ in 0..1 + rng.below(4) {
         if b.is_empty() {
-            b.extend_from_slice(rng.pick(specials));
+            let s: &[u8] = *rng.pick(specials);
+            b.extend_from_slice(s);
             continue;
         }
         let at = rng.below(b.len());
         match rng.below(6) {
             0 => b[at] ^= 1 << rng.below(8),
             1 => {
-                let s = rng.pick(specials);
+                let s: &[u8] = *rng.pick(specials);
                 b.splice(at..at, s.iter().copied());
             }
             2 => {
@@ -196,7 +197,8 @@ fn fuzz_long_and_wide_csv_exports() {
         if rng.below(2) == 0 {
             z.truncate(cut);
         } else {
-            z[cut.min(z.len() - 1)] ^= 0x41;
+            let at = cut.min(z.len() - 1);
+            z[at] ^= 0x41;
         }
         std::fs::write(&gz, &z).unwrap();
         let _ = read_export(&gz, format);
