@@ -16,6 +16,10 @@
 //! requests are sent. Prints the count, errors (non-200 or broken
 //! connections), p50 / p99 / max latency per tenant and overall, and whether
 //! p99 <= 10 ms with 0 errors was met.
+//!
+//! `--flood N` adds N threads that download sponsor-a's readings in pages
+//! of 5,000 back to back for the whole run (not counted above): compare
+//! sponsor-b's latencies with and without it for per-tenant fairness.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -176,6 +180,27 @@ fn main() {
         })
     };
 
+    let flood = arg("--flood", 0.0) as usize;
+    let flooders: Vec<_> = (0..flood.min(32))
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut conn = connect(addr);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let path = format!(
+                        "/api/batches/A1/readings?limit=5000&offset={}",
+                        (n % 2) * 5000
+                    );
+                    if get(&mut conn, &path, TOKENS[0].2).is_none() {
+                        conn = connect(addr);
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
     let total = (rate * seconds) as usize;
     let interval = Duration::from_secs_f64(clients as f64 / rate);
     let start = Instant::now() + Duration::from_millis(200);
@@ -187,7 +212,9 @@ fn main() {
                 let mut i = c;
                 let mut k = 0u32;
                 while i < total {
-                    let due = start + interval.mul_f64(k as f64) + interval.mul_f64(c as f64 / clients as f64);
+                    let due = start
+                        + interval.mul_f64(k as f64)
+                        + interval.mul_f64(c as f64 / clients as f64);
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
@@ -196,7 +223,10 @@ fn main() {
                     let path = match (i / 2) % 4 {
                         0 => "/api/batches".to_string(),
                         1 => format!("/api/batches/{batch}"),
-                        2 => format!("/api/batches/{batch}/readings?limit=100&offset={}", (i * 37) % 4900),
+                        2 => format!(
+                            "/api/batches/{batch}/readings?limit=100&offset={}",
+                            (i * 37) % 4900
+                        ),
                         _ => format!("/api/batches/{batch}/predictions"),
                     };
                     let status = get(&mut conn, &path, token);
@@ -220,6 +250,12 @@ fn main() {
     let wall = start.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let writes = writer.join().unwrap();
+    let downloads: u64 = flooders.into_iter().map(|h| h.join().unwrap()).sum();
+    if flood > 0 {
+        println!(
+            "web_load: {flood} flood threads of sponsor-a downloaded {downloads} pages of up to 5,000 readings meanwhile"
+        );
+    }
     let errors = all.iter().filter(|r| !r.2).count();
     println!(
         "web_load: {} requests in {wall:.1} s ({:.0}/s asked, {:.0}/s achieved) over 2 tenants, {clients} keep-alive clients, while a writer made {} store writes per tenant",
@@ -228,7 +264,11 @@ fn main() {
         all.len() as f64 / wall,
         writes * 2
     );
-    for (label, filter) in [("sponsor-a", Some(0)), ("sponsor-b", Some(1)), ("all", None)] {
+    for (label, filter) in [
+        ("sponsor-a", Some(0)),
+        ("sponsor-b", Some(1)),
+        ("all", None),
+    ] {
         let mut ms: Vec<f64> = all
             .iter()
             .filter(|r| filter.is_none_or(|t| r.0 == t))
@@ -248,6 +288,10 @@ fn main() {
     let p99 = quantile(&ms, 0.99);
     println!(
         "  errors {errors}; target p99 <= 10 ms with 0 errors: {}",
-        if errors == 0 && p99 <= 10.0 { "met" } else { "NOT met" }
+        if errors == 0 && p99 <= 10.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }

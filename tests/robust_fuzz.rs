@@ -83,8 +83,26 @@ fn fuzz(name: &str, default_cases: u64, mut case: impl FnMut(&mut Rng)) {
 fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
     let mut b = bytes.to_vec();
     let specials: &[&[u8]] = &[
-        b"\"", b",", b"\n", b"\r", "é".as_bytes(), "\u{feff}".as_bytes(), b"\0", b"nan", b"inf",
-        b"-", b":", b"T", b"Z", b"1e308", b"[", b"]", b"=", b"'''", b"\xff", b" ",
+        b"\"",
+        b",",
+        b"\n",
+        b"\r",
+        "é".as_bytes(),
+        "\u{feff}".as_bytes(),
+        b"\0",
+        b"nan",
+        b"inf",
+        b"-",
+        b":",
+        b"T",
+        b"Z",
+        b"1e308",
+        b"[",
+        b"]",
+        b"=",
+        b"'''",
+        b"\xff",
+        b" ",
     ];
     for _ in 0..1 + rng.below(4) {
         if b.is_empty() {
@@ -117,8 +135,10 @@ fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
 }
 
 fn b01_head(lines: usize) -> String {
-    let f = std::fs::File::open(format!("{ROOT}/training-data/cho-platform/batches/B01.csv.gz"))
-        .unwrap();
+    let f = std::fs::File::open(format!(
+        "{ROOT}/training-data/cho-platform/batches/B01.csv.gz"
+    ))
+    .unwrap();
     let mut s = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(f), &mut s).unwrap();
     s.lines().take(lines).collect::<Vec<_>>().join("\n") + "\n"
@@ -126,7 +146,11 @@ fn b01_head(lines: usize) -> String {
 
 #[test]
 fn fuzz_timestamps() {
-    let valid = ["2025-01-01T00:00:00Z", "2024-02-29T23:59:60.125+01:00", "1970-01-01 00:00:00z"];
+    let valid = [
+        "2025-01-01T00:00:00Z",
+        "2024-02-29T23:59:60.125+01:00",
+        "1970-01-01 00:00:00z",
+    ];
     fuzz("timestamps", 20_000, |rng| {
         let base = rng.pick(&valid).as_bytes();
         let m = mutate(rng, base);
@@ -142,7 +166,11 @@ fn fuzz_timestamps() {
 
 #[test]
 fn fuzz_csv_lines() {
-    let lines = ["2025-01-01T00:00:00Z,ph,7.0,", "a,\"b,c\",\"d\"\"e\"", " x , y ,z"];
+    let lines = [
+        "2025-01-01T00:00:00Z,ph,7.0,",
+        "a,\"b,c\",\"d\"\"e\"",
+        " x , y ,z",
+    ];
     fuzz("csv lines", 20_000, |rng| {
         let base = rng.pick(&lines).as_bytes();
         let m = mutate(rng, base);
@@ -179,9 +207,20 @@ fn fuzz_long_and_wide_csv_exports() {
     let gz = dir.path().join("x.csv.gz");
     fuzz("long/wide csv", 3_000, |rng| {
         let is_long = rng.below(2) == 0;
-        let m = mutate(rng, if is_long { long.as_bytes() } else { wide.as_bytes() });
+        let m = mutate(
+            rng,
+            if is_long {
+                long.as_bytes()
+            } else {
+                wide.as_bytes()
+            },
+        );
         std::fs::write(&p, &m).unwrap();
-        let format = if is_long { DataFormat::Long } else { DataFormat::Wide };
+        let format = if is_long {
+            DataFormat::Long
+        } else {
+            DataFormat::Wide
+        };
         if let Ok((r, bad)) = read_export(&p, format) {
             let header_ok = m.starts_with(b"timestamp,tag,value");
             if is_long && header_ok {
@@ -264,7 +303,13 @@ fn parquet_export(rows: &[(String, String, f64)]) -> Vec<u8> {
 fn fuzz_parquet_exports() {
     let dir = tempfile::tempdir().unwrap();
     let rows: Vec<(String, String, f64)> = (0..40)
-        .map(|i| (format_rfc3339(1.7e9 + 60.0 * i as f64), "ph".to_string(), 7.0 + i as f64 * 1e-3))
+        .map(|i| {
+            (
+                format_rfc3339(1.7e9 + 60.0 * i as f64),
+                "ph".to_string(),
+                7.0 + i as f64 * 1e-3,
+            )
+        })
         .collect();
     let clean = parquet_export(&rows);
     let p = dir.path().join("x.parquet");
@@ -328,7 +373,10 @@ fn fuzz_toml_files() {
         "lots/feed-a-supplier-b.toml",
         "specs/cho-mab-upstream.toml",
     ];
-    let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(tree.join(f)).unwrap()).collect();
+    let originals: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(tree.join(f)).unwrap())
+        .collect();
     fuzz("toml files", 300, |rng| {
         let k = rng.below(files.len());
         let path = tree.join(files[k]);
@@ -385,7 +433,10 @@ fn fuzz_http_paths_and_queries() {
     let token = "fuzz-token-0123456789";
     let app = biotwin::live::web::router(
         store,
-        vec![("a".into(), biotwin::live::web::auth::token_sha256_hex(token))],
+        vec![(
+            "a".into(),
+            biotwin::live::web::auth::token_sha256_hex(token),
+        )],
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

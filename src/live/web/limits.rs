@@ -12,6 +12,10 @@
 //!   [`REQUEST_TIMEOUT`] gets 503.
 //! * [`security_headers`]: `X-Content-Type-Options: nosniff` and a
 //!   Content-Security-Policy on every response that has none.
+//! * [`fair_share`]: at most [`PER_TENANT_CONCURRENCY`] requests of one
+//!   tenant are served at once; more of that tenant's wait for their turn,
+//!   so one tenant's downloads queue behind each other, not in front of
+//!   another tenant's requests.
 //! * List endpoints answer at most [`MAX_PAGE`] items per request
 //!   (`?offset=&limit=`, `X-Total-Count`, `X-Next-Offset`; `api.rs`).
 
@@ -36,6 +40,37 @@ pub const MAX_PAGE: usize = 5000;
 /// The policy every response carries unless it set its own: scripts,
 /// styles and images from this origin only, no framing, no plugins.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Requests of one tenant served at once.
+pub const PER_TENANT_CONCURRENCY: usize = 2;
+
+/// One semaphore per tenant, made on the tenant's first request.
+#[derive(Clone, Default)]
+pub struct TenantSlots(Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>>);
+
+impl TenantSlots {
+    fn of(&self, tenant: &str) -> Arc<Semaphore> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_TENANT_CONCURRENCY)))
+            .clone()
+    }
+}
+
+/// Middleware: a request with a valid token waits for one of its tenant's
+/// slots (requests without one go on, to be answered 401 by the handler).
+pub(crate) async fn fair_share(
+    axum::extract::State(st): axum::extract::State<super::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let tenant = super::auth::bearer(req.headers()).and_then(|t| st.tenants.authenticate(t));
+    let _permit = match tenant {
+        Some(t) => st.slots.of(&t).acquire_owned().await.ok(),
+        None => None,
+    };
+    next.run(req).await
+}
 
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]

@@ -32,6 +32,8 @@ pub(crate) struct AppState {
     pub tenants: Arc<Tenants>,
     /// Serialises alert acknowledgements (check, mark, audit).
     pub ack_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Each tenant's share of concurrent requests ([`limits::fair_share`]).
+    pub slots: limits::TenantSlots,
 }
 
 /// The whole application. `tenants`: (tenant, SHA-256 of its bearer token as
@@ -42,11 +44,16 @@ pub fn router(store: Arc<dyn Store>, tenants: Vec<(TenantId, String)>) -> axum::
         store,
         tenants: Arc::new(Tenants::new(&tenants)),
         ack_lock: Arc::new(tokio::sync::Mutex::new(())),
+        slots: limits::TenantSlots::default(),
     };
     page::routes()
         .merge(api::routes())
         .fallback(api::not_found)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            limits::fair_share,
+        ))
         .layer(axum::middleware::from_fn(limits::request_timeout))
         .layer(axum::middleware::map_response(limits::security_headers))
 }
