@@ -18,7 +18,7 @@ pub struct Args {
 pub enum AuditCommand {
     /// Verify sequence numbers, links and hashes of every entry.
     #[command(
-        after_help = "Examples:\n  biotwin audit verify --store live.sqlite\n  biotwin audit verify --registry models/\n  biotwin audit verify --store live.sqlite --registry models/\n\nExit 0 and the head hash of each chain when intact; exit 2 naming the first\nbroken entry (or altered artifact) otherwise."
+        after_help = "Examples:\n  biotwin audit verify --store live.sqlite\n  biotwin audit verify --registry models/\n  biotwin audit verify --store live.sqlite --registry models/\n  biotwin audit verify --store live.sqlite --anchor /mnt/worm/live.sqlite.anchor.jsonl\n\nExit 0 and the head hash of each chain when intact; exit 2 naming the first\nbroken entry (or altered artifact) otherwise."
     )]
     Verify {
         /// The SQLite store of a live site (predictions, alerts, configuration
@@ -29,14 +29,42 @@ pub enum AuditCommand {
         /// artifacts are checked against their recorded hashes too.
         #[arg(long)]
         registry: Option<PathBuf>,
+        /// An anchor file (repeatable): the counts and head hashes the store
+        /// (`<store>.anchor.jsonl`) or the registry (`<dir>.anchor.jsonl`)
+        /// appended after each write, ideally kept on separate append-only
+        /// media. Every line must still be reached by its chain, so deleting
+        /// the last entries (or all of them) is found. Without this flag the
+        /// default anchor files are checked when they exist.
+        #[arg(long)]
+        anchor: Vec<PathBuf>,
     },
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
     match a.command {
-        AuditCommand::Verify { store, registry } => {
+        AuditCommand::Verify {
+            store,
+            registry,
+            anchor,
+        } => {
+            let mut store_anchors = Vec::new();
+            let mut registry_anchor = None;
+            for a in &anchor {
+                match anchor_chain(a)?.as_str() {
+                    "registry" if registry.is_some() => registry_anchor = Some(a.clone()),
+                    "live-store" if store.is_some() => store_anchors.push(a.clone()),
+                    other => {
+                        return Err(Error::input(
+                            a,
+                            "chain",
+                            "the anchor of a store given with --store or a registry given with --registry",
+                            format!("an anchor of a `{other}` chain"),
+                        ));
+                    }
+                }
+            }
             if let Some(store) = store {
-                verify_store(&store)?;
+                verify_store(&store, &store_anchors)?;
             }
             if let Some(dir) = registry {
                 if !dir.is_dir() {
@@ -47,20 +75,46 @@ pub fn run(a: Args) -> Result<(), Error> {
                         format!("`{}` (no such directory)", dir.display()),
                     ));
                 }
-                let v = crate::registry::verify(&dir)?;
+                let v = crate::registry::verify_anchored(&dir, registry_anchor.as_deref())?;
                 outln!(
                     "registry log intact: {} entries, {} artifacts unaltered, head {}",
                     v.entries,
                     v.artifacts,
                     v.head
                 );
+                if v.anchors > 0 {
+                    outln!(
+                        "registry anchors: {} lines, all reached by the log",
+                        v.anchors
+                    );
+                } else {
+                    outln!(
+                        "registry anchors: none found (a truncated log is found only with an anchor file)"
+                    );
+                }
             }
             Ok(())
         }
     }
 }
 
-fn verify_store(store: &std::path::Path) -> Result<(), Error> {
+/// The `chain` of an anchor file's first line.
+fn anchor_chain(path: &std::path::Path) -> Result<String, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    serde_json::from_str::<crate::live::ledger::Anchor>(first)
+        .map(|a| a.chain)
+        .map_err(|e| {
+            Error::input(
+                path,
+                "line 1",
+                "an anchor line written by biotwin",
+                e.to_string(),
+            )
+        })
+}
+
+fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Error> {
     if !store.is_file() {
         return Err(Error::input(
             "<command line>",
@@ -69,18 +123,74 @@ fn verify_store(store: &std::path::Path) -> Result<(), Error> {
             format!("`{}` (no such file)", store.display()),
         ));
     }
-    let s = SqliteStore::open(store)?;
+    let s = SqliteStore::open_existing(store)?;
+    if !s.has_table("audit")? {
+        return Err(Error::input(
+            store,
+            "audit",
+            "the store's audit table",
+            "no such table: it was dropped",
+        ));
+    }
     let trail = s.audit()?;
-    match verify(&trail) {
-        Ok(head) => {
-            outln!("audit trail intact: {} entries, head {head}", trail.len());
-            Ok(())
-        }
-        Err(b) => Err(Error::input(
+    let head = verify(&trail).map_err(|b| {
+        Error::input(
             store,
             format!("audit[{}]", b.index),
             "an intact hash chain",
             b.to_string(),
-        )),
+        )
+    })?;
+    outln!("audit trail intact: {} entries, head {head}", trail.len());
+    match s.verify_records()? {
+        Ok(r) => outln!(
+            "records intact: {} batches, {} readings, {} predictions, {} alerts, {} audit entries in {} ledger entries, head {}",
+            r.batches,
+            r.readings,
+            r.predictions,
+            r.alerts,
+            r.audit_entries,
+            r.ledger_entries,
+            r.head
+        ),
+        Err(problems) => {
+            let mut d = crate::error::Diagnostics::new();
+            for p in problems {
+                d.push(crate::error::Diagnostic::new(
+                    store,
+                    "records",
+                    "every record as chained in the ledger",
+                    p,
+                ));
+            }
+            return Err(Error::Input(d));
+        }
     }
+    if trail.iter().any(|e| e.action == "store.records_adopted") {
+        outln!(
+            "note: records written before the store.records_adopted audit entry were chained when adopted, not when written"
+        );
+    }
+    let mut files: Vec<PathBuf> = anchors.to_vec();
+    if files.is_empty() && s.anchor_path().is_file() {
+        files.push(s.anchor_path().to_path_buf());
+    }
+    if files.is_empty() {
+        outln!(
+            "anchors: none found (deleting the last entries is found only with an anchor file; see docs/live.md)"
+        );
+    }
+    let (ledger, audit) = s.chain_hashes()?;
+    for f in files {
+        let (n, last) =
+            crate::live::ledger::check_anchor_file(&f, "live-store", &ledger, &audit)
+                .map_err(|m| Error::input(&f, "", "an anchor the store's chains still reach", m))?;
+        outln!(
+            "anchor {}: {n} lines, all reached; latest: {} ledger entries, {} audit entries",
+            f.display(),
+            last.ledger_count,
+            last.audit_count
+        );
+    }
+    Ok(())
 }

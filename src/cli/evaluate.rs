@@ -91,6 +91,7 @@ pub(crate) fn resolve(
                 })
             })
             .unwrap_or_default();
+        crate::registry::verify_enclosing(&file)?;
         return Ok((Artifact::load(&file)?, held, file.display().to_string()));
     }
     let reg = Registry::new(registry);
@@ -105,6 +106,8 @@ pub(crate) fn resolve(
             ),
         ));
     }
+    // A registry that does not verify serves nothing.
+    crate::registry::verify(registry)?;
     let (rec, art) = reg.load(model)?;
     Ok((
         art,

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read};
+
 use std::path::{Path, PathBuf};
 
 use super::manifest::FileFormat;
@@ -32,14 +33,145 @@ pub fn open_maybe_gzip(path: &Path) -> Result<Box<dyn Read>, Diagnostics> {
     }
 }
 
-/// A CSV reader over `path` that leaves row-length checks to the caller, so
-/// that a short row is reported with its line rather than aborting the file.
-pub fn csv_reader(path: &Path) -> Result<csv::Reader<Box<dyn Read>>, Diagnostics> {
-    Ok(csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(open_maybe_gzip(path)?))
+/// Reads the whole of `path`, decompressed. A read error part-way (a
+/// truncated or damaged gzip stream: unexpected end, bad CRC, trailing
+/// garbage) fails the whole file: nothing of a partial file is used, since
+/// the rows lost at its end cannot be counted.
+pub fn read_all(path: &Path) -> Result<Vec<u8>, Diagnostics> {
+    let mut r = open_maybe_gzip(path)?;
+    let mut bytes = Vec::new();
+    r.read_to_end(&mut bytes).map_err(|e| {
+        Diagnostics::from(Diagnostic::new(
+            path,
+            "",
+            "a complete file (a gzip export must end with its intact trailer)",
+            format!(
+                "a read error after {} bytes: {e}; the file is truncated or damaged, so none of it was used",
+                bytes.len()
+            ),
+        ))
+    })?;
+    Ok(bytes)
+}
+
+/// Splits one line of CSV into trimmed fields. A line is a record: a
+/// quoted field must close on its own line, so that one stray quote costs
+/// one row, never the rest of the file. `""` inside a quoted field is a
+/// quote; a quote inside an unquoted field is kept as text (its value then
+/// fails its own check with the row's line).
+pub fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
+            chars.next();
+        }
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut closed = false;
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                        field.push('"');
+                    } else {
+                        closed = true;
+                        break;
+                    }
+                } else {
+                    field.push(c);
+                }
+            }
+            if !closed {
+                return Err(format!(
+                    "an unterminated quote in field {} (a quoted field must close on its own line)",
+                    fields.len() + 1
+                ));
+            }
+            while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
+                chars.next();
+            }
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Ok(fields);
+                }
+                Some(',') => fields.push(field),
+                Some(c) => {
+                    return Err(format!(
+                        "`{c}` after the closing quote of field {} (expected `,` or the end of the line)",
+                        fields.len() + 1
+                    ));
+                }
+            }
+        } else {
+            let mut ended = true;
+            for c in chars.by_ref() {
+                if c == ',' {
+                    ended = false;
+                    break;
+                }
+                field.push(c);
+            }
+            fields.push(field.trim().to_string());
+            if ended {
+                return Ok(fields);
+            }
+        }
+    }
+}
+
+/// The lines of an export's bytes as records (1-based physical lines; the
+/// header is line 1). Blank lines are skipped; a line that is not UTF-8 or
+/// not CSV is a [`RowProblem`] with its line, and the next line is read.
+pub fn csv_records(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<
+    (
+        csv::StringRecord,
+        Vec<Result<csv::StringRecord, RowProblem>>,
+    ),
+    Diagnostics,
+> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut header: Option<csv::StringRecord> = None;
+    let mut rows = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let n = i + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let problem = |found: String| RowProblem {
+            at: Some(n),
+            column: String::new(),
+            expected: "a CSV row".into(),
+            found,
+        };
+        let parsed = match std::str::from_utf8(raw) {
+            Err(e) => Err(problem(format!("text that is not UTF-8 ({e})"))),
+            Ok(text) if text.trim().is_empty() => continue,
+            Ok(text) => split_csv_line(text).map_err(problem).map(|f| {
+                let mut rec = csv::StringRecord::from(f);
+                let mut pos = csv::Position::new();
+                pos.set_line(n as u64);
+                rec.set_position(Some(pos));
+                rec
+            }),
+        };
+        if header.is_none() {
+            match parsed {
+                Ok(h) => header = Some(h),
+                Err(p) => {
+                    return Err(Diagnostics::from(
+                        Diagnostic::new(path, "", "a CSV header line", p.found).at_line(Some(n)),
+                    ));
+                }
+            }
+        } else {
+            rows.push(parsed);
+        }
+    }
+    Ok((header.unwrap_or_default(), rows))
 }
 
 /// How positions in an export are named: a CSV line (the header is line 1)
@@ -123,28 +255,13 @@ pub fn open_export(path: &Path, layout: Option<FileFormat>) -> Result<ExportTabl
             rows: Box::new(t.rows.into_iter()),
         });
     }
-    let mut rdr = csv_reader(path)?;
-    let header = rdr
-        .headers()
-        .map_err(|e| {
-            Diagnostics::from(
-                Diagnostic::new(path, "", "a CSV header line", e.to_string()).at_line(Some(1)),
-            )
-        })?
-        .clone();
+    let (header, rows) = csv_records(path, &read_all(path)?)?;
     Ok(ExportTable {
         header,
         header_at: Some(1),
         positions: Positions::Lines,
         parquet_layout: None,
-        rows: Box::new(rdr.into_records().map(|r| {
-            r.map_err(|e| RowProblem {
-                at: e.position().map(|p| p.line() as usize),
-                column: String::new(),
-                expected: "a CSV row".into(),
-                found: e.to_string(),
-            })
-        })),
+        rows: Box::new(rows.into_iter()),
     })
 }
 

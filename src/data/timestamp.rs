@@ -12,6 +12,11 @@
 pub fn parse_rfc3339(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let bad = || format!("`{t}` (not an RFC 3339 UTC timestamp like 2024-01-01T00:00:00Z)");
+    // Every valid timestamp is ASCII; checking first also keeps the byte
+    // slicing below on character boundaries (a `é` would split one).
+    if !t.is_ascii() {
+        return Err(bad());
+    }
     let b = t.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
         return Err(bad());
@@ -56,8 +61,17 @@ pub fn parse_rfc3339(text: &str) -> Result<f64, String> {
             if rb[3] != b':' {
                 return Err(bad());
             }
-            let h: i64 = rest[1..3].parse().map_err(|_| bad())?;
-            let m: i64 = rest[4..6].parse().map_err(|_| bad())?;
+            let two = |s: &str| -> Result<i64, String> {
+                if s.bytes().all(|c| c.is_ascii_digit()) {
+                    s.parse().map_err(|_| bad())
+                } else {
+                    Err(bad())
+                }
+            };
+            let (h, m) = (two(&rest[1..3])?, two(&rest[4..6])?);
+            if h > 23 || m > 59 {
+                return Err(bad());
+            }
             let sign = if rb[0] == b'-' { -1 } else { 1 };
             sign * (h * 3600 + m * 60)
         }
@@ -194,6 +208,10 @@ mod tests {
             "2024-01-01",
             "yesterday",
             "2024-01-01T00:00:00+0100",
+            "2025-01-01T00:00:0éZ",
+            "2025-01-01T00:00:00é",
+            "2025-01-01T00:00:00+-1:00",
+            "ß025-01-01T00:00:00Z",
         ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }

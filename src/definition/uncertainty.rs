@@ -20,6 +20,12 @@ use serde::Deserialize;
 /// with the sensitivity analysis): inverse CDFs from statrs/libm.
 pub use crate::sensitivity::Distribution;
 
+/// Largest coefficient of variation accepted, in percent. A spread
+/// larger than twice the value describes no measured parameter or raw
+/// material, and far larger ones overflow the distributions (a lognormal's
+/// sigma_ln = sqrt(ln(1 + cv^2)) is infinite for cv_pct = 1e308).
+pub const MAX_CV_PCT: f64 = 200.0;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct UncertaintyFile {
     pub parameter: String,
@@ -43,10 +49,49 @@ pub enum DistributionKind {
 }
 
 impl UncertaintyFile {
+    /// The checks that need no nominal value (so `validate` can make them
+    /// on a lots file alone): every number given is finite, and `cv_pct`
+    /// lies in (0, [`MAX_CV_PCT`]].
+    pub fn check_numbers(&self) -> Result<(), (String, String, String)> {
+        let bad = |f: &str, e: &str, found: String| Err((f.to_string(), e.to_string(), found));
+        // Every number given must be finite (a `nan` or `inf` in TOML is
+        // a float like any other), whatever route the entry came by: a
+        // process file, a lots file or a study.
+        for (key, v) in [
+            ("mean", self.mean),
+            ("median", self.median),
+            ("sd", self.sd),
+            ("cv_pct", self.cv_pct),
+            ("low", self.low),
+            ("high", self.high),
+            ("mode", self.mode),
+        ] {
+            if let Some(v) = v.filter(|v| !v.is_finite()) {
+                return bad(key, "a finite number", format!("{v}"));
+            }
+        }
+        if let Some(cv) = self.cv_pct.filter(|cv| !(*cv > 0.0 && *cv <= MAX_CV_PCT)) {
+            return bad(
+                "cv_pct",
+                &format!("a coefficient of variation in (0, {MAX_CV_PCT}] %"),
+                format!("{cv}"),
+            );
+        }
+        Ok(())
+    }
+
     /// Resolves defaults against the nominal value; the error says what is
     /// missing or inconsistent, in the words of the file.
     pub fn resolve(&self, nominal: f64) -> Result<Distribution, (String, String, String)> {
         let bad = |f: &str, e: &str, found: String| Err((f.to_string(), e.to_string(), found));
+        self.check_numbers()?;
+        if !nominal.is_finite() {
+            return bad(
+                "parameter",
+                "an address whose nominal value is a finite number",
+                format!("{nominal}"),
+            );
+        }
         let spread = |centre: f64| -> Option<f64> {
             match (self.sd, self.cv_pct) {
                 (Some(sd), None) => Some(sd),

@@ -361,7 +361,18 @@ impl Engine {
                     arrival: run.arrivals,
                 });
             }
-            Err(why) => self.stats.rejections.add(why),
+            Err(why) => {
+                if why == Rejection::ConflictingDuplicate {
+                    eprintln!(
+                        "batch {}: tag {} at {} has two different values; {} refused (conflicting_duplicate), the first received is kept",
+                        run.cfg.id,
+                        r.tag,
+                        crate::data::timestamp::format_rfc3339(r.time_unix_s),
+                        r.value
+                    );
+                }
+                self.stats.rejections.add(why)
+            }
         }
         self.advance(run)
     }

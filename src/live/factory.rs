@@ -72,6 +72,7 @@ impl SiteFactory {
         if let Some(l) = cache.get(path) {
             return Ok(l.clone());
         }
+        crate::registry::verify_enclosing(path)?;
         let l = SharedLadder::load(path).map_err(|e| {
             self.error(
                 b,

@@ -8,11 +8,11 @@
 //! Checks, in order: the tag is configured; the quality is good; the value,
 //! in the tag's own unit, lies in the configured `[min, max]` (a value
 //! exported in the wrong unit usually fails here: glucose in mg/L is a
-//! thousand times too large); the same (tag, time, value) has not been seen
-//! for the batch; the value is not stale (older than `stale_after_s` behind
+//! thousand times too large); the same (tag, time) has not been seen for the batch
+//! (`duplicate` with the same value, `conflicting_duplicate` with another); the value is not stale (older than `stale_after_s` behind
 //! the newest online reading of the batch); the converted value is finite.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use super::config::{BatchConfig, TagConfig};
 use super::{Observation, Quality, Reading};
@@ -26,6 +26,7 @@ pub enum Rejection {
     UnknownTag,
     OutsideBatchWindow,
     Duplicate,
+    ConflictingDuplicate,
     UnconvertibleUnit,
 }
 
@@ -38,6 +39,7 @@ impl Rejection {
             Rejection::UnknownTag => "unknown_tag",
             Rejection::OutsideBatchWindow => "outside_batch_window",
             Rejection::Duplicate => "duplicate",
+            Rejection::ConflictingDuplicate => "conflicting_duplicate",
             Rejection::UnconvertibleUnit => "unconvertible_unit",
         }
     }
@@ -63,8 +65,8 @@ impl RejectionCounts {
 #[derive(Debug, Clone)]
 pub struct BatchMapper {
     start_unix_s: f64,
-    /// (tag, time bits, value bits) of readings already mapped.
-    seen: HashSet<(String, u64, u64)>,
+    /// Value bits of the first reading mapped per (tag, time bits).
+    seen: HashMap<(String, u64), u64>,
     /// Newest sample time of an online tag of this batch, Unix s: the
     /// batch's "now" as far as the data tells.
     clock_unix_s: f64,
@@ -76,7 +78,7 @@ impl BatchMapper {
     pub fn new(batch: &BatchConfig) -> Self {
         BatchMapper {
             start_unix_s: batch.start_unix_s,
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             clock_unix_s: batch.start_unix_s,
             last_per_tag: BTreeMap::new(),
         }
@@ -102,9 +104,17 @@ impl BatchMapper {
         if !(r.value >= tag.min && r.value <= tag.max) {
             return Err(Rejection::OutOfRange);
         }
-        let key = (r.tag.clone(), r.time_unix_s.to_bits(), r.value.to_bits());
-        if !self.seen.insert(key) {
-            return Err(Rejection::Duplicate);
+        // One tag has one value at one instant: a second, different value
+        // for the same (tag, time) is a conflict, refused under its own
+        // reason (the first value received stays the one used, as a live
+        // system cannot take back what it already assimilated).
+        match self.seen.get(&(r.tag.clone(), r.time_unix_s.to_bits())) {
+            Some(&v) if v == r.value.to_bits() => return Err(Rejection::Duplicate),
+            Some(_) => return Err(Rejection::ConflictingDuplicate),
+            None => {
+                self.seen
+                    .insert((r.tag.clone(), r.time_unix_s.to_bits()), r.value.to_bits());
+            }
         }
         // A lab result counts as current when it arrives, not when sampled.
         let available_unix_s = match (tag.lab, r.available_unix_s) {
@@ -240,6 +250,10 @@ mod tests {
         assert_eq!(
             e(&mut m, r("DO", 1100.0, 40.0, Quality::Good)),
             Rejection::Duplicate
+        );
+        assert_eq!(
+            e(&mut m, r("DO", 1100.0, 40.5, Quality::Good)),
+            Rejection::ConflictingDuplicate
         );
         m.map(&t, &r("DO", 9000.0, 40.0, Quality::Good)).unwrap();
         assert_eq!(

@@ -23,6 +23,7 @@ pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod factory;
+pub mod ledger;
 pub mod mapping;
 pub mod mechanistic;
 pub mod memory_store;
@@ -236,6 +237,28 @@ pub trait Store: Send + Sync {
     fn batch(&self, tenant: &str, batch_id: &str)
     -> Result<Option<BatchInfo>, crate::error::Error>;
     fn readings(&self, tenant: &str, batch_id: &str) -> Result<Vec<Reading>, crate::error::Error>;
+    /// One page of a batch's readings in received order (only `tag`'s when
+    /// given), and how many there are in all: what the web API answers, so
+    /// that no request holds a whole batch in memory.
+    fn readings_page(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+        tag: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Reading>, usize), crate::error::Error> {
+        let all: Vec<Reading> = self
+            .readings(tenant, batch_id)?
+            .into_iter()
+            .filter(|r| tag.is_none_or(|t| r.tag == t))
+            .collect();
+        let total = all.len();
+        Ok((all.into_iter().skip(offset).take(limit).collect(), total))
+    }
+    /// A batch's predictions by seq. A stored record that cannot be read
+    /// back (a corrupt row) is reported on stderr and skipped, so one bad
+    /// row does not take the whole list with it (`audit verify` names it).
     fn predictions(
         &self,
         tenant: &str,

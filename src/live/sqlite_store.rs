@@ -16,6 +16,9 @@
 //! * `alerts(tenant, batch_id, cqa, first_predicted_s, p_in_spec, threshold, acknowledged_by)`
 //! * `audit(seq, entry_json)`: the entry as hashed, so that verification sees
 //!   exactly what was chained.
+//! * `ledger(seq, entry_json)`, `store_meta(key, value)`: every record write
+//!   is chained in the ledger in its own transaction, and an anchor line is
+//!   appended to `<store>.anchor.jsonl` after it ([`super::ledger`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,6 +26,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::audit::next_entry;
+use super::ledger;
 use super::{
     AlertRecord, AuditEntry, BatchInfo, Forecast, PredictionRecord, Quality, Reading, Store,
 };
@@ -53,6 +57,7 @@ CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry_json TEXT NOT N
 
 pub struct SqliteStore {
     path: PathBuf,
+    anchor: PathBuf,
     conn: Mutex<Connection>,
 }
 
@@ -77,9 +82,129 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.execute_batch(ledger::SCHEMA).map_err(err)?;
+        let store = SqliteStore {
+            path: path.to_path_buf(),
+            anchor: ledger::default_anchor_path(path),
+            conn: Mutex::new(conn),
+        };
+        store.adopt_if_unchained()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store as it is, creating and adopting nothing (for
+    /// verification, which must not change what it checks).
+    pub fn open_existing(path: &Path) -> Result<Self, Error> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| Error::io(path, format!("SQLite: {e}")))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
+            anchor: ledger::default_anchor_path(path),
             conn: Mutex::new(conn),
+        })
+    }
+
+    /// The file anchors are appended to.
+    pub fn anchor_path(&self) -> &Path {
+        &self.anchor
+    }
+
+    /// A store written before records were chained gets every record it
+    /// holds chained now, once, with a `store.records_adopted` audit entry
+    /// saying how many: from then on they are tamper-evident (what happened
+    /// to them before cannot be vouched for, and the entry says so).
+    fn adopt_if_unchained(&self) -> Result<(), Error> {
+        let anchor = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let marked: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM store_meta WHERE key = 'records_chained'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if marked.is_some() {
+                return Ok(None);
+            }
+            let any: i64 = tx.query_row(
+                "SELECT (SELECT COUNT(*) FROM batches) + (SELECT COUNT(*) FROM readings)
+                 + (SELECT COUNT(*) FROM predictions) + (SELECT COUNT(*) FROM alerts)
+                 + (SELECT COUNT(*) FROM audit)",
+                [],
+                |r| r.get(0),
+            )?;
+            let mut anchor = None;
+            if any > 0 {
+                let n = ledger::adopt(&tx)?;
+                eprintln!(
+                    "{}: a store written before records were chained: {} batches, {} readings, {} predictions, {} alerts and {} audit entries chained now (audit entry store.records_adopted)",
+                    self.path.display(),
+                    n[0],
+                    n[1],
+                    n[2],
+                    n[3],
+                    n[4]
+                );
+                audit_in(
+                    &tx,
+                    "biotwin-live",
+                    None,
+                    "store.records_adopted",
+                    serde_json::json!({
+                        "batches": n[0], "readings": n[1], "predictions": n[2],
+                        "alerts": n[3], "audit_entries": n[4],
+                        "note": "records written before this entry were chained when adopted, not when written"
+                    }),
+                )?;
+                anchor = Some(ledger::anchor_now(&tx, now_unix_s())?);
+            }
+            tx.execute(
+                "INSERT INTO store_meta VALUES ('records_chained', '1')",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(anchor)
+        })?;
+        self.anchor_write(anchor)
+    }
+
+    fn anchor_write(&self, a: Option<ledger::Anchor>) -> Result<(), Error> {
+        if let Some(a) = a {
+            ledger::write_anchor(&self.anchor, &a).map_err(|e| {
+                Error::io(
+                    &self.anchor,
+                    format!(
+                        "cannot append the store's anchor (the write itself is committed): {e}"
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks every record against the ledger (see [`ledger::verify`]).
+    pub fn verify_records(&self) -> Result<Result<ledger::RecordsVerified, Vec<String>>, Error> {
+        let c = self
+            .conn
+            .lock()
+            .map_err(|_| self.err("connection poisoned by an earlier panic"))?;
+        Ok(ledger::verify(&c))
+    }
+
+    /// Hashes of the ledger and audit entries, in order (for anchors).
+    pub fn chain_hashes(&self) -> Result<(Vec<String>, Vec<String>), Error> {
+        self.with(|c| ledger::chain_hashes(c))
+    }
+
+    /// Whether the table exists (verification reports a dropped one).
+    pub fn has_table(&self, name: &str) -> Result<bool, Error> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
         })
     }
 
@@ -139,6 +264,58 @@ fn alert_row(r: &rusqlite::Row) -> rusqlite::Result<AlertRecord> {
     })
 }
 
+/// Chains the alert row's current content; the anchor after it.
+fn chain_alert(
+    tx: &Connection,
+    tenant: &str,
+    batch_id: &str,
+    cqa: &str,
+) -> rusqlite::Result<ledger::Anchor> {
+    let h = ledger::alert_sha256(tx, tenant, batch_id, cqa)?;
+    ledger::append(
+        tx,
+        "alert",
+        serde_json::json!({"tenant": tenant, "batch_id": batch_id, "cqa": cqa}),
+        h.unwrap_or_default(),
+    )?;
+    ledger::anchor_now(tx, now_unix_s())
+}
+
+/// Appends an audit entry and its ledger entry inside the caller's
+/// (immediate) transaction.
+fn audit_in(
+    tx: &Connection,
+    actor: &str,
+    tenant: Option<&str>,
+    action: &str,
+    detail: serde_json::Value,
+) -> rusqlite::Result<AuditEntry> {
+    let last: Option<String> = tx
+        .query_row(
+            "SELECT entry_json FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let prev: Option<AuditEntry> = match last {
+        Some(j) => Some(serde_json::from_str(&j).map_err(json_err)?),
+        None => None,
+    };
+    let e = next_entry(prev.as_ref(), now_unix_s(), actor, tenant, action, detail);
+    let json = serde_json::to_string(&e).map_err(json_err)?;
+    tx.execute(
+        "INSERT INTO audit VALUES (?1, ?2)",
+        params![e.seq as i64, json],
+    )?;
+    ledger::append(
+        tx,
+        "audit",
+        serde_json::json!({ "seq": e.seq }),
+        e.sha256.clone(),
+    )?;
+    Ok(e)
+}
+
 fn now_unix_s() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -147,8 +324,10 @@ fn now_unix_s() -> f64 {
 
 impl Store for SqliteStore {
     fn upsert_batch(&self, b: &BatchInfo) -> Result<(), Error> {
-        self.with(|c| {
-            c.execute(
+        let anchor = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let before = ledger::batch_sha256(&tx, &b.tenant, &b.batch_id)?;
+            tx.execute(
                 "INSERT INTO batches VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (tenant, batch_id) DO UPDATE SET unit = ?3,
                  start_unix_s = ?4, end_unix_s = ?5, finished = ?6",
@@ -160,14 +339,28 @@ impl Store for SqliteStore {
                     b.end_unix_s,
                     b.finished as i64
                 ],
-            )
-            .map(|_| ())
-        })
+            )?;
+            let after = ledger::batch_sha256(&tx, &b.tenant, &b.batch_id)?;
+            let mut anchor = None;
+            if before != after {
+                ledger::append(
+                    &tx,
+                    "batch",
+                    serde_json::json!({"tenant": b.tenant, "batch_id": b.batch_id}),
+                    after.unwrap_or_default(),
+                )?;
+                anchor = Some(ledger::anchor_now(&tx, now_unix_s())?);
+            }
+            tx.commit()?;
+            Ok(anchor)
+        })?;
+        self.anchor_write(anchor)
     }
 
     fn insert_readings(&self, tenant: &str, batch_id: &str, rs: &[Reading]) -> Result<(), Error> {
-        self.with(|c| {
-            let tx = c.transaction()?;
+        let anchor = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let before = ledger::max_reading_id(&tx)?;
             {
                 let mut st = tx.prepare_cached(
                     "INSERT OR IGNORE INTO readings
@@ -186,8 +379,14 @@ impl Store for SqliteStore {
                     ])?;
                 }
             }
-            tx.commit()
-        })
+            let anchor = match ledger::chain_readings_after(&tx, before)? {
+                Some(_) => Some(ledger::anchor_now(&tx, now_unix_s())?),
+                None => None,
+            };
+            tx.commit()?;
+            Ok(anchor)
+        })?;
+        self.anchor_write(anchor)
     }
 
     fn insert_prediction(&self, p: &PredictionRecord) -> Result<bool, Error> {
@@ -200,8 +399,9 @@ impl Store for SqliteStore {
                 p.seq, p.batch_id
             ))
         })?;
-        self.with(|c| {
-            c.execute(
+        let (new, anchor) = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
                 "INSERT OR IGNORE INTO predictions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     p.tenant,
@@ -212,14 +412,29 @@ impl Store for SqliteStore {
                     p.created_unix_s,
                     json
                 ],
-            )
-            .map(|n| n == 1)
-        })
+            )?;
+            let mut anchor = None;
+            if n == 1 {
+                let h = ledger::prediction_sha256(&tx, &p.tenant, &p.batch_id, p.seq)?;
+                ledger::append(
+                    &tx,
+                    "prediction",
+                    serde_json::json!({"tenant": p.tenant, "batch_id": p.batch_id, "seq": p.seq}),
+                    h.unwrap_or_default(),
+                )?;
+                anchor = Some(ledger::anchor_now(&tx, now_unix_s())?);
+            }
+            tx.commit()?;
+            Ok((n == 1, anchor))
+        })?;
+        self.anchor_write(anchor)?;
+        Ok(new)
     }
 
     fn insert_alert(&self, a: &AlertRecord) -> Result<bool, Error> {
-        self.with(|c| {
-            c.execute(
+        let (new, anchor) = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
                 "INSERT OR IGNORE INTO alerts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     a.tenant,
@@ -230,9 +445,17 @@ impl Store for SqliteStore {
                     a.threshold,
                     a.acknowledged_by
                 ],
-            )
-            .map(|n| n == 1)
-        })
+            )?;
+            let anchor = if n == 1 {
+                Some(chain_alert(&tx, &a.tenant, &a.batch_id, &a.cqa)?)
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok((n == 1, anchor))
+        })?;
+        self.anchor_write(anchor)?;
+        Ok(new)
     }
 
     fn append_audit(
@@ -242,28 +465,15 @@ impl Store for SqliteStore {
         action: &str,
         detail: serde_json::Value,
     ) -> Result<AuditEntry, Error> {
-        self.with(|c| {
+        let (e, anchor) = self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let last: Option<String> = tx
-                .query_row(
-                    "SELECT entry_json FROM audit ORDER BY seq DESC LIMIT 1",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let prev: Option<AuditEntry> = match last {
-                Some(j) => Some(serde_json::from_str(&j).map_err(json_err)?),
-                None => None,
-            };
-            let e = next_entry(prev.as_ref(), now_unix_s(), actor, tenant, action, detail);
-            let json = serde_json::to_string(&e).map_err(json_err)?;
-            tx.execute(
-                "INSERT INTO audit VALUES (?1, ?2)",
-                params![e.seq as i64, json],
-            )?;
+            let e = audit_in(&tx, actor, tenant, action, detail)?;
+            let anchor = ledger::anchor_now(&tx, now_unix_s())?;
             tx.commit()?;
-            Ok(e)
-        })
+            Ok((e, anchor))
+        })?;
+        self.anchor_write(Some(anchor))?;
+        Ok(e)
     }
 
     fn batches(&self, tenant: &str) -> Result<Vec<BatchInfo>, Error> {
@@ -306,31 +516,96 @@ impl Store for SqliteStore {
     }
 
     fn predictions(&self, tenant: &str, batch_id: &str) -> Result<Vec<PredictionRecord>, Error> {
-        self.with(|c| {
+        let rows: Vec<(PredictionRecord, Option<String>)> = self.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT tenant, batch_id, seq, model_id, input_sha256, created_unix_s, forecast_json
                  FROM predictions WHERE tenant = ?1 AND batch_id = ?2 ORDER BY seq",
             )?;
             st.query_map([tenant, batch_id], |r| {
                 let json: String = r.get(6)?;
-                let forecast: Forecast = serde_json::from_str(&json).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        6,
-                        rusqlite::types::Type::Text,
-                        Box::new(e),
-                    )
-                })?;
-                Ok(PredictionRecord {
-                    tenant: r.get(0)?,
-                    batch_id: r.get(1)?,
-                    seq: r.get::<_, i64>(2)? as u64,
-                    model_id: r.get(3)?,
-                    input_sha256: r.get(4)?,
-                    created_unix_s: r.get(5)?,
-                    forecast,
-                })
+                let (forecast, bad) = match serde_json::from_str::<Forecast>(&json) {
+                    Ok(f) => (f, None),
+                    Err(e) => (
+                        Forecast {
+                            time_s: 0.0,
+                            cqas: vec![],
+                            state: vec![],
+                        },
+                        Some(e.to_string()),
+                    ),
+                };
+                Ok((
+                    PredictionRecord {
+                        tenant: r.get(0)?,
+                        batch_id: r.get(1)?,
+                        seq: r.get::<_, i64>(2)? as u64,
+                        model_id: r.get(3)?,
+                        input_sha256: r.get(4)?,
+                        created_unix_s: r.get(5)?,
+                        forecast,
+                    },
+                    bad,
+                ))
             })?
             .collect()
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (p, bad) in rows {
+            match bad {
+                None => out.push(p),
+                Some(e) => eprintln!(
+                    "{}: prediction {} of batch {} (tenant {}) is corrupt and was skipped: {e} (biotwin audit verify names every altered record)",
+                    self.path.display(),
+                    p.seq,
+                    p.batch_id,
+                    p.tenant
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    fn readings_page(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+        tag: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Reading>, usize), Error> {
+        self.with(|c| {
+            let total: i64 = c.query_row(
+                "SELECT COUNT(*) FROM readings WHERE tenant = ?1 AND batch_id = ?2
+                 AND (?3 IS NULL OR tag = ?3)",
+                params![tenant, batch_id, tag],
+                |r| r.get(0),
+            )?;
+            let mut st = c.prepare_cached(
+                "SELECT tag, time_unix_s, available_unix_s, value, quality FROM readings
+                 WHERE tenant = ?1 AND batch_id = ?2 AND (?3 IS NULL OR tag = ?3)
+                 ORDER BY id LIMIT ?4 OFFSET ?5",
+            )?;
+            let rows = st
+                .query_map(
+                    params![
+                        tenant,
+                        batch_id,
+                        tag,
+                        limit.min(i64::MAX as usize) as i64,
+                        offset.min(i64::MAX as usize) as i64
+                    ],
+                    |r| {
+                        Ok(Reading {
+                            tag: r.get(0)?,
+                            time_unix_s: r.get(1)?,
+                            available_unix_s: r.get(2)?,
+                            value: r.get(3)?,
+                            quality: quality_of(&r.get::<_, String>(4)?),
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, total as usize))
         })
     }
 
@@ -349,14 +624,23 @@ impl Store for SqliteStore {
         cqa: &str,
         user: &str,
     ) -> Result<bool, Error> {
-        self.with(|c| {
-            c.execute(
+        let (done, anchor) = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
                 "UPDATE alerts SET acknowledged_by = ?4
                  WHERE tenant = ?1 AND batch_id = ?2 AND cqa = ?3",
                 params![tenant, batch_id, cqa, user],
-            )
-            .map(|n| n == 1)
-        })
+            )?;
+            let anchor = if n == 1 {
+                Some(chain_alert(&tx, tenant, batch_id, cqa)?)
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok((n == 1, anchor))
+        })?;
+        self.anchor_write(anchor)?;
+        Ok(done)
     }
 
     fn audit(&self) -> Result<Vec<AuditEntry>, Error> {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::rows::LongColumns;
 use super::{Poll, Reading, Source};
+use crate::data::csv_source::split_csv_line;
 use crate::error::Error;
 
 pub struct TailSource {
@@ -53,15 +54,14 @@ impl TailSource {
         if text.trim().is_empty() {
             return;
         }
-        let rec = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes())
-            .records()
-            .next();
-        let Some(Ok(rec)) = rec else {
-            self.skip(format!("unreadable CSV `{text}`"));
-            return;
+        // One line is one record, parsed like every other export
+        // (`data::csv_source`): a stray quote costs this line only.
+        let rec = match split_csv_line(text) {
+            Ok(fields) => csv::StringRecord::from(fields),
+            Err(e) => {
+                self.skip(e);
+                return;
+            }
         };
         match &self.columns {
             None => match LongColumns::from_header(rec.iter()) {
@@ -124,8 +124,13 @@ impl Source for TailSource {
         // Only complete lines; the rest waits for its newline.
         while let Some(nl) = self.partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=nl).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-            self.parse_line(&text, &mut out);
+            match std::str::from_utf8(&line[..line.len() - 1]) {
+                Ok(text) => self.parse_line(text, &mut out),
+                Err(e) => {
+                    self.line += 1;
+                    self.skip(format!("text that is not UTF-8 ({e})"));
+                }
+            }
         }
         if out.is_empty() {
             Ok(Poll::Idle)

@@ -118,6 +118,8 @@ pub struct Verified {
     pub artifacts: usize,
     /// sha256 of the last entry (the chain head), or [`GENESIS`].
     pub head: String,
+    /// Anchor lines checked (0: no anchor file).
+    pub anchors: usize,
 }
 
 /// The current state replayed from the log.
@@ -185,6 +187,19 @@ impl Registry {
 
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(LOG_FILE)
+    }
+
+    /// Where the log's anchors go: `<dir>.anchor.jsonl`, beside the
+    /// directory (outside it, so that whoever can rewrite the registry does
+    /// not thereby rewrite its anchors). A site makes that path a link to a
+    /// file on separate, append-only media (docs/registry.md).
+    pub fn anchor_path(&self) -> PathBuf {
+        let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "registry".into());
+        dir.with_file_name(format!("{name}.anchor.jsonl"))
     }
 
     fn lock(&self) -> Result<Lock, Error> {
@@ -304,6 +319,24 @@ impl Registry {
         bytes.extend(serde_json::to_vec(&e).map_err(|x| Error::io(&p, x))?);
         bytes.push(b'\n');
         write_atomic(&p, &bytes)?;
+        let anchor = self.anchor_path();
+        crate::live::ledger::write_anchor(
+            &anchor,
+            &crate::live::ledger::Anchor {
+                chain: "registry".into(),
+                ledger_count: e.seq + 1,
+                ledger_head: e.sha256.clone(),
+                audit_count: 0,
+                audit_head: GENESIS.into(),
+                time_unix_s: now_unix_s() as f64,
+            },
+        )
+        .map_err(|x| {
+            Error::io(
+                &anchor,
+                format!("cannot append the registry's anchor (the log entry is written): {x}"),
+            )
+        })?;
         Ok(e)
     }
 
@@ -473,9 +506,17 @@ fn verify_chain(log: &Path, entries: &[LogEntry]) -> Result<String, Error> {
 }
 
 /// Verifies the registry in `dir`: the log's hash chain, that every
-/// promotion names a registered model, and that every registered artifact
-/// file is the one registered and intact.
+/// promotion names a registered model, that every registered artifact
+/// file is the one registered and intact, that no artifact on disk is
+/// missing from the log (an emptied or truncated log), and the log against
+/// its anchors: `anchor` when given, else the default anchor file when it
+/// exists (a log cut back to an earlier entry is found there).
 pub fn verify(dir: impl AsRef<Path>) -> Result<Verified, Error> {
+    verify_anchored(dir, None)
+}
+
+/// [`verify`] with an explicit anchor file.
+pub fn verify_anchored(dir: impl AsRef<Path>, anchor: Option<&Path>) -> Result<Verified, Error> {
     let reg = Registry::new(dir.as_ref());
     let entries = reg.entries()?;
     let head = verify_chain(&reg.log_path(), &entries)?;
@@ -494,11 +535,97 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<Verified, Error> {
     for m in &st.models {
         reg.load(&m.id)?;
     }
+    // Every artifact on disk must be in the log: a log emptied or cut
+    // back leaves its models' files behind.
+    let registered: std::collections::BTreeSet<PathBuf> = st
+        .models
+        .iter()
+        .map(|m| PathBuf::from(&m.artifact))
+        .collect();
+    for rel in artifact_files(&reg.dir) {
+        if !registered.contains(&rel) {
+            return Err(Diagnostic::new(
+                reg.dir.join(&rel),
+                "",
+                format!("an artifact registered in {LOG_FILE}"),
+                "a model file the log does not record: the log was truncated or emptied after it was registered",
+            )
+            .into());
+        }
+    }
+    let hashes: Vec<String> = entries.iter().map(|e| e.sha256.clone()).collect();
+    let default = reg.anchor_path();
+    let anchor = anchor
+        .map(Path::to_path_buf)
+        .or_else(|| default.is_file().then_some(default));
+    let mut anchors = 0;
+    if let Some(a) = &anchor {
+        anchors = crate::live::ledger::check_anchor_file(a, "registry", &hashes, &[])
+            .map_err(|m| Error::from(Diagnostic::new(a, "", "an anchor the log still reaches", m)))?
+            .0;
+    }
     Ok(Verified {
         entries: entries.len(),
         artifacts: st.models.len(),
         head,
+        anchors,
     })
+}
+
+/// Files under `<name>/v<version>/` of a registry directory, relative.
+fn artifact_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(names) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for n in names.flatten().filter(|e| e.path().is_dir()) {
+        let Ok(versions) = std::fs::read_dir(n.path()) else {
+            continue;
+        };
+        for v in versions.flatten() {
+            let vname = v.file_name().to_string_lossy().into_owned();
+            let is_version = vname.len() > 1
+                && vname.starts_with('v')
+                && vname[1..].bytes().all(|b| b.is_ascii_digit());
+            if !is_version || !v.path().is_dir() {
+                continue;
+            }
+            let Ok(files) = std::fs::read_dir(v.path()) else {
+                continue;
+            };
+            for f in files.flatten().filter(|f| f.path().is_file()) {
+                out.push(
+                    PathBuf::from(n.file_name())
+                        .join(v.file_name())
+                        .join(f.file_name()),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// When `model` lies inside a registry directory (an ancestor holding
+/// `registry.jsonl`), that registry must verify before the model is used:
+/// `evaluate` and `live` refuse a model from a registry whose log or
+/// artifacts were tampered with.
+pub fn verify_enclosing(model: &Path) -> Result<(), Error> {
+    let abs = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
+    for dir in abs.ancestors().skip(1) {
+        if dir.join(LOG_FILE).is_file() {
+            verify(dir).map_err(|e| {
+                Error::from(Diagnostic::new(
+                    model,
+                    "",
+                    format!("a model from a registry that verifies ({})", dir.display()),
+                    format!("a registry that does not: {e}"),
+                ))
+            })?;
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// The user to record: `--user`, else `$USER`, else `$USERNAME`.

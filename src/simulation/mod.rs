@@ -57,6 +57,46 @@ impl Outcome {
     pub fn n_rows(&self) -> usize {
         self.data.len() / self.columns.len().max(1)
     }
+
+    /// A result is finite or it is no result: every end-of-batch quality
+    /// attribute must be a finite number, and no trajectory value infinite
+    /// (a trajectory may hold NaN where a ratio is undefined, e.g. glycan
+    /// fractions before any product exists; CSV writes those empty). The
+    /// error names the quantity and the time where it arose.
+    pub fn check_finite(&self, end_h: f64) -> Result<(), Error> {
+        if let Some((name, v)) = self.quality.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::Numerical {
+                time_h: end_h,
+                message: format!(
+                    "the end-of-batch quality attribute {name} is {v}: not a result (0/0 when no cells or no product remain, or an overflow from an extreme input)"
+                ),
+                state: self
+                    .quality
+                    .iter()
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let n = self.columns.len().max(1);
+        if let Some(k) = self.data.iter().position(|v| v.is_infinite()) {
+            let time_h = self
+                .columns
+                .iter()
+                .position(|c| c == "time_h")
+                .map_or(f64::NAN, |t| self.data[k - k % n + t]);
+            return Err(Error::Numerical {
+                time_h,
+                message: format!(
+                    "trajectory column {} is {}: an overflow (an extreme input?)",
+                    self.columns.get(k % n).map_or("?", String::as_str),
+                    self.data[k]
+                ),
+                state: String::new(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Scenario {
@@ -91,9 +131,45 @@ impl Scenario {
             },
         };
         let set: Vec<(String, f64)> = def.overrides.clone();
-        scenario
-            .apply_all(&set, &def.model.params.file_factor, SetOrigin::File(def))
-            .map(|()| scenario)
+        scenario.apply_all(&set, &def.model.params.file_factor, SetOrigin::File(def))?;
+        if let Err(missing) = scenario.check_ready() {
+            return Err(Diagnostics::from(def.diag(
+                "process.recipe",
+                format!(
+                    "a recipe that gives the `{}` model everything it needs",
+                    scenario.family.name()
+                ),
+                missing,
+            )));
+        }
+        Ok(scenario)
+    }
+
+
+    /// What a run checks before its first step, checked without running:
+    /// the model's initial state from the recipe's initial composition and
+    /// volume, and its set-points at the start and after every shift. So
+    /// `validate` (which builds the scenario) refuses what `simulate` would.
+    pub fn check_ready(&self) -> Result<(), String> {
+        fn ready<const N: usize, M: Culture<N>>(m: &M, recipe: &Recipe) -> Result<(), String> {
+            let mut m = m.clone();
+            m.initial_state(&recipe.initial, recipe.initial_volume_m3)
+                .map_err(|e| format!("missing {e}"))?;
+            let mut sp = recipe.setpoints;
+            m.set_setpoints(&sp)?;
+            for e in &recipe.events {
+                if let crate::definition::recipe::EventKind::Shift(change) = &e.kind {
+                    sp.apply(change);
+                    m.set_setpoints(&sp)
+                        .map_err(|x| format!("{x}, after the shift at {} h", e.time_s / 3600.0))?;
+                }
+            }
+            Ok(())
+        }
+        match &self.model() {
+            AnyModel::Xing2010(m) => ready(m, &self.recipe),
+            AnyModel::ChoPlatform(m) => ready(m, &self.recipe),
+        }
     }
 
     /// Sets `address = value` (user units). The value must pass the rule
@@ -273,10 +349,12 @@ impl Scenario {
                 }
             }};
         }
-        Ok(match &model {
+        let outcome = match &model {
             AnyModel::Xing2010(m) => go!(m),
             AnyModel::ChoPlatform(m) => go!(m),
-        })
+        };
+        outcome.check_finite(self.recipe.duration_s / 3600.0)?;
+        Ok(outcome)
     }
 }
 

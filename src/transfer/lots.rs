@@ -71,6 +71,9 @@ impl Lots {
             ));
         }
         for (i, u) in file.uncertainty.iter().enumerate() {
+            if let Err((key, expected, found)) = u.check_numbers() {
+                d.push(src.diag(&format!("uncertainty[{i}].{key}"), expected, found));
+            }
             if !u.parameter.starts_with("media.") {
                 d.push(src.diag(
                     &format!("uncertainty[{i}].parameter"),

@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Authed;
+use super::limits::MAX_PAGE;
 use crate::error::Error;
 use crate::live::{AlertRecord, BatchInfo, CqaForecast, PredictionRecord, Reading, Store};
 
@@ -154,7 +155,12 @@ fn summary(b: BatchInfo, preds: &[PredictionRecord], alerts: &[AlertRecord]) -> 
 
 /// Batches of the tenant: those in progress first, then the finished ones,
 /// each by start time.
-async fn list_batches(State(st): State<AppState>, Authed(t): Authed) -> Result<Response, ApiError> {
+async fn list_batches(
+    State(st): State<AppState>,
+    Authed(t): Authed,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let (offset, limit) = page_bounds(q.offset, q.limit)?;
     let list = with_store(&st, move |s| {
         let alerts = s.alerts(&t)?;
         let mut out = Vec::new();
@@ -172,7 +178,8 @@ async fn list_batches(State(st): State<AppState>, Authed(t): Authed) -> Result<R
             .then(a.start_unix_s.total_cmp(&b.start_unix_s))
             .then(a.batch_id.cmp(&b.batch_id))
     });
-    Ok(ok(list))
+    let (list, total) = page_of(list, offset, limit);
+    Ok(paged(list, offset, total))
 }
 
 async fn one_batch(
@@ -214,37 +221,87 @@ where
     .ok_or(ApiError::NotFound)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
 async fn predictions(
     State(st): State<AppState>,
     Authed(t): Authed,
     Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
+    let (offset, limit) = page_bounds(q.offset, q.limit)?;
     let p = of_batch(&st, t, id, |s, t, id| s.predictions(t, id)).await?;
-    Ok(ok(p))
+    let (p, total) = page_of(p, offset, limit);
+    Ok(paged(p, offset, total))
 }
 
 #[derive(Deserialize)]
-struct TagFilter {
+#[serde(deny_unknown_fields)]
+struct ReadingsQuery {
     tag: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// `offset` and `limit` of a list request: at most [`MAX_PAGE`] items.
+fn page_bounds(offset: Option<usize>, limit: Option<usize>) -> Result<(usize, usize), ApiError> {
+    let limit = limit.unwrap_or(MAX_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "expected limit between 1 and {MAX_PAGE}; found {limit}"
+        )));
+    }
+    Ok((offset.unwrap_or(0), limit))
+}
+
+/// A page of a list: the items, with the total and where the next page
+/// starts in headers (`X-Total-Count`, `X-Next-Offset` when there is more).
+fn paged<T: Serialize>(items: Vec<T>, offset: usize, total: usize) -> Response {
+    let next = offset + items.len();
+    let mut r = ok(items);
+    let h = r.headers_mut();
+    h.insert("x-total-count", HeaderValue::from(total as u64));
+    if next < total {
+        h.insert("x-next-offset", HeaderValue::from(next as u64));
+    }
+    r
+}
+
+/// Slices a whole list into the requested page.
+fn page_of<T>(all: Vec<T>, offset: usize, limit: usize) -> (Vec<T>, usize) {
+    let total = all.len();
+    (all.into_iter().skip(offset).take(limit).collect(), total)
 }
 
 async fn readings(
     State(st): State<AppState>,
     Authed(t): Authed,
     Path(id): Path<String>,
-    Query(q): Query<TagFilter>,
+    Query(q): Query<ReadingsQuery>,
 ) -> Result<Response, ApiError> {
-    let r: Vec<Reading> = of_batch(&st, t, id, |s, t, id| s.readings(t, id)).await?;
-    let r: Vec<Reading> = match q.tag {
-        Some(tag) => r.into_iter().filter(|x| x.tag == tag).collect(),
-        None => r,
-    };
-    Ok(ok(r))
+    let (offset, limit) = page_bounds(q.offset, q.limit)?;
+    let tag = q.tag;
+    let (r, total): (Vec<Reading>, usize) = of_batch(&st, t, id, move |s, t, id| {
+        s.readings_page(t, id, tag.as_deref(), offset, limit)
+    })
+    .await?;
+    Ok(paged(r, offset, total))
 }
 
-async fn alerts(State(st): State<AppState>, Authed(t): Authed) -> Result<Response, ApiError> {
+async fn alerts(
+    State(st): State<AppState>,
+    Authed(t): Authed,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let (offset, limit) = page_bounds(q.offset, q.limit)?;
     let a = with_store(&st, move |s| s.alerts(&t)).await?;
-    Ok(ok(a))
+    let (a, total) = page_of(a, offset, limit);
+    Ok(paged(a, offset, total))
 }
 
 /// `/api/batches/{id}/plot/{cqa}.svg`: the CQA's forecast over batch time.

@@ -95,8 +95,8 @@ impl Tenants {
 }
 
 /// The token of an `Authorization: Bearer TOKEN` header, if well formed.
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -110,7 +110,7 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        match bearer(parts).and_then(|t| state.tenants.authenticate(t)) {
+        match bearer(&parts.headers).and_then(|t| state.tenants.authenticate(t)) {
             Some(t) => Ok(Authed(t)),
             None => Err(super::api::ApiError::Unauthorized.into_response()),
         }

@@ -14,6 +14,7 @@ mod api;
 pub mod auth;
 pub mod background;
 pub mod demo;
+pub mod limits;
 mod page;
 pub mod svg;
 
@@ -31,6 +32,8 @@ pub(crate) struct AppState {
     pub tenants: Arc<Tenants>,
     /// Serialises alert acknowledgements (check, mark, audit).
     pub ack_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Each tenant's share of concurrent requests ([`limits::fair_share`]).
+    pub slots: limits::TenantSlots,
 }
 
 /// The whole application. `tenants`: (tenant, SHA-256 of its bearer token as
@@ -41,11 +44,18 @@ pub fn router(store: Arc<dyn Store>, tenants: Vec<(TenantId, String)>) -> axum::
         store,
         tenants: Arc::new(Tenants::new(&tenants)),
         ack_lock: Arc::new(tokio::sync::Mutex::new(())),
+        slots: limits::TenantSlots::default(),
     };
     page::routes()
         .merge(api::routes())
         .fallback(api::not_found)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            limits::fair_share,
+        ))
+        .layer(axum::middleware::from_fn(limits::request_timeout))
+        .layer(axum::middleware::map_response(limits::security_headers))
 }
 
 /// Serves [`router`] on `addr` until the process ends.
@@ -71,6 +81,7 @@ pub async fn serve_on(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("<listen address>", e))?;
+    let listener = limits::BoundedListener::new(listener, limits::Limits::default());
     axum::serve(listener, router(store, tenants))
         .await
         .map_err(|e| Error::io(format!("<http server on {addr}>"), e))
