@@ -236,6 +236,7 @@ fn exact_sensitivities_match_central_differences_through_bolus_feeds() {
                     medium: 0,
                     volume_m3: 0.05 * s.recipe.initial_volume_m3,
                     relative: false,
+                    entry: usize::MAX, // added by the test, no recipe feed entry
                 },
             });
         }
