@@ -124,12 +124,36 @@ fn fit_register_promote_load_and_refuse_tampering() {
         .output()
         .unwrap();
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    // The twin from the registry: `simulate --model ID` runs the registered
+    // model, names its id and sealed hash, and predicts what the file does.
+    let sim = |model: &str| {
+        Command::new(env!("CARGO_BIN_EXE_biotwin"))
+            .arg("simulate")
+            .arg(process())
+            .args(["--model", model, "--registry", reg.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let by_id = sim("cho-line-v1");
+    let so_id = String::from_utf8_lossy(&by_id.stdout).to_string();
+    assert!(by_id.status.success(), "{so_id}{}", String::from_utf8_lossy(&by_id.stderr));
+    assert!(so_id.contains("registry:") && so_id.contains("cho-line-v1"), "{so_id}");
+    assert!(so_id.contains(&l.sha256), "{so_id}");
+    let by_file = sim(out.join("model.toml").to_str().unwrap());
+    let so_file = String::from_utf8_lossy(&by_file.stdout).to_string();
+    assert!(by_file.status.success());
+    let table = |t: &str| t.lines().skip_while(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+    assert_eq!(table(&so_id), table(&so_file));
+    let missing = sim("cho-line-v9");
+    assert_eq!(missing.status.code(), Some(2));
     let art = reg.join(&l.record.artifact);
     let t = std::fs::read_to_string(&art).unwrap();
     std::fs::write(&art, t.replacen("beta_lp", "beta_LP", 1)).unwrap();
     let e = load_calibrated(&reg, "cho-line-v1").unwrap_err();
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("altered"), "{e}");
+    let tampered = sim("cho-line-v1");
+    assert_eq!(tampered.status.code(), Some(2), "{}", String::from_utf8_lossy(&tampered.stdout));
 }
 
 #[test]

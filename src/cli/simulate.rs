@@ -25,8 +25,11 @@ pub struct Args {
     pub plot: Option<PathBuf>,
     /// Run with this kinetic model file instead of the one the process names
     /// (e.g. a calibrated model from `biotwin fit`; same family).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE|ID")]
     pub model: Option<String>,
+    /// The model registry in which `--model ID` is looked up.
+    #[arg(long, default_value = "models")]
+    pub registry: PathBuf,
     /// Override a number: ADDRESS=VALUE (repeatable).
     #[arg(long = "set", value_name = "ADDRESS=VALUE")]
     pub set: Vec<String>,
@@ -56,7 +59,7 @@ pub fn run(a: Args) -> Result<(), Error> {
     let out_format = a.out.as_deref().map(Format::from_path).transpose()?;
     let mut def = load_process(&a.process)?;
     if let Some(m) = &a.model {
-        let resolved = model_source::resolve_model(m)?;
+        let resolved = super::resolve_model_ref(m, &a.registry)?;
         model_source::with_model(&mut def, &resolved)?;
     }
     let mut scenario = Scenario::from_definition(&def)?;

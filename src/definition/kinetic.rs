@@ -96,7 +96,25 @@ impl KineticModel {
         specs_for: impl Fn(&str) -> Option<&'static [ParamSpec]>,
         families: &[&str],
     ) -> Result<KineticModel, Diagnostics> {
-        let src = SourceFile::read(path)?;
+        Self::from_source(SourceFile::read(path)?, specs_for, families)
+    }
+
+    /// Validates a model file's text; `label` names it in diagnostics (a
+    /// path, or where the text came from, e.g. a registry id).
+    pub fn load_text(
+        label: &Path,
+        text: String,
+        specs_for: impl Fn(&str) -> Option<&'static [ParamSpec]>,
+        families: &[&str],
+    ) -> Result<KineticModel, Diagnostics> {
+        Self::from_source(SourceFile::from_text(label.to_path_buf(), text), specs_for, families)
+    }
+
+    fn from_source(
+        src: SourceFile,
+        specs_for: impl Fn(&str) -> Option<&'static [ParamSpec]>,
+        families: &[&str],
+    ) -> Result<KineticModel, Diagnostics> {
         let file: KineticModelFile = src.parse()?;
         let Some(specs) = specs_for(&file.model.family) else {
             return Err(src

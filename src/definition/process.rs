@@ -203,6 +203,12 @@ pub fn list_ids(dir: &Path) -> Vec<String> {
 }
 
 /// sha256 of a file's bytes, hex.
+/// Hex sha256 of a text's UTF-8 bytes (equal to [`file_sha256`] of a file
+/// holding exactly that text).
+pub fn text_sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
 pub fn file_sha256(path: &Path) -> String {
     match std::fs::read(path) {
         Ok(bytes) => hex::encode(Sha256::digest(&bytes)),

@@ -65,6 +65,44 @@ pub fn resolve_model(reference: &str) -> Result<ResolvedModel, Diagnostics> {
     })
 }
 
+/// Resolves a model whose text came from elsewhere than a plain file (a
+/// registry artifact): `label` names it in diagnostics and records
+/// (e.g. `registry:models/cho-fit-v2`), `sha256` is the content hash the
+/// source sealed with it, checked here against the text.
+pub fn resolve_model_text(
+    label: &str,
+    text: String,
+    sha256: &str,
+) -> Result<ResolvedModel, Diagnostics> {
+    let found = crate::definition::process::text_sha256(&text);
+    if found != sha256 {
+        return Err(Diagnostic::new(
+            label,
+            "--model",
+            format!("a model text with sha256 {sha256}, as sealed"),
+            format!("sha256 {found}: the text was altered"),
+        )
+        .into());
+    }
+    let path = PathBuf::from(label);
+    let model = KineticModel::load_text(
+        &path,
+        text,
+        |f| Family::parse(f).map(|f| f.params()),
+        &Family::names(),
+    )?;
+    Ok(ResolvedModel {
+        provenance: ModelProvenance {
+            id: model.id.clone(),
+            version: model.version.clone(),
+            source: label.to_string(),
+            sha256: found,
+        },
+        model,
+        path,
+    })
+}
+
 /// The provenance of the model a loaded process names.
 pub fn provenance_of(def: &ProcessDefinition) -> ModelProvenance {
     let input = def.inputs.iter().find(|i| i.role == "model");
