@@ -9,9 +9,9 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use biotwin::fit::estimate::{Settings, estimate};
-use biotwin::fit::problem::{Batch, Problem, Sample, observables};
-use biotwin::fit::setup::{Request, build};
+use biotwin::calibration::estimate::{Settings, estimate};
+use biotwin::calibration::problem::{Batch, Problem, Sample, observables};
+use biotwin::calibration::setup::{Request, build};
 use biotwin::simulation::{Family, Scenario, load_process};
 
 const PROCESS: &str = "process-models/processes/xing2010-reference.toml";

@@ -23,6 +23,7 @@ pub mod data;
 pub mod datagen;
 pub mod downstream;
 pub mod equipment;
+pub mod calibration;
 pub mod fit;
 pub mod live;
 pub mod optimise;

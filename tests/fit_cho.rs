@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use biotwin::data::Dataset;
-use biotwin::fit::estimate::{Settings, estimate};
-use biotwin::fit::setup::{Request, from_dataset};
+use biotwin::calibration::estimate::{Settings, estimate};
+use biotwin::calibration::setup::{Request, from_dataset};
 use biotwin::surrogates::hybrid::mechanistic::MechanisticSpec;
 use biotwin::surrogates::pls::PlsParams;
 use biotwin::surrogates::train::{ModelChoice, Validation, evaluate, train};

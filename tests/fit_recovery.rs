@@ -7,9 +7,9 @@ mod noise_support;
 
 use std::path::Path;
 
-use biotwin::fit::estimate::{Settings, estimate};
-use biotwin::fit::problem::{Batch, Problem, Sample, observables};
-use biotwin::fit::setup::{Request, build};
+use biotwin::calibration::estimate::{Settings, estimate};
+use biotwin::calibration::problem::{Batch, Problem, Sample, observables};
+use biotwin::calibration::setup::{Request, build};
 use biotwin::simulation::{Family, Scenario, load_process};
 use noise_support::Noise;
 

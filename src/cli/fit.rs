@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::Dataset;
 use crate::error::{Diagnostic, Error};
-use crate::fit::estimate::{Settings, estimate};
-use crate::fit::report::{self, Context, HeldOut};
-use crate::fit::setup::{Request, check_effects, from_dataset};
+use crate::calibration::estimate::{Settings, estimate};
+use crate::calibration::report::{self, Context, HeldOut};
+use crate::calibration::setup::{Request, check_effects, from_dataset};
 use crate::output::atomic::write_atomic;
 use crate::registry::{Registry, current_user};
 use crate::simulation::load_process;
@@ -166,7 +166,7 @@ pub fn run(a: Args) -> Result<(), Error> {
     } else {
         format!(
             "forward differences of the simulated output (step {} in θ; this model family has no dual-number right-hand side yet)",
-            crate::fit::problem::FD_STEP
+            crate::calibration::problem::FD_STEP
         )
     };
     bar.inc(1);
@@ -186,7 +186,7 @@ pub fn run(a: Args) -> Result<(), Error> {
     bar.inc(1);
     bar.set_message("held-out batches");
     let targets: Vec<String> = spec.cqa.iter().map(|c| c.target.clone()).collect();
-    let held_predict = |ids: &[String], theta: &[f64], fitted: &crate::fit::problem::Problem| -> Result<Vec<HeldOut>, Error> {
+    let held_predict = |ids: &[String], theta: &[f64], fitted: &crate::calibration::problem::Problem| -> Result<Vec<HeldOut>, Error> {
         let mut out = Vec::new();
         if ids.is_empty() {
             return Ok(out);

@@ -1,18 +1,11 @@
-//! Parameter estimation: the one estimator of biotwin (`docs/fit.md`).
+//! The one estimator of biotwin (`docs/fit.md`): generic numerics with no
+//! knowledge of datasets.
 //!
 //! * [`dual`]: forward-mode dual numbers; model right-hand sides generic
 //!   over [`dual::Scalar`] give exact forward sensitivities;
 //! * [`lm`]: the Levenberg–Marquardt solver, its problem trait and the
 //!   multi-start executor (Latin hypercube, bounds) — used by `biotwin fit`
-//!   and by the serial and calibrated hybrids;
-//! * [`problem`]: maximum likelihood of process-model parameters from
-//!   batch records (the residuals and their sensitivities);
-//! * [`estimate`]: the estimate, Fisher and profile-likelihood intervals,
-//!   correlations and identifiability verdicts.
+//!   (through `calibration`) and by the serial and calibrated hybrids.
 
 pub mod dual;
 pub mod lm;
-pub mod estimate;
-pub mod problem;
-pub mod report;
-pub mod setup;

@@ -26,7 +26,7 @@
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
-use super::lm::{LeastSquares, Linearisation};
+use crate::fit::lm::{LeastSquares, Linearisation};
 use crate::bioreactor::simulate::run;
 use crate::simulation::address::Address;
 use crate::simulation::{Family, Scenario};

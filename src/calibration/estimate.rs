@@ -19,7 +19,7 @@
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use super::lm::{Control, LmOptions, levenberg_marquardt, multistart};
+use crate::fit::lm::{Control, LmOptions, levenberg_marquardt, multistart};
 use super::problem::Problem;
 
 /// χ²₁ 95 % quantile.
