@@ -102,7 +102,7 @@ pub fn run(a: Args) -> Result<(), Error> {
 fn anchor_chain(path: &std::path::Path) -> Result<String, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    serde_json::from_str::<crate::live::ledger::Anchor>(first)
+    serde_json::from_str::<crate::output::anchor::Anchor>(first)
         .map(|a| a.chain)
         .map_err(|e| {
             Error::input(
@@ -183,7 +183,7 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
     let (ledger, audit) = s.chain_hashes()?;
     for f in files {
         let (n, last) =
-            crate::live::ledger::check_anchor_file(&f, "live-store", &ledger, &audit)
+            crate::output::anchor::check_anchor_file(&f, "live-store", &ledger, &audit)
                 .map_err(|m| Error::input(&f, "", "an anchor the store's chains still reach", m))?;
         outln!(
             "anchor {}: {n} lines, all reached; latest: {} ledger entries, {} audit entries",

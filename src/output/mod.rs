@@ -1,6 +1,7 @@
 //! Results for people and programs: trajectory tables (CSV/JSON), SVG plots,
 //! quality tables against specifications. Every file is written atomically.
 
+pub mod anchor;
 pub mod atomic;
 pub mod parquet;
 pub mod plot;

@@ -320,9 +320,9 @@ impl Registry {
         bytes.push(b'\n');
         write_atomic(&p, &bytes)?;
         let anchor = self.anchor_path();
-        crate::live::ledger::write_anchor(
+        crate::output::anchor::write_anchor(
             &anchor,
-            &crate::live::ledger::Anchor {
+            &crate::output::anchor::Anchor {
                 chain: "registry".into(),
                 ledger_count: e.seq + 1,
                 ledger_head: e.sha256.clone(),
@@ -560,7 +560,7 @@ pub fn verify_anchored(dir: impl AsRef<Path>, anchor: Option<&Path>) -> Result<V
         .or_else(|| default.is_file().then_some(default));
     let mut anchors = 0;
     if let Some(a) = &anchor {
-        anchors = crate::live::ledger::check_anchor_file(a, "registry", &hashes, &[])
+        anchors = crate::output::anchor::check_anchor_file(a, "registry", &hashes, &[])
             .map_err(|m| Error::from(Diagnostic::new(a, "", "an anchor the log still reaches", m)))?
             .0;
     }
