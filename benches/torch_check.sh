@@ -31,4 +31,4 @@ export LD_LIBRARY_PATH="$LIBTORCH/lib:${NVLIBS}${LD_LIBRARY_PATH:-}"
 # Small networks: one thread avoids OpenMP overhead on shared cores.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export BIOTWIN_TEST_DEVICE="$DEVICE"
-nice -n 10 cargo test --release --features torch --test nn_torch --test surrogates_nn -- --nocapture
+nice -n 10 cargo test --release --features torch -p biotwin --test integration -- nn_torch:: surrogates_nn:: --nocapture

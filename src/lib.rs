@@ -1,34 +1,14 @@
 //! biotwin: a predictive digital twin for biopharmaceutical manufacturing.
 //!
-//! Data flows one way: **definition** (process-model files, validated) →
-//! **simulation** (bioreactor kinetics integrated by the solver, downstream unit
-//! operations) → **prediction** (quality attributes, Monte Carlo, surrogates) →
-//! **report** (CSV/JSON/SVG writers, CLI tables).
-//!
-//! Inside the engine every quantity is SI (s, m³, kg, mol, K, Pa; cells are
-//! counted). Units appear only at the edges: in input files, where [`units`]
-//! converts them, and in output column names such as `glucose_g_per_l`.
+//! The `biotwin` binary is a thin command-line layer ([`cli`]) over the
+//! library crates, re-exported here under their historical paths:
+//! `biotwin-core` (engine), `biotwin-downstream`, `biotwin-transfer`,
+//! `biotwin-ml` (data, surrogates, registry) and `biotwin-live`.
+//! See docs/architecture.md.
 
-pub mod bioreactor;
+pub use biotwin_core::{bioreactor, definition, equipment, error, fit, montecarlo, optimise, output, scaleup, sensitivity, simulation, solver, units};
+pub use biotwin_downstream as downstream;
+pub use biotwin_transfer as transfer;
+pub use biotwin_ml::{calibration, data, datagen, registry, surrogates};
+pub use biotwin_live as live;
 pub mod cli;
-pub mod definition;
-pub mod error;
-pub mod montecarlo;
-pub mod output;
-pub mod simulation;
-pub mod solver;
-pub mod units;
-// Modules added by feature branches go below this line.
-pub mod data;
-pub mod datagen;
-pub mod downstream;
-pub mod equipment;
-pub mod calibration;
-pub mod fit;
-pub mod live;
-pub mod optimise;
-pub mod registry;
-pub mod scaleup;
-pub mod sensitivity;
-pub mod surrogates;
-pub mod transfer;

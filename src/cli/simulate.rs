@@ -104,7 +104,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             Format::Json => {
                 output::trajectory_json(&outcome, &def.id, &def.inputs, &overrides, specs)?
             }
-            Format::Parquet => output::parquet::trajectory_parquet(&outcome)?,
+            Format::Parquet => crate::data::trajectory_parquet::trajectory_parquet(&outcome)?,
         };
         output::write_atomic(path, &bytes)?;
         outln!("\ntrajectory written to {}", path.display());

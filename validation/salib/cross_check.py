@@ -7,7 +7,7 @@ this script evaluates the Ishigami function (a = 7, b = 0.1) on exactly those
 points, reorders the Saltelli rows into SALib's layout (A, A_B^(1..k), B per
 base sample, calc_second_order=False), runs SALib.analyze.sobol and
 SALib.analyze.morris, and writes tests/fixtures/salib/ishigami.json.
-tests/sensitivity_salib.rs holds biotwin to those numbers.
+crates/core/tests/integration/sensitivity_salib.rs holds biotwin to those numbers.
 
 Run from the repository root, in a venv with SALib from PyPI:
 

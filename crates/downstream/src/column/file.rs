@@ -1,0 +1,904 @@
+//! The column file: one chromatography column with its buffers, sections and
+//! pools, in TOML. Field names carry their units. Example (the reference case):
+//!
+//! ```toml
+//! name = "Protein A capture"
+//!
+//! [column]
+//! model = "lumped_rate_without_pores"
+//! length_m = 0.1
+//! inner_diameter_m = 0.01
+//! total_porosity = 0.7
+//! flow_rate_ml_per_min = 3.9269908169872414
+//!
+//! [binding]
+//! model = "langmuir"          # none | linear | langmuir | sma
+//! modulator = true            # component 0 modulates ka and kd (MPM)
+//!
+//! [[components]]
+//! name = "modifier"
+//! axial_dispersion_m2_per_s = 2e-7
+//! initial_mol_per_m3 = 1.0
+//!
+//! [[components]]
+//! name = "mAb"
+//! molecular_weight_kg_per_mol = 150.0
+//! axial_dispersion_m2_per_s = 2e-7
+//! [components.binding]
+//! ka_m3_per_mol_s = 0.4946163812100384
+//! kd_per_s = 2e-5
+//! qmax_mol_per_m3 = 1.333333333333333
+//! gamma_m3_per_mol = -0.5
+//! beta = 3.0
+//!
+//! [[sections]]
+//! name = "load"
+//! duration_s = 2400
+//! inlet_mol_per_m3 = [1.0, 0.03333333333333333]
+//! # gradient_mol_per_m3_per_s = [0.0, 0.0]   (linear change within the section)
+//!
+//! [discretisation]
+//! elements = 16
+//! polynomial_degree = 4
+//!
+//! [solver]
+//! relative_tolerance = 1e-6
+//! absolute_tolerance_mol_per_m3 = 1e-8
+//! output_interval_s = 1.0
+//!
+//! [[pools]]
+//! name = "eluate"
+//! component = "mAb"
+//! section = "elute"
+//! start_above_mol_per_m3 = 1e-3
+//! end_below_mol_per_m3 = 1e-3
+//! ```
+//!
+//! A pool may instead cut on the UV trace, A/l = Σ_k ε_k c_k (AU per cm of
+//! path), with `start_above_au_per_cm`/`end_below_au_per_cm` and
+//! `uv_absorptivity_m2_per_mol` (ε) on the absorbing components (mAb at
+//! 280 nm: 1.4 L/(g·cm) × 150 kg/mol = 2.1e4 m²/mol).
+//!
+//! Per-component binding parameters by model: `linear`: `ka_per_s`, `kd_per_s`;
+//! `langmuir`: `ka_m3_per_mol_s`, `kd_per_s`, `qmax_mol_per_m3`, optional
+//! `gamma_m3_per_mol`, `beta` (modulator exponents); `sma` (component 0 is
+//! salt): `sma_ka`, `sma_kd` (CADET units, reference concentrations 1 mol/m³),
+//! `characteristic_charge`, `steric_factor`, with `ionic_capacity_mol_per_m3`
+//! in `[binding]`. A component without `[components.binding]` does not bind.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::spec::{
+    ColumnSpec, Component, Discretisation, Particle, PoolSpec, Section, SolverSettings,
+    TransportModel,
+};
+use biotwin_core::definition::source::SourceFile;
+use crate::binding::{Isotherm, LinearBinding, ModulatedLangmuir, StericMassAction};
+use biotwin_core::error::{Diagnostics, Error};
+
+#[derive(Debug, Deserialize)]
+struct ColumnFile {
+    name: String,
+    column: ColumnTable,
+    #[serde(default)]
+    binding: Option<BindingTable>,
+    components: Vec<ComponentTable>,
+    sections: Vec<SectionTable>,
+    #[serde(default)]
+    discretisation: Option<DiscretisationTable>,
+    #[serde(default)]
+    solver: Option<SolverTable>,
+    #[serde(default)]
+    pools: Vec<PoolTable>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ColumnTable {
+    model: String,
+    length_m: f64,
+    inner_diameter_m: f64,
+    flow_rate_ml_per_min: f64,
+    #[serde(default)]
+    total_porosity: Option<f64>,
+    #[serde(default)]
+    bed_porosity: Option<f64>,
+    #[serde(default)]
+    particle_porosity: Option<f64>,
+    #[serde(default)]
+    particle_radius_m: Option<f64>,
+    #[serde(default)]
+    radial_cells: Option<i64>,
+    #[serde(default)]
+    radial_polynomial_degree: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BindingTable {
+    model: String,
+    #[serde(default)]
+    modulator: bool,
+    /// false: rapid equilibrium (q = q*(c) at every instant).
+    #[serde(default)]
+    kinetic: Option<bool>,
+    #[serde(default)]
+    ionic_capacity_mol_per_m3: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ComponentTable {
+    name: String,
+    #[serde(default)]
+    molecular_weight_kg_per_mol: Option<f64>,
+    axial_dispersion_m2_per_s: f64,
+    #[serde(default)]
+    initial_mol_per_m3: f64,
+    #[serde(default)]
+    initial_bound_mol_per_m3: f64,
+    #[serde(default)]
+    uv_absorptivity_m2_per_mol: Option<f64>,
+    #[serde(default)]
+    film_transfer_m_per_s: Option<f64>,
+    #[serde(default)]
+    pore_diffusion_m2_per_s: Option<f64>,
+    #[serde(default)]
+    binding: Option<ComponentBinding>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+struct ComponentBinding {
+    ka_per_s: Option<f64>,
+    ka_m3_per_mol_s: Option<f64>,
+    kd_per_s: Option<f64>,
+    qmax_mol_per_m3: Option<f64>,
+    gamma_m3_per_mol: Option<f64>,
+    beta: Option<f64>,
+    sma_ka: Option<f64>,
+    sma_kd: Option<f64>,
+    characteristic_charge: Option<f64>,
+    steric_factor: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SectionTable {
+    name: String,
+    duration_s: f64,
+    inlet_mol_per_m3: Vec<f64>,
+    #[serde(default)]
+    gradient_mol_per_m3_per_s: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DiscretisationTable {
+    elements: i64,
+    polynomial_degree: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct SolverTable {
+    relative_tolerance: f64,
+    absolute_tolerance_mol_per_m3: f64,
+    output_interval_s: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct PoolTable {
+    name: String,
+    component: String,
+    section: String,
+    #[serde(default)]
+    start_above_mol_per_m3: Option<f64>,
+    #[serde(default)]
+    end_below_mol_per_m3: Option<f64>,
+    #[serde(default)]
+    start_above_au_per_cm: Option<f64>,
+    #[serde(default)]
+    end_below_au_per_cm: Option<f64>,
+}
+
+/// Reads and validates a column file.
+pub fn load(path: impl AsRef<Path>) -> Result<ColumnSpec, Error> {
+    let src = SourceFile::read(path)?;
+    Ok(validate(&src)?)
+}
+
+/// Validates column-file text (for tests and embedding); `path` names it in
+/// diagnostics.
+pub fn parse_column_text(path: impl AsRef<Path>, text: &str) -> Result<ColumnSpec, Diagnostics> {
+    let src = SourceFile::from_text(path.as_ref().to_path_buf(), text.to_string());
+    validate(&src)
+}
+
+/// Collects every problem of the file before returning.
+fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
+    let file: ColumnFile = src.parse()?;
+    let mut d = Diagnostics::new();
+    let positive = |d: &mut Diagnostics, field: &str, v: f64, what: &str| {
+        if !(v.is_finite() && v > 0.0) {
+            d.push(src.diag(field, format!("{what} > 0"), v.to_string()));
+        }
+    };
+
+    let c = &file.column;
+    let model = match c.model.as_str() {
+        "lumped_rate_without_pores" | "equilibrium_dispersive" => {
+            Some(TransportModel::LumpedRateWithoutPores)
+        }
+        "lumped_rate_with_pores" => Some(TransportModel::LumpedRateWithPores),
+        "general_rate" => Some(TransportModel::GeneralRate),
+        other => {
+            d.push(src.diag(
+                "column.model",
+                "one of \"equilibrium_dispersive\", \"lumped_rate_without_pores\", \"lumped_rate_with_pores\", \"general_rate\"",
+                format!("\"{other}\""),
+            ));
+            None
+        }
+    };
+    positive(
+        &mut d,
+        "column.length_m",
+        c.length_m,
+        "a column length in m",
+    );
+    positive(
+        &mut d,
+        "column.inner_diameter_m",
+        c.inner_diameter_m,
+        "an inner diameter in m",
+    );
+    positive(
+        &mut d,
+        "column.flow_rate_ml_per_min",
+        c.flow_rate_ml_per_min,
+        "a flow rate in mL/min",
+    );
+    let fraction = |d: &mut Diagnostics, field: &str, v: Option<f64>, what: &str| -> f64 {
+        match v {
+            Some(x) if x > 0.0 && x < 1.0 => x,
+            Some(x) => {
+                d.push(src.diag(
+                    field,
+                    format!("{what}, a volume fraction 0 < ε < 1"),
+                    x.to_string(),
+                ));
+                0.5
+            }
+            None => {
+                d.push(src.diag(
+                    field,
+                    format!("{what}, a volume fraction 0 < ε < 1"),
+                    "nothing",
+                ));
+                0.5
+            }
+        }
+    };
+    let with_pores = matches!(
+        model,
+        Some(TransportModel::LumpedRateWithPores | TransportModel::GeneralRate)
+    );
+    let unused = |d: &mut Diagnostics, field: &str, given: bool| {
+        if given {
+            d.push(src.diag(
+                field,
+                format!("no such field for model \"{}\"", c.model),
+                "a value",
+            ));
+        }
+    };
+    let mobile_porosity;
+    if with_pores {
+        mobile_porosity = fraction(
+            &mut d,
+            "column.bed_porosity",
+            c.bed_porosity,
+            "bed porosity ε_c",
+        );
+        unused(&mut d, "column.total_porosity", c.total_porosity.is_some());
+    } else {
+        mobile_porosity = fraction(
+            &mut d,
+            "column.total_porosity",
+            c.total_porosity,
+            "total porosity ε_t",
+        );
+        unused(&mut d, "column.bed_porosity", c.bed_porosity.is_some());
+        unused(
+            &mut d,
+            "column.particle_porosity",
+            c.particle_porosity.is_some(),
+        );
+        unused(
+            &mut d,
+            "column.particle_radius_m",
+            c.particle_radius_m.is_some(),
+        );
+        unused(&mut d, "column.radial_cells", c.radial_cells.is_some());
+    }
+    let particle = if with_pores {
+        let porosity = fraction(
+            &mut d,
+            "column.particle_porosity",
+            c.particle_porosity,
+            "particle porosity ε_p",
+        );
+        let radius = c.particle_radius_m.unwrap_or(f64::NAN);
+        positive(
+            &mut d,
+            "column.particle_radius_m",
+            radius,
+            "a particle radius in m",
+        );
+        let general = model == Some(TransportModel::GeneralRate);
+        let radial_polynomial_degree = match (general, c.radial_polynomial_degree) {
+            (true, Some(deg)) => {
+                if !(1..=20).contains(&deg) {
+                    d.push(src.diag(
+                        "column.radial_polynomial_degree",
+                        "an integer degree, 1 to 20",
+                        deg.to_string(),
+                    ));
+                }
+                if c.radial_cells.is_some() {
+                    d.push(src.diag("column.radial_cells", "either radial_cells (finite volumes) or radial_polynomial_degree (spectral), not both", "both"));
+                }
+                Some(deg.clamp(1, 20) as usize)
+            }
+            (false, Some(_)) => {
+                unused(&mut d, "column.radial_polynomial_degree", true);
+                None
+            }
+            // default for the GRM: spectral degree 4 unless shells are asked for
+            (true, None) if c.radial_cells.is_none() => Some(4),
+            (_, None) => None,
+        };
+        let radial_cells = if general {
+            let n = c.radial_cells.unwrap_or(8);
+            if !(1..=1000).contains(&n) {
+                d.push(src.diag(
+                    "column.radial_cells",
+                    "an integer number of shells, 1 to 1000",
+                    n.to_string(),
+                ));
+            }
+            n.clamp(1, 1000) as usize
+        } else {
+            unused(&mut d, "column.radial_cells", c.radial_cells.is_some());
+            1
+        };
+        let mut film = Vec::new();
+        let mut pore = Vec::new();
+        for (i, comp) in file.components.iter().enumerate() {
+            let kf = comp.film_transfer_m_per_s.unwrap_or(f64::NAN);
+            positive(
+                &mut d,
+                &format!("components[{i}].film_transfer_m_per_s"),
+                kf,
+                "a film transfer coefficient in m/s",
+            );
+            film.push(kf);
+            if general {
+                let dp = comp.pore_diffusion_m2_per_s.unwrap_or(f64::NAN);
+                positive(
+                    &mut d,
+                    &format!("components[{i}].pore_diffusion_m2_per_s"),
+                    dp,
+                    "a pore diffusion coefficient in m²/s",
+                );
+                pore.push(dp);
+            } else {
+                unused(
+                    &mut d,
+                    &format!("components[{i}].pore_diffusion_m2_per_s"),
+                    comp.pore_diffusion_m2_per_s.is_some(),
+                );
+            }
+        }
+        Some(Particle {
+            porosity,
+            radius_m: radius,
+            film_transfer_m_per_s: film,
+            pore_diffusion_m2_per_s: general.then_some(pore),
+            radial_cells,
+            radial_polynomial_degree,
+        })
+    } else {
+        for (i, comp) in file.components.iter().enumerate() {
+            unused(
+                &mut d,
+                &format!("components[{i}].film_transfer_m_per_s"),
+                comp.film_transfer_m_per_s.is_some(),
+            );
+            unused(
+                &mut d,
+                &format!("components[{i}].pore_diffusion_m2_per_s"),
+                comp.pore_diffusion_m2_per_s.is_some(),
+            );
+        }
+        None
+    };
+
+    let nc = file.components.len();
+    if nc == 0 {
+        d.push(src.diag("components", "at least one [[components]] table", "none"));
+    }
+    for (i, comp) in file.components.iter().enumerate() {
+        let f = |k: &str| format!("components[{i}].{k}");
+        if comp.name.trim().is_empty() {
+            d.push(src.diag(&f("name"), "a non-empty name", "\"\""));
+        }
+        if file.components[..i].iter().any(|o| o.name == comp.name) {
+            d.push(src.diag(
+                &f("name"),
+                "a name used once",
+                format!("\"{}\" again", comp.name),
+            ));
+        }
+        if !(comp.axial_dispersion_m2_per_s.is_finite() && comp.axial_dispersion_m2_per_s >= 0.0) {
+            d.push(src.diag(
+                &f("axial_dispersion_m2_per_s"),
+                "an axial dispersion coefficient ≥ 0 m²/s",
+                comp.axial_dispersion_m2_per_s.to_string(),
+            ));
+        }
+        if !(comp.initial_mol_per_m3.is_finite() && comp.initial_mol_per_m3 >= 0.0) {
+            d.push(src.diag(
+                &f("initial_mol_per_m3"),
+                "a concentration ≥ 0 mol/m³",
+                comp.initial_mol_per_m3.to_string(),
+            ));
+        }
+        if let Some(mw) = comp.molecular_weight_kg_per_mol {
+            positive(
+                &mut d,
+                &f("molecular_weight_kg_per_mol"),
+                mw,
+                "a molar mass in kg/mol",
+            );
+        }
+    }
+
+    let isotherm = binding(src, &file, &mut d);
+
+    let mut sections = Vec::new();
+    let mut t = 0.0;
+    if file.sections.is_empty() {
+        d.push(src.diag("sections", "at least one [[sections]] table", "none"));
+    }
+    for (s, sec) in file.sections.iter().enumerate() {
+        let f = |k: &str| format!("sections[{s}].{k}");
+        positive(&mut d, &f("duration_s"), sec.duration_s, "a duration in s");
+        if sec.inlet_mol_per_m3.len() != nc {
+            d.push(src.diag(
+                &f("inlet_mol_per_m3"),
+                format!("{nc} concentrations (one per component)"),
+                format!("{}", sec.inlet_mol_per_m3.len()),
+            ));
+        }
+        let grad = sec
+            .gradient_mol_per_m3_per_s
+            .clone()
+            .unwrap_or_else(|| vec![0.0; nc]);
+        if grad.len() != nc {
+            d.push(src.diag(
+                &f("gradient_mol_per_m3_per_s"),
+                format!("{nc} slopes (one per component)"),
+                format!("{}", grad.len()),
+            ));
+        }
+        if sec.inlet_mol_per_m3.len() == nc && grad.len() == nc {
+            for (k, (&c0, &g)) in sec.inlet_mol_per_m3.iter().zip(&grad).enumerate() {
+                if !(c0.is_finite() && c0 >= 0.0) {
+                    d.push(src.diag(
+                        &f("inlet_mol_per_m3"),
+                        format!("concentrations ≥ 0 mol/m³ ({})", file.components[k].name),
+                        c0.to_string(),
+                    ));
+                }
+                let end = c0 + g * sec.duration_s.max(0.0);
+                if !(g.is_finite() && end >= 0.0) {
+                    d.push(src.diag(
+                        &f("gradient_mol_per_m3_per_s"),
+                        format!(
+                            "a slope that keeps {} ≥ 0 mol/m³ over the section (≥ {:.4e} mol/m³/s)",
+                            file.components[k].name,
+                            -c0 / sec.duration_s.max(f64::MIN_POSITIVE)
+                        ),
+                        format!("{g} (reaches {end:.4} mol/m³ at the section end)"),
+                    ));
+                }
+            }
+        }
+        if file.sections[..s].iter().any(|o| o.name == sec.name) {
+            d.push(src.diag(
+                &f("name"),
+                "a section name used once",
+                format!("\"{}\" again", sec.name),
+            ));
+        }
+        let zeros = vec![0.0; nc];
+        sections.push(Section {
+            name: sec.name.clone(),
+            start_s: t,
+            end_s: t + sec.duration_s,
+            coefficients: [sec.inlet_mol_per_m3.clone(), grad, zeros.clone(), zeros],
+        });
+        t += sec.duration_s.max(0.0);
+    }
+
+    let discretisation = match &file.discretisation {
+        None => Discretisation {
+            elements: 16,
+            polynomial_degree: 4,
+        },
+        Some(t) => {
+            if !(1..=100_000).contains(&t.elements) {
+                d.push(src.diag(
+                    "discretisation.elements",
+                    "an integer number of DG elements, 1 to 100000",
+                    t.elements.to_string(),
+                ));
+            }
+            if !(1..=12).contains(&t.polynomial_degree) {
+                d.push(src.diag(
+                    "discretisation.polynomial_degree",
+                    "an integer polynomial degree, 1 to 12",
+                    t.polynomial_degree.to_string(),
+                ));
+            }
+            Discretisation {
+                elements: t.elements.max(1) as usize,
+                polynomial_degree: t.polynomial_degree.clamp(1, 12) as usize,
+            }
+        }
+    };
+    let solver = match &file.solver {
+        None => SolverSettings {
+            relative_tolerance: 1e-6,
+            absolute_tolerance: 1e-8,
+            output_interval_s: 1.0,
+        },
+        Some(s) => {
+            if !(s.relative_tolerance > 0.0 && s.relative_tolerance <= 1e-2) {
+                d.push(src.diag(
+                    "solver.relative_tolerance",
+                    "a relative tolerance in (0, 1e-2]",
+                    s.relative_tolerance.to_string(),
+                ));
+            }
+            positive(
+                &mut d,
+                "solver.absolute_tolerance_mol_per_m3",
+                s.absolute_tolerance_mol_per_m3,
+                "an absolute tolerance in mol/m³",
+            );
+            positive(
+                &mut d,
+                "solver.output_interval_s",
+                s.output_interval_s,
+                "an interval in s",
+            );
+            if s.output_interval_s > t && t > 0.0 {
+                d.push(src.diag(
+                    "solver.output_interval_s",
+                    format!("an interval no longer than the run ({t} s)"),
+                    s.output_interval_s.to_string(),
+                ));
+            }
+            SolverSettings {
+                relative_tolerance: s.relative_tolerance,
+                absolute_tolerance: s.absolute_tolerance_mol_per_m3,
+                output_interval_s: s.output_interval_s,
+            }
+        }
+    };
+
+    let mut pools = Vec::new();
+    for (p, pool) in file.pools.iter().enumerate() {
+        let f = |k: &str| format!("pools[{p}].{k}");
+        let component = file
+            .components
+            .iter()
+            .position(|c| c.name == pool.component);
+        if component.is_none() {
+            d.push(src.diag(
+                &f("component"),
+                "the name of a component",
+                format!("\"{}\"", pool.component),
+            ));
+        }
+        let section = file.sections.iter().position(|s| s.name == pool.section);
+        if section.is_none() {
+            d.push(src.diag(
+                &f("section"),
+                "the name of a section",
+                format!("\"{}\"", pool.section),
+            ));
+        }
+        // Cut on the key component's concentration, or on the UV trace.
+        let (cut_on_uv, start, end) = match (
+            pool.start_above_mol_per_m3,
+            pool.end_below_mol_per_m3,
+            pool.start_above_au_per_cm,
+            pool.end_below_au_per_cm,
+        ) {
+            (Some(a), Some(b), None, None) => (false, a, b),
+            (None, None, Some(a), Some(b)) => {
+                if file
+                    .components
+                    .iter()
+                    .all(|c| c.uv_absorptivity_m2_per_mol.is_none())
+                {
+                    d.push(src.diag(
+                        &f("start_above_au_per_cm"),
+                        "uv_absorptivity_m2_per_mol on at least one component for a UV cut",
+                        "no component absorbs",
+                    ));
+                }
+                (true, a, b)
+            }
+            _ => {
+                d.push(src.diag(
+                    &f("name"),
+                    "either start_above_mol_per_m3 and end_below_mol_per_m3 (concentration cut) or start_above_au_per_cm and end_below_au_per_cm (UV cut)",
+                    "another combination",
+                ));
+                (false, 1.0, 1.0)
+            }
+        };
+        let unit = if cut_on_uv { "AU/cm" } else { "mol/m³" };
+        for (key, v) in [("start_above", start), ("end_below", end)] {
+            let key = if cut_on_uv {
+                format!("{key}_au_per_cm")
+            } else {
+                format!("{key}_mol_per_m3")
+            };
+            positive(&mut d, &f(&key), v, &format!("a cut level in {unit}"));
+        }
+        pools.push(PoolSpec {
+            name: pool.name.clone(),
+            component: component.unwrap_or(0),
+            section: section.unwrap_or(0),
+            cut_on_uv,
+            start_above: start,
+            end_below: end,
+        });
+    }
+
+    let kinetic = file.binding.as_ref().and_then(|b| b.kinetic);
+    let rapid_equilibrium = c.model == "equilibrium_dispersive" || kinetic == Some(false);
+    if c.model == "equilibrium_dispersive" && kinetic == Some(true) {
+        d.push(src.diag(
+            "binding.kinetic",
+            "false or absent: the equilibrium-dispersive model has binding at equilibrium",
+            "true",
+        ));
+    }
+    if rapid_equilibrium {
+        if with_pores {
+            d.push(src.diag(
+                "binding.kinetic",
+                "true for models with pores (rapid equilibrium is implemented for the model without pores)",
+                "false",
+            ));
+        }
+        if let Some(Isotherm::Sma(_)) = &isotherm {
+            d.push(src.diag(
+                "binding.kinetic",
+                "true for \"sma\" (rapid equilibrium is implemented for linear and langmuir)",
+                "false",
+            ));
+        }
+    }
+    let (Some(model), Some(isotherm)) = (model, isotherm) else {
+        return Err(d);
+    };
+    let initial_bound_mol_per_m3 = isotherm
+        .bound_components()
+        .iter()
+        .map(|&k| file.components[k].initial_bound_mol_per_m3)
+        .collect();
+    let spec = ColumnSpec {
+        name: file.name.clone(),
+        model,
+        length_m: c.length_m,
+        cross_section_m2: std::f64::consts::PI * c.inner_diameter_m.powi(2) / 4.0,
+        mobile_porosity,
+        particle,
+        flow_rate_m3_per_s: c.flow_rate_ml_per_min * 1e-6 / 60.0,
+        components: file
+            .components
+            .iter()
+            .map(|c| Component {
+                name: c.name.clone(),
+                molecular_weight_kg_per_mol: c.molecular_weight_kg_per_mol,
+                axial_dispersion_m2_per_s: c.axial_dispersion_m2_per_s,
+                initial_mol_per_m3: c.initial_mol_per_m3,
+                uv_absorptivity_m2_per_mol: c.uv_absorptivity_m2_per_mol.unwrap_or(0.0),
+            })
+            .collect(),
+        isotherm,
+        rapid_equilibrium,
+        initial_bound_mol_per_m3,
+        sections,
+        discretisation,
+        solver,
+        pools,
+    };
+    d.into_result(spec)
+}
+
+/// Builds the isotherm; None (with diagnostics) when it cannot be built.
+fn binding(src: &SourceFile, file: &ColumnFile, d: &mut Diagnostics) -> Option<Isotherm> {
+    let nc = file.components.len();
+    let Some(b) = &file.binding else {
+        for (i, c) in file.components.iter().enumerate() {
+            if c.binding.is_some() {
+                d.push(src.diag(
+                    &format!("components[{i}].binding"),
+                    "no per-component binding without a [binding] table naming the model",
+                    "a binding table",
+                ));
+            }
+        }
+        return Some(Isotherm::None);
+    };
+    let params: Vec<Option<ComponentBinding>> =
+        file.components.iter().map(|c| c.binding.clone()).collect();
+    let n_before = d.len();
+    let model = b.model.as_str();
+    let get = |d: &mut Diagnostics, i: usize, name: &str, v: Option<f64>, rule: Rule| {
+        required(src, d, model, i, name, v, rule)
+    };
+    let pos: Rule = ("a value > 0", |x| x > 0.0);
+    let nonneg: Rule = ("a value ≥ 0", |x| x >= 0.0);
+    let any: Rule = ("a finite value", |_| true);
+    let iso = match b.model.as_str() {
+        "none" => Isotherm::None,
+        "linear" => {
+            let mut m = LinearBinding {
+                binds: vec![false; nc],
+                ka_per_s: vec![0.0; nc],
+                kd_per_s: vec![0.0; nc],
+            };
+            for (i, p) in params.iter().enumerate() {
+                if let Some(p) = p {
+                    m.binds[i] = true;
+                    m.ka_per_s[i] = get(d, i, "ka_per_s", p.ka_per_s, nonneg);
+                    m.kd_per_s[i] = get(d, i, "kd_per_s", p.kd_per_s, pos);
+                }
+            }
+            Isotherm::Linear(m)
+        }
+        "langmuir" => {
+            let mut m = ModulatedLangmuir {
+                modulator: b.modulator,
+                binds: vec![false; nc],
+                ka_m3_per_mol_s: vec![0.0; nc],
+                kd_per_s: vec![0.0; nc],
+                qmax_mol_per_m3: vec![1.0; nc],
+                gamma_m3_per_mol: vec![0.0; nc],
+                beta: vec![0.0; nc],
+            };
+            for (i, p) in params.iter().enumerate() {
+                let Some(p) = p else { continue };
+                if b.modulator && i == 0 {
+                    d.push(src.diag(
+                        "components[0].binding",
+                        "no binding parameters for the modulator (component 0 does not bind)",
+                        "a binding table",
+                    ));
+                    continue;
+                }
+                m.binds[i] = true;
+                m.ka_m3_per_mol_s[i] = get(d, i, "ka_m3_per_mol_s", p.ka_m3_per_mol_s, nonneg);
+                m.kd_per_s[i] = get(d, i, "kd_per_s", p.kd_per_s, pos);
+                m.qmax_mol_per_m3[i] = get(d, i, "qmax_mol_per_m3", p.qmax_mol_per_m3, pos);
+                m.gamma_m3_per_mol[i] = get(
+                    d,
+                    i,
+                    "gamma_m3_per_mol",
+                    p.gamma_m3_per_mol.or(Some(0.0)),
+                    any,
+                );
+                m.beta[i] = get(d, i, "beta", p.beta.or(Some(0.0)), nonneg);
+            }
+            if b.modulator && nc < 2 {
+                d.push(src.diag(
+                    "binding.modulator",
+                    "at least two components (modulator first)",
+                    format!("{nc} component(s)"),
+                ));
+            }
+            Isotherm::Langmuir(m)
+        }
+        "sma" => {
+            let mut m = StericMassAction {
+                lambda_mol_per_m3: 0.0,
+                ka: vec![0.0; nc],
+                kd: vec![0.0; nc],
+                nu: vec![0.0; nc],
+                sigma: vec![0.0; nc],
+            };
+            match b.ionic_capacity_mol_per_m3 {
+                Some(l) if l.is_finite() && l > 0.0 => m.lambda_mol_per_m3 = l,
+                other => d.push(
+                    src.diag(
+                        "binding.ionic_capacity_mol_per_m3",
+                        "an ionic capacity Λ > 0 mol/m³ of solid",
+                        other
+                            .map(|x| x.to_string())
+                            .unwrap_or_else(|| "nothing".into()),
+                    ),
+                ),
+            }
+            if nc < 2 {
+                d.push(src.diag(
+                    "components",
+                    "salt (component 0) and at least one protein",
+                    format!("{nc} component(s)"),
+                ));
+            }
+            for (i, p) in params.iter().enumerate() {
+                if i == 0 {
+                    if p.is_some() {
+                        d.push(src.diag(
+                            "components[0].binding",
+                            "no binding table for the salt (component 0)",
+                            "a binding table",
+                        ));
+                    }
+                    continue;
+                }
+                let p = p.clone().unwrap_or_default();
+                m.ka[i] = get(d, i, "sma_ka", p.sma_ka, nonneg);
+                m.kd[i] = get(d, i, "sma_kd", p.sma_kd, pos);
+                m.nu[i] = get(d, i, "characteristic_charge", p.characteristic_charge, pos);
+                m.sigma[i] = get(d, i, "steric_factor", p.steric_factor, nonneg);
+            }
+            Isotherm::Sma(m)
+        }
+        other => {
+            d.push(src.diag(
+                "binding.model",
+                "one of \"none\", \"linear\", \"langmuir\", \"sma\"",
+                format!("\"{other}\""),
+            ));
+            return None;
+        }
+    };
+    (d.len() == n_before).then_some(iso)
+}
+
+/// A sign rule for a parameter: its description and its test.
+type Rule = (&'static str, fn(f64) -> bool);
+
+/// A required per-component binding parameter, checked against `rule`.
+fn required(
+    src: &SourceFile,
+    d: &mut Diagnostics,
+    model: &str,
+    i: usize,
+    name: &str,
+    v: Option<f64>,
+    rule: Rule,
+) -> f64 {
+    let field = format!("components[{i}].binding.{name}");
+    match v {
+        None => {
+            d.push(src.diag(
+                &field,
+                format!("{} for model \"{model}\"", rule.0),
+                "nothing",
+            ));
+            0.0
+        }
+        Some(x) if !(x.is_finite() && rule.1(x)) => {
+            d.push(src.diag(&field, rule.0, x.to_string()));
+            0.0
+        }
+        Some(x) => x,
+    }
+}

@@ -1,0 +1,88 @@
+//! What a column simulation returns: the outlet profile, amounts per section,
+//! pools, and the mass balance per component.
+
+use std::io::Write;
+use std::path::Path;
+
+use biotwin_core::error::Error;
+
+/// Mass balance of one component over the whole run, mol.
+/// `initial + inlet = outlet + final_liquid + final_bound` up to the
+/// integrator's tolerance; `relative_error` is the defect over `initial + inlet`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentBalance {
+    pub component: String,
+    pub initial_mol: f64,
+    pub inlet_mol: f64,
+    pub outlet_mol: f64,
+    pub final_liquid_mol: f64,
+    pub final_bound_mol: f64,
+    pub relative_error: f64,
+}
+
+/// A collected fraction of the outlet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub volume_m3: f64,
+    /// Amount of every component in the pool, mol.
+    pub amount_mol: Vec<f64>,
+    /// Amount of the cut component in the pool over its total inlet amount.
+    pub recovery: f64,
+    /// Amount of the cut component over the amount of all components that have
+    /// a molecular weight, on a mass basis (1.0 when it is the only one).
+    pub mass_purity: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnResult {
+    pub component_names: Vec<String>,
+    pub time_s: Vec<f64>,
+    /// UV absorbance of the outlet per cm of path (Σ ε_k c_k), on `time_s`.
+    pub uv_au_per_cm: Vec<f64>,
+    /// `outlet_mol_per_m3[k][i]`: component k at `time_s[i]`.
+    pub outlet_mol_per_m3: Vec<Vec<f64>>,
+    /// `section_outlet_mol[s][k]`: amount leaving during section s.
+    pub section_outlet_mol: Vec<Vec<f64>>,
+    pub pools: Vec<Pool>,
+    pub mass_balance: Vec<ComponentBalance>,
+    /// Accepted integrator steps.
+    pub steps: usize,
+}
+
+impl ColumnResult {
+    /// Outlet profile of one component by name.
+    pub fn outlet(&self, component: &str) -> Option<&[f64]> {
+        let k = self.component_names.iter().position(|n| n == component)?;
+        Some(&self.outlet_mol_per_m3[k])
+    }
+
+    /// Writes `time_s,<name>_mol_per_m3,...` to `path`.
+    pub fn write_outlet_csv(&self, path: &Path) -> Result<(), Error> {
+        let mut out = String::from("time_s");
+        for n in &self.component_names {
+            out.push_str(&format!(",{n}_mol_per_m3"));
+        }
+        out.push('\n');
+        for (i, t) in self.time_s.iter().enumerate() {
+            out.push_str(&format!("{t:.6}"));
+            for c in &self.outlet_mol_per_m3 {
+                out.push_str(&format!(",{:.10e}", c[i]));
+            }
+            out.push('\n');
+        }
+        let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        f.write_all(out.as_bytes()).map_err(|e| Error::io(path, e))
+    }
+}
+
+/// Outlet data on the output grid, used to cut pools.
+pub(crate) struct ColumnBalance<'a> {
+    pub times: &'a [f64],
+    pub outlet: &'a [Vec<f64>],
+    /// Running ∫ c_out dt (mol·s/m³) on the same grid.
+    pub integral: &'a [Vec<f64>],
+    pub flow_rate_m3_per_s: f64,
+}

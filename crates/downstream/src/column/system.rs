@@ -1,0 +1,385 @@
+//! The semi-discrete column: the ODE system dy/dt = f(t, y) that the BDF
+//! integrator solves, with its exact Jacobian-vector product.
+//!
+//! State layout, axial node by node (so the Jacobian is banded):
+//! * without pores: `[c_0 … c_{nc-1}, q_0 … q_{nb-1}]`;
+//! * with pores: `[c (nc), shell 0: c_p (nc), q (nb), shell 1: …]`;
+//!
+//! then, after the last node, one running integral ∫ c_out dt per component
+//! (mol·s/m³), from which outlet amounts and pools are read without
+//! quadrature error.
+//!
+//! Without pores, at node n (F = (1-ε_t)/ε_t, R_b the binding rates):
+//! dc_k/dt = (A_k c_k)_n + a_{k,n} c_in,k(t) - F Σ_b s_{k,b} R_b(c_n, q_n),
+//! dq_b/dt = R_b(c_n, q_n).
+//! With pores the bulk exchanges with the particle through the film and the
+//! binding acts on the pore liquid of each shell ([`super::particle`]).
+
+use super::dg::{Grid, Transport};
+use super::particle::Shells;
+use super::spec::ColumnSpec;
+use crate::binding::Isotherm;
+
+pub struct ColumnSystem {
+    pub grid: Grid,
+    pub transports: Vec<Transport>,
+    pub isotherm: Isotherm,
+    /// (component, bound state, coefficient): liquid-phase effect of binding.
+    pub coupling: Vec<(usize, usize, f64)>,
+    pub n_comp: usize,
+    pub n_bound: usize,
+    /// Phase ratio of the mobile phase (used without pores).
+    pub phase_ratio: f64,
+    pub shells: Option<Shells>,
+    /// Rapid equilibrium (equilibrium-dispersive model): state is c only.
+    pub equilibrium: bool,
+}
+
+impl ColumnSystem {
+    pub fn new(spec: &ColumnSpec) -> ColumnSystem {
+        let d = spec.discretisation;
+        let u = spec.interstitial_velocity_m_per_s();
+        let transports = spec
+            .components
+            .iter()
+            .map(|c| {
+                Transport::assemble(
+                    spec.length_m,
+                    d.elements,
+                    d.polynomial_degree,
+                    u,
+                    c.axial_dispersion_m2_per_s,
+                )
+            })
+            .collect();
+        ColumnSystem {
+            grid: Grid::new(spec.length_m, d.elements, d.polynomial_degree),
+            transports,
+            isotherm: spec.isotherm.clone(),
+            coupling: spec.isotherm.liquid_coupling(),
+            n_comp: spec.components.len(),
+
+            n_bound: if spec.rapid_equilibrium {
+                0
+            } else {
+                spec.isotherm.bound_components().len()
+            },
+            phase_ratio: spec.phase_ratio(),
+            shells: spec
+                .particle
+                .as_ref()
+                .map(|p| Shells::new(p, spec.mobile_porosity)),
+            equilibrium: spec.rapid_equilibrium,
+        }
+    }
+
+    /// Number of shells (0 without pores).
+    fn n_shells(&self) -> usize {
+        self.shells.as_ref().map_or(0, |s| s.n)
+    }
+
+    /// States per shell: pore liquid and bound.
+    fn shell_stride(&self) -> usize {
+        self.n_comp + self.n_bound
+    }
+
+    /// States per axial node.
+    pub fn stride(&self) -> usize {
+        match self.shells {
+            None => self.n_comp + self.n_bound,
+            Some(_) => self.n_comp + self.n_shells() * self.shell_stride(),
+        }
+    }
+
+    pub fn n_nodes(&self) -> usize {
+        self.grid.len()
+    }
+
+    pub fn n_states(&self) -> usize {
+        self.n_nodes() * self.stride() + self.n_comp
+    }
+
+    /// Index of the running outlet integral of component k.
+    pub fn outlet_integral_index(&self, k: usize) -> usize {
+        self.n_nodes() * self.stride() + k
+    }
+
+    /// Index of component k's bulk concentration at the outlet node.
+    pub fn outlet_index(&self, k: usize) -> usize {
+        (self.n_nodes() - 1) * self.stride() + k
+    }
+
+    /// Offsets within a node of the binding sites: (liquid the binding sees,
+    /// bound states). One site without pores, one per shell with pores.
+    fn sites(&self) -> Vec<(usize, usize)> {
+        let nc = self.n_comp;
+        match self.shells {
+            None => vec![(0, nc)],
+            Some(_) => (0..self.n_shells())
+                .map(|i| {
+                    let o = nc + i * self.shell_stride();
+                    (o, o + nc)
+                })
+                .collect(),
+        }
+    }
+
+    /// Coefficient of the bound-phase rates in the equations of the liquid
+    /// the binding sees.
+    fn binding_phase_ratio(&self) -> f64 {
+        match &self.shells {
+            None => self.phase_ratio,
+            Some(s) => s.pore_phase_ratio(),
+        }
+    }
+
+    /// Initial state: uniform liquid (bulk and pores) and bound states.
+    pub fn initial_state(&self, spec: &ColumnSpec) -> Vec<f64> {
+        let mut y = vec![0.0; self.n_states()];
+        let s = self.stride();
+        for n in 0..self.n_nodes() {
+            for (k, comp) in spec.components.iter().enumerate() {
+                y[n * s + k] = comp.initial_mol_per_m3;
+            }
+            if self.equilibrium {
+                continue;
+            }
+            for (liquid, bound) in self.sites() {
+                for (k, comp) in spec.components.iter().enumerate() {
+                    y[n * s + liquid + k] = comp.initial_mol_per_m3;
+                }
+                for (b, q) in spec.initial_bound_mol_per_m3.iter().enumerate() {
+                    y[n * s + bound + b] = *q;
+                }
+            }
+        }
+        y
+    }
+
+    pub fn rhs(&self, y: &[f64], c_in: &[f64], dy: &mut [f64]) {
+        if self.equilibrium {
+            return self.rhs_equilibrium(y, c_in, dy);
+        }
+        let (nc, nb, s) = (self.n_comp, self.n_bound, self.stride());
+        let f = self.binding_phase_ratio();
+        let sites = self.sites();
+        let mut r = vec![0.0; nb];
+        for n in 0..self.n_nodes() {
+            let base = n * s;
+            for k in 0..nc {
+                dy[base + k] =
+                    self.transports[k].row_dot(n, y, s, k) + self.transports[k].inlet[n] * c_in[k];
+            }
+            if let Some(sh) = &self.shells {
+                sh.linear(nc, nb, &y[base..base + s], &mut dy[base..base + s]);
+            }
+            for &(liquid, bound) in &sites {
+                let c = &y[base + liquid..base + liquid + nc];
+                let q = &y[base + bound..base + bound + nb];
+                self.isotherm.rates(c, q, &mut r);
+                for &(k, b, coef) in &self.coupling {
+                    dy[base + liquid + k] -= f * coef * r[b];
+                }
+                dy[base + bound..base + bound + nb].copy_from_slice(&r);
+            }
+        }
+        for k in 0..nc {
+            dy[self.outlet_integral_index(k)] = y[self.outlet_index(k)];
+        }
+    }
+
+    /// Rapid equilibrium, q = q*(c): the node balance
+    /// (I + F ∂(S q*)/∂c) dc/dt = A c + a c_in is solved for dc/dt, with
+    /// ∂q*/∂c by central differences of the isotherm's equilibrium.
+    fn rhs_equilibrium(&self, y: &[f64], c_in: &[f64], dy: &mut [f64]) {
+        let nc = self.n_comp;
+        let nb = self.isotherm.bound_components().len();
+        let f = self.phase_ratio;
+        let mut m = vec![0.0; nc * nc];
+        let mut jac = vec![0.0; nb * nc];
+        let mut rhs = vec![0.0; nc];
+        for n in 0..self.n_nodes() {
+            let base = n * nc;
+            for k in 0..nc {
+                rhs[k] =
+                    self.transports[k].row_dot(n, y, nc, k) + self.transports[k].inlet[n] * c_in[k];
+            }
+            self.equilibrium_jacobian(&y[base..base + nc], &mut jac);
+            m.fill(0.0);
+            for k in 0..nc {
+                m[k * nc + k] = 1.0;
+            }
+            for &(k, b, coef) in &self.coupling {
+                for j in 0..nc {
+                    m[k * nc + j] += f * coef * jac[b * nc + j];
+                }
+            }
+            solve_small(&mut m, &mut rhs, nc);
+            dy[base..base + nc].copy_from_slice(&rhs);
+        }
+        for k in 0..nc {
+            dy[self.outlet_integral_index(k)] = y[self.outlet_index(k)];
+        }
+    }
+
+    /// ∂q*/∂c (n_bound × n_comp) at liquid `c`, central differences; negative
+    /// concentrations are clamped to 0 (without `max`, so NaN probes of the
+    /// sparsity pass through).
+    fn equilibrium_jacobian(&self, c: &[f64], jac: &mut [f64]) {
+        let nc = c.len();
+        let nb = jac.len() / nc.max(1);
+        let mut cp: Vec<f64> = c.iter().map(|&x| if x < 0.0 { 0.0 } else { x }).collect();
+        let mut qp = vec![0.0; nb];
+        let mut qm = vec![0.0; nb];
+        for j in 0..nc {
+            let x = cp[j];
+            let h = 1e-6 * (x.abs() + 1e-6);
+            cp[j] = x + h;
+            self.isotherm.equilibrium(&cp, &mut qp);
+            cp[j] = if x - h < 0.0 { 0.0 } else { x - h };
+            let lo = cp[j];
+            self.isotherm.equilibrium(&cp, &mut qm);
+            cp[j] = x;
+            for b in 0..nb {
+                jac[b * nc + j] = (qp[b] - qm[b]) / (x + h - lo);
+            }
+        }
+    }
+
+    /// out = (∂f/∂y)(y) v.
+    pub fn jacobian_times(&self, y: &[f64], v: &[f64], out: &mut [f64]) {
+        let (nc, nb, s) = (self.n_comp, self.n_bound, self.stride());
+        let f = self.binding_phase_ratio();
+        let sites = self.sites();
+        let mut dr_dc = vec![0.0; nb * nc];
+        let mut dr_dq = vec![0.0; nb * nb];
+        let mut jr = vec![0.0; nb];
+        for n in 0..self.n_nodes() {
+            let base = n * s;
+            for k in 0..nc {
+                out[base + k] = self.transports[k].row_dot(n, v, s, k);
+            }
+            if let Some(sh) = &self.shells {
+                sh.linear(nc, nb, &v[base..base + s], &mut out[base..base + s]);
+            }
+            for &(liquid, bound) in &sites {
+                if nb > 0 {
+                    let c = &y[base + liquid..base + liquid + nc];
+                    let q = &y[base + bound..base + bound + nb];
+                    self.isotherm.jacobian(c, q, &mut dr_dc, &mut dr_dq);
+                    let vc = &v[base + liquid..base + liquid + nc];
+                    let vq = &v[base + bound..base + bound + nb];
+                    for b in 0..nb {
+                        jr[b] = (0..nc).map(|k| dr_dc[b * nc + k] * vc[k]).sum::<f64>()
+                            + (0..nb).map(|j| dr_dq[b * nb + j] * vq[j]).sum::<f64>();
+                    }
+                }
+                for &(k, b, coef) in &self.coupling {
+                    out[base + liquid + k] -= f * coef * jr[b];
+                }
+                out[base + bound..base + bound + nb].copy_from_slice(&jr);
+            }
+        }
+        for k in 0..nc {
+            out[self.outlet_integral_index(k)] = v[self.outlet_index(k)];
+        }
+    }
+
+    /// Directional derivative (f(y + εv) − f(y))/ε, for the equilibrium path
+    /// whose right-hand side has no closed-form Jacobian.
+    pub fn jacobian_times_fd(&self, y: &[f64], v: &[f64], c_in: &[f64], out: &mut [f64]) {
+        let ynorm = y.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+        let vnorm = v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+        let eps = 1e-7 * (1.0 + ynorm) / if vnorm > 0.0 { vnorm } else { 1.0 };
+        let yp: Vec<f64> = y.iter().zip(v).map(|(a, b)| a + eps * b).collect();
+        let mut f0 = vec![0.0; y.len()];
+        self.rhs(y, c_in, &mut f0);
+        self.rhs(&yp, c_in, out);
+        for (o, f) in out.iter_mut().zip(&f0) {
+            *o = (*o - f) / eps;
+        }
+    }
+
+    /// Hold-up in the column per component, mol: liquid (bulk and pores) and
+    /// bound (Σ_b s_{k,b} q_b), by the quadrature the scheme conserves exactly.
+    pub fn hold_up_mol(&self, spec: &ColumnSpec, y: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (nc, nb, s) = (self.n_comp, self.n_bound, self.stride());
+        let a = spec.cross_section_m2;
+        let eps = spec.mobile_porosity;
+        let mut liquid = vec![0.0; nc];
+        let mut bound = vec![0.0; nc];
+        // (weight of the site's liquid, weight of its bound phase) per bed volume
+        let site_weights: Vec<(f64, f64)> = match &self.shells {
+            None => vec![(0.0, 1.0 - eps)],
+            Some(sh) => sh
+                .volume_fraction
+                .iter()
+                .map(|v| {
+                    (
+                        (1.0 - eps) * sh.porosity * v,
+                        (1.0 - eps) * (1.0 - sh.porosity) * v,
+                    )
+                })
+                .collect(),
+        };
+        let sites = self.sites();
+        let mut q_eq = vec![0.0; self.isotherm.bound_components().len()];
+        for n in 0..self.n_nodes() {
+            let w = a * self.grid.weight_m[n];
+            let base = n * s;
+            for k in 0..nc {
+                liquid[k] += w * eps * y[base + k];
+            }
+            if self.equilibrium {
+                self.isotherm.equilibrium(&y[base..base + nc], &mut q_eq);
+                for &(k, b, coef) in &self.coupling {
+                    bound[k] += w * (1.0 - eps) * coef * q_eq[b];
+                }
+                continue;
+            }
+            for (&(lq, bd), &(wl, wb)) in sites.iter().zip(&site_weights) {
+                if self.shells.is_some() {
+                    for k in 0..nc {
+                        liquid[k] += w * wl * y[base + lq + k];
+                    }
+                }
+                for &(k, b, coef) in &self.coupling {
+                    bound[k] += w * wb * coef * y[base + bd + b];
+                }
+            }
+            let _ = nb;
+        }
+        (liquid, bound)
+    }
+}
+
+/// Solves the small dense system m x = b in place (b becomes x), Gaussian
+/// elimination with partial pivoting; n is the number of components.
+fn solve_small(m: &mut [f64], b: &mut [f64], n: usize) {
+    for col in 0..n {
+        let pivot = (col..n)
+            .max_by(|&i, &j| m[i * n + col].abs().total_cmp(&m[j * n + col].abs()))
+            .unwrap_or(col);
+        if pivot != col {
+            for j in 0..n {
+                m.swap(col * n + j, pivot * n + j);
+            }
+            b.swap(col, pivot);
+        }
+        let d = m[col * n + col];
+        for i in col + 1..n {
+            let factor = m[i * n + col] / d;
+            for j in col..n {
+                m[i * n + j] -= factor * m[col * n + j];
+            }
+            b[i] -= factor * b[col];
+        }
+    }
+    for col in (0..n).rev() {
+        let mut x = b[col];
+        for j in col + 1..n {
+            x -= m[col * n + j] * b[j];
+        }
+        b[col] = x / m[col * n + col];
+    }
+}

@@ -1,0 +1,142 @@
+//! The hash chain of the live audit trail, shared by every [`Store`].
+//!
+//! Each entry's `sha256` is the SHA-256 of its compact JSON without the
+//! `sha256` field; `prev_sha256` is the previous entry's `sha256` (or
+//! [`GENESIS`] for the first). Altering, inserting, removing or reordering an
+//! entry therefore breaks the chain at that entry, which [`verify`] names.
+//! The same scheme as the model registry's log (`biotwin_ml::registry`).
+//!
+//! [`Store`]: super::Store
+
+use super::{AuditEntry, TenantId};
+use biotwin_ml::surrogates::artifact::content_sha256;
+
+/// `prev_sha256` of the first entry.
+pub const GENESIS: &str = biotwin_ml::registry::GENESIS;
+
+/// SHA-256 of an entry's canonical JSON without its own `sha256` field.
+pub fn entry_sha256(e: &AuditEntry) -> String {
+    let mut v = serde_json::to_value(e).unwrap_or(serde_json::Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("sha256");
+    }
+    content_sha256(&v)
+}
+
+/// The entry that follows `prev` (or starts the chain), with seq and hashes
+/// filled in.
+pub fn next_entry(
+    prev: Option<&AuditEntry>,
+    time_unix_s: f64,
+    actor: &str,
+    tenant: Option<&str>,
+    action: &str,
+    detail: serde_json::Value,
+) -> AuditEntry {
+    let mut e = AuditEntry {
+        seq: prev.map_or(0, |p| p.seq + 1),
+        time_unix_s,
+        actor: actor.to_string(),
+        tenant: tenant.map(|t| -> TenantId { t.to_string() }),
+        action: action.to_string(),
+        detail,
+        prev_sha256: prev.map_or_else(|| GENESIS.to_string(), |p| p.sha256.clone()),
+        sha256: String::new(),
+    };
+    e.sha256 = entry_sha256(&e);
+    e
+}
+
+/// Where and how a chain is broken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainBreak {
+    /// Index of the first bad entry in the trail.
+    pub index: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "audit entry {}: {}", self.index, self.reason)
+    }
+}
+
+/// Checks sequence numbers, links and hashes of a whole trail, in order.
+/// Returns the head hash (GENESIS for an empty trail).
+pub fn verify(entries: &[AuditEntry]) -> Result<String, ChainBreak> {
+    let mut prev = GENESIS.to_string();
+    for (i, e) in entries.iter().enumerate() {
+        let fail = |reason: String| ChainBreak { index: i, reason };
+        if e.seq != i as u64 {
+            return Err(fail(format!(
+                "seq {} where {} was expected: an entry was removed, inserted or reordered",
+                e.seq, i
+            )));
+        }
+        if e.prev_sha256 != prev {
+            return Err(fail(format!(
+                "prev_sha256 {} does not match the previous entry's sha256 {}",
+                e.prev_sha256, prev
+            )));
+        }
+        let h = entry_sha256(e);
+        if h != e.sha256 {
+            return Err(fail(format!(
+                "content hashes to {h} but the entry records {}: it was altered",
+                e.sha256
+            )));
+        }
+        prev = h;
+    }
+    Ok(prev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn chain(n: usize) -> Vec<AuditEntry> {
+        let mut out: Vec<AuditEntry> = Vec::new();
+        for i in 0..n {
+            let e = next_entry(
+                out.last(),
+                1.0e9 + i as f64,
+                "qa.user",
+                Some("sponsor-a"),
+                "alert.acknowledged",
+                json!({ "batch": format!("B{i}") }),
+            );
+            out.push(e);
+        }
+        out
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_to_its_head() {
+        let c = chain(5);
+        assert_eq!(verify(&c).unwrap(), c[4].sha256);
+        assert_eq!(verify(&[]).unwrap(), GENESIS);
+    }
+
+    #[test]
+    fn altering_removing_or_reordering_is_found_at_the_entry() {
+        let mut altered = chain(5);
+        altered[2].actor = "mallory".into();
+        assert_eq!(verify(&altered).unwrap_err().index, 2);
+
+        let mut removed = chain(5);
+        removed.remove(1);
+        assert_eq!(verify(&removed).unwrap_err().index, 1);
+
+        let mut swapped = chain(5);
+        swapped.swap(3, 4);
+        assert_eq!(verify(&swapped).unwrap_err().index, 3);
+
+        // Rehashing an altered entry does not help: the next link breaks.
+        let mut rehashed = chain(5);
+        rehashed[2].detail = json!({ "batch": "forged" });
+        rehashed[2].sha256 = entry_sha256(&rehashed[2]);
+        assert_eq!(verify(&rehashed).unwrap_err().index, 3);
+    }
+}

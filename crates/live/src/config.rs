@@ -1,0 +1,795 @@
+//! The site configuration of live mode (`site.toml`): which historian tags
+//! measure which model variable in which unit, which batch runs on which
+//! production unit and when, where the data comes from, who may see what.
+//!
+//! ```toml
+//! [site]
+//! name = "example-site"
+//! forecast_every_s = 21600        # batch time between forecasts, s
+//!
+//! [store]
+//! path = "live.sqlite"            # relative to this file
+//!
+//! [alerts]
+//! p_in_spec_min = 0.9             # alert when P(in spec) of a CQA falls below
+//!
+//! [variables.glucose]
+//! si_unit = "kg/m3"
+//!
+//! [[tenants]]
+//! id = "sponsor-a"
+//! token_sha256 = "…64 hex digits…"
+//!
+//! [[tags]]
+//! tag = "glucose"
+//! variable = "glucose"
+//! unit = "g/L"                    # unit the historian writes
+//! min = 0.0                       # valid range, in `unit`
+//! max = 50.0
+//! stale_after_s = 172800
+//! lab = true                      # stamped with sample time, known later
+//! result_delay_h = 1.0            # when the export has no result time
+//!
+//! [[batches]]
+//! id = "B01"
+//! tenant = "sponsor-a"
+//! unit = "BR-01"
+//! start = "2025-01-01T00:00:00Z"
+//! planned_end = "2025-01-15T00:00:00Z"
+//! process = "../processes/cho-platform-3l.toml"
+//! predictor = "mechanistic"       # or "surrogate:PATH"
+//!
+//! [[sources]]
+//! kind = "replay"                 # replay | tail | opcua
+//! path = "B01.csv.gz"
+//! format = "long"                 # long | wide (CSV or Parquet) | parquet
+//! unit = "BR-01"
+//!
+//! [[sources]]                     # an OPC UA server (fields of `OpcUaConfig`)
+//! kind = "opcua"
+//! unit = "BR-02"
+//! endpoint = "opc.tcp://historian.example:4840/"
+//! publishing_interval_ms = 1000   # and the other optional OpcUaConfig keys
+//! [[sources.nodes]]
+//! tag = "glucose"
+//! node_id = "ns=2;s=BR02.Glucose"
+//! lab = true
+//! ```
+//!
+//! Unknown keys are reported all at once (through
+//! [`SourceFile::parse`], which collects them instead of stopping at the
+//! first, as `deny_unknown_fields` would); every semantic problem is reported
+//! with file, line, field, expected and found.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use biotwin_ml::data::tag_map::{Conversion, conversion};
+use biotwin_ml::data::timestamp::parse_rfc3339;
+use biotwin_core::definition::source::SourceFile;
+use biotwin_core::error::{Diagnostic, Diagnostics};
+use crate::opcua::{OpcUaConfig, OpcUaNode};
+
+#[derive(Debug, Clone, Deserialize)]
+struct SiteFile {
+    site: SiteSection,
+    store: StoreSection,
+    #[serde(default)]
+    alerts: Option<AlertsSection>,
+    #[serde(default)]
+    variables: BTreeMap<String, VariableSection>,
+    #[serde(default)]
+    tenants: Vec<TenantConfig>,
+    #[serde(default)]
+    tags: Vec<TagSection>,
+    #[serde(default)]
+    batches: Vec<BatchSection>,
+    #[serde(default)]
+    sources: Vec<SourceSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct SiteSection {
+    name: String,
+    forecast_every_s: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct StoreSection {
+    path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct AlertsSection {
+    #[serde(default = "default_p_in_spec_min")]
+    p_in_spec_min: f64,
+}
+
+fn default_p_in_spec_min() -> f64 {
+    0.9
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct VariableSection {
+    si_unit: String,
+}
+
+/// A sponsor and the SHA-256 (hex) of its API token.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TenantConfig {
+    pub id: String,
+    pub token_sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct TagSection {
+    tag: String,
+    variable: String,
+    unit: String,
+    min: f64,
+    max: f64,
+    stale_after_s: f64,
+    #[serde(default)]
+    lab: bool,
+    #[serde(default)]
+    result_delay_h: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct BatchSection {
+    id: String,
+    tenant: String,
+    unit: String,
+    start: String,
+    planned_end: String,
+    process: PathBuf,
+    predictor: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct SourceSection {
+    kind: SourceKind,
+    #[serde(default)]
+    path: Option<PathBuf>,
+    #[serde(default)]
+    endpoint: Option<String>,
+    #[serde(default)]
+    format: Option<DataFormat>,
+    unit: String,
+    // OPC UA only: the keys of `OpcUaConfig` (its defaults when absent).
+    #[serde(default)]
+    nodes: Option<Vec<OpcUaNode>>,
+    #[serde(default)]
+    publishing_interval_ms: Option<u64>,
+    #[serde(default)]
+    security: Option<String>,
+    #[serde(default)]
+    reconnect_initial_ms: Option<u64>,
+    #[serde(default)]
+    reconnect_max_ms: Option<u64>,
+    #[serde(default)]
+    backfill: Option<bool>,
+    #[serde(default)]
+    backfill_from_unix_s: Option<f64>,
+}
+
+impl SourceSection {
+    /// Names of the OPC UA keys given (wrong on a file source).
+    fn opcua_keys(&self) -> Vec<&'static str> {
+        let given = [
+            ("nodes", self.nodes.is_some()),
+            (
+                "publishing_interval_ms",
+                self.publishing_interval_ms.is_some(),
+            ),
+            ("security", self.security.is_some()),
+            ("reconnect_initial_ms", self.reconnect_initial_ms.is_some()),
+            ("reconnect_max_ms", self.reconnect_max_ms.is_some()),
+            ("backfill", self.backfill.is_some()),
+            ("backfill_from_unix_s", self.backfill_from_unix_s.is_some()),
+        ];
+        given.iter().filter(|g| g.1).map(|g| g.0).collect()
+    }
+
+    /// The OPC UA connection this entry describes, defaults filled in.
+    fn opcua(&self) -> OpcUaConfig {
+        let mut c = OpcUaConfig::new(
+            self.endpoint.clone().unwrap_or_default(),
+            self.nodes.clone().unwrap_or_default(),
+        );
+        if let Some(v) = self.publishing_interval_ms {
+            c.publishing_interval_ms = v;
+        }
+        if let Some(v) = &self.security {
+            c.security = v.clone();
+        }
+        if let Some(v) = self.reconnect_initial_ms {
+            c.reconnect_initial_ms = v;
+        }
+        if let Some(v) = self.reconnect_max_ms {
+            c.reconnect_max_ms = v;
+        }
+        if let Some(v) = self.backfill {
+            c.backfill = v;
+        }
+        c.backfill_from_unix_s = self.backfill_from_unix_s;
+        c
+    }
+}
+
+/// Where readings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Replay,
+    Tail,
+    Opcua,
+}
+
+/// Layout of an exported or followed file. Whether a replayed export is CSV
+/// (plain or gzip) or Parquet is read from the file itself, as for datasets;
+/// `long` and `wide` apply to both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    Long,
+    Wide,
+    /// A Parquet export whose layout is read from its columns (long when it
+    /// has `tag` and `value`, else wide).
+    Parquet,
+}
+
+/// How one historian tag becomes an observation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagConfig {
+    pub tag: String,
+    pub variable: String,
+    /// Unit the historian writes the tag in.
+    pub unit: String,
+    /// From `unit` to the variable's SI unit.
+    pub to_si: Conversion,
+    /// Valid range, in `unit` (inclusive).
+    pub min: f64,
+    pub max: f64,
+    /// A value older than this (behind the newest reading of its unit) is stale.
+    pub stale_after_s: f64,
+    /// A lab result: stamped with its sample time, available later.
+    pub lab: bool,
+    /// Delay of a lab result when the export gives no result time, s.
+    pub result_delay_s: f64,
+}
+
+/// One batch: which tenant, which production unit, when, which model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchConfig {
+    pub id: String,
+    pub tenant: String,
+    pub unit: String,
+    pub start_unix_s: f64,
+    pub planned_end_unix_s: f64,
+    /// Process definition (resolved against the site file's directory).
+    pub process: PathBuf,
+    /// `mechanistic`, `surrogate:PATH`, or what a factory knows.
+    pub predictor: String,
+}
+
+/// One source of readings for one production unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// File of a replay or tail source (resolved), endpoint of an OPC UA one.
+    pub path: Option<PathBuf>,
+    pub endpoint: Option<String>,
+    pub format: DataFormat,
+    /// Production unit whose tags the source carries.
+    pub unit: String,
+    /// The validated connection of an OPC UA source.
+    pub opcua: Option<OpcUaConfig>,
+}
+
+/// A validated site configuration; paths are resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteConfig {
+    /// The file it was read from (for records and messages).
+    pub file: PathBuf,
+    /// SHA-256 (hex) of the file's text: the engine records it at every
+    /// start and records a `config.changed` when it differs from the last.
+    pub sha256: String,
+    pub name: String,
+    pub forecast_every_s: f64,
+    pub store_path: PathBuf,
+    pub p_in_spec_min: f64,
+    pub tenants: Vec<TenantConfig>,
+    /// By tag name.
+    pub tags: BTreeMap<String, TagConfig>,
+    pub batches: Vec<BatchConfig>,
+    pub sources: Vec<SourceConfig>,
+}
+
+impl SiteConfig {
+    /// Reads and validates a site file; every problem is reported at once.
+    pub fn read(path: impl AsRef<Path>) -> Result<SiteConfig, Diagnostics> {
+        let src = SourceFile::read(path)?;
+        let file: SiteFile = src.parse()?;
+        validate(&src, file)
+    }
+
+    /// The batch running on `unit` at `unix_s` (start <= t <= planned end).
+    pub fn batch_on(&self, unit: &str, unix_s: f64) -> Option<&BatchConfig> {
+        self.batches
+            .iter()
+            .find(|b| b.unit == unit && b.start_unix_s <= unix_s && unix_s <= b.planned_end_unix_s)
+    }
+}
+
+fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
+    let mut d = Diagnostics::new();
+    let dir = src.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        }
+    };
+
+    if f.site.name.trim().is_empty() {
+        d.push(src.diag("site.name", "a non-empty site name", "``"));
+    }
+    if !(f.site.forecast_every_s.is_finite() && f.site.forecast_every_s > 0.0) {
+        d.push(src.diag(
+            "site.forecast_every_s",
+            "a positive number of seconds of batch time",
+            f.site.forecast_every_s.to_string(),
+        ));
+    }
+    let p_in_spec_min = f.alerts.as_ref().map_or(0.9, |a| a.p_in_spec_min);
+    if !(0.0..=1.0).contains(&p_in_spec_min) {
+        d.push(src.diag(
+            "alerts.p_in_spec_min",
+            "a probability in [0, 1]",
+            p_in_spec_min.to_string(),
+        ));
+    }
+
+    let mut tenant_ids = BTreeSet::new();
+    for (i, t) in f.tenants.iter().enumerate() {
+        if !tenant_ids.insert(t.id.clone()) {
+            d.push(src.diag(
+                &format!("tenants[{i}].id"),
+                "a tenant id used once",
+                format!("`{}` again", t.id),
+            ));
+        }
+        let h = &t.token_sha256;
+        if h.len() != 64 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+            d.push(src.diag(
+                &format!("tenants[{i}].token_sha256"),
+                "the SHA-256 of the tenant's token as 64 hex digits",
+                format!("`{h}` ({} characters)", h.len()),
+            ));
+        }
+    }
+
+    for (name, v) in &f.variables {
+        match biotwin_core::units::Unit::parse(&v.si_unit) {
+            Ok(u) if (u.factor - 1.0).abs() < 1e-12 => {}
+            Ok(_) => d.push(src.diag(
+                &format!("variables.{name}.si_unit"),
+                "an SI unit (factor 1, e.g. kg/m3, 1/m3, Pa, K)",
+                format!("`{}`", v.si_unit),
+            )),
+            Err(e) => d.push(src.diag(&format!("variables.{name}.si_unit"), "a unit", e)),
+        }
+    }
+
+    let mut tags = BTreeMap::new();
+    for (i, t) in f.tags.iter().enumerate() {
+        let at = |field: &str| format!("tags[{i}].{field}");
+        let Some(var) = f.variables.get(&t.variable) else {
+            d.push(src.diag(
+                &at("variable"),
+                "a variable declared under [variables.NAME] with its si_unit",
+                format!("`{}`", t.variable),
+            ));
+            continue;
+        };
+        let to_si = match conversion(&t.unit, &var.si_unit) {
+            Ok(c) => c,
+            Err(e) => {
+                d.push(src.diag(
+                    &at("unit"),
+                    format!(
+                        "a unit convertible to `{}` (the SI unit of `{}`)",
+                        var.si_unit, t.variable
+                    ),
+                    e,
+                ));
+                continue;
+            }
+        };
+        if !(t.min.is_finite() && t.max.is_finite() && t.min <= t.max) {
+            d.push(src.diag(
+                &at("max"),
+                format!("finite min <= max (in {})", t.unit),
+                format!("min {} max {}", t.min, t.max),
+            ));
+        }
+        if !(t.stale_after_s.is_finite() && t.stale_after_s > 0.0) {
+            d.push(src.diag(
+                &at("stale_after_s"),
+                "a positive number of seconds",
+                t.stale_after_s.to_string(),
+            ));
+        }
+        let delay_h = t.result_delay_h.unwrap_or(0.0);
+        if !(delay_h.is_finite() && delay_h >= 0.0) {
+            d.push(src.diag(&at("result_delay_h"), "a delay >= 0 h", delay_h.to_string()));
+        }
+        if t.result_delay_h.is_some() && !t.lab {
+            d.push(src.diag(
+                &at("result_delay_h"),
+                "no result delay on an online tag (set lab = true)",
+                format!("{delay_h} h"),
+            ));
+        }
+        let cfg = TagConfig {
+            tag: t.tag.clone(),
+            variable: t.variable.clone(),
+            unit: t.unit.clone(),
+            to_si,
+            min: t.min,
+            max: t.max,
+            stale_after_s: t.stale_after_s,
+            lab: t.lab,
+            result_delay_s: delay_h * 3600.0,
+        };
+        if tags.insert(t.tag.clone(), cfg).is_some() {
+            d.push(src.diag(
+                &at("tag"),
+                "a tag listed once",
+                format!("`{}` again", t.tag),
+            ));
+        }
+    }
+
+    let mut batches = Vec::new();
+    let mut batch_ids = BTreeSet::new();
+    for (i, b) in f.batches.iter().enumerate() {
+        let at = |field: &str| format!("batches[{i}].{field}");
+        if !batch_ids.insert(b.id.clone()) {
+            d.push(src.diag(
+                &at("id"),
+                "a batch id used once",
+                format!("`{}` again", b.id),
+            ));
+        }
+        if !tenant_ids.contains(&b.tenant) {
+            d.push(src.diag(
+                &at("tenant"),
+                "a tenant declared under [[tenants]]",
+                format!("`{}`", b.tenant),
+            ));
+        }
+        let start = parse_rfc3339(&b.start).map_err(|e| {
+            d.push(src.diag(&at("start"), "an RFC 3339 timestamp", e));
+        });
+        let end = parse_rfc3339(&b.planned_end).map_err(|e| {
+            d.push(src.diag(&at("planned_end"), "an RFC 3339 timestamp", e));
+        });
+        let (Ok(start), Ok(end)) = (start, end) else {
+            continue;
+        };
+        if end <= start {
+            d.push(src.diag(
+                &at("planned_end"),
+                format!("a time after the start {}", b.start),
+                format!("`{}`", b.planned_end),
+            ));
+            continue;
+        }
+        let process = resolve(&b.process);
+        if !process.is_file() {
+            d.push(src.diag(
+                &at("process"),
+                "a process TOML file (relative to the site file)",
+                format!("`{}` (no such file)", process.display()),
+            ));
+        }
+        let p = b.predictor.trim();
+        if !(p == "mechanistic" || p.strip_prefix("surrogate:").is_some_and(|s| !s.is_empty())) {
+            d.push(src.diag(
+                &at("predictor"),
+                "`mechanistic` or `surrogate:PATH`",
+                format!("`{}`", b.predictor),
+            ));
+        }
+        let predictor = match p.strip_prefix("surrogate:") {
+            Some(path) => format!("surrogate:{}", resolve(Path::new(path)).display()),
+            None => p.to_string(),
+        };
+        // Two batches on one unit at once would make the owner of a reading
+        // ambiguous.
+        for other in &batches {
+            let o: &BatchConfig = other;
+            if o.unit == b.unit && start < o.planned_end_unix_s && o.start_unix_s < end {
+                d.push(src.diag(
+                    &at("start"),
+                    format!("no overlap with batch `{}` on unit `{}`", o.id, o.unit),
+                    format!("`{}`", b.start),
+                ));
+            }
+        }
+        batches.push(BatchConfig {
+            id: b.id.clone(),
+            tenant: b.tenant.clone(),
+            unit: b.unit.clone(),
+            start_unix_s: start,
+            planned_end_unix_s: end,
+            process,
+            predictor,
+        });
+    }
+
+    let units: BTreeSet<&str> = f.batches.iter().map(|b| b.unit.as_str()).collect();
+    let mut sources = Vec::new();
+    for (i, s) in f.sources.iter().enumerate() {
+        let at = |field: &str| format!("sources[{i}].{field}");
+        if !units.contains(s.unit.as_str()) {
+            d.push(src.diag(
+                &at("unit"),
+                "a production unit that some [[batches]] entry runs on",
+                format!("`{}`", s.unit),
+            ));
+        }
+        let format = s.format.unwrap_or(DataFormat::Long);
+        let mut path = None;
+        let mut opcua = None;
+        if s.kind != SourceKind::Opcua {
+            for key in s.opcua_keys() {
+                d.push(src.diag(
+                    &at(key),
+                    "no OPC UA key on a replay or tail source (kind = \"opcua\")",
+                    format!("`{key}`"),
+                ));
+            }
+        }
+        match s.kind {
+            SourceKind::Replay | SourceKind::Tail => match &s.path {
+                None => d.push(src.diag(
+                    &format!("sources[{i}]"),
+                    "a `path` for a replay or tail source",
+                    "none",
+                )),
+                Some(p) => {
+                    let p = resolve(p);
+                    if s.kind == SourceKind::Replay && !p.is_file() {
+                        d.push(src.diag(
+                            &at("path"),
+                            "an export file (relative to the site file)",
+                            format!("`{}` (no such file)", p.display()),
+                        ));
+                    }
+                    if s.kind == SourceKind::Tail && format != DataFormat::Long {
+                        d.push(src.diag(
+                            &at("format"),
+                            "`long` for a followed file",
+                            format!("{format:?}").to_lowercase(),
+                        ));
+                    }
+                    // A Parquet file is whole only once its footer is
+                    // written; it cannot be followed row by row.
+                    if s.kind == SourceKind::Tail && biotwin_ml::data::parquet_source::is_parquet(&p) {
+                        d.push(src.diag(
+                            &at("path"),
+                            "a CSV file for a followed file (replay a Parquet export instead)",
+                            format!("`{}` (Parquet)", p.display()),
+                        ));
+                    }
+                    path = Some(p);
+                }
+            },
+            SourceKind::Opcua => {
+                if s.endpoint.is_none() {
+                    d.push(src.diag(
+                        &format!("sources[{i}]"),
+                        "an `endpoint` (opc.tcp://host:port) for an OPC UA source",
+                        "none",
+                    ));
+                }
+                if s.path.is_some() {
+                    d.push(src.diag(
+                        &at("path"),
+                        "no `path` on an OPC UA source (it has an `endpoint`)",
+                        "a path",
+                    ));
+                }
+                let c = s.opcua();
+                match c.validate(&src.path, &format!("sources[{i}]")) {
+                    // Re-made through the source file to get their lines.
+                    Err(problems) => {
+                        for p in problems.iter() {
+                            if s.endpoint.is_none() && p.field.ends_with(".endpoint") {
+                                continue; // reported above
+                            }
+                            d.push(src.diag(&p.field, p.expected.clone(), p.found.clone()));
+                        }
+                    }
+                    Ok(_) => opcua = Some(c),
+                }
+            }
+        }
+        sources.push(SourceConfig {
+            kind: s.kind,
+            path,
+            endpoint: s.endpoint.clone(),
+            format,
+            unit: s.unit.clone(),
+            opcua,
+        });
+    }
+
+    d.into_result(SiteConfig {
+        file: src.path.clone(),
+        sha256: {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(src.text.as_bytes()))
+        },
+        name: f.site.name,
+        forecast_every_s: f.site.forecast_every_s,
+        store_path: resolve(&f.store.path),
+        p_in_spec_min,
+        tenants: f.tenants,
+        tags,
+        batches,
+        sources,
+    })
+}
+
+/// A diagnostic against the site file without a located line (for problems
+/// found after reading, e.g. by the engine).
+pub fn site_diag(
+    cfg: &SiteConfig,
+    field: &str,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Diagnostic {
+    Diagnostic::new(&cfg.file, field, expected, found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        std::fs::write(dir.join("process.toml"), "[process]\n").unwrap();
+        std::fs::write(dir.join("export.csv"), "timestamp,tag,value\n").unwrap();
+        let p = dir.join("site.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const GOOD: &str = r#"
+[site]
+name = "t"
+forecast_every_s = 3600.0
+[store]
+path = "s.sqlite"
+[variables.glucose]
+si_unit = "kg/m3"
+[[tenants]]
+id = "a"
+token_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+[[tags]]
+tag = "GLC"
+variable = "glucose"
+unit = "mg/L"
+min = 0.0
+max = 20000.0
+stale_after_s = 86400.0
+lab = true
+result_delay_h = 2.0
+[[batches]]
+id = "B1"
+tenant = "a"
+unit = "BR1"
+start = "2025-01-01T00:00:00Z"
+planned_end = "2025-01-02T00:00:00Z"
+process = "process.toml"
+predictor = "mechanistic"
+[[sources]]
+kind = "replay"
+path = "export.csv"
+unit = "BR1"
+"#;
+
+    #[test]
+    fn a_good_file_is_read_with_conversions_and_resolved_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SiteConfig::read(write(dir.path(), GOOD)).unwrap();
+        let t = &cfg.tags["GLC"];
+        assert!((t.to_si.apply(1500.0) - 1.5).abs() < 1e-12);
+        assert_eq!(t.result_delay_s, 7200.0);
+        assert_eq!(cfg.p_in_spec_min, 0.9);
+        assert_eq!(cfg.store_path, dir.path().join("s.sqlite"));
+        assert_eq!(cfg.sources[0].format, DataFormat::Long);
+        let b = cfg.batch_on("BR1", 1_735_689_600.0 + 10.0).unwrap();
+        assert_eq!(b.id, "B1");
+        assert!(cfg.batch_on("BR1", 1_735_689_600.0 - 10.0).is_none());
+        assert!(cfg.batch_on("BR2", 1_735_689_600.0 + 10.0).is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = GOOD
+            .replace("unit = \"mg/L\"", "unit = \"mmHg\"")
+            .replace("tenant = \"a\"", "tenant = \"zz\"")
+            .replace("token_sha256 = \"0000", "token_sha256 = \"xx")
+            .replace("path = \"export.csv\"", "path = \"missing.csv\"");
+        let e = SiteConfig::read(write(dir.path(), &bad)).unwrap_err();
+        assert!(e.mentions("tags[0].unit"), "{e}");
+        assert!(e.mentions("batches[0].tenant"), "{e}");
+        assert!(e.mentions("tenants[0].token_sha256"), "{e}");
+        assert!(e.mentions("sources[0].path"), "{e}");
+        assert!(e.iter().all(|d| d.line.is_some()), "{e}");
+
+        let unknown = GOOD.replace("lab = true", "lab = true\ncolour = 1\nsmell = 2");
+        let e = SiteConfig::read(write(dir.path(), &unknown)).unwrap_err();
+        assert_eq!(e.len(), 2, "{e}");
+    }
+
+    #[test]
+    fn an_opcua_source_is_read_into_its_connection_and_bad_fields_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let opcua = GOOD.replace(
+            "kind = \"replay\"\npath = \"export.csv\"\nunit = \"BR1\"",
+            "kind = \"opcua\"\nunit = \"BR1\"\nendpoint = \"opc.tcp://h:4840/\"\n\
+             publishing_interval_ms = 250\n[[sources.nodes]]\ntag = \"GLC\"\n\
+             node_id = \"ns=2;i=7\"\nlab = true\n",
+        );
+        let cfg = SiteConfig::read(write(dir.path(), &opcua)).unwrap();
+        let c = cfg.sources[0].opcua.as_ref().unwrap();
+        assert_eq!(c.endpoint, "opc.tcp://h:4840/");
+        assert_eq!(c.publishing_interval_ms, 250);
+        assert_eq!(c.reconnect_max_ms, 10_000);
+        assert!(c.backfill && c.nodes[0].lab && c.nodes[0].tag == "GLC");
+
+        let bad = opcua
+            .replace("ns=2;i=7", "nonsense")
+            .replace("opc.tcp://h:4840/", "http://h");
+        let e = SiteConfig::read(write(dir.path(), &bad)).unwrap_err();
+        assert!(e.mentions("sources[0].endpoint"), "{e}");
+        assert!(e.mentions("sources[0].nodes[0].node_id"), "{e}");
+        assert!(e.iter().all(|d| d.line.is_some()), "{e}");
+
+        let mixed = GOOD.replace(
+            "path = \"export.csv\"",
+            "path = \"export.csv\"\nbackfill = false",
+        );
+        let e = SiteConfig::read(write(dir.path(), &mixed)).unwrap_err();
+        assert!(e.mentions("sources[0].backfill"), "{e}");
+    }
+
+    #[test]
+    fn a_parquet_export_can_be_replayed_but_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("export.parquet"), b"PAR1").unwrap();
+        let replay = GOOD.replace(
+            "path = \"export.csv\"",
+            "path = \"export.parquet\"\nformat = \"parquet\"",
+        );
+        let cfg = SiteConfig::read(write(dir.path(), &replay)).unwrap();
+        assert_eq!(cfg.sources[0].format, DataFormat::Parquet);
+
+        let tail = GOOD.replace(
+            "kind = \"replay\"\npath = \"export.csv\"",
+            "kind = \"tail\"\npath = \"export.parquet\"",
+        );
+        let e = SiteConfig::read(write(dir.path(), &tail)).unwrap_err();
+        assert_eq!(e.len(), 1, "{e}");
+        assert!(e.mentions("sources[0].path"), "{e}");
+    }
+}

@@ -1,0 +1,747 @@
+//! The live engine: sources in, readings stored, observations mapped and
+//! assimilated, forecasts and alerts recorded.
+//!
+//! Determinism is what makes crash recovery exact. Everything a batch does
+//! is a function of the sequence of readings routed to it, in the order
+//! received:
+//! * each reading is stored first (received data), then mapped;
+//! * accepted observations wait in a queue and are assimilated in order of
+//!   the time they became available (a lab result enters at its result time,
+//!   with its sample time, as an out-of-sequence update);
+//! * the batch clock is the newest online sample time; whenever it moves
+//!   strictly past the next forecast time `T = (seq + 1) * forecast_every_s`
+//!   (or reaches the planned end), every queued observation available by `T`
+//!   is assimilated and forecast `seq` is made, seeded from (tenant, batch,
+//!   seq), with the SHA-256 of the observations assimilated so far;
+//!   between forecasts, observations available strictly before the clock
+//!   are assimilated as they come;
+//! * so forecasts do not depend on how the readings were chunked or
+//!   interleaved, provided the source hands them on in order of sample time
+//!   (an export) or of availability (a subscription: the OPC UA source
+//!   restores the server's order): either way every reading available by `T`
+//!   has come before the first online reading sampled after `T`. Equal
+//!   availability is ordered by sample time, variable and value, not arrival;
+//! * at the planned end the last forecast is made and the batch finished.
+//!
+//! On start, a batch that is in the store and not finished is rebuilt by
+//! running its stored readings (in received order) through the same steps:
+//! the forecasts it re-makes are identical and the store ignores them
+//! (idempotent on seq); a source that replays from its beginning re-sends
+//! readings that are now duplicates and refused as such. So a run killed at
+//! any point and restarted records every prediction exactly once, the same
+//! set as an uninterrupted run.
+//!
+//! A source whose poll fails is retried with exponential backoff; the error
+//! is logged, never fatal. A store failure is fatal: nothing may be assimilated
+//! that is not recorded.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::config::{BatchConfig, SiteConfig};
+use super::mapping::{BatchMapper, Rejection, RejectionCounts};
+use super::{
+    AlertRecord, BatchInfo, Observation, Poll, PredictionRecord, Predictor, Reading, Source, Store,
+};
+use biotwin_core::error::Error;
+
+/// Actor name of the service in the audit trail.
+pub const ACTOR: &str = "biotwin-live";
+
+/// Makes the predictor of one batch (mechanistic, surrogate, ...).
+pub trait PredictorFactory: Send + Sync {
+    fn create(&self, batch: &BatchConfig) -> Result<Box<dyn Predictor>, Error>;
+}
+
+/// Tunables that are not site configuration.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Print a status line to stderr at most this often (`None`: quiet).
+    pub progress_every: Option<Duration>,
+    /// First retry delay after a source error; doubles up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Consecutive failures after which `run_once` gives a source up
+    /// (a continuous run never does).
+    pub once_max_failures: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            progress_every: Some(Duration::from_secs(5)),
+            retry_base: Duration::from_millis(200),
+            retry_max: Duration::from_secs(30),
+            once_max_failures: 8,
+        }
+    }
+}
+
+/// Counts of a run, for the summary and the tests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub readings_received: u64,
+    /// Rows a source could not read as readings at all.
+    pub malformed_rows: u64,
+    pub observations_accepted: u64,
+    pub observations_assimilated: u64,
+    /// Accepted observations of a variable the predictor does not use.
+    pub observations_unused: u64,
+    pub rejections: RejectionCounts,
+    pub predictions_new: u64,
+    /// Predictions re-made on resume that the store already had.
+    pub predictions_existing: u64,
+    pub alerts_new: u64,
+    pub predictor_errors: u64,
+    pub source_errors: u64,
+    /// Readings re-run from the store when resuming.
+    pub readings_resumed: u64,
+    pub batches_finished: u64,
+    /// `batch/tag` of tags that stopped reporting (beyond `stale_after_s`).
+    pub stale_tags: Vec<String>,
+}
+
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "readings received {}, accepted {}, assimilated {}, unused variable {}, malformed rows {}",
+            self.readings_received,
+            self.observations_accepted,
+            self.observations_assimilated,
+            self.observations_unused,
+            self.malformed_rows
+        )?;
+        write!(f, "rejected {}", self.rejections.total())?;
+        for (k, v) in &self.rejections.0 {
+            write!(f, ", {k} {v}")?;
+        }
+        writeln!(f)?;
+        write!(
+            f,
+            "predictions new {}, already stored {}; alerts {}; predictor errors {}; source errors {}; resumed readings {}; batches finished {}",
+            self.predictions_new,
+            self.predictions_existing,
+            self.alerts_new,
+            self.predictor_errors,
+            self.source_errors,
+            self.readings_resumed,
+            self.batches_finished
+        )
+    }
+}
+
+struct Pending {
+    obs: Observation,
+    arrival: u64,
+}
+
+/// One running batch.
+struct BatchRun {
+    cfg: BatchConfig,
+    predictor: Box<dyn Predictor>,
+    mapper: BatchMapper,
+    pending: Vec<Pending>,
+    arrivals: u64,
+    /// Running SHA-256 over the canonical JSON of assimilated observations.
+    inputs: Sha256,
+    seq: u64,
+    finished: bool,
+    stale_reported: Vec<String>,
+}
+
+struct SourceSlot {
+    source: Box<dyn Source>,
+    unit: String,
+    failures: u32,
+    retry_at: Option<Instant>,
+    ended: bool,
+    malformed_seen: u64,
+}
+
+/// What one round of polling did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepOutcome {
+    pub readings: usize,
+    /// Every source has ended (or was given up).
+    pub all_ended: bool,
+    /// Some source is waiting to retry after an error.
+    pub retrying: bool,
+}
+
+pub struct Engine {
+    cfg: Arc<SiteConfig>,
+    store: Arc<dyn Store>,
+    factory: Arc<dyn PredictorFactory>,
+    sources: Vec<SourceSlot>,
+    /// By batch id.
+    runs: BTreeMap<String, BatchRun>,
+    opts: EngineOptions,
+    stats: Stats,
+    last_progress: Instant,
+}
+
+impl Engine {
+    /// An engine over `sources`, each paired with the production unit whose
+    /// tags it carries. Nothing happens until [`Engine::start`].
+    pub fn new(
+        cfg: Arc<SiteConfig>,
+        store: Arc<dyn Store>,
+        factory: Arc<dyn PredictorFactory>,
+        sources: Vec<(Box<dyn Source>, String)>,
+        opts: EngineOptions,
+    ) -> Self {
+        Engine {
+            cfg,
+            store,
+            factory,
+            sources: sources
+                .into_iter()
+                .map(|(source, unit)| SourceSlot {
+                    source,
+                    unit,
+                    failures: 0,
+                    retry_at: None,
+                    ended: false,
+                    malformed_seen: 0,
+                })
+                .collect(),
+            runs: BTreeMap::new(),
+            opts,
+            stats: Stats::default(),
+            last_progress: Instant::now(),
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Records the configuration, registers new batches and resumes the
+    /// unfinished ones from their stored readings.
+    pub fn start(&mut self) -> Result<(), Error> {
+        let cfg = self.cfg.clone();
+        // Every predictor is made before anything is recorded, so a site
+        // whose models cannot be built leaves no trace but the error.
+        let mut made = Vec::new();
+        for b in &cfg.batches {
+            let known = self.store.batch(&b.tenant, &b.id)?;
+            if known.as_ref().is_some_and(|k| k.finished) {
+                continue;
+            }
+            let predictor = self.factory.create(b)?;
+            made.push((b, known, predictor));
+        }
+        // A configuration change is an audited action: the hash of the
+        // site file is compared with the one recorded at the last start.
+        let previous = self
+            .store
+            .audit()?
+            .into_iter()
+            .rev()
+            .find(|e| e.action == "config.loaded")
+            .and_then(|e| e.detail.get("sha256")?.as_str().map(str::to_string));
+        if let Some(prev) = previous.filter(|p| *p != cfg.sha256) {
+            self.store.append_audit(
+                ACTOR,
+                None,
+                "config.changed",
+                serde_json::json!({
+                    "site": cfg.name,
+                    "file": cfg.file.display().to_string(),
+                    "previous_sha256": prev,
+                    "sha256": cfg.sha256,
+                }),
+            )?;
+        }
+        self.store.append_audit(
+            ACTOR,
+            None,
+            "config.loaded",
+            serde_json::json!({
+                "site": cfg.name,
+                "file": cfg.file.display().to_string(),
+                "sha256": cfg.sha256,
+                "batches": cfg.batches.iter().map(|b| &b.id).collect::<Vec<_>>(),
+                "forecast_every_s": cfg.forecast_every_s,
+            }),
+        )?;
+        for (b, known, predictor) in made {
+            let mut run = BatchRun {
+                cfg: b.clone(),
+                predictor,
+                mapper: BatchMapper::new(b),
+                pending: Vec::new(),
+                arrivals: 0,
+                inputs: Sha256::new(),
+                seq: 0,
+                finished: false,
+                stale_reported: Vec::new(),
+            };
+            if known.is_none() {
+                self.store.upsert_batch(&batch_info(b, false))?;
+                self.store.append_audit(
+                    ACTOR,
+                    Some(&b.tenant),
+                    "batch.started",
+                    serde_json::json!({
+                        "batch": b.id, "unit": b.unit, "predictor": b.predictor,
+                        "model_id": run.predictor.model_id(),
+                    }),
+                )?;
+            } else {
+                let stored = self.store.readings(&b.tenant, &b.id)?;
+                self.stats.readings_resumed += stored.len() as u64;
+                for r in &stored {
+                    self.process(&mut run, r)?;
+                }
+            }
+            self.runs.insert(b.id.clone(), run);
+        }
+        Ok(())
+    }
+
+    /// Readings of `unit` from outside: stored, then processed in order.
+    pub fn ingest(&mut self, unit: &str, readings: &[Reading]) -> Result<(), Error> {
+        self.stats.readings_received += readings.len() as u64;
+        // Group by owning batch, keeping order, so each batch's readings are
+        // stored in one transaction before any is used.
+        let mut owner: Vec<Option<&BatchConfig>> = Vec::with_capacity(readings.len());
+        let mut groups: BTreeMap<(String, String), Vec<Reading>> = BTreeMap::new();
+        for r in readings {
+            let b = self.cfg.batch_on(unit, r.time_unix_s);
+            let key = match b {
+                Some(b) => (b.tenant.clone(), b.id.clone()),
+                // Received data of no batch: kept under the unit, visible to
+                // no tenant.
+                None => (String::new(), format!("unassigned:{unit}")),
+            };
+            groups.entry(key).or_default().push(r.clone());
+            owner.push(b);
+        }
+        for ((tenant, batch), rs) in &groups {
+            self.store.insert_readings(tenant, batch, rs)?;
+        }
+        let owners: Vec<Option<String>> = owner.iter().map(|b| b.map(|b| b.id.clone())).collect();
+        for (r, b) in readings.iter().zip(owners) {
+            let Some(id) = b else {
+                self.stats.rejections.add(Rejection::OutsideBatchWindow);
+                continue;
+            };
+            // A finished batch (or one not started by this engine) takes no
+            // more model input; its readings are stored above.
+            let Some(mut run) = self.runs.remove(&id) else {
+                self.stats.rejections.add(Rejection::OutsideBatchWindow);
+                continue;
+            };
+            let res = self.process(&mut run, r);
+            self.runs.insert(id, run);
+            res?;
+        }
+        Ok(())
+    }
+
+    /// Map one reading of `run`, then assimilate and forecast as its clock
+    /// allows.
+    fn process(&mut self, run: &mut BatchRun, r: &Reading) -> Result<(), Error> {
+        if run.finished {
+            self.stats.rejections.add(Rejection::OutsideBatchWindow);
+            return Ok(());
+        }
+        match run.mapper.map(&self.cfg.tags, r) {
+            Ok(obs) => {
+                self.stats.observations_accepted += 1;
+                run.arrivals += 1;
+                run.pending.push(Pending {
+                    obs,
+                    arrival: run.arrivals,
+                });
+            }
+            Err(why) => {
+                if why == Rejection::ConflictingDuplicate {
+                    eprintln!(
+                        "batch {}: tag {} at {} has two different values; {} refused (conflicting_duplicate), the first received is kept",
+                        run.cfg.id,
+                        r.tag,
+                        biotwin_ml::data::timestamp::format_rfc3339(r.time_unix_s),
+                        r.value
+                    );
+                }
+                self.stats.rejections.add(why)
+            }
+        }
+        self.advance(run)
+    }
+
+    fn advance(&mut self, run: &mut BatchRun) -> Result<(), Error> {
+        let clock = run.mapper.clock_s();
+        let duration = run.cfg.planned_end_unix_s - run.cfg.start_unix_s;
+        loop {
+            let t = ((run.seq + 1) as f64 * self.cfg.forecast_every_s).min(duration);
+            // Only once the data has moved strictly past t: the readings
+            // sampled at t itself (several tags, in any order) are then all
+            // in. The planned end is the exception: nothing after it belongs
+            // to the batch, so reaching it is enough.
+            let ready = clock > t || (t >= duration && clock >= duration);
+            if !ready {
+                break;
+            }
+            self.assimilate_until(run, t, true);
+            self.forecast(run)?;
+            if t >= duration {
+                self.finish(run)?;
+                return Ok(());
+            }
+        }
+        // Strictly before the clock: another reading available at the
+        // clock's own time may still come, and must be assimilated in order.
+        self.assimilate_until(run, clock, false);
+        for tag in run.mapper.stale_tags(&self.cfg.tags) {
+            if !run.stale_reported.contains(&tag) {
+                eprintln!(
+                    "batch {}: tag {tag} has not reported for longer than its stale_after_s",
+                    run.cfg.id
+                );
+                self.stats.stale_tags.push(format!("{}/{tag}", run.cfg.id));
+                run.stale_reported.push(tag);
+            }
+        }
+        Ok(())
+    }
+
+    /// Assimilates queued observations available by batch time `t` (before
+    /// it unless `inclusive`), in order of availability; ties by sample time,
+    /// variable and value, so the order does not depend on how readings
+    /// were chunked or interleaved on arrival (arrival breaks exact repeats).
+    fn assimilate_until(&mut self, run: &mut BatchRun, t: f64, inclusive: bool) {
+        let due = |p: &Pending| {
+            if inclusive {
+                p.obs.available_s <= t
+            } else {
+                p.obs.available_s < t
+            }
+        };
+        if !run.pending.iter().any(due) {
+            return;
+        }
+        run.pending.sort_by(|a, b| {
+            a.obs
+                .available_s
+                .total_cmp(&b.obs.available_s)
+                .then(a.obs.time_s.total_cmp(&b.obs.time_s))
+                .then_with(|| a.obs.variable.cmp(&b.obs.variable))
+                .then(a.obs.value_si.total_cmp(&b.obs.value_si))
+                .then(a.arrival.cmp(&b.arrival))
+        });
+        let n = run.pending.iter().take_while(|p| due(p)).count();
+        for p in run.pending.drain(..n) {
+            match run.predictor.assimilate(&p.obs) {
+                Ok(true) => {
+                    self.stats.observations_assimilated += 1;
+                    let json = serde_json::to_vec(&p.obs).unwrap_or_default();
+                    run.inputs.update(&json);
+                    run.inputs.update(b"\n");
+                }
+                Ok(false) => self.stats.observations_unused += 1,
+                Err(e) => {
+                    self.stats.predictor_errors += 1;
+                    eprintln!(
+                        "batch {}: observation {:?} not assimilated: {e}",
+                        run.cfg.id, p.obs
+                    );
+                }
+            }
+        }
+    }
+
+    fn forecast(&mut self, run: &mut BatchRun) -> Result<(), Error> {
+        let seq = run.seq;
+        run.seq += 1;
+        let seed = seed_of(&run.cfg.tenant, &run.cfg.id, seq);
+        let forecast = match run.predictor.forecast(seed).and_then(finite) {
+            Ok(f) => f,
+            Err(e) => {
+                self.stats.predictor_errors += 1;
+                eprintln!("batch {}: forecast {seq} failed: {e}", run.cfg.id);
+                return Ok(());
+            }
+        };
+        let record = PredictionRecord {
+            tenant: run.cfg.tenant.clone(),
+            batch_id: run.cfg.id.clone(),
+            seq,
+            model_id: run.predictor.model_id(),
+            input_sha256: hex::encode(run.inputs.clone().finalize()),
+            created_unix_s: now_unix_s(),
+            forecast,
+        };
+        if self.store.insert_prediction(&record)? {
+            self.stats.predictions_new += 1;
+        } else {
+            self.stats.predictions_existing += 1;
+        }
+        let threshold = self.cfg.p_in_spec_min;
+        for c in &record.forecast.cqas {
+            let Some(p) = c.p_in_spec else { continue };
+            if p >= threshold {
+                continue;
+            }
+            let alert = AlertRecord {
+                tenant: record.tenant.clone(),
+                batch_id: record.batch_id.clone(),
+                cqa: c.name.clone(),
+                first_predicted_s: record.forecast.time_s,
+                p_in_spec: p,
+                threshold,
+                acknowledged_by: None,
+            };
+            if self.store.insert_alert(&alert)? {
+                self.stats.alerts_new += 1;
+                self.store.append_audit(
+                    ACTOR,
+                    Some(&alert.tenant),
+                    "alert.raised",
+                    serde_json::json!({
+                        "batch": alert.batch_id, "cqa": alert.cqa, "p_in_spec": p,
+                        "threshold": threshold, "first_predicted_s": alert.first_predicted_s,
+                        "prediction_seq": seq,
+                    }),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, run: &mut BatchRun) -> Result<(), Error> {
+        run.finished = true;
+        self.stats.batches_finished += 1;
+        // The stored flag is what resume reads: set it once, audit it once.
+        if self
+            .store
+            .batch(&run.cfg.tenant, &run.cfg.id)?
+            .is_some_and(|b| b.finished)
+        {
+            return Ok(());
+        }
+        self.store.upsert_batch(&batch_info(&run.cfg, true))?;
+        self.store.append_audit(
+            ACTOR,
+            Some(&run.cfg.tenant),
+            "batch.finished",
+            serde_json::json!({ "batch": run.cfg.id, "predictions": run.seq }),
+        )?;
+        Ok(())
+    }
+
+    /// Polls every source once (those not waiting to retry).
+    pub fn step(&mut self, once: bool) -> Result<StepOutcome, Error> {
+        let mut n = 0;
+        let mut retrying = false;
+        for i in 0..self.sources.len() {
+            let slot = &mut self.sources[i];
+            if slot.ended {
+                continue;
+            }
+            if let Some(at) = slot.retry_at
+                && Instant::now() < at
+            {
+                retrying = true;
+                continue;
+            }
+            let polled = slot.source.poll();
+            let malformed = slot.source.malformed_rows();
+            let new_malformed = malformed.saturating_sub(slot.malformed_seen);
+            slot.malformed_seen = malformed;
+            self.stats.malformed_rows += new_malformed;
+            let slot = &mut self.sources[i];
+            match polled {
+                Ok(Poll::Readings(rs)) => {
+                    slot.failures = 0;
+                    slot.retry_at = None;
+                    let unit = slot.unit.clone();
+                    n += rs.len();
+                    self.ingest(&unit, &rs)?;
+                }
+                Ok(Poll::Idle) => {
+                    slot.failures = 0;
+                    slot.retry_at = None;
+                }
+                Ok(Poll::End) => slot.ended = true,
+                Err(e) => {
+                    slot.failures += 1;
+                    self.stats.source_errors += 1;
+                    let slot = &mut self.sources[i];
+                    if once && slot.failures >= self.opts.once_max_failures {
+                        eprintln!(
+                            "source {}: {e}; giving up after {} attempts",
+                            slot.source.describe(),
+                            slot.failures
+                        );
+                        slot.ended = true;
+                        continue;
+                    }
+                    let delay = self
+                        .opts
+                        .retry_base
+                        .saturating_mul(1 << (slot.failures - 1).min(16))
+                        .min(self.opts.retry_max);
+                    eprintln!(
+                        "source {}: {e}; retry {} in {:.1} s",
+                        slot.source.describe(),
+                        slot.failures,
+                        delay.as_secs_f64()
+                    );
+                    slot.retry_at = Some(Instant::now() + delay);
+                    retrying = true;
+                }
+            }
+        }
+        self.progress();
+        Ok(StepOutcome {
+            readings: n,
+            all_ended: self.sources.iter().all(|s| s.ended),
+            retrying,
+        })
+    }
+
+    /// Runs until every source has ended; with `once`, also stops as soon as
+    /// no source has anything more right now (and none is retrying).
+    pub fn run(&mut self, once: bool) -> Result<&Stats, Error> {
+        loop {
+            let out = self.step(once)?;
+            if out.all_ended || (once && out.readings == 0 && !out.retrying) {
+                break;
+            }
+            if out.readings == 0 {
+                std::thread::sleep(Duration::from_millis(if out.retrying { 20 } else { 100 }));
+            }
+        }
+        Ok(&self.stats)
+    }
+
+    fn progress(&mut self) {
+        let Some(every) = self.opts.progress_every else {
+            return;
+        };
+        if self.last_progress.elapsed() < every {
+            return;
+        }
+        self.last_progress = Instant::now();
+        let running = self.runs.values().filter(|r| !r.finished).count();
+        eprintln!(
+            "live: {} batches running; readings {}, accepted {}, rejected {}, predictions {} (+{} already stored), alerts {}",
+            running,
+            self.stats.readings_received,
+            self.stats.observations_accepted,
+            self.stats.rejections.total(),
+            self.stats.predictions_new,
+            self.stats.predictions_existing,
+            self.stats.alerts_new
+        );
+    }
+}
+
+/// A forecast with a NaN or infinity cannot be recorded faithfully (JSON has
+/// no such numbers) and means the predictor failed: it is refused.
+fn finite(f: super::Forecast) -> Result<super::Forecast, Error> {
+    let bad = |what: String| Error::Numerical {
+        time_h: f.time_s / 3600.0,
+        message: format!("forecast has a non-finite {what}"),
+        state: String::new(),
+    };
+    if !f.time_s.is_finite() {
+        return Err(bad("time_s".into()));
+    }
+    for c in &f.cqas {
+        let nums = [
+            Some(c.mean),
+            Some(c.p05),
+            Some(c.p95),
+            c.lower_spec,
+            c.upper_spec,
+            c.p_in_spec,
+        ];
+        if nums.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(bad(format!("value for CQA `{}`", c.name)));
+        }
+    }
+    if let Some((name, _, _)) = f
+        .state
+        .iter()
+        .find(|(_, m, s)| !m.is_finite() || !s.is_finite())
+    {
+        return Err(bad(format!("state `{name}`")));
+    }
+    Ok(f)
+}
+
+fn batch_info(b: &BatchConfig, finished: bool) -> BatchInfo {
+    BatchInfo {
+        tenant: b.tenant.clone(),
+        batch_id: b.id.clone(),
+        unit: b.unit.clone(),
+        start_unix_s: b.start_unix_s,
+        end_unix_s: b.planned_end_unix_s,
+        finished,
+    }
+}
+
+/// Seed of forecast `seq` of a batch: the same on every run and machine.
+pub fn seed_of(tenant: &str, batch: &str, seq: u64) -> u64 {
+    let mut h = Sha256::new();
+    h.update(tenant.as_bytes());
+    h.update([0]);
+    h.update(batch.as_bytes());
+    h.update([0]);
+    h.update(seq.to_le_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(b)
+}
+
+fn now_unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Opens the source a site file describes. `speed` paces replays (0: as fast
+/// as possible); it does not apply to an OPC UA subscription.
+pub fn open_source(s: &super::config::SourceConfig, speed: f64) -> Result<Box<dyn Source>, Error> {
+    use super::config::SourceKind;
+    let path = || {
+        s.path
+            .clone()
+            .ok_or_else(|| Error::input("<site file>", "sources.path", "a file path", "none"))
+    };
+    match s.kind {
+        SourceKind::Replay => Ok(Box::new(super::replay::ReplaySource::open(
+            &path()?,
+            s.format,
+            speed,
+        )?)),
+        SourceKind::Tail => Ok(Box::new(super::tail::TailSource::new(&path()?))),
+        SourceKind::Opcua => {
+            let c = s.opcua.as_ref().ok_or_else(|| {
+                Error::input(
+                    "<site file>",
+                    "sources.endpoint",
+                    "an OPC UA source with an endpoint and nodes",
+                    "none",
+                )
+            })?;
+            // Validated with the site file already; `start` only connects
+            // (in the background: an unreachable server is retried).
+            Ok(Box::new(super::opcua::OpcUaSource::start(
+                c,
+                Path::new("<site file>"),
+                "sources",
+            )?))
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! [`SiteFactory`]: makes the predictor a site file names for each batch.
+//!
+//! * `predictor = "mechanistic"`: [`MechanisticPredictor`] on the batch's
+//!   process file (model, recipe, equipment, `[[uncertainty]]`); its
+//!   specification file gives the limits of P(in spec) and the alerts.
+//! * `predictor = "surrogate:PATH"`: [`SurrogatePredictor`] on the sealed
+//!   ladder file PATH (relative to the site file), with the [`BatchPlan`]
+//!   built from the batch entry: planned duration = planned end − start,
+//!   specification limits from the batch's `process` file (a process
+//!   definition with a `specifications` reference, or a specifications file
+//!   itself). A ladder is loaded once and shared by every batch using it.
+//!
+//! Every error names the site file, the batch's field and what was found,
+//! because that is the file the user has to fix.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use biotwin_core::definition::specs::{Limit, Specifications};
+use biotwin_core::error::Error;
+use crate::Predictor;
+use crate::config::BatchConfig;
+use crate::engine::PredictorFactory;
+use crate::mechanistic::{MechanisticOptions, MechanisticPredictor};
+use crate::surrogate::{BatchPlan, SharedLadder, SurrogatePredictor, unit_slug};
+use biotwin_core::simulation::load_process;
+
+/// The predictors of `biotwin live`, for the batches of one site file.
+pub struct SiteFactory {
+    site_file: PathBuf,
+    mechanistic: MechanisticOptions,
+    /// Loaded ladders by resolved path (1,000 batches share one).
+    ladders: Mutex<HashMap<PathBuf, Arc<SharedLadder>>>,
+}
+
+impl SiteFactory {
+    pub fn new(site_file: impl Into<PathBuf>, mechanistic: MechanisticOptions) -> SiteFactory {
+        SiteFactory {
+            site_file: site_file.into(),
+            mechanistic,
+            ladders: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// An input error on `batches.<id>.<field>` of the site file; `cause`
+    /// (the underlying error) goes into "found".
+    fn error(&self, b: &BatchConfig, field: &str, expected: &str, cause: String) -> Error {
+        Error::input(
+            &self.site_file,
+            format!("batches.{}.{field}", b.id),
+            expected,
+            cause,
+        )
+    }
+
+    fn mechanistic(&self, b: &BatchConfig) -> Result<Box<dyn Predictor>, Error> {
+        let p = MechanisticPredictor::from_process_file(&b.process, self.mechanistic.clone())
+            .map_err(|e| {
+                self.error(
+                    b,
+                    "process",
+                    "a process file the mechanistic predictor can use (model xing2010 or cho_platform)",
+                    format!("`{}`: {e}", b.process.display()),
+                )
+            })?;
+        Ok(Box::new(p))
+    }
+
+    fn ladder(&self, b: &BatchConfig, path: &Path) -> Result<Arc<SharedLadder>, Error> {
+        let mut cache = self.ladders.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = cache.get(path) {
+            return Ok(l.clone());
+        }
+        biotwin_ml::registry::verify_enclosing(path)?;
+        let l = SharedLadder::load(path).map_err(|e| {
+            self.error(
+                b,
+                "predictor",
+                "`surrogate:PATH` naming a sealed ladder file (relative to the site file)",
+                format!("`surrogate:{}`: {e}", path.display()),
+            )
+        })?;
+        cache.insert(path.to_path_buf(), l.clone());
+        Ok(l)
+    }
+
+    fn surrogate(&self, b: &BatchConfig, path: &Path) -> Result<Box<dyn Predictor>, Error> {
+        let shared = self.ladder(b, path)?;
+        let limits = self.plan_limits(b)?;
+        let ladder = &shared.ladder;
+        let mut specs = BTreeMap::new();
+        for (j, target) in ladder.config.targets.iter().enumerate() {
+            // A limit may name the target (`final_penicillin`) or the CQA as
+            // the forecast reports it, with its unit (`final_penicillin_kg_per_m3`).
+            let with_unit = ladder
+                .target_units
+                .get(j)
+                .map(|u| format!("{target}_{}", unit_slug(u)));
+            if let Some(l) = limits
+                .iter()
+                .find(|l| &l.cqa == target || Some(&l.cqa) == with_unit.as_ref())
+            {
+                specs.insert(target.clone(), (l.min, l.max));
+            }
+        }
+        let plan = BatchPlan {
+            batch_id: b.id.clone(),
+            duration_s: b.planned_end_unix_s - b.start_unix_s,
+            parameters: BTreeMap::new(),
+            specs,
+        };
+        let p = SurrogatePredictor::new(shared.clone(), plan).map_err(|e| {
+            self.error(
+                b,
+                "predictor",
+                "a ladder whose inputs the batch plan provides (it gives no recipe parameters)",
+                format!("`surrogate:{}`: {e}", path.display()),
+            )
+        })?;
+        Ok(Box::new(p))
+    }
+
+    /// Specification limits of the batch's `process` file: a process
+    /// definition (its `specifications` reference) or a specifications file.
+    fn plan_limits(&self, b: &BatchConfig) -> Result<Vec<Limit>, Error> {
+        let expected =
+            "a process definition ([process]) or a specifications file ([specifications])";
+        let text = std::fs::read_to_string(&b.process).map_err(|e| {
+            self.error(
+                b,
+                "process",
+                expected,
+                format!("`{}`: {e}", b.process.display()),
+            )
+        })?;
+        let value: toml::Table = toml::from_str(&text).map_err(|e| {
+            self.error(
+                b,
+                "process",
+                expected,
+                format!("`{}`: {e}", b.process.display()),
+            )
+        })?;
+        let wrap = |e: String| {
+            self.error(
+                b,
+                "process",
+                expected,
+                format!("`{}`: {e}", b.process.display()),
+            )
+        };
+        if value.contains_key("process") {
+            let def = load_process(&b.process).map_err(|e| wrap(e.to_string()))?;
+            Ok(def.specifications.map(|s| s.limits).unwrap_or_default())
+        } else if value.contains_key("specifications") {
+            let s = Specifications::load(&b.process, None).map_err(|e| wrap(e.to_string()))?;
+            Ok(s.limits)
+        } else {
+            Err(wrap(
+                "neither a [process] nor a [specifications] table".into(),
+            ))
+        }
+    }
+}
+
+impl PredictorFactory for SiteFactory {
+    fn create(&self, b: &BatchConfig) -> Result<Box<dyn Predictor>, Error> {
+        match b.predictor.strip_prefix("surrogate:") {
+            Some(path) => self.surrogate(b, Path::new(path)),
+            None if b.predictor == "mechanistic" => self.mechanistic(b),
+            None => Err(self.error(
+                b,
+                "predictor",
+                "`mechanistic` or `surrogate:PATH`",
+                format!("`{}`", b.predictor),
+            )),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Live mode: historian data in, state estimate and end-of-batch forecast out,
+//! every prediction recorded.
+//!
+//! Data flows one way through four stages, each behind a trait so that one
+//! implementation can be swapped without touching the others:
+//!
+//! 1. a [`Source`] (export replay, a followed file, an OPC UA subscription)
+//!    yields raw [`Reading`]s: historian tag, timestamp, value, quality;
+//! 2. the site configuration maps a reading to an [`Observation`] of a model
+//!    variable of one batch, in SI, at batch time (rejecting bad-quality,
+//!    out-of-range and stale values, and counting them);
+//! 3. a [`Predictor`] (a Kalman filter on the mechanistic model, or a
+//!    surrogate from the registry) assimilates observations and produces a
+//!    [`Forecast`] of the end-of-batch CQAs with prediction intervals;
+//! 4. a [`Store`] keeps received data, every forecast and the audit trail.
+//!
+//! Times: readings carry Unix seconds (UTC) as the historian stamped them;
+//! observations and forecasts carry seconds since the batch start, the time
+//! base of the models.
+
+// Modules of the live stages go below this line.
+pub mod audit;
+pub mod config;
+pub mod engine;
+pub mod factory;
+pub mod ledger;
+pub mod mapping;
+pub mod mechanistic;
+pub mod memory_store;
+pub mod opcua;
+pub mod replay;
+pub mod rows;
+pub mod sqlite_store;
+pub mod surrogate;
+pub mod tail;
+pub mod web;
+
+use serde::{Deserialize, Serialize};
+
+/// Historian quality of a reading (OPC UA status code classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    Good,
+    Uncertain,
+    Bad,
+}
+
+/// One value of one historian tag, as received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    pub tag: String,
+    /// When the value was measured (for a lab tag: when the sample was drawn),
+    /// Unix seconds, UTC.
+    pub time_unix_s: f64,
+    /// When the value became available, if the source says so (lab results
+    /// arrive hours after their sample). `None`: at `time_unix_s`.
+    pub available_unix_s: Option<f64>,
+    /// Value in the tag's own unit (the site configuration converts it).
+    pub value: f64,
+    pub quality: Quality,
+}
+
+/// What a source has for the caller right now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Poll {
+    /// Readings in the order received (not necessarily in time order).
+    Readings(Vec<Reading>),
+    /// Nothing now; more may come (a followed file, a live subscription).
+    Idle,
+    /// The source is exhausted (the end of a replayed export).
+    End,
+}
+
+/// A stream of historian readings.
+pub trait Source: Send {
+    /// A short description for logs and records (`replay:path`, `opc.tcp://…`).
+    fn describe(&self) -> String;
+    /// Next readings; never blocks longer than the source's own pacing.
+    fn poll(&mut self) -> Result<Poll, biotwin_core::error::Error>;
+    /// Rows of the input that could not be read as readings at all (no
+    /// parsable time or value), counted so that none vanish silently.
+    fn malformed_rows(&self) -> u64 {
+        0
+    }
+}
+
+/// A measurement of one model variable of one batch, in SI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Model variable name (as in the model's output columns or a dataset's
+    /// tag map, e.g. `xv`, `glucose`, `penicillin`).
+    pub variable: String,
+    /// Seconds since the batch start at which the value holds (sample time).
+    pub time_s: f64,
+    /// Seconds since the batch start at which it became known (>= time_s).
+    pub available_s: f64,
+    /// Value in the variable's SI unit.
+    pub value_si: f64,
+}
+
+/// Forecast of one end-of-batch quality attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CqaForecast {
+    /// Name with unit, as the model reports it (`titer_g_per_l`).
+    pub name: String,
+    pub mean: f64,
+    /// 5 % and 95 % quantiles: the 90 % prediction interval.
+    pub p05: f64,
+    pub p95: f64,
+    /// Specification limits, where the site's spec file has them.
+    pub lower_spec: Option<f64>,
+    pub upper_spec: Option<f64>,
+    /// Probability of being within specification; `None` without limits.
+    pub p_in_spec: Option<f64>,
+}
+
+/// One forecast of a batch's end: what the predictor believed at `time_s`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// Seconds since the batch start of the latest assimilated information.
+    pub time_s: f64,
+    pub cqas: Vec<CqaForecast>,
+    /// Current state estimate, (output column, mean, sd), for trajectories
+    /// and the web page.
+    pub state: Vec<(String, f64, f64)>,
+}
+
+/// An end-of-batch estimator for one running batch.
+pub trait Predictor: Send {
+    /// Model id and version that make the forecasts (for the record).
+    fn model_id(&self) -> String;
+    /// Takes one observation; one that arrives late (its `time_s` before
+    /// observations already taken) is still used at its sample time.
+    /// Returns `false` when the variable is not one the predictor uses.
+    fn assimilate(&mut self, obs: &Observation) -> Result<bool, biotwin_core::error::Error>;
+    /// Forecast with all information assimilated so far, seeded so that the
+    /// same inputs give the same forecast.
+    fn forecast(&mut self, seed: u64) -> Result<Forecast, biotwin_core::error::Error>;
+}
+
+/// A sponsor: its batches are visible only with its own token.
+pub type TenantId = String;
+
+/// A batch as the store knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchInfo {
+    pub tenant: TenantId,
+    pub batch_id: String,
+    /// Production unit (bioreactor) it runs on.
+    pub unit: String,
+    pub start_unix_s: f64,
+    /// Planned (or actual, once finished) end.
+    pub end_unix_s: f64,
+    pub finished: bool,
+}
+
+/// One recorded forecast: who made it from what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionRecord {
+    pub tenant: TenantId,
+    pub batch_id: String,
+    /// Position in the batch's prediction sequence, 0, 1, 2, ...: with
+    /// (tenant, batch_id) the record's identity, so a replay after a crash
+    /// cannot insert it twice.
+    pub seq: u64,
+    pub model_id: String,
+    /// SHA-256 over the observations assimilated so far (canonical JSON,
+    /// in the order assimilated): the input data of this prediction.
+    pub input_sha256: String,
+    /// Wall-clock time the forecast was made, Unix seconds.
+    pub created_unix_s: f64,
+    pub forecast: Forecast,
+}
+
+/// An alert: a CQA's probability of being in specification fell below the
+/// configured level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub tenant: TenantId,
+    pub batch_id: String,
+    pub cqa: String,
+    /// Batch time of the forecast that first predicted it.
+    pub first_predicted_s: f64,
+    pub p_in_spec: f64,
+    pub threshold: f64,
+    pub acknowledged_by: Option<String>,
+}
+
+/// One entry of the append-only, hash-chained audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub time_unix_s: f64,
+    /// Who acted (user name, or `biotwin-live` for the service itself).
+    pub actor: String,
+    /// `tenant` the action concerns, if any.
+    pub tenant: Option<TenantId>,
+    /// e.g. `config.loaded`, `model.promoted`, `alert.raised`, `alert.acknowledged`.
+    pub action: String,
+    pub detail: serde_json::Value,
+    pub prev_sha256: String,
+    /// SHA-256 of this entry's canonical JSON without this field.
+    pub sha256: String,
+}
+
+/// Durable storage of live mode. Every method that writes is atomic and
+/// idempotent on the record's identity, so a replay after a crash neither
+/// loses nor duplicates anything. Every read is scoped to one tenant.
+pub trait Store: Send + Sync {
+    fn upsert_batch(&self, batch: &BatchInfo) -> Result<(), biotwin_core::error::Error>;
+    /// Records raw readings of a batch (received data); duplicates of the
+    /// same (tag, time, value) are kept once.
+    fn insert_readings(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+        readings: &[Reading],
+    ) -> Result<(), biotwin_core::error::Error>;
+    /// Inserts a prediction unless (tenant, batch, seq) exists; returns
+    /// whether it was new.
+    fn insert_prediction(&self, p: &PredictionRecord) -> Result<bool, biotwin_core::error::Error>;
+    /// Inserts an alert unless (tenant, batch, cqa) has one; returns whether
+    /// it was new.
+    fn insert_alert(&self, a: &AlertRecord) -> Result<bool, biotwin_core::error::Error>;
+    /// Appends to the audit trail, computing seq and hashes.
+    fn append_audit(
+        &self,
+        actor: &str,
+        tenant: Option<&str>,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<AuditEntry, biotwin_core::error::Error>;
+
+    fn batches(&self, tenant: &str) -> Result<Vec<BatchInfo>, biotwin_core::error::Error>;
+    /// `None` when the batch does not exist *for this tenant*.
+    fn batch(&self, tenant: &str, batch_id: &str)
+    -> Result<Option<BatchInfo>, biotwin_core::error::Error>;
+    fn readings(&self, tenant: &str, batch_id: &str) -> Result<Vec<Reading>, biotwin_core::error::Error>;
+    /// One page of a batch's readings in received order (only `tag`'s when
+    /// given), and how many there are in all: what the web API answers, so
+    /// that no request holds a whole batch in memory.
+    fn readings_page(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+        tag: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Reading>, usize), biotwin_core::error::Error> {
+        let all: Vec<Reading> = self
+            .readings(tenant, batch_id)?
+            .into_iter()
+            .filter(|r| tag.is_none_or(|t| r.tag == t))
+            .collect();
+        let total = all.len();
+        Ok((all.into_iter().skip(offset).take(limit).collect(), total))
+    }
+    /// A batch's predictions by seq. A stored record that cannot be read
+    /// back (a corrupt row) is reported on stderr and skipped, so one bad
+    /// row does not take the whole list with it (`audit verify` names it).
+    fn predictions(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+    ) -> Result<Vec<PredictionRecord>, biotwin_core::error::Error>;
+    fn alerts(&self, tenant: &str) -> Result<Vec<AlertRecord>, biotwin_core::error::Error>;
+    fn acknowledge_alert(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+        cqa: &str,
+        user: &str,
+    ) -> Result<bool, biotwin_core::error::Error>;
+    /// The whole audit trail, in order (for `biotwin audit verify`).
+    fn audit(&self) -> Result<Vec<AuditEntry>, biotwin_core::error::Error>;
+}

@@ -1,0 +1,388 @@
+//! [`MechanisticPredictor`]: the live [`Predictor`] built on a bioreactor
+//! model of the process (`xing2010`, `cho_platform`): an extended Kalman
+//! filter on the model states and slowly adapted parameters
+//! ([`filter`]), a measurement model from dataset variables to model outputs
+//! ([`observe`]), and an ensemble forecast of the end-of-batch CQAs with
+//! P(in spec) ([`ensemble`]). Equations, noise values and measured latency
+//! are in `docs/live.md`, section "State estimation and forecast".
+
+pub mod ensemble;
+pub mod filter;
+pub mod kalman;
+pub mod observe;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use nalgebra::{DMatrix, DVector};
+
+use biotwin_core::bioreactor::Culture;
+use biotwin_core::bioreactor::platform::{ChoPlatform, PlatformParams};
+use biotwin_core::bioreactor::xing2010::{Xing2010, Xing2010Params};
+use biotwin_core::definition::process::ProcessDefinition;
+use biotwin_core::definition::uncertainty::DistributionKind;
+use biotwin_core::error::{Diagnostic, Error};
+use crate::{Forecast, Observation, Predictor};
+use biotwin_core::simulation::{Family, Scenario, load_process};
+use biotwin_core::solver::Tolerances;
+use ensemble::{Forecaster, Spread};
+use filter::{Filter, FilterStats, FilterTuning};
+pub use observe::Noise;
+use plan::{Builder, Plan};
+
+/// Tuning of the filter and the forecast. Defaults are documented in
+/// `docs/live.md` with where each value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MechanisticOptions {
+    /// Model error as state diffusion: relative SD per √h of every state.
+    pub process_noise_rel_per_sqrt_h: f64,
+    /// Measurement error per dataset variable, replacing the defaults.
+    pub measurement_noise: BTreeMap<String, Noise>,
+    /// Parameters adapted online (family parameter names); `None`: the
+    /// family's default (growth rate and specific productivity).
+    pub adapt: Option<Vec<String>>,
+    /// Random walk of adapted parameters, relative SD per √h.
+    pub param_walk_rel_per_sqrt_h: f64,
+    /// Prior relative SD of an adapted parameter the process file gives no
+    /// `[[uncertainty]]` for.
+    pub param_prior_cv: f64,
+    /// Relative SD of the recipe's initial state.
+    pub initial_rel_sd: f64,
+    pub ensemble_size: usize,
+    /// Innovation gate in standard deviations (squared Mahalanobis distance
+    /// above `gate_sigma²` is rejected).
+    pub gate_sigma: f64,
+    /// Relative tolerance of the filter's integrations (and its Jacobians).
+    pub filter_rtol: f64,
+    /// Relative tolerance of the ensemble members' integrations.
+    pub forecast_rtol: f64,
+    /// How far back a late lab result is still used at its sample time.
+    pub oos_window_h: f64,
+    /// Spacing of the filter checkpoints kept for late results.
+    pub checkpoint_every_h: f64,
+}
+
+impl Default for MechanisticOptions {
+    fn default() -> Self {
+        MechanisticOptions {
+            process_noise_rel_per_sqrt_h: 0.01,
+            measurement_noise: BTreeMap::new(),
+            adapt: None,
+            param_walk_rel_per_sqrt_h: 0.005,
+            param_prior_cv: 0.10,
+            initial_rel_sd: 0.10,
+            ensemble_size: 200,
+            gate_sigma: 4.0,
+            filter_rtol: 1e-7,
+            forecast_rtol: 1e-3,
+            oos_window_h: 48.0,
+            // 48 checkpoints: ~270 kB per platform batch (26×26 covariance),
+            // so 1,000 concurrent batches stay well under a GB.
+            checkpoint_every_h: 1.0,
+        }
+    }
+}
+
+/// One running batch's estimator, for either model family.
+enum Inner {
+    Xing(
+        Box<(
+            Filter<{ biotwin_core::bioreactor::xing2010::N }, Xing2010>,
+            Forecaster,
+        )>,
+    ),
+    Platform(
+        Box<(
+            Filter<{ biotwin_core::bioreactor::platform::N }, ChoPlatform>,
+            Forecaster,
+        )>,
+    ),
+}
+
+macro_rules! with_inner {
+    ($s:expr, $b:ident => $e:expr) => {
+        match &mut $s.inner {
+            Inner::Xing($b) => $e,
+            Inner::Platform($b) => $e,
+        }
+    };
+}
+
+pub struct MechanisticPredictor {
+    model_id: String,
+    inner: Inner,
+}
+
+fn input_error(
+    file: &Path,
+    field: &str,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Error {
+    Error::from(Diagnostic::new(file, field, expected, found))
+}
+
+impl MechanisticPredictor {
+    /// From a process file (as `biotwin simulate` loads it: model, recipe,
+    /// equipment, specifications, `[[uncertainty]]`).
+    pub fn from_process_file(path: &Path, opts: MechanisticOptions) -> Result<Self, Error> {
+        let def = load_process(path).map_err(Error::Input)?;
+        Self::from_process(&def, opts)
+    }
+
+    /// From an already loaded and validated process definition.
+    pub fn from_process(def: &ProcessDefinition, opts: MechanisticOptions) -> Result<Self, Error> {
+        let sc = Scenario::from_definition(def).map_err(Error::Input)?;
+        let v0 = sc.recipe.initial_volume_m3;
+        let model_id = format!(
+            "mechanistic-ekf/{}/{}@{}",
+            def.id, def.model.id, def.model.version
+        );
+        let inner = match sc.family {
+            Family::Xing2010 => {
+                let build: Builder<Xing2010> = Arc::new(move |p: &[f64]| {
+                    Xing2010::new(Xing2010Params::from_si(p)).with_volume_scale(v0)
+                });
+                Inner::Xing(Box::new(assemble(
+                    def,
+                    &sc,
+                    build,
+                    &["mu_max", "q_mab"],
+                    &opts,
+                )?))
+            }
+            Family::ChoPlatform => {
+                let vessel = sc.vessel.clone().ok_or_else(|| {
+                    input_error(
+                        &def.path,
+                        "process.equipment",
+                        "an equipment reference",
+                        "none",
+                    )
+                })?;
+                let build: Builder<ChoPlatform> = Arc::new(move |p: &[f64]| {
+                    ChoPlatform::new(PlatformParams::from_si(p), vessel.clone(), v0)
+                });
+                Inner::Platform(Box::new(assemble(
+                    def,
+                    &sc,
+                    build,
+                    &["mu_max", "beta_lp"],
+                    &opts,
+                )?))
+            }
+        };
+        Ok(MechanisticPredictor { model_id, inner })
+    }
+
+    /// Counters: assimilated, rejected by the gate, out of sequence, too late.
+    pub fn stats(&mut self) -> FilterStats {
+        with_inner!(self, b => b.0.stats)
+    }
+
+    /// Current estimate of the adapted parameters: (name, SI value, SD).
+    pub fn adapted_parameters(&mut self) -> Vec<(String, f64, f64)> {
+        with_inner!(self, b => {
+            let f = &b.0;
+            let n = f.x.len() - f.adapt.len();
+            let names = match self_family_params(n) { Some(p) => p, None => &[] };
+            f.adapt
+                .iter()
+                .enumerate()
+                .map(|(k, &j)| {
+                    let name = names.get(j).map_or("?", |s| s.name).to_string();
+                    (name, f.x[n + k], f.p[(n + k, n + k)].max(0.0).sqrt())
+                })
+                .collect()
+        })
+    }
+
+    /// Current mean and SD of the model states (SI, the family's state order).
+    pub fn state_estimate(&mut self) -> Vec<(f64, f64)> {
+        with_inner!(self, b => {
+            let f = &b.0;
+            let n = f.x.len() - f.adapt.len();
+            (0..n).map(|i| (f.x[i], f.p[(i, i)].max(0.0).sqrt())).collect()
+        })
+    }
+
+    /// Replaces the specification limits of the process file (a site may
+    /// release against its own limits).
+    pub fn set_specification_limits(&mut self, limits: Vec<biotwin_core::definition::specs::Limit>) {
+        with_inner!(self, b => b.1.limits = limits)
+    }
+
+    /// Batch time of the estimate, s.
+    pub fn time_s(&mut self) -> f64 {
+        with_inner!(self, b => b.0.t)
+    }
+
+    /// Dataset variables this predictor can use.
+    pub fn variables(&mut self) -> Vec<&'static str> {
+        with_inner!(self, b => b.0.obs.iter().map(|o| o.variable).collect())
+    }
+}
+
+fn self_family_params(n_states: usize) -> Option<&'static [biotwin_core::definition::kinetic::ParamSpec]> {
+    match n_states {
+        biotwin_core::bioreactor::xing2010::N => Some(biotwin_core::bioreactor::xing2010::PARAMS),
+        biotwin_core::bioreactor::platform::N => Some(biotwin_core::bioreactor::platform::PARAMS),
+        _ => None,
+    }
+}
+
+/// Builds the filter and the forecaster for one family.
+fn assemble<const N: usize, M: Culture<N>>(
+    def: &ProcessDefinition,
+    sc: &Scenario,
+    build: Builder<M>,
+    default_adapt: &[&str],
+    opts: &MechanisticOptions,
+) -> Result<(Filter<N, M>, Forecaster), Error> {
+    let opt_file = Path::new("<mechanistic options>");
+    let specs = sc.family.params();
+    let params = sc.params_si.clone();
+    let names: Vec<String> = match &opts.adapt {
+        Some(a) => a.clone(),
+        None => default_adapt.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut adapt = Vec::new();
+    for n in &names {
+        let j = specs.iter().position(|s| s.name == n).ok_or_else(|| {
+            input_error(
+                opt_file,
+                "adapt",
+                format!("parameters of family `{}`", sc.family.name()),
+                format!("`{n}`"),
+            )
+        })?;
+        if params[j] <= 0.0 {
+            return Err(input_error(
+                &def.path,
+                &format!("model.{n}"),
+                "a positive value for an adapted parameter",
+                format!("{}", params[j]),
+            ));
+        }
+        adapt.push(j);
+    }
+    // Relative spread of a model parameter from the process's [[uncertainty]].
+    let spread = |j: usize| -> Option<Spread> {
+        let u = def
+            .uncertainty
+            .iter()
+            .find(|u| u.parameter == format!("model.{}", specs[j].name))?;
+        let base = params[j];
+        let ff = def.model.params.file_factor.get(j).copied().unwrap_or(1.0);
+        match (u.distribution, u.cv_pct, u.sd) {
+            (DistributionKind::Lognormal, Some(cv), _) => Some(Spread::Lognormal {
+                sigma: (1.0 + (cv / 100.0).powi(2)).ln().sqrt(),
+            }),
+            (DistributionKind::Normal, Some(cv), _) => Some(Spread::Normal {
+                sd: cv / 100.0 * base,
+            }),
+            (DistributionKind::Normal, None, Some(sd)) => Some(Spread::Normal { sd: sd * ff }),
+            _ => None,
+        }
+    };
+    let plan = Plan::new(sc.recipe.clone(), build, &params, sc.options.method)
+        .map_err(|e| input_error(&def.path, "process.recipe", e, "more"))?;
+    let y0 = plan
+        .initial_state(&params)
+        .map_err(|e| input_error(&def.path, "process.recipe.initial", e, "none"))?;
+    let probe = plan.model(&params, &plan.start(), 0.0)?;
+    let floors = probe.scales() * 1e-3;
+    let columns = probe.output_columns();
+    let mut obs = observe::observables(&columns);
+    for (var, noise) in &opts.measurement_noise {
+        match obs.iter_mut().find(|o| o.variable == var) {
+            Some(o) => o.noise = *noise,
+            None => {
+                return Err(input_error(
+                    opt_file,
+                    &format!("measurement_noise.{var}"),
+                    format!(
+                        "a variable the model observes ({})",
+                        obs.iter()
+                            .map(|o| o.variable)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    format!("`{var}`"),
+                ));
+            }
+        }
+    }
+    let d = N + adapt.len();
+    let mut x0 = DVector::zeros(d);
+    let mut p0 = DMatrix::zeros(d, d);
+    for i in 0..N {
+        x0[i] = y0[i];
+        let s = opts.initial_rel_sd * y0[i].abs().max(floors[i]);
+        p0[(i, i)] = s * s;
+    }
+    for (k, &j) in adapt.iter().enumerate() {
+        x0[N + k] = params[j];
+        let sd = match spread(j) {
+            Some(Spread::Lognormal { sigma }) => sigma * params[j],
+            Some(Spread::Normal { sd }) => sd,
+            None => opts.param_prior_cv * params[j],
+        };
+        p0[(N + k, N + k)] = sd * sd;
+    }
+    let spreads: Vec<(usize, Spread)> = (0..specs.len())
+        .filter(|j| !adapt.contains(j))
+        .filter_map(|j| spread(j).map(|s| (j, s)))
+        .collect();
+    // A looser tolerance overshoots a depleting substrate by about rtol of
+    // its scale: the negativity check allows ten times that.
+    let tol = |rtol: f64| Tolerances {
+        rtol,
+        atol: rtol * 1e-3,
+        negative_tolerance: sc.options.tolerances.negative_tolerance.max(10.0 * rtol),
+        ..sc.options.tolerances
+    };
+    let tune = FilterTuning {
+        q_rel_per_sqrt_h: opts.process_noise_rel_per_sqrt_h,
+        param_walk_rel_per_sqrt_h: opts.param_walk_rel_per_sqrt_h,
+        gate2: opts.gate_sigma * opts.gate_sigma,
+        tolerances: tol(opts.filter_rtol),
+        oos_window_s: opts.oos_window_h * 3600.0,
+        checkpoint_every_s: opts.checkpoint_every_h * 3600.0,
+    };
+    let filter = Filter::new(plan, obs, params, adapt, x0, p0, tune)?;
+    let forecaster = Forecaster {
+        size: opts.ensemble_size,
+        tolerances: tol(opts.forecast_rtol),
+        spreads,
+        limits: def
+            .specifications
+            .as_ref()
+            .map(|s| s.limits.clone())
+            .unwrap_or_default(),
+        max_failed_share: 0.05,
+    };
+    Ok((filter, forecaster))
+}
+
+impl Predictor for MechanisticPredictor {
+    fn model_id(&self) -> String {
+        self.model_id.clone()
+    }
+
+    fn assimilate(&mut self, obs: &Observation) -> Result<bool, Error> {
+        with_inner!(self, b => {
+            let f = &mut b.0;
+            match f.obs.iter().position(|o| o.variable == obs.variable) {
+                Some(which) => f.assimilate(obs, which),
+                None => Ok(false),
+            }
+        })
+    }
+
+    fn forecast(&mut self, seed: u64) -> Result<Forecast, Error> {
+        with_inner!(self, b => ensemble::forecast(&b.0, &b.1, seed))
+    }
+}

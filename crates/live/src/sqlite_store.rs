@@ -1,0 +1,824 @@
+//! [`Store`] in one SQLite file (WAL journal), the durable store of live mode.
+//!
+//! Every write is one transaction, so a crash leaves it done or not done,
+//! never half done. Identities make writes idempotent: a reading is unique
+//! on (tenant, batch, tag, time, value), a prediction on (tenant, batch,
+//! seq), an alert on (tenant, batch, cqa); `INSERT OR IGNORE` keeps the
+//! first. Reads filter on the tenant in SQL, so a tenant never sees another's
+//! rows. Readings come back in the order received (rowid), which resume
+//! relies on. Audit entries are chained with [`super::audit::next_entry`]
+//! inside an immediate transaction, so two writers cannot fork the chain.
+//!
+//! Schema (all times Unix seconds, UTC, except `first_predicted_s`, batch time):
+//! * `batches(tenant, batch_id, unit, start_unix_s, end_unix_s, finished)`
+//! * `readings(id, tenant, batch_id, tag, time_unix_s, available_unix_s, value, quality)`
+//! * `predictions(tenant, batch_id, seq, model_id, input_sha256, created_unix_s, forecast_json)`
+//! * `alerts(tenant, batch_id, cqa, first_predicted_s, p_in_spec, threshold, acknowledged_by)`
+//! * `audit(seq, entry_json)`: the entry as hashed, so that verification sees
+//!   exactly what was chained.
+//! * `ledger(seq, entry_json)`, `store_meta(key, value)`: every record write
+//!   is chained in the ledger in its own transaction, and an anchor line is
+//!   appended to `<store>.anchor.jsonl` after it ([`super::ledger`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::audit::next_entry;
+use super::ledger;
+use super::{
+    AlertRecord, AuditEntry, BatchInfo, Forecast, PredictionRecord, Quality, Reading, Store,
+};
+use biotwin_core::error::Error;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS batches (
+    tenant TEXT NOT NULL, batch_id TEXT NOT NULL, unit TEXT NOT NULL,
+    start_unix_s REAL NOT NULL, end_unix_s REAL NOT NULL, finished INTEGER NOT NULL,
+    PRIMARY KEY (tenant, batch_id));
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, batch_id TEXT NOT NULL,
+    tag TEXT NOT NULL, time_unix_s REAL NOT NULL, available_unix_s REAL,
+    value REAL NOT NULL, quality TEXT NOT NULL,
+    UNIQUE (tenant, batch_id, tag, time_unix_s, value));
+CREATE TABLE IF NOT EXISTS predictions (
+    tenant TEXT NOT NULL, batch_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    model_id TEXT NOT NULL, input_sha256 TEXT NOT NULL, created_unix_s REAL NOT NULL,
+    forecast_json TEXT NOT NULL,
+    PRIMARY KEY (tenant, batch_id, seq));
+CREATE TABLE IF NOT EXISTS alerts (
+    tenant TEXT NOT NULL, batch_id TEXT NOT NULL, cqa TEXT NOT NULL,
+    first_predicted_s REAL NOT NULL, p_in_spec REAL NOT NULL, threshold REAL NOT NULL,
+    acknowledged_by TEXT,
+    PRIMARY KEY (tenant, batch_id, cqa));
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry_json TEXT NOT NULL);
+";
+
+pub struct SqliteStore {
+    path: PathBuf,
+    anchor: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let err = |e: rusqlite::Error| Error::io(path, format!("SQLite: {e}"));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        // Answers the mode now in force ("memory" for an in-memory database).
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .map_err(err)?;
+        // NORMAL with WAL: a committed transaction survives a crash of the
+        // process (kill -9) and the file never corrupts; only a power loss
+        // may lose the last commits, which a restart then re-makes from the
+        // source. FULL would fsync every commit, which caps the store at a few
+        // hundred writes per second on ordinary disks.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.execute_batch(ledger::SCHEMA).map_err(err)?;
+        let store = SqliteStore {
+            path: path.to_path_buf(),
+            anchor: ledger::default_anchor_path(path),
+            conn: Mutex::new(conn),
+        };
+        store.adopt_if_unchained()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store as it is, creating and adopting nothing (for
+    /// verification, which must not change what it checks).
+    pub fn open_existing(path: &Path) -> Result<Self, Error> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| Error::io(path, format!("SQLite: {e}")))?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            anchor: ledger::default_anchor_path(path),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The file anchors are appended to.
+    pub fn anchor_path(&self) -> &Path {
+        &self.anchor
+    }
+
+    /// A store written before records were chained gets every record it
+    /// holds chained now, once, with a `store.records_adopted` audit entry
+    /// saying how many: from then on they are tamper-evident (what happened
+    /// to them before cannot be vouched for, and the entry says so).
+    fn adopt_if_unchained(&self) -> Result<(), Error> {
+        let anchor = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let marked: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM store_meta WHERE key = 'records_chained'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if marked.is_some() {
+                return Ok(None);
+            }
+            let any: i64 = tx.query_row(
+                "SELECT (SELECT COUNT(*) FROM batches) + (SELECT COUNT(*) FROM readings)
+                 + (SELECT COUNT(*) FROM predictions) + (SELECT COUNT(*) FROM alerts)
+                 + (SELECT COUNT(*) FROM audit)",
+                [],
+                |r| r.get(0),
+            )?;
+            let mut anchor = None;
+            if any > 0 {
+                let n = ledger::adopt(&tx)?;
+                eprintln!(
+                    "{}: a store written before records were chained: {} batches, {} readings, {} predictions, {} alerts and {} audit entries chained now (audit entry store.records_adopted)",
+                    self.path.display(),
+                    n[0],
+                    n[1],
+                    n[2],
+                    n[3],
+                    n[4]
+                );
+                audit_in(
+                    &tx,
+                    "biotwin-live",
+                    None,
+                    "store.records_adopted",
+                    serde_json::json!({
+                        "batches": n[0], "readings": n[1], "predictions": n[2],
+                        "alerts": n[3], "audit_entries": n[4],
+                        "note": "records written before this entry were chained when adopted, not when written"
+                    }),
+                )?;
+                anchor = Some(ledger::anchor_now(&tx, now_unix_s())?);
+            }
+            tx.execute(
+                "INSERT INTO store_meta VALUES ('records_chained', '1')",
+                [],
+            )?;
+            tx.commit()?;
+            Ok(anchor)
+        })?;
+        self.anchor_write(anchor)
+    }
+
+    fn anchor_write(&self, a: Option<ledger::Anchor>) -> Result<(), Error> {
+        if let Some(a) = a {
+            ledger::write_anchor(&self.anchor, &a).map_err(|e| {
+                Error::io(
+                    &self.anchor,
+                    format!(
+                        "cannot append the store's anchor (the write itself is committed): {e}"
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks every record against the ledger (see [`ledger::verify`]).
+    pub fn verify_records(&self) -> Result<Result<ledger::RecordsVerified, Vec<String>>, Error> {
+        let c = self
+            .conn
+            .lock()
+            .map_err(|_| self.err("connection poisoned by an earlier panic"))?;
+        Ok(ledger::verify(&c))
+    }
+
+    /// Hashes of the ledger and audit entries, in order (for anchors).
+    pub fn chain_hashes(&self) -> Result<(Vec<String>, Vec<String>), Error> {
+        self.with(|c| ledger::chain_hashes(c))
+    }
+
+    /// Whether the table exists (verification reports a dropped one).
+    pub fn has_table(&self, name: &str) -> Result<bool, Error> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> Error {
+        Error::io(&self.path, format!("SQLite: {e}"))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+        let mut c = self
+            .conn
+            .lock()
+            .map_err(|_| self.err("connection poisoned by an earlier panic"))?;
+        f(&mut c).map_err(|e| self.err(e))
+    }
+}
+
+fn quality_text(q: Quality) -> &'static str {
+    match q {
+        Quality::Good => "good",
+        Quality::Uncertain => "uncertain",
+        Quality::Bad => "bad",
+    }
+}
+
+fn quality_of(s: &str) -> Quality {
+    match s {
+        "good" => Quality::Good,
+        "uncertain" => Quality::Uncertain,
+        _ => Quality::Bad,
+    }
+}
+
+fn json_err(e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+fn batch_row(r: &rusqlite::Row) -> rusqlite::Result<BatchInfo> {
+    Ok(BatchInfo {
+        tenant: r.get(0)?,
+        batch_id: r.get(1)?,
+        unit: r.get(2)?,
+        start_unix_s: r.get(3)?,
+        end_unix_s: r.get(4)?,
+        finished: r.get::<_, i64>(5)? != 0,
+    })
+}
+
+fn alert_row(r: &rusqlite::Row) -> rusqlite::Result<AlertRecord> {
+    Ok(AlertRecord {
+        tenant: r.get(0)?,
+        batch_id: r.get(1)?,
+        cqa: r.get(2)?,
+        first_predicted_s: r.get(3)?,
+        p_in_spec: r.get(4)?,
+        threshold: r.get(5)?,
+        acknowledged_by: r.get(6)?,
+    })
+}
+
+/// Chains the alert row's current content; the anchor after it.
+fn chain_alert(
+    tx: &Connection,
+    tenant: &str,
+    batch_id: &str,
+    cqa: &str,
+) -> rusqlite::Result<ledger::Anchor> {
+    let h = ledger::alert_sha256(tx, tenant, batch_id, cqa)?;
+    ledger::append(
+        tx,
+        "alert",
+        serde_json::json!({"tenant": tenant, "batch_id": batch_id, "cqa": cqa}),
+        h.unwrap_or_default(),
+    )?;
+    ledger::anchor_now(tx, now_unix_s())
+}
+
+/// Appends an audit entry and its ledger entry inside the caller's
+/// (immediate) transaction.
+fn audit_in(
+    tx: &Connection,
+    actor: &str,
+    tenant: Option<&str>,
+    action: &str,
+    detail: serde_json::Value,
+) -> rusqlite::Result<AuditEntry> {
+    let last: Option<String> = tx
+        .query_row(
+            "SELECT entry_json FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let prev: Option<AuditEntry> = match last {
+        Some(j) => Some(serde_json::from_str(&j).map_err(json_err)?),
+        None => None,
+    };
+    let e = next_entry(prev.as_ref(), now_unix_s(), actor, tenant, action, detail);
+    let json = serde_json::to_string(&e).map_err(json_err)?;
+    tx.execute(
+        "INSERT INTO audit VALUES (?1, ?2)",
+        params![e.seq as i64, json],
+    )?;
+    ledger::append(
+        tx,
+        "audit",
+        serde_json::json!({ "seq": e.seq }),
+        e.sha256.clone(),
+    )?;
+    Ok(e)
+}
+
+fn now_unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Store for SqliteStore {
+    fn upsert_batch(&self, b: &BatchInfo) -> Result<(), Error> {
+        let anchor = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let before = ledger::batch_sha256(&tx, &b.tenant, &b.batch_id)?;
+            tx.execute(
+                "INSERT INTO batches VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (tenant, batch_id) DO UPDATE SET unit = ?3,
+                 start_unix_s = ?4, end_unix_s = ?5, finished = ?6",
+                params![
+                    b.tenant,
+                    b.batch_id,
+                    b.unit,
+                    b.start_unix_s,
+                    b.end_unix_s,
+                    b.finished as i64
+                ],
+            )?;
+            let after = ledger::batch_sha256(&tx, &b.tenant, &b.batch_id)?;
+            let mut anchor = None;
+            if before != after {
+                ledger::append(
+                    &tx,
+                    "batch",
+                    serde_json::json!({"tenant": b.tenant, "batch_id": b.batch_id}),
+                    after.unwrap_or_default(),
+                )?;
+                anchor = Some(ledger::anchor_now(&tx, now_unix_s())?);
+            }
+            tx.commit()?;
+            Ok(anchor)
+        })?;
+        self.anchor_write(anchor)
+    }
+
+    fn insert_readings(&self, tenant: &str, batch_id: &str, rs: &[Reading]) -> Result<(), Error> {
+        let anchor = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let before = ledger::max_reading_id(&tx)?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO readings
+                     (tenant, batch_id, tag, time_unix_s, available_unix_s, value, quality)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for r in rs {
+                    st.execute(params![
+                        tenant,
+                        batch_id,
+                        r.tag,
+                        r.time_unix_s,
+                        r.available_unix_s,
+                        r.value,
+                        quality_text(r.quality)
+                    ])?;
+                }
+            }
+            let anchor = match ledger::chain_readings_after(&tx, before)? {
+                Some(_) => Some(ledger::anchor_now(&tx, now_unix_s())?),
+                None => None,
+            };
+            tx.commit()?;
+            Ok(anchor)
+        })?;
+        self.anchor_write(anchor)
+    }
+
+    fn insert_prediction(&self, p: &PredictionRecord) -> Result<bool, Error> {
+        let json = serde_json::to_string(&p.forecast).map_err(|e| self.err(e))?;
+        // JSON writes NaN as null, which would make the record unreadable:
+        // refuse it rather than store what cannot be read back.
+        serde_json::from_str::<Forecast>(&json).map_err(|e| {
+            self.err(format!(
+                "prediction {} of batch {} has a non-finite number: {e}",
+                p.seq, p.batch_id
+            ))
+        })?;
+        let (new, anchor) = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO predictions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    p.tenant,
+                    p.batch_id,
+                    p.seq as i64,
+                    p.model_id,
+                    p.input_sha256,
+                    p.created_unix_s,
+                    json
+                ],
+            )?;
+            let mut anchor = None;
+            if n == 1 {
+                let h = ledger::prediction_sha256(&tx, &p.tenant, &p.batch_id, p.seq)?;
+                ledger::append(
+                    &tx,
+                    "prediction",
+                    serde_json::json!({"tenant": p.tenant, "batch_id": p.batch_id, "seq": p.seq}),
+                    h.unwrap_or_default(),
+                )?;
+                anchor = Some(ledger::anchor_now(&tx, now_unix_s())?);
+            }
+            tx.commit()?;
+            Ok((n == 1, anchor))
+        })?;
+        self.anchor_write(anchor)?;
+        Ok(new)
+    }
+
+    fn insert_alert(&self, a: &AlertRecord) -> Result<bool, Error> {
+        let (new, anchor) = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO alerts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    a.tenant,
+                    a.batch_id,
+                    a.cqa,
+                    a.first_predicted_s,
+                    a.p_in_spec,
+                    a.threshold,
+                    a.acknowledged_by
+                ],
+            )?;
+            let anchor = if n == 1 {
+                Some(chain_alert(&tx, &a.tenant, &a.batch_id, &a.cqa)?)
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok((n == 1, anchor))
+        })?;
+        self.anchor_write(anchor)?;
+        Ok(new)
+    }
+
+    fn append_audit(
+        &self,
+        actor: &str,
+        tenant: Option<&str>,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<AuditEntry, Error> {
+        let (e, anchor) = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let e = audit_in(&tx, actor, tenant, action, detail)?;
+            let anchor = ledger::anchor_now(&tx, now_unix_s())?;
+            tx.commit()?;
+            Ok((e, anchor))
+        })?;
+        self.anchor_write(Some(anchor))?;
+        Ok(e)
+    }
+
+    fn batches(&self, tenant: &str) -> Result<Vec<BatchInfo>, Error> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT * FROM batches WHERE tenant = ?1 ORDER BY start_unix_s, batch_id",
+            )?;
+            st.query_map([tenant], batch_row)?.collect()
+        })
+    }
+
+    fn batch(&self, tenant: &str, batch_id: &str) -> Result<Option<BatchInfo>, Error> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT * FROM batches WHERE tenant = ?1 AND batch_id = ?2",
+                [tenant, batch_id],
+                batch_row,
+            )
+            .optional()
+        })
+    }
+
+    fn readings(&self, tenant: &str, batch_id: &str) -> Result<Vec<Reading>, Error> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT tag, time_unix_s, available_unix_s, value, quality FROM readings
+                 WHERE tenant = ?1 AND batch_id = ?2 ORDER BY id",
+            )?;
+            st.query_map([tenant, batch_id], |r| {
+                Ok(Reading {
+                    tag: r.get(0)?,
+                    time_unix_s: r.get(1)?,
+                    available_unix_s: r.get(2)?,
+                    value: r.get(3)?,
+                    quality: quality_of(&r.get::<_, String>(4)?),
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn predictions(&self, tenant: &str, batch_id: &str) -> Result<Vec<PredictionRecord>, Error> {
+        let rows: Vec<(PredictionRecord, Option<String>)> = self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT tenant, batch_id, seq, model_id, input_sha256, created_unix_s, forecast_json
+                 FROM predictions WHERE tenant = ?1 AND batch_id = ?2 ORDER BY seq",
+            )?;
+            st.query_map([tenant, batch_id], |r| {
+                let json: String = r.get(6)?;
+                let (forecast, bad) = match serde_json::from_str::<Forecast>(&json) {
+                    Ok(f) => (f, None),
+                    Err(e) => (
+                        Forecast {
+                            time_s: 0.0,
+                            cqas: vec![],
+                            state: vec![],
+                        },
+                        Some(e.to_string()),
+                    ),
+                };
+                Ok((
+                    PredictionRecord {
+                        tenant: r.get(0)?,
+                        batch_id: r.get(1)?,
+                        seq: r.get::<_, i64>(2)? as u64,
+                        model_id: r.get(3)?,
+                        input_sha256: r.get(4)?,
+                        created_unix_s: r.get(5)?,
+                        forecast,
+                    },
+                    bad,
+                ))
+            })?
+            .collect()
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (p, bad) in rows {
+            match bad {
+                None => out.push(p),
+                Some(e) => eprintln!(
+                    "{}: prediction {} of batch {} (tenant {}) is corrupt and was skipped: {e} (biotwin audit verify names every altered record)",
+                    self.path.display(),
+                    p.seq,
+                    p.batch_id,
+                    p.tenant
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    fn readings_page(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+        tag: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Reading>, usize), Error> {
+        self.with(|c| {
+            let total: i64 = c.query_row(
+                "SELECT COUNT(*) FROM readings WHERE tenant = ?1 AND batch_id = ?2
+                 AND (?3 IS NULL OR tag = ?3)",
+                params![tenant, batch_id, tag],
+                |r| r.get(0),
+            )?;
+            let mut st = c.prepare_cached(
+                "SELECT tag, time_unix_s, available_unix_s, value, quality FROM readings
+                 WHERE tenant = ?1 AND batch_id = ?2 AND (?3 IS NULL OR tag = ?3)
+                 ORDER BY id LIMIT ?4 OFFSET ?5",
+            )?;
+            let rows = st
+                .query_map(
+                    params![
+                        tenant,
+                        batch_id,
+                        tag,
+                        limit.min(i64::MAX as usize) as i64,
+                        offset.min(i64::MAX as usize) as i64
+                    ],
+                    |r| {
+                        Ok(Reading {
+                            tag: r.get(0)?,
+                            time_unix_s: r.get(1)?,
+                            available_unix_s: r.get(2)?,
+                            value: r.get(3)?,
+                            quality: quality_of(&r.get::<_, String>(4)?),
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, total as usize))
+        })
+    }
+
+    fn alerts(&self, tenant: &str) -> Result<Vec<AlertRecord>, Error> {
+        self.with(|c| {
+            let mut st =
+                c.prepare_cached("SELECT * FROM alerts WHERE tenant = ?1 ORDER BY batch_id, cqa")?;
+            st.query_map([tenant], alert_row)?.collect()
+        })
+    }
+
+    fn acknowledge_alert(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+        cqa: &str,
+        user: &str,
+    ) -> Result<bool, Error> {
+        let (done, anchor) = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
+                "UPDATE alerts SET acknowledged_by = ?4
+                 WHERE tenant = ?1 AND batch_id = ?2 AND cqa = ?3",
+                params![tenant, batch_id, cqa, user],
+            )?;
+            let anchor = if n == 1 {
+                Some(chain_alert(&tx, tenant, batch_id, cqa)?)
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok((n == 1, anchor))
+        })?;
+        self.anchor_write(anchor)?;
+        Ok(done)
+    }
+
+    fn audit(&self) -> Result<Vec<AuditEntry>, Error> {
+        self.with(|c| {
+            let mut st = c.prepare_cached("SELECT entry_json FROM audit ORDER BY seq")?;
+            st.query_map([], |r| {
+                let j: String = r.get(0)?;
+                serde_json::from_str(&j).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
+            })?
+            .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CqaForecast, audit};
+    use serde_json::json;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+        (dir, s)
+    }
+
+    fn batch(t: &str, id: &str) -> BatchInfo {
+        BatchInfo {
+            tenant: t.into(),
+            batch_id: id.into(),
+            unit: "BR1".into(),
+            start_unix_s: 100.0,
+            end_unix_s: 200.0,
+            finished: false,
+        }
+    }
+
+    fn reading(tag: &str, t: f64, v: f64) -> Reading {
+        Reading {
+            tag: tag.into(),
+            time_unix_s: t,
+            available_unix_s: Some(t + 0.5),
+            value: v,
+            quality: Quality::Uncertain,
+        }
+    }
+
+    fn prediction(t: &str, seq: u64, mean: f64) -> PredictionRecord {
+        PredictionRecord {
+            tenant: t.into(),
+            batch_id: "B1".into(),
+            seq,
+            model_id: "m@1".into(),
+            input_sha256: "ab".into(),
+            created_unix_s: 5.0,
+            forecast: Forecast {
+                time_s: 3600.0 * seq as f64,
+                cqas: vec![CqaForecast {
+                    name: "titer_g_per_l".into(),
+                    mean,
+                    p05: mean - 0.1,
+                    p95: mean + 0.1,
+                    lower_spec: Some(1.0),
+                    upper_spec: None,
+                    p_in_spec: Some(0.1 + 0.7),
+                }],
+                state: vec![("xv".into(), 1.0e12, 1.0e11)],
+            },
+        }
+    }
+
+    #[test]
+    fn batches_upsert_and_are_tenant_scoped() {
+        let (_d, s) = store();
+        s.upsert_batch(&batch("a", "B1")).unwrap();
+        let mut b = batch("a", "B1");
+        b.finished = true;
+        s.upsert_batch(&b).unwrap();
+        s.upsert_batch(&batch("b", "B2")).unwrap();
+        assert_eq!(s.batches("a").unwrap(), vec![b.clone()]);
+        assert_eq!(s.batch("a", "B1").unwrap(), Some(b));
+        assert_eq!(s.batch("b", "B1").unwrap(), None);
+        assert_eq!(s.batch("a", "B2").unwrap(), None);
+    }
+
+    #[test]
+    fn readings_are_kept_once_in_received_order() {
+        let (_d, s) = store();
+        let rs = [
+            reading("X", 3.0, 1.0),
+            reading("X", 1.0, 2.0),
+            reading("Y", 2.0, 0.3),
+        ];
+        s.insert_readings("a", "B1", &rs).unwrap();
+        s.insert_readings("a", "B1", &[rs[1].clone(), reading("X", 1.0, 2.5)])
+            .unwrap();
+        let got = s.readings("a", "B1").unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(&got[..3], &rs[..]);
+        assert_eq!(got[3].value, 2.5);
+        assert!(s.readings("b", "B1").unwrap().is_empty());
+    }
+
+    #[test]
+    fn predictions_are_inserted_once_and_round_trip() {
+        let (_d, s) = store();
+        let p = prediction("a", 0, 2.123456789012345);
+        assert!(s.insert_prediction(&p).unwrap());
+        assert!(!s.insert_prediction(&prediction("a", 0, 9.0)).unwrap());
+        assert!(s.insert_prediction(&prediction("a", 1, 3.0)).unwrap());
+        let got = s.predictions("a", "B1").unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], p);
+        assert!(s.predictions("b", "B1").unwrap().is_empty());
+    }
+
+    #[test]
+    fn alerts_once_per_cqa_and_acknowledged_within_tenant() {
+        let (_d, s) = store();
+        let a = AlertRecord {
+            tenant: "a".into(),
+            batch_id: "B1".into(),
+            cqa: "titer".into(),
+            first_predicted_s: 7200.0,
+            p_in_spec: 0.4,
+            threshold: 0.9,
+            acknowledged_by: None,
+        };
+        assert!(s.insert_alert(&a).unwrap());
+        let mut later = a.clone();
+        later.first_predicted_s = 9000.0;
+        assert!(!s.insert_alert(&later).unwrap());
+        assert_eq!(s.alerts("a").unwrap(), vec![a.clone()]);
+        assert!(s.alerts("b").unwrap().is_empty());
+        assert!(!s.acknowledge_alert("b", "B1", "titer", "eve").unwrap());
+        assert!(s.acknowledge_alert("a", "B1", "titer", "qa.anna").unwrap());
+        assert_eq!(
+            s.alerts("a").unwrap()[0].acknowledged_by.as_deref(),
+            Some("qa.anna")
+        );
+    }
+
+    #[test]
+    fn audit_chain_survives_reopen_and_tampering_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            s.append_audit("biotwin-live", None, "config.loaded", json!({"site": "x"}))
+                .unwrap();
+            s.append_audit(
+                "biotwin-live",
+                Some("a"),
+                "batch.started",
+                json!({"batch": "B1"}),
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let e = s
+            .append_audit("qa", Some("a"), "alert.acknowledged", json!({}))
+            .unwrap();
+        assert_eq!(e.seq, 2);
+        let trail = s.audit().unwrap();
+        assert_eq!(audit::verify(&trail).unwrap(), e.sha256);
+        s.with(|c| {
+            c.execute(
+                "UPDATE audit SET entry_json = replace(entry_json, 'B1', 'B9') WHERE seq = 1",
+                [],
+            )
+        })
+        .unwrap();
+        assert_eq!(audit::verify(&s.audit().unwrap()).unwrap_err().index, 1);
+    }
+}

@@ -1,0 +1,414 @@
+//! JSON endpoints under `/api`.
+//!
+//! Every handler that touches batch data takes [`Authed`] (401 without a
+//! valid token) and asks the store only for that tenant's records. A batch
+//! the tenant cannot see gives [`ApiError::NotFound`], the same response as
+//! one that does not exist, and so does the router's fallback.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use super::auth::Authed;
+use super::limits::MAX_PAGE;
+use biotwin_core::error::Error;
+use crate::{AlertRecord, BatchInfo, CqaForecast, PredictionRecord, Reading, Store};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/batches", get(list_batches))
+        .route("/api/batches/{id}", get(one_batch))
+        .route("/api/batches/{id}/predictions", get(predictions))
+        .route("/api/batches/{id}/readings", get(readings))
+        .route("/api/batches/{id}/plot/{file}", get(plot))
+        .route("/api/alerts", get(alerts))
+        .route("/api/batches/{id}/alerts/{cqa}/ack", post(acknowledge))
+}
+
+/// Every error an endpoint returns. The bodies are fixed strings except for
+/// a bad request, whose message describes only the request itself.
+pub(crate) enum ApiError {
+    Unauthorized,
+    NotFound,
+    BadRequest(String),
+    Internal,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "missing or invalid bearer token".to_string(),
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found".to_string()),
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error (see the server log)".to_string(),
+            ),
+        };
+        let mut r = (status, Json(json!({ "error": message }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        no_store(&mut r);
+        r
+    }
+}
+
+/// Tenant data must not linger in shared caches.
+fn no_store(r: &mut Response) {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// Runs a store call off the async workers (a durable store blocks on disk).
+/// A store error is logged here and reaches the client as a bare 500, so
+/// that its text cannot carry another tenant's data.
+async fn with_store<T, F>(st: &AppState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, Error> + Send + 'static,
+{
+    let store = st.store.clone();
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            eprintln!("biotwin web: store error: {e}");
+            Err(ApiError::Internal)
+        }
+        Err(e) => {
+            eprintln!("biotwin web: store task failed: {e}");
+            Err(ApiError::Internal)
+        }
+    }
+}
+
+fn ok<T: Serialize>(v: T) -> Response {
+    let mut r = Json(v).into_response();
+    no_store(&mut r);
+    r
+}
+
+async fn health() -> Response {
+    ok(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// The latest forecast of a batch, as lists and the page show it.
+#[derive(Serialize)]
+struct Latest {
+    seq: u64,
+    time_s: f64,
+    model_id: String,
+    created_unix_s: f64,
+    cqas: Vec<CqaForecast>,
+}
+
+#[derive(Serialize)]
+struct BatchSummary {
+    batch_id: String,
+    unit: String,
+    start_unix_s: f64,
+    end_unix_s: f64,
+    finished: bool,
+    n_predictions: usize,
+    latest: Option<Latest>,
+    open_alerts: usize,
+}
+
+fn summary(b: BatchInfo, preds: &[PredictionRecord], alerts: &[AlertRecord]) -> BatchSummary {
+    let latest = preds.iter().max_by_key(|p| p.seq).map(|p| Latest {
+        seq: p.seq,
+        time_s: p.forecast.time_s,
+        model_id: p.model_id.clone(),
+        created_unix_s: p.created_unix_s,
+        cqas: p.forecast.cqas.clone(),
+    });
+    BatchSummary {
+        open_alerts: alerts
+            .iter()
+            .filter(|a| a.batch_id == b.batch_id && a.acknowledged_by.is_none())
+            .count(),
+        n_predictions: preds.len(),
+        latest,
+        batch_id: b.batch_id,
+        unit: b.unit,
+        start_unix_s: b.start_unix_s,
+        end_unix_s: b.end_unix_s,
+        finished: b.finished,
+    }
+}
+
+/// Batches of the tenant: those in progress first, then the finished ones,
+/// each by start time.
+async fn list_batches(
+    State(st): State<AppState>,
+    Authed(t): Authed,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let (offset, limit) = page_bounds(q.offset, q.limit)?;
+    let list = with_store(&st, move |s| {
+        let alerts = s.alerts(&t)?;
+        let mut out = Vec::new();
+        for b in s.batches(&t)? {
+            let preds = s.predictions(&t, &b.batch_id)?;
+            out.push(summary(b, &preds, &alerts));
+        }
+        Ok(out)
+    })
+    .await?;
+    let mut list = list;
+    list.sort_by(|a, b| {
+        a.finished
+            .cmp(&b.finished)
+            .then(a.start_unix_s.total_cmp(&b.start_unix_s))
+            .then(a.batch_id.cmp(&b.batch_id))
+    });
+    let (list, total) = page_of(list, offset, limit);
+    Ok(paged(list, offset, total))
+}
+
+async fn one_batch(
+    State(st): State<AppState>,
+    Authed(t): Authed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let found = with_store(&st, move |s| {
+        let Some(b) = s.batch(&t, &id)? else {
+            return Ok(None);
+        };
+        let preds = s.predictions(&t, &id)?;
+        let alerts: Vec<AlertRecord> = s
+            .alerts(&t)?
+            .into_iter()
+            .filter(|a| a.batch_id == id)
+            .collect();
+        let sum = summary(b, &preds, &alerts);
+        Ok(Some(json!({ "batch": sum, "alerts": alerts })))
+    })
+    .await?;
+    found.map(ok).ok_or(ApiError::NotFound)
+}
+
+/// Reads something of one batch, or `NotFound` when the tenant has no such
+/// batch (checked first, so that an empty list means an existing batch).
+async fn of_batch<T, F>(st: &AppState, tenant: String, id: String, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store, &str, &str) -> Result<T, Error> + Send + 'static,
+{
+    with_store(st, move |s| {
+        if s.batch(&tenant, &id)?.is_none() {
+            return Ok(None);
+        }
+        f(s, &tenant, &id).map(Some)
+    })
+    .await?
+    .ok_or(ApiError::NotFound)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+async fn predictions(
+    State(st): State<AppState>,
+    Authed(t): Authed,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let (offset, limit) = page_bounds(q.offset, q.limit)?;
+    let p = of_batch(&st, t, id, |s, t, id| s.predictions(t, id)).await?;
+    let (p, total) = page_of(p, offset, limit);
+    Ok(paged(p, offset, total))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadingsQuery {
+    tag: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// `offset` and `limit` of a list request: at most [`MAX_PAGE`] items.
+fn page_bounds(offset: Option<usize>, limit: Option<usize>) -> Result<(usize, usize), ApiError> {
+    let limit = limit.unwrap_or(MAX_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "expected limit between 1 and {MAX_PAGE}; found {limit}"
+        )));
+    }
+    Ok((offset.unwrap_or(0), limit))
+}
+
+/// A page of a list: the items, with the total and where the next page
+/// starts in headers (`X-Total-Count`, `X-Next-Offset` when there is more).
+fn paged<T: Serialize>(items: Vec<T>, offset: usize, total: usize) -> Response {
+    let next = offset + items.len();
+    let mut r = ok(items);
+    let h = r.headers_mut();
+    h.insert("x-total-count", HeaderValue::from(total as u64));
+    if next < total {
+        h.insert("x-next-offset", HeaderValue::from(next as u64));
+    }
+    r
+}
+
+/// Slices a whole list into the requested page.
+fn page_of<T>(all: Vec<T>, offset: usize, limit: usize) -> (Vec<T>, usize) {
+    let total = all.len();
+    (all.into_iter().skip(offset).take(limit).collect(), total)
+}
+
+async fn readings(
+    State(st): State<AppState>,
+    Authed(t): Authed,
+    Path(id): Path<String>,
+    Query(q): Query<ReadingsQuery>,
+) -> Result<Response, ApiError> {
+    let (offset, limit) = page_bounds(q.offset, q.limit)?;
+    let tag = q.tag;
+    let (r, total): (Vec<Reading>, usize) = of_batch(&st, t, id, move |s, t, id| {
+        s.readings_page(t, id, tag.as_deref(), offset, limit)
+    })
+    .await?;
+    Ok(paged(r, offset, total))
+}
+
+async fn alerts(
+    State(st): State<AppState>,
+    Authed(t): Authed,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let (offset, limit) = page_bounds(q.offset, q.limit)?;
+    let a = with_store(&st, move |s| s.alerts(&t)).await?;
+    let (a, total) = page_of(a, offset, limit);
+    Ok(paged(a, offset, total))
+}
+
+/// `/api/batches/{id}/plot/{cqa}.svg`: the CQA's forecast over batch time.
+async fn plot(
+    State(st): State<AppState>,
+    Authed(t): Authed,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let Some(cqa) = file.strip_suffix(".svg").map(str::to_string) else {
+        return Err(ApiError::NotFound);
+    };
+    let preds = of_batch(&st, t, id.clone(), |s, t, id| s.predictions(t, id)).await?;
+    let svg = super::svg::cqa_trajectory(&id, &cqa, &preds).ok_or(ApiError::NotFound)?;
+    let mut r = svg.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
+    );
+    no_store(&mut r);
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    user: String,
+}
+
+/// A user name fit for the audit trail: 1 to 64 printable characters.
+fn check_user(body: &[u8]) -> Result<String, ApiError> {
+    let expected =
+        "a JSON body {\"user\": NAME} with NAME of 1 to 64 letters, digits or . _ @ - and spaces";
+    let parsed: AckBody = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("expected {expected}; found: {e}")))?;
+    let u = parsed.user.trim();
+    let fine = !u.is_empty()
+        && u.chars().count() <= 64
+        && u.chars()
+            .all(|c| c.is_alphanumeric() || " ._@-".contains(c));
+    if !fine {
+        return Err(ApiError::BadRequest(format!(
+            "expected {expected}; found user `{}`",
+            parsed.user.chars().take(80).collect::<String>()
+        )));
+    }
+    Ok(u.to_string())
+}
+
+/// Acknowledges an alert and records `alert.acknowledged` (with the user)
+/// in the audit trail. Acknowledging again changes nothing and records
+/// nothing: the first acknowledgement stands.
+async fn acknowledge(
+    State(st): State<AppState>,
+    Authed(t): Authed,
+    Path((id, cqa)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    // Existence first: another tenant's alert must give the same answer as
+    // a nonexistent one whatever the body.
+    let (tt, ii, cc) = (t.clone(), id.clone(), cqa.clone());
+    let found = with_store(&st, move |s| {
+        Ok(s.alerts(&tt)?
+            .into_iter()
+            .any(|a| a.batch_id == ii && a.cqa == cc))
+    })
+    .await?;
+    if !found {
+        return Err(ApiError::NotFound);
+    }
+    let user = check_user(&body)?;
+    // One acknowledgement at a time, so that two users clicking at once do
+    // not both get an audit entry when only the first acknowledgement stands.
+    let _one_at_a_time = st.ack_lock.lock().await;
+    let result = with_store(&st, move |s| {
+        let Some(existing) = s
+            .alerts(&t)?
+            .into_iter()
+            .find(|a| a.batch_id == id && a.cqa == cqa)
+        else {
+            return Ok(None);
+        };
+        if existing.acknowledged_by.is_some() {
+            return Ok(Some(json!({ "alert": existing, "audit_seq": null })));
+        }
+        if !s.acknowledge_alert(&t, &id, &cqa, &user)? {
+            return Ok(None);
+        }
+        let entry = s.append_audit(
+            &user,
+            Some(&t),
+            "alert.acknowledged",
+            json!({
+                "batch_id": id,
+                "cqa": cqa,
+                "p_in_spec": existing.p_in_spec,
+                "threshold": existing.threshold,
+                "first_predicted_s": existing.first_predicted_s,
+                "via": "web",
+            }),
+        )?;
+        let alert = s
+            .alerts(&t)?
+            .into_iter()
+            .find(|a| a.batch_id == id && a.cqa == cqa);
+        Ok(Some(json!({ "alert": alert, "audit_seq": entry.seq })))
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    Ok(ok(result))
+}

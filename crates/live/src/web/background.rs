@@ -1,0 +1,71 @@
+//! The web server on a thread of its own, for callers that are not async:
+//! `biotwin serve`, and `biotwin live --serve`, where the engine keeps the
+//! main thread.
+//!
+//! The address is bound before the thread starts, so a port in use is an
+//! error of the call (not a message from a thread nobody joins), and port 0
+//! gives the port actually bound through [`Background::addr`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::auth::check_tenants;
+use biotwin_core::error::Error;
+use crate::{Store, TenantId};
+
+/// A server running on its own thread (and its own small Tokio runtime).
+pub struct Background {
+    addr: SocketAddr,
+    handle: JoinHandle<Result<(), Error>>,
+}
+
+impl Background {
+    /// The address bound (with the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Blocks until the server stops, which it does only on an error (or
+    /// when the process ends).
+    pub fn wait(self) -> Result<(), Error> {
+        self.handle
+            .join()
+            .unwrap_or_else(|_| Err(Error::io("<http server>", "server thread panicked")))
+    }
+}
+
+/// Checks `tenants`, binds `addr` and serves [`super::router`] over `store`
+/// on a new thread.
+pub fn spawn(
+    addr: SocketAddr,
+    store: Arc<dyn Store>,
+    tenants: Vec<(TenantId, String)>,
+) -> Result<Background, Error> {
+    check_tenants(&tenants)?;
+    let where_ = format!("<listen address {addr}>");
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| Error::io(&where_, e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io(&where_, e))?;
+    let addr = listener.local_addr().map_err(|e| Error::io(&where_, e))?;
+    // Two workers: the page and API are light, and the engine (or other
+    // commands) keep the rest of the machine.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("biotwin-web")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("<http server runtime>", e))?;
+    let handle = std::thread::Builder::new()
+        .name("biotwin-web".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)
+                    .map_err(|e| Error::io(format!("<listen address {addr}>"), e))?;
+                super::serve_on(listener, store, tenants).await
+            })
+        })
+        .map_err(|e| Error::io("<http server thread>", e))?;
+    Ok(Background { addr, handle })
+}

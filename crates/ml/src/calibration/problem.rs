@@ -1,0 +1,510 @@
+//! Maximum-likelihood estimation of process-model parameters from whole
+//! batch records (`biotwin fit`, `docs/fit.md`).
+//!
+//! Each batch b is its own scenario (its recipe and recorded conditions);
+//! the fitted parameters are addresses (`model.mu_max`, …) set to the same
+//! value in every batch. With θ the transformed parameters (ln p for
+//! positive quantities, p itself otherwise) and Gaussian measurement errors
+//! of SD σ_v per observed variable v:
+//!
+//! −2 ℓ(θ, σ) = Σ_v [ n_v ln(2π σ_v²) + Σ_{i∈v} (ŷ_i(θ) − y_i)² / σ_v² ].
+//!
+//! For fixed σ this is least squares in the standardised residuals
+//! r_i = (ŷ_i − y_i)/σ_v, minimised by the one Levenberg–Marquardt solver
+//! (`fit::lm`); for fixed θ the maximum over σ is σ_v² = SSR_v / n_v. The
+//! estimator alternates the two until σ settles (declared σ: one pass).
+//!
+//! The Jacobian ∂r/∂θ: for the `xing2010` family, exact forward
+//! sensitivities — the augmented system [y; ∂y/∂ln p_k] integrated by the
+//! same event-driven simulator, its right-hand side the xing2010 kinetics
+//! evaluated on dual numbers (`serial::SensitivityCulture`), with bolus
+//! feeds diluting the sensitivities like concentrations. Other families
+//! (whose right-hand side is not yet generic over dual numbers) and
+//! non-`model.*` addresses: forward differences of the simulated output,
+//! step 1e-4 in θ; the result says which was used.
+
+use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
+
+use biotwin_core::fit::lm::{LeastSquares, Linearisation};
+use biotwin_core::bioreactor::simulate::run;
+use biotwin_core::simulation::address::Address;
+use biotwin_core::simulation::{Family, Scenario};
+use crate::surrogates::hybrid::serial::{NP as XING_NP, NS as XING_NS, SensitivityCulture};
+
+/// Molar masses that convert the xing2010 model's mM into the g/L of a
+/// dataset (glucose C6H12O6, lactate as lactic acid C3H6O3).
+const MW_GLUCOSE: f64 = 0.180_156;
+const MW_LACTATE: f64 = 0.090_078;
+
+/// How a parameter is estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transform {
+    /// θ = ln p (positive quantities).
+    Ln,
+    /// θ = p.
+    Identity,
+}
+
+impl Transform {
+    pub fn to_theta(self, p: f64) -> f64 {
+        match self {
+            Transform::Ln => p.ln(),
+            Transform::Identity => p,
+        }
+    }
+    pub fn to_value(self, t: f64) -> f64 {
+        match self {
+            Transform::Ln => t.exp(),
+            Transform::Identity => t,
+        }
+    }
+    /// Name in the calibrated model file (`biotwin.calibration/1`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Transform::Ln => "ln",
+            Transform::Identity => "identity",
+        }
+    }
+}
+
+/// A fitted parameter: an address and its value range (user unit).
+#[derive(Debug, Clone)]
+pub struct Parameter {
+    pub address: String,
+    /// The model parameter's name for `model.*` addresses.
+    pub model_name: Option<String>,
+    pub unit: String,
+    pub transform: Transform,
+    /// Starting value (the process's value).
+    pub initial: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+impl Parameter {
+    /// Bounds in θ.
+    pub fn theta_bounds(&self) -> (f64, f64) {
+        (
+            self.transform.to_theta(self.lower),
+            self.transform.to_theta(self.upper),
+        )
+    }
+}
+
+/// An observed variable of the dataset and the simulated column it is
+/// compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observable {
+    /// Dataset variable (SI unit of the dataset).
+    pub variable: String,
+    pub column: String,
+    /// Column value × to_si = dataset value.
+    pub to_si: f64,
+    /// For the exact path: the xing2010 state function.
+    state: Option<StateFn>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StateFn {
+    /// y[k] × factor.
+    Linear(usize, f64),
+    /// Xv / (Xv + Xd).
+    Viability,
+}
+
+impl StateFn {
+    /// Value and its derivative along the tangent `s`.
+    fn eval(self, y: &[f64], s: &[f64]) -> (f64, f64) {
+        match self {
+            StateFn::Linear(k, f) => (y[k] * f, s[k] * f),
+            StateFn::Viability => {
+                let t = y[0] + y[1];
+                (y[0] / t, (s[0] * y[1] - y[0] * s[1]) / (t * t))
+            }
+        }
+    }
+}
+
+/// The variables `biotwin fit` can compare for a family: (dataset variable,
+/// output column, factor to the dataset's SI unit).
+pub fn observables(family: Family) -> Vec<Observable> {
+    let o = |v: &str, c: &str, f: f64, s: Option<StateFn>| Observable {
+        variable: v.into(),
+        column: c.into(),
+        to_si: f,
+        state: s,
+    };
+    match family {
+        Family::Xing2010 => vec![
+            o("viable_cells", "xv_1e6_cells_per_ml", 1e12, Some(StateFn::Linear(0, 1.0))),
+            o("dead_cells", "xd_1e6_cells_per_ml", 1e12, Some(StateFn::Linear(1, 1.0))),
+            o("viability", "viability_pct", 0.01, Some(StateFn::Viability)),
+            o("glucose", "glucose_mm", MW_GLUCOSE, Some(StateFn::Linear(2, MW_GLUCOSE))),
+            o("glutamine", "glutamine_mm", 1.0, Some(StateFn::Linear(3, 1.0))),
+            o("lactate", "lactate_mm", MW_LACTATE, Some(StateFn::Linear(4, MW_LACTATE))),
+            o("ammonium", "ammonium_mm", 1.0, Some(StateFn::Linear(5, 1.0))),
+            o("titer", "titer_g_per_l", 1.0, Some(StateFn::Linear(6, 1.0))),
+        ],
+        Family::ChoPlatform => vec![
+            o("viable_cells", "xv_1e6_cells_per_ml", 1e12, None),
+            o("dead_cells", "xd_1e6_cells_per_ml", 1e12, None),
+            o("viability", "viability_pct", 0.01, None),
+            o("glucose", "glucose_g_per_l", 1.0, None),
+            o("glutamine", "glutamine_mm", 1.0, None),
+            o("lactate", "lactate_g_per_l", 1.0, None),
+            o("ammonium", "ammonium_mm", 1.0, None),
+            o("titer", "titer_g_per_l", 1.0, None),
+            o("osmolality", "osmolality_mosm_per_kg", 1e-3, None),
+            o("pco2", "pco2_mmhg", 133.322_387_415, None),
+            // End-of-batch quality attributes (a dataset's CQAs, compared
+            // at the end of the batch).
+            o("galactosylated", "galactosylated_pct", 0.01, None),
+            o("afucosylated", "afucosylated_pct", 0.01, None),
+            o("high_mannose", "high_mannose_pct", 0.01, None),
+            o("acidic_variants", "acidic_variants_pct", 0.01, None),
+            o("hmw", "hmw_pct", 0.01, None),
+        ],
+    }
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Index into the problem's observables.
+    pub variable: usize,
+    pub time_h: f64,
+    /// Dataset SI unit.
+    pub value: f64,
+}
+
+/// One batch: its scenario (recipe and conditions) and its measurements.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub id: String,
+    pub scenario: Scenario,
+    pub samples: Vec<Sample>,
+}
+
+/// The estimation problem at a fixed σ.
+pub struct Problem {
+    pub parameters: Vec<Parameter>,
+    pub observed: Vec<Observable>,
+    pub batches: Vec<Batch>,
+    /// Each parameter's address in each batch's scenario.
+    addresses: Vec<Vec<Address>>,
+    /// σ_v, dataset SI unit.
+    pub sd: Vec<f64>,
+    /// Exact sensitivities (xing2010, `model.*` only).
+    pub exact: bool,
+    /// Parameters held at these θ (index, value) while profiling.
+    pub fixed: Vec<(usize, f64)>,
+    /// Model-parameter index of each parameter (exact path).
+    model_index: Vec<usize>,
+}
+
+/// Forward-difference step in θ (non-exact path).
+pub const FD_STEP: f64 = 1e-4;
+
+/// Linear interpolation of (t, y) at `at`, clamped to the ends.
+fn interp(t: &[f64], y: &[f64], at: f64) -> f64 {
+    let n = t.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if at <= t[0] {
+        return y[0];
+    }
+    if at >= t[n - 1] {
+        return y[n - 1];
+    }
+    let i = t.partition_point(|&x| x <= at).max(1);
+    let w = (at - t[i - 1]) / (t[i] - t[i - 1]);
+    y[i - 1] + w * (y[i] - y[i - 1])
+}
+
+impl Problem {
+    /// Sets up the problem; `addresses[j][b]` is parameter j's address in
+    /// batch b (parsed by the caller, who reports unknown ones).
+    pub fn new(
+        parameters: Vec<Parameter>,
+        observed: Vec<Observable>,
+        batches: Vec<Batch>,
+        addresses: Vec<Vec<Address>>,
+        sd: Vec<f64>,
+    ) -> Problem {
+        let family = batches.first().map(|b| b.scenario.family);
+        let model_index: Vec<usize> = addresses
+            .iter()
+            .filter_map(|a| match a.first() {
+                Some(Address::ModelParam { index, .. }) => Some(*index),
+                _ => None,
+            })
+            .collect();
+        let exact = family == Some(Family::Xing2010)
+            && model_index.len() == parameters.len()
+            && observed.iter().all(|o| o.state.is_some());
+        Problem {
+            parameters,
+            observed,
+            batches,
+            addresses,
+            sd,
+            exact,
+            fixed: Vec::new(),
+            model_index,
+        }
+    }
+
+    pub fn n_params(&self) -> usize {
+        self.parameters.len()
+    }
+
+    /// Number of observations.
+    pub fn n_observations(&self) -> usize {
+        self.batches.iter().map(|b| b.samples.len()).sum()
+    }
+
+    /// θ with the profiled parameters held.
+    fn held(&self, theta: &[f64]) -> Vec<f64> {
+        let mut t = theta.to_vec();
+        for &(j, v) in &self.fixed {
+            t[j] = v;
+        }
+        t
+    }
+
+    /// The batch's scenario at θ.
+    pub fn scenario_at(&self, b: usize, theta: &[f64]) -> Scenario {
+        let mut s = self.batches[b].scenario.clone();
+        for (j, p) in self.parameters.iter().enumerate() {
+            s.set(&self.addresses[j][b], p.transform.to_value(theta[j]));
+        }
+        s
+    }
+
+    /// Simulated values at the batch's samples (dataset SI), and the
+    /// recorded outcome.
+    pub fn predict(
+        &self,
+        b: usize,
+        theta: &[f64],
+    ) -> Result<(Vec<f64>, biotwin_core::simulation::Outcome), String> {
+        let s = self.scenario_at(b, theta);
+        let out = s
+            .simulate(true)
+            .map_err(|e| format!("batch {}: {e}", self.batches[b].id))?;
+        let vals = self.values_at(&out, &self.batches[b].samples)?;
+        Ok((vals, out))
+    }
+
+    /// Values of the observed variables at `samples` in an outcome.
+    pub fn values_at(
+        &self,
+        out: &biotwin_core::simulation::Outcome,
+        samples: &[Sample],
+    ) -> Result<Vec<f64>, String> {
+        let t = out.column("time_h").ok_or("a model with a time_h column")?;
+        let mut cols = Vec::new();
+        for o in &self.observed {
+            cols.push(
+                out.column(&o.column)
+                    .ok_or_else(|| format!("an output column `{}`", o.column))?,
+            );
+        }
+        Ok(samples
+            .iter()
+            .map(|s| interp(&t, &cols[s.variable], s.time_h) * self.observed[s.variable].to_si)
+            .collect())
+    }
+
+    /// Standardised residuals of batch b.
+    fn batch_residuals(&self, b: usize, theta: &[f64]) -> Result<Vec<f64>, String> {
+        let (v, _) = self.predict(b, theta)?;
+        let r: Vec<f64> = self.batches[b]
+            .samples
+            .iter()
+            .zip(&v)
+            .map(|(s, y)| (y - s.value) / self.sd[s.variable])
+            .collect();
+        if r.iter().all(|x| x.is_finite()) {
+            Ok(r)
+        } else {
+            Err(format!(
+                "batch {}: a non-finite simulated value",
+                self.batches[b].id
+            ))
+        }
+    }
+
+    /// All standardised residuals (batch order).
+    pub fn residuals(&self, theta: &[f64]) -> Result<Vec<f64>, String> {
+        let theta = self.held(theta);
+        let parts: Vec<Result<Vec<f64>, String>> = (0..self.batches.len())
+            .into_par_iter()
+            .map(|b| self.batch_residuals(b, &theta))
+            .collect();
+        let mut r = Vec::new();
+        for p in parts {
+            r.extend(p?);
+        }
+        Ok(r)
+    }
+
+    /// Residuals and ∂r/∂θ of batch b by exact forward sensitivities
+    /// (xing2010): one augmented run per parameter.
+    fn batch_exact(&self, b: usize, theta: &[f64], j: usize) -> Result<(Vec<f64>, Vec<f64>), String> {
+        let s = self.scenario_at(b, theta);
+        let mut p = [0.0; XING_NP];
+        p.copy_from_slice(&s.params_si[..XING_NP]);
+        let k = self.model_index[j];
+        let m = SensitivityCulture::new(p, k, s.recipe.initial_volume_m3);
+        let r = run(&m, &s.recipe, &s.options).map_err(|f| {
+            format!(
+                "batch {}: sensitivity run failed at {:.2} h: {}",
+                self.batches[b].id,
+                f.time_s / 3600.0,
+                f.message
+            )
+        })?;
+        let w = 2 * XING_NS + 1;
+        let t: Vec<f64> = r.rows.chunks_exact(w).map(|z| z[0] / 3600.0).collect();
+        // dθ_j/d ln p_k: 1 for θ = ln p; for θ = p, ∂/∂p = (∂/∂ln p)/p.
+        let scale = match self.parameters[j].transform {
+            Transform::Ln => 1.0,
+            Transform::Identity => 1.0 / self.parameters[j].transform.to_value(theta[j]),
+        };
+        // Columns of the table: states then their sensitivities.
+        let cols: Vec<Vec<f64>> = (1..w)
+            .map(|c| r.rows.chunks_exact(w).map(|z| z[c]).collect())
+            .collect();
+        let mut res = Vec::new();
+        let mut jac = Vec::new();
+        for smp in &self.batches[b].samples {
+            let f = self.observed[smp.variable].state.ok_or("a state observable")?;
+            let mut y = [0.0; XING_NS];
+            let mut d = [0.0; XING_NS];
+            for q in 0..XING_NS {
+                y[q] = interp(&t, &cols[q], smp.time_h);
+                d[q] = interp(&t, &cols[XING_NS + q], smp.time_h);
+            }
+            let (v, dv) = f.eval(&y, &d);
+            let sd = self.sd[smp.variable];
+            res.push((v - smp.value) / sd);
+            jac.push(dv * scale / sd);
+        }
+        Ok((res, jac))
+    }
+
+    /// Residuals and Jacobian over all batches; held parameters get zero
+    /// columns.
+    pub fn jacobian(&self, theta: &[f64]) -> Result<(DVector<f64>, DMatrix<f64>), String> {
+        let theta = self.held(theta);
+        let np = self.n_params();
+        let free: Vec<usize> = (0..np)
+            .filter(|j| !self.fixed.iter().any(|(f, _)| f == j))
+            .collect();
+        let nb = self.batches.len();
+        let n: usize = self.n_observations();
+        let mut r = DVector::zeros(n);
+        let mut jm = DMatrix::zeros(n, np);
+        let offsets: Vec<usize> = self
+            .batches
+            .iter()
+            .scan(0, |o, b| {
+                let s = *o;
+                *o += b.samples.len();
+                Some(s)
+            })
+            .collect();
+        if self.exact && !free.is_empty() {
+            let jobs: Vec<(usize, usize)> = (0..nb)
+                .flat_map(|b| free.iter().map(move |&j| (b, j)))
+                .collect();
+            let cols: Vec<Result<(usize, usize, Vec<f64>, Vec<f64>), String>> = jobs
+                .par_iter()
+                .map(|&(b, j)| {
+                    self.batch_exact(b, &theta, j)
+                        .map(|(res, jac)| (b, j, res, jac))
+                })
+                .collect();
+            for c in cols {
+                let (b, j, res, jac) = c?;
+                for (i, (x, d)) in res.iter().zip(&jac).enumerate() {
+                    r[offsets[b] + i] = *x;
+                    jm[(offsets[b] + i, j)] = *d;
+                }
+            }
+        } else {
+            let jobs: Vec<(usize, Option<usize>)> = (0..nb)
+                .flat_map(|b| {
+                    std::iter::once((b, None)).chain(free.iter().map(move |&j| (b, Some(j))))
+                })
+                .collect();
+            let runs: Vec<Result<(usize, Option<usize>, Vec<f64>), String>> = jobs
+                .par_iter()
+                .map(|&(b, j)| {
+                    let mut t = theta.clone();
+                    if let Some(j) = j {
+                        t[j] += FD_STEP;
+                    }
+                    self.batch_residuals(b, &t).map(|v| (b, j, v))
+                })
+                .collect();
+            let mut base: Vec<Vec<f64>> = vec![Vec::new(); nb];
+            let mut shifted = Vec::new();
+            for x in runs {
+                let (b, j, v) = x?;
+                match j {
+                    None => base[b] = v,
+                    Some(j) => shifted.push((b, j, v)),
+                }
+            }
+            for (b, rb) in base.iter().enumerate() {
+                for (i, x) in rb.iter().enumerate() {
+                    r[offsets[b] + i] = *x;
+                }
+            }
+            for (b, j, v) in shifted {
+                for (i, x) in v.iter().enumerate() {
+                    jm[(offsets[b] + i, j)] = (x - base[b][i]) / FD_STEP;
+                }
+            }
+        }
+        if self.exact && free.is_empty() {
+            let v = self.residuals(&theta)?;
+            r = DVector::from_vec(v);
+        }
+        Ok((r, jm))
+    }
+
+    /// Sum of squared raw residuals per observed variable, and counts.
+    pub fn ssr_by_variable(&self, theta: &[f64]) -> Result<(Vec<f64>, Vec<usize>), String> {
+        let r = self.residuals(theta)?;
+        let mut ss = vec![0.0; self.observed.len()];
+        let mut n = vec![0usize; self.observed.len()];
+        let mut i = 0;
+        for b in &self.batches {
+            for s in &b.samples {
+                let e = r[i] * self.sd[s.variable];
+                ss[s.variable] += e * e;
+                n[s.variable] += 1;
+                i += 1;
+            }
+        }
+        Ok((ss, n))
+    }
+}
+
+impl LeastSquares for Problem {
+    type Error = String;
+    fn linearise(&self, theta: &[f64]) -> Result<Linearisation, String> {
+        let (r, j) = self.jacobian(theta)?;
+        Ok(Linearisation::from_jacobian(&r, &j))
+    }
+    fn cost(&self, theta: &[f64]) -> Option<f64> {
+        let r = self.residuals(theta).ok()?;
+        Some(0.5 * r.iter().map(|x| x * x).sum::<f64>())
+    }
+}

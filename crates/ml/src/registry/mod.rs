@@ -1,0 +1,647 @@
+//! A directory-based model registry with a tamper-evident audit trail
+//! (format and guarantees in `docs/registry.md`).
+//!
+//! ```text
+//! models/
+//!   registry.jsonl          append-only, hash-chained log of actions
+//!   <name>/v<version>/model.json   sealed artifacts (Artifact::save)
+//! ```
+//!
+//! The log is the single source of truth: the list of models, their versions
+//! and which one serves are replayed from it. Every entry carries the sha256
+//! of the previous entry (`prev_sha256`) and its own (`sha256`, of the entry
+//! without that field), so editing, inserting or removing a line inside the
+//! log breaks the chain, which [`verify`] detects. Register entries also
+//! record the sha256 of the artifact *file*, so replacing an artifact by
+//! another, validly sealed one is detected too.
+//!
+//! Writes are atomic: an artifact is written to a temporary file and renamed;
+//! the log is rewritten whole to a temporary file (old lines + the new one)
+//! and renamed over the old log, so a crash leaves either the old or the new
+//! log, never half a line. A lock file keeps two writers apart.
+
+pub mod mechanistic;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::data::timestamp::format_rfc3339;
+use biotwin_core::error::{Diagnostic, Error};
+use biotwin_core::output::atomic::write_atomic;
+use crate::surrogates::artifact::{Artifact, content_sha256};
+use crate::surrogates::metrics::Metrics;
+
+/// File name of the log inside the registry directory.
+pub const LOG_FILE: &str = "registry.jsonl";
+const LOCK_FILE: &str = "registry.lock";
+/// `prev_sha256` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A registered model, as recorded when it was registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRecord {
+    /// `<name>-v<version>`.
+    pub id: String,
+    pub name: String,
+    pub version: u64,
+    /// `pls` or `gp`.
+    pub kind: String,
+    pub targets: Vec<String>,
+    pub n_features: usize,
+    pub training_data_hash: Option<String>,
+    /// Path of the training dataset as given at training (informative).
+    pub training_data: Option<String>,
+    pub code_version: String,
+    /// How the model was validated (`holdout`, `kfold5_by_batch`, ...).
+    pub validation: String,
+    /// Batches held out of the final fit (empty unless `holdout`).
+    pub held_out: Vec<String>,
+    pub hyperparameters: serde_json::Value,
+    pub metrics: BTreeMap<String, Metrics>,
+    pub created_at_unix_s: u64,
+    pub created_by: String,
+    /// Artifact path relative to the registry directory.
+    pub artifact: String,
+    /// sha256 of the artifact file's bytes.
+    pub artifact_file_sha256: String,
+}
+
+/// A promotion to serving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Promotion {
+    pub model: String,
+    pub name: String,
+    pub reason: String,
+    /// The model of the same name that served before, if any.
+    pub previous: Option<String>,
+}
+
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub prev_sha256: String,
+    pub at_unix_s: u64,
+    pub at: String,
+    pub user: String,
+    /// `register` or `promote`.
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model: Option<ModelRecord>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub promotion: Option<Promotion>,
+    /// sha256 of this entry without this field (compact JSON).
+    pub sha256: String,
+}
+
+impl LogEntry {
+    /// The hash this entry should carry.
+    pub fn compute_sha256(&self) -> Result<String, serde_json::Error> {
+        let mut v = serde_json::to_value(self)?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("sha256");
+        }
+        Ok(content_sha256(&v))
+    }
+}
+
+/// What [`verify`] checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub entries: usize,
+    pub artifacts: usize,
+    /// sha256 of the last entry (the chain head), or [`GENESIS`].
+    pub head: String,
+    /// Anchor lines checked (0: no anchor file).
+    pub anchors: usize,
+}
+
+/// The current state replayed from the log.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// In registration order.
+    pub models: Vec<ModelRecord>,
+    /// Serving model id by model name.
+    pub serving: BTreeMap<String, String>,
+    pub promotions: Vec<(LogEntry, Promotion)>,
+}
+
+fn now_unix_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// sha256 of a file's bytes.
+pub fn file_sha256(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+/// A model name: letters, digits, `-`, `_`, `.`; not starting with `.`.
+fn check_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(
+            "<command line>",
+            "--name",
+            "a model name of letters, digits, `-`, `_`, `.`",
+            format!("`{name}`"),
+        ))
+    }
+}
+
+/// A registry directory (created on first write).
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub dir: PathBuf,
+}
+
+/// Holds the registry's lock file while alive.
+struct Lock(PathBuf);
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Registry {
+    pub fn new(dir: impl Into<PathBuf>) -> Registry {
+        Registry { dir: dir.into() }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(LOG_FILE)
+    }
+
+    /// Where the log's anchors go: `<dir>.anchor.jsonl`, beside the
+    /// directory (outside it, so that whoever can rewrite the registry does
+    /// not thereby rewrite its anchors). A site makes that path a link to a
+    /// file on separate, append-only media (docs/registry.md).
+    pub fn anchor_path(&self) -> PathBuf {
+        let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "registry".into());
+        dir.with_file_name(format!("{name}.anchor.jsonl"))
+    }
+
+    fn lock(&self) -> Result<Lock, Error> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let p = self.dir.join(LOCK_FILE);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(_) => Ok(Lock(p)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::io(
+                &p,
+                "another biotwin process is writing to this registry (remove the lock file if none is)",
+            )),
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    /// The log entries, parsed (not verified; see [`verify`]). An absent log
+    /// is an empty registry.
+    pub fn entries(&self) -> Result<Vec<LogEntry>, Error> {
+        let p = self.log_path();
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let e: LogEntry = serde_json::from_str(line).map_err(|e| {
+                Error::from(
+                    Diagnostic::new(
+                        &p,
+                        format!("line {}", i + 1),
+                        "a registry log entry",
+                        e.to_string(),
+                    )
+                    .at_line(Some(i + 1)),
+                )
+            })?;
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    /// Replays the log.
+    pub fn state(&self) -> Result<State, Error> {
+        let mut st = State::default();
+        for e in self.entries()? {
+            if let Some(m) = &e.model {
+                st.models.push(m.clone());
+            }
+            if let Some(p) = &e.promotion {
+                st.serving.insert(p.name.clone(), p.model.clone());
+                st.promotions.push((e.clone(), p.clone()));
+            }
+        }
+        Ok(st)
+    }
+
+    /// The record of model `id`.
+    pub fn find(&self, id: &str) -> Result<ModelRecord, Error> {
+        self.state()?
+            .models
+            .into_iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| {
+                Error::input(
+                    self.log_path(),
+                    "model",
+                    "the id of a registered model (see biotwin models --registry DIR)",
+                    format!("`{id}`"),
+                )
+            })
+    }
+
+    /// Loads a registered model: its file must be the one registered (file
+    /// hash) and its sealed content intact (`Artifact::load`).
+    pub fn load(&self, id: &str) -> Result<(ModelRecord, Artifact), Error> {
+        let rec = self.find(id)?;
+        let path = self.dir.join(&rec.artifact);
+        let found = file_sha256(&path)?;
+        if found != rec.artifact_file_sha256 {
+            return Err(Diagnostic::new(
+                &path,
+                "artifact_file_sha256",
+                format!("the registered file (sha256 {})", rec.artifact_file_sha256),
+                format!("a file with sha256 {found}: the artifact was altered or replaced"),
+            )
+            .into());
+        }
+        Ok((rec, Artifact::load(&path)?))
+    }
+
+    fn append(&self, entries: &[LogEntry], mut e: LogEntry) -> Result<LogEntry, Error> {
+        let p = self.log_path();
+        e.seq = entries.last().map(|l| l.seq + 1).unwrap_or(0);
+        e.prev_sha256 = entries
+            .last()
+            .map(|l| l.sha256.clone())
+            .unwrap_or_else(|| GENESIS.to_string());
+        e.sha256 = String::new();
+        e.sha256 = e.compute_sha256().map_err(|x| Error::io(&p, x))?;
+        let old = match std::fs::read(&p) {
+            Ok(b) => b,
+            Err(x) if x.kind() == std::io::ErrorKind::NotFound => vec![],
+            Err(x) => return Err(Error::io(&p, x)),
+        };
+        let mut bytes = old;
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
+        }
+        bytes.extend(serde_json::to_vec(&e).map_err(|x| Error::io(&p, x))?);
+        bytes.push(b'\n');
+        write_atomic(&p, &bytes)?;
+        let anchor = self.anchor_path();
+        biotwin_core::output::anchor::write_anchor(
+            &anchor,
+            &biotwin_core::output::anchor::Anchor {
+                chain: "registry".into(),
+                ledger_count: e.seq + 1,
+                ledger_head: e.sha256.clone(),
+                audit_count: 0,
+                audit_head: GENESIS.into(),
+                time_unix_s: now_unix_s() as f64,
+            },
+        )
+        .map_err(|x| {
+            Error::io(
+                &anchor,
+                format!("cannot append the registry's anchor (the log entry is written): {x}"),
+            )
+        })?;
+        Ok(e)
+    }
+
+    /// Stores `artifact` as the next version of `name` and records it.
+    pub fn register(
+        &self,
+        name: &str,
+        artifact: &Artifact,
+        validation: &str,
+        held_out: &[String],
+        training_data: Option<&str>,
+        user: &str,
+    ) -> Result<ModelRecord, Error> {
+        check_name(name)?;
+        let _lock = self.lock()?;
+        // The chain must be intact before anything is added to it.
+        verify_chain(&self.log_path(), &self.entries()?)?;
+        let entries = self.entries()?;
+        let version = entries
+            .iter()
+            .filter_map(|e| e.model.as_ref())
+            .filter(|m| m.name == name)
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let rel = format!("{name}/v{version}/model.json");
+        let path = self.dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        artifact.save(&path)?;
+        let at = now_unix_s();
+        let rec = ModelRecord {
+            id: format!("{name}-v{version}"),
+            name: name.to_string(),
+            version,
+            kind: artifact.model.kind().to_string(),
+            targets: artifact.target_names.clone(),
+            n_features: artifact.feature_names.len(),
+            training_data_hash: artifact.training_data_hash.clone(),
+            training_data: training_data.map(str::to_string),
+            code_version: artifact.code_version.clone(),
+            validation: validation.to_string(),
+            held_out: held_out.to_vec(),
+            hyperparameters: artifact.hyperparameters.clone(),
+            metrics: artifact.metrics.clone(),
+            created_at_unix_s: artifact.created_at_unix_s,
+            created_by: user.to_string(),
+            artifact: rel,
+            artifact_file_sha256: file_sha256(&path)?,
+        };
+        self.append(
+            &entries,
+            LogEntry {
+                seq: 0,
+                prev_sha256: String::new(),
+                at_unix_s: at,
+                at: format_rfc3339(at as f64),
+                user: user.to_string(),
+                action: "register".into(),
+                model: Some(rec.clone()),
+                promotion: None,
+                sha256: String::new(),
+            },
+        )?;
+        Ok(rec)
+    }
+
+    /// Makes model `id` the serving model of its name, recording who, when,
+    /// why and which model served before. The model must load intact.
+    pub fn promote(&self, id: &str, reason: &str, user: &str) -> Result<LogEntry, Error> {
+        if reason.trim().is_empty() {
+            return Err(Error::input(
+                "<command line>",
+                "--reason",
+                "a reason for the promotion",
+                "an empty text",
+            ));
+        }
+        let _lock = self.lock()?;
+        let entries = self.entries()?;
+        verify_chain(&self.log_path(), &entries)?;
+        let (rec, _) = self.load(id)?;
+        let st = self.state()?;
+        let previous = st.serving.get(&rec.name).cloned();
+        if previous.as_deref() == Some(id) {
+            return Err(Error::input(
+                "<command line>",
+                "MODEL",
+                "a model that is not already serving",
+                format!("`{id}` already serves `{}`", rec.name),
+            ));
+        }
+        let at = now_unix_s();
+        self.append(
+            &entries,
+            LogEntry {
+                seq: 0,
+                prev_sha256: String::new(),
+                at_unix_s: at,
+                at: format_rfc3339(at as f64),
+                user: user.to_string(),
+                action: "promote".into(),
+                model: None,
+                promotion: Some(Promotion {
+                    model: id.to_string(),
+                    name: rec.name.clone(),
+                    reason: reason.to_string(),
+                    previous,
+                }),
+                sha256: String::new(),
+            },
+        )
+    }
+}
+
+/// Checks the hash chain of `entries` (read from `log`).
+fn verify_chain(log: &Path, entries: &[LogEntry]) -> Result<String, Error> {
+    let mut prev = GENESIS.to_string();
+    for (i, e) in entries.iter().enumerate() {
+        let line = Some(i + 1);
+        if e.seq != i as u64 {
+            return Err(Diagnostic::new(
+                log,
+                format!("line {} seq", i + 1),
+                format!("{i}"),
+                format!("{}", e.seq),
+            )
+            .at_line(line)
+            .into());
+        }
+        if e.prev_sha256 != prev {
+            return Err(Diagnostic::new(
+                log,
+                format!("line {} prev_sha256", i + 1),
+                format!("{prev} (the previous entry's sha256): an entry was removed, inserted or altered"),
+                e.prev_sha256.clone(),
+            )
+            .at_line(line)
+            .into());
+        }
+        let h = e.compute_sha256().map_err(|x| Error::io(log, x))?;
+        if h != e.sha256 {
+            return Err(Diagnostic::new(
+                log,
+                format!("line {} sha256", i + 1),
+                format!("{h} (the entry's content hash): the entry was altered"),
+                e.sha256.clone(),
+            )
+            .at_line(line)
+            .into());
+        }
+        if e.model.is_some() == e.promotion.is_some() {
+            return Err(Diagnostic::new(
+                log,
+                format!("line {}", i + 1),
+                "either a model (register) or a promotion",
+                e.action.clone(),
+            )
+            .at_line(line)
+            .into());
+        }
+        prev = e.sha256.clone();
+    }
+    Ok(prev)
+}
+
+/// Verifies the registry in `dir`: the log's hash chain, that every
+/// promotion names a registered model, that every registered artifact
+/// file is the one registered and intact, that no artifact on disk is
+/// missing from the log (an emptied or truncated log), and the log against
+/// its anchors: `anchor` when given, else the default anchor file when it
+/// exists (a log cut back to an earlier entry is found there).
+pub fn verify(dir: impl AsRef<Path>) -> Result<Verified, Error> {
+    verify_anchored(dir, None)
+}
+
+/// [`verify`] with an explicit anchor file.
+pub fn verify_anchored(dir: impl AsRef<Path>, anchor: Option<&Path>) -> Result<Verified, Error> {
+    let reg = Registry::new(dir.as_ref());
+    let entries = reg.entries()?;
+    let head = verify_chain(&reg.log_path(), &entries)?;
+    let st = reg.state()?;
+    for (e, p) in &st.promotions {
+        if !st.models.iter().any(|m| m.id == p.model) {
+            return Err(Diagnostic::new(
+                reg.log_path(),
+                format!("line {} promotion.model", e.seq + 1),
+                "a registered model",
+                format!("`{}`", p.model),
+            )
+            .into());
+        }
+    }
+    for m in &st.models {
+        reg.load(&m.id)?;
+    }
+    // Every artifact on disk must be in the log: a log emptied or cut
+    // back leaves its models' files behind.
+    let registered: std::collections::BTreeSet<PathBuf> = st
+        .models
+        .iter()
+        .map(|m| PathBuf::from(&m.artifact))
+        .collect();
+    for rel in artifact_files(&reg.dir) {
+        if !registered.contains(&rel) {
+            return Err(Diagnostic::new(
+                reg.dir.join(&rel),
+                "",
+                format!("an artifact registered in {LOG_FILE}"),
+                "a model file the log does not record: the log was truncated or emptied after it was registered",
+            )
+            .into());
+        }
+    }
+    let hashes: Vec<String> = entries.iter().map(|e| e.sha256.clone()).collect();
+    let default = reg.anchor_path();
+    let anchor = anchor
+        .map(Path::to_path_buf)
+        .or_else(|| default.is_file().then_some(default));
+    let mut anchors = 0;
+    if let Some(a) = &anchor {
+        anchors = biotwin_core::output::anchor::check_anchor_file(a, "registry", &hashes, &[])
+            .map_err(|m| Error::from(Diagnostic::new(a, "", "an anchor the log still reaches", m)))?
+            .0;
+    }
+    Ok(Verified {
+        entries: entries.len(),
+        artifacts: st.models.len(),
+        head,
+        anchors,
+    })
+}
+
+/// Files under `<name>/v<version>/` of a registry directory, relative.
+fn artifact_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(names) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for n in names.flatten().filter(|e| e.path().is_dir()) {
+        let Ok(versions) = std::fs::read_dir(n.path()) else {
+            continue;
+        };
+        for v in versions.flatten() {
+            let vname = v.file_name().to_string_lossy().into_owned();
+            let is_version = vname.len() > 1
+                && vname.starts_with('v')
+                && vname[1..].bytes().all(|b| b.is_ascii_digit());
+            if !is_version || !v.path().is_dir() {
+                continue;
+            }
+            let Ok(files) = std::fs::read_dir(v.path()) else {
+                continue;
+            };
+            for f in files.flatten().filter(|f| f.path().is_file()) {
+                out.push(
+                    PathBuf::from(n.file_name())
+                        .join(v.file_name())
+                        .join(f.file_name()),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// When `model` lies inside a registry directory (an ancestor holding
+/// `registry.jsonl`), that registry must verify before the model is used:
+/// `evaluate` and `live` refuse a model from a registry whose log or
+/// artifacts were tampered with.
+pub fn verify_enclosing(model: &Path) -> Result<(), Error> {
+    let abs = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
+    for dir in abs.ancestors().skip(1) {
+        if dir.join(LOG_FILE).is_file() {
+            verify(dir).map_err(|e| {
+                Error::from(Diagnostic::new(
+                    model,
+                    "",
+                    format!("a model from a registry that verifies ({})", dir.display()),
+                    format!("a registry that does not: {e}"),
+                ))
+            })?;
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The user to record: `--user`, else `$USER`, else `$USERNAME`.
+pub fn current_user(flag: Option<&str>) -> Result<String, Error> {
+    let u = flag
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .unwrap_or_default();
+    if u.trim().is_empty() {
+        return Err(Error::input(
+            "<command line>",
+            "--user",
+            "who is acting (set --user or $USER)",
+            "no user",
+        ));
+    }
+    Ok(u.trim().to_string())
+}

@@ -1,0 +1,479 @@
+//! Virtual technology transfer (`biotwin transfer`): a process developed on
+//! one vessel, moved to the receiving site's vessel before a real batch.
+//!
+//! The study, in order (what each step computes and how to read it:
+//! `docs/transfer.md`):
+//!
+//! 1. **Translate** ([`translate`]): the scale-up calculator's set-points for
+//!    the chosen criterion become a process file for the target.
+//! 2. **Compare** ([`study`]): nominal and Monte Carlo runs of source and
+//!    target over the declared uncertainty (common random numbers), with
+//!    end-of-batch metrics (CQAs, peak pCO₂) and trajectory envelopes.
+//! 3. **Sensitivity** ([`sensitivity`]): Sobol' and Morris indices of every
+//!    metric to the receiving site's set-points and material attributes.
+//! 4. **Adjust** ([`adjust`]): set-points within the target's limits that
+//!    bring the target's metrics back to the source's within tolerances.
+//! 5. **Lots** ([`lots`]): probability of meeting specification with another
+//!    supplier's raw-material lot distribution.
+//! 6. **Report** ([`report`], [`package`]): `report.md`, `trajectories.svg`,
+//!    `sobol.svg` and the versioned machine-readable `transfer.json`.
+//!
+//! Every stochastic step takes the study's seed, so the same seed gives
+//! byte-identical output files.
+
+pub mod adjust;
+pub mod lots;
+pub mod package;
+pub mod plots;
+pub mod report;
+pub mod sensitivity;
+pub mod study;
+pub mod translate;
+
+use std::path::{Path, PathBuf};
+
+use biotwin_core::definition::process::{Catalog, ProcessDefinition, catalog_dir};
+use biotwin_core::equipment::{Equipment, resolve_equipment};
+use biotwin_core::error::{Diagnostic, Error};
+use biotwin_core::montecarlo::uncertain_inputs;
+use biotwin_core::optimise::Options;
+use biotwin_core::output::write_atomic;
+use biotwin_core::scaleup::{self, Criterion, ScaleUpParameters, ScaleUpReport};
+use biotwin_core::simulation::{Scenario, load_process};
+
+pub use adjust::{Adjustment, Tolerance, default_tolerances};
+pub use lots::{LotComparison, Lots};
+pub use sensitivity::SensitivityStudy;
+pub use study::ArmStudy;
+
+/// Peak pCO₂ above which growth inhibition starts (primer §2: 80–150 mmHg);
+/// the report calls out accumulation above this level.
+pub const PCO2_WARNING_MMHG: f64 = 80.0;
+
+/// File names written in the output directory.
+pub const TRANSLATED_PROCESS: &str = "translated-process.toml";
+pub const ADJUSTED_PROCESS: &str = "adjusted-process.toml";
+
+/// Settings of a transfer study.
+#[derive(Debug, Clone)]
+pub struct StudyOptions {
+    pub process: PathBuf,
+    /// Target equipment: catalog id or path.
+    pub to: String,
+    pub criterion: Criterion,
+    /// Target initial volume, L (default: scaled by maximum working volumes).
+    pub volume_l: Option<f64>,
+    /// Explicit target agitation, rpm, instead of the criterion's.
+    pub agitation_rpm: Option<f64>,
+    /// Explicit target sparge gas flow, SLPM, instead of the criterion's.
+    pub sparge_slpm: Option<f64>,
+    pub out: PathBuf,
+    pub runs: usize,
+    pub sobol_base: usize,
+    pub seed: u64,
+    pub lots: Option<PathBuf>,
+    pub tolerances: Vec<Tolerance>,
+    pub optimiser: Options,
+    pub progress: bool,
+}
+
+impl StudyOptions {
+    /// Defaults of the command line: p_per_v, 10,000 runs, 1,024 base
+    /// samples, seed 1, default tolerances, 4 optimiser starts.
+    pub fn new(
+        process: impl Into<PathBuf>,
+        to: impl Into<String>,
+        out: impl Into<PathBuf>,
+    ) -> Self {
+        StudyOptions {
+            process: process.into(),
+            to: to.into(),
+            criterion: Criterion::PPerV,
+            volume_l: None,
+            agitation_rpm: None,
+            sparge_slpm: None,
+            out: out.into(),
+            runs: 10_000,
+            sobol_base: 1024,
+            seed: 1,
+            lots: None,
+            tolerances: default_tolerances(),
+            optimiser: default_optimiser(1),
+            progress: false,
+        }
+    }
+}
+
+/// Optimiser settings of the adjustment: 4 starts (the translated point and
+/// three Sobol points), at most 300 iterations each, tolerance 1e-6 on `J`.
+pub fn default_optimiser(seed: u64) -> Options {
+    Options {
+        max_iters: 300,
+        tol: 1e-6,
+        starts: 4,
+        seed,
+    }
+}
+
+/// Where the target equipment came from and its translated set-points.
+#[derive(Debug, Clone)]
+pub struct Translation {
+    pub source: Equipment,
+    pub target: Equipment,
+    pub target_path: PathBuf,
+    pub report: ScaleUpReport,
+    pub criterion: Criterion,
+    /// The criterion's set-points.
+    pub criterion_volume_l: f64,
+    pub criterion_agitation_rpm: f64,
+    pub criterion_sparge_slpm: f64,
+    /// What the target runs at (the criterion's, unless overridden).
+    pub agitation_rpm: f64,
+    pub sparge_slpm: f64,
+}
+
+/// Everything a study computed.
+#[derive(Debug, Clone)]
+pub struct TransferStudy {
+    pub options: StudyOptions,
+    pub source_def: ProcessDefinition,
+    pub target_def: ProcessDefinition,
+    pub translation: Translation,
+    pub source: ArmStudy,
+    pub target: ArmStudy,
+    pub adjusted: ArmStudy,
+    pub sensitivity: SensitivityStudy,
+    pub adjustment: Adjustment,
+    pub lots: Option<LotComparison>,
+    pub warnings: Vec<String>,
+    /// sha256 of the translated and adjusted process files.
+    pub translated_sha256: String,
+    pub adjusted_sha256: String,
+}
+
+fn resolve_target(def: &ProcessDefinition, to: &str) -> Result<PathBuf, Error> {
+    let base = def
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let catalog = catalog_dir(&base, Catalog::Equipment)
+        .unwrap_or_else(|| PathBuf::from("process-models/equipment"));
+    resolve_equipment(to, &std::env::current_dir().unwrap_or_default(), &catalog).map_err(|d| {
+        Error::from(Diagnostic {
+            file: "<command line>".into(),
+            line: None,
+            field: "--to".into(),
+            ..d
+        })
+    })
+}
+
+/// Step 1: the scale-up comparison and the target's set-points.
+pub fn translate_process(
+    def: &ProcessDefinition,
+    scenario: &Scenario,
+    opts: &StudyOptions,
+) -> Result<Translation, Error> {
+    let Some(src_path) = &def.equipment_path else {
+        return Err(def
+            .diag(
+                "process.equipment",
+                "an equipment reference (the source vessel)",
+                "none",
+            )
+            .into());
+    };
+    let source = Equipment::load(src_path)?;
+    let target_path = resolve_target(def, &opts.to)?;
+    let target = Equipment::load(&target_path)?;
+    let op = translate::operating_point(scenario)?;
+    let v_target = match opts.volume_l {
+        Some(v) if v.is_finite() && v > 0.0 => v * 1e-3,
+        Some(v) => {
+            return Err(Error::input(
+                "<command line>",
+                "--volume-l",
+                "a positive volume in L",
+                v.to_string(),
+            ));
+        }
+        None => {
+            let (_, src_max) = source.working_volume_range_m3();
+            let (lo, hi) = target.working_volume_range_m3();
+            (op.volume_m3 * hi / src_max).clamp(lo, hi)
+        }
+    };
+    let report = scaleup::scale_up(
+        &source,
+        &op,
+        &target,
+        Some(v_target),
+        &ScaleUpParameters::default(),
+    )?;
+    let sp = report.set_points(opts.criterion).ok_or_else(|| {
+        Error::input(
+            "<command line>",
+            "--criterion",
+            "a criterion the calculator evaluated",
+            opts.criterion.to_string(),
+        )
+    })?;
+    for (flag, v) in [
+        ("--agitation-rpm", opts.agitation_rpm),
+        ("--sparge-slpm", opts.sparge_slpm),
+    ] {
+        if let Some(v) = v
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(Error::input(
+                "<command line>",
+                flag,
+                "a positive number",
+                v.to_string(),
+            ));
+        }
+    }
+    Ok(Translation {
+        source,
+        target,
+        target_path,
+        criterion: opts.criterion,
+        criterion_volume_l: sp.volume_l,
+        criterion_agitation_rpm: sp.agitation_rpm,
+        criterion_sparge_slpm: sp.sparge_gas_slpm,
+        agitation_rpm: opts.agitation_rpm.unwrap_or(sp.agitation_rpm),
+        sparge_slpm: opts.sparge_slpm.unwrap_or(sp.sparge_gas_slpm),
+        report,
+    })
+}
+
+fn check_counts(opts: &StudyOptions) -> Result<(), Error> {
+    if opts.runs < 2 {
+        return Err(Error::input(
+            "<command line>",
+            "--runs",
+            "at least 2 Monte Carlo runs",
+            opts.runs.to_string(),
+        ));
+    }
+    if opts.sobol_base < 2 {
+        return Err(Error::input(
+            "<command line>",
+            "--sobol-base",
+            "at least 2 base samples (a power of two, e.g. 1024)",
+            opts.sobol_base.to_string(),
+        ));
+    }
+    for (i, t) in opts.tolerances.iter().enumerate() {
+        if !(t.relative_pct.is_finite() && t.relative_pct > 0.0) {
+            return Err(Error::input(
+                "<command line>",
+                format!("--tolerance[{i}]"),
+                "a positive relative tolerance in %",
+                format!("{}={}", t.metric, t.relative_pct),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the whole study and writes its files into `opts.out`.
+pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
+    check_counts(opts)?;
+    let lots = opts.lots.as_deref().map(Lots::load).transpose()?;
+    let def = load_process(&opts.process)?;
+    let mut scenario = Scenario::from_definition(&def)?;
+    let names = study::metric_names(&scenario);
+    for (i, t) in opts.tolerances.iter().enumerate() {
+        if !names.contains(&t.metric) {
+            return Err(Error::input(
+                "<command line>",
+                format!("--tolerance[{i}]"),
+                format!("a metric of the model: {}", names.join(", ")),
+                format!("`{}`", t.metric),
+            ));
+        }
+    }
+    let translation = translate_process(&def, &scenario, opts)?;
+    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+
+    // The target as a process file the receiving site can run as is.
+    let translated_path = opts.out.join(TRANSLATED_PROCESS);
+    let text = translate::translated_process(
+        &def,
+        &translation.target_path,
+        &translation.target,
+        translation.criterion,
+        translation.criterion_volume_l,
+        translation.agitation_rpm,
+        translation.sparge_slpm,
+    );
+    write_atomic(&translated_path, text.as_bytes())?;
+    let target_def = load_process(&translated_path)?;
+    let mut target_scenario = Scenario::from_definition(&target_def)?;
+
+    let specs = def.specifications.as_ref();
+    let limit = ScaleUpParameters::default().pco2_limit_mmhg;
+    let source_inputs = uncertain_inputs(&def, &mut scenario)?;
+    let target_inputs = uncertain_inputs(&target_def, &mut target_scenario)?;
+    let source = study::run_arm(
+        "source",
+        &scenario,
+        &source_inputs,
+        specs,
+        opts.runs,
+        opts.seed,
+        limit,
+        opts.progress,
+    )?;
+    let target = study::run_arm(
+        "target (translated)",
+        &target_scenario,
+        &target_inputs,
+        specs,
+        opts.runs,
+        opts.seed,
+        limit,
+        opts.progress,
+    )?;
+
+    let file_factor = &target_def.model.params.file_factor;
+    let factors =
+        sensitivity::default_factors(&mut target_scenario, file_factor, &translation.target);
+    let sens = sensitivity::run(
+        &target_scenario,
+        factors,
+        opts.sobol_base,
+        opts.seed,
+        opts.progress,
+    )?;
+
+    let variables =
+        adjust::default_variables(&mut target_scenario, file_factor, &translation.target);
+    let spinner = study::spinner("Adjustment (Nelder-Mead)", opts.progress);
+    let adjustment = adjust::adjust(
+        &target_scenario,
+        &source.nominal,
+        &opts.tolerances,
+        &variables,
+        &opts.optimiser,
+    )?;
+    spinner.finish_and_clear();
+    let x: Vec<f64> = adjustment
+        .set_points
+        .iter()
+        .map(|s| s.recommended)
+        .collect();
+    let adjusted_scenario = adjust::apply(&target_scenario, &variables, &x);
+    let adjusted = study::run_arm(
+        "target (adjusted)",
+        &adjusted_scenario,
+        &target_inputs,
+        specs,
+        opts.runs,
+        opts.seed,
+        limit,
+        opts.progress,
+    )?;
+    let adjusted_path = opts.out.join(ADJUSTED_PROCESS);
+    let rec = |name: &str, default: f64| {
+        adjustment
+            .set_points
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(default, |s| s.recommended)
+    };
+    let extra: Vec<(String, f64)> = adjustment
+        .set_points
+        .iter()
+        .filter(|s| {
+            !s.name.starts_with("setpoints.agitation") && !s.name.starts_with("setpoints.sparge")
+        })
+        .map(|s| (s.name.clone(), s.recommended))
+        .collect();
+    let adjusted_text = translate::translated_process_with(
+        &def,
+        &translation.target_path,
+        &translation.target,
+        translation.criterion,
+        translation.criterion_volume_l,
+        rec("setpoints.agitation_rpm", translation.agitation_rpm),
+        rec("setpoints.sparge_slpm", translation.sparge_slpm),
+        &extra,
+    );
+    write_atomic(&adjusted_path, adjusted_text.as_bytes())?;
+
+    let lots = match lots {
+        None => None,
+        Some(l) => {
+            let alt_inputs =
+                l.alternative_inputs(&mut target_scenario, file_factor, &target_inputs)?;
+            let alternative = study::run_arm(
+                &format!("target, lot {}", l.id),
+                &target_scenario,
+                &alt_inputs,
+                specs,
+                opts.runs,
+                opts.seed,
+                limit,
+                opts.progress,
+            )?;
+            Some(LotComparison {
+                id: l.id.clone(),
+                supplier: l.supplier.clone(),
+                description: l.description.clone(),
+                file: l.path.display().to_string(),
+                sha256: l.sha256.clone(),
+                addresses: l.entries.iter().map(|e| e.parameter.clone()).collect(),
+                current: target.clone(),
+                alternative,
+            })
+        }
+    };
+
+    let reference = source.nominal.clone();
+    let mut source = source;
+    let mut target = target;
+    let mut adjusted = adjusted;
+    let mut lots = lots;
+    for arm in [&mut source, &mut target, &mut adjusted] {
+        arm.set_comparability(&names, &reference, &opts.tolerances);
+    }
+    if let Some(l) = lots.as_mut() {
+        l.current
+            .set_comparability(&names, &reference, &opts.tolerances);
+        l.alternative
+            .set_comparability(&names, &reference, &opts.tolerances);
+    }
+    let mut study = TransferStudy {
+        options: opts.clone(),
+        translated_sha256: biotwin_core::definition::process::file_sha256(&translated_path),
+        adjusted_sha256: biotwin_core::definition::process::file_sha256(&adjusted_path),
+        source_def: def,
+        target_def,
+        translation,
+        source,
+        target,
+        adjusted,
+        sensitivity: sens,
+        adjustment,
+        lots,
+        warnings: Vec::new(),
+    };
+    study.warnings = report::warnings(&study);
+    write_outputs(&study, &opts.out)?;
+    Ok(study)
+}
+
+/// Writes `transfer.json`, `report.md`, `trajectories.svg` and `sobol.svg`.
+pub fn write_outputs(study: &TransferStudy, dir: &Path) -> Result<(), Error> {
+    let json = package::to_json(study)?;
+    write_atomic(&dir.join("transfer.json"), &json)?;
+    let svg =
+        plots::trajectories_svg(study).map_err(|e| Error::io(dir.join("trajectories.svg"), e))?;
+    write_atomic(&dir.join("trajectories.svg"), svg.as_bytes())?;
+    write_atomic(&dir.join("sobol.svg"), plots::sobol_svg(study).as_bytes())?;
+    write_atomic(&dir.join("report.md"), report::markdown(study).as_bytes())?;
+    Ok(())
+}

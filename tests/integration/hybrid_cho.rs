@@ -1,0 +1,504 @@
+//! The parallel and the calibrated serial hybrid on the CHO platform
+//! dataset against PLS and GP on the
+//! edge-of-DoE (extrapolation) batches (it wins on galactosylation, not on
+//! final titer), and goes through `biotwin train
+//! --model hybrid` / `evaluate` like the other surrogates.
+//!
+//! The models are chosen before looking at the test batches: the same
+//! features and settings as `biotwin train`'s defaults (offline values at
+//! 50 % of batch time and the 8 DoE parameters), PLS with 2 components,
+//! GP with RBF kernel fitted by ML-II, and the hybrid with a 2-component PLS
+//! residual model. Held out of every fit: interior B21–B26 and edge
+//! B31–B36 (as in training-data/cho-platform/README.md).
+
+use crate::tamper_support;
+
+use std::path::Path;
+use std::process::Command;
+
+use biotwin::data::Dataset;
+use biotwin::surrogates::gp::{GpParams, RbfKernel};
+use biotwin::surrogates::gp_fit::OptimizeOptions;
+use biotwin::surrogates::hybrid::calibrated::{CalibratedParams, CalibratedSerialHybrid};
+use biotwin::surrogates::hybrid::mechanistic::MechanisticSpec;
+use biotwin::surrogates::hybrid::parallel::Corrector;
+use biotwin::surrogates::hybrid::residual::ResidualParams;
+use biotwin::surrogates::pls::PlsParams;
+use biotwin::surrogates::train::{ModelChoice, Validation, evaluate, train};
+use biotwin::surrogates::unfold::UnfoldingSpec;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/training-data/cho-platform");
+const TARGETS: [&str; 4] = ["final_titer", "galactosylated", "acidic_variants", "hcp"];
+const INTERIOR: [&str; 6] = ["B21", "B22", "B23", "B24", "B25", "B26"];
+const EDGE: [&str; 6] = ["B31", "B32", "B33", "B34", "B35", "B36"];
+
+/// A README figure: `measured` within `rel` (relative) of the value the
+/// README states (its last digit's rounding is ~0.1-0.2 %; margin 1 %).
+fn at_readme(what: &str, measured: f64, stated: f64) {
+    const REL: f64 = 0.01;
+    assert!(
+        (measured - stated).abs() <= REL * stated.abs(),
+        "{what}: measured {measured:.4e}, README states {stated} (±{} %)",
+        REL * 100.0
+    );
+}
+
+fn names(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn spec(mechanistic: bool) -> UnfoldingSpec {
+    UnfoldingSpec {
+        online: vec![],
+        offline: names(&[
+            "ammonium",
+            "glucose",
+            "glutamine",
+            "lactate",
+            "osmolality",
+            "titer",
+            "viability",
+            "viable_cells",
+        ]),
+        parameters: names(&[
+            "agitation",
+            "do_setpoint",
+            "feed_glucose",
+            "feed_scale",
+            "ph_setpoint",
+            "seeding_density",
+            "shift_temperature",
+            "shift_time",
+        ]),
+        targets: names(&TARGETS),
+        cutoff_fraction: 0.5,
+        n_points: 1,
+        mechanistic: mechanistic.then(|| {
+            MechanisticSpec::load(&Path::new(DATA).join("mechanistic.toml")).expect("spec loads")
+        }),
+    }
+}
+
+fn gp(n_features: usize) -> GpParams {
+    GpParams {
+        kernel: RbfKernel {
+            signal_variance: 1.0,
+            length_scales: vec![(n_features as f64).sqrt()],
+            noise_variance: 0.1,
+        },
+        jitter: 1e-10,
+        normalize_y: true,
+        standardize_x: true,
+        optimize: Some(OptimizeOptions::default()),
+    }
+}
+
+/// RMSE per target on `batches` of a model trained with the held-out set.
+fn rmse_on(ds: &Dataset, spec: &UnfoldingSpec, choice: &ModelChoice, batches: &[&str]) -> Vec<f64> {
+    let held: Vec<String> = names(&INTERIOR).into_iter().chain(names(&EDGE)).collect();
+    let art = train(ds, spec, choice, &Validation::Holdout(held)).expect("trains");
+    let ev = evaluate(&art, ds, Some(&names(batches))).expect("evaluates");
+    assert_eq!(ev.batch_ids.len(), batches.len());
+    (0..spec.targets.len())
+        .map(|j| {
+            let n = ev.observed.nrows() as f64;
+            ((0..ev.observed.nrows())
+                .map(|i| (ev.prediction.mean[(i, j)] - ev.observed[(i, j)]).powi(2))
+                .sum::<f64>()
+                / n)
+                .sqrt()
+        })
+        .collect()
+}
+
+/// RMSE per target of a calibrated serial hybrid's predictions of
+/// `batches` (each prediction's SD checked finite and positive).
+fn serial_rmse(
+    ds: &Dataset,
+    model: &CalibratedSerialHybrid,
+    targets: &[&str],
+    batches: &[&str],
+) -> Vec<f64> {
+    let mut ss = vec![0.0; targets.len()];
+    for id in batches {
+        let b = ds.batch(id).unwrap();
+        let (m, sd) = model.predict_batch(b, Path::new(DATA)).unwrap();
+        for (j, t) in targets.iter().enumerate() {
+            assert!(sd[j].is_finite() && sd[j] > 0.0);
+            ss[j] += (m[j] - b.meta.cqas[*t]).powi(2);
+        }
+    }
+    ss.iter()
+        .map(|s| (s / batches.len() as f64).sqrt())
+        .collect()
+}
+
+#[test]
+fn hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
+    let ds = Dataset::load(DATA).unwrap();
+    let (plain, hyb) = (spec(false), spec(true));
+    let nf = plain.feature_names().len();
+    let nh = hyb.feature_names().len();
+    let q = TARGETS.len();
+    let models: Vec<(&str, UnfoldingSpec, ModelChoice)> = vec![
+        ("PLS", plain.clone(), ModelChoice::Pls(PlsParams::new(2))),
+        ("GP", plain.clone(), ModelChoice::Gp(gp(nf))),
+        (
+            "hybrid (PLS residuals)",
+            hyb.clone(),
+            ModelChoice::Hybrid(ResidualParams {
+                corrector: Corrector::Pls(PlsParams::new(2)),
+                mechanistic_columns: (nh - q..nh).collect(),
+            }),
+        ),
+        (
+            "hybrid (GP residuals)",
+            hyb.clone(),
+            ModelChoice::Hybrid(ResidualParams {
+                corrector: Corrector::Gp(gp(nh)),
+                mechanistic_columns: (nh - q..nh).collect(),
+            }),
+        ),
+    ];
+    let mut edge = Vec::new();
+    println!("RMSE (SI: titer kg/m3, fractions, HCP kg/m3): interior B21–B26 | edge B31–B36");
+    for (name, s, c) in &models {
+        let (ri, re) = (rmse_on(&ds, s, c, &INTERIOR), rmse_on(&ds, s, c, &EDGE));
+        for j in 0..q {
+            println!(
+                "  {name:24} {:16} {:10.4e} | {:10.4e}",
+                TARGETS[j], ri[j], re[j]
+            );
+        }
+        edge.push(re);
+    }
+    // The calibrated serial hybrid (CalibratedParams::cho_default, settings
+    // fixed before the comparison), trained on the same batches.
+    let held: Vec<&str> = INTERIOR.iter().chain(&EDGE).copied().collect();
+    let train_set: Vec<_> = ds
+        .batches
+        .iter()
+        .filter(|b| !held.contains(&b.id()))
+        .collect();
+    let mech = hyb.mechanistic.as_ref().unwrap();
+    let serial = CalibratedSerialHybrid::fit(
+        mech,
+        &train_set,
+        &names(&TARGETS),
+        &CalibratedParams::cho_default(),
+        Path::new(DATA),
+    )
+    .expect("serial hybrid fits");
+    let rmse =
+        |m: &CalibratedSerialHybrid, batches: &[&str]| serial_rmse(&ds, m, &TARGETS, batches);
+    let (ri, re) = (rmse(&serial, &INTERIOR), rmse(&serial, &EDGE));
+    for j in 0..q {
+        println!(
+            "  {:24} {:16} {:10.4e} | {:10.4e}",
+            "serial hybrid (calib.)", TARGETS[j], ri[j], re[j]
+        );
+    }
+    edge.push(re);
+    // Added after the first comparison: λ chosen from a grid by the
+    // validation loss (training batches only), reported beside the
+    // pre-registered λ = 1, not instead of it.
+    let selected = CalibratedSerialHybrid::fit_selecting_ridge(
+        mech,
+        &train_set,
+        &names(&TARGETS),
+        &CalibratedParams::cho_default(),
+        &[0.1, 1.0, 10.0, 100.0, 1000.0],
+        Path::new(DATA),
+    )
+    .expect("serial hybrid fits");
+    let (ri, re) = (rmse(&selected, &INTERIOR), rmse(&selected, &EDGE));
+    println!(
+        "  (λ = {} chosen by validation loss)",
+        selected.report.ridge
+    );
+    for j in 0..q {
+        println!(
+            "  {:24} {:16} {:10.4e} | {:10.4e}",
+            "serial hybrid (λ by val.)", TARGETS[j], ri[j], re[j]
+        );
+    }
+    edge.push(re);
+    // The chosen hybrid (PLS residuals) against both surrogates on the
+    // extrapolation batches. Galactosylation (a glycan CQA): the hybrid
+    // wins. Final titer: it does NOT (edge RMSE 0.535 vs PLS 0.488 g/L,
+    // measured 2026-12-04); reported, not tuned away — see docs/hybrid.md.
+    let j = 1;
+    assert!(
+        edge[2][j] < edge[0][j] && edge[2][j] < edge[1][j],
+        "{}: hybrid {:.4e} vs PLS {:.4e}, GP {:.4e}",
+        TARGETS[j],
+        edge[2][j],
+        edge[0][j],
+        edge[1][j]
+    );
+    // Titer: better than the GP's extrapolation, not than PLS's.
+    assert!(edge[2][0] < edge[1][0]);
+    // The calibrated serial hybrid (measured 2026-12-04, edge): titer 0.533
+    // g/L, better than the GP (0.753), not than PLS (0.488); galactosylation
+    // 0.0357, worse than all (its parameters do not include gal_ref). What
+    // holds is asserted; the rest is reported in docs/hybrid.md.
+    assert!(edge[4][0] < edge[1][0]);
+    // README's numbers (edge RMSE), each at ±1 %.
+    at_readme("galactosylation, parallel hybrid", edge[2][1], 0.0219);
+    at_readme("galactosylation, PLS", edge[0][1], 0.0253);
+    at_readme("galactosylation, GP", edge[1][1], 0.0282);
+    at_readme("titer, parallel hybrid", edge[2][0], 0.535);
+    at_readme("titer, PLS", edge[0][0], 0.488);
+    at_readme("titer, GP", edge[1][0], 0.753);
+    // "loses to PLS" on titer: stated, so held.
+    assert!(edge[2][0] > edge[0][0]);
+}
+
+#[test]
+fn train_and_evaluate_a_hybrid_from_the_cli() {
+    let exe = env!("CARGO_BIN_EXE_biotwin");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cho-hybrid");
+    let o = Command::new(exe)
+        .args(["train", "--dataset", DATA, "--model", "hybrid"])
+        .args(["--target", "final_titer,galactosylated", "--quiet"])
+        .args(["--holdout", "B31,B32,B33,B34,B35,B36", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("hybrid on cho-platform"), "{text}");
+    let model = std::fs::read_to_string(out.join("model.json")).unwrap();
+    assert!(model.contains("\"kind\": \"hybrid\"") && model.contains("mechanistic_final_titer"));
+    assert!(model.contains("training_data_hash"));
+
+    let o = Command::new(exe)
+        .arg("evaluate")
+        .arg(&out)
+        .args([
+            "--dataset",
+            DATA,
+            "--extrapolation",
+            "B31,B32,B33,B34,B35,B36",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("final_titer") && text.contains("galactosylated"),
+        "{text}"
+    );
+
+    // Registered like the others.
+    let reg = dir.path().join("registry");
+    let o = Command::new(exe)
+        .args([
+            "train",
+            "--dataset",
+            DATA,
+            "--model",
+            "hybrid",
+            "--corrector",
+            "gp",
+        ])
+        .args([
+            "--target",
+            "final_titer",
+            "--quiet",
+            "--cv",
+            "3",
+            "--registry",
+        ])
+        .arg(&reg)
+        .args(["--name", "cho-hybrid", "--user", "tester"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{text}");
+    let o = Command::new(exe)
+        .args(["models", "--registry"])
+        .arg(&reg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success() && text.contains("hybrid"), "{text}");
+
+    // One altered digit: refused with exit 2.
+    tamper_support::alter_first_digit_after(&out.join("model.json"), "\"mechanistic_columns\"");
+    let o = Command::new(exe)
+        .arg("evaluate")
+        .arg(&out)
+        .args(["--dataset", DATA])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("altered"));
+
+    // A target the mechanistic model does not map: clear input error.
+    let o = Command::new(exe)
+        .args([
+            "train",
+            "--dataset",
+            DATA,
+            "--model",
+            "hybrid",
+            "--target",
+            "final_viability,nope",
+        ])
+        .args(["--quiet", "--out"])
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// The calibrated serial hybrid with `gal_ref` fitted to galactosylation and
+/// per-batch effects, each prediction conditioned on the batch's own data
+/// known at 50 % of batch time, against PLS, GP and the parallel hybrid
+/// given the same data: the latest values at 50 % (as above) and, in
+/// addition, PLS on the daily history up to 50 % (8 points per variable).
+/// Every CQA the mechanistic model maps is reported, all three glycans
+/// included.
+///
+/// Order of events (docs/hybrid.md): `cho_conditioned` was first run with a
+/// quadratic surface for `gal_ref` like the kinetic parameters ("pre-
+/// registered" below: titer won, galactosylation lost); the linear surface
+/// for `gal_ref` (one end-of-batch value per batch informs it) was chosen
+/// after that run. Both are reported.
+#[test]
+fn conditioned_serial_hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
+    let ds = Dataset::load(DATA).unwrap();
+    let targets = [
+        "final_titer",
+        "galactosylated",
+        "afucosylated",
+        "high_mannose",
+        "acidic_variants",
+        "hcp",
+    ];
+    let q = targets.len();
+    let plain = UnfoldingSpec {
+        targets: names(&targets),
+        ..spec(false)
+    };
+    let history = UnfoldingSpec {
+        n_points: 8,
+        ..plain.clone()
+    };
+    let hyb = UnfoldingSpec {
+        targets: names(&targets),
+        ..spec(true)
+    };
+    let (nf, nh) = (plain.feature_names().len(), hyb.feature_names().len());
+    let held: Vec<String> = names(&INTERIOR).into_iter().chain(names(&EDGE)).collect();
+    let mut edge = Vec::new();
+    let mut table = |name: &str, ri: &[f64], re: &[f64]| {
+        for j in 0..q {
+            println!(
+                "  {name:32} {:16} {:10.4e} | {:10.4e}",
+                targets[j], ri[j], re[j]
+            );
+        }
+        edge.push(re.to_vec());
+    };
+    println!("RMSE (SI): interior B21–B26 | edge B31–B36");
+    for (name, s, c) in [
+        ("PLS", &plain, ModelChoice::Pls(PlsParams::new(2))),
+        (
+            "PLS, daily history",
+            &history,
+            ModelChoice::Pls(PlsParams::new(2)),
+        ),
+        ("GP", &plain, ModelChoice::Gp(gp(nf))),
+        (
+            "parallel hybrid (PLS residuals)",
+            &hyb,
+            ModelChoice::Hybrid(ResidualParams {
+                corrector: Corrector::Pls(PlsParams::new(2)),
+                mechanistic_columns: (nh - q..nh).collect(),
+            }),
+        ),
+    ] {
+        table(
+            name,
+            &rmse_on(&ds, s, &c, &INTERIOR),
+            &rmse_on(&ds, s, &c, &EDGE),
+        );
+    }
+    let train_set: Vec<_> = ds
+        .batches
+        .iter()
+        .filter(|b| !held.iter().any(|h| h == b.id()))
+        .collect();
+    let mech = MechanisticSpec::load(&Path::new(DATA).join("mechanistic.toml")).unwrap();
+    let pre_registered = CalibratedParams {
+        linear_only: vec![],
+        ..CalibratedParams::cho_conditioned(0.5)
+    };
+    for (name, params) in [
+        ("serial, conditioned (pre-reg.)", pre_registered),
+        (
+            "serial, conditioned",
+            CalibratedParams::cho_conditioned(0.5),
+        ),
+    ] {
+        let model = CalibratedSerialHybrid::fit(
+            &mech,
+            &train_set,
+            &names(&targets),
+            &params,
+            Path::new(DATA),
+        )
+        .expect("conditioned serial hybrid fits");
+        let c = model.conditioning.as_ref().expect("conditioning learned");
+        println!(
+            "  {name}: per-batch effect SDs (ln p) {:?}, residual SDs {:?}",
+            c.effect_sd, c.noise_sd
+        );
+        table(
+            name,
+            &serial_rmse(&ds, &model, &targets, &INTERIOR),
+            &serial_rmse(&ds, &model, &targets, &EDGE),
+        );
+    }
+    // Edge RMSE (measured 2026-12-05): titer 0.202 (pre-reg.) / 0.209 vs
+    // PLS 0.632, PLS history 0.612, GP 0.661, parallel hybrid 0.604 g/L;
+    // afucosylated 0.0028 vs ≥ 0.0034; high mannose 0.0035 vs ≥ 0.0053;
+    // galactosylated 0.0074 (linear gal_ref) vs ≥ 0.0231, but 0.0408 with
+    // the pre-registered quadratic surface (worse than all, not asserted).
+    // README's numbers (edge RMSE), each at ±1 %: conditioned serial hybrid
+    // titer 0.209 vs GP 0.661, parallel hybrid 0.604; galactosylation 0.0074
+    // vs the best other 0.0231 (parallel hybrid); loses to PLS on acidic
+    // variants and HCP.
+    at_readme("titer, conditioned serial", edge[5][0], 0.209);
+    at_readme("titer, GP", edge[2][0], 0.661);
+    at_readme("titer, parallel hybrid", edge[3][0], 0.604);
+    at_readme("galactosylation, conditioned serial", edge[5][1], 0.0074);
+    at_readme("galactosylation, parallel hybrid", edge[3][1], 0.0231);
+    for j in [4, 5] {
+        assert!(
+            edge[5][j] > edge[0][j],
+            "{}: stated as a loss to PLS",
+            targets[j]
+        );
+    }
+    let best_other = |j: usize| (0..4).map(|m| edge[m][j]).fold(f64::INFINITY, f64::min);
+    for (model, js) in [(4, [0, 2, 3].as_slice()), (5, [0, 1, 2, 3].as_slice())] {
+        for &j in js {
+            assert!(
+                edge[model][j] < best_other(j),
+                "model {model}, {}: {:.4e} vs best of PLS/GP/parallel {:.4e}",
+                targets[j],
+                edge[model][j],
+                best_other(j)
+            );
+        }
+    }
+}
