@@ -15,7 +15,14 @@ use biotwin::calibration::setup::{Request, build};
 use biotwin::simulation::{Family, Scenario, load_process};
 
 const PROCESS: &str = "process-models/processes/xing2010-reference.toml";
-const PARAMS: [&str; 6] = ["mu_max", "mu_d_max", "Y_x_glc", "Y_lac_glc", "q_mab", "KI_lac"];
+const PARAMS: [&str; 6] = [
+    "mu_max",
+    "mu_d_max",
+    "Y_x_glc",
+    "Y_lac_glc",
+    "q_mab",
+    "KI_lac",
+];
 const OBSERVE: [&str; 4] = ["viable_cells", "titer", "glucose", "lactate"];
 
 fn problem(n_batches: usize) -> Problem {
@@ -30,9 +37,14 @@ fn problem(n_batches: usize) -> Problem {
     for i in 0..n_batches {
         let mut s = Scenario::from_definition(&def).unwrap();
         let u = (i as f64 + 0.5) / n_batches as f64;
-        s.apply("initial.xv_1e6_cells_per_ml", 0.2 + 0.3 * u, &ff).unwrap();
-        s.apply("feeds.scale", 0.8 + 0.5 * ((i * 7 % n_batches) as f64 / n_batches as f64), &ff)
+        s.apply("initial.xv_1e6_cells_per_ml", 0.2 + 0.3 * u, &ff)
             .unwrap();
+        s.apply(
+            "feeds.scale",
+            0.8 + 0.5 * ((i * 7 % n_batches) as f64 / n_batches as f64),
+            &ff,
+        )
+        .unwrap();
         let truth = {
             let mut t = s.clone();
             t.apply("model.mu_max", 0.032, &ff).unwrap();
@@ -45,18 +57,38 @@ fn problem(n_batches: usize) -> Problem {
         for (v, o) in observed.iter().enumerate() {
             let col = out.column(&o.column).unwrap();
             for h in (24..=336).step_by(24) {
-                let r = tcol.iter().position(|x| (x - h as f64).abs() < 1e-9).unwrap();
+                let r = tcol
+                    .iter()
+                    .position(|x| (x - h as f64).abs() < 1e-9)
+                    .unwrap();
                 // ±2 % deterministic "noise".
                 let wiggle = 1.0 + 0.02 * ((i * 31 + h + v * 7) as f64).sin();
-                samples.push(Sample { variable: v, time_h: h as f64, value: col[r] * o.to_si * wiggle });
+                samples.push(Sample {
+                    variable: v,
+                    time_h: h as f64,
+                    value: col[r] * o.to_si * wiggle,
+                });
             }
         }
-        batches.push(Batch { id: format!("S{i:02}"), scenario: s, samples });
+        batches.push(Batch {
+            id: format!("S{i:02}"),
+            scenario: s,
+            samples,
+        });
     }
     let params: Vec<String> = PARAMS.iter().map(|p| format!("model.{p}")).collect();
-    build(batches, &ff, observed, &Request { parameters: &params, observe: &[], declared_sd: &[] })
-        .unwrap()
-        .0
+    build(
+        batches,
+        &ff,
+        observed,
+        &Request {
+            parameters: &params,
+            observe: &[],
+            declared_sd: &[],
+        },
+    )
+    .unwrap()
+    .0
 }
 
 fn bench(c: &mut Criterion) {
@@ -67,12 +99,25 @@ fn bench(c: &mut Criterion) {
     g.bench_function("xing2010_6_parameters_30_batches", |b| {
         b.iter(|| {
             let mut p = problem_clone(&base);
-            estimate(&mut p, &Settings { profiles: false, ..Settings::default() }).unwrap()
+            estimate(
+                &mut p,
+                &Settings {
+                    profiles: false,
+                    ..Settings::default()
+                },
+            )
+            .unwrap()
         })
     });
     let one = problem(1);
-    let theta: Vec<f64> = one.parameters.iter().map(|q| q.transform.to_theta(q.initial)).collect();
-    g.bench_function("plain_run_1_batch", |b| b.iter(|| one.residuals(&theta).unwrap()));
+    let theta: Vec<f64> = one
+        .parameters
+        .iter()
+        .map(|q| q.transform.to_theta(q.initial))
+        .collect();
+    g.bench_function("plain_run_1_batch", |b| {
+        b.iter(|| one.residuals(&theta).unwrap())
+    });
     g.bench_function("sensitivities_6_parameters_1_batch", |b| {
         b.iter(|| one.jacobian(&theta).unwrap())
     });
@@ -86,7 +131,11 @@ fn problem_clone(p: &Problem) -> Problem {
         p.batches.clone(),
         &def.model.params.file_factor,
         p.observed.clone(),
-        &Request { parameters: &params, observe: &[], declared_sd: &[] },
+        &Request {
+            parameters: &params,
+            observe: &[],
+            declared_sd: &[],
+        },
     )
     .unwrap()
     .0

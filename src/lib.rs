@@ -6,9 +6,12 @@
 //! `biotwin-ml` (data, surrogates, registry) and `biotwin-live`.
 //! See docs/architecture.md.
 
-pub use biotwin_core::{bioreactor, definition, equipment, error, fit, montecarlo, optimise, output, scaleup, sensitivity, simulation, solver, units};
+pub use biotwin_core::{
+    bioreactor, definition, equipment, error, fit, montecarlo, optimise, output, scaleup,
+    sensitivity, simulation, solver, units,
+};
 pub use biotwin_downstream as downstream;
-pub use biotwin_transfer as transfer;
-pub use biotwin_ml::{calibration, data, datagen, registry, surrogates};
 pub use biotwin_live as live;
+pub use biotwin_ml::{calibration, data, datagen, registry, surrogates};
+pub use biotwin_transfer as transfer;
 pub mod cli;

@@ -182,9 +182,8 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
     }
     let (ledger, audit) = s.chain_hashes()?;
     for f in files {
-        let (n, last) =
-            crate::output::anchor::check_anchor_file(&f, "live-store", &ledger, &audit)
-                .map_err(|m| Error::input(&f, "", "an anchor the store's chains still reach", m))?;
+        let (n, last) = crate::output::anchor::check_anchor_file(&f, "live-store", &ledger, &audit)
+            .map_err(|m| Error::input(&f, "", "an anchor the store's chains still reach", m))?;
         outln!(
             "anchor {}: {n} lines, all reached; latest: {} ledger entries, {} audit entries",
             f.display(),

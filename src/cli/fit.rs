@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::Dataset;
-use crate::error::{Diagnostic, Error};
 use crate::calibration::estimate::{Settings, estimate};
 use crate::calibration::report::{self, Context, HeldOut};
 use crate::calibration::setup::{Request, check_effects, from_dataset};
+use crate::data::Dataset;
+use crate::error::{Diagnostic, Error};
 use crate::output::atomic::write_atomic;
 use crate::registry::{Registry, current_user};
 use crate::simulation::load_process;
@@ -162,7 +162,8 @@ pub fn run(a: Args) -> Result<(), Error> {
     let (mut problem, decl) = from_dataset(&spec, &mapping, &ds, &fit_ids, &req)?;
     check_effects(&problem)?;
     let jacobian = if problem.exact {
-        "exact forward sensitivities (dual numbers through the xing2010 right-hand side)".to_string()
+        "exact forward sensitivities (dual numbers through the xing2010 right-hand side)"
+            .to_string()
     } else {
         format!(
             "forward differences of the simulated output (step {} in θ; this model family has no dual-number right-hand side yet)",
@@ -186,23 +187,42 @@ pub fn run(a: Args) -> Result<(), Error> {
     bar.inc(1);
     bar.set_message("held-out batches");
     let targets: Vec<String> = spec.cqa.iter().map(|c| c.target.clone()).collect();
-    let held_predict = |ids: &[String], theta: &[f64], fitted: &crate::calibration::problem::Problem| -> Result<Vec<HeldOut>, Error> {
+    let held_predict = |ids: &[String],
+                        theta: &[f64],
+                        fitted: &crate::calibration::problem::Problem|
+     -> Result<Vec<HeldOut>, Error> {
         let mut out = Vec::new();
         if ids.is_empty() {
             return Ok(out);
         }
-        let (hp, _) = from_dataset(&spec, &mapping, &ds, ids, &Request {
-            parameters: &a.parameters,
-            observe: &fitted.observed.iter().map(|o| o.variable.clone()).collect::<Vec<_>>(),
-            declared_sd: &[],
-        })
+        let (hp, _) = from_dataset(
+            &spec,
+            &mapping,
+            &ds,
+            ids,
+            &Request {
+                parameters: &a.parameters,
+                observe: &fitted
+                    .observed
+                    .iter()
+                    .map(|o| o.variable.clone())
+                    .collect::<Vec<_>>(),
+                declared_sd: &[],
+            },
+        )
         .or_else(|_| {
             // A held-out batch may lack an observed variable: predict CQAs only.
-            from_dataset(&spec, &mapping, &ds, ids, &Request {
-                parameters: &a.parameters,
-                observe: &[],
-                declared_sd: &[],
-            })
+            from_dataset(
+                &spec,
+                &mapping,
+                &ds,
+                ids,
+                &Request {
+                    parameters: &a.parameters,
+                    observe: &[],
+                    declared_sd: &[],
+                },
+            )
         })?;
         for (b, batch) in hp.batches.iter().enumerate() {
             let (v, outc) = hp.predict(b, theta).map_err(|e| Error::Numerical {
@@ -210,7 +230,9 @@ pub fn run(a: Args) -> Result<(), Error> {
                 message: e,
                 state: String::new(),
             })?;
-            let rec = ds.batch(&batch.id).ok_or_else(|| cmdline("--holdout", "a batch", batch.id.clone()))?;
+            let rec = ds
+                .batch(&batch.id)
+                .ok_or_else(|| cmdline("--holdout", "a batch", batch.id.clone()))?;
             let pred = spec.targets_of(&outc, &batch.id, &targets, &mapping)?;
             out.push(HeldOut {
                 id: batch.id.clone(),
@@ -227,15 +249,35 @@ pub fn run(a: Args) -> Result<(), Error> {
     let mut held_out = held_predict(&a.holdout, &est.theta, &problem)?;
     if let Some(k) = a.cv {
         if k < 2 || k > fit_ids.len() {
-            return Err(cmdline("--cv", "2 ≤ K ≤ the number of batches", k.to_string()));
+            return Err(cmdline(
+                "--cv",
+                "2 ≤ K ≤ the number of batches",
+                k.to_string(),
+            ));
         }
         bar.set_length(5 + k as u64);
         for f in 0..k {
             bar.set_message(format!("cross-validation fold {}/{k}", f + 1));
-            let test: Vec<String> = fit_ids.iter().enumerate().filter(|(i, _)| i % k == f).map(|(_, b)| b.clone()).collect();
-            let train: Vec<String> = fit_ids.iter().filter(|b| !test.contains(b)).cloned().collect();
+            let test: Vec<String> = fit_ids
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % k == f)
+                .map(|(_, b)| b.clone())
+                .collect();
+            let train: Vec<String> = fit_ids
+                .iter()
+                .filter(|b| !test.contains(b))
+                .cloned()
+                .collect();
             let (mut pf, d) = from_dataset(&spec, &mapping, &ds, &train, &req)?;
-            let ef = estimate(&mut pf, &Settings { profiles: false, ..settings(d, false) }).map_err(|e| Error::Numerical {
+            let ef = estimate(
+                &mut pf,
+                &Settings {
+                    profiles: false,
+                    ..settings(d, false)
+                },
+            )
+            .map_err(|e| Error::Numerical {
                 time_h: f64::NAN,
                 message: format!("fold {}: {e}", f + 1),
                 state: String::new(),
@@ -266,11 +308,22 @@ pub fn run(a: Args) -> Result<(), Error> {
     };
     let json = report::result_json(&ctx, &problem, &est, &fitted_rmse, &held_out);
     let p = a.out.join("fit.json");
-    write_atomic(&p, serde_json::to_string_pretty(&json).map_err(|e| Error::io(&p, e))?.as_bytes())?;
+    write_atomic(
+        &p,
+        serde_json::to_string_pretty(&json)
+            .map_err(|e| Error::io(&p, e))?
+            .as_bytes(),
+    )?;
     let p = a.out.join("report.md");
-    write_atomic(&p, report::markdown(&ctx, &problem, &est, &fitted_rmse, &held_out).as_bytes())?;
+    write_atomic(
+        &p,
+        report::markdown(&ctx, &problem, &est, &fitted_rmse, &held_out).as_bytes(),
+    )?;
     for b in 0..problem.batches.len() {
-        let p = a.out.join("plots").join(format!("{}.svg", problem.batches[b].id));
+        let p = a
+            .out
+            .join("plots")
+            .join(format!("{}.svg", problem.batches[b].id));
         let svg = report::batch_svg(&problem, b, &est.theta).map_err(io(&p))?;
         write_atomic(&p, svg.as_bytes())?;
     }
@@ -287,12 +340,19 @@ pub fn run(a: Args) -> Result<(), Error> {
         .register
         .clone()
         .unwrap_or_else(|| format!("{}-fit-{short}", def.model.id));
-    let text = report::calibrated_model(&base_text, &new_id, &ctx, &problem, &est).map_err(io(&model_path))?;
+    let text = report::calibrated_model(&base_text, &new_id, &ctx, &problem, &est)
+        .map_err(io(&model_path))?;
     let p = a.out.join("model.toml");
     write_atomic(&p, text.as_bytes())?;
     bar.inc(1);
     bar.finish_and_clear();
-    outln!("fit {} parameters to {} observations of {} batches in {:.1} s", problem.n_params(), est.n_observations, problem.batches.len(), start.elapsed().as_secs_f64());
+    outln!(
+        "fit {} parameters to {} observations of {} batches in {:.1} s",
+        problem.n_params(),
+        est.n_observations,
+        problem.batches.len(),
+        start.elapsed().as_secs_f64()
+    );
     for q in &est.parameters {
         outln!(
             "  {:<24} {:>12.5e} {}  [{}]",
@@ -302,8 +362,16 @@ pub fn run(a: Args) -> Result<(), Error> {
             q.verdict
         );
     }
-    outln!("log-likelihood {:.3}, AIC {:.2}, BIC {:.2}", est.log_likelihood, est.aic, est.bic);
-    outln!("wrote {}/fit.json, report.md, model.toml, plots/", a.out.display());
+    outln!(
+        "log-likelihood {:.3}, AIC {:.2}, BIC {:.2}",
+        est.log_likelihood,
+        est.aic,
+        est.bic
+    );
+    outln!(
+        "wrote {}/fit.json, report.md, model.toml, plots/",
+        a.out.display()
+    );
     if let Some(name) = &a.register {
         let user = current_user(a.user.as_deref())?;
         let fitted: Vec<String> = problem

@@ -150,11 +150,18 @@ pub fn resolve_model_ref(
                 "a model file, or the id of a calibrated model in the registry {} (--registry DIR)",
                 registry.display()
             ),
-            format!("`{reference}`: no such file, and no registry log in {}", registry.display()),
+            format!(
+                "`{reference}`: no such file, and no registry log in {}",
+                registry.display()
+            ),
         ));
     }
     crate::registry::verify(registry)?;
     let loaded = crate::registry::mechanistic::load_calibrated(registry, reference)?;
     let label = format!("registry:{}/{}", registry.display(), loaded.id);
-    Ok(model_source::resolve_model_text(&label, loaded.toml, &loaded.sha256)?)
+    Ok(model_source::resolve_model_text(
+        &label,
+        loaded.toml,
+        &loaded.sha256,
+    )?)
 }

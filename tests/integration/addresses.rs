@@ -30,7 +30,10 @@ fn refused(set: &str, expected: &[&str]) {
     assert_eq!(code, 2, "--set {set}: {err}");
     assert!(!err.contains("panicked"), "{err}");
     let addr = set.split('=').next().unwrap();
-    assert!(err.contains(&format!("<command line>: --set {addr}")), "{err}");
+    assert!(
+        err.contains(&format!("<command line>: --set {addr}")),
+        "{err}"
+    );
     for e in expected {
         assert!(err.contains(e), "--set {set}: {err} lacks {e:?}");
     }
@@ -54,14 +57,26 @@ fn out_of_range_set_values_are_refused_like_in_their_own_files() {
     // Within the multiplier's range but beyond the vessel: 2.96 L > 2.4 L.
     refused(
         "feeds.scale=3",
-        &["maximum working volume of `bench-3l-glass`, 2.4 L", "2.959500 L"],
+        &[
+            "maximum working volume of `bench-3l-glass`, 2.4 L",
+            "2.959500 L",
+        ],
     );
     refused("model.mu_max=5", &["mu_max in [0, 0.2] 1/h"]);
     refused("initial.viability_pct=150", &["a percentage in [0, 100]"]);
     refused("shifts[0].temperature_c=50", &["a number in [20, 42] °C"]);
-    refused("shifts[0].time_h=400", &["a time within the batch, 0 to 336 h"]);
-    refused("feeds[1].time_h=400", &["the one at 96 h would move to 400 h"]);
-    refused("equipment.kla.alpha=3", &["a P/V exponent between 0.1 and 1.5"]);
+    refused(
+        "shifts[0].time_h=400",
+        &["a time within the batch, 0 to 336 h"],
+    );
+    refused(
+        "feeds[1].time_h=400",
+        &["the one at 96 h would move to 400 h"],
+    );
+    refused(
+        "equipment.kla.alpha=3",
+        &["a P/V exponent between 0.1 and 1.5"],
+    );
     refused(
         "equipment.impellers[0].power_number=40",
         &["a turbulent power number between 0 and 15"],
@@ -76,7 +91,10 @@ fn out_of_range_set_values_are_refused_like_in_their_own_files() {
     );
     refused("no.such_address=1", &["an address starting with model."]);
     refused("feeds[7].volume_l=1", &["a feed index below 2"]);
-    refused("feeds.nobody.volume_l=1", &["it names none; use feeds[<i>]"]);
+    refused(
+        "feeds.nobody.volume_l=1",
+        &["it names none; use feeds[<i>]"],
+    );
 }
 
 /// A private copy of process-models to edit.
@@ -163,7 +181,10 @@ fn uncertainty_entries_with_an_unknown_address_or_out_of_range_draws_are_refused
         "{err}"
     );
     // Lines point at the entries (the first [[uncertainty]] is at line 16).
-    assert!(err.contains("cho-platform-3l.toml:17: uncertainty[0]"), "{err}");
+    assert!(
+        err.contains("cho-platform-3l.toml:17: uncertainty[0]"),
+        "{err}"
+    );
     // A spread no quantity can take (issue 14 item 6): cv 1e308.
     let c = Copy::new();
     let p = c.edit(
@@ -193,12 +214,7 @@ fn a_feed_is_reached_by_index_and_by_name_and_equipment_constants_move_the_resul
     let p = c.root.join("processes/cho-platform-3l.toml");
     let p = p.to_str().unwrap();
     let base = quality(&["simulate", p]);
-    let by_index = quality(&[
-        "simulate",
-        p,
-        "--set",
-        "feeds[0].volume_pct_of_initial=3.6",
-    ]);
+    let by_index = quality(&["simulate", p, "--set", "feeds[0].volume_pct_of_initial=3.6"]);
     let by_name = quality(&[
         "simulate",
         p,
@@ -242,7 +258,10 @@ fn addresses_read_back_what_they_set_in_the_user_unit() {
         s.apply(a, v, &ff).unwrap_or_else(|e| panic!("{a}: {e}"));
         let addr = s.address(a, &ff).unwrap();
         let back = s.get(&addr);
-        assert!((back - v).abs() <= 1e-12 * v.abs(), "{a}: set {v}, read {back}");
+        assert!(
+            (back - v).abs() <= 1e-12 * v.abs(),
+            "{a}: set {v}, read {back}"
+        );
     }
     // Moving a bolus entry moves all its additions and keeps the order.
     let times: Vec<f64> = s
@@ -257,8 +276,16 @@ fn addresses_read_back_what_they_set_in_the_user_unit() {
         })
         .collect();
     assert_eq!(times.len(), 11);
-    assert!((times[0] - 70.0).abs() < 1e-9 && (times[10] - 310.0).abs() < 1e-9, "{times:?}");
-    assert!(s.recipe.events.windows(2).all(|w| w[0].time_s <= w[1].time_s));
+    assert!(
+        (times[0] - 70.0).abs() < 1e-9 && (times[10] - 310.0).abs() < 1e-9,
+        "{times:?}"
+    );
+    assert!(
+        s.recipe
+            .events
+            .windows(2)
+            .all(|w| w[0].time_s <= w[1].time_s)
+    );
     // The scenario still runs.
     s.simulate(false).unwrap();
 }
@@ -288,8 +315,7 @@ fn the_example_transfer_ranks_the_receiving_vessels_kla_constants() {
     ]);
     assert_eq!(code, 0, "{err}");
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("transfer.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("transfer.json")).unwrap()).unwrap();
     let factors = json["sensitivity"]["factors"].as_array().unwrap();
     let find = |n: &str| {
         factors
@@ -311,14 +337,21 @@ fn the_example_transfer_ranks_the_receiving_vessels_kla_constants() {
         assert!(f["basis"].as_str().unwrap().contains("van 't Riet"), "{f}");
     }
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    for name in ["equipment.kla.a", "equipment.kla.alpha", "equipment.kla.beta"] {
+    for name in [
+        "equipment.kla.a",
+        "equipment.kla.alpha",
+        "equipment.kla.beta",
+    ] {
         // In the factor table and in each metric's ranking ("| rank | `name` |").
         let ranked = report
             .lines()
             .filter(|l| {
                 l.starts_with("| ")
                     && l.contains(&format!("| `{name}` |"))
-                    && l[2..].split(' ').next().is_some_and(|r| r.parse::<usize>().is_ok())
+                    && l[2..]
+                        .split(' ')
+                        .next()
+                        .is_some_and(|r| r.parse::<usize>().is_ok())
             })
             .count();
         assert!(ranked >= 1, "{name} not ranked in the report");

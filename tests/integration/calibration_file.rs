@@ -90,7 +90,10 @@ fn an_asymmetric_or_indefinite_covariance_is_refused_with_its_line() {
     // Symmetric but indefinite: correlation above 1 (2e-3² > 1e-3 · 4e-3).
     let p = calibrated(
         dir.path(),
-        ("[1.0e-3, 2.0e-4],\n  [2.0e-4, 4.0e-3]", "[1.0e-3, 3.0e-3],\n  [3.0e-3, 4.0e-3]"),
+        (
+            "[1.0e-3, 2.0e-4],\n  [2.0e-4, 4.0e-3]",
+            "[1.0e-3, 3.0e-3],\n  [3.0e-3, 4.0e-3]",
+        ),
     );
     let (code, out) = biotwin(&["validate", &p]);
     assert_eq!(code, 2, "{out}");
@@ -102,19 +105,34 @@ fn an_asymmetric_or_indefinite_covariance_is_refused_with_its_line() {
         "{out}"
     );
     // A parameter the file does not have, and a wrong schema.
-    let p = calibrated(dir.path(), ("\"mu_max\", \"beta_lp\"", "\"mu_max\", \"no_such\""));
+    let p = calibrated(
+        dir.path(),
+        ("\"mu_max\", \"beta_lp\"", "\"mu_max\", \"no_such\""),
+    );
     let (code, out) = biotwin(&["validate", &p]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("calibration.covariance.parameters[1]: expected a parameter of [parameters]"), "{out}");
+    assert!(
+        out.contains("calibration.covariance.parameters[1]: expected a parameter of [parameters]"),
+        "{out}"
+    );
     assert!(out.contains("found `no_such`"), "{out}");
-    let p = calibrated(dir.path(), ("biotwin.calibration/1", "biotwin.calibration/9"));
+    let p = calibrated(
+        dir.path(),
+        ("biotwin.calibration/1", "biotwin.calibration/9"),
+    );
     let (code, out) = biotwin(&["validate", &p]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("calibration.schema: expected \"biotwin.calibration/1\""), "{out}");
+    assert!(
+        out.contains("calibration.schema: expected \"biotwin.calibration/1\""),
+        "{out}"
+    );
     // A semi-definite matrix (perfect correlation) passes: rounding jitter.
     let p = calibrated(
         dir.path(),
-        ("[1.0e-3, 2.0e-4],\n  [2.0e-4, 4.0e-3]", "[1.0e-3, 2.0e-3],\n  [2.0e-3, 4.0e-3]"),
+        (
+            "[1.0e-3, 2.0e-4],\n  [2.0e-4, 4.0e-3]",
+            "[1.0e-3, 2.0e-3],\n  [2.0e-3, 4.0e-3]",
+        ),
     );
     let (code, out) = biotwin(&["validate", &p]);
     assert_eq!(code, 0, "{out}");
@@ -143,7 +161,11 @@ fn simulate_runs_a_process_with_the_model_file_given_on_the_command_line() {
     // Same parameters as the shipped file: the same quality table.
     // The quality table: every line after the first, but the model line.
     let table = |s: &str| {
-        let t: Vec<&str> = s.lines().skip(1).filter(|l| !l.starts_with("model: ")).collect();
+        let t: Vec<&str> = s
+            .lines()
+            .skip(1)
+            .filter(|l| !l.starts_with("model: "))
+            .collect();
         assert!(t.iter().any(|l| l.starts_with("titer_g_per_l")), "{s}");
         t.join("\n")
     };
@@ -165,7 +187,10 @@ fn simulate_runs_a_process_with_the_model_file_given_on_the_command_line() {
         "process-models/models/xing2010.toml",
     ]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("--model: expected a model of the process's family `cho_platform`"), "{out}");
+    assert!(
+        out.contains("--model: expected a model of the process's family `cho_platform`"),
+        "{out}"
+    );
     let (code, out) = biotwin(&["simulate", process, "--model", "no/such/model.toml"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--model: expected a model file"), "{out}");

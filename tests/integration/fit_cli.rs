@@ -39,7 +39,10 @@ fn fit(args: &[&str]) -> Output {
 
 /// An output directory nothing should be written to (bad input stops first).
 fn out_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("biotwin-fit-cli-never-written-{}", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "biotwin-fit-cli-never-written-{}",
+        std::process::id()
+    ))
 }
 
 fn refused(o: &Output, needles: &[&str]) {
@@ -77,8 +80,15 @@ fn fit_register_promote_load_and_refuse_tampering() {
         "tester",
     ]);
     let so = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{so}\n{}", String::from_utf8_lossy(&o.stderr));
-    assert!(so.contains("registered cho-line-v1 (kind mechanistic)"), "{so}");
+    assert!(
+        o.status.success(),
+        "{so}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        so.contains("registered cho-line-v1 (kind mechanistic)"),
+        "{so}"
+    );
     // Outputs.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
@@ -111,7 +121,12 @@ fn fit_register_promote_load_and_refuse_tampering() {
     let m = cov["matrix"].as_array().unwrap();
     assert_eq!(cov["parameters"].as_array().unwrap().len(), m.len());
     let beta = doc["parameters"]["beta_lp"].as_table().unwrap();
-    assert!(beta["source"].as_str().unwrap().starts_with("fitted by biotwin fit (dataset sha256 "));
+    assert!(
+        beta["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("fitted by biotwin fit (dataset sha256 ")
+    );
     assert_eq!(doc["model"]["id"].as_str(), Some("cho-line"));
 
     // Registry: loads, promotes, and is refused when altered.
@@ -119,7 +134,12 @@ fn fit_register_promote_load_and_refuse_tampering() {
     assert_eq!((l.version, l.toml.as_str()), (1, text.as_str()));
     assert_eq!(l.record.kind, "mechanistic");
     let p = Command::new(env!("CARGO_BIN_EXE_biotwin"))
-        .args(["promote", "cho-line-v1", "--registry", reg.to_str().unwrap()])
+        .args([
+            "promote",
+            "cho-line-v1",
+            "--registry",
+            reg.to_str().unwrap(),
+        ])
         .args(["--reason", "first calibration", "--user", "tester"])
         .output()
         .unwrap();
@@ -136,13 +156,25 @@ fn fit_register_promote_load_and_refuse_tampering() {
     };
     let by_id = sim("cho-line-v1");
     let so_id = String::from_utf8_lossy(&by_id.stdout).to_string();
-    assert!(by_id.status.success(), "{so_id}{}", String::from_utf8_lossy(&by_id.stderr));
-    assert!(so_id.contains("registry:") && so_id.contains("cho-line-v1"), "{so_id}");
+    assert!(
+        by_id.status.success(),
+        "{so_id}{}",
+        String::from_utf8_lossy(&by_id.stderr)
+    );
+    assert!(
+        so_id.contains("registry:") && so_id.contains("cho-line-v1"),
+        "{so_id}"
+    );
     assert!(so_id.contains(&l.sha256), "{so_id}");
     let by_file = sim(out.join("model.toml").to_str().unwrap());
     let so_file = String::from_utf8_lossy(&by_file.stdout).to_string();
     assert!(by_file.status.success());
-    let table = |t: &str| t.lines().skip_while(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+    let table = |t: &str| {
+        t.lines()
+            .skip_while(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(table(&so_id), table(&so_file));
     let missing = sim("cho-line-v9");
     assert_eq!(missing.status.code(), Some(2));
@@ -153,7 +185,12 @@ fn fit_register_promote_load_and_refuse_tampering() {
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("altered"), "{e}");
     let tampered = sim("cho-line-v1");
-    assert_eq!(tampered.status.code(), Some(2), "{}", String::from_utf8_lossy(&tampered.stdout));
+    assert_eq!(
+        tampered.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&tampered.stdout)
+    );
 }
 
 #[test]
@@ -196,7 +233,14 @@ fn cross_validation_predicts_every_fitted_batch_once() {
 #[test]
 fn unknown_address_is_named() {
     let hold = holdout_all_but(&["B01", "B02"]);
-    let o = fit(&["--parameters", "model.mu_max,model.not_a_param", "--holdout", &hold, "--out", out_dir().to_str().unwrap()]);
+    let o = fit(&[
+        "--parameters",
+        "model.mu_max,model.not_a_param",
+        "--holdout",
+        &hold,
+        "--out",
+        out_dir().to_str().unwrap(),
+    ]);
     refused(&o, &["model.not_a_param", "mu_max"]);
 }
 

@@ -1,8 +1,6 @@
 //! Integration tests of the `biotwin` binary and the whole stack, one binary (as ripgrep does): each module
 //! below was a test file of its own before the workspace split.
 
-mod live_support;
-mod tamper_support;
 mod addresses;
 mod calibration_file;
 mod cli_errors;
@@ -14,6 +12,7 @@ mod live_end_to_end;
 mod live_faults;
 mod live_page_chromium;
 mod live_serve;
+mod live_support;
 mod live_surrogate;
 mod nn_torch;
 mod registry;
@@ -21,5 +20,6 @@ mod robust;
 mod robust_fuzz;
 mod serial_hybrid_cho;
 mod surrogates_nn;
+mod tamper_support;
 mod transfer;
 mod xing2010_depletion;

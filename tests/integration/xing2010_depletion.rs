@@ -15,7 +15,8 @@ const PROCESS: &str = "process-models/processes/xing2010-reference.toml";
 fn unfed_culture_runs_out_of_glucose_without_going_negative() {
     let def = load_process(Path::new(PROCESS)).unwrap();
     let mut s = Scenario::from_definition(&def).unwrap();
-    s.apply("feeds.scale", 0.0, &def.model.params.file_factor).unwrap();
+    s.apply("feeds.scale", 0.0, &def.model.params.file_factor)
+        .unwrap();
     let out = s.simulate(true).expect("an unfed batch simulates");
     let glc = out.column("glucose_mm").unwrap();
     let min = glc.iter().cloned().fold(f64::INFINITY, f64::min);

@@ -40,11 +40,9 @@ pub fn uncertain_inputs(
     for (i, u) in def.uncertainty.iter().enumerate() {
         match resolve_input(scenario, &def.model.params.file_factor, u, None) {
             Ok(input) => out.push(input),
-            Err((key, expected, found)) => d.push(def.diag(
-                &format!("uncertainty[{i}]{key}"),
-                expected,
-                found,
-            )),
+            Err((key, expected, found)) => {
+                d.push(def.diag(&format!("uncertainty[{i}]{key}"), expected, found))
+            }
         }
     }
     d.into_result(out)

@@ -66,11 +66,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use biotwin_ml::data::tag_map::{Conversion, conversion};
-use biotwin_ml::data::timestamp::parse_rfc3339;
+use crate::opcua::{OpcUaConfig, OpcUaNode};
 use biotwin_core::definition::source::SourceFile;
 use biotwin_core::error::{Diagnostic, Diagnostics};
-use crate::opcua::{OpcUaConfig, OpcUaNode};
+use biotwin_ml::data::tag_map::{Conversion, conversion};
+use biotwin_ml::data::timestamp::parse_rfc3339;
 
 #[derive(Debug, Clone, Deserialize)]
 struct SiteFile {
@@ -581,7 +581,9 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                     }
                     // A Parquet file is whole only once its footer is
                     // written; it cannot be followed row by row.
-                    if s.kind == SourceKind::Tail && biotwin_ml::data::parquet_source::is_parquet(&p) {
+                    if s.kind == SourceKind::Tail
+                        && biotwin_ml::data::parquet_source::is_parquet(&p)
+                    {
                         d.push(src.diag(
                             &at("path"),
                             "a CSV file for a followed file (replay a Parquet export instead)",

@@ -17,13 +17,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use biotwin_core::definition::specs::{Limit, Specifications};
-use biotwin_core::error::Error;
 use crate::Predictor;
 use crate::config::BatchConfig;
 use crate::engine::PredictorFactory;
 use crate::mechanistic::{MechanisticOptions, MechanisticPredictor};
 use crate::surrogate::{BatchPlan, SharedLadder, SurrogatePredictor, unit_slug};
+use biotwin_core::definition::specs::{Limit, Specifications};
+use biotwin_core::error::Error;
 use biotwin_core::simulation::load_process;
 
 /// The predictors of `biotwin live`, for the batches of one site file.

@@ -34,8 +34,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use biotwin_core::output::anchor::{
+    Anchor, check_anchor_file, default_anchor_path, write_anchor,
+};
 use biotwin_ml::surrogates::artifact::content_sha256;
-pub use biotwin_core::output::anchor::{Anchor, check_anchor_file, default_anchor_path, write_anchor};
 
 /// `prev_sha256` of the first entry.
 pub const GENESIS: &str = biotwin_ml::registry::GENESIS;

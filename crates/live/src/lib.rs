@@ -234,9 +234,16 @@ pub trait Store: Send + Sync {
 
     fn batches(&self, tenant: &str) -> Result<Vec<BatchInfo>, biotwin_core::error::Error>;
     /// `None` when the batch does not exist *for this tenant*.
-    fn batch(&self, tenant: &str, batch_id: &str)
-    -> Result<Option<BatchInfo>, biotwin_core::error::Error>;
-    fn readings(&self, tenant: &str, batch_id: &str) -> Result<Vec<Reading>, biotwin_core::error::Error>;
+    fn batch(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+    ) -> Result<Option<BatchInfo>, biotwin_core::error::Error>;
+    fn readings(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+    ) -> Result<Vec<Reading>, biotwin_core::error::Error>;
     /// One page of a batch's readings in received order (only `tag`'s when
     /// given), and how many there are in all: what the web API answers, so
     /// that no request holds a whole batch in memory.

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use super::config::DataFormat;
 use super::rows::{LongColumns, wide_readings};
 use super::{Poll, Reading, Source};
+use biotwin_core::error::Error;
 use biotwin_ml::data::csv_source::open_export;
 use biotwin_ml::data::manifest::FileFormat;
 use biotwin_ml::data::parquet_source::is_parquet;
-use biotwin_core::error::Error;
 
 /// Most readings handed out by one poll when running unpaced.
 const CHUNK: usize = 1000;

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use super::rows::LongColumns;
 use super::{Poll, Reading, Source};
-use biotwin_ml::data::csv_source::split_csv_line;
 use biotwin_core::error::Error;
+use biotwin_ml::data::csv_source::split_csv_line;
 
 pub struct TailSource {
     path: PathBuf,

@@ -108,12 +108,15 @@ impl Lots {
                 biotwin_core::error::Diagnostic::new(&self.path, f, e, found)
             };
             // The nominal is the process's value, not a previous draw.
-            let nominal = scenario.address(&u.parameter, file_factor).ok().and_then(|a| {
-                current.iter().find(|c| c.address == a).map(|c| c.nominal)
-            });
+            let nominal = scenario
+                .address(&u.parameter, file_factor)
+                .ok()
+                .and_then(|a| current.iter().find(|c| c.address == a).map(|c| c.nominal));
             match biotwin_core::montecarlo::resolve_input(scenario, file_factor, u, nominal) {
                 Ok(input) => lot_inputs.push(input),
-                Err((key, expected, found)) => d.push(diag(format!("{field}{key}"), expected, found)),
+                Err((key, expected, found)) => {
+                    d.push(diag(format!("{field}{key}"), expected, found))
+                }
             }
         }
         let mut out: Vec<UncertainInput> = current

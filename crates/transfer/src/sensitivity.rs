@@ -191,12 +191,21 @@ pub fn default_factors(
     } else {
         format!(
             " (this vessel's constants are not van 't Riet's: its file says {:?}; his spread is applied as the least a fitted correlation carries)",
-            target.sources().get("kla").map_or("nothing", |s| s.as_str())
+            target
+                .sources()
+                .get("kla")
+                .map_or("nothing", |s| s.as_str())
         )
     };
-    let basis_a = format!("±40 % of the kLa constant a: van 't Riet (1979) gives his correlation's accuracy as 20–40 % of kLa, the upper end taken (a multiplies kLa){own}");
-    let basis_alpha = format!("±0.05 around the P/V exponent: van 't Riet's exponents are published to one decimal (0.4), so ±0.05 is their stated precision{own}");
-    let basis_beta = format!("±0.05 around the gas-velocity exponent: published to one decimal (0.5) by van 't Riet{own}");
+    let basis_a = format!(
+        "±40 % of the kLa constant a: van 't Riet (1979) gives his correlation's accuracy as 20–40 % of kLa, the upper end taken (a multiplies kLa){own}"
+    );
+    let basis_alpha = format!(
+        "±0.05 around the P/V exponent: van 't Riet's exponents are published to one decimal (0.4), so ±0.05 is their stated precision{own}"
+    );
+    let basis_beta = format!(
+        "±0.05 around the gas-velocity exponent: published to one decimal (0.5) by van 't Riet{own}"
+    );
     add(
         scenario,
         "equipment.kla.a",

@@ -163,7 +163,11 @@ pub fn validate(
         ("bic", f.bic),
     ] {
         if !v.is_finite() {
-            d.push(src.diag(&format!("calibration.{k}"), "a finite number", format!("{v}")));
+            d.push(src.diag(
+                &format!("calibration.{k}"),
+                "a finite number",
+                format!("{v}"),
+            ));
         }
     }
     for (k, v) in &f.noise_sd {
@@ -206,7 +210,11 @@ fn covariance(
     let before = d.len();
     let n = c.parameters.len();
     if n == 0 {
-        d.push(src.diag(&format!("{field}.parameters"), "at least one parameter", "none"));
+        d.push(src.diag(
+            &format!("{field}.parameters"),
+            "at least one parameter",
+            "none",
+        ));
         return None;
     }
     let mut indices = Vec::with_capacity(n);
@@ -276,7 +284,11 @@ fn covariance(
         }
         for (j, &v) in row.iter().enumerate() {
             if !v.is_finite() {
-                d.push(src.diag(&format!("{field}.matrix[{i}][{j}]"), "a finite number", format!("{v}")));
+                d.push(src.diag(
+                    &format!("{field}.matrix[{i}][{j}]"),
+                    "a finite number",
+                    format!("{v}"),
+                ));
             }
             m[i * n + j] = v;
         }

@@ -107,7 +107,11 @@ impl KineticModel {
         specs_for: impl Fn(&str) -> Option<&'static [ParamSpec]>,
         families: &[&str],
     ) -> Result<KineticModel, Diagnostics> {
-        Self::from_source(SourceFile::from_text(label.to_path_buf(), text), specs_for, families)
+        Self::from_source(
+            SourceFile::from_text(label.to_path_buf(), text),
+            specs_for,
+            families,
+        )
     }
 
     fn from_source(

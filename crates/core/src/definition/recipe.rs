@@ -301,11 +301,11 @@ pub const SETPOINT_RANGES: &[(&str, f64, f64, &str)] = &[
 /// Checks a set-point value (file units); the error is what was expected.
 pub fn check_setpoint(name: &str, x: f64) -> Result<(), String> {
     match SETPOINT_RANGES.iter().find(|r| r.0 == name) {
-        Some(&(_, lo, hi, unit)) if !(x.is_finite() && (lo..=hi).contains(&x)) => Err(format!(
-            "a number in [{lo}, {hi}] {unit}"
-        )
-        .trim_end()
-        .to_string()),
+        Some(&(_, lo, hi, unit)) if !(x.is_finite() && (lo..=hi).contains(&x)) => {
+            Err(format!("a number in [{lo}, {hi}] {unit}")
+                .trim_end()
+                .to_string())
+        }
         Some(_) => Ok(()),
         None => Err(format!(
             "a set-point, one of {}",

@@ -110,8 +110,14 @@ pub const EQUIPMENT_FIELDS: &[(&str, EquipmentField)] = &[
         "vessel.headspace_gauge_pressure_bar",
         EquipmentField::HeadspaceGaugePressureBar,
     ),
-    ("vessel.working_volume_min_l", EquipmentField::WorkingVolumeMinL),
-    ("vessel.working_volume_max_l", EquipmentField::WorkingVolumeMaxL),
+    (
+        "vessel.working_volume_min_l",
+        EquipmentField::WorkingVolumeMinL,
+    ),
+    (
+        "vessel.working_volume_max_l",
+        EquipmentField::WorkingVolumeMaxL,
+    ),
     ("sparger.gas_flow_min_slpm", EquipmentField::GasFlowMinSlpm),
     ("sparger.gas_flow_max_slpm", EquipmentField::GasFlowMaxSlpm),
     ("agitation.min_rpm", EquipmentField::MinRpm),
@@ -245,7 +251,9 @@ impl EquipmentField {
                 at_least(eq.working_volume_m3.0 * 1e3, "working_volume_min_l")?;
                 let total_l = eq.geometry.total_volume_m3() * 1e3;
                 if v > total_l {
-                    return Err(format!("a working volume that fits in the vessel (≤ {total_l:.4} L from tank_diameter_m, bottom and straight_side_height_m)"));
+                    return Err(format!(
+                        "a working volume that fits in the vessel (≤ {total_l:.4} L from tank_diameter_m, bottom and straight_side_height_m)"
+                    ));
                 }
                 Ok(())
             }

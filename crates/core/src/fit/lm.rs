@@ -366,8 +366,8 @@ mod tests {
             bounds: Some(vec![(-2.0, 0.5), (-2.0, 2.0)]),
             ..LmOptions::default()
         };
-        let o = levenberg_marquardt(&Rosenbrock, &[-1.2, 1.0], &opts, |_| Control::Continue)
-            .unwrap();
+        let o =
+            levenberg_marquardt(&Rosenbrock, &[-1.2, 1.0], &opts, |_| Control::Continue).unwrap();
         assert!(o.theta[0] <= 0.5 + 1e-15);
         assert!((o.theta[0] - 0.5).abs() < 1e-3, "{:?}", o.theta);
         let o = levenberg_marquardt(&Rosenbrock, &[-1.2, 1.0], &opts, |it| {

@@ -114,7 +114,10 @@ const BOLUS_FIELDS: &[(&str, FeedField)] = &[
 
 const CONTINUOUS_FIELDS: &[(&str, FeedField)] = &[
     ("rate_l_per_h", FeedField::RateLPerH),
-    ("rate_pct_of_initial_per_day", FeedField::RatePctOfInitialPerDay),
+    (
+        "rate_pct_of_initial_per_day",
+        FeedField::RatePctOfInitialPerDay,
+    ),
     ("start_h", FeedField::StartH),
     ("end_h", FeedField::EndH),
 ];
@@ -234,8 +237,11 @@ pub fn parse(
                 .iter()
                 .position(|f| f.name.as_deref() == Some(name))
                 .ok_or_else(|| {
-                    let names: Vec<&str> =
-                        recipe.feeds.iter().filter_map(|f| f.name.as_deref()).collect();
+                    let names: Vec<&str> = recipe
+                        .feeds
+                        .iter()
+                        .filter_map(|f| f.name.as_deref())
+                        .collect();
                     format!(
                         "feeds.<name>.<field> with a feed name of the recipe ({})",
                         if names.is_empty() {
@@ -265,14 +271,13 @@ pub fn parse(
                 if rest == "time_h" {
                     return Ok(Address::ShiftTime { shift });
                 }
-                let field = setpoint_field(rest)
-                    .map_err(|e| format!("shifts[i].time_h or {e}"))?;
+                let field = setpoint_field(rest).map_err(|e| format!("shifts[i].time_h or {e}"))?;
                 return Ok(Address::ShiftSetpoint { shift, field });
             }
             if h == "equipment" {
-                let eq = vessel.and_then(|v| v.equipment()).ok_or(
-                    "an equipment.* address only for a process with an equipment file",
-                )?;
+                let eq = vessel
+                    .and_then(|v| v.equipment())
+                    .ok_or("an equipment.* address only for a process with an equipment file")?;
                 return EquipmentField::parse(rest, eq).map(Address::Equipment);
             }
             Err("an address starting with model., initial., media., setpoints., shifts[i]., feeds. or equipment.".into())
@@ -447,7 +452,10 @@ impl Address {
                         spec.max,
                         spec.unit,
                         if (factor / canonical_factor - 1.0).abs() > 1e-12 {
-                            format!("; the value is read in the model file's unit, = {canonical:.6e} {}", spec.unit)
+                            format!(
+                                "; the value is read in the model file's unit, = {canonical:.6e} {}",
+                                spec.unit
+                            )
                         } else {
                             String::new()
                         }
@@ -493,7 +501,10 @@ impl Address {
                     if !v.is_finite() {
                         return check_time_h(v, duration_h);
                     }
-                    match times.iter().find(|&&t| check_time_h(t + shift, duration_h).is_err()) {
+                    match times
+                        .iter()
+                        .find(|&&t| check_time_h(t + shift, duration_h).is_err())
+                    {
                         Some(&t) => Err(format!(
                             "a time that keeps every addition of {} within the batch, 0 to {duration_h} h (the one at {t} h would move to {} h)",
                             recipe.feeds[entry].field,
@@ -512,9 +523,7 @@ impl Address {
                         FeedField::StartH if v >= off => {
                             Err(format!("a time before end_h = {off} h"))
                         }
-                        FeedField::EndH if v <= on => {
-                            Err(format!("a time after start_h = {on} h"))
-                        }
+                        FeedField::EndH if v <= on => Err(format!("a time after start_h = {on} h")),
                         _ => Ok(()),
                     }
                 }
@@ -536,9 +545,7 @@ fn positive(v: f64, expected: &str) -> Result<(), String> {
 }
 
 fn sort_events(recipe: &mut Recipe) {
-    recipe
-        .events
-        .sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+    recipe.events.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
 }
 
 fn get_feed(recipe: &Recipe, entry: usize, field: FeedField) -> f64 {

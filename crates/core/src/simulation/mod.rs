@@ -12,9 +12,9 @@ use crate::bioreactor::Culture;
 use crate::bioreactor::simulate::{RunOptions, run};
 use crate::definition::process::ProcessDefinition;
 use crate::definition::recipe::Recipe;
+use crate::equipment::validate::EquipmentField;
 use crate::error::{Diagnostic, Diagnostics, Error};
 use crate::solver::WorkStats;
-use crate::equipment::validate::EquipmentField;
 use address::{Address, Target};
 pub use family::{AnyModel, Family};
 
@@ -145,7 +145,6 @@ impl Scenario {
         Ok(scenario)
     }
 
-
     /// What a run checks before its first step, checked without running:
     /// the model's initial state from the recipe's initial composition and
     /// volume, and its set-points at the start and after every shift. So
@@ -239,7 +238,12 @@ impl Scenario {
 
     /// Checks a value for an address against its rule.
     pub fn check(&self, a: &Address, value: f64) -> Result<(), String> {
-        a.check(value, self.family.params(), &self.recipe, self.vessel.as_ref())
+        a.check(
+            value,
+            self.family.params(),
+            &self.recipe,
+            self.vessel.as_ref(),
+        )
     }
 
     /// Limits over the whole scenario that no single field shows: with an
@@ -403,7 +407,12 @@ pub enum SetOrigin<'a> {
 }
 
 impl SetOrigin<'_> {
-    pub fn diag(&self, key: &str, expected: impl Into<String>, found: impl Into<String>) -> Diagnostic {
+    pub fn diag(
+        &self,
+        key: &str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Diagnostic {
         match self {
             SetOrigin::File(def) => def.set_diag(key, expected, found),
             SetOrigin::CommandLine => {

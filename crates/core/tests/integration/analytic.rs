@@ -9,9 +9,10 @@ use biotwin_core::solver::Tolerances;
 
 #[test]
 fn exponential_batch_growth_matches_the_analytic_solution() {
-    let def = load_process(Path::new(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/xing2010-reference.toml"),
-    ))
+    let def = load_process(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../process-models/processes/xing2010-reference.toml"
+    )))
     .unwrap();
     let mut s = Scenario::from_definition(&def).unwrap();
     let ff = def.model.params.file_factor.clone();
@@ -71,9 +72,10 @@ fn exponential_batch_growth_matches_the_analytic_solution() {
 
 #[test]
 fn feed_scale_multiplies_fed_volume_exactly_and_is_reversible() {
-    let def = load_process(Path::new(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/xing2010-reference.toml"),
-    ))
+    let def = load_process(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../process-models/processes/xing2010-reference.toml"
+    )))
     .unwrap();
     let mut s = Scenario::from_definition(&def).unwrap();
     let ff = def.model.params.file_factor.clone();

@@ -97,19 +97,28 @@ fn check(process: &str) {
 
 #[test]
 fn platform_mass_balances_close_on_the_3l_process() {
-    check(concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/cho-platform-3l.toml"));
+    check(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../process-models/processes/cho-platform-3l.toml"
+    ));
 }
 
 #[test]
 fn platform_mass_balances_close_on_the_2000l_process() {
-    check(concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/cho-platform-2000l.toml"));
+    check(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../process-models/processes/cho-platform-2000l.toml"
+    ));
 }
 
 #[test]
 fn a_broken_balance_would_be_detected() {
     // The same bookkeeping with the sampled amounts left out must fail:
     // proof that the balance test is sensitive to what it checks.
-    let (r, _, _) = platform_run(concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/cho-platform-3l.toml"));
+    let (r, _, _) = platform_run(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../process-models/processes/cho-platform-3l.toml"
+    ));
     let (y0, y) = (r.initial, r.final_state);
     let lhs = y[pf::P] * y[pf::V];
     let rhs = y0[pf::P] * y0[pf::V] + y[pf::CUM_PRODUCT];

@@ -7,9 +7,10 @@ use biotwin_core::montecarlo::{run, uncertain_inputs};
 use biotwin_core::simulation::{Scenario, load_process};
 
 fn study(threads: usize, seed: u64, runs: usize) -> biotwin_core::montecarlo::MonteCarloResult {
-    let def = load_process(Path::new(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/xing2010-reference.toml"),
-    ))
+    let def = load_process(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../process-models/processes/xing2010-reference.toml"
+    )))
     .unwrap();
     let mut s = Scenario::from_definition(&def).unwrap();
     let inputs = uncertain_inputs(&def, &mut s).unwrap();

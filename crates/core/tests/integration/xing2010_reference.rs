@@ -12,8 +12,11 @@ use std::path::Path;
 const BENCH_BOUND: f64 = 2e-6;
 
 fn reference() -> Vec<Vec<f64>> {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/cho/xing2010_trajectory_nominal.csv")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/cho/xing2010_trajectory_nominal.csv"
+    ))
+    .unwrap();
     text.lines()
         .skip(1)
         .map(|l| l.split(',').map(|x| x.parse().unwrap()).collect())
@@ -21,9 +24,10 @@ fn reference() -> Vec<Vec<f64>> {
 }
 
 fn scenario(method: Method, rtol: f64) -> Scenario {
-    let def = load_process(Path::new(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/xing2010-reference.toml"),
-    ))
+    let def = load_process(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../process-models/processes/xing2010-reference.toml"
+    )))
     .unwrap();
     let mut s = Scenario::from_definition(&def).unwrap();
     s.options.method = method;

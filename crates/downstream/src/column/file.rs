@@ -74,8 +74,8 @@ use super::spec::{
     ColumnSpec, Component, Discretisation, Particle, PoolSpec, Section, SolverSettings,
     TransportModel,
 };
-use biotwin_core::definition::source::SourceFile;
 use crate::binding::{Isotherm, LinearBinding, ModulatedLangmuir, StericMassAction};
+use biotwin_core::definition::source::SourceFile;
 use biotwin_core::error::{Diagnostics, Error};
 
 #[derive(Debug, Deserialize)]

@@ -227,8 +227,8 @@ fn rapid_equilibrium_langmuir_is_the_limit_of_fast_kinetics() {
 /// two-component competitive Langmuir load/wash: reference in the fixtures.
 #[test]
 fn equilibrium_dispersive_model_matches_cadet_rapid_equilibrium() {
-    let dir =
-        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/chromatography");
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("tests/fixtures/chromatography");
     let spec = column::load(dir.join("ed_langmuir.toml")).unwrap();
     let r = column::simulate(&spec).unwrap();
     let mut rdr = csv::Reader::from_path(dir.join("ed_langmuir_outlet.csv")).unwrap();

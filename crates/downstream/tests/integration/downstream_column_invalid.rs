@@ -1,8 +1,8 @@
 //! Invalid column files are rejected with one diagnostic per problem, each
 //! naming the field, its line, what was expected and what was found.
 
-use biotwin_downstream::column;
 use biotwin_core::error::Diagnostics;
+use biotwin_downstream::column;
 
 const BAD: &str = r#"name = "bad column"
 [column]

@@ -14,10 +14,10 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::filter::Filter;
+use crate::{CqaForecast, Forecast};
 use biotwin_core::bioreactor::Culture;
 use biotwin_core::definition::specs::Limit;
 use biotwin_core::error::Error;
-use crate::{CqaForecast, Forecast};
 use biotwin_core::solver::{Tolerances, WorkStats};
 
 /// Spread of a parameter the filter does not adapt.

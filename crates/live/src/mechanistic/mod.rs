@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 use nalgebra::{DMatrix, DVector};
 
+use crate::{Forecast, Observation, Predictor};
 use biotwin_core::bioreactor::Culture;
 use biotwin_core::bioreactor::platform::{ChoPlatform, PlatformParams};
 use biotwin_core::bioreactor::xing2010::{Xing2010, Xing2010Params};
 use biotwin_core::definition::process::ProcessDefinition;
 use biotwin_core::definition::uncertainty::DistributionKind;
 use biotwin_core::error::{Diagnostic, Error};
-use crate::{Forecast, Observation, Predictor};
 use biotwin_core::simulation::{Family, Scenario, load_process};
 use biotwin_core::solver::Tolerances;
 use ensemble::{Forecaster, Spread};
@@ -210,7 +210,10 @@ impl MechanisticPredictor {
 
     /// Replaces the specification limits of the process file (a site may
     /// release against its own limits).
-    pub fn set_specification_limits(&mut self, limits: Vec<biotwin_core::definition::specs::Limit>) {
+    pub fn set_specification_limits(
+        &mut self,
+        limits: Vec<biotwin_core::definition::specs::Limit>,
+    ) {
         with_inner!(self, b => b.1.limits = limits)
     }
 
@@ -225,7 +228,9 @@ impl MechanisticPredictor {
     }
 }
 
-fn self_family_params(n_states: usize) -> Option<&'static [biotwin_core::definition::kinetic::ParamSpec]> {
+fn self_family_params(
+    n_states: usize,
+) -> Option<&'static [biotwin_core::definition::kinetic::ParamSpec]> {
     match n_states {
         biotwin_core::bioreactor::xing2010::N => Some(biotwin_core::bioreactor::xing2010::PARAMS),
         biotwin_core::bioreactor::platform::N => Some(biotwin_core::bioreactor::platform::PARAMS),

@@ -29,8 +29,8 @@ pub use config::{OpcUaConfig, OpcUaNode};
 use inbox::Inbox;
 pub use inbox::OpcUaStats;
 
-use biotwin_core::error::Error;
 use crate::{Poll, Source};
+use biotwin_core::error::Error;
 
 /// A live subscription to an OPC UA server.
 pub struct OpcUaSource {

@@ -107,8 +107,10 @@ impl RungModel {
     pub(super) fn fit(
         &self,
         data: &TrainingSet,
-    ) -> Result<biotwin_ml::surrogates::artifact::SurrogateModel, biotwin_ml::surrogates::SurrogateError>
-    {
+    ) -> Result<
+        biotwin_ml::surrogates::artifact::SurrogateModel,
+        biotwin_ml::surrogates::SurrogateError,
+    > {
         use biotwin_ml::surrogates::Fit;
         use biotwin_ml::surrogates::artifact::SurrogateModel;
         Ok(match self {

@@ -30,7 +30,8 @@ impl Ladder {
         let bad = |field: &str, expected: &str, found: String, line: Option<usize>| {
             Error::from(Diagnostic::new(path, field, expected, found).at_line(line))
         };
-        let ladder: Ladder = biotwin_ml::surrogates::sealed::load(path, "ladder", "surrogate ladder")?;
+        let ladder: Ladder =
+            biotwin_ml::surrogates::sealed::load(path, "ladder", "surrogate ladder")?;
         if ladder.format != LADDER_FORMAT {
             return Err(bad(
                 "ladder.format",

@@ -34,10 +34,10 @@ use nalgebra::DMatrix;
 
 use self::ladder::Ladder;
 use self::observed::ObservedBatch;
-use biotwin_ml::data::{BatchMeta, SignalKind};
-use biotwin_core::error::Error;
 use crate::{CqaForecast, Forecast, Observation, Predictor};
+use biotwin_core::error::Error;
 use biotwin_core::sensitivity::distribution::{standard_normal_cdf, standard_normal_quantile};
+use biotwin_ml::data::{BatchMeta, SignalKind};
 use biotwin_ml::surrogates::Predict;
 
 /// A loaded ladder with its model id, shared by the predictors of many

@@ -12,8 +12,8 @@
 
 use std::collections::BTreeMap;
 
-use biotwin_ml::data::{BatchMeta, BatchRecord, LabSample, SignalKind, TimeSeries};
 use crate::Observation;
+use biotwin_ml::data::{BatchMeta, BatchRecord, LabSample, SignalKind, TimeSeries};
 
 /// One stored value: sample time, availability time, value (SI).
 #[derive(Debug, Clone, Copy, PartialEq)]

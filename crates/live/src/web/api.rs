@@ -18,8 +18,8 @@ use serde_json::json;
 use super::AppState;
 use super::auth::Authed;
 use super::limits::MAX_PAGE;
-use biotwin_core::error::Error;
 use crate::{AlertRecord, BatchInfo, CqaForecast, PredictionRecord, Reading, Store};
+use biotwin_core::error::Error;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use biotwin_core::error::{Diagnostic, Diagnostics, Error};
 use crate::TenantId;
+use biotwin_core::error::{Diagnostic, Diagnostics, Error};
 
 /// Tenants with their decoded token hashes (`None`: malformed, never matches).
 pub(crate) struct Tenants(Vec<(TenantId, Option<[u8; 32]>)>);

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::auth::check_tenants;
-use biotwin_core::error::Error;
 use crate::{Store, TenantId};
+use biotwin_core::error::Error;
 
 /// A server running on its own thread (and its own small Tokio runtime).
 pub struct Background {

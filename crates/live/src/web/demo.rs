@@ -18,11 +18,11 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
 
-use biotwin_core::error::Error;
 use crate::{
     AlertRecord, BatchInfo, CqaForecast, Forecast, Observation, PredictionRecord, Quality, Reading,
     Store,
 };
+use biotwin_core::error::Error;
 use biotwin_core::montecarlo::uncertain_inputs;
 use biotwin_core::simulation::{Outcome, Scenario, load_process};
 use biotwin_ml::surrogates::artifact::content_sha256;

@@ -22,8 +22,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::{Store, TenantId};
-use biotwin_core::error::Error;
 use auth::Tenants;
+use biotwin_core::error::Error;
 
 /// What every handler shares.
 #[derive(Clone)]

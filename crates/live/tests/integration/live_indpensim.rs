@@ -9,11 +9,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use biotwin_ml::data::long_format::read_long;
-use biotwin_ml::data::{BatchMeta, Dataset, TagMap};
 use biotwin_live::surrogate::ladder::{LadderConfig, RungModel, train_ladder};
 use biotwin_live::surrogate::{BatchPlan, SharedLadder, SurrogatePredictor};
 use biotwin_live::{Forecast, Observation, Predictor, Quality, Reading};
+use biotwin_ml::data::long_format::read_long;
+use biotwin_ml::data::{BatchMeta, Dataset, TagMap};
 use biotwin_ml::surrogates::gp::{GpParams, RbfKernel};
 use biotwin_ml::surrogates::gp_fit::OptimizeOptions;
 use rayon::prelude::*;

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use biotwin_core::definition::specs::Limit;
+use biotwin_core::simulation::{Outcome, Scenario, load_process};
 use biotwin_live::mechanistic::{MechanisticOptions, MechanisticPredictor};
 use biotwin_live::{Observation, Predictor};
-use biotwin_core::simulation::{Outcome, Scenario, load_process};
 
 fn process(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))

@@ -13,13 +13,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use biotwin_live::opcua::{OpcUaConfig, OpcUaNode, OpcUaSource};
+use biotwin_live::{Poll, Quality, Reading, Source, Store};
 use biotwin_ml::data::TagMap;
 use biotwin_ml::data::long_format::read_long;
 use biotwin_ml::data::timestamp::parse_rfc3339;
-use biotwin_live::opcua::{OpcUaConfig, OpcUaNode, OpcUaSource};
-use biotwin_live::{Poll, Quality, Reading, Source, Store};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/opcua/b01_day1.csv");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/opcua/b01_day1.csv"
+);
 /// Tags whose rows carry a result time: served as lab nodes.
 const LAB_TAGS: [&str; 3] = ["glucose", "titer", "viable_cells"];
 /// Bound on every wait; generous because the test machine is shared.

@@ -178,7 +178,8 @@ const ACK_BODY: &str = r#"{"user":"qa.jane"}"#;
 /// router's source because an axum `Router` cannot list its routes; a route
 /// added there is enumerated here without touching this test.
 fn declared_routes() -> Vec<(String, String)> {
-    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("crates/live/src/web");
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("crates/live/src/web");
     let mut out = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -668,7 +669,11 @@ fn the_example_batch_is_forecast_from_simulations_of_the_process() {
             tenant: "t".into(),
             batch_id: "X".into(),
             unit: "U".into(),
-            process: concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/xing2010-reference.toml").into(),
+            process: concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../process-models/processes/xing2010-reference.toml"
+            )
+            .into(),
             members: 48,
             seed,
             now_h: 144.0,

@@ -19,8 +19,8 @@
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use biotwin_core::fit::lm::{Control, LmOptions, levenberg_marquardt, multistart};
 use super::problem::Problem;
+use biotwin_core::fit::lm::{Control, LmOptions, levenberg_marquardt, multistart};
 
 /// χ²₁ 95 % quantile.
 pub const CHI2_95: f64 = 3.841_458_820_694_124;
@@ -267,8 +267,14 @@ pub fn estimate(p: &mut Problem, s: &Settings) -> Result<Estimate, String> {
                     .iter()
                     .enumerate()
                     .filter(|(_, vv)| **vv == v)
-                    .fold((0.0, 0usize), |(s2, c), (i, _)| (s2 + j[(i, a)].powi(2), c + 1));
-                let rms = if cnt > 0 { (sum / cnt as f64).sqrt() } else { 0.0 };
+                    .fold((0.0, 0usize), |(s2, c), (i, _)| {
+                        (s2 + j[(i, a)].powi(2), c + 1)
+                    });
+                let rms = if cnt > 0 {
+                    (sum / cnt as f64).sqrt()
+                } else {
+                    0.0
+                };
                 if rms > best_s {
                     best_s = rms;
                     best_var = Some(v);
@@ -276,7 +282,11 @@ pub fn estimate(p: &mut Problem, s: &Settings) -> Result<Estimate, String> {
             }
             let corr_partner = (0..np)
                 .filter(|&b| b != a && correlation[(a, b)].abs() > 0.95)
-                .max_by(|&x, &y| correlation[(a, x)].abs().total_cmp(&correlation[(a, y)].abs()));
+                .max_by(|&x, &y| {
+                    correlation[(a, x)]
+                        .abs()
+                        .total_cmp(&correlation[(a, y)].abs())
+                });
             let (verdict, reason, suggestion) = verdict(
                 p,
                 a,
@@ -370,7 +380,9 @@ fn experiment_for(name: &str, most: Option<&str>) -> String {
     if !txt.is_empty() {
         txt.to_string()
     } else if let Some(v) = most {
-        format!("more frequent or more precise samples of `{v}` (the observed variable it moves most), over wider conditions")
+        format!(
+            "more frequent or more precise samples of `{v}` (the observed variable it moves most), over wider conditions"
+        )
     } else {
         "measurements of a variable it affects".to_string()
     }
@@ -404,9 +416,11 @@ fn verdict(
         },
     };
     if open.is_empty() {
-        let mut reason = "the profile likelihood rises above the 95 % threshold on both sides".to_string();
+        let mut reason =
+            "the profile likelihood rises above the 95 % threshold on both sides".to_string();
         if profile.is_none() {
-            reason = "the Fisher 95 % interval is within a factor 10 (profiles not computed)".into();
+            reason =
+                "the Fisher 95 % interval is within a factor 10 (profiles not computed)".into();
         }
         if let Some((b, r)) = &partner {
             reason.push_str(&format!("; strongly correlated with {b} (r = {r:.2})"));

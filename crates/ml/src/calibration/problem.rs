@@ -26,11 +26,11 @@
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
-use biotwin_core::fit::lm::{LeastSquares, Linearisation};
+use crate::surrogates::hybrid::serial::{NP as XING_NP, NS as XING_NS, SensitivityCulture};
 use biotwin_core::bioreactor::simulate::run;
+use biotwin_core::fit::lm::{LeastSquares, Linearisation};
 use biotwin_core::simulation::address::Address;
 use biotwin_core::simulation::{Family, Scenario};
-use crate::surrogates::hybrid::serial::{NP as XING_NP, NS as XING_NS, SensitivityCulture};
 
 /// Molar masses that convert the xing2010 model's mM into the g/L of a
 /// dataset (glucose C6H12O6, lactate as lactic acid C3H6O3).
@@ -138,13 +138,43 @@ pub fn observables(family: Family) -> Vec<Observable> {
     };
     match family {
         Family::Xing2010 => vec![
-            o("viable_cells", "xv_1e6_cells_per_ml", 1e12, Some(StateFn::Linear(0, 1.0))),
-            o("dead_cells", "xd_1e6_cells_per_ml", 1e12, Some(StateFn::Linear(1, 1.0))),
+            o(
+                "viable_cells",
+                "xv_1e6_cells_per_ml",
+                1e12,
+                Some(StateFn::Linear(0, 1.0)),
+            ),
+            o(
+                "dead_cells",
+                "xd_1e6_cells_per_ml",
+                1e12,
+                Some(StateFn::Linear(1, 1.0)),
+            ),
             o("viability", "viability_pct", 0.01, Some(StateFn::Viability)),
-            o("glucose", "glucose_mm", MW_GLUCOSE, Some(StateFn::Linear(2, MW_GLUCOSE))),
-            o("glutamine", "glutamine_mm", 1.0, Some(StateFn::Linear(3, 1.0))),
-            o("lactate", "lactate_mm", MW_LACTATE, Some(StateFn::Linear(4, MW_LACTATE))),
-            o("ammonium", "ammonium_mm", 1.0, Some(StateFn::Linear(5, 1.0))),
+            o(
+                "glucose",
+                "glucose_mm",
+                MW_GLUCOSE,
+                Some(StateFn::Linear(2, MW_GLUCOSE)),
+            ),
+            o(
+                "glutamine",
+                "glutamine_mm",
+                1.0,
+                Some(StateFn::Linear(3, 1.0)),
+            ),
+            o(
+                "lactate",
+                "lactate_mm",
+                MW_LACTATE,
+                Some(StateFn::Linear(4, MW_LACTATE)),
+            ),
+            o(
+                "ammonium",
+                "ammonium_mm",
+                1.0,
+                Some(StateFn::Linear(5, 1.0)),
+            ),
             o("titer", "titer_g_per_l", 1.0, Some(StateFn::Linear(6, 1.0))),
         ],
         Family::ChoPlatform => vec![
@@ -354,7 +384,12 @@ impl Problem {
 
     /// Residuals and ∂r/∂θ of batch b by exact forward sensitivities
     /// (xing2010): one augmented run per parameter.
-    fn batch_exact(&self, b: usize, theta: &[f64], j: usize) -> Result<(Vec<f64>, Vec<f64>), String> {
+    fn batch_exact(
+        &self,
+        b: usize,
+        theta: &[f64],
+        j: usize,
+    ) -> Result<(Vec<f64>, Vec<f64>), String> {
         let s = self.scenario_at(b, theta);
         let mut p = [0.0; XING_NP];
         p.copy_from_slice(&s.params_si[..XING_NP]);
@@ -382,7 +417,9 @@ impl Problem {
         let mut res = Vec::new();
         let mut jac = Vec::new();
         for smp in &self.batches[b].samples {
-            let f = self.observed[smp.variable].state.ok_or("a state observable")?;
+            let f = self.observed[smp.variable]
+                .state
+                .ok_or("a state observable")?;
             let mut y = [0.0; XING_NS];
             let mut d = [0.0; XING_NS];
             for q in 0..XING_NS {

@@ -47,7 +47,10 @@ fn opt(v: Option<f64>) -> Value {
 }
 
 /// RMSE of each observed variable per batch at θ (in-sample).
-pub fn batch_rmse(p: &Problem, theta: &[f64]) -> Result<Vec<(String, Vec<(String, f64, usize)>)>, String> {
+pub fn batch_rmse(
+    p: &Problem,
+    theta: &[f64],
+) -> Result<Vec<(String, Vec<(String, f64, usize)>)>, String> {
     let mut out = Vec::new();
     for (b, batch) in p.batches.iter().enumerate() {
         let (v, _) = p.predict(b, theta)?;
@@ -70,7 +73,9 @@ pub fn rmse_by_variable(
                 .iter()
                 .zip(predicted)
                 .filter(|(s, _)| s.variable == vi)
-                .fold((0.0, 0usize), |(a, c), (s, y)| (a + (y - s.value).powi(2), c + 1));
+                .fold((0.0, 0usize), |(a, c), (s, y)| {
+                    (a + (y - s.value).powi(2), c + 1)
+                });
             (o.variable.clone(), (s / n.max(1) as f64).sqrt(), n)
         })
         .collect()
@@ -187,8 +192,14 @@ pub fn markdown(
             .unwrap_or_else(|| "not computed".into());
         s.push_str(&format!(
             "| `{}` | {} | {:.4e} | {:.4e} | {} … {} | {} | {} |\n",
-            q.address, q.unit, q.initial, q.estimate,
-            fmt(q.fisher_ci[0]), fmt(q.fisher_ci[1]), pr, q.verdict
+            q.address,
+            q.unit,
+            q.initial,
+            q.estimate,
+            fmt(q.fisher_ci[0]),
+            fmt(q.fisher_ci[1]),
+            pr,
+            q.verdict
         ));
     }
     s.push_str("\n### Verdicts\n\n");
@@ -211,7 +222,11 @@ pub fn markdown(
         s.push_str(&format!("| `{}` |", q.address));
         for b in 0..e.parameters.len() {
             let c = e.correlation[(a, b)];
-            s.push_str(&if c.is_finite() { format!(" {c:.3} |") } else { " n/a |".into() });
+            s.push_str(&if c.is_finite() {
+                format!(" {c:.3} |")
+            } else {
+                " n/a |".into()
+            });
         }
         s.push('\n');
     }
@@ -229,7 +244,11 @@ pub fn markdown(
             "| {} | {:.4e} | {} |\n",
             o.variable,
             e.sd[v],
-            if e.sd_estimated[v] { "estimated" } else { "declared" }
+            if e.sd_estimated[v] {
+                "estimated"
+            } else {
+                "declared"
+            }
         ));
     }
     s.push_str("\n## In-sample RMSE per batch (dataset SI units)\n\n| batch |");
@@ -244,7 +263,11 @@ pub fn markdown(
     for (id, r) in fitted_rmse {
         s.push_str(&format!("| {id} |"));
         for (_, x, n) in r {
-            s.push_str(&if *n > 0 { format!(" {x:.4e} |") } else { " – |".into() });
+            s.push_str(&if *n > 0 {
+                format!(" {x:.4e} |")
+            } else {
+                " – |".into()
+            });
         }
         s.push('\n');
     }
@@ -261,12 +284,21 @@ pub fn markdown(
         for h in held_out {
             s.push_str(&format!("| {} |", h.id));
             for (_, x, n) in &h.rmse {
-                s.push_str(&if *n > 0 { format!(" {x:.4e} |") } else { " – |".into() });
+                s.push_str(&if *n > 0 {
+                    format!(" {x:.4e} |")
+                } else {
+                    " – |".into()
+                });
             }
             let c: Vec<String> = h
                 .cqas
                 .iter()
-                .map(|(c, pr, ob)| format!("{c} {pr:.4} / {}", ob.map(|o| format!("{o:.4}")).unwrap_or("–".into())))
+                .map(|(c, pr, ob)| {
+                    format!(
+                        "{c} {pr:.4} / {}",
+                        ob.map(|o| format!("{o:.4}")).unwrap_or("–".into())
+                    )
+                })
                 .collect();
             s.push_str(&format!(" {} |\n", c.join("; ")));
         }
@@ -322,27 +354,50 @@ pub fn batch_svg(p: &Problem, b: usize, theta: &[f64]) -> Result<String, String>
                 .y_label_area_size(60)
                 .build_cartesian_2d(x0..x1, y0..y1)
                 .map_err(|e| e.to_string())?;
-            ch.configure_mesh().x_desc("time (h)").draw().map_err(|e| e.to_string())?;
+            ch.configure_mesh()
+                .x_desc("time (h)")
+                .draw()
+                .map_err(|e| e.to_string())?;
             ch.draw_series(LineSeries::new(
-                t.iter().copied().zip(col.iter().copied()).filter(|(_, y)| y.is_finite()),
+                t.iter()
+                    .copied()
+                    .zip(col.iter().copied())
+                    .filter(|(_, y)| y.is_finite()),
                 BLUE.stroke_width(2),
             ))
             .map_err(|e| e.to_string())?;
-            ch.draw_series(pts.iter().map(|(x, y, _)| Circle::new((*x, *y), 3, RED.filled())))
-                .map_err(|e| e.to_string())?;
-            let m = pts.iter().map(|p| p.2.abs()).fold(0.0, f64::max).max(1e-300) * 1.1;
+            ch.draw_series(
+                pts.iter()
+                    .map(|(x, y, _)| Circle::new((*x, *y), 3, RED.filled())),
+            )
+            .map_err(|e| e.to_string())?;
+            let m = pts
+                .iter()
+                .map(|p| p.2.abs())
+                .fold(0.0, f64::max)
+                .max(1e-300)
+                * 1.1;
             let mut rc = ChartBuilder::on(&areas[nv + v])
-                .caption(format!("residual (observed − model) {}", o.variable), ("sans-serif", 13))
+                .caption(
+                    format!("residual (observed − model) {}", o.variable),
+                    ("sans-serif", 13),
+                )
                 .margin(8)
                 .x_label_area_size(28)
                 .y_label_area_size(60)
                 .build_cartesian_2d(x0..x1, -m..m)
                 .map_err(|e| e.to_string())?;
-            rc.configure_mesh().x_desc("time (h)").draw().map_err(|e| e.to_string())?;
+            rc.configure_mesh()
+                .x_desc("time (h)")
+                .draw()
+                .map_err(|e| e.to_string())?;
             rc.draw_series(LineSeries::new(vec![(x0, 0.0), (x1, 0.0)], BLACK.mix(0.5)))
                 .map_err(|e| e.to_string())?;
-            rc.draw_series(pts.iter().map(|(x, _, r)| Circle::new((*x, *r), 3, RED.filled())))
-                .map_err(|e| e.to_string())?;
+            rc.draw_series(
+                pts.iter()
+                    .map(|(x, _, r)| Circle::new((*x, *r), 3, RED.filled())),
+            )
+            .map_err(|e| e.to_string())?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
@@ -360,7 +415,9 @@ pub fn calibrated_model(
     e: &Estimate,
 ) -> Result<String, String> {
     use toml_edit::{Array, DocumentMut, Item, Table, value};
-    let mut doc: DocumentMut = base_text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
+    let mut doc: DocumentMut = base_text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.to_string())?;
     let short = &ctx.dataset_sha256[..12.min(ctx.dataset_sha256.len())];
     let source = format!("fitted by biotwin fit (dataset sha256 {short})");
     {
@@ -368,13 +425,24 @@ pub fn calibrated_model(
             .get_mut("model")
             .and_then(Item::as_table_like_mut)
             .ok_or("a [model] table")?;
-        let old_desc = m.get("description").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let old_desc = m
+            .get("description")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
         m.insert("id", value(id));
         m.insert(
             "description",
-            value(format!("{old_desc} — calibrated by biotwin fit on {}", ctx.dataset)),
+            value(format!(
+                "{old_desc} — calibrated by biotwin fit on {}",
+                ctx.dataset
+            )),
         );
-        let old_src = m.get("source").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let old_src = m
+            .get("source")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
         m.insert("source", value(format!("{old_src}; {source}")));
     }
     let mut names = Vec::new();
@@ -386,7 +454,9 @@ pub fn calibrated_model(
             .and_then(Item::as_table_like_mut)
             .ok_or("a [parameters] table")?;
         for (a, q) in e.parameters.iter().enumerate() {
-            let Some(name) = &p.parameters[a].model_name else { continue };
+            let Some(name) = &p.parameters[a].model_name else {
+                continue;
+            };
             let entry = params
                 .get_mut(name)
                 .and_then(|i| i.as_inline_table_mut())

@@ -6,14 +6,18 @@ use std::path::Path;
 
 use super::problem::{Batch, Observable, Parameter, Problem, Sample, Transform, observables};
 use crate::data::dataset::Dataset;
+use crate::surrogates::hybrid::mechanistic::MechanisticSpec;
 use biotwin_core::error::{Diagnostic, Diagnostics, Error};
 use biotwin_core::simulation::Scenario;
 use biotwin_core::simulation::address::Address;
-use crate::surrogates::hybrid::mechanistic::MechanisticSpec;
 
 /// A fitted parameter for `text` in `scenario`, or what would have been
 /// accepted.
-pub fn parameter(scenario: &mut Scenario, text: &str, ff: &[f64]) -> Result<(Parameter, Address), String> {
+pub fn parameter(
+    scenario: &mut Scenario,
+    text: &str,
+    ff: &[f64],
+) -> Result<(Parameter, Address), String> {
     let a = scenario.address(text, ff)?;
     let initial = scenario.get(&a);
     let (unit, min, max, model_name) = match a {
@@ -27,7 +31,9 @@ pub fn parameter(scenario: &mut Scenario, text: &str, ff: &[f64]) -> Result<(Par
         _ => (String::new(), 0.0, f64::INFINITY, None),
     };
     if !initial.is_finite() {
-        return Err(format!("`{text}` to have a value in the process (it has none)"));
+        return Err(format!(
+            "`{text}` to have a value in the process (it has none)"
+        ));
     }
     let positive = min >= 0.0 && initial > 0.0;
     let (transform, lower, upper) = if positive {
@@ -38,7 +44,11 @@ pub fn parameter(scenario: &mut Scenario, text: &str, ff: &[f64]) -> Result<(Par
         )
     } else {
         let w = initial.abs().max(1.0) * 10.0;
-        (Transform::Identity, (initial - w).max(min), (initial + w).min(max))
+        (
+            Transform::Identity,
+            (initial - w).max(min),
+            (initial + w).min(max),
+        )
     };
     Ok((
         Parameter {
@@ -81,9 +91,9 @@ pub fn from_dataset(
     let mut ff = Vec::new();
     let mut d = Diagnostics::new();
     for id in batch_ids {
-        let b = ds.batch(id).ok_or_else(|| {
-            cmdline("--holdout", "batch ids of the dataset", format!("`{id}`"))
-        })?;
+        let b = ds
+            .batch(id)
+            .ok_or_else(|| cmdline("--holdout", "batch ids of the dataset", format!("`{id}`")))?;
         match spec.scenario(id, &b.meta.parameters, spec_path) {
             Ok((s, f)) => {
                 ff = f;
@@ -103,7 +113,11 @@ pub fn from_dataset(
     let wanted: Vec<String> = if req.observe.is_empty() {
         table
             .iter()
-            .filter(|o| batches.iter().any(|(b, _)| b.offline.contains_key(&o.variable)))
+            .filter(|o| {
+                batches
+                    .iter()
+                    .any(|(b, _)| b.offline.contains_key(&o.variable))
+            })
             // End-of-batch CQAs only when asked for (--observe).
             .map(|o| o.variable.clone())
             .collect()
@@ -118,20 +132,28 @@ pub fn from_dataset(
                 format!(
                     "a variable the `{}` model predicts ({})",
                     family.name(),
-                    table.iter().map(|o| o.variable.as_str()).collect::<Vec<_>>().join(", ")
+                    table
+                        .iter()
+                        .map(|o| o.variable.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 format!("`{w}`"),
             )
         })?;
         let has = |b: &crate::data::batch::BatchRecord| {
-            b.offline.get(w).is_some_and(|v| v.iter().any(|s| s.value.is_finite()))
+            b.offline
+                .get(w)
+                .is_some_and(|v| v.iter().any(|s| s.value.is_finite()))
                 || b.meta.cqas.get(w).is_some_and(|v| v.is_finite())
         };
         if !batches.iter().any(|(b, _)| has(b)) {
             return Err(Diagnostic::new(
                 &ds.dir,
                 format!("offline.{w}"),
-                format!("offline samples of the observed variable `{w}` in at least one fitted batch"),
+                format!(
+                    "offline samples of the observed variable `{w}` in at least one fitted batch"
+                ),
                 "none in the dataset",
             )
             .into());
@@ -139,7 +161,11 @@ pub fn from_dataset(
         observed.push(o.clone());
     }
     if observed.is_empty() {
-        return Err(cmdline("--observe", "at least one observed variable", "none"));
+        return Err(cmdline(
+            "--observe",
+            "at least one observed variable",
+            "none",
+        ));
     }
     let mut out = Vec::new();
     for (b, s) in batches {
@@ -184,24 +210,27 @@ pub fn build(
     req: &Request,
 ) -> Result<(Problem, Vec<Option<f64>>), Error> {
     if req.parameters.is_empty() {
-        return Err(cmdline("--parameters", "at least one address to fit", "none"));
+        return Err(cmdline(
+            "--parameters",
+            "at least one address to fit",
+            "none",
+        ));
     }
     let mut params = Vec::new();
     let mut addresses = Vec::new();
     for text in req.parameters {
         if params.iter().any(|p: &Parameter| &p.address == text) {
-            return Err(cmdline("--parameters", "each address once", format!("`{text}` twice")));
+            return Err(cmdline(
+                "--parameters",
+                "each address once",
+                format!("`{text}` twice"),
+            ));
         }
         let mut per_batch = Vec::new();
         let mut first = None;
         for b in batches.iter_mut() {
-            let (p, a) = parameter(&mut b.scenario, text, ff).map_err(|e| {
-                cmdline(
-                    "--parameters",
-                    e,
-                    format!("`{text}` (batch {})", b.id),
-                )
-            })?;
+            let (p, a) = parameter(&mut b.scenario, text, ff)
+                .map_err(|e| cmdline("--parameters", e, format!("`{text}` (batch {})", b.id)))?;
             first.get_or_insert(p);
             per_batch.push(a);
         }
@@ -211,14 +240,23 @@ pub fn build(
     }
     let declared: Vec<Option<f64>> = observed
         .iter()
-        .map(|o| req.declared_sd.iter().find(|(v, _)| *v == o.variable).map(|(_, s)| *s))
+        .map(|o| {
+            req.declared_sd
+                .iter()
+                .find(|(v, _)| *v == o.variable)
+                .map(|(_, s)| *s)
+        })
         .collect();
     for (v, s) in req.declared_sd {
         if !observed.iter().any(|o| &o.variable == v) {
             return Err(cmdline("--sd", "an observed variable", format!("`{v}`")));
         }
         if !(s.is_finite() && *s > 0.0) {
-            return Err(cmdline(&format!("--sd {v}"), "a positive SD", s.to_string()));
+            return Err(cmdline(
+                &format!("--sd {v}"),
+                "a positive SD",
+                s.to_string(),
+            ));
         }
     }
     // Starting σ: declared, else 10 % of the variable's RMS.
@@ -251,7 +289,11 @@ pub fn check_effects(p: &Problem) -> Result<(), Error> {
         .map(|q| q.transform.to_theta(q.initial))
         .collect();
     let fail = |e: String| {
-        cmdline("--parameters", "a model that simulates every fitted batch at the starting values", e)
+        cmdline(
+            "--parameters",
+            "a model that simulates every fitted batch at the starting values",
+            e,
+        )
     };
     let r0 = p.residuals(&theta).map_err(fail)?;
     let mut d = Diagnostics::new();
@@ -263,7 +305,11 @@ pub fn check_effects(p: &Problem) -> Result<(), Error> {
             Transform::Identity => 0.1 * q.initial.abs().max(1.0),
         };
         let r = p.residuals(&t).map_err(fail)?;
-        let change: f64 = r.iter().zip(&r0).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        let change: f64 = r
+            .iter()
+            .zip(&r0)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
         if !(change > 1e-3) {
             d.push(Diagnostic::new(
                 "<command line>",

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{ModelRecord, Registry};
-use biotwin_core::error::{Diagnostic, Error};
 use crate::surrogates::artifact::{Artifact, SurrogateModel};
+use biotwin_core::error::{Diagnostic, Error};
 
 /// The registered content of a calibrated model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

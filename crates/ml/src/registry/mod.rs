@@ -29,10 +29,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::timestamp::format_rfc3339;
-use biotwin_core::error::{Diagnostic, Error};
-use biotwin_core::output::atomic::write_atomic;
 use crate::surrogates::artifact::{Artifact, content_sha256};
 use crate::surrogates::metrics::Metrics;
+use biotwin_core::error::{Diagnostic, Error};
+use biotwin_core::output::atomic::write_atomic;
 
 /// File name of the log inside the registry directory.
 pub const LOG_FILE: &str = "registry.jsonl";

@@ -4,7 +4,10 @@
 use biotwin_ml::data::Dataset;
 
 fn load() -> Dataset {
-    let dir = concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/training-data/indpensim");
+    let dir = concat!(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+        "/training-data/indpensim"
+    );
     Dataset::load(dir).unwrap_or_else(|e| panic!("{e}"))
 }
 

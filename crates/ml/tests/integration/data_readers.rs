@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use biotwin_ml::data::Dataset;
 use biotwin_core::error::{Diagnostic, Diagnostics};
+use biotwin_ml::data::Dataset;
 
 const TAGS: &str = r#"
 [variables.temperature]

@@ -9,15 +9,18 @@
 
 use std::path::Path;
 
-use biotwin_ml::data::Dataset;
 use biotwin_ml::calibration::estimate::{Settings, estimate};
 use biotwin_ml::calibration::setup::{Request, from_dataset};
+use biotwin_ml::data::Dataset;
 use biotwin_ml::surrogates::hybrid::mechanistic::MechanisticSpec;
 use biotwin_ml::surrogates::pls::PlsParams;
 use biotwin_ml::surrogates::train::{ModelChoice, Validation, evaluate, train};
 use biotwin_ml::surrogates::unfold::UnfoldingSpec;
 
-const DATA: &str = concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/training-data/cho-platform");
+const DATA: &str = concat!(
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+    "/training-data/cho-platform"
+);
 const EDGE: [&str; 6] = ["B31", "B32", "B33", "B34", "B35", "B36"];
 const TARGETS: [&str; 2] = ["final_titer", "galactosylated"];
 const PARAMETERS: [&str; 6] = [
@@ -28,7 +31,13 @@ const PARAMETERS: [&str; 6] = [
     "model.k_lys",
     "model.gal_ref",
 ];
-const OBSERVE: [&str; 5] = ["viable_cells", "viability", "titer", "glucose", "galactosylated"];
+const OBSERVE: [&str; 5] = [
+    "viable_cells",
+    "viability",
+    "titer",
+    "glucose",
+    "galactosylated",
+];
 const DESIGN: [&str; 8] = [
     "agitation",
     "do_setpoint",
@@ -126,7 +135,9 @@ fn cho_platform_fit_predicts_edge_batches() {
         let rec = ds.batch(&batch.id).unwrap();
         for (theta, ss) in [(&e.theta, &mut ss_fit), (&nominal, &mut ss_nom)] {
             let (_, out) = hp.predict(b, theta).unwrap();
-            let pr = spec.targets_of(&out, &batch.id, &targets, &mapping).unwrap();
+            let pr = spec
+                .targets_of(&out, &batch.id, &targets, &mapping)
+                .unwrap();
             for j in 0..2 {
                 ss[j] += (pr[j] - rec.meta.cqas[TARGETS[j]]).powi(2);
             }
@@ -149,16 +160,40 @@ fn cho_platform_fit_predicts_edge_batches() {
         ],
     );
     eprintln!("| model | final titer RMSE (g/L) | galactosylated RMSE (fraction) |");
-    eprintln!("| calibrated (biotwin fit) | {:.4} | {:.4} |", fit[0], fit[1]);
-    eprintln!("| uncalibrated platform model | {:.4} | {:.4} |", nom[0], nom[1]);
-    eprintln!("| PLS, recipe only | {:.4} | {:.4} |", pls_recipe[0], pls_recipe[1]);
-    eprintln!("| PLS, CLI default (50 % data) | {:.4} | {:.4} |", pls_cli[0], pls_cli[1]);
+    eprintln!(
+        "| calibrated (biotwin fit) | {:.4} | {:.4} |",
+        fit[0], fit[1]
+    );
+    eprintln!(
+        "| uncalibrated platform model | {:.4} | {:.4} |",
+        nom[0], nom[1]
+    );
+    eprintln!(
+        "| PLS, recipe only | {:.4} | {:.4} |",
+        pls_recipe[0], pls_recipe[1]
+    );
+    eprintln!(
+        "| PLS, CLI default (50 % data) | {:.4} | {:.4} |",
+        pls_cli[0], pls_cli[1]
+    );
     // As reported in docs/fit.md (4 decimals; margin 1 in the last digit).
     let near = |x: f64, want: f64| (x - want).abs() <= 1.5e-4;
-    assert!(near(fit[0], 0.7595) && near(fit[1], 0.0275), "calibrated {fit:?}");
-    assert!(near(nom[0], 1.0525) && near(nom[1], 0.0250), "uncalibrated {nom:?}");
-    assert!(near(pls_recipe[0], 0.9760) && near(pls_recipe[1], 0.0254), "PLS {pls_recipe:?}");
-    assert!(near(pls_cli[0], 0.5147) && near(pls_cli[1], 0.0151), "PLS {pls_cli:?}");
+    assert!(
+        near(fit[0], 0.7595) && near(fit[1], 0.0275),
+        "calibrated {fit:?}"
+    );
+    assert!(
+        near(nom[0], 1.0525) && near(nom[1], 0.0250),
+        "uncalibrated {nom:?}"
+    );
+    assert!(
+        near(pls_recipe[0], 0.9760) && near(pls_recipe[1], 0.0254),
+        "PLS {pls_recipe:?}"
+    );
+    assert!(
+        near(pls_cli[0], 0.5147) && near(pls_cli[1], 0.0151),
+        "PLS {pls_cli:?}"
+    );
     let est = |a: &str| e.parameters.iter().find(|q| q.address == a).unwrap();
     for (a, want) in [
         ("model.mu_max", 0.03825),
@@ -169,7 +204,11 @@ fn cho_platform_fit_predicts_edge_batches() {
         ("model.gal_ref", 35.01),
     ] {
         let q = est(a);
-        assert!((q.estimate / want - 1.0).abs() < 5e-4, "{a}: {}", q.estimate);
+        assert!(
+            (q.estimate / want - 1.0).abs() < 5e-4,
+            "{a}: {}",
+            q.estimate
+        );
         assert_eq!(q.verdict, "well determined", "{a}");
     }
 }

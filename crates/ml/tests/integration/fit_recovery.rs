@@ -7,13 +7,16 @@ use crate::noise_support;
 
 use std::path::Path;
 
+use biotwin_core::simulation::{Family, Scenario, load_process};
 use biotwin_ml::calibration::estimate::{Settings, estimate};
 use biotwin_ml::calibration::problem::{Batch, Problem, Sample, observables};
 use biotwin_ml::calibration::setup::{Request, build};
-use biotwin_core::simulation::{Family, Scenario, load_process};
 use noise_support::Noise;
 
-const PROCESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/xing2010-reference.toml");
+const PROCESS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../process-models/processes/xing2010-reference.toml"
+);
 const OBSERVE: [&str; 3] = ["viable_cells", "titer", "glucose"];
 /// Conditions of the 6 batches: (seed 1e6 cells/mL, feed scale).
 const DESIGN: [(f64, f64); 6] = [
@@ -43,7 +46,12 @@ fn truth_batches() -> (Vec<Batch>, Vec<f64>, Vec<f64>) {
     let mut batches = Vec::new();
     let mut truth_user = Vec::new();
     for (name, f) in TRUTH {
-        let k = s0.family.params().iter().position(|p| p.name == name).unwrap();
+        let k = s0
+            .family
+            .params()
+            .iter()
+            .position(|p| p.name == name)
+            .unwrap();
         truth_user.push(s0.params_si[k] / ff[k] * f);
     }
     for (i, (seed, feed)) in DESIGN.iter().enumerate() {
@@ -150,12 +158,29 @@ fn recovers_known_parameters_within_their_intervals() {
         let [Some(plo), Some(phi)] = q.profile_ci.unwrap() else {
             panic!("{}: profile interval open", q.address)
         };
-        assert!(flo <= *t && *t <= fhi, "{}: truth {t} outside Fisher [{flo}, {fhi}]", q.address);
-        assert!(plo <= *t && *t <= phi, "{}: truth {t} outside profile [{plo}, {phi}]", q.address);
+        assert!(
+            flo <= *t && *t <= fhi,
+            "{}: truth {t} outside Fisher [{flo}, {fhi}]",
+            q.address
+        );
+        assert!(
+            plo <= *t && *t <= phi,
+            "{}: truth {t} outside profile [{plo}, {phi}]",
+            q.address
+        );
         // Honest and informative: the two intervals agree to 20 %, and the
         // estimate is within 5 % of the truth.
-        assert!(((phi - plo) / (fhi - flo) - 1.0).abs() < 0.2, "{}: profile {plo}..{phi} vs Fisher {flo}..{fhi}", q.address);
-        assert!((q.estimate / t - 1.0).abs() < 0.05, "{}: {} vs {t}", q.address, q.estimate);
+        assert!(
+            ((phi - plo) / (fhi - flo) - 1.0).abs() < 0.2,
+            "{}: profile {plo}..{phi} vs Fisher {flo}..{fhi}",
+            q.address
+        );
+        assert!(
+            (q.estimate / t - 1.0).abs() < 0.05,
+            "{}: {} vs {t}",
+            q.address,
+            q.estimate
+        );
         assert_eq!(q.verdict, "well determined", "{}", q.address);
     }
     // σ estimated near the 3 % of RMS that was added.
@@ -198,12 +223,23 @@ fn fisher_intervals_cover_the_truth_in_90_to_99_percent_of_100_replicates() {
 fn k_glc_is_reported_non_identifiable_when_glucose_stays_high() {
     let (batches, ff, _) = truth_batches();
     let mut noise = Noise(99);
-    let mut p = problem(noisy(&batches, &mut noise), &ff, &["mu_max", "q_mab", "mu_d_max", "K_glc"]);
+    let mut p = problem(
+        noisy(&batches, &mut noise),
+        &ff,
+        &["mu_max", "q_mab", "mu_d_max", "K_glc"],
+    );
     let e = estimate(&mut p, &Settings::default()).expect("fit runs");
-    let k = e.parameters.iter().find(|q| q.address == "model.K_glc").unwrap();
+    let k = e
+        .parameters
+        .iter()
+        .find(|q| q.address == "model.K_glc")
+        .unwrap();
     assert_eq!(k.verdict, "practically non-identifiable", "{k:?}");
     let open = k.profile_ci.unwrap();
-    assert!(open[0].is_none() || open[1].is_none(), "profile must stay open: {open:?}");
+    assert!(
+        open[0].is_none() || open[1].is_none(),
+        "profile must stay open: {open:?}"
+    );
     // Never a tight interval: the Fisher interval spans more than a factor
     // 10 or is unbounded.
     match k.fisher_ci {
@@ -240,7 +276,9 @@ fn exact_sensitivities_match_central_differences_through_bolus_feeds() {
                 },
             });
         }
-        s.recipe.events.sort_by(|a, c| a.time_s.total_cmp(&c.time_s));
+        s.recipe
+            .events
+            .sort_by(|a, c| a.time_s.total_cmp(&c.time_s));
     }
     let names = ["mu_max", "q_mab", "mu_d_max", "Y_x_glc"];
     let p = problem(batches, &ff, &names);

@@ -19,7 +19,10 @@ use biotwin_ml::surrogates::hybrid::{
 use biotwin_ml::surrogates::pls::PlsParams;
 use nalgebra::DMatrix;
 
-const PROCESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/xing2010-reference.toml");
+const PROCESS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../process-models/processes/xing2010-reference.toml"
+);
 
 fn base() -> (Scenario, Vec<f64>) {
     let def = load_process(Path::new(PROCESS)).expect("reference process loads");
@@ -613,8 +616,11 @@ fn serial_hybrid_recovers_monod_constants() {
 /// file's). Noise-free: what remains is solver and sampling error.
 #[test]
 fn serial_hybrid_recovers_kinetics_from_the_scipy_reference_trajectory() {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/cho/xing2010_trajectory_nominal.csv")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/cho/xing2010_trajectory_nominal.csv"
+    ))
+    .unwrap();
     let rows: Vec<Vec<f64>> = text
         .lines()
         .skip(1)

@@ -22,7 +22,10 @@ use biotwin_ml::surrogates::hybrid::{
     BatchObservations, HybridArtifact, HybridModel, SerialHybridParams,
 };
 
-const PROCESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/processes/xing2010-reference.toml");
+const PROCESS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../process-models/processes/xing2010-reference.toml"
+);
 
 /// The plant's missing mechanism: one tanh unit of lactate and ammonium,
 /// a = tanh(1.5 Amm/5 − 0.8 Lac/20 − 0.5), growth × exp(−0.4 a − 0.1),

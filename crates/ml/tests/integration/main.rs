@@ -1,7 +1,6 @@
 //! Integration tests of `biotwin-ml`, one binary (as ripgrep does): each module
 //! below was a test file of its own before the workspace split.
 
-mod noise_support;
 mod data_indpensim;
 mod data_readers;
 mod data_writer;
@@ -10,6 +9,7 @@ mod fit_cho;
 mod fit_recovery;
 mod hybrid;
 mod hybrid_nn_rates;
+mod noise_support;
 mod surrogates_artifact;
 mod surrogates_indpensim;
 mod surrogates_sklearn;

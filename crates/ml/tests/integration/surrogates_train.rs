@@ -1,8 +1,8 @@
 //! The one-call training path used by the CLI: unfold, validate by batch,
 //! fit, save, load, evaluate on held-out batches.
 
-use biotwin_ml::data::Dataset;
 use biotwin_core::error::Error;
+use biotwin_ml::data::Dataset;
 use biotwin_ml::surrogates::artifact::Artifact;
 use biotwin_ml::surrogates::pls::PlsParams;
 use biotwin_ml::surrogates::train::{ModelChoice, Validation, evaluate, predict_batch, train};

@@ -12,11 +12,11 @@
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-use biotwin_core::simulation::Scenario;
 use crate::surrogates::artifact::SurrogateModel;
 use crate::surrogates::gp::GpParams;
 use crate::surrogates::pls::PlsParams;
 use crate::surrogates::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
+use biotwin_core::simulation::Scenario;
 
 /// Which surrogate learns the residuals.
 #[derive(Debug, Clone, PartialEq)]

@@ -39,16 +39,16 @@ use serde::{Deserialize, Serialize};
 
 use super::dual::{Dual, Scalar};
 use super::rate_net::{RateNet, RateNetSpec};
+use crate::surrogates::SurrogateError;
 use biotwin_core::bioreactor::simulate::{RunOptions, run};
-use biotwin_core::fit::lm::{
-    Control, LeastSquares, Linearisation, LmOptions, StepLimit, levenberg_marquardt,
-};
 use biotwin_core::bioreactor::xing2010::{self, PARAMS};
 use biotwin_core::bioreactor::{Culture, StateKind};
 use biotwin_core::definition::recipe::{Recipe, Setpoints};
 use biotwin_core::definition::species::{Composition, Species};
+use biotwin_core::fit::lm::{
+    Control, LeastSquares, Linearisation, LmOptions, StepLimit, levenberg_marquardt,
+};
 use biotwin_core::solver::{Method, OdeSystem, SolverFailure, Tolerances};
-use crate::surrogates::SurrogateError;
 
 /// Number of states of the mass balances.
 pub const NS: usize = 8;

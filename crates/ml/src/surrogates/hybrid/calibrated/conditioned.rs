@@ -120,8 +120,10 @@ pub(super) fn map_effects(
         min_step: 1e-7,
         ..LmOptions::default()
     };
-    let fit = levenberg_marquardt(&problem, &vec![0.0; free.len()], &opts, |_| Control::Continue)
-        .ok()?;
+    let fit = levenberg_marquardt(&problem, &vec![0.0; free.len()], &opts, |_| {
+        Control::Continue
+    })
+    .ok()?;
     if fit.failure.is_some() {
         return None;
     }

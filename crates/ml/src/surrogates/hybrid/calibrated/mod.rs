@@ -36,11 +36,11 @@ use serde::{Deserialize, Serialize};
 
 use super::mechanistic::MechanisticSpec;
 use crate::data::batch::BatchRecord;
+use crate::surrogates::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 use biotwin_core::error::{Diagnostic, Error};
 use biotwin_core::fit::lm::{Control, LeastSquares, Linearisation, LmOptions, levenberg_marquardt};
 use biotwin_core::simulation::address::Address;
 use biotwin_core::simulation::{Outcome, Scenario};
-use crate::surrogates::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 
 /// A dataset offline variable and the simulated column it is compared with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
