@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::definition::kinetic::KineticModel;
-use crate::definition::process::{InputFile, ProcessDefinition, file_sha256};
+use crate::definition::process::{InputFile, ProcessDefinition};
 use crate::error::{Diagnostic, Diagnostics};
 
 use super::Family;
@@ -47,21 +47,41 @@ pub fn resolve_model(reference: &str) -> Result<ResolvedModel, Diagnostics> {
         )
         .into());
     }
-    let model = KineticModel::load(
-        path,
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics::from(Diagnostic::new(
+            path,
+            "",
+            "a readable TOML file",
+            e.to_string(),
+        ))
+    })?;
+    let sha256 = crate::definition::process::text_sha256(&text);
+    from_text(path.display().to_string(), path.to_path_buf(), text, sha256)
+}
+
+/// The one place a resolved model is built: validated from its text, with
+/// `source` and `sha256` (of the text) as its provenance.
+fn from_text(
+    source: String,
+    path: PathBuf,
+    text: String,
+    sha256: String,
+) -> Result<ResolvedModel, Diagnostics> {
+    let model = KineticModel::load_text(
+        &path,
+        text,
         |f| Family::parse(f).map(|f| f.params()),
         &Family::names(),
     )?;
-    let sha256 = file_sha256(path);
     Ok(ResolvedModel {
         provenance: ModelProvenance {
             id: model.id.clone(),
             version: model.version.clone(),
-            source: path.display().to_string(),
+            source,
             sha256,
         },
         model,
-        path: path.to_path_buf(),
+        path,
     })
 }
 
@@ -84,23 +104,7 @@ pub fn resolve_model_text(
         )
         .into());
     }
-    let path = PathBuf::from(label);
-    let model = KineticModel::load_text(
-        &path,
-        text,
-        |f| Family::parse(f).map(|f| f.params()),
-        &Family::names(),
-    )?;
-    Ok(ResolvedModel {
-        provenance: ModelProvenance {
-            id: model.id.clone(),
-            version: model.version.clone(),
-            source: label.to_string(),
-            sha256: found,
-        },
-        model,
-        path,
-    })
+    from_text(label.to_string(), PathBuf::from(label), text, found)
 }
 
 /// The provenance of the model a loaded process names.
