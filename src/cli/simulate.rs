@@ -122,7 +122,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             return Err(Error::Input(
                 def.diag(
                     "uncertainty",
-                    "at least one [[uncertainty]] entry for --monte-carlo",
+                    "at least one [[uncertainty]] entry (or a calibrated model with a covariance, --model) for --monte-carlo",
                     "none",
                 )
                 .into(),
@@ -138,6 +138,15 @@ pub fn run(a: Args) -> Result<(), Error> {
         );
         if let Some(f) = &mc.first_failure {
             outln!("  first failure: {f}");
+        }
+        for g in &mc.joint {
+            outln!(
+                "  drawn jointly from the fit's covariance (log space where the fit estimated logs): {}",
+                g.join(", ")
+            );
+        }
+        for n in &mc.notes {
+            outln!("  note: {n}");
         }
         out!("{}", mc_table(&mc));
         if let Some(path) = &a.mc_out {

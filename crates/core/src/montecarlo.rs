@@ -2,10 +2,28 @@
 //! initial conditions, set-points and raw-material (medium) compositions.
 //!
 //! Each run draws its inputs from a generator seeded by `(seed, run index)`
-//! alone, so results are identical for a given seed whatever the number of
-//! threads or the order in which rayon schedules runs. Runs whose simulation
-//! fails are counted and the first failure is reported; they are not
-//! silently dropped from the statistics without saying so.
+//! alone ([`run_seed`], the one per-run stream of every Monte Carlo in
+//! biotwin), so results are identical for a given seed whatever the number
+//! of threads or the order in which rayon schedules runs. Runs whose
+//! simulation fails are counted and the first failure is reported; they are
+//! not silently dropped from the statistics without saying so.
+//!
+//! The inputs of a run are an [`InputSet`]: the process file's declared
+//! `[[uncertainty]]` entries, drawn independently, and, when the model file
+//! carries the covariance of a fit (`[calibration.covariance]`,
+//! `biotwin fit`), the fitted parameters drawn **jointly** from it: normal in
+//! the stated space (of ln(value), or of the value) around the file's
+//! values. A joint group is drawn as a Gaussian copula of its marginals:
+//! every input first gets its uniform u from the stream, in order; the
+//! members' u are mapped to z = Φ⁻¹(u), correlated as w = L z with L the
+//! Cholesky factor of the correlation matrix, and mapped back through Φ and
+//! each marginal's quantile function. With lognormal (ln) or normal
+//! (identity) marginals this is exactly the multivariate (log)normal of the
+//! covariance; the number of draws per run does not change, so two arms of
+//! a study with the same seed still see the same draws. A declared
+//! `[[uncertainty]]` entry on a fitted parameter is superseded by the
+//! covariance (the set's `notes` say so); entries on other addresses apply
+//! as before.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
@@ -13,10 +31,12 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::definition::calibration::{Transform, cholesky};
 use crate::definition::process::ProcessDefinition;
 use crate::definition::specs::Specifications;
 use crate::definition::uncertainty::Distribution;
 use crate::error::Diagnostics;
+use crate::sensitivity::distribution::{standard_normal_cdf, standard_normal_quantile};
 use crate::simulation::Scenario;
 use crate::simulation::address::Address;
 
@@ -30,22 +50,281 @@ pub struct UncertainInput {
     pub distribution: Distribution,
 }
 
-/// Resolves the process file's `[[uncertainty]]` entries against a scenario.
+/// Inputs drawn jointly from a fit's covariance (see the module docs).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JointGroup {
+    /// Where the covariance was read: `<model file>: calibration.covariance`.
+    pub source: String,
+    /// Indices of the members in [`InputSet::inputs`].
+    pub members: Vec<usize>,
+    /// Correlation matrix of the members (row-major), as drawn.
+    pub correlation: Vec<f64>,
+    /// Lower Cholesky factor of `correlation` (row-major, rows of unit norm).
+    #[serde(skip)]
+    pub corr_cholesky: Vec<f64>,
+}
+
+/// Everything a Monte Carlo run draws: independent inputs and joint groups.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct InputSet {
+    /// Every input, in draw order (joint members included, with their
+    /// marginal distributions).
+    pub inputs: Vec<UncertainInput>,
+    pub joint: Vec<JointGroup>,
+    /// What the user should know about how the set was built (declared
+    /// entries superseded by a fit's covariance).
+    pub notes: Vec<String>,
+}
+
+impl std::ops::Deref for InputSet {
+    type Target = [UncertainInput];
+    fn deref(&self) -> &[UncertainInput] {
+        &self.inputs
+    }
+}
+
+/// The u at which Φ⁻¹ is evaluated is kept inside (0, 1): a draw of exactly
+/// 0 would give −∞.
+const U_FLOOR: f64 = 1e-300;
+
+impl InputSet {
+    /// A set of independent inputs.
+    pub fn independent(inputs: Vec<UncertainInput>) -> InputSet {
+        InputSet {
+            inputs,
+            ..InputSet::default()
+        }
+    }
+
+    /// One draw of every input (user units, in the order of `inputs`):
+    /// one uniform per input from `rng`, joint groups correlated through
+    /// their Gaussian copula.
+    pub fn draw<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> Vec<f64> {
+        let mut u: Vec<f64> = self.inputs.iter().map(|_| rng.random::<f64>()).collect();
+        for g in &self.joint {
+            let n = g.members.len();
+            let z: Vec<f64> = g
+                .members
+                .iter()
+                .map(|&i| standard_normal_quantile(u[i].clamp(U_FLOOR, 1.0 - 1e-16)))
+                .collect();
+            for (r, &i) in g.members.iter().enumerate() {
+                let w: f64 = (0..=r).map(|c| g.corr_cholesky[r * n + c] * z[c]).sum();
+                u[i] = standard_normal_cdf(w);
+            }
+        }
+        self.inputs
+            .iter()
+            .zip(u)
+            .map(|(inp, u)| inp.distribution.quantile(u))
+            .collect()
+    }
+
+    /// Sets a draw on a scenario.
+    pub fn apply(&self, scenario: &mut Scenario, values: &[f64]) {
+        for (inp, &v) in self.inputs.iter().zip(values) {
+            scenario.set(&inp.address, v);
+        }
+    }
+
+    /// Puts every input back to its nominal value.
+    pub fn restore(&self, scenario: &mut Scenario) {
+        for inp in &self.inputs {
+            scenario.set(&inp.address, inp.nominal);
+        }
+    }
+
+    /// Names of the members of each joint group.
+    pub fn joint_names(&self) -> Vec<Vec<String>> {
+        self.joint
+            .iter()
+            .map(|g| {
+                g.members
+                    .iter()
+                    .map(|&i| self.inputs[i].name.clone())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Replaces the distribution of inputs at the same address and appends
+    /// the others (a lot file's raw-material entries). A replaced joint
+    /// member leaves its group (its new distribution is independent).
+    pub fn with_replaced(&self, others: Vec<UncertainInput>) -> InputSet {
+        let mut out = self.clone();
+        for o in others {
+            match out.inputs.iter().position(|c| c.address == o.address) {
+                Some(i) => {
+                    out.inputs[i] = o;
+                    for g in &mut out.joint {
+                        if let Some(r) = g.members.iter().position(|&m| m == i) {
+                            g.remove_member(r);
+                        }
+                    }
+                }
+                None => out.inputs.push(o),
+            }
+        }
+        out.joint.retain(|g| g.members.len() > 1);
+        out
+    }
+}
+
+impl JointGroup {
+    /// Builds a group from a covariance's correlation (row-major n × n).
+    fn new(source: String, members: Vec<usize>, correlation: Vec<f64>) -> Option<JointGroup> {
+        let n = members.len();
+        let mut jittered = correlation.clone();
+        for i in 0..n {
+            jittered[i * n + i] += 1e-12;
+        }
+        let mut l = cholesky(&jittered, n)?;
+        // Rows of unit norm: each w is exactly standard normal.
+        for r in 0..n {
+            let norm = (0..=r).map(|c| l[r * n + c].powi(2)).sum::<f64>().sqrt();
+            for c in 0..=r {
+                l[r * n + c] /= norm;
+            }
+        }
+        Some(JointGroup {
+            source,
+            members,
+            correlation,
+            corr_cholesky: l,
+        })
+    }
+
+    /// Drops member `r` (row and column of the correlation).
+    fn remove_member(&mut self, r: usize) {
+        let n = self.members.len();
+        let keep: Vec<usize> = (0..n).filter(|&k| k != r).collect();
+        let corr: Vec<f64> = keep
+            .iter()
+            .flat_map(|&i| keep.iter().map(move |&j| (i, j)))
+            .map(|(i, j)| self.correlation[i * n + j])
+            .collect();
+        let members: Vec<usize> = keep.iter().map(|&k| self.members[k]).collect();
+        if let Some(g) = JointGroup::new(self.source.clone(), members, corr) {
+            *self = g;
+        }
+    }
+}
+
+/// Resolves what a process samples: its `[[uncertainty]]` entries and, if
+/// its model file carries a fit's covariance, the fitted parameters jointly
+/// (superseding declared entries on the same parameters, with a note).
 pub fn uncertain_inputs(
     def: &ProcessDefinition,
     scenario: &mut Scenario,
-) -> Result<Vec<UncertainInput>, Diagnostics> {
+) -> Result<InputSet, Diagnostics> {
     let mut d = Diagnostics::new();
-    let mut out = Vec::new();
+    let mut set = InputSet::default();
+    let ff = &def.model.params.file_factor;
+    let cov = def
+        .model
+        .calibration
+        .as_ref()
+        .and_then(|c| c.covariance.as_ref());
+    let model_path = def
+        .inputs
+        .iter()
+        .find(|i| i.role == "model")
+        .map_or_else(|| def.path.clone(), |i| i.path.clone());
+    let fitted: Vec<String> = cov
+        .map(|c| c.names.iter().map(|n| format!("model.{n}")).collect())
+        .unwrap_or_default();
     for (i, u) in def.uncertainty.iter().enumerate() {
-        match resolve_input(scenario, &def.model.params.file_factor, u, None) {
-            Ok(input) => out.push(input),
+        if fitted.contains(&u.parameter) {
+            set.notes.push(format!(
+                "uncertainty[{i}] ({}) of {} is superseded by the covariance of the calibrated model {} (calibration.covariance)",
+                u.parameter,
+                def.path.display(),
+                model_path.display()
+            ));
+            continue;
+        }
+        match resolve_input(scenario, ff, u, None) {
+            Ok(input) => set.inputs.push(input),
             Err((key, expected, found)) => {
                 d.push(def.diag(&format!("uncertainty[{i}]{key}"), expected, found))
             }
         }
     }
-    d.into_result(out)
+    if let Some(c) = cov {
+        let n = c.names.len();
+        let source = format!("{}: calibration.covariance", model_path.display());
+        let mut members = Vec::new();
+        let mut kept = Vec::new();
+        for (k, name) in c.names.iter().enumerate() {
+            let var = c.matrix[k * n + k];
+            // A parameter the fit fixed exactly (zero variance) is not drawn.
+            if !(var > 0.0) {
+                continue;
+            }
+            let field = format!("calibration.covariance.matrix[{k}][{k}]");
+            let addr = format!("model.{name}");
+            let address = match scenario.address(&addr, ff) {
+                Ok(a) => a,
+                Err(e) => {
+                    d.push(crate::error::Diagnostic::new(
+                        &model_path,
+                        "calibration.covariance.parameters",
+                        e,
+                        format!("`{name}`"),
+                    ));
+                    continue;
+                }
+            };
+            let nominal = scenario.get(&address);
+            let distribution = match c.transforms[k] {
+                Transform::Ln => Distribution::LogNormal {
+                    mu_ln: nominal.ln(),
+                    sigma_ln: var.sqrt(),
+                },
+                Transform::Identity => Distribution::Normal {
+                    mean: nominal,
+                    sd: var.sqrt(),
+                },
+            };
+            if let Err((expected, found)) = check_support(scenario, &address, &distribution) {
+                d.push(crate::error::Diagnostic::new(
+                    &model_path,
+                    field,
+                    format!("a variance of `{name}` whose draws the model accepts: {expected}"),
+                    found,
+                ));
+                continue;
+            }
+            members.push(set.inputs.len());
+            kept.push(k);
+            set.inputs.push(UncertainInput {
+                name: addr,
+                address,
+                nominal,
+                distribution,
+            });
+        }
+        if kept.len() > 1 {
+            let m = kept.len();
+            let mut corr = vec![0.0; m * m];
+            for (a, &i) in kept.iter().enumerate() {
+                for (b, &j) in kept.iter().enumerate() {
+                    corr[a * m + b] =
+                        c.matrix[i * n + j] / (c.matrix[i * n + i] * c.matrix[j * n + j]).sqrt();
+                }
+            }
+            match JointGroup::new(source.clone(), members, corr) {
+                Some(g) => set.joint.push(g),
+                None => d.push(crate::error::Diagnostic::new(
+                    &model_path,
+                    "calibration.covariance.matrix",
+                    "a covariance whose correlation matrix is positive semi-definite",
+                    "its Cholesky factorisation failed",
+                )),
+            }
+        }
+    }
+    d.into_result(set)
 }
 
 /// One `[[uncertainty]]` entry (of a process or a lot file) as an input:
@@ -127,6 +406,10 @@ pub struct MonteCarloResult {
     pub failed: usize,
     pub first_failure: Option<String>,
     pub inputs: Vec<UncertainInput>,
+    /// Inputs drawn jointly (names of each group's members).
+    pub joint: Vec<Vec<String>>,
+    /// How the inputs were built (declared entries superseded by a fit).
+    pub notes: Vec<String>,
     /// Quality attribute names, in column order of `outcomes`.
     pub quality_names: Vec<String>,
     /// Sampled input values per run (user units), `inputs.len()` per run.
@@ -138,8 +421,9 @@ pub struct MonteCarloResult {
     pub summary: Vec<Summary>,
 }
 
-/// Deterministic per-run stream: SplitMix64 finaliser of (seed, index).
-fn run_seed(seed: u64, run: u64) -> u64 {
+/// The per-run stream of every Monte Carlo in biotwin: the SplitMix64
+/// finaliser of (seed, run index), so a run's draws depend on nothing else.
+pub fn run_seed(seed: u64, run: u64) -> u64 {
     let mut z = seed
         ^ run
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -152,7 +436,7 @@ fn run_seed(seed: u64, run: u64) -> u64 {
 /// Runs `runs` batches in parallel; `progress` shows a bar on stderr.
 pub fn run(
     scenario: &Scenario,
-    inputs: &[UncertainInput],
+    inputs: &InputSet,
     specs: Option<&Specifications>,
     runs: usize,
     seed: u64,
@@ -182,21 +466,14 @@ pub fn run(
             || scenario.clone(),
             |s, i| {
                 let mut rng = StdRng::seed_from_u64(run_seed(seed, i as u64));
-                let mut sample = Vec::with_capacity(inputs.len());
-                for inp in inputs {
-                    let u: f64 = rng.random();
-                    let v = inp.distribution.quantile(u);
-                    s.set(&inp.address, v);
-                    sample.push(v);
-                }
+                let sample = inputs.draw(&mut rng);
+                inputs.apply(s, &sample);
                 let out = s
                     .simulate(false)
                     .map(|o| o.quality.iter().map(|(_, v)| *v).collect())
                     .map_err(|e| e.to_string());
                 // Restore nominal values for the next run on this thread.
-                for inp in inputs {
-                    s.set(&inp.address, inp.nominal);
-                }
+                inputs.restore(s);
                 bar.inc(1);
                 (sample, out)
             },
@@ -226,7 +503,9 @@ pub fn run(
         seed,
         failed,
         first_failure,
-        inputs: inputs.to_vec(),
+        inputs: inputs.inputs.clone(),
+        joint: inputs.joint_names(),
+        notes: inputs.notes.clone(),
         quality_names,
         samples,
         outcomes,

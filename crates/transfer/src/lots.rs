@@ -27,7 +27,7 @@ use biotwin_core::definition::process::file_sha256;
 use biotwin_core::definition::source::SourceFile;
 use biotwin_core::definition::uncertainty::UncertaintyFile;
 use biotwin_core::error::Diagnostics;
-use biotwin_core::montecarlo::UncertainInput;
+use biotwin_core::montecarlo::InputSet;
 use biotwin_core::simulation::Scenario;
 
 #[derive(Debug, Deserialize)]
@@ -98,8 +98,8 @@ impl Lots {
         &self,
         scenario: &mut Scenario,
         file_factor: &[f64],
-        current: &[UncertainInput],
-    ) -> Result<Vec<UncertainInput>, Diagnostics> {
+        current: &InputSet,
+    ) -> Result<InputSet, Diagnostics> {
         let mut d = Diagnostics::new();
         let mut lot_inputs = Vec::new();
         for (i, u) in self.entries.iter().enumerate() {
@@ -119,21 +119,7 @@ impl Lots {
                 }
             }
         }
-        let mut out: Vec<UncertainInput> = current
-            .iter()
-            .map(|c| {
-                lot_inputs
-                    .iter()
-                    .find(|l| l.address == c.address)
-                    .cloned()
-                    .unwrap_or_else(|| c.clone())
-            })
-            .collect();
-        for l in lot_inputs {
-            if !out.iter().any(|o| o.address == l.address) {
-                out.push(l);
-            }
-        }
+        let out = current.with_replaced(lot_inputs);
         d.into_result(out)
     }
 }

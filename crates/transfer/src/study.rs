@@ -11,14 +11,14 @@
 //! envelopes; only the first [`BAND_RUNS`] trajectories are kept in memory.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use biotwin_core::definition::specs::Specifications;
 use biotwin_core::error::Error;
-use biotwin_core::montecarlo::{Summary, UncertainInput, quantile, summarise};
+use biotwin_core::montecarlo::{InputSet, Summary, quantile, run_seed, summarise};
 use biotwin_core::simulation::{Outcome, Scenario};
 
 /// Trajectory columns drawn with envelopes in `trajectories.svg`.
@@ -188,17 +188,6 @@ impl ArmStudy {
     }
 }
 
-/// Same per-run stream as `montecarlo::run` (SplitMix64 of seed and index).
-fn run_seed(seed: u64, run: u64) -> u64 {
-    let mut z = seed
-        ^ run
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn band_rows(outcome: &Outcome) -> Option<Vec<Vec<f64>>> {
     BAND_COLUMNS.iter().map(|c| outcome.column(c)).collect()
 }
@@ -209,7 +198,7 @@ fn band_rows(outcome: &Outcome) -> Option<Vec<Vec<f64>>> {
 pub fn run_arm(
     label: &str,
     scenario: &Scenario,
-    inputs: &[UncertainInput],
+    inputs: &InputSet,
     specs: Option<&Specifications>,
     runs: usize,
     seed: u64,
@@ -227,14 +216,10 @@ pub fn run_arm(
             || scenario.clone(),
             |s, i| {
                 let mut rng = StdRng::seed_from_u64(run_seed(seed, i as u64));
-                for inp in inputs {
-                    let u: f64 = rng.random();
-                    s.set(&inp.address, inp.distribution.quantile(u));
-                }
+                let draw = inputs.draw(&mut rng);
+                inputs.apply(s, &draw);
                 let out = s.simulate(true);
-                for inp in inputs {
-                    s.set(&inp.address, inp.nominal);
-                }
+                inputs.restore(s);
                 bar.inc(1);
                 match out {
                     Ok(o) => {

@@ -14,8 +14,8 @@
 //! ensemble) the likelihood is tempered until it no longer does, so the
 //! interval does not shrink to one member's value.
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 use serde_json::json;
 
 use crate::{
@@ -100,10 +100,8 @@ pub fn fill(store: &dyn Store, d: &DemoBatch) -> Result<DemoSummary, Error> {
     let mut outcomes = Vec::with_capacity(d.members + 1);
     for _ in 0..=d.members {
         let mut s = scenario.clone();
-        for inp in &inputs {
-            let u: f64 = rng.random();
-            s.set(&inp.address, inp.distribution.quantile(u));
-        }
+        let draw = inputs.draw(&mut rng);
+        inputs.apply(&mut s, &draw);
         outcomes.push(s.simulate(true)?);
     }
     let plant = outcomes.remove(0);
