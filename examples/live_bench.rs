@@ -128,6 +128,7 @@ fn site(ids: std::ops::Range<usize>, process: &PathBuf, store: PathBuf) -> SiteC
         name: "bench".into(),
         forecast_every_s: UPDATE_EVERY_S, // a forecast at every update
         store_path: store,
+        registry: None,
         p_in_spec_min: 0.9,
         tenants: vec![TenantConfig {
             id: "t".into(),
@@ -144,6 +145,7 @@ fn site(ids: std::ops::Range<usize>, process: &PathBuf, store: PathBuf) -> SiteC
                 planned_end_unix_s: START + 336.0 * 3600.0,
                 process: process.clone(),
                 predictor: "mechanistic".into(),
+                model: None,
             })
             .collect(),
         sources: vec![],

@@ -134,6 +134,7 @@ fn site(hours: f64, store_path: std::path::PathBuf) -> SiteConfig {
         name: "throughput".into(),
         forecast_every_s: 600.0,
         store_path,
+        registry: None,
         p_in_spec_min: 0.9,
         tenants: vec![TenantConfig {
             id: "t".into(),
@@ -149,6 +150,7 @@ fn site(hours: f64, store_path: std::path::PathBuf) -> SiteConfig {
                 planned_end_unix_s: START + hours * 3600.0 + 1.0,
                 process: "generated".into(),
                 predictor: "trend".into(),
+                model: None,
             })
             .collect(),
         sources: vec![],

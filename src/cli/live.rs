@@ -1,6 +1,6 @@
 //! `biotwin live`: run live mode from a site configuration.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::Error;
@@ -14,7 +14,7 @@ use crate::live::sqlite_store::SqliteStore;
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Live mode: historian data in, state estimate and end-of-batch forecasts out, all recorded",
-    after_help = "Examples:\n  biotwin live --config process-models/sites/example-site.toml --once\n  biotwin live --config site.toml --speed 3600\n  biotwin live --config process-models/sites/example-site.toml --once --serve 127.0.0.1:8080\n\nReadings are stored as received, mapped to model variables (refusals counted by\nreason), assimilated, and forecast every forecast_every_s of batch time into the\nSQLite store named in the site file. A restart resumes every unfinished batch\nwithout losing or duplicating a prediction. Check the audit trail with\n`biotwin audit verify --store FILE`. With --serve ADDR the QA page runs alongside\n(see `biotwin serve --help`) and stays up after processing until Ctrl-C; Ctrl-C\nstops both (every write is one transaction: a restart resumes)."
+    after_help = "Examples:\n  biotwin live --config process-models/sites/example-site.toml --once\n  biotwin live --config process-models/sites/example-site.toml --once --model cho-fit --registry models\n  biotwin live --config site.toml --speed 3600\n  biotwin live --config process-models/sites/example-site.toml --once --serve 127.0.0.1:8080\n\nReadings are stored as received, mapped to model variables (refusals counted by\nreason), assimilated, and forecast every forecast_every_s of batch time into the\nSQLite store named in the site file. A restart resumes every unfinished batch\nwithout losing or duplicating a prediction. Check the audit trail with\n`biotwin audit verify --store FILE`. With --serve ADDR the QA page runs alongside\n(see `biotwin serve --help`) and stays up after processing until Ctrl-C; Ctrl-C\nstops both (every write is one transaction: a restart resumes)."
 )]
 pub struct Args {
     /// Site configuration (TOML; see docs/live.md).
@@ -33,12 +33,26 @@ pub struct Args {
     /// sources end (also with --once) until Ctrl-C.
     #[arg(long, value_name = "ADDR")]
     pub serve: Option<std::net::SocketAddr>,
+    /// Every mechanistic batch runs this model instead of its process
+    /// file's: a calibrated model's name in --registry (its promoted version
+    /// when the batch starts), a promoted id, or a model file. A batch keeps
+    /// the model it started with across restarts.
+    #[arg(long, value_name = "NAME|ID|FILE")]
+    pub model: Option<String>,
+    /// The model registry for --model (default: the site file's
+    /// `[site] registry`, else `models`).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
 }
 
 /// The predictors this build can make: `mechanistic` and `surrogate:PATH`
-/// (see `live::factory`), with errors naming `site_file`.
-pub fn default_factory(site_file: &Path) -> Arc<dyn PredictorFactory> {
-    Arc::new(SiteFactory::new(site_file, MechanisticOptions::default()))
+/// (see `live::factory`), with errors naming the site file; batch models
+/// from the site's registry.
+pub fn default_factory(cfg: &SiteConfig) -> Arc<dyn PredictorFactory> {
+    Arc::new(
+        SiteFactory::new(&cfg.file, MechanisticOptions::default())
+            .with_registry(cfg.registry.clone()),
+    )
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
@@ -72,7 +86,21 @@ pub fn run(a: Args) -> Result<(), Error> {
         sources.len(),
         cfg.store_path.display()
     );
-    let factory = default_factory(&cfg.file);
+    let factory: Arc<dyn PredictorFactory> = match &a.model {
+        None => default_factory(&cfg),
+        Some(m) => {
+            let registry = a
+                .registry
+                .clone()
+                .or_else(|| cfg.registry.clone())
+                .unwrap_or_else(|| PathBuf::from("models"));
+            Arc::new(
+                SiteFactory::new(&cfg.file, MechanisticOptions::default())
+                    .with_registry(cfg.registry.clone())
+                    .with_model_override(m.clone(), registry),
+            )
+        }
+    };
     let mut engine = Engine::new(
         cfg.clone(),
         store.clone(),

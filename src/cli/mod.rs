@@ -130,38 +130,12 @@ pub(crate) fn write_stdout(s: &str, newline: bool) {
     }
 }
 
-/// Resolves `--model REFERENCE`: a model file, or else the id of a
-/// calibrated model (kind `mechanistic`) in the registry `registry`, which
-/// must verify (hash chain, anchors, artifacts) before it serves anything.
-/// The registry's sealed text hash is checked again against the text.
+/// Resolves `--model REFERENCE` for a study: a model file, or a calibrated
+/// model's name (its promoted version) or id in the registry `registry`
+/// (`registry::mechanistic::resolve_reference`).
 pub fn resolve_model_ref(
     reference: &str,
     registry: &std::path::Path,
 ) -> Result<crate::simulation::model_source::ResolvedModel, Error> {
-    use crate::simulation::model_source;
-    if std::path::Path::new(reference).is_file() {
-        return Ok(model_source::resolve_model(reference)?);
-    }
-    if !registry.join("registry.jsonl").is_file() {
-        return Err(Error::input(
-            "<command line>",
-            "--model",
-            format!(
-                "a model file, or the id of a calibrated model in the registry {} (--registry DIR)",
-                registry.display()
-            ),
-            format!(
-                "`{reference}`: no such file, and no registry log in {}",
-                registry.display()
-            ),
-        ));
-    }
-    crate::registry::verify(registry)?;
-    let loaded = crate::registry::mechanistic::load_calibrated(registry, reference)?;
-    let label = format!("registry:{}/{}", registry.display(), loaded.id);
-    Ok(model_source::resolve_model_text(
-        &label,
-        loaded.toml,
-        &loaded.sha256,
-    )?)
+    crate::registry::mechanistic::resolve_reference(reference, registry, false)
 }

@@ -8,7 +8,7 @@ use crate::equipment::{Equipment, resolve_equipment};
 use crate::error::{Diagnostic, Error};
 use crate::output;
 use crate::scaleup::{self, Criterion, ScaleUpParameters};
-use crate::simulation::{Scenario, load_process};
+use crate::simulation::{Scenario, load_process, model_source};
 use crate::transfer::translate::{operating_point, translated_process};
 
 #[derive(clap::Args, Debug)]
@@ -35,6 +35,15 @@ pub struct Args {
     /// Write a translated process file for the target at the chosen criterion.
     #[arg(long)]
     pub write_process: Option<PathBuf>,
+    /// Run with this kinetic model instead of the one the process names: a
+    /// model file (e.g. a calibrated model from `biotwin fit`) or the id of
+    /// a calibrated model in --registry. With --write-process its text is
+    /// copied beside the translated file, which names the copy.
+    #[arg(long, value_name = "FILE|ID")]
+    pub model: Option<String>,
+    /// The model registry in which `--model ID` is looked up.
+    #[arg(long, default_value = "models")]
+    pub registry: PathBuf,
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
@@ -46,7 +55,14 @@ pub fn run(a: Args) -> Result<(), Error> {
             format!("`{}`", a.criterion),
         )
     })?;
-    let def = load_process(&a.process)?;
+    let mut def = load_process(&a.process)?;
+    let resolved = match &a.model {
+        Some(m) => Some(super::resolve_model_ref(m, &a.registry)?),
+        None => None,
+    };
+    if let Some(m) = &resolved {
+        model_source::with_model(&mut def, m)?;
+    }
     let scenario = Scenario::from_definition(&def)?;
     let Some(src_path) = &def.equipment_path else {
         return Err(def
@@ -110,6 +126,17 @@ pub fn run(a: Args) -> Result<(), Error> {
                 criterion.to_string(),
             )
         })?;
+        if let Some(m) = &resolved {
+            // The translated file must name a model file that exists: a
+            // copy of the resolved text beside it (a registry model has no
+            // file of its own).
+            let stem = out
+                .file_stem()
+                .map_or("translated".into(), |s| s.to_string_lossy().into_owned());
+            let copy = out.with_file_name(format!("{stem}.model.toml"));
+            output::write_atomic(&copy, m.text.as_bytes())?;
+            model_source::with_model_at(&mut def, m, &copy)?;
+        }
         let text = translated_process(
             &def,
             &target_path,

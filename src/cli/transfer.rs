@@ -10,7 +10,7 @@ use crate::transfer::{self, StudyOptions, Tolerance};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Virtual technology transfer: translate a process to a target vessel, compare with uncertainty, sensitivity, adjustment, raw-material lots",
-    after_help = "Examples:\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --out transfer-2000l\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-microsparger --criterion v_s --lots process-models/lots/feed-a-supplier-b.toml --seed 7 --out study\n\nWrites report.md, trajectories.svg, sobol.svg, transfer.json (schema biotwin.transfer/1), translated-process.toml and adjusted-process.toml into --out."
+    after_help = "Examples:\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --out transfer-2000l\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-microsparger --criterion v_s --lots process-models/lots/feed-a-supplier-b.toml --seed 7 --out study\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --model cho-fit-v1 --registry models --out transfer-calibrated\n\nWrites report.md, trajectories.svg, sobol.svg, transfer.json (schema biotwin.transfer/1), translated-process.toml and adjusted-process.toml into --out."
 )]
 pub struct Args {
     /// Source process file (its equipment and set-points are the source).
@@ -49,6 +49,16 @@ pub struct Args {
     /// Relative tolerance of the adjustment, METRIC=PERCENT (repeatable; replaces that metric's default, adds others).
     #[arg(long = "tolerance", value_name = "METRIC=PCT")]
     pub tolerances: Vec<String>,
+    /// Run with this kinetic model instead of the one the process names: a
+    /// model file (e.g. a calibrated model from `biotwin fit`) or the id of a
+    /// calibrated model in --registry. Its text is copied into --out as
+    /// model.toml; a fit's covariance is sampled jointly in every Monte Carlo
+    /// arm and its parameters join the Sobol' factors.
+    #[arg(long, value_name = "FILE|ID")]
+    pub model: Option<String>,
+    /// The model registry in which `--model ID` is looked up.
+    #[arg(long, default_value = "models")]
+    pub registry: PathBuf,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -74,6 +84,9 @@ pub fn run(a: Args) -> Result<(), Error> {
     opts.agitation_rpm = a.agitation_rpm;
     opts.sparge_slpm = a.sparge_slpm;
     opts.progress = !a.quiet;
+    if let Some(m) = &a.model {
+        opts.model = Some(super::resolve_model_ref(m, &a.registry)?);
+    }
     for t in &a.tolerances {
         let (metric, pct) = super::parse_set(t).map_err(|_| {
             Error::input(

@@ -22,4 +22,5 @@ mod serial_hybrid_cho;
 mod surrogates_nn;
 mod tamper_support;
 mod transfer;
+mod twin_end_to_end;
 mod xing2010_depletion;

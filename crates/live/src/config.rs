@@ -38,6 +38,9 @@
 //! planned_end = "2025-01-15T00:00:00Z"
 //! process = "../processes/cho-platform-3l.toml"
 //! predictor = "mechanistic"       # or "surrogate:PATH"
+//! model = "registry:cho-fit"      # optional, mechanistic only: the promoted
+//!                                 # version of a calibrated model in the
+//!                                 # site's registry, or a model file path
 //!
 //! [[sources]]
 //! kind = "replay"                 # replay | tail | opcua
@@ -94,6 +97,9 @@ struct SiteFile {
 struct SiteSection {
     name: String,
     forecast_every_s: f64,
+    /// Model registry of `registry:NAME` batch models (relative to the file).
+    #[serde(default)]
+    registry: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +152,8 @@ struct BatchSection {
     planned_end: String,
     process: PathBuf,
     predictor: String,
+    #[serde(default)]
+    model: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,6 +281,10 @@ pub struct BatchConfig {
     pub process: PathBuf,
     /// `mechanistic`, `surrogate:PATH`, or what a factory knows.
     pub predictor: String,
+    /// The kinetic model to run instead of the process file's: a model file
+    /// (resolved path) or `registry:NAME` (the promoted version of NAME in
+    /// the site's registry, bound when the batch starts).
+    pub model: Option<String>,
 }
 
 /// One source of readings for one production unit.
@@ -300,6 +312,8 @@ pub struct SiteConfig {
     pub name: String,
     pub forecast_every_s: f64,
     pub store_path: PathBuf,
+    /// The model registry that `registry:NAME` batch models name (resolved).
+    pub registry: Option<PathBuf>,
     pub p_in_spec_min: f64,
     pub tenants: Vec<TenantConfig>,
     /// By tag name.
@@ -506,6 +520,41 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                 format!("`{}`", b.predictor),
             ));
         }
+        let model = match b.model.as_deref().map(str::trim) {
+            None => None,
+            Some(m) if p != "mechanistic" => {
+                d.push(src.diag(
+                    &at("model"),
+                    "no model for a surrogate predictor (a model serves `mechanistic` batches)",
+                    format!("`{m}` with predictor `{p}`"),
+                ));
+                None
+            }
+            Some(m) => match m.strip_prefix("registry:") {
+                Some(name) if !name.is_empty() && f.site.registry.is_some() => {
+                    Some(format!("registry:{name}"))
+                }
+                Some(name) if !name.is_empty() => {
+                    d.push(src.diag(
+                        &at("model"),
+                        "a [site] registry = \"DIR\" for `registry:NAME` models",
+                        "no registry in [site]",
+                    ));
+                    None
+                }
+                _ => {
+                    let path = resolve(Path::new(m));
+                    if m.is_empty() || !path.is_file() {
+                        d.push(src.diag(
+                            &at("model"),
+                            "`registry:NAME` (a calibrated model promoted in the site's registry) or a model file (relative to the site file)",
+                            format!("`{m}`"),
+                        ));
+                    }
+                    Some(path.display().to_string())
+                }
+            },
+        };
         let predictor = match p.strip_prefix("surrogate:") {
             Some(path) => format!("surrogate:{}", resolve(Path::new(path)).display()),
             None => p.to_string(),
@@ -530,6 +579,7 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
             planned_end_unix_s: end,
             process,
             predictor,
+            model,
         });
     }
 
@@ -642,6 +692,7 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
         name: f.site.name,
         forecast_every_s: f.site.forecast_every_s,
         store_path: resolve(&f.store.path),
+        registry: f.site.registry.as_deref().map(resolve),
         p_in_spec_min,
         tenants: f.tenants,
         tags,

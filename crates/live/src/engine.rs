@@ -55,6 +55,18 @@ pub const ACTOR: &str = "biotwin-live";
 /// Makes the predictor of one batch (mechanistic, surrogate, ...).
 pub trait PredictorFactory: Send + Sync {
     fn create(&self, batch: &BatchConfig) -> Result<Box<dyn Predictor>, Error>;
+    /// The predictor of a batch resumed after a restart: `started` is the
+    /// model provenance recorded when the batch started (`batch.started`),
+    /// so that a batch keeps the model it started with even if another
+    /// version has been promoted since. Default: [`create`](Self::create).
+    fn create_resumed(
+        &self,
+        batch: &BatchConfig,
+        started: Option<&biotwin_core::simulation::model_source::ModelProvenance>,
+    ) -> Result<Box<dyn Predictor>, Error> {
+        let _ = started;
+        self.create(batch)
+    }
 }
 
 /// Tunables that are not site configuration.
@@ -228,20 +240,25 @@ impl Engine {
         // Every predictor is made before anything is recorded, so a site
         // whose models cannot be built leaves no trace but the error.
         let mut made = Vec::new();
+        let audit = self.store.audit()?;
         for b in &cfg.batches {
             let known = self.store.batch(&b.tenant, &b.id)?;
             if known.as_ref().is_some_and(|k| k.finished) {
                 continue;
             }
-            let predictor = self.factory.create(b)?;
+            let predictor = match &known {
+                None => self.factory.create(b)?,
+                Some(_) => {
+                    let started = started_model(&audit, &b.tenant, &b.id);
+                    self.factory.create_resumed(b, started.as_ref())?
+                }
+            };
             made.push((b, known, predictor));
         }
         // A configuration change is an audited action: the hash of the
         // site file is compared with the one recorded at the last start.
-        let previous = self
-            .store
-            .audit()?
-            .into_iter()
+        let previous = audit
+            .iter()
             .rev()
             .find(|e| e.action == "config.loaded")
             .and_then(|e| e.detail.get("sha256")?.as_str().map(str::to_string));
@@ -284,6 +301,7 @@ impl Engine {
             };
             if known.is_none() {
                 self.store.upsert_batch(&batch_info(b, false))?;
+                let provenance = run.predictor.model_provenance();
                 self.store.append_audit(
                     ACTOR,
                     Some(&b.tenant),
@@ -291,8 +309,43 @@ impl Engine {
                     serde_json::json!({
                         "batch": b.id, "unit": b.unit, "predictor": b.predictor,
                         "model_id": run.predictor.model_id(),
+                        "model": provenance,
+                        "model_reference": b.model,
                     }),
                 )?;
+                // A registry model's promotion is picked up here, at a
+                // batch's start: recorded when the version differs from the
+                // one the tenant's previous batch on the same reference got.
+                if let (Some(p), Some(reference)) = (&provenance, &b.model) {
+                    let before = self
+                        .store
+                        .audit()?
+                        .into_iter()
+                        .rev()
+                        .filter(|e| {
+                            e.action == "batch.started"
+                                && e.tenant.as_deref() == Some(b.tenant.as_str())
+                                && e.detail.get("batch").and_then(|v| v.as_str())
+                                    != Some(b.id.as_str())
+                        })
+                        .find_map(|e| {
+                            let m = e.detail.get("model")?;
+                            (e.detail.get("model_reference")?.as_str()? == reference)
+                                .then(|| m.get("source")?.as_str().map(str::to_string))
+                                .flatten()
+                        });
+                    if let Some(prev) = before.filter(|s| *s != p.source) {
+                        self.store.append_audit(
+                            ACTOR,
+                            Some(&b.tenant),
+                            "model.changed",
+                            serde_json::json!({
+                                "batch": b.id, "model_reference": reference,
+                                "previous": prev, "now": p.source, "sha256": p.sha256,
+                            }),
+                        )?;
+                    }
+                }
             } else {
                 let stored = self.store.readings(&b.tenant, &b.id)?;
                 self.stats.readings_resumed += stored.len() as u64;
@@ -744,4 +797,21 @@ pub fn open_source(s: &super::config::SourceConfig, speed: f64) -> Result<Box<dy
             )?))
         }
     }
+}
+
+/// The model provenance recorded when batch `batch` of `tenant` started.
+fn started_model(
+    audit: &[crate::AuditEntry],
+    tenant: &str,
+    batch: &str,
+) -> Option<biotwin_core::simulation::model_source::ModelProvenance> {
+    audit
+        .iter()
+        .rev()
+        .find(|e| {
+            e.action == "batch.started"
+                && e.tenant.as_deref() == Some(tenant)
+                && e.detail.get("batch").and_then(|v| v.as_str()) == Some(batch)
+        })
+        .and_then(|e| serde_json::from_value(e.detail.get("model")?.clone()).ok())
 }

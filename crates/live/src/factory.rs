@@ -10,6 +10,16 @@
 //!   definition with a `specifications` reference, or a specifications file
 //!   itself). A ladder is loaded once and shared by every batch using it.
 //!
+//! A mechanistic batch runs the kinetic model its process file names,
+//! unless a model is given: `biotwin live --model REF` (every mechanistic
+//! batch), or the batch's `model` in the site file — a model file, or
+//! `registry:NAME`: the version of NAME **promoted** in the site's registry
+//! when the batch starts (the registry must verify; only promoted models
+//! serve). The model is bound at the batch's start and recorded in
+//! `batch.started` (id, version, source, sha256); a batch resumed after a
+//! restart keeps that model, even if another version was promoted since,
+//! and is refused if its model's text no longer has the recorded hash.
+//!
 //! Every error names the site file, the batch's field and what was found,
 //! because that is the file the user has to fix.
 
@@ -25,11 +35,18 @@ use crate::surrogate::{BatchPlan, SharedLadder, SurrogatePredictor, unit_slug};
 use biotwin_core::definition::specs::{Limit, Specifications};
 use biotwin_core::error::Error;
 use biotwin_core::simulation::load_process;
+use biotwin_core::simulation::model_source::{
+    ModelProvenance, ResolvedModel, provenance_of, with_model,
+};
 
 /// The predictors of `biotwin live`, for the batches of one site file.
 pub struct SiteFactory {
     site_file: PathBuf,
     mechanistic: MechanisticOptions,
+    /// The site's registry (`[site] registry`), for `registry:NAME` models.
+    registry: Option<PathBuf>,
+    /// `--model REF` with its `--registry DIR`: for every mechanistic batch.
+    model_override: Option<(String, PathBuf)>,
     /// Loaded ladders by resolved path (1,000 batches share one).
     ladders: Mutex<HashMap<PathBuf, Arc<SharedLadder>>>,
 }
@@ -39,7 +56,73 @@ impl SiteFactory {
         SiteFactory {
             site_file: site_file.into(),
             mechanistic,
+            registry: None,
+            model_override: None,
             ladders: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The site's registry for `registry:NAME` batch models.
+    pub fn with_registry(mut self, registry: Option<PathBuf>) -> SiteFactory {
+        self.registry = registry;
+        self
+    }
+
+    /// Every mechanistic batch runs `reference` (a model file, or a
+    /// calibrated model's name or promoted id in `registry`).
+    pub fn with_model_override(mut self, reference: String, registry: PathBuf) -> SiteFactory {
+        self.model_override = Some((reference, registry));
+        self
+    }
+
+    /// The model a mechanistic batch runs instead of its process file's, if
+    /// any; `pinned`: the one recorded when a resumed batch started.
+    fn model_for(
+        &self,
+        b: &BatchConfig,
+        pinned: Option<&ModelProvenance>,
+    ) -> Result<Option<ResolvedModel>, Error> {
+        use biotwin_ml::registry::mechanistic::{
+            registry_source, resolve_reference, resolve_registered,
+        };
+        let field = if self.model_override.is_some() {
+            "model (from --model)"
+        } else {
+            "model"
+        };
+        let wrap = |e: Error| {
+            self.error(
+                b,
+                field,
+                "a model that resolves (a model file, or a calibrated model promoted in the registry)",
+                e.to_string(),
+            )
+        };
+        // A resumed batch keeps the registry model it started with.
+        if let Some((dir, id)) = pinned.and_then(|p| registry_source(&p.source)) {
+            return resolve_registered(&id, &dir, false).map(Some).map_err(wrap);
+        }
+        if let Some((reference, registry)) = &self.model_override {
+            return resolve_reference(reference, registry, true)
+                .map(Some)
+                .map_err(wrap);
+        }
+        match b.model.as_deref() {
+            None => Ok(None),
+            Some(m) => match (m.strip_prefix("registry:"), &self.registry) {
+                (Some(name), Some(dir)) => {
+                    resolve_registered(name, dir, true).map(Some).map_err(wrap)
+                }
+                (Some(_), None) => Err(self.error(
+                    b,
+                    "model",
+                    "a [site] registry for `registry:NAME`",
+                    "none".into(),
+                )),
+                (None, _) => resolve_reference(m, Path::new(""), true)
+                    .map(Some)
+                    .map_err(wrap),
+            },
         }
     }
 
@@ -54,16 +137,44 @@ impl SiteFactory {
         )
     }
 
-    fn mechanistic(&self, b: &BatchConfig) -> Result<Box<dyn Predictor>, Error> {
-        let p = MechanisticPredictor::from_process_file(&b.process, self.mechanistic.clone())
-            .map_err(|e| {
-                self.error(
-                    b,
-                    "process",
-                    "a process file the mechanistic predictor can use (model xing2010 or cho_platform)",
-                    format!("`{}`: {e}", b.process.display()),
-                )
+    fn mechanistic(
+        &self,
+        b: &BatchConfig,
+        pinned: Option<&ModelProvenance>,
+    ) -> Result<Box<dyn Predictor>, Error> {
+        let process_error = |e: String| {
+            self.error(
+                b,
+                "process",
+                "a process file the mechanistic predictor can use (model xing2010 or cho_platform)",
+                format!("`{}`: {e}", b.process.display()),
+            )
+        };
+        let mut def = load_process(&b.process).map_err(|e| process_error(e.to_string()))?;
+        if let Some(m) = self.model_for(b, pinned)? {
+            with_model(&mut def, &m).map_err(|e| {
+                self.error(b, "model", "a model of the process's family", e.to_string())
             })?;
+        }
+        let p = MechanisticPredictor::from_process(&def, self.mechanistic.clone())
+            .map_err(|e| process_error(e.to_string()))?;
+        if let Some(was) = pinned {
+            let now = provenance_of(&def);
+            if now.sha256 != was.sha256 {
+                return Err(self.error(
+                    b,
+                    "model",
+                    &format!(
+                        "the model batch {} started with ({} {}, sha256 {})",
+                        b.id, was.id, was.version, was.sha256
+                    ),
+                    format!(
+                        "`{}` now has sha256 {}: a running batch keeps its model; restore it",
+                        now.source, now.sha256
+                    ),
+                ));
+            }
+        }
         Ok(Box::new(p))
     }
 
@@ -168,7 +279,7 @@ impl PredictorFactory for SiteFactory {
     fn create(&self, b: &BatchConfig) -> Result<Box<dyn Predictor>, Error> {
         match b.predictor.strip_prefix("surrogate:") {
             Some(path) => self.surrogate(b, Path::new(path)),
-            None if b.predictor == "mechanistic" => self.mechanistic(b),
+            None if b.predictor == "mechanistic" => self.mechanistic(b, None),
             None => Err(self.error(
                 b,
                 "predictor",
@@ -176,5 +287,16 @@ impl PredictorFactory for SiteFactory {
                 format!("`{}`", b.predictor),
             )),
         }
+    }
+
+    fn create_resumed(
+        &self,
+        b: &BatchConfig,
+        started: Option<&ModelProvenance>,
+    ) -> Result<Box<dyn Predictor>, Error> {
+        if b.predictor == "mechanistic" {
+            return self.mechanistic(b, started);
+        }
+        self.create(b)
     }
 }

@@ -130,6 +130,13 @@ pub struct Forecast {
 pub trait Predictor: Send {
     /// Model id and version that make the forecasts (for the record).
     fn model_id(&self) -> String;
+    /// Where the model came from, for the audit trail at batch start: for a
+    /// mechanistic predictor the kinetic model's id, version, source (a
+    /// path, or `registry:<dir>/<id>`) and sha256. `None`: nothing beyond
+    /// `model_id`.
+    fn model_provenance(&self) -> Option<biotwin_core::simulation::model_source::ModelProvenance> {
+        None
+    }
     /// Takes one observation; one that arrives late (its `time_s` before
     /// observations already taken) is still used at its sample time.
     /// Returns `false` when the variable is not one the predictor uses.

@@ -197,6 +197,7 @@ mod tests {
             planned_end_unix_s: 1.0e6,
             process: PathBuf::new(),
             predictor: "mechanistic".into(),
+            model: None,
         }
     }
 

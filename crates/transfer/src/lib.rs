@@ -53,6 +53,8 @@ pub const PCO2_WARNING_MMHG: f64 = 80.0;
 /// File names written in the output directory.
 pub const TRANSLATED_PROCESS: &str = "translated-process.toml";
 pub const ADJUSTED_PROCESS: &str = "adjusted-process.toml";
+/// The copy of a `--model` model file in the output folder.
+pub const MODEL_FILE: &str = "model.toml";
 
 /// Settings of a transfer study.
 #[derive(Debug, Clone)]
@@ -75,6 +77,11 @@ pub struct StudyOptions {
     pub tolerances: Vec<Tolerance>,
     pub optimiser: Options,
     pub progress: bool,
+    /// The kinetic model to run instead of the one the process names (a
+    /// calibrated model file or registry model, `--model`). Its text is
+    /// copied into `out` as [`MODEL_FILE`], which the translated and
+    /// adjusted process files then name.
+    pub model: Option<biotwin_core::simulation::model_source::ResolvedModel>,
 }
 
 impl StudyOptions {
@@ -100,6 +107,7 @@ impl StudyOptions {
             tolerances: default_tolerances(),
             optimiser: default_optimiser(1),
             progress: false,
+            model: None,
         }
     }
 }
@@ -282,7 +290,13 @@ fn check_counts(opts: &StudyOptions) -> Result<(), Error> {
 pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     check_counts(opts)?;
     let lots = opts.lots.as_deref().map(Lots::load).transpose()?;
-    let def = load_process(&opts.process)?;
+    let mut def = load_process(&opts.process)?;
+    if let Some(m) = &opts.model {
+        std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+        let copy = opts.out.join(MODEL_FILE);
+        write_atomic(&copy, m.text.as_bytes())?;
+        biotwin_core::simulation::model_source::with_model_at(&mut def, m, &copy)?;
+    }
     let mut scenario = Scenario::from_definition(&def)?;
     let names = study::metric_names(&scenario);
     for (i, t) in opts.tolerances.iter().enumerate() {
@@ -339,8 +353,12 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     )?;
 
     let file_factor = &target_def.model.params.file_factor;
-    let factors =
+    let mut factors =
         sensitivity::default_factors(&mut target_scenario, file_factor, &translation.target);
+    factors.extend(sensitivity::calibration_factors(
+        &target_def,
+        &mut target_scenario,
+    ));
     let sens = sensitivity::run(
         &target_scenario,
         factors,

@@ -66,6 +66,23 @@ struct ModelInfo<'a> {
     id: &'a str,
     family: &'a str,
     version: &'a str,
+    /// sha256 of the model file the study ran.
+    sha256: String,
+    /// Where `--model` resolved it (a file, or `registry:DIR/ID`); `None`:
+    /// the model the process file names.
+    resolved_from: Option<String>,
+    /// For a calibrated model: the dataset it was fitted to, its hash, and
+    /// the parameters drawn jointly from the fit's covariance.
+    calibration: Option<CalibrationInfo<'a>>,
+}
+
+#[derive(Serialize)]
+struct CalibrationInfo<'a> {
+    base_model: &'a str,
+    dataset: &'a str,
+    dataset_sha256: &'a str,
+    created_utc: &'a str,
+    sampled_jointly: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -187,6 +204,23 @@ pub fn to_json(study: &TransferStudy) -> Result<Vec<u8>, Error> {
             id: &def.model.id,
             family: &def.model.family,
             version: &def.model.version,
+            sha256: biotwin_core::simulation::model_source::provenance_of(def).sha256,
+            resolved_from: study
+                .options
+                .model
+                .as_ref()
+                .map(|m| m.provenance.source.clone()),
+            calibration: def.model.calibration.as_ref().map(|c| CalibrationInfo {
+                base_model: &c.base_model,
+                dataset: &c.dataset,
+                dataset_sha256: &c.dataset_sha256,
+                created_utc: &c.created_utc,
+                sampled_jointly: c
+                    .covariance
+                    .as_ref()
+                    .map(|v| v.names.iter().map(String::as_str).collect())
+                    .unwrap_or_default(),
+            }),
         },
         inputs: &def.inputs,
         source: side(&t.source, &t.report.source_conditions),

@@ -522,6 +522,32 @@ pub fn markdown(study: &TransferStudy) -> String {
         o.runs,
         o.sobol_base
     );
+    if let Some(m) = &o.model {
+        let _ = writeln!(
+            s,
+            "- model given with --model: `{}` (sha256 `{}`), copied to `{}`.",
+            m.provenance.source,
+            m.provenance.sha256,
+            super::MODEL_FILE
+        );
+    }
+    if let Some(c) = &def.model.calibration {
+        let _ = writeln!(
+            s,
+            "- calibrated model: fitted to `{}` (dataset sha256 `{}`, batches {}) on {}; {}.",
+            c.dataset,
+            c.dataset_sha256,
+            c.batches.join(", "),
+            c.created_utc,
+            match &c.covariance {
+                Some(v) => format!(
+                    "{} drawn jointly from the fit's covariance in every Monte Carlo arm (superseding declared spreads on them) and varied over their marginal 95 % intervals in the Sobol' study",
+                    v.names.join(", ")
+                ),
+                None => "no covariance: fitted values fixed".into(),
+            }
+        );
+    }
     for i in &def.inputs {
         let _ = writeln!(
             s,

@@ -227,6 +227,80 @@ pub fn default_factors(
     out
 }
 
+/// The fitted parameters of a calibrated model (`[calibration.covariance]`)
+/// as factors: uniform over each one's marginal 95 % interval (exp(±1.96 σ)
+/// around the value for an `ln` entry, ±1.96 SD for an `identity` one). The
+/// Sobol' design treats factors as independent, so a fit's correlations
+/// are not carried into the indices (the Monte Carlo arms draw them
+/// jointly); the basis says so.
+pub fn calibration_factors(
+    def: &biotwin_core::definition::process::ProcessDefinition,
+    scenario: &mut Scenario,
+) -> Vec<StudyFactor> {
+    use biotwin_core::definition::calibration::Transform;
+    let Some(c) = def
+        .model
+        .calibration
+        .as_ref()
+        .and_then(|c| c.covariance.as_ref())
+    else {
+        return Vec::new();
+    };
+    let n = c.names.len();
+    let ff = &def.model.params.file_factor;
+    let mut out = Vec::new();
+    for (k, name) in c.names.iter().enumerate() {
+        let var = c.matrix[k * n + k];
+        let addr = format!("model.{name}");
+        let Ok(knob) = Knob::parse(scenario, &addr, ff) else {
+            continue;
+        };
+        let nominal = knob.get(scenario);
+        if !(var > 0.0 && nominal.is_finite()) {
+            continue;
+        }
+        let sd = var.sqrt();
+        let (low, high, what) = match c.transforms[k] {
+            Transform::Ln => (
+                nominal * (-1.96 * sd).exp(),
+                nominal * (1.96 * sd).exp(),
+                format!("exp(±1.96 × {sd:.3}) around the fitted value"),
+            ),
+            Transform::Identity => (
+                nominal - 1.96 * sd,
+                nominal + 1.96 * sd,
+                format!("±1.96 × {sd:.3e} around the fitted value"),
+            ),
+        };
+        // The range must be one the model accepts, as a --set would be.
+        let Knob::Address(a) = knob;
+        if scenario.check(&a, low).is_err() || scenario.check(&a, high).is_err() {
+            continue;
+        }
+        out.push(StudyFactor {
+            name: addr,
+            knob,
+            nominal,
+            low,
+            high,
+            basis: format!(
+                "the fit's marginal 95 % interval ({what}; calibrated model {}, dataset sha256 {}…); its correlations with other fitted parameters are not carried into the Sobol' indices",
+                def.model.id,
+                c_dataset(def)
+            ),
+        });
+    }
+    out
+}
+
+fn c_dataset(def: &biotwin_core::definition::process::ProcessDefinition) -> String {
+    def.model
+        .calibration
+        .as_ref()
+        .map(|c| c.dataset_sha256.chars().take(12).collect())
+        .unwrap_or_default()
+}
+
 /// Sobol' and Morris results for the study's factors and metrics.
 #[derive(Debug, Clone, Serialize)]
 pub struct SensitivityStudy {

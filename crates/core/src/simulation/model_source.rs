@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::definition::kinetic::KineticModel;
 use crate::definition::process::{InputFile, ProcessDefinition};
@@ -16,7 +16,7 @@ use crate::error::{Diagnostic, Diagnostics};
 use super::Family;
 
 /// What a prediction records about its model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelProvenance {
     /// The model file's `[model] id`.
     pub id: String,
@@ -32,6 +32,10 @@ pub struct ResolvedModel {
     pub model: KineticModel,
     pub provenance: ModelProvenance,
     pub path: PathBuf,
+    /// The model file's text, verbatim (its sha256 is `provenance.sha256`):
+    /// what a study copies beside its outputs so that they name a file that
+    /// exists wherever the folder goes.
+    pub text: String,
 }
 
 /// Resolves `--model REFERENCE`: a model file path. The error names the
@@ -69,7 +73,7 @@ fn from_text(
 ) -> Result<ResolvedModel, Diagnostics> {
     let model = KineticModel::load_text(
         &path,
-        text,
+        text.clone(),
         |f| Family::parse(f).map(|f| f.params()),
         &Family::names(),
     )?;
@@ -82,6 +86,7 @@ fn from_text(
         },
         model,
         path,
+        text,
     })
 }
 
@@ -122,6 +127,16 @@ pub fn provenance_of(def: &ProcessDefinition) -> ModelProvenance {
 /// the recipe, equipment and `[[uncertainty]]` addresses were validated
 /// against it).
 pub fn with_model(def: &mut ProcessDefinition, m: &ResolvedModel) -> Result<(), Diagnostics> {
+    with_model_at(def, m, &m.path)
+}
+
+/// [`with_model`], recording `path` (a copy of the model's text, e.g. in a
+/// study's output folder) as the process's model input.
+pub fn with_model_at(
+    def: &mut ProcessDefinition,
+    m: &ResolvedModel,
+    path: &Path,
+) -> Result<(), Diagnostics> {
     if m.model.family != def.model.family {
         return Err(Diagnostic::new(
             "<command line>",
@@ -139,7 +154,7 @@ pub fn with_model(def: &mut ProcessDefinition, m: &ResolvedModel) -> Result<(), 
     def.inputs.retain(|i| i.role != "model");
     def.inputs.push(InputFile {
         role: "model".into(),
-        path: m.path.clone(),
+        path: path.to_path_buf(),
         sha256: m.provenance.sha256.clone(),
     });
     Ok(())

@@ -5,7 +5,9 @@
 //! Member m: `x_m = x̂ + L z_m` with `L Lᵀ = P` (states and adapted
 //! parameters, projected onto `y ≥ 0`, `θ > 0`), and every other parameter
 //! that the process file gives an `[[uncertainty]]` for drawn from it
-//! (model uncertainty the filter does not learn). The CQAs of each member at
+//! (model uncertainty the filter does not learn) — or, for a calibrated
+//! model, the fitted parameters the filter does not adapt drawn jointly from
+//! the fit's covariance ([`JointSpread`]). The CQAs of each member at
 //! the planned batch end give the mean, the 5/95 % quantiles and
 //! P(in spec) = the share of members inside the specification limits.
 //! A seeded generator of its own (SplitMix64 + Box-Muller) makes the result
@@ -29,6 +31,19 @@ pub enum Spread {
     Normal { sd: f64 },
 }
 
+/// Parameters the filter does not adapt, drawn jointly from a calibrated
+/// model's covariance (`[calibration.covariance]`, the block of the
+/// non-adapted fitted parameters).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JointSpread {
+    /// Family parameter indices.
+    pub indices: Vec<usize>,
+    /// Per member: drawn in ln space (θ₀·exp(w)) or in SI (θ₀ + w, ≥ 0).
+    pub ln: Vec<bool>,
+    /// Lower Cholesky factor (row-major) of the covariance, ln or SI units.
+    pub cholesky: Vec<f64>,
+}
+
 /// What the forecast needs besides the filter.
 #[derive(Debug, Clone)]
 pub struct Forecaster {
@@ -36,6 +51,8 @@ pub struct Forecaster {
     pub tolerances: Tolerances,
     /// (parameter index, spread).
     pub spreads: Vec<(usize, Spread)>,
+    /// Fitted parameters drawn jointly (none for an uncalibrated model).
+    pub joint: Option<JointSpread>,
     /// Specification limits by CQA name.
     pub limits: Vec<Limit>,
     /// Share of members allowed to fail to integrate before the forecast
@@ -165,6 +182,18 @@ pub fn forecast<const N: usize, M: Culture<N>>(
                 Spread::Lognormal { sigma } => params[j] * (sigma * e).exp(),
                 Spread::Normal { sd } => (params[j] + sd * e).max(0.0),
             };
+        }
+        if let Some(js) = &fc.joint {
+            let n = js.indices.len();
+            let e: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            for (r, &j) in js.indices.iter().enumerate() {
+                let w: f64 = (0..=r).map(|c| js.cholesky[r * n + c] * e[c]).sum();
+                params[j] = if js.ln[r] {
+                    params[j] * w.exp()
+                } else {
+                    (params[j] + w).max(0.0)
+                };
+            }
         }
         let mut model = f.plan.model(&params, &f.ctx, t0)?;
         let mut y = Filter::<N, M>::states(&xm);

@@ -22,12 +22,14 @@ use crate::{Forecast, Observation, Predictor};
 use biotwin_core::bioreactor::Culture;
 use biotwin_core::bioreactor::platform::{ChoPlatform, PlatformParams};
 use biotwin_core::bioreactor::xing2010::{Xing2010, Xing2010Params};
+use biotwin_core::definition::calibration::Transform;
 use biotwin_core::definition::process::ProcessDefinition;
 use biotwin_core::definition::uncertainty::DistributionKind;
 use biotwin_core::error::{Diagnostic, Error};
+use biotwin_core::simulation::model_source::{ModelProvenance, provenance_of};
 use biotwin_core::simulation::{Family, Scenario, load_process};
 use biotwin_core::solver::Tolerances;
-use ensemble::{Forecaster, Spread};
+use ensemble::{Forecaster, JointSpread, Spread};
 use filter::{Filter, FilterStats, FilterTuning};
 pub use observe::Noise;
 use plan::{Builder, Plan};
@@ -112,6 +114,7 @@ macro_rules! with_inner {
 
 pub struct MechanisticPredictor {
     model_id: String,
+    provenance: ModelProvenance,
     inner: Inner,
 }
 
@@ -136,9 +139,17 @@ impl MechanisticPredictor {
     pub fn from_process(def: &ProcessDefinition, opts: MechanisticOptions) -> Result<Self, Error> {
         let sc = Scenario::from_definition(def).map_err(Error::Input)?;
         let v0 = sc.recipe.initial_volume_m3;
+        // Every prediction records the model: id, version and the sha256 of
+        // its text (and the registry id, for a registry model).
+        let provenance = provenance_of(def);
+        let registry = provenance
+            .source
+            .strip_prefix("registry:")
+            .and_then(|s| s.rsplit_once('/'))
+            .map_or(String::new(), |(_, id)| format!("/registry:{id}"));
         let model_id = format!(
-            "mechanistic-ekf/{}/{}@{}",
-            def.id, def.model.id, def.model.version
+            "mechanistic-ekf/{}/{}@{}{registry}/sha256:{}",
+            def.id, def.model.id, def.model.version, provenance.sha256
         );
         let inner = match sc.family {
             Family::Xing2010 => {
@@ -174,7 +185,11 @@ impl MechanisticPredictor {
                 )?))
             }
         };
-        Ok(MechanisticPredictor { model_id, inner })
+        Ok(MechanisticPredictor {
+            model_id,
+            provenance,
+            inner,
+        })
     }
 
     /// Counters: assimilated, rejected by the gate, out of sequence, too late.
@@ -330,6 +345,7 @@ fn assemble<const N: usize, M: Culture<N>>(
     }
     for (k, &j) in adapt.iter().enumerate() {
         x0[N + k] = params[j];
+        // (A fitted parameter's prior is set from the covariance below.)
         let sd = match spread(j) {
             Some(Spread::Lognormal { sigma }) => sigma * params[j],
             Some(Spread::Normal { sd }) => sd,
@@ -337,8 +353,79 @@ fn assemble<const N: usize, M: Culture<N>>(
         };
         p0[(N + k, N + k)] = sd * sd;
     }
+    // A calibrated model's covariance: the prior of the adapted parameters
+    // (delta method from ln space: Cov(θa, θb) ≈ θa θb Σab), and the
+    // non-adapted fitted parameters drawn jointly by the forecast. It
+    // supersedes the process file's [[uncertainty]] on those parameters.
+    let cov = def
+        .model
+        .calibration
+        .as_ref()
+        .and_then(|c| c.covariance.as_ref());
+    let fitted: Vec<usize> = cov.map(|c| c.indices.clone()).unwrap_or_default();
+    let mut joint = None;
+    if let Some(c) = cov {
+        let n = c.names.len();
+        // SD in SI per unit SD in the covariance's space, near the value.
+        let si_scale = |k: usize| -> f64 {
+            match c.transforms[k] {
+                Transform::Ln => params[c.indices[k]],
+                Transform::Identity => def.model.params.file_factor[c.indices[k]],
+            }
+        };
+        // Adapted pairs: the prior covariance in SI.
+        for (ka, &ja) in adapt.iter().enumerate() {
+            let Some(a) = c.indices.iter().position(|&i| i == ja) else {
+                continue;
+            };
+            for (kb, &jb) in adapt.iter().enumerate() {
+                let Some(b) = c.indices.iter().position(|&i| i == jb) else {
+                    continue;
+                };
+                p0[(N + ka, N + kb)] = c.matrix[a * n + b] * si_scale(a) * si_scale(b);
+            }
+        }
+        // The others: the block of the non-adapted fitted parameters.
+        let rest: Vec<usize> = (0..n)
+            .filter(|&k| !adapt.contains(&c.indices[k]) && c.matrix[k * n + k] > 0.0)
+            .collect();
+        if !rest.is_empty() {
+            let m = rest.len();
+            let mut block = vec![0.0; m * m];
+            for (a, &i) in rest.iter().enumerate() {
+                for (b, &j) in rest.iter().enumerate() {
+                    let scale = |k: usize| match c.transforms[k] {
+                        Transform::Ln => 1.0,
+                        Transform::Identity => def.model.params.file_factor[c.indices[k]],
+                    };
+                    block[a * m + b] = c.matrix[i * n + j] * scale(i) * scale(j);
+                }
+            }
+            let jitter = 1e-12 * (0..m).map(|k| block[k * m + k]).fold(0.0, f64::max);
+            for k in 0..m {
+                block[k * m + k] += jitter;
+            }
+            let cholesky =
+                biotwin_core::definition::calibration::cholesky(&block, m).ok_or_else(|| {
+                    input_error(
+                        &def.path,
+                        "model.calibration.covariance",
+                        "a positive semi-definite covariance of the non-adapted fitted parameters",
+                        "its Cholesky factorisation failed",
+                    )
+                })?;
+            joint = Some(JointSpread {
+                indices: rest.iter().map(|&k| c.indices[k]).collect(),
+                ln: rest
+                    .iter()
+                    .map(|&k| c.transforms[k] == Transform::Ln)
+                    .collect(),
+                cholesky,
+            });
+        }
+    }
     let spreads: Vec<(usize, Spread)> = (0..specs.len())
-        .filter(|j| !adapt.contains(j))
+        .filter(|j| !adapt.contains(j) && !fitted.contains(j))
         .filter_map(|j| spread(j).map(|s| (j, s)))
         .collect();
     // A looser tolerance overshoots a depleting substrate by about rtol of
@@ -362,6 +449,7 @@ fn assemble<const N: usize, M: Culture<N>>(
         size: opts.ensemble_size,
         tolerances: tol(opts.forecast_rtol),
         spreads,
+        joint,
         limits: def
             .specifications
             .as_ref()
@@ -375,6 +463,10 @@ fn assemble<const N: usize, M: Culture<N>>(
 impl Predictor for MechanisticPredictor {
     fn model_id(&self) -> String {
         self.model_id.clone()
+    }
+
+    fn model_provenance(&self) -> Option<ModelProvenance> {
+        Some(self.provenance.clone())
     }
 
     fn assimilate(&mut self, obs: &Observation) -> Result<bool, Error> {

@@ -385,3 +385,72 @@ fn bad_options_are_input_errors() {
     .unwrap();
     assert!(e.to_string().contains("nope.toml"));
 }
+
+/// The platform model with a fit's covariance of ln mu_max, ln beta_lp (the
+/// filter adapts both) and ln k_deam (drawn by the forecast), SD `sd_kd` for
+/// k_deam (the deamidation rate that makes acidic variants).
+fn calibrated_platform(dir: &std::path::Path, sd_kd: f64) -> std::path::PathBuf {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let base =
+        std::fs::read_to_string(root.join("process-models/models/cho-platform.toml")).unwrap();
+    let v = sd_kd * sd_kd;
+    let text = format!(
+        r#"{base}
+[calibration]
+schema = "biotwin.calibration/1"
+base_model = "cho-platform"
+dataset = "an example written by live_mechanistic.rs"
+dataset_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+created_utc = "2026-12-05T08:00:00Z"
+command = "none (a test's example, not a fit)"
+batches = ["B01"]
+n_observations = 100
+log_likelihood = -1.0
+aic = 8.0
+bic = 10.0
+
+[calibration.covariance]
+parameters = ["mu_max", "beta_lp", "k_deam"]
+transforms = ["ln", "ln", "ln"]
+matrix = [[4.0e-4, -2.0e-4, 0.0], [-2.0e-4, 2.5e-3, 0.0], [0.0, 0.0, {v:e}]]
+"#
+    );
+    let p = dir.join(format!("cho-calibrated-{sd_kd}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_fit_covariance_sets_the_prior_and_the_forecast_spread() {
+    use biotwin_core::simulation::model_source::{resolve_model, with_model};
+    let dir = tempfile::tempdir().unwrap();
+    let width = |sd_kd: f64| {
+        let mut def = load_process(&process(PLATFORM)).unwrap();
+        let m = resolve_model(calibrated_platform(dir.path(), sd_kd).to_str().unwrap()).unwrap();
+        with_model(&mut def, &m).unwrap();
+        let mut p =
+            MechanisticPredictor::from_process(&def, MechanisticOptions::default()).unwrap();
+        // The adapted parameters' prior is the fit's (delta method): SD of
+        // mu_max = 0.02 × 0.040/3600 1/s, of beta_lp = 0.05 × its value.
+        let adapted = p.adapted_parameters();
+        let mu = adapted.iter().find(|a| a.0 == "mu_max").unwrap();
+        assert!((mu.2 / mu.1 - 0.02).abs() < 1e-9, "{mu:?}");
+        let beta = adapted.iter().find(|a| a.0 == "beta_lp").unwrap();
+        assert!((beta.2 / beta.1 - 0.05).abs() < 1e-9, "{beta:?}");
+        let f = p.forecast(11).unwrap();
+        let v = f
+            .cqas
+            .iter()
+            .find(|c| c.name == "acidic_variants_pct")
+            .unwrap()
+            .clone();
+        v.p95 - v.p05
+    };
+    // k_deam is not adapted: the forecast draws it from the covariance, so
+    // a wider k_deam spreads the end-of-batch acidic variants more.
+    let (narrow, wide) = (width(0.01), width(0.5));
+    assert!(
+        wide > 1.5 * narrow,
+        "acidic variants 90 % width {narrow} vs {wide}"
+    );
+}

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::{ModelRecord, Registry};
 use crate::surrogates::artifact::{Artifact, SurrogateModel};
 use biotwin_core::error::{Diagnostic, Error};
+use biotwin_core::simulation::model_source::{self, ResolvedModel};
 
 /// The registered content of a calibrated model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,4 +126,89 @@ pub fn load_calibrated(dir: &Path, id: &str) -> Result<LoadedCalibrated, Error> 
         sha256: found,
         record,
     })
+}
+
+/// Resolves a model reference (`--model`, a site file's batch `model`):
+/// a model file path; else, in the registry `registry` (which must verify:
+/// hash chain, anchors, artifacts), a model **name** (its promoted version
+/// serves) or a registered **id** `<name>-v<version>`. With
+/// `promoted_only` (live mode: only promoted models serve predictions) an
+/// id must be the promoted version of its name. The model's text is checked
+/// against the sha256 sealed with it; the provenance's `source` is
+/// `registry:<dir>/<id>` for a registry model.
+pub fn resolve_reference(
+    reference: &str,
+    registry: &Path,
+    promoted_only: bool,
+) -> Result<ResolvedModel, Error> {
+    if Path::new(reference).is_file() {
+        return Ok(model_source::resolve_model(reference)?);
+    }
+    resolve_registered(reference, registry, promoted_only)
+}
+
+/// [`resolve_reference`] in the registry only: `reference` is a model name
+/// (its promoted version) or a registered id.
+pub fn resolve_registered(
+    reference: &str,
+    registry: &Path,
+    promoted_only: bool,
+) -> Result<ResolvedModel, Error> {
+    let reg = Registry::new(registry);
+    if !reg.log_path().is_file() {
+        return Err(Error::input(
+            "<command line>",
+            "--model",
+            format!(
+                "a model file, or a calibrated model's name or id in the registry {} (--registry DIR)",
+                registry.display()
+            ),
+            format!(
+                "`{reference}`: no such file, and no registry log in {}",
+                registry.display()
+            ),
+        ));
+    }
+    super::verify(registry)?;
+    let state = reg.state()?;
+    let id = if let Some(id) = state.serving.get(reference) {
+        id.clone()
+    } else if state.models.iter().any(|m| m.id == reference) {
+        if promoted_only && !state.serving.values().any(|v| v == reference) {
+            return Err(Error::input(
+                reg.log_path(),
+                "--model",
+                "a promoted model (only promoted models serve live predictions)",
+                format!("`{reference}`: registered but not promoted (biotwin promote {reference})"),
+            ));
+        }
+        reference.to_string()
+    } else {
+        let names: std::collections::BTreeSet<&str> =
+            state.models.iter().map(|m| m.name.as_str()).collect();
+        return Err(Error::input(
+            reg.log_path(),
+            "--model",
+            format!(
+                "a model file, a registered model id, or a model name with a promoted version (names: {})",
+                names.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+            format!("`{reference}`"),
+        ));
+    };
+    let loaded = load_calibrated(registry, &id)?;
+    let label = format!("registry:{}/{}", registry.display(), loaded.id);
+    Ok(model_source::resolve_model_text(
+        &label,
+        loaded.toml,
+        &loaded.sha256,
+    )?)
+}
+
+/// The registry id in a provenance `source` written by
+/// [`resolve_reference`] (`registry:<dir>/<id>`), with the directory.
+pub fn registry_source(source: &str) -> Option<(std::path::PathBuf, String)> {
+    let rest = source.strip_prefix("registry:")?;
+    let (dir, id) = rest.rsplit_once('/')?;
+    Some((std::path::PathBuf::from(dir), id.to_string()))
 }

@@ -1,0 +1,314 @@
+//! One calibrated twin through every job, through the binary: `fit` a
+//! model to development batches and register it, `promote` it, run the
+//! transfer study on it (`transfer --model NAME`), then run live mode on it
+//! (`live --model NAME`): every prediction names the registry id and the
+//! model text's sha256. A newer promotion is picked up by a batch that
+//! starts after it and recorded in the audit trail, while a batch that
+//! started before keeps its model across a restart; a tampered registry
+//! model is refused (exit 2) by transfer and live alike.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use biotwin::live::Store;
+use biotwin::live::sqlite_store::SqliteStore;
+use biotwin::registry::mechanistic::load_calibrated;
+
+use crate::live_support::sites::{copy_site, shipped_export};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_biotwin"))
+        .current_dir(ROOT)
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn ok(o: &Output) -> String {
+    let so = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{so}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    so
+}
+
+/// Fits beta_lp and mu_max to three development batches and registers the
+/// result as the next version of `cho-line`.
+fn fit_and_register(reg: &Path, out: &Path, batches: &[&str]) {
+    let hold = (1..=36)
+        .map(|i| format!("B{i:02}"))
+        .filter(|b| !batches.contains(&b.as_str()))
+        .collect::<Vec<_>>()
+        .join(",");
+    ok(&bin(&[
+        "fit",
+        "--process",
+        "process-models/processes/cho-platform-3l.toml",
+        "--dataset",
+        "training-data/cho-platform",
+        "--quiet",
+        "--parameters",
+        "model.beta_lp,model.mu_max",
+        "--observe",
+        "titer,viable_cells",
+        "--holdout",
+        &hold,
+        "--starts",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+        "--register",
+        "cho-line",
+        "--registry",
+        reg.to_str().unwrap(),
+        "--user",
+        "tester",
+    ]));
+}
+
+fn promote(reg: &Path, id: &str) {
+    ok(&bin(&[
+        "promote",
+        id,
+        "--registry",
+        reg.to_str().unwrap(),
+        "--reason",
+        "calibrated on the development batches",
+        "--user",
+        "tester",
+    ]));
+}
+
+fn live(site: &Path, reg: &Path) -> Output {
+    bin(&[
+        "live",
+        "--config",
+        site.to_str().unwrap(),
+        "--once",
+        "--model",
+        "cho-line",
+        "--registry",
+        reg.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("models");
+    fit_and_register(&reg, &dir.path().join("fit1"), &["B01", "B02", "B03"]);
+    let v1 = load_calibrated(&reg, "cho-line-v1").unwrap();
+
+    // Only a promoted model serves live predictions.
+    let site_dir = dir.path().join("site");
+    std::fs::create_dir_all(&site_dir).unwrap();
+    let rows = shipped_export("example-site.toml");
+    // The first 100 h of batch B01: the batch is still running afterwards.
+    let t0 = rows
+        .iter()
+        .map(|r| r.time_unix_s)
+        .fold(f64::INFINITY, f64::min);
+    let early: Vec<_> = rows
+        .iter()
+        .filter(|r| r.time_unix_s < t0 + 100.0 * 3600.0)
+        .cloned()
+        .collect();
+    let site = copy_site("example-site.toml", &site_dir, Some(&early));
+    let refused = live(&site, &reg);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("cho-line"), "{err}");
+    promote(&reg, "cho-line-v1");
+
+    // Transfer on the promoted model: the package names it, the fit's
+    // parameters are drawn jointly and ranked among the Sobol' factors.
+    let tr = dir.path().join("transfer");
+    ok(&bin(&[
+        "transfer",
+        "--process",
+        "process-models/processes/cho-platform-3l.toml",
+        "--to",
+        "sut-2000l-pbt-drilled",
+        "--model",
+        "cho-line",
+        "--registry",
+        reg.to_str().unwrap(),
+        "--runs",
+        "48",
+        "--sobol-base",
+        "16",
+        "--quiet",
+        "--out",
+        tr.to_str().unwrap(),
+    ]));
+    let pkg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tr.join("transfer.json")).unwrap()).unwrap();
+    let m = &pkg["model"];
+    assert_eq!(m["sha256"], v1.sha256.as_str());
+    assert!(
+        m["resolved_from"]
+            .as_str()
+            .unwrap()
+            .ends_with("/cho-line-v1"),
+        "{m}"
+    );
+    assert_eq!(
+        m["calibration"]["sampled_jointly"],
+        serde_json::json!(["beta_lp", "mu_max"])
+    );
+    let factors: Vec<&str> = pkg["sensitivity"]["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        factors.contains(&"model.beta_lp") && factors.contains(&"model.mu_max"),
+        "{factors:?}"
+    );
+    // The output folder carries the model it ran, byte for byte, and the
+    // translated process names that copy.
+    assert_eq!(
+        std::fs::read_to_string(tr.join("model.toml")).unwrap(),
+        v1.toml
+    );
+    let translated = std::fs::read_to_string(tr.join("translated-process.toml")).unwrap();
+    assert!(translated.contains("model.toml"), "{translated}");
+    let report = std::fs::read_to_string(tr.join("report.md")).unwrap();
+    assert!(
+        report.contains("cho-line-v1") && report.contains("drawn jointly"),
+        "{report}"
+    );
+
+    // Live on the promoted model: every prediction names it.
+    let so = ok(&live(&site, &reg));
+    assert!(so.contains("registry:cho-line-v1"), "{so}");
+    let store_path = site_dir.join("live.sqlite");
+    let preds = |store: &SqliteStore| store.predictions("sponsor-a", "B01").unwrap();
+    {
+        let store = SqliteStore::open(&store_path).unwrap();
+        let p = preds(&store);
+        assert!(!p.is_empty());
+        for r in &p {
+            assert!(
+                r.model_id.contains("/registry:cho-line-v1/")
+                    && r.model_id.ends_with(&format!("sha256:{}", v1.sha256)),
+                "{}",
+                r.model_id
+            );
+        }
+        let started = store
+            .audit()
+            .unwrap()
+            .into_iter()
+            .find(|e| e.action == "batch.started")
+            .unwrap();
+        assert_eq!(started.detail["model"]["sha256"], v1.sha256.as_str());
+        assert_eq!(started.detail["model_reference"], serde_json::Value::Null);
+    }
+
+    // A second version is promoted while B01 runs: B01 keeps v1 across the
+    // restart (its model was bound at its start).
+    fit_and_register(&reg, &dir.path().join("fit2"), &["B04", "B05", "B06"]);
+    promote(&reg, "cho-line-v2");
+    let v2 = load_calibrated(&reg, "cho-line-v2").unwrap();
+    assert_ne!(v1.sha256, v2.sha256);
+    let site_full = copy_site("example-site.toml", &site_dir, Some(&rows));
+    ok(&live(&site_full, &reg));
+    {
+        let store = SqliteStore::open(&store_path).unwrap();
+        let p = preds(&store);
+        assert!(p.len() > 20, "{}", p.len());
+        assert!(
+            p.iter()
+                .all(|r| r.model_id.contains("/registry:cho-line-v1/")),
+            "a running batch changed its model"
+        );
+    }
+
+    // A batch that starts after the promotion gets v2, and the change is
+    // in the audit trail: the site file's own `model = "registry:cho-line"`.
+    let dir2 = tempfile::tempdir().unwrap();
+    let site2 = copy_site("example-site.toml", dir2.path(), Some(&early));
+    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&site2).unwrap().parse().unwrap();
+    doc["site"]["registry"] = toml_edit::value(reg.display().to_string());
+    doc["batches"]
+        .as_array_of_tables_mut()
+        .unwrap()
+        .get_mut(0)
+        .unwrap()["model"] = toml_edit::value("registry:cho-line");
+    std::fs::write(&site2, doc.to_string()).unwrap();
+    ok(&bin(&[
+        "live",
+        "--config",
+        site2.to_str().unwrap(),
+        "--once",
+    ]));
+    let store2 = SqliteStore::open(&dir2.path().join("live.sqlite")).unwrap();
+    let p2 = store2.predictions("sponsor-a", "B01").unwrap();
+    assert!(!p2.is_empty());
+    assert!(
+        p2.iter()
+            .all(|r| r.model_id.ends_with(&format!("sha256:{}", v2.sha256))),
+        "{}",
+        p2[0].model_id
+    );
+    let started = store2
+        .audit()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "batch.started")
+        .unwrap();
+    assert_eq!(started.detail["model_reference"], "registry:cho-line");
+    assert!(
+        started.detail["model"]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("/cho-line-v2")
+    );
+
+    // Tampered: one byte of the registered model's artifact.
+    let art = reg.join(&v2.record.artifact);
+    let t = std::fs::read_to_string(&art).unwrap();
+    std::fs::write(&art, t.replacen("beta_lp", "beta_LP", 1)).unwrap();
+    let dir3 = tempfile::tempdir().unwrap();
+    let site3 = copy_site("example-site.toml", dir3.path(), Some(&early));
+    for o in [
+        live(&site3, &reg),
+        bin(&[
+            "transfer",
+            "--process",
+            "process-models/processes/cho-platform-3l.toml",
+            "--to",
+            "sut-2000l-pbt-drilled",
+            "--model",
+            "cho-line",
+            "--registry",
+            reg.to_str().unwrap(),
+            "--runs",
+            "8",
+            "--sobol-base",
+            "4",
+            "--quiet",
+            "--out",
+            dir3.path().join("t").to_str().unwrap(),
+        ]),
+    ] {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // Nothing was recorded for the refused live run.
+    assert!(
+        !dir3.path().join("live.sqlite").exists()
+            || SqliteStore::open(&dir3.path().join("live.sqlite"))
+                .unwrap()
+                .predictions("sponsor-a", "B01")
+                .unwrap()
+                .is_empty()
+    );
+}
