@@ -1,20 +1,34 @@
-//! Rebuilds `training-data/cho-platform/` from the platform CHO model.
+//! Rebuilds `training-data/cho-platform/` from the platform CHO model, or
+//! with `--structural` first, `training-data/cho-structural/` from the
+//! structurally different plant (`datagen::structural`, docs/hybrid.md).
 //!
 //! ```text
-//! cargo run --release --example generate_cho_dataset -- [OUT_DIR] [SEED] [N_INTERIOR] [N_EDGE]
+//! cargo run --release --example generate_cho_dataset -- [--structural] [OUT_DIR] [SEED] [N_INTERIOR] [N_EDGE]
 //! ```
-//! Defaults: `training-data/cho-platform`, seed 20251122, 30 interior and 6
-//! edge batches. Same arguments, same files (see the dataset's README.md).
+//! Defaults: `training-data/cho-platform` (`training-data/cho-structural`
+//! with `--structural`), seed 20251122, 30 interior and 6 edge batches. Same
+//! arguments, same files (see the dataset's README.md).
 
-use biotwin::datagen::{ChoDoeOptions, write_cho_dataset};
+use biotwin::datagen::structural::StructuralPlant;
+use biotwin::datagen::{ChoDoeOptions, Plant, write_cho_dataset};
 
 fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let out = args
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "training-data/cho-platform".into());
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let structural = args.first().is_some_and(|a| a == "--structural");
+    if structural {
+        args.remove(0);
+    }
+    let out = args.first().cloned().unwrap_or_else(|| {
+        if structural {
+            "training-data/cho-structural".into()
+        } else {
+            "training-data/cho-platform".into()
+        }
+    });
     let mut opts = ChoDoeOptions::new("process-models/processes/cho-platform-3l.toml");
+    if structural {
+        opts.plant = Plant::Structural(StructuralPlant::protocol());
+    }
     let num = |i: usize, name: &str| -> Option<Result<u64, String>> {
         args.get(i).map(|s| {
             s.parse::<u64>()

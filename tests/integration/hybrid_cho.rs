@@ -11,126 +11,27 @@
 //! residual model. Held out of every fit: interior B21–B26 and edge
 //! B31–B36 (as in training-data/cho-platform/README.md).
 
+use crate::cho_comparison::{
+    EDGE, INTERIOR, TARGETS, at_stated as at_readme, gp, names, rmse_on, serial_rmse,
+};
 use crate::tamper_support;
 
 use std::path::Path;
 use std::process::Command;
 
 use biotwin::data::Dataset;
-use biotwin::surrogates::gp::{GpParams, RbfKernel};
-use biotwin::surrogates::gp_fit::OptimizeOptions;
 use biotwin::surrogates::hybrid::calibrated::{CalibratedParams, CalibratedSerialHybrid};
 use biotwin::surrogates::hybrid::mechanistic::MechanisticSpec;
 use biotwin::surrogates::hybrid::parallel::Corrector;
 use biotwin::surrogates::hybrid::residual::ResidualParams;
 use biotwin::surrogates::pls::PlsParams;
-use biotwin::surrogates::train::{ModelChoice, Validation, evaluate, train};
+use biotwin::surrogates::train::ModelChoice;
 use biotwin::surrogates::unfold::UnfoldingSpec;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/training-data/cho-platform");
-const TARGETS: [&str; 4] = ["final_titer", "galactosylated", "acidic_variants", "hcp"];
-const INTERIOR: [&str; 6] = ["B21", "B22", "B23", "B24", "B25", "B26"];
-const EDGE: [&str; 6] = ["B31", "B32", "B33", "B34", "B35", "B36"];
-
-/// A README figure: `measured` within `rel` (relative) of the value the
-/// README states (its last digit's rounding is ~0.1-0.2 %; margin 1 %).
-fn at_readme(what: &str, measured: f64, stated: f64) {
-    const REL: f64 = 0.01;
-    assert!(
-        (measured - stated).abs() <= REL * stated.abs(),
-        "{what}: measured {measured:.4e}, README states {stated} (±{} %)",
-        REL * 100.0
-    );
-}
-
-fn names(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
 
 fn spec(mechanistic: bool) -> UnfoldingSpec {
-    UnfoldingSpec {
-        online: vec![],
-        offline: names(&[
-            "ammonium",
-            "glucose",
-            "glutamine",
-            "lactate",
-            "osmolality",
-            "titer",
-            "viability",
-            "viable_cells",
-        ]),
-        parameters: names(&[
-            "agitation",
-            "do_setpoint",
-            "feed_glucose",
-            "feed_scale",
-            "ph_setpoint",
-            "seeding_density",
-            "shift_temperature",
-            "shift_time",
-        ]),
-        targets: names(&TARGETS),
-        cutoff_fraction: 0.5,
-        n_points: 1,
-        mechanistic: mechanistic.then(|| {
-            MechanisticSpec::load(&Path::new(DATA).join("mechanistic.toml")).expect("spec loads")
-        }),
-    }
-}
-
-fn gp(n_features: usize) -> GpParams {
-    GpParams {
-        kernel: RbfKernel {
-            signal_variance: 1.0,
-            length_scales: vec![(n_features as f64).sqrt()],
-            noise_variance: 0.1,
-        },
-        jitter: 1e-10,
-        normalize_y: true,
-        standardize_x: true,
-        optimize: Some(OptimizeOptions::default()),
-    }
-}
-
-/// RMSE per target on `batches` of a model trained with the held-out set.
-fn rmse_on(ds: &Dataset, spec: &UnfoldingSpec, choice: &ModelChoice, batches: &[&str]) -> Vec<f64> {
-    let held: Vec<String> = names(&INTERIOR).into_iter().chain(names(&EDGE)).collect();
-    let art = train(ds, spec, choice, &Validation::Holdout(held)).expect("trains");
-    let ev = evaluate(&art, ds, Some(&names(batches))).expect("evaluates");
-    assert_eq!(ev.batch_ids.len(), batches.len());
-    (0..spec.targets.len())
-        .map(|j| {
-            let n = ev.observed.nrows() as f64;
-            ((0..ev.observed.nrows())
-                .map(|i| (ev.prediction.mean[(i, j)] - ev.observed[(i, j)]).powi(2))
-                .sum::<f64>()
-                / n)
-                .sqrt()
-        })
-        .collect()
-}
-
-/// RMSE per target of a calibrated serial hybrid's predictions of
-/// `batches` (each prediction's SD checked finite and positive).
-fn serial_rmse(
-    ds: &Dataset,
-    model: &CalibratedSerialHybrid,
-    targets: &[&str],
-    batches: &[&str],
-) -> Vec<f64> {
-    let mut ss = vec![0.0; targets.len()];
-    for id in batches {
-        let b = ds.batch(id).unwrap();
-        let (m, sd) = model.predict_batch(b, Path::new(DATA)).unwrap();
-        for (j, t) in targets.iter().enumerate() {
-            assert!(sd[j].is_finite() && sd[j] > 0.0);
-            ss[j] += (m[j] - b.meta.cqas[*t]).powi(2);
-        }
-    }
-    ss.iter()
-        .map(|s| (s / batches.len() as f64).sqrt())
-        .collect()
+    crate::cho_comparison::spec(Path::new(DATA), &TARGETS, mechanistic)
 }
 
 #[test]
@@ -189,8 +90,9 @@ fn hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
         Path::new(DATA),
     )
     .expect("serial hybrid fits");
-    let rmse =
-        |m: &CalibratedSerialHybrid, batches: &[&str]| serial_rmse(&ds, m, &TARGETS, batches);
+    let rmse = |m: &CalibratedSerialHybrid, batches: &[&str]| {
+        serial_rmse(&ds, Path::new(DATA), m, &TARGETS, batches)
+    };
     let (ri, re) = (rmse(&serial, &INTERIOR), rmse(&serial, &EDGE));
     for j in 0..q {
         println!(
@@ -464,8 +366,8 @@ fn conditioned_serial_hybrid_vs_pls_and_gp_on_edge_of_doe_batches() {
         );
         table(
             name,
-            &serial_rmse(&ds, &model, &targets, &INTERIOR),
-            &serial_rmse(&ds, &model, &targets, &EDGE),
+            &serial_rmse(&ds, Path::new(DATA), &model, &targets, &INTERIOR),
+            &serial_rmse(&ds, Path::new(DATA), &model, &targets, &EDGE),
         );
     }
     // Edge RMSE (measured 2026-12-05): titer 0.202 (pre-reg.) / 0.209 vs

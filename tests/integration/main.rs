@@ -3,6 +3,7 @@
 
 mod addresses;
 mod calibration_file;
+mod cho_comparison;
 mod cli_errors;
 mod data_parquet;
 mod fit_cli;
@@ -19,6 +20,7 @@ mod registry;
 mod robust;
 mod robust_fuzz;
 mod serial_hybrid_cho;
+mod structural_mismatch;
 mod surrogates_nn;
 mod tamper_support;
 mod transfer;

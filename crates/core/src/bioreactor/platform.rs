@@ -218,6 +218,30 @@ pub struct ChoPlatform {
     hco3_0: f64,
 }
 
+/// Mechanisms the nominal model lacks, for a plant that must differ from it
+/// in *structure*, not only in parameter values (the structural-mismatch
+/// plant of `biotwin_ml::datagen::structural`, docs/hybrid.md). The nominal
+/// model is [`Variant::NOMINAL`]; nothing else sets a variant.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Variant {
+    /// Lactate metabolism has switched to consumption: q_lac =
+    /// −q_lac_max Lac/(K_lac_up + Lac), the nominal uptake term at full
+    /// capacity, no production.
+    pub lactate_consuming: bool,
+    /// Basal and ammonium death k_d (1 + (Amm/K)²) with this K (mol/m³ =
+    /// mM) in place of the nominal k_d + k_d_amm Amm/(KD_amm + Amm); the
+    /// starvation term k_d_glc K_starve/(K_starve + Glc) is kept.
+    pub quadratic_ammonium_death_mol_per_m3: Option<f64>,
+}
+
+impl Variant {
+    /// The nominal model's mechanisms.
+    pub const NOMINAL: Variant = Variant {
+        lactate_consuming: false,
+        quadratic_ammonium_death_mol_per_m3: None,
+    };
+}
+
 /// Algebraic quantities of a state: used by the RHS and by outputs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Algebraic {
@@ -323,6 +347,13 @@ impl ChoPlatform {
     /// Quasi-steady gas state, rates and osmolality at state `y`.
     #[inline]
     pub fn algebraic(&self, y: &SVector<f64, N>) -> Algebraic {
+        self.algebraic_with(y, Variant::NOMINAL)
+    }
+
+    /// As [`ChoPlatform::algebraic`], with the mechanisms of `variant` in place
+    /// of the nominal ones (only the death rate and q_lac can differ).
+    #[inline]
+    pub fn algebraic_with(&self, y: &SVector<f64, N>, variant: Variant) -> Algebraic {
         let p = &self.p;
         let c = &self.c;
         let xv = y[XV].max(0.0);
@@ -380,13 +411,18 @@ impl ChoPlatform {
                 * (p.KI_amm + amm)
                 * (p.K_do + do_c));
         let mu = mu_sat * phi;
-        let mu_d = p.k_d
-            + p.k_d_amm * amm / (p.KD_amm + amm)
-            + p.k_d_glc * p.K_starve / (p.K_starve + glc);
+        let ammonium_death = match variant.quadratic_ammonium_death_mol_per_m3 {
+            Some(k) => p.k_d * (1.0 + (amm / k).powi(2)),
+            None => p.k_d + p.k_d_amm * amm / (p.KD_amm + amm),
+        };
+        let mu_d = ammonium_death + p.k_d_glc * p.K_starve / (p.K_starve + glc);
         let q_glc = mu / p.Y_x_glc + p.m_glc * glc / (p.K_m_glc + glc);
         let q_gln = mu / p.Y_x_gln + p.m_gln * gln / (p.K_m_gln + gln);
-        let q_lac =
-            p.Y_lac_glc * q_glc * phi - p.q_lac_max * lac / (p.K_lac_up + lac) * (1.0 - phi);
+        let q_lac = if variant.lactate_consuming {
+            -p.q_lac_max * lac / (p.K_lac_up + lac)
+        } else {
+            p.Y_lac_glc * q_glc * phi - p.q_lac_max * lac / (p.K_lac_up + lac) * (1.0 - phi)
+        };
         let q_p = (p.alpha_lp * mu + p.beta_lp) * c.f_qp;
         Algebraic {
             mu,
@@ -431,12 +467,19 @@ impl ChoPlatform {
     }
 }
 
-impl OdeSystem<N> for ChoPlatform {
+impl ChoPlatform {
+    /// The right-hand side with the mechanisms of `variant` (the nominal model's
+    /// is `Variant::NOMINAL`); returns the rates it used.
     #[inline]
-    fn rhs(&self, _t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>) {
+    pub fn rhs_with(
+        &self,
+        y: &SVector<f64, N>,
+        variant: Variant,
+        dy: &mut SVector<f64, N>,
+    ) -> Algebraic {
         let p = &self.p;
         let c = &self.c;
-        let a = self.algebraic(y);
+        let a = self.algebraic_with(y, variant);
         let xv = y[XV];
         let xd = y[XD];
         let v = y[V];
@@ -480,6 +523,14 @@ impl OdeSystem<N> for ChoPlatform {
         dy[CUM_LYSED] = lysis * v;
         dy[CUM_GLC] = a.q_glc * xv * v;
         dy[CUM_BASE] = f_base;
+        a
+    }
+}
+
+impl OdeSystem<N> for ChoPlatform {
+    #[inline]
+    fn rhs(&self, _t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>) {
+        self.rhs_with(y, Variant::NOMINAL, dy);
     }
     fn scales(&self) -> SVector<f64, N> {
         self.scales

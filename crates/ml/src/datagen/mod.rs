@@ -10,6 +10,8 @@
 //! dataset there is rebuilt with `cargo run --release --example
 //! generate_cho_dataset`.
 
+pub mod structural;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -33,6 +35,19 @@ pub struct ChoDoeOptions {
     pub seed: u64,
     /// Online sampling interval, seconds.
     pub online_interval_s: f64,
+    /// Which plant runs the batches.
+    pub plant: Plant,
+}
+
+/// The plant behind the instruments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Plant {
+    /// The nominal model with process noise and condition-dependent
+    /// parameter mismatch (`training-data/cho-platform`).
+    Platform,
+    /// The same, plus two mechanisms the model lacks (a lactate shift and a
+    /// second-order ammonium death law; `training-data/cho-structural`).
+    Structural(structural::StructuralPlant),
 }
 
 impl ChoDoeOptions {
@@ -43,6 +58,7 @@ impl ChoDoeOptions {
             n_edge: 6,
             seed: 20_251_122,
             online_interval_s: 1800.0,
+            plant: Plant::Platform,
         }
     }
 }
@@ -531,6 +547,9 @@ pub struct Generated {
     pub coded: Vec<[f64; 8]>,
     /// Factor values in user units.
     pub user: Vec<[f64; 8]>,
+    /// What the structural plant hid in each batch (empty for the
+    /// platform plant).
+    pub hidden: Vec<structural::HiddenBatch>,
 }
 
 /// Runs the DoE through the plant and the instruments.
@@ -542,6 +561,7 @@ pub fn generate_cho(opts: &ChoDoeOptions) -> Result<Generated, Error> {
     let n = coded.len();
     let mut records = Vec::with_capacity(n);
     let mut users = Vec::with_capacity(n);
+    let mut hidden = Vec::new();
     let start0 = 1_735_689_600.0; // 2025-01-01T00:00:00Z
     let bad = |what: String| {
         Error::input(
@@ -586,7 +606,15 @@ pub fn generate_cho(opts: &ChoDoeOptions) -> Result<Generated, Error> {
             }
         }
         plant_parameters(&mut s, &ff, &user, &mut brng).map_err(bad)?;
-        let out = s.simulate(true)?;
+        let out = match &opts.plant {
+            Plant::Platform => s.simulate(true)?,
+            Plant::Structural(plant) => {
+                let (out, h) =
+                    structural::simulate_structural(&s, plant, plant.threshold(opts.seed, i))?;
+                hidden.push(h);
+                out
+            }
+        };
         let time_s: Vec<f64> = out
             .column("time_h")
             .ok_or_else(|| bad("no time_h column".into()))?
@@ -713,6 +741,7 @@ pub fn generate_cho(opts: &ChoDoeOptions) -> Result<Generated, Error> {
         tag_map: tag_map(),
         coded,
         user: users,
+        hidden,
     })
 }
 
@@ -748,21 +777,34 @@ pub fn tag_map() -> TagMap {
 /// user units with coded values and the edge flag.
 pub fn write_cho_dataset(dir: &Path, opts: &ChoDoeOptions) -> Result<(), Error> {
     let g = generate_cho(opts)?;
+    let (name, plant_text) = match opts.plant {
+        Plant::Platform => ("cho-platform", ""),
+        Plant::Structural(_) => (
+            "cho-structural",
+            ", and two mechanisms the platform model lacks (a lactate shift at a hidden per-batch cumulative glucose uptake per cell; death k_d (1 + (ammonium/5 mM)^2))",
+        ),
+    };
     let description = format!(
-        "{} simulated 14-day CHO IgG1 fed-batch batches on a 3 L bench vessel: Latin-hypercube DoE over 8 process conditions ({} interior, {} edge points), process noise, plant-model mismatch and assay noise; generator seed {} (see README.md)",
+        "{} simulated 14-day CHO IgG1 fed-batch batches on a 3 L bench vessel: Latin-hypercube DoE over 8 process conditions ({} interior, {} edge points), process noise, plant-model mismatch{plant_text} and assay noise; generator seed {} (see README.md)",
         g.records.len(),
         opts.n_interior,
         opts.n_edge,
         opts.seed
     );
-    write_dataset(
-        dir,
-        "cho-platform",
-        &description,
-        &g.tag_map,
-        &g.records,
-        true,
-    )?;
+    write_dataset(dir, name, &description, &g.tag_map, &g.records, true)?;
+    if !g.hidden.is_empty() {
+        let mut csv = String::from("batch,shift_threshold_pmol_per_cell,shift_time_h\n");
+        for (r, h) in g.records.iter().zip(&g.hidden) {
+            csv.push_str(&format!(
+                "{},{},{}\n",
+                r.id(),
+                round_sig(h.threshold_mol_per_cell * 1e12, 4),
+                h.shift_time_h
+                    .map_or("never".to_string(), |t| t.to_string())
+            ));
+        }
+        biotwin_core::output::atomic::write_atomic(&dir.join("plant.csv"), csv.as_bytes())?;
+    }
     let mut csv = String::from("batch,edge");
     for f in &FACTORS {
         csv.push_str(&format!(",{} [{}]", f.parameter, f.user_unit));

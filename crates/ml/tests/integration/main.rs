@@ -10,6 +10,7 @@ mod fit_recovery;
 mod hybrid;
 mod hybrid_nn_rates;
 mod noise_support;
+mod structural_plant;
 mod surrogates_artifact;
 mod surrogates_indpensim;
 mod surrogates_sklearn;
