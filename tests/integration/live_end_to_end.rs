@@ -134,8 +134,16 @@ fn run_twice_and_check(name: &str, model_prefix: &str) -> Vec<PredictionRecord> 
     drop(store);
     audit_verify(&store_path);
 
-    // A second run over the same exports adds no prediction.
-    println!("{}", live_once(&site));
+    // A second run over the same exports adds no prediction, and says the
+    // batch was already processed rather than counting rejections.
+    let second = live_once(&site);
+    println!("{second}");
+    assert!(
+        second.contains("already processed: ")
+            && second.contains("of batch B01 (finished in an earlier run"),
+        "{second}"
+    );
+    assert!(second.contains("rejected 0"), "{second}");
     let store = SqliteStore::open(&store_path).unwrap();
     let again = store.predictions("sponsor-a", "B01").unwrap();
     assert_eq!(again, preds);

@@ -113,6 +113,11 @@ pub struct Stats {
     /// Readings re-run from the store when resuming.
     pub readings_resumed: u64,
     pub batches_finished: u64,
+    /// Readings of batches that finished in an earlier run (a replay of a
+    /// finished batch): stored once, nothing more to do — not rejections.
+    pub readings_already_processed: u64,
+    /// Those batches.
+    pub finished_earlier: Vec<String>,
     /// `batch/tag` of tags that stopped reporting (beyond `stale_after_s`).
     pub stale_tags: Vec<String>,
 }
@@ -128,6 +133,19 @@ impl std::fmt::Display for Stats {
             self.observations_unused,
             self.malformed_rows
         )?;
+        if self.readings_already_processed > 0 {
+            writeln!(
+                f,
+                "already processed: {} readings of batch{} {} (finished in an earlier run; nothing new to do)",
+                self.readings_already_processed,
+                if self.finished_earlier.len() == 1 {
+                    ""
+                } else {
+                    "es"
+                },
+                self.finished_earlier.join(", ")
+            )?;
+        }
         write!(f, "rejected {}", self.rejections.total())?;
         for (k, v) in &self.rejections.0 {
             write!(f, ", {k} {v}")?;
@@ -244,6 +262,7 @@ impl Engine {
         for b in &cfg.batches {
             let known = self.store.batch(&b.tenant, &b.id)?;
             if known.as_ref().is_some_and(|k| k.finished) {
+                self.stats.finished_earlier.push(b.id.clone());
                 continue;
             }
             let predictor = match &known {
@@ -388,7 +407,11 @@ impl Engine {
             // A finished batch (or one not started by this engine) takes no
             // more model input; its readings are stored above.
             let Some(mut run) = self.runs.remove(&id) else {
-                self.stats.rejections.add(Rejection::OutsideBatchWindow);
+                if self.stats.finished_earlier.contains(&id) {
+                    self.stats.readings_already_processed += 1;
+                } else {
+                    self.stats.rejections.add(Rejection::OutsideBatchWindow);
+                }
                 continue;
             };
             let res = self.process(&mut run, r);
