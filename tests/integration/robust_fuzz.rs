@@ -60,6 +60,9 @@ fn fuzz(name: &str, default_cases: u64, mut case: impl FnMut(&mut Rng)) {
         } else {
             0x5EED_0000 ^ name.len() as u64
         });
+    // Printed first: a run that dies (a stack overflow aborts the process)
+    // must still leave its seed behind.
+    eprintln!("fuzz {name}: seed {seed} (BIOTWIN_FUZZ_SEED={seed} replays it)");
     let mut rng = Rng(seed);
     let start = Instant::now();
     let mut n = 0u64;

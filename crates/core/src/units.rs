@@ -137,6 +137,22 @@ impl Unit {
         if t.is_empty() {
             return Err("an empty unit".into());
         }
+        // Parentheses must balance: `mo)/m3` once recursed without end
+        // (a quotient that split_top_level could not split at depth 0).
+        let mut depth = 0i32;
+        for c in t.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            if depth < 0 {
+                return Err(format!("a `)` without its `(` in `{t}`"));
+            }
+        }
+        if depth != 0 {
+            return Err(format!("a `(` without its `)` in `{t}`"));
+        }
         let mut result = Unit {
             factor: 1.0,
             dim: Dim::NONE,
@@ -172,13 +188,17 @@ fn split_top_level(s: &str, sep: char) -> Vec<&str> {
 
 fn parse_product(s: &str) -> Result<Unit, String> {
     let s = s.trim();
-    let s = if s.starts_with('(') && s.ends_with(')') {
-        &s[1..s.len() - 1]
+    let (s, stripped) = if s.starts_with('(') && s.ends_with(')') {
+        (&s[1..s.len() - 1], true)
     } else {
-        s
+        (s, false)
     };
     if s.contains('/') {
-        // A parenthesised quotient such as `(mOsm/kg)`.
+        // A parenthesised quotient such as `(mOsm/kg)`: parsed again one
+        // level down (strictly shorter, so the recursion ends).
+        if !stripped {
+            return Err(format!("a `/` inside a product in `{s}`"));
+        }
         return Unit::parse(s);
     }
     let mut u = Unit {
@@ -269,6 +289,17 @@ pub const CELLS_PER_M3_PER_1E6_PER_ML: f64 = 1e12;
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn unbalanced_parentheses_are_an_error_not_a_stack_overflow() {
+        // Found by the site-file fuzz target (seed 1796466918593959015):
+        // `mo)/m3` recursed until the stack overflowed.
+        for bad in ["mo)/m3", "(mol/m3", "mol)/(m3", ")(", "((g/L)", "g/(L"] {
+            assert!(Unit::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Unit::parse("(mOsm/kg)").is_ok());
+        assert!(Unit::parse("g/(L d)").is_ok());
+    }
     use super::*;
 
     fn close(a: f64, b: f64) -> bool {
