@@ -58,8 +58,19 @@ CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry_json TEXT NOT N
 pub struct SqliteStore {
     path: PathBuf,
     anchor: PathBuf,
+    /// The one connection that writes (and reads inside its transactions).
     conn: Mutex<Connection>,
+    /// Read-only connections for the queries of the web API and the engine:
+    /// WAL lets readers run beside the writer and beside each other, so a
+    /// tenant downloading 5,000-reading pages no longer holds the one
+    /// connection every other request needs. Empty for an in-memory
+    /// database (reads then use `conn`).
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
 }
+
+/// Read connections of a file store.
+pub const READERS: usize = 4;
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`.
@@ -83,10 +94,27 @@ impl SqliteStore {
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         conn.execute_batch(ledger::SCHEMA).map_err(err)?;
+        let mut readers = Vec::new();
+        let in_memory = path.as_os_str().is_empty() || path.as_os_str() == ":memory:";
+        if !in_memory {
+            for _ in 0..READERS {
+                let r = Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(err)?;
+                r.busy_timeout(std::time::Duration::from_secs(10))
+                    .map_err(err)?;
+                readers.push(Mutex::new(r));
+            }
+        }
         let store = SqliteStore {
             path: path.to_path_buf(),
             anchor: ledger::default_anchor_path(path),
             conn: Mutex::new(conn),
+            readers,
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
         };
         store.adopt_if_unchained()?;
         Ok(store)
@@ -101,6 +129,8 @@ impl SqliteStore {
             path: path.to_path_buf(),
             anchor: ledger::default_anchor_path(path),
             conn: Mutex::new(conn),
+            readers: Vec::new(),
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -210,6 +240,32 @@ impl SqliteStore {
 
     fn err(&self, e: impl std::fmt::Display) -> Error {
         Error::io(&self.path, format!("SQLite: {e}"))
+    }
+
+    /// Runs a query on a free read connection (the first not in use from a
+    /// rotating start; if all are busy, waits for the next in turn).
+    fn read<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+        let n = self.readers.len();
+        if n == 0 {
+            return self.with(f);
+        }
+        let start = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut guard = None;
+        for k in 0..n {
+            if let Ok(g) = self.readers[(start + k) % n].try_lock() {
+                guard = Some(g);
+                break;
+            }
+        }
+        let mut c = match guard {
+            Some(g) => g,
+            None => self.readers[start % n]
+                .lock()
+                .map_err(|_| self.err("read connection poisoned by an earlier panic"))?,
+        };
+        f(&mut c).map_err(|e| self.err(e))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
@@ -477,7 +533,7 @@ impl Store for SqliteStore {
     }
 
     fn batches(&self, tenant: &str) -> Result<Vec<BatchInfo>, Error> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT * FROM batches WHERE tenant = ?1 ORDER BY start_unix_s, batch_id",
             )?;
@@ -486,7 +542,7 @@ impl Store for SqliteStore {
     }
 
     fn batch(&self, tenant: &str, batch_id: &str) -> Result<Option<BatchInfo>, Error> {
-        self.with(|c| {
+        self.read(|c| {
             c.query_row(
                 "SELECT * FROM batches WHERE tenant = ?1 AND batch_id = ?2",
                 [tenant, batch_id],
@@ -497,7 +553,7 @@ impl Store for SqliteStore {
     }
 
     fn readings(&self, tenant: &str, batch_id: &str) -> Result<Vec<Reading>, Error> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT tag, time_unix_s, available_unix_s, value, quality FROM readings
                  WHERE tenant = ?1 AND batch_id = ?2 ORDER BY id",
@@ -516,7 +572,7 @@ impl Store for SqliteStore {
     }
 
     fn predictions(&self, tenant: &str, batch_id: &str) -> Result<Vec<PredictionRecord>, Error> {
-        let rows: Vec<(PredictionRecord, Option<String>)> = self.with(|c| {
+        let rows: Vec<(PredictionRecord, Option<String>)> = self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT tenant, batch_id, seq, model_id, input_sha256, created_unix_s, forecast_json
                  FROM predictions WHERE tenant = ?1 AND batch_id = ?2 ORDER BY seq",
@@ -573,7 +629,7 @@ impl Store for SqliteStore {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<Reading>, usize), Error> {
-        self.with(|c| {
+        self.read(|c| {
             let total: i64 = c.query_row(
                 "SELECT COUNT(*) FROM readings WHERE tenant = ?1 AND batch_id = ?2
                  AND (?3 IS NULL OR tag = ?3)",
@@ -610,7 +666,7 @@ impl Store for SqliteStore {
     }
 
     fn alerts(&self, tenant: &str) -> Result<Vec<AlertRecord>, Error> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st =
                 c.prepare_cached("SELECT * FROM alerts WHERE tenant = ?1 ORDER BY batch_id, cqa")?;
             st.query_map([tenant], alert_row)?.collect()
@@ -644,7 +700,7 @@ impl Store for SqliteStore {
     }
 
     fn audit(&self) -> Result<Vec<AuditEntry>, Error> {
-        self.with(|c| {
+        self.read(|c| {
             let mut st = c.prepare_cached("SELECT entry_json FROM audit ORDER BY seq")?;
             st.query_map([], |r| {
                 let j: String = r.get(0)?;
