@@ -15,6 +15,7 @@ macro_rules! out {
 mod audit;
 mod downstream;
 mod evaluate;
+mod evaluate_ladder;
 mod fit;
 mod live;
 mod models;
