@@ -18,6 +18,7 @@ mod evaluate;
 mod evaluate_ladder;
 mod fit;
 mod live;
+mod live_at;
 mod models;
 mod promote;
 mod scale_up;
