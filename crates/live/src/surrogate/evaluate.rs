@@ -117,6 +117,9 @@ pub fn replay_at(
         specs: Default::default(),
     };
     let mut p = SurrogatePredictor::new(shared.clone(), plan)?;
+    // The caller reports every flagged forecast itself; the live
+    // once-per-batch console warning would repeat it.
+    p.warned_extrapolation = true;
     let obs = observations_of(batch);
     let mut next = 0;
     let mut out = Vec::new();
