@@ -132,8 +132,13 @@ fn evaluate_on_a_ladder_reports_every_ten_percent_with_coverage() {
 /// A one-batch copy of IndPenSim whose B01 volume tag reads 1000× (litres
 /// read as m³ somewhere upstream).
 fn extrapolating_dataset(dir: &Path) -> PathBuf {
+    scaled_volume_dataset(dir, 1000.0)
+}
+
+/// A one-batch copy of IndPenSim with B01's volume tag multiplied by `k`.
+fn scaled_volume_dataset(dir: &Path, k: f64) -> PathBuf {
     let src = indpensim();
-    let ds = dir.join("indpensim-x1000");
+    let ds = dir.join(format!("indpensim-volume-x{k}"));
     std::fs::create_dir_all(ds.join("batches")).unwrap();
     std::fs::copy(src.join("tags.toml"), ds.join("tags.toml")).unwrap();
     let manifest = std::fs::read_to_string(src.join("dataset.toml")).unwrap();
@@ -159,7 +164,7 @@ fn extrapolating_dataset(dir: &Path) -> PathBuf {
         let f: Vec<&str> = line.split(',').collect();
         if f.len() == 3 && f[1] == "BR01.VOLUME" {
             let v: f64 = f[2].parse().unwrap();
-            writeln!(gz, "{},{},{}", f[0], f[1], v * 1000.0).unwrap();
+            writeln!(gz, "{},{},{}", f[0], f[1], v * k).unwrap();
         } else {
             writeln!(gz, "{line}").unwrap();
         }
@@ -287,9 +292,47 @@ fn live_once_at_prints_the_forecasts_current_at_three_fractions() {
         assert_eq!(f[2], seq.to_string(), "{row}");
         assert_eq!(f[4], mean, "{row}");
     }
+    assert!(!out.contains("EXTRAPOLATION"), "{out}");
     let (code, _, err) = biotwin(&["live", "--config", p(&site), "--once", "--at", "1.5"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--at"), "{err}");
+}
+
+#[test]
+fn the_live_surrogate_flags_an_extrapolating_batch_in_its_forecasts() {
+    // Volume 1.4× (still inside the site's tag limit of 150 000 L, so the
+    // mapping stage accepts it; far beyond any training batch's volume).
+    let (dir, site) = super::live_end_to_end::copy_site("indpensim-site.toml", None);
+    let ds = scaled_volume_dataset(dir.path(), 1.4);
+    let text = std::fs::read_to_string(&site).unwrap();
+    let mut doc: toml_edit::DocumentMut = text.parse().unwrap();
+    doc["sources"][0]["path"] =
+        toml_edit::value(p(&ds.join("batches/B01_historian.csv.gz")).to_string());
+    std::fs::write(&site, doc.to_string()).unwrap();
+    let (code, out, err) = biotwin(&["live", "--config", p(&site), "--once", "--at", "0.5"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Warned once for the batch, on stderr, naming the feature.
+    assert_eq!(err.matches("warning: batch B01 (rung").count(), 1, "{err}");
+    assert!(err.contains("input `volume@"), "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.contains(" h, surrogate-ladder:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row.ends_with("(EXTRAPOLATION)"), "{row}");
+    // The flag is stored with the prediction (in its state).
+    let store =
+        biotwin::live::sqlite_store::SqliteStore::open(&dir.path().join("live.sqlite")).unwrap();
+    let preds = biotwin::live::Store::predictions(&store, "sponsor-a", "B01").unwrap();
+    let flagged = |f: &biotwin::live::Forecast| {
+        f.state
+            .iter()
+            .find(|s| s.0 == biotwin::live::surrogate::STATE_EXTRAPOLATION_FLAG)
+            .map(|s| s.1)
+    };
+    let at_half = preds.iter().find(|p| p.seq == 9).unwrap();
+    assert_eq!(flagged(&at_half.forecast), Some(1.0));
+    // Forecasts from the prior (before the first usable rung) carry none.
+    assert!(preds.iter().any(|p| flagged(&p.forecast).is_none()));
 }
 
 #[test]
