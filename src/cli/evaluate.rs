@@ -1,5 +1,10 @@
 //! `biotwin evaluate`: a saved or registered model on the batches of a
-//! dataset: RMSE, MAPE, R², coverage of the 95 % intervals, parity plot.
+//! dataset: RMSE, MAPE, R², coverage of the 95 % intervals, parity plot; or
+//! a live surrogate ladder, replayed through the live predictor and scored
+//! at every 10 % of batch time ([`super::evaluate_ladder`]). What MODEL is
+//! (registry id, artifact, ladder) is decided in one place, [`resolve_any`].
+//! Every prediction's input is checked against the training range
+//! ([`crate::surrogates::extrapolation`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,8 +20,8 @@ use crate::surrogates::train::evaluate;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    about = "Evaluate a model on a dataset's batches: RMSE, MAPE, R², interval coverage, parity plot",
-    after_help = "Examples:\n  biotwin evaluate models/titer-pls --dataset training-data/cho-platform --batches B21,B22 --parity parity.svg\n  biotwin evaluate cho-titer-v2 --registry models --dataset training-data/cho-platform --extrapolation B31,B32,B33,B34,B35,B36\n\nMODEL is a model directory (model.json inside), a model .json file, or the id of a\nregistered model. A file whose content was altered is refused (exit 2). Without\n--batches, a model evaluated on its own training data uses the batches it held out."
+    about = "Evaluate a model or live surrogate ladder on a dataset's batches: RMSE, MAPE, R², interval coverage (ladders: at every 10 % of batch time), parity plot",
+    after_help = "Examples:\n  biotwin evaluate models/titer-pls --dataset training-data/cho-platform --batches B21,B22 --parity parity.svg\n  biotwin evaluate cho-titer-v2 --registry models --dataset training-data/cho-platform --extrapolation B31,B32,B33,B34,B35,B36\n  biotwin evaluate process-models/sites/indpensim-penicillin-ladder.json --dataset training-data/indpensim --json ladder.json\n\nMODEL is a model directory (model.json inside), a model .json file, a live surrogate\nladder file (biotwin train --ladder), or the id of a registered model. A file whose\ncontent was altered is refused (exit 2). Without --batches, a model evaluated on its\nown training data uses the batches it held out. A ladder is replayed batch by batch\nthrough the live predictor; the forecast current at each --fractions of batch time\nis scored (MAPE, RMSE, coverage of its interval), per batch and over all batches.\nA prediction whose input lies more than 2 training SDs outside the training range of\nsome feature is flagged (warning on stderr, `extrapolation` in --json; exit 0)."
 )]
 pub struct Args {
     /// Model directory, artifact file, or registered model id.
@@ -39,6 +44,41 @@ pub struct Args {
     /// Write metrics and predictions as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Ladders only: fractions of batch time at which the current forecast
+    /// is scored (comma list in (0, 1]; default 0.1,0.2,...,1.0).
+    #[arg(long, value_delimiter = ',')]
+    pub fractions: Vec<f64>,
+}
+
+/// What MODEL names, decided here and nowhere else.
+pub(crate) enum Evaluable {
+    /// A sealed single-model artifact (file, directory or registry id),
+    /// with the batches held out at its training and a description.
+    Artifact(Box<Artifact>, Vec<String>, String),
+    /// A sealed live surrogate ladder file.
+    Ladder(std::sync::Arc<crate::live::surrogate::SharedLadder>, String),
+}
+
+/// Whether `path` is a sealed ladder file (its content key is `ladder`).
+fn is_ladder_file(path: &Path) -> bool {
+    path.is_file()
+        && std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v.get("ladder").is_some())
+}
+
+/// MODEL as given on the command line: a ladder file, else an artifact
+/// (path or registry id).
+pub(crate) fn resolve_any(model: &str, registry: &Path) -> Result<Evaluable, Error> {
+    let p = Path::new(model);
+    if is_ladder_file(p) {
+        crate::registry::verify_enclosing(p)?;
+        let shared = crate::live::surrogate::SharedLadder::load(p)?;
+        return Ok(Evaluable::Ladder(shared, p.display().to_string()));
+    }
+    let (a, held, source) = resolve(model, registry)?;
+    Ok(Evaluable::Artifact(Box::new(a), held, source))
 }
 
 /// Prints a metrics table, one row per metric name.
@@ -117,7 +157,18 @@ pub(crate) fn resolve(
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
-    let (artifact, held, source) = resolve(&a.model, &a.registry)?;
+    let (artifact, held, source) = match resolve_any(&a.model, &a.registry)? {
+        Evaluable::Artifact(artifact, held, source) => (*artifact, held, source),
+        Evaluable::Ladder(shared, source) => return run_ladder(&a, shared, &source),
+    };
+    if !a.fractions.is_empty() {
+        return Err(Error::input(
+            "<command line>",
+            "--fractions",
+            "a live surrogate ladder as MODEL (a single model has one cut-off)",
+            source,
+        ));
+    }
     let ds = Dataset::load(&a.dataset)?;
     let is_training = artifact.training_data_hash.as_deref() == Some(ds.content_hash.as_str());
     let batches: Option<Vec<String>> = if !a.batches.is_empty() {
@@ -193,6 +244,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         }
     }
     print_metrics(&all);
+    let extrapolation = extrapolation_checks(&artifact, &ev);
     if let Some(p) = &a.parity {
         let unit = ds
             .tag_map
@@ -231,7 +283,7 @@ pub fn run(a: Args) -> Result<(), Error> {
                         )
                     })
                     .collect();
-                serde_json::json!({"batch": b, "targets": t})
+                serde_json::json!({"batch": b, "targets": t, "extrapolation": extrapolation[i]})
             })
             .collect();
         let v = serde_json::json!({
@@ -240,6 +292,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             "dataset_hash": ds.content_hash,
             "dataset_is_training_data": ev.dataset_is_training_data,
             "metrics": all,
+            "extrapolation_threshold_sd": crate::surrogates::extrapolation::THRESHOLD_SD,
             "predictions": rows,
         });
         let text = serde_json::to_string_pretty(&v).map_err(|e| Error::io(p, e))?;
@@ -247,4 +300,92 @@ pub fn run(a: Args) -> Result<(), Error> {
         outln!("metrics written to {}", p.display());
     }
     Ok(())
+}
+
+/// The extrapolation check of every evaluated batch's input, with a
+/// warning on stderr for each flagged one.
+fn extrapolation_checks(
+    artifact: &Artifact,
+    ev: &crate::surrogates::train::Evaluation,
+) -> Vec<Option<crate::surrogates::extrapolation::Extrapolation>> {
+    let Some(range) = artifact.feature_range() else {
+        outln!(
+            "note: this model does not record its training range (saved before the extrapolation check): inputs not checked"
+        );
+        return vec![None; ev.batch_ids.len()];
+    };
+    let checks: Vec<_> = (0..ev.batch_ids.len())
+        .map(|i| {
+            let x: Vec<f64> = ev.features.row(i).iter().copied().collect();
+            crate::surrogates::extrapolation::check(&range, &artifact.feature_names, &x)
+        })
+        .collect();
+    let mut flagged = 0;
+    for (b, e) in ev.batch_ids.iter().zip(&checks) {
+        if let Some(e) = e.as_ref().filter(|e| e.flagged) {
+            flagged += 1;
+            eprintln!("{}", e.warning(&format!("batch {b}")));
+        }
+    }
+    if flagged > 0 {
+        outln!(
+            "extrapolation: {flagged} of {} predictions flagged (input > {} training SDs outside the training range)",
+            ev.batch_ids.len(),
+            crate::surrogates::extrapolation::THRESHOLD_SD
+        );
+    }
+    checks
+}
+
+/// A ladder as MODEL: the options of single models do not apply.
+fn run_ladder(
+    a: &Args,
+    shared: std::sync::Arc<crate::live::surrogate::SharedLadder>,
+    source: &str,
+) -> Result<(), Error> {
+    for (given, flag) in [
+        (a.parity.is_some(), "--parity"),
+        (!a.extrapolation.is_empty(), "--extrapolation"),
+    ] {
+        if given {
+            return Err(Error::input(
+                "<command line>",
+                flag,
+                "a single-model artifact as MODEL (not supported for a ladder)",
+                source.to_string(),
+            ));
+        }
+    }
+    let fractions = if a.fractions.is_empty() {
+        crate::live::surrogate::evaluate::default_fractions()
+    } else {
+        a.fractions.clone()
+    };
+    if let Some(f) = fractions.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
+        return Err(Error::input(
+            "<command line>",
+            "--fractions",
+            "fractions of batch time in (0, 1]",
+            f.to_string(),
+        ));
+    }
+    let ds = Dataset::load(&a.dataset)?;
+    for id in &a.batches {
+        if ds.batch(id).is_none() {
+            return Err(Error::input(
+                ds.dir.join(crate::data::dataset::MANIFEST_FILE),
+                "--batches",
+                "batch ids of the dataset",
+                format!("`{id}`"),
+            ));
+        }
+    }
+    super::evaluate_ladder::run(
+        shared,
+        source,
+        &ds,
+        &a.batches,
+        &fractions,
+        a.json.as_deref(),
+    )
 }

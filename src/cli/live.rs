@@ -14,7 +14,7 @@ use crate::live::sqlite_store::SqliteStore;
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Live mode: historian data in, state estimate and end-of-batch forecasts out, all recorded",
-    after_help = "Examples:\n  biotwin live --config process-models/sites/example-site.toml --once\n  biotwin live --config process-models/sites/example-site.toml --once --model cho-fit --registry models\n  biotwin live --config site.toml --speed 3600\n  biotwin live --config process-models/sites/example-site.toml --once --serve 127.0.0.1:8080\n\nReadings are stored as received, mapped to model variables (refusals counted by\nreason), assimilated, and forecast every forecast_every_s of batch time into the\nSQLite store named in the site file. A restart resumes every unfinished batch\nwithout losing or duplicating a prediction. Check the audit trail with\n`biotwin audit verify --store FILE`. With --serve ADDR the QA page runs alongside\n(see `biotwin serve --help`) and stays up after processing until Ctrl-C; Ctrl-C\nstops both (every write is one transaction: a restart resumes)."
+    after_help = "Examples:\n  biotwin live --config process-models/sites/example-site.toml --once\n  biotwin live --config process-models/sites/example-site.toml --once --model cho-fit --registry models\n  biotwin live --config site.toml --speed 3600\n  biotwin live --config process-models/sites/example-site.toml --once --serve 127.0.0.1:8080\n  biotwin live --config process-models/sites/indpensim-site.toml --once --at 0.25,0.5,0.75\n\nReadings are stored as received, mapped to model variables (refusals counted by\nreason), assimilated, and forecast every forecast_every_s of batch time into the\nSQLite store named in the site file. A restart resumes every unfinished batch\nwithout losing or duplicating a prediction. Check the audit trail with\n`biotwin audit verify --store FILE`. With --serve ADDR the QA page runs alongside\n(see `biotwin serve --help`) and stays up after processing until Ctrl-C; Ctrl-C\nstops both (every write is one transaction: a restart resumes)."
 )]
 pub struct Args {
     /// Site configuration (TOML; see docs/live.md).
@@ -43,6 +43,11 @@ pub struct Args {
     /// `[site] registry`, else `models`).
     #[arg(long)]
     pub registry: Option<PathBuf>,
+    /// Also print, per batch, the forecast that was current at these
+    /// fractions of the planned duration (comma list in (0, 1], e.g.
+    /// 0.25,0.5,0.75), read from the store.
+    #[arg(long, value_delimiter = ',', value_name = "FRACTIONS")]
+    pub at: Vec<f64>,
 }
 
 /// The predictors this build can make: `mechanistic` and `surrogate:PATH`
@@ -66,6 +71,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             s.to_string(),
         ));
     }
+    super::live_at::check(&a.at)?;
     let cfg = Arc::new(SiteConfig::read(&a.config)?);
     let speed = a.speed.unwrap_or(if a.once { 0.0 } else { 1.0 });
     let store = Arc::new(SqliteStore::open(&cfg.store_path)?);
@@ -112,6 +118,9 @@ pub fn run(a: Args) -> Result<(), Error> {
     let stats = engine.run(a.once)?;
     outln!("{stats}");
     print_latest(&cfg, store.as_ref())?;
+    if !a.at.is_empty() {
+        super::live_at::print_at(&cfg, store.as_ref(), &a.at)?;
+    }
     match server {
         Some(server) => {
             outln!(

@@ -15,8 +15,10 @@ macro_rules! out {
 mod audit;
 mod downstream;
 mod evaluate;
+mod evaluate_ladder;
 mod fit;
 mod live;
+mod live_at;
 mod models;
 mod promote;
 mod scale_up;

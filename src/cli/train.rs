@@ -41,6 +41,18 @@ pub enum Device {
     Cuda,
 }
 
+/// The covariance kernel of a GP.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum KernelKind {
+    /// Squared-exponential kernel with one length scale shared by all
+    /// (standardised) features; starts at √p.
+    Isotropic,
+    /// Squared-exponential kernel with one length scale per feature
+    /// (automatic relevance determination), each fitted by marginal
+    /// likelihood from 1: the kernel of the IndPenSim accuracy tests.
+    Ard,
+}
+
 /// The residual model of `--model hybrid`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
 pub enum CorrectorKind {
@@ -51,7 +63,7 @@ pub enum CorrectorKind {
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Train a surrogate (PLS, GP, neural-network ensemble, parallel or calibrated serial hybrid) on a dataset, validated by whole batches; save it or register it",
-    after_help = "Examples:\n  biotwin train --dataset training-data/cho-platform --model pls --target final_titer,galactosylated --holdout B21,B22 --out models/titer-pls\n  biotwin train --dataset training-data/cho-platform --model gp --target final_titer --cv 5 --registry models --name cho-titer\n  (without --out the model is registered, by default in ./models)\n  biotwin train --dataset training-data/cho-platform --model hybrid --target final_titer,galactosylated --holdout B31,B32,B33,B34,B35,B36 --out models/cho-hybrid\n  biotwin train --dataset training-data/indpensim --model pls --target final_penicillin --offline penicillin --leave-batch-out --out pen-pls\n\nFeatures: by default every offline (lab) variable known at the cut-off and every\nmanifest parameter; choose with --online, --offline, --parameters (comma lists,\n`none` for none). Validation is always by whole batches."
+    after_help = "Examples:\n  biotwin train --dataset training-data/cho-platform --model pls --target final_titer,galactosylated --holdout B21,B22 --out models/titer-pls\n  biotwin train --dataset training-data/cho-platform --model gp --target final_titer --cv 5 --registry models --name cho-titer\n  (without --out the model is registered, by default in ./models)\n  biotwin train --dataset training-data/cho-platform --model hybrid --target final_titer,galactosylated --holdout B31,B32,B33,B34,B35,B36 --out models/cho-hybrid\n  biotwin train --dataset training-data/indpensim --model pls --target final_penicillin --offline penicillin --leave-batch-out --out pen-pls\n  biotwin train --dataset training-data/indpensim --model gp --kernel ard --target final_penicillin --online volume,sugar_feed_flow,water_feed_flow,paa_feed_flow --offline penicillin --parameters none --leave-batch-out --name pen-gp-ard\n\nFeatures: by default every offline (lab) variable known at the cut-off and every\nmanifest parameter; choose with --online, --offline, --parameters (comma lists,\n`none` for none). Validation is always by whole batches."
 )]
 pub struct Args {
     /// Dataset directory (with dataset.toml).
@@ -61,6 +73,11 @@ pub struct Args {
     /// ensemble, parallel hybrid, or calibrated serial hybrid.
     #[arg(long, value_enum)]
     pub model: Kind,
+    /// GP only (also the GP corrector of --model hybrid): `isotropic` (the
+    /// default: one length scale for all features) or `ard` (one length
+    /// scale per feature, fitted by marginal likelihood).
+    #[arg(long, value_enum)]
+    pub kernel: Option<KernelKind>,
     /// Hybrid only: residual model (PLS with --components, or GP).
     #[arg(long, value_enum, default_value = "pls")]
     pub corrector: CorrectorKind,
@@ -314,10 +331,25 @@ pub fn run(a: Args) -> Result<(), Error> {
     };
     let n_features = spec.feature_names().len();
     let pls = || PlsParams::new(a.components.clamp(1, n_features.max(1)));
+    let uses_gp =
+        a.model == Kind::Gp || (a.model == Kind::Hybrid && a.corrector == CorrectorKind::Gp);
+    if a.kernel.is_some() && !uses_gp {
+        bar.finish_and_clear();
+        return Err(Error::input(
+            "<command line>",
+            "--kernel",
+            "--model gp, or --model hybrid --corrector gp (the kernel of a GP)",
+            format!("--model {:?}", a.model).to_lowercase(),
+        ));
+    }
+    let length_scales = match a.kernel.unwrap_or(KernelKind::Isotropic) {
+        KernelKind::Isotropic => vec![(n_features.max(1) as f64).sqrt()],
+        KernelKind::Ard => vec![1.0; n_features.max(1)],
+    };
     let gp = || GpParams {
         kernel: RbfKernel {
             signal_variance: 1.0,
-            length_scales: vec![(n_features.max(1) as f64).sqrt()],
+            length_scales: length_scales.clone(),
             noise_variance: 0.1,
         },
         jitter: 1e-10,

@@ -29,7 +29,7 @@ fn sites_dir() -> PathBuf {
 
 /// Copies site `name` into a temp dir: relative paths resolved against the
 /// shipped file, the store in the temp dir, the ladder optionally replaced.
-fn copy_site(name: &str, ladder: Option<&Path>) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn copy_site(name: &str, ladder: Option<&Path>) -> (tempfile::TempDir, PathBuf) {
     let src = sites_dir().join(name);
     let text = std::fs::read_to_string(&src).unwrap();
     let mut doc: toml_edit::DocumentMut = text.parse().unwrap();

@@ -6,6 +6,7 @@ mod calibration_file;
 mod cho_comparison;
 mod cli_errors;
 mod data_parquet;
+mod evaluate_ladder;
 mod fit_cli;
 mod hybrid_cho;
 mod live_crash;

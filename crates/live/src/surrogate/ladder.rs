@@ -243,6 +243,9 @@ pub fn train_ladder(
                 Some(dataset.content_hash.clone()),
             );
             artifact.unfolding = Some(spec);
+            artifact.training_range = Some(
+                biotwin_ml::surrogates::extrapolation::FeatureRange::of(&data.x),
+            );
             artifact.metrics = calibration
                 .metrics
                 .iter()

@@ -22,6 +22,7 @@
 //! section "Surrogate predictor".
 
 pub mod calibration;
+pub mod evaluate;
 pub mod file;
 pub mod ladder;
 pub mod observed;
@@ -83,7 +84,21 @@ pub struct SurrogatePredictor {
     online: Vec<String>,
     offline: Vec<String>,
     observed: ObservedBatch,
+    /// The extrapolation warning was printed for this batch (once is
+    /// enough; every forecast carries the flag in its state).
+    warned_extrapolation: bool,
+    /// The extrapolation check of the latest forecast's input.
+    last_extrapolation: Option<biotwin_ml::surrogates::extrapolation::Extrapolation>,
 }
+
+/// State entries of a surrogate forecast: the rung's cut, and the
+/// extrapolation check of its input ([`biotwin_ml::surrogates::extrapolation`]):
+/// training SDs beyond the training range of the worst feature, and 1 when
+/// flagged (0 otherwise). Absent before the first rung (the prior has no
+/// input).
+pub const STATE_CUT: &str = "surrogate_cut_fraction";
+pub const STATE_EXTRAPOLATION_SD: &str = "surrogate_extrapolation_sd";
+pub const STATE_EXTRAPOLATION_FLAG: &str = "surrogate_extrapolation_flagged";
 
 impl SurrogatePredictor {
     /// A predictor for the batch of `plan`; every parameter the ladder reads
@@ -134,6 +149,8 @@ impl SurrogatePredictor {
             plan,
             meta,
             observed: ObservedBatch::default(),
+            warned_extrapolation: false,
+            last_extrapolation: None,
         })
     }
 
@@ -143,6 +160,14 @@ impl SurrogatePredictor {
         plan: BatchPlan,
     ) -> Result<SurrogatePredictor, Error> {
         SurrogatePredictor::new(SharedLadder::load(path)?, plan)
+    }
+
+    /// The extrapolation check of the latest forecast's input (`None` for a
+    /// forecast from the prior, or when the training range is unknown).
+    pub fn last_extrapolation(
+        &self,
+    ) -> Option<&biotwin_ml::surrogates::extrapolation::Extrapolation> {
+        self.last_extrapolation.as_ref()
     }
 
     /// The cut fraction of the rung the next forecast uses (0 for the prior).
@@ -220,9 +245,11 @@ impl Predictor for SurrogatePredictor {
         let cfg = &ladder.config;
         let z = standard_normal_quantile(0.5 + cfg.interval_level / 2.0);
         // (cut, mean, half-width) per target.
+        let mut extrapolation = None;
         let (cut, means, halves): (f64, Vec<f64>, Vec<f64>) = match self.choose() {
             Some((cut, (k, x))) => {
                 let rung = &ladder.rungs[k];
+                extrapolation = rung.artifact.extrapolation(&x);
                 let p = rung
                     .artifact
                     .model
@@ -276,7 +303,23 @@ impl Predictor for SurrogatePredictor {
             .into_iter()
             .map(|(v, x)| (v, x, 0.0))
             .collect();
-        state.push(("surrogate_cut_fraction".into(), cut, 0.0));
+        state.push((STATE_CUT.into(), cut, 0.0));
+        if let Some(e) = &extrapolation {
+            state.push((STATE_EXTRAPOLATION_SD.into(), e.sd_beyond_range, 0.0));
+            state.push((STATE_EXTRAPOLATION_FLAG.into(), f64::from(e.flagged), 0.0));
+            if e.flagged && !self.warned_extrapolation {
+                self.warned_extrapolation = true;
+                eprintln!(
+                    "{}",
+                    e.warning(&format!(
+                        "batch {} (rung {:.0} %)",
+                        self.plan.batch_id,
+                        100.0 * cut
+                    ))
+                );
+            }
+        }
+        self.last_extrapolation = extrapolation;
         Ok(Forecast {
             time_s: self.observed.latest_s().unwrap_or(0.0),
             cqas,

@@ -142,6 +142,11 @@ pub struct Artifact {
     /// Metrics by name, e.g. `leave_batch_out/final_penicillin`.
     pub metrics: BTreeMap<String, Metrics>,
     pub model: SurrogateModel,
+    /// Range of the training inputs, for the extrapolation check
+    /// ([`super::extrapolation`]); absent in artifacts saved before it was
+    /// recorded (their content hash is unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_range: Option<super::extrapolation::FeatureRange>,
 }
 
 impl Artifact {
@@ -167,6 +172,7 @@ impl Artifact {
             hyperparameters: model.hyperparameters(),
             metrics: BTreeMap::new(),
             model,
+            training_range: None,
         }
     }
 

@@ -17,6 +17,7 @@
 
 pub mod artifact;
 pub mod cv;
+pub mod extrapolation;
 pub mod gp;
 pub mod gp_fit;
 pub mod hybrid;

@@ -228,6 +228,7 @@ pub fn train(
     );
     artifact.unfolding = Some(spec.clone());
     artifact.metrics = metrics;
+    artifact.training_range = Some(super::extrapolation::FeatureRange::of(&train_set.x));
     Ok(artifact)
 }
 
@@ -259,6 +260,8 @@ pub fn predict_batch(
 /// Held-out evaluation of a model on the batches of a dataset.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
+    /// The input row of each evaluated batch (for the extrapolation check).
+    pub features: DMatrix<f64>,
     pub batch_ids: Vec<String>,
     pub observed: DMatrix<f64>,
     pub prediction: Prediction,
@@ -292,6 +295,7 @@ pub fn evaluate(
     let sub = data.subset(&rows);
     let metrics = metrics_by_target(&prediction, &sub.y, &sub.target_names);
     Ok(Evaluation {
+        features: sub.x.clone(),
         batch_ids: sub.batch_ids.clone(),
         observed: sub.y,
         prediction,
