@@ -5,6 +5,7 @@ mod addresses;
 mod calibration_file;
 mod cli_errors;
 mod data_parquet;
+mod feasibility;
 mod fit_cli;
 mod hybrid_cho;
 mod live_crash;

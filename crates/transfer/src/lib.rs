@@ -457,7 +457,9 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         .set_points
         .iter()
         .filter(|s| {
-            !s.name.starts_with("setpoints.agitation") && !s.name.starts_with("setpoints.sparge")
+            !s.name.starts_with("setpoints.agitation")
+                && !s.name.starts_with("setpoints.sparge")
+                && s.recommended != s.translated
         })
         .map(|s| (s.name.clone(), s.recommended))
         .collect();
