@@ -523,3 +523,29 @@ pub fn adjust(
         optimiser_point: x_opt.unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Side;
+
+    #[test]
+    fn sides_penalise_only_the_wrong_direction() {
+        // Titer: source 3.22 g/L, 5 %: 3.35 is no penalty, 3.00 is
+        // (3.00 − 3.22)/(0.05 · 3.22) = −1.3665 tolerances off.
+        let (r, t) = (3.22, 0.05);
+        assert_eq!(Side::Floor.term(3.35, r, t), 0.0);
+        assert!(Side::Floor.within(3.059, r, t) && !Side::Floor.within(3.058, r, t));
+        assert!((Side::Floor.excess(3.00, r, t) - 0.36646).abs() < 1e-4);
+        // pCO2 as a ceiling: lower is fine, 10 % above is the edge.
+        assert_eq!(Side::Ceiling.term(40.0, 63.1, 0.10), 0.0);
+        assert!(
+            Side::Ceiling.within(69.41, 63.1, 0.10) && !Side::Ceiling.within(69.42, 63.1, 0.10)
+        );
+        // Galactosylation: both sides count.
+        assert!((Side::TwoSided.term(23.18, 24.40, 0.05) - 1.0).abs() < 1e-3);
+        assert!((Side::TwoSided.term(25.62, 24.40, 0.05) - 1.0).abs() < 1e-3);
+        assert_eq!(Side::of("titer_g_per_l"), Side::Floor);
+        assert_eq!(Side::of("hcp_mg_per_l"), Side::Ceiling);
+        assert_eq!(Side::of("galactosylated_pct"), Side::TwoSided);
+    }
+}

@@ -607,3 +607,38 @@ pub fn check(scenario: &Scenario, outcome: &Outcome, params: &ScaleUpParameters)
     }
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(value: f64, limit: Option<f64>, ceiling: bool) -> Quantity {
+        Quantity {
+            name: "x".into(),
+            kind: WarningKind::Reference,
+            value,
+            time_h: 0.0,
+            limit,
+            ceiling,
+            constraint: true,
+        }
+    }
+
+    #[test]
+    fn acceptable_is_within_the_limit_or_no_worse() {
+        // A ceiling of 2000 L: 1990 is fine whatever the reference.
+        assert!(q(1990.0, Some(2000.0), true).acceptable_against(&q(1700.0, Some(2000.0), true)));
+        // Already over at the reference (2032): only no worse is accepted.
+        assert!(q(2030.0, Some(2000.0), true).acceptable_against(&q(2032.0, Some(2000.0), true)));
+        assert!(!q(2040.0, Some(2000.0), true).acceptable_against(&q(2032.0, Some(2000.0), true)));
+        assert!(q(2032.0, Some(2000.0), true).violates());
+        // A floor (Kolmogorov ≥ 20 µm).
+        assert!(!q(19.0, Some(20.0), false).acceptable_against(&q(70.0, Some(20.0), false)));
+        // No limit: at most REFERENCE_SLACK worse (mixing time 60 s → 61.2 s).
+        assert!(q(61.19, None, true).acceptable_against(&q(60.0, None, true)));
+        assert!(!q(61.21, None, true).acceptable_against(&q(60.0, None, true)));
+        // A floor without limit (O2 transfer capacity with air).
+        assert!(q(0.99, None, false).acceptable_against(&q(1.0, None, false)));
+        assert!(!q(0.97, None, false).acceptable_against(&q(1.0, None, false)));
+    }
+}
