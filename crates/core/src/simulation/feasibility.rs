@@ -326,6 +326,16 @@ fn setpoints_at(scenario: &Scenario, times_h: &[f64]) -> Vec<Setpoints> {
         .collect()
 }
 
+fn sparger_name(kind: SpargerType) -> &'static str {
+    match kind {
+        SpargerType::Microsparger => "microsparger",
+        SpargerType::Frit => "frit sparger",
+        SpargerType::DrilledPipe => "drilled-pipe sparger",
+        SpargerType::Ring => "ring sparger",
+        SpargerType::OpenPipe => "open-pipe sparger",
+    }
+}
+
 fn foam_vvm(eq: &Equipment) -> f64 {
     match eq.sparger().kind {
         SpargerType::Microsparger | SpargerType::Frit => FOAM_VVM_FINE_PORE,
@@ -572,12 +582,12 @@ pub fn check(scenario: &Scenario, outcome: &Outcome, params: &ScaleUpParameters)
                     sig(limit)
                 ),
                 "foam_superficial_gas_velocity_m_per_s" => format!(
-                    "superficial gas velocity {} m/s at {} h above {} m/s ({} vvm at this volume) for a {:?} sparger: foam and bubble-burst cell damage likely (add antifoam/Pluronic margin or lower the gas flow)",
+                    "superficial gas velocity {} m/s at {} h above {} m/s ({} vvm at this volume) for a {}: foam and bubble-burst cell damage likely (add antifoam/Pluronic margin or lower the gas flow)",
                     sig(value),
                     sig(t),
                     sig(limit),
                     foam_vvm(eq),
-                    eq.sparger().kind
+                    sparger_name(eq.sparger().kind)
                 ),
                 "max_gassed_p_per_v_w_per_m3" | "min_gassed_p_per_v_w_per_m3" => format!(
                     "gassed P/V {} W/m³ at {} h outside the kLa correlation's fitted range {}–{} W/m³ of {vessel}: kLa extrapolated",
