@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::montecarlo;
 use crate::output::{self, Format};
-use crate::simulation::{Scenario, SetOrigin, load_process, model_source};
+use crate::simulation::{Scenario, SetOrigin, feasibility, load_process, model_source};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -45,6 +45,10 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Exit with code 2 when the batch has any feasibility warning (vessel
+    /// volume, O2 supply, gas flow, agitation, kLa range, shear, foam).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
@@ -76,6 +80,11 @@ pub fn run(a: Args) -> Result<(), Error> {
     overrides.extend(cli_set);
     let specs = def.specifications.as_ref();
     let outcome = scenario.simulate(true)?;
+    let feasibility = feasibility::check(
+        &scenario,
+        &outcome,
+        &crate::scaleup::ScaleUpParameters::default(),
+    );
     outln!(
         "{} ({}): {} h simulated, {} RHS evaluations",
         def.name,
@@ -98,12 +107,18 @@ pub fn run(a: Args) -> Result<(), Error> {
         "{}",
         output::quality_table(&output::quality_rows(&outcome, specs))
     );
+    print_warnings(&feasibility);
     if let (Some(path), Some(fmt)) = (&a.out, out_format) {
         let bytes = match fmt {
             Format::Csv => output::trajectory_csv(&outcome),
-            Format::Json => {
-                output::trajectory_json(&outcome, &def.id, &def.inputs, &overrides, specs)?
-            }
+            Format::Json => output::trajectory_json(
+                &outcome,
+                &def.id,
+                &def.inputs,
+                &overrides,
+                specs,
+                &feasibility.warnings,
+            )?,
             Format::Parquet => crate::data::trajectory_parquet::trajectory_parquet(&outcome)?,
         };
         output::write_atomic(path, &bytes)?;
@@ -166,7 +181,28 @@ pub fn run(a: Args) -> Result<(), Error> {
             outln!("Monte Carlo results written to {}", path.display());
         }
     }
+    if a.strict && !feasibility.warnings.is_empty() {
+        return Err(feasibility::strict_error(&a.process, &feasibility.warnings));
+    }
     Ok(())
+}
+
+/// Every feasibility warning, in full, after the quality table (stdout, so
+/// it stays with the table it qualifies).
+fn print_warnings(f: &feasibility::Feasibility) {
+    if f.equipment_id.is_empty() {
+        return;
+    }
+    let n = f.warnings.len();
+    outln!(
+        "\nfeasibility on {}: {} warning{}",
+        f.equipment_id,
+        n,
+        if n == 1 { "" } else { "s" }
+    );
+    for w in &f.warnings {
+        outln!("  ! [{}] {}", w.kind.name(), w.message);
+    }
 }
 
 fn mc_table(mc: &montecarlo::MonteCarloResult) -> String {

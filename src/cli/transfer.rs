@@ -10,7 +10,7 @@ use crate::transfer::{self, StudyOptions, Tolerance};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Virtual technology transfer: translate a process to a target vessel, compare with uncertainty, sensitivity, adjustment, raw-material lots",
-    after_help = "Examples:\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --out transfer-2000l\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-microsparger --criterion v_s --lots process-models/lots/feed-a-supplier-b.toml --seed 7 --out study\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --model cho-fit-v1 --registry models --out transfer-calibrated\n\nWrites report.md, trajectories.svg, sobol.svg, transfer.json (schema biotwin.transfer/1), translated-process.toml and adjusted-process.toml into --out."
+    after_help = "Examples:\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --out transfer-2000l\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-microsparger --criterion v_s --lots process-models/lots/feed-a-supplier-b.toml --seed 7 --out study\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --model cho-fit-v1 --registry models --out transfer-calibrated\n\nWrites report.md, trajectories.svg, sobol.svg, transfer.json (schema biotwin.transfer/2), translated-process.toml and adjusted-process.toml into --out."
 )]
 pub struct Args {
     /// Source process file (its equipment and set-points are the source).
@@ -62,6 +62,9 @@ pub struct Args {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Exit with code 2 (after writing the files) when the study has any warning.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
@@ -87,6 +90,7 @@ pub fn run(a: Args) -> Result<(), Error> {
     if let Some(m) = &a.model {
         opts.model = Some(super::resolve_model_ref(m, &a.registry)?);
     }
+    opts.strict = a.strict;
     for t in &a.tolerances {
         let (metric, pct) = super::parse_set(t).map_err(|_| {
             Error::input(
@@ -116,17 +120,13 @@ pub fn run(a: Args) -> Result<(), Error> {
         if study.warnings.len() == 1 { "" } else { "s" },
         started.elapsed().as_secs_f64()
     );
-    for w in study.warnings.iter().take(3) {
-        let short: String = w.chars().take(160).collect();
-        eprintln!(
-            "  ! {short}{}",
-            if w.chars().count() > 160 { "…" } else { "" }
-        );
+    for w in &study.warnings {
+        eprintln!("  ! [{}] {}", w.kind.name(), w.message);
     }
     outln!(
         "report: {}\npackage: {}",
         a.out.join("report.md").display(),
         a.out.join("transfer.json").display()
     );
-    Ok(())
+    transfer::strict_check(&study)
 }

@@ -7,6 +7,7 @@ mod cho_comparison;
 mod cli_errors;
 mod data_parquet;
 mod evaluate_ladder;
+mod feasibility;
 mod fit_cli;
 mod hybrid_cho;
 mod live_crash;

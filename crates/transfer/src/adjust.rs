@@ -1,15 +1,38 @@
 //! Adjustment: receiving-site set-points, within the target equipment's
-//! limits, that bring the target's predicted quality back to the source's.
+//! limits, that bring the target's predicted quality back to the source's,
+//! and never make anything worse than the translated recipe.
 //!
-//! Objective (minimised with [`biotwin_core::optimise::minimise_bounded`], bounded
-//! Nelder–Mead with multi-start):
+//! Each compared metric `i` has a source value `r_i`, a relative tolerance
+//! `t_i` and a side ([`Side::of`]): a **floor** (titer, viability: being
+//! higher than the source is not a penalty), a **ceiling** (peak pCO₂, HMW,
+//! HCP, DNA, ammonium, lactate: lower is fine) or **two-sided** (glycan
+//! fractions, charge variants, osmolality: an equivalence margin ±t_i).
+//! With `e_i = (y_i − r_i)/(t_i |r_i|)` the term is `min(e_i,0)²` (floor),
+//! `max(e_i,0)²` (ceiling) or `e_i²` (two-sided), and
 //!
-//! `J(x) = (1/m) Σ_i ((y_i(x) − r_i) / (t_i |r_i|))²`
+//! `J(x) = (1/m) Σ_i term_i(y_i(x))`.
 //!
-//! with `r_i` the source's nominal value of metric `i`, `y_i(x)` the
-//! target's at set-points `x` and `t_i` the relative tolerance. A metric is
-//! within tolerance when `|y_i − r_i| ≤ t_i |r_i|`, i.e. its term is ≤ 1, so
-//! `J ≤ 1` is necessary (not sufficient) for all to be within.
+//! Metric `i` is *within tolerance* when its term is ≤ 1.
+//!
+//! Decision, in order:
+//! 1. Every metric within tolerance as translated: **no change** (the
+//!    optimiser is not run).
+//! 2. Otherwise `J` is minimised with [`biotwin_core::optimise::minimise_bounded`]
+//!    (bounded Nelder–Mead with multi-start) inside the variables' boxes,
+//!    subject to the engineering constraints of the trajectory-wide
+//!    feasibility check ([`biotwin_core::simulation::feasibility`]): every
+//!    quantity (working volume, gas-flow and agitation ranges, tip speed, P/V
+//!    and v_s inside the kLa correlation's fitted range, Kolmogorov length,
+//!    dissolved O₂ at its set-point, O₂ capacity, foam limit, and the
+//!    unlimited mixing time and O₂ transfer capacity with air) must be within
+//!    its limit or no worse than as translated
+//!    ([`Quantity::acceptable_against`]). A point that breaks a constraint
+//!    scores `J + 10³ (1 + Σ violations)`, so the feasible translated start
+//!    always beats it.
+//! 3. The optimiser's point is re-checked: if any metric's excess beyond its
+//!    tolerance band (`max(0, √term − 1)`) is larger than as translated, any
+//!    engineering quantity is unacceptable, or `J` did not fall, the
+//!    recommendation falls back to **no change**, with the reason.
 //!
 //! Several set-points can give the same batch (agitation and gas flow both
 //! strip CO₂ through kLa), so the minimised function adds a small move
@@ -23,7 +46,9 @@ use serde::Serialize;
 use biotwin_core::equipment::Equipment;
 use biotwin_core::error::Error;
 use biotwin_core::optimise::{Options, minimise_bounded};
+use biotwin_core::scaleup::ScaleUpParameters;
 use biotwin_core::simulation::Scenario;
+use biotwin_core::simulation::feasibility::{self, Feasibility, Quantity};
 
 use super::sensitivity::{Knob, agitation_limits_rpm};
 use super::study::{metric_names, metrics};
@@ -38,8 +63,59 @@ pub struct Tolerance {
     pub relative_pct: f64,
 }
 
+/// Which side of the source value is acceptable for a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The source value is a floor: higher is fine (titer, viability).
+    Floor,
+    /// The source value is a ceiling: lower is fine (impurities, pCO₂,
+    /// waste metabolites).
+    Ceiling,
+    /// An equivalence margin on both sides (product-quality fractions,
+    /// osmolality).
+    TwoSided,
+}
+
+impl Side {
+    /// The side of a metric (one table for the whole transfer).
+    pub fn of(metric: &str) -> Side {
+        match metric {
+            "titer_g_per_l" | "viability_pct" => Side::Floor,
+            "peak_pco2_mmhg" | "hmw_pct" | "hcp_mg_per_l" | "dna_mg_per_l" | "ammonium_mm"
+            | "lactate_g_per_l" => Side::Ceiling,
+            _ => Side::TwoSided,
+        }
+    }
+    pub fn describe(self) -> &'static str {
+        match self {
+            Side::Floor => "floor: higher is fine",
+            Side::Ceiling => "ceiling: lower is fine",
+            Side::TwoSided => "two-sided margin",
+        }
+    }
+    /// `term_i` of the module docs for `y` against `r` at relative tolerance `t`.
+    pub fn term(self, y: f64, r: f64, t: f64) -> f64 {
+        let e = (y - r) / (t * r.abs().max(1e-12));
+        match self {
+            Side::Floor => e.min(0.0).powi(2),
+            Side::Ceiling => e.max(0.0).powi(2),
+            Side::TwoSided => e * e,
+        }
+    }
+    /// Within tolerance: term ≤ 1.
+    pub fn within(self, y: f64, r: f64, t: f64) -> bool {
+        self.term(y, r, t) <= 1.0 + 1e-12
+    }
+    /// How far outside the tolerance band, in tolerances: `max(0, √term − 1)`.
+    pub fn excess(self, y: f64, r: f64, t: f64) -> f64 {
+        (self.term(y, r, t).sqrt() - 1.0).max(0.0)
+    }
+}
+
 /// Default tolerances: 5 % on titer, viability, glycans, charge variants
-/// and osmolality; 10 % on the small fractions high mannose and HMW.
+/// and osmolality; 10 % on the small fractions high mannose and HMW, and on
+/// the ceilings peak pCO₂ and HCP.
 pub fn default_tolerances() -> Vec<Tolerance> {
     [
         ("titer_g_per_l", 5.0),
@@ -49,7 +125,9 @@ pub fn default_tolerances() -> Vec<Tolerance> {
         ("high_mannose_pct", 10.0),
         ("acidic_variants_pct", 5.0),
         ("hmw_pct", 10.0),
+        ("hcp_mg_per_l", 10.0),
         ("osmolality_mosm_per_kg", 5.0),
+        ("peak_pco2_mmhg", 10.0),
     ]
     .into_iter()
     .map(|(m, t)| Tolerance {
@@ -118,6 +196,7 @@ pub fn default_variables(
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricMatch {
     pub metric: String,
+    pub side: Side,
     pub reference: f64,
     pub translated: f64,
     pub adjusted: f64,
@@ -126,6 +205,9 @@ pub struct MetricMatch {
     pub adjusted_deviation_pct: f64,
     pub translated_within: bool,
     pub adjusted_within: bool,
+    /// Excess beyond the tolerance band in tolerances (0 when within).
+    pub translated_excess: f64,
+    pub adjusted_excess: f64,
 }
 
 /// A recommended set-point.
@@ -138,17 +220,52 @@ pub struct Recommendation {
     pub high: f64,
 }
 
+/// What the adjustment recommends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Every metric is within tolerance as translated: keep the recipe.
+    NoChange,
+    /// The optimiser's point was not better, or worse on some metric or
+    /// engineering quantity: keep the recipe (`reason` says why).
+    NoChangeFallback,
+    /// Change the set-points to the recommended ones.
+    Change,
+}
+
+/// An engineering quantity at the translated and the recommended point.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConstraintCheck {
+    pub name: String,
+    pub limit: Option<f64>,
+    /// `true`: the limit is a ceiling (larger is worse).
+    pub ceiling: bool,
+    pub translated: f64,
+    pub recommended: f64,
+    /// Within its limit, or no worse than as translated.
+    pub acceptable: bool,
+}
+
 /// Outcome of the adjustment.
 #[derive(Debug, Clone, Serialize)]
 pub struct Adjustment {
+    pub decision: Decision,
+    /// Why this decision, in one sentence.
+    pub reason: String,
     pub set_points: Vec<Recommendation>,
     pub metrics: Vec<MetricMatch>,
+    /// Engineering quantities (worst over the batch) at both points.
+    pub constraints: Vec<ConstraintCheck>,
     pub objective_translated: f64,
     pub objective_adjusted: f64,
     pub all_within_tolerance: bool,
     pub evaluations: usize,
     pub converged: bool,
     pub optimiser: Options,
+    /// What the optimiser found before the re-check (equal to the
+    /// recommendation unless the decision is a fallback; empty when it did
+    /// not run).
+    pub optimiser_point: Vec<f64>,
 }
 
 /// Scenario with the variables at `x`.
@@ -164,9 +281,60 @@ fn deviation_pct(y: f64, r: f64) -> f64 {
     100.0 * (y - r) / r.abs().max(1e-12)
 }
 
-/// Finds set-points `x` within the variables' boxes that minimise `J`
-/// against `reference` (metric name, value); tolerances name the metrics
-/// compared (unknown names are ignored).
+/// Metrics and feasibility of the scenario at `x`.
+fn evaluate_at(
+    scenario: &Scenario,
+    variables: &[Variable],
+    x: &[f64],
+    params: &ScaleUpParameters,
+) -> Result<(Vec<f64>, Feasibility), Error> {
+    let s = apply(scenario, variables, x);
+    let o = s.simulate(true)?;
+    let f = feasibility::check(&s, &o, params);
+    Ok((metrics(&o), f))
+}
+
+/// Sum of the constraint violations of `f` against the reference `f0`
+/// (0 when every quantity is acceptable).
+fn violation(f: &Feasibility, f0: &Feasibility) -> f64 {
+    f.quantities
+        .iter()
+        .filter(|q| q.constraint)
+        .filter_map(|q| Some((q, f0.quantity(&q.name)?)))
+        .filter(|(q, q0)| !q.acceptable_against(q0))
+        .map(|(q, q0)| {
+            let allowed = match q.limit {
+                Some(_) => q0.badness().max(1.0),
+                None => q0.badness(),
+            };
+            ((q.badness() - allowed) / allowed.abs().max(1e-12)).max(1e-9)
+        })
+        .sum()
+}
+
+fn constraint_rows(f: &Feasibility, f0: &Feasibility) -> Vec<ConstraintCheck> {
+    f0.quantities
+        .iter()
+        .filter(|q0| q0.constraint)
+        .map(|q0| {
+            let q: &Quantity = f.quantity(&q0.name).unwrap_or(q0);
+            ConstraintCheck {
+                name: q0.name.clone(),
+                limit: q0.limit.or(q.limit),
+                ceiling: q0.ceiling,
+                translated: q0.value,
+                recommended: q.value,
+                acceptable: q.acceptable_against(q0),
+            }
+        })
+        .collect()
+}
+
+/// Finds set-points `x` within the variables' boxes that bring the target's
+/// metrics to the source's `reference` (metric name, value) without making
+/// any metric or engineering quantity worse than at the translated point
+/// (module docs); tolerances name the metrics compared (unknown names are
+/// ignored).
 pub fn adjust(
     scenario: &Scenario,
     reference: &[(String, f64)],
@@ -174,21 +342,22 @@ pub fn adjust(
     variables: &[Variable],
     options: &Options,
 ) -> Result<Adjustment, Error> {
+    let params = ScaleUpParameters::default();
     let names = metric_names(scenario);
-    let terms: Vec<(usize, f64, f64, &Tolerance)> = tolerances
+    let terms: Vec<(usize, f64, f64, &Tolerance, Side)> = tolerances
         .iter()
         .filter_map(|t| {
             let j = names.iter().position(|n| *n == t.metric)?;
             let r = reference.iter().find(|(n, _)| *n == t.metric)?.1;
-            Some((j, r, t.relative_pct / 100.0, t))
+            Some((j, r, t.relative_pct / 100.0, t, Side::of(&t.metric)))
         })
-        .filter(|(_, r, _, _)| r.is_finite())
+        .filter(|(_, r, _, _, _)| r.is_finite())
         .collect();
     let m = terms.len().max(1) as f64;
     let objective_of = |y: &[f64]| -> f64 {
         terms
             .iter()
-            .map(|(j, r, t, _)| ((y[*j] - r) / (t * r.abs().max(1e-12))).powi(2))
+            .map(|(j, r, t, _, side)| side.term(y[*j], *r, *t))
             .sum::<f64>()
             / m
     };
@@ -203,44 +372,135 @@ pub fn adjust(
                 .sum::<f64>()
             / n
     };
-    let objective = |x: &[f64]| -> f64 {
-        match apply(scenario, variables, x).simulate(true) {
-            Ok(o) => objective_of(&metrics(&o)) + penalty(x),
-            Err(_) => f64::NAN,
+    let (translated, f0) = evaluate_at(scenario, variables, &x0, &params)?;
+    let j0 = objective_of(&translated);
+    let all_within_translated = terms
+        .iter()
+        .all(|(j, r, t, _, side)| side.within(translated[*j], *r, *t));
+
+    let run_optimiser = !variables.is_empty() && !all_within_translated;
+    let result = if run_optimiser {
+        let objective = |x: &[f64]| -> f64 {
+            match evaluate_at(scenario, variables, x, &params) {
+                Ok((y, f)) => {
+                    let v = violation(&f, &f0);
+                    let base = objective_of(&y) + penalty(x);
+                    if v > 0.0 {
+                        base + 1e3 * (1.0 + v)
+                    } else {
+                        base
+                    }
+                }
+                Err(_) => f64::NAN,
+            }
+        };
+        let lower: Vec<f64> = variables.iter().map(|v| v.low).collect();
+        let upper: Vec<f64> = variables.iter().map(|v| v.high).collect();
+        Some(minimise_bounded(objective, &x0, &lower, &upper, options)?)
+    } else {
+        None
+    };
+    let x_opt = result.as_ref().map(|r| r.x.clone());
+    let (decision, reason, x, adjusted, f1) = match &x_opt {
+        None if variables.is_empty() => (
+            Decision::NoChange,
+            "no set-point can be adjusted on this process".to_string(),
+            x0.clone(),
+            translated.clone(),
+            f0.clone(),
+        ),
+        None => (
+            Decision::NoChange,
+            "the translated recipe already meets every tolerance (one-sided for floors and ceilings): no change".to_string(),
+            x0.clone(),
+            translated.clone(),
+            f0.clone(),
+        ),
+        Some(x) => {
+            let (y, f) = evaluate_at(scenario, variables, x, &params)?;
+            let worse_metrics: Vec<String> = terms
+                .iter()
+                .filter(|(j, r, t, _, side)| {
+                    side.excess(y[*j], *r, *t) > side.excess(translated[*j], *r, *t) + 1e-9
+                })
+                .map(|(_, _, _, tol, _)| tol.metric.clone())
+                .collect();
+            let worse_limits: Vec<String> = f
+                .quantities
+                .iter()
+                .filter(|q| q.constraint)
+                .filter_map(|q| Some((q, f0.quantity(&q.name)?)))
+                .filter(|(q, q0)| !q.acceptable_against(q0))
+                .map(|(q, _)| q.name.clone())
+                .collect();
+            let j1 = objective_of(&y);
+            if !worse_metrics.is_empty() || !worse_limits.is_empty() {
+                let mut why = Vec::new();
+                if !worse_metrics.is_empty() {
+                    why.push(format!(
+                        "further outside tolerance than as translated: {}",
+                        worse_metrics.join(", ")
+                    ));
+                }
+                if !worse_limits.is_empty() {
+                    why.push(format!(
+                        "engineering quantities worse than as translated and outside their limits: {}",
+                        worse_limits.join(", ")
+                    ));
+                }
+                (
+                    Decision::NoChangeFallback,
+                    format!(
+                        "the optimiser's best point would make things worse ({}): no change",
+                        why.join("; ")
+                    ),
+                    x0.clone(),
+                    translated.clone(),
+                    f0.clone(),
+                )
+            } else if !(j1 < j0 - 1e-9) {
+                (
+                    Decision::NoChangeFallback,
+                    format!(
+                        "the optimiser found no point better than the translated recipe within the equipment limits and constraints (J {} → {}): no change",
+                        biotwin_core::output::format_sig(j0),
+                        biotwin_core::output::format_sig(j1)
+                    ),
+                    x0.clone(),
+                    translated.clone(),
+                    f0.clone(),
+                )
+            } else {
+                (
+                    Decision::Change,
+                    "the recommended point brings the metrics closer to the source without taking any metric further outside its tolerance or any engineering quantity beyond what the translated recipe has".to_string(),
+                    x.clone(),
+                    y,
+                    f,
+                )
+            }
         }
     };
-    let lower: Vec<f64> = variables.iter().map(|v| v.low).collect();
-    let upper: Vec<f64> = variables.iter().map(|v| v.high).collect();
-    let translated = apply(scenario, variables, &x0)
-        .simulate(true)
-        .map(|o| metrics(&o))?;
-    let result = if variables.is_empty() {
-        None
-    } else {
-        Some(minimise_bounded(objective, &x0, &lower, &upper, options)?)
-    };
-    let x = result.as_ref().map(|r| r.x.clone()).unwrap_or(x0.clone());
-    let adjusted = apply(scenario, variables, &x)
-        .simulate(true)
-        .map(|o| metrics(&o))?;
     let metrics: Vec<MetricMatch> = terms
         .iter()
-        .map(|(j, r, t, tol)| {
-            let within = |y: f64| (y - r).abs() <= t * r.abs();
-            MetricMatch {
-                metric: tol.metric.clone(),
-                reference: *r,
-                translated: translated[*j],
-                adjusted: adjusted[*j],
-                tolerance_pct: tol.relative_pct,
-                translated_deviation_pct: deviation_pct(translated[*j], *r),
-                adjusted_deviation_pct: deviation_pct(adjusted[*j], *r),
-                translated_within: within(translated[*j]),
-                adjusted_within: within(adjusted[*j]),
-            }
+        .map(|(j, r, t, tol, side)| MetricMatch {
+            metric: tol.metric.clone(),
+            side: *side,
+            reference: *r,
+            translated: translated[*j],
+            adjusted: adjusted[*j],
+            tolerance_pct: tol.relative_pct,
+            translated_deviation_pct: deviation_pct(translated[*j], *r),
+            adjusted_deviation_pct: deviation_pct(adjusted[*j], *r),
+            translated_within: side.within(translated[*j], *r, *t),
+            adjusted_within: side.within(adjusted[*j], *r, *t),
+            translated_excess: side.excess(translated[*j], *r, *t),
+            adjusted_excess: side.excess(adjusted[*j], *r, *t),
         })
         .collect();
     Ok(Adjustment {
+        decision,
+        reason,
         set_points: variables
             .iter()
             .zip(&x)
@@ -253,11 +513,39 @@ pub fn adjust(
             })
             .collect(),
         all_within_tolerance: metrics.iter().all(|m| m.adjusted_within),
-        objective_translated: objective_of(&translated),
+        constraints: constraint_rows(&f1, &f0),
+        objective_translated: j0,
         objective_adjusted: objective_of(&adjusted),
         metrics,
         evaluations: result.as_ref().map_or(0, |r| r.evaluations),
         converged: result.as_ref().is_none_or(|r| r.converged),
         optimiser: options.clone(),
+        optimiser_point: x_opt.unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Side;
+
+    #[test]
+    fn sides_penalise_only_the_wrong_direction() {
+        // Titer: source 3.22 g/L, 5 %: 3.35 is no penalty, 3.00 is
+        // (3.00 − 3.22)/(0.05 · 3.22) = −1.3665 tolerances off.
+        let (r, t) = (3.22, 0.05);
+        assert_eq!(Side::Floor.term(3.35, r, t), 0.0);
+        assert!(Side::Floor.within(3.059, r, t) && !Side::Floor.within(3.058, r, t));
+        assert!((Side::Floor.excess(3.00, r, t) - 0.36646).abs() < 1e-4);
+        // pCO2 as a ceiling: lower is fine, 10 % above is the edge.
+        assert_eq!(Side::Ceiling.term(40.0, 63.1, 0.10), 0.0);
+        assert!(
+            Side::Ceiling.within(69.41, 63.1, 0.10) && !Side::Ceiling.within(69.42, 63.1, 0.10)
+        );
+        // Galactosylation: both sides count.
+        assert!((Side::TwoSided.term(23.18, 24.40, 0.05) - 1.0).abs() < 1e-3);
+        assert!((Side::TwoSided.term(25.62, 24.40, 0.05) - 1.0).abs() < 1e-3);
+        assert_eq!(Side::of("titer_g_per_l"), Side::Floor);
+        assert_eq!(Side::of("hcp_mg_per_l"), Side::Ceiling);
+        assert_eq!(Side::of("galactosylated_pct"), Side::TwoSided);
+    }
 }

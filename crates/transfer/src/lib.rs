@@ -39,7 +39,8 @@ use biotwin_core::montecarlo::uncertain_inputs;
 use biotwin_core::optimise::Options;
 use biotwin_core::output::write_atomic;
 use biotwin_core::scaleup::{self, Criterion, ScaleUpParameters, ScaleUpReport};
-use biotwin_core::simulation::{Scenario, load_process};
+use biotwin_core::simulation::feasibility::{self, Feasibility, Warning};
+use biotwin_core::simulation::{Scenario, load_process, peak_volume_m3};
 
 pub use adjust::{Adjustment, Tolerance, default_tolerances};
 pub use lots::{LotComparison, Lots};
@@ -82,6 +83,9 @@ pub struct StudyOptions {
     /// copied into `out` as [`MODEL_FILE`], which the translated and
     /// adjusted process files then name.
     pub model: Option<biotwin_core::simulation::model_source::ResolvedModel>,
+    /// `--strict`: any warning makes the command fail (exit 2) after the
+    /// files are written.
+    pub strict: bool,
 }
 
 impl StudyOptions {
@@ -108,6 +112,7 @@ impl StudyOptions {
             optimiser: default_optimiser(1),
             progress: false,
             model: None,
+            strict: false,
         }
     }
 }
@@ -153,7 +158,13 @@ pub struct TransferStudy {
     pub sensitivity: SensitivityStudy,
     pub adjustment: Adjustment,
     pub lots: Option<LotComparison>,
-    pub warnings: Vec<String>,
+    /// Feasibility of the nominal translated and adjusted batches on the
+    /// target over their whole trajectories.
+    pub target_feasibility: Feasibility,
+    pub adjusted_feasibility: Feasibility,
+    /// Every warning, most important first (listed in full in the report,
+    /// `transfer.json` and on the console).
+    pub warnings: Vec<Warning>,
     /// sha256 of the translated and adjusted process files.
     pub translated_sha256: String,
     pub adjusted_sha256: String,
@@ -212,6 +223,7 @@ pub fn translate_process(
             (op.volume_m3 * hi / src_max).clamp(lo, hi)
         }
     };
+    check_target_volume(scenario, &target, v_target, opts.volume_l.is_some())?;
     let report = scaleup::scale_up(
         &source,
         &op,
@@ -254,6 +266,54 @@ pub fn translate_process(
         sparge_slpm: opts.sparge_slpm.unwrap_or(sp.sparge_gas_slpm),
         report,
     })
+}
+
+/// The recipe's fed-batch at the target's initial volume must stay within
+/// the target's maximum working volume (initial volume + feeds − samples;
+/// base addition is checked over the trajectory by the feasibility check).
+/// A volume that overflows is refused here, naming `--volume-l` and the
+/// largest initial volume that fits, rather than at the generated file.
+fn check_target_volume(
+    scenario: &Scenario,
+    target: &Equipment,
+    v_target_m3: f64,
+    explicit: bool,
+) -> Result<(), Error> {
+    let mut s = scenario.clone();
+    let Ok(a) = s.address("initial.volume_l", &[]) else {
+        return Ok(());
+    };
+    s.set(&a, v_target_m3 * 1e3);
+    let (peak, at_s) = peak_volume_m3(&s.recipe);
+    let (vmin, vmax) = target.working_volume_range_m3();
+    if peak <= vmax * (1.0 + 1e-9) {
+        return Ok(());
+    }
+    // Relative feeds scale with the initial volume, samples do not: the
+    // largest initial volume that fits, by one secant step from here.
+    let fit_l = v_target_m3 * vmax / peak * 1e3;
+    Err(Error::input(
+        "<command line>",
+        if explicit {
+            "--volume-l"
+        } else {
+            "target volume (default: source volume × ratio of maximum working volumes)"
+        },
+        format!(
+            "an initial volume whose fed-batch stays within the maximum working volume of `{}`, {} L (minimum {} L): at most about {:.0} L for this recipe's feeds, less the base added for pH control (checked over the trajectory)",
+            target.id(),
+            vmax * 1e3,
+            vmin * 1e3,
+            fit_l.floor()
+        ),
+        format!(
+            "{} L, which the recipe's feeds bring to {:.0} L at {:.0} h ({:.0} % of the maximum)",
+            v_target_m3 * 1e3,
+            peak * 1e3,
+            at_s / 3600.0,
+            100.0 * peak / vmax
+        ),
+    ))
 }
 
 fn check_counts(opts: &StudyOptions) -> Result<(), Error> {
@@ -352,6 +412,10 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         opts.progress,
     )?;
 
+    let params = ScaleUpParameters::default();
+    let target_feasibility =
+        feasibility::check(&target_scenario, &target_scenario.simulate(true)?, &params);
+
     let file_factor = &target_def.model.params.file_factor;
     let mut factors =
         sensitivity::default_factors(&mut target_scenario, file_factor, &translation.target);
@@ -394,6 +458,11 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         limit,
         opts.progress,
     )?;
+    let adjusted_feasibility = feasibility::check(
+        &adjusted_scenario,
+        &adjusted_scenario.simulate(true)?,
+        &params,
+    );
     let adjusted_path = opts.out.join(ADJUSTED_PROCESS);
     let rec = |name: &str, default: f64| {
         adjustment
@@ -406,7 +475,9 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         .set_points
         .iter()
         .filter(|s| {
-            !s.name.starts_with("setpoints.agitation") && !s.name.starts_with("setpoints.sparge")
+            !s.name.starts_with("setpoints.agitation")
+                && !s.name.starts_with("setpoints.sparge")
+                && s.recommended != s.translated
         })
         .map(|s| (s.name.clone(), s.recommended))
         .collect();
@@ -477,11 +548,25 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         sensitivity: sens,
         adjustment,
         lots,
+        target_feasibility,
+        adjusted_feasibility,
         warnings: Vec::new(),
     };
     study.warnings = report::warnings(&study);
     write_outputs(&study, &opts.out)?;
     Ok(study)
+}
+
+/// `--strict`: the study's warnings as an input error (exit 2), after its
+/// files were written.
+pub fn strict_check(study: &TransferStudy) -> Result<(), Error> {
+    if study.options.strict && !study.warnings.is_empty() {
+        return Err(feasibility::strict_error(
+            &study.options.process,
+            &study.warnings,
+        ));
+    }
+    Ok(())
 }
 
 /// Writes `transfer.json`, `report.md`, `trajectories.svg` and `sobol.svg`.

@@ -1,5 +1,5 @@
 //! `transfer.json`: the machine-readable transfer package, schema
-//! `biotwin.transfer/1` (documented field by field in `docs/transfer.md`).
+//! `biotwin.transfer/2` (documented field by field in `docs/transfer.md`).
 //!
 //! Versioning: fields may be added within `/1`; renaming, removing or
 //! changing the meaning or unit of a field bumps the version.
@@ -11,6 +11,7 @@ use biotwin_core::error::Error;
 use biotwin_core::montecarlo::Summary;
 use biotwin_core::optimise::Options;
 use biotwin_core::scaleup::{ScaleUpReport, VesselConditions};
+use biotwin_core::simulation::feasibility::{Feasibility, Warning};
 
 use super::TransferStudy;
 use super::adjust::{Adjustment, Tolerance};
@@ -18,7 +19,7 @@ use super::lots::LotComparison;
 use super::sensitivity::SensitivityStudy;
 use super::study::ArmStudy;
 
-pub const SCHEMA: &str = "biotwin.transfer/1";
+pub const SCHEMA: &str = "biotwin.transfer/2";
 
 #[derive(Serialize)]
 struct Package<'a> {
@@ -40,7 +41,15 @@ struct Package<'a> {
     adjustment: &'a Adjustment,
     recommended_set_points: Vec<NamedValue>,
     lots: Option<&'a LotComparison>,
-    warnings: &'a [String],
+    feasibility: FeasibilityArms<'a>,
+    warnings: &'a [Warning],
+}
+
+/// Feasibility of the nominal translated and adjusted batches on the target.
+#[derive(Serialize)]
+struct FeasibilityArms<'a> {
+    target: &'a Feasibility,
+    adjusted: &'a Feasibility,
 }
 
 #[derive(Serialize)]
@@ -257,6 +266,10 @@ pub fn to_json(study: &TransferStudy) -> Result<Vec<u8>, Error> {
             })
             .collect(),
         lots: study.lots.as_ref(),
+        feasibility: FeasibilityArms {
+            target: &study.target_feasibility,
+            adjusted: &study.adjusted_feasibility,
+        },
         warnings: &study.warnings,
     };
     let mut v = serde_json::to_vec_pretty(&doc).map_err(|e| Error::io("transfer.json", e))?;

@@ -7,6 +7,9 @@ use biotwin_core::montecarlo::Summary;
 use biotwin_core::output::format_sig;
 use biotwin_core::scaleup::render_table;
 
+use biotwin_core::simulation::feasibility::{Warning, WarningKind};
+
+use super::adjust::Decision;
 use super::study::{ArmStudy, PEAK_PCO2};
 use super::{PCO2_WARNING_MMHG, TransferStudy};
 
@@ -18,20 +21,46 @@ fn opt_pct(p: Option<f64>) -> String {
     p.map_or_else(|| "—".into(), pct)
 }
 
+/// Scale-up flags the trajectory-wide feasibility check supersedes (it
+/// evaluates the same quantities at every recorded time, not only at the
+/// initial volume), so they are not counted twice. The need for O₂
+/// enrichment at the set-points (`otr_air_mmol_per_l_h`) is not a warning:
+/// the model enriches the sparge as a plant does; a real shortfall shows as
+/// dissolved O₂ below its set-point or an O₂ capacity below the demand
+/// (feasibility kinds `o2_supply`, `o2_capacity`).
+const FLAGS_COVERED_BY_FEASIBILITY: [&str; 8] = [
+    "otr_air_mmol_per_l_h",
+    "volume_l",
+    "agitation_rpm",
+    "tip_speed_m_per_s",
+    "sparge_gas_slpm",
+    "gassed_p_per_v_w_per_m3",
+    "superficial_gas_velocity_m_per_s",
+    "kolmogorov_length_um",
+];
+
 /// Warnings of a study, most important first.
-pub fn warnings(study: &TransferStudy) -> Vec<String> {
+pub fn warnings(study: &TransferStudy) -> Vec<Warning> {
     let mut w = Vec::new();
     let t = &study.translation;
     let src_pco2 = study.source.nominal_of(PEAK_PCO2).unwrap_or(f64::NAN);
     let tgt_pco2 = study.target.nominal_of(PEAK_PCO2).unwrap_or(f64::NAN);
     let vvm = t.sparge_slpm / t.criterion_volume_l;
     let src_vvm = t.report.source_conditions.vvm_per_min;
+    let number = |kind, metric: &str, value: f64, limit: f64, message: String| Warning {
+        kind,
+        metric: metric.to_string(),
+        value: Some(value),
+        limit: Some(limit),
+        time_h: None,
+        message,
+    };
     if tgt_pco2 > PCO2_WARNING_MMHG && tgt_pco2 > 1.2 * src_pco2 {
         let p95 = study
             .target
             .summary_of(PEAK_PCO2)
             .map_or(f64::NAN, |s| s.p95);
-        w.push(format!(
+        w.push(number(WarningKind::Pco2, PEAK_PCO2, tgt_pco2, PCO2_WARNING_MMHG, format!(
             "pCO2 ACCUMULATION: the target's peak pCO2 is {} mmHg (95th percentile {} mmHg) against {} mmHg on the source. \
              The target sparges {} vvm ({} SLPM) against {} vvm on the source: at low vvm the gas stream cannot carry away \
              the CO2 the culture produces (the gas-flow-limited term of docs/scale-up.md grows as vvm falls), and the taller liquid column raises CO2 solubility. Above {PCO2_WARNING_MMHG} mmHg \
@@ -47,71 +76,106 @@ pub fn warnings(study: &TransferStudy) -> Vec<String> {
             format_sig(study.source.nominal_of("osmolality_mosm_per_kg").unwrap_or(f64::NAN)),
             format_sig(study.target.pco2_limit_mmhg),
             pct(study.target.prob_peak_pco2_within_limit),
-        ));
+        )));
     } else if tgt_pco2 > PCO2_WARNING_MMHG {
-        w.push(format!(
+        w.push(number(WarningKind::Pco2, PEAK_PCO2, tgt_pco2, PCO2_WARNING_MMHG, format!(
             "pCO2 is high on both vessels: peak {} mmHg on the target, {} mmHg on the source (inhibition from about {PCO2_WARNING_MMHG} mmHg).",
             format_sig(tgt_pco2),
             format_sig(src_pco2)
-        ));
+        )));
+    }
+    // Feasibility of the translated batch over its whole trajectory.
+    for f in &study.target_feasibility.warnings {
+        w.push(Warning {
+            message: format!("target (translated): {}", f.message),
+            ..f.clone()
+        });
     }
     if let Some(r) = t.report.for_criterion(t.criterion) {
         for f in &r.conditions.flags {
-            w.push(format!(
-                "scale-up ({}) on {}: {}",
-                t.criterion,
-                t.target.id(),
-                f.message
+            if FLAGS_COVERED_BY_FEASIBILITY.contains(&f.quantity) {
+                continue;
+            }
+            w.push(Warning::note(
+                WarningKind::ScaleUp,
+                f.quantity,
+                format!(
+                    "scale-up ({}) on {}: {}",
+                    t.criterion,
+                    t.target.id(),
+                    f.message
+                ),
             ));
         }
     }
-    let (a_lo, a_hi) = super::sensitivity::agitation_limits_rpm(&t.target);
-    if !(a_lo..=a_hi).contains(&t.agitation_rpm) {
-        w.push(format!(
-            "target agitation {} rpm is outside the vessel's range {}–{} rpm",
-            format_sig(t.agitation_rpm),
-            format_sig(a_lo),
-            format_sig(a_hi)
-        ));
-    }
-    let (g_lo, g_hi) = t.target.gas_flow_range_slpm();
-    if !(g_lo..=g_hi).contains(&t.sparge_slpm) {
-        w.push(format!(
-            "target sparge {} SLPM is outside the sparger's range {}–{} SLPM",
-            format_sig(t.sparge_slpm),
-            format_sig(g_lo),
-            format_sig(g_hi)
-        ));
-    }
     for m in &study.adjustment.metrics {
         if !m.translated_within {
-            w.push(format!(
-                "{} moves {:+.1} % on the target (tolerance ±{} %)",
-                m.metric, m.translated_deviation_pct, m.tolerance_pct
+            w.push(number(
+                WarningKind::Tolerance,
+                &m.metric,
+                m.translated,
+                m.reference,
+                format!(
+                    "{} moves {:+.1} % on the target ({}, tolerance {} %)",
+                    m.metric,
+                    m.translated_deviation_pct,
+                    m.side.describe(),
+                    m.tolerance_pct
+                ),
             ));
         }
     }
     if let (Some(ps), Some(pt)) = (study.source.prob_all_in_spec, study.target.prob_all_in_spec)
         && pt < ps - 0.02
     {
-        w.push(format!(
-            "probability of meeting every specification falls from {} (source) to {} (target)",
-            pct(ps),
-            pct(pt)
+        w.push(number(
+            WarningKind::Specification,
+            "prob_all_in_spec",
+            pt,
+            ps,
+            format!(
+                "probability of meeting every specification falls from {} (source) to {} (target)",
+                pct(ps),
+                pct(pt)
+            ),
         ));
     }
-    if !study.adjustment.all_within_tolerance {
-        let out: Vec<&str> = study
-            .adjustment
+    let adj = &study.adjustment;
+    if adj.decision == Decision::Change && !adj.all_within_tolerance {
+        let out: Vec<&str> = adj
             .metrics
             .iter()
             .filter(|m| !m.adjusted_within)
             .map(|m| m.metric.as_str())
             .collect();
-        w.push(format!(
-            "the adjustment could not bring every metric within tolerance within the equipment limits: {} remain outside",
-            out.join(", ")
+        w.push(Warning::note(
+            WarningKind::Adjustment,
+            "adjustment",
+            format!(
+                "the adjustment could not bring every metric within tolerance within the equipment limits: {} remain outside",
+                out.join(", ")
+            ),
         ));
+    }
+    if adj.decision == Decision::NoChangeFallback {
+        w.push(Warning::note(
+            WarningKind::Adjustment,
+            "adjustment",
+            format!(
+                "no set-point change is recommended although metrics are outside tolerance: {}",
+                adj.reason
+            ),
+        ));
+    }
+    // The adjusted batch's own feasibility, where it differs from the
+    // translated one's (unchanged set-points give the same warnings).
+    if adj.decision == Decision::Change {
+        for f in &study.adjusted_feasibility.warnings {
+            w.push(Warning {
+                message: format!("target (adjusted): {}", f.message),
+                ..f.clone()
+            });
+        }
     }
     for (label, arm) in [
         ("source", &study.source),
@@ -119,12 +183,19 @@ pub fn warnings(study: &TransferStudy) -> Vec<String> {
         ("adjusted", &study.adjusted),
     ] {
         if arm.failed > 0 {
-            w.push(format!(
-                "{label}: {} of {} Monte Carlo runs failed (first: {})",
-                arm.failed,
-                arm.runs,
-                arm.first_failure.as_deref().unwrap_or("")
-            ));
+            w.push(Warning {
+                kind: WarningKind::MonteCarlo,
+                metric: format!("{label}.failed_runs"),
+                value: Some(arm.failed as f64),
+                limit: Some(0.0),
+                time_h: None,
+                message: format!(
+                    "{label}: {} of {} Monte Carlo runs failed (first: {})",
+                    arm.failed,
+                    arm.runs,
+                    arm.first_failure.as_deref().unwrap_or("")
+                ),
+            });
         }
     }
     w
@@ -215,18 +286,32 @@ pub fn markdown(study: &TransferStudy) -> String {
     let adj = &study.adjustment;
     let n_in_t = adj.metrics.iter().filter(|m| m.translated_within).count();
     let n_in_a = adj.metrics.iter().filter(|m| m.adjusted_within).count();
+    let recommendation = match adj.decision {
+        Decision::Change => format!(
+            "**change** to {}",
+            adj.set_points
+                .iter()
+                .filter(|r| r.recommended != r.translated)
+                .map(|r| format!(
+                    "{} {} → {}",
+                    r.name,
+                    format_sig(r.translated),
+                    format_sig(r.recommended)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Decision::NoChange | Decision::NoChangeFallback => "**no change**".to_string(),
+    };
     let _ = writeln!(
         s,
-        "- **Adjustment**: {} of {} metrics within tolerance of the source as translated, {} of {} with the recommended set-points ({}).",
+        "- **Adjustment**: {} of {} metrics within tolerance of the source as translated, {} of {} with the recommendation: {} ({}).",
         n_in_t,
         adj.metrics.len(),
         n_in_a,
         adj.metrics.len(),
-        adj.set_points
-            .iter()
-            .map(|r| format!("{} = {}", r.name, format_sig(r.recommended)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        recommendation,
+        adj.reason
     );
     let top = super::sensitivity::ranking(&study.sensitivity, "titer_g_per_l");
     if let Some((f, _, st, _, _)) = top.first() {
@@ -254,7 +339,7 @@ pub fn markdown(study: &TransferStudy) -> String {
         let _ = writeln!(s, "None.\n");
     }
     for w in &study.warnings {
-        let _ = writeln!(s, "- {w}");
+        let _ = writeln!(s, "- [{}] {}", w.kind.name(), w.message);
     }
     let _ = writeln!(s);
 
@@ -397,11 +482,21 @@ pub fn markdown(study: &TransferStudy) -> String {
     );
 
     let _ = writeln!(s, "## Recommended set-points\n");
+    let verdict = match adj.decision {
+        Decision::Change => "**Recommendation: change the set-points below.**",
+        Decision::NoChange => "**Recommendation: no change.**",
+        Decision::NoChangeFallback => "**Recommendation: no change (fallback).**",
+    };
+    let _ = writeln!(s, "{verdict} {}.\n", adj.reason);
     let _ = writeln!(
         s,
-        "Minimising J = mean of ((target − source)/(tolerance × source))² over the metrics below with bounded Nelder–Mead \
-         ({} starts, {} evaluations{}), within the equipment's limits, plus a small penalty (λ = {}) on moving away from the \
-         translated set-points so that, among equally good set-points, the smallest change wins. J = {} as translated, {} adjusted.\n",
+        "Objective J = mean over the metrics below of one-sided terms: for a floor (titer, viability) only a shortfall below the source counts, \
+         for a ceiling (peak pCO2, HMW, HCP) only an excess, for the others both sides (equivalence margin ± tolerance); each term is \
+         ((target − source)/(tolerance × source))². When every metric is within tolerance as translated the optimiser is not run. \
+         Otherwise bounded Nelder–Mead ({} starts, {} evaluations{}) minimises J within the equipment's limits, with every engineering \
+         quantity of the feasibility check kept within its limit or no worse than as translated, plus a small penalty (λ = {}) on moving \
+         away from the translated set-points; a point worse than the translated one on any metric or quantity is not recommended. \
+         J = {} as translated, {} recommended.\n",
         adj.optimiser.starts,
         adj.evaluations,
         if adj.converged {
@@ -431,15 +526,16 @@ pub fn markdown(study: &TransferStudy) -> String {
     }
     let _ = writeln!(
         s,
-        "\n| metric | source | target (translated) | target (adjusted) | tolerance | within (translated → adjusted) |"
+        "\n| metric | side | source | target (translated) | target (recommended) | tolerance | within (translated → recommended) |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
     let yes = |b: bool| if b { "yes" } else { "**no**" };
     for m in &adj.metrics {
         let _ = writeln!(
             s,
-            "| {} | {} | {} ({:+.1} %) | {} ({:+.1} %) | ±{} % | {} → {} |",
+            "| {} | {} | {} | {} ({:+.1} %) | {} ({:+.1} %) | {} % | {} → {} |",
             m.metric,
+            m.side.describe(),
             format_sig(m.reference),
             format_sig(m.translated),
             m.translated_deviation_pct,
@@ -448,6 +544,34 @@ pub fn markdown(study: &TransferStudy) -> String {
             m.tolerance_pct,
             yes(m.translated_within),
             yes(m.adjusted_within)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nEngineering quantities over the whole batch (worst value), as translated and at the recommendation (docs/transfer.md \"Feasibility\"):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| quantity | limit | translated | recommended | acceptable |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for c in &adj.constraints {
+        let limit = match c.limit {
+            Some(l) => format!("{} {}", if c.ceiling { "≤" } else { "≥" }, format_sig(l)),
+            None => format!(
+                "none ({} is worse; at most {} % worse)",
+                if c.ceiling { "higher" } else { "lower" },
+                100.0 * biotwin_core::simulation::feasibility::REFERENCE_SLACK
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            c.name,
+            limit,
+            format_sig(c.translated),
+            format_sig(c.recommended),
+            yes(c.acceptable)
         );
     }
     let _ = writeln!(

@@ -67,15 +67,7 @@ pub struct StudyFactor {
 /// Agitation range of the target, rpm: the catalog's limits, tightened by
 /// its tip-speed limit.
 pub fn agitation_limits_rpm(eq: &Equipment) -> (f64, f64) {
-    let (lo, hi) = eq.agitation_range_rps();
-    let mut hi = hi * 60.0;
-    if let Some(tip) = eq.max_tip_speed_m_per_s() {
-        let d = eq.reference_impeller_diameter_m();
-        if d > 0.0 {
-            hi = hi.min(tip / (std::f64::consts::PI * d) * 60.0);
-        }
-    }
-    (lo * 60.0, hi.max(lo * 60.0))
+    biotwin_core::scaleup::conditions::agitation_limits_rpm(eq)
 }
 
 /// The default factors: agitation, sparge, DO set-point, shift time and

@@ -154,8 +154,10 @@ impl ArmStudy {
     }
 
     /// Sets [`ArmStudy::prob_comparable_to_source`]: the share of successful
-    /// runs with `|y_i − r_i| ≤ t_i |r_i|` for every tolerance `t_i` whose
-    /// metric has a reference `r_i` (metric names in `names` order).
+    /// runs with every metric within its tolerance `t_i` of the reference
+    /// `r_i` on its side (`adjust::Side`: `y ≥ r(1 − t)` for a floor,
+    /// `y ≤ r(1 + t)` for a ceiling, `|y − r| ≤ t |r|` otherwise; metric
+    /// names in `names` order).
     pub fn set_comparability(
         &mut self,
         names: &[String],
@@ -180,7 +182,7 @@ impl ArmStudy {
                 .filter(|o| {
                     terms
                         .iter()
-                        .all(|(j, r, t)| (o[*j] - r).abs() <= t * r.abs())
+                        .all(|(j, r, t)| super::adjust::Side::of(&names[*j]).within(o[*j], *r, *t))
                 })
                 .count() as f64
                 / ok.len() as f64

@@ -71,6 +71,9 @@ struct TrajectoryJson<'a> {
     inputs: &'a [InputFile],
     overrides: &'a [(String, f64)],
     quality: Vec<QualityRow>,
+    /// Feasibility of the batch on its vessel over the whole trajectory
+    /// (`simulation::feasibility`): every warning, in full.
+    warnings: &'a [crate::simulation::feasibility::Warning],
     columns: &'a [String],
     rows: Vec<&'a [f64]>,
 }
@@ -106,6 +109,7 @@ pub fn trajectory_json(
     inputs: &[InputFile],
     overrides: &[(String, f64)],
     specs: Option<&Specifications>,
+    warnings: &[crate::simulation::feasibility::Warning],
 ) -> Result<Vec<u8>, Error> {
     let doc = TrajectoryJson {
         schema: "biotwin.trajectory/1",
@@ -114,6 +118,7 @@ pub fn trajectory_json(
         inputs,
         overrides,
         quality: quality_rows(outcome, specs),
+        warnings,
         columns: &outcome.columns,
         rows: outcome.rows().collect(),
     };

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::bioreactor::gas_transfer::{
-    henry_co2, o2_air_saturation, slpm_to_mol_per_s, steady_pco2_pa,
+    Y_O2_AIR, henry_co2, o2_air_saturation, slpm_to_mol_per_s, steady_pco2_pa,
 };
 use crate::equipment::Equipment;
 use crate::units::{PA_PER_MMHG, S_PER_H};
@@ -73,7 +73,43 @@ pub fn otr_air_mol_per_m3_s(
     kla_per_s * (c_star - do_setpoint_mol_per_m3(temperature_k, p))
 }
 
+/// O₂ transfer capacity with pure O₂ sparged (full enrichment), mol/(m³ s):
+/// `kLa (C*_O₂(p_mean) − C_L)` with `C*_O₂ = C*_air / y_O₂,air`.
+pub fn otr_pure_o2_mol_per_m3_s(
+    eq: &Equipment,
+    kla_per_s: f64,
+    volume_m3: f64,
+    temperature_k: f64,
+    p: &ScaleUpParameters,
+) -> f64 {
+    let c_star = o2_air_saturation(temperature_k, eq.mean_liquid_pressure_pa(volume_m3)) / Y_O2_AIR;
+    kla_per_s * (c_star - do_setpoint_mol_per_m3(temperature_k, p))
+}
+
+/// Agitation range of a vessel in rpm, the upper end lowered to the speed at
+/// its maximum tip speed where the file gives one.
+pub fn agitation_limits_rpm(eq: &Equipment) -> (f64, f64) {
+    let (lo, hi) = eq.agitation_range_rps();
+    let mut hi = hi * 60.0;
+    if let Some(tip) = eq.max_tip_speed_m_per_s() {
+        let d = eq.reference_impeller_diameter_m();
+        if d > 0.0 {
+            hi = hi.min(tip / (std::f64::consts::PI * d) * 60.0);
+        }
+    }
+    (lo * 60.0, hi.max(lo * 60.0))
+}
+
+/// Every compared quantity and the flags of the values outside a limit.
 pub fn evaluate(eq: &Equipment, s: Setting, p: &ScaleUpParameters) -> VesselConditions {
+    let mut c = quantities(eq, s, p);
+    c.flags = flags(eq, &c, s, p);
+    c
+}
+
+/// The compared quantities without flags (`flags` empty): what a check over
+/// a whole trajectory evaluates at every recorded time.
+pub fn quantities(eq: &Equipment, s: Setting, p: &ScaleUpParameters) -> VesselConditions {
     let rho = p.density_kg_per_m3;
     let v = s.volume_m3;
     let n = s.agitation_rps;
@@ -96,7 +132,7 @@ pub fn evaluate(eq: &Equipment, s: Setting, p: &ScaleUpParameters) -> VesselCond
         eq.mean_liquid_pressure_pa(v),
     );
     let otr = otr_air_mol_per_m3_s(eq, kla, v, s.temperature_k, p);
-    let mut c = VesselConditions {
+    VesselConditions {
         volume_l: v * 1e3,
         liquid_height_m: eq.liquid_height_m(v),
         agitation_rpm: n * 60.0,
@@ -115,9 +151,7 @@ pub fn evaluate(eq: &Equipment, s: Setting, p: &ScaleUpParameters) -> VesselCond
         otr_air_mmol_per_l_h: otr * S_PER_H,
         pco2_mmhg: pco2_pa / PA_PER_MMHG,
         flags: Vec::new(),
-    };
-    c.flags = flags(eq, &c, s, p);
-    c
+    }
 }
 
 fn outside(value: f64, (lo, hi): (f64, f64)) -> bool {

@@ -4,6 +4,7 @@
 
 pub mod address;
 pub mod family;
+pub mod feasibility;
 pub mod model_source;
 
 use std::path::Path;
