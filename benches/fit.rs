@@ -1,7 +1,10 @@
 //! `biotwin fit`'s estimator (docs/fit.md, "Speed"): fitting 6 parameters
 //! of the xing2010 model to 30 simulated batches (exact sensitivities, no
 //! profiles, one start), and the cost of one run with sensitivities for 6
-//! parameters against a plain run of the same batch.
+//! parameters against a plain run of the same batch; and the CHO platform
+//! fit of docs/fit.md's pre-registered result (6 parameters, batches
+//! B01–B30 of `training-data/cho-platform`, 5 observed variables, forward-
+//! difference Jacobian, one start, no profiles).
 //!
 //! `cargo bench --bench fit`
 
@@ -122,6 +125,73 @@ fn bench(c: &mut Criterion) {
         b.iter(|| one.jacobian(&theta).unwrap())
     });
     g.finish();
+
+    let mut g = c.benchmark_group("fit_platform");
+    g.sample_size(10);
+    let (ds, spec) = cho_platform_data();
+    g.bench_function("cho_platform_6_parameters_30_batches", |b| {
+        b.iter(|| {
+            let mut p = cho_platform_problem(&ds, &spec);
+            estimate(
+                &mut p,
+                &Settings {
+                    profiles: false,
+                    extra_starts: 0,
+                    ..Settings::default()
+                },
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
+use biotwin::data::dataset::Dataset;
+use biotwin::surrogates::hybrid::mechanistic::{FILE, MechanisticSpec};
+
+const CHO_DATA: &str = "training-data/cho-platform";
+
+fn cho_platform_data() -> (Dataset, MechanisticSpec) {
+    let data = Path::new(CHO_DATA);
+    let ds = Dataset::load(data).unwrap();
+    let mut spec = MechanisticSpec::load(&data.join(FILE)).unwrap();
+    spec.process = "process-models/processes/cho-platform-3l.toml".into();
+    (ds, spec)
+}
+
+/// The pre-registered CHO fit's problem (docs/fit.md): B01–B30, built from
+/// the loaded dataset (the scenarios of every batch are part of a fit).
+fn cho_platform_problem(ds: &Dataset, spec: &MechanisticSpec) -> Problem {
+    use biotwin::calibration::setup::from_dataset;
+    let mapping = Path::new(CHO_DATA).join(FILE);
+    let ids: Vec<String> = (1..=30).map(|i| format!("B{i:02}")).collect();
+    let params: Vec<String> = ["mu_max", "k_d", "beta_lp", "m_glc", "k_lys", "gal_ref"]
+        .iter()
+        .map(|p| format!("model.{p}"))
+        .collect();
+    let observe: Vec<String> = [
+        "viable_cells",
+        "viability",
+        "titer",
+        "glucose",
+        "galactosylated",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    from_dataset(
+        spec,
+        &mapping,
+        ds,
+        &ids,
+        &Request {
+            parameters: &params,
+            observe: &observe,
+            declared_sd: &[],
+        },
+    )
+    .unwrap()
+    .0
 }
 
 fn problem_clone(p: &Problem) -> Problem {
