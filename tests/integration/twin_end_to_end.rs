@@ -312,3 +312,38 @@ fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
                 .is_empty()
     );
 }
+
+#[test]
+fn scale_up_runs_a_calibrated_model_and_its_translated_file_names_a_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("models");
+    fit_and_register(&reg, &dir.path().join("fit"), &["B01", "B02", "B03"]);
+    promote(&reg, "cho-line-v1");
+    let v1 = load_calibrated(&reg, "cho-line-v1").unwrap();
+    let out = dir.path().join("translated.toml");
+    let scale = |model: Option<&str>| {
+        let mut args = vec![
+            "scale-up",
+            "--process",
+            "process-models/processes/cho-platform-3l.toml",
+            "--to",
+            "sut-2000l-pbt-drilled",
+            "--json",
+        ];
+        if let Some(m) = model {
+            args.extend(["--model", m, "--registry", reg.to_str().unwrap()]);
+            args.extend(["--write-process", out.to_str().unwrap()]);
+        }
+        ok(&bin(&args))
+    };
+    // The calibrated model changes the operating point (peak OUR, pCO2).
+    let base: serde_json::Value = serde_json::from_str(&scale(None)).unwrap();
+    let cal: serde_json::Value = serde_json::from_str(&scale(Some("cho-line"))).unwrap();
+    assert_ne!(base["source_conditions"], cal["source_conditions"]);
+    let copy = dir.path().join("translated.model.toml");
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), v1.toml);
+    let t = std::fs::read_to_string(&out).unwrap();
+    assert!(t.contains("translated.model.toml"), "{t}");
+    ok(&bin(&["validate", out.to_str().unwrap()]));
+    ok(&bin(&["simulate", out.to_str().unwrap()]));
+}
