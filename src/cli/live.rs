@@ -33,11 +33,12 @@ pub struct Args {
     /// sources end (also with --once) until Ctrl-C.
     #[arg(long, value_name = "ADDR")]
     pub serve: Option<std::net::SocketAddr>,
-    /// Every mechanistic batch runs this model instead of its process
-    /// file's: a calibrated model's name in --registry (its promoted version
-    /// when the batch starts), a promoted id, or a model file. A batch keeps
-    /// the model it started with across restarts.
-    #[arg(long, value_name = "NAME|ID|FILE")]
+    /// Every mechanistic batch registered from now on runs this model
+    /// instead of its process file's: a calibrated model's name in the
+    /// registry (its promoted version) or its promoted id (as a site file's
+    /// `model = "registry:NAME"`). Live serves promoted models only, never a
+    /// loose file. A batch keeps the model it started with across restarts.
+    #[arg(long, value_name = "NAME|ID")]
     pub model: Option<String>,
     /// The model registry for --model (default: the site file's
     /// `[site] registry`, else `models`).
@@ -72,7 +73,33 @@ pub fn run(a: Args) -> Result<(), Error> {
         ));
     }
     super::live_at::check(&a.at)?;
-    let cfg = Arc::new(SiteConfig::read(&a.config)?);
+    let mut site = SiteConfig::read(&a.config)?;
+    if let Some(r) = &a.registry {
+        site.registry = Some(r.clone());
+    }
+    if let Some(m) = &a.model {
+        // The same path as a site file's `model = "registry:NAME"`: live
+        // serves promoted registry models only, never a loose file.
+        if crate::registry::mechanistic::is_path(m) {
+            return Err(Error::input(
+                "<command line>",
+                "--model",
+                "the name (or promoted id) of a calibrated model in the registry: live mode serves promoted models only (register a model file with `biotwin fit --register NAME`, then `biotwin promote`)",
+                format!("the model file `{m}`"),
+            ));
+        }
+        if site.registry.is_none() {
+            site.registry = Some(PathBuf::from("models"));
+        }
+        for b in site
+            .batches
+            .iter_mut()
+            .filter(|b| b.predictor == "mechanistic")
+        {
+            b.model = Some(format!("registry:{m}"));
+        }
+    }
+    let cfg = Arc::new(site);
     let speed = a.speed.unwrap_or(if a.once { 0.0 } else { 1.0 });
     let store = Arc::new(SqliteStore::open(&cfg.store_path)?);
     // Bound before the engine starts, so a port in use fails the command
@@ -92,21 +119,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         sources.len(),
         cfg.store_path.display()
     );
-    let factory: Arc<dyn PredictorFactory> = match &a.model {
-        None => default_factory(&cfg),
-        Some(m) => {
-            let registry = a
-                .registry
-                .clone()
-                .or_else(|| cfg.registry.clone())
-                .unwrap_or_else(|| PathBuf::from("models"));
-            Arc::new(
-                SiteFactory::new(&cfg.file, MechanisticOptions::default())
-                    .with_registry(cfg.registry.clone())
-                    .with_model_override(m.clone(), registry),
-            )
-        }
-    };
+    let factory = default_factory(&cfg);
     let mut engine = Engine::new(
         cfg.clone(),
         store.clone(),

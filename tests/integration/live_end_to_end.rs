@@ -140,7 +140,7 @@ fn run_twice_and_check(name: &str, model_prefix: &str) -> Vec<PredictionRecord> 
     println!("{second}");
     assert!(
         second.contains("already processed: ")
-            && second.contains("of batch B01 (finished in an earlier run"),
+            && second.contains("of batch B01, which finished in an earlier run"),
         "{second}"
     );
     assert!(second.contains("rejected 0"), "{second}");

@@ -118,6 +118,18 @@ fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
         .cloned()
         .collect();
     let site = copy_site("example-site.toml", &site_dir, Some(&early));
+    // A loose model file never serves live, even one that exists.
+    let file = dir.path().join("fit1").join("model.toml");
+    let by_file = bin(&[
+        "live",
+        "--config",
+        site.to_str().unwrap(),
+        "--once",
+        "--model",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(by_file.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&by_file.stderr).contains("promoted models only"));
     let refused = live(&site, &reg);
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
@@ -177,7 +189,21 @@ fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
         v1.toml
     );
     let translated = std::fs::read_to_string(tr.join("translated-process.toml")).unwrap();
-    assert!(translated.contains("model.toml"), "{translated}");
+    assert!(
+        translated.contains("model = \"model.toml\""),
+        "{translated}"
+    );
+    // The folder moves with its model: the translated process simulates
+    // from a copy of the folder elsewhere.
+    let moved = dir.path().join("moved");
+    std::fs::create_dir_all(&moved).unwrap();
+    for f in ["translated-process.toml", "model.toml"] {
+        std::fs::copy(tr.join(f), moved.join(f)).unwrap();
+    }
+    ok(&bin(&[
+        "simulate",
+        moved.join("translated-process.toml").to_str().unwrap(),
+    ]));
     let report = std::fs::read_to_string(tr.join("report.md")).unwrap();
     assert!(
         report.contains("cho-line-v1") && report.contains("drawn jointly"),
@@ -208,7 +234,7 @@ fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
             .find(|e| e.action == "batch.started")
             .unwrap();
         assert_eq!(started.detail["model"]["sha256"], v1.sha256.as_str());
-        assert_eq!(started.detail["model_reference"], serde_json::Value::Null);
+        assert_eq!(started.detail["model_reference"], "registry:cho-line");
     }
 
     // A second version is promoted while B01 runs: B01 keeps v1 across the

@@ -230,8 +230,19 @@ pub fn uncertain_inputs(
         .iter()
         .find(|i| i.role == "model")
         .map_or_else(|| def.path.clone(), |i| i.path.clone());
+    // Only parameters the covariance actually draws (variance > 0)
+    // supersede a declared entry: a zero variance leaves the declared
+    // spread in force rather than claiming certainty.
     let fitted: Vec<String> = cov
-        .map(|c| c.names.iter().map(|n| format!("model.{n}")).collect())
+        .map(|c| {
+            let n = c.names.len();
+            c.names
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| c.matrix[k * n + k] > 0.0)
+                .map(|(_, nm)| format!("model.{nm}"))
+                .collect()
+        })
         .unwrap_or_default();
     for (i, u) in def.uncertainty.iter().enumerate() {
         if fitted.contains(&u.parameter) {

@@ -40,7 +40,7 @@
 //! predictor = "mechanistic"       # or "surrogate:PATH"
 //! model = "registry:cho-fit"      # optional, mechanistic only: the promoted
 //!                                 # version of a calibrated model in the
-//!                                 # site's registry, or a model file path
+//!                                 # site's registry ([site] registry = DIR)
 //!
 //! [[sources]]
 //! kind = "replay"                 # replay | tail | opcua
@@ -281,9 +281,9 @@ pub struct BatchConfig {
     pub process: PathBuf,
     /// `mechanistic`, `surrogate:PATH`, or what a factory knows.
     pub predictor: String,
-    /// The kinetic model to run instead of the process file's: a model file
-    /// (resolved path) or `registry:NAME` (the promoted version of NAME in
-    /// the site's registry, bound when the batch starts).
+    /// The kinetic model to run instead of the process file's:
+    /// `registry:NAME` (the promoted version of NAME, or NAME's promoted id,
+    /// in the site's registry, bound when the engine registers the batch).
     pub model: Option<String>,
 }
 
@@ -543,15 +543,13 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                     None
                 }
                 _ => {
-                    let path = resolve(Path::new(m));
-                    if m.is_empty() || !path.is_file() {
-                        d.push(src.diag(
-                            &at("model"),
-                            "`registry:NAME` (a calibrated model promoted in the site's registry) or a model file (relative to the site file)",
-                            format!("`{m}`"),
-                        ));
-                    }
-                    Some(path.display().to_string())
+                    // Live mode serves promoted registry models only.
+                    d.push(src.diag(
+                        &at("model"),
+                        "`registry:NAME`: a calibrated model promoted in the site's registry (live serves promoted models only; register a model file with `biotwin fit --register NAME` and promote it)",
+                        format!("`{m}`"),
+                    ));
+                    None
                 }
             },
         };

@@ -136,7 +136,7 @@ impl std::fmt::Display for Stats {
         if self.readings_already_processed > 0 {
             writeln!(
                 f,
-                "already processed: {} readings of batch{} {} (finished in an earlier run; nothing new to do)",
+                "already processed: {} readings of batch{} {}, which finished in an earlier run: stored, not assimilated",
                 self.readings_already_processed,
                 if self.finished_earlier.len() == 1 {
                     ""
@@ -268,7 +268,14 @@ impl Engine {
             let predictor = match &known {
                 None => self.factory.create(b)?,
                 Some(_) => {
-                    let started = started_model(&audit, &b.tenant, &b.id);
+                    let started = started_model(&audit, &b.tenant, &b.id).map_err(|e| {
+                        Error::input(
+                            &cfg.file,
+                            format!("batches.{}", b.id),
+                            "a batch whose recorded model (audit `batch.started`) can be read",
+                            e,
+                        )
+                    })?;
                     self.factory.create_resumed(b, started.as_ref())?
                 }
             };
@@ -336,10 +343,8 @@ impl Engine {
                 // batch's start: recorded when the version differs from the
                 // one the tenant's previous batch on the same reference got.
                 if let (Some(p), Some(reference)) = (&provenance, &b.model) {
-                    let before = self
-                        .store
-                        .audit()?
-                        .into_iter()
+                    let before = audit
+                        .iter()
                         .rev()
                         .filter(|e| {
                             e.action == "batch.started"
@@ -822,19 +827,26 @@ pub fn open_source(s: &super::config::SourceConfig, speed: f64) -> Result<Box<dy
     }
 }
 
-/// The model provenance recorded when batch `batch` of `tenant` started.
+/// The model provenance recorded when batch `batch` of `tenant` started:
+/// `None` when nothing was recorded (a store written before models were
+/// recorded, or a predictor without one); an error when a record is there
+/// but cannot be read (never silently treated as "none").
 fn started_model(
     audit: &[crate::AuditEntry],
     tenant: &str,
     batch: &str,
-) -> Option<biotwin_core::simulation::model_source::ModelProvenance> {
-    audit
-        .iter()
-        .rev()
-        .find(|e| {
-            e.action == "batch.started"
-                && e.tenant.as_deref() == Some(tenant)
-                && e.detail.get("batch").and_then(|v| v.as_str()) == Some(batch)
-        })
-        .and_then(|e| serde_json::from_value(e.detail.get("model")?.clone()).ok())
+) -> Result<Option<biotwin_core::simulation::model_source::ModelProvenance>, String> {
+    let Some(e) = audit.iter().rev().find(|e| {
+        e.action == "batch.started"
+            && e.tenant.as_deref() == Some(tenant)
+            && e.detail.get("batch").and_then(|v| v.as_str()) == Some(batch)
+    }) else {
+        return Ok(None);
+    };
+    match e.detail.get("model") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(m) => serde_json::from_value(m.clone())
+            .map(Some)
+            .map_err(|err| format!("audit entry {}: `model` unreadable: {err}", e.seq)),
+    }
 }

@@ -11,14 +11,13 @@
 //!   itself). A ladder is loaded once and shared by every batch using it.
 //!
 //! A mechanistic batch runs the kinetic model its process file names,
-//! unless a model is given: `biotwin live --model REF` (every mechanistic
-//! batch), or the batch's `model` in the site file — a model file, or
-//! `registry:NAME`: the version of NAME **promoted** in the site's registry
-//! when the batch starts (the registry must verify; only promoted models
-//! serve). The model is bound at the batch's start and recorded in
-//! `batch.started` (id, version, source, sha256); a batch resumed after a
-//! restart keeps that model, even if another version was promoted since,
-//! and is refused if its model's text no longer has the recorded hash.
+//! unless its `model` in the site file is `registry:NAME` (`biotwin live
+//! --model NAME` sets it for every mechanistic batch): the version of NAME
+//! **promoted** in the site's registry (which must verify; only promoted
+//! models serve) when the engine first registers the batch. That model is
+//! recorded in `batch.started` (id, version, source, sha256); a batch
+//! resumed after a restart keeps it, even if another version was promoted
+//! since, and is refused if its text no longer has the recorded hash.
 //!
 //! Every error names the site file, the batch's field and what was found,
 //! because that is the file the user has to fix.
@@ -36,7 +35,7 @@ use biotwin_core::definition::specs::{Limit, Specifications};
 use biotwin_core::error::Error;
 use biotwin_core::simulation::load_process;
 use biotwin_core::simulation::model_source::{
-    ModelProvenance, ResolvedModel, provenance_of, with_model,
+    self, ModelProvenance, ResolvedModel, provenance_of, with_model,
 };
 
 /// The predictors of `biotwin live`, for the batches of one site file.
@@ -45,8 +44,6 @@ pub struct SiteFactory {
     mechanistic: MechanisticOptions,
     /// The site's registry (`[site] registry`), for `registry:NAME` models.
     registry: Option<PathBuf>,
-    /// `--model REF` with its `--registry DIR`: for every mechanistic batch.
-    model_override: Option<(String, PathBuf)>,
     /// Loaded ladders by resolved path (1,000 batches share one).
     ladders: Mutex<HashMap<PathBuf, Arc<SharedLadder>>>,
 }
@@ -57,7 +54,6 @@ impl SiteFactory {
             site_file: site_file.into(),
             mechanistic,
             registry: None,
-            model_override: None,
             ladders: Mutex::new(HashMap::new()),
         }
     }
@@ -68,44 +64,47 @@ impl SiteFactory {
         self
     }
 
-    /// Every mechanistic batch runs `reference` (a model file, or a
-    /// calibrated model's name or promoted id in `registry`).
-    pub fn with_model_override(mut self, reference: String, registry: PathBuf) -> SiteFactory {
-        self.model_override = Some((reference, registry));
-        self
-    }
-
-    /// The model a mechanistic batch runs instead of its process file's, if
-    /// any; `pinned`: the one recorded when a resumed batch started.
+    /// The model a mechanistic batch runs instead of its process file's
+    /// (`None`: the process file's own). A new batch: its `model`
+    /// reference (`registry:NAME`), promoted versions only. A resumed
+    /// batch (`resumed`): the model recorded when it started (`pinned`),
+    /// whatever has been promoted since — a registry model by its recorded
+    /// id, a file by its recorded path; with nothing recorded (a store
+    /// written before models were recorded) the process file's own model,
+    /// which is what such a batch ran.
     fn model_for(
         &self,
         b: &BatchConfig,
+        resumed: bool,
         pinned: Option<&ModelProvenance>,
     ) -> Result<Option<ResolvedModel>, Error> {
-        use biotwin_ml::registry::mechanistic::{
-            registry_source, resolve_reference, resolve_registered,
-        };
-        let field = if self.model_override.is_some() {
-            "model (from --model)"
-        } else {
-            "model"
-        };
+        use biotwin_ml::registry::mechanistic::{registry_source, resolve_registered};
         let wrap = |e: Error| {
             self.error(
                 b,
-                field,
-                "a model that resolves (a model file, or a calibrated model promoted in the registry)",
+                "model",
+                "a calibrated model promoted in the site's registry",
                 e.to_string(),
             )
         };
-        // A resumed batch keeps the registry model it started with.
-        if let Some((dir, id)) = pinned.and_then(|p| registry_source(&p.source)) {
-            return resolve_registered(&id, &dir, false).map(Some).map_err(wrap);
-        }
-        if let Some((reference, registry)) = &self.model_override {
-            return resolve_reference(reference, registry, true)
+        if resumed {
+            let Some(p) = pinned else {
+                return Ok(None);
+            };
+            if let Some((dir, id)) = registry_source(&p.source) {
+                return resolve_registered(&id, &dir, false).map(Some).map_err(wrap);
+            }
+            // A file or the process's own model: reloaded from where it was
+            // read; `mechanistic` checks its hash against the record.
+            let own = load_process(&b.process)
+                .map(|d| provenance_of(&d).source)
+                .unwrap_or_default();
+            if p.source == own || p.source.is_empty() {
+                return Ok(None);
+            }
+            return model_source::resolve_model(&p.source)
                 .map(Some)
-                .map_err(wrap);
+                .map_err(|e| wrap(e.into()));
         }
         match b.model.as_deref() {
             None => Ok(None),
@@ -113,15 +112,12 @@ impl SiteFactory {
                 (Some(name), Some(dir)) => {
                     resolve_registered(name, dir, true).map(Some).map_err(wrap)
                 }
-                (Some(_), None) => Err(self.error(
+                _ => Err(self.error(
                     b,
                     "model",
-                    "a [site] registry for `registry:NAME`",
-                    "none".into(),
+                    "`registry:NAME` with a [site] registry (or live --registry DIR)",
+                    format!("`{m}`"),
                 )),
-                (None, _) => resolve_reference(m, Path::new(""), true)
-                    .map(Some)
-                    .map_err(wrap),
             },
         }
     }
@@ -140,6 +136,7 @@ impl SiteFactory {
     fn mechanistic(
         &self,
         b: &BatchConfig,
+        resumed: bool,
         pinned: Option<&ModelProvenance>,
     ) -> Result<Box<dyn Predictor>, Error> {
         let process_error = |e: String| {
@@ -151,7 +148,7 @@ impl SiteFactory {
             )
         };
         let mut def = load_process(&b.process).map_err(|e| process_error(e.to_string()))?;
-        if let Some(m) = self.model_for(b, pinned)? {
+        if let Some(m) = self.model_for(b, resumed, pinned)? {
             with_model(&mut def, &m).map_err(|e| {
                 self.error(b, "model", "a model of the process's family", e.to_string())
             })?;
@@ -279,7 +276,7 @@ impl PredictorFactory for SiteFactory {
     fn create(&self, b: &BatchConfig) -> Result<Box<dyn Predictor>, Error> {
         match b.predictor.strip_prefix("surrogate:") {
             Some(path) => self.surrogate(b, Path::new(path)),
-            None if b.predictor == "mechanistic" => self.mechanistic(b, None),
+            None if b.predictor == "mechanistic" => self.mechanistic(b, false, None),
             None => Err(self.error(
                 b,
                 "predictor",
@@ -295,7 +292,7 @@ impl PredictorFactory for SiteFactory {
         started: Option<&ModelProvenance>,
     ) -> Result<Box<dyn Predictor>, Error> {
         if b.predictor == "mechanistic" {
-            return self.mechanistic(b, started);
+            return self.mechanistic(b, true, started);
         }
         self.create(b)
     }

@@ -351,12 +351,30 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     check_counts(opts)?;
     let lots = opts.lots.as_deref().map(Lots::load).transpose()?;
     let mut def = load_process(&opts.process)?;
+    let model_copy = opts.out.join(MODEL_FILE);
     if let Some(m) = &opts.model {
         std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
-        let copy = opts.out.join(MODEL_FILE);
-        write_atomic(&copy, m.text.as_bytes())?;
-        biotwin_core::simulation::model_source::with_model_at(&mut def, m, &copy)?;
+        write_atomic(&model_copy, m.text.as_bytes())?;
+        biotwin_core::simulation::model_source::with_model_at(&mut def, m, &model_copy)?;
+    } else if model_copy.is_file() {
+        // A model copy from an earlier --model run into the same folder
+        // would sit beside a package that did not use it.
+        std::fs::remove_file(&model_copy).map_err(|e| Error::io(&model_copy, e))?;
     }
+    // The process files written next to the copy name it relatively, so
+    // the folder can move with the model it ran.
+    let portable = |text: String| -> String {
+        if opts.model.is_none() {
+            return text;
+        }
+        match std::fs::canonicalize(&model_copy) {
+            Ok(abs) => text.replace(
+                &format!("model = \"{}\"", abs.display()),
+                &format!("model = \"{MODEL_FILE}\""),
+            ),
+            Err(_) => text,
+        }
+    };
     let mut scenario = Scenario::from_definition(&def)?;
     let names = study::metric_names(&scenario);
     for (i, t) in opts.tolerances.iter().enumerate() {
@@ -383,6 +401,7 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         translation.agitation_rpm,
         translation.sparge_slpm,
     );
+    let text = portable(text);
     write_atomic(&translated_path, text.as_bytes())?;
     let target_def = load_process(&translated_path)?;
     let mut target_scenario = Scenario::from_definition(&target_def)?;
@@ -491,6 +510,7 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         rec("setpoints.sparge_slpm", translation.sparge_slpm),
         &extra,
     );
+    let adjusted_text = portable(adjusted_text);
     write_atomic(&adjusted_path, adjusted_text.as_bytes())?;
 
     let lots = match lots {

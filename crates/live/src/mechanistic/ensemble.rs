@@ -27,7 +27,7 @@ use biotwin_core::solver::{Tolerances, WorkStats};
 pub enum Spread {
     /// ln θ ~ N(ln θ₀, σ²).
     Lognormal { sigma: f64 },
-    /// θ ~ N(θ₀, sd²), truncated at 0.
+    /// θ ~ N(θ₀, sd²), truncated to the parameter's admissible range.
     Normal { sd: f64 },
 }
 
@@ -38,7 +38,8 @@ pub enum Spread {
 pub struct JointSpread {
     /// Family parameter indices.
     pub indices: Vec<usize>,
-    /// Per member: drawn in ln space (θ₀·exp(w)) or in SI (θ₀ + w, ≥ 0).
+    /// Per member: drawn in ln space (θ₀·exp(w)) or in SI (θ₀ + w, within
+    /// the parameter's admissible range).
     pub ln: Vec<bool>,
     /// Lower Cholesky factor (row-major) of the covariance, ln or SI units.
     pub cholesky: Vec<f64>,
@@ -53,11 +54,23 @@ pub struct Forecaster {
     pub spreads: Vec<(usize, Spread)>,
     /// Fitted parameters drawn jointly (none for an uncalibrated model).
     pub joint: Option<JointSpread>,
+    /// Admissible range of every parameter (SI, the family's table): a
+    /// normal draw is truncated here, not at zero (several platform
+    /// parameters, e.g. `gal_amm`, are negative).
+    pub bounds_si: Vec<(f64, f64)>,
     /// Specification limits by CQA name.
     pub limits: Vec<Limit>,
     /// Share of members allowed to fail to integrate before the forecast
     /// is an error.
     pub max_failed_share: f64,
+}
+
+/// `v` within the parameter's admissible range (unchanged without one).
+fn clamp_to(v: f64, bounds: Option<&(f64, f64)>) -> f64 {
+    match bounds {
+        Some(&(lo, hi)) if lo <= hi => v.clamp(lo, hi),
+        _ => v,
+    }
 }
 
 /// SplitMix64 with Box-Muller normals: tiny, fast, stable across versions.
@@ -180,7 +193,7 @@ pub fn forecast<const N: usize, M: Culture<N>>(
             let e = rng.normal();
             params[j] = match s {
                 Spread::Lognormal { sigma } => params[j] * (sigma * e).exp(),
-                Spread::Normal { sd } => (params[j] + sd * e).max(0.0),
+                Spread::Normal { sd } => clamp_to(params[j] + sd * e, fc.bounds_si.get(j)),
             };
         }
         if let Some(js) = &fc.joint {
@@ -191,7 +204,7 @@ pub fn forecast<const N: usize, M: Culture<N>>(
                 params[j] = if js.ln[r] {
                     params[j] * w.exp()
                 } else {
-                    (params[j] + w).max(0.0)
+                    clamp_to(params[j] + w, fc.bounds_si.get(j))
                 };
             }
         }

@@ -450,6 +450,13 @@ fn assemble<const N: usize, M: Culture<N>>(
         tolerances: tol(opts.forecast_rtol),
         spreads,
         joint,
+        bounds_si: specs
+            .iter()
+            .map(|p| {
+                let f = biotwin_core::units::to_si(1.0, p.unit, p.unit).unwrap_or(1.0);
+                (p.min * f, p.max * f)
+            })
+            .collect(),
         limits: def
             .specifications
             .as_ref()

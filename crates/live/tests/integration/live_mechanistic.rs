@@ -454,3 +454,59 @@ fn a_fit_covariance_sets_the_prior_and_the_forecast_spread() {
         "acidic variants 90 % width {narrow} vs {wide}"
     );
 }
+
+#[test]
+fn a_negative_fitted_parameter_is_drawn_around_its_value_not_clamped_at_zero() {
+    use biotwin_core::simulation::model_source::{resolve_model, with_model};
+    // gal_amm (the ammonium effect on galactosylation) is negative: an
+    // identity-transform covariance entry. Its draws must stay around the
+    // value (clamping at zero once moved the galactosylation forecast from
+    // 25 % to 40 %).
+    let dir = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let base =
+        std::fs::read_to_string(root.join("process-models/models/cho-platform.toml")).unwrap();
+    let text = format!(
+        r#"{base}
+[calibration]
+schema = "biotwin.calibration/1"
+base_model = "cho-platform"
+dataset = "an example written by live_mechanistic.rs"
+dataset_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+created_utc = "2026-12-05T08:00:00Z"
+command = "none (a test's example, not a fit)"
+batches = ["B01"]
+n_observations = 100
+log_likelihood = -1.0
+aic = 6.0
+bic = 8.0
+
+[calibration.covariance]
+parameters = ["mu_max", "gal_amm"]
+transforms = ["ln", "identity"]
+matrix = [[4.0e-4, 0.0], [0.0, 1.0e-6]]
+"#
+    );
+    let model = dir.path().join("cho-gal.toml");
+    std::fs::write(&model, text).unwrap();
+    let gal = |calibrated: bool| {
+        let mut def = load_process(&process(PLATFORM)).unwrap();
+        if calibrated {
+            let m = resolve_model(model.to_str().unwrap()).unwrap();
+            with_model(&mut def, &m).unwrap();
+        }
+        let mut p =
+            MechanisticPredictor::from_process(&def, MechanisticOptions::default()).unwrap();
+        let f = p.forecast(5).unwrap();
+        f.cqas
+            .iter()
+            .find(|c| c.name == "galactosylated_pct")
+            .unwrap()
+            .mean
+    };
+    let (plain, fitted) = (gal(false), gal(true));
+    assert!(
+        (fitted - plain).abs() < 0.5,
+        "galactosylation forecast {fitted} % with the fit vs {plain} % without"
+    );
+}

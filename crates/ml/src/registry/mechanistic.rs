@@ -128,23 +128,38 @@ pub fn load_calibrated(dir: &Path, id: &str) -> Result<LoadedCalibrated, Error> 
     })
 }
 
-/// Resolves a model reference (`--model`, a site file's batch `model`):
-/// a model file path; else, in the registry `registry` (which must verify:
-/// hash chain, anchors, artifacts), a model **name** (its promoted version
-/// serves) or a registered **id** `<name>-v<version>`. With
-/// `promoted_only` (live mode: only promoted models serve predictions) an
-/// id must be the promoted version of its name. The model's text is checked
-/// against the sha256 sealed with it; the provenance's `source` is
+/// Resolves a model reference (`--model`): a **path** (it contains `/` or
+/// a backslash, or ends in `.toml`) is a model file; anything else is looked up in
+/// the registry `registry` (which must verify: hash chain, anchors,
+/// artifacts) as a model **name** (its promoted version serves) or a
+/// registered **id** `<name>-v<version>` — so a stray file named like a
+/// model never shadows the registry. With `promoted_only` (live mode: only
+/// promoted models serve predictions) a path is refused and an id must be
+/// the promoted version of its name. The model's text is checked against
+/// the sha256 sealed with it; the provenance's `source` is
 /// `registry:<dir>/<id>` for a registry model.
 pub fn resolve_reference(
     reference: &str,
     registry: &Path,
     promoted_only: bool,
 ) -> Result<ResolvedModel, Error> {
-    if Path::new(reference).is_file() {
+    if is_path(reference) {
+        if promoted_only {
+            return Err(Error::input(
+                "<command line>",
+                "--model",
+                "the name or promoted id of a calibrated model in the registry (live mode serves promoted models only: register the file with `biotwin fit --register NAME` and `biotwin promote` it)",
+                format!("the model file `{reference}`"),
+            ));
+        }
         return Ok(model_source::resolve_model(reference)?);
     }
     resolve_registered(reference, registry, promoted_only)
+}
+
+/// Whether a model reference names a file (rather than a registry model).
+pub fn is_path(reference: &str) -> bool {
+    reference.contains('/') || reference.contains('\\') || reference.ends_with(".toml")
 }
 
 /// [`resolve_reference`] in the registry only: `reference` is a model name
