@@ -22,7 +22,7 @@ use biotwin_core::random::SplitMix64;
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-use super::standardize::{Scaling, Standardizer};
+use super::standardise::{Scaling, Standardiser};
 use super::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 
 /// Hyperparameters of the ensemble.
@@ -90,8 +90,8 @@ pub struct Mlp {
 #[serde(deny_unknown_fields)]
 pub struct NnModel {
     pub params: NnParams,
-    pub x_scaler: Standardizer,
-    pub y_scaler: Standardizer,
+    pub x_scaler: Standardiser,
+    pub y_scaler: Standardiser,
     pub members: Vec<Mlp>,
     /// Mean training residual variance per target (standardised units).
     pub residual_variance: Vec<f64>,
@@ -187,8 +187,8 @@ impl Fit for NnParams {
                 "learning rate must be positive and the L2 weight non-negative".into(),
             ));
         }
-        let x_scaler = Standardizer::fit(&data.x, Scaling::PopulationStd);
-        let y_scaler = Standardizer::fit(&data.y, Scaling::PopulationStd);
+        let x_scaler = Standardiser::fit(&data.x, Scaling::PopulationStd);
+        let y_scaler = Standardiser::fit(&data.y, Scaling::PopulationStd);
         let (x, y) = (x_scaler.apply(&data.x), y_scaler.apply(&data.y));
         let (p, q) = (x.ncols(), y.ncols());
         let mut members = Vec::with_capacity(self.members);
