@@ -40,8 +40,8 @@ fn pls(c: &mut Criterion) {
 fn gp(c: &mut Criterion) {
     let ts = data(200, 5);
     let params = GpParams {
-        standardize_x: true,
-        normalize_y: true,
+        standardise_x: true,
+        normalise_y: true,
         ..GpParams::fixed(RbfKernel {
             signal_variance: 1.0,
             length_scales: vec![1.0; 5],

@@ -7,7 +7,7 @@
 //! See docs/architecture.md.
 
 pub use biotwin_core::{
-    bioreactor, definition, equipment, error, fit, montecarlo, optimise, output, scaleup,
+    bioreactor, definition, equipment, error, fit, montecarlo, optimise, output, random, scaleup,
     sensitivity, simulation, solver, units,
 };
 pub use biotwin_downstream as downstream;

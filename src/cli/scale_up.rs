@@ -96,11 +96,7 @@ pub fn run(a: Args) -> Result<(), Error> {
     let op = operating_point(&scenario)?;
     let v_target = match a.volume_l {
         Some(v) => v * 1e-3,
-        None => {
-            let (_, src_max) = source.working_volume_range_m3();
-            let (lo, hi) = target.working_volume_range_m3();
-            (op.volume_m3 * hi / src_max).clamp(lo, hi)
-        }
+        None => scaleup::default_target_volume_m3(&source, op.volume_m3, &target),
     };
     let report = scaleup::scale_up(
         &source,

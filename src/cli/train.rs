@@ -9,7 +9,7 @@ use crate::data::{Dataset, SignalKind};
 use crate::error::Error;
 use crate::registry::{Registry, current_user};
 use crate::surrogates::gp::{GpParams, RbfKernel};
-use crate::surrogates::gp_fit::OptimizeOptions;
+use crate::surrogates::gp_fit::OptimiseOptions;
 use crate::surrogates::hybrid::parallel::Corrector;
 use crate::surrogates::hybrid::residual::ResidualParams;
 use crate::surrogates::nn::NnDevice;
@@ -353,9 +353,9 @@ pub fn run(a: Args) -> Result<(), Error> {
             noise_variance: 0.1,
         },
         jitter: 1e-10,
-        normalize_y: true,
-        standardize_x: true,
-        optimize: Some(OptimizeOptions::default()),
+        normalise_y: true,
+        standardise_x: true,
+        optimise: Some(OptimiseOptions::default()),
     };
     let choice = match a.model {
         Kind::Pls => ModelChoice::Pls(pls()),

@@ -12,7 +12,7 @@ use std::path::Path;
 use biotwin::data::{BatchRecord, Dataset};
 use biotwin::surrogates::artifact::Artifact;
 use biotwin::surrogates::gp::{GpParams, RbfKernel};
-use biotwin::surrogates::gp_fit::OptimizeOptions;
+use biotwin::surrogates::gp_fit::OptimiseOptions;
 use biotwin::surrogates::hybrid::calibrated::CalibratedSerialHybrid;
 use biotwin::surrogates::hybrid::mechanistic::MechanisticSpec;
 use biotwin::surrogates::train::{ModelChoice, Validation, evaluate, train};
@@ -81,9 +81,9 @@ pub fn gp(n_features: usize) -> GpParams {
             noise_variance: 0.1,
         },
         jitter: 1e-10,
-        normalize_y: true,
-        standardize_x: true,
-        optimize: Some(OptimizeOptions::default()),
+        normalise_y: true,
+        standardise_x: true,
+        optimise: Some(OptimiseOptions::default()),
     }
 }
 

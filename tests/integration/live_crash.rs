@@ -20,19 +20,10 @@ use biotwin::live::sqlite_store::SqliteStore;
 use live_support::sites::{BIN, copy_site};
 use live_support::*;
 
-/// Seeded numbers (SplitMix64), uniform in [lo, hi).
+/// Seeded numbers (core's SplitMix64), uniform in [lo, hi).
 fn delays(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-    let mut x = seed;
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            lo + (hi - lo) * ((z >> 11) as f64 / (1u64 << 53) as f64)
-        })
-        .collect()
+    let mut rng = biotwin::random::SplitMix64::new(seed);
+    (0..n).map(|_| lo + (hi - lo) * rng.uniform()).collect()
 }
 
 fn live(site: &Path, speed: Option<&str>) -> Command {

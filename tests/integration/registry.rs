@@ -415,21 +415,63 @@ fn bad_input_gets_one_clear_message_and_exit_2() {
 }
 
 #[test]
-fn a_held_lock_stops_a_second_writer_and_default_registry_is_models() {
+fn concurrent_registrations_all_land_with_distinct_versions() {
+    let ds = Dataset::load(CHO).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = artifact(&ds);
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let a = &a;
+                let reg = Registry::new(dir.path());
+                scope.spawn(move || reg.register("c", a, "holdout", &[], None, "u"))
+            })
+            .collect();
+        let mut versions: Vec<u64> = writers
+            .into_iter()
+            .map(|w| w.join().unwrap().unwrap().version)
+            .collect();
+        versions.sort_unstable();
+        assert_eq!(versions, [1, 2, 3, 4]);
+    });
+    // The hash chain is intact: the writers took turns.
+    verify(dir.path()).unwrap();
+}
+
+#[test]
+fn a_held_lock_makes_a_second_writer_wait_and_default_registry_is_models() {
     let ds = Dataset::load(CHO).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let reg = Registry::new(dir.path());
     let a = artifact(&ds);
+    // A lock file left behind by a killed writer holds no lock: no blocking.
     std::fs::write(dir.path().join("registry.lock"), "").unwrap();
-    let e = reg
-        .register("t", &a, "holdout", &[], None, "u")
-        .unwrap_err();
-    assert_eq!(e.exit_code(), 1);
-    assert!(e.to_string().contains("another biotwin process"), "{e}");
-    assert!(!dir.path().join(LOG_FILE).exists());
-    std::fs::remove_file(dir.path().join("registry.lock")).unwrap();
-    reg.register("t", &a, "holdout", &[], None, "u").unwrap();
-    assert!(!dir.path().join("registry.lock").exists(), "lock released");
+    let first = reg.register("t", &a, "holdout", &[], None, "u").unwrap();
+    assert_eq!(first.version, 1);
+    // A held lock makes the next writer wait; releasing it lets it land.
+    let held = std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("registry.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let before = std::fs::read(dir.path().join(LOG_FILE)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let r = reg.register("t", &a, "holdout", &[], None, "u");
+            tx.send(()).unwrap();
+            r
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(500))
+                .is_err(),
+            "a writer went past a held lock"
+        );
+        let now = std::fs::read(dir.path().join(LOG_FILE)).unwrap();
+        assert!(now == before, "the log changed while the lock was held");
+        drop(held);
+        assert_eq!(writer.join().unwrap().unwrap().version, 2);
+    });
 
     // Without --out, train registers into ./models.
     let o = Command::new(env!("CARGO_BIN_EXE_biotwin"))

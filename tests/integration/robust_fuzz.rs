@@ -26,16 +26,12 @@ use biotwin::live::replay::read_export;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// splitmix64: the same small generator the crate uses elsewhere.
-struct Rng(u64);
+/// Core's SplitMix64 stream, with a modulo pick.
+struct Rng(biotwin::random::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
@@ -63,7 +59,7 @@ fn fuzz(name: &str, default_cases: u64, mut case: impl FnMut(&mut Rng)) {
     // Printed first: a run that dies (a stack overflow aborts the process)
     // must still leave its seed behind.
     eprintln!("fuzz {name}: seed {seed} (BIOTWIN_FUZZ_SEED={seed} replays it)");
-    let mut rng = Rng(seed);
+    let mut rng = Rng(biotwin::random::SplitMix64::new(seed));
     let start = Instant::now();
     let mut n = 0u64;
     loop {

@@ -20,6 +20,7 @@ pub mod fit;
 pub mod montecarlo;
 pub mod optimise;
 pub mod output;
+pub mod random;
 pub mod scaleup;
 pub mod sensitivity;
 pub mod simulation;

@@ -432,17 +432,9 @@ pub struct MonteCarloResult {
     pub summary: Vec<Summary>,
 }
 
-/// The per-run stream of every Monte Carlo in biotwin: the SplitMix64
-/// finaliser of (seed, run index), so a run's draws depend on nothing else.
-pub fn run_seed(seed: u64, run: u64) -> u64 {
-    let mut z = seed
-        ^ run
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// The per-run stream of every Monte Carlo in biotwin; defined with the
+/// other seeded streams in [`crate::random`].
+pub use crate::random::run_seed;
 
 /// Runs `runs` batches in parallel; `progress` shows a bar on stderr.
 pub fn run(

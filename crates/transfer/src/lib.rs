@@ -217,11 +217,7 @@ pub fn translate_process(
                 v.to_string(),
             ));
         }
-        None => {
-            let (_, src_max) = source.working_volume_range_m3();
-            let (lo, hi) = target.working_volume_range_m3();
-            (op.volume_m3 * hi / src_max).clamp(lo, hi)
-        }
+        None => scaleup::default_target_volume_m3(&source, op.volume_m3, &target),
     };
     check_target_volume(scenario, &target, v_target, opts.volume_l.is_some())?;
     let report = scaleup::scale_up(

@@ -91,8 +91,8 @@ impl Predictor for TrendPredictor {
             let sd = s * (1.0 + 1.0 / n + (self.end_s - tbar).powi(2) / sxx).sqrt();
             (mean, sd)
         };
-        let mut rng = SplitMix(seed);
-        let mut draws: Vec<f64> = (0..200).map(|_| mean + sd * rng.normal()).collect();
+        let mut rng = biotwin::random::SplitMix64::new(seed);
+        let mut draws: Vec<f64> = (0..200).map(|_| mean + sd * rng.normal_open()).collect();
         draws.sort_by(f64::total_cmp);
         let p_in = draws.iter().filter(|d| **d >= self.lower_spec).count() as f64 / 200.0;
         Ok(Forecast {
@@ -113,26 +113,6 @@ impl Predictor for TrendPredictor {
                 .into_iter()
                 .collect(),
         })
-    }
-}
-
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    /// Box-Muller.
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
     }
 }
 

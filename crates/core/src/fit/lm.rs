@@ -245,7 +245,7 @@ pub fn levenberg_marquardt<P: LeastSquares>(
 pub fn latin_hypercube(n: usize, bounds: &[(f64, f64)], seed: u64) -> Vec<Vec<f64>> {
     let mut state = seed;
     let mut next = || {
-        state = crate::sensitivity::sampling::splitmix64(state);
+        state = crate::random::mix(state);
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
     let d = bounds.len();

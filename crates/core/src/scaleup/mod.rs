@@ -28,6 +28,7 @@ pub mod operating_point;
 pub mod report;
 pub mod solve;
 pub mod table;
+pub mod volume;
 
 pub use conditions::{Flag, VesselConditions};
 pub use criterion::Criterion;
@@ -36,3 +37,4 @@ pub use report::{
     CriterionResult, ScaleUpReport, TranslatedSetPoints, VesselSummary, scale_up, translate,
 };
 pub use table::render_table;
+pub use volume::default_target_volume_m3;

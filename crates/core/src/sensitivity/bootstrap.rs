@@ -11,7 +11,7 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::sampling::splitmix64;
+use crate::random::mix as splitmix64;
 
 /// A point estimate with its bootstrap percentile interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

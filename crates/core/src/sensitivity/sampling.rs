@@ -24,17 +24,8 @@ pub const MAX_DIMENSIONS: usize = sobol_burley::NUM_DIMENSIONS as usize;
 /// halves so that seeds differing only in the high bits give different
 /// sequences.
 pub fn scramble_seed(seed: u64) -> u32 {
-    let mixed = splitmix64(seed);
+    let mixed = crate::random::mix(seed);
     (mixed ^ (mixed >> 32)) as u32
-}
-
-/// One step of SplitMix64 (Steele, Lea & Flood 2014): a bijective mixer used
-/// to derive independent, reproducible sub-seeds from one user seed.
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Coordinate `dimension` of point `index` of the scrambled Sobol sequence

@@ -19,7 +19,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
-use super::sampling::splitmix64;
+use crate::random::mix as splitmix64;
 
 /// One trajectory: k + 1 unit-cube points and, for each step s, the factor
 /// that moved between points s and s + 1 and its signed change.

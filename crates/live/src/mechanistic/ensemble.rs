@@ -10,7 +10,7 @@
 //! the fit's covariance ([`JointSpread`]). The CQAs of each member at
 //! the planned batch end give the mean, the 5/95 % quantiles and
 //! P(in spec) = the share of members inside the specification limits.
-//! A seeded generator of its own (SplitMix64 + Box-Muller) makes the result
+//! A seeded stream (core's SplitMix64 + Box-Muller) makes the result
 //! a function of (estimate, seed) only.
 
 use nalgebra::{DMatrix, DVector};
@@ -20,6 +20,7 @@ use crate::{CqaForecast, Forecast};
 use biotwin_core::bioreactor::Culture;
 use biotwin_core::definition::specs::Limit;
 use biotwin_core::error::Error;
+use biotwin_core::random::PairedNormals;
 use biotwin_core::solver::{Tolerances, WorkStats};
 
 /// Spread of a parameter the filter does not adapt.
@@ -73,38 +74,19 @@ fn clamp_to(v: f64, bounds: Option<&(f64, f64)>) -> f64 {
     }
 }
 
-/// SplitMix64 with Box-Muller normals: tiny, fast, stable across versions.
-pub struct Rng {
-    s: u64,
-    spare: Option<f64>,
-}
+/// The ensemble's normals: core's SplitMix64 with both values of each
+/// Box–Muller pair ([`PairedNormals`]), the stream's state starting at
+/// `seed ^ 0x6a09_e667_f3bc_c909` (the ensemble's own salt, kept so a seed's
+/// forecast stays what it was).
+pub struct Rng(PairedNormals);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng {
-            s: seed ^ 0x6a09_e667_f3bc_c909,
-            spare: None,
-        }
+        Rng(PairedNormals::new(seed ^ 0x6a09_e667_f3bc_c909))
     }
-    pub fn next_u64(&mut self) -> u64 {
-        self.s = self.s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in (0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
+    /// Next standard normal.
     pub fn normal(&mut self) -> f64 {
-        if let Some(z) = self.spare.take() {
-            return z;
-        }
-        let r = (-2.0 * self.uniform().ln()).sqrt();
-        let a = std::f64::consts::TAU * self.uniform();
-        self.spare = Some(r * a.sin());
-        r * a.cos()
+        self.0.normal()
     }
 }
 

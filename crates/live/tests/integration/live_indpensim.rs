@@ -15,7 +15,7 @@ use biotwin_live::{Forecast, Observation, Predictor, Quality, Reading};
 use biotwin_ml::data::long_format::read_long;
 use biotwin_ml::data::{BatchMeta, Dataset, TagMap};
 use biotwin_ml::surrogates::gp::{GpParams, RbfKernel};
-use biotwin_ml::surrogates::gp_fit::OptimizeOptions;
+use biotwin_ml::surrogates::gp_fit::OptimiseOptions;
 use rayon::prelude::*;
 
 fn names(v: &[&str]) -> Vec<String> {
@@ -55,9 +55,9 @@ pub fn config() -> LadderConfig {
                 noise_variance: 0.1,
             },
             jitter: 1e-10,
-            normalize_y: true,
-            standardize_x: true,
-            optimize: Some(OptimizeOptions::default()),
+            normalise_y: true,
+            standardise_x: true,
+            optimise: Some(OptimiseOptions::default()),
         }),
         interval_level: 0.9,
     }

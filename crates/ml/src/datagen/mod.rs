@@ -3,7 +3,7 @@
 //! nominal model plus process noise and effects the nominal model lacks, and
 //! observed through noisy, delayed instruments and assays.
 //!
-//! The generator is deterministic for a seed: it uses its own SplitMix64
+//! The generator is deterministic for a seed: it uses core's SplitMix64
 //! stream (not `rand`, whose algorithms may change between versions), so the
 //! same seed gives the same files on every platform and build.
 //! `training-data/cho-platform/README.md` documents every choice; the
@@ -160,41 +160,10 @@ pub const FACTORS: [Factor; 8] = [
     },
 ];
 
-/// SplitMix64 (Steele, Lea & Flood 2014): small, fast, and fixed forever.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> SplitMix64 {
-        SplitMix64(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Standard normal (Box-Muller, one value per call).
-    pub fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.uniform();
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-    /// Lognormal multiplier with median 1 and coefficient of variation `cv`.
-    pub fn lognormal(&mut self, cv: f64) -> f64 {
-        let s = (1.0 + cv * cv).ln().sqrt();
-        (s * self.normal()).exp()
-    }
-    /// 0..n
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.uniform() * n as f64) as usize % n.max(1)
-    }
-}
+/// The generator's stream: core's SplitMix64 with half-open uniforms and
+/// one Box–Muller normal per call (`uniform`, `normal`, `lognormal`,
+/// `below`), which reproduce the shipped data sets bit for bit.
+pub use biotwin_core::random::SplitMix64;
 
 /// Design points in coded units (0 = low, 1 = high of each factor): a Latin
 /// hypercube of `n_interior` points, then `n_edge` corner points with two or

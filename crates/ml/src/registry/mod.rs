@@ -18,7 +18,8 @@
 //! Writes are atomic: an artifact is written to a temporary file and renamed;
 //! the log is rewritten whole to a temporary file (old lines + the new one)
 //! and renamed over the old log, so a crash leaves either the old or the new
-//! log, never half a line. A lock file keeps two writers apart.
+//! log, never half a line. An exclusive lock on `registry.lock` makes a second
+//! writer wait for the first.
 
 pub mod mechanistic;
 
@@ -171,13 +172,14 @@ pub struct Registry {
     pub dir: PathBuf,
 }
 
-/// Holds the registry's lock file while alive.
-struct Lock(PathBuf);
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// Holds the registry's write lock while alive: an exclusive advisory lock
+/// ([`std::fs::File::lock`]: `flock` on Unix, `LockFileEx` on Windows) on
+/// `registry.lock`. Dropping it closes the file, which releases the lock —
+/// and so does the end of the process, however it ends, so a killed writer
+/// leaves no stale lock behind. The file itself stays (removing it would let
+/// a waiting writer and a new one lock two different files).
+struct Lock {
+    _file: std::fs::File,
 }
 
 impl Registry {
@@ -202,21 +204,26 @@ impl Registry {
         dir.with_file_name(format!("{name}.anchor.jsonl"))
     }
 
+    /// Takes the registry's write lock, waiting for a writer that holds it
+    /// (a registration or promotion takes well under a second), so two
+    /// concurrent writers both land, one after the other.
     fn lock(&self) -> Result<Lock, Error> {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let p = self.dir.join(LOCK_FILE);
-        match std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
+            .read(true)
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(false)
             .open(&p)
-        {
-            Ok(_) => Ok(Lock(p)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::io(
+            .map_err(|e| Error::io(&p, e))?;
+        file.lock().map_err(|e| {
+            Error::io(
                 &p,
-                "another biotwin process is writing to this registry (remove the lock file if none is)",
-            )),
-            Err(e) => Err(Error::io(&p, e)),
-        }
+                format!("cannot take the registry's write lock on this file system: {e}"),
+            )
+        })?;
+        Ok(Lock { _file: file })
     }
 
     /// The log entries, parsed (not verified; see [`verify`]). An absent log

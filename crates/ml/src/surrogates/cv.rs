@@ -92,7 +92,7 @@ pub fn edge_of_doe(
             n_edge,
         ));
     }
-    let z = super::standardize::Standardizer::fit(design, super::standardize::Scaling::SampleStd)
+    let z = super::standardise::Standardiser::fit(design, super::standardise::Scaling::SampleStd)
         .apply(design);
     let mut dist: Vec<(f64, &String)> = (0..batches.len())
         .map(|i| {

@@ -9,8 +9,8 @@
 //! L = chol(K + αI), α_w = Lᵀ \ (L \ y). Prediction at x*:
 //! mean = k*ᵀ α_w, variance = k(x*, x*) − ‖L \ k*‖² (clipped at 0), which
 //! includes σₙ², so the standard deviation is that of a new *observation*.
-//! With `normalize_y`, y is standardised (population std, as scikit-learn)
-//! before fitting and mean/std are mapped back. With `standardize_x`, the
+//! With `normalise_y`, y is standardised (population std, as scikit-learn)
+//! before fitting and mean/std are mapped back. With `standardise_x`, the
 //! features are standardised (sample std) before the kernel sees them, so
 //! length scales are in standard deviations of the training features.
 //!
@@ -20,8 +20,8 @@
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-use super::gp_fit::{OptimizeOptions, maximise_marginal_likelihood};
-use super::standardize::{Scaling, Standardizer};
+use super::gp_fit::{OptimiseOptions, maximise_marginal_likelihood};
+use super::standardise::{Scaling, Standardiser};
 use super::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 
 /// σ² · RBF(ℓ) + σₙ² · white noise.
@@ -29,7 +29,7 @@ use super::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 #[serde(deny_unknown_fields)]
 pub struct RbfKernel {
     /// σ², variance of the latent function (in standardised y when
-    /// `normalize_y`).
+    /// `normalise_y`).
     pub signal_variance: f64,
     /// ℓ: one value (isotropic) or one per feature (ARD).
     pub length_scales: Vec<f64>,
@@ -105,16 +105,22 @@ impl RbfKernel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GpParams {
-    /// The kernel, or the starting point when `optimize` is set.
+    /// The kernel, or the starting point when `optimise` is set.
     pub kernel: RbfKernel,
     /// α added to the diagonal of K for numerical stability (scikit-learn's
     /// `alpha`, default 1e-10).
     pub jitter: f64,
-    pub normalize_y: bool,
-    pub standardize_x: bool,
+    /// Stored as `normalize_y` (scikit-learn's name, and the name in every
+    /// artifact registered so far, whose content hashes cover it); the
+    /// British spelling is read too. Likewise `standardize_x`, `optimize`.
+    #[serde(rename = "normalize_y", alias = "normalise_y")]
+    pub normalise_y: bool,
+    #[serde(rename = "standardize_x", alias = "standardise_x")]
+    pub standardise_x: bool,
     /// Fit the kernel by maximum marginal likelihood; `None` keeps it fixed
     /// (scikit-learn's `optimizer=None`).
-    pub optimize: Option<OptimizeOptions>,
+    #[serde(rename = "optimize", alias = "optimise")]
+    pub optimise: Option<OptimiseOptions>,
 }
 
 impl GpParams {
@@ -123,9 +129,9 @@ impl GpParams {
         GpParams {
             kernel,
             jitter: 1e-10,
-            normalize_y: false,
-            standardize_x: false,
-            optimize: None,
+            normalise_y: false,
+            standardise_x: false,
+            optimise: None,
         }
     }
 }
@@ -136,8 +142,8 @@ impl GpParams {
 pub struct GpModel {
     pub kernel: RbfKernel,
     pub jitter: f64,
-    pub x_scaler: Standardizer,
-    pub y_scaler: Standardizer,
+    pub x_scaler: Standardiser,
+    pub y_scaler: Standardiser,
     /// Training inputs after `x_scaler`.
     #[serde(with = "super::matrix_serde")]
     pub x_train: DMatrix<f64>,
@@ -170,19 +176,19 @@ impl Fit for GpParams {
             return Err(SurrogateError::shape("GP training rows", "at least 2", n));
         }
         self.kernel.check(p)?;
-        let x_scaler = if self.standardize_x {
-            Standardizer::fit(&data.x, Scaling::SampleStd)
+        let x_scaler = if self.standardise_x {
+            Standardiser::fit(&data.x, Scaling::SampleStd)
         } else {
-            Standardizer::identity(p)
+            Standardiser::identity(p)
         };
-        let y_scaler = if self.normalize_y {
-            Standardizer::fit(&data.y, Scaling::PopulationStd)
+        let y_scaler = if self.normalise_y {
+            Standardiser::fit(&data.y, Scaling::PopulationStd)
         } else {
-            Standardizer::identity(data.y.ncols())
+            Standardiser::identity(data.y.ncols())
         };
         let x = x_scaler.apply(&data.x);
         let y = y_scaler.apply(&data.y);
-        let kernel = match &self.optimize {
+        let kernel = match &self.optimise {
             None => self.kernel.clone(),
             Some(opts) => maximise_marginal_likelihood(&self.kernel, &x, &y, self.jitter, opts)?,
         };

@@ -19,7 +19,7 @@ use super::gp::{RbfKernel, training_covariance};
 /// Options of the marginal-likelihood fit; bounds as scikit-learn's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OptimizeOptions {
+pub struct OptimiseOptions {
     pub max_iter: usize,
     /// Extra starting points besides the given kernel.
     pub restarts: usize,
@@ -28,9 +28,9 @@ pub struct OptimizeOptions {
     pub noise_variance_bounds: (f64, f64),
 }
 
-impl Default for OptimizeOptions {
+impl Default for OptimiseOptions {
     fn default() -> Self {
-        OptimizeOptions {
+        OptimiseOptions {
             max_iter: 200,
             restarts: 0,
             signal_variance_bounds: (1e-5, 1e5),
@@ -95,7 +95,7 @@ pub fn maximise_marginal_likelihood(
     x: &DMatrix<f64>,
     y: &DMatrix<f64>,
     jitter: f64,
-    opts: &OptimizeOptions,
+    opts: &OptimiseOptions,
 ) -> Result<RbfKernel, SurrogateError> {
     let n_len = start.length_scales.len();
     let mut lo = vec![opts.signal_variance_bounds.0.ln()];
@@ -253,6 +253,30 @@ pub fn minimise_box(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Artifacts keep their stored field names (their content hashes cover
+    /// them) and the British spellings of the Rust API read as well.
+    #[test]
+    fn gp_params_keep_their_stored_field_names() {
+        use crate::surrogates::gp::{GpParams, RbfKernel};
+        let mut p = GpParams::fixed(RbfKernel {
+            signal_variance: 1.0,
+            length_scales: vec![2.0],
+            noise_variance: 0.1,
+        });
+        p.optimise = Some(OptimiseOptions::default());
+        let text = serde_json::to_string(&p).unwrap();
+        for name in ["\"optimize\"", "\"normalize_y\"", "\"standardize_x\""] {
+            assert!(text.contains(name), "{name} in {text}");
+        }
+        let back: GpParams = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, p);
+        let british = text
+            .replace("optimize", "optimise")
+            .replace("normalize_y", "normalise_y")
+            .replace("standardize_x", "standardise_x");
+        assert_eq!(serde_json::from_str::<GpParams>(&british).unwrap(), p);
+    }
 
     #[test]
     fn box_lbfgs_finds_rosenbrock_minimum_and_respects_bounds() {

@@ -29,7 +29,7 @@ pub mod nn_torch;
 pub mod parity_plot;
 pub mod pls;
 pub mod sealed;
-pub mod standardize;
+pub mod standardise;
 pub mod train;
 pub mod unfold;
 

@@ -18,10 +18,11 @@
 //! Adam (2015); Lakshminarayanan et al., deep ensembles (2017); Glorot &
 //! Bengio (2010).
 
+use biotwin_core::random::SplitMix64;
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-use super::standardize::{Scaling, Standardizer};
+use super::standardise::{Scaling, Standardiser};
 use super::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 
 /// Hyperparameters of the ensemble.
@@ -89,34 +90,21 @@ pub struct Mlp {
 #[serde(deny_unknown_fields)]
 pub struct NnModel {
     pub params: NnParams,
-    pub x_scaler: Standardizer,
-    pub y_scaler: Standardizer,
+    pub x_scaler: Standardiser,
+    pub y_scaler: Standardiser,
     pub members: Vec<Mlp>,
     /// Mean training residual variance per target (standardised units).
     pub residual_variance: Vec<f64>,
 }
 
-pub(crate) struct Rng(pub(crate) u64);
-impl Rng {
-    /// Uniform in (0, 1) (splitmix64).
-    pub(crate) fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-}
-
 impl Mlp {
-    pub(crate) fn init(p: usize, h: usize, q: usize, rng: &mut Rng) -> Mlp {
+    pub(crate) fn init(p: usize, h: usize, q: usize, rng: &mut SplitMix64) -> Mlp {
         let a1 = (6.0 / (p + h) as f64).sqrt();
         let a2 = (6.0 / (h + q) as f64).sqrt();
         Mlp {
-            w1: DMatrix::from_fn(h, p, |_, _| a1 * (2.0 * rng.uniform() - 1.0)),
+            w1: DMatrix::from_fn(h, p, |_, _| a1 * (2.0 * rng.uniform_open() - 1.0)),
             b1: DVector::zeros(h),
-            w2: DMatrix::from_fn(q, h, |_, _| a2 * (2.0 * rng.uniform() - 1.0)),
+            w2: DMatrix::from_fn(q, h, |_, _| a2 * (2.0 * rng.uniform_open() - 1.0)),
             b2: DVector::zeros(q),
         }
     }
@@ -199,14 +187,14 @@ impl Fit for NnParams {
                 "learning rate must be positive and the L2 weight non-negative".into(),
             ));
         }
-        let x_scaler = Standardizer::fit(&data.x, Scaling::PopulationStd);
-        let y_scaler = Standardizer::fit(&data.y, Scaling::PopulationStd);
+        let x_scaler = Standardiser::fit(&data.x, Scaling::PopulationStd);
+        let y_scaler = Standardiser::fit(&data.y, Scaling::PopulationStd);
         let (x, y) = (x_scaler.apply(&data.x), y_scaler.apply(&data.y));
         let (p, q) = (x.ncols(), y.ncols());
         let mut members = Vec::with_capacity(self.members);
         let mut residual_variance = vec![0.0; q];
         for k in 0..self.members {
-            let mut rng = Rng(self.seed.wrapping_add(k as u64));
+            let mut rng = SplitMix64::new(self.seed.wrapping_add(k as u64));
             let mut net = Mlp::init(p, self.hidden, q, &mut rng);
             match self.device {
                 NnDevice::Rust => net.train(&x, &y, self),

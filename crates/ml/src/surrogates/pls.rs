@@ -24,7 +24,7 @@
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-use super::standardize::{Scaling, Standardizer};
+use super::standardise::{Scaling, Standardiser};
 use super::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 
 /// PLS hyperparameters (scikit-learn's defaults apart from the components).
@@ -54,8 +54,8 @@ impl PlsParams {
 #[serde(deny_unknown_fields)]
 pub struct PlsModel {
     pub params: PlsParams,
-    pub x_scaler: Standardizer,
-    pub y_scaler: Standardizer,
+    pub x_scaler: Standardiser,
+    pub y_scaler: Standardiser,
     /// p × A weights W.
     #[serde(with = "super::matrix_serde")]
     pub x_weights: DMatrix<f64>,
@@ -137,8 +137,8 @@ impl Fit for PlsParams {
         } else {
             Scaling::None
         };
-        let x_scaler = Standardizer::fit(&data.x, scaling);
-        let y_scaler = Standardizer::fit(&data.y, scaling);
+        let x_scaler = Standardiser::fit(&data.x, scaling);
+        let y_scaler = Standardiser::fit(&data.y, scaling);
         let mut xk = x_scaler.apply(&data.x);
         let mut yk = y_scaler.apply(&data.y);
         let x_scaled = xk.clone();

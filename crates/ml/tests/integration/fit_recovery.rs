@@ -139,7 +139,7 @@ fn problem(batches: Vec<Batch>, ff: &[f64], params: &[&str]) -> Problem {
 #[test]
 fn recovers_known_parameters_within_their_intervals() {
     let (batches, ff, truth) = truth_batches();
-    let mut noise = Noise(20261205);
+    let mut noise = Noise::new(20261205);
     let names: Vec<&str> = TRUTH.iter().map(|t| t.0).collect();
     let mut p = problem(noisy(&batches, &mut noise), &ff, &names);
     assert!(p.exact, "xing2010 model parameters use exact sensitivities");
@@ -191,7 +191,7 @@ fn recovers_known_parameters_within_their_intervals() {
 fn fisher_intervals_cover_the_truth_in_90_to_99_percent_of_100_replicates() {
     let (batches, ff, truth) = truth_batches();
     let names: Vec<&str> = TRUTH.iter().map(|t| t.0).collect();
-    let mut noise = Noise(7);
+    let mut noise = Noise::new(7);
     let mut covered = 0;
     let mut total = 0;
     for _ in 0..100 {
@@ -222,7 +222,7 @@ fn fisher_intervals_cover_the_truth_in_90_to_99_percent_of_100_replicates() {
 #[test]
 fn k_glc_is_reported_non_identifiable_when_glucose_stays_high() {
     let (batches, ff, _) = truth_batches();
-    let mut noise = Noise(99);
+    let mut noise = Noise::new(99);
     let mut p = problem(
         noisy(&batches, &mut noise),
         &ff,

@@ -128,7 +128,7 @@ fn design(n: usize) -> Vec<(f64, f64)> {
 fn train_serial(n_train: usize) -> (SerialHybrid, Vec<f64>, f64, Vec<BatchObservations>) {
     let (s, _) = base();
     let truth = s.params_si.clone();
-    let mut noise = Noise(42);
+    let mut noise = Noise::new(42);
     let train: Vec<_> = design(n_train)
         .into_iter()
         .enumerate()
@@ -234,7 +234,7 @@ fn early_stopping_keeps_the_best_validation_iterate() {
     let truth = s.params_si.clone();
     let mut other = truth.clone();
     other[idx("q_mab")] *= 1.3;
-    let mut noise = Noise(7);
+    let mut noise = Noise::new(7);
     let train: Vec<_> = design(6)
         .into_iter()
         .map(|(sd, f)| batch("T", sd, f, &truth, 0.01, &mut noise))
@@ -256,7 +256,7 @@ fn early_stopping_keeps_the_best_validation_iterate() {
 fn artifacts_round_trip_and_refuse_tampering() {
     let (s, _) = base();
     let truth = s.params_si.clone();
-    let mut noise = Noise(3);
+    let mut noise = Noise::new(3);
     let train: Vec<_> = design(4)
         .into_iter()
         .map(|(sd, f)| batch("T", sd, f, &truth, 0.01, &mut noise))
@@ -319,7 +319,7 @@ fn parallel_hybrid_corrects_a_systematic_mismatch() {
     plant[idx("q_mab")] *= 1.25;
     plant[idx("mu_max")] *= 0.92;
     plant[idx("KI_amm")] *= 0.8;
-    let mut noise = Noise(11);
+    let mut noise = Noise::new(11);
     let conds: Vec<[f64; 3]> = (0..24)
         .map(|_| {
             [
@@ -526,7 +526,7 @@ const MONOD_LEARNED: [(&str, f64); 12] = [
 fn serial_hybrid_recovers_monod_constants() {
     let (s, _) = base();
     let truth = s.params_si.clone();
-    let mut noise = Noise(2024);
+    let mut noise = Noise::new(2024);
     // Conditions: glutamine-starved media (phases with Gln near K_gln and
     // a2), lactate and ammonium spiked at the start (inhibition and death
     // constants excited at concentrations near KI/KD), varied seeding and

@@ -124,7 +124,7 @@ fn spec() -> RateNetSpec {
 
 #[test]
 fn network_learns_the_missing_rate_factors_through_the_ode() {
-    let mut noise = Noise(77);
+    let mut noise = Noise::new(77);
     // Seeding 2–6·10⁸ cells/L, feed 0.9–1.4 ×, lactate 1–30 mM and
     // ammonium 0.5–8 mM at the start: the inputs span the plant's range.
     let train = batches(
@@ -295,7 +295,7 @@ fn bad_network_settings_are_clear_errors() {
         e.contains("training batches") || e.contains("growth"),
         "{e}"
     );
-    let mut noise = Noise(1);
+    let mut noise = Noise::new(1);
     let b = batches(&[[3e8, 1.0, 1.0, 0.5]], "B", &mut noise);
     let e = hp.fit(&b, &[]).unwrap_err().to_string();
     assert!(e.contains("growth") && e.contains("q_p"), "{e}");

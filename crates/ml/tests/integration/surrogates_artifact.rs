@@ -27,8 +27,8 @@ fn models() -> Vec<SurrogateModel> {
     let (ts, _) = data();
     let pls = PlsParams::new(2).fit(&ts).unwrap();
     let gp = GpParams {
-        normalize_y: true,
-        standardize_x: true,
+        normalise_y: true,
+        standardise_x: true,
         ..GpParams::fixed(RbfKernel {
             signal_variance: 1.0,
             length_scales: vec![1.0, 2.0, 1.5],

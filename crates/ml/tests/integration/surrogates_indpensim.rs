@@ -6,7 +6,7 @@
 use biotwin_ml::data::Dataset;
 use biotwin_ml::surrogates::cv::{CvResult, leave_batch_out, nested_cross_validate};
 use biotwin_ml::surrogates::gp::{GpParams, RbfKernel};
-use biotwin_ml::surrogates::gp_fit::OptimizeOptions;
+use biotwin_ml::surrogates::gp_fit::OptimiseOptions;
 use biotwin_ml::surrogates::pls::PlsParams;
 use biotwin_ml::surrogates::unfold::UnfoldingSpec;
 use biotwin_ml::surrogates::{SurrogateError, TrainingSet};
@@ -75,9 +75,9 @@ fn gp_meets_the_mape_floor_on_held_out_batches() {
             noise_variance: 0.1,
         },
         jitter: 1e-10,
-        normalize_y: true,
-        standardize_x: true,
-        optimize: Some(OptimizeOptions::default()),
+        normalise_y: true,
+        standardise_x: true,
+        optimise: Some(OptimiseOptions::default()),
     };
     let candidates = [gp(vec![(p as f64).sqrt()]), gp(vec![1.0; p])];
     let outer = leave_batch_out(&data.batch_ids);
@@ -150,9 +150,9 @@ fn edge_of_doe_split_holds_out_batches_outside_the_training_range() {
             noise_variance: 0.1,
         },
         jitter: 1e-10,
-        normalize_y: true,
-        standardize_x: true,
-        optimize: Some(OptimizeOptions::default()),
+        normalise_y: true,
+        standardise_x: true,
+        optimise: Some(OptimiseOptions::default()),
     };
     let splits = [split.clone()];
     let g = cross_validate(&gp, &data, &splits).unwrap();

@@ -4,7 +4,7 @@
 //! relative difference (see `bound`), so that a 10x loss of agreement fails.
 
 use biotwin_ml::surrogates::gp::{GpParams, RbfKernel};
-use biotwin_ml::surrogates::gp_fit::{OptimizeOptions, log_marginal_likelihood};
+use biotwin_ml::surrogates::gp_fit::{OptimiseOptions, log_marginal_likelihood};
 use biotwin_ml::surrogates::pls::PlsParams;
 use biotwin_ml::surrogates::{Fit, Predict, TrainingSet};
 use nalgebra::DMatrix;
@@ -144,9 +144,9 @@ fn gp_setup(f: &Value) -> (GpParams, TrainingSet) {
     let params = GpParams {
         kernel,
         jitter: s["alpha"].as_f64().unwrap(),
-        normalize_y: s["normalize_y"].as_bool().unwrap(),
-        standardize_x: false,
-        optimize: None,
+        normalise_y: s["normalize_y"].as_bool().unwrap(),
+        standardise_x: false,
+        optimise: None,
     };
     let data = TrainingSet::from_matrices(matrix(&f["x_train"]), matrix(&f["y_train"]));
     (params, data)
@@ -177,7 +177,7 @@ fn check_gp(name: &str) {
     // Our optimiser reaches at least scikit-learn's optimum (L-BFGS-B from
     // the same start, bounds 1e-5..1e5).
     let fitted = GpParams {
-        optimize: Some(OptimizeOptions::default()),
+        optimise: Some(OptimiseOptions::default()),
         ..params
     }
     .fit(&data)

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dual::Scalar;
 use crate::surrogates::SurrogateError;
-use crate::surrogates::nn::Rng;
+use biotwin_core::random::SplitMix64;
 
 /// Rates that can be corrected, in `Rates` field order.
 pub const RATE_NAMES: [&str; 7] = ["mu", "mu_d", "q_glc", "q_gln", "q_lac", "q_amm", "q_p"];
@@ -96,11 +96,11 @@ impl RateNet {
         }
         let h = spec.hidden;
         let n = h * NI + h + corrected.len() * h + corrected.len();
-        let mut rng = Rng(spec.seed);
+        let mut rng = SplitMix64::new(spec.seed);
         let weights = (0..n)
             .map(|i| {
                 if i < h * NI + h {
-                    rng.uniform() - 0.5
+                    rng.uniform_open() - 0.5
                 } else {
                     0.0
                 }

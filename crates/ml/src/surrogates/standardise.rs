@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Per-column mean and scale; `apply` maps x to (x - mean) / scale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Standardizer {
+pub struct Standardiser {
     #[serde(with = "super::matrix_serde::vector")]
     pub mean: DVector<f64>,
     #[serde(with = "super::matrix_serde::vector")]
@@ -20,14 +20,14 @@ pub enum Scaling {
     None,
     /// Sample standard deviation, ddof = 1 (sklearn PLS `scale=True`).
     SampleStd,
-    /// Population standard deviation, ddof = 0 (sklearn GP `normalize_y`).
+    /// Population standard deviation, ddof = 0 (sklearn GP `normalise_y`).
     PopulationStd,
 }
 
-impl Standardizer {
+impl Standardiser {
     /// Fits to the columns of `m`. A constant column gets scale 1, as in
     /// scikit-learn, so it is centred to zero instead of dividing by zero.
-    pub fn fit(m: &DMatrix<f64>, scaling: Scaling) -> Standardizer {
+    pub fn fit(m: &DMatrix<f64>, scaling: Scaling) -> Standardiser {
         let n = m.nrows() as f64;
         let mut mean = DVector::zeros(m.ncols());
         let mut scale = DVector::from_element(m.ncols(), 1.0);
@@ -47,12 +47,12 @@ impl Standardizer {
                 sd
             };
         }
-        Standardizer { mean, scale }
+        Standardiser { mean, scale }
     }
 
     /// Identity transform for `p` columns.
-    pub fn identity(p: usize) -> Standardizer {
-        Standardizer {
+    pub fn identity(p: usize) -> Standardiser {
+        Standardiser {
             mean: DVector::zeros(p),
             scale: DVector::from_element(p, 1.0),
         }
