@@ -499,7 +499,9 @@ pub fn markdown(study: &TransferStudy) -> String {
          J = {} as translated, {} recommended.\n",
         adj.optimiser.starts,
         adj.evaluations,
-        if adj.converged {
+        if adj.evaluations == 0 {
+            ": not run"
+        } else if adj.converged {
             ", converged"
         } else {
             ", not converged"
