@@ -373,3 +373,101 @@ fn scale_up_runs_a_calibrated_model_and_its_translated_file_names_a_copy() {
     ok(&bin(&["validate", out.to_str().unwrap()]));
     ok(&bin(&["simulate", out.to_str().unwrap()]));
 }
+
+#[test]
+fn a_batch_registered_after_a_promotion_gets_the_new_version_and_the_change_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("models");
+    fit_and_register(&reg, &dir.path().join("fit1"), &["B01", "B02", "B03"]);
+    promote(&reg, "cho-line-v1");
+    let v1 = load_calibrated(&reg, "cho-line-v1").unwrap();
+    let rows = shipped_export("example-site.toml");
+    let t0 = rows
+        .iter()
+        .map(|r| r.time_unix_s)
+        .fold(f64::INFINITY, f64::min);
+    let early: Vec<_> = rows
+        .iter()
+        .filter(|r| r.time_unix_s < t0 + 48.0 * 3600.0)
+        .cloned()
+        .collect();
+    let site = copy_site("example-site.toml", dir.path(), Some(&early));
+    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&site).unwrap().parse().unwrap();
+    doc["site"]["registry"] = toml_edit::value(reg.display().to_string());
+    doc["batches"]
+        .as_array_of_tables_mut()
+        .unwrap()
+        .get_mut(0)
+        .unwrap()["model"] = toml_edit::value("registry:cho-line");
+    std::fs::write(&site, doc.to_string()).unwrap();
+    ok(&bin(&[
+        "live",
+        "--config",
+        site.to_str().unwrap(),
+        "--once",
+    ]));
+
+    // v2 promoted; the site file gains batch B02 (same unit, after B01).
+    fit_and_register(&reg, &dir.path().join("fit2"), &["B04", "B05", "B06"]);
+    promote(&reg, "cho-line-v2");
+    let v2 = load_calibrated(&reg, "cho-line-v2").unwrap();
+    let mut b02 = doc["batches"]
+        .as_array_of_tables()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .clone();
+    b02["id"] = toml_edit::value("B02");
+    b02["start"] = toml_edit::value("2025-02-01T00:00:00Z");
+    b02["planned_end"] = toml_edit::value("2025-02-15T00:00:00Z");
+    doc["batches"].as_array_of_tables_mut().unwrap().push(b02);
+    std::fs::write(&site, doc.to_string()).unwrap();
+    ok(&bin(&[
+        "live",
+        "--config",
+        site.to_str().unwrap(),
+        "--once",
+    ]));
+
+    let store = SqliteStore::open(&dir.path().join("live.sqlite")).unwrap();
+    let audit = store.audit().unwrap();
+    let started = |b: &str| {
+        audit
+            .iter()
+            .find(|e| e.action == "batch.started" && e.detail["batch"] == b)
+            .unwrap()
+            .detail["model"]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // B01 keeps v1 (it started before the promotion); B02 gets v2.
+    assert_eq!(started("B01"), v1.sha256);
+    assert_eq!(started("B02"), v2.sha256);
+    assert!(
+        store
+            .predictions("sponsor-a", "B01")
+            .unwrap()
+            .iter()
+            .all(|p| p.model_id.ends_with(&v1.sha256))
+    );
+    let changed: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "model.changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    let c = &changed[0].detail;
+    assert_eq!(c["batch"], "B02");
+    assert!(
+        c["previous"].as_str().unwrap().ends_with("/cho-line-v1"),
+        "{c}"
+    );
+    assert!(c["now"].as_str().unwrap().ends_with("/cho-line-v2"), "{c}");
+    assert_eq!(c["sha256"], v2.sha256.as_str());
+    ok(&bin(&[
+        "audit",
+        "verify",
+        "--store",
+        dir.path().join("live.sqlite").to_str().unwrap(),
+    ]));
+}
