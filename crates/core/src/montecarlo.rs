@@ -174,11 +174,22 @@ impl JointGroup {
     /// Builds a group from a covariance's correlation (row-major n × n).
     fn new(source: String, members: Vec<usize>, correlation: Vec<f64>) -> Option<JointGroup> {
         let n = members.len();
-        let mut jittered = correlation.clone();
-        for i in 0..n {
-            jittered[i * n + i] += 1e-12;
+        // The file's covariance passed its check with a jitter relative to
+        // its largest variance, which can be large relative to a small
+        // one: the correlation gets the smallest jitter that factorises it
+        // (1e-12 first, at most 1e-6 on the unit diagonal).
+        let mut l = None;
+        for jitter in [1e-12, 1e-10, 1e-8, 1e-6] {
+            let mut jittered = correlation.clone();
+            for i in 0..n {
+                jittered[i * n + i] += jitter;
+            }
+            if let Some(f) = cholesky(&jittered, n) {
+                l = Some(f);
+                break;
+            }
         }
-        let mut l = cholesky(&jittered, n)?;
+        let mut l = l?;
         // Rows of unit norm: each w is exactly standard normal.
         for r in 0..n {
             let norm = (0..=r).map(|c| l[r * n + c].powi(2)).sum::<f64>().sqrt();

@@ -434,17 +434,17 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     let file_factor = &target_def.model.params.file_factor;
     let mut factors =
         sensitivity::default_factors(&mut target_scenario, file_factor, &translation.target);
-    factors.extend(sensitivity::calibration_factors(
-        &target_def,
-        &mut target_scenario,
-    ));
-    let sens = sensitivity::run(
+    let (fitted_factors, left_out) =
+        sensitivity::calibration_factors(&target_def, &mut target_scenario);
+    factors.extend(fitted_factors);
+    let mut sens = sensitivity::run(
         &target_scenario,
         factors,
         opts.sobol_base,
         opts.seed,
         opts.progress,
     )?;
+    sens.left_out = left_out;
 
     let variables =
         adjust::default_variables(&mut target_scenario, file_factor, &translation.target);

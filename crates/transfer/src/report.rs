@@ -140,6 +140,13 @@ pub fn warnings(study: &TransferStudy) -> Vec<Warning> {
             ),
         ));
     }
+    for why in &study.sensitivity.left_out {
+        w.push(Warning::note(
+            WarningKind::Sensitivity,
+            "sensitivity",
+            why.clone(),
+        ));
+    }
     let adj = &study.adjustment;
     if adj.decision == Decision::Change && !adj.all_within_tolerance {
         let out: Vec<&str> = adj
@@ -314,11 +321,21 @@ pub fn markdown(study: &TransferStudy) -> String {
         adj.reason
     );
     let top = super::sensitivity::ranking(&study.sensitivity, "titer_g_per_l");
-    if let Some((f, _, st, _, _)) = top.first() {
+    if let Some((f, _, st, lo, hi)) = top.first() {
+        // An index estimate is only as good as its interval: at small N it
+        // can leave [0, 1] (ST = 1.02 is sampling error, not a share of
+        // variance above one), so the interval is printed with it.
         let _ = writeln!(
             s,
-            "- **Most influential on titer** (Sobol' total index): `{f}` (ST = {:.2}).",
-            st
+            "- **Most influential on titer** (Sobol' total index): `{f}` (ST = {:.2}, 95 % interval {:.2} to {:.2}{}).",
+            st,
+            lo,
+            hi,
+            if *st > 1.0 || *st < 0.0 || hi - lo > 0.5 {
+                "; a wide interval: increase --sobol-base for a firmer ranking"
+            } else {
+                ""
+            }
         );
     }
     if let Some(l) = &study.lots {

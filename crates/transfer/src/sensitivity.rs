@@ -228,7 +228,7 @@ pub fn default_factors(
 pub fn calibration_factors(
     def: &biotwin_core::definition::process::ProcessDefinition,
     scenario: &mut Scenario,
-) -> Vec<StudyFactor> {
+) -> (Vec<StudyFactor>, Vec<String>) {
     use biotwin_core::definition::calibration::Transform;
     let Some(c) = def
         .model
@@ -236,19 +236,29 @@ pub fn calibration_factors(
         .as_ref()
         .and_then(|c| c.covariance.as_ref())
     else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let n = c.names.len();
     let ff = &def.model.params.file_factor;
     let mut out = Vec::new();
+    let mut left_out = Vec::new();
     for (k, name) in c.names.iter().enumerate() {
         let var = c.matrix[k * n + k];
         let addr = format!("model.{name}");
-        let Ok(knob) = Knob::parse(scenario, &addr, ff) else {
-            continue;
+        let knob = match Knob::parse(scenario, &addr, ff) {
+            Ok(k) => k,
+            Err(e) => {
+                left_out.push(format!(
+                    "fitted parameter `{addr}` not among the Sobol' factors: {e}"
+                ));
+                continue;
+            }
         };
         let nominal = knob.get(scenario);
         if !(var > 0.0 && nominal.is_finite()) {
+            left_out.push(format!(
+                "fitted parameter `{addr}` not among the Sobol' factors: the fit gives it no variance (fixed)"
+            ));
             continue;
         }
         let sd = var.sqrt();
@@ -266,7 +276,13 @@ pub fn calibration_factors(
         };
         // The range must be one the model accepts, as a --set would be.
         let Knob::Address(a) = knob;
-        if scenario.check(&a, low).is_err() || scenario.check(&a, high).is_err() {
+        if let Err(e) = scenario
+            .check(&a, low)
+            .and_then(|_| scenario.check(&a, high))
+        {
+            left_out.push(format!(
+                "fitted parameter `{addr}` not among the Sobol' factors: its 95 % interval {low:.4e} to {high:.4e} is not admissible ({e}); the Monte Carlo arms still draw it"
+            ));
             continue;
         }
         out.push(StudyFactor {
@@ -282,7 +298,7 @@ pub fn calibration_factors(
             ),
         });
     }
-    out
+    (out, left_out)
 }
 
 fn c_dataset(def: &biotwin_core::definition::process::ProcessDefinition) -> String {
@@ -300,6 +316,9 @@ pub struct SensitivityStudy {
     pub outputs: Vec<String>,
     pub sobol: SobolResult,
     pub morris: MorrisResult,
+    /// Candidate factors left out, and why (e.g. a fitted parameter whose
+    /// 95 % interval the model does not admit).
+    pub left_out: Vec<String>,
 }
 
 fn model_at(base: &Scenario, factors: &[StudyFactor], x: &[f64]) -> Result<Vec<f64>, String> {
@@ -377,6 +396,7 @@ pub fn run(
         morris_analysis(&sfactors, &outputs, &model, &morris_opts, Some(&bar)).map_err(map_err)?;
     bar.finish_and_clear();
     Ok(SensitivityStudy {
+        left_out: Vec::new(),
         factors,
         outputs,
         sobol,

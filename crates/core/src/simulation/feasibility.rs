@@ -106,6 +106,8 @@ pub enum WarningKind {
     Specification,
     /// The adjustment could not do what was asked.
     Adjustment,
+    /// A factor the sensitivity study could not include.
+    Sensitivity,
     /// Failed Monte Carlo runs.
     MonteCarlo,
 }
@@ -128,6 +130,7 @@ impl WarningKind {
             WarningKind::Tolerance => "tolerance",
             WarningKind::Specification => "specification",
             WarningKind::Adjustment => "adjustment",
+            WarningKind::Sensitivity => "sensitivity",
             WarningKind::MonteCarlo => "monte_carlo",
         }
     }
