@@ -19,11 +19,12 @@ use crate::equipment::Equipment;
 /// # use biotwin_core::equipment::Equipment;
 /// # use biotwin_core::scaleup::default_target_volume_m3;
 /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-models/equipment");
-/// let bench = Equipment::load(std::path::Path::new(&format!("{dir}/bench-3l-glass.toml"))).unwrap();
-/// let sut = Equipment::load(std::path::Path::new(&format!("{dir}/sut-2000l-pbt-drilled.toml"))).unwrap();
+/// let bench = Equipment::load(std::path::Path::new(&format!("{dir}/bench-3l-glass.toml")))?;
+/// let sut = Equipment::load(std::path::Path::new(&format!("{dir}/sut-2000l-pbt-drilled.toml")))?;
 /// // 1.5 L of a 2.4 L maximum is a 62.5 % fill: 1250 L of 2000 L.
 /// let v = default_target_volume_m3(&bench, 1.5e-3, &sut);
 /// assert!((v - 1.25).abs() < 1e-12);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn default_target_volume_m3(
     source: &Equipment,
