@@ -173,6 +173,44 @@ fn a_truncated_gzip_export_is_refused_whole() {
 }
 
 #[test]
+fn a_truncated_gzip_export_is_accepted_in_part_only_when_told_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(format!(
+        "{ROOT}/training-data/cho-platform/batches/B01.csv.gz"
+    ))
+    .unwrap();
+    let export = dir.path().join("B01.csv.gz");
+    std::fs::write(&export, &bytes[..bytes.len() / 2]).unwrap();
+    let site = site(dir.path(), &export, "replay");
+    let text = std::fs::read_to_string(&site).unwrap();
+    // The site's one source says it accepts a partial export.
+    let text = text.replacen(
+        "kind = \"replay\"",
+        "kind = \"replay\"\naccept_partial = true",
+        1,
+    );
+    std::fs::write(&site, text).unwrap();
+    let (code, _, err) = live_once(&site);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("partial export accepted") && err.contains("complete lines"),
+        "{err}"
+    );
+    let (readings, _) = store_counts(dir.path());
+    // About half the file decodes; every kept reading is a whole line.
+    assert!(readings > 500 && readings < 3434, "{readings}");
+    let s = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+    let partial: Vec<_> = s
+        .audit()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "source.partial")
+        .collect();
+    assert_eq!(partial.len(), 1);
+    assert!(partial[0].detail["what"].as_str().unwrap().contains("lost"));
+}
+
+#[test]
 fn conflicting_duplicates_are_refused_under_their_own_reason() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("B01.csv");

@@ -166,6 +166,10 @@ struct SourceSection {
     #[serde(default)]
     format: Option<DataFormat>,
     unit: String,
+    /// A replay of a damaged CSV/gzip export keeps what precedes the damage
+    /// (recorded as `source.partial`) instead of refusing the file.
+    #[serde(default)]
+    accept_partial: bool,
     // OPC UA only: the keys of `OpcUaConfig` (its defaults when absent).
     #[serde(default)]
     nodes: Option<Vec<OpcUaNode>>,
@@ -299,6 +303,8 @@ pub struct SourceConfig {
     pub unit: String,
     /// The validated connection of an OPC UA source.
     pub opcua: Option<OpcUaConfig>,
+    /// Replay only: accept a damaged export in part (`accept_partial`).
+    pub accept_partial: bool,
 }
 
 /// A validated site configuration; paths are resolved.
@@ -671,6 +677,13 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                 }
             }
         }
+        if s.accept_partial && s.kind != SourceKind::Replay {
+            d.push(src.diag(
+                &at("accept_partial"),
+                "accept_partial only on a replay source (a followed file or OPC UA has no whole file to cut)",
+                format!("a `{:?}` source", s.kind).to_lowercase(),
+            ));
+        }
         sources.push(SourceConfig {
             kind: s.kind,
             path,
@@ -678,6 +691,7 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
             format,
             unit: s.unit.clone(),
             opcua,
+            accept_partial: s.accept_partial,
         });
     }
 

@@ -301,6 +301,23 @@ impl Engine {
                 }),
             )?;
         }
+        // A damaged export accepted in part (accept_partial = true) is a
+        // record of its own: what was kept and what was lost.
+        for slot in &self.sources {
+            if let Some(why) = slot.source.partial() {
+                eprintln!("live: WARNING: partial export accepted: {why}");
+                self.store.append_audit(
+                    ACTOR,
+                    None,
+                    "source.partial",
+                    serde_json::json!({
+                        "source": slot.source.describe(),
+                        "unit": slot.unit,
+                        "what": why,
+                    }),
+                )?;
+            }
+        }
         self.store.append_audit(
             ACTOR,
             None,
@@ -801,10 +818,11 @@ pub fn open_source(s: &super::config::SourceConfig, speed: f64) -> Result<Box<dy
             .ok_or_else(|| Error::input("<site file>", "sources.path", "a file path", "none"))
     };
     match s.kind {
-        SourceKind::Replay => Ok(Box::new(super::replay::ReplaySource::open(
+        SourceKind::Replay => Ok(Box::new(super::replay::ReplaySource::open_partial(
             &path()?,
             s.format,
             speed,
+            s.accept_partial,
         )?)),
         SourceKind::Tail => Ok(Box::new(super::tail::TailSource::new(&path()?))),
         SourceKind::Opcua => {

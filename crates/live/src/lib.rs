@@ -83,6 +83,12 @@ pub trait Source: Send {
     fn malformed_rows(&self) -> u64 {
         0
     }
+    /// For a source read from a damaged file accepted in part (the site
+    /// file's `accept_partial = true`): what was lost. The engine records it
+    /// in the audit trail (`source.partial`) and prints it.
+    fn partial(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A measurement of one model variable of one batch, in SI.

@@ -16,7 +16,7 @@ use super::config::DataFormat;
 use super::rows::{LongColumns, wide_readings};
 use super::{Poll, Reading, Source};
 use biotwin_core::error::Error;
-use biotwin_ml::data::csv_source::open_export;
+use biotwin_ml::data::csv_source::open_export_partial;
 use biotwin_ml::data::manifest::FileFormat;
 use biotwin_ml::data::parquet_source::is_parquet;
 
@@ -34,12 +34,26 @@ pub struct ReplaySource {
     speed: f64,
     started: Option<Instant>,
     malformed: u64,
+    /// What was lost when a damaged export was accepted in part.
+    partial: Option<String>,
 }
 
 impl ReplaySource {
     /// Reads the whole export; `speed` is simulated seconds per wall second.
     pub fn open(path: &Path, format: DataFormat, speed: f64) -> Result<Self, Error> {
-        let (mut readings, malformed) = read_export(path, format)?;
+        Self::open_partial(path, format, speed, false)
+    }
+
+    /// [`open`](Self::open); with `accept_partial` (the site file's
+    /// `accept_partial = true`) an export cut part-way is read up to its
+    /// last complete line and [`Source::partial`] says what was lost.
+    pub fn open_partial(
+        path: &Path,
+        format: DataFormat,
+        speed: f64,
+        accept_partial: bool,
+    ) -> Result<Self, Error> {
+        let (mut readings, malformed, partial) = read_export_partial(path, format, accept_partial)?;
         // An export is a record, not the order values arrived in: many
         // historians write it grouped by tag, which replayed in file order
         // would run one tag to the batch end before the next begins. Deliver
@@ -60,6 +74,7 @@ impl ReplaySource {
             speed,
             started: None,
             malformed,
+            partial,
         })
     }
 
@@ -111,6 +126,10 @@ impl Source for ReplaySource {
     fn malformed_rows(&self) -> u64 {
         self.malformed
     }
+
+    fn partial(&self) -> Option<String> {
+        self.partial.clone()
+    }
 }
 
 /// When a reading became available to a live historian client.
@@ -123,6 +142,16 @@ fn arrival(r: &Reading) -> f64 {
 /// `data::parquet_source`) is read with `format` as its layout, or with the
 /// layout its columns show when `format` is `parquet`.
 pub fn read_export(path: &Path, format: DataFormat) -> Result<(Vec<Reading>, u64), Error> {
+    read_export_partial(path, format, false).map(|(r, m, _)| (r, m))
+}
+
+/// [`read_export`], optionally accepting a CSV export cut part-way (what
+/// was lost in the third value).
+pub fn read_export_partial(
+    path: &Path,
+    format: DataFormat,
+    accept_partial: bool,
+) -> Result<(Vec<Reading>, u64, Option<String>), Error> {
     let layout = match format {
         DataFormat::Long => Some(FileFormat::Long),
         DataFormat::Wide => Some(FileFormat::Wide),
@@ -136,7 +165,7 @@ pub fn read_export(path: &Path, format: DataFormat) -> Result<(Vec<Reading>, u64
             "a file that neither starts with the Parquet magic bytes PAR1 nor is named .parquet",
         ));
     }
-    let table = open_export(path, layout)?;
+    let (table, partial) = open_export_partial(path, layout, accept_partial)?;
     let header: Vec<String> = table.header.iter().map(str::to_string).collect();
     let long = match table.parquet_layout.or(layout) {
         Some(FileFormat::Long) => Some(
@@ -196,7 +225,7 @@ pub fn read_export(path: &Path, format: DataFormat) -> Result<(Vec<Reading>, u64
             }
         }
     }
-    Ok((out, malformed))
+    Ok((out, malformed, partial))
 }
 
 #[cfg(test)]

@@ -54,6 +54,33 @@ pub fn read_all(path: &Path) -> Result<Vec<u8>, Diagnostics> {
     Ok(bytes)
 }
 
+/// [`read_all`], except that a stream cut or damaged part-way (a gzip
+/// export without its intact trailer) gives what decoded before the damage,
+/// cut back to its last complete line (the line the damage cut is not a
+/// record), with a sentence saying what was kept — for a site that accepts
+/// a partial export explicitly (`accept_partial = true`); `None` when the
+/// file is complete.
+pub fn read_all_or_partial(path: &Path) -> Result<(Vec<u8>, Option<String>), Diagnostics> {
+    let mut r = open_maybe_gzip(path)?;
+    let mut bytes = Vec::new();
+    match r.read_to_end(&mut bytes) {
+        Ok(_) => Ok((bytes, None)),
+        Err(e) => {
+            let decoded = bytes.len();
+            let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            bytes.truncate(keep);
+            let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+            Ok((
+                bytes,
+                Some(format!(
+                    "{}: read error after {decoded} decoded bytes ({e}); the first {lines} complete lines ({keep} bytes) were kept and the rest of the file is lost",
+                    path.display()
+                )),
+            ))
+        }
+    }
+}
+
 /// Splits one line of CSV into trimmed fields. A line is a record: a
 /// quoted field must close on its own line, so that one stray quote costs
 /// one row, never the rest of the file. `""` inside a quoted field is a
@@ -245,24 +272,46 @@ pub struct ExportTable {
 /// for `layout`; None detects the layout from the columns), else CSV (plain
 /// or gzip).
 pub fn open_export(path: &Path, layout: Option<FileFormat>) -> Result<ExportTable, Diagnostics> {
+    open_export_partial(path, layout, false).map(|(t, _)| t)
+}
+
+/// [`open_export`]; with `accept_partial` a CSV export cut part-way is read
+/// up to its last complete line ([`read_all_or_partial`]) and the second
+/// value says what was lost (Parquet files are whole or refused).
+pub fn open_export_partial(
+    path: &Path,
+    layout: Option<FileFormat>,
+    accept_partial: bool,
+) -> Result<(ExportTable, Option<String>), Diagnostics> {
     if is_parquet(path) {
         let t = read_parquet(path, layout)?;
-        return Ok(ExportTable {
-            header: csv::StringRecord::from(t.header),
-            header_at: None,
-            positions: Positions::Rows,
-            parquet_layout: Some(t.layout),
-            rows: Box::new(t.rows.into_iter()),
-        });
+        return Ok((
+            ExportTable {
+                header: csv::StringRecord::from(t.header),
+                header_at: None,
+                positions: Positions::Rows,
+                parquet_layout: Some(t.layout),
+                rows: Box::new(t.rows.into_iter()),
+            },
+            None,
+        ));
     }
-    let (header, rows) = csv_records(path, &read_all(path)?)?;
-    Ok(ExportTable {
-        header,
-        header_at: Some(1),
-        positions: Positions::Lines,
-        parquet_layout: None,
-        rows: Box::new(rows.into_iter()),
-    })
+    let (bytes, partial) = if accept_partial {
+        read_all_or_partial(path)?
+    } else {
+        (read_all(path)?, None)
+    };
+    let (header, rows) = csv_records(path, &bytes)?;
+    Ok((
+        ExportTable {
+            header,
+            header_at: Some(1),
+            positions: Positions::Lines,
+            parquet_layout: None,
+            rows: Box::new(rows.into_iter()),
+        },
+        partial,
+    ))
 }
 
 /// Diagnostics of one file, capped at [`MAX_DIAGNOSTICS_PER_FILE`] with a
