@@ -212,7 +212,11 @@ pub fn resolve_registered(
         ));
     };
     let loaded = load_calibrated(registry, &id)?;
-    let label = format!("registry:{}/{}", registry.display(), loaded.id);
+    // The label is recorded with every live prediction and used to reload
+    // a resumed batch's model: an absolute directory, so a restart from
+    // another working directory finds the same registry.
+    let dir = std::fs::canonicalize(registry).unwrap_or_else(|_| registry.to_path_buf());
+    let label = format!("registry:{}/{}", dir.display(), loaded.id);
     Ok(model_source::resolve_model_text(
         &label,
         loaded.toml,
