@@ -14,7 +14,7 @@ use biotwin::live::Store;
 use biotwin::live::sqlite_store::SqliteStore;
 use biotwin::registry::mechanistic::load_calibrated;
 
-use crate::live_support::sites::{copy_site, shipped_export};
+use crate::live_support::sites::{ExportRow, copy_site, shipped_export};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -96,6 +96,49 @@ fn live(site: &Path, reg: &Path) -> Output {
     ])
 }
 
+/// The rows of an export within its first `hours` (the batch is still
+/// running after them).
+fn first_hours(rows: &[ExportRow], hours: f64) -> Vec<ExportRow> {
+    let t0 = rows
+        .iter()
+        .map(|r| r.time_unix_s)
+        .fold(f64::INFINITY, f64::min);
+    rows.iter()
+        .filter(|r| r.time_unix_s < t0 + hours * 3600.0)
+        .cloned()
+        .collect()
+}
+
+/// The example site in `dir` replaying `rows`, its batch B01 naming
+/// `model = "registry:cho-line"` in the registry `reg`; the file and its
+/// document (for further edits).
+fn site_serving_cho_line(
+    dir: &Path,
+    rows: &[ExportRow],
+    reg: &Path,
+) -> (std::path::PathBuf, toml_edit::DocumentMut) {
+    let site = copy_site("example-site.toml", dir, Some(rows));
+    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&site).unwrap().parse().unwrap();
+    doc["site"]["registry"] = toml_edit::value(reg.display().to_string());
+    doc["batches"]
+        .as_array_of_tables_mut()
+        .unwrap()
+        .get_mut(0)
+        .unwrap()["model"] = toml_edit::value("registry:cho-line");
+    std::fs::write(&site, doc.to_string()).unwrap();
+    (site, doc)
+}
+
+/// `biotwin live --config SITE --once`, which must succeed.
+fn live_once_ok(site: &Path) -> String {
+    ok(&bin(&[
+        "live",
+        "--config",
+        site.to_str().unwrap(),
+        "--once",
+    ]))
+}
+
 #[test]
 fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
     let dir = tempfile::tempdir().unwrap();
@@ -108,15 +151,7 @@ fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
     std::fs::create_dir_all(&site_dir).unwrap();
     let rows = shipped_export("example-site.toml");
     // The first 100 h of batch B01: the batch is still running afterwards.
-    let t0 = rows
-        .iter()
-        .map(|r| r.time_unix_s)
-        .fold(f64::INFINITY, f64::min);
-    let early: Vec<_> = rows
-        .iter()
-        .filter(|r| r.time_unix_s < t0 + 100.0 * 3600.0)
-        .cloned()
-        .collect();
+    let early = first_hours(&rows, 100.0);
     let site = copy_site("example-site.toml", &site_dir, Some(&early));
     // A loose model file never serves live, even one that exists.
     let file = dir.path().join("fit1").join("model.toml");
@@ -259,21 +294,8 @@ fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
     // A batch that starts after the promotion gets v2, and the change is
     // in the audit trail: the site file's own `model = "registry:cho-line"`.
     let dir2 = tempfile::tempdir().unwrap();
-    let site2 = copy_site("example-site.toml", dir2.path(), Some(&early));
-    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&site2).unwrap().parse().unwrap();
-    doc["site"]["registry"] = toml_edit::value(reg.display().to_string());
-    doc["batches"]
-        .as_array_of_tables_mut()
-        .unwrap()
-        .get_mut(0)
-        .unwrap()["model"] = toml_edit::value("registry:cho-line");
-    std::fs::write(&site2, doc.to_string()).unwrap();
-    ok(&bin(&[
-        "live",
-        "--config",
-        site2.to_str().unwrap(),
-        "--once",
-    ]));
+    let (site2, _) = site_serving_cho_line(dir2.path(), &early, &reg);
+    live_once_ok(&site2);
     let store2 = SqliteStore::open(&dir2.path().join("live.sqlite")).unwrap();
     let p2 = store2.predictions("sponsor-a", "B01").unwrap();
     assert!(!p2.is_empty());
@@ -382,30 +404,9 @@ fn a_batch_registered_after_a_promotion_gets_the_new_version_and_the_change_is_a
     promote(&reg, "cho-line-v1");
     let v1 = load_calibrated(&reg, "cho-line-v1").unwrap();
     let rows = shipped_export("example-site.toml");
-    let t0 = rows
-        .iter()
-        .map(|r| r.time_unix_s)
-        .fold(f64::INFINITY, f64::min);
-    let early: Vec<_> = rows
-        .iter()
-        .filter(|r| r.time_unix_s < t0 + 48.0 * 3600.0)
-        .cloned()
-        .collect();
-    let site = copy_site("example-site.toml", dir.path(), Some(&early));
-    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&site).unwrap().parse().unwrap();
-    doc["site"]["registry"] = toml_edit::value(reg.display().to_string());
-    doc["batches"]
-        .as_array_of_tables_mut()
-        .unwrap()
-        .get_mut(0)
-        .unwrap()["model"] = toml_edit::value("registry:cho-line");
-    std::fs::write(&site, doc.to_string()).unwrap();
-    ok(&bin(&[
-        "live",
-        "--config",
-        site.to_str().unwrap(),
-        "--once",
-    ]));
+    let early = first_hours(&rows, 48.0);
+    let (site, mut doc) = site_serving_cho_line(dir.path(), &early, &reg);
+    live_once_ok(&site);
 
     // v2 promoted; the site file gains batch B02 (same unit, after B01).
     fit_and_register(&reg, &dir.path().join("fit2"), &["B04", "B05", "B06"]);
@@ -422,12 +423,7 @@ fn a_batch_registered_after_a_promotion_gets_the_new_version_and_the_change_is_a
     b02["planned_end"] = toml_edit::value("2025-02-15T00:00:00Z");
     doc["batches"].as_array_of_tables_mut().unwrap().push(b02);
     std::fs::write(&site, doc.to_string()).unwrap();
-    ok(&bin(&[
-        "live",
-        "--config",
-        site.to_str().unwrap(),
-        "--once",
-    ]));
+    live_once_ok(&site);
 
     let store = SqliteStore::open(&dir.path().join("live.sqlite")).unwrap();
     let audit = store.audit().unwrap();

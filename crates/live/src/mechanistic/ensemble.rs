@@ -158,6 +158,8 @@ pub fn forecast<const N: usize, M: Culture<N>>(
     let mut sum2 = vec![0.0; columns.len()];
     let mut failed = 0usize;
     let mut last_err = None;
+    // Normals of the joint draw, one buffer for all members.
+    let mut joint_e: Vec<f64> = Vec::new();
     for _ in 0..fc.size {
         for zi in z.iter_mut() {
             *zi = rng.normal();
@@ -180,7 +182,9 @@ pub fn forecast<const N: usize, M: Culture<N>>(
         }
         if let Some(js) = &fc.joint {
             let n = js.indices.len();
-            let e: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            joint_e.clear();
+            joint_e.extend((0..n).map(|_| rng.normal()));
+            let e = &joint_e;
             for (r, &j) in js.indices.iter().enumerate() {
                 let w: f64 = (0..=r).map(|c| js.cholesky[r * n + c] * e[c]).sum();
                 params[j] = if js.ln[r] {
