@@ -27,6 +27,9 @@ fn main() -> std::process::ExitCode {
     });
     let mut opts = ChoDoeOptions::new("process-models/processes/cho-platform-3l.toml");
     if structural {
+        // The structural plant keeps the backbone it was pre-registered
+        // against (platform model 1.0.0; training-data/cho-structural/backbone).
+        opts.process = "training-data/cho-structural/backbone/cho-platform-3l.toml".into();
         opts.plant = Plant::Structural(StructuralPlant::protocol());
     }
     let num = |i: usize, name: &str| -> Option<Result<u64, String>> {

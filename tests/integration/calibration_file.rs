@@ -172,9 +172,9 @@ fn simulate_runs_a_process_with_the_model_file_given_on_the_command_line() {
     assert_eq!(table(&base), table(&with));
     // A faster-growing model changes it.
     let text = std::fs::read_to_string(&p).unwrap();
-    let shipped = "mu_max    = { value = 0.040,";
+    let shipped = "mu_max    = { value = 0.045,";
     assert!(text.contains(shipped), "the shipped mu_max line changed");
-    let faster = text.replacen(shipped, "mu_max    = { value = 0.044,", 1);
+    let faster = text.replacen(shipped, "mu_max    = { value = 0.049,", 1);
     let q = dir.path().join("faster.toml");
     std::fs::write(&q, faster).unwrap();
     let (code, fast) = biotwin(&["simulate", process, "--model", q.to_str().unwrap()]);

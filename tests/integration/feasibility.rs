@@ -39,9 +39,11 @@ fn kinds(warnings: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// The 2000 L example at 1480 L initial volume: the recipe's feeds end at
-/// 1976 L (within 2000 L, so the recipe check passes) but base for pH control
-/// adds the rest: the trajectory ends at 2018 L (measured 2017.77 L at 313 h).
+/// The 2000 L example at 1490 L initial volume: the recipe's feeds end at
+/// 1989 L (within 2000 L, so the recipe check passes) but base for pH control
+/// adds the rest: the trajectory reaches 2013 L (measured 2013.07 L at 322 h,
+/// platform model 2.0.0, which makes less lactate and so needs less base
+/// than 1.0.0: 1480 L no longer overflows).
 #[test]
 fn simulate_detects_the_overflow_and_strict_exits_2() {
     let tmp = tempfile::tempdir().unwrap();
@@ -51,7 +53,7 @@ fn simulate_detects_the_overflow_and_strict_exits_2() {
         "simulate",
         p.to_str().unwrap(),
         "--set",
-        "initial.volume_l=1480",
+        "initial.volume_l=1490",
         "--out",
         out.to_str().unwrap(),
     ];
@@ -63,16 +65,16 @@ fn simulate_detects_the_overflow_and_strict_exits_2() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("[working_volume] the broth volume reaches 2018 L at 313.0 h, 101 % of the maximum working volume"),
+        stdout.contains("[working_volume] the broth volume reaches 2013 L at 322.0 h, 101 % of the maximum working volume"),
         "{stdout}"
     );
     let j = json(&out);
     let w = &j["warnings"][0];
     assert_eq!(w["kind"], "working_volume");
     assert_eq!(w["metric"], "peak_volume_l");
-    assert!((w["value"].as_f64().unwrap() - 2017.8).abs() < 0.5, "{w}");
+    assert!((w["value"].as_f64().unwrap() - 2013.1).abs() < 0.5, "{w}");
     assert_eq!(w["limit"].as_f64(), Some(2000.0));
-    assert_eq!(w["time_h"].as_f64(), Some(313.0));
+    assert_eq!(w["time_h"].as_f64(), Some(322.0));
 
     let mut strict = args.to_vec();
     strict.push("--strict");
@@ -83,7 +85,7 @@ fn simulate_detects_the_overflow_and_strict_exits_2() {
         stderr.contains("peak_volume_l (working_volume)"),
         "{stderr}"
     );
-    assert!(stderr.contains("2018 L at 313.0 h"), "{stderr}");
+    assert!(stderr.contains("2013 L at 322.0 h"), "{stderr}");
 
     // The whole 2000 L bag filled at the start overflows with the feeds
     // alone: refused before the run (exit 2), naming the volume.
@@ -135,7 +137,7 @@ fn an_o2_shortfall_is_a_warning() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let stdout = text(&o.stdout);
     assert!(
-        stdout.contains("[o2_supply] dissolved O2 falls to 0.5471 % of air saturation at 168.0 h against a set-point of 40.00 %"),
+        stdout.contains("[o2_supply] dissolved O2 falls to 0.4142 % of air saturation at 312.0 h against a set-point of 40.00 %"),
         "{stdout}"
     );
 }
@@ -183,7 +185,7 @@ fn transfer_detects_the_overflow_and_strict_exits_2() {
     let o = transfer(tmp.path(), &["--volume-l", "1480"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let stderr = text(&o.stderr);
-    let line = "[working_volume] target (translated): the broth volume reaches 2032 L at 313.0 h, 102 % of the maximum working volume of sut-2000l-pbt-drilled (2000 L)";
+    let line = "[working_volume] target (translated): the broth volume reaches 2013 L at 322.0 h, 101 % of the maximum working volume of sut-2000l-pbt-drilled (2000 L)";
     assert!(stderr.contains(line), "{stderr}");
     let j = json(&tmp.path().join("transfer.json"));
     assert_eq!(j["schema"], "biotwin.transfer/2");
@@ -193,8 +195,8 @@ fn transfer_detects_the_overflow_and_strict_exits_2() {
         .iter()
         .find(|w| w["kind"] == "working_volume")
         .expect("a working_volume warning");
-    assert!((w["value"].as_f64().unwrap() - 2032.0).abs() < 1.0, "{w}");
-    assert_eq!(w["time_h"].as_f64(), Some(313.0));
+    assert!((w["value"].as_f64().unwrap() - 2013.3).abs() < 1.0, "{w}");
+    assert_eq!(w["time_h"].as_f64(), Some(322.0));
     assert_eq!(
         j["feasibility"]["target"]["warnings"][0]["kind"],
         "working_volume"

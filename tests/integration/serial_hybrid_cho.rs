@@ -66,7 +66,7 @@ fn synthetic(spec: &MechanisticSpec, b: &BatchRecord) -> BatchRecord {
 }
 
 #[test]
-fn recovers_known_quadratic_multipliers_to_1e_9() {
+fn recovers_known_quadratic_multipliers_to_1e_8() {
     let ds = Dataset::load(DATA).unwrap();
     let spec = spec();
     let data: Vec<BatchRecord> = ds.batches.iter().map(|b| synthetic(&spec, b)).collect();
@@ -94,11 +94,12 @@ fn recovers_known_quadratic_multipliers_to_1e_9() {
         for (k, lm) in truth(b).iter().enumerate() {
             let rel = got[k] / lm.exp() - 1.0;
             worst = worst.max(rel.abs());
-            // Noise-free data, exactly representable truth: README's
-            // "recovers known multipliers to 4e-10" (measured 4.4e-10),
-            // asserted < 1e-9.
+            // Noise-free data, exactly representable truth: measured 4.4e-10
+            // on the platform-model-1.0.0 data; on the 2.0.0 data the basal
+            // k_d (now a tenth of the death rate, the rest ammonium-driven)
+            // is recovered to 2.1e-9. Asserted < 1e-8.
             assert!(
-                rel.abs() < 1e-9,
+                rel.abs() < 1e-8,
                 "{} {}: recovered {:.12}, true {:.12}",
                 b.id(),
                 m.parameters[k],

@@ -32,7 +32,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// nominal model's `mechanistic.toml` (the process path made absolute).
 fn regenerate(dir: &Path) -> Dataset {
     let mut o = ChoDoeOptions::new(format!(
-        "{ROOT}/process-models/processes/cho-platform-3l.toml"
+        "{ROOT}/training-data/cho-structural/backbone/cho-platform-3l.toml"
     ));
     o.plant = Plant::Structural(StructuralPlant::protocol());
     write_cho_dataset(dir, &o).unwrap();
@@ -41,12 +41,12 @@ fn regenerate(dir: &Path) -> Dataset {
     ))
     .unwrap()
     .replace(
-        "\"../../process-models/processes/cho-platform-3l.toml\"",
-        &format!("\"{ROOT}/process-models/processes/cho-platform-3l.toml\""),
+        "\"backbone/cho-platform-3l.toml\"",
+        &format!("\"{ROOT}/training-data/cho-structural/backbone/cho-platform-3l.toml\""),
     );
     assert!(
         mech.contains(ROOT),
-        "mechanistic.toml names the platform process"
+        "mechanistic.toml names the backbone process"
     );
     std::fs::write(dir.join("mechanistic.toml"), mech).unwrap();
     let ds = Dataset::load(dir).unwrap_or_else(|e| panic!("{e}"));

@@ -11,7 +11,7 @@
 //! f_qp    = 1 + g_qp (T_ref − T)                            productivity gain on cooling
 //! mu      = mu_max f_T f_pH · Glc/(K_glc+Glc) · Gln/(K_gln+Gln) · KI_lac/(KI_lac+Lac)
 //!           · KI_amm/(KI_amm+Amm) · K_co2²/(K_co2²+pCO2²) · 1/(1+max(0,Osm−Osm_0)/K_osm) · DO/(K_do+DO)
-//! mu_d    = k_d + k_d_amm Amm/(KD_amm+Amm) + k_d_glc K_starve/(K_starve+Glc)
+//! mu_d    = k_d + k_d_amm Amm^n/(KD_amm^n+Amm^n) + k_d_glc K_starve/(K_starve+Glc),  n = n_d_amm
 //! phi     = mu / (mu_max f_T)                                growth saturation, 0…1
 //! q_glc   = mu/Y_x_glc + m_glc Glc/(K_m_glc+Glc)
 //! q_gln   = mu/Y_x_gln + m_gln Gln/(K_m_gln+Gln)
@@ -113,6 +113,7 @@ params! {
     k_d: "1/h", 0.0, 0.1, "basal specific death rate";
     k_d_amm: "1/h", 0.0, 0.5, "maximum ammonium-induced death rate";
     KD_amm: "mM", 0.1, 1e4, "ammonium constant of death";
+    n_d_amm: "1", 1.0, 6.0, "Hill exponent of ammonium-induced death (1: Michaelis form)";
     k_d_glc: "1/h", 0.0, 0.5, "maximum death rate under glucose starvation";
     K_starve: "mM", 0.0, 10.0, "glucose level at which starvation death is half-maximal";
     k_lys: "1/h", 0.0, 0.5, "lysis rate of dead cells";
@@ -257,6 +258,20 @@ pub struct Algebraic {
     pub pco2_pa: f64,
     pub osm_mol_per_kg: f64,
     pub kla_o2: f64,
+}
+
+/// Hill saturation c^n/(K^n + c^n) of a non-negative level `c` (n = 1 is
+/// the Michaelis form; written as 1/(1 + (K/c)^n) so large n cannot
+/// overflow).
+#[inline]
+fn hill(c: f64, k: f64, n: f64) -> f64 {
+    if c <= 0.0 {
+        return 0.0;
+    }
+    if n == 1.0 {
+        return c / (k + c);
+    }
+    1.0 / (1.0 + (k / c).powf(n))
 }
 
 fn logistic(x: f64) -> f64 {
@@ -413,7 +428,7 @@ impl ChoPlatform {
         let mu = mu_sat * phi;
         let ammonium_death = match variant.quadratic_ammonium_death_mol_per_m3 {
             Some(k) => p.k_d * (1.0 + (amm / k).powi(2)),
-            None => p.k_d + p.k_d_amm * amm / (p.KD_amm + amm),
+            None => p.k_d + p.k_d_amm * hill(amm, p.KD_amm, p.n_d_amm),
         };
         let mu_d = ammonium_death + p.k_d_glc * p.K_starve / (p.K_starve + glc);
         let q_glc = mu / p.Y_x_glc + p.m_glc * glc / (p.K_m_glc + glc);

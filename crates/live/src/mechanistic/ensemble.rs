@@ -203,7 +203,7 @@ pub fn forecast<const N: usize, M: Culture<N>>(
             sum2[c] += v * v;
         }
         let mut ctx = f.ctx;
-        match f.plan.advance(
+        let mut result = f.plan.advance(
             &mut model,
             &mut ctx,
             t0,
@@ -211,7 +211,28 @@ pub fn forecast<const N: usize, M: Culture<N>>(
             t_end,
             &fc.tolerances,
             &mut stats,
-        ) {
+        );
+        if result.is_err() {
+            // The forecast's loose tolerance can step a substrate that runs
+            // out at high density (glutamine near its Monod constant) past
+            // the negativity check. Dropping such members would bias the
+            // ensemble towards the batches that deplete slowly, so the
+            // member is run again from its start at a tolerance 1000 times
+            // tighter and only counted as failed if that fails too.
+            let tight = Tolerances {
+                rtol: fc.tolerances.rtol * 1e-3,
+                atol: fc.tolerances.atol * 1e-3,
+                ..fc.tolerances
+            };
+            model = f.plan.model(&params, &f.ctx, t0)?;
+            y = Filter::<N, M>::states(&xm);
+            model.begin_segment(&y);
+            ctx = f.ctx;
+            result = f
+                .plan
+                .advance(&mut model, &mut ctx, t0, &mut y, t_end, &tight, &mut stats);
+        }
+        match result {
             Ok(()) => {
                 for (k, (_, v)) in model.quality(&y).into_iter().enumerate() {
                     values[k].push(v);

@@ -461,7 +461,10 @@ fn a_negative_fitted_parameter_is_drawn_around_its_value_not_clamped_at_zero() {
     // gal_amm (the ammonium effect on galactosylation) is negative: an
     // identity-transform covariance entry. Its draws must stay around the
     // value (clamping at zero once moved the galactosylation forecast from
-    // 25 % to 40 %).
+    // 25 % to 40 %). Under platform model 2.0.0 galactosylation follows
+    // growth through ammonium, so the two runs differ by their mu_max
+    // spreads alone (the process file's 5 % CV without the fit, the fit's
+    // 2 % with it): 0.6 points measured, hence the 1.5-point margin.
     let dir = tempfile::tempdir().unwrap();
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let base =
@@ -506,7 +509,7 @@ matrix = [[4.0e-4, 0.0], [0.0, 1.0e-6]]
     };
     let (plain, fitted) = (gal(false), gal(true));
     assert!(
-        (fitted - plain).abs() < 0.5,
+        (fitted - plain).abs() < 1.5,
         "galactosylation forecast {fitted} % with the fit vs {plain} % without"
     );
 }

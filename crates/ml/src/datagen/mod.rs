@@ -462,6 +462,14 @@ const CQAS: [(&str, &str, f64, &str, &str, f64, bool); 8] = [
     ),
 ];
 
+/// What an assay can report: never below zero, and a fraction (SI unit
+/// "1": viability, glycan and variant fractions) never above one — a
+/// cell counter does not print 101 % viable, whatever its noise.
+fn assay_range(v: f64, si_unit: &str) -> f64 {
+    let v = v.max(0.0);
+    if si_unit == "1" { v.min(1.0) } else { v }
+}
+
 /// The hidden "plant": process noise and effects the nominal model lacks,
 /// applied as parameter changes before the nominal model runs. Returns the
 /// (address, multiplier or new value) pairs for the record.
@@ -497,6 +505,9 @@ fn plant_parameters(
     scale(s, "mu_max", mu_noise * shear)?;
     scale(s, "beta_lp", qp_noise * ox * t_peak)?;
     scale(s, "k_d", kd_noise * shear_death)?;
+    // Since model v2.0.0 most death is ammonium-induced; the batch-to-batch
+    // and shear effects act on it as on the basal rate.
+    scale(s, "k_d_amm", kd_noise * shear_death)?;
     scale(s, "k_lys", lys_noise)?;
     scale(s, "m_glc", qglc_noise)?;
     // Mismatch 5: galactosylation falls with DO (not in the nominal model).
@@ -647,13 +658,13 @@ pub fn generate_cho(opts: &ChoDoeOptions) -> Result<Generated, Error> {
                 labs.push(LabSample {
                     sample_time_s: t,
                     result_time_s: Some(t + sig.delay_s),
-                    value: round_sig(noisy.max(0.0), sig.sig),
+                    value: round_sig(assay_range(noisy, sig.si_unit), sig.sig),
                 });
             }
             offline.insert(sig.name.to_string(), labs);
         }
         let mut cqas = BTreeMap::new();
-        for (name, q, f, _, _, noise, rel) in CQAS {
+        for (name, q, f, unit, _, noise, rel) in CQAS {
             let v = out
                 .quality_value(q)
                 .ok_or_else(|| bad(format!("no quality `{q}`")))?
@@ -663,7 +674,7 @@ pub fn generate_cho(opts: &ChoDoeOptions) -> Result<Generated, Error> {
             } else {
                 v + noise * brng.normal()
             };
-            cqas.insert(name.to_string(), round_sig(noisy.max(0.0), 4));
+            cqas.insert(name.to_string(), round_sig(assay_range(noisy, unit), 4));
         }
         let mut parameters = BTreeMap::new();
         for (j, f) in FACTORS.iter().enumerate() {

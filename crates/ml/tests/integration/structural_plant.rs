@@ -10,9 +10,11 @@ use biotwin_ml::datagen::{ChoDoeOptions, Plant, generate_cho, write_cho_dataset}
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
+/// The structural plant's backbone: platform model 1.0.0, frozen with the
+/// dataset (training-data/cho-structural/backbone/, docs/hybrid.md).
 fn opts(plant: Plant) -> ChoDoeOptions {
     let mut o = ChoDoeOptions::new(format!(
-        "{ROOT}/process-models/processes/cho-platform-3l.toml"
+        "{ROOT}/training-data/cho-structural/backbone/cho-platform-3l.toml"
     ));
     o.plant = plant;
     o
