@@ -16,6 +16,7 @@ pub mod background;
 pub mod demo;
 pub mod limits;
 mod page;
+mod people;
 pub mod svg;
 
 use std::net::SocketAddr;
@@ -48,6 +49,7 @@ pub fn router(store: Arc<dyn Store>, tenants: Vec<(TenantId, String)>) -> axum::
     };
     page::routes()
         .merge(api::routes())
+        .merge(people::routes())
         .fallback(api::not_found)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(
