@@ -239,8 +239,14 @@ fn show(
 ) -> Result<(), Error> {
     let since = since
         .map(|t| {
-            crate::live::audit::parse_since(t)
-                .map_err(|e| Error::input("<command line>", "--since", "a time", e))
+            crate::live::audit::parse_since(t).map_err(|e| {
+                Error::input(
+                    "<command line>",
+                    "--since",
+                    crate::live::audit::SINCE_EXPECTED,
+                    e,
+                )
+            })
         })
         .transpose()?;
     if !store.is_file() {

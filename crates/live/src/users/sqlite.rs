@@ -325,16 +325,18 @@ impl Accounts for SqliteStore {
             return self.existing_user(user_id).map(Ok);
         }
         // Wrong: count it, lock at the limit (a lock that ran out starts
-        // the count again).
-        let before = if user.locked_until_unix_s.is_some() {
-            0
-        } else {
-            user.failed_attempts
-        };
-        let failures = before + 1;
-        let lock = failures >= MAX_FAILURES;
+        // the count again). Read and written in one immediate transaction,
+        // so that simultaneous wrong passwords are all counted.
         let until = now + LOCKOUT_S;
-        self.with_audit(|tx| {
+        let (failures, lock) = self.with_audit(|tx| {
+            let (cur, _) = load_user(tx, user_id)?.unwrap_or((user.clone(), String::new()));
+            let before = if cur.locked_until_unix_s.is_some() {
+                0
+            } else {
+                cur.failed_attempts
+            };
+            let failures = before + 1;
+            let lock = failures >= MAX_FAILURES;
             tx.execute(
                 "UPDATE users SET failed_attempts = ?2, locked_until_unix_s = ?3
                  WHERE user_id = ?1",
@@ -363,7 +365,7 @@ impl Accounts for SqliteStore {
                            "locked_until_unix_s": until}),
                 )?;
             }
-            Ok(())
+            Ok((failures, lock))
         })?;
         Ok(Err(if lock {
             Refusal::Locked {

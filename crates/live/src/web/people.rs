@@ -322,10 +322,12 @@ async fn audit(
     require(&p, Permission::ViewAudit, "reading the audit trail")?;
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
     let since = match q.since.as_deref() {
-        Some(s) => Some(
-            crate::audit::parse_since(s)
-                .map_err(|e| ApiError::BadRequest(format!("since: expected {e}")))?,
-        ),
+        Some(s) => Some(crate::audit::parse_since(s).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "since: expected {}; found {e}",
+                crate::audit::SINCE_EXPECTED
+            ))
+        })?),
         None => None,
     };
     let batch = q.batch;

@@ -741,3 +741,58 @@ fn a_store_from_before_accounts_opens_migrated_forward() {
     assert_eq!(r.json()[0]["acknowledged_by"], json!("qa.jane"));
     assert_eq!(r.json()[0]["signature"], Value::Null);
 }
+
+#[test]
+fn simultaneous_wrong_passwords_are_all_counted() {
+    let w = world();
+    let t0 = 2.0e9;
+    std::thread::scope(|sc| {
+        for _ in 0..MAX_FAILURES {
+            let s = w.store.clone();
+            sc.spawn(move || {
+                s.check_password("a.eng", "wrong-in-parallel", "login", t0)
+                    .unwrap()
+            });
+        }
+    });
+    let r = w
+        .store
+        .check_password("a.eng", &password("a.eng"), "login", t0 + 1.0)
+        .unwrap();
+    assert!(matches!(r, Err(Refusal::Locked { .. })), "{r:?}");
+}
+
+#[tokio::test]
+async fn the_audit_view_filters_by_time_and_refuses_a_bad_one() {
+    let w = world();
+    let qa = bearer(&login(&w.app, "a.qa").await);
+    let all = call(&w.app, "GET", "/api/audit", Some(&qa), "").await;
+    assert_eq!(all.status, StatusCode::OK);
+    let n = all.json().as_array().unwrap().len();
+    assert!(n >= 5, "user.added x4 and a login: {}", all.text());
+    // Newest first.
+    let seqs: Vec<u64> = all
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|p| p[0] > p[1]), "{seqs:?}");
+    let later = call(
+        &w.app,
+        "GET",
+        "/api/audit?since=2999-01-01T00:00:00Z",
+        Some(&qa),
+        "",
+    )
+    .await;
+    assert_eq!(later.json(), json!([]));
+    let bad = call(&w.app, "GET", "/api/audit?since=yesterday", Some(&qa), "").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text().contains("RFC 3339") && bad.text().contains("yesterday"),
+        "{}",
+        bad.text()
+    );
+}
