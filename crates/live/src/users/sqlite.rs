@@ -391,6 +391,12 @@ impl Accounts for SqliteStore {
         let token = new_secret().map_err(|e| self.err(e))?;
         let sha = token_sha256(&token);
         self.with_audit(|tx| {
+            // Sessions that ran out are deleted when presented; those never
+            // presented again go here.
+            tx.execute(
+                "DELETE FROM sessions WHERE last_used_unix_s < ?1 OR created_unix_s < ?2",
+                params![now - SESSION_IDLE_S, now - SESSION_MAX_S],
+            )?;
             tx.execute(
                 "INSERT INTO sessions VALUES (?1, ?2, ?3, ?3)",
                 params![sha, user.user_id, now],
