@@ -9,6 +9,11 @@
 //! to the tenant whose token was presented, and a batch of another tenant is
 //! answered exactly as a batch that does not exist (same status, same body),
 //! so that nothing tells a sponsor that another sponsor's batch exists.
+//!
+//! People sign in with accounts of the store (`crate::users`); what each
+//! role may do, electronic signatures and the tenant's audit view are in
+//! `people` (docs/part11.md). The sponsor's shared token opens batches
+//! read-only.
 
 mod api;
 pub mod auth;
