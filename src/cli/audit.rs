@@ -1,4 +1,5 @@
-//! `biotwin audit verify`: check the hash chain of a live store's audit trail.
+//! `biotwin audit verify`: check the hash chain of a live store's audit trail;
+//! `biotwin audit show`: read it (by batch, since a time, as text or JSON).
 
 use std::path::PathBuf;
 
@@ -8,7 +9,7 @@ use crate::live::audit::verify;
 use crate::live::sqlite_store::SqliteStore;
 
 #[derive(clap::Args, Debug)]
-#[command(about = "Audit trail of a live store")]
+#[command(about = "Audit trail of a live store: verify its chains, or show its entries")]
 pub struct Args {
     #[command(subcommand)]
     pub command: AuditCommand,
@@ -38,10 +39,45 @@ pub enum AuditCommand {
         #[arg(long)]
         anchor: Vec<PathBuf>,
     },
+    /// Show the entries of a live store's audit trail, oldest first, with
+    /// every electronic signature spelled out.
+    #[command(
+        after_help = "Examples:\n  biotwin audit show --store live.sqlite\n  biotwin audit show --store live.sqlite --batch B01 --since 2026-12-05T00:00:00Z\n  biotwin audit show --store live.sqlite --tenant sponsor-a --json > trail.json\n\nThe chain is verified first and the result printed (to stderr with --json);\na broken chain is shown all the same, and `biotwin audit verify` names the\nfirst broken entry. On the web page QA reviewers and administrators see\ntheir own tenant's entries."
+    )]
+    Show {
+        #[arg(long)]
+        store: PathBuf,
+        /// Only entries about this batch.
+        #[arg(long)]
+        batch: Option<String>,
+        /// Only entries at or after this time: RFC 3339 UTC
+        /// (2026-12-05T12:00:00Z) or Unix seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The entries as a JSON array, exactly as chained.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
     match a.command {
+        AuditCommand::Show {
+            store,
+            batch,
+            since,
+            tenant,
+            json,
+        } => show(
+            &store,
+            batch.as_deref(),
+            since.as_deref(),
+            tenant.as_deref(),
+            json,
+        ),
         AuditCommand::Verify {
             store,
             registry,
@@ -192,4 +228,91 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
         );
     }
     Ok(())
+}
+
+fn show(
+    store: &std::path::Path,
+    batch: Option<&str>,
+    since: Option<&str>,
+    tenant: Option<&str>,
+    json: bool,
+) -> Result<(), Error> {
+    let since = since
+        .map(|t| {
+            crate::live::audit::parse_since(t).map_err(|e| {
+                Error::input(
+                    "<command line>",
+                    "--since",
+                    crate::live::audit::SINCE_EXPECTED,
+                    e,
+                )
+            })
+        })
+        .transpose()?;
+    if !store.is_file() {
+        return Err(Error::input(
+            "<command line>",
+            "--store",
+            "an existing live store (SQLite file)",
+            format!("`{}` (no such file)", store.display()),
+        ));
+    }
+    let s = SqliteStore::open_existing(store)?;
+    let trail = s.audit()?;
+    let chain = match verify(&trail) {
+        Ok(head) => format!("chain intact: {} entries, head {head}", trail.len()),
+        Err(b) => format!(
+            "CHAIN BROKEN: {b} (biotwin audit verify --store {})",
+            store.display()
+        ),
+    };
+    let picked = crate::live::audit::select(&trail, tenant, batch, since);
+    if json {
+        eprintln!("{chain}");
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&picked).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    outln!("{chain}; {} shown", picked.len());
+    for e in picked {
+        outln!(
+            "{:>5}  {}  {:<18} {:<12} {:<22} {}",
+            e.seq,
+            crate::data::timestamp::format_rfc3339(e.time_unix_s.floor()),
+            e.actor,
+            e.tenant.as_deref().unwrap_or("-"),
+            e.action,
+            summary(&e.detail)
+        );
+        if let Some(sig) = e.detail.get("signature") {
+            let f = |k: &str| sig.get(k).and_then(|v| v.as_str()).unwrap_or("?");
+            outln!(
+                "         signed: {} by {} ({}, {}) at {}; reason: {}",
+                f("meaning"),
+                f("full_name"),
+                f("user_id"),
+                f("role"),
+                f("signed_at"),
+                f("reason")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The detail of an entry in one line, without its signature (printed on
+/// its own line).
+fn summary(detail: &serde_json::Value) -> String {
+    let mut d = detail.clone();
+    if let Some(o) = d.as_object_mut() {
+        o.remove("signature");
+    }
+    let text = d.to_string();
+    if text.chars().count() > 160 {
+        format!("{}...", text.chars().take(157).collect::<String>())
+    } else {
+        text
+    }
 }

@@ -26,6 +26,7 @@ mod serve;
 mod simulate;
 mod train;
 mod transfer;
+mod users;
 mod validate;
 
 use std::process::ExitCode;
@@ -61,6 +62,7 @@ pub enum Command {
     Live(live::Args),
     Audit(audit::Args),
     Serve(serve::Args),
+    Users(users::Args),
 }
 
 /// Parses the command line, runs the command, prints any error and returns
@@ -87,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Live(a) => live::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Users(a) => users::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

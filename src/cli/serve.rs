@@ -12,7 +12,7 @@ use crate::live::web::background::{Background, spawn};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Serve the QA web page and JSON API over a live site's store",
-    after_help = "Examples:\n  biotwin serve --config process-models/sites/example-site.toml\n  biotwin serve --config site.toml --addr 127.0.0.1:0   (any free port, printed)\n  biotwin live --config site.toml --serve 127.0.0.1:8080   (engine and server together)\n\nServes the SQLite store named in the site file (read side; acknowledging an\nalert writes it and its audit entry) to the tenants of its [[tenants]]: each\nsponsor opens http://ADDR/ with its own token and sees only its own batches.\nThe example site's tokens are in docs/live.md (\"Web API and page\"). The store\nmay be written by a running `biotwin live` at the same time (WAL journal).\nThe server speaks plain HTTP: beyond loopback, put a TLS reverse proxy in front\n(tokens travel in the Authorization header). Ctrl-C stops the server."
+    after_help = "Examples:\n  biotwin serve --config process-models/sites/example-site.toml\n  biotwin serve --config site.toml --addr 127.0.0.1:0   (any free port, printed)\n  biotwin live --config site.toml --serve 127.0.0.1:8080   (engine and server together)\n\nServes the SQLite store named in the site file (read side; acknowledging an\nalert writes it and its audit entry) to the tenants of its [[tenants]]: people sign in at http://ADDR/ with the\naccounts of the store (biotwin users add; roles and signatures: docs/part11.md),\nand each sponsor's shared token still opens its own batches read-only.\nThe example site's tokens are in docs/live.md (\"Web API and page\"). The store\nmay be written by a running `biotwin live` at the same time (WAL journal).\nThe server speaks plain HTTP: beyond loopback, put a TLS reverse proxy in front\n(tokens travel in the Authorization header). Ctrl-C stops the server."
 )]
 pub struct Args {
     /// Site configuration (TOML; see docs/live.md): store path and tenants.
@@ -53,13 +53,24 @@ pub(crate) fn start(cfg: &SiteConfig, addr: SocketAddr) -> Result<Background, Er
         );
     }
     let n = tenants.len();
+    let people = {
+        use crate::live::users::Accounts;
+        store.users(None)?.iter().filter(|u| !u.disabled).count()
+    };
     let server = spawn(addr, store, tenants)?;
     outln!(
-        "serve: site {} (store {}, {} tenants) on http://{}/ - Ctrl-C stops",
+        "serve: site {} (store {}, {} tenants, {} user accounts) on http://{}/ - Ctrl-C stops",
         cfg.name,
         cfg.store_path.display(),
         n,
+        people,
         server.addr()
     );
+    if people == 0 {
+        eprintln!(
+            "note: no user accounts: the page opens read-only with the shared tokens; add people with `biotwin users add --store {}` to acknowledge alerts",
+            cfg.store_path.display()
+        );
+    }
     Ok(server)
 }

@@ -227,3 +227,194 @@ fn the_page_shows_a_batch_from_a_live_runs_sqlite_store() {
         "the token must not end up in the page"
     );
 }
+
+/// People on the page: a QA reviewer's session (handed over in the fragment
+/// like a token) sees who is signed in, the signature of an acknowledged
+/// alert printed with it, a sign button on the open one, and the audit view
+/// with the signature entry; a sponsor viewer sees the signature but neither
+/// the button nor the audit view. A screenshot of the QA view is taken.
+#[test]
+fn the_page_shows_signatures_and_the_audit_view_by_role() {
+    if !chromium_or_skip() {
+        return;
+    }
+    use biotwin::live::sqlite_store::SqliteStore;
+    use biotwin::live::users::{Accounts, NewUser, Role};
+    use biotwin::live::web::background::spawn;
+    use biotwin::live::{AlertRecord, CqaForecast, Forecast, PredictionRecord};
+    use tower::ServiceExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("live.sqlite")).unwrap());
+    store
+        .upsert_batch(&BatchInfo {
+            tenant: "sponsor-a".into(),
+            batch_id: "SIGN-1".into(),
+            unit: "BR-2000".into(),
+            start_unix_s: 1.7e9,
+            end_unix_s: 1.7e9 + 14.0 * 86400.0,
+            finished: false,
+        })
+        .unwrap();
+    let cqa = |name: &str, mean: f64, lo: f64, hi: f64| CqaForecast {
+        name: name.into(),
+        mean,
+        p05: mean - 1.0,
+        p95: mean + 1.0,
+        lower_spec: Some(lo),
+        upper_spec: Some(hi),
+        p_in_spec: Some(0.6),
+    };
+    for seq in 0..3 {
+        store
+            .insert_prediction(&PredictionRecord {
+                tenant: "sponsor-a".into(),
+                batch_id: "SIGN-1".into(),
+                seq,
+                model_id: "test@1".into(),
+                input_sha256: format!("{seq:064x}"),
+                created_unix_s: 1.7e9 + seq as f64,
+                forecast: Forecast {
+                    time_s: 86400.0 * (seq + 1) as f64,
+                    cqas: vec![
+                        cqa("galactosylation_pct", 23.0, 22.0, 30.0),
+                        cqa("acidic_variants_pct", 24.0, 15.0, 25.0),
+                    ],
+                    state: vec![],
+                },
+            })
+            .unwrap();
+    }
+    for c in ["galactosylation_pct", "acidic_variants_pct"] {
+        store
+            .insert_alert(&AlertRecord {
+                tenant: "sponsor-a".into(),
+                batch_id: "SIGN-1".into(),
+                cqa: c.into(),
+                first_predicted_s: 86400.0,
+                p_in_spec: 0.6,
+                threshold: 0.8,
+                acknowledged_by: None,
+            })
+            .unwrap();
+    }
+    for (id, name, role) in [
+        ("qa.anna", "Anna Lee", Role::QaReviewer),
+        ("view.vic", "Vic Viewer", Role::SponsorViewer),
+    ] {
+        store
+            .add_user(
+                &NewUser {
+                    user_id: id.into(),
+                    tenant: "sponsor-a".into(),
+                    full_name: name.into(),
+                    role,
+                },
+                &format!("{id}-password-1"),
+                "cli:test",
+            )
+            .unwrap();
+    }
+    // Anna signs the galactosylation alert through the API.
+    let app = biotwin::live::web::router(store.clone() as Arc<dyn Store>, vec![]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (anna, _) = store
+        .login(
+            "qa.anna",
+            "qa.anna-password-1",
+            biotwin::live::users::now_unix_s(),
+        )
+        .unwrap()
+        .unwrap();
+    let status = rt.block_on(async {
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/batches/SIGN-1/alerts/galactosylation_pct/ack")
+            .header("authorization", format!("Bearer {anna}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(
+                r#"{"password":"qa.anna-password-1","meaning":"reviewed","reason":"late-batch band; lab result within spec"}"#,
+            ))
+            .unwrap();
+        app.oneshot(req).await.unwrap().status()
+    });
+    assert_eq!(status, 200);
+
+    let server = spawn("127.0.0.1:0".parse().unwrap(), store.clone(), vec![]).unwrap();
+    let (vic, _) = store
+        .login(
+            "view.vic",
+            "view.vic-password-1",
+            biotwin::live::users::now_unix_s(),
+        )
+        .unwrap()
+        .unwrap();
+    let signature = "reviewed by Anna Lee (qa.anna, QA reviewer) at ";
+    let profile = tempfile::tempdir().unwrap();
+    let qa_url = format!("http://{}/#token={anna}", server.addr());
+    let dom = chromium(&qa_url, profile.path(), &["--dump-dom"]);
+    assert!(
+        dom.contains("Signed in: Anna Lee (qa.anna, QA reviewer, sponsor-a)"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(signature),
+        "signature not shown with the alert:\n{dom}"
+    );
+    assert!(dom.contains("late-batch band; lab result within spec"));
+    assert!(
+        dom.contains("Acknowledge and sign..."),
+        "no sign button on the open alert:\n{dom}"
+    );
+    assert!(
+        dom.contains("<section id=\"audit\">"),
+        "audit view hidden:\n{dom}"
+    );
+    assert!(dom.contains("Chain intact"), "{dom}");
+    assert!(dom.contains("alert.acknowledged") && dom.contains("signed: reviewed by Anna Lee"));
+    assert!(
+        !dom.contains(&anna),
+        "the session token must not end up in the page"
+    );
+
+    let profile = tempfile::tempdir().unwrap();
+    let dom = chromium(
+        &format!("http://{}/#token={vic}", server.addr()),
+        profile.path(),
+        &["--dump-dom"],
+    );
+    assert!(dom.contains("Signed in: Vic Viewer"), "{dom}");
+    assert!(
+        dom.contains(signature),
+        "the viewer sees the signature too:\n{dom}"
+    );
+    assert!(!dom.contains("Acknowledge and sign..."), "{dom}");
+    assert!(dom.contains("<section id=\"audit\" hidden"), "{dom}");
+    assert!(!dom.contains("alert.acknowledged"), "{dom}");
+
+    // A screenshot of the QA reviewer's view (a new session: the first one
+    // is unaffected, but each browser profile signs in afresh).
+    let profile = tempfile::tempdir().unwrap();
+    let shot = profile.path().join("qa-view.png");
+    chromium(
+        &qa_url,
+        profile.path(),
+        &[
+            "--window-size=1280,2200",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        png.len() > 20_000,
+        "a blank screenshot? {} bytes",
+        png.len()
+    );
+    if let Ok(keep) = std::env::var("BIOTWIN_KEEP_SCREENSHOTS") {
+        std::fs::copy(&shot, Path::new(&keep).join("qa-signature-audit.png")).unwrap();
+    }
+}

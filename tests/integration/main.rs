@@ -18,6 +18,7 @@ mod live_serve;
 mod live_support;
 mod live_surrogate;
 mod nn_torch;
+mod people_cli;
 mod registry;
 mod robust;
 mod robust_fuzz;

@@ -10,7 +10,7 @@ use biotwin::surrogates::pls::PlsParams;
 use biotwin::surrogates::train::{ModelChoice, Validation, predict_batch, train};
 use biotwin::surrogates::unfold::UnfoldingSpec;
 
-const CHO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/training-data/cho-platform");
+pub(crate) const CHO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/training-data/cho-platform");
 const HELD: [&str; 4] = ["B21", "B22", "B23", "B24"];
 const EDGE: &str = "B31,B32,B33,B34,B35,B36";
 
@@ -27,7 +27,7 @@ fn biotwin(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn artifact(ds: &Dataset) -> biotwin::surrogates::artifact::Artifact {
+pub(crate) fn artifact(ds: &Dataset) -> biotwin::surrogates::artifact::Artifact {
     let spec = UnfoldingSpec {
         online: vec![],
         offline: vec!["titer".into(), "viable_cells".into()],

@@ -91,6 +91,53 @@ pub fn verify(entries: &[AuditEntry]) -> Result<String, ChainBreak> {
     Ok(prev)
 }
 
+/// The SHA-256 of a record's canonical JSON: what a signature's audit entry
+/// carries (`detail.record.sha256`) to link it to the record it signs.
+pub fn record_sha256<T: serde::Serialize>(record: &T) -> String {
+    content_sha256(&serde_json::to_value(record).unwrap_or(serde_json::Value::Null))
+}
+
+/// The batch an entry concerns, if any (`detail.batch` as the engine
+/// writes it, or `detail.batch_id` as acknowledgements do).
+pub fn entry_batch(e: &AuditEntry) -> Option<&str> {
+    e.detail
+        .get("batch")
+        .or_else(|| e.detail.get("batch_id"))
+        .and_then(|v| v.as_str())
+}
+
+/// What `biotwin audit show` and the page's audit view list: the entries of
+/// `tenant` (all when `None`), of `batch` when given, at or after
+/// `since_unix_s` when given; in chain order.
+pub fn select<'a>(
+    entries: &'a [AuditEntry],
+    tenant: Option<&str>,
+    batch: Option<&str>,
+    since_unix_s: Option<f64>,
+) -> Vec<&'a AuditEntry> {
+    entries
+        .iter()
+        .filter(|e| tenant.is_none_or(|t| e.tenant.as_deref() == Some(t)))
+        .filter(|e| batch.is_none_or(|b| entry_batch(e) == Some(b)))
+        .filter(|e| since_unix_s.is_none_or(|t| e.time_unix_s >= t))
+        .collect()
+}
+
+/// What [`parse_since`] accepts, for error messages.
+pub const SINCE_EXPECTED: &str = "an RFC 3339 UTC time like 2026-12-05T12:00:00Z, or Unix seconds";
+
+/// A `--since` / `since=` value: an RFC 3339 UTC time
+/// (`2026-12-05T12:00:00Z`) or Unix seconds. The error is the text found.
+pub fn parse_since(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    if let Ok(v) = t.parse::<f64>()
+        && v.is_finite()
+    {
+        return Ok(v);
+    }
+    biotwin_ml::data::timestamp::parse_rfc3339(t).map_err(|_| format!("`{t}`"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +157,23 @@ mod tests {
             out.push(e);
         }
         out
+    }
+
+    #[test]
+    fn selection_by_tenant_batch_and_time() {
+        let mut c = chain(4);
+        c[3].tenant = Some("sponsor-b".into());
+        let ids = |v: Vec<&AuditEntry>| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(ids(select(&c, Some("sponsor-a"), None, None)), [0, 1, 2]);
+        assert_eq!(ids(select(&c, None, Some("B2"), None)), [2]);
+        assert_eq!(
+            ids(select(&c, Some("sponsor-a"), Some("B3"), None)),
+            Vec::<u64>::new()
+        );
+        assert_eq!(ids(select(&c, None, None, Some(1.0e9 + 2.0))), [2, 3]);
+        assert_eq!(parse_since("2001-09-09T01:46:40Z").unwrap(), 1.0e9);
+        assert_eq!(parse_since("1000000000").unwrap(), 1.0e9);
+        assert_eq!(parse_since("yesterday").unwrap_err(), "`yesterday`");
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod rows;
 pub mod sqlite_store;
 pub mod surrogate;
 pub mod tail;
+pub mod users;
 pub mod web;
 
 use serde::{Deserialize, Serialize};
@@ -294,4 +295,9 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, biotwin_core::error::Error>;
     /// The whole audit trail, in order (for `biotwin audit verify`).
     fn audit(&self) -> Result<Vec<AuditEntry>, biotwin_core::error::Error>;
+    /// User accounts, where the store keeps them (the SQLite store does;
+    /// without them only the tenants' shared tokens open the page, read-only).
+    fn accounts(&self) -> Option<&dyn users::Accounts> {
+        None
+    }
 }

@@ -16,6 +16,8 @@
 //! * `alerts(tenant, batch_id, cqa, first_predicted_s, p_in_spec, threshold, acknowledged_by)`
 //! * `audit(seq, entry_json)`: the entry as hashed, so that verification sees
 //!   exactly what was chained.
+//! * `users`, `sessions`, `api_tokens`: accounts ([`crate::users::sqlite`]),
+//!   added to an older store when it is next opened (`store.migrated`).
 //! * `ledger(seq, entry_json)`, `store_meta(key, value)`: every record write
 //!   is chained in the ledger in its own transaction, and an anchor line is
 //!   appended to `<store>.anchor.jsonl` after it ([`super::ledger`]).
@@ -94,6 +96,7 @@ impl SqliteStore {
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         conn.execute_batch(ledger::SCHEMA).map_err(err)?;
+        let accounts_added = crate::users::sqlite::create_tables(&conn).map_err(err)?;
         let mut readers = Vec::new();
         let in_memory = path.as_os_str().is_empty() || path.as_os_str() == ":memory:";
         if !in_memory {
@@ -117,6 +120,9 @@ impl SqliteStore {
             next_reader: std::sync::atomic::AtomicUsize::new(0),
         };
         store.adopt_if_unchained()?;
+        if accounts_added {
+            crate::users::sqlite::record_migration(&store)?;
+        }
         Ok(store)
     }
 
@@ -198,7 +204,7 @@ impl SqliteStore {
         self.anchor_write(anchor)
     }
 
-    fn anchor_write(&self, a: Option<ledger::Anchor>) -> Result<(), Error> {
+    pub(crate) fn anchor_write(&self, a: Option<ledger::Anchor>) -> Result<(), Error> {
         if let Some(a) = a {
             ledger::write_anchor(&self.anchor, &a).map_err(|e| {
                 Error::io(
@@ -238,7 +244,7 @@ impl SqliteStore {
         })
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> Error {
+    pub(crate) fn err(&self, e: impl std::fmt::Display) -> Error {
         Error::io(&self.path, format!("SQLite: {e}"))
     }
 
@@ -268,7 +274,10 @@ impl SqliteStore {
         f(&mut c).map_err(|e| self.err(e))
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, Error> {
         let mut c = self
             .conn
             .lock()
@@ -339,7 +348,7 @@ fn chain_alert(
 
 /// Appends an audit entry and its ledger entry inside the caller's
 /// (immediate) transaction.
-fn audit_in(
+pub(crate) fn audit_in(
     tx: &Connection,
     actor: &str,
     tenant: Option<&str>,
@@ -372,7 +381,7 @@ fn audit_in(
     Ok(e)
 }
 
-fn now_unix_s() -> f64 {
+pub(crate) fn now_unix_s() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -697,6 +706,10 @@ impl Store for SqliteStore {
         })?;
         self.anchor_write(anchor)?;
         Ok(done)
+    }
+
+    fn accounts(&self) -> Option<&dyn crate::users::Accounts> {
+        Some(self)
     }
 
     fn audit(&self) -> Result<Vec<AuditEntry>, Error> {

@@ -7,11 +7,10 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -30,13 +29,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/batches/{id}/readings", get(readings))
         .route("/api/batches/{id}/plot/{file}", get(plot))
         .route("/api/alerts", get(alerts))
-        .route("/api/batches/{id}/alerts/{cqa}/ack", post(acknowledge))
 }
 
 /// Every error an endpoint returns. The bodies are fixed strings except for
 /// a bad request, whose message describes only the request itself.
 pub(crate) enum ApiError {
     Unauthorized,
+    /// Authenticated, but the role (or the way of signing in) may not do
+    /// this; the text says who may.
+    Forbidden(String),
+    /// Sign-in with a user id and password refused (one text for every
+    /// reason, so that it does not tell whether an account exists).
+    SignInRefused,
     NotFound,
     BadRequest(String),
     Internal,
@@ -48,6 +52,15 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "missing or invalid bearer token".to_string(),
+            ),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            ApiError::SignInRefused => (
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "sign-in refused: unknown user, wrong password, or a disabled or locked account ({} wrong passwords in a row lock an account for {} min)",
+                    crate::users::MAX_FAILURES,
+                    crate::users::LOCKOUT_S / 60.0
+                ),
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found".to_string()),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
@@ -67,7 +80,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Tenant data must not linger in shared caches.
-fn no_store(r: &mut Response) {
+pub(crate) fn no_store(r: &mut Response) {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
@@ -79,7 +92,7 @@ pub(crate) async fn not_found() -> ApiError {
 /// Runs a store call off the async workers (a durable store blocks on disk).
 /// A store error is logged here and reaches the client as a bare 500, so
 /// that its text cannot carry another tenant's data.
-async fn with_store<T, F>(st: &AppState, f: F) -> Result<T, ApiError>
+pub(crate) async fn with_store<T, F>(st: &AppState, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, Error> + Send + 'static,
@@ -98,7 +111,7 @@ where
     }
 }
 
-fn ok<T: Serialize>(v: T) -> Response {
+pub(crate) fn ok<T: Serialize>(v: T) -> Response {
     let mut r = Json(v).into_response();
     no_store(&mut r);
     r
@@ -157,7 +170,7 @@ fn summary(b: BatchInfo, preds: &[PredictionRecord], alerts: &[AlertRecord]) -> 
 /// each by start time.
 async fn list_batches(
     State(st): State<AppState>,
-    Authed(t): Authed,
+    Authed(t, _): Authed,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
@@ -184,7 +197,7 @@ async fn list_batches(
 
 async fn one_batch(
     State(st): State<AppState>,
-    Authed(t): Authed,
+    Authed(t, _): Authed,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let found = with_store(&st, move |s| {
@@ -198,6 +211,7 @@ async fn one_batch(
             .filter(|a| a.batch_id == id)
             .collect();
         let sum = summary(b, &preds, &alerts);
+        let alerts = super::people::with_signatures(s, &t, alerts)?;
         Ok(Some(json!({ "batch": sum, "alerts": alerts })))
     })
     .await?;
@@ -230,7 +244,7 @@ struct PageQuery {
 
 async fn predictions(
     State(st): State<AppState>,
-    Authed(t): Authed,
+    Authed(t, _): Authed,
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
@@ -249,7 +263,10 @@ struct ReadingsQuery {
 }
 
 /// `offset` and `limit` of a list request: at most [`MAX_PAGE`] items.
-fn page_bounds(offset: Option<usize>, limit: Option<usize>) -> Result<(usize, usize), ApiError> {
+pub(crate) fn page_bounds(
+    offset: Option<usize>,
+    limit: Option<usize>,
+) -> Result<(usize, usize), ApiError> {
     let limit = limit.unwrap_or(MAX_PAGE);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::BadRequest(format!(
@@ -261,7 +278,7 @@ fn page_bounds(offset: Option<usize>, limit: Option<usize>) -> Result<(usize, us
 
 /// A page of a list: the items, with the total and where the next page
 /// starts in headers (`X-Total-Count`, `X-Next-Offset` when there is more).
-fn paged<T: Serialize>(items: Vec<T>, offset: usize, total: usize) -> Response {
+pub(crate) fn paged<T: Serialize>(items: Vec<T>, offset: usize, total: usize) -> Response {
     let next = offset + items.len();
     let mut r = ok(items);
     let h = r.headers_mut();
@@ -273,14 +290,14 @@ fn paged<T: Serialize>(items: Vec<T>, offset: usize, total: usize) -> Response {
 }
 
 /// Slices a whole list into the requested page.
-fn page_of<T>(all: Vec<T>, offset: usize, limit: usize) -> (Vec<T>, usize) {
+pub(crate) fn page_of<T>(all: Vec<T>, offset: usize, limit: usize) -> (Vec<T>, usize) {
     let total = all.len();
     (all.into_iter().skip(offset).take(limit).collect(), total)
 }
 
 async fn readings(
     State(st): State<AppState>,
-    Authed(t): Authed,
+    Authed(t, _): Authed,
     Path(id): Path<String>,
     Query(q): Query<ReadingsQuery>,
 ) -> Result<Response, ApiError> {
@@ -295,11 +312,15 @@ async fn readings(
 
 async fn alerts(
     State(st): State<AppState>,
-    Authed(t): Authed,
+    Authed(t, _): Authed,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
-    let a = with_store(&st, move |s| s.alerts(&t)).await?;
+    let a = with_store(&st, move |s| {
+        let a = s.alerts(&t)?;
+        super::people::with_signatures(s, &t, a)
+    })
+    .await?;
     let (a, total) = page_of(a, offset, limit);
     Ok(paged(a, offset, total))
 }
@@ -307,7 +328,7 @@ async fn alerts(
 /// `/api/batches/{id}/plot/{cqa}.svg`: the CQA's forecast over batch time.
 async fn plot(
     State(st): State<AppState>,
-    Authed(t): Authed,
+    Authed(t, _): Authed,
     Path((id, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let Some(cqa) = file.strip_suffix(".svg").map(str::to_string) else {
@@ -322,93 +343,4 @@ async fn plot(
     );
     no_store(&mut r);
     Ok(r)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AckBody {
-    user: String,
-}
-
-/// A user name fit for the audit trail: 1 to 64 printable characters.
-fn check_user(body: &[u8]) -> Result<String, ApiError> {
-    let expected =
-        "a JSON body {\"user\": NAME} with NAME of 1 to 64 letters, digits or . _ @ - and spaces";
-    let parsed: AckBody = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {expected}; found: {e}")))?;
-    let u = parsed.user.trim();
-    let fine = !u.is_empty()
-        && u.chars().count() <= 64
-        && u.chars()
-            .all(|c| c.is_alphanumeric() || " ._@-".contains(c));
-    if !fine {
-        return Err(ApiError::BadRequest(format!(
-            "expected {expected}; found user `{}`",
-            parsed.user.chars().take(80).collect::<String>()
-        )));
-    }
-    Ok(u.to_string())
-}
-
-/// Acknowledges an alert and records `alert.acknowledged` (with the user)
-/// in the audit trail. Acknowledging again changes nothing and records
-/// nothing: the first acknowledgement stands.
-async fn acknowledge(
-    State(st): State<AppState>,
-    Authed(t): Authed,
-    Path((id, cqa)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    // Existence first: another tenant's alert must give the same answer as
-    // a nonexistent one whatever the body.
-    let (tt, ii, cc) = (t.clone(), id.clone(), cqa.clone());
-    let found = with_store(&st, move |s| {
-        Ok(s.alerts(&tt)?
-            .into_iter()
-            .any(|a| a.batch_id == ii && a.cqa == cc))
-    })
-    .await?;
-    if !found {
-        return Err(ApiError::NotFound);
-    }
-    let user = check_user(&body)?;
-    // One acknowledgement at a time, so that two users clicking at once do
-    // not both get an audit entry when only the first acknowledgement stands.
-    let _one_at_a_time = st.ack_lock.lock().await;
-    let result = with_store(&st, move |s| {
-        let Some(existing) = s
-            .alerts(&t)?
-            .into_iter()
-            .find(|a| a.batch_id == id && a.cqa == cqa)
-        else {
-            return Ok(None);
-        };
-        if existing.acknowledged_by.is_some() {
-            return Ok(Some(json!({ "alert": existing, "audit_seq": null })));
-        }
-        if !s.acknowledge_alert(&t, &id, &cqa, &user)? {
-            return Ok(None);
-        }
-        let entry = s.append_audit(
-            &user,
-            Some(&t),
-            "alert.acknowledged",
-            json!({
-                "batch_id": id,
-                "cqa": cqa,
-                "p_in_spec": existing.p_in_spec,
-                "threshold": existing.threshold,
-                "first_predicted_s": existing.first_predicted_s,
-                "via": "web",
-            }),
-        )?;
-        let alert = s
-            .alerts(&t)?
-            .into_iter()
-            .find(|a| a.batch_id == id && a.cqa == cqa);
-        Ok(Some(json!({ "alert": alert, "audit_seq": entry.seq })))
-    })
-    .await?
-    .ok_or(ApiError::NotFound)?;
-    Ok(ok(result))
 }

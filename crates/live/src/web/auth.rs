@@ -1,4 +1,7 @@
-//! Bearer-token authentication of tenants.
+//! Bearer-token authentication: of users (a session from signing in, or a
+//! user's API token, both looked up in the store's accounts) and of tenants
+//! (the shared token of the site file, which opens the tenant's batches
+//! read-only, as a sponsor viewer without a name).
 //!
 //! The server keeps only the SHA-256 of each tenant's token, so a leaked
 //! configuration file does not leak tokens. A presented token is hashed and
@@ -14,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use crate::TenantId;
+use crate::users::{Principal, Role, Via};
 use biotwin_core::error::{Diagnostic, Diagnostics, Error};
 
 /// Tenants with their decoded token hashes (`None`: malformed, never matches).
@@ -102,17 +106,48 @@ pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// An authenticated request's tenant: a handler that takes it answers 401
-/// to a request without a valid token before looking at anything else.
-pub(crate) struct Authed(pub TenantId);
+/// An authenticated request's tenant and principal: a handler that takes it
+/// answers 401 to a request without a valid token before looking at
+/// anything else.
+pub(crate) struct Authed(pub TenantId, pub Principal);
 
 impl FromRequestParts<AppState> for Authed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        match bearer(&parts.headers).and_then(|t| state.tenants.authenticate(t)) {
-            Some(t) => Ok(Authed(t)),
-            None => Err(super::api::ApiError::Unauthorized.into_response()),
+        let unauthorized = || super::api::ApiError::Unauthorized.into_response();
+        let Some(token) = bearer(&parts.headers).map(str::to_string) else {
+            return Err(unauthorized());
+        };
+        if let Some(t) = state.tenants.authenticate(&token) {
+            return Ok(Authed(
+                t.clone(),
+                Principal {
+                    tenant: t,
+                    user: None,
+                    role: Role::SponsorViewer,
+                    via: Via::SharedToken,
+                    expires_unix_s: None,
+                },
+            ));
+        }
+        let store = state.store.clone();
+        let found = tokio::task::spawn_blocking(move || match store.accounts() {
+            Some(a) => a.resolve(&token, crate::users::now_unix_s()),
+            None => Ok(None),
+        })
+        .await;
+        match found {
+            Ok(Ok(Some(p))) => Ok(Authed(p.tenant.clone(), p)),
+            Ok(Ok(None)) => Err(unauthorized()),
+            Ok(Err(e)) => {
+                eprintln!("biotwin web: account lookup failed: {e}");
+                Err(super::api::ApiError::Internal.into_response())
+            }
+            Err(e) => {
+                eprintln!("biotwin web: account lookup task failed: {e}");
+                Err(super::api::ApiError::Internal.into_response())
+            }
         }
     }
 }

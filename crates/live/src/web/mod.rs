@@ -9,6 +9,11 @@
 //! to the tenant whose token was presented, and a batch of another tenant is
 //! answered exactly as a batch that does not exist (same status, same body),
 //! so that nothing tells a sponsor that another sponsor's batch exists.
+//!
+//! People sign in with accounts of the store (`crate::users`); what each
+//! role may do, electronic signatures and the tenant's audit view are in
+//! `people` (docs/part11.md). The sponsor's shared token opens batches
+//! read-only.
 
 mod api;
 pub mod auth;
@@ -16,6 +21,7 @@ pub mod background;
 pub mod demo;
 pub mod limits;
 mod page;
+mod people;
 pub mod svg;
 
 use std::net::SocketAddr;
@@ -48,6 +54,7 @@ pub fn router(store: Arc<dyn Store>, tenants: Vec<(TenantId, String)>) -> axum::
     };
     page::routes()
         .merge(api::routes())
+        .merge(people::routes())
         .fallback(api::not_found)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(

@@ -4,5 +4,6 @@
 mod live_indpensim;
 mod live_mechanistic;
 mod live_opcua;
+mod live_people;
 mod live_web;
 mod robust_web;

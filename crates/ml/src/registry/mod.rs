@@ -80,6 +80,52 @@ pub struct Promotion {
     pub reason: String,
     /// The model of the same name that served before, if any.
     pub previous: Option<String>,
+    /// The electronic signature of the promotion (21 CFR 11.50/11.70): who
+    /// re-authenticated, with what meaning and reason. Absent in entries
+    /// written before signatures existed, so their hashes are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signature: Option<Signature>,
+}
+
+/// What a signer means by signing (21 CFR 11.50(a)(3)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Meaning {
+    Reviewed,
+    Approved,
+}
+
+impl Meaning {
+    pub fn parse(text: &str) -> Option<Meaning> {
+        match text.trim() {
+            "reviewed" => Some(Meaning::Reviewed),
+            "approved" => Some(Meaning::Approved),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Meaning::Reviewed => "reviewed",
+            Meaning::Approved => "approved",
+        }
+    }
+}
+
+/// An electronic signature as recorded with the signed record: the signer's
+/// printed name, account and role, when (UTC), what it means and why. Made
+/// only after the signer re-entered their password (`biotwin_live::users`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    pub full_name: String,
+    pub user_id: String,
+    pub tenant: String,
+    pub role: String,
+    pub meaning: Meaning,
+    pub reason: String,
+    pub signed_at_unix_s: u64,
+    /// The same instant as RFC 3339 UTC.
+    pub signed_at: String,
 }
 
 /// One line of the log.
@@ -416,6 +462,18 @@ impl Registry {
     /// Makes model `id` the serving model of its name, recording who, when,
     /// why and which model served before. The model must load intact.
     pub fn promote(&self, id: &str, reason: &str, user: &str) -> Result<LogEntry, Error> {
+        self.promote_signed(id, reason, user, None)
+    }
+
+    /// [`Registry::promote`], recording the signer's electronic signature in
+    /// the promotion entry (so that `audit verify --registry` covers it).
+    pub fn promote_signed(
+        &self,
+        id: &str,
+        reason: &str,
+        user: &str,
+        signature: Option<Signature>,
+    ) -> Result<LogEntry, Error> {
         if reason.trim().is_empty() {
             return Err(Error::input(
                 "<command line>",
@@ -454,6 +512,7 @@ impl Registry {
                     name: rec.name.clone(),
                     reason: reason.to_string(),
                     previous,
+                    signature,
                 }),
                 sha256: String::new(),
             },

@@ -4,8 +4,11 @@
 "use strict";
 
 const KEY = "biotwin.token";
-const USER_KEY = "biotwin.user";
 let selected = null;
+let me = null;        // GET /api/me: who is signed in and what the role may do
+let signing = null;   // the alert being signed
+const ROLE_LABEL = { sponsor_viewer: "sponsor viewer", qa_reviewer: "QA reviewer",
+  process_engineer: "process engineer", administrator: "administrator" };
 
 function $(id) { return document.getElementById(id); }
 
@@ -51,6 +54,7 @@ async function api(path, options) {
 }
 
 function showLogin(message) {
+  me = null;
   $("app").hidden = true;
   $("session").hidden = true;
   $("login").hidden = false;
@@ -138,14 +142,19 @@ function renderAlerts(list) {
   for (const a of list) {
     const tr = el("tr");
     const ack = el("td");
-    if (a.acknowledged_by) {
-      ack.textContent = "by " + a.acknowledged_by;
-    } else {
-      const btn = el("button", "Acknowledge");
+    if (a.signature) {
+      ack.textContent = signatureText(a.signature);
+      ack.className = "signature";
+    } else if (a.acknowledged_by) {
+      ack.textContent = "by " + a.acknowledged_by + " (before signatures; no signature)";
+    } else if (me && me.may.includes("sign_alert")) {
+      const btn = el("button", "Acknowledge and sign...");
       btn.type = "button";
       btn.className = "ack";
-      btn.addEventListener("click", () => acknowledge(a));
+      btn.addEventListener("click", () => openSign(a));
       ack.append(btn);
+    } else {
+      ack.textContent = "open (a QA reviewer or process engineer signs)";
     }
     tr.append(el("td", a.batch_id), el("td", a.cqa), el("td", pct(a.p_in_spec), "bad"),
       el("td", pct(a.threshold)), el("td", fmt(a.first_predicted_s / 3600)), ack);
@@ -153,22 +162,72 @@ function renderAlerts(list) {
   }
 }
 
-async function acknowledge(a) {
-  const user = $("user").value.trim();
-  if (!user) { $("app-error").textContent = "Enter your name (Acknowledge as) first."; $("user").focus(); return; }
-  sessionStorage.setItem(USER_KEY, user);
+function signatureText(sig) {
+  return sig.meaning + " by " + sig.full_name + " (" + sig.user_id + ", " +
+    (ROLE_LABEL[sig.role] || sig.role) + ") at " + sig.signed_at + ": " + sig.reason;
+}
+
+function openSign(a) {
+  signing = a;
+  $("sign").hidden = false;
+  $("sign-what").textContent = "acknowledgement of the " + a.cqa + " alert of batch " + a.batch_id;
+  $("sign-error").textContent = "";
+  $("sign-reason").focus();
+}
+
+function closeSign() {
+  signing = null;
+  $("sign").hidden = true;
+  $("sign-password").value = "";
+}
+
+async function submitSign() {
+  const a = signing;
+  if (!a) return;
+  const password = $("sign-password").value;
+  $("sign-password").value = "";
   try {
     await api("/api/batches/" + encodeURIComponent(a.batch_id) + "/alerts/" + encodeURIComponent(a.cqa) + "/ack", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ user: user }),
+      body: JSON.stringify({ password: password, meaning: $("sign-meaning").value, reason: $("sign-reason").value }),
     });
-    $("app-error").textContent = "";
+    $("sign-reason").value = "";
+    closeSign();
   } catch (e) {
-    if (e instanceof Unauthorized) return showLogin("Your token was rejected.");
-    $("app-error").textContent = "Acknowledging failed: " + e.message;
+    if (e instanceof Unauthorized) return showLogin("Your session has ended; sign in again.");
+    $("sign-error").textContent = "Not signed: " + e.message;
+    return;
   }
   refresh();
+}
+
+function utc(unixS) {
+  return new Date(unixS * 1000).toISOString().slice(0, 19) + "Z";
+}
+
+async function renderAudit() {
+  if (!me || !me.may.includes("view_audit")) { $("audit").hidden = true; return; }
+  $("audit").hidden = false;
+  const only = $("audit-batch-only").checked && selected !== null;
+  const r = await api("/api/audit?limit=200" + (only ? "&batch=" + encodeURIComponent(selected) : ""));
+  const list = await r.json();
+  $("audit-chain").textContent = "Chain " + (r.headers.get("X-Audit-Chain") || "unknown") + "; " +
+    (r.headers.get("X-Total-Count") || list.length) + " entries of your sponsor, newest first. ";
+  const body = $("audit-entries").tBodies[0];
+  body.replaceChildren();
+  for (const e of list) {
+    const d = Object.assign({}, e.detail);
+    const sig = d.signature;
+    delete d.signature;
+    let text = JSON.stringify(d);
+    if (text.length > 160) text = text.slice(0, 157) + "...";
+    const detail = el("td", sig ? "signed: " + signatureText(sig) + " | " + text : text, sig ? "signature" : "");
+    const tr = el("tr");
+    tr.append(el("td", e.seq), el("td", utc(e.time_unix_s)), el("td", e.actor), el("td", e.action),
+      el("td", d.batch || d.batch_id || ""), detail);
+    body.append(tr);
+  }
 }
 
 async function refresh() {
@@ -178,41 +237,79 @@ async function refresh() {
       const running = list.find(b => !b.finished);
       selected = running ? running.batch_id : (list.length ? list[0].batch_id : null);
     }
+    if (me === null) me = await (await api("/api/me")).json();
+    $("whoami").textContent = me.full_name
+      ? "Signed in: " + me.full_name + " (" + me.user_id + ", " + me.role_label + ", " + me.tenant + ")"
+      : "Sponsor " + me.tenant + " (shared token, read-only)";
     $("login").hidden = true;
     $("app").hidden = false;
     $("session").hidden = false;
     renderBatches(list);
     renderAlerts(await (await api("/api/alerts")).json());
     await renderDetail();
+    await renderAudit();
     $("app-error").textContent = "";
   } catch (e) {
     if (e instanceof Unauthorized) {
       sessionStorage.removeItem(KEY);
-      return showLogin("The token was rejected.");
+      return showLogin("Signed out (the session ended or the token was rejected).");
     }
     $("app-error").textContent = "Loading failed: " + e.message;
   }
 }
 
+async function signIn() {
+  const user = $("login-user").value.trim();
+  const password = $("login-password").value;
+  $("login-password").value = "";
+  if (!user || !password) { $("login-error").textContent = "Enter your user id and password."; return; }
+  const r = await fetch("/api/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user: user, password: password }),
+  });
+  let body = {};
+  try { body = await r.json(); } catch (e) { /* not JSON */ }
+  if (!r.ok) { $("login-error").textContent = body.error || (r.status + " " + r.statusText); return; }
+  sessionStorage.setItem(KEY, body.token);
+  me = null;
+  refresh();
+}
+
+async function signOut() {
+  if (me && me.via === "session") {
+    try { await api("/api/logout", { method: "POST" }); } catch (e) { /* ends anyway */ }
+  }
+  sessionStorage.removeItem(KEY);
+  selected = null;
+  closeSign();
+  showLogin("");
+}
+
 function start() {
   takeFragmentToken();
-  $("user").value = sessionStorage.getItem(USER_KEY) || "";
-  $("login-form").addEventListener("submit", ev => {
+  $("login-form").addEventListener("submit", ev => { ev.preventDefault(); signIn(); });
+  $("token-form").addEventListener("submit", ev => {
     ev.preventDefault();
     const t = $("token").value.trim();
     if (!t) return;
     sessionStorage.setItem(KEY, t);
     $("token").value = "";
+    me = null;
     refresh();
   });
-  $("logout").addEventListener("click", () => {
-    sessionStorage.removeItem(KEY);
-    selected = null;
-    showLogin("");
-  });
+  $("logout").addEventListener("click", signOut);
+  $("sign-form").addEventListener("submit", ev => { ev.preventDefault(); submitSign(); });
+  $("sign-cancel").addEventListener("click", closeSign);
+  $("audit-batch-only").addEventListener("change", () => renderAudit().catch(e => {
+    $("app-error").textContent = "Loading the audit trail failed: " + e.message;
+  }));
   if (sessionStorage.getItem(KEY)) refresh(); else showLogin("");
-  // Forecasts arrive as the batch runs: refresh every 30 s.
-  setInterval(() => { if (sessionStorage.getItem(KEY) && !$("app").hidden) refresh(); }, 30000);
+  // Forecasts arrive as the batch runs: refresh every 30 s (not while a
+  // signature is being entered).
+  setInterval(() => {
+    if (sessionStorage.getItem(KEY) && !$("app").hidden && signing === null) refresh();
+  }, 30000);
 }
 
 start();
