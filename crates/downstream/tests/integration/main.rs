@@ -7,4 +7,5 @@ mod downstream_column_cadet;
 mod downstream_column_grm;
 mod downstream_column_invalid;
 mod downstream_column_sma;
+mod downstream_column_stiff;
 mod downstream_train;
