@@ -119,7 +119,7 @@ struct BindingTable {
     model: String,
     #[serde(default)]
     modulator: bool,
-    /// false: rapid equilibrium (q = q*(c) at every instant).
+    /// false: rapid equilibrium (0 = R(c, q) at every instant, a DAE).
     #[serde(default)]
     kinetic: Option<bool>,
     #[serde(default)]
@@ -677,19 +677,15 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
         ));
     }
     if rapid_equilibrium {
-        if with_pores {
-            d.push(src.diag(
-                "binding.kinetic",
-                "true for models with pores (rapid equilibrium is implemented for the model without pores)",
-                "false",
-            ));
-        }
-        if let Some(Isotherm::Sma(_)) = &isotherm {
-            d.push(src.diag(
-                "binding.kinetic",
-                "true for \"sma\" (rapid equilibrium is implemented for linear and langmuir)",
-                "false",
-            ));
+        // the bound phase starts in equilibrium with the initial liquid
+        for (i, comp) in file.components.iter().enumerate() {
+            if comp.initial_bound_mol_per_m3 != 0.0 {
+                d.push(src.diag(
+                    &format!("components[{i}].initial_bound_mol_per_m3"),
+                    "no initial bound state with rapid equilibrium (kinetic = false): the bound phase starts in equilibrium with initial_mol_per_m3",
+                    comp.initial_bound_mol_per_m3.to_string(),
+                ));
+            }
         }
     }
     let (Some(model), Some(isotherm)) = (model, isotherm) else {

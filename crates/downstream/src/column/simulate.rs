@@ -61,14 +61,13 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
             |x: &Vect, _p: &Vect, t: f64, y: &mut Vect| {
                 sys.rhs(x.as_slice(), &inlet(t), y.as_mut_slice())
             },
-            |x: &Vect, _p: &Vect, t: f64, v: &Vect, y: &mut Vect| {
-                if sys.equilibrium {
-                    sys.jacobian_times_fd(x.as_slice(), v.as_slice(), &inlet(t), y.as_mut_slice())
-                } else {
-                    sys.jacobian_times(x.as_slice(), v.as_slice(), y.as_mut_slice())
-                }
+            |x: &Vect, _p: &Vect, _t: f64, v: &Vect, y: &mut Vect| {
+                sys.jacobian_times(x.as_slice(), v.as_slice(), y.as_mut_slice())
             },
         )
+        .mass(|v: &Vect, _p: &Vect, _t: f64, beta: f64, y: &mut Vect| {
+            sys.mass_times(v.as_slice(), beta, y.as_mut_slice())
+        })
         .init(
             |_p: &Vect, _t: f64, y: &mut Vect| y.as_mut_slice().copy_from_slice(&y0),
             n,
@@ -110,7 +109,13 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
                 spec.solver.relative_tolerance,
                 spec.solver.absolute_tolerance,
             );
-            sys.restart_derivative(&c_old, &c_new, st.dy.as_mut_slice());
+            if sys.equilibrium {
+                let y = st.y.as_slice().to_vec();
+                // y was just relaxed onto R = 0 (consistent algebraic states)
+                sys.consistent_derivative(&y, &c_new, st.dy.as_mut_slice());
+            } else {
+                sys.restart_derivative(&c_old, &c_new, st.dy.as_mut_slice());
+            }
             *st.t = sec.start_s;
             *st.h = RESTART_STEP_S.min(0.5 * (sec.end_s - sec.start_s));
         }
