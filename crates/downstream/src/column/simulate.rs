@@ -39,6 +39,33 @@ fn numerical(t_s: f64, message: impl std::fmt::Display) -> Error {
     }
 }
 
+/// A failed integration step, with where it happened and what helps.
+fn step_failure(spec: &ColumnSpec, section: usize, t_s: f64, e: impl std::fmt::Display) -> Error {
+    let sec = &spec.sections[section];
+    let d = spec.discretisation;
+    let advice = if spec.rapid_equilibrium {
+        "with rapid equilibrium a strongly favourable isotherm forms fronts held only by \
+         film transfer and dispersion: refine the axial mesh (discretisation.elements), \
+         or use kinetic binding (binding.kinetic = true) with rates of the real resin"
+    } else {
+        "a front sharper than the mesh resolves makes the step size collapse: refine the \
+         axial mesh (discretisation.elements); binding rates far above the transport \
+         rates are better modelled as rapid equilibrium (binding.kinetic = false), \
+         which gives the same outlet"
+    };
+    numerical(
+        t_s,
+        format!(
+            "{e}, in section \"{}\" ({:.4} s after its start; mesh {} × degree {}). What \
+             helps: {advice}; tightening the tolerances rarely does",
+            sec.name,
+            t_s - sec.start_s,
+            d.elements,
+            d.polynomial_degree
+        ),
+    )
+}
+
 /// Runs the column through all its inlet sections.
 pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
     check_shape(spec)?;
@@ -123,7 +150,9 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
             .set_stop_time(sec.end_s)
             .map_err(|e| numerical(sec.start_s, e))?;
         loop {
-            let reason = solver.step().map_err(|e| numerical(solver.state().t, e))?;
+            let reason = solver
+                .step()
+                .map_err(|e| step_failure(spec, s, solver.state().t, e))?;
             steps += 1;
             let t_now = solver.state().t;
             if steps > MAX_STEPS {
