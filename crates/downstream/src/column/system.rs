@@ -12,8 +12,11 @@
 //! quadrature error.
 //!
 //! Without pores, at node n (F = (1-ε_t)/ε_t, R_b the binding rates):
-//! dc_k/dt = (A_k c_k)_n + a_{k,n} c_in,k(t) - F Σ_b s_{k,b} R_b(c_n, q_n),
-//! dq_b/dt = R_b(c_n, q_n).
+//! dc_k/dt + F Σ_b s_{k,b} dq_b/dt = (A_k c_k)_n + a_{k,n} c_in,k(t),
+//! (1/s_b) dq_b/dt = R_b(c_n, q_n)/s_b,
+//! the binding's exchange written through the (constant) mass matrix and each
+//! bound row divided by its rate scale s_b (SMA: ka Λ^ν; 1 otherwise), so the
+//! Newton matrix has rows of comparable size however stiff the binding.
 //! With pores the bulk exchanges with the particle through the film and the
 //! binding acts on the pore liquid of each shell ([`super::particle`]).
 //!
@@ -42,6 +45,12 @@ pub struct ColumnSystem {
     pub shells: Option<Shells>,
     /// Rapid equilibrium: binding rows algebraic, 0 = R(c, q) (a DAE).
     pub equilibrium: bool,
+    /// 1/s_b per bound state: kinetic binding rows are written
+    /// (1/s_b) dq_b/dt = R_b/s_b, s_b the binding's largest rate scale, so
+    /// that the Newton matrix M - γhJ has rows of comparable size (SMA at
+    /// CADET's rates has ∂R/∂c ~ 1e16/s; unscaled, the sparse LU loses the
+    /// slow part of the solution to round-off and Newton stalls).
+    row_scale: Vec<f64>,
 }
 
 impl ColumnSystem {
@@ -75,6 +84,12 @@ impl ColumnSystem {
                 .as_ref()
                 .map(|p| Shells::new(p, spec.mobile_porosity)),
             equilibrium: spec.rapid_equilibrium,
+            row_scale: spec
+                .isotherm
+                .rate_scales()
+                .iter()
+                .map(|r| 1.0 / r.max(1.0))
+                .collect(),
         }
     }
 
@@ -166,7 +181,6 @@ impl ColumnSystem {
 
     pub fn rhs(&self, y: &[f64], c_in: &[f64], dy: &mut [f64]) {
         let (nc, nb, s) = (self.n_comp, self.n_bound, self.stride());
-        let f = self.binding_phase_ratio();
         let sites = self.sites();
         let mut r = vec![0.0; nb];
         for n in 0..self.n_nodes() {
@@ -182,16 +196,24 @@ impl ColumnSystem {
                 let c = &y[base + liquid..base + liquid + nc];
                 let q = &y[base + bound..base + bound + nb];
                 self.isotherm.rates(c, q, &mut r);
-                if !self.equilibrium {
-                    for &(k, b, coef) in &self.coupling {
-                        dy[base + liquid + k] -= f * coef * r[b];
-                    }
+                // liquid rows carry F S dq/dt through the mass matrix
+                for (b, rb) in r.iter().enumerate() {
+                    dy[base + bound + b] = rb * self.bound_row_scale(b);
                 }
-                dy[base + bound..base + bound + nb].copy_from_slice(&r);
             }
         }
         for k in 0..nc {
             dy[self.outlet_integral_index(k)] = y[self.outlet_index(k)];
+        }
+    }
+
+    /// Factor on bound row b of f and J: 1/s_b (kinetic), 1 (algebraic).
+    #[inline]
+    fn bound_row_scale(&self, b: usize) -> f64 {
+        if self.equilibrium {
+            1.0
+        } else {
+            self.row_scale[b]
         }
     }
 
@@ -347,9 +369,6 @@ impl ColumnSystem {
         for (o, x) in out.iter_mut().zip(v) {
             *o = beta * *o + x;
         }
-        if !self.equilibrium {
-            return;
-        }
         let (nb, s) = (self.n_bound, self.stride());
         let f = self.binding_phase_ratio();
         let sites = self.sites();
@@ -358,7 +377,13 @@ impl ColumnSystem {
             for &(liquid, bound) in &sites {
                 for b in 0..nb {
                     let i = base + bound + b;
-                    out[i] -= v[i];
+                    // kinetic: 1/s_b; rapid equilibrium: 0 (algebraic)
+                    let m = if self.equilibrium {
+                        0.0
+                    } else {
+                        self.row_scale[b]
+                    };
+                    out[i] += (m - 1.0) * v[i];
                 }
                 for &(k, b, coef) in &self.coupling {
                     out[base + liquid + k] += f * coef * v[base + bound + b];
@@ -370,7 +395,6 @@ impl ColumnSystem {
     /// out = (∂f/∂y)(y) v.
     pub fn jacobian_times(&self, y: &[f64], v: &[f64], out: &mut [f64]) {
         let (nc, nb, s) = (self.n_comp, self.n_bound, self.stride());
-        let f = self.binding_phase_ratio();
         let sites = self.sites();
         let mut dr_dc = vec![0.0; nb * nc];
         let mut dr_dq = vec![0.0; nb * nb];
@@ -395,12 +419,9 @@ impl ColumnSystem {
                             + (0..nb).map(|j| dr_dq[b * nb + j] * vq[j]).sum::<f64>();
                     }
                 }
-                if !self.equilibrium {
-                    for &(k, b, coef) in &self.coupling {
-                        out[base + liquid + k] -= f * coef * jr[b];
-                    }
+                for (b, jb) in jr.iter().enumerate() {
+                    out[base + bound + b] = jb * self.bound_row_scale(b);
                 }
-                out[base + bound..base + bound + nb].copy_from_slice(&jr);
             }
         }
         for k in 0..nc {
