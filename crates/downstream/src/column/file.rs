@@ -62,9 +62,15 @@
 //! Per-component binding parameters by model: `linear`: `ka_per_s`, `kd_per_s`;
 //! `langmuir`: `ka_m3_per_mol_s`, `kd_per_s`, `qmax_mol_per_m3`, optional
 //! `gamma_m3_per_mol`, `beta` (modulator exponents); `sma` (component 0 is
-//! salt): `sma_ka`, `sma_kd` (CADET units, reference concentrations 1 mol/m³),
+//! salt): `sma_ka`, `sma_kd` (CADET units at the reference concentrations),
 //! `characteristic_charge`, `steric_factor`, with `ionic_capacity_mol_per_m3`
-//! in `[binding]`. A component without `[components.binding]` does not bind.
+//! and optionally `reference_liquid_mol_per_m3`, `reference_solid_mol_per_m3`
+//! (CADET SMA_REFC0, SMA_REFQ; default 1) in `[binding]`. A component without
+//! `[components.binding]` does not bind. `kinetic = false` in `[binding]`
+//! selects rapid equilibrium for any column and binding model. A section may
+//! add `quadratic_mol_per_m3_per_s2` and `cubic_mol_per_m3_per_s3` to its
+//! linear `gradient_mol_per_m3_per_s` (CADET's piecewise cubic inlet). The
+//! full table is in docs/file-formats.md.
 
 use std::path::Path;
 
