@@ -127,7 +127,8 @@ pub enum Error {
     Input(#[from] Diagnostics),
     /// The model could not be integrated faithfully.
     #[error(
-        "numerical failure at t = {time_h:.4} h: {message}\n  state: {state}\n  (tighten the tolerances or check the parameters)"
+        "numerical failure at t = {} s ({time_h:.4} h): {message}\n  state: {state}\n  (unless the message says otherwise: tighten the tolerances or check the parameters)",
+        seconds(*time_h)
     )]
     Numerical {
         time_h: f64,
@@ -137,6 +138,15 @@ pub enum Error {
     /// A file could not be read or written.
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
+}
+
+/// A time given in hours, in seconds to 0.1 ms (runs that last seconds read
+/// naturally; hours are printed beside it).
+fn seconds(time_h: f64) -> String {
+    format!("{:.4}", time_h * 3600.0)
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string()
 }
 
 impl Error {

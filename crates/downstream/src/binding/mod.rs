@@ -57,6 +57,23 @@ impl Isotherm {
         out
     }
 
+    /// A rate scale per bound state, 1/s: the size of ∂R_b/∂c where it is
+    /// large, for scaling the kinetic binding rows of the column's Newton
+    /// matrix. SMA: ka_i (Λ/q_ref)^{ν_i} (1e16/s at CADET's LWE rates); 1 for
+    /// linear and Langmuir binding (no scaling).
+    pub fn rate_scales(&self) -> Vec<f64> {
+        match self {
+            Isotherm::Sma(m) => m
+                .bound_components()
+                .iter()
+                .map(|&i| {
+                    m.ka[i] * (m.lambda_mol_per_m3 / m.reference_solid_mol_per_m3).powf(m.nu[i])
+                })
+                .collect(),
+            _ => vec![1.0; self.bound_components().len()],
+        }
+    }
+
     /// Rates dq/dt (mol/(m³ solid · s)) at liquid `c` and bound `q`.
     pub fn rates(&self, c: &[f64], q: &[f64], dq: &mut [f64]) {
         match self {

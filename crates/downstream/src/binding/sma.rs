@@ -10,7 +10,11 @@
 //! steric factor σ, ionic capacity Λ (mol/m³ solid). Bound salt is
 //! q_0 = Λ - Σ ν_j q_j, so binding a protein releases ν_i salt ions into the
 //! liquid: the column model applies this through [`StericMassAction::salt_release`].
-//! Reference concentrations of CADET are taken as 1 (no rescaling).
+//!
+//! CADET's reference concentrations (SMA_REFC0, SMA_REFQ) rescale the power
+//! terms: dq_i/dt = ka_i c_i (q̄_0/q_ref)^{ν_i} - kd_i q_i (c_0/c_ref)^{ν_i}.
+//! They change the units of ka and kd, not the model; with ν ≈ 5 and
+//! q_ref = Λ, c_ref ≈ the working salt level they bring ka and kd to O(1).
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StericMassAction {
@@ -19,6 +23,10 @@ pub struct StericMassAction {
     pub kd: Vec<f64>,
     pub nu: Vec<f64>,
     pub sigma: Vec<f64>,
+    /// Reference liquid (salt) concentration c_ref, mol/m³ (CADET SMA_REFC0; 1).
+    pub reference_liquid_mol_per_m3: f64,
+    /// Reference solid concentration q_ref, mol/m³ solid (CADET SMA_REFQ; 1).
+    pub reference_solid_mol_per_m3: f64,
 }
 
 impl StericMassAction {
@@ -43,9 +51,16 @@ impl StericMassAction {
                 .sum::<f64>()
     }
 
+    /// Free sites over q_ref and salt over c_ref, each clamped at 0.
+    fn scaled(&self, c: &[f64], q: &[f64]) -> (f64, f64) {
+        (
+            self.free_sites(q).max(0.0) / self.reference_solid_mol_per_m3,
+            c[0].max(0.0) / self.reference_liquid_mol_per_m3,
+        )
+    }
+
     pub fn rates(&self, c: &[f64], q: &[f64], dq: &mut [f64]) {
-        let free = self.free_sites(q).max(0.0);
-        let c0 = c[0].max(0.0);
+        let (free, c0) = self.scaled(c, q);
         for (b, i) in self.bound_components().into_iter().enumerate() {
             dq[b] =
                 self.ka[i] * c[i] * free.powf(self.nu[i]) - self.kd[i] * q[b] * c0.powf(self.nu[i]);
@@ -55,14 +70,17 @@ impl StericMassAction {
     pub fn jacobian(&self, c: &[f64], q: &[f64], dr_dc: &mut [f64], dr_dq: &mut [f64]) {
         let nc = c.len();
         let nb = q.len();
-        let free = self.free_sites(q).max(0.0);
-        let c0 = c[0].max(0.0);
+        let (free, c0) = self.scaled(c, q);
+        let (q_ref, c_ref) = (
+            self.reference_solid_mol_per_m3,
+            self.reference_liquid_mol_per_m3,
+        );
         for b in 0..nb {
             let i = b + 1;
             let nu = self.nu[i];
             dr_dc[b * nc + i] += self.ka[i] * free.powf(nu);
-            dr_dc[b * nc] -= self.kd[i] * q[b] * nu * c0.powf(nu - 1.0);
-            let d_free = self.ka[i] * c[i] * nu * free.powf(nu - 1.0);
+            dr_dc[b * nc] -= self.kd[i] * q[b] * nu * c0.powf(nu - 1.0) / c_ref;
+            let d_free = self.ka[i] * c[i] * nu * free.powf(nu - 1.0) / q_ref;
             for k in 0..nb {
                 dr_dq[b * nb + k] -= d_free * (self.nu[k + 1] + self.sigma[k + 1]);
             }
@@ -74,10 +92,11 @@ impl StericMassAction {
     /// monotone in q̄_0, so bisection on [0, Λ] finds its unique root.
     pub fn equilibrium(&self, c: &[f64], q: &mut [f64]) {
         let bound = self.bound_components();
-        let c0 = c[0].max(1e-300);
+        let c0 = c[0].max(1e-300) / self.reference_liquid_mol_per_m3;
+        let q_ref = self.reference_solid_mol_per_m3;
         let q_of = |free: f64, b: usize, i: usize| {
             let _ = b;
-            self.ka[i] / self.kd[i] * c[i].max(0.0) * (free / c0).powf(self.nu[i])
+            self.ka[i] / self.kd[i] * c[i].max(0.0) * (free / q_ref / c0).powf(self.nu[i])
         };
         let residual = |free: f64| {
             self.lambda_mol_per_m3
@@ -116,6 +135,8 @@ mod tests {
             kd: vec![0.0, 1000.0, 1000.0],
             nu: vec![0.0, 4.7, 5.29],
             sigma: vec![0.0, 11.83, 10.6],
+            reference_liquid_mol_per_m3: 1.0,
+            reference_solid_mol_per_m3: 1.0,
         }
     }
 
@@ -130,5 +151,32 @@ mod tests {
         iso.rates(&c, &q, &mut r);
         let scale = 1000.0 * q[0] * 100f64.powf(4.7);
         assert!(r[0].abs() < 1e-9 * scale, "{r:?} {q:?}");
+    }
+
+    /// Reference concentrations only change the units of ka and kd:
+    /// ka' = ka q_ref^ν, kd' = kd c_ref^ν gives the same rates.
+    #[test]
+    fn reference_concentrations_rescale_the_rate_constants() {
+        let plain = two_proteins();
+        let (c_ref, q_ref) = (150.0, 1200.0);
+        let mut scaled = plain.clone();
+        scaled.reference_liquid_mol_per_m3 = c_ref;
+        scaled.reference_solid_mol_per_m3 = q_ref;
+        for i in 1..3 {
+            scaled.ka[i] = plain.ka[i] * q_ref.powf(plain.nu[i]);
+            scaled.kd[i] = plain.kd[i] * c_ref.powf(plain.nu[i]);
+        }
+        let (c, q) = ([120.0, 0.05, 0.03], [10.0, 5.0]);
+        let (mut r1, mut r2) = ([0.0; 2], [0.0; 2]);
+        plain.rates(&c, &q, &mut r1);
+        scaled.rates(&c, &q, &mut r2);
+        for b in 0..2 {
+            assert!((r1[b] - r2[b]).abs() < 1e-10 * r1[b].abs(), "{r1:?} {r2:?}");
+        }
+        let (mut q1, mut q2) = ([0.0; 2], [0.0; 2]);
+        plain.equilibrium(&c, &mut q1);
+        scaled.equilibrium(&c, &mut q2);
+        assert!((q1[0] - q2[0]).abs() < 1e-9 * q1[0] && (q1[1] - q2[1]).abs() < 1e-9 * q1[1]);
+        jacobian_matches_fd(&Isotherm::Sma(scaled), &[80.0, 0.05, 0.03], &[10.0, 5.0]);
     }
 }

@@ -62,9 +62,15 @@
 //! Per-component binding parameters by model: `linear`: `ka_per_s`, `kd_per_s`;
 //! `langmuir`: `ka_m3_per_mol_s`, `kd_per_s`, `qmax_mol_per_m3`, optional
 //! `gamma_m3_per_mol`, `beta` (modulator exponents); `sma` (component 0 is
-//! salt): `sma_ka`, `sma_kd` (CADET units, reference concentrations 1 mol/m³),
+//! salt): `sma_ka`, `sma_kd` (CADET units at the reference concentrations),
 //! `characteristic_charge`, `steric_factor`, with `ionic_capacity_mol_per_m3`
-//! in `[binding]`. A component without `[components.binding]` does not bind.
+//! and optionally `reference_liquid_mol_per_m3`, `reference_solid_mol_per_m3`
+//! (CADET SMA_REFC0, SMA_REFQ; default 1) in `[binding]`. A component without
+//! `[components.binding]` does not bind. `kinetic = false` in `[binding]`
+//! selects rapid equilibrium for any column and binding model. A section may
+//! add `quadratic_mol_per_m3_per_s2` and `cubic_mol_per_m3_per_s3` to its
+//! linear `gradient_mol_per_m3_per_s` (CADET's piecewise cubic inlet). The
+//! full table is in docs/file-formats.md.
 
 use std::path::Path;
 
@@ -119,11 +125,16 @@ struct BindingTable {
     model: String,
     #[serde(default)]
     modulator: bool,
-    /// false: rapid equilibrium (q = q*(c) at every instant).
+    /// false: rapid equilibrium (0 = R(c, q) at every instant, a DAE).
     #[serde(default)]
     kinetic: Option<bool>,
     #[serde(default)]
     ionic_capacity_mol_per_m3: Option<f64>,
+    /// SMA reference concentrations (CADET SMA_REFC0, SMA_REFQ), default 1.
+    #[serde(default)]
+    reference_liquid_mol_per_m3: Option<f64>,
+    #[serde(default)]
+    reference_solid_mol_per_m3: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +178,12 @@ struct SectionTable {
     inlet_mol_per_m3: Vec<f64>,
     #[serde(default)]
     gradient_mol_per_m3_per_s: Option<Vec<f64>>,
+    /// τ² and τ³ coefficients of a polynomial inlet (CADET's QUAD_COEFF,
+    /// CUBE_COEFF), τ the time since the section start.
+    #[serde(default)]
+    quadratic_mol_per_m3_per_s2: Option<Vec<f64>>,
+    #[serde(default)]
+    cubic_mol_per_m3_per_s3: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -498,7 +515,10 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
                     ));
                 }
                 let end = c0 + g * sec.duration_s.max(0.0);
-                if !(g.is_finite() && end >= 0.0) {
+                // with quadratic or cubic terms the polynomial check below applies
+                let polynomial = sec.quadratic_mol_per_m3_per_s2.is_some()
+                    || sec.cubic_mol_per_m3_per_s3.is_some();
+                if !(g.is_finite() && (end >= 0.0 || polynomial)) {
                     d.push(src.diag(
                         &f("gradient_mol_per_m3_per_s"),
                         format!(
@@ -518,13 +538,49 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
                 format!("\"{}\" again", sec.name),
             ));
         }
-        let zeros = vec![0.0; nc];
-        sections.push(Section {
+        let mut higher = [vec![0.0; nc], vec![0.0; nc]];
+        for (slot, key, given) in [
+            (
+                0,
+                "quadratic_mol_per_m3_per_s2",
+                &sec.quadratic_mol_per_m3_per_s2,
+            ),
+            (1, "cubic_mol_per_m3_per_s3", &sec.cubic_mol_per_m3_per_s3),
+        ] {
+            let Some(v) = given else { continue };
+            if v.len() != nc || v.iter().any(|x| !x.is_finite()) {
+                d.push(src.diag(
+                    &f(key),
+                    format!("{nc} finite coefficients (one per component)"),
+                    format!("{v:?}"),
+                ));
+            } else {
+                higher[slot] = v.clone();
+            }
+        }
+        let [quadratic, cubic] = higher;
+        let polynomial =
+            sec.quadratic_mol_per_m3_per_s2.is_some() || sec.cubic_mol_per_m3_per_s3.is_some();
+        let section = Section {
             name: sec.name.clone(),
             start_s: t,
             end_s: t + sec.duration_s,
-            coefficients: [sec.inlet_mol_per_m3.clone(), grad, zeros.clone(), zeros],
-        });
+            coefficients: [sec.inlet_mol_per_m3.clone(), grad, quadratic, cubic],
+        };
+        if polynomial && sec.duration_s > 0.0 && section.coefficients.iter().all(|c| c.len() == nc)
+        {
+            if let Some((k, tau, value)) = negative_inlet(&section) {
+                d.push(src.diag(
+                    &f("cubic_mol_per_m3_per_s3"),
+                    format!(
+                        "polynomial inlet coefficients that keep {} ≥ 0 mol/m³ over the section",
+                        file.components[k].name
+                    ),
+                    format!("{value:.4e} mol/m³ at {tau:.4} s into the section"),
+                ));
+            }
+        }
+        sections.push(section);
         t += sec.duration_s.max(0.0);
     }
 
@@ -677,19 +733,15 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
         ));
     }
     if rapid_equilibrium {
-        if with_pores {
-            d.push(src.diag(
-                "binding.kinetic",
-                "true for models with pores (rapid equilibrium is implemented for the model without pores)",
-                "false",
-            ));
-        }
-        if let Some(Isotherm::Sma(_)) = &isotherm {
-            d.push(src.diag(
-                "binding.kinetic",
-                "true for \"sma\" (rapid equilibrium is implemented for linear and langmuir)",
-                "false",
-            ));
+        // the bound phase starts in equilibrium with the initial liquid
+        for (i, comp) in file.components.iter().enumerate() {
+            if comp.initial_bound_mol_per_m3 != 0.0 {
+                d.push(src.diag(
+                    &format!("components[{i}].initial_bound_mol_per_m3"),
+                    "no initial bound state with rapid equilibrium (kinetic = false): the bound phase starts in equilibrium with initial_mol_per_m3",
+                    comp.initial_bound_mol_per_m3.to_string(),
+                ));
+            }
         }
     }
     let (Some(model), Some(isotherm)) = (model, isotherm) else {
@@ -730,6 +782,36 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
     d.into_result(spec)
 }
 
+/// The first component whose polynomial inlet goes below zero within the
+/// section, with the time into the section and the value there: the cubic's
+/// minimum lies at an end or where its derivative vanishes.
+fn negative_inlet(section: &Section) -> Option<(usize, f64, f64)> {
+    let duration = section.end_s - section.start_s;
+    let nc = section.coefficients[0].len();
+    (0..nc).find_map(|k| {
+        let [a, b, c, dd] = [0, 1, 2, 3].map(|j| section.coefficients[j][k]);
+        let value = |tau: f64| a + tau * (b + tau * (c + tau * dd));
+        // roots of b + 2c τ + 3d τ² = 0
+        let mut candidates = vec![0.0, duration];
+        if dd != 0.0 {
+            let disc = 4.0 * c * c - 12.0 * dd * b;
+            if disc >= 0.0 {
+                for sign in [-1.0, 1.0] {
+                    candidates.push((-2.0 * c + sign * disc.sqrt()) / (6.0 * dd));
+                }
+            }
+        } else if c != 0.0 {
+            candidates.push(-b / (2.0 * c));
+        }
+        candidates
+            .into_iter()
+            .filter(|tau| (0.0..=duration).contains(tau))
+            .map(|tau| (tau, value(tau)))
+            .find(|(_, v)| *v < -1e-12 * a.abs().max(1.0))
+            .map(|(tau, v)| (k, tau, v))
+    })
+}
+
 /// Builds the isotherm; None (with diagnostics) when it cannot be built.
 fn binding(src: &SourceFile, file: &ColumnFile, d: &mut Diagnostics) -> Option<Isotherm> {
     let nc = file.components.len();
@@ -745,6 +827,26 @@ fn binding(src: &SourceFile, file: &ColumnFile, d: &mut Diagnostics) -> Option<I
         }
         return Some(Isotherm::None);
     };
+    if b.model != "sma" {
+        for (field, given) in [
+            (
+                "binding.reference_liquid_mol_per_m3",
+                b.reference_liquid_mol_per_m3,
+            ),
+            (
+                "binding.reference_solid_mol_per_m3",
+                b.reference_solid_mol_per_m3,
+            ),
+        ] {
+            if given.is_some() {
+                d.push(src.diag(
+                    field,
+                    format!("no such field for binding model \"{}\" (SMA only)", b.model),
+                    "a value",
+                ));
+            }
+        }
+    }
     let params: Vec<Option<ComponentBinding>> =
         file.components.iter().map(|c| c.binding.clone()).collect();
     let n_before = d.len();
@@ -821,7 +923,31 @@ fn binding(src: &SourceFile, file: &ColumnFile, d: &mut Diagnostics) -> Option<I
                 kd: vec![0.0; nc],
                 nu: vec![0.0; nc],
                 sigma: vec![0.0; nc],
+                reference_liquid_mol_per_m3: 1.0,
+                reference_solid_mol_per_m3: 1.0,
             };
+            for (field, given, slot) in [
+                (
+                    "binding.reference_liquid_mol_per_m3",
+                    b.reference_liquid_mol_per_m3,
+                    &mut m.reference_liquid_mol_per_m3,
+                ),
+                (
+                    "binding.reference_solid_mol_per_m3",
+                    b.reference_solid_mol_per_m3,
+                    &mut m.reference_solid_mol_per_m3,
+                ),
+            ] {
+                match given {
+                    None => {}
+                    Some(v) if v.is_finite() && v > 0.0 => *slot = v,
+                    Some(v) => d.push(src.diag(
+                        field,
+                        "a reference concentration > 0 mol/m³",
+                        v.to_string(),
+                    )),
+                }
+            }
             match b.ionic_capacity_mol_per_m3 {
                 Some(l) if l.is_finite() && l > 0.0 => m.lambda_mol_per_m3 = l,
                 other => d.push(

@@ -26,6 +26,10 @@ type Vect = FaerVec<f64>;
 const MAX_STEPS: usize = 2_000_000;
 /// First step after a section boundary, s: small, since the inlet jumps there.
 const RESTART_STEP_S: f64 = 1e-3;
+/// Pseudo-time over which binding sites relax onto their fast manifold at a
+/// restart ([`ColumnSystem::relax_binding`]), s: relaxes binding modes faster
+/// than 1e6/s; slower ones move by τ × their rate, below the tolerance.
+const RELAX_TIME_S: f64 = 1e-6;
 
 fn numerical(t_s: f64, message: impl std::fmt::Display) -> Error {
     Error::Numerical {
@@ -33,6 +37,33 @@ fn numerical(t_s: f64, message: impl std::fmt::Display) -> Error {
         message: format!("column integration failed: {message}"),
         state: String::from("see the column's outlet profile up to this time"),
     }
+}
+
+/// A failed integration step, with where it happened and what helps.
+fn step_failure(spec: &ColumnSpec, section: usize, t_s: f64, e: impl std::fmt::Display) -> Error {
+    let sec = &spec.sections[section];
+    let d = spec.discretisation;
+    let advice = if spec.rapid_equilibrium {
+        "with rapid equilibrium a strongly favourable isotherm forms fronts held only by \
+         film transfer and dispersion: refine the axial mesh (discretisation.elements), \
+         or use kinetic binding (binding.kinetic = true) with rates of the real resin"
+    } else {
+        "a front sharper than the mesh resolves makes the step size collapse: refine the \
+         axial mesh (discretisation.elements); binding rates far above the transport \
+         rates are better modelled as rapid equilibrium (binding.kinetic = false), \
+         which gives the same outlet"
+    };
+    numerical(
+        t_s,
+        format!(
+            "{e}, in section \"{}\" ({:.4} s after its start; mesh {} × degree {}). What \
+             helps: {advice}; tightening the tolerances rarely does",
+            sec.name,
+            t_s - sec.start_s,
+            d.elements,
+            d.polynomial_degree
+        ),
+    )
 }
 
 /// Runs the column through all its inlet sections.
@@ -57,20 +88,26 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
             |x: &Vect, _p: &Vect, t: f64, y: &mut Vect| {
                 sys.rhs(x.as_slice(), &inlet(t), y.as_mut_slice())
             },
-            |x: &Vect, _p: &Vect, t: f64, v: &Vect, y: &mut Vect| {
-                if sys.equilibrium {
-                    sys.jacobian_times_fd(x.as_slice(), v.as_slice(), &inlet(t), y.as_mut_slice())
-                } else {
-                    sys.jacobian_times(x.as_slice(), v.as_slice(), y.as_mut_slice())
-                }
+            |x: &Vect, _p: &Vect, _t: f64, v: &Vect, y: &mut Vect| {
+                sys.jacobian_times(x.as_slice(), v.as_slice(), y.as_mut_slice())
             },
         )
+        .mass(|v: &Vect, _p: &Vect, _t: f64, beta: f64, y: &mut Vect| {
+            sys.mass_times(v.as_slice(), beta, y.as_mut_slice())
+        })
         .init(
             |_p: &Vect, _t: f64, y: &mut Vect| y.as_mut_slice().copy_from_slice(&y0),
             n,
         )
         .build()
         .map_err(|e| numerical(0.0, e))?;
+    let mut problem = problem;
+    // diffsol counts Newton failures over the whole run (not per step) and
+    // stops at 50; a long column run with strongly nonlinear binding has
+    // many benign ones (a stale Jacobian, refreshed on the first failure).
+    // A step that really cannot converge still ends in a step size below
+    // the minimum, which is reported.
+    problem.ode_options.max_nonlinear_solver_failures = usize::MAX / 2;
     let mut solver = problem
         .bdf::<FaerSparseLU<f64>>()
         .map_err(|e| numerical(0.0, e))?;
@@ -89,11 +126,23 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
     for (s, sec) in spec.sections.iter().enumerate() {
         if s > 0 {
             section.set(s);
-            let y = solver.state().y.as_slice().to_vec();
-            let mut dy = vec![0.0; n];
-            sys.rhs(&y, &inlet(sec.start_s), &mut dy);
+            let mut c_old = vec![0.0; nc];
+            spec.sections[s - 1].inlet_at(sec.start_s, &mut c_old);
+            let c_new = inlet(sec.start_s);
             let st = solver.state_mut();
-            st.dy.as_mut_slice().copy_from_slice(&dy);
+            sys.relax_binding(
+                st.y.as_mut_slice(),
+                RELAX_TIME_S,
+                spec.solver.relative_tolerance,
+                spec.solver.absolute_tolerance,
+            );
+            if sys.equilibrium {
+                let y = st.y.as_slice().to_vec();
+                // y was just relaxed onto R = 0 (consistent algebraic states)
+                sys.consistent_derivative(&y, &c_new, st.dy.as_mut_slice());
+            } else {
+                sys.restart_derivative(&c_old, &c_new, st.dy.as_mut_slice());
+            }
             *st.t = sec.start_s;
             *st.h = RESTART_STEP_S.min(0.5 * (sec.end_s - sec.start_s));
         }
@@ -101,7 +150,9 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
             .set_stop_time(sec.end_s)
             .map_err(|e| numerical(sec.start_s, e))?;
         loop {
-            let reason = solver.step().map_err(|e| numerical(solver.state().t, e))?;
+            let reason = solver
+                .step()
+                .map_err(|e| step_failure(spec, s, solver.state().t, e))?;
             steps += 1;
             let t_now = solver.state().t;
             if steps > MAX_STEPS {

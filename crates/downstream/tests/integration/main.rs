@@ -5,6 +5,8 @@ mod downstream_balances;
 mod downstream_column_analytic;
 mod downstream_column_cadet;
 mod downstream_column_grm;
+mod downstream_column_inputs;
 mod downstream_column_invalid;
 mod downstream_column_sma;
+mod downstream_column_stiff;
 mod downstream_train;
