@@ -417,6 +417,13 @@ pub fn adjust(
             f0.clone(),
         ),
         Some(x) => {
+            // The point is re-checked, reported and written as it will be
+            // set: rounded to meaningful digits inside each variable's box.
+            let x: &Vec<f64> = &variables
+                .iter()
+                .zip(x)
+                .map(|(v, x)| super::translate::round_set_point(*x, v.low, v.high))
+                .collect();
             let (y, f) = evaluate_at(scenario, variables, x, &params)?;
             let worse_metrics: Vec<String> = terms
                 .iter()
