@@ -22,11 +22,15 @@
 //! byte-identical output files.
 
 pub mod adjust;
+pub mod assumptions;
+pub mod html;
+pub mod labels;
 pub mod lots;
 pub mod package;
 pub mod plots;
 pub mod report;
 pub mod sensitivity;
+pub mod site_recipe;
 pub mod study;
 pub mod translate;
 
@@ -162,6 +166,10 @@ pub struct TransferStudy {
     /// target over their whole trajectories.
     pub target_feasibility: Feasibility,
     pub adjusted_feasibility: Feasibility,
+    /// The recommended process in absolute units at the receiving site.
+    pub site_recipe: site_recipe::SiteRecipe,
+    /// Every number the study used that its file marks assumed.
+    pub assumptions: Vec<assumptions::Assumption>,
     /// Every warning, most important first (listed in full in the report,
     /// `transfer.json` and on the console).
     pub warnings: Vec<Warning>,
@@ -460,11 +468,9 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         limit,
         opts.progress,
     )?;
-    let adjusted_feasibility = feasibility::check(
-        &adjusted_scenario,
-        &adjusted_scenario.simulate(true)?,
-        &params,
-    );
+    let adjusted_nominal = adjusted_scenario.simulate(true)?;
+    let adjusted_feasibility = feasibility::check(&adjusted_scenario, &adjusted_nominal, &params);
+    let site_recipe = site_recipe::site_recipe(&adjusted_scenario, &adjusted_nominal);
     let adjusted_path = opts.out.join(ADJUSTED_PROCESS);
     let rec = |name: &str, default: f64| {
         adjustment
@@ -552,9 +558,12 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         lots,
         target_feasibility,
         adjusted_feasibility,
+        site_recipe,
+        assumptions: Vec::new(),
         warnings: Vec::new(),
     };
     study.warnings = report::warnings(&study);
+    study.assumptions = assumptions::collect(&study);
     write_outputs(&study, &opts.out)?;
     Ok(study)
 }
@@ -571,14 +580,23 @@ pub fn strict_check(study: &TransferStudy) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes `transfer.json`, `report.md`, `trajectories.svg` and `sobol.svg`.
+/// The self-contained HTML report written beside `report.md`.
+pub const HTML_REPORT: &str = "report.html";
+
+/// Writes `transfer.json`, `report.md`, `report.html`, `trajectories.svg`
+/// and `sobol.svg` (each atomically).
 pub fn write_outputs(study: &TransferStudy, dir: &Path) -> Result<(), Error> {
     let json = package::to_json(study)?;
     write_atomic(&dir.join("transfer.json"), &json)?;
     let svg =
         plots::trajectories_svg(study).map_err(|e| Error::io(dir.join("trajectories.svg"), e))?;
+    let sobol = plots::sobol_svg(study);
     write_atomic(&dir.join("trajectories.svg"), svg.as_bytes())?;
-    write_atomic(&dir.join("sobol.svg"), plots::sobol_svg(study).as_bytes())?;
+    write_atomic(&dir.join("sobol.svg"), sobol.as_bytes())?;
     write_atomic(&dir.join("report.md"), report::markdown(study).as_bytes())?;
+    write_atomic(
+        &dir.join(HTML_REPORT),
+        html::report(study, &svg, &sobol).as_bytes(),
+    )?;
     Ok(())
 }
