@@ -289,3 +289,26 @@ pub fn translated_process_with(
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::round_set_point;
+
+    #[test]
+    fn set_points_keep_four_significant_digits_inside_their_limits() {
+        assert_eq!(round_set_point(1250.0000000000002, 0.0, 2000.0), 1250.0);
+        assert_eq!(round_set_point(76.853_21, 20.0, 100.0), 76.85);
+        assert_eq!(round_set_point(9.119_48, 2.0, 200.0), 9.119);
+        assert_eq!(round_set_point(142.249_9, 96.0, 192.0), 142.2);
+        assert_eq!(round_set_point(1.018_7, 0.7, 1.3), 1.019);
+        assert_eq!(round_set_point(12_345.6, 0.0, 1e6), 12_350.0);
+        // At a limit that is not a round number: stays inside.
+        assert_eq!(round_set_point(93.235_6, 20.0, 93.235_6), 93.23);
+        assert_eq!(round_set_point(2.000_04, 2.000_04, 200.0), 2.001);
+        // The printed form is the decimal itself.
+        assert_eq!(
+            format!("{:?}", round_set_point(76.930_000_4, 0.0, 100.0)),
+            "76.93"
+        );
+    }
+}

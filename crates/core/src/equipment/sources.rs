@@ -203,6 +203,30 @@ pub fn check_sources(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn assumed_numbers_follow_the_most_specific_source() {
+        use super::{BTreeMap, assumed_numbers};
+        let text = "[vessel]\nd_m = 1.2\nh_m = 1.8\n[kla]\na = 93.6\np_max = 150\n[sources]\n\"vessel\" = \"assumed: typical\"\n\"vessel.h_m\" = \"vendor data sheet\"\n\"kla\" = \"van 't Riet 1979; validity range assumed\"\n";
+        let sources: BTreeMap<String, String> =
+            toml::from_str::<toml::Table>(text).unwrap()["sources"]
+                .as_table()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+        let got: Vec<(String, f64)> = assumed_numbers(text, &sources)
+            .into_iter()
+            .map(|n| (n.field, n.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("kla.p_max".to_string(), 150.0),
+                ("vessel.d_m".to_string(), 1.2)
+            ]
+        );
+    }
+
     use super::*;
 
     #[test]
