@@ -152,7 +152,10 @@ fn within(b: bool) -> &'static str {
     }
 }
 
-fn verdict(s: &mut String, study: &TransferStudy) {
+/// The overall comparability verdict in one sentence (also the first line
+/// of report.md's summary): `true` when every attribute with a margin is
+/// within it on the target with the recommended recipe.
+pub fn verdict_sentence(study: &TransferStudy) -> (bool, String) {
     let adj = &study.adjustment;
     let n = adj.metrics.len();
     let n_rec = adj.metrics.iter().filter(|m| m.adjusted_within).count();
@@ -161,10 +164,9 @@ fn verdict(s: &mut String, study: &TransferStudy) {
         Decision::Change => "recommended recipe",
         _ => "translated recipe (no change recommended)",
     };
-    let _ = writeln!(s, r#"<section id="verdict"><h2>Comparability verdict</h2>"#);
-    let (class, text) = if n > 0 && n_rec == n {
+    if n > 0 && n_rec == n {
         (
-            "ok",
+            true,
             format!(
                 "Comparable: all {n} attributes with a margin are within it on the target with the {recipe} (nominal prediction; {n_tr} of {n} as translated)."
             ),
@@ -177,14 +179,21 @@ fn verdict(s: &mut String, study: &TransferStudy) {
             .map(|m| human(&m.metric))
             .collect();
         (
-            "bad",
+            false,
             format!(
                 "Not comparable: {} of {n} attributes outside their margin on the target with the {recipe}: {} ({n_tr} of {n} within as translated).",
                 n - n_rec,
                 off.join(", ")
             ),
         )
-    };
+    }
+}
+
+fn verdict(s: &mut String, study: &TransferStudy) {
+    let adj = &study.adjustment;
+    let _ = writeln!(s, r#"<section id="verdict"><h2>Comparability verdict</h2>"#);
+    let (ok, text) = verdict_sentence(study);
+    let class = if ok { "ok" } else { "bad" };
     let _ = writeln!(
         s,
         r#"<p class="verdict {class}" id="overall-verdict">{}</p>"#,
