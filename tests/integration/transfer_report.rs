@@ -257,12 +257,18 @@ fn a_copied_output_folder_simulates_its_adjusted_process_elsewhere() {
         let path = moved.path().join(file);
         let text = read(&path);
         // References are the copies beside it, by relative name.
-        for key in ["model", "recipe", "equipment", "specifications"] {
+        for (key, name) in [
+            ("model", "model.toml"),
+            ("recipe", "cho-platform-14d.toml"),
+            ("equipment", "sut-2000l-pbt-drilled.toml"),
+            ("specifications", "cho-mab-upstream.toml"),
+        ] {
             let line = text
                 .lines()
                 .find(|l| l.starts_with(&format!("{key} = ")))
                 .unwrap_or_else(|| panic!("{file}: no {key}"));
-            assert_eq!(line, format!("{key} = \"{key}.toml\""), "{file}");
+            assert_eq!(line, format!("{key} = \"{name}\""), "{file}");
+            assert!(moved.path().join(name).is_file(), "{name} copied");
         }
         assert!(
             !text.contains(&*root().to_string_lossy()),

@@ -91,12 +91,17 @@ pub struct References {
     pub specifications: Option<String>,
 }
 
-/// File names of the input copies in a transfer's output folder.
-pub const COPIED_INPUTS: [(&str, &str); 4] = [
-    ("model", "model.toml"),
-    ("recipe", "recipe.toml"),
-    ("equipment", "equipment.toml"),
-    ("specifications", "specifications.toml"),
+/// The inputs copied into a transfer's output folder, in order. The model
+/// copy is always `model.toml` (the `--model` copy's name); the others keep
+/// their file names (`sut-2000l-pbt-drilled.toml`), or take the role's name
+/// (`recipe.toml`) when that name is taken.
+pub const COPIED_INPUTS: [&str; 4] = ["model", "recipe", "equipment", "specifications"];
+
+/// Names a copied input may not take: the files the transfer writes.
+const RESERVED: [&str; 3] = [
+    "model.toml",
+    "translated-process.toml",
+    "adjusted-process.toml",
 ];
 
 impl References {
@@ -131,7 +136,7 @@ impl References {
         dir: &std::path::Path,
     ) -> Result<References, Error> {
         let mut names: Vec<Option<String>> = Vec::new();
-        for (role, name) in COPIED_INPUTS {
+        for role in COPIED_INPUTS {
             let from = if role == "equipment" {
                 Some(target_path.to_path_buf())
             } else {
@@ -144,7 +149,21 @@ impl References {
                 names.push(None);
                 continue;
             };
-            let to = dir.join(name);
+            let own = from
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .filter(|f| f.ends_with(".toml") && !f.contains(['"', '\\']));
+            let name = match own {
+                _ if role == "model" => "model.toml".to_string(),
+                Some(f)
+                    if !RESERVED.contains(&f.as_str())
+                        && !names.iter().flatten().any(|n| *n == f) =>
+                {
+                    f
+                }
+                _ => format!("{role}.toml"),
+            };
+            let to = dir.join(&name);
             let same = matches!(
                 (std::fs::canonicalize(&from), std::fs::canonicalize(&to)),
                 (Ok(a), Ok(b)) if a == b
@@ -153,7 +172,7 @@ impl References {
                 let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
                 biotwin_core::output::write_atomic(&to, &bytes)?;
             }
-            names.push(Some(name.to_string()));
+            names.push(Some(name));
         }
         let mut it = names.into_iter();
         let mut next = || it.next().flatten();
