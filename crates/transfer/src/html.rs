@@ -199,6 +199,21 @@ fn verdict(s: &mut String, study: &TransferStudy) {
         r#"<p class="verdict {class}" id="overall-verdict">{}</p>"#,
         esc(&text)
     );
+    if !study.warnings.is_empty() {
+        let mut kinds: Vec<&str> = study.warnings.iter().map(|w| w.kind.name()).collect();
+        kinds.dedup();
+        let _ = writeln!(
+            s,
+            r##"<p class="bad">{} {} to this transfer ({}): read them under <a href="#warnings">Warnings</a> before signing.</p>"##,
+            study.warnings.len(),
+            if study.warnings.len() == 1 {
+                "warning applies"
+            } else {
+                "warnings apply"
+            },
+            esc(&kinds.join(", "))
+        );
+    }
     let _ = writeln!(
         s,
         "<p>Each attribute is judged against the source's nominal value: a <b>floor</b> (titer, viability) may be higher, a <b>ceiling</b> (pCO₂, impurities) may be lower, an <b>equivalence</b> attribute must stay within ± its margin. \
