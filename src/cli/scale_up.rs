@@ -9,7 +9,7 @@ use crate::error::{Diagnostic, Error};
 use crate::output;
 use crate::scaleup::{self, Criterion, ScaleUpParameters};
 use crate::simulation::{Scenario, load_process, model_source};
-use crate::transfer::translate::{operating_point, translated_process};
+use crate::transfer::translate::{References, operating_point, rounded, translated_process};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -98,13 +98,14 @@ pub fn run(a: Args) -> Result<(), Error> {
         Some(v) => v * 1e-3,
         None => scaleup::default_target_volume_m3(&source, op.volume_m3, &target),
     };
-    let report = scaleup::scale_up(
+    let mut report = scaleup::scale_up(
         &source,
         &op,
         &target,
         Some(v_target),
         &ScaleUpParameters::default(),
     )?;
+    report.choose(criterion);
     if a.json {
         outln!(
             "{}",
@@ -114,14 +115,17 @@ pub fn run(a: Args) -> Result<(), Error> {
         out!("{}", scaleup::render_table(&report));
     }
     if let Some(out) = &a.write_process {
-        let sp = report.set_points(criterion).ok_or_else(|| {
-            Error::input(
-                "<command line>",
-                "--criterion",
-                "a criterion the calculator evaluated",
-                criterion.to_string(),
-            )
-        })?;
+        let sp = report
+            .set_points(criterion)
+            .map(|sp| rounded(sp, &target))
+            .ok_or_else(|| {
+                Error::input(
+                    "<command line>",
+                    "--criterion",
+                    "a criterion the calculator evaluated",
+                    criterion.to_string(),
+                )
+            })?;
         if let Some(m) = &resolved {
             // The translated file must name a model file that exists: a
             // copy of the resolved text beside it (a registry model has no
@@ -135,7 +139,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         }
         let text = translated_process(
             &def,
-            &target_path,
+            &References::absolute(&def, &target_path),
             &target,
             criterion,
             sp.volume_l,

@@ -10,7 +10,7 @@ use crate::transfer::{self, StudyOptions, Tolerance};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Virtual technology transfer: translate a process to a target vessel, compare with uncertainty, sensitivity, adjustment, raw-material lots",
-    after_help = "Examples:\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --out transfer-2000l\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-microsparger --criterion v_s --lots process-models/lots/feed-a-supplier-b.toml --seed 7 --out study\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --model cho-fit-v1 --registry models --out transfer-calibrated\n\nWrites report.md, trajectories.svg, sobol.svg, transfer.json (schema biotwin.transfer/2), translated-process.toml and adjusted-process.toml into --out."
+    after_help = "Examples:\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --out transfer-2000l\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-microsparger --criterion v_s --lots process-models/lots/feed-a-supplier-b.toml --seed 7 --out study\n  biotwin transfer --process process-models/processes/cho-platform-3l.toml --to sut-2000l-pbt-drilled --model cho-fit-v1 --registry models --out transfer-calibrated\n\nWrites report.html (self-contained, to read and sign), report.md, trajectories.svg, sobol.svg, transfer.json (schema biotwin.transfer/2), translated-process.toml and adjusted-process.toml into --out, with copies of the model, recipe, equipment and specifications they name (the folder runs wherever it is copied)."
 )]
 pub struct Args {
     /// Source process file (its equipment and set-points are the source).
@@ -124,8 +124,8 @@ pub fn run(a: Args) -> Result<(), Error> {
         eprintln!("  ! [{}] {}", w.kind.name(), w.message);
     }
     outln!(
-        "report: {}\npackage: {}",
-        a.out.join("report.md").display(),
+        "report: {} (Markdown: report.md)\npackage: {}",
+        a.out.join(transfer::HTML_REPORT).display(),
         a.out.join("transfer.json").display()
     );
     transfer::strict_check(&study)

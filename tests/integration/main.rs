@@ -27,5 +27,7 @@ mod structural_mismatch;
 mod surrogates_nn;
 mod tamper_support;
 mod transfer;
+mod transfer_report;
+mod transfer_report_chromium;
 mod twin_end_to_end;
 mod xing2010_depletion;

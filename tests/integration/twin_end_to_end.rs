@@ -232,8 +232,11 @@ fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
     // from a copy of the folder elsewhere.
     let moved = dir.path().join("moved");
     std::fs::create_dir_all(&moved).unwrap();
-    for f in ["translated-process.toml", "model.toml"] {
-        std::fs::copy(tr.join(f), moved.join(f)).unwrap();
+    for f in std::fs::read_dir(&tr).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, moved.join(f.file_name().unwrap())).unwrap();
+        }
     }
     ok(&bin(&[
         "simulate",

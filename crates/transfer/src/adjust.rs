@@ -417,22 +417,62 @@ pub fn adjust(
             f0.clone(),
         ),
         Some(x) => {
-            let (y, f) = evaluate_at(scenario, variables, x, &params)?;
-            let worse_metrics: Vec<String> = terms
+            // The point is re-checked, reported and written as it will be
+            // set: rounded to meaningful digits inside each variable's box.
+            // The optimiser may stop on a binding constraint, which plain
+            // rounding can cross; then each variable is rounded toward the
+            // translated value instead (the direction the constraints
+            // allow), and the first of the two that passes is taken.
+            let check = |x: &Vec<f64>| -> Result<_, Error> {
+                let (y, f) = evaluate_at(scenario, variables, x, &params)?;
+                let worse_metrics: Vec<String> = terms
+                    .iter()
+                    .filter(|(j, r, t, _, side)| {
+                        side.excess(y[*j], *r, *t) > side.excess(translated[*j], *r, *t) + 1e-9
+                    })
+                    .map(|(_, _, _, tol, _)| tol.metric.clone())
+                    .collect();
+                let worse_limits: Vec<String> = f
+                    .quantities
+                    .iter()
+                    .filter(|q| q.constraint)
+                    .filter_map(|q| Some((q, f0.quantity(&q.name)?)))
+                    .filter(|(q, q0)| !q.acceptable_against(q0))
+                    .map(|(q, _)| q.name.clone())
+                    .collect();
+                Ok((y, f, worse_metrics, worse_limits))
+            };
+            let nearest: Vec<f64> = variables
                 .iter()
-                .filter(|(j, r, t, _, side)| {
-                    side.excess(y[*j], *r, *t) > side.excess(translated[*j], *r, *t) + 1e-9
+                .zip(x)
+                .map(|(v, x)| super::translate::round_set_point(*x, v.low, v.high))
+                .collect();
+            let toward: Vec<f64> = variables
+                .iter()
+                .zip(x)
+                .map(|(v, x)| {
+                    let (lo, hi) = if v.start < *x {
+                        (v.low.max(v.start), *x)
+                    } else {
+                        (*x, v.high.min(v.start))
+                    };
+                    super::translate::round_set_point(*x, lo, hi)
                 })
-                .map(|(_, _, _, tol, _)| tol.metric.clone())
                 .collect();
-            let worse_limits: Vec<String> = f
-                .quantities
-                .iter()
-                .filter(|q| q.constraint)
-                .filter_map(|q| Some((q, f0.quantity(&q.name)?)))
-                .filter(|(q, q0)| !q.acceptable_against(q0))
-                .map(|(q, _)| q.name.clone())
-                .collect();
+            let mut checked = check(&nearest)?;
+            let mut x = nearest;
+            let passes = |c: &(Vec<f64>, Feasibility, Vec<String>, Vec<String>)| {
+                c.2.is_empty() && c.3.is_empty() && objective_of(&c.0) < j0 - 1e-9
+            };
+            if !passes(&checked) && toward != x {
+                let other = check(&toward)?;
+                if passes(&other) {
+                    checked = other;
+                    x = toward;
+                }
+            }
+            let x = &x;
+            let (y, f, worse_metrics, worse_limits) = checked;
             let j1 = objective_of(&y);
             if !worse_metrics.is_empty() || !worse_limits.is_empty() {
                 let mut why = Vec::new();

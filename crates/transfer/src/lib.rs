@@ -22,11 +22,15 @@
 //! byte-identical output files.
 
 pub mod adjust;
+pub mod assumptions;
+pub mod html;
+pub mod labels;
 pub mod lots;
 pub mod package;
 pub mod plots;
 pub mod report;
 pub mod sensitivity;
+pub mod site_recipe;
 pub mod study;
 pub mod translate;
 
@@ -162,6 +166,10 @@ pub struct TransferStudy {
     /// target over their whole trajectories.
     pub target_feasibility: Feasibility,
     pub adjusted_feasibility: Feasibility,
+    /// The recommended process in absolute units at the receiving site.
+    pub site_recipe: site_recipe::SiteRecipe,
+    /// Every number the study used that its file marks assumed.
+    pub assumptions: Vec<assumptions::Assumption>,
     /// Every warning, most important first (listed in full in the report,
     /// `transfer.json` and on the console).
     pub warnings: Vec<Warning>,
@@ -220,13 +228,14 @@ pub fn translate_process(
         None => scaleup::default_target_volume_m3(&source, op.volume_m3, &target),
     };
     check_target_volume(scenario, &target, v_target, opts.volume_l.is_some())?;
-    let report = scaleup::scale_up(
+    let mut report = scaleup::scale_up(
         &source,
         &op,
         &target,
         Some(v_target),
         &ScaleUpParameters::default(),
     )?;
+    report.choose(opts.criterion);
     let sp = report.set_points(opts.criterion).ok_or_else(|| {
         Error::input(
             "<command line>",
@@ -235,6 +244,8 @@ pub fn translate_process(
             opts.criterion.to_string(),
         )
     })?;
+    // Written into the process file and run: rounded first.
+    let sp = translate::rounded(sp, &target);
     for (flag, v) in [
         ("--agitation-rpm", opts.agitation_rpm),
         ("--sparge-slpm", opts.sparge_slpm),
@@ -352,25 +363,7 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
         write_atomic(&model_copy, m.text.as_bytes())?;
         biotwin_core::simulation::model_source::with_model_at(&mut def, m, &model_copy)?;
-    } else if model_copy.is_file() {
-        // A model copy from an earlier --model run into the same folder
-        // would sit beside a package that did not use it.
-        std::fs::remove_file(&model_copy).map_err(|e| Error::io(&model_copy, e))?;
     }
-    // The process files written next to the copy name it relatively, so
-    // the folder can move with the model it ran.
-    let portable = |text: String| -> String {
-        if opts.model.is_none() {
-            return text;
-        }
-        match std::fs::canonicalize(&model_copy) {
-            Ok(abs) => text.replace(
-                &format!("model = \"{}\"", abs.display()),
-                &format!("model = \"{MODEL_FILE}\""),
-            ),
-            Err(_) => text,
-        }
-    };
     let mut scenario = Scenario::from_definition(&def)?;
     let names = study::metric_names(&scenario);
     for (i, t) in opts.tolerances.iter().enumerate() {
@@ -385,19 +378,21 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     }
     let translation = translate_process(&def, &scenario, opts)?;
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    // The written process files name copies of their inputs in the output
+    // folder, so the folder runs wherever it is copied.
+    let refs = translate::References::copied_into(&def, &translation.target_path, &opts.out)?;
 
     // The target as a process file the receiving site can run as is.
     let translated_path = opts.out.join(TRANSLATED_PROCESS);
     let text = translate::translated_process(
         &def,
-        &translation.target_path,
+        &refs,
         &translation.target,
         translation.criterion,
         translation.criterion_volume_l,
         translation.agitation_rpm,
         translation.sparge_slpm,
     );
-    let text = portable(text);
     write_atomic(&translated_path, text.as_bytes())?;
     let target_def = load_process(&translated_path)?;
     let mut target_scenario = Scenario::from_definition(&target_def)?;
@@ -473,11 +468,9 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         limit,
         opts.progress,
     )?;
-    let adjusted_feasibility = feasibility::check(
-        &adjusted_scenario,
-        &adjusted_scenario.simulate(true)?,
-        &params,
-    );
+    let adjusted_nominal = adjusted_scenario.simulate(true)?;
+    let adjusted_feasibility = feasibility::check(&adjusted_scenario, &adjusted_nominal, &params);
+    let site_recipe = site_recipe::site_recipe(&adjusted_scenario, &adjusted_nominal);
     let adjusted_path = opts.out.join(ADJUSTED_PROCESS);
     let rec = |name: &str, default: f64| {
         adjustment
@@ -498,7 +491,7 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         .collect();
     let adjusted_text = translate::translated_process_with(
         &def,
-        &translation.target_path,
+        &refs,
         &translation.target,
         translation.criterion,
         translation.criterion_volume_l,
@@ -506,7 +499,6 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         rec("setpoints.sparge_slpm", translation.sparge_slpm),
         &extra,
     );
-    let adjusted_text = portable(adjusted_text);
     write_atomic(&adjusted_path, adjusted_text.as_bytes())?;
 
     let lots = match lots {
@@ -566,9 +558,12 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         lots,
         target_feasibility,
         adjusted_feasibility,
+        site_recipe,
+        assumptions: Vec::new(),
         warnings: Vec::new(),
     };
     study.warnings = report::warnings(&study);
+    study.assumptions = assumptions::collect(&study);
     write_outputs(&study, &opts.out)?;
     Ok(study)
 }
@@ -585,14 +580,23 @@ pub fn strict_check(study: &TransferStudy) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes `transfer.json`, `report.md`, `trajectories.svg` and `sobol.svg`.
+/// The self-contained HTML report written beside `report.md`.
+pub const HTML_REPORT: &str = "report.html";
+
+/// Writes `transfer.json`, `report.md`, `report.html`, `trajectories.svg`
+/// and `sobol.svg` (each atomically).
 pub fn write_outputs(study: &TransferStudy, dir: &Path) -> Result<(), Error> {
     let json = package::to_json(study)?;
     write_atomic(&dir.join("transfer.json"), &json)?;
     let svg =
         plots::trajectories_svg(study).map_err(|e| Error::io(dir.join("trajectories.svg"), e))?;
+    let sobol = plots::sobol_svg(study);
     write_atomic(&dir.join("trajectories.svg"), svg.as_bytes())?;
-    write_atomic(&dir.join("sobol.svg"), plots::sobol_svg(study).as_bytes())?;
+    write_atomic(&dir.join("sobol.svg"), sobol.as_bytes())?;
     write_atomic(&dir.join("report.md"), report::markdown(study).as_bytes())?;
+    write_atomic(
+        &dir.join(HTML_REPORT),
+        html::report(study, &svg, &sobol).as_bytes(),
+    )?;
     Ok(())
 }

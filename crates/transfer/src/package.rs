@@ -42,6 +42,8 @@ struct Package<'a> {
     recommended_set_points: Vec<NamedValue>,
     lots: Option<&'a LotComparison>,
     feasibility: FeasibilityArms<'a>,
+    site_recipe: &'a super::site_recipe::SiteRecipe,
+    assumptions: &'a [super::assumptions::Assumption],
     warnings: &'a [Warning],
 }
 
@@ -270,6 +272,8 @@ pub fn to_json(study: &TransferStudy) -> Result<Vec<u8>, Error> {
             target: &study.target_feasibility,
             adjusted: &study.adjusted_feasibility,
         },
+        site_recipe: &study.site_recipe,
+        assumptions: &study.assumptions,
         warnings: &study.warnings,
     };
     let mut v = serde_json::to_vec_pretty(&doc).map_err(|e| Error::io("transfer.json", e))?;

@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
-use biotwin_core::output::plot::{Line, Panel, render_svg};
+use biotwin_core::output::format_sig;
+use biotwin_core::output::plot::{LimitLine, Line, Panel, render_svg};
+
+use super::labels::human;
 
 use super::TransferStudy;
 use super::study::{ArmStudy, BAND_COLUMNS, PEAK_PCO2};
@@ -18,31 +21,64 @@ pub const SOBOL_PLOT_METRICS: [&str; 6] = [
     PEAK_PCO2,
 ];
 
-/// Source, target and adjusted target: nominal lines with 5–95 % bands.
+/// Source, target and adjusted target: nominal lines with 5–95 % bands,
+/// human titles with units, and the limit lines that apply to a panel (the
+/// specification's limits, the pCO₂ inhibition limit of the scale-up
+/// parameters, the DO set-point).
 pub fn trajectories_svg(study: &TransferStudy) -> Result<String, String> {
     let arms: [(&str, &ArmStudy); 3] = [
         ("source", &study.source),
-        ("target (translated)", &study.target),
-        ("target (adjusted)", &study.adjusted),
+        ("target, translated", &study.target),
+        ("target, recommended", &study.adjusted),
     ];
+    let specs = study.source_def.specifications.as_ref();
     let panels: Vec<Panel> = BAND_COLUMNS
         .iter()
-        .map(|col| Panel {
-            title: col.to_string(),
-            x_label: "time_h".into(),
-            lines: arms
-                .iter()
-                .filter_map(|(label, arm)| {
-                    let b = arm.bands.as_ref()?;
-                    let c = b.columns.iter().find(|c| c.column == *col)?;
-                    Some(Line {
-                        label: format!("{label}, 5-95 % of {} runs", b.runs),
-                        x: b.time_h.clone(),
-                        y: c.nominal.clone(),
-                        band: Some((c.p05.clone(), c.p95.clone())),
+        .map(|col| {
+            let mut limits = Vec::new();
+            if let Some(l) = specs.and_then(|s| s.limit(col)) {
+                for (word, v) in [("spec. min", l.min), ("spec. max", l.max)] {
+                    if let Some(v) = v {
+                        limits.push(LimitLine {
+                            value: v,
+                            label: format!("{word} {}", format_sig(v)),
+                        });
+                    }
+                }
+            }
+            if *col == "pco2_mmhg" {
+                let v = study.source.pco2_limit_mmhg;
+                limits.push(LimitLine {
+                    value: v,
+                    label: format!("inhibition limit {} mmHg", format_sig(v)),
+                });
+            }
+            if *col == "do_pct"
+                && let Some(f) = study.target_def.recipe.setpoints.do_fraction
+            {
+                limits.push(LimitLine {
+                    value: 100.0 * f,
+                    label: format!("set-point {} %", format_sig(100.0 * f)),
+                });
+            }
+            Panel {
+                title: human(col),
+                x_label: "time [h]".into(),
+                lines: arms
+                    .iter()
+                    .filter_map(|(label, arm)| {
+                        let b = arm.bands.as_ref()?;
+                        let c = b.columns.iter().find(|c| c.column == *col)?;
+                        Some(Line {
+                            label: format!("{label} (nominal; band: {} runs)", b.runs),
+                            x: b.time_h.clone(),
+                            y: c.nominal.clone(),
+                            band: Some((c.p05.clone(), c.p95.clone())),
+                        })
                     })
-                })
-                .collect(),
+                    .collect(),
+                limits,
+            }
         })
         .collect();
     render_svg(&panels, 3)
@@ -92,7 +128,7 @@ pub fn sobol_svg(study: &TransferStudy) -> String {
             r#"<text x="{}" y="{}" font-size="12" font-weight="bold">{}</text>"#,
             x0 + 10.0,
             y0 + 16.0,
-            esc(m)
+            esc(&human(m))
         );
         let axis_y = y0 + 26.0;
         let xs = |v: f64| x0 + label_w + v.clamp(0.0, 1.0) * plot_w;

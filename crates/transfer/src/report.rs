@@ -242,6 +242,11 @@ pub fn markdown(study: &TransferStudy) -> String {
     let _ = writeln!(s, "## Summary\n");
     let _ = writeln!(
         s,
+        "- **Verdict**: {} Per attribute, with margins: `report.html`.",
+        super::html::verdict_sentence(study).1
+    );
+    let _ = writeln!(
+        s,
         "- **Transfer**: `{}` on `{}` ({} L) → `{}` ({} L), criterion **{}**{}.",
         def.id,
         t.source.id(),

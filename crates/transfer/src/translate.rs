@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use biotwin_core::equipment::Equipment;
 use biotwin_core::error::Error;
-use biotwin_core::scaleup::{Criterion, OperatingPoint};
+use biotwin_core::scaleup::{Criterion, OperatingPoint, TranslatedSetPoints};
 use biotwin_core::simulation::Scenario;
 
 /// Source operating point of a process: set-points at the start, peak OUR
@@ -34,12 +34,163 @@ fn abs(p: &std::path::Path) -> String {
         .to_string()
 }
 
+/// Significant digits of a computed set-point written into a process file
+/// (agitation, gas flow, volume, feed scale, shift time): finer than any
+/// controller resolves, coarse enough to read (`1250`, not
+/// `1250.0000000000002`).
+pub const SET_POINT_DIGITS: i32 = 4;
+
+/// `v` to [`SET_POINT_DIGITS`] significant digits, stepping toward the
+/// inside of `[low, high]` when plain rounding would leave it (a set-point
+/// at a tip-speed limit of 93.2356 rpm becomes 93.23, not 93.24).
+pub fn round_set_point(v: f64, low: f64, high: f64) -> f64 {
+    if !v.is_finite() || v == 0.0 {
+        return v;
+    }
+    let e = v.abs().log10().floor() as i32 - (SET_POINT_DIGITS - 1);
+    // Divide by an exact power of ten so the result is the double nearest
+    // the decimal (76.93, not 76.93000000000001).
+    let (scale, up) = if e < 0 {
+        (10f64.powi(-e), false)
+    } else {
+        (10f64.powi(e), true)
+    };
+    let to = |n: f64| if up { n * scale } else { n / scale };
+    let n = if up { v / scale } else { v * scale };
+    let mut r = to(n.round());
+    if r > high && v <= high {
+        r = to(n.floor());
+    }
+    if r < low && v >= low {
+        r = to(n.ceil());
+    }
+    r
+}
+
+/// A criterion's set-points as written into a process file and run:
+/// rounded to meaningful digits, never up to a volume that could overflow,
+/// never across the equipment's agitation or gas-flow limits.
+pub fn rounded(sp: TranslatedSetPoints, target: &Equipment) -> TranslatedSetPoints {
+    let (a_lo, a_hi) = biotwin_core::scaleup::conditions::agitation_limits_rpm(target);
+    let (g_lo, g_hi) = target.gas_flow_range_slpm();
+    TranslatedSetPoints {
+        volume_l: round_set_point(sp.volume_l, 0.0, sp.volume_l),
+        agitation_rpm: round_set_point(sp.agitation_rpm, a_lo, a_hi),
+        sparge_gas_slpm: round_set_point(sp.sparge_gas_slpm, g_lo, g_hi),
+        ..sp
+    }
+}
+
+/// How a written process file names its model, recipe, equipment and
+/// specifications.
+#[derive(Debug, Clone)]
+pub struct References {
+    pub model: String,
+    pub recipe: String,
+    pub equipment: String,
+    pub specifications: Option<String>,
+}
+
+/// The inputs copied into a transfer's output folder, in order. The model
+/// copy is always `model.toml` (the `--model` copy's name); the others keep
+/// their file names (`sut-2000l-pbt-drilled.toml`), or take the role's name
+/// (`recipe.toml`) when that name is taken.
+pub const COPIED_INPUTS: [&str; 4] = ["model", "recipe", "equipment", "specifications"];
+
+/// Names a copied input may not take: the files the transfer writes.
+const RESERVED: [&str; 3] = [
+    "model.toml",
+    "translated-process.toml",
+    "adjusted-process.toml",
+];
+
+impl References {
+    /// Absolute paths of the files `def` read and of `target_path` (a
+    /// process file written for use on this machine).
+    pub fn absolute(
+        def: &biotwin_core::definition::process::ProcessDefinition,
+        target_path: &std::path::Path,
+    ) -> References {
+        let role = |r: &str| {
+            def.inputs
+                .iter()
+                .find(|i| i.role == r)
+                .map(|i| abs(&i.path))
+        };
+        References {
+            model: role("model").unwrap_or_default(),
+            recipe: role("recipe").unwrap_or_default(),
+            equipment: abs(target_path),
+            specifications: role("specifications"),
+        }
+    }
+
+    /// Byte copies of the model, recipe and specifications `def` read and of
+    /// the target equipment file in `dir` ([`COPIED_INPUTS`]), named
+    /// relatively: the folder is self-contained and can be moved or sent to
+    /// the receiving site. A file already at its copy's place (a `--model`
+    /// copy) is left as it is.
+    pub fn copied_into(
+        def: &biotwin_core::definition::process::ProcessDefinition,
+        target_path: &std::path::Path,
+        dir: &std::path::Path,
+    ) -> Result<References, Error> {
+        let mut names: Vec<Option<String>> = Vec::new();
+        for role in COPIED_INPUTS {
+            let from = if role == "equipment" {
+                Some(target_path.to_path_buf())
+            } else {
+                def.inputs
+                    .iter()
+                    .find(|i| i.role == role)
+                    .map(|i| i.path.clone())
+            };
+            let Some(from) = from else {
+                names.push(None);
+                continue;
+            };
+            let own = from
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .filter(|f| f.ends_with(".toml") && !f.contains(['"', '\\']));
+            let name = match own {
+                _ if role == "model" => "model.toml".to_string(),
+                Some(f)
+                    if !RESERVED.contains(&f.as_str())
+                        && !names.iter().flatten().any(|n| *n == f) =>
+                {
+                    f
+                }
+                _ => format!("{role}.toml"),
+            };
+            let to = dir.join(&name);
+            let same = matches!(
+                (std::fs::canonicalize(&from), std::fs::canonicalize(&to)),
+                (Ok(a), Ok(b)) if a == b
+            );
+            if !same {
+                let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
+                biotwin_core::output::write_atomic(&to, &bytes)?;
+            }
+            names.push(Some(name));
+        }
+        let mut it = names.into_iter();
+        let mut next = || it.next().flatten();
+        Ok(References {
+            model: next().unwrap_or_default(),
+            recipe: next().unwrap_or_default(),
+            equipment: next().unwrap_or_default(),
+            specifications: next(),
+        })
+    }
+}
+
 /// A process file for the target vessel: same model, recipe and
 /// specifications, the source's overrides, then the translated set-points.
 #[allow(clippy::too_many_arguments)]
 pub fn translated_process(
     def: &biotwin_core::definition::process::ProcessDefinition,
-    target_path: &std::path::Path,
+    refs: &References,
     target: &Equipment,
     criterion: Criterion,
     volume_l: f64,
@@ -48,7 +199,7 @@ pub fn translated_process(
 ) -> String {
     translated_process_with(
         def,
-        target_path,
+        refs,
         target,
         criterion,
         volume_l,
@@ -64,7 +215,7 @@ pub fn translated_process(
 #[allow(clippy::too_many_arguments)]
 pub fn translated_process_with(
     def: &biotwin_core::definition::process::ProcessDefinition,
-    target_path: &std::path::Path,
+    refs: &References,
     target: &Equipment,
     criterion: Criterion,
     volume_l: f64,
@@ -72,18 +223,14 @@ pub fn translated_process_with(
     sparge_slpm: f64,
     extra: &[(String, f64)],
 ) -> String {
-    let role = |r: &str| {
-        def.inputs
-            .iter()
-            .find(|i| i.role == r)
-            .map(|i| abs(&i.path))
-    };
     let mut s = String::new();
     let _ = writeln!(
         s,
         "# Translated by biotwin (scale-up calculator) from {} ({}) to {} at constant {criterion}.",
         def.id,
-        abs(&def.path),
+        def.path
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
         target.id()
     );
     let _ = writeln!(s, "[process]");
@@ -94,10 +241,10 @@ pub fn translated_process_with(
         def.name,
         target.id()
     );
-    let _ = writeln!(s, "model = \"{}\"", role("model").unwrap_or_default());
-    let _ = writeln!(s, "recipe = \"{}\"", role("recipe").unwrap_or_default());
-    let _ = writeln!(s, "equipment = \"{}\"", abs(target_path));
-    if let Some(sp) = role("specifications") {
+    let _ = writeln!(s, "model = \"{}\"", refs.model);
+    let _ = writeln!(s, "recipe = \"{}\"", refs.recipe);
+    let _ = writeln!(s, "equipment = \"{}\"", refs.equipment);
+    if let Some(sp) = &refs.specifications {
         let _ = writeln!(s, "specifications = \"{sp}\"");
     }
     let _ = writeln!(
@@ -160,4 +307,27 @@ pub fn translated_process_with(
         let _ = writeln!(s, "\"{k}\" = {v:?}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_set_point;
+
+    #[test]
+    fn set_points_keep_four_significant_digits_inside_their_limits() {
+        assert_eq!(round_set_point(1250.0000000000002, 0.0, 2000.0), 1250.0);
+        assert_eq!(round_set_point(76.853_21, 20.0, 100.0), 76.85);
+        assert_eq!(round_set_point(9.119_48, 2.0, 200.0), 9.119);
+        assert_eq!(round_set_point(142.249_9, 96.0, 192.0), 142.2);
+        assert_eq!(round_set_point(1.018_7, 0.7, 1.3), 1.019);
+        assert_eq!(round_set_point(12_345.6, 0.0, 1e6), 12_350.0);
+        // At a limit that is not a round number: stays inside.
+        assert_eq!(round_set_point(93.235_6, 20.0, 93.235_6), 93.23);
+        assert_eq!(round_set_point(2.000_04, 2.000_04, 200.0), 2.001);
+        // The printed form is the decimal itself.
+        assert_eq!(
+            format!("{:?}", round_set_point(76.930_000_4, 0.0, 100.0)),
+            "76.93"
+        );
+    }
 }

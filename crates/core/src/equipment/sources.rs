@@ -14,6 +14,11 @@ use crate::error::Diagnostics;
 /// Dotted paths (`a.b[0].c`) of every numeric value in the file outside
 /// `[sources]`.
 pub fn numeric_field_paths(text: &str) -> Vec<String> {
+    numeric_fields(text).into_iter().map(|(p, _)| p).collect()
+}
+
+/// Every numeric value in the file outside `[sources]`, with its dotted path.
+pub fn numeric_fields(text: &str) -> Vec<(String, f64)> {
     let Ok(table) = toml::from_str::<toml::Table>(text) else {
         return Vec::new();
     };
@@ -24,6 +29,58 @@ pub fn numeric_field_paths(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// True when a source text marks its number as assumed (the word
+/// "assumed", any case), the convention of the equipment, model and
+/// specification files.
+pub fn marks_assumed(source: &str) -> bool {
+    source.to_ascii_lowercase().contains("assumed")
+}
+
+/// [`marks_assumed`] for one field of a table-wide source: a text that says
+/// only that the *range* is assumed ("van 't Riet (1979) constants ...;
+/// validity range assumed") marks the range bounds (a last path segment
+/// with `min` or `max`), not the constants.
+fn marks_field_assumed(source: &str, field: &str) -> bool {
+    let lower = source.to_ascii_lowercase();
+    if !lower.contains("assumed") {
+        return false;
+    }
+    if lower.matches("assumed").count() == 1 && lower.contains("range assumed") {
+        let last = field.rsplit('.').next().unwrap_or(field);
+        return last.contains("min") || last.contains("max");
+    }
+    true
+}
+
+/// A number of an equipment file whose source marks it assumed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SourcedNumber {
+    /// Dotted field path, e.g. `vessel.bottom_depth_m`, `impellers[0].power_number`.
+    pub field: String,
+    pub value: f64,
+    /// The `[sources]` text that covers it (the most specific entry).
+    pub source: String,
+}
+
+/// The numbers of an equipment file (its text and `[sources]` table) whose
+/// most specific covering source marks them assumed ([`marks_assumed`]).
+pub fn assumed_numbers(text: &str, sources: &BTreeMap<String, String>) -> Vec<SourcedNumber> {
+    numeric_fields(text)
+        .into_iter()
+        .filter_map(|(field, value)| {
+            let (_, source) = sources
+                .iter()
+                .filter(|(k, _)| covers(k, &field))
+                .max_by_key(|(k, _)| k.len())?;
+            marks_field_assumed(source, &field).then(|| SourcedNumber {
+                field,
+                value,
+                source: source.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Every field path in the file (tables included), for checking source keys.
@@ -56,9 +113,10 @@ fn all_field_paths(text: &str) -> Vec<String> {
     out
 }
 
-fn walk(v: &toml::Value, path: String, out: &mut Vec<String>) {
+fn walk(v: &toml::Value, path: String, out: &mut Vec<(String, f64)>) {
     match v {
-        toml::Value::Integer(_) | toml::Value::Float(_) => out.push(path),
+        toml::Value::Integer(i) => out.push((path, *i as f64)),
+        toml::Value::Float(x) => out.push((path, *x)),
         toml::Value::Table(t) => {
             for (k, v) in t {
                 walk(v, format!("{path}.{k}"), out);
@@ -145,6 +203,30 @@ pub fn check_sources(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn assumed_numbers_follow_the_most_specific_source() {
+        use super::{BTreeMap, assumed_numbers};
+        let text = "[vessel]\nd_m = 1.2\nh_m = 1.8\n[kla]\na = 93.6\np_max = 150\n[sources]\n\"vessel\" = \"assumed: typical\"\n\"vessel.h_m\" = \"vendor data sheet\"\n\"kla\" = \"van 't Riet 1979; validity range assumed\"\n";
+        let sources: BTreeMap<String, String> =
+            toml::from_str::<toml::Table>(text).unwrap()["sources"]
+                .as_table()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+        let got: Vec<(String, f64)> = assumed_numbers(text, &sources)
+            .into_iter()
+            .map(|n| (n.field, n.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("kla.p_max".to_string(), 150.0),
+                ("vessel.d_m".to_string(), 1.2)
+            ]
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use crate::error::Error;
@@ -20,11 +21,22 @@ pub struct Line {
     pub band: Option<(Vec<f64>, Vec<f64>)>,
 }
 
+/// A horizontal reference line (a specification or engineering limit).
+#[derive(Debug, Clone)]
+pub struct LimitLine {
+    pub value: f64,
+    /// Short text drawn at the line's right end, e.g. `max 150 mmHg`.
+    pub label: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Panel {
+    /// A human title with the unit, e.g. `Peak pCO₂ [mmHg]`.
     pub title: String,
     pub x_label: String,
     pub lines: Vec<Line>,
+    /// Limit lines (dashed black); the y range always includes them.
+    pub limits: Vec<LimitLine>,
 }
 
 const COLOURS: [RGBColor; 4] = [
@@ -32,6 +44,24 @@ const COLOURS: [RGBColor; 4] = [
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
+];
+
+/// How the k-th line of every panel is drawn, so that lines on top of one
+/// another stay visible: the first solid and wide, the second dashed, the
+/// third thin with circle markers, the fourth dotted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stroke {
+    Wide,
+    Dashed,
+    Markers,
+    Dotted,
+}
+
+const STROKES: [Stroke; 4] = [
+    Stroke::Wide,
+    Stroke::Dashed,
+    Stroke::Markers,
+    Stroke::Dotted,
 ];
 
 fn finite_range<'a>(vals: impl Iterator<Item = &'a f64>) -> (f64, f64) {
@@ -52,33 +82,133 @@ fn finite_range<'a>(vals: impl Iterator<Item = &'a f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-/// Renders panels into an SVG string (columns × rows grid).
+fn stroke_of(k: usize) -> (RGBColor, Stroke) {
+    (COLOURS[k % COLOURS.len()], STROKES[k % STROKES.len()])
+}
+
+fn width(s: Stroke) -> u32 {
+    match s {
+        Stroke::Wide => 3,
+        Stroke::Dashed => 2,
+        Stroke::Markers | Stroke::Dotted => 1,
+    }
+}
+
+/// Height of the legend strip above the panels, px.
+const LEGEND_ROW_H: u32 = 22;
+
+/// Renders panels into an SVG string (columns × rows grid). The legend (one
+/// entry per line label, in order, plus the limit line) is a strip above
+/// the panels, never over the data; lines are told apart by colour and
+/// stroke (solid, dashed, markers, dotted), so one drawn on top of another
+/// stays visible.
 pub fn render_svg(panels: &[Panel], columns: usize) -> Result<String, String> {
     let columns = columns.max(1);
     let rows = panels.len().div_ceil(columns).max(1);
-    let (w, h) = (420 * columns as u32, 300 * rows as u32);
+    // Legend entries: every distinct label, in first-seen order.
+    let mut labels: Vec<String> = Vec::new();
+    for p in panels {
+        for l in &p.lines {
+            if !labels.contains(&l.label) {
+                labels.push(l.label.clone());
+            }
+        }
+    }
+    let any_limit = panels.iter().any(|p| !p.limits.is_empty());
+    let any_band = panels
+        .iter()
+        .any(|p| p.lines.iter().any(|l| l.band.is_some()));
+    let per_row = 2usize;
+    let entries = labels.len() + usize::from(any_limit);
+    let legend_h = LEGEND_ROW_H * (entries.div_ceil(per_row) as u32 + u32::from(any_band)) + 8;
+    let (w, h) = (420 * columns as u32, 300 * rows as u32 + legend_h);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let areas = root.split_evenly((rows, columns));
+        let (legend, body) = root.split_vertically(legend_h);
+        let font = ("sans-serif", 14).into_font();
+        let col_w = (w as i32 - 20) / per_row as i32;
+        let entry = |i: usize, draw: &dyn Fn(i32, i32) -> Result<(), String>, text: &str| {
+            let x = 10 + (i % per_row) as i32 * col_w;
+            let y = 14 + (i / per_row) as i32 * LEGEND_ROW_H as i32;
+            draw(x, y)?;
+            legend
+                .draw(&Text::new(text.to_string(), (x + 44, y - 7), font.clone()))
+                .map_err(|e| e.to_string())
+        };
+        for (k, label) in labels.iter().enumerate() {
+            let (colour, stroke) = stroke_of(k);
+            let sample = |x: i32, y: i32| -> Result<(), String> {
+                let style = colour.stroke_width(width(stroke));
+                let pts = vec![(x, y), (x + 36, y)];
+                match stroke {
+                    Stroke::Dashed => legend.draw(&DashedPathElement::new(pts, 7, 4, style)),
+                    Stroke::Dotted => legend.draw(&DashedPathElement::new(pts, 2, 3, style)),
+                    _ => legend.draw(&PathElement::new(pts, style)),
+                }
+                .map_err(|e| e.to_string())?;
+                if stroke == Stroke::Markers {
+                    legend
+                        .draw(&Circle::new((x + 18, y), 3, colour.filled()))
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            };
+            entry(k, &sample, label)?;
+        }
+        if any_limit {
+            let sample = |x: i32, y: i32| -> Result<(), String> {
+                legend
+                    .draw(&DashedPathElement::new(
+                        vec![(x, y), (x + 36, y)],
+                        4,
+                        3,
+                        BLACK.stroke_width(1),
+                    ))
+                    .map_err(|e| e.to_string())
+            };
+            entry(labels.len(), &sample, "limit")?;
+        }
+        if any_band {
+            let y = 14 + (entries.div_ceil(per_row) as i32) * LEGEND_ROW_H as i32;
+            legend
+                .draw(&Rectangle::new(
+                    [(10, y - 6), (46, y + 6)],
+                    COLOURS[0].mix(0.2).filled(),
+                ))
+                .map_err(|e| e.to_string())?;
+            legend
+                .draw(&Text::new(
+                    "shaded: 5-95 % Monte Carlo envelope of the line of the same colour"
+                        .to_string(),
+                    (54, y - 7),
+                    font.clone(),
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+        let areas = body.split_evenly((rows, columns));
         for (panel, area) in panels.iter().zip(areas.iter()) {
             let all_x = panel.lines.iter().flat_map(|l| l.x.iter());
             let (x0, x1) = finite_range(all_x);
-            let all_y = panel.lines.iter().flat_map(|l| {
-                let b = l
-                    .band
-                    .as_ref()
-                    .map(|(a, b)| a.iter().chain(b.iter()).collect::<Vec<_>>())
-                    .unwrap_or_default();
-                l.y.iter().chain(b)
-            });
+            let all_y = panel
+                .lines
+                .iter()
+                .flat_map(|l| {
+                    let b = l
+                        .band
+                        .as_ref()
+                        .map(|(a, b)| a.iter().chain(b.iter()).collect::<Vec<_>>())
+                        .unwrap_or_default();
+                    l.y.iter().chain(b)
+                })
+                .chain(panel.limits.iter().map(|l| &l.value));
             let (y0, y1) = finite_range(all_y);
             let mut chart = ChartBuilder::on(area)
                 .caption(&panel.title, ("sans-serif", 16))
                 .margin(8)
-                .x_label_area_size(32)
-                .y_label_area_size(52)
+                .x_label_area_size(36)
+                .y_label_area_size(56)
                 .build_cartesian_2d(x0..x1, y0..y1)
                 .map_err(|e| e.to_string())?;
             chart
@@ -87,8 +217,9 @@ pub fn render_svg(panels: &[Panel], columns: usize) -> Result<String, String> {
                 .light_line_style(WHITE.mix(0.0))
                 .draw()
                 .map_err(|e| e.to_string())?;
-            for (k, line) in panel.lines.iter().enumerate() {
-                let colour = COLOURS[k % COLOURS.len()];
+            let k_of = |label: &str| labels.iter().position(|l| l == label).unwrap_or(0);
+            for line in &panel.lines {
+                let (colour, _) = stroke_of(k_of(&line.label));
                 if let Some((lo, hi)) = &line.band {
                     let mut poly: Vec<(f64, f64)> =
                         line.x.iter().copied().zip(hi.iter().copied()).collect();
@@ -96,10 +227,30 @@ pub fn render_svg(panels: &[Panel], columns: usize) -> Result<String, String> {
                     chart
                         .draw_series(std::iter::once(Polygon::new(
                             poly,
-                            colour.mix(0.2).filled(),
+                            colour.mix(0.15).filled(),
                         )))
                         .map_err(|e| e.to_string())?;
                 }
+            }
+            for l in &panel.limits {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(x0, l.value), (x1, l.value)],
+                        4,
+                        3,
+                        BLACK.stroke_width(1),
+                    ))
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        l.label.clone(),
+                        (x0 + 0.02 * (x1 - x0), l.value),
+                        ("sans-serif", 12).into_font(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+            }
+            for line in &panel.lines {
+                let (colour, stroke) = stroke_of(k_of(&line.label));
                 let pts: Vec<(f64, f64)> = line
                     .x
                     .iter()
@@ -107,22 +258,29 @@ pub fn render_svg(panels: &[Panel], columns: usize) -> Result<String, String> {
                     .zip(line.y.iter().copied())
                     .filter(|(_, y)| y.is_finite())
                     .collect();
-                let series = chart
-                    .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
-                    .map_err(|e| e.to_string())?;
-                if panel.lines.len() > 1 {
-                    series.label(line.label.clone()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
-                    });
+                let style = colour.stroke_width(width(stroke));
+                match stroke {
+                    Stroke::Dashed => chart
+                        .draw_series(DashedLineSeries::new(pts.clone(), 7, 4, style))
+                        .map(|_| ()),
+                    Stroke::Dotted => chart
+                        .draw_series(DashedLineSeries::new(pts.clone(), 2, 3, style))
+                        .map(|_| ()),
+                    _ => chart
+                        .draw_series(LineSeries::new(pts.clone(), style))
+                        .map(|_| ()),
                 }
-            }
-            if panel.lines.len() > 1 {
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK.mix(0.3))
-                    .draw()
-                    .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?;
+                if stroke == Stroke::Markers {
+                    let every = (pts.len() / 12).max(1);
+                    chart
+                        .draw_series(
+                            pts.iter()
+                                .step_by(every)
+                                .map(|&p| Circle::new(p, 3, colour.filled())),
+                        )
+                        .map_err(|e| e.to_string())?;
+                }
             }
         }
         root.present().map_err(|e| e.to_string())?;
@@ -160,6 +318,7 @@ pub fn trajectory_panels(runs: &[(&str, &Outcome)]) -> Vec<Panel> {
         .map(|c| Panel {
             title: c.to_string(),
             x_label: "time_h".into(),
+            limits: Vec::new(),
             lines: runs
                 .iter()
                 .filter_map(|(label, o)| {

@@ -24,6 +24,9 @@ pub struct CriterionResult {
     pub criterion: Criterion,
     pub agitation_rule: &'static str,
     pub gas_rule: &'static str,
+    /// True for the criterion whose set-points are used (translated,
+    /// written, run): see [`ScaleUpReport::choose`].
+    pub chosen: bool,
     pub conditions: VesselConditions,
 }
 
@@ -35,6 +38,9 @@ pub struct ScaleUpReport {
     pub operating_point: OperatingPoint,
     pub parameters: ScaleUpParameters,
     pub source_conditions: VesselConditions,
+    /// The criterion whose set-points are used, once chosen (`None`: a bare
+    /// comparison).
+    pub chosen_criterion: Option<Criterion>,
     pub by_criterion: Vec<CriterionResult>,
 }
 
@@ -49,6 +55,15 @@ pub struct TranslatedSetPoints {
 }
 
 impl ScaleUpReport {
+    /// Marks `criterion` as the one whose set-points are used (in the JSON:
+    /// `chosen_criterion` and each row's `chosen`; in the table: `*`).
+    pub fn choose(&mut self, criterion: Criterion) {
+        self.chosen_criterion = Some(criterion);
+        for r in &mut self.by_criterion {
+            r.chosen = r.criterion == criterion;
+        }
+    }
+
     pub fn for_criterion(&self, criterion: Criterion) -> Option<&CriterionResult> {
         self.by_criterion.iter().find(|r| r.criterion == criterion)
     }
@@ -124,6 +139,7 @@ pub fn scale_up(
                 criterion,
                 agitation_rule: criterion.agitation_rule(),
                 gas_rule: criterion.gas_rule(),
+                chosen: false,
                 conditions,
             }
         })
@@ -142,6 +158,7 @@ pub fn scale_up(
         operating_point: *op,
         parameters: *params,
         source_conditions,
+        chosen_criterion: None,
         by_criterion,
     })
 }

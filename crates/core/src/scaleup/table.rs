@@ -93,13 +93,14 @@ pub fn render_table(r: &ScaleUpReport) -> String {
         p.do_setpoint_fraction * 100.0
     );
     let _ = writeln!(out);
-    let columns: Vec<(&str, &VesselConditions)> = std::iter::once(("source", &r.source_conditions))
-        .chain(
-            r.by_criterion
-                .iter()
-                .map(|c| (c.criterion.as_str(), &c.conditions)),
-        )
-        .collect();
+    // The chosen criterion's column is headed `*name`.
+    let columns: Vec<(String, &VesselConditions)> =
+        std::iter::once(("source".to_string(), &r.source_conditions))
+            .chain(r.by_criterion.iter().map(|c| {
+                let mark = if c.chosen { "*" } else { "" };
+                (format!("{mark}{}", c.criterion.as_str()), &c.conditions)
+            }))
+            .collect();
     let _ = write!(out, "{:<LABEL_WIDTH$}", "quantity");
     for (name, _) in &columns {
         let _ = write!(out, "{name:>COLUMN_WIDTH$}");
@@ -124,11 +125,20 @@ pub fn render_table(r: &ScaleUpReport) -> String {
         let _ = writeln!(out);
     }
     let _ = writeln!(out);
+    if let Some(c) = r.chosen_criterion {
+        let _ = writeln!(
+            out,
+            "* chosen criterion: {} (its set-points are the ones translated)",
+            c.as_str()
+        );
+        let _ = writeln!(out);
+    }
     let _ = writeln!(out, "Rules (target agitation; target gas flow):");
     for c in &r.by_criterion {
         let _ = writeln!(
             out,
-            "  {:<12} {}; {}",
+            "{} {:<12} {}; {}",
+            if c.chosen { "*" } else { " " },
             c.criterion.as_str(),
             c.agitation_rule,
             c.gas_rule
