@@ -76,11 +76,21 @@ pub const CUM_LYSED: usize = 21;
 pub const CUM_GLC: usize = 22;
 pub const CUM_BASE: usize = 23;
 
+/// Parameters added after model files of this family existed, with the
+/// value that reproduces the earlier law (model 1.0.0 had no `n_d_amm`:
+/// its ammonium-induced death was the Michaelis form, n = 1).
+const fn absent(name: &str) -> Option<f64> {
+    match name.as_bytes() {
+        b"n_d_amm" => Some(1.0),
+        _ => None,
+    }
+}
+
 macro_rules! params {
     ($( $field:ident : $unit:literal, $min:expr, $max:expr, $meaning:literal; )*) => {
         /// Parameter table of the family, in `PlatformParams` field order.
         pub const PARAMS: &[ParamSpec] = &[
-            $( ParamSpec { name: stringify!($field), unit: $unit, min: $min, max: $max, meaning: $meaning }, )*
+            $( ParamSpec { name: stringify!($field), unit: $unit, min: $min, max: $max, meaning: $meaning, absent: absent(stringify!($field)) }, )*
         ];
         /// Parameters in SI.
         #[derive(Debug, Clone, Copy, PartialEq)]

@@ -58,6 +58,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "1/h",
         min: 0.0,
         max: 0.2,
+        absent: None,
         meaning: "maximum specific growth rate",
     },
     ParamSpec {
@@ -65,6 +66,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "1/h",
         min: 0.0,
         max: 0.2,
+        absent: None,
         meaning: "maximum specific death rate",
     },
     ParamSpec {
@@ -72,6 +74,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mM",
         min: 0.0,
         max: 100.0,
+        absent: None,
         meaning: "Monod constant glucose",
     },
     ParamSpec {
@@ -79,6 +82,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mM",
         min: 0.0,
         max: 100.0,
+        absent: None,
         meaning: "Monod constant glutamine",
     },
     ParamSpec {
@@ -86,6 +90,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mM",
         min: 1e-6,
         max: 1e9,
+        absent: None,
         meaning: "lactate growth-inhibition constant",
     },
     ParamSpec {
@@ -93,6 +98,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mM",
         min: 1e-6,
         max: 1e9,
+        absent: None,
         meaning: "ammonium growth-inhibition constant",
     },
     ParamSpec {
@@ -100,6 +106,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mM",
         min: 0.0,
         max: 1e9,
+        absent: None,
         meaning: "lactate constant in death rate",
     },
     ParamSpec {
@@ -107,6 +114,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mM",
         min: 0.0,
         max: 1e9,
+        absent: None,
         meaning: "ammonium constant in death rate",
     },
     ParamSpec {
@@ -114,6 +122,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "cells/mmol",
         min: 1e6,
         max: 1e11,
+        absent: None,
         meaning: "cell yield on glucose",
     },
     ParamSpec {
@@ -121,6 +130,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "cells/mmol",
         min: 1e6,
         max: 1e12,
+        absent: None,
         meaning: "cell yield on glutamine",
     },
     ParamSpec {
@@ -128,6 +138,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mmol/mmol",
         min: 0.0,
         max: 2.0,
+        absent: None,
         meaning: "lactate yield on glucose",
     },
     ParamSpec {
@@ -135,6 +146,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mmol/mmol",
         min: 0.0,
         max: 2.0,
+        absent: None,
         meaning: "ammonium yield on glutamine",
     },
     ParamSpec {
@@ -142,6 +154,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mmol/(cell h)",
         min: 0.0,
         max: 1e-9,
+        absent: None,
         meaning: "glucose maintenance coefficient",
     },
     ParamSpec {
@@ -149,6 +162,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mmol/(cell h)",
         min: 0.0,
         max: 1e-9,
+        absent: None,
         meaning: "glutamine maintenance coefficient",
     },
     ParamSpec {
@@ -156,6 +170,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mM",
         min: 0.0,
         max: 100.0,
+        absent: None,
         meaning: "glutamine maintenance constant",
     },
     ParamSpec {
@@ -163,6 +178,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "1/h",
         min: 0.0,
         max: 1.0,
+        absent: None,
         meaning: "spontaneous glutamine degradation",
     },
     ParamSpec {
@@ -170,6 +186,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "mmol/(cell h)",
         min: 0.0,
         max: 1e-9,
+        absent: None,
         meaning: "ammonium removal rate",
     },
     ParamSpec {
@@ -177,6 +194,7 @@ pub const PARAMS: &[ParamSpec] = &[
         unit: "g/(cell h)",
         min: 0.0,
         max: 1e-10,
+        absent: None,
         meaning: "specific antibody production rate",
     },
 ];

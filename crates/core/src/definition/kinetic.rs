@@ -64,6 +64,12 @@ pub struct ParamSpec {
     pub min: f64,
     pub max: f64,
     pub meaning: &'static str,
+    /// For a parameter added to a family after model files existed: the
+    /// value (canonical unit) that reproduces the earlier law, used when a
+    /// file does not give the parameter. Such files (a sealed calibrated
+    /// model in a registry, say) keep loading and mean what they meant.
+    /// `None`: every file must give it.
+    pub absent: Option<f64>,
 }
 
 /// A validated parameter set in SI, in the family's order, remembering the
@@ -183,6 +189,13 @@ pub fn validate_params(
     for (i, spec) in specs.iter().enumerate() {
         let field = format!("parameters.{}", spec.name);
         let Some(entry) = given.get(spec.name) else {
+            if let Some(v) = spec.absent {
+                let factor = Unit::parse(spec.unit).map(|u| u.factor).unwrap_or(1.0);
+                set.values_si[i] = v * factor;
+                set.file_factor[i] = factor;
+                set.file_unit[i] = spec.unit.to_string();
+                continue;
+            }
             d.push(src.diag(
                 "parameters",
                 format!(
@@ -238,6 +251,7 @@ mod tests {
             unit: "1/h",
             min: 0.0,
             max: 0.2,
+            absent: None,
             meaning: "max growth rate",
         },
         ParamSpec {
@@ -245,6 +259,7 @@ mod tests {
             unit: "mM",
             min: 0.0,
             max: 100.0,
+            absent: None,
             meaning: "Monod constant",
         },
     ];

@@ -147,3 +147,40 @@ fn production_scale_process_keeps_the_shape() {
         },
     );
 }
+
+/// A model file written before `n_d_amm` existed (model 1.0.0, or a sealed
+/// calibrated model in a registry) still loads: the absent exponent takes
+/// the value that reproduces the law the file was written for (n = 1), so
+/// it simulates exactly like the frozen 1.0.0 backbone that states n = 1.
+#[test]
+fn a_model_file_from_before_the_hill_exponent_loads_and_means_what_it_meant() {
+    use biotwin_core::definition::process::text_sha256;
+    use biotwin_core::simulation::model_source::{resolve_model_text, with_model};
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let backbone = format!("{root}/training-data/cho-structural/backbone");
+    let with_n = std::fs::read_to_string(format!("{backbone}/cho-platform-v1.toml")).unwrap();
+    let old: String = with_n
+        .lines()
+        .filter(|l| !l.starts_with("n_d_amm"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!old.contains("n_d_amm") && with_n.contains("n_d_amm"));
+    let m = resolve_model_text("registry:old/cho-line-v1", old.clone(), &text_sha256(&old))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let process = format!("{backbone}/cho-platform-3l.toml");
+    let mut def = load_process(Path::new(&process)).unwrap();
+    let reference = Scenario::from_definition(&def)
+        .unwrap()
+        .simulate(false)
+        .unwrap();
+    with_model(&mut def, &m).unwrap();
+    let again = Scenario::from_definition(&def)
+        .unwrap()
+        .simulate(false)
+        .unwrap();
+    assert_eq!(reference.quality, again.quality);
+    // A value outside the range is still refused when it is given.
+    let bad = with_n.replace("n_d_amm   = { value = 1.0,", "n_d_amm   = { value = 9.0,");
+    let e = resolve_model_text("x", bad.clone(), &text_sha256(&bad)).unwrap_err();
+    assert!(e.to_string().contains("n_d_amm in [1, 6]"), "{e}");
+}
