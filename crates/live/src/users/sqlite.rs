@@ -277,7 +277,14 @@ impl Accounts for SqliteStore {
         let Some((user, phc)) = found else {
             // The same work as for an existing account.
             let _ = verify_password(password, decoy_hash());
-            let shown: String = user_id.chars().take(64).collect();
+            // Not the typed text: a password typed into the user field
+            // would otherwise stay readable in the append-only trail.
+            // Its length and a hash prefix are enough to correlate attempts.
+            let shown = format!(
+                "unknown ({} characters, sha256 {})",
+                user_id.chars().count(),
+                &token_sha256(user_id)[..12]
+            );
             self.with_audit(|tx| {
                 audit_in(
                     tx,
@@ -313,14 +320,34 @@ impl Accounts for SqliteStore {
             return Ok(Err(r));
         }
         if verify_password(password, &phc) {
-            if user.failed_attempts > 0 || user.locked_until_unix_s.is_some() {
-                self.with(|c| {
-                    c.execute(
+            // Re-read inside one immediate transaction: a wrong password
+            // sent at the same moment may have locked the account while
+            // this one was being hashed, and a lock is never lifted by a
+            // password that was checked before it (that would let parallel
+            // guesses keep an account open).
+            let locked = self.with_audit(|tx| {
+                let (cur, _) = load_user(tx, user_id)?.unwrap_or((user.clone(), String::new()));
+                if cur.locked_at(now) {
+                    audit_in(
+                        tx,
+                        &user.user_id,
+                        Some(&user.tenant),
+                        "auth.failed",
+                        json!({"user_id": user.user_id, "purpose": purpose, "reason": "locked"}),
+                    )?;
+                    return Ok(Some(cur.locked_until_unix_s.unwrap_or(now)));
+                }
+                if cur.failed_attempts > 0 || cur.locked_until_unix_s.is_some() {
+                    tx.execute(
                         "UPDATE users SET failed_attempts = 0, locked_until_unix_s = NULL
                          WHERE user_id = ?1",
                         [user_id],
-                    )
-                })?;
+                    )?;
+                }
+                Ok(None)
+            })?;
+            if let Some(until_unix_s) = locked {
+                return Ok(Err(Refusal::Locked { until_unix_s }));
             }
             return self.existing_user(user_id).map(Ok);
         }
@@ -330,6 +357,19 @@ impl Accounts for SqliteStore {
         let until = now + LOCKOUT_S;
         let (failures, lock) = self.with_audit(|tx| {
             let (cur, _) = load_user(tx, user_id)?.unwrap_or((user.clone(), String::new()));
+            if cur.locked_at(now) {
+                // Locked by a simultaneous attempt while this one was being
+                // hashed: refused as locked, and the lock stays as it is.
+                audit_in(
+                    tx,
+                    &user.user_id,
+                    Some(&user.tenant),
+                    "auth.failed",
+                    json!({"user_id": user.user_id, "purpose": purpose, "reason": "locked"}),
+                )?;
+                return Ok((MAX_FAILURES, cur.locked_until_unix_s));
+            }
+            // A lock that ran out starts the count again.
             let before = if cur.locked_until_unix_s.is_some() {
                 0
             } else {
@@ -365,12 +405,10 @@ impl Accounts for SqliteStore {
                            "locked_until_unix_s": until}),
                 )?;
             }
-            Ok((failures, lock))
+            Ok((failures, lock.then_some(until)))
         })?;
-        Ok(Err(if lock {
-            Refusal::Locked {
-                until_unix_s: until,
-            }
+        Ok(Err(if let Some(until_unix_s) = lock {
+            Refusal::Locked { until_unix_s }
         } else {
             Refusal::WrongPassword {
                 left: MAX_FAILURES - failures,

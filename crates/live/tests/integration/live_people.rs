@@ -762,6 +762,38 @@ fn simultaneous_wrong_passwords_are_all_counted() {
     assert!(matches!(r, Err(Refusal::Locked { .. })), "{r:?}");
 }
 
+/// Four times the limit of simultaneous wrong passwords: those hashed
+/// before the lock was written must not lift it when they are counted
+/// (the count used to restart at a lock without asking whether it still
+/// ran, leaving the account open to parallel guessing). Found by review.
+/// A right password hashed before the lock is refused the same way (the
+/// success path re-reads the lock in its transaction); that race is not
+/// forced here.
+#[test]
+fn parallel_attempts_beyond_the_limit_cannot_lift_the_lock() {
+    let w = world();
+    let t0 = 2.0e9;
+    for round in 0..3 {
+        std::thread::scope(|sc| {
+            for _ in 0..(4 * MAX_FAILURES) {
+                let s = w.store.clone();
+                sc.spawn(move || {
+                    s.check_password("a.eng", "wrong-in-parallel", "login", t0)
+                        .unwrap()
+                });
+            }
+        });
+        let r = w
+            .store
+            .check_password("a.eng", &password("a.eng"), "login", t0 + 1.0)
+            .unwrap();
+        assert!(
+            matches!(r, Err(Refusal::Locked { .. })),
+            "round {round}: {r:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_audit_view_filters_by_time_and_refuses_a_bad_one() {
     let w = world();
