@@ -293,6 +293,36 @@ pub trait Store: Send + Sync {
         cqa: &str,
         user: &str,
     ) -> Result<bool, biotwin_core::error::Error>;
+    /// Acknowledges an alert as `user` and appends its audit entry (actor,
+    /// action, and the detail `detail` makes of the acknowledged record)
+    /// as one write where the store can: a crash never leaves an alert
+    /// acknowledged without its (signature) entry. `None` when this tenant
+    /// has no such alert. The default is two writes (stores without
+    /// transactions); the SQLite store overrides it with one.
+    #[allow(clippy::too_many_arguments)]
+    fn acknowledge_alert_audited(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+        cqa: &str,
+        user: &str,
+        actor: &str,
+        action: &str,
+        detail: &dyn Fn(&AlertRecord) -> serde_json::Value,
+    ) -> Result<Option<(AlertRecord, AuditEntry)>, biotwin_core::error::Error> {
+        if !self.acknowledge_alert(tenant, batch_id, cqa, user)? {
+            return Ok(None);
+        }
+        let Some(a) = self
+            .alerts(tenant)?
+            .into_iter()
+            .find(|a| a.batch_id == batch_id && a.cqa == cqa)
+        else {
+            return Ok(None);
+        };
+        let e = self.append_audit(actor, Some(tenant), action, detail(&a))?;
+        Ok(Some((a, e)))
+    }
     /// The whole audit trail, in order (for `biotwin audit verify`).
     fn audit(&self) -> Result<Vec<AuditEntry>, biotwin_core::error::Error>;
     /// User accounts, where the store keeps them (the SQLite store does;

@@ -708,6 +708,43 @@ impl Store for SqliteStore {
         Ok(done)
     }
 
+    fn acknowledge_alert_audited(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+        cqa: &str,
+        user: &str,
+        actor: &str,
+        action: &str,
+        detail: &dyn Fn(&AlertRecord) -> serde_json::Value,
+    ) -> Result<Option<(AlertRecord, AuditEntry)>, Error> {
+        // One immediate transaction: the acknowledgement, the alert's
+        // ledger entry and the audit entry commit together or not at all.
+        let (done, anchor) = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let n = tx.execute(
+                "UPDATE alerts SET acknowledged_by = ?4
+                 WHERE tenant = ?1 AND batch_id = ?2 AND cqa = ?3",
+                params![tenant, batch_id, cqa, user],
+            )?;
+            if n != 1 {
+                return Ok((None, None));
+            }
+            chain_alert(&tx, tenant, batch_id, cqa)?;
+            let a = tx.query_row(
+                "SELECT * FROM alerts WHERE tenant = ?1 AND batch_id = ?2 AND cqa = ?3",
+                params![tenant, batch_id, cqa],
+                alert_row,
+            )?;
+            let e = audit_in(&tx, actor, Some(tenant), action, detail(&a))?;
+            let anchor = ledger::anchor_now(&tx, now_unix_s())?;
+            tx.commit()?;
+            Ok((Some((a, e)), Some(anchor)))
+        })?;
+        self.anchor_write(anchor)?;
+        Ok(done)
+    }
+
     fn accounts(&self) -> Option<&dyn crate::users::Accounts> {
         Some(self)
     }

@@ -271,18 +271,9 @@ async fn acknowledge(
         };
         let sig = signature_of(&signer, meaning, &reason, now);
         let shown = format!("{} ({})", signer.full_name, signer.user_id);
-        if !s.acknowledge_alert(&t, &id, &cqa, &shown)? {
-            return Ok(None);
-        }
-        let signed = s
-            .alerts(&t)?
-            .into_iter()
-            .find(|a| a.batch_id == id && a.cqa == cqa);
-        let record_sha256 = signed.as_ref().map(crate::audit::record_sha256);
-        let entry = s.append_audit(
-            &signer.user_id,
-            Some(&t),
-            "alert.acknowledged",
+        // The acknowledgement and its signature entry in one write: a crash
+        // cannot leave an acknowledged alert without its signature.
+        let detail = |signed: &crate::AlertRecord| {
             json!({
                 "batch_id": id,
                 "cqa": cqa,
@@ -290,11 +281,24 @@ async fn acknowledge(
                 "threshold": existing.threshold,
                 "first_predicted_s": existing.first_predicted_s,
                 "via": "web",
-                "record": { "kind": "alert", "batch_id": id, "cqa": cqa, "sha256": record_sha256 },
+                "record": { "kind": "alert", "batch_id": id, "cqa": cqa,
+                            "sha256": crate::audit::record_sha256(signed) },
                 "signature": sig,
-            }),
-        )?;
-        let alert = with_signatures(s, &t, signed.into_iter().collect())?.pop();
+            })
+        };
+        let Some((signed, entry)) = s.acknowledge_alert_audited(
+            &t,
+            &id,
+            &cqa,
+            &shown,
+            &signer.user_id,
+            "alert.acknowledged",
+            &detail,
+        )?
+        else {
+            return Ok(None);
+        };
+        let alert = with_signatures(s, &t, vec![signed])?.pop();
         Ok(Some(Ok(json!({ "alert": alert, "audit_seq": entry.seq }))))
     })
     .await?
