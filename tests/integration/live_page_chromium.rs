@@ -10,9 +10,7 @@
 use crate::live_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use biotwin::live::memory_store::MemoryStore;
 use biotwin::live::web::auth::token_sha256_hex;
@@ -20,71 +18,18 @@ use biotwin::live::web::demo::{DemoBatch, fill};
 use biotwin::live::web::serve_on;
 use biotwin::live::{BatchInfo, Store};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const TOKEN: &str = "page-test-token-5b1c0e7d";
 
-fn chromium_or_skip() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    if std::env::var("BIOTWIN_SKIP_CHROMIUM").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: {CHROMIUM} not found and BIOTWIN_SKIP_CHROMIUM=1");
-        return false;
-    }
-    panic!(
-        "{CHROMIUM} not found: install the Debian package (`sudo apt-get install chromium`), \
-         or set BIOTWIN_SKIP_CHROMIUM=1 to skip this test"
-    );
-}
-
-/// Runs headless Chromium on `url` and returns what it prints (the DOM, or
-/// nothing for a screenshot). A browser that hangs is killed after 120 s so
-/// that the test ends; that bound is a safety net, not a timing assertion.
+/// Lets the page's fetches finish before the DOM or screenshot is taken.
 fn chromium(url: &str, profile: &Path, extra: &[&str]) -> String {
-    let mut cmd = Command::new(CHROMIUM);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        // Lets the page's fetches finish before the DOM is taken.
-        "--virtual-time-budget=20000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .args(extra)
-    .arg(url)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start chromium");
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait for chromium").is_some() {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("chromium did not finish on {url}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().expect("chromium output");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut flags = vec!["--virtual-time-budget=20000"];
+    flags.extend_from_slice(extra);
+    crate::chromium::run(url, profile, &flags)
 }
 
 #[test]
 fn the_page_shows_the_example_batch_with_forecast_bands() {
-    if !chromium_or_skip() {
+    if !crate::chromium::available_or_skip() {
         return;
     }
     let store = Arc::new(MemoryStore::new());
@@ -179,7 +124,7 @@ fn the_page_shows_the_example_batch_with_forecast_bands() {
 /// serves it: a background server on the store's own connection.
 #[test]
 fn the_page_shows_a_batch_from_a_live_runs_sqlite_store() {
-    if !chromium_or_skip() {
+    if !crate::chromium::available_or_skip() {
         return;
     }
     use biotwin::live::sqlite_store::SqliteStore;
@@ -235,7 +180,7 @@ fn the_page_shows_a_batch_from_a_live_runs_sqlite_store() {
 /// the button nor the audit view. A screenshot of the QA view is taken.
 #[test]
 fn the_page_shows_signatures_and_the_audit_view_by_role() {
-    if !chromium_or_skip() {
+    if !crate::chromium::available_or_skip() {
         return;
     }
     use biotwin::live::sqlite_store::SqliteStore;

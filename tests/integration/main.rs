@@ -4,6 +4,7 @@
 mod addresses;
 mod calibration_file;
 mod cho_comparison;
+mod chromium;
 mod cli_errors;
 mod data_parquet;
 mod evaluate_ladder;

@@ -10,71 +10,15 @@
 
 use std::io::Read as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::transfer_report::small_v_s_study;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn chromium_or_skip() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    if std::env::var("BIOTWIN_SKIP_CHROMIUM").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: {CHROMIUM} not found and BIOTWIN_SKIP_CHROMIUM=1");
-        return false;
-    }
-    panic!(
-        "{CHROMIUM} not found: install the Debian package (`sudo apt-get install chromium`), \
-         or set BIOTWIN_SKIP_CHROMIUM=1 to skip this test"
-    );
-}
-
-/// Headless Chromium on `url`; returns stdout. Its output goes to files,
-/// not pipes, so a large DOM cannot block the browser on a full pipe. A
-/// browser that hangs is killed after 120 s (a safety net, not a timing
-/// assertion).
+/// The report is a static page: no time budget needed, no scrollbars in
+/// the screenshot.
 fn chromium(url: &str, profile: &Path, extra: &[&str]) -> String {
-    let stdout = profile.with_extension("stdout");
-    let stderr = profile.with_extension("stderr");
-    let mut child = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout).unwrap())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .expect("start chromium");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait for chromium") {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("chromium did not finish on {url}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(
-        status.success(),
-        "chromium failed: {}",
-        std::fs::read_to_string(&stderr).unwrap_or_default()
-    );
-    std::fs::read_to_string(&stdout).unwrap()
+    let mut flags = vec!["--hide-scrollbars"];
+    flags.extend_from_slice(extra);
+    crate::chromium::run(url, profile, &flags)
 }
 
 /// A decoded 8-bit RGB or RGBA PNG (the kinds Chromium writes): width,
@@ -168,7 +112,7 @@ fn decode_png(bytes: &[u8]) -> Image {
 
 #[test]
 fn the_report_opens_in_chromium_and_shows_decision_table_and_verdict() {
-    if !chromium_or_skip() {
+    if !crate::chromium::available_or_skip() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
