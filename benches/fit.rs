@@ -3,8 +3,9 @@
 //! profiles, one start), and the cost of one run with sensitivities for 6
 //! parameters against a plain run of the same batch; and the CHO platform
 //! fit of docs/fit.md's pre-registered result (6 parameters, batches
-//! B01–B30 of `training-data/cho-platform`, 5 observed variables, forward-
-//! difference Jacobian, one start, no profiles).
+//! B01–B30 of `training-data/cho-platform`, 5 observed variables, exact
+//! sensitivities, one start, no profiles), and one platform batch plain
+//! against with sensitivities for those 6 parameters.
 //!
 //! `cargo bench --bench fit`
 
@@ -131,7 +132,7 @@ fn bench(c: &mut Criterion) {
     let (ds, spec) = cho_platform_data();
     g.bench_function("cho_platform_6_parameters_30_batches", |b| {
         b.iter(|| {
-            let mut p = cho_platform_problem(&ds, &spec);
+            let mut p = cho_platform_problem(&ds, &spec, 30);
             estimate(
                 &mut p,
                 &Settings {
@@ -142,6 +143,21 @@ fn bench(c: &mut Criterion) {
             )
             .unwrap()
         })
+    });
+    // One batch: a plain run against a run with exact sensitivities for the
+    // 6 parameters (one augmented run; docs/fit.md "Speed", issue bar ≤ 4×).
+    let one = cho_platform_problem(&ds, &spec, 1);
+    assert!(one.exact);
+    let theta: Vec<f64> = one
+        .parameters
+        .iter()
+        .map(|q| q.transform.to_theta(q.initial))
+        .collect();
+    g.bench_function("cho_platform_plain_run_1_batch", |b| {
+        b.iter(|| one.residuals(&theta).unwrap())
+    });
+    g.bench_function("cho_platform_sensitivities_6_parameters_1_batch", |b| {
+        b.iter(|| one.jacobian(&theta).unwrap())
     });
     g.finish();
 }
@@ -161,10 +177,10 @@ fn cho_platform_data() -> (Dataset, MechanisticSpec) {
 
 /// The pre-registered CHO fit's problem (docs/fit.md): B01–B30, built from
 /// the loaded dataset (the scenarios of every batch are part of a fit).
-fn cho_platform_problem(ds: &Dataset, spec: &MechanisticSpec) -> Problem {
+fn cho_platform_problem(ds: &Dataset, spec: &MechanisticSpec, n: usize) -> Problem {
     use biotwin::calibration::setup::from_dataset;
     let mapping = Path::new(CHO_DATA).join(FILE);
-    let ids: Vec<String> = (1..=30).map(|i| format!("B{i:02}")).collect();
+    let ids: Vec<String> = (1..=n).map(|i| format!("B{i:02}")).collect();
     let params: Vec<String> = ["mu_max", "k_d", "beta_lp", "m_glc", "k_lys", "gal_ref"]
         .iter()
         .map(|p| format!("model.{p}"))

@@ -161,12 +161,16 @@ pub fn run(a: Args) -> Result<(), Error> {
     bar.set_message(format!("checking {} batches", fit_ids.len()));
     let (mut problem, decl) = from_dataset(&spec, &mapping, &ds, &fit_ids, &req)?;
     check_effects(&problem)?;
+    let family = problem
+        .batches
+        .first()
+        .map(|b| b.scenario.family.name())
+        .unwrap_or("?");
     let jacobian = if problem.exact {
-        "exact forward sensitivities (dual numbers through the xing2010 right-hand side)"
-            .to_string()
+        format!("exact forward sensitivities (dual numbers through the {family} right-hand side)")
     } else {
         format!(
-            "forward differences of the simulated output (step {} in θ; this model family has no dual-number right-hand side yet)",
+            "forward differences of the simulated output (step {} in θ; a parameter outside `model.*` or an observed variable without a model output)",
             crate::calibration::problem::FD_STEP
         )
     };

@@ -101,6 +101,7 @@ impl<const N: usize> Feeding<N> {
                 medium, volume_m3, ..
             } => {
                 let add = volume_m3 * recipe.feed_scale;
+                let before = *y;
                 let v = y[vi];
                 let f = &self.media[*medium];
                 for k in 0..N {
@@ -115,6 +116,7 @@ impl<const N: usize> Feeding<N> {
                     l.fed[vi] += add;
                 }
                 y[vi] = v + add;
+                model.after_bolus(&before, y);
                 Ok(false)
             }
             EventKind::Sample { volume_m3 } => {

@@ -34,6 +34,7 @@
 //! The second term grows as the sparge rate per volume (vvm) falls: the
 //! classic large-scale pCO2 accumulation at constant P/V with low vvm.
 
+use crate::fit::dual::Scalar;
 use crate::units::{GAS_CONSTANT, GRAVITY};
 
 /// Henry constant of O₂ in water at 298.15 K, mol/(m³ Pa) (Sander 2015).
@@ -103,20 +104,23 @@ pub fn steady_pco2_pa(
 /// dependence of uptake on O₂: `kLa (C* − C) = our_max · C/(K + C)`.
 /// Returns the positive root of the quadratic; `c_star` is the saturation of
 /// the gas actually sparged.
-pub fn steady_do_with_monod_uptake(kla: f64, c_star: f64, our_max: f64, k_o2: f64) -> f64 {
+///
+/// Generic over the number type so that sensitivities pass through the
+/// root (`fit::dual`).
+pub fn steady_do_with_monod_uptake<T: Scalar>(kla: T, c_star: T, our_max: T, k_o2: T) -> T {
     // kla (c* - c)(k + c) = our_max c  =>  kla c² + (our_max + kla (k - c*)) c - kla c* k = 0
     let a = kla;
     let b = our_max + kla * (k_o2 - c_star);
     let c = -kla * c_star * k_o2;
-    if a <= 0.0 {
-        return 0.0;
+    if a.value() <= 0.0 {
+        return T::cst(0.0);
     }
     // Numerically stable root for b possibly large and positive.
-    let disc = (b * b - 4.0 * a * c).max(0.0).sqrt();
-    if b >= 0.0 {
-        (2.0 * -c) / (b + disc)
+    let disc = (b * b - T::cst(4.0) * a * c).pos().sqrt();
+    if b.value() >= 0.0 {
+        (T::cst(2.0) * -c) / (b + disc)
     } else {
-        (-b + disc) / (2.0 * a)
+        (-b + disc) / (T::cst(2.0) * a)
     }
 }
 

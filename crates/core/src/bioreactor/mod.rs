@@ -50,6 +50,11 @@ pub trait Culture<const N: usize>: OdeSystem<N> + Clone + Send + Sync {
     fn set_inflow(&mut self, rate_m3_per_s: f64, composition: &SVector<f64, N>);
     /// Operating set-points for the coming segment.
     fn set_setpoints(&mut self, setpoints: &Setpoints) -> Result<(), String>;
+    /// Called after a bolus has mixed `before` into `y` (concentrations by
+    /// volume, the volume grown). A model whose state carries forward
+    /// sensitivities corrects them here for the volume's own sensitivity;
+    /// nothing else needs it.
+    fn after_bolus(&self, _before: &SVector<f64, N>, _y: &mut SVector<f64, N>) {}
     /// Called before each smooth segment with the state at its start, so
     /// quantities that change only slowly (vessel kLa and pressure at the
     /// current volume) are computed once per segment, not per RHS call.

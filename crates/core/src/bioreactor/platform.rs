@@ -37,6 +37,8 @@
 //! grown, cells lysed, glucose consumed, base volume added) are integrated
 //! alongside, so mass balances can be checked independently.
 
+pub mod sensitivity;
+
 use std::sync::Arc;
 
 use nalgebra::SVector;
@@ -47,6 +49,7 @@ use super::{Culture, StateKind};
 use crate::definition::kinetic::ParamSpec;
 use crate::definition::recipe::Setpoints;
 use crate::definition::species::{Composition, Species};
+use crate::fit::dual::Scalar;
 use crate::solver::OdeSystem;
 use crate::units::{GAS_CONSTANT, PA_PER_MMHG};
 
@@ -92,15 +95,24 @@ macro_rules! params {
         pub const PARAMS: &[ParamSpec] = &[
             $( ParamSpec { name: stringify!($field), unit: $unit, min: $min, max: $max, meaning: $meaning, absent: absent(stringify!($field)) }, )*
         ];
-        /// Parameters in SI.
+        /// Parameters in SI, generic over the number type so the same
+        /// equations run on `f64` and on dual numbers (sensitivities).
         #[derive(Debug, Clone, Copy, PartialEq)]
         #[allow(non_snake_case)]
-        pub struct PlatformParams { $( pub $field: f64, )* }
+        pub struct Params<T> { $( pub $field: T, )* }
         impl PlatformParams {
             /// From SI values in `PARAMS` order.
             pub fn from_si(v: &[f64]) -> PlatformParams {
                 let mut it = v.iter().copied();
-                PlatformParams { $( $field: it.next().unwrap_or(f64::NAN), )* }
+                Params { $( $field: it.next().unwrap_or(f64::NAN), )* }
+            }
+        }
+        impl<T: Copy> Params<T> {
+            /// Each parameter through `f(index in PARAMS, value)`.
+            #[allow(unused_assignments)]
+            pub fn map<U>(&self, mut f: impl FnMut(usize, T) -> U) -> Params<U> {
+                let mut i = 0usize;
+                Params { $( $field: { let u = f(i, self.$field); i += 1; u }, )* }
             }
         }
     };
@@ -176,6 +188,9 @@ params! {
     dna_lys: "pg/cell", 0.0, 100.0, "DNA released per lysed cell";
 }
 
+/// The parameters in SI as numbers.
+pub type PlatformParams = Params<f64>;
+
 /// End-of-batch quality attributes reported by `quality`.
 pub const QUALITY: &[&str] = &[
     "titer_g_per_l",
@@ -192,9 +207,10 @@ pub const QUALITY: &[&str] = &[
     "lactate_g_per_l",
 ];
 
-/// Operating conditions fixed within a segment.
+/// Operating conditions fixed within a segment (independent of the model
+/// parameters; what depends on them is in [`Derived`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Conditions {
+pub struct Conditions {
     temperature_k: f64,
     ph: f64,
     do_fraction: f64,
@@ -203,18 +219,77 @@ struct Conditions {
     sparge_slpm: f64,
     base_mol_per_m3: f64,
     // Derived once per segment.
-    f_t_mu: f64,
-    f_ph: f64,
-    f_qp: f64,
-    k_deam: f64,
-    k_agg: f64,
     kla_o2: f64,
     kla_ref_volume: f64,
     pressure_pa: f64,
     gas_mol_per_s: f64,
     h_o2: f64,
     h_co2: f64,
-    hco3_per_co2: f64,
+}
+
+/// The vessel's gas transfer in a segment, evaluated at the volume at its
+/// start (generic: through that volume it depends on the parameters).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gas<T> {
+    pub kla_o2: T,
+    pub pressure_pa: T,
+    pub do_setpoint: T,
+}
+
+/// Quantities computed once per segment from the parameters and the
+/// set-points (generic, so sensitivities pass through them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Derived<T> {
+    f_t_mu: T,
+    f_ph: T,
+    f_qp: T,
+    k_deam: T,
+    k_agg: T,
+    hco3_per_co2: T,
+    /// Bicarbonate at the start of the batch, mol/m³ (osmolality baseline).
+    hco3_0: T,
+    logit_gal: T,
+    logit_afuc: T,
+    logit_man5: T,
+}
+
+impl<T: Scalar> Derived<T> {
+    /// Before any set-points: reference conditions.
+    fn initial(p: &Params<T>) -> Derived<T> {
+        Derived {
+            f_t_mu: T::cst(1.0),
+            f_ph: T::cst(1.0),
+            f_qp: T::cst(1.0),
+            k_deam: T::cst(0.0),
+            k_agg: T::cst(0.0),
+            hco3_per_co2: T::cst(0.0),
+            hco3_0: T::cst(0.0),
+            logit_gal: logit(p.gal_ref),
+            logit_afuc: logit(p.afuc_ref),
+            logit_man5: logit(p.man5_ref),
+        }
+    }
+
+    /// At set-points temperature `t` (K) and `ph`; the batch-start
+    /// bicarbonate is fixed at the first set-points that give one.
+    fn at(&mut self, p: &Params<T>, t: f64, ph: f64, h_co2: f64) {
+        // Written in the operation order of the f64 model it replaced, so
+        // plain runs stay bit-identical.
+        let inv = T::cst(1.0 / t) - T::cst(1.0) / p.T_ref;
+        let r = T::cst(GAS_CONSTANT);
+        let ten = T::cst(10.0);
+        self.f_t_mu = (-p.Ea_mu / r * inv).exp();
+        let z = (T::cst(ph) - p.pH_opt) / p.pH_width;
+        self.f_ph = (-(z * z)).exp();
+        self.f_qp = (T::cst(1.0) + p.g_qp * (p.T_ref - T::cst(t))).pos();
+        self.k_deam =
+            p.k_deam * (-p.Ea_deam / r * inv).exp() * ten.powf(p.b_ph_deam * T::cst(ph - 7.0));
+        self.k_agg = p.k_agg * (-p.Ea_agg / r * inv).exp();
+        self.hco3_per_co2 = ten.powf(T::cst(ph) - p.pK_co2);
+        if self.hco3_0.value() == 0.0 {
+            self.hco3_0 = self.hco3_per_co2 * T::cst(h_co2) * p.pco2_0;
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -222,11 +297,10 @@ pub struct ChoPlatform {
     pub p: PlatformParams,
     vessel: Arc<dyn Vessel>,
     c: Conditions,
+    d: Derived<f64>,
     feed_rate: f64,
     feed: SVector<f64, N>,
     scales: SVector<f64, N>,
-    /// Bicarbonate at the start of the batch, mol/m³ (osmolality baseline).
-    hco3_0: f64,
 }
 
 /// Mechanisms the nominal model lacks, for a plant that must differ from it
@@ -254,41 +328,324 @@ impl Variant {
 }
 
 /// Algebraic quantities of a state: used by the RHS and by outputs.
+pub type Algebraic = AlgebraicOf<f64>;
+
+/// [`Algebraic`] for any number type.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Algebraic {
-    pub mu: f64,
-    pub mu_d: f64,
-    pub q_glc: f64,
-    pub q_gln: f64,
-    pub q_lac: f64,
-    pub q_p: f64,
-    pub our: f64,
-    pub do_mol_per_m3: f64,
+pub struct AlgebraicOf<T> {
+    pub mu: T,
+    pub mu_d: T,
+    pub q_glc: T,
+    pub q_gln: T,
+    pub q_lac: T,
+    pub q_p: T,
+    pub our: T,
+    pub do_mol_per_m3: T,
+    /// O₂ fraction of the sparge gas (the controller's output; no
+    /// sensitivity is carried through it).
     pub o2_fraction: f64,
-    pub pco2_pa: f64,
-    pub osm_mol_per_kg: f64,
-    pub kla_o2: f64,
+    pub pco2_pa: T,
+    pub osm_mol_per_kg: T,
+    pub kla_o2: T,
 }
 
 /// Hill saturation c^n/(K^n + c^n) of a non-negative level `c` (n = 1 is
 /// the Michaelis form; written as 1/(1 + (K/c)^n) so large n cannot
 /// overflow).
 #[inline]
-fn hill(c: f64, k: f64, n: f64) -> f64 {
-    if c <= 0.0 {
-        return 0.0;
+fn hill<T: Scalar>(c: T, k: T, n: T) -> T {
+    if c.value() <= 0.0 {
+        return T::cst(0.0);
     }
-    if n == 1.0 {
+    if n.value() == 1.0 && n.is_constant() {
         return c / (k + c);
     }
-    1.0 / (1.0 + (k / c).powf(n))
+    T::cst(1.0) / (T::cst(1.0) + (k / c).powf(n))
 }
 
-fn logistic(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+#[inline]
+fn logistic<T: Scalar>(x: T) -> T {
+    T::cst(1.0) / (T::cst(1.0) + (-x).exp())
 }
-fn logit(p: f64) -> f64 {
-    (p / (1.0 - p)).ln()
+#[inline]
+fn logit<T: Scalar>(p: T) -> T {
+    (p / (T::cst(1.0) - p)).ln()
+}
+
+/// The model's equations (module docs), generic over the number type: one
+/// implementation for plain runs (`f64`) and for forward sensitivities
+/// (dual numbers, [`crate::fit::dual`]). Parameters reach the right-hand
+/// side as an argument.
+pub struct Equations<'a, T> {
+    pub p: &'a Params<T>,
+    pub d: &'a Derived<T>,
+    c: &'a Conditions,
+    pub g: Gas<T>,
+    pub variant: Variant,
+}
+
+impl<T: Scalar> Equations<'_, T> {
+    /// Quasi-steady gas state, rates and osmolality at state `y`.
+    #[inline]
+    pub fn algebraic(&self, y: &[T; N]) -> AlgebraicOf<T> {
+        let p = self.p;
+        let c = self.c;
+        let d = self.d;
+        let xv = y[XV].pos();
+        let (glc, gln, lac, amm) = (y[GLC].pos(), y[GLN].pos(), y[LAC].pos(), y[AMM].pos());
+        // Dissolved O2: the controller holds the set-point while pure O2 suffices.
+        let g = self.g;
+        let kla = g.kla_o2;
+        let c_star_o2 = T::cst(c.h_o2) * g.pressure_pa; // y_O2 = 1
+        let our_max = p.q_o2 * xv;
+        let do_sp = g.do_setpoint;
+        let our_at_sp = our_max * do_sp / (p.K_o2 + do_sp);
+        let (do_c, o2_fraction) =
+            if kla.value() * (c_star_o2.value() - do_sp.value()) >= our_at_sp.value() {
+                let y_req = (our_at_sp.value() / kla.value().max(1e-30) + do_sp.value())
+                    / c_star_o2.value();
+                (do_sp, y_req.clamp(super::gas_transfer::Y_O2_AIR, 1.0))
+            } else {
+                (
+                    steady_do_with_monod_uptake(kla, c_star_o2, our_max, p.K_o2),
+                    1.0,
+                )
+            };
+        let our = our_max * do_c / (p.K_o2 + do_c);
+        let cpr = p.RQ * our;
+        let v = y[V];
+        let pco2_pa = p.pco2_0
+            + if c.gas_mol_per_s > 0.0 && kla.value() > 0.0 {
+                cpr / (p.kla_co2_ratio * kla).scale(c.h_co2)
+                    + (g.pressure_pa * cpr * v).over(c.gas_mol_per_s)
+            } else {
+                T::cst(0.0)
+            };
+        let hco3 = d.hco3_per_co2.scale(c.h_co2) * pco2_pa;
+        let osm = y[OSM]
+            + (glc
+                + gln
+                + lac
+                + amm
+                + y[NA].pos()
+                + y[GAL].pos()
+                + (hco3 - d.hco3_0).pos().scale(2.0))
+            .scale(1e-3);
+        let k2 = p.K_pco2 * p.K_pco2;
+        let f_pco2 = k2 / (k2 + pco2_pa * pco2_pa);
+        let f_osm = T::cst(1.0) / (T::cst(1.0) + (osm - p.Osm_0).pos() / p.K_osm);
+        let mu_sat = d.f_t_mu * d.f_ph * p.mu_max;
+        // One division for the whole Monod/inhibition product.
+        let phi = glc * gln * p.KI_lac * p.KI_amm * do_c * f_pco2 * f_osm
+            / ((p.K_glc + glc)
+                * (p.K_gln + gln)
+                * (p.KI_lac + lac)
+                * (p.KI_amm + amm)
+                * (p.K_do + do_c));
+        let mu = mu_sat * phi;
+        let ammonium_death = match self.variant.quadratic_ammonium_death_mol_per_m3 {
+            Some(k) => {
+                let r = amm / T::cst(k);
+                p.k_d * (T::cst(1.0) + r * r)
+            }
+            None => p.k_d + p.k_d_amm * hill(amm, p.KD_amm, p.n_d_amm),
+        };
+        let mu_d = ammonium_death + p.k_d_glc * p.K_starve / (p.K_starve + glc);
+        let q_glc = mu / p.Y_x_glc + p.m_glc * glc / (p.K_m_glc + glc);
+        let q_gln = mu / p.Y_x_gln + p.m_gln * gln / (p.K_m_gln + gln);
+        let q_lac = if self.variant.lactate_consuming {
+            -p.q_lac_max * lac / (p.K_lac_up + lac)
+        } else {
+            p.Y_lac_glc * q_glc * phi - p.q_lac_max * lac / (p.K_lac_up + lac) * (T::cst(1.0) - phi)
+        };
+        let q_p = (p.alpha_lp * mu + p.beta_lp) * d.f_qp;
+        AlgebraicOf {
+            mu,
+            mu_d,
+            q_glc,
+            q_gln,
+            q_lac,
+            q_p,
+            our,
+            do_mol_per_m3: do_c,
+            o2_fraction,
+            pco2_pa,
+            osm_mol_per_kg: osm,
+            kla_o2: kla,
+        }
+    }
+
+    /// Glycan fractions of newly made product: (galactosylated, afucosylated, high mannose).
+    #[inline]
+    fn glycan_fractions(&self, y: &[T; N], a: &AlgebraicOf<T>) -> (T, T, T) {
+        let p = self.p;
+        let d = self.d;
+        let amm = y[AMM].pos();
+        // Reference conditions of the logistic responses: 300 mOsm/kg, 50 mmHg.
+        let d_osm = a.osm_mol_per_kg - T::cst(0.300);
+        let d_pco2 = a.pco2_pa - T::cst(50.0 * PA_PER_MMHG);
+        let mn_sat = y[MN].pos() / (p.K_mn + y[MN].pos());
+        let gal_sat = y[GAL].pos() / (p.K_gal + y[GAL].pos());
+        let gal = logistic(
+            d.logit_gal
+                + p.gal_amm * amm
+                + p.gal_ph * T::cst(self.c.ph - 7.0)
+                + p.gal_osm * d_osm
+                + p.gal_pco2 * d_pco2
+                + p.gal_mn * mn_sat
+                + p.gal_gal * gal_sat,
+        );
+        let afuc = logistic(d.logit_afuc + p.afuc_osm * d_osm + p.afuc_amm * amm);
+        let man5 =
+            logistic(d.logit_man5 + p.man5_osm * d_osm + p.man5_amm * amm + p.man5_mn * mn_sat);
+        (gal, afuc, man5)
+    }
+
+    /// The right-hand side with a continuous inflow of `feed_rate` (m³/s)
+    /// of composition `feed`; returns the rates it used.
+    #[inline]
+    pub fn rhs(
+        &self,
+        y: &[T; N],
+        feed_rate: f64,
+        feed: &SVector<f64, N>,
+        dy: &mut [T; N],
+    ) -> AlgebraicOf<T> {
+        let p = self.p;
+        let d = self.d;
+        let a = self.algebraic(y);
+        let xv = y[XV];
+        let xd = y[XD];
+        let v = y[V];
+        let r_lac = a.q_lac * xv;
+        let base = r_lac.pos(); // mol/(m³ s) of Na⁺ to neutralise lactic acid
+        let f_base = (base * v).over(self.c.base_mol_per_m3);
+        let dil = (T::cst(feed_rate) + f_base) / v;
+        let r_p = a.q_p * xv;
+        let lysis = p.k_lys * xd;
+        let (f_gal, f_afuc, f_man5) = self.glycan_fractions(y, &a);
+        dy[XV] = (a.mu - a.mu_d) * xv;
+        dy[XD] = a.mu_d * xv - lysis;
+        dy[GLC] = -a.q_glc * xv;
+        dy[GLN] = -a.q_gln * xv - p.k_dgln * y[GLN];
+        dy[LAC] = r_lac;
+        dy[AMM] = p.Y_amm_gln * a.q_gln * xv + p.k_dgln * y[GLN];
+        dy[P] = r_p;
+        dy[NA] = base;
+        dy[OSM] = T::cst(0.0);
+        dy[GAL] = -p.q_gal * y[GAL].pos() / (p.K_gal + y[GAL].pos()) * xv;
+        dy[MN] = T::cst(0.0);
+        dy[P_GAL] = f_gal * r_p;
+        dy[P_AFUC] = f_afuc * r_p;
+        dy[P_MAN5] = f_man5 * r_p;
+        dy[P_ACID] = p.f_acid0 * r_p + d.k_deam * (y[P] - y[P_ACID]);
+        dy[P_HMW] = p.f_hmw0 * r_p + d.k_agg * (y[P] - y[P_HMW]);
+        dy[HCP] = p.q_hcp * xv + p.hcp_lys * lysis;
+        dy[DNA] = p.dna_lys * lysis;
+        // Dilution by feed and base: d (c_in − c) with the inflow's mixed
+        // composition c_in = feed · F/(F + F_base); the base stream's Na⁺ is
+        // in dy[NA] already.
+        if dil.value() > 0.0 {
+            let share = T::cst(feed_rate) / (T::cst(feed_rate) + f_base);
+            for i in (0..V).chain(NA..CUM_PRODUCT) {
+                dy[i] = dy[i] + dil * (share.scale(feed[i]) - y[i]);
+            }
+        }
+        dy[V] = T::cst(feed_rate) + f_base;
+        dy[CUM_PRODUCT] = r_p * v;
+        dy[CUM_GROWN] = a.mu * xv * v;
+        dy[CUM_LYSED] = lysis * v;
+        dy[CUM_GLC] = a.q_glc * xv * v;
+        dy[CUM_BASE] = f_base;
+        a
+    }
+
+    /// The output row (the columns of `output_columns`) at state `y`.
+    pub fn outputs(&self, t_s: f64, y: &[T; N], a: &AlgebraicOf<T>) -> [T; N_OUTPUTS] {
+        let c = self.c;
+        let frac = |i: usize| {
+            if y[P].value() > 0.0 {
+                T::cst(100.0) * y[i] / y[P]
+            } else {
+                T::cst(f64::NAN)
+            }
+        };
+        let air_sat = T::cst(c.h_o2 * super::gas_transfer::Y_O2_AIR) * self.g.pressure_pa;
+        [
+            T::cst(t_s / 3600.0),
+            y[V] * T::cst(1e3),
+            y[XV] * T::cst(1e-12),
+            y[XD] * T::cst(1e-12),
+            T::cst(100.0) * y[XV] / (y[XV] + y[XD]),
+            y[GLC] * T::cst(0.180_156),
+            y[GLN],
+            y[LAC] * T::cst(0.089_07),
+            y[AMM],
+            y[P],
+            a.mu * T::cst(86400.0),
+            a.q_p * T::cst(1e15) * T::cst(86400.0),
+            T::cst(c.temperature_k - 273.15),
+            T::cst(c.ph),
+            T::cst(100.0) * a.do_mol_per_m3 / air_sat,
+            T::cst(100.0 * a.o2_fraction),
+            a.kla_o2 * T::cst(3600.0),
+            a.our * T::cst(3600.0),
+            a.pco2_pa / T::cst(PA_PER_MMHG),
+            a.osm_mol_per_kg * T::cst(1e3),
+            y[CUM_BASE] * T::cst(1e3),
+            y[GAL],
+            y[MN] * T::cst(1e3),
+            frac(P_GAL),
+            frac(P_AFUC),
+            frac(P_MAN5),
+            frac(P_ACID),
+            frac(P_HMW),
+            y[HCP] * T::cst(1e3),
+            y[DNA] * T::cst(1e3),
+        ]
+    }
+}
+
+/// Number of output columns.
+pub const N_OUTPUTS: usize = 30;
+
+/// Names of the output columns, units in the names.
+pub const OUTPUT_COLUMNS: [&str; N_OUTPUTS] = [
+    "time_h",
+    "volume_l",
+    "xv_1e6_cells_per_ml",
+    "xd_1e6_cells_per_ml",
+    "viability_pct",
+    "glucose_g_per_l",
+    "glutamine_mm",
+    "lactate_g_per_l",
+    "ammonium_mm",
+    "titer_g_per_l",
+    "mu_per_d",
+    "qp_pg_per_cell_per_d",
+    "temperature_c",
+    "ph",
+    "do_pct",
+    "o2_in_sparge_pct",
+    "kla_per_h",
+    "our_mmol_per_l_per_h",
+    "pco2_mmhg",
+    "osmolality_mosm_per_kg",
+    "base_added_l",
+    "galactose_mm",
+    "manganese_um",
+    "galactosylated_pct",
+    "afucosylated_pct",
+    "high_mannose_pct",
+    "acidic_variants_pct",
+    "hmw_pct",
+    "hcp_mg_per_l",
+    "dna_mg_per_l",
+];
+
+#[inline]
+fn as_array<const K: usize>(y: &SVector<f64, K>) -> &[f64; K] {
+    y.as_slice().try_into().expect("an SVector holds K values")
 }
 
 impl ChoPlatform {
@@ -333,40 +690,68 @@ impl ChoPlatform {
                 agitation_rps: 0.0,
                 sparge_slpm: 0.0,
                 base_mol_per_m3: 1000.0,
-                f_t_mu: 1.0,
-                f_ph: 1.0,
-                f_qp: 1.0,
-                k_deam: 0.0,
-                k_agg: 0.0,
                 kla_o2: 0.0,
                 kla_ref_volume: v0_m3,
                 pressure_pa: 101_325.0,
                 gas_mol_per_s: 0.0,
                 h_o2: henry_o2(p.T_ref),
                 h_co2: henry_co2(p.T_ref),
-                hco3_per_co2: 0.0,
             },
+            d: Derived::initial(&p),
             feed_rate: 0.0,
             feed: SVector::zeros(),
             scales,
-            hco3_0: 0.0,
         };
         m.update_gas(v0_m3);
         m
     }
 
-    fn update_gas(&mut self, volume_m3: f64) {
-        let c = &mut self.c;
-        c.pressure_pa = self.vessel.mean_pressure_pa(volume_m3);
+    /// Pressure, kLa and DO set-point (mol/m³) at broth volume `volume_m3`
+    /// with the current set-points.
+    fn gas_at(&self, volume_m3: f64) -> Gas<f64> {
+        let c = &self.c;
+        let pressure_pa = self.vessel.mean_pressure_pa(volume_m3);
         let q_actual =
-            c.sparge_slpm * 1e-3 / 60.0 * (c.temperature_k / 273.15) * (101_325.0 / c.pressure_pa);
-        c.kla_o2 = self
-            .vessel
-            .kla_o2_per_s(c.agitation_rps, q_actual, volume_m3);
+            c.sparge_slpm * 1e-3 / 60.0 * (c.temperature_k / 273.15) * (101_325.0 / pressure_pa);
+        Gas {
+            pressure_pa,
+            kla_o2: self
+                .vessel
+                .kla_o2_per_s(c.agitation_rps, q_actual, volume_m3),
+            // 100 % DO is air saturation at the mean liquid pressure.
+            do_setpoint: c.do_fraction * c.h_o2 * super::gas_transfer::Y_O2_AIR * pressure_pa,
+        }
+    }
+
+    fn update_gas(&mut self, volume_m3: f64) {
+        let g = self.gas_at(volume_m3);
+        let c = &mut self.c;
+        c.pressure_pa = g.pressure_pa;
+        c.kla_o2 = g.kla_o2;
         c.kla_ref_volume = volume_m3;
         c.gas_mol_per_s = slpm_to_mol_per_s(c.sparge_slpm);
-        // 100 % DO is air saturation at the mean liquid pressure.
-        c.do_setpoint = c.do_fraction * c.h_o2 * super::gas_transfer::Y_O2_AIR * c.pressure_pa;
+        c.do_setpoint = g.do_setpoint;
+    }
+
+    #[inline]
+    fn gas(&self) -> Gas<f64> {
+        Gas {
+            kla_o2: self.c.kla_o2,
+            pressure_pa: self.c.pressure_pa,
+            do_setpoint: self.c.do_setpoint,
+        }
+    }
+
+    /// The equations with this model's parameters and conditions.
+    #[inline]
+    fn equations(&self, variant: Variant) -> Equations<'_, f64> {
+        Equations {
+            p: &self.p,
+            d: &self.d,
+            c: &self.c,
+            g: self.gas(),
+            variant,
+        }
     }
 
     /// Quasi-steady gas state, rates and osmolality at state `y`.
@@ -379,120 +764,9 @@ impl ChoPlatform {
     /// of the nominal ones (only the death rate and q_lac can differ).
     #[inline]
     pub fn algebraic_with(&self, y: &SVector<f64, N>, variant: Variant) -> Algebraic {
-        let p = &self.p;
-        let c = &self.c;
-        let xv = y[XV].max(0.0);
-        let (glc, gln, lac, amm) = (
-            y[GLC].max(0.0),
-            y[GLN].max(0.0),
-            y[LAC].max(0.0),
-            y[AMM].max(0.0),
-        );
-        // Dissolved O2: the controller holds the set-point while pure O2 suffices.
-        let kla = c.kla_o2;
-        let c_star_o2 = c.h_o2 * c.pressure_pa; // y_O2 = 1
-        let our_max = p.q_o2 * xv;
-        let our_at_sp = our_max * c.do_setpoint / (p.K_o2 + c.do_setpoint);
-        let (do_c, o2_fraction) = if kla * (c_star_o2 - c.do_setpoint) >= our_at_sp {
-            let y_req = (our_at_sp / kla.max(1e-30) + c.do_setpoint) / c_star_o2;
-            (
-                c.do_setpoint,
-                y_req.clamp(super::gas_transfer::Y_O2_AIR, 1.0),
-            )
-        } else {
-            (
-                steady_do_with_monod_uptake(kla, c_star_o2, our_max, p.K_o2),
-                1.0,
-            )
-        };
-        let our = our_max * do_c / (p.K_o2 + do_c);
-        let cpr = p.RQ * our;
-        let v = y[V];
-        let pco2_pa = p.pco2_0
-            + if c.gas_mol_per_s > 0.0 && kla > 0.0 {
-                cpr / (p.kla_co2_ratio * kla * c.h_co2) + c.pressure_pa * cpr * v / c.gas_mol_per_s
-            } else {
-                0.0
-            };
-        let hco3 = c.hco3_per_co2 * c.h_co2 * pco2_pa;
-        let osm = y[OSM]
-            + 1e-3
-                * (glc
-                    + gln
-                    + lac
-                    + amm
-                    + y[NA].max(0.0)
-                    + y[GAL].max(0.0)
-                    + 2.0 * (hco3 - self.hco3_0).max(0.0));
-        let k2 = p.K_pco2 * p.K_pco2;
-        let f_pco2 = k2 / (k2 + pco2_pa * pco2_pa);
-        let f_osm = 1.0 / (1.0 + (osm - p.Osm_0).max(0.0) / p.K_osm);
-        let mu_sat = c.f_t_mu * c.f_ph * p.mu_max;
-        // One division for the whole Monod/inhibition product.
-        let phi = glc * gln * p.KI_lac * p.KI_amm * do_c * f_pco2 * f_osm
-            / ((p.K_glc + glc)
-                * (p.K_gln + gln)
-                * (p.KI_lac + lac)
-                * (p.KI_amm + amm)
-                * (p.K_do + do_c));
-        let mu = mu_sat * phi;
-        let ammonium_death = match variant.quadratic_ammonium_death_mol_per_m3 {
-            Some(k) => p.k_d * (1.0 + (amm / k).powi(2)),
-            None => p.k_d + p.k_d_amm * hill(amm, p.KD_amm, p.n_d_amm),
-        };
-        let mu_d = ammonium_death + p.k_d_glc * p.K_starve / (p.K_starve + glc);
-        let q_glc = mu / p.Y_x_glc + p.m_glc * glc / (p.K_m_glc + glc);
-        let q_gln = mu / p.Y_x_gln + p.m_gln * gln / (p.K_m_gln + gln);
-        let q_lac = if variant.lactate_consuming {
-            -p.q_lac_max * lac / (p.K_lac_up + lac)
-        } else {
-            p.Y_lac_glc * q_glc * phi - p.q_lac_max * lac / (p.K_lac_up + lac) * (1.0 - phi)
-        };
-        let q_p = (p.alpha_lp * mu + p.beta_lp) * c.f_qp;
-        Algebraic {
-            mu,
-            mu_d,
-            q_glc,
-            q_gln,
-            q_lac,
-            q_p,
-            our,
-            do_mol_per_m3: do_c,
-            o2_fraction,
-            pco2_pa,
-            osm_mol_per_kg: osm,
-            kla_o2: kla,
-        }
+        self.equations(variant).algebraic(as_array(y))
     }
 
-    /// Glycan fractions of newly made product: (galactosylated, afucosylated, high mannose).
-    #[inline]
-    fn glycan_fractions(&self, y: &SVector<f64, N>, a: &Algebraic) -> (f64, f64, f64) {
-        let p = &self.p;
-        let amm = y[AMM].max(0.0);
-        // Reference conditions of the logistic responses: 300 mOsm/kg, 50 mmHg.
-        let d_osm = a.osm_mol_per_kg - 0.300;
-        let d_pco2 = a.pco2_pa - 50.0 * PA_PER_MMHG;
-        let mn_sat = y[MN].max(0.0) / (p.K_mn + y[MN].max(0.0));
-        let gal_sat = y[GAL].max(0.0) / (p.K_gal + y[GAL].max(0.0));
-        let gal = logistic(
-            logit(p.gal_ref)
-                + p.gal_amm * amm
-                + p.gal_ph * (self.c.ph - 7.0)
-                + p.gal_osm * d_osm
-                + p.gal_pco2 * d_pco2
-                + p.gal_mn * mn_sat
-                + p.gal_gal * gal_sat,
-        );
-        let afuc = logistic(logit(p.afuc_ref) + p.afuc_osm * d_osm + p.afuc_amm * amm);
-        let man5 = logistic(
-            logit(p.man5_ref) + p.man5_osm * d_osm + p.man5_amm * amm + p.man5_mn * mn_sat,
-        );
-        (gal, afuc, man5)
-    }
-}
-
-impl ChoPlatform {
     /// The right-hand side with the mechanisms of `variant` (the nominal model's
     /// is `Variant::NOMINAL`); returns the rates it used.
     #[inline]
@@ -502,53 +776,12 @@ impl ChoPlatform {
         variant: Variant,
         dy: &mut SVector<f64, N>,
     ) -> Algebraic {
-        let p = &self.p;
-        let c = &self.c;
-        let a = self.algebraic_with(y, variant);
-        let xv = y[XV];
-        let xd = y[XD];
-        let v = y[V];
-        let r_lac = a.q_lac * xv;
-        let base = r_lac.max(0.0); // mol/(m³ s) of Na⁺ to neutralise lactic acid
-        let f_base = base * v / c.base_mol_per_m3;
-        let d = (self.feed_rate + f_base) / v;
-        let r_p = a.q_p * xv;
-        let lysis = p.k_lys * xd;
-        let (f_gal, f_afuc, f_man5) = self.glycan_fractions(y, &a);
-        dy[XV] = (a.mu - a.mu_d) * xv;
-        dy[XD] = a.mu_d * xv - lysis;
-        dy[GLC] = -a.q_glc * xv;
-        dy[GLN] = -a.q_gln * xv - p.k_dgln * y[GLN];
-        dy[LAC] = r_lac;
-        dy[AMM] = p.Y_amm_gln * a.q_gln * xv + p.k_dgln * y[GLN];
-        dy[P] = r_p;
-        dy[NA] = base;
-        dy[OSM] = 0.0;
-        dy[GAL] = -p.q_gal * y[GAL].max(0.0) / (p.K_gal + y[GAL].max(0.0)) * xv;
-        dy[MN] = 0.0;
-        dy[P_GAL] = f_gal * r_p;
-        dy[P_AFUC] = f_afuc * r_p;
-        dy[P_MAN5] = f_man5 * r_p;
-        dy[P_ACID] = p.f_acid0 * r_p + c.k_deam * (y[P] - y[P_ACID]);
-        dy[P_HMW] = p.f_hmw0 * r_p + c.k_agg * (y[P] - y[P_HMW]);
-        dy[HCP] = p.q_hcp * xv + p.hcp_lys * lysis;
-        dy[DNA] = p.dna_lys * lysis;
-        // Dilution by feed and base: d (c_in − c) with the inflow's mixed
-        // composition c_in = feed · F/(F + F_base); the base stream's Na⁺ is
-        // in dy[NA] already.
-        if d > 0.0 {
-            let share = self.feed_rate / (self.feed_rate + f_base);
-            for i in (0..V).chain(NA..CUM_PRODUCT) {
-                dy[i] += d * (self.feed[i] * share - y[i]);
-            }
-        }
-        dy[V] = self.feed_rate + f_base;
-        dy[CUM_PRODUCT] = r_p * v;
-        dy[CUM_GROWN] = a.mu * xv * v;
-        dy[CUM_LYSED] = lysis * v;
-        dy[CUM_GLC] = a.q_glc * xv * v;
-        dy[CUM_BASE] = f_base;
-        a
+        let dy: &mut [f64; N] = dy
+            .as_mut_slice()
+            .try_into()
+            .expect("an SVector holds N values");
+        self.equations(variant)
+            .rhs(as_array(y), self.feed_rate, &self.feed, dy)
     }
 }
 
@@ -685,116 +918,36 @@ impl Culture<N> for ChoPlatform {
         if q <= 0.0 {
             return Err("a positive sparge_slpm (CO2 is stripped by the sparge gas)".into());
         }
-        let p = &self.p;
         let c = &mut self.c;
-        let inv = 1.0 / t - 1.0 / p.T_ref;
         c.temperature_k = t;
         c.ph = ph;
         c.agitation_rps = n;
         c.sparge_slpm = q;
         c.base_mol_per_m3 = sp.base_concentration_mol_per_m3.unwrap_or(1000.0);
-        c.f_t_mu = (-p.Ea_mu / GAS_CONSTANT * inv).exp();
-        c.f_ph = (-((ph - p.pH_opt) / p.pH_width).powi(2)).exp();
-        c.f_qp = (1.0 + p.g_qp * (p.T_ref - t)).max(0.0);
-        c.k_deam = p.k_deam
-            * (-p.Ea_deam / GAS_CONSTANT * inv).exp()
-            * 10f64.powf(p.b_ph_deam * (ph - 7.0));
-        c.k_agg = p.k_agg * (-p.Ea_agg / GAS_CONSTANT * inv).exp();
         c.h_o2 = henry_o2(t);
         c.h_co2 = henry_co2(t);
-        c.hco3_per_co2 = 10f64.powf(ph - p.pK_co2);
         c.do_fraction = do_frac;
-        let v = c.kla_ref_volume;
+        let h_co2 = c.h_co2;
+        self.d.at(&self.p, t, ph, h_co2);
+        let v = self.c.kla_ref_volume;
         self.update_gas(v);
-        if self.hco3_0 == 0.0 {
-            self.hco3_0 = self.c.hco3_per_co2 * self.c.h_co2 * self.p.pco2_0;
-        }
         Ok(())
     }
     fn begin_segment(&mut self, y: &SVector<f64, N>) {
         self.update_gas(y[V]);
     }
     fn output_columns(&self) -> Vec<&'static str> {
-        vec![
-            "time_h",
-            "volume_l",
-            "xv_1e6_cells_per_ml",
-            "xd_1e6_cells_per_ml",
-            "viability_pct",
-            "glucose_g_per_l",
-            "glutamine_mm",
-            "lactate_g_per_l",
-            "ammonium_mm",
-            "titer_g_per_l",
-            "mu_per_d",
-            "qp_pg_per_cell_per_d",
-            "temperature_c",
-            "ph",
-            "do_pct",
-            "o2_in_sparge_pct",
-            "kla_per_h",
-            "our_mmol_per_l_per_h",
-            "pco2_mmhg",
-            "osmolality_mosm_per_kg",
-            "base_added_l",
-            "galactose_mm",
-            "manganese_um",
-            "galactosylated_pct",
-            "afucosylated_pct",
-            "high_mannose_pct",
-            "acidic_variants_pct",
-            "hmw_pct",
-            "hcp_mg_per_l",
-            "dna_mg_per_l",
-        ]
+        OUTPUT_COLUMNS.to_vec()
     }
     fn outputs(&self, t_s: f64, y: &SVector<f64, N>, row: &mut Vec<f64>) {
         row.clear();
         self.append_outputs(t_s, y, row);
     }
     fn append_outputs(&self, t_s: f64, y: &SVector<f64, N>, row: &mut Vec<f64>) {
-        let a = self.algebraic(y);
-        let c = &self.c;
-        let frac = |i: usize| {
-            if y[P] > 0.0 {
-                100.0 * y[i] / y[P]
-            } else {
-                f64::NAN
-            }
-        };
-        let air_sat = c.h_o2 * super::gas_transfer::Y_O2_AIR * c.pressure_pa;
-        row.extend_from_slice(&[
-            t_s / 3600.0,
-            y[V] * 1e3,
-            y[XV] * 1e-12,
-            y[XD] * 1e-12,
-            100.0 * y[XV] / (y[XV] + y[XD]),
-            y[GLC] * 0.180_156,
-            y[GLN],
-            y[LAC] * 0.089_07,
-            y[AMM],
-            y[P],
-            a.mu * 86400.0,
-            a.q_p * 1e15 * 86400.0,
-            c.temperature_k - 273.15,
-            c.ph,
-            100.0 * a.do_mol_per_m3 / air_sat,
-            100.0 * a.o2_fraction,
-            a.kla_o2 * 3600.0,
-            a.our * 3600.0,
-            a.pco2_pa / PA_PER_MMHG,
-            a.osm_mol_per_kg * 1e3,
-            y[CUM_BASE] * 1e3,
-            y[GAL],
-            y[MN] * 1e3,
-            frac(P_GAL),
-            frac(P_AFUC),
-            frac(P_MAN5),
-            frac(P_ACID),
-            frac(P_HMW),
-            y[HCP] * 1e3,
-            y[DNA] * 1e3,
-        ]);
+        let e = self.equations(Variant::NOMINAL);
+        let y = as_array(y);
+        let a = e.algebraic(y);
+        row.extend_from_slice(&e.outputs(t_s, y, &a));
     }
     fn quality(&self, y: &SVector<f64, N>) -> Vec<(&'static str, f64)> {
         let a = self.algebraic(y);

@@ -78,6 +78,12 @@ pub struct Settings<const N: usize> {
     /// Absolute tolerance per component, in the component's unit.
     pub atol: SVector<f64, N>,
     pub max_steps: u32,
+    /// The error norm covers the first `controlled` components (N: all).
+    /// Forward sensitivities appended to a model's states are left out, so
+    /// the augmented system takes the plain run's steps and its
+    /// sensitivities are the exact derivatives of that discrete solution
+    /// (internal numerical differentiation).
+    pub controlled: usize,
 }
 
 /// Work done.
@@ -129,6 +135,7 @@ pub fn integrate<const N: usize, E>(
     let h_max = span;
     let rtol = settings.rtol;
     let atol = &settings.atol;
+    let nc = settings.controlled.clamp(1, N);
     let g = grid.partition_point(|&x| x <= t0);
     let grid = &grid[..grid.partition_point(|&x| x <= t1)];
     out.reserve(grid.len() - g);
@@ -143,7 +150,7 @@ pub fn integrate<const N: usize, E>(
         h0.min(h_max)
     } else {
         counts.rhs_evaluations += 1;
-        initial_step(f, t0, &y, &k1, rtol, atol, h_max, &mut k2, &mut k3)
+        initial_step(f, t0, &y, &k1, rtol, atol, nc, h_max, &mut k2, &mut k3)
     };
     let expo1 = 0.2 - BETA * 0.75;
     // ln of the previous accepted error, floored at 1e-4 (Hairer's FACOLD).
@@ -167,6 +174,8 @@ pub fn integrate<const N: usize, E>(
         next: g,
         quota: 0,
     };
+    let mut ys = SVector::<f64, N>::zeros();
+    let mut y_new = SVector::<f64, N>::zeros();
     loop {
         if steps >= settings.max_steps {
             return Err(Stop::MaxSteps {
@@ -184,7 +193,9 @@ pub fn integrate<const N: usize, E>(
         steps += 1;
 
         // Stages as plain component loops (no vector temporaries).
-        let mut ys = SVector::<f64, N>::zeros();
+        // `ys` and `y_new` are scratch, fully overwritten below (declared
+        // once: zeroing them every step was a visible cost for the
+        // 168-state sensitivity systems).
         for i in 0..N {
             ys[i] = y[i] + h * (A21 * k1[i]);
         }
@@ -212,7 +223,6 @@ pub fn integrate<const N: usize, E>(
         let t_new = if last { t1 } else { t + h };
         f(t_new, &ys, &mut k6);
         dense.write(grid, out, dense.quota);
-        let mut y_new = SVector::<f64, N>::zeros();
         for i in 0..N {
             y_new[i] =
                 y[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i]);
@@ -222,7 +232,7 @@ pub fn integrate<const N: usize, E>(
         counts.rhs_evaluations += 6;
 
         let mut sum = 0.0;
-        for i in 0..N {
+        for i in 0..nc {
             let e =
                 h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i]);
             let sk = atol[i] + rtol * y[i].abs().max(y_new[i].abs());
@@ -232,7 +242,7 @@ pub fn integrate<const N: usize, E>(
         // (and err <= 1 is err_sq <= 1), so the square root is not taken:
         // it sat on the chain from one step's last stage to the next step's
         // first (err -> ln -> exp -> h), where the core waits on each result.
-        let err_sq = sum / N as f64;
+        let err_sq = sum / nc as f64;
         // err^expo1 and the PI factor from one logarithm (two powf per step
         // were a visible share of a short run).
         let ln_err = 0.5 * err_sq.max(1e-300).ln();
@@ -392,12 +402,13 @@ fn initial_step<const N: usize>(
     f0: &SVector<f64, N>,
     rtol: f64,
     atol: &SVector<f64, N>,
+    nc: usize,
     h_max: f64,
     work_y: &mut SVector<f64, N>,
     work_f: &mut SVector<f64, N>,
 ) -> f64 {
     let (mut dnf, mut dny) = (0.0, 0.0);
-    for i in 0..N {
+    for i in 0..nc {
         let sk = atol[i] + rtol * y0[i].abs();
         dnf += (f0[i] / sk).powi(2);
         dny += (y0[i] / sk).powi(2);
@@ -411,7 +422,7 @@ fn initial_step<const N: usize>(
     *work_y = y0 + h * f0;
     f(t0 + h, work_y, work_f);
     let mut der2 = 0.0;
-    for i in 0..N {
+    for i in 0..nc {
         let sk = atol[i] + rtol * y0[i].abs();
         der2 += ((work_f[i] - f0[i]) / sk).powi(2);
     }
@@ -436,6 +447,7 @@ mod tests {
             rtol,
             atol: SVector::from([1e-14]),
             max_steps: 100_000,
+            controlled: 1,
         };
         let mut out = Vec::new();
         let (y1, c) = integrate(
@@ -520,6 +532,7 @@ mod tests {
             rtol: 1e-8,
             atol: SVector::from([1e-12]),
             max_steps: 1000,
+            controlled: 1,
         };
         let r = integrate(
             &mut f,
@@ -546,6 +559,7 @@ mod tests {
             rtol: 1e-12,
             atol: SVector::from([1e-14]),
             max_steps: 5,
+            controlled: 1,
         };
         let r = integrate(
             &mut f,

@@ -69,6 +69,12 @@ pub trait OdeSystem<const N: usize> {
     fn non_negative(&self) -> [bool; N];
     /// Names used in error messages.
     fn state_names(&self) -> [&'static str; N];
+    /// How many leading states the step-size control sees (all by
+    /// default; a system with forward sensitivities appended returns the
+    /// model's own states, Dopri5 only).
+    fn error_components(&self) -> usize {
+        N
+    }
 }
 
 /// What went wrong, where.
@@ -182,6 +188,7 @@ pub fn integrate_segment<const N: usize, S: OdeSystem<N>>(
                 rtol: tol.rtol,
                 atol: scale * tol.atol,
                 max_steps: tol.max_steps,
+                controlled: sys.error_components(),
             };
             let mut rhs = |t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>| sys.rhs(t, y, dy);
             let mut check =
@@ -313,10 +320,15 @@ pub fn check_state<const N: usize, S: OdeSystem<N>>(
 ) -> Result<(), SolverFailure> {
     // Fast path: one pass, no per-state lookups. A finite sum means every
     // value is finite; details are worked out only when something is off.
+    // States beyond `error_components` (appended sensitivities) are never
+    // sign-constrained, so only the leading ones enter the minimum.
+    let nc = sys.error_components();
     let (mut sum, mut min) = (0.0, f64::INFINITY);
-    for &v in y.iter() {
+    for (i, &v) in y.iter().enumerate() {
         sum += v;
-        min = min.min(v);
+        if i < nc {
+            min = min.min(v);
+        }
     }
     if sum.is_finite() && min >= 0.0 {
         return Ok(());

@@ -6,6 +6,7 @@ mod equipment;
 mod mass_balance;
 mod montecarlo;
 mod optimise;
+mod platform_sensitivity;
 mod platform_shape;
 mod scaleup;
 mod sensitivity;

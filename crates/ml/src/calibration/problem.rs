@@ -14,21 +14,23 @@
 //! (`fit::lm`); for fixed θ the maximum over σ is σ_v² = SSR_v / n_v. The
 //! estimator alternates the two until σ settles (declared σ: one pass).
 //!
-//! The Jacobian ∂r/∂θ: for the `xing2010` family, exact forward
-//! sensitivities — the augmented system [y; ∂y/∂ln p_k] integrated by the
-//! same event-driven simulator, its right-hand side the xing2010 kinetics
-//! evaluated on dual numbers (`serial::SensitivityCulture`), with bolus
-//! feeds diluting the sensitivities like concentrations. Other families
-//! (whose right-hand side is not yet generic over dual numbers) and
-//! non-`model.*` addresses: forward differences of the simulated output,
-//! step 1e-4 in θ; the result says which was used.
+//! The Jacobian ∂r/∂θ: for `model.*` parameters, exact forward
+//! sensitivities — the augmented system [y; ∂y/∂θ_k] integrated by the
+//! same event-driven simulator, its right-hand side the model's own
+//! equations evaluated on dual numbers: for `xing2010` one tangent per run
+//! (`serial::SensitivityCulture`), for `cho_platform` up to 8 tangents in
+//! one run (`platform::sensitivity`, which takes the plain run's steps).
+//! Non-`model.*` addresses (recipe, equipment): forward differences of the
+//! simulated output, step 1e-4 in θ; the result says which was used.
 
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use crate::surrogates::hybrid::serial::{NP as XING_NP, NS as XING_NS, SensitivityCulture};
+use biotwin_core::bioreactor::platform::sensitivity::{SensitivityTable, run_with_sensitivities};
 use biotwin_core::bioreactor::simulate::run;
 use biotwin_core::fit::lm::{LeastSquares, Linearisation};
+use biotwin_core::simulation::AnyModel;
 use biotwin_core::simulation::address::Address;
 use biotwin_core::simulation::{Family, Scenario};
 
@@ -226,7 +228,7 @@ pub struct Problem {
     addresses: Vec<Vec<Address>>,
     /// σ_v, dataset SI unit.
     pub sd: Vec<f64>,
-    /// Exact sensitivities (xing2010, `model.*` only).
+    /// Exact sensitivities (`model.*` parameters only).
     pub exact: bool,
     /// Parameters held at these θ (index, value) while profiling.
     pub fixed: Vec<(usize, f64)>,
@@ -272,9 +274,17 @@ impl Problem {
                 _ => None,
             })
             .collect();
-        let exact = family == Some(Family::Xing2010)
-            && model_index.len() == parameters.len()
-            && observed.iter().all(|o| o.state.is_some());
+        let all_model = model_index.len() == parameters.len();
+        let exact = match family {
+            Some(Family::Xing2010) => all_model && observed.iter().all(|o| o.state.is_some()),
+            Some(Family::ChoPlatform) => {
+                all_model
+                    && observed
+                        .iter()
+                        .all(|o| SensitivityTable::column(&o.column).is_some())
+            }
+            None => false,
+        };
         Problem {
             parameters,
             observed,
@@ -434,6 +444,80 @@ impl Problem {
         Ok((res, jac))
     }
 
+    /// Residuals and ∂r/∂θ_j (j in `free`) of batch b by exact forward
+    /// sensitivities of the platform model: one augmented run for up to 8
+    /// parameters (`platform::sensitivity`).
+    fn batch_exact_platform(
+        &self,
+        b: usize,
+        theta: &[f64],
+        free: &[usize],
+    ) -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
+        let s = self.scenario_at(b, theta);
+        let AnyModel::ChoPlatform(model) = s.model() else {
+            return Err(format!(
+                "batch {}: the platform model's exact path on another family",
+                self.batches[b].id
+            ));
+        };
+        // d p_SI/dθ, with p_SI = factor × p (the file's unit): p_SI for
+        // θ = ln p, the factor for θ = p.
+        let dirs: Vec<(usize, f64)> = free
+            .iter()
+            .map(|&j| {
+                let (index, factor) = match self.addresses[j][b] {
+                    Address::ModelParam { index, factor } => (index, factor),
+                    _ => (self.model_index[j], 1.0),
+                };
+                let dp = match self.parameters[j].transform {
+                    Transform::Ln => s.params_si[index],
+                    Transform::Identity => factor,
+                };
+                (index, dp)
+            })
+            .collect();
+        let cols: Vec<usize> = self
+            .observed
+            .iter()
+            .map(|o| SensitivityTable::column(&o.column).ok_or("a platform output column"))
+            .collect::<Result<_, _>>()?;
+        let t = run_with_sensitivities(&model, &dirs, Some(&cols), &s.recipe, &s.options).map_err(
+            |f| {
+                format!(
+                    "batch {}: sensitivity run failed at {:.0} s: {}",
+                    self.batches[b].id, f.time_s, f.message
+                )
+            },
+        )?;
+        let mut res = Vec::new();
+        let mut jac = vec![Vec::new(); free.len()];
+        let mut values = Vec::new();
+        let mut derivs: Vec<Vec<Vec<f64>>> = vec![Vec::new(); free.len()];
+        for &c in &cols {
+            let (v, d) = t.series(c).ok_or("a column the run was asked for")?;
+            values.push(v);
+            for (k, dk) in d.into_iter().enumerate() {
+                derivs[k].push(dk);
+            }
+        }
+        for smp in &self.batches[b].samples {
+            let o = &self.observed[smp.variable];
+            let sd = self.sd[smp.variable];
+            let v = interp(&t.times_h, &values[smp.variable], smp.time_h) * o.to_si;
+            if !v.is_finite() {
+                return Err(format!(
+                    "batch {}: a non-finite simulated value",
+                    self.batches[b].id
+                ));
+            }
+            res.push((v - smp.value) / sd);
+            for (k, d) in derivs.iter().enumerate() {
+                jac[k].push(interp(&t.times_h, &d[smp.variable], smp.time_h) * o.to_si / sd);
+            }
+        }
+        Ok((res, jac))
+    }
+
     /// Residuals and Jacobian over all batches; held parameters get zero
     /// columns.
     pub fn jacobian(&self, theta: &[f64]) -> Result<(DVector<f64>, DMatrix<f64>), String> {
@@ -455,7 +539,24 @@ impl Problem {
                 Some(s)
             })
             .collect();
-        if self.exact && !free.is_empty() {
+        let platform = self.batches.first().map(|b| b.scenario.family) == Some(Family::ChoPlatform);
+        if self.exact && platform {
+            let runs: Vec<Result<(Vec<f64>, Vec<Vec<f64>>), String>> = (0..nb)
+                .into_par_iter()
+                .map(|b| self.batch_exact_platform(b, &theta, &free))
+                .collect();
+            for (b, x) in runs.into_iter().enumerate() {
+                let (res, jac) = x?;
+                for (i, v) in res.iter().enumerate() {
+                    r[offsets[b] + i] = *v;
+                }
+                for (k, &j) in free.iter().enumerate() {
+                    for (i, d) in jac[k].iter().enumerate() {
+                        jm[(offsets[b] + i, j)] = *d;
+                    }
+                }
+            }
+        } else if self.exact && !free.is_empty() {
             let jobs: Vec<(usize, usize)> = (0..nb)
                 .flat_map(|b| free.iter().map(move |&j| (b, j)))
                 .collect();
@@ -509,7 +610,7 @@ impl Problem {
                 }
             }
         }
-        if self.exact && free.is_empty() {
+        if self.exact && !platform && free.is_empty() {
             let v = self.residuals(&theta)?;
             r = DVector::from_vec(v);
         }
