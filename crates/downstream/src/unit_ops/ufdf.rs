@@ -17,7 +17,8 @@
 //!
 //! DF with S = 1 over N diavolumes (V_p = N V) washes a solute as e^{-N}.
 //! The sequence is UF1 to the DF concentration, DF for N diavolumes, UF2 to
-//! the target; the ODEs are integrated with Dopri5 (ode_solvers). Product
+//! the target; the ODEs are integrated by the project's one Dopri5
+//! (`biotwin_core::solver::dopri5`, rtol 1e-10, atol 1e-14). Product
 //! lost to hold-up and the final flush is a fixed fraction (yield 95-99 %).
 //!
 //! Waste is integrated alongside, not taken as input − output: the permeate
@@ -25,7 +26,8 @@
 //! permeate volume of the three phases; the hold-up loss (1 - Y) of the final
 //! retentate is added. The diafiltration buffer (N V_df) is buffer added.
 
-use ode_solvers::{Dopri5, SVector, System};
+use biotwin_core::solver::dopri5::{self, Settings, Stop};
+use nalgebra::SVector;
 
 use super::step::StepReport;
 use super::stream::{MONOMER, Stream};
@@ -49,24 +51,18 @@ pub struct UfDf {
 /// permeate monomer, aggregate, HCP, DNA (cumulative, kg)].
 type State = SVector<f64, 11>;
 
-struct Phase<'a> {
-    uf: &'a UfDf,
-    diafiltration: bool,
-}
-
-impl System<f64, State> for Phase<'_> {
-    fn system(&self, _vp: f64, y: &State, dy: &mut State) {
-        let v = y[0];
-        let c = (y[1] + y[2]) / v;
-        dy[0] = if self.diafiltration { 0.0 } else { -1.0 };
-        for i in 0..4 {
-            let through = self.uf.sieving[i] * y[1 + i] / v;
-            dy[1 + i] = -through;
-            dy[7 + i] = through;
-        }
-        dy[5] = -self.uf.buffer_sieving * y[5] / v;
-        dy[6] = 1.0 / (self.uf.membrane_area_m2 * self.uf.flux_m_per_s(c));
+/// dy/dV_p of one phase (concentration, or constant-volume diafiltration).
+fn phase_rhs(uf: &UfDf, diafiltration: bool, y: &State, dy: &mut State) {
+    let v = y[0];
+    let c = (y[1] + y[2]) / v;
+    dy[0] = if diafiltration { 0.0 } else { -1.0 };
+    for i in 0..4 {
+        let through = uf.sieving[i] * y[1 + i] / v;
+        dy[1 + i] = -through;
+        dy[7 + i] = through;
     }
+    dy[5] = -uf.buffer_sieving * y[5] / v;
+    dy[6] = 1.0 / (uf.membrane_area_m2 * uf.flux_m_per_s(c));
 }
 
 impl UfDf {
@@ -79,24 +75,42 @@ impl UfDf {
         if permeate_m3 <= 0.0 {
             return Ok(y);
         }
-        let mut solver = Dopri5::new(
-            Phase {
-                uf: self,
-                diafiltration,
-            },
+        let settings = Settings {
+            rtol: 1e-10,
+            atol: State::repeat(1e-14),
+            max_steps: 100_000,
+            controlled: 11,
+        };
+        let mut f = |_vp: f64, y: &State, dy: &mut State| phase_rhs(self, diafiltration, y, dy);
+        let mut none = Vec::new();
+        let mut finite = |_vp: f64, y: &State| {
+            if y.iter().all(|v| v.is_finite()) {
+                Ok(())
+            } else {
+                Err("a non-finite UF/DF state".to_string())
+            }
+        };
+        match dopri5::integrate(
+            &mut f,
             0.0,
             permeate_m3,
+            &y,
             permeate_m3 / 64.0,
-            y,
-            1e-10,
-            1e-14,
-        );
-        solver.integrate().map_err(|e| e.to_string())?;
-        solver
-            .y_out()
-            .last()
-            .copied()
-            .ok_or_else(|| "no output".into())
+            &settings,
+            &[],
+            &mut none,
+            &mut finite,
+        ) {
+            Ok((y1, _)) => Ok(y1),
+            Err(Stop::Rejected(m)) => Err(m),
+            Err(Stop::MaxSteps { steps, .. }) => {
+                Err(format!("UF/DF integration needed more than {steps} steps"))
+            }
+            Err(Stop::StepUnderflow { t }) => Err(format!(
+                "UF/DF integration step underflow at {:.3e} m³ permeate",
+                t
+            )),
+        }
     }
 
     /// Runs UF1 → DF → UF2. Also returns the fraction of the old buffer solute
