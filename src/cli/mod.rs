@@ -24,6 +24,7 @@ mod promote;
 mod scale_up;
 mod serve;
 mod simulate;
+mod simulate_indpensim;
 mod train;
 mod transfer;
 mod users;

@@ -45,6 +45,11 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Simulate this batch of an IndPenSim data set directory (e.g.
+    /// `training-data/indpensim --batch B01`) from its recorded recipe,
+    /// initial state and disturbances (docs/indpensim.md).
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<String>,
     /// Exit with code 2 when the batch has any feasibility warning (vessel
     /// volume, O2 supply, gas flow, agitation, kLa range, shear, foam).
     #[arg(long)]
@@ -52,6 +57,25 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
+    if a.batch.is_some() || super::simulate_indpensim::is_dataset(&a.process) {
+        let Some(batch) = &a.batch else {
+            return Err(Error::input(
+                &a.process,
+                "--batch",
+                "the id of the batch to simulate (e.g. --batch B01) for an IndPenSim data set",
+                "none",
+            ));
+        };
+        if a.plot.is_some() || a.model.is_some() || !a.set.is_empty() || a.monte_carlo.is_some() {
+            return Err(Error::input(
+                "<command line>",
+                "--batch",
+                "only --out with an IndPenSim batch (no --plot, --model, --set, --monte-carlo)",
+                "other options",
+            ));
+        }
+        return super::simulate_indpensim::run(&a.process, batch, a.out.as_deref());
+    }
     // Downstream files run on their own.
     match super::validate::kind_of(&a.process) {
         Ok("column") => {

@@ -11,6 +11,7 @@ mod evaluate_ladder;
 mod feasibility;
 mod fit_cli;
 mod hybrid_cho;
+mod indpensim;
 mod live_crash;
 mod live_end_to_end;
 mod live_faults;

@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod gas_transfer;
+pub mod indpensim;
 pub mod platform;
 pub mod simulate;
 pub mod vessel;

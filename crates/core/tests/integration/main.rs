@@ -3,6 +3,7 @@
 
 mod analytic;
 mod equipment;
+mod indpensim_balance;
 mod mass_balance;
 mod montecarlo;
 mod optimise;

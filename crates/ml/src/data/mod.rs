@@ -22,6 +22,7 @@ pub mod batch;
 pub mod content_hash;
 pub mod csv_source;
 pub mod dataset;
+pub mod indpensim;
 pub mod long_format;
 pub mod manifest;
 pub mod parquet_source;

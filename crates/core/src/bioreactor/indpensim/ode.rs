@@ -1,0 +1,499 @@
+//! Right-hand side of the IndPenSim ODE system (Goldrick et al. 2015, 2019).
+//!
+//! Units are the model's own (see the module docs of `indpensim`): time h,
+//! volume L, concentrations g/L (DO2, PAA, NH3 in mg/L), temperature K,
+//! flows L/h (aeration `fg_m3_per_h` in m³/h, divided by 60 inside as in the
+//! published code), pressure bar gauge. Constants carry the values of the
+//! published model (IndPenSim MATLAB v2, its Python port pensimpy 1.2.5);
+//! their meaning is given beside each.
+
+use std::f64::consts::PI;
+
+use nalgebra::SVector;
+
+/// Number of states: the 33 of the published model and 4 bookkeeping
+/// integrals used only by mass-balance checks (they feed nothing back).
+pub const N_STATES: usize = 37;
+
+/// State vector.
+pub type State = SVector<f64, N_STATES>;
+
+// State indices (the order of the published model's y vector).
+pub const S: usize = 0; // substrate (sugar) g/L
+pub const DO2: usize = 1; // dissolved O2 mg/L
+pub const O2_OFFGAS: usize = 2; // O2 in off-gas, mol/mol
+pub const P: usize = 3; // penicillin g/L
+pub const V: usize = 4; // broth volume L
+pub const WT: usize = 5; // vessel weight kg
+pub const H_ION: usize = 6; // H+ concentration mol/L (pH = -log10)
+pub const T: usize = 7; // broth temperature K
+pub const Q: usize = 8; // generated heat (integral of the heat balance)
+pub const VISCOSITY: usize = 9; // cP
+pub const CULTURE_AGE: usize = 10; // ∫ X dt, g h/L
+pub const A0: usize = 11; // growing (branching) hyphal region g/L
+pub const A1: usize = 12; // non-growing (extension) region g/L
+pub const A3: usize = 13; // degenerated region g/L
+pub const A4: usize = 14; // autolysed region g/L
+pub const N0: usize = 15; // vacuole number density class 0 (n1..n9 follow)
+pub const NM: usize = 25; // vacuoles of the largest class
+pub const PHI0: usize = 26; // mean vacuole volume fraction
+pub const CO2_OFFGAS: usize = 27; // CO2 in off-gas, %
+pub const CO2_D: usize = 28; // dissolved CO2
+pub const PAA: usize = 29; // phenylacetic acid mg/L
+pub const NH3: usize = 30; // nitrogen mg/L
+pub const MU_P_INT: usize = 31; // ∫ μp dt over the step
+pub const MU_X_INT: usize = 32; // ∫ μe dt over the step
+/// Bookkeeping: broth evaporated, L.
+pub const EVAPORATED_L: usize = 33;
+/// Bookkeeping: broth discharged, L.
+pub const DISCHARGED_L: usize = 34;
+/// Bookkeeping: penicillin formed net of hydrolysis (∫ r_p·V dt), g.
+pub const PEN_FORMED_G: usize = 35;
+/// Bookkeeping: penicillin discharged with the broth, g.
+pub const PEN_DISCHARGED_G: usize = 36;
+
+/// Number of states of the published model (indices 0..33).
+pub const N_MODEL: usize = 33;
+
+/// Per-batch kinetic parameters, drawn at random per batch by the reference
+/// generator (pensimpy `PenSimEnv.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Kinetics {
+    /// Maximum specific penicillin production rate, h⁻¹ (nominal 0.041).
+    pub mu_p: f64,
+    /// Maximum specific growth rate, h⁻¹ (nominal 0.41).
+    pub mux_max: f64,
+    /// kLa correlation constant (nominal 85).
+    pub alpha_kla: f64,
+    /// Nitrogen in the PAA feed, mg/L (nominal 150 000).
+    pub n_conc_paa: f64,
+    /// PAA in the PAA feed, mg/L (nominal 530 000).
+    pub paa_c: f64,
+}
+
+/// The disturbances of one step (pensimpy `Xinterp`, low-pass filtered
+/// noise), added to nominal values while the step is integrated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Disturbances {
+    /// Added to μp, h⁻¹.
+    pub mu_p: f64,
+    /// Added to μx,max, h⁻¹.
+    pub mu_x: f64,
+    /// Added to the sugar feed concentration (600 g/L).
+    pub c_s: f64,
+    /// Added to the oil feed concentration (1000 g/L).
+    pub c_oil: f64,
+    /// Added to the acid/base concentration (0.033 mol/L).
+    pub abc: f64,
+    /// Added to the PAA feed concentration, mg/L.
+    pub paa: f64,
+    /// Added to the cooling water inlet temperature (285 K), K.
+    pub t_cin: f64,
+    /// Added to the O2 fraction of the inlet air (0.21), mol/mol.
+    pub o2_in: f64,
+}
+
+/// Manipulated inputs held constant over one 0.2-h step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepInputs {
+    /// Sugar feed, L/h.
+    pub fs: f64,
+    /// Soybean oil feed, L/h.
+    pub foil: f64,
+    /// Aeration, m³/h.
+    pub fg: f64,
+    /// Agitator, rpm.
+    pub rpm: f64,
+    /// Cooling water, L/h.
+    pub fc: f64,
+    /// Heating water, L/h.
+    pub fh: f64,
+    /// Base, L/h.
+    pub fb: f64,
+    /// Acid, L/h.
+    pub fa: f64,
+    /// Water, L/h (negative values act as 0).
+    pub fw: f64,
+    /// Head pressure, bar gauge.
+    pub pressure: f64,
+    /// Broth discharge, L/h (positive = removed).
+    pub discharge: f64,
+    /// PAA feed, L/h.
+    pub fpaa: f64,
+    /// Ammonia shots, kg (0 in recipe-driven batches).
+    pub nh3_shots: f64,
+    /// The step's disturbances.
+    pub dist: Disturbances,
+}
+
+// ---- Morphology and vacuole constants (Paul & Thomas 1996 structured model,
+// as parameterised in IndPenSim) ----
+const RATIO_MU_E_MU_B: f64 = 0.4; // branching / extension rate ratio
+const P_STD_DEV: f64 = 0.0015; // width of the substrate window of production, g/L
+const MEAN_P: f64 = 0.002; // substrate of maximal production, g/L
+const MU_V: f64 = 1.71e-4; // vacuole formation rate constant
+const MU_A: f64 = 3.5e-3; // autolysis rate constant, h⁻¹
+const MU_DIFF: f64 = 5.36e-3; // differentiation rate constant
+const BETA_1: f64 = 0.006; // age dependence of K_diff
+const K_B: f64 = 0.05; // branching saturation constant, g/L
+const K_DIFF_L: f64 = 0.09; // lower bound of K_diff
+const K_E: f64 = 0.009; // extension saturation constant, g/L
+const K_V: f64 = 0.05; // vacuolation saturation constant, g/L
+const DELTA_R: f64 = 0.75e-4; // vacuole class width, cm
+const K_VAC: f64 = 3.22e-5; // vacuole growth velocity, cm/h
+const D_VAC: f64 = 2.66e-11; // vacuole size dispersion, cm²/h
+const RHO_A0: f64 = 0.35; // hyphal density, g/mL
+const RHO_D: f64 = 0.18; // degenerated region density
+const R_0: f64 = 1.5e-4; // smallest vacuole radius, cm
+const DELTA_0: f64 = 1e-4;
+// ---- Process constants ----
+const Y_SX: f64 = 1.85; // g sugar / g biomass
+const Y_SP: f64 = 0.9; // g sugar / g penicillin
+const M_S: f64 = 0.029; // maintenance, g sugar / g biomass / h
+const C_OIL: f64 = 1000.0; // oil feed concentration, g/L
+const C_S: f64 = 600.0; // sugar feed concentration, g/L
+const Y_O2_X: f64 = 650.0; // mg O2 / g biomass
+const Y_O2_P: f64 = 160.0; // mg O2 / g penicillin
+const M_O2_X: f64 = 17.5; // O2 maintenance, mg / g / h
+const KLA_A: f64 = 0.38; // superficial gas velocity exponent
+const KLA_B: f64 = 0.34; // power per volume exponent
+const KLA_C: f64 = -0.38; // viscosity exponent
+const KLA_D: f64 = 0.25; // oil fraction exponent
+const HENRY_O2: f64 = 0.0251; // bar L / mg
+const N_IMP: f64 = 3.0; // impellers
+const R_VESSEL: f64 = 2.1; // vessel radius, m
+const R_IMP: f64 = 0.85; // impeller radius, m
+const POWER_NUMBER: f64 = 5.0;
+const EPSILON: f64 = 0.1; // gas hold-up fraction
+const R_GAS: f64 = 8.314; // J/mol/K
+const X_CRIT_DO2: f64 = 0.1; // fraction of saturation below which growth stops
+const P_CRIT_DO2: f64 = 0.3; // ... and production stops
+const A_INHIB: f64 = 1.0; // steepness of the inhibition switches
+const T_FEED: f64 = 288.0; // sugar feed temperature, K
+const T_WATER: f64 = 288.0; // water feed temperature, K
+const T_CIN: f64 = 285.0; // cooling water inlet, K
+const T_HOT: f64 = 333.0; // heating water inlet, K
+const T_AIR: f64 = 290.0; // ambient, K
+const C_PS: f64 = 5.9; // heat capacity of the feed
+const C_PW: f64 = 4.18; // heat capacity of water, kJ/kg/K
+const DH_EVAP: f64 = 2430.7; // heat of evaporation, kJ/kg
+const U_JACKET: f64 = 36.0; // jacket heat-loss coefficient
+const A_C: f64 = 105.0; // heat-transfer area, m²
+const E_G: f64 = 14880.0; // activation energy of growth, J/mol
+const E_D: f64 = 173250.0; // activation energy of death, J/mol
+const K_G: f64 = 450.0;
+const K_D: f64 = 2.5e29;
+const Y_QX: f64 = 25.0; // heat of reaction per O2 consumed
+const ABC: f64 = 0.033; // acid/base concentration, mol/L
+const GAMMA_1: f64 = 0.0325e-5; // H+ produced per biomass formed
+const GAMMA_2: f64 = 2.5e-11; // H+ change per L fed
+const M_PH: f64 = 0.0025;
+const K1_PH: f64 = 1e-5; // pH inhibition constants, mol/L
+const K2_PH: f64 = 2.5e-8;
+const N_CONC_OIL: f64 = 20000.0; // nitrogen in oil feed, mg/L
+const N_CONC_SHOT: f64 = 400000.0; // nitrogen per ammonia shot, mg/kg
+const Y_NX: f64 = 10.0; // mg N / g biomass
+const Y_NP: f64 = 80.0; // mg N / g penicillin
+const M_N: f64 = 0.03; // N maintenance
+const X_CRIT_N: f64 = 150.0; // mg/L below which growth stops
+const Y_PAA_P: f64 = 187.5; // mg PAA / g penicillin
+const Y_PAA_X: f64 = 45.0; // mg PAA / g biomass
+const M_PAA: f64 = 1.05;
+const X_CRIT_PAA: f64 = 2400.0; // mg/L above which growth stops
+const P_CRIT_PAA: f64 = 200.0; // mg/L below which production stops
+const B_1: f64 = -64.29; // penicillin hydrolysis vs pH and T
+const B_2: f64 = -1.825;
+const B_3: f64 = 0.3649;
+const B_4: f64 = 0.1280;
+const B_5: f64 = -4.9496e-04;
+const DELTA_C_0: f64 = 0.89; // kLa(CO2)/kLa(O2)
+const K3_VIS: f64 = 0.005; // viscosity dilution by water
+const K1_VIS: f64 = 0.001; // viscosity sigmoid rates and times
+const K2_VIS: f64 = 0.0001;
+const T1_VIS: f64 = 1.0;
+const T2_VIS: f64 = 250.0;
+const Q_CO2: f64 = 0.1353; // CO2 evolution per biomass
+const X_CRIT_CO2: f64 = 7570.0; // dissolved CO2 above which growth stops
+const ALPHA_EVP: f64 = 5.2400e-4; // evaporation constant
+const BETA_T: f64 = 2.88; // coil heat-transfer exponent
+const RHO_SUGAR: f64 = 1540.0; // g/L
+const RHO_OIL: f64 = 900.0;
+const RHO_WATER: f64 = 1000.0;
+const RHO_PAA: f64 = 1000.0;
+const O2_IN: f64 = 0.21; // O2 in air, mol/mol
+const N2_IN: f64 = 0.79;
+const CO2_IN: f64 = 0.033; // CO2 in air, %
+const T_VAP: f64 = 373.0;
+const T_ZERO: f64 = 273.0;
+const ALPHA_1: f64 = 2451.8; // coil heat-transfer constant
+/// Aeration in m³/h (÷60 → m³/min) to off-gas balance units.
+const QFG_O2: f64 = 85714.28571428572;
+const QFG_CO2: f64 = 117857.14285714287;
+const GAS_HOLDUP_FACTOR: f64 = 1293.3035714285716;
+/// 4π/3.
+const FOUR_THIRDS_PI: f64 = 4.1887902047863905;
+/// 6/π.
+const SIX_OVER_PI: f64 = 1.909859317102744;
+/// √(2π).
+const SQRT_2PI: f64 = 2.5066282746310002;
+/// Bubble-free broth density offset, g/L.
+const RHO_BROTH_BASE: f64 = 1100.0;
+
+/// Broth density, g/L: water-based broth plus biomass and penicillin.
+#[inline]
+pub fn broth_density_g_per_l(y: &State) -> f64 {
+    RHO_BROTH_BASE + y[P] + y[A0] + y[A1] + y[A3] + y[A4]
+}
+
+/// dy/dt at time `t_h` for kinetics `k` and step inputs `u`.
+#[allow(clippy::too_many_lines)]
+pub fn rhs(t_h: f64, y: &State, k: &Kinetics, u: &StepInputs, dy: &mut State) {
+    let d = &u.dist;
+    let mu_p = k.mu_p + d.mu_p;
+    let mux_max = k.mux_max + d.mu_x;
+    let c_s = C_S + d.c_s;
+    let c_oil = C_OIL + d.c_oil;
+    let abc = ABC + d.abc;
+    let paa_c = k.paa_c + d.paa;
+    let t_cin = T_CIN + d.t_cin;
+    let o2_in = O2_IN + d.o2_in;
+
+    let fs = u.fs;
+    let fg = u.fg / 60.0;
+    let fw = u.fw.max(0.0);
+    let f_dis = -u.discharge;
+    let (fa, fb, fc, fh, fpaa, foil) = (u.fa, u.fb, u.fc, u.fh, u.fpaa, u.foil);
+    let step1 = super::H_ODE_H;
+
+    let s = y[S];
+    let a0 = y[A0];
+    let a1 = y[A1];
+    let a3 = y[A3];
+    let a4 = y[A4];
+    let vol = y[V];
+    let temp = y[T];
+    let h_ion = y[H_ION];
+    let total_x = a0 + a1 + a3 + a4;
+    let rho_b = broth_density_g_per_l(y);
+    let age = y[CULTURE_AGE] / total_x;
+
+    // Liquid height and log-mean pressure over the broth column.
+    let h_b = (vol / 1000.0) / (PI * R_VESSEL * R_VESSEL) * (1.0 - EPSILON);
+    let p_bottom = 1.0 + u.pressure + rho_b * h_b * 9.81e-5;
+    let p_top = 1.0 + u.pressure;
+    let p_total = (p_bottom - p_top) / (p_bottom / p_top).ln();
+    let do_star = p_total * o2_in / HENRY_O2;
+    // Viscosity below its 4 cP floor counts as 1 cP (published code).
+    let viscosity = if y[VISCOSITY] <= 4.0 {
+        1.0
+    } else {
+        y[VISCOSITY]
+    };
+
+    // Inhibition terms (all switched on, as in the reference batches).
+    let ph_inhib = 1.0 / (1.0 + h_ion / K1_PH + K2_PH / h_ion);
+    let nh3_inhib = 0.5 * (1.0 - (A_INHIB * (X_CRIT_N - y[NH3])).tanh());
+    let t_inhib = K_G * (-(E_G / (R_GAS * temp))).exp() - K_D * (-(E_D / (R_GAS * temp))).exp();
+    let co2_inhib = 0.5 * (1.0 + (A_INHIB * (X_CRIT_CO2 - y[CO2_D] * 1000.0)).tanh());
+    let do2_inhib_x = 0.5 * (1.0 - (A_INHIB * (X_CRIT_DO2 * do_star - y[DO2])).tanh());
+    let do2_inhib_p = 0.5 * (1.0 - (A_INHIB * (P_CRIT_DO2 * do_star - y[DO2])).tanh());
+    let paa_inhib_x = 0.5 * (1.0 + (X_CRIT_PAA - y[PAA]).tanh());
+    let paa_inhib_p = 0.5 * (1.0 + (-P_CRIT_PAA + y[PAA]).tanh());
+    let ph = -h_ion.log10();
+    let mu_h = (B_1 + B_2 * ph + B_3 * temp + B_4 * ph * ph + B_5 * temp * temp).exp();
+
+    // Production window in the substrate concentration (Gaussian).
+    let p_inhib = 2.5
+        * P_STD_DEV
+        * (1.0 / (P_STD_DEV * SQRT_2PI) * (-0.5 * ((s - MEAN_P) / P_STD_DEV).powi(2)).exp());
+    let inhib_x = ph_inhib * nh3_inhib * t_inhib * do2_inhib_x * co2_inhib * paa_inhib_x;
+    let mu_a0 = RATIO_MU_E_MU_B * mux_max * inhib_x;
+    let mu_e = mux_max * inhib_x;
+    let k_diff = (0.75 - age * BETA_1).max(K_DIFF_L);
+
+    let r_b0 = mu_a0 * a1 * s / (K_B + s);
+    let r_sb0 = Y_SX * r_b0;
+    let r_e1 = mu_e * a0 * s / (K_E + s);
+    let r_se1 = Y_SX * r_e1;
+    let r_d1 = MU_DIFF * a0 / (k_diff + s);
+    let r_m0 = M_S * a0 / (k_diff + s);
+
+    // Vacuole volume: mean volume plus the 9 size classes.
+    let mut v_2 = y[PHI0];
+    for j in 0..9 {
+        let r = R_0 + j as f64 * DELTA_R;
+        v_2 += FOUR_THIRDS_PI * r * r * r * y[N0 + 1 + j] * DELTA_R;
+    }
+    let rho_a1 = a1 / (a1 / RHO_A0 + v_2);
+    let v_a1 = a1 / (2.0 * rho_a1) - v_2;
+
+    let production = mu_p * RHO_A0 * v_a1 * p_inhib * do2_inhib_p * paa_inhib_p;
+    let r_p = production - mu_h * y[P];
+    let r_m1 = M_S * RHO_A0 * v_a1 * s / (K_V + s);
+    let r_d4 = MU_A * a3;
+
+    // Vacuole population balance (central differences in size).
+    let dn0 = (MU_V * v_a1 / (K_V + s)) * (SIX_OVER_PI * (R_0 + DELTA_0).powi(-3)) - K_VAC * y[N0];
+    for n in (N0 + 1)..=(N0 + 9) {
+        dy[n] = -K_VAC * ((y[n + 1] - y[n - 1]) / (2.0 * DELTA_R))
+            + D_VAC * (y[n + 1] - 2.0 * y[n] + y[n - 1]) / (DELTA_R * DELTA_R);
+    }
+    let r_k = R_0 + 8.0 * DELTA_R;
+    let r_m = R_0 + 10.0 * DELTA_R;
+    // The published model feeds the largest class with dn9/dt here.
+    let dnm = K_VAC * dy[N0 + 9] / (r_m - r_k) - MU_A * y[NM];
+    let n_k = y[N0 + 9];
+    let dphi0 = MU_V * v_a1 / (K_V + s) - K_VAC * y[N0] * (PI * (R_0 + DELTA_0).powi(3)) / 6.0;
+
+    // Volume and weight.
+    let f_evp = vol * ALPHA_EVP * ((2.5 * (temp - T_ZERO) / (T_VAP - T_ZERO)).exp() - 1.0);
+    let rho_feed = c_s / 1000.0 * RHO_SUGAR + (1.0 - c_s / 1000.0) * RHO_WATER;
+    // Oil is not counted in the broth volume (published model).
+    let dilution = fs + fb + fa + fw - f_evp + fpaa;
+    let discharge_l = f_dis / (rho_b / 1000.0);
+    let dv = fs + fb + fa + fw + discharge_l - f_evp + fpaa;
+    let dwt = fs * rho_feed / 1000.0 + RHO_OIL / 1000.0 * foil + fb + fa + fw + f_dis - f_evp
+        + fpaa * RHO_PAA / 1000.0;
+    let dil = dilution / vol;
+
+    let degeneration = (PI * (r_k + r_m).powi(3) / 6.0) * RHO_D * K_VAC * n_k;
+    let da0 = r_b0 - r_d1 - a0 * dil;
+    let da1 = r_e1 - r_b0 + r_d1 - degeneration - a1 * dil;
+    let da3 = degeneration - r_d4 - a3 * dil;
+    let da4 = r_d4 - a4 * dil;
+    let dp = r_p - y[P] * dil;
+    let x_1 = da0 + da1 + da3 + da4;
+
+    let q_rxn = (x_1 * Y_QX * vol * Y_O2_X / 1000.0 + dp * Y_QX * vol * Y_O2_P / 1000.0).max(0.0);
+
+    // Gassed power (Michel–Miller) and the air expansion power.
+    let n_rps = u.rpm / 60.0;
+    let d_imp = 2.0 * R_IMP;
+    let unaerated = N_IMP * POWER_NUMBER * rho_b * n_rps.powi(3) * d_imp.powi(5);
+    let p_g = 0.706 * ((unaerated * unaerated * n_rps * d_imp.powi(3)) / fg.powf(0.56)).powf(0.45);
+    let p_n = p_g / unaerated;
+    let variable_power =
+        (N_IMP * POWER_NUMBER * rho_b * n_rps.powi(3) * d_imp.powi(5) * p_n) / 1000.0;
+
+    dy[S] = -r_se1 - r_sb0 - r_m0 - r_m1 - Y_SP * production + fs * c_s / vol + foil * c_oil / vol
+        - s * dil;
+
+    // Oxygen transfer.
+    let v_s = fg / (PI * R_VESSEL * R_VESSEL);
+    let v_m = vol / 1000.0;
+    let p_air =
+        (v_s * R_GAS * temp * v_m / (22.4 * h_b)) * (1.0 + rho_b * 9.81 * h_b / (p_top * 1e5)).ln();
+    let p_t1 = variable_power + p_air;
+    let vis_scaled = viscosity / 100.0;
+    let oil_f = foil / vol;
+    let kla = k.alpha_kla
+        * (v_s.powf(KLA_A) * (p_t1 / v_m).powf(KLA_B) * vis_scaled.powf(KLA_C))
+        * (1.0 - oil_f.powf(KLA_D));
+    let our = -x_1 * Y_O2_X - M_O2_X * total_x - dp * Y_O2_P;
+    let otr = kla * (do_star - y[DO2]);
+    dy[DO2] = our + otr - y[DO2] * dil;
+
+    // Off-gas O2 balance (N2 as inert tie element).
+    let vg = EPSILON * v_m;
+    let qfg_in = QFG_O2 * fg;
+    let qfg_out = fg * (N2_IN / (1.0 - y[O2_OFFGAS] - y[CO2_OFFGAS] / 100.0)) * QFG_O2;
+    dy[O2_OFFGAS] =
+        (qfg_in * o2_in - qfg_out * y[O2_OFFGAS] - 0.06 * otr * v_m) / (vg * GAS_HOLDUP_FACTOR);
+
+    dy[P] = dp;
+    dy[V] = dv;
+    dy[WT] = dwt;
+
+    // pH: H+ balance with acid/base addition (Ca/Cb ± abc).
+    let ph_dis = fs + foil + fb + fa + f_dis + fw;
+    let metabolic = r_b0 + r_e1 + r_d4 + r_d1 + M_PH * total_x;
+    if ph < 7.0 {
+        let (ca, cb) = (abc, -abc);
+        let b =
+            -(h_ion * vol + ca * fa * step1 + cb * fb * step1) / (vol + fb * step1 + fa * step1);
+        dy[H_ION] = GAMMA_1 * metabolic
+            + GAMMA_1 * r_p
+            + GAMMA_2 * ph_dis
+            + ((-b + (b * b + 4e-14).sqrt()) / 2.0 - h_ion);
+    } else {
+        // Alkaline branch: the balance is kept on OH- (1e-14/H - H).
+        let oh = 1e-14 / h_ion - h_ion;
+        let (ca, cb) = (-abc, abc);
+        let b = -(oh * vol + ca * fa * step1 + cb * fb * step1) / (vol + fb * step1 + fa * step1);
+        dy[H_ION] = -GAMMA_1 * metabolic - GAMMA_1 * r_p - GAMMA_2 * ph_dis
+            + ((-b - (b * b + 4e-14).sqrt()) / 2.0 - oh);
+    }
+
+    // Heat balance: feeds, evaporation, reaction, power, coil, jacket loss.
+    let coil = |flow: f64, t_in: f64| {
+        (ALPHA_1 / 1000.0)
+            * flow.powf(BETA_T + 1.0)
+            * ((temp - t_in)
+                / (flow / 1000.0 + (ALPHA_1 * (flow / 1000.0).powf(BETA_T)) / 2.0 * rho_b * C_PS))
+    };
+    let q_con = U_JACKET * A_C * (temp - T_AIR);
+    let dq = fs * rho_feed * C_PS * (T_FEED - temp) / 1000.0
+        + fw * RHO_WATER * C_PW * (T_WATER - temp) / 1000.0
+        - f_evp * rho_b * C_PW / 1000.0
+        - DH_EVAP * f_evp * RHO_WATER / 1000.0
+        + q_rxn
+        + p_t1
+        - coil(fc, t_cin)
+        - coil(fh, T_HOT)
+        - q_con;
+    dy[T] = dq / ((vol / 1000.0) * C_PW * rho_b);
+    dy[Q] = dq;
+
+    // Viscosity: grows with the growing region, two sigmoids in time.
+    dy[VISCOSITY] = 3.0
+        * a0.cbrt()
+        * (1.0 / (1.0 + (-K1_VIS * (t_h - T1_VIS)).exp()))
+        * (1.0 / (1.0 + (-K2_VIS * (t_h - T2_VIS)).exp()))
+        - K3_VIS * fw;
+    dy[CULTURE_AGE] = total_x;
+    dy[A0] = da0;
+    dy[A1] = da1;
+    dy[A3] = da3;
+    dy[A4] = da4;
+    dy[N0] = dn0;
+    dy[NM] = dnm;
+    dy[PHI0] = dphi0;
+
+    // CO2: off-gas balance and dissolved CO2.
+    let cer = (a0 + a1) * Q_CO2 * vol;
+    dy[CO2_OFFGAS] =
+        (QFG_CO2 * fg * CO2_IN + cer - QFG_CO2 * fg * y[CO2_OFFGAS]) / (vg * GAS_HOLDUP_FACTOR);
+    let henry_co2 = (11.25 - 395.9 / (temp - 175.9)).exp() / 4400.0;
+    let c_star_co2 = p_total * y[CO2_OFFGAS] / henry_co2;
+    dy[CO2_D] = kla * DELTA_C_0 * (c_star_co2 - y[CO2_D]) - y[CO2_D] * dil;
+
+    dy[PAA] = fpaa * paa_c / vol - Y_PAA_P * dp - Y_PAA_X * x_1 - M_PAA * y[P] - y[PAA] * dil;
+    let n_growth = (-r_b0 - r_e1 - r_d1 - r_d4) * Y_NX;
+    dy[NH3] = u.nh3_shots * N_CONC_SHOT / vol + n_growth - dp * Y_NP - M_N * total_x
+        + k.n_conc_paa * fpaa / vol
+        + N_CONC_OIL * foil / vol
+        - y[NH3] * dil;
+    dy[MU_P_INT] = mu_p;
+    dy[MU_X_INT] = mu_e;
+
+    dy[EVAPORATED_L] = f_evp;
+    dy[DISCHARGED_L] = -discharge_l;
+    dy[PEN_FORMED_G] = r_p * vol;
+    dy[PEN_DISCHARGED_G] = -y[P] * discharge_l;
+}
+
+/// Off-gas O2 fraction of the inlet air assumed by the OUR formula.
+const O2_IN_OUR: f64 = 0.204;
+
+/// Oxygen uptake rate from aeration (m³/h) and off-gas O2 (mol/mol) and CO2
+/// (%), as the published model reports it (label g/min).
+pub fn our(fg: f64, o2: f64, co2_pct: f64) -> f64 {
+    (1.4285714285714286 * fg) * (O2_IN_OUR - o2 * (0.7902 / (1.0 - o2 - co2_pct / 100.0)))
+}
+
+/// Carbon evolution rate from aeration and off-gas CO2 (%), as the published
+/// model reports it (label g/h).
+pub fn cer(fg: f64, co2_pct: f64) -> f64 {
+    (1.9642857142857144 * fg)
+        * ((0.0065 * co2_pct) * (0.7902 / (1.0 - O2_IN_OUR - co2_pct / 100.0) - 0.0330))
+}
