@@ -65,31 +65,22 @@ fn unmeasured_cqas_keep_their_spread_and_titer_contracts() {
     }
     assert!(width("final_titer", 1.0) < 0.5 * width("final_titer", 0.1));
     // Just after each titer result (day 1 to 13).
-    let after: Vec<f64> = (1..=13)
-        .map(|k| (24.0 * k as f64 + 19.0) / 336.0)
-        .collect();
-    let r2 = replay(
-        &ds,
-        &ids,
-        &after,
-        0.0,
-        &MechanisticOptions::default(),
-        &[],
-    )
-    .unwrap();
+    let after: Vec<f64> = (1..=13).map(|k| (24.0 * k as f64 + 19.0) / 336.0).collect();
+    let r2 = replay(&ds, &ids, &after, 0.0, &MechanisticOptions::default(), &[]).unwrap();
     let mut prev = f64::INFINITY;
     for &f in &after {
         let w: Vec<f64> = r2
             .points
             .iter()
-            .filter(|p| {
-                p.cqa == "final_titer" && p.fraction.is_some_and(|x| (x - f).abs() < 1e-9)
-            })
+            .filter(|p| p.cqa == "final_titer" && p.fraction.is_some_and(|x| (x - f).abs() < 1e-9))
             .map(|p| (p.p95 - p.p05) / p.mean.abs())
             .collect();
         assert_eq!(w.len(), 2);
         let w = (w[0] + w[1]) / 2.0;
-        eprintln!("final_titer: relative 90 % width {w:.4} at {:.1} h", f * 336.0);
+        eprintln!(
+            "final_titer: relative 90 % width {w:.4} at {:.1} h",
+            f * 336.0
+        );
         assert!(
             w <= prev * 1.05,
             "titer width grew to {w:.4} from {prev:.4} at {:.1} h",
