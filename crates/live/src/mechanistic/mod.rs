@@ -88,7 +88,7 @@ impl Default for MechanisticOptions {
             filter_rtol: 1e-7,
             forecast_rtol: 1e-3,
             oos_window_h: 48.0,
-            // 48 checkpoints: ~270 kB per platform batch (26×26 covariance),
+            // 48 checkpoints: ~470 kB per platform batch (35×35 covariance),
             // so 1,000 concurrent batches stay well under a GB.
             checkpoint_every_h: 1.0,
         }
