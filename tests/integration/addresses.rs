@@ -189,7 +189,7 @@ fn uncertainty_entries_with_an_unknown_address_or_out_of_range_draws_are_refused
     let c = Copy::new();
     let p = c.edit(
         "processes/cho-platform-3l.toml",
-        "cv_pct = 5.0",
+        "cv_pct = 8.0",
         "cv_pct = 1e308",
     );
     let (code, _, err) = biotwin(&["validate", &p]);

@@ -512,7 +512,13 @@ fn real_ekf_gap_in_online_data_keeps_every_forecast() {
     assert_sane(&pb);
     // Before the gap: identical. During it: the filter runs on the model
     // alone, so the forecasts differ. After it the data pull the state
-    // back: the final forecast is within 2 % of the gap-free one.
+    // back: the final forecast of the released CQAs that lab results
+    // measure (titer, viability) is within 2 % of the gap-free one. Not
+    // compared: quantities no measurement informs (glycans, HCP, DNA:
+    // accumulated while the filter ran on the model alone, carried with
+    // their parameters' priors, so not pulled back) and end-of-batch
+    // lactate (about 0.005 g/L, below the analyser's 0.01 g/L floor).
+    // Before issue 16 every state had process noise and all agreed to 2 %.
     let before = pa
         .iter()
         .filter(|x| x.2.time_s < gap.start * 3600.0)
@@ -524,7 +530,20 @@ fn real_ekf_gap_in_online_data_keeps_every_forecast() {
         pb[before + 2].1,
         "the gap changes the inputs"
     );
-    assert_means_close(&pb, &pa, pa.len() - 1, 0.02);
+    let last = pa.len() - 1;
+    for (x, y) in pb[last].2.cqas.iter().zip(&pa[last].2.cqas) {
+        assert_eq!(x.name, y.name);
+        if ["titer_g_per_l", "viability_pct"].contains(&x.name.as_str()) {
+            let d = (x.mean - y.mean).abs() / y.mean.abs();
+            assert!(
+                d <= 0.02,
+                "final forecast, {}: {} vs {} (rel {d:.2e})",
+                x.name,
+                x.mean,
+                y.mean
+            );
+        }
+    }
 }
 
 #[test]

@@ -363,3 +363,127 @@ fn the_page_shows_signatures_and_the_audit_view_by_role() {
         std::fs::copy(&shot, Path::new(&keep).join("qa-signature-audit.png")).unwrap();
     }
 }
+
+/// Issue 16: a batch with an open alert. The alert banner is at the top of
+/// the page (before the batch list) with its severity and the same P(in
+/// spec) as the CQA table; each CQA's chart shows the measured values over
+/// process time with the end-of-batch forecast band labelled, and the
+/// forecast history labelled as such; screenshots of the screen and a
+/// printed PDF (the print stylesheet) are made and checked for content.
+#[test]
+fn the_page_shows_an_alert_banner_and_labelled_batch_charts() {
+    if !crate::chromium::available_or_skip() {
+        return;
+    }
+    let store = Arc::new(MemoryStore::new());
+    let demo = DemoBatch {
+        tenant: "page-test".into(),
+        batch_id: "XING-ALERT-3".into(),
+        unit: "BR-TEST".into(),
+        process: PathBuf::from("process-models/processes/xing2010-reference.toml"),
+        members: 48,
+        seed: 11,
+        now_h: 96.0,
+        forecast_every_h: 12.0,
+        rel_sd: 0.05,
+        // Every CQA with limits alerts below this.
+        alert_below: 0.999_999,
+        start_unix_s: 1.7e9,
+    };
+    let summary = fill(store.as_ref(), &demo).expect("example batch");
+    assert!(summary.alerts > 0, "the demo batch must have an open alert");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(serve_on(
+        listener,
+        store.clone(),
+        vec![("page-test".to_string(), token_sha256_hex(TOKEN))],
+    ));
+    let url = format!("http://127.0.0.1:{port}/#token={TOKEN}");
+    let profile = tempfile::tempdir().unwrap();
+    let dom = chromium(&url, profile.path(), &["--dump-dom"]);
+    // The banner: shown, first in the app section, with a severity.
+    let banner = dom
+        .find("<section id=\"banner\" role=\"alert\">")
+        .unwrap_or_else(|| panic!("no visible alert banner:\n{dom}"));
+    let batches = dom.find("<table id=\"batches\"").unwrap();
+    assert!(
+        banner < batches,
+        "the banner must come before the batch list"
+    );
+    let banner_text = &dom[banner..batches];
+    assert!(
+        banner_text.contains("WARNING") || banner_text.contains("CRITICAL"),
+        "{banner_text}"
+    );
+    assert!(banner_text.contains("XING-ALERT-3"));
+    assert!(banner_text.contains("now ("), "{banner_text}");
+    // The alert table: severity and both probabilities, labelled.
+    assert!(dom.contains("P(in spec) now") && dom.contains("P(in spec) when raised"));
+    // Charts: measured values, the end-of-batch band, axes with units.
+    assert!(
+        dom.contains("class=\"measured\""),
+        "no measured values:\n{dom}"
+    );
+    assert_eq!(
+        dom.matches("class=\"end-band\"").count(),
+        summary.cqas.len(),
+        "one end-of-batch forecast per CQA chart"
+    );
+    assert!(dom.contains("process time (h)"));
+    assert!(dom.contains("Forecast history: predicted end-of-batch"));
+    assert!(dom.contains("batch time the forecast was made (h)"));
+    assert!(dom.contains("Titer (g/L)"), "human label with unit:\n{dom}");
+    assert!(dom.contains("end-of-batch forecast, 90 % interval (made at"));
+    assert!(!dom.contains(TOKEN));
+
+    // Screenshot of the top of the page: the banner is visible without
+    // scrolling (it is in the first 900 px; the DOM order checked above).
+    let profile = tempfile::tempdir().unwrap();
+    let shot = profile.path().join("alert-banner.png");
+    chromium(
+        &url,
+        profile.path(),
+        &[
+            "--window-size=1280,900",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        png.len() > 20_000,
+        "a blank screenshot? {} bytes",
+        png.len()
+    );
+    // Printed (the print stylesheet): a PDF with pages.
+    let profile = tempfile::tempdir().unwrap();
+    let pdf = profile.path().join("batch.pdf");
+    chromium(
+        &url,
+        profile.path(),
+        &[
+            &format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer",
+        ],
+    );
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert_eq!(&bytes[..5], b"%PDF-");
+    assert!(
+        bytes.len() > 20_000,
+        "an empty print? {} bytes",
+        bytes.len()
+    );
+    if let Ok(keep) = std::env::var("BIOTWIN_KEEP_SCREENSHOTS") {
+        std::fs::copy(&shot, Path::new(&keep).join("alert-banner.png")).unwrap();
+        std::fs::copy(&pdf, Path::new(&keep).join("batch-print.pdf")).unwrap();
+    }
+    rt.shutdown_background();
+}

@@ -61,6 +61,9 @@ pub struct Forecaster {
     pub bounds_si: Vec<(f64, f64)>,
     /// Specification limits by CQA name.
     pub limits: Vec<Limit>,
+    /// Extra quantile levels of every CQA reported in the forecast's
+    /// `state` as `NAME@qLEVEL` (for calibration studies; empty in live).
+    pub quantile_levels: Vec<f64>,
     /// Share of members allowed to fail to integrate before the forecast
     /// is an error.
     pub max_failed_share: f64,
@@ -261,6 +264,7 @@ pub fn forecast<const N: usize, M: Culture<N>>(
             (name.to_string(), mean, var.sqrt())
         })
         .collect();
+    let mut state: Vec<(String, f64, f64)> = state;
     let mut cqas = Vec::with_capacity(cqa_names.len());
     for (k, name) in cqa_names.iter().enumerate() {
         let v = &mut values[k];
@@ -269,6 +273,9 @@ pub fn forecast<const N: usize, M: Culture<N>>(
         let p_in_spec =
             limit.map(|l| v.iter().filter(|&&x| l.contains(x)).count() as f64 / v.len() as f64);
         v.sort_by(|a, b| a.total_cmp(b));
+        for &q in &fc.quantile_levels {
+            state.push((format!("{name}@q{q}"), quantile(v, q), 0.0));
+        }
         let c = CqaForecast {
             name: name.to_string(),
             mean,

@@ -4,9 +4,16 @@
 //!
 //! State `x = [y (model states, SI); θ (adapted parameters, SI)]`.
 //! Prediction from t₀ to t₁: `y₁ = Φ(y₀, θ; recipe)` is the model integrated
-//! through the recipe (events exact, [`super::plan`]); `θ₁ = θ₀` (random
-//! walk). `F = ∂(y₁, θ₁)/∂(y₀, θ₀)` by forward differences: one extra
-//! integration per state and per adapted parameter. `P ← F P Fᵀ + Q Δt`.
+//! through the recipe (events exact, [`super::plan`]); `θ₁ = θ₀` (constants
+//! of the batch: their prior contracts as data inform them; an optional
+//! random walk exists for a plant whose parameters drift, off by default).
+//! `F = ∂(y₁, θ₁)/∂(y₀, θ₀)` by forward differences: one extra
+//! integration per state and per adapted parameter. `P ← F P Fᵀ + Q Δt`,
+//! with `Q` only on states a measurement informs ([`Diffusion`]): a state
+//! no measurement reaches keeps the spread the prior and the dynamics give
+//! it, and the shares of the product (glycoforms, charge variants,
+//! aggregates) move with the product, so its model error does not change
+//! them.
 //! Update: each observation is a scalar `z = c · out_j(y) + v` (an output
 //! column of the model times a unit factor), `H` by forward differences of
 //! the output function, gated on the squared Mahalanobis distance of the
@@ -37,10 +44,31 @@ pub struct FilterTuning {
     pub q_rel_per_sqrt_h: f64,
     /// Random walk of adapted parameters, relative SD per √h.
     pub param_walk_rel_per_sqrt_h: f64,
+    /// Which states the process noise acts on, and how.
+    pub diffusion: Diffusion,
     pub gate2: f64,
     pub tolerances: Tolerances,
     pub oos_window_s: f64,
     pub checkpoint_every_s: f64,
+}
+
+/// Where the process noise (model error) enters.
+///
+/// Process noise stands for the model's error in the dynamics that the
+/// measurements then correct. On a state no measurement informs it is not
+/// corrected by anything, so it would only grow the forecast band with
+/// time (a random walk of a glycoform's mass makes the galactosylated
+/// fraction wander by ±1 %/√h × 18 ≈ ±18 % relative over 14 days); such
+/// states get none.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diffusion {
+    /// Per model state: independent process noise (`q · max(|yᵢ|, floorᵢ)`).
+    pub independent: Vec<bool>,
+    /// `(product, shares)`: states that are shares of the product (mass of
+    /// one glycoform, charge variant, aggregate) take the product's noise
+    /// in proportion, `δy_s = ε · y_s` when `δy_P = ε · y_P`, so the
+    /// fractions `y_s / y_P` are unchanged by it.
+    pub shares: Option<(usize, Vec<usize>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -377,15 +405,44 @@ impl<const N: usize, M: Culture<N>> Filter<N, M> {
         // Process noise over the interval.
         let dt_h = (t1 - t0) / 3600.0;
         let mut q = DVector::zeros(self.dim());
+        let qr = self.tune.q_rel_per_sqrt_h;
+        let share_of = |i: usize| {
+            self.tune
+                .diffusion
+                .shares
+                .as_ref()
+                .is_some_and(|(p, s)| *p == i || s.contains(&i))
+        };
         for i in 0..N {
-            let s = self.tune.q_rel_per_sqrt_h * y1[i].abs().max(self.floors[i]);
-            q[i] = s * s * dt_h;
+            if self
+                .tune
+                .diffusion
+                .independent
+                .get(i)
+                .copied()
+                .unwrap_or(false)
+                && !share_of(i)
+            {
+                let s = qr * y1[i].abs().max(self.floors[i]);
+                q[i] = s * s * dt_h;
+            }
         }
         for k in 0..np {
             let s = self.tune.param_walk_rel_per_sqrt_h * self.x[N + k].abs();
             q[N + k] = s * s * dt_h;
         }
         predict_cov(&mut self.p, &self.f, &q, &mut self.work);
+        // The product and its shares: one noise, in proportion (rank one).
+        if let Some((ip, shares)) = &self.tune.diffusion.shares {
+            let scale = y1[*ip].abs().max(self.floors[*ip]);
+            let rel = |i: usize| if i == *ip { scale } else { y1[i].abs() };
+            let idx: Vec<usize> = std::iter::once(*ip).chain(shares.iter().copied()).collect();
+            for &a in &idx {
+                for &b in &idx {
+                    self.p[(a, b)] += qr * qr * dt_h * rel(a) * rel(b);
+                }
+            }
+        }
         for i in 0..N {
             self.x[i] = y1[i];
         }

@@ -6,6 +6,7 @@
 //! P(in spec) ([`ensemble`]). Equations, noise values and measured latency
 //! are in `docs/live.md`, section "State estimation and forecast".
 
+pub mod coverage;
 pub mod ensemble;
 pub mod filter;
 pub mod kalman;
@@ -30,7 +31,7 @@ use biotwin_core::simulation::model_source::{ModelProvenance, provenance_of};
 use biotwin_core::simulation::{Family, Scenario, load_process};
 use biotwin_core::solver::Tolerances;
 use ensemble::{Forecaster, JointSpread, Spread};
-use filter::{Filter, FilterStats, FilterTuning};
+use filter::{Diffusion, Filter, FilterStats, FilterTuning};
 pub use observe::Noise;
 use plan::{Builder, Plan};
 
@@ -47,6 +48,10 @@ pub struct MechanisticOptions {
     pub adapt: Option<Vec<String>>,
     /// Random walk of adapted parameters, relative SD per √h.
     pub param_walk_rel_per_sqrt_h: f64,
+    /// Carry every model parameter the process file gives an
+    /// `[[uncertainty]]` for in the filter state (as a constant with that
+    /// prior), besides the adapted ones.
+    pub carry_uncertain_parameters: bool,
     /// Prior relative SD of an adapted parameter the process file gives no
     /// `[[uncertainty]]` for.
     pub param_prior_cv: f64,
@@ -69,10 +74,13 @@ pub struct MechanisticOptions {
 impl Default for MechanisticOptions {
     fn default() -> Self {
         MechanisticOptions {
-            process_noise_rel_per_sqrt_h: 0.01,
+            process_noise_rel_per_sqrt_h: 0.005,
             measurement_noise: BTreeMap::new(),
             adapt: None,
-            param_walk_rel_per_sqrt_h: 0.005,
+            // Parameters are constants of a batch: no random walk (it grew
+            // the forecast band with time, issue 16).
+            param_walk_rel_per_sqrt_h: 0.0,
+            carry_uncertain_parameters: true,
             param_prior_cv: 0.10,
             initial_rel_sd: 0.10,
             ensemble_size: 200,
@@ -80,7 +88,7 @@ impl Default for MechanisticOptions {
             filter_rtol: 1e-7,
             forecast_rtol: 1e-3,
             oos_window_h: 48.0,
-            // 48 checkpoints: ~270 kB per platform batch (26×26 covariance),
+            // 48 checkpoints: ~470 kB per platform batch (35×35 covariance),
             // so 1,000 concurrent batches stay well under a GB.
             checkpoint_every_h: 1.0,
         }
@@ -138,6 +146,19 @@ impl MechanisticPredictor {
     /// From an already loaded and validated process definition.
     pub fn from_process(def: &ProcessDefinition, opts: MechanisticOptions) -> Result<Self, Error> {
         let sc = Scenario::from_definition(def).map_err(Error::Input)?;
+        Self::from_scenario(def, &sc, opts)
+    }
+
+    /// From a process definition and the scenario of one batch made from
+    /// it (the process with the batch's planned set-points, feeds and
+    /// shift applied, e.g. by a dataset's `mechanistic.toml`). Priors,
+    /// specifications and the model id come from `def`.
+    pub fn from_scenario(
+        def: &ProcessDefinition,
+        sc: &Scenario,
+        opts: MechanisticOptions,
+    ) -> Result<Self, Error> {
+        let sc = sc.clone();
         let v0 = sc.recipe.initial_volume_m3;
         // Every prediction records the model: id, version and the sha256 of
         // its text (and the registry id, for a registry model).
@@ -161,6 +182,7 @@ impl MechanisticPredictor {
                     &sc,
                     build,
                     &["mu_max", "q_mab"],
+                    None,
                     &opts,
                 )?))
             }
@@ -181,6 +203,7 @@ impl MechanisticPredictor {
                     &sc,
                     build,
                     &["mu_max", "beta_lp"],
+                    Some(platform_product_shares()),
                     &opts,
                 )?))
             }
@@ -232,6 +255,12 @@ impl MechanisticPredictor {
         with_inner!(self, b => b.1.limits = limits)
     }
 
+    /// Also report these quantiles of every CQA in the forecast's state
+    /// (`NAME@qLEVEL`; calibration studies, [`coverage`]).
+    pub fn set_quantile_levels(&mut self, levels: Vec<f64>) {
+        with_inner!(self, b => b.1.quantile_levels = levels)
+    }
+
     /// Batch time of the estimate, s.
     pub fn time_s(&mut self) -> f64 {
         with_inner!(self, b => b.0.t)
@@ -241,6 +270,43 @@ impl MechanisticPredictor {
     pub fn variables(&mut self) -> Vec<&'static str> {
         with_inner!(self, b => b.0.obs.iter().map(|o| o.variable).collect())
     }
+}
+
+/// The platform model's states that are shares of the product `P`: masses
+/// of galactosylated, afucosylated, high-mannose, acidic and HMW product.
+fn platform_product_shares() -> (usize, Vec<usize>) {
+    use biotwin_core::bioreactor::platform as pf;
+    (
+        pf::P,
+        vec![pf::P_GAL, pf::P_AFUC, pf::P_MAN5, pf::P_ACID, pf::P_HMW],
+    )
+}
+
+/// States that some observable's output depends on (forward differences
+/// at `y`): the states a measurement informs.
+fn observed_states<const N: usize, M: Culture<N>>(
+    model: &M,
+    y: &nalgebra::SVector<f64, N>,
+    floors: &nalgebra::SVector<f64, N>,
+    obs: &[observe::Observable],
+) -> Vec<bool> {
+    let mut row = Vec::new();
+    let mut base = Vec::new();
+    let mut m = model.clone();
+    m.begin_segment(y);
+    m.outputs(0.0, y, &mut base);
+    (0..N)
+        .map(|j| {
+            let d = 1e-6 * y[j].abs().max(floors[j]);
+            let mut yp = *y;
+            yp[j] += d;
+            m.outputs(0.0, &yp, &mut row);
+            obs.iter().any(|o| {
+                let (a, b) = (row[o.column], base[o.column]);
+                a.is_finite() && b.is_finite() && a != b
+            })
+        })
+        .collect()
 }
 
 fn self_family_params(
@@ -259,6 +325,7 @@ fn assemble<const N: usize, M: Culture<N>>(
     sc: &Scenario,
     build: Builder<M>,
     default_adapt: &[&str],
+    shares: Option<(usize, Vec<usize>)>,
     opts: &MechanisticOptions,
 ) -> Result<(Filter<N, M>, Forecaster), Error> {
     let opt_file = Path::new("<mechanistic options>");
@@ -307,6 +374,32 @@ fn assemble<const N: usize, M: Culture<N>>(
             _ => None,
         }
     };
+    // Every other parameter with a prior spread in the process file is
+    // carried in the filter state too (no random walk): the states it acts
+    // on (a glycoform's accumulated mass, HCP) then carry its uncertainty
+    // through F, a measurement that informs it (viability: the death
+    // rates) narrows it, and one no measurement reaches keeps its prior
+    // spread to the batch end. Drawn in the forecast from the filter's
+    // covariance. (A calibrated model's fitted parameters are drawn jointly
+    // from the fit's covariance instead.)
+    let fitted_idx: Vec<usize> = def
+        .model
+        .calibration
+        .as_ref()
+        .and_then(|c| c.covariance.as_ref())
+        .map(|c| c.indices.clone())
+        .unwrap_or_default();
+    if opts.carry_uncertain_parameters {
+        for j in 0..specs.len() {
+            if !adapt.contains(&j)
+                && !fitted_idx.contains(&j)
+                && params[j] > 0.0
+                && spread(j).is_some()
+            {
+                adapt.push(j);
+            }
+        }
+    }
     let plan = Plan::new(sc.recipe.clone(), build, &params, sc.options.method)
         .map_err(|e| input_error(&def.path, "process.recipe", e, "more"))?;
     let y0 = plan
@@ -436,9 +529,14 @@ fn assemble<const N: usize, M: Culture<N>>(
         negative_tolerance: sc.options.tolerances.negative_tolerance.max(10.0 * rtol),
         ..sc.options.tolerances
     };
+    let diffusion = Diffusion {
+        independent: observed_states(&probe, &y0, &floors, &obs),
+        shares,
+    };
     let tune = FilterTuning {
         q_rel_per_sqrt_h: opts.process_noise_rel_per_sqrt_h,
         param_walk_rel_per_sqrt_h: opts.param_walk_rel_per_sqrt_h,
+        diffusion,
         gate2: opts.gate_sigma * opts.gate_sigma,
         tolerances: tol(opts.filter_rtol),
         oos_window_s: opts.oos_window_h * 3600.0,
@@ -462,6 +560,7 @@ fn assemble<const N: usize, M: Culture<N>>(
             .as_ref()
             .map(|s| s.limits.clone())
             .unwrap_or_default(),
+        quantile_levels: Vec::new(),
         max_failed_share: 0.05,
     };
     Ok((filter, forecaster))

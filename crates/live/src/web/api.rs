@@ -325,7 +325,9 @@ async fn alerts(
     Ok(paged(a, offset, total))
 }
 
-/// `/api/batches/{id}/plot/{cqa}.svg`: the CQA's forecast over batch time.
+/// `/api/batches/{id}/plot/{cqa}.svg`: the CQA's chart of the batch view
+/// (measured values over process time with the end-of-batch forecast, and
+/// the forecast history; `batch_chart`).
 async fn plot(
     State(st): State<AppState>,
     Authed(t, _): Authed,
@@ -334,8 +336,14 @@ async fn plot(
     let Some(cqa) = file.strip_suffix(".svg").map(str::to_string) else {
         return Err(ApiError::NotFound);
     };
-    let preds = of_batch(&st, t, id.clone(), |s, t, id| s.predictions(t, id)).await?;
-    let svg = super::svg::cqa_trajectory(&id, &cqa, &preds).ok_or(ApiError::NotFound)?;
+    let (batch, preds, readings) = of_batch(&st, t, id.clone(), |s, t, id| {
+        let b = s.batch(t, id)?;
+        Ok((b, s.predictions(t, id)?, s.readings(t, id)?))
+    })
+    .await?;
+    let batch = batch.ok_or(ApiError::NotFound)?;
+    let svg =
+        super::batch_chart::render(&batch, &cqa, &preds, &readings).ok_or(ApiError::NotFound)?;
     let mut r = svg.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

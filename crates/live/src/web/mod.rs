@@ -18,6 +18,7 @@
 mod api;
 pub mod auth;
 pub mod background;
+pub mod batch_chart;
 pub mod demo;
 pub mod limits;
 mod page;

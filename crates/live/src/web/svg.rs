@@ -1,21 +1,10 @@
-//! Server-rendered SVG of one CQA's forecast over batch time.
-//!
-//! For each recorded prediction of a batch, the end-of-batch forecast of the
-//! CQA (mean and 90 % interval) is drawn at the batch time of the
-//! information it used: the band narrows as the batch proceeds and the
-//! forecast settles. Specification limits are dashed horizontal lines.
-//! Hand-written SVG (no plotting crate, no script): the page inserts it as
-//! it is. Only presentation attributes, no `style`, so that the page's
-//! content security policy holds; every text is escaped.
+//! What the page's server-rendered SVG charts ([`super::batch_chart`])
+//! share: the forecast series of one CQA from a batch's predictions, text
+//! escaping, round tick values and their labels. Hand-written SVG (no
+//! plotting crate, no script); only presentation attributes, no `style`,
+//! so that the page's content security policy holds.
 
 use crate::PredictionRecord;
-
-const W: f64 = 640.0;
-const H: f64 = 300.0;
-const LEFT: f64 = 72.0;
-const RIGHT: f64 = 16.0;
-const TOP: f64 = 30.0;
-const BOTTOM: f64 = 44.0;
 
 /// One forecast of the CQA: batch time (h), mean, p05, p95.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,15 +48,6 @@ pub fn series(preds: &[PredictionRecord], cqa: &str) -> (Vec<Point>, Option<f64>
     (pts, lo, hi)
 }
 
-/// The SVG, or `None` when no prediction of the batch has this CQA.
-pub fn cqa_trajectory(batch_id: &str, cqa: &str, preds: &[PredictionRecord]) -> Option<String> {
-    let (pts, lo, hi) = series(preds, cqa);
-    if pts.is_empty() {
-        return None;
-    }
-    Some(render(batch_id, cqa, &pts, lo, hi))
-}
-
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -101,7 +81,7 @@ fn tick_step(span: f64) -> f64 {
     m * mag
 }
 
-fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+pub(crate) fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     let step = tick_step(hi - lo);
     let mut v = Vec::new();
     let mut t = (lo / step).ceil() * step;
@@ -112,123 +92,10 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     v
 }
 
-fn label(v: f64) -> String {
+pub(crate) fn label(v: f64) -> String {
     let s = format!("{v:.4}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
-}
-
-/// Widens a degenerate range so that a constant series still has an axis.
-fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in values {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    if hi - lo <= 1e-12 * hi.abs().max(1.0) {
-        let d = hi.abs().max(1.0) * 0.05;
-        (lo - d, hi + d)
-    } else {
-        (lo, hi)
-    }
-}
-
-fn render(batch_id: &str, cqa: &str, pts: &[Point], lo: Option<f64>, hi: Option<f64>) -> String {
-    let (t0, t1) = range(pts.iter().map(|p| p.time_h));
-    let (y0, y1) = range(
-        pts.iter()
-            .flat_map(|p| [p.p05, p.p95, p.mean])
-            .chain(lo)
-            .chain(hi),
-    );
-    let pad = (y1 - y0) * 0.06;
-    let (y0, y1) = (y0 - pad, y1 + pad);
-    let pw = W - LEFT - RIGHT;
-    let ph = H - TOP - BOTTOM;
-    let x = |t: f64| LEFT + (t - t0) / (t1 - t0) * pw;
-    let y = |v: f64| TOP + (1.0 - (v - y0) / (y1 - y0)) * ph;
-
-    let mut s = String::new();
-    let title = format!("{} — {}", escape(batch_id), escape(cqa));
-    s.push_str(&format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"cqa-plot\" data-cqa=\"{}\" \
-         viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" \
-         font-family=\"sans-serif\" font-size=\"11\"><title>{title}: forecast of the \
-         end-of-batch value with its 90 % interval over batch time</title>\n",
-        escape(cqa)
-    ));
-    s.push_str(&format!(
-        "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{pw}\" height=\"{ph}\" fill=\"#fafafa\" \
-         stroke=\"#999\"/>\n"
-    ));
-    // Grid and tick labels.
-    for v in ticks(y0, y1) {
-        let yy = y(v);
-        s.push_str(&format!(
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"#e3e3e3\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
-            LEFT + pw,
-            LEFT - 6.0,
-            yy + 4.0,
-            label(v)
-        ));
-    }
-    for t in ticks(t0, t1) {
-        let xx = x(t);
-        s.push_str(&format!(
-            "<line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{TOP}\" y2=\"{:.1}\" stroke=\"#e3e3e3\"/>\
-             <text x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
-            TOP + ph,
-            TOP + ph + 16.0,
-            label(t)
-        ));
-    }
-    s.push_str(&format!(
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">batch time (h)</text>\n",
-        LEFT + pw / 2.0,
-        H - 8.0
-    ));
-    s.push_str(&format!(
-        "<text x=\"{LEFT}\" y=\"18\" font-size=\"13\" font-weight=\"bold\">{title}</text>\n"
-    ));
-    // The 90 % band: p95 forward, p05 back.
-    let mut band = String::new();
-    for p in pts {
-        band.push_str(&format!("{:.2},{:.2} ", x(p.time_h), y(p.p95)));
-    }
-    for p in pts.iter().rev() {
-        band.push_str(&format!("{:.2},{:.2} ", x(p.time_h), y(p.p05)));
-    }
-    s.push_str(&format!(
-        "<polygon class=\"band\" points=\"{}\" fill=\"#6baed6\" fill-opacity=\"0.35\" \
-         stroke=\"#6baed6\" stroke-width=\"0.5\"><title>90 % prediction interval</title></polygon>\n",
-        band.trim_end()
-    ));
-    let line: Vec<String> = pts
-        .iter()
-        .map(|p| format!("{:.2},{:.2}", x(p.time_h), y(p.mean)))
-        .collect();
-    s.push_str(&format!(
-        "<polyline class=\"mean\" points=\"{}\" fill=\"none\" stroke=\"#08519c\" \
-         stroke-width=\"2\"/>\n",
-        line.join(" ")
-    ));
-    for (cls, name, v) in [("spec-lower", "lower", lo), ("spec-upper", "upper", hi)] {
-        if let Some(v) = v {
-            let yy = y(v);
-            s.push_str(&format!(
-                "<line class=\"spec {cls}\" x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" \
-                 stroke=\"#cb181d\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\
-                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#cb181d\">{name} spec {}</text>\n",
-                LEFT + pw,
-                LEFT + pw - 4.0,
-                yy - 4.0,
-                label(v)
-            ));
-        }
-    }
-    s.push_str("</svg>\n");
-    s
 }
 
 #[cfg(test)]
@@ -261,23 +128,12 @@ mod tests {
     }
 
     #[test]
-    fn the_band_spans_the_interval_in_time_order() {
+    fn the_series_is_in_time_order_without_non_finite_forecasts() {
         let preds = vec![rec(1, 48.0, 5.0), rec(0, 24.0, 4.0), rec(2, 72.0, f64::NAN)];
         let (pts, lo, hi) = series(&preds, "titer_g_per_l");
         assert_eq!(pts.len(), 2, "the NaN forecast is left out");
         assert_eq!(pts[0].time_h, 24.0);
         assert_eq!((lo, hi), (Some(2.0), None));
-        let svg = cqa_trajectory("B<1>", "titer_g_per_l", &preds).unwrap();
-        assert!(svg.contains("class=\"band\""));
-        assert!(svg.contains("class=\"spec spec-lower\""));
-        assert!(!svg.contains("spec-upper"));
-        assert!(svg.contains("B&lt;1&gt;"), "the batch id is escaped");
-        assert!(!svg.contains("B<1>"));
-        // The band polygon has the 2 points forward and back.
-        let band = svg.split("class=\"band\" points=\"").nth(1).unwrap();
-        let band = band.split('"').next().unwrap();
-        assert_eq!(band.split(' ').count(), 4);
-        assert!(cqa_trajectory("B1", "viability", &preds).is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Integration tests of `biotwin-live`, one binary (as ripgrep does): each module
 //! below was a test file of its own before the workspace split.
 
+mod live_bands;
 mod live_indpensim;
 mod live_mechanistic;
 mod live_opcua;

@@ -37,6 +37,11 @@ pub struct ChoDoeOptions {
     pub online_interval_s: f64,
     /// Which plant runs the batches.
     pub plant: Plant,
+    /// Known deviations: (model parameter, multiplier) applied to every
+    /// batch after its process noise and mismatch (e.g. `k_d_amm` × 4: an
+    /// ammonium-sensitive culture). Empty for the shipped datasets; used to
+    /// make out-of-specification batches whose cause is known.
+    pub deviations: Vec<(String, f64)>,
 }
 
 /// The plant behind the instruments.
@@ -59,6 +64,7 @@ impl ChoDoeOptions {
             seed: 20_251_122,
             online_interval_s: 1800.0,
             plant: Plant::Platform,
+            deviations: Vec::new(),
         }
     }
 }
@@ -586,6 +592,13 @@ pub fn generate_cho(opts: &ChoDoeOptions) -> Result<Generated, Error> {
             }
         }
         plant_parameters(&mut s, &ff, &user, &mut brng).map_err(bad)?;
+        for (name, m) in &opts.deviations {
+            let a = s
+                .address(&format!("model.{name}"), &ff)
+                .map_err(|e| bad(format!("deviation `{name}`: {e}")))?;
+            let v = s.get(&a);
+            s.set(&a, v * m);
+        }
         let out = match &opts.plant {
             Plant::Platform => s.simulate(true)?,
             Plant::Structural(plant) => {

@@ -25,6 +25,24 @@ function fmt(v) {
   return a !== 0 && (a < 0.01 || a >= 1e5) ? v.toExponential(3) : v.toPrecision(4);
 }
 
+// Latest forecast per batch and human CQA labels (from the server's charts).
+let latestByBatch = new Map();
+const labels = new Map();
+function human(name) { return labels.get(name) || name; }
+
+// Severity of an open alert from the latest forecast's P(in spec): critical
+// when out of specification is more likely than not.
+function severity(pNow) {
+  return pNow !== null && pNow !== undefined && pNow < 0.5 ? "critical" : "warning";
+}
+
+function pNowOf(a) {
+  const l = latestByBatch.get(a.batch_id);
+  if (!l) return null;
+  const c = l.cqas.find(c => c.name === a.cqa);
+  return c && c.p_in_spec !== undefined ? c.p_in_spec : null;
+}
+
 function pct(p) { return p === null || p === undefined ? "-" : (100 * p).toFixed(1) + " %"; }
 
 // A token handed over in the fragment goes to session storage and leaves
@@ -88,6 +106,7 @@ function renderBatches(list) {
       el("td", b.unit),
       el("td", b.finished ? "finished" : "in progress"),
       el("td", b.latest ? fmt(b.latest.time_s / 3600) : "-"),
+      el("td", b.latest ? utc(b.latest.created_unix_s) : "-"),
       el("td", b.n_predictions),
       el("td", b.open_alerts, b.open_alerts > 0 ? "bad" : ""));
     tr.addEventListener("click", () => { selected = b.batch_id; refresh(); });
@@ -110,22 +129,25 @@ async function renderDetail() {
   const plots = $("plots");
   plots.replaceChildren();
   if (!latest) return;
-  // Red where this batch has an alert on the CQA (the site's threshold).
-  const alerted = new Set(d.alerts.map(a => a.cqa));
-  for (const c of latest.cqas) {
-    const tr = el("tr");
-    const p = c.p_in_spec;
-    tr.append(el("td", c.name), el("td", fmt(c.mean)),
-      el("td", fmt(c.p05) + " - " + fmt(c.p95)), el("td", specText(c)),
-      el("td", pct(p), p === null || p === undefined ? "" : (alerted.has(c.name) || p < 0.9 ? "bad" : "good")));
-    body.append(tr);
-  }
   for (const c of latest.cqas) {
     const url = "/api/batches/" + encodeURIComponent(b.batch_id) + "/plot/" + encodeURIComponent(c.name) + ".svg";
     const text = await (await api(url)).text();
     const doc = new DOMParser().parseFromString(text, "image/svg+xml");
     const svg = doc.documentElement;
-    if (svg && svg.nodeName === "svg") plots.append(document.importNode(svg, true));
+    if (svg && svg.nodeName === "svg") {
+      if (svg.getAttribute("data-label")) labels.set(c.name, svg.getAttribute("data-label"));
+      plots.append(document.importNode(svg, true));
+    }
+  }
+  // Red where this batch has an alert on the CQA (the site's threshold).
+  const alerted = new Set(d.alerts.map(a => a.cqa));
+  for (const c of latest.cqas) {
+    const tr = el("tr");
+    const p = c.p_in_spec;
+    tr.append(el("td", human(c.name)), el("td", fmt(c.mean)),
+      el("td", fmt(c.p05) + " - " + fmt(c.p95)), el("td", specText(c)),
+      el("td", pct(p), p === null || p === undefined ? "" : (alerted.has(c.name) || p < 0.9 ? "bad" : "good")));
+    body.append(tr);
   }
 }
 
@@ -135,7 +157,7 @@ function renderAlerts(list) {
   if (list.length === 0) {
     const tr = el("tr");
     const td = el("td", "No alerts.");
-    td.colSpan = 6;
+    td.colSpan = 8;
     tr.append(td);
     body.append(tr);
   }
@@ -156,9 +178,34 @@ function renderAlerts(list) {
     } else {
       ack.textContent = "open (a QA reviewer or process engineer signs)";
     }
-    tr.append(el("td", a.batch_id), el("td", a.cqa), el("td", pct(a.p_in_spec), "bad"),
+    const pNow = pNowOf(a);
+    const open = !a.signature && !a.acknowledged_by;
+    tr.append(el("td", a.batch_id), el("td", human(a.cqa)),
+      el("td", open ? severity(pNow) : "acknowledged", open ? "sev-" + severity(pNow) : ""),
+      el("td", pct(pNow), pNow !== null && pNow < a.threshold ? "bad" : "good"),
+      el("td", pct(a.p_in_spec), "bad"),
       el("td", pct(a.threshold)), el("td", fmt(a.first_predicted_s / 3600)), ack);
     body.append(tr);
+  }
+}
+
+// The banner at the top: every unacknowledged alert, the most severe first.
+function renderBanner(list) {
+  const open = list.filter(a => !a.signature && !a.acknowledged_by)
+    .map(a => ({ a: a, p: pNowOf(a) }))
+    .sort((x, y) => (x.p === null ? 1 : x.p) - (y.p === null ? 1 : y.p));
+  $("banner").hidden = open.length === 0;
+  $("banner-count").textContent = "(" + open.length + ")";
+  const ul = $("banner-list");
+  ul.replaceChildren();
+  for (const { a, p } of open) {
+    const sev = severity(p);
+    const li = el("li", null, "sev-" + sev);
+    li.append(el("b", sev.toUpperCase()), document.createTextNode(
+      " batch " + a.batch_id + ", " + human(a.cqa) + ": P(in spec) " + pct(p) + " now (" +
+      pct(a.p_in_spec) + " when raised at " + fmt(a.first_predicted_s / 3600) + " h; alert below " +
+      pct(a.threshold) + ")"));
+    ul.append(li);
   }
 }
 
@@ -244,9 +291,12 @@ async function refresh() {
     $("login").hidden = true;
     $("app").hidden = false;
     $("session").hidden = false;
+    latestByBatch = new Map(list.filter(b => b.latest).map(b => [b.batch_id, b.latest]));
     renderBatches(list);
-    renderAlerts(await (await api("/api/alerts")).json());
     await renderDetail();
+    const alerts = await (await api("/api/alerts")).json();
+    renderBanner(alerts);
+    renderAlerts(alerts);
     await renderAudit();
     $("app-error").textContent = "";
   } catch (e) {
