@@ -134,6 +134,7 @@ fn site(hours: f64, store_path: std::path::PathBuf) -> SiteConfig {
         name: "throughput".into(),
         forecast_every_s: 600.0,
         store_path,
+        store_pg: None,
         registry: None,
         p_in_spec_min: 0.9,
         tenants: vec![TenantConfig {

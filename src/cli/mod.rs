@@ -24,6 +24,7 @@ mod promote;
 mod scale_up;
 mod serve;
 mod simulate;
+mod store;
 mod train;
 mod transfer;
 mod users;
@@ -63,6 +64,7 @@ pub enum Command {
     Audit(audit::Args),
     Serve(serve::Args),
     Users(users::Args),
+    Store(store::Args),
 }
 
 /// Parses the command line, runs the command, prints any error and returns
@@ -90,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Audit(a) => audit::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Users(a) => users::run(a),
+        Command::Store(a) => store::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1113,3 +1113,100 @@ impl Store for PgStore {
             .collect()
     }
 }
+
+/// The lease of a whole site to one `biotwin live` worker: a session-level
+/// advisory lock (key space of two 32-bit keys, which does not overlap the
+/// 64-bit keys above) held on a connection of its own for as long as the
+/// worker runs. A second worker started on the same site waits for it and
+/// takes over, resuming from the store, as soon as the first one's session
+/// ends: at once when its process dies (kill -9 closes its socket, and the
+/// server ends the session), within the server's TCP keepalive time when
+/// its host vanishes. A worker whose lease connection fails exits at once
+/// (checked every [`LEASE_CHECK_S`]), so two never run the same site.
+pub struct SiteLease {
+    _keeper: std::thread::JoinHandle<()>,
+}
+
+/// How often a worker checks that it still holds its site lease, s.
+pub const LEASE_CHECK_S: f64 = 2.0;
+const LEASE_CLASS: i32 = 0x6269_6f74; // "biot"
+
+fn site_key(site: &str) -> i32 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(site.as_bytes());
+    i32::from_be_bytes([h[0], h[1], h[2], h[3]])
+}
+
+impl SiteLease {
+    /// Takes the lease of `site`, waiting as long as another worker holds
+    /// it (`on_wait` is called once, before waiting).
+    pub fn acquire(target: &PgTarget, site: &str, on_wait: &dyn Fn()) -> Result<Self, Error> {
+        let mut cfg = target.config()?;
+        cfg.application_name(&format!("biotwin live {site} pid {}", std::process::id()));
+        // Keepalives: a vanished host's session (and lease) ends within
+        // about idle + interval x retries (the server's own settings apply
+        // too; docs/live.md).
+        cfg.keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(10));
+        let shown = redacted(&cfg);
+        let shown2 = shown.clone();
+        let err = move |e: postgres::Error| {
+            Error::io(&shown2, format!("PostgreSQL (site lease): {}", E::Pg(e)))
+        };
+        let key = site_key(site);
+        enum Msg {
+            Waiting,
+            Held,
+            Failed(Error),
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+        let keeper = std::thread::spawn(move || {
+            let mut c = match cfg.connect(NoTls) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Msg::Failed(err(e)));
+                    return;
+                }
+            };
+            let lock = |c: &mut Client, sql: &str| -> Result<bool, postgres::Error> {
+                c.query_one(sql, &[&LEASE_CLASS, &key])
+                    .map(|r| r.try_get::<_, bool>(0).unwrap_or(true))
+            };
+            match lock(&mut c, "SELECT pg_try_advisory_lock($1, $2)") {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = tx.send(Msg::Waiting);
+                    if let Err(e) =
+                        c.execute("SELECT pg_advisory_lock($1, $2)", &[&LEASE_CLASS, &key])
+                    {
+                        let _ = tx.send(Msg::Failed(err(e)));
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Msg::Failed(err(e)));
+                    return;
+                }
+            }
+            let _ = tx.send(Msg::Held);
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs_f64(LEASE_CHECK_S));
+                if let Err(e) = c.simple_query("SELECT 1") {
+                    eprintln!(
+                        "error: {shown}: the connection holding this worker's site lease failed ({}); exiting so that no two workers run the site (a restart resumes from the store)",
+                        E::Pg(e)
+                    );
+                    std::process::exit(1);
+                }
+            }
+        });
+        let ended = || Error::io(target.display(), "the site lease's thread ended");
+        loop {
+            match rx.recv().map_err(|_| ended())? {
+                Msg::Waiting => on_wait(),
+                Msg::Held => return Ok(SiteLease { _keeper: keeper }),
+                Msg::Failed(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -235,3 +235,109 @@ fn a_tampered_sqlite_store_is_not_copied() {
         .get(0);
     assert_eq!(n, 0);
 }
+
+/// Runs each call of the PostgreSQL store on a thread of its own: the
+/// blocking driver cannot run on an async test's own thread (the web API
+/// itself calls the store through `spawn_blocking`; the isolation tests
+/// also read the store directly from their async body).
+struct OffRuntime(Arc<PgStore>);
+
+fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
+type R<T> = Result<T, biotwin_core::error::Error>;
+
+impl Store for OffRuntime {
+    fn upsert_batch(&self, b: &biotwin_live::BatchInfo) -> R<()> {
+        off(|| self.0.upsert_batch(b))
+    }
+    fn insert_readings(&self, t: &str, b: &str, rs: &[biotwin_live::Reading]) -> R<()> {
+        off(|| self.0.insert_readings(t, b, rs))
+    }
+    fn insert_prediction(&self, p: &biotwin_live::PredictionRecord) -> R<bool> {
+        off(|| self.0.insert_prediction(p))
+    }
+    fn insert_alert(&self, a: &biotwin_live::AlertRecord) -> R<bool> {
+        off(|| self.0.insert_alert(a))
+    }
+    fn append_audit(
+        &self,
+        actor: &str,
+        tenant: Option<&str>,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> R<biotwin_live::AuditEntry> {
+        off(|| self.0.append_audit(actor, tenant, action, detail))
+    }
+    fn batches(&self, t: &str) -> R<Vec<biotwin_live::BatchInfo>> {
+        off(|| self.0.batches(t))
+    }
+    fn batch(&self, t: &str, b: &str) -> R<Option<biotwin_live::BatchInfo>> {
+        off(|| self.0.batch(t, b))
+    }
+    fn readings(&self, t: &str, b: &str) -> R<Vec<biotwin_live::Reading>> {
+        off(|| self.0.readings(t, b))
+    }
+    fn readings_page(
+        &self,
+        t: &str,
+        b: &str,
+        tag: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> R<(Vec<biotwin_live::Reading>, usize)> {
+        off(|| self.0.readings_page(t, b, tag, offset, limit))
+    }
+    fn predictions(&self, t: &str, b: &str) -> R<Vec<biotwin_live::PredictionRecord>> {
+        off(|| self.0.predictions(t, b))
+    }
+    fn alerts(&self, t: &str) -> R<Vec<biotwin_live::AlertRecord>> {
+        off(|| self.0.alerts(t))
+    }
+    fn acknowledge_alert(&self, t: &str, b: &str, cqa: &str, user: &str) -> R<bool> {
+        off(|| self.0.acknowledge_alert(t, b, cqa, user))
+    }
+    fn acknowledge_alert_audited(
+        &self,
+        t: &str,
+        b: &str,
+        cqa: &str,
+        user: &str,
+        actor: &str,
+        action: &str,
+        detail: &dyn Fn(&biotwin_live::AlertRecord) -> serde_json::Value,
+    ) -> R<Option<(biotwin_live::AlertRecord, biotwin_live::AuditEntry)>> {
+        // Called by the web API inside spawn_blocking only.
+        self.0
+            .acknowledge_alert_audited(t, b, cqa, user, actor, action, detail)
+    }
+    fn audit(&self) -> R<Vec<biotwin_live::AuditEntry>> {
+        off(|| self.0.audit())
+    }
+}
+
+/// The web API's tenant-isolation tests (`live_web.rs`) on PostgreSQL:
+/// another tenant's batch is a nonexistent one on every endpoint, a batch
+/// id both tenants use shows each its own, lists and counts are the
+/// tenant's own, and the tenant's own data comes back in full.
+#[test]
+fn tenant_isolation_on_every_endpoint_on_postgres() {
+    let Some((_db, s)) = pg_test_store("tenant_isolation_on_every_endpoint_on_postgres") else {
+        return;
+    };
+    crate::live_web::fill(s.as_ref());
+    let store: Arc<dyn Store> = Arc::new(OffRuntime(s));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let app = || crate::live_web::app(store.clone());
+        crate::live_web::another_tenants_batch_is_nonexistent_on(store.clone(), app()).await;
+        crate::live_web::shared_batch_id_on(store.clone(), app()).await;
+        crate::live_web::lists_on(store.clone(), app()).await;
+        crate::live_web::own_data_on(store.clone(), app()).await;
+    });
+}
