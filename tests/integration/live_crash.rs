@@ -383,3 +383,73 @@ fn a_standby_worker_takes_over_a_killed_one_on_postgres() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `biotwin store copy` moves a site's SQLite store (a real run of the
+/// IndPenSim site) into PostgreSQL; `biotwin audit verify` passes on the
+/// copy, which holds the same predictions. A URL with a password is refused
+/// (exit 2) without repeating it.
+#[test]
+fn store_copy_of_a_live_site_verifies_on_postgres() {
+    let Some(db) = biotwin::live::store_suite::pg_test_db("store_copy_of_a_live_site") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let site = copy_site(PEN_SITE, dir.path(), None);
+    let out = live(&site, None).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sqlite = dir.path().join("live.sqlite");
+    let out = Command::new(BIN)
+        .args(["store", "copy", "--from"])
+        .arg(&sqlite)
+        .args(["--to", &db.target.url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("both chains verified"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--store", &db.target.url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("records intact"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = SiteConfig::read(&site).unwrap();
+    let from = records(&cfg);
+    let pg = biotwin::live::pg_store::PgStore::open(&db.target).unwrap();
+    let mut n = 0;
+    for b in &cfg.batches {
+        for (p, r) in pg
+            .predictions(&b.tenant, &b.id)
+            .unwrap()
+            .iter()
+            .zip(from.iter().filter(|r| r.0 == b.id))
+        {
+            assert_eq!((p.seq, &p.input_sha256), (r.1, &r.3));
+            n += 1;
+        }
+    }
+    assert_eq!(n, from.len());
+    let out = Command::new(BIN)
+        .args(["store", "copy", "--from"])
+        .arg(&sqlite)
+        .args(["--to", "postgres://bio:hunter2-pw@127.0.0.1/x"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2") && stderr.contains("--to"),
+        "{stderr}"
+    );
+}

@@ -824,6 +824,39 @@ unit = "BR1"
 "#;
 
     #[test]
+    fn a_postgres_store_is_a_url_without_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = GOOD.replace(
+            "path = \"s.sqlite\"",
+            "url = \"postgres://bio@db.example:5433/site\"\npassword_env = \"SITE_PW\"",
+        );
+        let cfg = SiteConfig::read(write(dir.path(), &pg)).unwrap();
+        let t = cfg.store_pg.unwrap();
+        assert_eq!(t.password_env, "SITE_PW");
+        assert_eq!(t.display(), "postgres://bio@db.example:5433/site");
+        assert_eq!(cfg.store_path, PathBuf::new());
+
+        let secret = GOOD.replace(
+            "path = \"s.sqlite\"",
+            "url = \"postgres://bio:hunter2-pw@db.example/site\"",
+        );
+        let e = SiteConfig::read(write(dir.path(), &secret))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("store.url") && e.contains("PGPASSWORD"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+
+        let both = GOOD.replace(
+            "path = \"s.sqlite\"",
+            "path = \"s.sqlite\"\nurl = \"postgres://bio@db/site\"",
+        );
+        let e = SiteConfig::read(write(dir.path(), &both))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
     fn a_good_file_is_read_with_conversions_and_resolved_paths() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = SiteConfig::read(write(dir.path(), GOOD)).unwrap();
