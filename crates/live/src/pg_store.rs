@@ -338,7 +338,7 @@ impl PgStore {
                 &s.shown,
                 "schema_migrations",
                 format!(
-                    "schema version {latest} (apply the migrations with `biotwin store migrate --store {}`)",
+                    "schema version {latest} (apply the migrations with `biotwin store migrate --url {}`, or `--config SITE_FILE`)",
                     s.shown
                 ),
                 format!("version {v}"),
