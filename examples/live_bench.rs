@@ -128,6 +128,7 @@ fn site(ids: std::ops::Range<usize>, process: &PathBuf, store: PathBuf) -> SiteC
         name: "bench".into(),
         forecast_every_s: UPDATE_EVERY_S, // a forecast at every update
         store_path: store,
+        store_pg: None,
         registry: None,
         p_in_spec_min: 0.9,
         tenants: vec![TenantConfig {

@@ -4,7 +4,7 @@
 //! the engine achieves on this machine (single-threaded: the second core is
 //! left to the rest of the service).
 //!
-//!   cargo run --release --example live_throughput -- [--hours H] [--store sqlite|memory]
+//!   cargo run --release --example live_throughput -- [--hours H] [--store sqlite|memory|postgres://user@host:port/empty_db]
 //!
 //! Each update is stored (one transaction per unit and poll), mapped,
 //! assimilated, and every `forecast_every_s` (10 min) of batch time each batch
@@ -134,6 +134,7 @@ fn site(hours: f64, store_path: std::path::PathBuf) -> SiteConfig {
         name: "throughput".into(),
         forecast_every_s: 600.0,
         store_path,
+        store_pg: None,
         registry: None,
         p_in_spec_min: 0.9,
         tenants: vec![TenantConfig {
@@ -175,7 +176,13 @@ fn main() -> Result<(), Error> {
         dir.path().join("throughput.sqlite")
     };
     let cfg = Arc::new(site(hours, path.clone()));
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path)?);
+    // `--store postgres://user@host:port/db`: an empty database, migrated here.
+    let store: Arc<dyn Store> = if biotwin::live::pg_store::is_url(&kind) {
+        let t = biotwin::live::pg_store::PgTarget::new(&kind, None);
+        Arc::new(biotwin::live::pg_store::PgStore::migrate(&t)?.0)
+    } else {
+        Arc::new(SqliteStore::open(&path)?)
+    };
     let opts = EngineOptions {
         progress_every: None,
         ..EngineOptions::default()

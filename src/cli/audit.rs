@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::live::Store;
 use crate::live::audit::verify;
+use crate::live::pg_store::PgStore;
 use crate::live::sqlite_store::SqliteStore;
 
 #[derive(clap::Args, Debug)]
@@ -22,8 +23,10 @@ pub enum AuditCommand {
         after_help = "Examples:\n  biotwin audit verify --store live.sqlite\n  biotwin audit verify --registry models/\n  biotwin audit verify --store live.sqlite --registry models/\n  biotwin audit verify --store live.sqlite --anchor /mnt/worm/live.sqlite.anchor.jsonl\n\nExit 0 and the head hash of each chain when intact; exit 2 naming the first\nbroken entry (or altered artifact) otherwise."
     )]
     Verify {
-        /// The SQLite store of a live site (predictions, alerts, configuration
-        /// changes, acknowledgements).
+        /// The store of a live site (predictions, alerts, configuration
+        /// changes, acknowledgements): its SQLite file, or its PostgreSQL
+        /// database as postgres://user@host:port/dbname (password from
+        /// PGPASSWORD).
         #[arg(long, required_unless_present = "registry")]
         store: Option<PathBuf>,
         /// A model registry directory (registrations and promotions); its
@@ -150,7 +153,28 @@ fn anchor_chain(path: &std::path::Path) -> Result<String, Error> {
         })
 }
 
+/// The PostgreSQL store `--store` names, if it is a URL.
+fn pg(store: &std::path::Path) -> Result<Option<PgStore>, Error> {
+    match store.to_str().filter(|s| crate::live::pg_store::is_url(s)) {
+        None => Ok(None),
+        Some(url) => Ok(Some(PgStore::open(&super::store::target(
+            "--store", url, None,
+        )?)?)),
+    }
+}
+
 fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Error> {
+    if let Some(s) = pg(store)? {
+        let shown = PathBuf::from(s.shown());
+        return verify_chains(
+            &shown,
+            s.audit()?,
+            s.verify_records()?,
+            anchors,
+            None,
+            &|| s.chain_hashes(),
+        );
+    }
     if !store.is_file() {
         return Err(Error::input(
             "<command line>",
@@ -168,7 +192,27 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
             "no such table: it was dropped",
         ));
     }
-    let trail = s.audit()?;
+    let default_anchor = Some(s.anchor_path().to_path_buf()).filter(|p| p.is_file());
+    verify_chains(
+        store,
+        s.audit()?,
+        s.verify_records()?,
+        anchors,
+        default_anchor,
+        &|| s.chain_hashes(),
+    )
+}
+
+/// Checks the audit chain, the records against the ledger and the anchor
+/// files, for either store.
+fn verify_chains(
+    store: &std::path::Path,
+    trail: Vec<crate::live::AuditEntry>,
+    records: Result<crate::live::ledger::RecordsVerified, Vec<String>>,
+    anchors: &[PathBuf],
+    default_anchor: Option<PathBuf>,
+    chain_hashes: &dyn Fn() -> Result<(Vec<String>, Vec<String>), Error>,
+) -> Result<(), Error> {
     let head = verify(&trail).map_err(|b| {
         Error::input(
             store,
@@ -178,7 +222,7 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
         )
     })?;
     outln!("audit trail intact: {} entries, head {head}", trail.len());
-    match s.verify_records()? {
+    match records {
         Ok(r) => outln!(
             "records intact: {} batches, {} readings, {} predictions, {} alerts, {} audit entries in {} ledger entries, head {}",
             r.batches,
@@ -208,15 +252,15 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
         );
     }
     let mut files: Vec<PathBuf> = anchors.to_vec();
-    if files.is_empty() && s.anchor_path().is_file() {
-        files.push(s.anchor_path().to_path_buf());
+    if files.is_empty() {
+        files.extend(default_anchor);
     }
     if files.is_empty() {
         outln!(
             "anchors: none found (deleting the last entries is found only with an anchor file; see docs/live.md)"
         );
     }
-    let (ledger, audit) = s.chain_hashes()?;
+    let (ledger, audit) = chain_hashes()?;
     for f in files {
         let (n, last) = crate::output::anchor::check_anchor_file(&f, "live-store", &ledger, &audit)
             .map_err(|m| Error::input(&f, "", "an anchor the store's chains still reach", m))?;
@@ -249,16 +293,20 @@ fn show(
             })
         })
         .transpose()?;
-    if !store.is_file() {
-        return Err(Error::input(
-            "<command line>",
-            "--store",
-            "an existing live store (SQLite file)",
-            format!("`{}` (no such file)", store.display()),
-        ));
-    }
-    let s = SqliteStore::open_existing(store)?;
-    let trail = s.audit()?;
+    let trail = match pg(store)? {
+        Some(s) => s.audit()?,
+        None => {
+            if !store.is_file() {
+                return Err(Error::input(
+                    "<command line>",
+                    "--store",
+                    "an existing live store (SQLite file)",
+                    format!("`{}` (no such file)", store.display()),
+                ));
+            }
+            SqliteStore::open_existing(store)?.audit()?
+        }
+    };
     let chain = match verify(&trail) {
         Ok(head) => format!("chain intact: {} entries, head {head}", trail.len()),
         Err(b) => format!(

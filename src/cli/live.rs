@@ -9,7 +9,6 @@ use crate::live::config::SiteConfig;
 use crate::live::engine::{Engine, EngineOptions, PredictorFactory, open_source};
 use crate::live::factory::SiteFactory;
 use crate::live::mechanistic::MechanisticOptions;
-use crate::live::sqlite_store::SqliteStore;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -101,7 +100,9 @@ pub fn run(a: Args) -> Result<(), Error> {
     }
     let cfg = Arc::new(site);
     let speed = a.speed.unwrap_or(if a.once { 0.0 } else { 1.0 });
-    let store = Arc::new(SqliteStore::open(&cfg.store_path)?);
+    let store = crate::live::opened::open(&cfg)?;
+    // PostgreSQL: one worker runs a site; a second waits here and takes over.
+    let _lease = crate::live::opened::hold_site(&cfg)?;
     // Bound before the engine starts, so a port in use fails the command
     // before anything is recorded.
     let server = match a.serve {
@@ -117,7 +118,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         cfg.name,
         cfg.batches.len(),
         sources.len(),
-        cfg.store_path.display()
+        crate::live::opened::describe(&cfg)
     );
     let factory = default_factory(&cfg);
     let mut engine = Engine::new(

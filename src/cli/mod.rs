@@ -25,6 +25,7 @@ mod scale_up;
 mod serve;
 mod simulate;
 mod simulate_indpensim;
+mod store;
 mod train;
 mod transfer;
 mod users;
@@ -64,6 +65,7 @@ pub enum Command {
     Audit(audit::Args),
     Serve(serve::Args),
     Users(users::Args),
+    Store(store::Args),
 }
 
 /// Parses the command line, runs the command, prints any error and returns
@@ -91,6 +93,7 @@ pub fn main() -> ExitCode {
         Command::Audit(a) => audit::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Users(a) => users::run(a),
+        Command::Store(a) => store::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,11 +2,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::error::Error;
 use crate::live::config::SiteConfig;
-use crate::live::sqlite_store::SqliteStore;
 use crate::live::web::background::{Background, spawn};
 
 #[derive(clap::Args, Debug)]
@@ -25,7 +23,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), Error> {
     let cfg = SiteConfig::read(&a.config)?;
-    if !cfg.store_path.is_file() {
+    if !crate::live::opened::exists(&cfg) {
         return Err(Error::input(
             &cfg.file,
             "store.path",
@@ -40,7 +38,7 @@ pub fn run(a: Args) -> Result<(), Error> {
 /// own connection to the store: with the WAL journal its reads neither wait
 /// for nor block an engine writing through another connection.
 pub(crate) fn start(cfg: &SiteConfig, addr: SocketAddr) -> Result<Background, Error> {
-    let store = Arc::new(SqliteStore::open(&cfg.store_path)?);
+    let store = crate::live::opened::open(cfg)?;
     let tenants: Vec<(String, String)> = cfg
         .tenants
         .iter()
@@ -53,20 +51,25 @@ pub(crate) fn start(cfg: &SiteConfig, addr: SocketAddr) -> Result<Background, Er
         );
     }
     let n = tenants.len();
-    let people = {
-        use crate::live::users::Accounts;
-        store.users(None)?.iter().filter(|u| !u.disabled).count()
+    let people = match store.accounts() {
+        Some(a) => a.users(None)?.iter().filter(|u| !u.disabled).count(),
+        None => 0,
     };
+    let has_accounts = store.accounts().is_some();
     let server = spawn(addr, store, tenants)?;
     outln!(
         "serve: site {} (store {}, {} tenants, {} user accounts) on http://{}/ - Ctrl-C stops",
         cfg.name,
-        cfg.store_path.display(),
+        crate::live::opened::describe(cfg),
         n,
         people,
         server.addr()
     );
-    if people == 0 {
+    if !has_accounts {
+        eprintln!(
+            "note: the PostgreSQL store keeps no user accounts yet: the page opens read-only with the shared tokens"
+        );
+    } else if people == 0 {
         eprintln!(
             "note: no user accounts: the page opens read-only with the shared tokens; add people with `biotwin users add --store {}` to acknowledge alerts",
             cfg.store_path.display()

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use biotwin::live::Store;
 use biotwin::live::config::SiteConfig;
+use biotwin::live::pg_store::PgTarget;
 use biotwin::live::sqlite_store::SqliteStore;
 use live_support::sites::{BIN, copy_site};
 use live_support::*;
@@ -36,9 +37,10 @@ fn live(site: &Path, speed: Option<&str>) -> Command {
     c
 }
 
-/// (seq, model id, input hash, forecast) of every batch, in store order.
-fn records(store: &Path, cfg: &SiteConfig) -> Vec<(String, u64, String, String, String)> {
-    let s = SqliteStore::open(store).unwrap();
+/// (seq, model id, input hash, forecast) of every batch, in store order,
+/// from the store the site file names.
+fn records(cfg: &SiteConfig) -> Vec<(String, u64, String, String, String)> {
+    let s = biotwin::live::opened::open(cfg).unwrap();
     let mut out = Vec::new();
     for b in &cfg.batches {
         for p in s.predictions(&b.tenant, &b.id).unwrap() {
@@ -59,8 +61,9 @@ fn records(store: &Path, cfg: &SiteConfig) -> Vec<(String, u64, String, String, 
 /// compares with an uninterrupted run. Moment i: once the store holds k_i
 /// predictions (k_i seeded, sorted, spread over the run), plus a seeded
 /// 0-40 ms, so that kills land between and inside store transactions and
-/// during the replay of a resume.
-fn kill_and_restart(site_name: &str, speed: &str, seed: u64) {
+/// during the replay of a resume. With `pg`, the killed runs write to that
+/// PostgreSQL database (`[store] url`) instead of a SQLite file.
+fn kill_and_restart(site_name: &str, speed: &str, seed: u64, pg: Option<&PgTarget>) {
     // The uninterrupted reference run.
     let ref_dir = tempfile::tempdir().unwrap();
     let ref_site = copy_site(site_name, ref_dir.path(), None);
@@ -71,13 +74,35 @@ fn kill_and_restart(site_name: &str, speed: &str, seed: u64) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let reference = records(&ref_dir.path().join("live.sqlite"), &cfg);
+    let reference = records(&cfg);
     let n = reference.len();
     assert!(n >= 20, "{site_name}: {n} predictions");
 
     let dir = tempfile::tempdir().unwrap();
     let site = copy_site(site_name, dir.path(), None);
-    let store = dir.path().join("live.sqlite");
+    if let Some(t) = pg {
+        let text = std::fs::read_to_string(&site).unwrap();
+        let mut doc: toml_edit::DocumentMut = text.parse().unwrap();
+        let st = doc["store"].as_table_mut().unwrap();
+        st.remove("path");
+        st["url"] = toml_edit::value(&t.url);
+        std::fs::write(&site, doc.to_string()).unwrap();
+        let out = Command::new(BIN)
+            .args(["store", "migrate", "--config"])
+            .arg(&site)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let kcfg = SiteConfig::read(&site).unwrap();
+    let store = match pg {
+        Some(t) => std::path::PathBuf::from(&t.url),
+        None => dir.path().join("live.sqlite"),
+    };
     let mut targets: Vec<usize> = delays(seed, 10, 1.0, (n - 1) as f64)
         .into_iter()
         .map(|x| x as usize)
@@ -88,7 +113,7 @@ fn kill_and_restart(site_name: &str, speed: &str, seed: u64) {
     for (i, (k, j)) in targets.iter().zip(&jitter).enumerate() {
         let mut child = live(&site, Some(speed)).spawn().unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while records(&store, &cfg).len() < *k {
+        while records(&kcfg).len() < *k {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("{site_name}: run {i} ended ({status}) before {k} predictions");
             }
@@ -103,7 +128,7 @@ fn kill_and_restart(site_name: &str, speed: &str, seed: u64) {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         assert!(running, "{site_name}: run {i} finished before its kill");
-        at_kill.push(records(&store, &cfg).len());
+        at_kill.push(records(&kcfg).len());
     }
     eprintln!("{site_name}: {n} predictions; killed at {at_kill:?}");
     // The kills spread over the run.
@@ -119,7 +144,7 @@ fn kill_and_restart(site_name: &str, speed: &str, seed: u64) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got = records(&store, &cfg);
+    let got = records(&kcfg);
     // Every prediction once: same (batch, seq) list, same model, same input
     // data (hash) and the same forecast as the run that was never killed.
     assert_eq!(got.len(), n, "{site_name}");
@@ -127,7 +152,7 @@ fn kill_and_restart(site_name: &str, speed: &str, seed: u64) {
         assert_eq!(g, r, "{site_name}");
     }
 
-    let s = SqliteStore::open(&store).unwrap();
+    let s = biotwin::live::opened::open(&kcfg).unwrap();
     let trail = s.audit().unwrap();
     for action in ["batch.started", "batch.finished"] {
         assert_eq!(
@@ -162,13 +187,26 @@ fn kill_and_restart(site_name: &str, speed: &str, seed: u64) {
 /// paced by the EKF's work as much as by the clock).
 #[test]
 fn kill_9_of_biotwin_live_at_10_moments_mechanistic_ekf() {
-    kill_and_restart(CHO_SITE, "400000", 0xC0FFEE);
+    kill_and_restart(CHO_SITE, "400000", 0xC0FFEE, None);
 }
 
 /// IndPenSim site: 230 h replayed at 400,000x (about 2 s).
 #[test]
 fn kill_9_of_biotwin_live_at_10_moments_surrogate_ladder() {
-    kill_and_restart(PEN_SITE, "400000", 0x5EED);
+    kill_and_restart(PEN_SITE, "400000", 0x5EED, None);
+}
+
+/// The same on the PostgreSQL store (IndPenSim site): the killed runs write
+/// to a database (`[store] url`, migrated with `biotwin store migrate`),
+/// `biotwin audit verify --store postgres://...` checks the result.
+/// Needs BIOTWIN_PG_URL (skips without it unless BIOTWIN_REQUIRE_PG=1).
+#[test]
+fn kill_9_of_biotwin_live_at_10_moments_on_postgres() {
+    let Some(db) = biotwin::live::store_suite::pg_test_db("kill_9_of_biotwin_live_on_postgres")
+    else {
+        return;
+    };
+    kill_and_restart(PEN_SITE, "400000", 0xB16B00B5, Some(&db.target));
 }
 
 const CHO_SITE: &str = "example-site.toml";
@@ -247,4 +285,171 @@ fn cli_live_reports_missing_predictors_and_has_examples_in_help() {
     assert!(String::from_utf8_lossy(&v.stdout).contains("valid live site file"));
     assert_eq!(cfg.tags.len(), 13);
     assert!(cfg.tags["titer"].lab);
+}
+
+/// Two workers on one PostgreSQL site: the second waits on the site's
+/// lease while the first runs, takes over when the first is killed with
+/// SIGKILL, and finishes: every prediction once, the same as an
+/// uninterrupted run's, and `audit verify` passes. Prints the takeover time
+/// (kill to the standby's first new prediction); asserts none.
+#[test]
+fn a_standby_worker_takes_over_a_killed_one_on_postgres() {
+    let Some(db) = biotwin::live::store_suite::pg_test_db("standby_takeover_on_postgres") else {
+        return;
+    };
+    let ref_dir = tempfile::tempdir().unwrap();
+    let ref_site = copy_site(PEN_SITE, ref_dir.path(), None);
+    let out = live(&ref_site, None).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference = records(&SiteConfig::read(&ref_site).unwrap());
+    let n = reference.len();
+
+    let dir = tempfile::tempdir().unwrap();
+    let site = copy_site(PEN_SITE, dir.path(), None);
+    let text = std::fs::read_to_string(&site).unwrap();
+    let mut doc: toml_edit::DocumentMut = text.parse().unwrap();
+    let st = doc["store"].as_table_mut().unwrap();
+    st.remove("path");
+    st["url"] = toml_edit::value(&db.target.url);
+    std::fs::write(&site, doc.to_string()).unwrap();
+    let out = Command::new(BIN)
+        .args(["store", "migrate", "--config"])
+        .arg(&site)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = SiteConfig::read(&site).unwrap();
+
+    let mut first = live(&site, Some("400000")).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while records(&cfg).len() < n / 3 {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first worker ended early"
+        );
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The standby: started now, it must wait (the first keeps writing).
+    let standby = live(&site, None).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first worker ended early"
+    );
+    let before = records(&cfg).len();
+    first.kill().unwrap(); // SIGKILL
+    let killed_at = std::time::Instant::now();
+    first.wait().unwrap();
+    let at_kill = records(&cfg).len();
+    assert!(at_kill < n, "the first worker finished before its kill");
+    let mut takeover_s = None;
+    while takeover_s.is_none() {
+        if records(&cfg).len() > at_kill {
+            takeover_s = Some(killed_at.elapsed().as_secs_f64());
+        }
+        assert!(killed_at.elapsed() < Duration::from_secs(60), "no takeover");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let out = standby.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("waiting to take over"), "{stderr}");
+    eprintln!(
+        "standby takeover: {n} predictions, {before}..{at_kill} before the kill, first new one {:.3} s after it",
+        takeover_s.unwrap()
+    );
+    let got = records(&cfg);
+    assert_eq!(got.len(), n);
+    for (g, r) in got.iter().zip(&reference) {
+        assert_eq!(g, r);
+    }
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--store", &db.target.url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("records intact"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `biotwin store copy` moves a site's SQLite store (a real run of the
+/// IndPenSim site) into PostgreSQL; `biotwin audit verify` passes on the
+/// copy, which holds the same predictions. A URL with a password is refused
+/// (exit 2) without repeating it.
+#[test]
+fn store_copy_of_a_live_site_verifies_on_postgres() {
+    let Some(db) = biotwin::live::store_suite::pg_test_db("store_copy_of_a_live_site") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let site = copy_site(PEN_SITE, dir.path(), None);
+    let out = live(&site, None).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sqlite = dir.path().join("live.sqlite");
+    let out = Command::new(BIN)
+        .args(["store", "copy", "--from"])
+        .arg(&sqlite)
+        .args(["--to", &db.target.url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("both chains verified"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--store", &db.target.url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("records intact"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = SiteConfig::read(&site).unwrap();
+    let from = records(&cfg);
+    let pg = biotwin::live::pg_store::PgStore::open(&db.target).unwrap();
+    let mut n = 0;
+    for b in &cfg.batches {
+        for (p, r) in pg
+            .predictions(&b.tenant, &b.id)
+            .unwrap()
+            .iter()
+            .zip(from.iter().filter(|r| r.0 == b.id))
+        {
+            assert_eq!((p.seq, &p.input_sha256), (r.1, &r.3));
+            n += 1;
+        }
+    }
+    assert_eq!(n, from.len());
+    let out = Command::new(BIN)
+        .args(["store", "copy", "--from"])
+        .arg(&sqlite)
+        .args(["--to", "postgres://bio:hunter2-pw@127.0.0.1/x"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2") && stderr.contains("--to"),
+        "{stderr}"
+    );
 }

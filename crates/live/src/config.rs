@@ -8,7 +8,9 @@
 //! forecast_every_s = 21600        # batch time between forecasts, s
 //!
 //! [store]
-//! path = "live.sqlite"            # relative to this file
+//! path = "live.sqlite"            # relative to this file, or instead:
+//! # url = "postgres://biotwin@db.example:5432/site"  # no password here:
+//! # password_env = "PGPASSWORD"   # the variable that holds it (default)
 //!
 //! [alerts]
 //! p_in_spec_min = 0.9             # alert when P(in spec) of a CQA falls below
@@ -104,7 +106,16 @@ struct SiteSection {
 
 #[derive(Debug, Clone, Deserialize)]
 struct StoreSection {
-    path: PathBuf,
+    /// A SQLite file (relative to the site file) ...
+    #[serde(default)]
+    path: Option<PathBuf>,
+    /// ... or a PostgreSQL database, `postgres://user@host:port/dbname`
+    /// (no password: see `password_env`).
+    #[serde(default)]
+    url: Option<String>,
+    /// Environment variable holding the database password (`PGPASSWORD`).
+    #[serde(default)]
+    password_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -317,7 +328,10 @@ pub struct SiteConfig {
     pub sha256: String,
     pub name: String,
     pub forecast_every_s: f64,
+    /// The SQLite store; empty when `store_pg` is set.
     pub store_path: PathBuf,
+    /// The PostgreSQL store (`[store] url`), instead of `store_path`.
+    pub store_pg: Option<crate::pg_store::PgTarget>,
     /// The model registry that `registry:NAME` batch models name (resolved).
     pub registry: Option<PathBuf>,
     pub p_in_spec_min: f64,
@@ -358,6 +372,44 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
     if f.site.name.trim().is_empty() {
         d.push(src.diag("site.name", "a non-empty site name", "``"));
     }
+    let store_pg = match (&f.store.path, &f.store.url) {
+        (Some(_), Some(_)) => {
+            d.push(src.diag(
+                "store.url",
+                "either `path` (a SQLite file) or `url` (a PostgreSQL database), not both",
+                "both",
+            ));
+            None
+        }
+        (None, None) => {
+            d.push(src.diag(
+                "store",
+                "`path` (a SQLite file) or `url` (postgres://user@host:port/dbname)",
+                "neither",
+            ));
+            None
+        }
+        (None, Some(url)) => {
+            let t = crate::pg_store::PgTarget::new(url, f.store.password_env.as_deref());
+            match t.parse() {
+                Ok(_) => Some(t),
+                Err((expected, found)) => {
+                    d.push(src.diag("store.url", expected, found));
+                    None
+                }
+            }
+        }
+        (Some(_), None) => {
+            if f.store.password_env.is_some() {
+                d.push(src.diag(
+                    "store.password_env",
+                    "password_env only with a PostgreSQL `url`",
+                    "a SQLite `path`",
+                ));
+            }
+            None
+        }
+    };
     if !(f.site.forecast_every_s.is_finite() && f.site.forecast_every_s > 0.0) {
         d.push(src.diag(
             "site.forecast_every_s",
@@ -703,7 +755,8 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
         },
         name: f.site.name,
         forecast_every_s: f.site.forecast_every_s,
-        store_path: resolve(&f.store.path),
+        store_path: f.store.path.as_deref().map(resolve).unwrap_or_default(),
+        store_pg,
         registry: f.site.registry.as_deref().map(resolve),
         p_in_spec_min,
         tenants: f.tenants,
@@ -769,6 +822,39 @@ kind = "replay"
 path = "export.csv"
 unit = "BR1"
 "#;
+
+    #[test]
+    fn a_postgres_store_is_a_url_without_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = GOOD.replace(
+            "path = \"s.sqlite\"",
+            "url = \"postgres://bio@db.example:5433/site\"\npassword_env = \"SITE_PW\"",
+        );
+        let cfg = SiteConfig::read(write(dir.path(), &pg)).unwrap();
+        let t = cfg.store_pg.unwrap();
+        assert_eq!(t.password_env, "SITE_PW");
+        assert_eq!(t.display(), "postgres://bio@db.example:5433/site");
+        assert_eq!(cfg.store_path, PathBuf::new());
+
+        let secret = GOOD.replace(
+            "path = \"s.sqlite\"",
+            "url = \"postgres://bio:hunter2-pw@db.example/site\"",
+        );
+        let e = SiteConfig::read(write(dir.path(), &secret))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("store.url") && e.contains("PGPASSWORD"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+
+        let both = GOOD.replace(
+            "path = \"s.sqlite\"",
+            "path = \"s.sqlite\"\nurl = \"postgres://bio@db/site\"",
+        );
+        let e = SiteConfig::read(write(dir.path(), &both))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not both"), "{e}");
+    }
 
     #[test]
     fn a_good_file_is_read_with_conversions_and_resolved_paths() {

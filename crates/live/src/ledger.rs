@@ -71,11 +71,11 @@ impl LedgerEntry {
     }
 }
 
-fn hex_f64(v: f64) -> serde_json::Value {
+pub(crate) fn hex_f64(v: f64) -> serde_json::Value {
     serde_json::Value::String(format!("{:016x}", v.to_bits()))
 }
 
-fn sha256_lines(lines: &[serde_json::Value]) -> String {
+pub(crate) fn sha256_lines(lines: &[serde_json::Value]) -> String {
     let mut h = Sha256::new();
     for l in lines {
         h.update(l.to_string().as_bytes());
@@ -101,12 +101,12 @@ fn row_value(r: &rusqlite::Row, n: usize) -> rusqlite::Result<serde_json::Value>
     Ok(serde_json::Value::Array(out))
 }
 
-const BATCH_COLS: &str = "tenant, batch_id, unit, start_unix_s, end_unix_s, finished";
-const READING_COLS: &str =
+pub(crate) const BATCH_COLS: &str = "tenant, batch_id, unit, start_unix_s, end_unix_s, finished";
+pub(crate) const READING_COLS: &str =
     "id, tenant, batch_id, tag, time_unix_s, available_unix_s, value, quality";
-const PREDICTION_COLS: &str =
+pub(crate) const PREDICTION_COLS: &str =
     "tenant, batch_id, seq, model_id, input_sha256, created_unix_s, forecast_json";
-const ALERT_COLS: &str =
+pub(crate) const ALERT_COLS: &str =
     "tenant, batch_id, cqa, first_predicted_s, p_in_spec, threshold, acknowledged_by";
 
 /// The ledger's last entry, if any.
@@ -121,14 +121,14 @@ pub fn head(c: &Connection) -> rusqlite::Result<Option<LedgerEntry>> {
     Ok(j.and_then(|j| serde_json::from_str(&j).ok()))
 }
 
-/// Appends an entry (inside the caller's transaction).
-pub fn append(
-    c: &Connection,
+/// The entry that follows `prev` (the one place an entry is made, for
+/// every store).
+pub(crate) fn next_entry(
+    prev: Option<LedgerEntry>,
     kind: &str,
     key: serde_json::Value,
     rows_sha256: String,
-) -> rusqlite::Result<LedgerEntry> {
-    let prev = head(c)?;
+) -> LedgerEntry {
     let mut e = LedgerEntry {
         seq: prev.as_ref().map_or(0, |p| p.seq + 1),
         kind: kind.to_string(),
@@ -138,6 +138,17 @@ pub fn append(
         sha256: String::new(),
     };
     e.sha256 = e.compute_sha256();
+    e
+}
+
+/// Appends an entry (inside the caller's transaction).
+pub fn append(
+    c: &Connection,
+    kind: &str,
+    key: serde_json::Value,
+    rows_sha256: String,
+) -> rusqlite::Result<LedgerEntry> {
+    let e = next_entry(head(c)?, kind, key, rows_sha256);
     let json = serde_json::to_string(&e)
         .map_err(|x| rusqlite::Error::ToSqlConversionFailure(Box::new(x)))?;
     c.execute(
@@ -348,6 +359,47 @@ pub struct RecordsVerified {
     pub audit_entries: u64,
 }
 
+/// Everything [`verify_snapshot`] checks, read from a store: rows in their
+/// canonical form (every column, floats by their bits), the ledger and
+/// audit tables as stored. Each store reads its own tables into it, so
+/// that the checks are written once.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    /// (seq, entry_json), by seq.
+    pub ledger: Vec<(i64, String)>,
+    pub batches: Vec<serde_json::Value>,
+    pub predictions: Vec<serde_json::Value>,
+    pub alerts: Vec<serde_json::Value>,
+    /// (seq, entry_json), by seq.
+    pub audit: Vec<(i64, String)>,
+    /// (id, row), by id.
+    pub readings: Vec<(i64, serde_json::Value)>,
+}
+
+/// Reads the SQLite store's tables for [`verify_snapshot`].
+pub fn snapshot(c: &Connection) -> rusqlite::Result<Snapshot> {
+    let pairs = |sql: &str| -> rusqlite::Result<Vec<(i64, String)>> {
+        let mut st = c.prepare(sql)?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+    };
+    let rows = |sql: String, n: usize| -> rusqlite::Result<Vec<serde_json::Value>> {
+        let mut st = c.prepare(&sql)?;
+        st.query_map([], |r| row_value(r, n))?.collect()
+    };
+    let mut st = c.prepare(&format!("SELECT {READING_COLS} FROM readings ORDER BY id"))?;
+    let readings = st
+        .query_map([], |r| Ok((r.get(0)?, row_value(r, 8)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Snapshot {
+        ledger: pairs("SELECT seq, entry_json FROM ledger ORDER BY seq")?,
+        batches: rows(format!("SELECT {BATCH_COLS} FROM batches"), 6)?,
+        predictions: rows(format!("SELECT {PREDICTION_COLS} FROM predictions"), 7)?,
+        alerts: rows(format!("SELECT {ALERT_COLS} FROM alerts"), 7)?,
+        audit: pairs("SELECT seq, entry_json FROM audit ORDER BY seq")?,
+        readings,
+    })
+}
+
 /// Checks the ledger chain and every record against it; the error lists
 /// every problem found (at most 50), each naming the record.
 pub fn verify(c: &Connection) -> Result<RecordsVerified, Vec<String>> {
@@ -357,15 +409,13 @@ pub fn verify(c: &Connection) -> Result<RecordsVerified, Vec<String>> {
             "the store has no record ledger: it was written before records were chained (biotwin live adopts such a store on its next start, recording `store.records_adopted` in the audit trail), or the ledger was dropped".into(),
         ]);
     }
+    verify_snapshot(&snapshot(c).map_err(sql)?)
+}
+
+/// The checks of [`verify`] on tables already read.
+pub fn verify_snapshot(snap: &Snapshot) -> Result<RecordsVerified, Vec<String>> {
     let mut problems: Vec<String> = Vec::new();
-    let mut st = c
-        .prepare("SELECT seq, entry_json FROM ledger ORDER BY seq")
-        .map_err(sql)?;
-    let raw: Vec<(i64, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(sql)?;
+    let raw = &snap.ledger;
     let mut prev = GENESIS.to_string();
     let mut latest: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut ranges: Vec<(i64, i64, u64, String, u64)> = Vec::new();
@@ -418,19 +468,12 @@ pub fn verify(c: &Connection) -> Result<RecordsVerified, Vec<String>> {
     };
     // Keyed records: every row matches the latest entry of its key.
     let mut check_table = |kind: &str,
-                           select: String,
-                           ncols: usize,
+                           rows: &[serde_json::Value],
                            key_of: &dyn Fn(&serde_json::Value) -> serde_json::Value,
                            label: &dyn Fn(&serde_json::Value) -> String|
-     -> Result<u64, Vec<String>> {
-        let mut st = c.prepare(&select).map_err(sql)?;
-        let rows: Vec<serde_json::Value> = st
-            .query_map([], |r| row_value(r, ncols))
-            .map_err(sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql)?;
+     -> u64 {
         let mut seen = std::collections::BTreeSet::new();
-        for row in &rows {
+        for row in rows {
             let key = key_of(row).to_string();
             seen.insert(key.clone());
             match latest.get(&(kind.to_string(), key)) {
@@ -452,42 +495,32 @@ pub fn verify(c: &Connection) -> Result<RecordsVerified, Vec<String>> {
                 ));
             }
         }
-        Ok(rows.len() as u64)
+        rows.len() as u64
     };
     let s = |v: &serde_json::Value, i: usize| v[i].as_str().unwrap_or("").to_string();
     out.batches = check_table(
         "batch",
-        format!("SELECT {BATCH_COLS} FROM batches"),
-        6,
+        &snap.batches,
         &|r| serde_json::json!({"tenant": s(r, 0), "batch_id": s(r, 1)}),
         &|r| format!("{}/{}", s(r, 0), s(r, 1)),
-    )?;
+    );
     out.predictions = check_table(
         "prediction",
-        format!("SELECT {PREDICTION_COLS} FROM predictions"),
-        7,
+        &snap.predictions,
         &|r| serde_json::json!({"tenant": s(r, 0), "batch_id": s(r, 1), "seq": r[2].as_u64().unwrap_or(u64::MAX)}),
         &|r| format!("{}/{} seq {}", s(r, 0), s(r, 1), r[2]),
-    )?;
+    );
     out.alerts = check_table(
         "alert",
-        format!("SELECT {ALERT_COLS} FROM alerts"),
-        7,
+        &snap.alerts,
         &|r| serde_json::json!({"tenant": s(r, 0), "batch_id": s(r, 1), "cqa": s(r, 2)}),
         &|r| format!("{}/{} {}", s(r, 0), s(r, 1), s(r, 2)),
-    )?;
+    );
     // The audit trail: each entry's own hash is chained here too.
     {
-        let mut st = c
-            .prepare("SELECT seq, entry_json FROM audit ORDER BY seq")
-            .map_err(sql)?;
-        let rows: Vec<(i64, String)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql)?;
+        let rows = &snap.audit;
         let mut seen = std::collections::BTreeSet::new();
-        for (seq, j) in &rows {
+        for (seq, j) in rows {
             let key = serde_json::json!({ "seq": seq }).to_string();
             seen.insert(key.clone());
             let h = serde_json::from_str::<serde_json::Value>(j)
@@ -516,14 +549,7 @@ pub fn verify(c: &Connection) -> Result<RecordsVerified, Vec<String>> {
     // Readings: every row inside exactly one chained range, each range's
     // rows hashing to what was chained.
     {
-        let mut st = c
-            .prepare(&format!("SELECT {READING_COLS} FROM readings ORDER BY id"))
-            .map_err(sql)?;
-        let rows: Vec<(i64, serde_json::Value)> = st
-            .query_map([], |r| Ok((r.get(0)?, row_value(r, 8)?)))
-            .map_err(sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql)?;
+        let rows = &snap.readings;
         out.readings = rows.len() as u64;
         ranges.sort_by_key(|r| r.0);
         let mut k = 0usize;

@@ -28,9 +28,14 @@ pub mod mapping;
 pub mod mechanistic;
 pub mod memory_store;
 pub mod opcua;
+pub mod opened;
+pub mod pg_store;
 pub mod replay;
 pub mod rows;
 pub mod sqlite_store;
+pub mod store_copy;
+#[doc(hidden)]
+pub mod store_suite;
 pub mod surrogate;
 pub mod tail;
 pub mod users;

@@ -770,7 +770,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CqaForecast, audit};
+    use crate::audit;
     use serde_json::json;
 
     fn store() -> (tempfile::TempDir, SqliteStore) {
@@ -779,120 +779,31 @@ mod tests {
         (dir, s)
     }
 
-    fn batch(t: &str, id: &str) -> BatchInfo {
-        BatchInfo {
-            tenant: t.into(),
-            batch_id: id.into(),
-            unit: "BR1".into(),
-            start_unix_s: 100.0,
-            end_unix_s: 200.0,
-            finished: false,
-        }
-    }
-
-    fn reading(tag: &str, t: f64, v: f64) -> Reading {
-        Reading {
-            tag: tag.into(),
-            time_unix_s: t,
-            available_unix_s: Some(t + 0.5),
-            value: v,
-            quality: Quality::Uncertain,
-        }
-    }
-
-    fn prediction(t: &str, seq: u64, mean: f64) -> PredictionRecord {
-        PredictionRecord {
-            tenant: t.into(),
-            batch_id: "B1".into(),
-            seq,
-            model_id: "m@1".into(),
-            input_sha256: "ab".into(),
-            created_unix_s: 5.0,
-            forecast: Forecast {
-                time_s: 3600.0 * seq as f64,
-                cqas: vec![CqaForecast {
-                    name: "titer_g_per_l".into(),
-                    mean,
-                    p05: mean - 0.1,
-                    p95: mean + 0.1,
-                    lower_spec: Some(1.0),
-                    upper_spec: None,
-                    p_in_spec: Some(0.1 + 0.7),
-                }],
-                state: vec![("xv".into(), 1.0e12, 1.0e11)],
-            },
-        }
+    // The store suite (crate::store_suite), the same checks the
+    // PostgreSQL store runs.
+    #[test]
+    fn store_suite() {
+        let dirs = std::sync::Mutex::new(Vec::new());
+        crate::store_suite::run_all(&|| {
+            let (d, s) = store();
+            dirs.lock().unwrap().push(d);
+            std::sync::Arc::new(s)
+        });
     }
 
     #[test]
-    fn batches_upsert_and_are_tenant_scoped() {
-        let (_d, s) = store();
-        s.upsert_batch(&batch("a", "B1")).unwrap();
-        let mut b = batch("a", "B1");
-        b.finished = true;
-        s.upsert_batch(&b).unwrap();
-        s.upsert_batch(&batch("b", "B2")).unwrap();
-        assert_eq!(s.batches("a").unwrap(), vec![b.clone()]);
-        assert_eq!(s.batch("a", "B1").unwrap(), Some(b));
-        assert_eq!(s.batch("b", "B1").unwrap(), None);
-        assert_eq!(s.batch("a", "B2").unwrap(), None);
-    }
-
-    #[test]
-    fn readings_are_kept_once_in_received_order() {
-        let (_d, s) = store();
-        let rs = [
-            reading("X", 3.0, 1.0),
-            reading("X", 1.0, 2.0),
-            reading("Y", 2.0, 0.3),
-        ];
-        s.insert_readings("a", "B1", &rs).unwrap();
-        s.insert_readings("a", "B1", &[rs[1].clone(), reading("X", 1.0, 2.5)])
-            .unwrap();
-        let got = s.readings("a", "B1").unwrap();
-        assert_eq!(got.len(), 4);
-        assert_eq!(&got[..3], &rs[..]);
-        assert_eq!(got[3].value, 2.5);
-        assert!(s.readings("b", "B1").unwrap().is_empty());
-    }
-
-    #[test]
-    fn predictions_are_inserted_once_and_round_trip() {
-        let (_d, s) = store();
-        let p = prediction("a", 0, 2.123456789012345);
-        assert!(s.insert_prediction(&p).unwrap());
-        assert!(!s.insert_prediction(&prediction("a", 0, 9.0)).unwrap());
-        assert!(s.insert_prediction(&prediction("a", 1, 3.0)).unwrap());
-        let got = s.predictions("a", "B1").unwrap();
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0], p);
-        assert!(s.predictions("b", "B1").unwrap().is_empty());
-    }
-
-    #[test]
-    fn alerts_once_per_cqa_and_acknowledged_within_tenant() {
-        let (_d, s) = store();
-        let a = AlertRecord {
-            tenant: "a".into(),
-            batch_id: "B1".into(),
-            cqa: "titer".into(),
-            first_predicted_s: 7200.0,
-            p_in_spec: 0.4,
-            threshold: 0.9,
-            acknowledged_by: None,
-        };
-        assert!(s.insert_alert(&a).unwrap());
-        let mut later = a.clone();
-        later.first_predicted_s = 9000.0;
-        assert!(!s.insert_alert(&later).unwrap());
-        assert_eq!(s.alerts("a").unwrap(), vec![a.clone()]);
-        assert!(s.alerts("b").unwrap().is_empty());
-        assert!(!s.acknowledge_alert("b", "B1", "titer", "eve").unwrap());
-        assert!(s.acknowledge_alert("a", "B1", "titer", "qa.anna").unwrap());
-        assert_eq!(
-            s.alerts("a").unwrap()[0].acknowledged_by.as_deref(),
-            Some("qa.anna")
-        );
+    fn concurrent_writers_on_separate_connections_keep_both_chains() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let handles: Vec<std::sync::Arc<dyn Store>> = (0..3)
+            .map(|_| std::sync::Arc::new(SqliteStore::open(&path).unwrap()) as _)
+            .collect();
+        crate::store_suite::concurrent_writers_keep_both_chains(handles, &|| {
+            SqliteStore::open_existing(&path)
+                .unwrap()
+                .verify_records()
+                .unwrap()
+        });
     }
 
     #[test]

@@ -80,6 +80,14 @@ pub(crate) fn alert(tenant: &str, id: &str) -> AlertRecord {
 /// its own SHARED-1 (the same id as A's, different data).
 fn fixture() -> (Arc<MemoryStore>, Router) {
     let s = Arc::new(MemoryStore::new());
+    fill(s.as_ref());
+    let app = app(s.clone());
+    (s, app)
+}
+
+/// The fixture's records, in any store (`pg_store.rs` runs the isolation
+/// tests below on PostgreSQL too).
+pub(crate) fn fill(s: &dyn Store) {
     s.upsert_batch(&batch("sponsor-a", "A-001", false)).unwrap();
     s.upsert_batch(&batch("sponsor-a", "SHARED-1", true))
         .unwrap();
@@ -120,12 +128,15 @@ fn fixture() -> (Arc<MemoryStore>, Router) {
     s.insert_alert(&alert("sponsor-a", "A-001")).unwrap();
     s.insert_alert(&alert("sponsor-b", "B-001")).unwrap();
     s.insert_alert(&alert("sponsor-b", "B-002")).unwrap();
+}
+
+/// The router over `s` with the fixture's two tenants.
+pub(crate) fn app(s: Arc<dyn Store>) -> Router {
     let tenants = vec![
         ("sponsor-a".to_string(), token_sha256_hex(TOKEN_A)),
         ("sponsor-b".to_string(), token_sha256_hex(TOKEN_B)),
     ];
-    let app = router(s.clone() as Arc<dyn Store>, tenants);
-    (s, app)
+    router(s, tenants)
 }
 
 pub(crate) struct Answer {
@@ -333,7 +344,11 @@ fn every_declared_route_is_covered() {
 
 #[tokio::test]
 async fn another_tenants_batch_is_answered_as_a_nonexistent_one_on_every_endpoint() {
-    let (store, app) = fixture();
+    let (s, app) = fixture();
+    another_tenants_batch_is_nonexistent_on(s, app).await
+}
+
+pub(crate) async fn another_tenants_batch_is_nonexistent_on(store: Arc<dyn Store>, app: Router) {
     let a = bearer(TOKEN_A);
     let audit_before = store.audit().unwrap().len();
     for (theirs, none) in batch_endpoints("B-001")
@@ -367,7 +382,11 @@ async fn another_tenants_batch_is_answered_as_a_nonexistent_one_on_every_endpoin
 
 #[tokio::test]
 async fn a_batch_id_both_tenants_use_shows_each_only_its_own_data() {
-    let (_, app) = fixture();
+    let (s, app) = fixture();
+    shared_batch_id_on(s, app).await
+}
+
+pub(crate) async fn shared_batch_id_on(_store: Arc<dyn Store>, app: Router) {
     let a = bearer(TOKEN_A);
     let d = call(&app, "GET", "/api/batches/SHARED-1", Some(&a), "").await;
     assert_eq!(d.status, StatusCode::OK);
@@ -418,7 +437,11 @@ async fn a_batch_id_both_tenants_use_shows_each_only_its_own_data() {
 
 #[tokio::test]
 async fn lists_show_only_the_tenants_own_batches_and_counts() {
-    let (_, app) = fixture();
+    let (s, app) = fixture();
+    lists_on(s, app).await
+}
+
+pub(crate) async fn lists_on(_store: Arc<dyn Store>, app: Router) {
     let res = call(&app, "GET", "/api/batches", Some(&bearer(TOKEN_A)), "").await;
     assert_eq!(res.status, StatusCode::OK);
     let text = res.text();
@@ -470,7 +493,11 @@ async fn lists_show_only_the_tenants_own_batches_and_counts() {
 
 #[tokio::test]
 async fn the_tenants_own_data_comes_back_in_full() {
-    let (_, app) = fixture();
+    let (s, app) = fixture();
+    own_data_on(s, app).await
+}
+
+pub(crate) async fn own_data_on(_store: Arc<dyn Store>, app: Router) {
     let a = bearer(TOKEN_A);
     let p = call(&app, "GET", "/api/batches/A-001/predictions", Some(&a), "").await;
     let p = p.json();

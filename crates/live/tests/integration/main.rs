@@ -7,4 +7,5 @@ mod live_mechanistic;
 mod live_opcua;
 mod live_people;
 mod live_web;
+mod pg_store;
 mod robust_web;

@@ -1,0 +1,343 @@
+//! The PostgreSQL store: the store suite (`biotwin_live::store_suite`, the
+//! same checks the SQLite store runs), writers in several store objects at
+//! once (as several processes would be), schema migrations, credentials
+//! kept out of messages, and the copy of a SQLite store with its chains.
+//!
+//! Needs a server: `BIOTWIN_PG_URL` (see `store_suite`). Without it every
+//! test here skips with a message; with `BIOTWIN_REQUIRE_PG=1` (CI) it fails.
+
+use std::sync::Arc;
+
+use biotwin_live::Store;
+use biotwin_live::pg_store::{PgStore, PgTarget};
+use biotwin_live::sqlite_store::SqliteStore;
+use biotwin_live::store_suite::{self as suite, pg_test_db, pg_test_store};
+use serde_json::json;
+
+#[test]
+fn the_store_suite_passes_on_postgres() {
+    let dbs = std::sync::Mutex::new(Vec::new());
+    if pg_test_db("the_store_suite_passes_on_postgres").is_none() {
+        return;
+    }
+    suite::run_all(&|| {
+        let (db, s) = pg_test_store("suite").unwrap();
+        dbs.lock().unwrap().push(db);
+        s as Arc<dyn Store>
+    });
+}
+
+#[test]
+fn writers_in_several_store_objects_keep_both_chains() {
+    let Some((db, first)) = pg_test_store("writers_in_several_store_objects_keep_both_chains")
+    else {
+        return;
+    };
+    // Four writers: two on the first object's pool, two on objects of their
+    // own (separate connections, as separate processes would have).
+    let second = Arc::new(PgStore::open(&db.target).unwrap());
+    let third = Arc::new(PgStore::open(&db.target).unwrap());
+    let handles: Vec<Arc<dyn Store>> = vec![first.clone(), first.clone(), second, third];
+    suite::concurrent_writers_keep_both_chains(handles, &|| first.verify_records().unwrap());
+}
+
+#[test]
+fn an_unmigrated_database_is_refused_and_migrate_is_idempotent() {
+    let Some(db) = pg_test_db("an_unmigrated_database_is_refused_and_migrate_is_idempotent") else {
+        return;
+    };
+    let msg = PgStore::open(&db.target).err().unwrap().to_string();
+    assert!(msg.contains("biotwin store migrate"), "{msg}");
+    assert!(msg.contains("version 0"), "{msg}");
+    let (_, applied) = PgStore::migrate(&db.target).unwrap();
+    assert_eq!(applied, vec![1]);
+    let (s, applied) = PgStore::migrate(&db.target).unwrap();
+    assert!(applied.is_empty());
+    assert_eq!(s.schema_version().unwrap(), 1);
+    let trail = s.audit().unwrap();
+    assert_eq!(trail.len(), 1, "one store.migrated entry, not two");
+    assert_eq!(trail[0].action, "store.migrated");
+    assert_eq!(trail[0].detail["schema_version"], json!(1));
+    s.verify_records().unwrap().unwrap();
+}
+
+#[test]
+fn a_password_in_the_url_is_refused_and_never_repeated() {
+    let t = PgTarget::new("postgres://bio:s3cret-pw@127.0.0.1:1/site", None);
+    let (expected, found) = t.parse().unwrap_err();
+    assert!(expected.contains("PGPASSWORD"), "{expected}");
+    assert!(!found.contains("s3cret") && !expected.contains("s3cret"));
+    let e = PgStore::open(&t).err().unwrap().to_string();
+    assert!(!e.contains("s3cret"), "{e}");
+    // Unreadable URLs are not echoed either.
+    let t = PgTarget::new("postgres://bio:s3cret@[::1/x", None);
+    let e = PgStore::open(&t).err().unwrap().to_string();
+    assert!(!e.contains("s3cret"), "{e}");
+    // A wrong password from the environment fails to connect without
+    // being named. (Reaches no server: port 1.)
+    let t = PgTarget::new(
+        "postgres://bio@127.0.0.1:1/site",
+        Some("BIOTWIN_TEST_NO_SUCH_VAR"),
+    );
+    let e = PgStore::open(&t).err().unwrap().to_string();
+    assert!(e.contains("postgres://bio@127.0.0.1:1/site"), "{e}");
+}
+
+#[test]
+fn an_altered_row_is_found_by_the_record_check() {
+    let Some((db, s)) = pg_test_store("an_altered_row_is_found_by_the_record_check") else {
+        return;
+    };
+    s.upsert_batch(&suite::batch("a", "B1")).unwrap();
+    s.insert_prediction(&suite::prediction("a", 0, 2.0))
+        .unwrap();
+    s.insert_readings("a", "B1", &[suite::reading("X", 1.0, 1.0)])
+        .unwrap();
+    s.verify_records().unwrap().unwrap();
+    let mut c = postgres::Client::connect(&db.target.url, postgres::NoTls).unwrap();
+    c.batch_execute("UPDATE predictions SET forecast_json = replace(forecast_json, '2.0', '2.5')")
+        .unwrap();
+    c.batch_execute("UPDATE batches SET tenant = 'b'").unwrap();
+    let problems = s.verify_records().unwrap().unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("prediction a/B1 seq 0: altered")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("batch b/B1: has no ledger entry")),
+        "{problems:?}"
+    );
+}
+
+/// A SQLite store with every kind of record.
+fn filled_sqlite(path: &std::path::Path) -> SqliteStore {
+    let s = SqliteStore::open(path).unwrap();
+    s.append_audit("biotwin-live", None, "config.loaded", json!({"site": "x"}))
+        .unwrap();
+    for t in ["a", "b"] {
+        let mut b = suite::batch(t, "B1");
+        s.upsert_batch(&b).unwrap();
+        s.insert_readings(
+            t,
+            "B1",
+            &[
+                suite::reading("X", 3.0, 1.0),
+                suite::reading("Y", 1.0, 1.0e-300),
+            ],
+        )
+        .unwrap();
+        for seq in 0..3 {
+            s.insert_prediction(&suite::prediction(t, seq, 1.0 / 3.0 + seq as f64))
+                .unwrap();
+        }
+        s.insert_alert(&suite::alert(t, "B1", "titer")).unwrap();
+        b.finished = true;
+        s.upsert_batch(&b).unwrap();
+    }
+    s.acknowledge_alert_audited(
+        "a",
+        "B1",
+        "titer",
+        "qa.anna",
+        "qa.anna",
+        "alert.acknowledged",
+        &|a| json!({"cqa": a.cqa}),
+    )
+    .unwrap()
+    .unwrap();
+    s
+}
+
+#[test]
+fn a_sqlite_store_copied_keeps_its_records_and_both_chains() {
+    let Some(db) = pg_test_db("a_sqlite_store_copied_keeps_its_records_and_both_chains") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.sqlite");
+    let src = filled_sqlite(&path);
+    let (pg, copied) = biotwin_live::store_copy::sqlite_to_pg(&path, &db.target).unwrap();
+    assert_eq!(
+        (
+            copied.batches,
+            copied.readings,
+            copied.predictions,
+            copied.alerts
+        ),
+        (2, 4, 6, 2)
+    );
+    // Every record the same, read through the trait.
+    for t in ["a", "b"] {
+        assert_eq!(pg.batches(t).unwrap(), src.batches(t).unwrap());
+        assert_eq!(
+            pg.readings(t, "B1").unwrap(),
+            src.readings(t, "B1").unwrap()
+        );
+        assert_eq!(
+            pg.predictions(t, "B1").unwrap(),
+            src.predictions(t, "B1").unwrap()
+        );
+        assert_eq!(pg.alerts(t).unwrap(), src.alerts(t).unwrap());
+    }
+    // The trail: the source's entries unchanged, then `store.copied`.
+    let (src_trail, trail) = (src.audit().unwrap(), pg.audit().unwrap());
+    assert_eq!(&trail[..src_trail.len()], &src_trail[..]);
+    assert_eq!(trail.len(), src_trail.len() + 1);
+    assert_eq!(trail.last().unwrap().action, "store.copied");
+    biotwin_live::audit::verify(&trail).unwrap();
+    let r = pg.verify_records().unwrap().unwrap();
+    assert_eq!(r.predictions, 6);
+    // New writes continue both chains (reading ids after the copied ones).
+    pg.insert_readings("a", "B1", &[suite::reading("X", 9.0, 9.0)])
+        .unwrap();
+    pg.insert_prediction(&suite::prediction("a", 3, 4.0))
+        .unwrap();
+    assert_eq!(pg.readings("a", "B1").unwrap().len(), 3);
+    pg.verify_records().unwrap().unwrap();
+    // A second copy into the same database is refused, naming no password.
+    let e = biotwin_live::store_copy::sqlite_to_pg(&path, &db.target)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("an empty database"), "{e}");
+}
+
+#[test]
+fn a_tampered_sqlite_store_is_not_copied() {
+    let Some(db) = pg_test_db("a_tampered_sqlite_store_is_not_copied") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.sqlite");
+    drop(filled_sqlite(&path));
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute("UPDATE readings SET value = 1.5 WHERE tag = 'X'", [])
+            .unwrap();
+    }
+    let e = biotwin_live::store_copy::sqlite_to_pg(&path, &db.target)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("altered") && e.contains("not copied"), "{e}");
+    // Nothing was made in the database.
+    let mut c = postgres::Client::connect(&db.target.url, postgres::NoTls).unwrap();
+    let n: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+/// Runs each call of the PostgreSQL store on a thread of its own: the
+/// blocking driver cannot run on an async test's own thread (the web API
+/// itself calls the store through `spawn_blocking`; the isolation tests
+/// also read the store directly from their async body).
+struct OffRuntime(Arc<PgStore>);
+
+fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
+type R<T> = Result<T, biotwin_core::error::Error>;
+
+impl Store for OffRuntime {
+    fn upsert_batch(&self, b: &biotwin_live::BatchInfo) -> R<()> {
+        off(|| self.0.upsert_batch(b))
+    }
+    fn insert_readings(&self, t: &str, b: &str, rs: &[biotwin_live::Reading]) -> R<()> {
+        off(|| self.0.insert_readings(t, b, rs))
+    }
+    fn insert_prediction(&self, p: &biotwin_live::PredictionRecord) -> R<bool> {
+        off(|| self.0.insert_prediction(p))
+    }
+    fn insert_alert(&self, a: &biotwin_live::AlertRecord) -> R<bool> {
+        off(|| self.0.insert_alert(a))
+    }
+    fn append_audit(
+        &self,
+        actor: &str,
+        tenant: Option<&str>,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> R<biotwin_live::AuditEntry> {
+        off(|| self.0.append_audit(actor, tenant, action, detail))
+    }
+    fn batches(&self, t: &str) -> R<Vec<biotwin_live::BatchInfo>> {
+        off(|| self.0.batches(t))
+    }
+    fn batch(&self, t: &str, b: &str) -> R<Option<biotwin_live::BatchInfo>> {
+        off(|| self.0.batch(t, b))
+    }
+    fn readings(&self, t: &str, b: &str) -> R<Vec<biotwin_live::Reading>> {
+        off(|| self.0.readings(t, b))
+    }
+    fn readings_page(
+        &self,
+        t: &str,
+        b: &str,
+        tag: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> R<(Vec<biotwin_live::Reading>, usize)> {
+        off(|| self.0.readings_page(t, b, tag, offset, limit))
+    }
+    fn predictions(&self, t: &str, b: &str) -> R<Vec<biotwin_live::PredictionRecord>> {
+        off(|| self.0.predictions(t, b))
+    }
+    fn alerts(&self, t: &str) -> R<Vec<biotwin_live::AlertRecord>> {
+        off(|| self.0.alerts(t))
+    }
+    fn acknowledge_alert(&self, t: &str, b: &str, cqa: &str, user: &str) -> R<bool> {
+        off(|| self.0.acknowledge_alert(t, b, cqa, user))
+    }
+    fn acknowledge_alert_audited(
+        &self,
+        t: &str,
+        b: &str,
+        cqa: &str,
+        user: &str,
+        actor: &str,
+        action: &str,
+        detail: &dyn Fn(&biotwin_live::AlertRecord) -> serde_json::Value,
+    ) -> R<Option<(biotwin_live::AlertRecord, biotwin_live::AuditEntry)>> {
+        // Called by the web API inside spawn_blocking only.
+        self.0
+            .acknowledge_alert_audited(t, b, cqa, user, actor, action, detail)
+    }
+    fn audit(&self) -> R<Vec<biotwin_live::AuditEntry>> {
+        off(|| self.0.audit())
+    }
+}
+
+/// The web API's tenant-isolation tests (`live_web.rs`) on PostgreSQL:
+/// another tenant's batch is a nonexistent one on every endpoint, a batch
+/// id both tenants use shows each its own, lists and counts are the
+/// tenant's own, and the tenant's own data comes back in full.
+#[test]
+fn tenant_isolation_on_every_endpoint_on_postgres() {
+    let Some((_db, s)) = pg_test_store("tenant_isolation_on_every_endpoint_on_postgres") else {
+        return;
+    };
+    crate::live_web::fill(s.as_ref());
+    let store: Arc<dyn Store> = Arc::new(OffRuntime(s));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let app = || crate::live_web::app(store.clone());
+        crate::live_web::another_tenants_batch_is_nonexistent_on(store.clone(), app()).await;
+        crate::live_web::shared_batch_id_on(store.clone(), app()).await;
+        crate::live_web::lists_on(store.clone(), app()).await;
+        crate::live_web::own_data_on(store.clone(), app()).await;
+    });
+}
