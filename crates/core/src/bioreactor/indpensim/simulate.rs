@@ -210,6 +210,7 @@ pub fn run(batch: &Batch, acc: &Accuracy) -> Result<Trajectory, Error> {
         rtol: acc.rtol,
         atol: scale * acc.atol_scaled,
         max_steps: 100_000,
+        controlled: ode::N_STATES,
     };
 
     let n = batch.n_steps;
