@@ -192,7 +192,7 @@ fn render(r: &Replay, ids: &[String], limits: &[Limit], label: &str) -> String {
     // Reliability.
     let _ = writeln!(
         s,
-        "\nReliability (nominal central level → observed share, pooled over 10–100 %)\n"
+        "\nReliability (nominal central level → observed share, pooled over 0–100 % of batch time, the 0 % forecast included)\n"
     );
     for (c, curve) in reliability(r) {
         let _ = write!(s, "- {c}:");

@@ -197,3 +197,44 @@ fn the_cli_simulates_a_recorded_batch() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--batch"));
 }
+
+/// A recipes file with a physically impossible or ambiguous entry is
+/// refused, naming the field: a negative feed, aeration off, a head
+/// pressure below vacuum, a unit other than the model's, a batch listed
+/// twice. Before, all of these ran (exit 0).
+#[test]
+fn impossible_or_ambiguous_recipes_are_refused() {
+    use biotwin_ml::data::indpensim::read_recipe;
+    let text = std::fs::read_to_string(dataset().join("recipes.json")).unwrap();
+    let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let check = |edit: &dyn Fn(&mut serde_json::Value), want: &str| {
+        let mut v = original.clone();
+        edit(&mut v);
+        let path = dir.path().join("recipes.json");
+        std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+        let e = read_recipe(&path, "B01").expect_err(want);
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains(want), "{want}: {e}");
+    };
+    let first = |v: &mut serde_json::Value, input: &str, value: f64| {
+        v["batches"][0]["profiles"][input][0]["value"] = value.into();
+    };
+    assert_eq!(original["batches"][0]["batch_id"], "B01");
+    check(&|v| first(v, "Fs", -50.0), "profiles.Fs[0].value");
+    check(&|v| first(v, "Fg", 0.0), "profiles.Fg[0].value");
+    check(
+        &|v| first(v, "pressure", -5.0),
+        "profiles.pressure[0].value",
+    );
+    check(&|v| v["units"]["Fs"] = "kg/h".into(), "units.Fs");
+    check(
+        &|v| {
+            let b = v["batches"][0].clone();
+            v["batches"].as_array_mut().unwrap().insert(0, b);
+        },
+        "one entry for batch `B01`",
+    );
+    // The shipped file itself reads.
+    read_recipe(&dataset().join("recipes.json"), "B01").unwrap();
+}

@@ -244,7 +244,17 @@ impl std::fmt::Display for E {
             // neither the driver nor the server repeats it).
             E::Pg(e) => match e.as_db_error() {
                 Some(d) => write!(f, "{}: {}", d.severity(), d.message()),
-                None => write!(f, "{e}"),
+                // A connection failure's reason (refused, timed out, name
+                // not found) is in the error's source chain.
+                None => {
+                    write!(f, "{e}")?;
+                    let mut cause = std::error::Error::source(e);
+                    while let Some(c) = cause {
+                        write!(f, ": {c}")?;
+                        cause = c.source();
+                    }
+                    Ok(())
+                }
             },
             E::Other(s) => f.write_str(s),
         }
@@ -1170,7 +1180,7 @@ impl SiteLease {
             };
             let lock = |c: &mut Client, sql: &str| -> Result<bool, postgres::Error> {
                 c.query_one(sql, &[&LEASE_CLASS, &key])
-                    .map(|r| r.try_get::<_, bool>(0).unwrap_or(true))
+                    .map(|r| r.try_get::<_, bool>(0).unwrap_or(false))
             };
             match lock(&mut c, "SELECT pg_try_advisory_lock($1, $2)") {
                 Ok(true) => {}

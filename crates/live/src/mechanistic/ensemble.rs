@@ -174,7 +174,13 @@ pub fn forecast<const N: usize, M: Culture<N>>(
         }
         f.params_of(&xm, &mut params);
         for (k, &j) in f.adapt.iter().enumerate() {
-            params[j] = xm[N + k].max(1e-3 * f.base_params[j].abs());
+            // Positive model parameters stay positive; one of either sign
+            // (a logit slope) is drawn as it is.
+            params[j] = if f.base_params[j] > 0.0 {
+                xm[N + k].max(1e-3 * f.base_params[j])
+            } else {
+                xm[N + k]
+            };
         }
         for &(j, s) in &fc.spreads {
             let e = rng.normal();

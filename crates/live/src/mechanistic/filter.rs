@@ -330,7 +330,9 @@ impl<const N: usize, M: Culture<N>> Filter<N, M> {
         self.row[ob.column] * ob.factor
     }
 
-    /// Non-negative states, positive parameters.
+    /// Non-negative states; parameters that are positive in the model
+    /// stay positive (a carried parameter of either sign, such as a logit
+    /// slope, is left as estimated).
     fn project(&mut self) {
         for i in 0..N {
             if self.x[i] < 0.0 {
@@ -338,7 +340,10 @@ impl<const N: usize, M: Culture<N>> Filter<N, M> {
             }
         }
         for (k, &j) in self.adapt.iter().enumerate() {
-            let floor = 1e-3 * self.base_params[j].abs();
+            if self.base_params[j] <= 0.0 {
+                continue;
+            }
+            let floor = 1e-3 * self.base_params[j];
             if self.x[N + k] < floor {
                 self.x[N + k] = floor;
             }

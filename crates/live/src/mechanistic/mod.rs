@@ -391,11 +391,14 @@ fn assemble<const N: usize, M: Culture<N>>(
         .unwrap_or_default();
     if opts.carry_uncertain_parameters {
         for j in 0..specs.len() {
-            if !adapt.contains(&j)
-                && !fitted_idx.contains(&j)
-                && params[j] > 0.0
-                && spread(j).is_some()
-            {
+            // Any sign: logit slopes of the glycan responses are often
+            // negative. What is carried needs a non-zero prior SD.
+            let sd = match spread(j) {
+                Some(Spread::Lognormal { sigma }) if params[j] > 0.0 => sigma * params[j],
+                Some(Spread::Normal { sd }) => sd.abs(),
+                _ => 0.0,
+            };
+            if !adapt.contains(&j) && !fitted_idx.contains(&j) && sd > 0.0 && sd.is_finite() {
                 adapt.push(j);
             }
         }
@@ -442,7 +445,7 @@ fn assemble<const N: usize, M: Culture<N>>(
         let sd = match spread(j) {
             Some(Spread::Lognormal { sigma }) => sigma * params[j],
             Some(Spread::Normal { sd }) => sd,
-            None => opts.param_prior_cv * params[j],
+            None => opts.param_prior_cv * params[j].abs(),
         };
         p0[(N + k, N + k)] = sd * sd;
     }

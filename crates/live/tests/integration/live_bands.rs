@@ -92,3 +92,39 @@ fn unmeasured_cqas_keep_their_spread_and_titer_contracts() {
         eprintln!("coverage {cqa} at {f} %: {hit}/{n}");
     }
 }
+
+/// A prior on a parameter that is negative in the model (the ammonium
+/// slope of the galactosylation logit) is carried like any other, at its
+/// own sign: before, only positive parameters were, and such a prior was
+/// dropped without a word.
+#[test]
+fn a_prior_on_a_negative_parameter_is_carried() {
+    use biotwin_core::definition::uncertainty::{DistributionKind, UncertaintyFile};
+    use biotwin_core::simulation::load_process;
+    use biotwin_live::mechanistic::MechanisticPredictor;
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("process-models/processes/cho-platform-3l.toml");
+    let mut def = load_process(&path).unwrap();
+    def.uncertainty.push(UncertaintyFile {
+        parameter: "model.gal_amm".into(),
+        distribution: DistributionKind::Normal,
+        mean: None,
+        median: None,
+        sd: None,
+        cv_pct: Some(50.0),
+        low: None,
+        high: None,
+        mode: None,
+    });
+    let mut p = MechanisticPredictor::from_process(&def, MechanisticOptions::default()).unwrap();
+    let carried = p.adapted_parameters();
+    let (_, v, sd) = carried
+        .iter()
+        .find(|(n, _, _)| n == "gal_amm")
+        .unwrap_or_else(|| panic!("gal_amm not carried: {carried:?}"));
+    assert!(*v < 0.0, "carried at its own sign: {v}");
+    assert!(
+        (sd / v.abs() - 0.5).abs() < 1e-9,
+        "prior SD 50 % of |value|: {sd} for {v}"
+    );
+}

@@ -197,8 +197,24 @@ pub fn read_initial_conditions(
 struct RecipesFile {
     fill_method: String,
     time_unit: String,
+    /// Unit of each input's values; checked against the model's.
+    #[serde(default)]
+    units: std::collections::BTreeMap<String, String>,
     batches: Vec<RecipeEntry>,
 }
+
+/// The unit of each recipe input's values and the least value it may take
+/// (`true`: strictly above it): flows and aeration cannot be negative, the
+/// culture needs aeration, the head pressure is gauge and not below vacuum.
+const INPUT_UNITS: [(&str, &str, f64, bool); 7] = [
+    ("Fs", "L/h", 0.0, false),
+    ("Foil", "L/h", 0.0, false),
+    ("Fg", "m3/h", 0.0, true),
+    ("pressure", "bar", 0.0, false),
+    ("discharge", "L/h", 0.0, false),
+    ("Fw", "L/h", 0.0, false),
+    ("Fpaa", "L/h", 0.0, false),
+];
 
 #[derive(serde::Deserialize)]
 struct RecipeEntry {
@@ -239,6 +255,40 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
             format!("`{}`", file.time_unit),
         ));
     }
+    for (name, unit) in &file.units {
+        match INPUT_UNITS.iter().find(|u| u.0 == name) {
+            Some(u) if u.1 == unit => {}
+            Some(u) => {
+                return Err(Error::input(
+                    path,
+                    format!("units.{name}"),
+                    format!("`{}` (the model's unit; values are not converted)", u.1),
+                    format!("`{unit}`"),
+                ));
+            }
+            None => {
+                return Err(Error::input(
+                    path,
+                    format!("units.{name}"),
+                    format!("one of {}", RECIPE_INPUTS.join(", ")),
+                    format!("`{name}`"),
+                ));
+            }
+        }
+    }
+    let matching = file
+        .batches
+        .iter()
+        .filter(|b| b.batch_id == batch_id)
+        .count();
+    if matching > 1 {
+        return Err(Error::input(
+            path,
+            "batches",
+            format!("one entry for batch `{batch_id}`"),
+            format!("{matching}"),
+        ));
+    }
     let entry = file
         .batches
         .iter()
@@ -261,6 +311,26 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
                 "none",
             )
         })?;
+        let (_, unit, least, strict) = INPUT_UNITS
+            .iter()
+            .find(|u| u.0 == name)
+            .copied()
+            .expect("every recipe input has a unit");
+        for (i, p) in points.iter().enumerate() {
+            let bad = if strict {
+                p.value <= least
+            } else {
+                p.value < least
+            };
+            if bad {
+                return Err(Error::input(
+                    path,
+                    format!("batches[{batch_id}].profiles.{name}[{i}].value"),
+                    format!("a value {} {least} {unit}", if strict { ">" } else { "≥" }),
+                    format!("{}", p.value),
+                ));
+            }
+        }
         let what = format!("{}: batches[{batch_id}].profiles.{name}", path.display());
         let profile = Profile::new(points.iter().map(|p| (p.time, p.value)).collect(), &what)?;
         *recipe.profile_mut(name).expect("a recipe input") = profile;
