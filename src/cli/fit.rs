@@ -15,7 +15,6 @@ use crate::data::Dataset;
 use crate::error::{Diagnostic, Error};
 use crate::output::atomic::write_atomic;
 use crate::registry::{Registry, current_user};
-use crate::simulation::load_process;
 use crate::surrogates::hybrid::mechanistic::{FILE as MAPPING_FILE, MechanisticSpec};
 
 #[derive(clap::Args, Debug)]
@@ -108,7 +107,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         b
     };
     bar.set_message("loading");
-    let def = load_process(&a.process)?;
+    let def = super::load_process_in(&a.process, &a.registry)?;
     let ds = Dataset::load(&a.dataset)?;
     let mapping = a
         .mapping

@@ -142,6 +142,26 @@ pub(crate) fn write_stdout(s: &str, newline: bool) {
 /// Resolves `--model REFERENCE` for a study: a model file, or a calibrated
 /// model's name (its promoted version) or id in the registry `registry`
 /// (`registry::mechanistic::resolve_reference`).
+/// Loads a process file; its `model = "registry:NAME"` (NAME's promoted
+/// version, or a registered id) is looked up in `registry`, the registry
+/// verified and the sealed text's hash checked (a tampered model exits 2),
+/// and recorded as the process's model input.
+pub fn load_process_in(
+    path: &std::path::Path,
+    registry: &std::path::Path,
+) -> Result<crate::definition::process::ProcessDefinition, Error> {
+    match crate::definition::process::registry_model_of(path) {
+        Some(reference) => {
+            let resolved =
+                crate::registry::mechanistic::resolve_registered(&reference, registry, false)?;
+            let mut def = crate::simulation::load_process_with_model(path, &resolved.model)?;
+            crate::simulation::model_source::with_model(&mut def, &resolved)?;
+            Ok(def)
+        }
+        None => Ok(crate::simulation::load_process(path)?),
+    }
+}
+
 pub fn resolve_model_ref(
     reference: &str,
     registry: &std::path::Path,

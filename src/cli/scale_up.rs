@@ -8,7 +8,7 @@ use crate::equipment::{Equipment, resolve_equipment};
 use crate::error::{Diagnostic, Error};
 use crate::output;
 use crate::scaleup::{self, Criterion, ScaleUpParameters};
-use crate::simulation::{Scenario, load_process, model_source};
+use crate::simulation::{Scenario, model_source};
 use crate::transfer::translate::{References, operating_point, rounded, translated_process};
 
 #[derive(clap::Args, Debug)]
@@ -55,7 +55,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             format!("`{}`", a.criterion),
         )
     })?;
-    let mut def = load_process(&a.process)?;
+    let mut def = super::load_process_in(&a.process, &a.registry)?;
     let resolved = match &a.model {
         Some(m) => Some(super::resolve_model_ref(m, &a.registry)?),
         None => None,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::montecarlo;
 use crate::output::{self, Format};
-use crate::simulation::{Scenario, SetOrigin, feasibility, load_process, model_source};
+use crate::simulation::{Scenario, SetOrigin, feasibility, model_source};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -85,7 +85,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         _ => {}
     }
     let out_format = a.out.as_deref().map(Format::from_path).transpose()?;
-    let mut def = load_process(&a.process)?;
+    let mut def = super::load_process_in(&a.process, &a.registry)?;
     if let Some(m) = &a.model {
         let resolved = super::resolve_model_ref(m, &a.registry)?;
         model_source::with_model(&mut def, &resolved)?;
@@ -116,7 +116,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         scenario.recipe.duration_s / 3600.0,
         outcome.stats.rhs_evaluations
     );
-    if a.model.is_some() {
+    if a.model.is_some() || crate::definition::process::registry_model_of(&a.process).is_some() {
         let p = model_source::provenance_of(&def);
         outln!(
             "model: {} {} from {} (sha256 {})",

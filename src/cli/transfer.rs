@@ -89,6 +89,14 @@ pub fn run(a: Args) -> Result<(), Error> {
     opts.progress = !a.quiet;
     if let Some(m) = &a.model {
         opts.model = Some(super::resolve_model_ref(m, &a.registry)?);
+    } else if let Some(name) = crate::definition::process::registry_model_of(&a.process) {
+        // The process names a registered model: the study runs it (and
+        // copies its text beside its outputs) as it would `--model NAME`.
+        opts.model = Some(crate::registry::mechanistic::resolve_registered(
+            &name,
+            &a.registry,
+            false,
+        )?);
     }
     opts.strict = a.strict;
     for t in &a.tolerances {

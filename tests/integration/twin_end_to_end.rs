@@ -470,3 +470,83 @@ fn a_batch_registered_after_a_promotion_gets_the_new_version_and_the_change_is_a
         dir.path().join("live.sqlite").to_str().unwrap(),
     ]));
 }
+
+/// A process file can name a registered model (`model = "registry:NAME"`,
+/// issue 13 item 4): `simulate` and `transfer` run that model, say which
+/// version and hash, and `transfer.json` records it; a registry that does
+/// not hold the name is exit 2 naming it; `validate` (which takes no
+/// registry) says where such a reference is resolved.
+#[test]
+fn a_process_file_naming_a_registered_model_runs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("models");
+    fit_and_register(&reg, &dir.path().join("fit1"), &["B01", "B02", "B03"]);
+    promote(&reg, "cho-line-v1");
+    let v1 = load_calibrated(&reg, "cho-line-v1").unwrap();
+    let root = std::env::current_dir().unwrap().join("process-models");
+    let text = std::fs::read_to_string(root.join("processes/cho-platform-3l.toml"))
+        .unwrap()
+        .replace("model = \"cho-platform\"", "model = \"registry:cho-line\"")
+        .replace(
+            "recipe = \"cho-platform-14d\"",
+            &format!("recipe = {:?}", root.join("recipes/cho-platform-14d.toml")),
+        )
+        .replace(
+            "equipment = \"bench-3l-glass\"",
+            &format!(
+                "equipment = {:?}",
+                root.join("equipment/bench-3l-glass.toml")
+            ),
+        )
+        .replace(
+            "specifications = \"cho-mab-upstream\"",
+            &format!(
+                "specifications = {:?}",
+                root.join("specs/cho-mab-upstream.toml")
+            ),
+        );
+    assert!(text.contains("registry:cho-line"));
+    let process = dir.path().join("line.toml");
+    std::fs::write(&process, text).unwrap();
+    let p = process.to_str().unwrap();
+    let r = reg.to_str().unwrap();
+
+    let sim = ok(&bin(&["simulate", p, "--registry", r]));
+    assert!(sim.contains("cho-line-v1"), "{sim}");
+    assert!(sim.contains(&v1.sha256), "{sim}");
+
+    let tr = dir.path().join("transfer");
+    ok(&bin(&[
+        "transfer",
+        "--process",
+        p,
+        "--to",
+        "sut-2000l-pbt-drilled",
+        "--registry",
+        r,
+        "--runs",
+        "8",
+        "--sobol-base",
+        "4",
+        "--quiet",
+        "--out",
+        tr.to_str().unwrap(),
+    ]));
+    let pkg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tr.join("transfer.json")).unwrap()).unwrap();
+    assert_eq!(pkg["model"]["sha256"], v1.sha256.as_str());
+
+    let empty = dir.path().join("no-models");
+    let missing = bin(&["simulate", p, "--registry", empty.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let v = bin(&["validate", p]);
+    let err = String::from_utf8_lossy(&v.stderr);
+    assert_eq!(v.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("registry:cho-line") && err.contains("process.model"),
+        "{err}"
+    );
+}

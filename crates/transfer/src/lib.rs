@@ -357,7 +357,16 @@ fn check_counts(opts: &StudyOptions) -> Result<(), Error> {
 pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     check_counts(opts)?;
     let lots = opts.lots.as_deref().map(Lots::load).transpose()?;
-    let mut def = load_process(&opts.process)?;
+    // A process naming a registered model (`model = "registry:NAME"`) is
+    // loaded with the model the caller resolved.
+    let mut def = match &opts.model {
+        Some(m)
+            if biotwin_core::definition::process::registry_model_of(&opts.process).is_some() =>
+        {
+            biotwin_core::simulation::load_process_with_model(&opts.process, &m.model)?
+        }
+        _ => load_process(&opts.process)?,
+    };
     let model_copy = opts.out.join(MODEL_FILE);
     if let Some(m) = &opts.model {
         std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;

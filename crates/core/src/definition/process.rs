@@ -216,11 +216,42 @@ pub fn file_sha256(path: &Path) -> String {
     }
 }
 
+/// The prefix of a process file's `model` naming a registered model.
+pub const REGISTRY_PREFIX: &str = "registry:";
+
+/// The registry reference of a process file's `model` (`registry:NAME` →
+/// `NAME`), read without loading anything else; `None` for a model file or
+/// an unreadable process file (whose errors the loader reports).
+pub fn registry_model_of(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: toml::Value = toml::from_str(&text).ok()?;
+    v.get("process")?
+        .get("model")?
+        .as_str()?
+        .strip_prefix(REGISTRY_PREFIX)
+        .map(str::to_string)
+}
+
 impl ProcessDefinition {
     /// Loads a process file and every file it references, reporting the
     /// problems of all of them together.
     pub fn load(
         path: &Path,
+        params_for: impl Fn(&str) -> Option<&'static [super::kinetic::ParamSpec]>,
+        families: &[&str],
+        cqas_for: impl Fn(&str) -> Option<Vec<&'static str>>,
+    ) -> Result<ProcessDefinition, Diagnostics> {
+        Self::load_with_model(path, None, params_for, families, cqas_for)
+    }
+
+    /// As [`ProcessDefinition::load`]; with `model`, that (already loaded
+    /// and checked) model stands for the one the process names — how a
+    /// process's `model = "registry:NAME"` is served once the command line
+    /// has found NAME in the model registry (the core knows no registry).
+    /// The caller records the model as an input (`model_source::with_model`).
+    pub fn load_with_model(
+        path: &Path,
+        model: Option<&KineticModel>,
         params_for: impl Fn(&str) -> Option<&'static [super::kinetic::ParamSpec]>,
         families: &[&str],
         cqas_for: impl Fn(&str) -> Option<Vec<&'static str>>,
@@ -265,11 +296,22 @@ impl ProcessDefinition {
                     }
                 }
             };
-        let model_path = take(
-            resolve(&h.model, Catalog::Models, &src, "process.model"),
-            "model",
-            &mut d,
-        );
+        let model_path = match model {
+            Some(_) => None,
+            None if h.model.starts_with(REGISTRY_PREFIX) => {
+                d.push(src.diag(
+                    "process.model",
+                    "a model file here; a `registry:NAME` model is looked up by `biotwin simulate`, `scale-up`, `transfer` and `fit` (--registry DIR, default `models`), not by this command",
+                    format!("`{}`", h.model),
+                ));
+                None
+            }
+            None => take(
+                resolve(&h.model, Catalog::Models, &src, "process.model"),
+                "model",
+                &mut d,
+            ),
+        };
         let recipe_path = take(
             resolve(&h.recipe, Catalog::Recipes, &src, "process.recipe"),
             "recipe",
@@ -297,13 +339,16 @@ impl ProcessDefinition {
             )
         });
 
-        let model = model_path.and_then(|p| match KineticModel::load(&p, &params_for, families) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                d.extend(e);
-                None
-            }
-        });
+        let model = match model {
+            Some(m) => Some(m.clone()),
+            None => model_path.and_then(|p| match KineticModel::load(&p, &params_for, families) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    d.extend(e);
+                    None
+                }
+            }),
+        };
         let recipe = recipe_path.and_then(|p| match Recipe::load(&p) {
             Ok(r) => Some(r),
             Err(e) => {

@@ -480,3 +480,18 @@ pub fn load_process(path: &Path) -> Result<ProcessDefinition, Diagnostics> {
         |f| Family::parse(f).map(|f| f.cqa_names()),
     )
 }
+
+/// [`load_process`] with `model` standing for the model the process names
+/// (a registered model the command line resolved).
+pub fn load_process_with_model(
+    path: &Path,
+    model: &crate::definition::kinetic::KineticModel,
+) -> Result<ProcessDefinition, Diagnostics> {
+    ProcessDefinition::load_with_model(
+        path,
+        Some(model),
+        |f| Family::parse(f).map(|f| f.params()),
+        &Family::names(),
+        |f| Family::parse(f).map(|f| f.cqa_names()),
+    )
+}
