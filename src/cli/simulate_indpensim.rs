@@ -42,21 +42,33 @@ pub fn run(dir: &Path, batch_id: &str, out: Option<&Path>) -> Result<(), Error> 
     let t0 = std::time::Instant::now();
     let traj = indpensim::run(&batch, &Accuracy::default())?;
     let elapsed = t0.elapsed().as_secs_f64();
-    let last = traj.rows.last().expect("at least one step");
-    let col = |n: &str| last[indpensim::Trajectory::column(n).expect("a column")];
+    // A batch record always has steps; an empty run is an error, not a panic.
+    let Some(last) = traj.rows.last() else {
+        return Err(Error::input(
+            dir,
+            batch_id,
+            "a batch record with at least one 0.2 h step",
+            "none",
+        ));
+    };
+    let col = |n: &str| -> Result<f64, Error> {
+        indpensim::Trajectory::column(n)
+            .map(|c| last[c])
+            .ok_or_else(|| Error::input("<simulator>", n, "an IndPenSim output column", "none"))
+    };
     outln!(
         "IndPenSim batch {batch_id}: {} h simulated in {} steps, {} RHS evaluations, {:.3} s",
-        col("time_h"),
+        col("time_h")?,
         traj.rows.len(),
         traj.rhs_evaluations,
         elapsed
     );
     outln!(
         "final: penicillin {:.4} g/L, biomass {:.4} g/L, volume {:.1} L, weight {:.1} kg",
-        col("penicillin_g_per_l"),
-        col("biomass_g_per_l"),
-        col("volume_l"),
-        col("weight_kg")
+        col("penicillin_g_per_l")?,
+        col("biomass_g_per_l")?,
+        col("volume_l")?,
+        col("weight_kg")?
     );
     if let Some(path) = out {
         let mut text = String::new();
