@@ -561,8 +561,24 @@ impl<T: Scalar> Equations<'_, T> {
     }
 
     /// The output row (the columns of `output_columns`) at state `y`.
+    #[inline]
     pub fn outputs(&self, t_s: f64, y: &[T; N], a: &AlgebraicOf<T>) -> [T; N_OUTPUTS] {
-        let c = self.c;
+        // Literal indices: each call folds to its column's expression.
+        macro_rules! columns {
+            ($($c:literal),*) => { [$(self.output($c, t_s, y, a)),*] };
+        }
+        columns!(
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+            24, 25, 26, 27, 28, 29
+        )
+    }
+
+    /// Output column `c` (an index into [`OUTPUT_COLUMNS`]) at state `y`:
+    /// the one definition of every column, so that a caller needing a few
+    /// columns (a fit's sensitivity run) computes only those.
+    #[inline(always)]
+    pub fn output(&self, c: usize, t_s: f64, y: &[T; N], a: &AlgebraicOf<T>) -> T {
+        let k = self.c;
         let frac = |i: usize| {
             if y[P].value() > 0.0 {
                 T::cst(100.0) * y[i] / y[P]
@@ -570,39 +586,42 @@ impl<T: Scalar> Equations<'_, T> {
                 T::cst(f64::NAN)
             }
         };
-        let air_sat = T::cst(c.h_o2 * super::gas_transfer::Y_O2_AIR) * self.g.pressure_pa;
-        [
-            T::cst(t_s / 3600.0),
-            y[V] * T::cst(1e3),
-            y[XV] * T::cst(1e-12),
-            y[XD] * T::cst(1e-12),
-            T::cst(100.0) * y[XV] / (y[XV] + y[XD]),
-            y[GLC] * T::cst(0.180_156),
-            y[GLN],
-            y[LAC] * T::cst(0.089_07),
-            y[AMM],
-            y[P],
-            a.mu * T::cst(86400.0),
-            a.q_p * T::cst(1e15) * T::cst(86400.0),
-            T::cst(c.temperature_k - 273.15),
-            T::cst(c.ph),
-            T::cst(100.0) * a.do_mol_per_m3 / air_sat,
-            T::cst(100.0 * a.o2_fraction),
-            a.kla_o2 * T::cst(3600.0),
-            a.our * T::cst(3600.0),
-            a.pco2_pa / T::cst(PA_PER_MMHG),
-            a.osm_mol_per_kg * T::cst(1e3),
-            y[CUM_BASE] * T::cst(1e3),
-            y[GAL],
-            y[MN] * T::cst(1e3),
-            frac(P_GAL),
-            frac(P_AFUC),
-            frac(P_MAN5),
-            frac(P_ACID),
-            frac(P_HMW),
-            y[HCP] * T::cst(1e3),
-            y[DNA] * T::cst(1e3),
-        ]
+        match c {
+            0 => T::cst(t_s / 3600.0),
+            1 => y[V] * T::cst(1e3),
+            2 => y[XV] * T::cst(1e-12),
+            3 => y[XD] * T::cst(1e-12),
+            4 => T::cst(100.0) * y[XV] / (y[XV] + y[XD]),
+            5 => y[GLC] * T::cst(0.180_156),
+            6 => y[GLN],
+            7 => y[LAC] * T::cst(0.089_07),
+            8 => y[AMM],
+            9 => y[P],
+            10 => a.mu * T::cst(86400.0),
+            11 => a.q_p * T::cst(1e15) * T::cst(86400.0),
+            12 => T::cst(k.temperature_k - 273.15),
+            13 => T::cst(k.ph),
+            14 => {
+                let air_sat = T::cst(k.h_o2 * super::gas_transfer::Y_O2_AIR) * self.g.pressure_pa;
+                T::cst(100.0) * a.do_mol_per_m3 / air_sat
+            }
+            15 => T::cst(100.0 * a.o2_fraction),
+            16 => a.kla_o2 * T::cst(3600.0),
+            17 => a.our * T::cst(3600.0),
+            18 => a.pco2_pa / T::cst(PA_PER_MMHG),
+            19 => a.osm_mol_per_kg * T::cst(1e3),
+            20 => y[CUM_BASE] * T::cst(1e3),
+            21 => y[GAL],
+            22 => y[MN] * T::cst(1e3),
+            23 => frac(P_GAL),
+            24 => frac(P_AFUC),
+            25 => frac(P_MAN5),
+            26 => frac(P_ACID),
+            27 => frac(P_HMW),
+            28 => y[HCP] * T::cst(1e3),
+            29 => y[DNA] * T::cst(1e3),
+            _ => T::cst(f64::NAN),
+        }
     }
 }
 

@@ -146,3 +146,56 @@ fn exact_sensitivities_match_central_differences() {
     // by up to 4e-5, at 1e-8 by 2e-4 — both numerical, not a missing term.
     assert!(worst.0 < 1e-5, "{}", worst.1);
 }
+
+/// A run whose columns read only the states that feed back carries
+/// tangents for those alone; its values and derivatives must be the full
+/// run's, bit for bit. This fails if an equation starts reading HCP, DNA or
+/// a cumulative balance (then `FED_BACK` must grow).
+#[test]
+fn dropping_the_tangents_of_states_that_feed_nothing_back_changes_nothing() {
+    let s = scenario();
+    let m = platform(&s);
+    let dirs: Vec<(usize, f64)> = ["mu_max", "k_d", "beta_lp", "gal_ref", "q_o2"]
+        .iter()
+        .map(|n| (index(n), s.params_si[index(n)]))
+        .collect();
+    let col = |n: &str| SensitivityTable::column(n).unwrap();
+    let short: Vec<usize> = [
+        "xv_1e6_cells_per_ml",
+        "viability_pct",
+        "titer_g_per_l",
+        "glucose_g_per_l",
+        "galactosylated_pct",
+        "acidic_variants_pct",
+        "hmw_pct",
+        "osmolality_mosm_per_kg",
+        "do_pct",
+    ]
+    .iter()
+    .map(|n| col(n))
+    .collect();
+    // Adding HCP forces tangents of every state.
+    let mut full = short.clone();
+    full.push(col("hcp_mg_per_l"));
+    let a = run_with_sensitivities(&m, &dirs, Some(&short), &s.recipe, &s.options).unwrap();
+    let b = run_with_sensitivities(&m, &dirs, Some(&full), &s.recipe, &s.options).unwrap();
+    assert_eq!(a.times_h, b.times_h);
+    let mut moved = 0;
+    for &c in &short {
+        let (va, da) = a.series(c).unwrap();
+        let (vb, db) = b.series(c).unwrap();
+        let same = |x: &f64, y: &f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+        assert!(va.iter().zip(&vb).all(|(x, y)| same(x, y)), "column {c}");
+        for (k, (dk, ek)) in da.iter().zip(&db).enumerate() {
+            assert!(
+                dk.iter().zip(ek).all(|(x, y)| same(x, y)),
+                "column {c}, direction {k}"
+            );
+            moved += dk.iter().filter(|x| **x != 0.0).count();
+        }
+    }
+    assert!(moved > 0, "the derivatives are not all zero");
+    // HCP's derivative is there and not zero in the full run.
+    let (_, dh) = b.series(col("hcp_mg_per_l")).unwrap();
+    assert!(dh[0].iter().any(|x| *x != 0.0));
+}

@@ -50,9 +50,16 @@ use crate::definition::species::Composition;
 use crate::fit::dual::{DualN, Scalar};
 use crate::solver::{OdeSystem, SolverFailure};
 
-/// The platform model with K forward sensitivities; `M` must be 24 (K + 1).
+/// The platform model with K forward sensitivities of its first `S`
+/// states; `M` must be N + S K.
+///
+/// States from index 17 on (HCP, DNA and the cumulative balances) feed
+/// nothing back: no other state's rate reads them. A run whose written
+/// columns need none of them carries tangents for the first 17 states only
+/// (`S` = 17), a quarter less work in every stage, dense output and check;
+/// otherwise `S` = N.
 #[derive(Debug, Clone)]
-pub struct PlatformSensitivity<const K: usize, const M: usize> {
+pub struct PlatformSensitivity<const K: usize, const S: usize, const M: usize> {
     base: ChoPlatform,
     p: Params<DualN<K>>,
     d: Derived<DualN<K>>,
@@ -65,8 +72,23 @@ pub struct PlatformSensitivity<const K: usize, const M: usize> {
     algebraic: bool,
 }
 
-impl<const K: usize, const M: usize> PlatformSensitivity<K, M> {
-    const LAYOUT: () = assert!(M == N * (K + 1), "M must be N (K + 1)");
+impl<const K: usize, const S: usize, const M: usize> PlatformSensitivity<K, S, M> {
+    const LAYOUT: () = assert!(
+        M == N + S * K && S <= N && S >= FED_BACK,
+        "M must be N + S K, with FED_BACK <= S <= N"
+    );
+
+    /// Position of ∂y_i/∂θ_k in the augmented state (i < S).
+    #[inline(always)]
+    const fn at(k: usize, i: usize) -> usize {
+        N + S * k + i
+    }
+
+    /// The model state whose value or tangent sits at position `j`.
+    #[inline(always)]
+    const fn state_of(j: usize) -> usize {
+        if j < N { j } else { (j - N) % S }
+    }
 
     /// Sensitivities to the parameters `directions[k] = (index in
     /// `platform::PARAMS`, dp/dθ_k)` — p for θ = ln p, 1 for θ = p.
@@ -118,14 +140,13 @@ impl<const K: usize, const M: usize> PlatformSensitivity<K, M> {
 
     #[inline]
     fn duals(z: &SVector<f64, M>) -> [DualN<K>; N] {
-        let mut y = [DualN::<K>::cst(0.0); N];
-        for (i, yi) in y.iter_mut().enumerate() {
-            yi.v = z[i];
-            for k in 0..K {
-                yi.d[k] = z[N * (k + 1) + i];
+        std::array::from_fn(|i| {
+            if i < S {
+                DualN::new(z[i], std::array::from_fn(|k| z[Self::at(k, i)]))
+            } else {
+                DualN::cst(z[i])
             }
-        }
-        y
+        })
     }
 
     fn head(z: &SVector<f64, M>) -> SVector<f64, N> {
@@ -133,7 +154,7 @@ impl<const K: usize, const M: usize> PlatformSensitivity<K, M> {
     }
 }
 
-impl<const K: usize, const M: usize> OdeSystem<M> for PlatformSensitivity<K, M> {
+impl<const K: usize, const S: usize, const M: usize> OdeSystem<M> for PlatformSensitivity<K, S, M> {
     #[inline]
     fn rhs(&self, _t: f64, z: &SVector<f64, M>, dz: &mut SVector<f64, M>) {
         let y = Self::duals(z);
@@ -142,13 +163,15 @@ impl<const K: usize, const M: usize> OdeSystem<M> for PlatformSensitivity<K, M> 
             .rhs(&y, self.base.feed_rate, &self.base.feed, &mut dy);
         for (i, d) in dy.iter().enumerate() {
             dz[i] = d.v;
-            for k in 0..K {
-                dz[N * (k + 1) + i] = d.d[k];
+            if i < S {
+                for k in 0..K {
+                    dz[Self::at(k, i)] = d.d[k];
+                }
             }
         }
     }
     fn scales(&self) -> SVector<f64, M> {
-        SVector::from_fn(|i, _| self.base.scales[i % N])
+        SVector::from_fn(|i, _| self.base.scales[Self::state_of(i)])
     }
     fn non_negative(&self) -> [bool; M] {
         let mut n = [false; M];
@@ -166,12 +189,12 @@ impl<const K: usize, const M: usize> OdeSystem<M> for PlatformSensitivity<K, M> 
     }
 }
 
-impl<const K: usize, const M: usize> Culture<M> for PlatformSensitivity<K, M> {
+impl<const K: usize, const S: usize, const M: usize> Culture<M> for PlatformSensitivity<K, S, M> {
     fn kinds(&self) -> [StateKind; M] {
         let base = self.base.kinds();
         let mut k = [StateKind::Amount; M];
         for (i, kind) in k.iter_mut().enumerate() {
-            *kind = match (i < N, base[i % N]) {
+            *kind = match (i < N, base[Self::state_of(i)]) {
                 (true, b) => b,
                 // S_V is not diluted or sampled; S of a concentration mixes
                 // like a zero-content concentration (module docs).
@@ -201,7 +224,7 @@ impl<const K: usize, const M: usize> Culture<M> for PlatformSensitivity<K, M> {
             (P_HMW, p.f_hmw0 * p0),
         ] {
             for k in 0..K {
-                z[N * (k + 1) + i] = v.d[k];
+                z[Self::at(k, i)] = v.d[k];
             }
         }
         Ok(z)
@@ -248,7 +271,7 @@ impl<const K: usize, const M: usize> Culture<M> for PlatformSensitivity<K, M> {
         let tangent = |d: f64| {
             let mut t = [0.0; K];
             for (k, x) in t.iter_mut().enumerate() {
-                *x = d * z[N * (k + 1) + V];
+                *x = d * z[Self::at(k, V)];
             }
             t
         };
@@ -262,14 +285,13 @@ impl<const K: usize, const M: usize> Culture<M> for PlatformSensitivity<K, M> {
         let kinds = self.base.kinds();
         let v_new = z[V];
         for k in 0..K {
-            let o = N * (k + 1);
-            let s_v = before[o + V];
+            let s_v = before[Self::at(k, V)];
             if s_v == 0.0 {
                 continue;
             }
-            for i in 0..N {
+            for i in 0..S {
                 if kinds[i] == StateKind::Concentration {
-                    z[o + i] += s_v * (before[i] - z[i]) / v_new;
+                    z[Self::at(k, i)] += s_v * (before[i] - z[i]) / v_new;
                 }
             }
         }
@@ -291,10 +313,15 @@ impl<const K: usize, const M: usize> Culture<M> for PlatformSensitivity<K, M> {
         } else {
             AlgebraicOf::default()
         };
-        let out = e.outputs(t_s, &y, &a);
-        row.extend(self.columns.iter().map(|&c| out[c].v));
-        for k in 0..K {
-            row.extend(self.columns.iter().map(|&c| out[c].d[k]));
+        let nc = self.columns.len();
+        let start = row.len();
+        row.resize(start + nc * (K + 1), 0.0);
+        for (j, &c) in self.columns.iter().enumerate() {
+            let o = e.output(c, t_s, &y, &a);
+            row[start + j] = o.v;
+            for k in 0..K {
+                row[start + nc * (k + 1) + j] = o.d[k];
+            }
         }
     }
     fn quality(&self, z: &SVector<f64, M>) -> Vec<(&'static str, f64)> {
@@ -305,6 +332,15 @@ impl<const K: usize, const M: usize> Culture<M> for PlatformSensitivity<K, M> {
 /// Output columns that need the algebraic quantities (rates, gas state,
 /// osmolality); the others are functions of the state alone.
 const ALGEBRAIC_COLUMNS: [usize; 8] = [10, 11, 14, 15, 16, 17, 18, 19];
+
+/// States 0..FED_BACK are the ones some state's rate reads (or the product
+/// shares, read by the glycan and charge columns); HCP, DNA and the
+/// cumulative balances after them feed nothing back.
+pub const FED_BACK: usize = 17;
+
+/// Output columns that read a state from [`FED_BACK`] on: base added (the
+/// cumulative base), HCP and DNA.
+const LEAF_COLUMNS: [usize; 3] = [20, 28, 29];
 
 /// A run's output columns and their derivatives with respect to each
 /// requested θ, at the run's output times.
@@ -373,11 +409,21 @@ pub fn run_with_sensitivities(
             .collect();
         return Ok(table);
     }
+    // Tangents of the first FED_BACK states suffice unless a written
+    // column reads a later one (type docs).
+    let short = !table.columns.iter().any(|c| LEAF_COLUMNS.contains(c));
     for chunk in directions.chunks(8) {
         macro_rules! with_k {
             ($($k:literal),*) => {
-                match chunk.len() {
-                    $($k => augmented::<$k, { N * ($k + 1) }>(model, chunk, recipe, opts, &mut table)?,)*
+                match (chunk.len(), short) {
+                    $(
+                        ($k, true) => augmented::<$k, FED_BACK, { N + FED_BACK * $k }>(
+                            model, chunk, recipe, opts, &mut table,
+                        )?,
+                        ($k, false) => augmented::<$k, N, { N * ($k + 1) }>(
+                            model, chunk, recipe, opts, &mut table,
+                        )?,
+                    )*
                     _ => unreachable!("chunks of at most 8"),
                 }
             };
@@ -387,7 +433,7 @@ pub fn run_with_sensitivities(
     Ok(table)
 }
 
-fn augmented<const K: usize, const M: usize>(
+fn augmented<const K: usize, const S: usize, const M: usize>(
     model: &ChoPlatform,
     chunk: &[(usize, f64)],
     recipe: &Recipe,
@@ -395,7 +441,7 @@ fn augmented<const K: usize, const M: usize>(
     table: &mut SensitivityTable,
 ) -> Result<(), SolverFailure> {
     let dirs: [(usize, f64); K] = chunk.try_into().expect("a chunk of K directions");
-    let m = PlatformSensitivity::<K, M>::new(model, dirs).with_columns(&table.columns);
+    let m = PlatformSensitivity::<K, S, M>::new(model, dirs).with_columns(&table.columns);
     let r = run(&m, recipe, opts)?;
     let nc = table.columns.len();
     let w = nc * (K + 1);
