@@ -152,8 +152,25 @@ pub fn load_process_in(
 ) -> Result<crate::definition::process::ProcessDefinition, Error> {
     match crate::definition::process::registry_model_of(path) {
         Some(reference) => {
+            // The reference came from the process file, not the command
+            // line: problems with it name the file and `process.model`.
             let resolved =
-                crate::registry::mechanistic::resolve_registered(&reference, registry, false)?;
+                crate::registry::mechanistic::resolve_registered(&reference, registry, false)
+                    .map_err(|e| match e {
+                        Error::Input(d) => Error::Input(crate::error::Diagnostics(
+                            d.0.into_iter()
+                                .map(|mut x| {
+                                    if x.file == std::path::Path::new("<command line>") {
+                                        x.file = path.to_path_buf();
+                                        x.field = "process.model".into();
+                                        x.line = None;
+                                    }
+                                    x
+                                })
+                                .collect(),
+                        )),
+                        other => other,
+                    })?;
             let mut def = crate::simulation::load_process_with_model(path, &resolved.model)?;
             crate::simulation::model_source::with_model(&mut def, &resolved)?;
             Ok(def)

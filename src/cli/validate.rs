@@ -14,12 +14,16 @@ use crate::simulation::{Family, Scenario, load_process};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Validate process, model, recipe, equipment or specification files",
-    after_help = "Examples:\n  biotwin validate process-models/processes/cho-platform-3l.toml\n  biotwin validate process-models/equipment/*.toml\n\nEvery problem is listed with file, line, field, what was expected and what was found.\nExit code 2 if any file has a problem."
+    after_help = "Examples:\n  biotwin validate process-models/processes/cho-platform-3l.toml\n  biotwin validate process-models/equipment/*.toml\n  biotwin validate --registry models my-process.toml   (its model = \"registry:NAME\")\n\nEvery problem is listed with file, line, field, what was expected and what was found.\nExit code 2 if any file has a problem."
 )]
 pub struct Args {
     /// Files to check; the kind is recognised from the file's top-level tables.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// The model registry in which a process file's `model = "registry:NAME"`
+    /// is looked up (its promoted version; the registry is verified).
+    #[arg(long, default_value = "models")]
+    pub registry: PathBuf,
 }
 
 /// What kind of biotwin file this is, from its top-level keys.
@@ -55,12 +59,17 @@ pub fn kind_of(path: &Path) -> Result<&'static str, Diagnostics> {
     Ok(kind)
 }
 
-/// Validates one file of any kind.
-pub fn validate_file(path: &Path) -> Result<&'static str, Diagnostics> {
+/// Validates one file of any kind; a process file naming a registered model
+/// (`model = "registry:NAME"`) is checked with that model from `registry`.
+pub fn validate_file(path: &Path, registry: &Path) -> Result<&'static str, Diagnostics> {
     let kind = kind_of(path)?;
     match kind {
         "process" => {
-            let def = load_process(path)?;
+            let def = if crate::definition::process::registry_model_of(path).is_some() {
+                super::load_process_in(path, registry).map_err(into_diagnostics)?
+            } else {
+                load_process(path)?
+            };
             let mut s = Scenario::from_definition(&def)?;
             montecarlo::uncertain_inputs(&def, &mut s)?;
         }
@@ -106,7 +115,7 @@ fn into_diagnostics(e: Error) -> Diagnostics {
 pub fn run(a: Args) -> Result<(), Error> {
     let mut all = Diagnostics::new();
     for f in &a.files {
-        match validate_file(f) {
+        match validate_file(f, &a.registry) {
             Ok(kind) => outln!("{}: valid {kind} file", f.display()),
             Err(d) => all.extend(d),
         }

@@ -542,11 +542,61 @@ fn a_process_file_naming_a_registered_model_runs_it() {
     assert_eq!(missing.status.code(), Some(2), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
+    // `validate` resolves the reference in the registry it is given (default
+    // `models`, absent here: exit 2 naming the field).
     let v = bin(&["validate", p]);
     let err = String::from_utf8_lossy(&v.stderr);
     assert_eq!(v.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("registry:cho-line") && err.contains("process.model"),
+        err.contains("cho-line") && err.contains("process.model"),
         "{err}"
     );
+    let valid = ok(&bin(&["validate", "--registry", r, p]));
+    assert!(valid.contains("valid process file"), "{valid}");
+
+    // A live site whose batch names no model runs the one its process file
+    // names: every prediction carries the registry id and hash, and the
+    // batch's start records the reference.
+    let site_dir = dir.path().join("site");
+    std::fs::create_dir_all(&site_dir).unwrap();
+    let early = first_hours(&shipped_export("example-site.toml"), 48.0);
+    let site = copy_site("example-site.toml", &site_dir, Some(&early));
+    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&site).unwrap().parse().unwrap();
+    let b01 = doc["batches"]
+        .as_array_of_tables_mut()
+        .unwrap()
+        .get_mut(0)
+        .unwrap();
+    assert!(b01.get("model").is_none());
+    b01["process"] = toml_edit::value(p);
+    std::fs::write(&site, doc.to_string()).unwrap();
+    // Without a registry the site file is refused, naming the process.
+    let refused = bin(&["live", "--config", site.to_str().unwrap(), "--once"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("batches[0].process") || err.contains("process"),
+        "{err}"
+    );
+    doc["site"]["registry"] = toml_edit::value(r);
+    std::fs::write(&site, doc.to_string()).unwrap();
+    live_once_ok(&site);
+    let store = SqliteStore::open(&site_dir.join("live.sqlite")).unwrap();
+    let preds = store.predictions("sponsor-a", "B01").unwrap();
+    assert!(!preds.is_empty());
+    for pr in &preds {
+        assert!(
+            pr.model_id.contains("/registry:cho-line-v1/")
+                && pr.model_id.ends_with(&format!("sha256:{}", v1.sha256)),
+            "{}",
+            pr.model_id
+        );
+    }
+    let started = store
+        .audit()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "batch.started" && e.detail["batch"] == "B01")
+        .unwrap();
+    assert_eq!(started.detail["model_reference"], "registry:cho-line");
 }

@@ -578,8 +578,25 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                 format!("`{}`", b.predictor),
             ));
         }
+        // A process file may name the registered model itself
+        // (`model = "registry:NAME"` in its [process] table): the batch then
+        // runs that reference, exactly as if the site file named it.
+        let process_model = (p == "mechanistic" && b.model.is_none())
+            .then(|| biotwin_core::definition::process::registry_model_of(&process))
+            .flatten();
         let model = match b.model.as_deref().map(str::trim) {
-            None => None,
+            None => match process_model {
+                Some(name) if f.site.registry.is_some() => Some(format!("registry:{name}")),
+                Some(name) => {
+                    d.push(src.diag(
+                        &at("process"),
+                        "a [site] registry = \"DIR\": the process file names a registered model",
+                        format!("`{}` has model = \"registry:{name}\"", process.display()),
+                    ));
+                    None
+                }
+                None => None,
+            },
             Some(m) if p != "mechanistic" => {
                 d.push(src.diag(
                     &at("model"),

@@ -31,12 +31,13 @@ use crate::config::BatchConfig;
 use crate::engine::PredictorFactory;
 use crate::mechanistic::{MechanisticOptions, MechanisticPredictor};
 use crate::surrogate::{BatchPlan, SharedLadder, SurrogatePredictor, unit_slug};
+use biotwin_core::definition::process::registry_model_of;
 use biotwin_core::definition::specs::{Limit, Specifications};
 use biotwin_core::error::Error;
-use biotwin_core::simulation::load_process;
 use biotwin_core::simulation::model_source::{
     self, ModelProvenance, ResolvedModel, provenance_of, with_model,
 };
+use biotwin_core::simulation::{load_process, load_process_with_model};
 
 /// The predictors of `biotwin live`, for the batches of one site file.
 pub struct SiteFactory {
@@ -147,8 +148,10 @@ impl SiteFactory {
                 format!("`{}`: {e}", b.process.display()),
             )
         };
-        let mut def = load_process(&b.process).map_err(|e| process_error(e.to_string()))?;
-        if let Some(m) = self.model_for(b, resumed, pinned)? {
+        let model = self.model_for(b, resumed, pinned)?;
+        let mut def =
+            load_batch_process(b, model.as_ref()).map_err(|e| process_error(e.to_string()))?;
+        if let Some(m) = model {
             with_model(&mut def, &m).map_err(|e| {
                 self.error(b, "model", "a model of the process's family", e.to_string())
             })?;
@@ -259,7 +262,13 @@ impl SiteFactory {
             )
         };
         if value.contains_key("process") {
-            let def = load_process(&b.process).map_err(|e| wrap(e.to_string()))?;
+            let model = if registry_model_of(&b.process).is_some() {
+                self.model_for(b, false, None)
+                    .map_err(|e| wrap(e.to_string()))?
+            } else {
+                None
+            };
+            let def = load_batch_process(b, model.as_ref()).map_err(|e| wrap(e.to_string()))?;
             Ok(def.specifications.map(|s| s.limits).unwrap_or_default())
         } else if value.contains_key("specifications") {
             let s = Specifications::load(&b.process, None).map_err(|e| wrap(e.to_string()))?;
@@ -269,6 +278,19 @@ impl SiteFactory {
                 "neither a [process] nor a [specifications] table".into(),
             ))
         }
+    }
+}
+
+/// A batch's process definition. A process file whose own `model` is
+/// `registry:NAME` is loaded with the model its reference resolved to
+/// (`model`; the site file's `[[batches]]` carries the same reference).
+fn load_batch_process(
+    b: &BatchConfig,
+    model: Option<&ResolvedModel>,
+) -> Result<biotwin_core::definition::process::ProcessDefinition, Error> {
+    match (registry_model_of(&b.process), model) {
+        (Some(_), Some(m)) => Ok(load_process_with_model(&b.process, &m.model)?),
+        _ => Ok(load_process(&b.process)?),
     }
 }
 
