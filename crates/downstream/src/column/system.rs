@@ -82,7 +82,7 @@ impl ColumnSystem {
             shells: spec
                 .particle
                 .as_ref()
-                .map(|p| Shells::new(p, spec.mobile_porosity)),
+                .map(|p| Shells::new(p, spec.mobile_porosity, &spec.isotherm.bound_components())),
             equilibrium: spec.rapid_equilibrium,
             row_scale: spec
                 .isotherm
@@ -201,9 +201,24 @@ impl ColumnSystem {
                     dy[base + bound + b] = rb * self.bound_row_scale(b);
                 }
             }
+            self.add_surface_diffusion(&y[base..base + s], &mut dy[base..base + s]);
         }
         for k in 0..nc {
             dy[self.outlet_integral_index(k)] = y[self.outlet_index(k)];
+        }
+    }
+
+    /// Surface diffusion in the kinetic bound rows of one node (linear, so the
+    /// same for f and for J v); the pore-liquid rows get theirs in
+    /// [`Shells::linear`]. With rapid equilibrium the bound rows are
+    /// algebraic (0 = R) and carry none.
+    #[inline]
+    fn add_surface_diffusion(&self, x: &[f64], out: &mut [f64]) {
+        if let Some(sh) = &self.shells
+            && sh.has_surface_diffusion()
+            && !self.equilibrium
+        {
+            sh.surface_bound(self.n_comp, self.n_bound, x, out, |b| self.row_scale[b]);
         }
     }
 
@@ -408,12 +423,18 @@ impl ColumnSystem {
                 sh.linear(nc, nb, &v[base..base + s], &mut out[base..base + s]);
             }
             for &(liquid, bound) in &sites {
-                if nb > 0 {
+                let vc = &v[base + liquid..base + liquid + nc];
+                let vq = &v[base + bound..base + bound + nb];
+                // A site where v vanishes contributes nothing (the binding's
+                // derivatives are finite): skipping it makes the sparsity
+                // probe, one unit vector per state, cost O(n) instead of
+                // O(n) isotherm Jacobians each. A NaN in v is not zero.
+                if vc.iter().chain(vq).all(|&x| x == 0.0) {
+                    jr.fill(0.0);
+                } else {
                     let c = &y[base + liquid..base + liquid + nc];
                     let q = &y[base + bound..base + bound + nb];
                     self.isotherm.jacobian(c, q, &mut dr_dc, &mut dr_dq);
-                    let vc = &v[base + liquid..base + liquid + nc];
-                    let vq = &v[base + bound..base + bound + nb];
                     for b in 0..nb {
                         jr[b] = (0..nc).map(|k| dr_dc[b * nc + k] * vc[k]).sum::<f64>()
                             + (0..nb).map(|j| dr_dq[b * nb + j] * vq[j]).sum::<f64>();
@@ -423,6 +444,7 @@ impl ColumnSystem {
                     out[base + bound + b] = jb * self.bound_row_scale(b);
                 }
             }
+            self.add_surface_diffusion(&v[base..base + s], &mut out[base..base + s]);
         }
         for k in 0..nc {
             out[self.outlet_integral_index(k)] = v[self.outlet_index(k)];
