@@ -20,7 +20,7 @@ use std::cell::RefCell;
 
 use diffsol::error::{DiffsolError, LinearSolverError};
 use diffsol::{FaerSparseMat, FaerVec, LinearSolver, Matrix, NonLinearOpJacobian, VectorHost};
-use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::mat::MatMut;
 use faer::sparse::SparseColMatRef;
 use faer::sparse::linalg::lu::{LuRef, NumericLu, SymbolicLu, factorize_symbolic_lu};
@@ -66,10 +66,8 @@ impl LinearSolver<Mat> for ColumnLu {
             self.factor_scratch = Some(MemBuffer::new(
                 s.factorize_numeric_lu_scratch::<f64>(Par::Seq, Default::default()),
             ));
-            *self.solve_scratch.borrow_mut() = Some(MemBuffer::new(StackReq::or(
-                s.solve_in_place_scratch::<f64>(1, Par::Seq),
-                StackReq::EMPTY,
-            )));
+            *self.solve_scratch.borrow_mut() =
+                Some(MemBuffer::new(s.solve_in_place_scratch::<f64>(1, Par::Seq)));
         }
         self.values = vec![0.0; sparsity.row_idx().len()];
         self.symbolic = symbolic;

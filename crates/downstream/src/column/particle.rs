@@ -141,7 +141,7 @@ impl RadialOperator {
     ) {
         let n = self.start.len() - 1;
         // gather the strided values once (contiguous, few bounds checks)
-        let mut buf = [0.0; 32];
+        let mut buf = [0.0; 16];
         let heap;
         let xs: &[f64] = if n <= buf.len() {
             for (j, b) in buf.iter_mut().take(n).enumerate() {

@@ -51,10 +51,22 @@ pub struct ColumnSystem {
     /// CADET's rates has ∂R/∂c ~ 1e16/s; unscaled, the sparse LU loses the
     /// slow part of the solution to round-off and Newton stalls).
     row_scale: Vec<f64>,
+    /// Binding sites of a node ([`Self::sites`]), computed once.
+    site_offsets: Vec<(usize, usize)>,
+    /// Whether every bound row of the mass matrix is 1 (kinetic, unscaled):
+    /// then M differs from the identity only by the binding coupling.
+    unit_bound_rows: bool,
 }
 
 impl ColumnSystem {
     pub fn new(spec: &ColumnSpec) -> ColumnSystem {
+        let mut sys = ColumnSystem::assemble(spec);
+        sys.site_offsets = sys.compute_sites();
+        sys.unit_bound_rows = !sys.equilibrium && sys.row_scale.iter().all(|&r| r == 1.0);
+        sys
+    }
+
+    fn assemble(spec: &ColumnSpec) -> ColumnSystem {
         let d = spec.discretisation;
         let u = spec.interstitial_velocity_m_per_s();
         let transports = spec
@@ -90,6 +102,8 @@ impl ColumnSystem {
                 .iter()
                 .map(|r| 1.0 / r.max(1.0))
                 .collect(),
+            site_offsets: Vec::new(),
+            unit_bound_rows: false,
         }
     }
 
@@ -131,7 +145,11 @@ impl ColumnSystem {
 
     /// Offsets within a node of the binding sites: (liquid the binding sees,
     /// bound states). One site without pores, one per shell with pores.
-    fn sites(&self) -> Vec<(usize, usize)> {
+    fn sites(&self) -> &[(usize, usize)] {
+        &self.site_offsets
+    }
+
+    fn compute_sites(&self) -> Vec<(usize, usize)> {
         let nc = self.n_comp;
         match self.shells {
             None => vec![(0, nc)],
@@ -171,7 +189,7 @@ impl ColumnSystem {
                 // consistent initial state: bound phase in equilibrium
                 self.isotherm.equilibrium(&c0, &mut q0);
             }
-            for (liquid, bound) in self.sites() {
+            for &(liquid, bound) in self.sites() {
                 y[n * s + liquid..n * s + liquid + self.n_comp].copy_from_slice(&c0);
                 y[n * s + bound..n * s + bound + self.n_bound].copy_from_slice(&q0);
             }
@@ -192,7 +210,7 @@ impl ColumnSystem {
             if let Some(sh) = &self.shells {
                 sh.linear(nc, nb, &y[base..base + s], &mut dy[base..base + s]);
             }
-            for &(liquid, bound) in &sites {
+            for &(liquid, bound) in sites {
                 let c = &y[base + liquid..base + liquid + nc];
                 let q = &y[base + bound..base + bound + nb];
                 self.isotherm.rates(c, q, &mut r);
@@ -265,7 +283,7 @@ impl ColumnSystem {
         let mut dr_dc = vec![0.0; nb * nc];
         let mut dr_dq = vec![0.0; nb * nb];
         for n in 0..self.n_nodes() {
-            for (liquid, bound) in self.sites() {
+            for &(liquid, bound) in self.sites() {
                 let (lo, bo) = (n * s + liquid, n * s + bound);
                 self.isotherm
                     .jacobian(&y[lo..lo + nc], &y[bo..bo + nb], &mut dr_dc, &mut dr_dq);
@@ -324,7 +342,7 @@ impl ColumnSystem {
         let mut jac = vec![0.0; m * m];
         let mut res = vec![0.0; m];
         for n in 0..self.n_nodes() {
-            for (liquid, bound) in self.sites() {
+            for &(liquid, bound) in self.sites() {
                 let (lo, bo) = (n * s + liquid, n * s + bound);
                 x0[..nc].copy_from_slice(&y[lo..lo + nc]);
                 x0[nc..].copy_from_slice(&y[bo..bo + nb]);
@@ -381,16 +399,23 @@ impl ColumnSystem {
     /// at a site also holds F s_{k,b} on bound state b, and the bound rows
     /// (algebraic) are zero.
     pub fn mass_times(&self, v: &[f64], beta: f64, out: &mut [f64]) {
-        for (o, x) in out.iter_mut().zip(v) {
-            *o = beta * *o + x;
+        if beta == 0.0 {
+            out.copy_from_slice(v);
+        } else {
+            for (o, x) in out.iter_mut().zip(v) {
+                *o = beta * *o + x;
+            }
         }
         let (nb, s) = (self.n_bound, self.stride());
         let f = self.binding_phase_ratio();
         let sites = self.sites();
         for n in 0..self.n_nodes() {
             let base = n * s;
-            for &(liquid, bound) in &sites {
+            for &(liquid, bound) in sites {
                 for b in 0..nb {
+                    if self.unit_bound_rows {
+                        break;
+                    }
                     let i = base + bound + b;
                     // kinetic: 1/s_b; rapid equilibrium: 0 (algebraic)
                     let m = if self.equilibrium {
@@ -422,7 +447,7 @@ impl ColumnSystem {
             if let Some(sh) = &self.shells {
                 sh.linear(nc, nb, &v[base..base + s], &mut out[base..base + s]);
             }
-            for &(liquid, bound) in &sites {
+            for &(liquid, bound) in sites {
                 let vc = &v[base + liquid..base + liquid + nc];
                 let vq = &v[base + bound..base + bound + nb];
                 // A site where v vanishes contributes nothing (the binding's
