@@ -337,25 +337,24 @@ impl Shells {
         }
     }
 
-    /// Adds surface diffusion D_s L q to the bound rows of one axial node,
-    /// each multiplied by `scale(b)` (the kinetic row scale); call after the
-    /// binding rates are written there. Nothing without surface diffusion.
-    pub fn surface_bound(
-        &self,
-        nc: usize,
-        nb: usize,
-        x: &[f64],
-        out: &mut [f64],
-        scale: impl Fn(usize) -> f64,
-    ) {
+    /// Multiplies the bound-row surface operator of each bound state b by
+    /// `scale[b]` (the column's kinetic row scale 1/s_b), once at set-up.
+    pub fn scale_bound_rows(&mut self, scale: &[f64]) {
+        for (b, _, op, _) in &mut self.surface {
+            let f = scale.get(*b).copied().unwrap_or(1.0);
+            if f != 1.0 {
+                *op = op.scaled(f);
+            }
+        }
+    }
+
+    /// Adds surface diffusion D_s L q (times the row scale set by
+    /// [`Self::scale_bound_rows`]) to the bound rows of one axial node; call
+    /// after the binding rates are written there.
+    pub fn surface_bound(&self, nc: usize, nb: usize, x: &[f64], out: &mut [f64]) {
         let s = nc + nb;
         for (b, _, op, _) in &self.surface {
-            let sb = scale(*b);
-            if sb == 1.0 {
-                op.apply(x, nc + nc + b, s, out, true);
-            } else {
-                op.scaled(sb).apply(x, nc + nc + b, s, out, true);
-            }
+            op.apply(x, nc + nc + b, s, out, true);
         }
     }
 
@@ -442,7 +441,7 @@ mod tests {
             }
             let mut out = vec![0.0; x.len()];
             sh.linear(1, 1, &x, &mut out);
-            sh.surface_bound(1, 1, &x, &mut out, |_| 1.0);
+            sh.surface_bound(1, 1, &x, &mut out);
             // bound rows: Σ v_i dq_i/dt = 0 (no flux at r = 0 and r = r_p)
             let v = &sh.volume_fraction;
             let bound: f64 = (0..6).map(|i| v[i] * out[2 + 2 * i]).sum();
@@ -470,7 +469,7 @@ mod tests {
                 .collect();
             let mut out = vec![0.0; x.len()];
             sh.linear(1, 1, &x, &mut out);
-            sh.surface_bound(1, 1, &x, &mut out, |_| 1.0);
+            sh.surface_bound(1, 1, &x, &mut out);
             assert!(out.iter().all(|o| o.abs() < 1e-6), "{spectral:?}: {out:?}");
         }
     }

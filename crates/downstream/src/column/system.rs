@@ -62,6 +62,12 @@ impl ColumnSystem {
     pub fn new(spec: &ColumnSpec) -> ColumnSystem {
         let mut sys = ColumnSystem::assemble(spec);
         sys.site_offsets = sys.compute_sites();
+        if !sys.equilibrium
+            && let Some(sh) = sys.shells.as_mut()
+        {
+            // kinetic bound rows are divided by their rate scale s_b
+            sh.scale_bound_rows(&sys.row_scale);
+        }
         sys.unit_bound_rows = !sys.equilibrium && sys.row_scale.iter().all(|&r| r == 1.0);
         sys
     }
@@ -236,7 +242,7 @@ impl ColumnSystem {
             && sh.has_surface_diffusion()
             && !self.equilibrium
         {
-            sh.surface_bound(self.n_comp, self.n_bound, x, out, |b| self.row_scale[b]);
+            sh.surface_bound(self.n_comp, self.n_bound, x, out);
         }
     }
 

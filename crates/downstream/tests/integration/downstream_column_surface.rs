@@ -148,3 +148,36 @@ fn surface_diffusion_is_refused_where_it_cannot_act() {
         "{e}"
     );
 }
+
+#[test]
+fn surface_diffusion_with_scaled_sma_rows_conserves_mass() {
+    // SMA's kinetic bound rows are divided by their rate scale k_a Λ^ν: the
+    // surface term in those rows must be scaled with them. CADET's
+    // load-wash-elute GRM (rates × 0.01, 4 elements) with D_s = 1e-13 m²/s
+    // on the three proteins.
+    let text = std::fs::read_to_string(fixture("grm_sma_lwe.toml"))
+        .unwrap()
+        .replace("sma_ka = 35.5", "sma_ka = 0.355")
+        .replace("sma_ka = 1.59", "sma_ka = 0.0159")
+        .replace("sma_ka = 7.7", "sma_ka = 0.077")
+        .replace("sma_kd = 1000.0", "sma_kd = 10.0")
+        .replace("elements = 16\n", "elements = 4\n")
+        .replace(
+            "pore_diffusion_m2_per_s = 6.07e-11\n",
+            "pore_diffusion_m2_per_s = 6.07e-11\nsurface_diffusion_m2_per_s = 1e-13\n",
+        );
+    assert_eq!(text.matches("surface_diffusion_m2_per_s").count(), 3);
+    let spec = column::parse_column_text("lwe_surface.toml", &text).unwrap();
+    let r = column::simulate(&spec).unwrap();
+    for b in &r.mass_balance {
+        assert!(b.relative_error.abs() < 1e-8, "{b:?}");
+    }
+    for k in 1..4 {
+        let eluted = r.section_outlet_mol[2][k] / r.mass_balance[k].inlet_mol;
+        assert!(
+            eluted > 0.99 && eluted < 1.001,
+            "{}: {eluted}",
+            r.component_names[k]
+        );
+    }
+}
