@@ -42,6 +42,14 @@ fn main() -> ExitCode {
     }
     println!("simulation_wall_s = {seconds:.6}");
     println!("steps = {}", result.steps);
+    let m = &result.mesh;
+    match m.estimated_error {
+        Some(e) => println!(
+            "mesh = {} x {} (error-controlled: elements {:?}, last two outlets differ by {e:.2e})",
+            m.elements, m.polynomial_degree, m.elements_tried
+        ),
+        None => println!("mesh = {} x {}", m.elements, m.polynomial_degree),
+    }
     for b in &result.mass_balance {
         println!(
             "mass balance {}: in {:.6e} mol + initial {:.6e} = out {:.6e} + liquid {:.6e} + bound {:.6e} (rel. error {:.2e})",

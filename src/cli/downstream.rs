@@ -15,6 +15,16 @@ pub fn run_column(path: &Path, out: Option<&Path>, plot: Option<&Path>) -> Resul
     let spec = column::load(path)?;
     let result = column::simulate(&spec)?;
     outln!("{}: {} solver steps", path.display(), result.steps);
+    let m = &result.mesh;
+    match m.estimated_error {
+        Some(e) => outln!(
+            "axial mesh {} x degree {} (error-controlled: elements {:?}, last two outlets differ by {e:.1e})",
+            m.elements,
+            m.polynomial_degree,
+            m.elements_tried
+        ),
+        None => outln!("axial mesh {} x degree {}", m.elements, m.polynomial_degree),
+    }
     for b in &result.mass_balance {
         outln!(
             "mass balance {:<12} in {:.6e} mol + initial {:.6e} = out {:.6e} + liquid {:.6e} + bound {:.6e}  (rel. error {:.1e})",

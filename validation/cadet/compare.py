@@ -12,7 +12,8 @@ For each case the script
      prints the medians (CADET's own meta/TIME_SIM with NTHREADS = 1,
      biotwin's simulation_wall_s, single-threaded; both exclude file I/O),
      the errors and the ratio;
-  4. runs biotwin once at its default settings (16 x 4 axial, RELTOL 1e-6)
+  4. runs biotwin once at its default settings (no [discretisation] table:
+     the axial mesh error-controlled to 1e-3; RELTOL 1e-6)
      and prints that error too.
 
 One simulation runs at a time (two at once on 2 cores distort both).
@@ -177,6 +178,26 @@ def run_biotwin(toml_text, elements, workdir, degree=4, rtol=1e-6, atol=1e-8):
     wall = float(re.search(r"simulation_wall_s = ([0-9.]+)", proc.stdout).group(1))
     data = np.loadtxt(out, delimiter=",", skiprows=1)
     return data[:, 1:], wall
+
+
+def run_biotwin_default(toml_text, workdir):
+    """biotwin at its default settings: the case file without its
+    [discretisation] table, so the axial mesh is error-controlled to 1e-3
+    (doubling from 8 elements of degree 4), RELTOL 1e-6. Returns the outlet,
+    the wall time and the elements of the returned (finest) run."""
+    text = re.sub(r"^\[discretisation\]\n(?:(?:elements|polynomial_degree) = \d+.*\n?)*", "",
+                  toml_text, flags=re.M)
+    assert "[discretisation]" not in text and "elements =" not in text
+    path = Path(workdir) / "biotwin_default.toml"
+    out = Path(workdir) / "biotwin_default.csv"
+    path.write_text(text)
+    proc = subprocess.run([str(BIOTWIN), str(path), str(out)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"biotwin failed: {proc.stderr}")
+    wall = float(re.search(r"simulation_wall_s = ([0-9.]+)", proc.stdout).group(1))
+    mesh = re.search(r"mesh = (\d+) x \d+ \(error-controlled: elements (\[[0-9, ]+\])", proc.stdout)
+    data = np.loadtxt(out, delimiter=",", skiprows=1)
+    return data[:, 1:], wall, (int(mesh.group(1)), mesh.group(2))
 
 
 def rel_l2(test, ref):
@@ -512,7 +533,7 @@ def lwe_case(kinetic):
     toml_text = (FIXTURES / "grm_sma_lwe.toml").read_text()
     if not kinetic:
         toml_text = toml_text.replace('model = "sma"\n', 'model = "sma"\nkinetic = false\n', 1)
-    toml_text += "\n[discretisation]\nelements = 16\npolynomial_degree = 4\n"
+    assert "[discretisation]" in toml_text  # the fixture's 16 x 4
     title = "GRM + SMA, 3 proteins, salt gradient, " + (
         "kinetic at CADET rates" if kinetic else "rapid equilibrium")
     # CADET's converged rapid-equilibrium outlet (DG 4 x 48, particle 6 x 2,
@@ -545,6 +566,32 @@ def case_grm_langmuir_high():
     return "GRM + Langmuir with modulator, radial degree 8", flat, toml_text, ref, flat_ref
 
 
+SURFACE_DIFFUSION_M2_PER_S = 1e-12
+
+
+def case_grm_langmuir_surface():
+    """The GRM Protein A case with surface diffusion of the bound mAb
+    (D_s = 1e-12 m2/s; CADET's PAR_SURFDIFFUSION, one entry per bound state).
+    At this loading (q ~ 2.5 mol/m3 against c_p ~ 0.03 mol/m3) the surface
+    flux (1-eps_p)/eps_p D_s dq/dr is of the order of the pore flux
+    D_p dc_p/dr (D_p 1e-11), so the outlet differs visibly from the case
+    without it."""
+    title, flat, toml_text, _, flat_ref = case_grm_langmuir()
+    ds = SURFACE_DIFFUSION_M2_PER_S
+    flat = dict(flat)
+    flat_ref = dict(flat_ref)
+    for f in (flat, flat_ref):
+        f["input/model/unit_001/PAR_SURFDIFFUSION"] = np.array([ds])
+    toml_text = toml_text.replace(
+        "pore_diffusion_m2_per_s = 1e-11\n",
+        f"pore_diffusion_m2_per_s = 1e-11\nsurface_diffusion_m2_per_s = {ds!r}\n",
+    )
+    assert "surface_diffusion_m2_per_s" in toml_text
+    ref_file = FIXTURES / "grm_langmuir_surface_outlet.csv"
+    ref = np.loadtxt(ref_file, delimiter=",", skiprows=1)[:, 1:] if ref_file.exists() else None
+    return "GRM + Langmuir with modulator, surface diffusion of the bound mAb", flat, toml_text, ref, flat_ref
+
+
 CASES = {
     "lrm_langmuir": case_lrm_langmuir,
     "sma_gradient": case_sma_gradient,
@@ -554,6 +601,7 @@ CASES = {
     "grm_sma_equilibrium": case_grm_sma_equilibrium,
     "grm_sma_kinetic": case_grm_sma_kinetic,
     "grm_langmuir_high": case_grm_langmuir_high,
+    "grm_langmuir_surface": case_grm_langmuir_surface,
 }
 
 # Reference meshes (elements, check elements): the short LWE column converges
@@ -592,12 +640,13 @@ def main():
             (Path(workdir) / f"{name}.toml").write_text(toml_text)
         if args.reference_only:
             continue
-        # biotwin at its default settings: 16 x 4 axial (the file reader's
-        # default without a [discretisation] table), RELTOL 1e-6, the file's
+        # biotwin at its default settings: no [discretisation] table (the
+        # axial mesh error-controlled to 1e-3), RELTOL 1e-6, the file's
         # radial resolution (default degree 4)
-        default_elements = 16
-        e_default = max(rel_l2(run_biotwin(toml_text, default_elements, workdir)[0], ref))
-        print(f"    biotwin at its default mesh (16 x 4): max rel L2 {e_default:.2e}")
+        out_d, t_d, (default_elements, tried) = run_biotwin_default(toml_text, workdir)
+        e_default = max(rel_l2(out_d, ref))
+        print(f"    biotwin at its default settings: elements {tried}, returned {default_elements}: "
+              f"max rel L2 {e_default:.2e} ({t_d:.3f} s for all meshes)")
         n_c, e_c = coarsest(lambda n: run_cadet(flat, n, 1e-6, 1e-8, workdir), ref, "CADET")
         n_b, e_b = coarsest(lambda n: run_biotwin(toml_text, n, workdir), ref, "biotwin")
         t_c = t_b = None
@@ -606,15 +655,15 @@ def main():
                 lambda: run_cadet(flat, n_c, 1e-6, 1e-8, workdir),
                 lambda: run_biotwin(toml_text, n_b, workdir),
             )
-        summary.append((name, n_c, e_c, t_c, n_b, e_b, t_b, default_elements, e_default))
+        summary.append((name, n_c, e_c, t_c, n_b, e_b, t_b, default_elements, e_default, t_d))
     print("\ncase                 CADET: elements  max rel L2  time_s | biotwin: elements  max rel L2  time_s | "
-          "ratio biotwin/CADET | biotwin at default 16 x 4: max rel L2")
-    for name, n_c, e_c, t_c, n_b, e_b, t_b, n_d, e_d in summary:
+          "ratio biotwin/CADET | biotwin default (error-controlled): elements  max rel L2  time_s")
+    for name, n_c, e_c, t_c, n_b, e_b, t_b, n_d, e_d, t_d in summary:
         if t_c is None or t_b is None:
-            print(f"{name:20s} did not reach {TARGET} (CADET {n_c}, biotwin {n_b}) | {e_d:10.2e}")
+            print(f"{name:20s} did not reach {TARGET} (CADET {n_c}, biotwin {n_b}) | {n_d:4d} {e_d:10.2e} {t_d:7.3f}")
             continue
         print(f"{name:20s} {n_c:16d}  {max(e_c):10.2e}  {t_c:6.3f} | {n_b:17d}  {max(e_b):10.2e}  {t_b:6.3f} | "
-              f"{t_b / t_c:19.2f} | {e_d:10.2e}")
+              f"{t_b / t_c:19.2f} | {n_d:8d}  {e_d:10.2e}  {t_d:7.3f}")
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
 

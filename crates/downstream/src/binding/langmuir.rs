@@ -28,6 +28,20 @@ pub struct ModulatedLangmuir {
     pub beta: Vec<f64>,
 }
 
+/// x^β and β x^{β-1} for x ≥ 0, β ≠ 0. An integer β ≥ 1 (CADET's reference
+/// case has β = 3) takes repeated multiplication instead of two `powf`
+/// calls, which were 10 % of all instructions of the GRM Langmuir case
+/// (callgrind, issue 18); the result is the same to rounding.
+#[inline]
+fn power_and_derivative(x: f64, beta: f64) -> (f64, f64) {
+    if beta >= 1.0 && beta <= 64.0 && beta.fract() == 0.0 {
+        let lower = x.powi(beta as i32 - 1);
+        (lower * x, beta * lower)
+    } else {
+        (x.powf(beta), beta * x.powf(beta - 1.0))
+    }
+}
+
 impl ModulatedLangmuir {
     pub fn bound_components(&self) -> Vec<usize> {
         self.bound().collect()
@@ -58,10 +72,8 @@ impl ModulatedLangmuir {
         } else {
             // clamp without `max`, which would turn NaN (sparsity probing) into 0
             let c0 = if c0 < 0.0 { 0.0 } else { c0 };
-            (
-                self.kd_per_s[i] * c0.powf(b),
-                self.kd_per_s[i] * b * c0.powf(b - 1.0),
-            )
+            let (p, dp) = power_and_derivative(c0, b);
+            (self.kd_per_s[i] * p, self.kd_per_s[i] * dp)
         };
         (ka, kd, dka, dkd)
     }

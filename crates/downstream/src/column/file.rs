@@ -37,8 +37,8 @@
 //! inlet_mol_per_m3 = [1.0, 0.03333333333333333]
 //! # gradient_mol_per_m3_per_s = [0.0, 0.0]   (linear change within the section)
 //!
-//! [discretisation]
-//! elements = 16
+//! [discretisation]            # optional; without it: accuracy = 1e-3
+//! elements = 16               # a fixed mesh; or accuracy = 1e-3 (refined to it)
 //! polynomial_degree = 4
 //!
 //! [solver]
@@ -154,6 +154,8 @@ struct ComponentTable {
     #[serde(default)]
     pore_diffusion_m2_per_s: Option<f64>,
     #[serde(default)]
+    surface_diffusion_m2_per_s: Option<f64>,
+    #[serde(default)]
     binding: Option<ComponentBinding>,
 }
 
@@ -188,8 +190,12 @@ struct SectionTable {
 
 #[derive(Debug, Deserialize)]
 struct DiscretisationTable {
-    elements: i64,
-    polynomial_degree: i64,
+    #[serde(default)]
+    elements: Option<i64>,
+    #[serde(default)]
+    polynomial_degree: Option<i64>,
+    #[serde(default)]
+    accuracy: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -387,7 +393,31 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
         };
         let mut film = Vec::new();
         let mut pore = Vec::new();
+        let mut surface = Vec::new();
         for (i, comp) in file.components.iter().enumerate() {
+            let field = format!("components[{i}].surface_diffusion_m2_per_s");
+            match comp.surface_diffusion_m2_per_s {
+                Some(ds) if general => {
+                    if !(ds.is_finite() && ds >= 0.0) {
+                        d.push(src.diag(
+                            &field,
+                            "a surface diffusion coefficient in m²/s ≥ 0",
+                            ds.to_string(),
+                        ));
+                    } else if ds > 0.0 && comp.binding.is_none() {
+                        d.push(src.diag(
+                            &field,
+                            "surface diffusion only on a component that binds (it moves \
+                             bound molecules): a [components.binding] table, or no \
+                             surface diffusion",
+                            format!("{ds} on a component without binding"),
+                        ));
+                    }
+                    surface.push(ds);
+                }
+                Some(_) => unused(&mut d, &field, true),
+                None => surface.push(0.0),
+            }
             let kf = comp.film_transfer_m_per_s.unwrap_or(f64::NAN);
             positive(
                 &mut d,
@@ -418,6 +448,8 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
             radius_m: radius,
             film_transfer_m_per_s: film,
             pore_diffusion_m2_per_s: general.then_some(pore),
+            surface_diffusion_m2_per_s: (general && surface.iter().any(|&ds| ds > 0.0))
+                .then_some(surface),
             radial_cells,
             radial_polynomial_degree,
         })
@@ -432,6 +464,11 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
                 &mut d,
                 &format!("components[{i}].pore_diffusion_m2_per_s"),
                 comp.pore_diffusion_m2_per_s.is_some(),
+            );
+            unused(
+                &mut d,
+                &format!("components[{i}].surface_diffusion_m2_per_s"),
+                comp.surface_diffusion_m2_per_s.is_some(),
             );
         }
         None
@@ -586,27 +623,49 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
 
     let discretisation = match &file.discretisation {
         None => Discretisation {
-            elements: 16,
+            elements: Discretisation::DEFAULT_FIRST_ELEMENTS,
             polynomial_degree: 4,
+            accuracy: Some(Discretisation::DEFAULT_ACCURACY),
         },
         Some(t) => {
-            if !(1..=100_000).contains(&t.elements) {
+            let elements = t
+                .elements
+                .unwrap_or(Discretisation::DEFAULT_FIRST_ELEMENTS as i64);
+            let degree = t.polynomial_degree.unwrap_or(4);
+            if !(1..=100_000).contains(&elements) {
                 d.push(src.diag(
                     "discretisation.elements",
                     "an integer number of DG elements, 1 to 100000",
-                    t.elements.to_string(),
+                    elements.to_string(),
                 ));
             }
-            if !(1..=12).contains(&t.polynomial_degree) {
+            if !(1..=12).contains(&degree) {
                 d.push(src.diag(
                     "discretisation.polynomial_degree",
                     "an integer polynomial degree, 1 to 12",
-                    t.polynomial_degree.to_string(),
+                    degree.to_string(),
                 ));
             }
+            // elements given and no accuracy: that mesh; otherwise the mesh
+            // is refined to the accuracy (default 1e-3)
+            let accuracy = match (t.accuracy, t.elements) {
+                (Some(a), _) => {
+                    if !(1e-8..=0.1).contains(&a) {
+                        d.push(src.diag(
+                            "discretisation.accuracy",
+                            "a relative L2 accuracy of the outlet, 1e-8 to 0.1",
+                            a.to_string(),
+                        ));
+                    }
+                    Some(a)
+                }
+                (None, Some(_)) => None,
+                (None, None) => Some(Discretisation::DEFAULT_ACCURACY),
+            };
             Discretisation {
-                elements: t.elements.max(1) as usize,
-                polynomial_degree: t.polynomial_degree.clamp(1, 12) as usize,
+                elements: elements.clamp(1, 100_000) as usize,
+                polynomial_degree: degree.clamp(1, 12) as usize,
+                accuracy,
             }
         }
     };

@@ -48,8 +48,25 @@ pub struct ColumnResult {
     pub section_outlet_mol: Vec<Vec<f64>>,
     pub pools: Vec<Pool>,
     pub mass_balance: Vec<ComponentBalance>,
-    /// Accepted integrator steps.
+    /// Accepted integrator steps (of the run returned).
     pub steps: usize,
+    /// The axial mesh of the run returned and, when it was error-controlled,
+    /// how it was chosen.
+    pub mesh: MeshReport,
+}
+
+/// The axial mesh a result was computed on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeshReport {
+    pub elements: usize,
+    pub polynomial_degree: usize,
+    /// Error-controlled mesh: max over components of the relative L2
+    /// difference between this run's outlet and that of the mesh with half
+    /// the elements (an estimate of the coarser mesh's error; this finer one
+    /// is more accurate). None for a fixed mesh.
+    pub estimated_error: Option<f64>,
+    /// Element counts run, coarsest first (the last one is returned).
+    pub elements_tried: Vec<usize>,
 }
 
 impl ColumnResult {

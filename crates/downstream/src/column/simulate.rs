@@ -10,11 +10,11 @@
 use std::cell::Cell;
 
 use diffsol::{
-    FaerSparseLU, FaerSparseMat, FaerVec, OdeBuilder, OdeSolverMethod, OdeSolverStopReason,
-    VectorHost,
+    FaerSparseMat, FaerVec, OdeBuilder, OdeSolverMethod, OdeSolverStopReason, Vector, VectorHost,
 };
 
-use super::result::{ColumnBalance, ColumnResult, ComponentBalance, Pool};
+use super::linsolve::ColumnLu;
+use super::result::{ColumnBalance, ColumnResult, ComponentBalance, MeshReport, Pool};
 use super::spec::ColumnSpec;
 use super::system::ColumnSystem;
 use biotwin_core::error::Error;
@@ -66,8 +66,78 @@ fn step_failure(spec: &ColumnSpec, section: usize, t_s: f64, e: impl std::fmt::D
     )
 }
 
+/// Most axial elements the error-controlled mesh refines to.
+const MAX_CONTROLLED_ELEMENTS: usize = 512;
+
 /// Runs the column through all its inlet sections.
+///
+/// With `discretisation.accuracy` (the default of a file without
+/// `elements`) the axial mesh is error-controlled: the run is repeated with
+/// twice the elements, starting from `discretisation.elements`, until the
+/// outlets of two successive meshes differ by at most the accuracy in
+/// relative L2 (every component, over the output grid: the measure of the
+/// CADET comparison); the finer run is returned. The DG error falls about
+/// tenfold per doubling (docs/downstream.md, convergence study), so the
+/// difference estimates the coarser mesh's error and the returned one is
+/// well inside it. Costs about 1.5-2× the finest run.
 pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
+    let Some(accuracy) = spec.discretisation.accuracy else {
+        return simulate_on_mesh(spec);
+    };
+    let on = |elements: usize| {
+        let mut s = spec.clone();
+        s.discretisation.elements = elements;
+        s.discretisation.accuracy = None;
+        simulate_on_mesh(&s)
+    };
+    let mut elements = spec.discretisation.elements.max(1);
+    let mut tried = vec![elements];
+    let mut coarse = on(elements)?;
+    loop {
+        let finer = 2 * elements;
+        let mut fine = on(finer)?;
+        tried.push(finer);
+        let difference = outlet_difference(&coarse, &fine, spec.solver.absolute_tolerance);
+        if difference <= accuracy {
+            fine.mesh.estimated_error = Some(difference);
+            fine.mesh.elements_tried = tried;
+            return Ok(fine);
+        }
+        if 2 * finer > MAX_CONTROLLED_ELEMENTS {
+            return Err(numerical(
+                spec.end_time_s(),
+                format!(
+                    "the axial mesh did not reach the requested accuracy {accuracy:e}: the \
+                     outlets at {elements} and {finer} elements differ by {difference:.3e} \
+                     (relative L2) and {MAX_CONTROLLED_ELEMENTS} elements is the limit. What \
+                     helps: a larger discretisation.accuracy, or a fixed \
+                     discretisation.elements"
+                ),
+            ));
+        }
+        coarse = fine;
+        elements = finer;
+    }
+}
+
+/// Max over components of ‖a − b‖₂/‖b‖₂ on the output grid. A component
+/// that barely leaves the column is measured against the solver's absolute
+/// tolerance instead (‖b‖ floored at atol √n), so noise at that level does
+/// not demand refinement.
+fn outlet_difference(a: &ColumnResult, b: &ColumnResult, atol: f64) -> f64 {
+    a.outlet_mol_per_m3
+        .iter()
+        .zip(&b.outlet_mol_per_m3)
+        .map(|(x, y)| {
+            let num: f64 = x.iter().zip(y).map(|(p, q)| (p - q).powi(2)).sum();
+            let den: f64 = y.iter().map(|q| q * q).sum();
+            num.sqrt() / den.sqrt().max(atol * (y.len() as f64).sqrt())
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Runs the column on the mesh of `spec.discretisation` as given.
+fn simulate_on_mesh(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
     check_shape(spec)?;
     let sys = ColumnSystem::new(spec);
     let nc = sys.n_comp;
@@ -108,9 +178,7 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
     // A step that really cannot converge still ends in a step size below
     // the minimum, which is reported.
     problem.ode_options.max_nonlinear_solver_failures = usize::MAX / 2;
-    let mut solver = problem
-        .bdf::<FaerSparseLU<f64>>()
-        .map_err(|e| numerical(0.0, e))?;
+    let mut solver = problem.bdf::<ColumnLu>().map_err(|e| numerical(0.0, e))?;
 
     let t_start = spec.sections[0].start_s;
     let t_end = spec.end_time_s();
@@ -122,6 +190,8 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
     let mut section_integral_end = Vec::new();
     let mut next = 0;
     let mut steps = 0;
+    // dense output is written into one buffer (no allocation per output time)
+    let mut y_out = Vect::zeros(n, Default::default());
 
     for (s, sec) in spec.sections.iter().enumerate() {
         if s > 0 {
@@ -160,10 +230,10 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
             }
             let done = matches!(reason, OdeSolverStopReason::TstopReached);
             while next < n_out && (times[next] <= t_now || (done && next + 1 == n_out)) {
-                let y = solver
-                    .interpolate(times[next].min(t_now))
+                solver
+                    .interpolate_inplace(times[next].min(t_now), &mut y_out)
                     .map_err(|e| numerical(t_now, e))?;
-                let y = y.as_slice();
+                let y = y_out.as_slice();
                 for k in 0..nc {
                     outlet[k].push(y[sys.outlet_index(k)]);
                     integral[k].push(y[sys.outlet_integral_index(k)]);
@@ -235,6 +305,12 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
         pools,
         mass_balance,
         steps,
+        mesh: MeshReport {
+            elements: spec.discretisation.elements,
+            polynomial_degree: spec.discretisation.polynomial_degree,
+            estimated_error: None,
+            elements_tried: vec![spec.discretisation.elements],
+        },
     })
 }
 

@@ -36,6 +36,10 @@ pub struct Particle {
     /// Pore diffusion coefficient D_p per component, m²/s; None for the
     /// lumped particle (no radial gradient).
     pub pore_diffusion_m2_per_s: Option<Vec<f64>>,
+    /// Surface diffusion coefficient D_s per component, m²/s (GRM; CADET's
+    /// `PAR_SURFDIFFUSION`): acts on the component's bound state; None or 0
+    /// for none.
+    pub surface_diffusion_m2_per_s: Option<Vec<f64>>,
     /// Radial finite-volume shells (1 for the lumped particle).
     pub radial_cells: usize,
     /// Polynomial degree of the radial spectral element (GRM); when set it
@@ -85,10 +89,23 @@ impl Section {
 }
 
 /// Spatial resolution: DG elements and polynomial degree per element.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Discretisation {
+    /// Axial DG elements; with `accuracy`, the first mesh of the refinement.
     pub elements: usize,
     pub polynomial_degree: usize,
+    /// Error-controlled mesh ([`super::simulate()`]): the axial elements are
+    /// doubled from `elements` until the outlets of two successive meshes
+    /// differ by at most this relative L2 (every component); None: the mesh
+    /// is `elements` as given.
+    pub accuracy: Option<f64>,
+}
+
+impl Discretisation {
+    /// The default of a column file without `elements`: error-controlled to
+    /// 1e-3 relative L2, starting from 8 elements of degree 4.
+    pub const DEFAULT_ACCURACY: f64 = 1e-3;
+    pub const DEFAULT_FIRST_ELEMENTS: usize = 8;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -51,10 +51,28 @@ pub struct ColumnSystem {
     /// CADET's rates has ∂R/∂c ~ 1e16/s; unscaled, the sparse LU loses the
     /// slow part of the solution to round-off and Newton stalls).
     row_scale: Vec<f64>,
+    /// Binding sites of a node ([`Self::sites`]), computed once.
+    site_offsets: Vec<(usize, usize)>,
+    /// Whether every bound row of the mass matrix is 1 (kinetic, unscaled):
+    /// then M differs from the identity only by the binding coupling.
+    unit_bound_rows: bool,
 }
 
 impl ColumnSystem {
     pub fn new(spec: &ColumnSpec) -> ColumnSystem {
+        let mut sys = ColumnSystem::assemble(spec);
+        sys.site_offsets = sys.compute_sites();
+        if !sys.equilibrium
+            && let Some(sh) = sys.shells.as_mut()
+        {
+            // kinetic bound rows are divided by their rate scale s_b
+            sh.scale_bound_rows(&sys.row_scale);
+        }
+        sys.unit_bound_rows = !sys.equilibrium && sys.row_scale.iter().all(|&r| r == 1.0);
+        sys
+    }
+
+    fn assemble(spec: &ColumnSpec) -> ColumnSystem {
         let d = spec.discretisation;
         let u = spec.interstitial_velocity_m_per_s();
         let transports = spec
@@ -82,7 +100,7 @@ impl ColumnSystem {
             shells: spec
                 .particle
                 .as_ref()
-                .map(|p| Shells::new(p, spec.mobile_porosity)),
+                .map(|p| Shells::new(p, spec.mobile_porosity, &spec.isotherm.bound_components())),
             equilibrium: spec.rapid_equilibrium,
             row_scale: spec
                 .isotherm
@@ -90,6 +108,8 @@ impl ColumnSystem {
                 .iter()
                 .map(|r| 1.0 / r.max(1.0))
                 .collect(),
+            site_offsets: Vec::new(),
+            unit_bound_rows: false,
         }
     }
 
@@ -131,7 +151,11 @@ impl ColumnSystem {
 
     /// Offsets within a node of the binding sites: (liquid the binding sees,
     /// bound states). One site without pores, one per shell with pores.
-    fn sites(&self) -> Vec<(usize, usize)> {
+    fn sites(&self) -> &[(usize, usize)] {
+        &self.site_offsets
+    }
+
+    fn compute_sites(&self) -> Vec<(usize, usize)> {
         let nc = self.n_comp;
         match self.shells {
             None => vec![(0, nc)],
@@ -171,7 +195,7 @@ impl ColumnSystem {
                 // consistent initial state: bound phase in equilibrium
                 self.isotherm.equilibrium(&c0, &mut q0);
             }
-            for (liquid, bound) in self.sites() {
+            for &(liquid, bound) in self.sites() {
                 y[n * s + liquid..n * s + liquid + self.n_comp].copy_from_slice(&c0);
                 y[n * s + bound..n * s + bound + self.n_bound].copy_from_slice(&q0);
             }
@@ -192,7 +216,7 @@ impl ColumnSystem {
             if let Some(sh) = &self.shells {
                 sh.linear(nc, nb, &y[base..base + s], &mut dy[base..base + s]);
             }
-            for &(liquid, bound) in &sites {
+            for &(liquid, bound) in sites {
                 let c = &y[base + liquid..base + liquid + nc];
                 let q = &y[base + bound..base + bound + nb];
                 self.isotherm.rates(c, q, &mut r);
@@ -201,9 +225,24 @@ impl ColumnSystem {
                     dy[base + bound + b] = rb * self.bound_row_scale(b);
                 }
             }
+            self.add_surface_diffusion(&y[base..base + s], &mut dy[base..base + s]);
         }
         for k in 0..nc {
             dy[self.outlet_integral_index(k)] = y[self.outlet_index(k)];
+        }
+    }
+
+    /// Surface diffusion in the kinetic bound rows of one node (linear, so the
+    /// same for f and for J v); the pore-liquid rows get theirs in
+    /// [`Shells::linear`]. With rapid equilibrium the bound rows are
+    /// algebraic (0 = R) and carry none.
+    #[inline]
+    fn add_surface_diffusion(&self, x: &[f64], out: &mut [f64]) {
+        if let Some(sh) = &self.shells
+            && sh.has_surface_diffusion()
+            && !self.equilibrium
+        {
+            sh.surface_bound(self.n_comp, self.n_bound, x, out);
         }
     }
 
@@ -250,7 +289,7 @@ impl ColumnSystem {
         let mut dr_dc = vec![0.0; nb * nc];
         let mut dr_dq = vec![0.0; nb * nb];
         for n in 0..self.n_nodes() {
-            for (liquid, bound) in self.sites() {
+            for &(liquid, bound) in self.sites() {
                 let (lo, bo) = (n * s + liquid, n * s + bound);
                 self.isotherm
                     .jacobian(&y[lo..lo + nc], &y[bo..bo + nb], &mut dr_dc, &mut dr_dq);
@@ -309,7 +348,7 @@ impl ColumnSystem {
         let mut jac = vec![0.0; m * m];
         let mut res = vec![0.0; m];
         for n in 0..self.n_nodes() {
-            for (liquid, bound) in self.sites() {
+            for &(liquid, bound) in self.sites() {
                 let (lo, bo) = (n * s + liquid, n * s + bound);
                 x0[..nc].copy_from_slice(&y[lo..lo + nc]);
                 x0[nc..].copy_from_slice(&y[bo..bo + nb]);
@@ -366,16 +405,23 @@ impl ColumnSystem {
     /// at a site also holds F s_{k,b} on bound state b, and the bound rows
     /// (algebraic) are zero.
     pub fn mass_times(&self, v: &[f64], beta: f64, out: &mut [f64]) {
-        for (o, x) in out.iter_mut().zip(v) {
-            *o = beta * *o + x;
+        if beta == 0.0 {
+            out.copy_from_slice(v);
+        } else {
+            for (o, x) in out.iter_mut().zip(v) {
+                *o = beta * *o + x;
+            }
         }
         let (nb, s) = (self.n_bound, self.stride());
         let f = self.binding_phase_ratio();
         let sites = self.sites();
         for n in 0..self.n_nodes() {
             let base = n * s;
-            for &(liquid, bound) in &sites {
+            for &(liquid, bound) in sites {
                 for b in 0..nb {
+                    if self.unit_bound_rows {
+                        break;
+                    }
                     let i = base + bound + b;
                     // kinetic: 1/s_b; rapid equilibrium: 0 (algebraic)
                     let m = if self.equilibrium {
@@ -407,13 +453,19 @@ impl ColumnSystem {
             if let Some(sh) = &self.shells {
                 sh.linear(nc, nb, &v[base..base + s], &mut out[base..base + s]);
             }
-            for &(liquid, bound) in &sites {
-                if nb > 0 {
+            for &(liquid, bound) in sites {
+                let vc = &v[base + liquid..base + liquid + nc];
+                let vq = &v[base + bound..base + bound + nb];
+                // A site where v vanishes contributes nothing (the binding's
+                // derivatives are finite): skipping it makes the sparsity
+                // probe, one unit vector per state, cost O(n) instead of
+                // O(n) isotherm Jacobians each. A NaN in v is not zero.
+                if vc.iter().chain(vq).all(|&x| x == 0.0) {
+                    jr.fill(0.0);
+                } else {
                     let c = &y[base + liquid..base + liquid + nc];
                     let q = &y[base + bound..base + bound + nb];
                     self.isotherm.jacobian(c, q, &mut dr_dc, &mut dr_dq);
-                    let vc = &v[base + liquid..base + liquid + nc];
-                    let vq = &v[base + bound..base + bound + nb];
                     for b in 0..nb {
                         jr[b] = (0..nc).map(|k| dr_dc[b * nc + k] * vc[k]).sum::<f64>()
                             + (0..nb).map(|j| dr_dq[b * nb + j] * vq[j]).sum::<f64>();
@@ -423,6 +475,7 @@ impl ColumnSystem {
                     out[base + bound + b] = jb * self.bound_row_scale(b);
                 }
             }
+            self.add_surface_diffusion(&v[base..base + s], &mut out[base..base + s]);
         }
         for k in 0..nc {
             out[self.outlet_integral_index(k)] = v[self.outlet_index(k)];
