@@ -17,18 +17,19 @@
 //! The Jacobian ∂r/∂θ: for `model.*` parameters, exact forward
 //! sensitivities — the augmented system [y; ∂y/∂θ_k] integrated by the
 //! same event-driven simulator, its right-hand side the model's own
-//! equations evaluated on dual numbers: for `xing2010` one tangent per run
-//! (`serial::SensitivityCulture`), for `cho_platform` up to 8 tangents in
-//! one run (`platform::sensitivity`, which takes the plain run's steps).
+//! equations evaluated on dual numbers, up to 8 tangents in one run that
+//! takes the plain run's steps: `serial::run_with_sensitivities` for
+//! `xing2010`, `platform::sensitivity` for `cho_platform`.
 //! Non-`model.*` addresses (recipe, equipment): forward differences of the
 //! simulated output, step 1e-4 in θ; the result says which was used.
 
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
-use crate::surrogates::hybrid::serial::{NP as XING_NP, NS as XING_NS, SensitivityCulture};
+use crate::surrogates::hybrid::serial::{
+    Direction, NP as XING_NP, NS as XING_NS, run_with_sensitivities as xing_sensitivities,
+};
 use biotwin_core::bioreactor::platform::sensitivity::{SensitivityTable, run_with_sensitivities};
-use biotwin_core::bioreactor::simulate::run;
 use biotwin_core::fit::lm::{LeastSquares, Linearisation};
 use biotwin_core::simulation::AnyModel;
 use biotwin_core::simulation::address::Address;
@@ -392,20 +393,23 @@ impl Problem {
         Ok(r)
     }
 
-    /// Residuals and ∂r/∂θ of batch b by exact forward sensitivities
-    /// (xing2010): one augmented run per parameter.
+    /// Residuals and ∂r/∂θ_j (j in `free`) of batch b by exact forward
+    /// sensitivities of the xing2010 model: one augmented run carries up to
+    /// 8 parameters (`serial::run_with_sensitivities`).
     fn batch_exact(
         &self,
         b: usize,
         theta: &[f64],
-        j: usize,
-    ) -> Result<(Vec<f64>, Vec<f64>), String> {
+        free: &[usize],
+    ) -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
         let s = self.scenario_at(b, theta);
         let mut p = [0.0; XING_NP];
         p.copy_from_slice(&s.params_si[..XING_NP]);
-        let k = self.model_index[j];
-        let m = SensitivityCulture::new(p, k, s.recipe.initial_volume_m3);
-        let r = run(&m, &s.recipe, &s.options).map_err(|f| {
+        let directions: Vec<Direction> = free
+            .iter()
+            .map(|&j| Direction::LnParam(self.model_index[j]))
+            .collect();
+        let r = xing_sensitivities(p, None, &directions, &s.recipe, &s.options).map_err(|f| {
             format!(
                 "batch {}: sensitivity run failed at {:.2} h: {}",
                 self.batches[b].id,
@@ -413,33 +417,49 @@ impl Problem {
                 f.message
             )
         })?;
-        let w = 2 * XING_NS + 1;
-        let t: Vec<f64> = r.rows.chunks_exact(w).map(|z| z[0] / 3600.0).collect();
+        let t: Vec<f64> = r.times_s.iter().map(|t| t / 3600.0).collect();
         // dθ_j/d ln p_k: 1 for θ = ln p; for θ = p, ∂/∂p = (∂/∂ln p)/p.
-        let scale = match self.parameters[j].transform {
-            Transform::Ln => 1.0,
-            Transform::Identity => 1.0 / self.parameters[j].transform.to_value(theta[j]),
-        };
-        // Columns of the table: states then their sensitivities.
-        let cols: Vec<Vec<f64>> = (1..w)
-            .map(|c| r.rows.chunks_exact(w).map(|z| z[c]).collect())
+        let scale: Vec<f64> = free
+            .iter()
+            .map(|&j| match self.parameters[j].transform {
+                Transform::Ln => 1.0,
+                Transform::Identity => 1.0 / self.parameters[j].transform.to_value(theta[j]),
+            })
+            .collect();
+        let column =
+            |rows: &[[f64; XING_NS]], q: usize| -> Vec<f64> { rows.iter().map(|z| z[q]).collect() };
+        let states: Vec<Vec<f64>> = (0..XING_NS).map(|q| column(&r.states, q)).collect();
+        let sens: Vec<Vec<Vec<f64>>> = r
+            .derivatives
+            .iter()
+            .map(|d| (0..XING_NS).map(|q| column(d, q)).collect())
             .collect();
         let mut res = Vec::new();
-        let mut jac = Vec::new();
+        let mut jac = vec![Vec::new(); free.len()];
         for smp in &self.batches[b].samples {
             let f = self.observed[smp.variable]
                 .state
                 .ok_or("a state observable")?;
             let mut y = [0.0; XING_NS];
-            let mut d = [0.0; XING_NS];
             for q in 0..XING_NS {
-                y[q] = interp(&t, &cols[q], smp.time_h);
-                d[q] = interp(&t, &cols[XING_NS + q], smp.time_h);
+                y[q] = interp(&t, &states[q], smp.time_h);
             }
-            let (v, dv) = f.eval(&y, &d);
             let sd = self.sd[smp.variable];
+            let mut value = None;
+            for (k, col) in jac.iter_mut().enumerate() {
+                let mut d = [0.0; XING_NS];
+                for q in 0..XING_NS {
+                    d[q] = interp(&t, &sens[k][q], smp.time_h);
+                }
+                let (v, dv) = f.eval(&y, &d);
+                value = Some(v);
+                col.push(dv * scale[k] / sd);
+            }
+            let v = match value {
+                Some(v) => v,
+                None => f.eval(&y, &[0.0; XING_NS]).0,
+            };
             res.push((v - smp.value) / sd);
-            jac.push(dv * scale / sd);
         }
         Ok((res, jac))
     }
@@ -557,21 +577,19 @@ impl Problem {
                 }
             }
         } else if self.exact && !free.is_empty() {
-            let jobs: Vec<(usize, usize)> = (0..nb)
-                .flat_map(|b| free.iter().map(move |&j| (b, j)))
+            let runs: Vec<Result<(Vec<f64>, Vec<Vec<f64>>), String>> = (0..nb)
+                .into_par_iter()
+                .map(|b| self.batch_exact(b, &theta, &free))
                 .collect();
-            let cols: Vec<Result<(usize, usize, Vec<f64>, Vec<f64>), String>> = jobs
-                .par_iter()
-                .map(|&(b, j)| {
-                    self.batch_exact(b, &theta, j)
-                        .map(|(res, jac)| (b, j, res, jac))
-                })
-                .collect();
-            for c in cols {
-                let (b, j, res, jac) = c?;
-                for (i, (x, d)) in res.iter().zip(&jac).enumerate() {
-                    r[offsets[b] + i] = *x;
-                    jm[(offsets[b] + i, j)] = *d;
+            for (b, x) in runs.into_iter().enumerate() {
+                let (res, jac) = x?;
+                for (i, v) in res.iter().enumerate() {
+                    r[offsets[b] + i] = *v;
+                }
+                for (k, &j) in free.iter().enumerate() {
+                    for (i, d) in jac[k].iter().enumerate() {
+                        jm[(offsets[b] + i, j)] = *d;
+                    }
                 }
             }
         } else {

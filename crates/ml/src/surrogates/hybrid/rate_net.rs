@@ -144,13 +144,20 @@ impl RateNet {
     /// carries a unit tangent, if any.
     #[inline]
     pub fn factors<T: Scalar>(&self, c: [T; 4], tangent: Option<usize>) -> [T; 7] {
-        let w = |i: usize| -> T {
+        self.factors_with(c, |i, w| {
             if tangent == Some(i) {
-                T::var(self.weights[i], 1.0)
+                T::var(w, 1.0)
             } else {
-                T::cst(self.weights[i])
+                T::cst(w)
             }
-        };
+        })
+    }
+
+    /// As [`RateNet::factors`], with weight i entering as `weight(i, w_i)`
+    /// (a dual number carrying whatever tangents the caller gives it).
+    #[inline]
+    pub fn factors_with<T: Scalar>(&self, c: [T; 4], weight: impl Fn(usize, f64) -> T) -> [T; 7] {
+        let w = |i: usize| -> T { weight(i, self.weights[i]) };
         let h = self.hidden;
         let mut x = [T::cst(0.0); NI];
         for i in 0..NI {

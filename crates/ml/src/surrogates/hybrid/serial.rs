@@ -23,10 +23,11 @@
 //!   ∂r/∂θ_j = S_j/w_k comes from the forward sensitivity equations
 //!   dS_j/dt = ∂f/∂y S_j + ∂f/∂θ_j, S_j(0) = 0, integrated together with y
 //!   by the same solver and event handling (the augmented system
-//!   [`SensitivityCulture`] is itself a `Culture<16>`: sensitivities of
+//!   [`SensitivityCultureN`] is itself a `Culture`: sensitivities of
 //!   concentrations are diluted by feeds like concentrations, and the
 //!   volume does not depend on θ). The right-hand side of the sensitivity
-//!   equation is computed exactly by forward-mode dual numbers.
+//!   equation is computed exactly by forward-mode dual numbers carrying up
+//!   to 8 directions in one run ([`run_with_sensitivities`]).
 //!   Levenberg–Marquardt steps; early stopping on whole validation
 //!   batches (the θ with the lowest validation error is kept).
 
@@ -37,7 +38,7 @@ use nalgebra::{DMatrix, DVector, SVector};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::dual::{Dual, Scalar};
+use super::dual::Scalar;
 use super::rate_net::{RateNet, RateNetSpec};
 use crate::surrogates::SurrogateError;
 use biotwin_core::bioreactor::simulate::{RunOptions, run};
@@ -45,6 +46,7 @@ use biotwin_core::bioreactor::xing2010::{self, PARAMS};
 use biotwin_core::bioreactor::{Culture, StateKind};
 use biotwin_core::definition::recipe::{Recipe, Setpoints};
 use biotwin_core::definition::species::{Composition, Species};
+use biotwin_core::fit::dual::DualN;
 use biotwin_core::fit::lm::{
     Control, LeastSquares, Linearisation, LmOptions, StepLimit, levenberg_marquardt,
 };
@@ -73,10 +75,6 @@ const SENS_NAMES: [&str; 2 * NS] = [
     "dAmm", "dmAb", "dV",
 ];
 const OUT_COLUMNS: [&str; NS + 1] = ["time_s", "Xv", "Xd", "Glc", "Gln", "Lac", "Amm", "mAb", "V"];
-const SENS_COLUMNS: [&str; 2 * NS + 1] = [
-    "time_s", "Xv", "Xd", "Glc", "Gln", "Lac", "Amm", "mAb", "V", "dXv", "dXd", "dGlc", "dGln",
-    "dLac", "dAmm", "dmAb", "dV",
-];
 
 pub use biotwin_core::bioreactor::xing2010::Rates;
 
@@ -238,30 +236,43 @@ impl Culture<NS> for HybridCulture {
     }
 }
 
-/// States and their sensitivity to one log-parameter θ_j = ln p_j:
-/// z = [y; S_j] with S_j = ∂y/∂θ_j, a `Culture<16>` for the same simulator.
+/// A direction of a forward sensitivity: θ = ln p_j of a rate-model
+/// parameter, or θ = w of one weight of the rate network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// θ = ln p_j (j < NP).
+    LnParam(usize),
+    /// θ = w_i, the network's weight i.
+    Weight(usize),
+}
+
+/// States and their sensitivities to K directions θ_k
+/// ([`Direction`]): z = [y; S_1; …; S_K] with S_k = ∂y/∂θ_k, a
+/// `Culture<M>` (M = 8 (K + 1)) for the same simulator. One evaluation of
+/// the xing2010 equations on [`DualN`] numbers gives every S_k′.
 ///
 /// Events: a bolus maps y_k → (y_k V + c_k ΔV)/(V + ΔV), so (V being
 /// independent of θ) S_k → S_k V/(V + ΔV): a concentration of a medium with
 /// zero content. Sampling leaves both unchanged. Continuous feeds contribute
 /// −D S_k, again a concentration fed at zero content.
+///
+/// Step-size control sees the model's states only
+/// ([`OdeSystem::error_components`]): the run takes the plain run's steps,
+/// and its sensitivities are the exact derivatives of that discrete
+/// solution, whatever the number of directions carried together.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SensitivityCulture {
+pub struct SensitivityCultureN<const K: usize, const M: usize> {
     base: HybridCulture,
-    /// Rate-model parameter θ_j = ln p_j carrying the tangent (NP: none).
-    j: usize,
-    /// Network weight carrying the tangent (θ = w itself).
-    weight: Option<usize>,
+    directions: [Direction; K],
 }
 
-impl SensitivityCulture {
+/// One direction per run, the form the tests and the network training use.
+pub type SensitivityCulture = SensitivityCultureN<1, { 2 * NS }>;
+
+impl SensitivityCultureN<1, { 2 * NS }> {
     /// Sensitivity to θ_j = ln p_j.
     pub fn new(params_si: [f64; NP], j: usize, v0_m3: f64) -> SensitivityCulture {
-        SensitivityCulture {
-            base: HybridCulture::new(params_si, v0_m3),
-            j,
-            weight: None,
-        }
+        SensitivityCultureN::along(params_si, None, [Direction::LnParam(j)], v0_m3)
     }
 
     /// Sensitivity to ln p_j (`Ok(j)`) or to weight w of the rate network
@@ -272,85 +283,108 @@ impl SensitivityCulture {
         direction: Result<usize, usize>,
         v0_m3: f64,
     ) -> SensitivityCulture {
-        let mut base = HybridCulture::new(params_si, v0_m3);
-        base.net = net;
-        let (j, weight) = match direction {
-            Ok(j) => (j, None),
-            Err(w) => (NP, Some(w)),
+        let d = match direction {
+            Ok(j) => Direction::LnParam(j),
+            Err(w) => Direction::Weight(w),
         };
-        SensitivityCulture { base, j, weight }
+        SensitivityCultureN::along(params_si, net, [d], v0_m3)
     }
 }
 
-impl OdeSystem<{ 2 * NS }> for SensitivityCulture {
+impl<const K: usize, const M: usize> SensitivityCultureN<K, M> {
+    const LAYOUT: () = assert!(M == NS * (K + 1), "M must be NS (K + 1)");
+
+    /// Sensitivities along `directions`, with the network `net` (if any)
+    /// correcting the rates.
+    pub fn along(
+        params_si: [f64; NP],
+        net: Option<RateNet>,
+        directions: [Direction; K],
+        v0_m3: f64,
+    ) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::LAYOUT;
+        let mut base = HybridCulture::new(params_si, v0_m3);
+        base.net = net;
+        SensitivityCultureN { base, directions }
+    }
+
+    /// The tangent of a quantity along each direction: `hit(d)` is its
+    /// derivative along direction d.
     #[inline]
-    fn rhs(&self, _t: f64, z: &SVector<f64, { 2 * NS }>, dz: &mut SVector<f64, { 2 * NS }>) {
-        let mut p = [Dual::cst(0.0); NP];
-        for (k, v) in self.base.params_si.iter().enumerate() {
-            // dp/dθ = p for θ = ln p.
-            p[k] = Dual::new(*v, if k == self.j { *v } else { 0.0 });
-        }
-        let mut y = [Dual::cst(0.0); NS];
-        for k in 0..NS {
-            y[k] = Dual::new(z[k], z[NS + k]);
-        }
-        let d = balances(
-            &p,
-            &y,
-            self.base.feed_rate,
-            &self.base.feed,
-            self.base.net.as_ref(),
-            self.weight,
-        );
-        for k in 0..NS {
-            dz[k] = d[k].v;
-            dz[NS + k] = d[k].d;
+    fn tangent(&self, hit: impl Fn(Direction) -> f64) -> [f64; K] {
+        std::array::from_fn(|k| hit(self.directions[k]))
+    }
+}
+
+impl<const K: usize, const M: usize> OdeSystem<M> for SensitivityCultureN<K, M> {
+    #[inline]
+    fn rhs(&self, _t: f64, z: &SVector<f64, M>, dz: &mut SVector<f64, M>) {
+        // dp/dθ = p for θ = ln p.
+        let p: [DualN<K>; NP] = std::array::from_fn(|i| {
+            let v = self.base.params_si[i];
+            DualN::new(
+                v,
+                self.tangent(|d| if d == Direction::LnParam(i) { v } else { 0.0 }),
+            )
+        });
+        let y: [DualN<K>; NS] =
+            std::array::from_fn(|i| DualN::new(z[i], std::array::from_fn(|k| z[NS * (k + 1) + i])));
+        let f = match self.base.net.as_ref() {
+            Some(n) => n.factors_with(
+                [y[GLC].pos(), y[GLN].pos(), y[LAC].pos(), y[AMM].pos()],
+                |i, w| {
+                    DualN::new(
+                        w,
+                        self.tangent(|d| if d == Direction::Weight(i) { 1.0 } else { 0.0 }),
+                    )
+                },
+            ),
+            None => [DualN::cst(1.0); 7],
+        };
+        let r = xing2010::rates(&p, &y, &f);
+        let d = xing2010::balances(&p, &y, &r, self.base.feed_rate, &self.base.feed);
+        for i in 0..NS {
+            dz[i] = d[i].v;
+            for k in 0..K {
+                dz[NS * (k + 1) + i] = d[i].d[k];
+            }
         }
     }
-    fn scales(&self) -> SVector<f64, { 2 * NS }> {
-        let mut s = SVector::zeros();
-        for k in 0..NS {
-            s[k] = self.base.scales[k];
-            s[NS + k] = self.base.scales[k];
-        }
-        s
+    fn scales(&self) -> SVector<f64, M> {
+        SVector::from_fn(|i, _| self.base.scales[i % NS])
     }
-    fn non_negative(&self) -> [bool; 2 * NS] {
-        let mut n = [false; 2 * NS];
+    fn non_negative(&self) -> [bool; M] {
+        let mut n = [false; M];
         n[..NS].fill(true);
         n
     }
-    fn state_names(&self) -> [&'static str; 2 * NS] {
-        SENS_NAMES
+    fn state_names(&self) -> [&'static str; M] {
+        std::array::from_fn(|i| SENS_NAMES[if i < NS { i } else { NS + i % NS }])
+    }
+    fn error_components(&self) -> usize {
+        NS
     }
 }
 
-impl Culture<{ 2 * NS }> for SensitivityCulture {
-    fn kinds(&self) -> [StateKind; 2 * NS] {
-        let mut k = [StateKind::Concentration; 2 * NS];
+impl<const K: usize, const M: usize> Culture<M> for SensitivityCultureN<K, M> {
+    fn kinds(&self) -> [StateKind; M] {
+        let mut k = [StateKind::Concentration; M];
         k[V] = StateKind::Volume;
         k
     }
     fn volume_index(&self) -> usize {
         V
     }
-    fn initial_state(&self, c: &Composition, v: f64) -> Result<SVector<f64, { 2 * NS }>, String> {
+    fn initial_state(&self, c: &Composition, v: f64) -> Result<SVector<f64, M>, String> {
         let y = initial_state(c, v)?;
-        let mut z = SVector::zeros();
-        for k in 0..NS {
-            z[k] = y[k];
-        }
-        Ok(z)
+        Ok(SVector::from_fn(|i, _| if i < NS { y[i] } else { 0.0 }))
     }
-    fn medium_vector(&self, m: &Composition) -> SVector<f64, { 2 * NS }> {
+    fn medium_vector(&self, m: &Composition) -> SVector<f64, M> {
         let f = medium(m);
-        let mut z = SVector::zeros();
-        for k in 0..NS {
-            z[k] = f[k];
-        }
-        z
+        SVector::from_fn(|i, _| if i < NS { f[i] } else { 0.0 })
     }
-    fn set_inflow(&mut self, rate: f64, composition: &SVector<f64, { 2 * NS }>) {
+    fn set_inflow(&mut self, rate: f64, composition: &SVector<f64, M>) {
         self.base.feed_rate = rate;
         for k in 0..NS {
             self.base.feed[k] = composition[k];
@@ -359,17 +393,95 @@ impl Culture<{ 2 * NS }> for SensitivityCulture {
     fn set_setpoints(&mut self, _sp: &Setpoints) -> Result<(), String> {
         Ok(())
     }
+    /// `time_s`, the states, then each direction's sensitivities (named
+    /// `dXv`, … for every direction).
     fn output_columns(&self) -> Vec<&'static str> {
-        SENS_COLUMNS.to_vec()
+        std::iter::once("time_s")
+            .chain((0..M).map(|i| SENS_NAMES[if i < NS { i } else { NS + i % NS }]))
+            .collect()
     }
-    fn outputs(&self, t_s: f64, z: &SVector<f64, { 2 * NS }>, row: &mut Vec<f64>) {
+    fn outputs(&self, t_s: f64, z: &SVector<f64, M>, row: &mut Vec<f64>) {
         row.clear();
         row.push(t_s);
         row.extend_from_slice(z.as_slice());
     }
-    fn quality(&self, z: &SVector<f64, { 2 * NS }>) -> Vec<(&'static str, f64)> {
+    fn quality(&self, z: &SVector<f64, M>) -> Vec<(&'static str, f64)> {
         quality(&z.as_slice()[..NS])
     }
+}
+
+/// A run's states and their sensitivities along every direction of
+/// `directions`, up to 8 carried by one augmented run (more are split over
+/// several runs, whose state parts are identical): output times (s), the
+/// states per row (NS each), and per direction its sensitivities per row.
+pub struct SensitivityRun {
+    pub times_s: Vec<f64>,
+    pub states: Vec<[f64; NS]>,
+    pub derivatives: Vec<Vec<[f64; NS]>>,
+}
+
+/// Runs `recipe` with sensitivities along `directions` (see
+/// [`SensitivityRun`]).
+pub fn run_with_sensitivities(
+    params_si: [f64; NP],
+    net: Option<&RateNet>,
+    directions: &[Direction],
+    recipe: &Recipe,
+    opts: &RunOptions,
+) -> Result<SensitivityRun, SolverFailure> {
+    let mut out = SensitivityRun {
+        times_s: Vec::new(),
+        states: Vec::new(),
+        derivatives: Vec::new(),
+    };
+    if directions.is_empty() {
+        let mut m = HybridCulture::new(params_si, recipe.initial_volume_m3);
+        m.net = net.cloned();
+        let r = run(&m, recipe, opts)?;
+        for z in r.rows.chunks_exact(NS + 1) {
+            out.times_s.push(z[0]);
+            out.states.push(std::array::from_fn(|i| z[1 + i]));
+        }
+        return Ok(out);
+    }
+    for chunk in directions.chunks(8) {
+        macro_rules! with_k {
+            ($($k:literal),*) => {
+                match chunk.len() {
+                    $($k => augmented::<$k, { NS * ($k + 1) }>(params_si, net, chunk, recipe, opts, &mut out)?,)*
+                    _ => unreachable!("chunks of at most 8"),
+                }
+            };
+        }
+        with_k!(1, 2, 3, 4, 5, 6, 7, 8);
+    }
+    Ok(out)
+}
+
+fn augmented<const K: usize, const M: usize>(
+    params_si: [f64; NP],
+    net: Option<&RateNet>,
+    chunk: &[Direction],
+    recipe: &Recipe,
+    opts: &RunOptions,
+    out: &mut SensitivityRun,
+) -> Result<(), SolverFailure> {
+    let dirs: [Direction; K] = std::array::from_fn(|k| chunk[k]);
+    let m =
+        SensitivityCultureN::<K, M>::along(params_si, net.cloned(), dirs, recipe.initial_volume_m3);
+    let r = run(&m, recipe, opts)?;
+    let w = M + 1;
+    let rows: Vec<&[f64]> = r.rows.chunks_exact(w).collect();
+    let block = |row: &[f64], o: usize| -> [f64; NS] { std::array::from_fn(|i| row[1 + o + i]) };
+    if out.times_s.is_empty() {
+        out.times_s = rows.iter().map(|z| z[0]).collect();
+        out.states = rows.iter().map(|z| block(z, 0)).collect();
+    }
+    for k in 0..K {
+        out.derivatives
+            .push(rows.iter().map(|z| block(z, NS * (k + 1))).collect());
+    }
+    Ok(())
 }
 
 /// One measured batch: its recipe and sampled states.
@@ -609,9 +721,6 @@ fn grid_rows(b: &BatchObservations, dt: f64) -> Result<Vec<usize>, SurrogateErro
         .collect()
 }
 
-/// Weighted residuals and their derivative along one parameter.
-type Column = (Vec<f64>, Vec<f64>);
-
 type Rows<'b> = Vec<(&'b BatchObservations, Vec<usize>)>;
 
 fn with_rows(bs: &[BatchObservations], dt: f64) -> Result<Rows<'_>, SurrogateError> {
@@ -696,59 +805,46 @@ impl Problem<'_> {
         let net = self.net(theta);
         let nk = self.idx.len();
         let np = theta.len();
-        let jobs: Vec<(usize, usize)> = (0..batches.len())
-            .flat_map(|b| (0..np).map(move |j| (b, j)))
+        let directions: Vec<Direction> = (0..np)
+            .map(|j| {
+                if j < nk {
+                    Direction::LnParam(self.idx[j])
+                } else {
+                    Direction::Weight(j - nk)
+                }
+            })
             .collect();
-        // For each job: the residual vector (job j = 0 only) and ∂r/∂θ_j.
-        let cols: Vec<Result<Column, SurrogateError>> = jobs
+        // For each batch: the residual vector and ∂r/∂θ_j for every j, from
+        // one augmented run per 8 directions.
+        let per_batch: Vec<Result<(Vec<f64>, Vec<Vec<f64>>), SurrogateError>> = batches
             .par_iter()
-            .map(|&(bi, j)| {
-                let (b, rows) = &batches[bi];
-                let direction = if j < nk { Ok(self.idx[j]) } else { Err(j - nk) };
-                let m = SensitivityCulture::with_net(
-                    p,
-                    net.clone(),
-                    direction,
-                    b.recipe.initial_volume_m3,
-                );
-                let r = run(&m, &b.recipe, &self.opts).map_err(fail)?;
-                let table: Vec<&[f64]> = r.rows.chunks_exact(2 * NS + 1).collect();
+            .map(|(b, rows)| {
+                let r = run_with_sensitivities(p, net.as_ref(), &directions, &b.recipe, &self.opts)
+                    .map_err(fail)?;
                 let mut res = Vec::new();
-                let mut jac = Vec::new();
+                let mut jac = vec![Vec::new(); np];
                 for (obs, &row) in b.values.iter().zip(rows) {
-                    let z = table.get(row).ok_or_else(|| {
+                    let y = r.states.get(row).ok_or_else(|| {
                         SurrogateError::Numerical(format!("batch {}: sample beyond the run", b.id))
                     })?;
                     for k in 0..NM {
                         if obs[k].is_finite() {
-                            res.push((z[1 + k] - obs[k]) / self.w[k]);
-                            jac.push(z[1 + NS + k] / self.w[k]);
+                            res.push((y[k] - obs[k]) / self.w[k]);
+                            for (j, col) in jac.iter_mut().enumerate() {
+                                col.push(r.derivatives[j][row][k] / self.w[k]);
+                            }
                         }
                     }
                 }
                 Ok((res, jac))
             })
             .collect();
-        let mut cols = cols.into_iter();
         let mut jtj = DMatrix::zeros(np, np);
         let mut jtr = DVector::zeros(np);
         let mut sse = 0.0;
         let mut n = 0;
-        for _ in 0..batches.len() {
-            let mut r = Vec::new();
-            let mut jb: Vec<Vec<f64>> = Vec::with_capacity(np);
-            for j in 0..np {
-                // One job was made per (batch, parameter); a missing one is a bug, reported not panicked.
-                let (res, jac) = cols.next().unwrap_or_else(|| {
-                    Err(SurrogateError::Numerical(
-                        "internal: a sensitivity job is missing".into(),
-                    ))
-                })?;
-                if j == 0 {
-                    r = res;
-                }
-                jb.push(jac);
-            }
+        for x in per_batch {
+            let (r, jb) = x?;
             for (i, ri) in r.iter().enumerate() {
                 sse += ri * ri;
                 for a in 0..np {
