@@ -96,6 +96,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             .filter(|b| b.predictor == "mechanistic")
         {
             b.model = Some(format!("registry:{m}"));
+            b.model_from_process = false;
         }
     }
     let cfg = Arc::new(site);

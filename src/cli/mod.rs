@@ -156,27 +156,47 @@ pub fn load_process_in(
             // line: problems with it name the file and `process.model`.
             let resolved =
                 crate::registry::mechanistic::resolve_registered(&reference, registry, false)
-                    .map_err(|e| match e {
-                        Error::Input(d) => Error::Input(crate::error::Diagnostics(
-                            d.0.into_iter()
-                                .map(|mut x| {
-                                    if x.file == std::path::Path::new("<command line>") {
-                                        x.file = path.to_path_buf();
-                                        x.field = "process.model".into();
-                                        x.line = None;
-                                    }
-                                    x
-                                })
-                                .collect(),
-                        )),
-                        other => other,
-                    })?;
+                    .map_err(|e| from_process_model(e, path, registry))?;
             let mut def = crate::simulation::load_process_with_model(path, &resolved.model)?;
             crate::simulation::model_source::with_model(&mut def, &resolved)?;
             Ok(def)
         }
         None => Ok(crate::simulation::load_process(path)?),
     }
+}
+
+/// A registry problem with a process file's `model = "registry:NAME"`,
+/// restated on that file's `process.model` (with its line): the reference
+/// came from the file, not from `--model` on the command line.
+fn from_process_model(e: Error, path: &std::path::Path, registry: &std::path::Path) -> Error {
+    let Error::Input(d) = e else {
+        return e;
+    };
+    let src = crate::definition::source::SourceFile::read(path).ok();
+    let cli = std::path::Path::new("<command line>");
+    Error::Input(crate::error::Diagnostics(
+        d.0.into_iter()
+            .map(|x| {
+                if x.file != cli && x.field != "--model" {
+                    return x;
+                }
+                let found = if x.file == cli {
+                    x.found
+                } else {
+                    format!("{} (in {})", x.found, x.file.display())
+                };
+                let expected = format!(
+                    "`registry:NAME` naming a model in the registry `{}`: {}",
+                    registry.display(),
+                    x.expected
+                );
+                match &src {
+                    Some(s) => s.diag("process.model", expected, found),
+                    None => crate::error::Diagnostic::new(path, "process.model", expected, found),
+                }
+            })
+            .collect(),
+    ))
 }
 
 pub fn resolve_model_ref(

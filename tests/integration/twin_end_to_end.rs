@@ -553,6 +553,23 @@ fn a_process_file_naming_a_registered_model_runs_it() {
     );
     let valid = ok(&bin(&["validate", "--registry", r, p]));
     assert!(valid.contains("valid process file"), "{valid}");
+    // An unknown name in an existing registry: the process file's field,
+    // not the command line's --model.
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&process)
+            .unwrap()
+            .replace("registry:cho-line", "registry:no-such-line"),
+    )
+    .unwrap();
+    let v = bin(&["validate", "--registry", r, other.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&v.stderr);
+    assert_eq!(v.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("other.toml") && err.contains("process.model") && !err.contains("--model"),
+        "{err}"
+    );
 
     // A live site whose batch names no model runs the one its process file
     // names: every prediction carries the registry id and hash, and the
@@ -570,17 +587,24 @@ fn a_process_file_naming_a_registered_model_runs_it() {
     assert!(b01.get("model").is_none());
     b01["process"] = toml_edit::value(p);
     std::fs::write(&site, doc.to_string()).unwrap();
-    // Without a registry the site file is refused, naming the process.
+    // Without a registry the batch is refused, naming the process file's
+    // field; `live --registry DIR` supplies one.
     let refused = bin(&["live", "--config", site.to_str().unwrap(), "--once"]);
     let err = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("batches[0].process") || err.contains("process"),
+        err.contains("process.model") && err.contains("line.toml"),
         "{err}"
     );
-    doc["site"]["registry"] = toml_edit::value(r);
-    std::fs::write(&site, doc.to_string()).unwrap();
-    live_once_ok(&site);
+    assert!(!err.contains("panicked"), "{err}");
+    ok(&bin(&[
+        "live",
+        "--config",
+        site.to_str().unwrap(),
+        "--once",
+        "--registry",
+        r,
+    ]));
     let store = SqliteStore::open(&site_dir.join("live.sqlite")).unwrap();
     let preds = store.predictions("sponsor-a", "B01").unwrap();
     assert!(!preds.is_empty());

@@ -300,6 +300,9 @@ pub struct BatchConfig {
     /// `registry:NAME` (the promoted version of NAME, or NAME's promoted id,
     /// in the site's registry, bound when the engine registers the batch).
     pub model: Option<String>,
+    /// Whether `model` is the process file's own `model = "registry:NAME"`
+    /// (the site file names none): errors about it then name the process.
+    pub model_from_process: bool,
 }
 
 /// One source of readings for one production unit.
@@ -585,18 +588,11 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
             .then(|| biotwin_core::definition::process::registry_model_of(&process))
             .flatten();
         let model = match b.model.as_deref().map(str::trim) {
-            None => match process_model {
-                Some(name) if f.site.registry.is_some() => Some(format!("registry:{name}")),
-                Some(name) => {
-                    d.push(src.diag(
-                        &at("process"),
-                        "a [site] registry = \"DIR\": the process file names a registered model",
-                        format!("`{}` has model = \"registry:{name}\"", process.display()),
-                    ));
-                    None
-                }
-                None => None,
-            },
+            // Resolved in the site's registry ([site] registry or
+            // `live --registry DIR`) when the engine registers the batch.
+            None => process_model
+                .as_ref()
+                .map(|name| format!("registry:{name}")),
             Some(m) if p != "mechanistic" => {
                 d.push(src.diag(
                     &at("model"),
@@ -652,6 +648,7 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
             planned_end_unix_s: end,
             process,
             predictor,
+            model_from_process: b.model.is_none() && process_model.is_some(),
             model,
         });
     }

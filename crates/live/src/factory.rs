@@ -126,6 +126,19 @@ impl SiteFactory {
     /// An input error on `batches.<id>.<field>` of the site file; `cause`
     /// (the underlying error) goes into "found".
     fn error(&self, b: &BatchConfig, field: &str, expected: &str, cause: String) -> Error {
+        // A reference read from the process file: name that file's field.
+        if field == "model" && b.model_from_process {
+            return Error::input(
+                &b.process,
+                "process.model",
+                format!(
+                    "{expected} (batch {} of {})",
+                    b.id,
+                    self.site_file.display()
+                ),
+                cause,
+            );
+        }
         Error::input(
             &self.site_file,
             format!("batches.{}.{field}", b.id),
@@ -262,11 +275,20 @@ impl SiteFactory {
             )
         };
         if value.contains_key("process") {
-            let model = if registry_model_of(&b.process).is_some() {
-                self.model_for(b, false, None)
-                    .map_err(|e| wrap(e.to_string()))?
-            } else {
-                None
+            // A surrogate batch carries no model reference; the process
+            // file's own `registry:NAME` is resolved here for its limits.
+            let model = match (registry_model_of(&b.process), &self.registry) {
+                (Some(name), Some(dir)) => Some(
+                    biotwin_ml::registry::mechanistic::resolve_registered(&name, dir, true)
+                        .map_err(|e| wrap(e.to_string()))?,
+                ),
+                (Some(name), None) => {
+                    return Err(wrap(format!(
+                        "the process names model = \"registry:{name}\", and the site has no \
+                         registry ([site] registry = \"DIR\" or live --registry DIR)"
+                    )));
+                }
+                (None, _) => None,
             };
             let def = load_batch_process(b, model.as_ref()).map_err(|e| wrap(e.to_string()))?;
             Ok(def.specifications.map(|s| s.limits).unwrap_or_default())

@@ -198,6 +198,7 @@ mod tests {
             process: PathBuf::new(),
             predictor: "mechanistic".into(),
             model: None,
+            model_from_process: false,
         }
     }
 

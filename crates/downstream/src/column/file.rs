@@ -398,10 +398,15 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
             let field = format!("components[{i}].surface_diffusion_m2_per_s");
             match comp.surface_diffusion_m2_per_s {
                 Some(ds) if general => {
-                    if !(ds.is_finite() && ds >= 0.0) {
+                    // Protein surface diffusivities lie around 1e-16 to
+                    // 1e-12 m²/s, far below free-solution diffusion
+                    // (~1e-10 for an IgG, ~1e-9 for salts); 1e-8 bounds
+                    // what any solute could do.
+                    if !(ds.is_finite() && (0.0..=1e-8).contains(&ds)) {
                         d.push(src.diag(
                             &field,
-                            "a surface diffusion coefficient in m²/s ≥ 0",
+                            "a surface diffusion coefficient in m²/s, 0 to 1e-8 (proteins: \
+                             ~1e-16 to 1e-12)",
                             ds.to_string(),
                         ));
                     } else if ds > 0.0 && comp.binding.is_none() {
@@ -649,12 +654,22 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
             // elements given and no accuracy: that mesh; otherwise the mesh
             // is refined to the accuracy (default 1e-3)
             let accuracy = match (t.accuracy, t.elements) {
-                (Some(a), _) => {
+                (Some(a), given) => {
                     if !(1e-8..=0.1).contains(&a) {
                         d.push(src.diag(
                             "discretisation.accuracy",
                             "a relative L2 accuracy of the outlet, 1e-8 to 0.1",
                             a.to_string(),
+                        ));
+                    }
+                    // Refinement doubles the mesh up to 512 elements.
+                    if let Some(e) = given.filter(|&e| e > 256) {
+                        d.push(src.diag(
+                            "discretisation.elements",
+                            "at most 256 elements to start the refinement from (it doubles \
+                             the mesh up to 512) with discretisation.accuracy; or no accuracy \
+                             for a fixed mesh",
+                            e.to_string(),
                         ));
                     }
                     Some(a)
@@ -709,6 +724,21 @@ fn validate(src: &SourceFile) -> Result<ColumnSpec, Diagnostics> {
             }
         }
     };
+    // Successive meshes' outlets cannot be told apart below about ten times
+    // the time integrator's relative tolerance.
+    if let Some(a) = discretisation.accuracy
+        && a < 10.0 * solver.relative_tolerance
+    {
+        d.push(src.diag(
+            "discretisation.accuracy",
+            format!(
+                "an accuracy of at least 10 × solver.relative_tolerance ({:e}); tighten the \
+                 solver's tolerance first",
+                10.0 * solver.relative_tolerance
+            ),
+            a.to_string(),
+        ));
+    }
 
     let mut pools = Vec::new();
     for (p, pool) in file.pools.iter().enumerate() {

@@ -12,9 +12,10 @@
 //! Here the right-hand side is viewed as a column-major n × 1 matrix
 //! (element-wise permutation), the scratch memory is allocated once, and
 //! every call runs sequentially (`Par::Seq`: one thread, as in the CADET
-//! comparison). A factorisation that fails (a numerically singular Newton
-//! matrix) is reported by the next solve as an error, which diffsol answers
-//! with a smaller step, instead of a panic.
+//! comparison). A factorisation that fails (a structurally singular Newton
+//! matrix) or a solve that is not finite (a numerically singular one) is
+//! reported as a failed solve, which diffsol answers with a smaller step,
+//! instead of a panic or a NaN state.
 
 use std::cell::RefCell;
 
@@ -128,6 +129,13 @@ impl LinearSolver<Mat> for ColumnLu {
             Par::Seq,
             MemStack::new(scratch),
         );
-        Ok(())
+        // A numerically singular Newton matrix factorises (faer refuses
+        // only structural singularity) but solves to inf/NaN: report it as
+        // a failed solve, which diffsol answers with a smaller step.
+        if x.iter().all(|v| v.is_finite()) {
+            Ok(())
+        } else {
+            Err(DiffsolError::from(LinearSolverError::LuSolveFailed))
+        }
     }
 }

@@ -95,9 +95,29 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
     let mut coarse = on(elements)?;
     loop {
         let finer = 2 * elements;
+        if finer > MAX_CONTROLLED_ELEMENTS {
+            return Err(numerical(
+                spec.end_time_s(),
+                format!(
+                    "the axial mesh cannot be refined to the requested accuracy {accuracy:e} \
+                     from {elements} elements: {MAX_CONTROLLED_ELEMENTS} elements is the limit. \
+                     What helps: fewer discretisation.elements to start from, a larger \
+                     discretisation.accuracy, or a fixed discretisation.elements"
+                ),
+            ));
+        }
         let mut fine = on(finer)?;
         tried.push(finer);
         let difference = outlet_difference(&coarse, &fine, spec.solver.absolute_tolerance);
+        if !difference.is_finite() {
+            return Err(numerical(
+                spec.end_time_s(),
+                format!(
+                    "the outlets at {elements} and {finer} elements are not finite numbers \
+                     (difference {difference}); the mesh cannot be chosen"
+                ),
+            ));
+        }
         if difference <= accuracy {
             fine.mesh.estimated_error = Some(difference);
             fine.mesh.elements_tried = tried;
@@ -133,7 +153,14 @@ fn outlet_difference(a: &ColumnResult, b: &ColumnResult, atol: f64) -> f64 {
             let den: f64 = y.iter().map(|q| q * q).sum();
             num.sqrt() / den.sqrt().max(atol * (y.len() as f64).sqrt())
         })
-        .fold(0.0, f64::max)
+        // NaN propagates (f64::max would skip it and call the mesh converged).
+        .fold(0.0, |m: f64, x: f64| {
+            if m.is_nan() || x.is_nan() {
+                f64::NAN
+            } else {
+                m.max(x)
+            }
+        })
 }
 
 /// Runs the column on the mesh of `spec.discretisation` as given.

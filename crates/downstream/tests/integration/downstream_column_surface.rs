@@ -147,6 +147,43 @@ fn surface_diffusion_is_refused_where_it_cannot_act() {
         e.contains("components[1].surface_diffusion_m2_per_s"),
         "{e}"
     );
+    // beyond what any solute could do (runs without end otherwise)
+    let text = base.replace(
+        "pore_diffusion_m2_per_s = 1e-11\n",
+        "pore_diffusion_m2_per_s = 1e-11\nsurface_diffusion_m2_per_s = 1e-3\n",
+    );
+    let e = column::parse_column_text("bad.toml", &text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("components[1].surface_diffusion_m2_per_s") && e.contains("1e-8"),
+        "{e}"
+    );
+}
+
+/// The mesh refinement's limits are checked before anything runs: a
+/// starting mesh it could not double within its 512 elements, and an
+/// accuracy finer than the time integrator can tell apart.
+#[test]
+fn mesh_refinement_limits_are_refused_up_front() {
+    let base = std::fs::read_to_string(fixture("grm_langmuir.toml")).unwrap();
+    assert!(base.contains("elements = 4\n"));
+    let text = base.replace("elements = 4\n", "elements = 300\naccuracy = 1e-3\n");
+    let e = column::parse_column_text("bad.toml", &text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("discretisation.elements") && e.contains("256"),
+        "{e}"
+    );
+    let text = base.replace("elements = 4\n", "elements = 4\naccuracy = 1e-7\n");
+    let e = column::parse_column_text("bad.toml", &text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("discretisation.accuracy") && e.contains("relative_tolerance"),
+        "{e}"
+    );
 }
 
 #[test]

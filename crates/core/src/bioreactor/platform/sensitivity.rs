@@ -59,7 +59,7 @@ use crate::solver::{OdeSystem, SolverFailure};
 /// (`S` = 17), a quarter less work in every stage, dense output and check;
 /// otherwise `S` = N.
 #[derive(Debug, Clone)]
-pub struct PlatformSensitivity<const K: usize, const S: usize, const M: usize> {
+pub(crate) struct PlatformSensitivity<const K: usize, const S: usize, const M: usize> {
     base: ChoPlatform,
     p: Params<DualN<K>>,
     d: Derived<DualN<K>>,
@@ -336,7 +336,7 @@ const ALGEBRAIC_COLUMNS: [usize; 8] = [10, 11, 14, 15, 16, 17, 18, 19];
 /// States 0..FED_BACK are the ones some state's rate reads (or the product
 /// shares, read by the glycan and charge columns); HCP, DNA and the
 /// cumulative balances after them feed nothing back.
-pub const FED_BACK: usize = 17;
+pub(crate) const FED_BACK: usize = 17;
 
 /// Output columns that read a state from [`FED_BACK`] on: base added (the
 /// cumulative base), HCP and DNA.
@@ -391,8 +391,14 @@ pub fn run_with_sensitivities(
     recipe: &Recipe,
     opts: &RunOptions,
 ) -> Result<SensitivityTable, SolverFailure> {
-    let all: Vec<usize> = (0..N_OUTPUTS).collect();
-    let columns = columns.unwrap_or(&all);
+    // Indices beyond the output row are dropped here, once, so the table's
+    // columns are exactly those written (a caller asking for one finds it
+    // missing through `position`).
+    let columns: Vec<usize> = match columns {
+        Some(c) => c.iter().copied().filter(|&c| c < N_OUTPUTS).collect(),
+        None => (0..N_OUTPUTS).collect(),
+    };
+    let columns = columns.as_slice();
     let mut table = SensitivityTable {
         columns: columns.to_vec(),
         times_h: Vec::new(),
