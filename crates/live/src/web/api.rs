@@ -89,16 +89,23 @@ pub(crate) async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// Runs a store call off the async workers (a durable store blocks on disk).
+/// Runs a store call off the async workers (a durable store blocks on disk)
+/// once `tenant` holds a slot of the server's [`FairGate`](super::fair)
+/// (held until the call ends, also if the request is abandoned meanwhile).
 /// A store error is logged here and reaches the client as a bare 500, so
 /// that its text cannot carry another tenant's data.
-pub(crate) async fn with_store<T, F>(st: &AppState, f: F) -> Result<T, ApiError>
+pub(crate) async fn with_store<T, F>(st: &AppState, tenant: &str, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, Error> + Send + 'static,
 {
     let store = st.store.clone();
-    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+    let permit = st.gate.acquire(tenant).await;
+    let work = move || {
+        let _permit = permit;
+        f(store.as_ref())
+    };
+    match tokio::task::spawn_blocking(work).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
             eprintln!("biotwin web: store error: {e}");
@@ -108,6 +115,42 @@ where
             eprintln!("biotwin web: store task failed: {e}");
             Err(ApiError::Internal)
         }
+    }
+}
+
+/// A page serialised to JSON where it was read (on the blocking pool,
+/// under the tenant's slot), so that a 5,000-item page does not hold an
+/// async worker: the bytes, the number of items, and the total.
+pub(crate) struct JsonPage {
+    body: Vec<u8>,
+    n: usize,
+    total: usize,
+}
+
+impl JsonPage {
+    pub(crate) fn of<T: Serialize>(items: &[T], total: usize) -> Result<JsonPage, Error> {
+        let body = serde_json::to_vec(items)
+            .map_err(|e| Error::io("<JSON answer>", format!("cannot serialise: {e}")))?;
+        Ok(JsonPage {
+            body,
+            n: items.len(),
+            total,
+        })
+    }
+
+    /// The response: as [`paged`] makes it.
+    fn into_response(self, offset: usize) -> Response {
+        let mut r = (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.body,
+        )
+            .into_response();
+        no_store(&mut r);
+        page_headers(&mut r, offset, self.n, self.total);
+        r
     }
 }
 
@@ -174,25 +217,25 @@ async fn list_batches(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
-    let list = with_store(&st, move |s| {
+    let tenant = t.clone();
+    let page = with_store(&st, &tenant, move |s| {
         let alerts = s.alerts(&t)?;
-        let mut out = Vec::new();
+        let mut list = Vec::new();
         for b in s.batches(&t)? {
             let preds = s.predictions(&t, &b.batch_id)?;
-            out.push(summary(b, &preds, &alerts));
+            list.push(summary(b, &preds, &alerts));
         }
-        Ok(out)
+        list.sort_by(|a, b| {
+            a.finished
+                .cmp(&b.finished)
+                .then(a.start_unix_s.total_cmp(&b.start_unix_s))
+                .then(a.batch_id.cmp(&b.batch_id))
+        });
+        let (list, total) = page_of(list, offset, limit);
+        JsonPage::of(&list, total)
     })
     .await?;
-    let mut list = list;
-    list.sort_by(|a, b| {
-        a.finished
-            .cmp(&b.finished)
-            .then(a.start_unix_s.total_cmp(&b.start_unix_s))
-            .then(a.batch_id.cmp(&b.batch_id))
-    });
-    let (list, total) = page_of(list, offset, limit);
-    Ok(paged(list, offset, total))
+    Ok(page.into_response(offset))
 }
 
 async fn one_batch(
@@ -200,7 +243,8 @@ async fn one_batch(
     Authed(t, _): Authed,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let found = with_store(&st, move |s| {
+    let tenant = t.clone();
+    let found = with_store(&st, &tenant, move |s| {
         let Some(b) = s.batch(&t, &id)? else {
             return Ok(None);
         };
@@ -225,7 +269,8 @@ where
     T: Send + 'static,
     F: FnOnce(&dyn Store, &str, &str) -> Result<T, Error> + Send + 'static,
 {
-    with_store(st, move |s| {
+    let key = tenant.clone();
+    with_store(st, &key, move |s| {
         if s.batch(&tenant, &id)?.is_none() {
             return Ok(None);
         }
@@ -249,9 +294,12 @@ async fn predictions(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
-    let p = of_batch(&st, t, id, |s, t, id| s.predictions(t, id)).await?;
-    let (p, total) = page_of(p, offset, limit);
-    Ok(paged(p, offset, total))
+    let page = of_batch(&st, t, id, move |s, t, id| {
+        let (p, total) = page_of(s.predictions(t, id)?, offset, limit);
+        JsonPage::of(&p, total)
+    })
+    .await?;
+    Ok(page.into_response(offset))
 }
 
 #[derive(Deserialize)]
@@ -279,14 +327,19 @@ pub(crate) fn page_bounds(
 /// A page of a list: the items, with the total and where the next page
 /// starts in headers (`X-Total-Count`, `X-Next-Offset` when there is more).
 pub(crate) fn paged<T: Serialize>(items: Vec<T>, offset: usize, total: usize) -> Response {
-    let next = offset + items.len();
+    let n = items.len();
     let mut r = ok(items);
+    page_headers(&mut r, offset, n, total);
+    r
+}
+
+fn page_headers(r: &mut Response, offset: usize, n: usize, total: usize) {
+    let next = offset + n;
     let h = r.headers_mut();
     h.insert("x-total-count", HeaderValue::from(total as u64));
     if next < total {
         h.insert("x-next-offset", HeaderValue::from(next as u64));
     }
-    r
 }
 
 /// Slices a whole list into the requested page.
@@ -303,11 +356,13 @@ async fn readings(
 ) -> Result<Response, ApiError> {
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
     let tag = q.tag;
-    let (r, total): (Vec<Reading>, usize) = of_batch(&st, t, id, move |s, t, id| {
-        s.readings_page(t, id, tag.as_deref(), offset, limit)
+    let page = of_batch(&st, t, id, move |s, t, id| {
+        let (r, total): (Vec<Reading>, usize) =
+            s.readings_page(t, id, tag.as_deref(), offset, limit)?;
+        JsonPage::of(&r, total)
     })
     .await?;
-    Ok(paged(r, offset, total))
+    Ok(page.into_response(offset))
 }
 
 async fn alerts(
@@ -316,13 +371,14 @@ async fn alerts(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
-    let a = with_store(&st, move |s| {
-        let a = s.alerts(&t)?;
-        super::people::with_signatures(s, &t, a)
+    let tenant = t.clone();
+    let page = with_store(&st, &tenant, move |s| {
+        let a = super::people::with_signatures(s, &t, s.alerts(&t)?)?;
+        let (a, total) = page_of(a, offset, limit);
+        JsonPage::of(&a, total)
     })
     .await?;
-    let (a, total) = page_of(a, offset, limit);
-    Ok(paged(a, offset, total))
+    Ok(page.into_response(offset))
 }
 
 /// `/api/batches/{id}/plot/{cqa}.svg`: the CQA's chart of the batch view

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod background;
 pub mod batch_chart;
 pub mod demo;
+pub mod fair;
 pub mod limits;
 mod page;
 mod people;
@@ -41,6 +42,8 @@ pub(crate) struct AppState {
     pub ack_lock: Arc<tokio::sync::Mutex<()>>,
     /// Each tenant's share of concurrent requests ([`limits::fair_share`]).
     pub slots: limits::TenantSlots,
+    /// Tenant-fair admission to store work and serialisation ([`fair`]).
+    pub gate: fair::FairGate,
 }
 
 /// The whole application. `tenants`: (tenant, SHA-256 of its bearer token as
@@ -52,6 +55,7 @@ pub fn router(store: Arc<dyn Store>, tenants: Vec<(TenantId, String)>) -> axum::
         tenants: Arc::new(Tenants::new(&tenants)),
         ack_lock: Arc::new(tokio::sync::Mutex::new(())),
         slots: limits::TenantSlots::default(),
+        gate: fair::FairGate::new(fair::work_slots()),
     };
     page::routes()
         .merge(api::routes())

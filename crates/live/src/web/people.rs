@@ -85,7 +85,9 @@ async fn login(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiE
             "expected a JSON body {{\"user\": ID, \"password\": PASSWORD}}; found: {e}"
         ))
     })?;
-    let outcome = with_store(&st, move |s| match s.accounts() {
+    // Sign-ins have no tenant yet: they share one place in the gate's turn
+    // (a key no tenant id can be).
+    let outcome = with_store(&st, "\0sign-in", move |s| match s.accounts() {
         Some(a) => a
             .login(b.user.trim(), &b.password, crate::users::now_unix_s())
             .map(Some),
@@ -104,12 +106,12 @@ async fn login(State(st): State<AppState>, body: Bytes) -> Result<Response, ApiE
 
 async fn logout(
     State(st): State<AppState>,
-    Authed(_, p): Authed,
+    Authed(t, p): Authed,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = bearer(&headers).unwrap_or_default().to_string();
     let ended = if p.via == Via::Session {
-        with_store(&st, move |s| match s.accounts() {
+        with_store(&st, &t, move |s| match s.accounts() {
             Some(a) => a.logout(&token),
             None => Ok(false),
         })
@@ -223,7 +225,7 @@ async fn acknowledge(
     // Existence first: another tenant's alert must give the same answer as
     // a nonexistent one whatever the role and body.
     let (tt, ii, cc) = (t.clone(), id.clone(), cqa.clone());
-    let found = with_store(&st, move |s| {
+    let found = with_store(&st, &t, move |s| {
         Ok(s.alerts(&tt)?
             .into_iter()
             .any(|a| a.batch_id == ii && a.cqa == cc))
@@ -249,7 +251,8 @@ async fn acknowledge(
     // One acknowledgement at a time, so that two people signing at once do
     // not both get an audit entry when only the first stands.
     let _one_at_a_time = st.ack_lock.lock().await;
-    let result = with_store(&st, move |s| {
+    let tenant = t.clone();
+    let result = with_store(&st, &tenant, move |s| {
         let Some(existing) = s
             .alerts(&t)?
             .into_iter()
@@ -335,7 +338,8 @@ async fn audit(
         None => None,
     };
     let batch = q.batch;
-    let found = with_store(&st, move |s| {
+    let tenant = t.clone();
+    let found = with_store(&st, &tenant, move |s| {
         if let Some(b) = &batch
             && s.batch(&t, b)?.is_none()
         {
