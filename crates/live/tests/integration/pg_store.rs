@@ -50,14 +50,19 @@ fn an_unmigrated_database_is_refused_and_migrate_is_idempotent() {
     assert!(msg.contains("biotwin store migrate"), "{msg}");
     assert!(msg.contains("version 0"), "{msg}");
     let (_, applied) = PgStore::migrate(&db.target).unwrap();
-    assert_eq!(applied, vec![1]);
+    assert_eq!(applied, vec![1, 2]);
     let (s, applied) = PgStore::migrate(&db.target).unwrap();
     assert!(applied.is_empty());
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     let trail = s.audit().unwrap();
-    assert_eq!(trail.len(), 1, "one store.migrated entry, not two");
-    assert_eq!(trail[0].action, "store.migrated");
+    assert_eq!(
+        trail.len(),
+        2,
+        "one store.migrated entry per migration, not more"
+    );
+    assert!(trail.iter().all(|e| e.action == "store.migrated"));
     assert_eq!(trail[0].detail["schema_version"], json!(1));
+    assert_eq!(trail[1].detail["schema_version"], json!(2));
     s.verify_records().unwrap().unwrap();
 }
 
