@@ -12,8 +12,8 @@
 //! lease connection, fed the whole site's stream (every worker receives
 //! every update, as from a historian subscription, and stores and
 //! processes only the batches it holds). Updates are paced in wall-clock
-//! time: batch i's k-th update (batch time k x 10 s) is due at
-//! `(k x 10 + i x 10 / batches) / speed` s after the start, so they arrive
+//! time: batch i's k-th update (batch time k x 10 s, k = 1, 2, ...) is due
+//! `((k - 1) x 10 + i x 10 / batches) / speed` s after the start, so they arrive
 //! evenly, `batches / 10 x speed` per second. Each worker loop hands every
 //! update that is due to the engine in one `ingest_many` (stored in one
 //! transaction: group commit), which maps, assimilates and, every
@@ -22,6 +22,12 @@
 //! when the call that stored and processed it returned. Start-up
 //! (registration, first acquisition and `batch.started` of every batch) is
 //! not timed: the clock starts when every worker holds its share.
+//!
+//! Batch i started `forecast_every_s x i / batches` before the first
+//! update, so the batches' forecasts fall evenly (`batches /
+//! forecast_every_s` predictions/s, 167/s by default), as for batches
+//! started at different times; started all at once, every batch forecasts
+//! within the same update interval (a burst of 10,000 predictions in 10 s).
 //!
 //! The predictor is the recursive least-squares trend with a 200-member
 //! ensemble of `examples/live_throughput.rs`.
@@ -159,7 +165,10 @@ fn site(batches: usize, forecast_every_s: f64) -> SiteConfig {
                 id: format!("B{i:05}"),
                 tenant: "t".into(),
                 unit: format!("U{i:05}"),
-                start_unix_s: START,
+                // Concurrent batches started at different times (spread
+                // over one forecast interval), as on a plant: their
+                // forecasts fall evenly, not all in the same second.
+                start_unix_s: START - forecast_every_s * i as f64 / batches as f64,
                 planned_end_unix_s: START + 14.0 * 86400.0,
                 process: "generated".into(),
                 predictor: "trend".into(),
@@ -244,14 +253,14 @@ fn parent(o: &Opts) -> Result<(), Error> {
         .iter_mut()
         .map(|k| std::io::BufReader::new(k.stdout.take().unwrap()).lines())
         .collect();
-    let mut say = |kids: &mut Vec<std::process::Child>, s: &str| {
+    let say = |kids: &mut Vec<std::process::Child>, s: &str| {
         for k in kids.iter_mut() {
             let stdin = k.stdin.as_mut().unwrap();
             writeln!(stdin, "{s}").unwrap();
             stdin.flush().unwrap();
         }
     };
-    let mut expect =
+    let expect =
         |lines: &mut Vec<std::io::Lines<std::io::BufReader<std::process::ChildStdout>>>,
          what: &str|
          -> Vec<String> {
@@ -378,8 +387,9 @@ fn worker(o: &Opts, index: usize) -> Result<(), Error> {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     let n = o.batches;
+    // Update k (batch time k x 10 s, k = 1, 2, ...) of batch i.
     let due_at = |i: usize, k: u64| {
-        go + (k as f64 * UPDATE_EVERY_S + i as f64 * UPDATE_EVERY_S / n as f64) / o.speed
+        go + ((k - 1) as f64 * UPDATE_EVERY_S + i as f64 * UPDATE_EVERY_S / n as f64) / o.speed
     };
     let mut next_k = vec![1u64; n];
     let mut latencies: Vec<f64> = Vec::new();

@@ -241,6 +241,9 @@ pub struct Engine {
     last_tick: Option<Instant>,
     /// Orphaned leases at the last tick.
     lease_orphans: u64,
+    /// With leases: predictions made in this round, written together at
+    /// its end ([`Engine::flush`]) or before a batch is marked finished.
+    buffered: Vec<PredictionRecord>,
 }
 
 impl Engine {
@@ -277,6 +280,7 @@ impl Engine {
             reopen: None,
             last_tick: None,
             lease_orphans: 0,
+            buffered: Vec::new(),
         }
     }
 
@@ -490,8 +494,49 @@ impl Engine {
             for r in &stored {
                 self.process(&mut run, r)?;
             }
+            self.flush()?;
         }
         Ok(run)
+    }
+
+    /// Writes the buffered predictions (leased workers) in one write. A
+    /// batch whose lease was lost meanwhile is dropped with its records
+    /// (its new holder re-makes them); any other failure is fatal.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if self.buffered.is_empty() {
+            return Ok(());
+        }
+        let mut recs = std::mem::take(&mut self.buffered);
+        let new = match self.store.insert_predictions_many(&recs) {
+            Ok(new) => new,
+            Err(e) => {
+                let mut batches: Vec<(String, String)> = recs
+                    .iter()
+                    .map(|r| (r.tenant.clone(), r.batch_id.clone()))
+                    .collect();
+                batches.sort();
+                batches.dedup();
+                let mut lost = Vec::new();
+                for (t, b) in batches {
+                    if self.lease_lost(&t, &b)? {
+                        lost.push(b);
+                    }
+                }
+                if lost.is_empty() {
+                    return Err(e);
+                }
+                recs.retain(|r| !lost.contains(&r.batch_id));
+                self.store.insert_predictions_many(&recs)?
+            }
+        };
+        for n in new {
+            if n {
+                self.stats.predictions_new += 1;
+            } else {
+                self.stats.predictions_existing += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Readings of `unit` from outside: stored, then processed in order.
@@ -557,8 +602,10 @@ impl Engine {
             }
             write(self, &groups)?;
         }
-        for ((unit, readings), owner) in polled.iter().zip(owners) {
-            let _ = unit;
+        for ((_, readings), owner) in polled.iter().zip(owners) {
+            // A long round (many batches forecasting at once) must not
+            // outlast this worker's leases.
+            self.maybe_renew()?;
             for (r, b) in readings.iter().zip(owner) {
                 let Some(id) = b else { continue };
                 if id.is_empty() {
@@ -590,7 +637,7 @@ impl Engine {
                 }
             }
         }
-        Ok(())
+        self.flush()
     }
 
     /// With leases: whether this worker has lost the lease of batch `id`
@@ -610,6 +657,27 @@ impl Engine {
         self.runs.remove(id);
         self.stats.leases_lost += 1;
         Ok(true)
+    }
+
+    /// With leases: renews now if the last renewal is a tick old, dropping
+    /// any batch whose lease was lost.
+    fn maybe_renew(&mut self) -> Result<(), Error> {
+        let Some(l) = self.leases.as_mut() else {
+            return Ok(());
+        };
+        if self.last_tick.is_some_and(|t| t.elapsed() < l.tick_every()) {
+            return Ok(());
+        }
+        let lost = l.renew()?;
+        let worker = l.worker().to_string();
+        self.last_tick = Some(Instant::now());
+        for (_, id) in &lost {
+            if self.runs.remove(id).is_some() {
+                self.stats.leases_lost += 1;
+                eprintln!("live: worker {worker}: lost the lease of batch {id} (expired)");
+            }
+        }
+        Ok(())
     }
 
     /// With leases: renews, balances and acquires; drops the batches lost,
@@ -640,7 +708,20 @@ impl Engine {
         let audit = self.store.audit()?;
         let cfg = self.cfg.clone();
         let mut units = std::collections::BTreeSet::new();
+        let mut renewed = Instant::now();
+        let mut lost = std::collections::BTreeSet::new();
         for key in &change.acquired {
+            // Starting thousands of batches (each recorded, or resumed from
+            // its stored readings) can outlast a lease: renew meanwhile.
+            if let Some(l) = self.leases.as_mut()
+                && renewed.elapsed() >= l.tick_every()
+            {
+                lost.extend(l.renew()?);
+                renewed = Instant::now();
+            }
+            if lost.contains(key) {
+                continue;
+            }
             let Some(b) = cfg
                 .batches
                 .iter()
@@ -670,6 +751,14 @@ impl Engine {
                         return Err(e);
                     }
                 }
+            }
+        }
+        for (_, id) in &lost {
+            if self.runs.remove(id).is_some() {
+                self.stats.leases_lost += 1;
+                eprintln!(
+                    "live: worker {worker}: lost the lease of batch {id} while starting batches"
+                );
             }
         }
         for i in 0..self.sources.len() {
@@ -825,7 +914,11 @@ impl Engine {
             created_unix_s: now_unix_s(),
             forecast,
         };
-        if self.store.insert_prediction(&record)? {
+        if self.leases.is_some() {
+            // Group commit: written with the round's others (before the
+            // batch can be marked finished).
+            self.buffered.push(record.clone());
+        } else if self.store.insert_prediction(&record)? {
             self.stats.predictions_new += 1;
         } else {
             self.stats.predictions_existing += 1;
@@ -863,6 +956,9 @@ impl Engine {
     }
 
     fn finish(&mut self, run: &mut BatchRun) -> Result<(), Error> {
+        // Every prediction is stored before the batch is marked finished
+        // (a resume skips finished batches).
+        self.flush()?;
         run.finished = true;
         self.stats.batches_finished += 1;
         if let Some(l) = self.leases.as_mut() {

@@ -41,6 +41,9 @@ pub trait BatchLeases: Send {
     fn register(&mut self, batches: &[BatchKey]) -> Result<(), Error>;
     /// Heartbeat, renewal, balancing and acquisition.
     fn tick(&mut self) -> Result<LeaseChange, Error>;
+    /// Heartbeat and renewal only (between ticks, while starting many
+    /// acquired batches takes longer than a tick); returns the leases lost.
+    fn renew(&mut self) -> Result<Vec<BatchKey>, Error>;
     /// The batch finished here: it no longer counts towards this worker's
     /// load, and its lease is deleted when the worker exits.
     fn finished(&mut self, key: &BatchKey);

@@ -254,6 +254,15 @@ pub trait Store: Send + Sync {
     /// Inserts a prediction unless (tenant, batch, seq) exists; returns
     /// whether it was new.
     fn insert_prediction(&self, p: &PredictionRecord) -> Result<bool, biotwin_core::error::Error>;
+    /// [`insert_prediction`](Self::insert_prediction) of several records,
+    /// one write where the store can (PostgreSQL: one transaction, group
+    /// commit); whether each was new. Default: one write each.
+    fn insert_predictions_many(
+        &self,
+        ps: &[PredictionRecord],
+    ) -> Result<Vec<bool>, biotwin_core::error::Error> {
+        ps.iter().map(|p| self.insert_prediction(p)).collect()
+    }
     /// Inserts an alert unless (tenant, batch, cqa) has one; returns whether
     /// it was new.
     fn insert_alert(&self, a: &AlertRecord) -> Result<bool, biotwin_core::error::Error>;

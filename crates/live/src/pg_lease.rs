@@ -234,7 +234,8 @@ impl PgBatchLeases {
         }
     }
 
-    fn tick_in(&mut self) -> Result<LeaseChange, E> {
+    /// Heartbeat and renewal: the leases kept, and those lost.
+    fn renew_in(&mut self) -> Result<(HashMap<BatchKey, i64>, Vec<BatchKey>), E> {
         self.heartbeat()?;
         let ttl = self.ttl_s;
         // Renew: only unexpired leases at their epoch; anything else is lost.
@@ -251,17 +252,27 @@ impl PgBatchLeases {
             .collect();
         let before = self.held();
         let mut held: HashMap<BatchKey, i64> = HashMap::new();
-        let mut change = LeaseChange::default();
+        let mut lost = Vec::new();
         for (k, e) in &before {
+            // A row renewed at another epoch than ours is not ours.
             if renewed.get(k) == Some(e) {
                 held.insert(k.clone(), *e);
             } else {
-                change.lost.push(k.clone());
+                lost.push(k.clone());
             }
         }
-        // A row renewed at another epoch than ours is not ours (a stale
-        // acquisition answer is impossible, but never write on it).
         self.done.retain(|k| held.contains_key(k));
+        self.set_held(held.clone());
+        Ok((held, lost))
+    }
+
+    fn tick_in(&mut self) -> Result<LeaseChange, E> {
+        let ttl = self.ttl_s;
+        let (mut held, lost) = self.renew_in()?;
+        let mut change = LeaseChange {
+            lost,
+            ..LeaseChange::default()
+        };
         let row = self.client.query_one(
             &format!(
                 "SELECT
@@ -414,6 +425,12 @@ impl BatchLeases for PgBatchLeases {
 
     fn tick(&mut self) -> Result<LeaseChange, Error> {
         self.tick_in().map_err(|e| self.err(e))
+    }
+
+    fn renew(&mut self) -> Result<Vec<BatchKey>, Error> {
+        self.renew_in()
+            .map(|(_, lost)| lost)
+            .map_err(|e| self.err(e))
     }
 
     fn finished(&mut self, key: &BatchKey) {

@@ -457,6 +457,19 @@ impl PgStore {
         })
     }
 
+    /// A prediction's forecast as stored; refused if it would not read
+    /// back (as in the SQLite store: JSON writes NaN as null).
+    fn prediction_json(&self, p: &PredictionRecord) -> Result<String, Error> {
+        let json = serde_json::to_string(&p.forecast).map_err(|e| self.err(e))?;
+        serde_json::from_str::<Forecast>(&json).map_err(|e| {
+            self.err(format!(
+                "prediction {} of batch {} has a non-finite number: {e}",
+                p.seq, p.batch_id
+            ))
+        })?;
+        Ok(json)
+    }
+
     /// Makes this store a leased worker's: from now on a write of a batch
     /// the fence knows is refused unless the fence holds its lease (once;
     /// a second fence is an error).
@@ -825,6 +838,43 @@ fn reading_row(r: &postgres::Row) -> Reading {
     }
 }
 
+/// Inserts a prediction (forecast as `json`) unless (tenant, batch, seq)
+/// exists, with its ledger entry, inside the caller's locked transaction;
+/// whether it was new.
+fn insert_prediction_in(tx: &mut Transaction, p: &PredictionRecord, json: &str) -> Result<bool, E> {
+    let n = tx.execute(
+        "INSERT INTO predictions VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT DO NOTHING",
+        &[
+            &p.tenant,
+            &p.batch_id,
+            &(p.seq as i64),
+            &p.model_id,
+            &p.input_sha256,
+            &p.created_unix_s,
+            &json,
+        ],
+    )?;
+    if n == 1 {
+        let h = tx
+            .query_one(
+                &format!(
+                    "SELECT {} FROM predictions WHERE tenant = $1 AND batch_id = $2 AND seq = $3",
+                    ledger::PREDICTION_COLS
+                ),
+                &[&p.tenant, &p.batch_id, &(p.seq as i64)],
+            )
+            .map(|r| row_sha256(prediction_value(&r)))?;
+        ledger_append(
+            tx,
+            "prediction",
+            serde_json::json!({"tenant": p.tenant, "batch_id": p.batch_id, "seq": p.seq}),
+            h,
+        )?;
+    }
+    Ok(n == 1)
+}
+
 /// [`insert_readings_in`] for several batches in one statement: ids
 /// increase group after group, each group in its order.
 fn insert_readings_groups_in(
@@ -955,47 +1005,31 @@ impl Store for PgStore {
     }
 
     fn insert_prediction(&self, p: &PredictionRecord) -> Result<bool, Error> {
-        let json = serde_json::to_string(&p.forecast).map_err(|e| self.err(e))?;
-        // As in the SQLite store: JSON writes NaN as null, which would make
-        // the record unreadable.
-        serde_json::from_str::<Forecast>(&json).map_err(|e| {
-            self.err(format!(
-                "prediction {} of batch {} has a non-finite number: {e}",
-                p.seq, p.batch_id
-            ))
-        })?;
+        let json = self.prediction_json(p)?;
         self.write_batches(&[(&p.tenant, &p.batch_id)], |tx| {
-            let n = tx.execute(
-                "INSERT INTO predictions VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT DO NOTHING",
-                &[
-                    &p.tenant,
-                    &p.batch_id,
-                    &(p.seq as i64),
-                    &p.model_id,
-                    &p.input_sha256,
-                    &p.created_unix_s,
-                    &json,
-                ],
-            )?;
-            if n == 1 {
-                let h = tx
-                    .query_one(
-                        &format!(
-                            "SELECT {} FROM predictions WHERE tenant = $1 AND batch_id = $2 AND seq = $3",
-                            ledger::PREDICTION_COLS
-                        ),
-                        &[&p.tenant, &p.batch_id, &(p.seq as i64)],
-                    )
-                    .map(|r| row_sha256(prediction_value(&r)))?;
-                ledger_append(
-                    tx,
-                    "prediction",
-                    serde_json::json!({"tenant": p.tenant, "batch_id": p.batch_id, "seq": p.seq}),
-                    h,
-                )?;
-            }
-            Ok(n == 1)
+            insert_prediction_in(tx, p, &json)
+        })
+    }
+
+    fn insert_predictions_many(&self, ps: &[PredictionRecord]) -> Result<Vec<bool>, Error> {
+        if ps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let jsons = ps
+            .iter()
+            .map(|p| self.prediction_json(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys: Vec<(&str, &str)> = ps
+            .iter()
+            .map(|p| (p.tenant.as_str(), p.batch_id.as_str()))
+            .collect();
+        // Group commit: one transaction (one lock, one fence check, one
+        // commit) for every prediction of a round.
+        self.write_batches(&keys, |tx| {
+            ps.iter()
+                .zip(&jsons)
+                .map(|(p, j)| insert_prediction_in(tx, p, j))
+                .collect()
         })
     }
 
