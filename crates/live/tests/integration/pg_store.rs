@@ -347,6 +347,55 @@ fn tenant_isolation_on_every_endpoint_on_postgres() {
     });
 }
 
+/// Stateless serving: two web API replicas, each over a store object of
+/// its own (its own connections, as two `biotwin serve` processes would
+/// have), over one PostgreSQL database, give byte-identical answers to the
+/// same requests of either tenant, and the second keeps the tenants apart
+/// as the first does.
+#[test]
+fn two_serve_replicas_over_one_database_answer_alike() {
+    let Some((db, s)) = pg_test_store("two_serve_replicas_over_one_database_answer_alike") else {
+        return;
+    };
+    crate::live_web::fill(s.as_ref());
+    let first: Arc<dyn Store> = Arc::new(OffRuntime(s));
+    let second: Arc<dyn Store> = Arc::new(OffRuntime(Arc::new(PgStore::open(&db.target).unwrap())));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (a, b) = (
+            crate::live_web::app(first.clone()),
+            crate::live_web::app(second.clone()),
+        );
+        let mut compared = 0;
+        for token in [crate::live_web::TOKEN_A, crate::live_web::TOKEN_B] {
+            let auth = crate::live_web::bearer(token);
+            for path in [
+                "/api/batches",
+                "/api/batches/A-001",
+                "/api/batches/A-001/predictions",
+                "/api/batches/A-001/readings?tag=PH-101",
+                "/api/batches/B-001/predictions",
+                "/api/batches/SHARED-1",
+                "/api/batches/SHARED-1/predictions",
+                "/api/alerts",
+            ] {
+                let x = crate::live_web::call(&a, "GET", path, Some(&auth), "").await;
+                let y = crate::live_web::call(&b, "GET", path, Some(&auth), "").await;
+                assert_eq!(x.status, y.status, "{path}");
+                assert_eq!(x.body, y.body, "{path}");
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 16);
+        crate::live_web::another_tenants_batch_is_nonexistent_on(second.clone(), b.clone()).await;
+        crate::live_web::lists_on(second.clone(), b).await;
+    });
+}
+
 /// Batch leases (`pg_lease`): two workers share a site's batches; a worker
 /// paused past its lease's expiry loses the batch to the other and, woken
 /// up, cannot write its records (the epoch is checked in the write's own
