@@ -188,14 +188,25 @@ pub fn fleet_run(
         takeovers.push((held.len(), killed.elapsed().as_secs_f64()));
         workers[v] = worker(&site, speed, &log());
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(120 + n as u64 / 2);
     for (i, mut w) in workers.into_iter().enumerate() {
         loop {
             if let Some(status) = w.try_wait().unwrap() {
                 assert!(status.success(), "worker {i}: {status}");
                 break;
             }
-            assert!(Instant::now() < deadline, "worker {i} did not finish");
+            if Instant::now() >= deadline {
+                let rows = pg_lease::leases(&db.target).unwrap();
+                let _ = w.kill();
+                panic!(
+                    "worker {i} did not finish: {} of {} predictions stored; leases: {} finished, {} held, {} free or orphaned",
+                    records(&cfg).len(),
+                    reference.len(),
+                    rows.iter().filter(|r| r.finished).count(),
+                    rows.iter().filter(|r| !r.finished && r.held).count(),
+                    rows.iter().filter(|r| !r.finished && !r.held).count()
+                );
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
