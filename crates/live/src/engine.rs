@@ -49,6 +49,9 @@ use super::{
 };
 use biotwin_core::error::Error;
 
+/// Most readings one group-commit transaction writes (leased workers).
+const WRITE_CHUNK: usize = 20_000;
+
 /// Actor name of the service in the audit trail.
 pub const ACTOR: &str = "biotwin-live";
 
@@ -580,19 +583,30 @@ impl Engine {
             }
             owners.push(owner);
         }
-        let write = |s: &Self, groups: &BTreeMap<(String, String), Vec<Reading>>| {
-            let g: Vec<(&str, &str, &[Reading])> = groups
-                .iter()
-                .map(|((t, b), rs)| (t.as_str(), b.as_str(), rs.as_slice()))
-                .collect();
-            s.store.insert_readings_many(&g)
+        // At most WRITE_CHUNK readings per transaction, renewing the
+        // leases between chunks: a round of thousands of batches must not
+        // outlast them.
+        let write = |s: &mut Self, groups: &BTreeMap<(String, String), Vec<Reading>>| {
+            let mut chunk: Vec<(&str, &str, &[Reading])> = Vec::new();
+            let mut n = 0;
+            for ((t, b), rs) in groups {
+                chunk.push((t.as_str(), b.as_str(), rs.as_slice()));
+                n += rs.len();
+                if n >= WRITE_CHUNK {
+                    s.store.insert_readings_many(&chunk)?;
+                    s.maybe_renew()?;
+                    chunk.clear();
+                    n = 0;
+                }
+            }
+            s.store.insert_readings_many(&chunk)
         };
         if let Err(e) = write(self, &groups) {
             // A batch whose lease was lost under us is dropped; the rest
             // is written again. Anything else is a store failure: fatal.
             let mut lost = false;
             for (t, b) in groups.keys().cloned().collect::<Vec<_>>() {
-                if self.runs.contains_key(&b) && self.lease_lost(&t, &b)? {
+                if !t.is_empty() && self.lease_lost(&t, &b)? {
                     groups.remove(&(t, b));
                     lost = true;
                 }
@@ -1075,7 +1089,17 @@ impl Engine {
             // some unfinished batch has no live holder: it may take it over.
             let orphans = self.leases.is_some() && self.lease_orphans > 0;
             if (out.all_ended || (once && out.readings == 0 && !out.retrying)) && !orphans {
-                break;
+                if self.leases.is_none() {
+                    break;
+                }
+                // Decide on a fresh tick, not the last one's count: this
+                // worker may have lost leases since (expired in a long
+                // round); the tick re-acquires them and reopens their
+                // sources, or finds nothing left to take.
+                self.lease_tick()?;
+                if self.lease_orphans == 0 && self.sources.iter().all(|s| s.ended) {
+                    break;
+                }
             }
             if out.readings == 0 {
                 std::thread::sleep(Duration::from_millis(if out.retrying { 20 } else { 100 }));
