@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::live::Store;
 use crate::live::config::SiteConfig;
-use crate::live::engine::{Engine, EngineOptions, PredictorFactory, open_source};
+use crate::live::engine::{Engine, EngineOptions, PredictorFactory, open_source, open_source_at};
 use crate::live::factory::SiteFactory;
 use crate::live::mechanistic::MechanisticOptions;
 
@@ -101,9 +101,9 @@ pub fn run(a: Args) -> Result<(), Error> {
     }
     let cfg = Arc::new(site);
     let speed = a.speed.unwrap_or(if a.once { 0.0 } else { 1.0 });
-    let store = crate::live::opened::open(&cfg)?;
-    // PostgreSQL: one worker runs a site; a second waits here and takes over.
-    let _lease = crate::live::opened::hold_site(&cfg)?;
+    // PostgreSQL: this worker runs the batches whose leases it holds; any
+    // number of workers share the site (docs/live.md).
+    let (store, leases) = crate::live::opened::open_worker(&cfg)?;
     // Bound before the engine starts, so a port in use fails the command
     // before anything is recorded.
     let server = match a.serve {
@@ -111,6 +111,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         None => None,
     };
     let mut sources = Vec::new();
+    let opened_at = std::time::Instant::now();
     for s in &cfg.sources {
         sources.push((open_source(s, speed)?, s.unit.clone()));
     }
@@ -129,6 +130,15 @@ pub fn run(a: Args) -> Result<(), Error> {
         sources,
         EngineOptions::default(),
     );
+    if let Some(l) = leases {
+        // A batch acquired from another worker: its sources are read again
+        // from their beginning, paced from when this worker opened them.
+        let c = cfg.clone();
+        engine = engine.with_leases(
+            l,
+            Box::new(move |i| open_source_at(&c.sources[i], speed, Some(opened_at))),
+        );
+    }
     engine.start()?;
     let stats = engine.run(a.once)?;
     outln!("{stats}");

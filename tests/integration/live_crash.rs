@@ -22,7 +22,7 @@ use live_support::sites::{BIN, copy_site};
 use live_support::*;
 
 /// Seeded numbers (core's SplitMix64), uniform in [lo, hi).
-fn delays(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+pub(crate) fn delays(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
     let mut rng = biotwin::random::SplitMix64::new(seed);
     (0..n).map(|_| lo + (hi - lo) * rng.uniform()).collect()
 }
@@ -39,7 +39,7 @@ fn live(site: &Path, speed: Option<&str>) -> Command {
 
 /// (seq, model id, input hash, forecast) of every batch, in store order,
 /// from the store the site file names.
-fn records(cfg: &SiteConfig) -> Vec<(String, u64, String, String, String)> {
+pub(crate) fn records(cfg: &SiteConfig) -> Vec<(String, u64, String, String, String)> {
     let s = biotwin::live::opened::open(cfg).unwrap();
     let mut out = Vec::new();
     for b in &cfg.batches {
@@ -287,102 +287,8 @@ fn cli_live_reports_missing_predictors_and_has_examples_in_help() {
     assert!(cfg.tags["titer"].lab);
 }
 
-/// Two workers on one PostgreSQL site: the second waits on the site's
-/// lease while the first runs, takes over when the first is killed with
-/// SIGKILL, and finishes: every prediction once, the same as an
-/// uninterrupted run's, and `audit verify` passes. Prints the takeover time
-/// (kill to the standby's first new prediction); asserts none.
-#[test]
-fn a_standby_worker_takes_over_a_killed_one_on_postgres() {
-    let Some(db) = biotwin::live::store_suite::pg_test_db("standby_takeover_on_postgres") else {
-        return;
-    };
-    let ref_dir = tempfile::tempdir().unwrap();
-    let ref_site = copy_site(PEN_SITE, ref_dir.path(), None);
-    let out = live(&ref_site, None).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reference = records(&SiteConfig::read(&ref_site).unwrap());
-    let n = reference.len();
-
-    let dir = tempfile::tempdir().unwrap();
-    let site = copy_site(PEN_SITE, dir.path(), None);
-    let text = std::fs::read_to_string(&site).unwrap();
-    let mut doc: toml_edit::DocumentMut = text.parse().unwrap();
-    let st = doc["store"].as_table_mut().unwrap();
-    st.remove("path");
-    st["url"] = toml_edit::value(&db.target.url);
-    std::fs::write(&site, doc.to_string()).unwrap();
-    let out = Command::new(BIN)
-        .args(["store", "migrate", "--config"])
-        .arg(&site)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cfg = SiteConfig::read(&site).unwrap();
-
-    let mut first = live(&site, Some("400000")).spawn().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while records(&cfg).len() < n / 3 {
-        assert!(
-            first.try_wait().unwrap().is_none(),
-            "the first worker ended early"
-        );
-        assert!(std::time::Instant::now() < deadline, "no progress");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // The standby: started now, it must wait (the first keeps writing).
-    let standby = live(&site, None).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        first.try_wait().unwrap().is_none(),
-        "the first worker ended early"
-    );
-    let before = records(&cfg).len();
-    first.kill().unwrap(); // SIGKILL
-    let killed_at = std::time::Instant::now();
-    first.wait().unwrap();
-    let at_kill = records(&cfg).len();
-    assert!(at_kill < n, "the first worker finished before its kill");
-    let mut takeover_s = None;
-    while takeover_s.is_none() {
-        if records(&cfg).len() > at_kill {
-            takeover_s = Some(killed_at.elapsed().as_secs_f64());
-        }
-        assert!(killed_at.elapsed() < Duration::from_secs(60), "no takeover");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let out = standby.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("waiting to take over"), "{stderr}");
-    eprintln!(
-        "standby takeover: {n} predictions, {before}..{at_kill} before the kill, first new one {:.3} s after it",
-        takeover_s.unwrap()
-    );
-    let got = records(&cfg);
-    assert_eq!(got.len(), n);
-    for (g, r) in got.iter().zip(&reference) {
-        assert_eq!(g, r);
-    }
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "--store", &db.target.url])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("records intact"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+// Several workers on one PostgreSQL site, killed and taking over each
+// other's batches: `live_fleet.rs`.
 
 /// `biotwin store copy` moves a site's SQLite store (a real run of the
 /// IndPenSim site) into PostgreSQL; `biotwin audit verify` passes on the

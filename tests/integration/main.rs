@@ -15,6 +15,7 @@ mod indpensim;
 mod live_crash;
 mod live_end_to_end;
 mod live_faults;
+mod live_fleet;
 mod live_page_chromium;
 mod live_serve;
 mod live_support;

@@ -49,6 +49,9 @@ use super::{
 };
 use biotwin_core::error::Error;
 
+/// Most readings one group-commit transaction writes (leased workers).
+const WRITE_CHUNK: usize = 20_000;
+
 /// Actor name of the service in the audit trail.
 pub const ACTOR: &str = "biotwin-live";
 
@@ -118,6 +121,14 @@ pub struct Stats {
     pub readings_already_processed: u64,
     /// Those batches.
     pub finished_earlier: Vec<String>,
+    /// With batch leases: readings of batches another worker holds (or no
+    /// one yet): neither stored nor used here (their holder stores them; a
+    /// worker that acquires a batch re-reads its sources).
+    pub readings_not_leased: u64,
+    /// With batch leases: leases acquired and lost (taken over, expired or
+    /// released to balance the load).
+    pub leases_acquired: u64,
+    pub leases_lost: u64,
     /// `batch/tag` of tags that stopped reporting (beyond `stale_after_s`).
     pub stale_tags: Vec<String>,
 }
@@ -144,6 +155,13 @@ impl std::fmt::Display for Stats {
                     "es"
                 },
                 self.finished_earlier.join(", ")
+            )?;
+        }
+        if self.leases_acquired > 0 || self.readings_not_leased > 0 {
+            writeln!(
+                f,
+                "batch leases: acquired {}, lost {}; readings of batches leased elsewhere {} (stored by their holder)",
+                self.leases_acquired, self.leases_lost, self.readings_not_leased
             )?;
         }
         write!(f, "rejected {}", self.rejections.total())?;
@@ -191,7 +209,15 @@ struct SourceSlot {
     retry_at: Option<Instant>,
     ended: bool,
     malformed_seen: u64,
+    /// Whether it has handed out anything (a source re-read for an
+    /// acquired batch is reopened only if so).
+    delivered: bool,
 }
+
+/// Reopens source `i` of the engine (in the order given to
+/// [`Engine::new`]) from its beginning, for a batch whose lease was just
+/// acquired.
+pub type Reopen = Box<dyn FnMut(usize) -> Result<Box<dyn Source>, Error> + Send>;
 
 /// What one round of polling did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +239,14 @@ pub struct Engine {
     opts: EngineOptions,
     stats: Stats,
     last_progress: Instant,
+    leases: Option<Box<dyn crate::leases::BatchLeases>>,
+    reopen: Option<Reopen>,
+    last_tick: Option<Instant>,
+    /// Orphaned leases at the last tick.
+    lease_orphans: u64,
+    /// With leases: predictions made in this round, written together at
+    /// its end ([`Engine::flush`]) or before a batch is marked finished.
+    buffered: Vec<PredictionRecord>,
 }
 
 impl Engine {
@@ -238,13 +272,39 @@ impl Engine {
                     retry_at: None,
                     ended: false,
                     malformed_seen: 0,
+                    delivered: false,
                 })
                 .collect(),
             runs: BTreeMap::new(),
             opts,
             stats: Stats::default(),
             last_progress: Instant::now(),
+            leases: None,
+            reopen: None,
+            last_tick: None,
+            lease_orphans: 0,
+            buffered: Vec::new(),
         }
+    }
+
+    /// One of several active workers of a site: this engine runs only the
+    /// batches whose lease it holds ([`crate::leases`]), starting each as
+    /// it acquires it (resumed from the store, its sources re-read with
+    /// `reopen`) and dropping each it loses. Readings of other batches are
+    /// counted ([`Stats::readings_not_leased`]), not stored.
+    pub fn with_leases(
+        mut self,
+        leases: Box<dyn crate::leases::BatchLeases>,
+        reopen: Reopen,
+    ) -> Self {
+        self.leases = Some(leases);
+        self.reopen = Some(reopen);
+        self
+    }
+
+    /// Batch ids this engine runs now (with leases: holds).
+    pub fn running(&self) -> Vec<String> {
+        self.runs.keys().cloned().collect()
     }
 
     pub fn stats(&self) -> &Stats {
@@ -259,26 +319,18 @@ impl Engine {
         // whose models cannot be built leaves no trace but the error.
         let mut made = Vec::new();
         let audit = self.store.audit()?;
+        let leased = self.leases.is_some();
         for b in &cfg.batches {
             let known = self.store.batch(&b.tenant, &b.id)?;
             if known.as_ref().is_some_and(|k| k.finished) {
                 self.stats.finished_earlier.push(b.id.clone());
                 continue;
             }
-            let predictor = match &known {
-                None => self.factory.create(b)?,
-                Some(_) => {
-                    let started = started_model(&audit, &b.tenant, &b.id).map_err(|e| {
-                        Error::input(
-                            &cfg.file,
-                            format!("batches.{}", b.id),
-                            "a batch whose recorded model (audit `batch.started`) can be read",
-                            e,
-                        )
-                    })?;
-                    self.factory.create_resumed(b, started.as_ref())?
-                }
-            };
+            if leased {
+                // Started as their leases are acquired.
+                continue;
+            }
+            let predictor = self.make_predictor(b, known.as_ref(), &audit)?;
             made.push((b, known, predictor));
         }
         // A configuration change is an audited action: the hash of the
@@ -331,114 +383,413 @@ impl Engine {
             }),
         )?;
         for (b, known, predictor) in made {
-            let mut run = BatchRun {
-                cfg: b.clone(),
-                predictor,
-                mapper: BatchMapper::new(b),
-                pending: Vec::new(),
-                arrivals: 0,
-                inputs: Sha256::new(),
-                seq: 0,
-                finished: false,
-                stale_reported: Vec::new(),
-            };
-            if known.is_none() {
-                self.store.upsert_batch(&batch_info(b, false))?;
-                let provenance = run.predictor.model_provenance();
-                self.store.append_audit(
-                    ACTOR,
-                    Some(&b.tenant),
-                    "batch.started",
-                    serde_json::json!({
-                        "batch": b.id, "unit": b.unit, "predictor": b.predictor,
-                        "model_id": run.predictor.model_id(),
-                        "model": provenance,
-                        "model_reference": b.model,
-                    }),
-                )?;
-                // A registry model's promotion is picked up here, at a
-                // batch's start: recorded when the version differs from the
-                // one the tenant's previous batch on the same reference got.
-                if let (Some(p), Some(reference)) = (&provenance, &b.model) {
-                    let before = audit
-                        .iter()
-                        .rev()
-                        .filter(|e| {
-                            e.action == "batch.started"
-                                && e.tenant.as_deref() == Some(b.tenant.as_str())
-                                && e.detail.get("batch").and_then(|v| v.as_str())
-                                    != Some(b.id.as_str())
-                        })
-                        .find_map(|e| {
-                            let m = e.detail.get("model")?;
-                            (e.detail.get("model_reference")?.as_str()? == reference)
-                                .then(|| m.get("source")?.as_str().map(str::to_string))
-                                .flatten()
-                        });
-                    if let Some(prev) = before.filter(|s| *s != p.source) {
-                        self.store.append_audit(
-                            ACTOR,
-                            Some(&b.tenant),
-                            "model.changed",
-                            serde_json::json!({
-                                "batch": b.id, "model_reference": reference,
-                                "previous": prev, "now": p.source, "sha256": p.sha256,
-                            }),
-                        )?;
-                    }
-                }
-            } else {
-                let stored = self.store.readings(&b.tenant, &b.id)?;
-                self.stats.readings_resumed += stored.len() as u64;
-                for r in &stored {
-                    self.process(&mut run, r)?;
+            let run = self.open_run(b, known, predictor, &audit)?;
+            self.runs.insert(b.id.clone(), run);
+        }
+        if leased {
+            let keys: Vec<crate::leases::BatchKey> = cfg
+                .batches
+                .iter()
+                .filter(|b| !self.stats.finished_earlier.contains(&b.id))
+                .map(|b| (b.tenant.clone(), b.id.clone()))
+                .collect();
+            if let Some(l) = self.leases.as_mut() {
+                eprintln!("live: worker {} of site {}", l.worker(), cfg.name);
+                l.register(&keys)?;
+            }
+            self.lease_tick()?;
+        }
+        Ok(())
+    }
+
+    /// The predictor of batch `b`: new, or (known to the store) the model
+    /// it started with.
+    fn make_predictor(
+        &self,
+        b: &BatchConfig,
+        known: Option<&BatchInfo>,
+        audit: &[crate::AuditEntry],
+    ) -> Result<Box<dyn Predictor>, Error> {
+        Ok(match known {
+            None => self.factory.create(b)?,
+            Some(_) => {
+                let started = started_model(audit, &b.tenant, &b.id).map_err(|e| {
+                    Error::input(
+                        &self.cfg.file,
+                        format!("batches.{}", b.id),
+                        "a batch whose recorded model (audit `batch.started`) can be read",
+                        e,
+                    )
+                })?;
+                self.factory.create_resumed(b, started.as_ref())?
+            }
+        })
+    }
+
+    /// Starts batch `b` (`known`: as the store has it): a new one is
+    /// recorded (`batch.started`), a known one resumed from its stored
+    /// readings.
+    fn open_run(
+        &mut self,
+        b: &BatchConfig,
+        known: Option<BatchInfo>,
+        predictor: Box<dyn Predictor>,
+        audit: &[crate::AuditEntry],
+    ) -> Result<BatchRun, Error> {
+        let mut run = BatchRun {
+            cfg: b.clone(),
+            predictor,
+            mapper: BatchMapper::new(b),
+            pending: Vec::new(),
+            arrivals: 0,
+            inputs: Sha256::new(),
+            seq: 0,
+            finished: false,
+            stale_reported: Vec::new(),
+        };
+        if known.is_none() {
+            self.store.upsert_batch(&batch_info(b, false))?;
+            let provenance = run.predictor.model_provenance();
+            self.store.append_audit(
+                ACTOR,
+                Some(&b.tenant),
+                "batch.started",
+                serde_json::json!({
+                    "batch": b.id, "unit": b.unit, "predictor": b.predictor,
+                    "model_id": run.predictor.model_id(),
+                    "model": provenance,
+                    "model_reference": b.model,
+                }),
+            )?;
+            // A registry model's promotion is picked up here, at a
+            // batch's start: recorded when the version differs from the
+            // one the tenant's previous batch on the same reference got.
+            if let (Some(p), Some(reference)) = (&provenance, &b.model) {
+                let before = audit
+                    .iter()
+                    .rev()
+                    .filter(|e| {
+                        e.action == "batch.started"
+                            && e.tenant.as_deref() == Some(b.tenant.as_str())
+                            && e.detail.get("batch").and_then(|v| v.as_str()) != Some(b.id.as_str())
+                    })
+                    .find_map(|e| {
+                        let m = e.detail.get("model")?;
+                        (e.detail.get("model_reference")?.as_str()? == reference)
+                            .then(|| m.get("source")?.as_str().map(str::to_string))
+                            .flatten()
+                    });
+                if let Some(prev) = before.filter(|s| *s != p.source) {
+                    self.store.append_audit(
+                        ACTOR,
+                        Some(&b.tenant),
+                        "model.changed",
+                        serde_json::json!({
+                            "batch": b.id, "model_reference": reference,
+                            "previous": prev, "now": p.source, "sha256": p.sha256,
+                        }),
+                    )?;
                 }
             }
-            self.runs.insert(b.id.clone(), run);
+        } else {
+            let stored = self.store.readings(&b.tenant, &b.id)?;
+            self.stats.readings_resumed += stored.len() as u64;
+            for r in &stored {
+                self.process(&mut run, r)?;
+            }
+            self.flush()?;
+        }
+        Ok(run)
+    }
+
+    /// Writes the buffered predictions (leased workers) in one write. A
+    /// batch whose lease was lost meanwhile is dropped with its records
+    /// (its new holder re-makes them); any other failure is fatal.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if self.buffered.is_empty() {
+            return Ok(());
+        }
+        let mut recs = std::mem::take(&mut self.buffered);
+        let new = match self.store.insert_predictions_many(&recs) {
+            Ok(new) => new,
+            Err(e) => {
+                let mut batches: Vec<(String, String)> = recs
+                    .iter()
+                    .map(|r| (r.tenant.clone(), r.batch_id.clone()))
+                    .collect();
+                batches.sort();
+                batches.dedup();
+                let mut lost = Vec::new();
+                for (t, b) in batches {
+                    if self.lease_lost(&t, &b)? {
+                        lost.push(b);
+                    }
+                }
+                if lost.is_empty() {
+                    return Err(e);
+                }
+                recs.retain(|r| !lost.contains(&r.batch_id));
+                self.store.insert_predictions_many(&recs)?
+            }
+        };
+        for n in new {
+            if n {
+                self.stats.predictions_new += 1;
+            } else {
+                self.stats.predictions_existing += 1;
+            }
         }
         Ok(())
     }
 
     /// Readings of `unit` from outside: stored, then processed in order.
     pub fn ingest(&mut self, unit: &str, readings: &[Reading]) -> Result<(), Error> {
-        self.stats.readings_received += readings.len() as u64;
+        self.ingest_many(&[(unit.to_string(), readings.to_vec())])
+    }
+
+    /// Readings of several units (unit, readings), e.g. one poll of every
+    /// source: all stored in one write where the store can (group commit),
+    /// then processed unit after unit, each in its order.
+    pub fn ingest_many(&mut self, polled: &[(String, Vec<Reading>)]) -> Result<(), Error> {
         // Group by owning batch, keeping order, so each batch's readings are
-        // stored in one transaction before any is used.
-        let mut owner: Vec<Option<&BatchConfig>> = Vec::with_capacity(readings.len());
+        // stored before any is used.
+        let mut owners: Vec<Vec<Option<String>>> = Vec::with_capacity(polled.len());
         let mut groups: BTreeMap<(String, String), Vec<Reading>> = BTreeMap::new();
-        for r in readings {
-            let b = self.cfg.batch_on(unit, r.time_unix_s);
-            let key = match b {
-                Some(b) => (b.tenant.clone(), b.id.clone()),
-                // Received data of no batch: kept under the unit, visible to
-                // no tenant.
-                None => (String::new(), format!("unassigned:{unit}")),
-            };
-            groups.entry(key).or_default().push(r.clone());
-            owner.push(b);
+        for (unit, readings) in polled {
+            self.stats.readings_received += readings.len() as u64;
+            let mut owner = Vec::with_capacity(readings.len());
+            for r in readings {
+                let b = self.cfg.batch_on(unit, r.time_unix_s);
+                if let (Some(b), true) = (b, self.leases.is_some()) {
+                    // Only the lease holder stores a batch's readings.
+                    if !self.runs.contains_key(&b.id) {
+                        if self.stats.finished_earlier.contains(&b.id) {
+                            self.stats.readings_already_processed += 1;
+                        } else {
+                            self.stats.readings_not_leased += 1;
+                        }
+                        owner.push(None);
+                        continue;
+                    }
+                }
+                let key = match b {
+                    Some(b) => (b.tenant.clone(), b.id.clone()),
+                    // Received data of no batch: kept under the unit, visible to
+                    // no tenant.
+                    None => (String::new(), format!("unassigned:{unit}")),
+                };
+                groups.entry(key).or_default().push(r.clone());
+                owner.push(Some(b.map_or_else(String::new, |b| b.id.clone())));
+            }
+            owners.push(owner);
         }
-        for ((tenant, batch), rs) in &groups {
-            self.store.insert_readings(tenant, batch, rs)?;
+        // At most WRITE_CHUNK readings per transaction, renewing the
+        // leases between chunks: a round of thousands of batches must not
+        // outlast them.
+        let write = |s: &mut Self, groups: &BTreeMap<(String, String), Vec<Reading>>| {
+            let mut chunk: Vec<(&str, &str, &[Reading])> = Vec::new();
+            let mut n = 0;
+            for ((t, b), rs) in groups {
+                chunk.push((t.as_str(), b.as_str(), rs.as_slice()));
+                n += rs.len();
+                if n >= WRITE_CHUNK {
+                    s.store.insert_readings_many(&chunk)?;
+                    s.maybe_renew()?;
+                    chunk.clear();
+                    n = 0;
+                }
+            }
+            s.store.insert_readings_many(&chunk)
+        };
+        if let Err(e) = write(self, &groups) {
+            // A batch whose lease was lost under us is dropped; the rest
+            // is written again. Anything else is a store failure: fatal.
+            let mut lost = false;
+            for (t, b) in groups.keys().cloned().collect::<Vec<_>>() {
+                if !t.is_empty() && self.lease_lost(&t, &b)? {
+                    groups.remove(&(t, b));
+                    lost = true;
+                }
+            }
+            if !lost {
+                return Err(e);
+            }
+            write(self, &groups)?;
         }
-        let owners: Vec<Option<String>> = owner.iter().map(|b| b.map(|b| b.id.clone())).collect();
-        for (r, b) in readings.iter().zip(owners) {
-            let Some(id) = b else {
-                self.stats.rejections.add(Rejection::OutsideBatchWindow);
+        for ((_, readings), owner) in polled.iter().zip(owners) {
+            // A long round (many batches forecasting at once) must not
+            // outlast this worker's leases.
+            self.maybe_renew()?;
+            for (r, b) in readings.iter().zip(owner) {
+                let Some(id) = b else { continue };
+                if id.is_empty() {
+                    self.stats.rejections.add(Rejection::OutsideBatchWindow);
+                    continue;
+                }
+                // A finished batch (or one not started by this engine) takes no
+                // more model input; its readings are stored above.
+                let Some(mut run) = self.runs.remove(&id) else {
+                    if self.stats.finished_earlier.contains(&id) {
+                        self.stats.readings_already_processed += 1;
+                    } else if self.leases.is_some() {
+                        self.stats.readings_not_leased += 1;
+                    } else {
+                        self.stats.rejections.add(Rejection::OutsideBatchWindow);
+                    }
+                    continue;
+                };
+                match self.process(&mut run, r) {
+                    Ok(()) => {
+                        self.runs.insert(id, run);
+                    }
+                    Err(e) => {
+                        if !self.lease_lost(&run.cfg.tenant, &id)? {
+                            self.runs.insert(id, run);
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        self.flush()
+    }
+
+    /// With leases: whether this worker has lost the lease of batch `id`
+    /// (after a write failed); if so the batch is dropped here (its new
+    /// holder resumes it from the store). Without leases: never.
+    fn lease_lost(&mut self, tenant: &str, id: &str) -> Result<bool, Error> {
+        let Some(l) = self.leases.as_mut() else {
+            return Ok(false);
+        };
+        if l.still_holds(&(tenant.to_string(), id.to_string()))? {
+            return Ok(false);
+        }
+        eprintln!(
+            "live: worker {}: lost the lease of batch {id} during a write; dropped here (its new holder resumes it from the store)",
+            l.worker()
+        );
+        self.runs.remove(id);
+        self.stats.leases_lost += 1;
+        Ok(true)
+    }
+
+    /// With leases: renews now if the last renewal is a tick old, dropping
+    /// any batch whose lease was lost.
+    fn maybe_renew(&mut self) -> Result<(), Error> {
+        let Some(l) = self.leases.as_mut() else {
+            return Ok(());
+        };
+        if self.last_tick.is_some_and(|t| t.elapsed() < l.tick_every()) {
+            return Ok(());
+        }
+        let lost = l.renew()?;
+        let worker = l.worker().to_string();
+        self.last_tick = Some(Instant::now());
+        for (_, id) in &lost {
+            if self.runs.remove(id).is_some() {
+                self.stats.leases_lost += 1;
+                eprintln!("live: worker {worker}: lost the lease of batch {id} (expired)");
+            }
+        }
+        Ok(())
+    }
+
+    /// With leases: renews, balances and acquires; drops the batches lost,
+    /// starts those acquired (resumed from the store) and re-reads their
+    /// units' sources from the beginning.
+    fn lease_tick(&mut self) -> Result<(), Error> {
+        let Some(l) = self.leases.as_mut() else {
+            return Ok(());
+        };
+        let change = l.tick()?;
+        let worker = l.worker().to_string();
+        self.last_tick = Some(Instant::now());
+        self.lease_orphans = change.orphans;
+        for (_, id) in &change.lost {
+            if let Some(run) = self.runs.remove(id) {
+                self.stats.leases_lost += 1;
+                if !run.finished {
+                    eprintln!(
+                        "live: worker {worker}: no longer holds batch {id} (taken over, expired, or released to balance {} workers)",
+                        change.workers
+                    );
+                }
+            }
+        }
+        if change.acquired.is_empty() {
+            return Ok(());
+        }
+        let audit = self.store.audit()?;
+        let cfg = self.cfg.clone();
+        let mut units = std::collections::BTreeSet::new();
+        let mut renewed = Instant::now();
+        let mut lost = std::collections::BTreeSet::new();
+        for key in &change.acquired {
+            // Starting thousands of batches (each recorded, or resumed from
+            // its stored readings) can outlast a lease: renew meanwhile.
+            if let Some(l) = self.leases.as_mut()
+                && renewed.elapsed() >= l.tick_every()
+            {
+                lost.extend(l.renew()?);
+                renewed = Instant::now();
+            }
+            if lost.contains(key) {
+                continue;
+            }
+            let Some(b) = cfg
+                .batches
+                .iter()
+                .find(|b| b.tenant == key.0 && b.id == key.1)
+            else {
                 continue;
             };
-            // A finished batch (or one not started by this engine) takes no
-            // more model input; its readings are stored above.
-            let Some(mut run) = self.runs.remove(&id) else {
-                if self.stats.finished_earlier.contains(&id) {
-                    self.stats.readings_already_processed += 1;
-                } else {
-                    self.stats.rejections.add(Rejection::OutsideBatchWindow);
+            self.stats.leases_acquired += 1;
+            let known = self.store.batch(&b.tenant, &b.id)?;
+            if known.as_ref().is_some_and(|k| k.finished) {
+                if let Some(l) = self.leases.as_mut() {
+                    l.finished(key);
+                }
+                if !self.stats.finished_earlier.contains(&b.id) {
+                    self.stats.finished_earlier.push(b.id.clone());
                 }
                 continue;
+            }
+            let predictor = self.make_predictor(b, known.as_ref(), &audit)?;
+            match self.open_run(b, known, predictor, &audit) {
+                Ok(run) => {
+                    self.runs.insert(b.id.clone(), run);
+                    units.insert(b.unit.clone());
+                }
+                Err(e) => {
+                    if !self.lease_lost(&b.tenant, &b.id)? {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        for (_, id) in &lost {
+            if self.runs.remove(id).is_some() {
+                self.stats.leases_lost += 1;
+                eprintln!(
+                    "live: worker {worker}: lost the lease of batch {id} while starting batches"
+                );
+            }
+        }
+        for i in 0..self.sources.len() {
+            if !units.contains(&self.sources[i].unit) || !self.sources[i].delivered {
+                continue;
+            }
+            let Some(reopen) = self.reopen.as_mut() else {
+                continue;
             };
-            let res = self.process(&mut run, r);
-            self.runs.insert(id, run);
-            res?;
+            let source = reopen(i)?;
+            let slot = &mut self.sources[i];
+            slot.source = source;
+            slot.ended = false;
+            slot.failures = 0;
+            slot.retry_at = None;
+            slot.delivered = false;
+            // `malformed_seen` stays: the re-read counts its rows again.
         }
         Ok(())
     }
@@ -577,7 +928,11 @@ impl Engine {
             created_unix_s: now_unix_s(),
             forecast,
         };
-        if self.store.insert_prediction(&record)? {
+        if self.leases.is_some() {
+            // Group commit: written with the round's others (before the
+            // batch can be marked finished).
+            self.buffered.push(record.clone());
+        } else if self.store.insert_prediction(&record)? {
             self.stats.predictions_new += 1;
         } else {
             self.stats.predictions_existing += 1;
@@ -615,8 +970,14 @@ impl Engine {
     }
 
     fn finish(&mut self, run: &mut BatchRun) -> Result<(), Error> {
+        // Every prediction is stored before the batch is marked finished
+        // (a resume skips finished batches).
+        self.flush()?;
         run.finished = true;
         self.stats.batches_finished += 1;
+        if let Some(l) = self.leases.as_mut() {
+            l.finished(&(run.cfg.tenant.clone(), run.cfg.id.clone()));
+        }
         // The stored flag is what resume reads: set it once, audit it once.
         if self
             .store
@@ -637,8 +998,18 @@ impl Engine {
 
     /// Polls every source once (those not waiting to retry).
     pub fn step(&mut self, once: bool) -> Result<StepOutcome, Error> {
+        if self.leases.is_some()
+            && self.last_tick.is_none_or(|t| {
+                self.leases
+                    .as_ref()
+                    .is_some_and(|l| t.elapsed() >= l.tick_every())
+            })
+        {
+            self.lease_tick()?;
+        }
         let mut n = 0;
         let mut retrying = false;
+        let mut round: Vec<(String, Vec<Reading>)> = Vec::new();
         for i in 0..self.sources.len() {
             let slot = &mut self.sources[i];
             if slot.ended {
@@ -660,9 +1031,9 @@ impl Engine {
                 Ok(Poll::Readings(rs)) => {
                     slot.failures = 0;
                     slot.retry_at = None;
-                    let unit = slot.unit.clone();
+                    slot.delivered |= !rs.is_empty();
                     n += rs.len();
-                    self.ingest(&unit, &rs)?;
+                    round.push((slot.unit.clone(), rs));
                 }
                 Ok(Poll::Idle) => {
                     slot.failures = 0;
@@ -698,6 +1069,9 @@ impl Engine {
                 }
             }
         }
+        if !round.is_empty() {
+            self.ingest_many(&round)?;
+        }
         self.progress();
         Ok(StepOutcome {
             readings: n,
@@ -711,8 +1085,21 @@ impl Engine {
     pub fn run(&mut self, once: bool) -> Result<&Stats, Error> {
         loop {
             let out = self.step(once)?;
-            if out.all_ended || (once && out.readings == 0 && !out.retrying) {
-                break;
+            // With leases, a worker whose sources have ended stays while
+            // some unfinished batch has no live holder: it may take it over.
+            let orphans = self.leases.is_some() && self.lease_orphans > 0;
+            if (out.all_ended || (once && out.readings == 0 && !out.retrying)) && !orphans {
+                if self.leases.is_none() {
+                    break;
+                }
+                // Decide on a fresh tick, not the last one's count: this
+                // worker may have lost leases since (expired in a long
+                // round); the tick re-acquires them and reopens their
+                // sources, or finds nothing left to take.
+                self.lease_tick()?;
+                if self.lease_orphans == 0 && self.sources.iter().all(|s| s.ended) {
+                    break;
+                }
             }
             if out.readings == 0 {
                 std::thread::sleep(Duration::from_millis(if out.retrying { 20 } else { 100 }));
@@ -811,6 +1198,16 @@ fn now_unix_s() -> f64 {
 /// Opens the source a site file describes. `speed` paces replays (0: as fast
 /// as possible); it does not apply to an OPC UA subscription.
 pub fn open_source(s: &super::config::SourceConfig, speed: f64) -> Result<Box<dyn Source>, Error> {
+    open_source_at(s, speed, None)
+}
+
+/// [`open_source`]; a replay is paced as if started at `started` (a source
+/// re-read for a batch lease taken over: what is due by now comes at once).
+pub fn open_source_at(
+    s: &super::config::SourceConfig,
+    speed: f64,
+    started: Option<Instant>,
+) -> Result<Box<dyn Source>, Error> {
     use super::config::SourceKind;
     let path = || {
         s.path
@@ -818,12 +1215,18 @@ pub fn open_source(s: &super::config::SourceConfig, speed: f64) -> Result<Box<dy
             .ok_or_else(|| Error::input("<site file>", "sources.path", "a file path", "none"))
     };
     match s.kind {
-        SourceKind::Replay => Ok(Box::new(super::replay::ReplaySource::open_partial(
-            &path()?,
-            s.format,
-            speed,
-            s.accept_partial,
-        )?)),
+        SourceKind::Replay => {
+            let r = super::replay::ReplaySource::open_partial(
+                &path()?,
+                s.format,
+                speed,
+                s.accept_partial,
+            )?;
+            Ok(Box::new(match started {
+                Some(t) => r.starting_at(t),
+                None => r,
+            }))
+        }
         SourceKind::Tail => Ok(Box::new(super::tail::TailSource::new(&path()?))),
         SourceKind::Opcua => {
             let c = s.opcua.as_ref().ok_or_else(|| {

@@ -23,12 +23,14 @@ pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod factory;
+pub mod leases;
 pub mod ledger;
 pub mod mapping;
 pub mod mechanistic;
 pub mod memory_store;
 pub mod opcua;
 pub mod opened;
+pub mod pg_lease;
 pub mod pg_store;
 pub mod replay;
 pub mod rows;
@@ -236,9 +238,31 @@ pub trait Store: Send + Sync {
         batch_id: &str,
         readings: &[Reading],
     ) -> Result<(), biotwin_core::error::Error>;
+    /// [`insert_readings`](Self::insert_readings) of several batches
+    /// (tenant, batch id, readings): one write where the store can (the
+    /// PostgreSQL store commits them as one transaction: group commit), so
+    /// a poll of many units costs one commit. Default: one write per batch.
+    fn insert_readings_many(
+        &self,
+        groups: &[(&str, &str, &[Reading])],
+    ) -> Result<(), biotwin_core::error::Error> {
+        for (tenant, batch_id, rs) in groups {
+            self.insert_readings(tenant, batch_id, rs)?;
+        }
+        Ok(())
+    }
     /// Inserts a prediction unless (tenant, batch, seq) exists; returns
     /// whether it was new.
     fn insert_prediction(&self, p: &PredictionRecord) -> Result<bool, biotwin_core::error::Error>;
+    /// [`insert_prediction`](Self::insert_prediction) of several records,
+    /// one write where the store can (PostgreSQL: one transaction, group
+    /// commit); whether each was new. Default: one write each.
+    fn insert_predictions_many(
+        &self,
+        ps: &[PredictionRecord],
+    ) -> Result<Vec<bool>, biotwin_core::error::Error> {
+        ps.iter().map(|p| self.insert_prediction(p)).collect()
+    }
     /// Inserts an alert unless (tenant, batch, cqa) has one; returns whether
     /// it was new.
     fn insert_alert(&self, a: &AlertRecord) -> Result<bool, biotwin_core::error::Error>;

@@ -33,27 +33,20 @@ pub fn exists(cfg: &SiteConfig) -> bool {
     cfg.store_pg.is_some() || cfg.store_path.is_file()
 }
 
-/// For a PostgreSQL site: the site's lease ([`crate::pg_store::SiteLease`]),
-/// waiting while another worker holds it. `None` for a SQLite site (one
-/// process owns the file).
-pub fn hold_site(cfg: &SiteConfig) -> Result<Option<crate::pg_store::SiteLease>, Error> {
-    let Some(t) = &cfg.store_pg else {
-        return Ok(None);
-    };
-    let started = std::time::Instant::now();
-    let lease = crate::pg_store::SiteLease::acquire(t, &cfg.name, &|| {
-        eprintln!(
-            "live: site {} is run by another worker (it holds the site's lease in {}); waiting to take over",
-            cfg.name,
-            t.display()
-        )
-    })?;
-    let waited = started.elapsed().as_secs_f64();
-    if waited > 1.0 {
-        eprintln!(
-            "live: took over site {} after waiting {waited:.1} s",
-            cfg.name
-        );
-    }
-    Ok(Some(lease))
+/// The store of one `biotwin live` worker: for a PostgreSQL site, also the
+/// worker's batch leases ([`crate::pg_lease`]), the store fenced by them
+/// (it writes a batch's records only while this worker holds the batch's
+/// lease). A SQLite site has no leases: one process owns the file.
+pub fn open_worker(
+    cfg: &SiteConfig,
+) -> Result<(Arc<dyn Store>, Option<Box<dyn crate::leases::BatchLeases>>), Error> {
+    Ok(match &cfg.store_pg {
+        Some(t) => {
+            let store = PgStore::open(t)?;
+            let leases = crate::pg_lease::PgBatchLeases::connect(t, &cfg.name)?;
+            store.set_fence(leases.fence())?;
+            (Arc::new(store), Some(Box::new(leases)))
+        }
+        None => (Arc::new(SqliteStore::open(&cfg.store_path)?), None),
+    })
 }

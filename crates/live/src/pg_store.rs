@@ -28,7 +28,10 @@
 //! [`WRITE_LOCK_KEY`] `)`, released by its commit or rollback (also when
 //! the writing process is killed: the server ends its session). Writers
 //! from any number of processes and hosts thus append one after the other,
-//! the same guarantee SQLite's `BEGIN IMMEDIATE` gives. Transactions run at
+//! the same guarantee SQLite's `BEGIN IMMEDIATE` gives. (Several active workers of one
+//! site share its batches by batch leases, [`crate::pg_lease`]; each write
+//! of a batch's records is fenced by its lease inside the same
+//! transaction.) Transactions run at
 //! READ COMMITTED: each statement after the lock sees every transaction
 //! committed before the lock was granted (under REPEATABLE READ the snapshot
 //! would be taken by the lock statement itself, before the wait, and two
@@ -81,10 +84,11 @@ pub struct Migration {
 
 /// Every schema version, in order. Never edit one that has shipped: add the
 /// next.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "records, audit trail and record ledger",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "records, audit trail and record ledger",
+        sql: "
 CREATE TABLE batches (
     tenant TEXT NOT NULL, batch_id TEXT NOT NULL, unit TEXT NOT NULL,
     start_unix_s DOUBLE PRECISION NOT NULL, end_unix_s DOUBLE PRECISION NOT NULL,
@@ -112,7 +116,13 @@ CREATE TABLE ledger (seq BIGINT PRIMARY KEY, entry_json TEXT NOT NULL);
 CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO store_meta VALUES ('records_chained', '1');
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "batch leases of a multi-worker site",
+        sql: crate::pg_lease::MIGRATION_SQL,
+    },
+];
 
 /// The schema version this build reads and writes.
 pub fn latest_version() -> i32 {
@@ -188,7 +198,7 @@ impl PgTarget {
     }
 
     /// The driver's configuration with the password from the environment.
-    fn config(&self) -> Result<postgres::Config, Error> {
+    pub(crate) fn config(&self) -> Result<postgres::Config, Error> {
         let mut cfg = self
             .parse()
             .map_err(|(exp, found)| Error::input("<store url>", "store.url", exp, found))?;
@@ -317,6 +327,10 @@ pub struct PgStore {
     /// `postgres://user@host:port/dbname`, for messages.
     shown: String,
     pool: Pool,
+    /// A worker's batch leases ([`crate::pg_lease`]): when set, every
+    /// write of a site batch's records checks, in its own transaction, that
+    /// this worker still holds the batch's lease at the epoch it acquired.
+    fence: std::sync::OnceLock<std::sync::Arc<crate::pg_lease::Fence>>,
 }
 
 impl PgStore {
@@ -330,6 +344,7 @@ impl PgStore {
                 state: Mutex::new((Vec::new(), 0)),
                 freed: Condvar::new(),
             },
+            fence: std::sync::OnceLock::new(),
         };
         // Connect now, so a wrong host or password fails here.
         let c = s.pool.take().map_err(|e| s.err(e))?;
@@ -439,6 +454,45 @@ impl PgStore {
             let v = f(&mut tx)?;
             tx.commit()?;
             Ok(v)
+        })
+    }
+
+    /// A prediction's forecast as stored; refused if it would not read
+    /// back (as in the SQLite store: JSON writes NaN as null).
+    fn prediction_json(&self, p: &PredictionRecord) -> Result<String, Error> {
+        let json = serde_json::to_string(&p.forecast).map_err(|e| self.err(e))?;
+        serde_json::from_str::<Forecast>(&json).map_err(|e| {
+            self.err(format!(
+                "prediction {} of batch {} has a non-finite number: {e}",
+                p.seq, p.batch_id
+            ))
+        })?;
+        Ok(json)
+    }
+
+    /// Makes this store a leased worker's: from now on a write of a batch
+    /// the fence knows is refused unless the fence holds its lease (once;
+    /// a second fence is an error).
+    pub fn set_fence(&self, fence: std::sync::Arc<crate::pg_lease::Fence>) -> Result<(), Error> {
+        self.fence
+            .set(fence)
+            .map_err(|_| self.err("this store already has a worker's lease fence"))
+    }
+
+    /// [`write`](Self::write) of records of the batches `keys` (tenant,
+    /// batch id): with a fence, its lease check runs first, in the same
+    /// transaction, under the write lock.
+    pub(crate) fn write_batches<T>(
+        &self,
+        keys: &[(&str, &str)],
+        f: impl FnOnce(&mut Transaction) -> Result<T, E>,
+    ) -> Result<T, Error> {
+        let fence = self.fence.get().cloned();
+        self.write(|tx| {
+            if let Some(fence) = &fence {
+                fence.check(tx, keys)?;
+            }
+            f(tx)
         })
     }
 
@@ -784,6 +838,83 @@ fn reading_row(r: &postgres::Row) -> Reading {
     }
 }
 
+/// Inserts a prediction (forecast as `json`) unless (tenant, batch, seq)
+/// exists, with its ledger entry, inside the caller's locked transaction;
+/// whether it was new.
+fn insert_prediction_in(tx: &mut Transaction, p: &PredictionRecord, json: &str) -> Result<bool, E> {
+    let n = tx.execute(
+        "INSERT INTO predictions VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT DO NOTHING",
+        &[
+            &p.tenant,
+            &p.batch_id,
+            &(p.seq as i64),
+            &p.model_id,
+            &p.input_sha256,
+            &p.created_unix_s,
+            &json,
+        ],
+    )?;
+    if n == 1 {
+        let h = tx
+            .query_one(
+                &format!(
+                    "SELECT {} FROM predictions WHERE tenant = $1 AND batch_id = $2 AND seq = $3",
+                    ledger::PREDICTION_COLS
+                ),
+                &[&p.tenant, &p.batch_id, &(p.seq as i64)],
+            )
+            .map(|r| row_sha256(prediction_value(&r)))?;
+        ledger_append(
+            tx,
+            "prediction",
+            serde_json::json!({"tenant": p.tenant, "batch_id": p.batch_id, "seq": p.seq}),
+            h,
+        )?;
+    }
+    Ok(n == 1)
+}
+
+/// [`insert_readings_in`] for several batches in one statement: ids
+/// increase group after group, each group in its order.
+fn insert_readings_groups_in(
+    tx: &mut Transaction,
+    groups: &[&(&str, &str, &[Reading])],
+) -> Result<(), E> {
+    let n: usize = groups.iter().map(|g| g.2.len()).sum();
+    let mut tenants = Vec::with_capacity(n);
+    let mut batches = Vec::with_capacity(n);
+    let mut tags = Vec::with_capacity(n);
+    let mut times = Vec::with_capacity(n);
+    let mut avail = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
+    let mut quality = Vec::with_capacity(n);
+    for (tenant, batch, rs) in groups.iter().map(|g| **g) {
+        for r in rs {
+            tenants.push(tenant);
+            batches.push(batch);
+            tags.push(r.tag.as_str());
+            times.push(r.time_unix_s);
+            avail.push(r.available_unix_s);
+            values.push(r.value);
+            quality.push(quality_text(r.quality));
+        }
+    }
+    tx.execute(
+        "INSERT INTO readings (tenant, batch_id, tag, time_unix_s, available_unix_s, value, quality)
+         SELECT te, ba, t, tm, av, v, q
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[],
+                     $6::float8[], $7::text[])
+              WITH ORDINALITY AS u(te, ba, t, tm, av, v, q, n)
+         ORDER BY n
+         ON CONFLICT DO NOTHING",
+        &[
+            &tenants, &batches, &tags, &times, &avail, &values, &quality,
+        ],
+    )?;
+    Ok(())
+}
+
 /// Inserts readings in the order given (ids increase in that order),
 /// keeping the first of each identity.
 pub(crate) fn insert_readings_in(
@@ -813,7 +944,7 @@ pub(crate) fn insert_readings_in(
 
 impl Store for PgStore {
     fn upsert_batch(&self, b: &BatchInfo) -> Result<(), Error> {
-        self.write(|tx| {
+        self.write_batches(&[(&b.tenant, &b.batch_id)], |tx| {
             let before = batch_sha256(tx, &b.tenant, &b.batch_id)?;
             tx.execute(
                 "INSERT INTO batches VALUES ($1, $2, $3, $4, $5, $6)
@@ -845,7 +976,7 @@ impl Store for PgStore {
         if rs.is_empty() {
             return Ok(());
         }
-        self.write(|tx| {
+        self.write_batches(&[(tenant, batch_id)], |tx| {
             let before: i64 = tx
                 .query_one("SELECT COALESCE(MAX(id), 0) FROM readings", &[])?
                 .get(0);
@@ -854,53 +985,56 @@ impl Store for PgStore {
         })
     }
 
+    fn insert_readings_many(&self, groups: &[(&str, &str, &[Reading])]) -> Result<(), Error> {
+        let groups: Vec<&(&str, &str, &[Reading])> =
+            groups.iter().filter(|g| !g.2.is_empty()).collect();
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<(&str, &str)> = groups.iter().map(|g| (g.0, g.1)).collect();
+        // Group commit: one transaction, one insert and one ledger entry for
+        // every batch's readings of this poll (ids increase in the order
+        // given, batch after batch, as the separate inserts would give).
+        self.write_batches(&keys, |tx| {
+            let before: i64 = tx
+                .query_one("SELECT COALESCE(MAX(id), 0) FROM readings", &[])?
+                .get(0);
+            insert_readings_groups_in(tx, &groups)?;
+            chain_readings_after(tx, before)
+        })
+    }
+
     fn insert_prediction(&self, p: &PredictionRecord) -> Result<bool, Error> {
-        let json = serde_json::to_string(&p.forecast).map_err(|e| self.err(e))?;
-        // As in the SQLite store: JSON writes NaN as null, which would make
-        // the record unreadable.
-        serde_json::from_str::<Forecast>(&json).map_err(|e| {
-            self.err(format!(
-                "prediction {} of batch {} has a non-finite number: {e}",
-                p.seq, p.batch_id
-            ))
-        })?;
-        self.write(|tx| {
-            let n = tx.execute(
-                "INSERT INTO predictions VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT DO NOTHING",
-                &[
-                    &p.tenant,
-                    &p.batch_id,
-                    &(p.seq as i64),
-                    &p.model_id,
-                    &p.input_sha256,
-                    &p.created_unix_s,
-                    &json,
-                ],
-            )?;
-            if n == 1 {
-                let h = tx
-                    .query_one(
-                        &format!(
-                            "SELECT {} FROM predictions WHERE tenant = $1 AND batch_id = $2 AND seq = $3",
-                            ledger::PREDICTION_COLS
-                        ),
-                        &[&p.tenant, &p.batch_id, &(p.seq as i64)],
-                    )
-                    .map(|r| row_sha256(prediction_value(&r)))?;
-                ledger_append(
-                    tx,
-                    "prediction",
-                    serde_json::json!({"tenant": p.tenant, "batch_id": p.batch_id, "seq": p.seq}),
-                    h,
-                )?;
-            }
-            Ok(n == 1)
+        let json = self.prediction_json(p)?;
+        self.write_batches(&[(&p.tenant, &p.batch_id)], |tx| {
+            insert_prediction_in(tx, p, &json)
+        })
+    }
+
+    fn insert_predictions_many(&self, ps: &[PredictionRecord]) -> Result<Vec<bool>, Error> {
+        if ps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let jsons = ps
+            .iter()
+            .map(|p| self.prediction_json(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys: Vec<(&str, &str)> = ps
+            .iter()
+            .map(|p| (p.tenant.as_str(), p.batch_id.as_str()))
+            .collect();
+        // Group commit: one transaction (one lock, one fence check, one
+        // commit) for every prediction of a round.
+        self.write_batches(&keys, |tx| {
+            ps.iter()
+                .zip(&jsons)
+                .map(|(p, j)| insert_prediction_in(tx, p, j))
+                .collect()
         })
     }
 
     fn insert_alert(&self, a: &AlertRecord) -> Result<bool, Error> {
-        self.write(|tx| {
+        self.write_batches(&[(&a.tenant, &a.batch_id)], |tx| {
             let n = tx.execute(
                 "INSERT INTO alerts VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 &[
@@ -1121,102 +1255,5 @@ impl Store for PgStore {
                 })
             })
             .collect()
-    }
-}
-
-/// The lease of a whole site to one `biotwin live` worker: a session-level
-/// advisory lock (key space of two 32-bit keys, which does not overlap the
-/// 64-bit keys above) held on a connection of its own for as long as the
-/// worker runs. A second worker started on the same site waits for it and
-/// takes over, resuming from the store, as soon as the first one's session
-/// ends: at once when its process dies (kill -9 closes its socket, and the
-/// server ends the session), within the server's TCP keepalive time when
-/// its host vanishes. A worker whose lease connection fails exits at once
-/// (checked every [`LEASE_CHECK_S`]), so two never run the same site.
-pub struct SiteLease {
-    _keeper: std::thread::JoinHandle<()>,
-}
-
-/// How often a worker checks that it still holds its site lease, s.
-pub const LEASE_CHECK_S: f64 = 2.0;
-const LEASE_CLASS: i32 = 0x6269_6f74; // "biot"
-
-fn site_key(site: &str) -> i32 {
-    use sha2::{Digest, Sha256};
-    let h = Sha256::digest(site.as_bytes());
-    i32::from_be_bytes([h[0], h[1], h[2], h[3]])
-}
-
-impl SiteLease {
-    /// Takes the lease of `site`, waiting as long as another worker holds
-    /// it (`on_wait` is called once, before waiting).
-    pub fn acquire(target: &PgTarget, site: &str, on_wait: &dyn Fn()) -> Result<Self, Error> {
-        let mut cfg = target.config()?;
-        cfg.application_name(&format!("biotwin live {site} pid {}", std::process::id()));
-        // Keepalives: a vanished host's session (and lease) ends within
-        // about idle + interval x retries (the server's own settings apply
-        // too; docs/live.md).
-        cfg.keepalives(true)
-            .keepalives_idle(std::time::Duration::from_secs(10));
-        let shown = redacted(&cfg);
-        let shown2 = shown.clone();
-        let err = move |e: postgres::Error| {
-            Error::io(&shown2, format!("PostgreSQL (site lease): {}", E::Pg(e)))
-        };
-        let key = site_key(site);
-        enum Msg {
-            Waiting,
-            Held,
-            Failed(Error),
-        }
-        let (tx, rx) = std::sync::mpsc::channel::<Msg>();
-        let keeper = std::thread::spawn(move || {
-            let mut c = match cfg.connect(NoTls) {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = tx.send(Msg::Failed(err(e)));
-                    return;
-                }
-            };
-            let lock = |c: &mut Client, sql: &str| -> Result<bool, postgres::Error> {
-                c.query_one(sql, &[&LEASE_CLASS, &key])
-                    .map(|r| r.try_get::<_, bool>(0).unwrap_or(false))
-            };
-            match lock(&mut c, "SELECT pg_try_advisory_lock($1, $2)") {
-                Ok(true) => {}
-                Ok(false) => {
-                    let _ = tx.send(Msg::Waiting);
-                    if let Err(e) =
-                        c.execute("SELECT pg_advisory_lock($1, $2)", &[&LEASE_CLASS, &key])
-                    {
-                        let _ = tx.send(Msg::Failed(err(e)));
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Msg::Failed(err(e)));
-                    return;
-                }
-            }
-            let _ = tx.send(Msg::Held);
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs_f64(LEASE_CHECK_S));
-                if let Err(e) = c.simple_query("SELECT 1") {
-                    eprintln!(
-                        "error: {shown}: the connection holding this worker's site lease failed ({}); exiting so that no two workers run the site (a restart resumes from the store)",
-                        E::Pg(e)
-                    );
-                    std::process::exit(1);
-                }
-            }
-        });
-        let ended = || Error::io(target.display(), "the site lease's thread ended");
-        loop {
-            match rx.recv().map_err(|_| ended())? {
-                Msg::Waiting => on_wait(),
-                Msg::Held => return Ok(SiteLease { _keeper: keeper }),
-                Msg::Failed(e) => return Err(e),
-            }
-        }
     }
 }

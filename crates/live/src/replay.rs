@@ -79,6 +79,14 @@ impl ReplaySource {
     }
 
     /// Readings still to come.
+    /// Paces as if the first poll had been at `started` (a source re-read
+    /// after a batch lease was taken over: what has been due since is
+    /// handed out at once, the rest at the pace).
+    pub fn starting_at(mut self, started: Instant) -> Self {
+        self.started = Some(started);
+        self
+    }
+
     pub fn remaining(&self) -> usize {
         self.readings.len() - self.pos
     }

@@ -16,8 +16,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const TOKEN_A: &str = "token-of-sponsor-a-0123456789";
-const TOKEN_B: &str = "token-of-sponsor-b-9876543210";
+pub(crate) const TOKEN_A: &str = "token-of-sponsor-a-0123456789";
+pub(crate) const TOKEN_B: &str = "token-of-sponsor-b-9876543210";
 
 pub(crate) fn batch(tenant: &str, id: &str, finished: bool) -> BatchInfo {
     BatchInfo {

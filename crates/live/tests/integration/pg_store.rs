@@ -50,14 +50,19 @@ fn an_unmigrated_database_is_refused_and_migrate_is_idempotent() {
     assert!(msg.contains("biotwin store migrate"), "{msg}");
     assert!(msg.contains("version 0"), "{msg}");
     let (_, applied) = PgStore::migrate(&db.target).unwrap();
-    assert_eq!(applied, vec![1]);
+    assert_eq!(applied, vec![1, 2]);
     let (s, applied) = PgStore::migrate(&db.target).unwrap();
     assert!(applied.is_empty());
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     let trail = s.audit().unwrap();
-    assert_eq!(trail.len(), 1, "one store.migrated entry, not two");
-    assert_eq!(trail[0].action, "store.migrated");
+    assert_eq!(
+        trail.len(),
+        2,
+        "one store.migrated entry per migration, not more"
+    );
+    assert!(trail.iter().all(|e| e.action == "store.migrated"));
     assert_eq!(trail[0].detail["schema_version"], json!(1));
+    assert_eq!(trail[1].detail["schema_version"], json!(2));
     s.verify_records().unwrap().unwrap();
 }
 
@@ -340,4 +345,155 @@ fn tenant_isolation_on_every_endpoint_on_postgres() {
         crate::live_web::lists_on(store.clone(), app()).await;
         crate::live_web::own_data_on(store.clone(), app()).await;
     });
+}
+
+/// Stateless serving: two web API replicas, each over a store object of
+/// its own (its own connections, as two `biotwin serve` processes would
+/// have), over one PostgreSQL database, give byte-identical answers to the
+/// same requests of either tenant, and the second keeps the tenants apart
+/// as the first does.
+#[test]
+fn two_serve_replicas_over_one_database_answer_alike() {
+    let Some((db, s)) = pg_test_store("two_serve_replicas_over_one_database_answer_alike") else {
+        return;
+    };
+    crate::live_web::fill(s.as_ref());
+    let first: Arc<dyn Store> = Arc::new(OffRuntime(s));
+    let second: Arc<dyn Store> = Arc::new(OffRuntime(Arc::new(PgStore::open(&db.target).unwrap())));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (a, b) = (
+            crate::live_web::app(first.clone()),
+            crate::live_web::app(second.clone()),
+        );
+        let mut compared = 0;
+        for token in [crate::live_web::TOKEN_A, crate::live_web::TOKEN_B] {
+            let auth = crate::live_web::bearer(token);
+            for path in [
+                "/api/batches",
+                "/api/batches/A-001",
+                "/api/batches/A-001/predictions",
+                "/api/batches/A-001/readings?tag=PH-101",
+                "/api/batches/B-001/predictions",
+                "/api/batches/SHARED-1",
+                "/api/batches/SHARED-1/predictions",
+                "/api/alerts",
+            ] {
+                let x = crate::live_web::call(&a, "GET", path, Some(&auth), "").await;
+                let y = crate::live_web::call(&b, "GET", path, Some(&auth), "").await;
+                assert_eq!(x.status, y.status, "{path}");
+                assert_eq!(x.body, y.body, "{path}");
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 16);
+        crate::live_web::another_tenants_batch_is_nonexistent_on(second.clone(), b.clone()).await;
+        crate::live_web::lists_on(second.clone(), b).await;
+    });
+}
+
+/// Batch leases (`pg_lease`): two workers share a site's batches; a worker
+/// paused past its lease's expiry loses the batch to the other and, woken
+/// up, cannot write its records (the epoch is checked in the write's own
+/// transaction); a batch it never held is refused too; the new holder
+/// writes; the records verify.
+#[test]
+fn a_worker_that_lost_a_batch_lease_cannot_write_its_records() {
+    use biotwin_live::leases::BatchLeases;
+    use biotwin_live::pg_lease::PgBatchLeases;
+    let Some((db, _)) = pg_test_store("a_worker_that_lost_a_batch_lease_cannot_write_its_records")
+    else {
+        return;
+    };
+    let a = PgStore::open(&db.target).unwrap();
+    let b = PgStore::open(&db.target).unwrap();
+    // 1 s leases, so that the test can outwait one.
+    let mut la = PgBatchLeases::with_times(&db.target, "site", 1.0, 0.2).unwrap();
+    let mut lb = PgBatchLeases::with_times(&db.target, "site", 1.0, 0.2).unwrap();
+    a.set_fence(la.fence()).unwrap();
+    b.set_fence(lb.fence()).unwrap();
+    let keys: Vec<(String, String)> = ["B1", "B2"]
+        .iter()
+        .map(|b| ("t".to_string(), b.to_string()))
+        .collect();
+    la.register(&keys).unwrap();
+    lb.register(&keys).unwrap();
+    // Two live workers, two batches: one each.
+    let ca = la.tick().unwrap();
+    let cb = lb.tick().unwrap();
+    assert_eq!((ca.workers, cb.workers), (2, 2));
+    assert_eq!(ca.acquired.len(), 1, "{ca:?}");
+    assert_eq!(cb.acquired.len(), 1, "{cb:?}");
+    let mine = ca.acquired[0].1.clone();
+    let other = cb.acquired[0].1.clone();
+    assert_ne!(mine, other);
+    let pred = |batch: &str, seq: u64| biotwin_live::PredictionRecord {
+        tenant: "t".into(),
+        batch_id: batch.into(),
+        seq,
+        model_id: "m@1".into(),
+        input_sha256: "0".repeat(64),
+        created_unix_s: 1.7e9,
+        forecast: biotwin_live::Forecast {
+            time_s: 3600.0 * seq as f64,
+            cqas: vec![],
+            state: vec![],
+        },
+    };
+    assert!(a.insert_prediction(&pred(&mine, 0)).unwrap());
+    // Not A's batch: refused before anything is written.
+    let e = a
+        .insert_prediction(&pred(&other, 0))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not hold its lease"), "{e}");
+    // A pauses past its expiry (no tick); B keeps ticking, and B's fair
+    // share still counts A as alive (its session is there), so B takes
+    // A's batch only once A's lease has expired.
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let cb = lb.tick().unwrap();
+    assert!(
+        cb.acquired.contains(&("t".to_string(), mine.clone())),
+        "{cb:?}"
+    );
+    // A wakes up and writes: refused by the fence, nothing stored.
+    let e = a
+        .insert_prediction(&pred(&mine, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fencing"), "{e}");
+    let e = a
+        .insert_readings(
+            "t",
+            &mine,
+            &[biotwin_live::Reading {
+                tag: "X".into(),
+                time_unix_s: 1.7e9,
+                available_unix_s: None,
+                value: 1.0,
+                quality: biotwin_live::Quality::Good,
+            }],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fencing"), "{e}");
+    assert!(a.readings("t", &mine).unwrap().is_empty());
+    // A's next tick reports the loss.
+    let ca = la.tick().unwrap();
+    assert!(ca.lost.contains(&("t".to_string(), mine.clone())), "{ca:?}");
+    // B, the holder now, writes both batches (the record A made stays,
+    // once: the same identity is not stored twice).
+    assert!(!b.insert_prediction(&pred(&mine, 0)).unwrap());
+    assert!(b.insert_prediction(&pred(&mine, 1)).unwrap());
+    assert!(b.insert_prediction(&pred(&other, 0)).unwrap());
+    assert_eq!(b.predictions("t", &mine).unwrap().len(), 2);
+    b.verify_records().unwrap().unwrap();
+    // A clean exit gives the leases back at once.
+    drop(lb);
+    let rows = biotwin_live::pg_lease::leases(&db.target).unwrap();
+    assert!(rows.iter().all(|r| r.worker.is_none()), "{rows:?}");
 }
