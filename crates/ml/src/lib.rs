@@ -4,5 +4,6 @@
 pub mod calibration;
 pub mod data;
 pub mod datagen;
+pub mod indpensim_forecast;
 pub mod registry;
 pub mod surrogates;

@@ -23,6 +23,7 @@ pub mod content_hash;
 pub mod csv_source;
 pub mod dataset;
 pub mod indpensim;
+pub mod indpensim_historian;
 pub mod long_format;
 pub mod manifest;
 pub mod parquet_source;

@@ -67,6 +67,7 @@
 //! are drawn at random by the generator and recorded in the data set.
 
 pub mod control;
+pub mod estimate;
 pub mod ode;
 pub mod recipe;
 pub mod simulate;

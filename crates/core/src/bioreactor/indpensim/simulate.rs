@@ -168,6 +168,225 @@ pub fn ode_end_time(k: usize) -> (f64, f64) {
     (t0, t0 + (len - 1) as f64 * delta)
 }
 
+/// The published initial state vector of a batch (H⁺ from pH, viscosity
+/// 4 cP, every other state 0).
+pub fn initial_vector(init: &InitialState) -> State {
+    let mut y = State::zeros();
+    y[ode::S] = init.s_g_per_l;
+    y[ode::DO2] = init.do2_mg_per_l;
+    y[ode::O2_OFFGAS] = init.o2_offgas_mol_per_mol;
+    y[ode::P] = init.p_g_per_l;
+    y[ode::V] = init.v_l;
+    y[ode::WT] = init.wt_kg;
+    y[ode::H_ION] = 10f64.powf(-init.ph);
+    y[ode::T] = init.t_k;
+    y[ode::VISCOSITY] = 4.0;
+    y[ode::A0] = init.a0_g_per_l;
+    y[ode::A1] = init.a1_g_per_l;
+    y[ode::CO2_OFFGAS] = init.co2_offgas_pct;
+    y[ode::PAA] = init.paa_mg_per_l;
+    y[ode::NH3] = init.nh3_mg_per_l;
+    y
+}
+
+/// One batch advanced step by step: the state, the kinetic parameters (μx,max
+/// is lowered by the published adaptation), the controllers' records and
+/// the previous step's flows. [`run`] drives it over a whole batch; the
+/// ensemble estimator (`super::estimate`) keeps one per member and may
+/// replace the controllers' flows by measured ones ([`Stepper::step`] takes
+/// whatever inputs it is given).
+#[derive(Debug, Clone)]
+pub struct Stepper {
+    /// State at the end of the last finished step.
+    pub y: State,
+    /// Kinetic parameters in force.
+    pub kin: Kinetics,
+    /// Steps finished.
+    pub k: usize,
+    init_ph: f64,
+    init_t: f64,
+    ph_hist: Vec<f64>,
+    t_hist: Vec<f64>,
+    paa_hist: Vec<f64>,
+    mux_hist: Vec<f64>,
+    /// Flows of the last step (F_a, F_b, F_c, F_h, F_paa), L/h.
+    prev_flows: [f64; 5],
+    h_guess: f64,
+    settings: dopri5::Settings<N_STATES>,
+    out: Vec<[f64; N_STATES]>,
+    /// Penicillin added by the published clip of non-positive states, g.
+    pub penicillin_clip_g: f64,
+    /// Broth volume added by clips, L.
+    pub volume_clip_l: f64,
+    /// Right-hand-side evaluations so far.
+    pub rhs_evaluations: u64,
+}
+
+impl Stepper {
+    /// A batch at time 0 from its initial state vector `y0` (published
+    /// order, H⁺ not pH).
+    pub fn new(y0: State, kin: Kinetics, acc: &Accuracy) -> Stepper {
+        let scale = scales();
+        Stepper {
+            y: y0,
+            kin,
+            k: 0,
+            init_ph: -y0[ode::H_ION].log10(),
+            init_t: y0[ode::T],
+            ph_hist: Vec::with_capacity(N_STEPS),
+            t_hist: Vec::with_capacity(N_STEPS),
+            paa_hist: Vec::with_capacity(N_STEPS),
+            mux_hist: Vec::with_capacity(N_STEPS),
+            prev_flows: [0.0; 5],
+            h_guess: 0.0,
+            settings: dopri5::Settings {
+                rtol: acc.rtol,
+                atol: scale * acc.atol_scaled,
+                max_steps: 100_000,
+                controlled: ode::N_STATES,
+            },
+            out: Vec::new(),
+            penicillin_clip_g: 0.0,
+            volume_clip_l: 0.0,
+            rhs_evaluations: 0,
+        }
+    }
+
+    /// The inputs of the next step (k + 1): the controllers' flows from the
+    /// records, the recipe's set-points, the given disturbances. Applies the
+    /// published μx,max adaptation first (it changes `kin`).
+    pub fn inputs(&mut self, recipe: &Recipe, dist: Disturbances) -> StepInputs {
+        let k = self.k + 1;
+        let [fa_prev, fb_prev, fc_prev, fh_prev, fpaa_prev] = self.prev_flows;
+        let (fa, fb) = control::ph_flows(
+            &History {
+                k,
+                past: &self.ph_hist,
+                initial: self.init_ph,
+            },
+            fa_prev,
+            fb_prev,
+        );
+        let (fc, fh) = control::temperature_flows(
+            &History {
+                k,
+                past: &self.t_hist,
+                initial: self.init_t,
+            },
+            fc_prev,
+            fh_prev,
+        );
+        // Published adaptation: after 64 falling steps of μx the maximum
+        // growth rate is lowered to 5 × the last step's integral.
+        if k > 65 {
+            let window = &self.mux_hist[k - 66..k - 1];
+            let falling = window.windows(2).filter(|w| w[1] - w[0] < 0.0).count();
+            if falling >= 63 {
+                self.kin.mux_max = self.mux_hist[k - 2] * 5.0;
+            }
+        }
+        let t_recipe = (12 * k) as f64 / 60.0;
+        let r = recipe;
+        let fpaa = control::paa_flow(
+            &History {
+                k,
+                past: &self.paa_hist,
+                initial: 0.0,
+            },
+            fpaa_prev,
+        )
+        .unwrap_or_else(|| r.fpaa_l_per_h.at(t_recipe));
+        StepInputs {
+            fs: r.fs_l_per_h.at(t_recipe),
+            foil: r.foil_l_per_h.at(t_recipe),
+            fg: r.fg_m3_per_h.at(t_recipe),
+            rpm: 100.0,
+            fc,
+            fh,
+            fb,
+            fa,
+            fw: r.fw_l_per_h.at(t_recipe),
+            pressure: r.pressure_bar.at(t_recipe),
+            discharge: r.discharge_l_per_h.at(t_recipe),
+            fpaa,
+            nh3_shots: 0.0,
+            dist,
+        }
+    }
+
+    /// Integrates step k + 1 with inputs `u`, applies the published
+    /// post-step corrections and records the controlled variables and the
+    /// flows. Returns the step's ODE end time (h).
+    pub fn step(&mut self, u: &StepInputs) -> Result<f64, Error> {
+        let k = self.k + 1;
+        if k > N_STEPS {
+            return Err(Error::input(
+                "<indpensim batch>",
+                "step",
+                format!("at most {N_STEPS} steps of 0.2 h"),
+                format!("step {k}"),
+            ));
+        }
+        let (t0, t_end) = ode_end_time(k);
+        let mut y = self.y;
+        y[ode::MU_P_INT] = 0.0;
+        y[ode::MU_X_INT] = 0.0;
+        let kin = self.kin;
+        let mut f = |t: f64, yy: &State, dy: &mut State| ode::rhs(t, yy, &kin, u, dy);
+        let mut check = |_t: f64, yy: &State| -> Result<(), String> {
+            if yy.iter().all(|v| v.is_finite()) {
+                Ok(())
+            } else {
+                Err("a state is not finite".into())
+            }
+        };
+        self.out.clear();
+        let (y1, counts) = dopri5::integrate(
+            &mut f,
+            t0,
+            t_end,
+            &y,
+            self.h_guess,
+            &self.settings,
+            &[],
+            &mut self.out,
+            &mut check,
+        )
+        .map_err(|e| Error::Numerical {
+            time_h: t0,
+            message: format!("IndPenSim step {k}: {e:?}"),
+            state: format!("{:?}", y.as_slice()),
+        })?;
+        self.rhs_evaluations += counts.rhs_evaluations;
+        if counts.accepted_steps > 0 {
+            self.h_guess = (t_end - t0) / counts.accepted_steps as f64;
+        }
+        let mut y = y1;
+        // Published post-step corrections: non-positive states become
+        // 0.001; a dissolved O2 record below 2 mg/L becomes 1 mg/L.
+        let pv_before = y[ode::P] * y[ode::V];
+        let v_before = y[ode::V];
+        for i in 0..N_MODEL - 2 {
+            if y[i] <= 0.0 {
+                y[i] = 0.001;
+            }
+        }
+        self.penicillin_clip_g += y[ode::P] * y[ode::V] - pv_before;
+        self.volume_clip_l += y[ode::V] - v_before;
+        if y[ode::DO2] < 2.0 {
+            y[ode::DO2] = 1.0;
+        }
+        self.ph_hist.push(-y[ode::H_ION].log10());
+        self.t_hist.push(y[ode::T]);
+        self.paa_hist.push(y[ode::PAA]);
+        self.mux_hist.push(y[ode::MU_X_INT]);
+        self.prev_flows = [u.fa, u.fb, u.fc, u.fh, u.fpaa];
+        self.y = y;
+        self.k = k;
+        Ok(t_end)
+    }
+}
+
 /// Simulates a batch.
 pub fn run(batch: &Batch, acc: &Accuracy) -> Result<Trajectory, Error> {
     let init = &batch.initial;
@@ -187,157 +406,16 @@ pub fn run(batch: &Batch, acc: &Accuracy) -> Result<Trajectory, Error> {
             format!("{} rows", batch.disturbances.len()),
         ));
     }
-    let mut y = State::zeros();
-    y[ode::S] = init.s_g_per_l;
-    y[ode::DO2] = init.do2_mg_per_l;
-    y[ode::O2_OFFGAS] = init.o2_offgas_mol_per_mol;
-    y[ode::P] = init.p_g_per_l;
-    y[ode::V] = init.v_l;
-    y[ode::WT] = init.wt_kg;
-    y[ode::H_ION] = 10f64.powf(-init.ph);
-    y[ode::T] = init.t_k;
-    y[ode::VISCOSITY] = 4.0;
-    y[ode::A0] = init.a0_g_per_l;
-    y[ode::A1] = init.a1_g_per_l;
-    y[ode::CO2_OFFGAS] = init.co2_offgas_pct;
-    y[ode::PAA] = init.paa_mg_per_l;
-    y[ode::NH3] = init.nh3_mg_per_l;
-    let y0 = y;
-
-    let mut kin = batch.kinetics;
-    let scale = scales();
-    let settings = dopri5::Settings {
-        rtol: acc.rtol,
-        atol: scale * acc.atol_scaled,
-        max_steps: 100_000,
-        controlled: ode::N_STATES,
-    };
-
+    let y0 = initial_vector(init);
+    let mut stepper = Stepper::new(y0, batch.kinetics, acc);
     let n = batch.n_steps;
-    let mut ph_hist = Vec::with_capacity(n);
-    let mut t_hist = Vec::with_capacity(n);
-    let mut paa_hist = Vec::with_capacity(n);
-    let mut mux_hist: Vec<f64> = Vec::with_capacity(n);
-    let (mut fa_prev, mut fb_prev, mut fc_prev, mut fh_prev, mut fpaa_prev) =
-        (0.0, 0.0, 0.0, 0.0, 0.0);
     let mut rows = Vec::with_capacity(n);
-    let mut rhs_evaluations = 0;
-    let mut h_guess = 0.0;
-    let (mut penicillin_clip_g, mut volume_clip_l) = (0.0, 0.0);
-    let init_ph = -y0[ode::H_ION].log10();
-    let mut out: Vec<[f64; N_STATES]> = Vec::new();
-
     for k in 1..=n {
-        // Controllers act on the records of the finished steps.
-        let (fa, fb) = control::ph_flows(
-            &History {
-                k,
-                past: &ph_hist,
-                initial: init_ph,
-            },
-            fa_prev,
-            fb_prev,
-        );
-        let (fc, fh) = control::temperature_flows(
-            &History {
-                k,
-                past: &t_hist,
-                initial: init.t_k,
-            },
-            fc_prev,
-            fh_prev,
-        );
-        // Published adaptation: after 64 falling steps of μx the maximum
-        // growth rate is lowered to 5 × the last step's integral.
-        if k > 65 {
-            let window = &mux_hist[k - 66..k - 1];
-            let falling = window.windows(2).filter(|w| w[1] - w[0] < 0.0).count();
-            if falling >= 63 {
-                kin.mux_max = mux_hist[k - 2] * 5.0;
-            }
-        }
-        let t_recipe = (12 * k) as f64 / 60.0;
-        let r = &batch.recipe;
-        let fpaa = control::paa_flow(
-            &History {
-                k,
-                past: &paa_hist,
-                initial: 0.0,
-            },
-            fpaa_prev,
-        )
-        .unwrap_or_else(|| r.fpaa_l_per_h.at(t_recipe));
-        let u = StepInputs {
-            fs: r.fs_l_per_h.at(t_recipe),
-            foil: r.foil_l_per_h.at(t_recipe),
-            fg: r.fg_m3_per_h.at(t_recipe),
-            rpm: 100.0,
-            fc,
-            fh,
-            fb,
-            fa,
-            fw: r.fw_l_per_h.at(t_recipe),
-            pressure: r.pressure_bar.at(t_recipe),
-            discharge: r.discharge_l_per_h.at(t_recipe),
-            fpaa,
-            nh3_shots: 0.0,
-            dist: batch.disturbances.get(k - 1).copied().unwrap_or_default(),
-        };
-
-        let (t0, t_end) = ode_end_time(k);
-        y[ode::MU_P_INT] = 0.0;
-        y[ode::MU_X_INT] = 0.0;
-        let mut f = |t: f64, yy: &State, dy: &mut State| ode::rhs(t, yy, &kin, &u, dy);
-        let mut check = |_t: f64, yy: &State| -> Result<(), String> {
-            if yy.iter().all(|v| v.is_finite()) {
-                Ok(())
-            } else {
-                Err("a state is not finite".into())
-            }
-        };
-        out.clear();
-        let (y1, counts) = dopri5::integrate(
-            &mut f,
-            t0,
-            t_end,
-            &y,
-            h_guess,
-            &settings,
-            &[],
-            &mut out,
-            &mut check,
-        )
-        .map_err(|e| Error::Numerical {
-            time_h: t0,
-            message: format!("IndPenSim step {k}: {e:?}"),
-            state: format!("{:?}", y.as_slice()),
-        })?;
-        rhs_evaluations += counts.rhs_evaluations;
-        if counts.accepted_steps > 0 {
-            h_guess = (t_end - t0) / counts.accepted_steps as f64;
-        }
-        y = y1;
-        // Published post-step corrections: non-positive states become
-        // 0.001; a dissolved O2 record below 2 mg/L becomes 1 mg/L.
-        let pv_before = y[ode::P] * y[ode::V];
-        let v_before = y[ode::V];
-        for i in 0..N_MODEL - 2 {
-            if y[i] <= 0.0 {
-                y[i] = 0.001;
-            }
-        }
-        penicillin_clip_g += y[ode::P] * y[ode::V] - pv_before;
-        volume_clip_l += y[ode::V] - v_before;
-        if y[ode::DO2] < 2.0 {
-            y[ode::DO2] = 1.0;
-        }
-
+        let dist = batch.disturbances.get(k - 1).copied().unwrap_or_default();
+        let u = stepper.inputs(&batch.recipe, dist);
+        let t_end = stepper.step(&u)?;
+        let y = stepper.y;
         let ph = -y[ode::H_ION].log10();
-        ph_hist.push(ph);
-        t_hist.push(y[ode::T]);
-        paa_hist.push(y[ode::PAA]);
-        mux_hist.push(y[ode::MU_X_INT]);
-        (fa_prev, fb_prev, fc_prev, fh_prev, fpaa_prev) = (fa, fb, fc, fh, fpaa);
 
         let mut row = [0.0; COLUMNS.len()];
         row[0] = k as f64 * STEP_H;
@@ -405,9 +483,9 @@ pub fn run(batch: &Batch, acc: &Accuracy) -> Result<Trajectory, Error> {
     Ok(Trajectory {
         rows,
         y0,
-        y_end: y,
-        penicillin_clip_g,
-        volume_clip_l,
-        rhs_evaluations,
+        y_end: stepper.y,
+        penicillin_clip_g: stepper.penicillin_clip_g,
+        volume_clip_l: stepper.volume_clip_l,
+        rhs_evaluations: stepper.rhs_evaluations,
     })
 }

@@ -1,0 +1,132 @@
+//! The IndPenSim ensemble Kalman filter's forecasts of final penicillin,
+//! scored on recorded batches (`docs/indpensim-forecast.md`).
+//!
+//! ```sh
+//! cargo run --release -p biotwin-ml --example indpensim_forecast -- \
+//!   training-data/indpensim B01,B02,B03 [--fractions 0.1,0.25,...] [--json out.json] [--held-out]
+//! ```
+//!
+//! B16–B20 are the pre-registered held-out batches: they are refused
+//! unless `--held-out` is given (the one run of the protocol).
+
+use std::path::PathBuf;
+
+use biotwin_ml::indpensim_forecast::{EvalSettings, evaluate_batch, summarise};
+
+const HELD_OUT: [&str; 5] = ["B16", "B17", "B18", "B19", "B20"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 2 {
+        eprintln!(
+            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--json FILE] [--held-out]"
+        );
+        std::process::exit(2);
+    }
+    let dir = PathBuf::from(&args[0]);
+    let batches: Vec<String> = args[1].split(',').map(str::to_string).collect();
+    let mut settings = EvalSettings::default();
+    let mut json: Option<PathBuf> = None;
+    let mut held_out_ok = false;
+    let mut i = 2;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--members" => {
+                settings.filter.members = args[i + 1].parse().expect("--members N");
+                i += 1;
+            }
+            "--rtps" => {
+                settings.filter.rtps = args[i + 1].parse().expect("--rtps X");
+                i += 1;
+            }
+            "--online-var" => {
+                settings.filter.online_variance_factor =
+                    args[i + 1].parse().expect("--online-var X");
+                i += 1;
+            }
+            "--online" => {
+                let mask: Vec<bool> = args[i + 1].chars().map(|c| c == '1').collect();
+                settings.filter.online_used.copy_from_slice(&mask);
+                i += 1;
+            }
+            "--fractions" => {
+                settings.fractions = args[i + 1]
+                    .split(',')
+                    .map(|f| f.parse().expect("--fractions 0.1,0.5,..."))
+                    .collect();
+                i += 1;
+            }
+            "--json" => {
+                json = Some(PathBuf::from(&args[i + 1]));
+                i += 1;
+            }
+            "--held-out" => held_out_ok = true,
+            other => {
+                eprintln!("unknown argument `{other}`");
+                std::process::exit(2);
+            }
+        }
+        i += 1;
+    }
+    if !held_out_ok {
+        if let Some(b) = batches.iter().find(|b| HELD_OUT.contains(&b.as_str())) {
+            eprintln!(
+                "{b} is a pre-registered held-out batch: pass --held-out for the protocol's one run"
+            );
+            std::process::exit(2);
+        }
+    }
+    println!("settings: {settings:?}");
+    let mut outcomes = Vec::new();
+    for b in &batches {
+        let t0 = std::time::Instant::now();
+        let o = match evaluate_batch(&dir, b, &settings) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("{b}: {e}");
+                std::process::exit(2);
+            }
+        };
+        println!(
+            "{b}: truth {:.3} g/L ({:.1} s)",
+            o.truth_final_g_per_l,
+            t0.elapsed().as_secs_f64()
+        );
+        for p in &o.points {
+            let params: Vec<String> = p
+                .parameters
+                .iter()
+                .map(|(n, m, s)| format!("{n} {m:.4}±{s:.4}"))
+                .collect();
+            println!(
+                "  {:>4.0} % {:>6.1} h  {:7.3} [{:7.3}, {:7.3}]  APE {:5.2} %  {}  {} (replaced {}, failed {}, rejected {})",
+                p.fraction * 100.0,
+                p.time_h,
+                p.mean_g_per_l,
+                p.p05_g_per_l,
+                p.p95_g_per_l,
+                p.ape_pct,
+                if p.covered { "in " } else { "OUT" },
+                params.join(", "),
+                p.members_replaced,
+                p.forecast_members_failed,
+                p.readings_rejected
+            );
+        }
+        outcomes.push(o);
+    }
+    println!("\nfraction  MAPE %  coverage  n");
+    for (f, mape, cov, n) in summarise(&outcomes) {
+        println!(
+            "{:>6.0} %  {:6.2}  {:7.0} %  {n}",
+            f * 100.0,
+            mape,
+            cov * 100.0
+        );
+    }
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&outcomes).expect("serialise");
+        biotwin_core::output::write_atomic(&path, text.as_bytes()).expect("write json");
+        println!("written {}", path.display());
+    }
+}

@@ -1,0 +1,323 @@
+//! What the IndPenSim state estimator sees of a batch, read from its
+//! historian export (`batches/<id>_historian.csv.gz`, long format
+//! `timestamp,tag,value`): per 0.2-h step the online readings it assimilates
+//! and the controller flows it uses as inputs, and the lab samples at their
+//! sample times. Tags are matched on the part after the unit prefix
+//! (`BR01.TEMP` → `TEMP`); tags the estimator does not use are skipped.
+//! Every step must carry every tag the estimator needs: a missing or
+//! repeated reading, a non-number or a non-finite value is an input error
+//! naming the file, line, tag and time.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use biotwin_core::bioreactor::indpensim::estimate::{
+    LAB, LabSample, N_ONLINE, ONLINE_FLOWS, ONLINE_MEASURED, OnlineStep,
+};
+use biotwin_core::bioreactor::indpensim::{N_STEPS, STEP_H};
+use biotwin_core::error::Error;
+
+use super::csv_source::read_all;
+use super::timestamp::parse_rfc3339;
+
+/// Historian tag (after the unit prefix) of each online measured variable,
+/// order `ONLINE_MEASURED`.
+pub const ONLINE_TAGS: [&str; N_ONLINE] = [
+    "TEMP",
+    "PH",
+    "DO2",
+    "OFFGAS_O2",
+    "OFFGAS_CO2",
+    "VOLUME",
+    "WEIGHT",
+];
+/// Historian tag of each controller flow, order `ONLINE_FLOWS`.
+pub const FLOW_TAGS: [&str; 5] = [
+    "ACID_FLOW",
+    "BASE_FLOW",
+    "COOLING_WATER",
+    "HEATING_WATER",
+    "PAA_FEED",
+];
+/// Historian tag of each lab variable, order `LAB`.
+pub const LAB_TAGS: [&str; 6] = [
+    "OFFLINE_BIOMASS",
+    "OFFLINE_PENICILLIN",
+    "OFFLINE_SUBSTRATE",
+    "OFFLINE_PAA",
+    "OFFLINE_NH3",
+    "OFFLINE_VISCOSITY",
+];
+
+/// The estimator's view of one batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistorianRecord {
+    /// Steps 1..=n (index = step − 1).
+    pub online: Vec<OnlineStep>,
+    /// Lab samples in time order (the first at t = 0).
+    pub lab: Vec<LabSample>,
+}
+
+enum Slot {
+    Online(usize),
+    Flow(usize),
+    Lab(usize),
+}
+
+fn slot_of(tag: &str) -> Option<Slot> {
+    let name = tag.rsplit_once('.').map_or(tag, |(_, n)| n);
+    if let Some(i) = ONLINE_TAGS.iter().position(|t| *t == name) {
+        return Some(Slot::Online(i));
+    }
+    if let Some(i) = FLOW_TAGS.iter().position(|t| *t == name) {
+        return Some(Slot::Flow(i));
+    }
+    LAB_TAGS.iter().position(|t| *t == name).map(Slot::Lab)
+}
+
+/// Reads `path` for a batch that started at `start` (RFC 3339), keeping
+/// steps 1..=`n_steps`.
+pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<HistorianRecord, Error> {
+    let start_s = parse_rfc3339(start)
+        .map_err(|e| Error::input(path, "batch start", "an RFC 3339 timestamp", e))?;
+    let bytes = read_all(path).map_err(Error::Input)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| Error::input(path, "", "UTF-8 text", e.to_string()))?;
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .ok_or_else(|| Error::input(path, "line 1", "a header", "an empty file"))?;
+    if header.trim() != "timestamp,tag,value" {
+        return Err(Error::input(
+            path,
+            "line 1",
+            "the header `timestamp,tag,value`",
+            format!("`{}`", header.trim()),
+        ));
+    }
+    let n = n_steps.min(N_STEPS);
+    let mut online: Vec<[Option<f64>; N_ONLINE]> = vec![[None; N_ONLINE]; n];
+    let mut flows: Vec<[Option<f64>; 5]> = vec![[None; 5]; n];
+    let mut lab: BTreeMap<i64, [Option<f64>; 6]> = BTreeMap::new();
+    for (i, line) in lines.enumerate() {
+        let line_no = i + 2;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut cells = line.splitn(3, ',');
+        let (Some(ts), Some(tag), Some(value)) = (cells.next(), cells.next(), cells.next()) else {
+            return Err(Error::input(
+                path,
+                format!("line {line_no}"),
+                "3 fields (timestamp,tag,value)",
+                format!("`{line}`"),
+            ));
+        };
+        let Some(slot) = slot_of(tag.trim()) else {
+            continue;
+        };
+        let where_ = || format!("line {line_no}, tag `{}` at {}", tag.trim(), ts.trim());
+        let t_s = parse_rfc3339(ts).map_err(|e| {
+            Error::input(
+                path,
+                format!("line {line_no}, timestamp"),
+                "an RFC 3339 timestamp",
+                e,
+            )
+        })?;
+        let v: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| Error::input(path, where_(), "a number", format!("`{}`", value.trim())))?;
+        if !v.is_finite() {
+            return Err(Error::input(path, where_(), "a finite value", value.trim()));
+        }
+        let t_h = (t_s - start_s) / 3600.0;
+        match slot {
+            Slot::Lab(j) => {
+                // Lab sample times to the second.
+                let key = (t_h * 3600.0).round() as i64;
+                if t_h < -1e-9 || t_h > n as f64 * STEP_H + 1e-6 {
+                    continue;
+                }
+                let entry = lab.entry(key).or_insert([None; 6]);
+                if entry[j].is_some() {
+                    return Err(Error::input(
+                        path,
+                        where_(),
+                        "one result per sample",
+                        "a repeated result",
+                    ));
+                }
+                entry[j] = Some(v);
+            }
+            Slot::Online(j) | Slot::Flow(j) => {
+                let kf = t_h / STEP_H;
+                let k = kf.round();
+                if (kf - k).abs() > 1e-6 {
+                    return Err(Error::input(
+                        path,
+                        where_(),
+                        "an online reading on the 12-min grid of the batch",
+                        format!("{t_h} h after the start"),
+                    ));
+                }
+                if k < 1.0 || k > n as f64 {
+                    continue;
+                }
+                let k = k as usize;
+                let cell = match slot {
+                    Slot::Online(_) => &mut online[k - 1][j],
+                    _ => &mut flows[k - 1][j],
+                };
+                if cell.is_some() {
+                    return Err(Error::input(
+                        path,
+                        where_(),
+                        "one reading per step",
+                        "a repeated reading",
+                    ));
+                }
+                *cell = Some(v);
+            }
+        }
+    }
+    let mut steps = Vec::with_capacity(n);
+    for k in 1..=n {
+        let mut step = OnlineStep {
+            flows: [0.0; 5],
+            values: [0.0; N_ONLINE],
+        };
+        let missing = |tag: &str, name: &str| {
+            Error::input(
+                path,
+                format!(
+                    "tag `{tag}` ({name}) at step {k} ({:.1} h)",
+                    k as f64 * STEP_H
+                ),
+                "a reading every 12 min",
+                "none",
+            )
+        };
+        for j in 0..N_ONLINE {
+            step.values[j] =
+                online[k - 1][j].ok_or_else(|| missing(ONLINE_TAGS[j], ONLINE_MEASURED[j]))?;
+        }
+        for j in 0..5 {
+            step.flows[j] =
+                flows[k - 1][j].ok_or_else(|| missing(FLOW_TAGS[j], ONLINE_FLOWS[j]))?;
+        }
+        steps.push(step);
+    }
+    let lab: Vec<LabSample> = lab
+        .into_iter()
+        .map(|(key, values)| LabSample {
+            time_h: key as f64 / 3600.0,
+            values,
+        })
+        .collect();
+    match lab.first() {
+        Some(s) if s.time_h.abs() < 1e-9 => {}
+        _ => {
+            return Err(Error::input(
+                path,
+                format!("tags {}", LAB_TAGS.join(", ")),
+                "a lab sample at the batch start (t = 0)",
+                "none",
+            ));
+        }
+    }
+    let _ = LAB;
+    Ok(HistorianRecord { online: steps, lab })
+}
+
+/// The start timestamp of `batch_id` from a data set's `batches.csv`
+/// (column `start_timestamp`).
+pub fn batch_start(dir: &Path, batch_id: &str) -> Result<String, Error> {
+    let path = dir.join("batches.csv");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| Error::input(&path, "line 1", "a header", "an empty file"))?
+        .split(',')
+        .collect();
+    let col = |name: &str| {
+        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            Error::input(
+                &path,
+                "header",
+                format!("a column `{name}`"),
+                "no such column",
+            )
+        })
+    };
+    let id = col("batch_id")?;
+    let start = col("start_timestamp")?;
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.get(id).map(|s| s.trim()) == Some(batch_id) {
+            return cells
+                .get(start)
+                .map(|s| s.trim().to_string())
+                .ok_or_else(|| {
+                    Error::input(
+                        &path,
+                        format!("batch `{batch_id}`"),
+                        "a start_timestamp",
+                        "none",
+                    )
+                });
+        }
+    }
+    Err(Error::input(
+        &path,
+        "batch_id",
+        format!("a row for `{batch_id}`"),
+        "none",
+    ))
+}
+
+/// A column of `batches.csv` for `batch_id`, as a number.
+pub fn batch_value(dir: &Path, batch_id: &str, column: &str) -> Result<f64, Error> {
+    let path = dir.join("batches.csv");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| Error::input(&path, "line 1", "a header", "an empty file"))?
+        .split(',')
+        .collect();
+    let find = |name: &str| {
+        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            Error::input(
+                &path,
+                "header",
+                format!("a column `{name}`"),
+                "no such column",
+            )
+        })
+    };
+    let id = find("batch_id")?;
+    let c = find(column)?;
+    for (i, line) in lines.enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.get(id).map(|s| s.trim()) == Some(batch_id) {
+            let cell = cells.get(c).map_or("", |s| s.trim());
+            return cell.parse().map_err(|_| {
+                Error::input(
+                    &path,
+                    format!("line {}, column `{column}`", i + 2),
+                    "a number",
+                    format!("`{cell}`"),
+                )
+            });
+        }
+    }
+    Err(Error::input(
+        &path,
+        "batch_id",
+        format!("a row for `{batch_id}`"),
+        "none",
+    ))
+}

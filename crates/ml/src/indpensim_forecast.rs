@@ -1,0 +1,231 @@
+//! Evaluation of the IndPenSim ensemble Kalman filter
+//! (`biotwin_core::bioreactor::indpensim::estimate`) on recorded batches:
+//! the historian export with measurement noise added (seeded), replayed
+//! step by step into the filter; at each chosen fraction of batch time the
+//! forecast of the final penicillin (230 h) is compared with the recorded
+//! final value. `docs/indpensim-forecast.md` has the protocol.
+//!
+//! The filter reads only the historian (online tags, lab samples), the
+//! recipe plan and the batch start. The truth (`batches.csv` `final_P_gL`)
+//! is read only to score.
+
+use std::path::Path;
+
+use biotwin_core::bioreactor::indpensim::estimate::{
+    Estimator, LabSample, N_ONLINE, Noise, ParameterEstimate, Prior, Settings,
+};
+use biotwin_core::bioreactor::indpensim::{N_STEPS, STEP_H};
+use biotwin_core::error::Error;
+use biotwin_core::random::{SplitMix64, mix, run_seed};
+
+use crate::data::indpensim::read_recipe;
+use crate::data::indpensim_historian::{HistorianRecord, batch_start, batch_value, read_historian};
+
+/// Everything an evaluation run is set by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalSettings {
+    pub filter: Settings,
+    pub prior: Prior,
+    /// Noise added to the (noise-free) record.
+    pub data_noise: Noise,
+    /// Seed of the added noise (mixed with the batch id).
+    pub noise_seed: u64,
+    /// Seed of the future disturbances of the forecasts.
+    pub forecast_seed: u64,
+    /// Fractions of the batch time (230 h) at which a forecast is scored.
+    pub fractions: Vec<f64>,
+}
+
+impl Default for EvalSettings {
+    fn default() -> Self {
+        EvalSettings {
+            filter: Settings::default(),
+            prior: Prior::default(),
+            data_noise: Noise::default(),
+            noise_seed: 101,
+            forecast_seed: 202,
+            fractions: (1..=10).map(|i| i as f64 / 10.0).collect(),
+        }
+    }
+}
+
+/// One scored forecast.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ForecastPoint {
+    pub fraction: f64,
+    pub time_h: f64,
+    pub mean_g_per_l: f64,
+    pub p05_g_per_l: f64,
+    pub p95_g_per_l: f64,
+    /// |mean − truth| / truth · 100.
+    pub ape_pct: f64,
+    /// Whether [p05, p95] holds the truth.
+    pub covered: bool,
+    /// Ensemble mean and SD of each estimated parameter at this time.
+    pub parameters: Vec<(String, f64, f64)>,
+    /// Members replaced during the filter so far / failed in this forecast.
+    pub members_replaced: usize,
+    pub forecast_members_failed: usize,
+    /// Online readings rejected by the gross-error check so far.
+    pub readings_rejected: usize,
+}
+
+/// One batch's evaluation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BatchOutcome {
+    pub batch_id: String,
+    pub truth_final_g_per_l: f64,
+    pub points: Vec<ForecastPoint>,
+}
+
+/// A stable seed per batch id.
+fn batch_seed(seed: u64, batch_id: &str) -> u64 {
+    batch_id
+        .bytes()
+        .fold(mix(seed), |h, b| mix(h ^ u64::from(b)))
+}
+
+/// The record with measurement noise: lognormal relative errors (pH:
+/// additive) at the SDs of `noise`, independent per reading.
+pub fn add_noise(record: &HistorianRecord, noise: &Noise, seed: u64) -> HistorianRecord {
+    let mut rng = SplitMix64::new(run_seed(seed, 0));
+    let mut out = record.clone();
+    for step in &mut out.online {
+        for j in 0..N_ONLINE {
+            let e = noise.online[j] * rng.normal();
+            step.values[j] = if j == 1 {
+                step.values[j] + e
+            } else {
+                step.values[j] * e.exp()
+            };
+        }
+        for f in &mut step.flows {
+            *f *= (noise.flows * rng.normal()).exp();
+        }
+    }
+    for s in &mut out.lab {
+        for (j, v) in s.values.iter_mut().enumerate() {
+            if let Some(x) = v {
+                *x *= (noise.lab[j] * rng.normal()).exp();
+            }
+        }
+    }
+    out
+}
+
+fn param_list(p: &[ParameterEstimate]) -> Vec<(String, f64, f64)> {
+    p.iter()
+        .map(|e| (e.name.to_string(), e.mean, e.sd))
+        .collect()
+}
+
+/// Runs the filter over a batch's (noisy) record and scores the forecast
+/// at each fraction.
+pub fn evaluate_batch(dir: &Path, batch_id: &str, s: &EvalSettings) -> Result<BatchOutcome, Error> {
+    let recipe = read_recipe(&dir.join("recipes.json"), batch_id)?;
+    let start = batch_start(dir, batch_id)?;
+    let path = dir
+        .join("batches")
+        .join(format!("{batch_id}_historian.csv.gz"));
+    let record = read_historian(&path, &start, N_STEPS)?;
+    let truth = batch_value(dir, batch_id, "final_P_gL")?;
+    let noisy = add_noise(&record, &s.data_noise, batch_seed(s.noise_seed, batch_id));
+    run_record(&recipe, &noisy, truth, batch_id, s)
+}
+
+/// The step a fraction of the batch falls on.
+pub fn step_of(fraction: f64) -> usize {
+    ((fraction * N_STEPS as f64).round() as usize).clamp(0, N_STEPS)
+}
+
+/// Runs the filter over a record (already noisy) and scores against
+/// `truth`.
+pub fn run_record(
+    recipe: &biotwin_core::bioreactor::indpensim::Recipe,
+    record: &HistorianRecord,
+    truth: f64,
+    batch_id: &str,
+    s: &EvalSettings,
+) -> Result<BatchOutcome, Error> {
+    let lab0: &LabSample = &record.lab[0];
+    let mut est = Estimator::new(recipe, lab0, &s.prior, &s.filter)?;
+    let mut lab_iter = record.lab.iter().skip(1).peekable();
+    let mut targets: Vec<(f64, usize)> = s.fractions.iter().map(|&f| (f, step_of(f))).collect();
+    targets.sort_by_key(|t| t.1);
+    let mut points = Vec::new();
+    let mut next_target = 0;
+    let last = targets.last().map_or(0, |t| t.1).min(record.online.len());
+    // Forecasts at step 0 (fraction 0) would use the prior only.
+    while next_target < targets.len() && targets[next_target].1 == 0 {
+        points.push(score(&est, targets[next_target].0, truth, s)?);
+        next_target += 1;
+    }
+    for k in 1..=last {
+        est.advance(&record.online[k - 1])?;
+        let t = k as f64 * STEP_H;
+        while let Some(sample) = lab_iter.peek() {
+            if sample.time_h <= t + 0.5 * STEP_H {
+                if sample.time_h > t - 0.5 * STEP_H {
+                    est.assimilate_lab(sample)?;
+                }
+                lab_iter.next();
+            } else {
+                break;
+            }
+        }
+        while next_target < targets.len() && targets[next_target].1 == k {
+            points.push(score(&est, targets[next_target].0, truth, s)?);
+            next_target += 1;
+        }
+    }
+    Ok(BatchOutcome {
+        batch_id: batch_id.to_string(),
+        truth_final_g_per_l: truth,
+        points,
+    })
+}
+
+fn score(
+    est: &Estimator,
+    fraction: f64,
+    truth: f64,
+    s: &EvalSettings,
+) -> Result<ForecastPoint, Error> {
+    let f = est.forecast(run_seed(s.forecast_seed, est.step() as u64))?;
+    Ok(ForecastPoint {
+        fraction,
+        time_h: f.time_h,
+        mean_g_per_l: f.mean_g_per_l,
+        p05_g_per_l: f.p05_g_per_l,
+        p95_g_per_l: f.p95_g_per_l,
+        ape_pct: (f.mean_g_per_l - truth).abs() / truth.abs() * 100.0,
+        covered: f.p05_g_per_l <= truth && truth <= f.p95_g_per_l,
+        parameters: param_list(&est.parameters()),
+        members_replaced: est.replaced(),
+        forecast_members_failed: f.failed_members,
+        readings_rejected: est.rejected(),
+    })
+}
+
+/// Per fraction over batches: (fraction, MAPE %, coverage 0–1, n).
+pub fn summarise(outcomes: &[BatchOutcome]) -> Vec<(f64, f64, f64, usize)> {
+    let mut fractions: Vec<f64> = outcomes
+        .iter()
+        .flat_map(|o| o.points.iter().map(|p| p.fraction))
+        .collect();
+    fractions.sort_by(f64::total_cmp);
+    fractions.dedup();
+    fractions
+        .into_iter()
+        .map(|f| {
+            let pts: Vec<&ForecastPoint> = outcomes
+                .iter()
+                .flat_map(|o| o.points.iter().filter(move |p| p.fraction == f))
+                .collect();
+            let n = pts.len();
+            let mape = pts.iter().map(|p| p.ape_pct).sum::<f64>() / n as f64;
+            let cov = pts.iter().filter(|p| p.covered).count() as f64 / n as f64;
+            (f, mape, cov, n)
+        })
+        .collect()
+}

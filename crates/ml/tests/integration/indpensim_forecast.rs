@@ -1,0 +1,134 @@
+//! The IndPenSim ensemble Kalman filter on a training batch (B03; never a
+//! held-out batch B16–B20): parameters move from the population prior
+//! toward B03's recorded values, the 50 % forecast's 90 % interval holds the
+//! true final penicillin, nothing is NaN; bad historian input is an input
+//! error naming the tag and the time.
+
+use std::path::{Path, PathBuf};
+
+use biotwin_core::bioreactor::indpensim::estimate::{
+    Estimator, LabSample, OnlineStep, Prior, Settings,
+};
+use biotwin_core::error::Error;
+use biotwin_ml::data::indpensim::{read_initial_conditions, read_recipe};
+use biotwin_ml::data::indpensim_historian::read_historian;
+use biotwin_ml::indpensim_forecast::{EvalSettings, evaluate_batch};
+
+fn dataset() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../training-data/indpensim")
+}
+
+#[test]
+fn b03_parameters_move_toward_the_truth_and_the_half_time_interval_covers() {
+    let dir = dataset();
+    let mut s = EvalSettings::default();
+    s.filter.members = 24;
+    s.fractions = vec![0.5];
+    let o = evaluate_batch(&dir, "B03", &s).unwrap_or_else(|e| panic!("{e}"));
+    // Truth, for scoring only (the filter never reads it).
+    let (_, truth) = read_initial_conditions(&dir.join("initial_conditions.csv"), "B03").unwrap();
+    let p = &o.points[0];
+    assert_eq!(p.time_h, 115.0);
+    for v in [p.mean_g_per_l, p.p05_g_per_l, p.p95_g_per_l] {
+        assert!(v.is_finite() && v > 0.0, "{p:?}");
+    }
+    assert!(
+        p.covered,
+        "truth {} outside [{}, {}]",
+        o.truth_final_g_per_l, p.p05_g_per_l, p.p95_g_per_l
+    );
+    let prior = Prior::default();
+    let get = |name: &str| {
+        p.parameters
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, m, sd)| (*m, *sd))
+            .unwrap()
+    };
+    // μp: B03's 0.0363 h⁻¹ lies 1.9 prior SDs below the prior mean 0.041;
+    // α_kLa: 75.1 vs 85. The estimate must close at least half of each gap.
+    for (name, prior_mean, true_value) in [
+        ("mu_p_per_h", prior.mu_p.mean, truth.mu_p),
+        ("alpha_kla", prior.alpha_kla.mean, truth.alpha_kla),
+    ] {
+        let (mean, sd) = get(name);
+        assert!(mean.is_finite() && sd.is_finite() && sd > 0.0);
+        let gap_prior = (prior_mean - true_value).abs();
+        let gap_now = (mean - true_value).abs();
+        assert!(
+            gap_now < 0.5 * gap_prior,
+            "{name}: estimate {mean} (sd {sd}), truth {true_value}, prior {prior_mean}"
+        );
+    }
+}
+
+fn write_gz(path: &Path, text: &str) {
+    use std::io::Write;
+    let f = std::fs::File::create(path).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    gz.finish().unwrap();
+}
+
+/// A two-step historian export of B03's first 24 minutes.
+fn small_export() -> String {
+    let path = dataset().join("batches/B03_historian.csv.gz");
+    let bytes = biotwin_ml::data::csv_source::read_all(&path).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    text.lines()
+        .take_while(|l| !l.starts_with("2024-01-21T00:36"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn a_missing_tag_or_a_non_finite_reading_is_an_input_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = "2024-01-21T00:00:00Z";
+    let full = small_export();
+    let path = dir.path().join("h.csv.gz");
+    write_gz(&path, &full);
+    let rec = read_historian(&path, start, 2).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rec.online.len(), 2);
+
+    // Drop the pH reading of step 2 (00:24).
+    let no_ph: String = full
+        .lines()
+        .filter(|l| !(l.starts_with("2024-01-21T00:24") && l.contains(".PH,")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write_gz(&path, &no_ph);
+    let e = read_historian(&path, start, 2).unwrap_err().to_string();
+    assert!(e.contains("PH") && e.contains("step 2"), "{e}");
+
+    // A non-finite temperature.
+    let nan: String = full
+        .lines()
+        .map(|l| {
+            if l.starts_with("2024-01-21T00:12") && l.contains(".TEMP,") {
+                "2024-01-21T00:12:00Z,BR01.TEMP,NaN\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    write_gz(&path, &nan);
+    let e = read_historian(&path, start, 2).unwrap_err();
+    assert!(matches!(e, Error::Input(_)), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("TEMP") && e.contains("finite") && e.contains("line"),
+        "{e}"
+    );
+
+    // The estimator itself refuses a non-finite reading.
+    let recipe = read_recipe(&dataset().join("recipes.json"), "B03").unwrap();
+    let lab0: LabSample = rec.lab[0];
+    let mut settings = Settings::default();
+    settings.members = 4;
+    let mut est = Estimator::new(&recipe, &lab0, &Prior::default(), &settings).unwrap();
+    let mut bad: OnlineStep = rec.online[0];
+    bad.values[2] = f64::NAN;
+    let e = est.advance(&bad).unwrap_err().to_string();
+    assert!(e.contains("do2_mg_per_l") && e.contains("step 1"), "{e}");
+}
