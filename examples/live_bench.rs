@@ -147,6 +147,7 @@ fn site(ids: std::ops::Range<usize>, process: &PathBuf, store: PathBuf) -> SiteC
                 process: process.clone(),
                 predictor: "mechanistic".into(),
                 model: None,
+                model_from_process: false,
             })
             .collect(),
         sources: vec![],

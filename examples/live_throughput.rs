@@ -152,6 +152,7 @@ fn site(hours: f64, store_path: std::path::PathBuf) -> SiteConfig {
                 process: "generated".into(),
                 predictor: "trend".into(),
                 model: None,
+                model_from_process: false,
             })
             .collect(),
         sources: vec![],

@@ -173,6 +173,7 @@ fn site(batches: usize, forecast_every_s: f64) -> SiteConfig {
                 process: "generated".into(),
                 predictor: "trend".into(),
                 model: None,
+                model_from_process: false,
             })
             .collect(),
         sources: vec![],
