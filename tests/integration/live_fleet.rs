@@ -254,7 +254,7 @@ fn three_workers_share_a_postgres_site_and_take_over_a_killed_one() {
 #[test]
 #[ignore = "minutes of wall clock; run by scripts/fleet_kill.sh"]
 fn fleet_1000_batches_10_kills_on_postgres() {
-    let Some(t) = fleet_run(1000, 10, "20000", (5.0, 40.0), 0x1000_F1EE7) else {
+    let Some(t) = fleet_run(1000, 10, "20000", (60.0, 300.0), 0x1000_F1EE7) else {
         return;
     };
     assert_eq!(t.len(), 10);
