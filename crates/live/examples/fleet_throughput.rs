@@ -43,91 +43,11 @@ use biotwin_live::config::{BatchConfig, SiteConfig, TagConfig, TenantConfig};
 use biotwin_live::engine::{Engine, EngineOptions, PredictorFactory};
 use biotwin_live::pg_lease::PgBatchLeases;
 use biotwin_live::pg_store::{PgStore, PgTarget};
-use biotwin_live::{CqaForecast, Forecast, Observation, Predictor, Quality, Reading};
+use biotwin_live::trend::TrendFactory;
+use biotwin_live::{Quality, Reading};
 
 const UPDATE_EVERY_S: f64 = 10.0;
 const START: f64 = 1_735_689_600.0;
-
-/// Running linear regression of one variable on time, extrapolated to the end.
-struct Trend {
-    end_s: f64,
-    n: f64,
-    st: f64,
-    sy: f64,
-    stt: f64,
-    sty: f64,
-    syy: f64,
-}
-
-impl Predictor for Trend {
-    fn model_id(&self) -> String {
-        "rls-trend@1".into()
-    }
-    fn assimilate(&mut self, o: &Observation) -> Result<bool, Error> {
-        let (t, y) = (o.time_s / 3600.0, o.value_si);
-        self.n += 1.0;
-        self.st += t;
-        self.sy += y;
-        self.stt += t * t;
-        self.sty += t * y;
-        self.syy += y * y;
-        Ok(true)
-    }
-    fn forecast(&mut self, seed: u64) -> Result<Forecast, Error> {
-        let n = self.n.max(1.0);
-        let sxx = (self.stt - self.st * self.st / n).max(1e-12);
-        let slope = (self.sty - self.st * self.sy / n) / sxx;
-        let te = self.end_s / 3600.0;
-        let mean = self.sy / n + slope * (te - self.st / n);
-        let var = ((self.syy - self.sy * self.sy / n) - slope * slope * sxx).max(0.0)
-            / (n - 2.0).max(1.0);
-        let sd = var.sqrt() * (1.0 + 1.0 / n + (te - self.st / n).powi(2) / sxx).sqrt();
-        let mut s = seed | 1;
-        let mut draws: Vec<f64> = (0..200)
-            .map(|_| {
-                // xorshift64*, then a sum of 4 uniforms as a cheap normal.
-                let mut u = 0.0;
-                for _ in 0..4 {
-                    s ^= s >> 12;
-                    s ^= s << 25;
-                    s ^= s >> 27;
-                    u += (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
-                }
-                mean + sd * (u - 2.0) * 3f64.sqrt()
-            })
-            .collect();
-        draws.sort_by(f64::total_cmp);
-        Ok(Forecast {
-            time_s: self.st / n,
-            cqas: vec![CqaForecast {
-                name: "x_end".into(),
-                mean,
-                p05: draws[10],
-                p95: draws[189],
-                lower_spec: Some(f64::MIN),
-                upper_spec: None,
-                p_in_spec: Some(1.0),
-            }],
-            state: vec![],
-        })
-    }
-}
-
-struct TrendFactory;
-
-impl PredictorFactory for TrendFactory {
-    fn create(&self, b: &BatchConfig) -> Result<Box<dyn Predictor>, Error> {
-        Ok(Box::new(Trend {
-            end_s: b.planned_end_unix_s - b.start_unix_s,
-            n: 0.0,
-            st: 0.0,
-            sy: 0.0,
-            stt: 0.0,
-            sty: 0.0,
-            syy: 0.0,
-        }))
-    }
-}
 
 fn site(batches: usize, forecast_every_s: f64) -> SiteConfig {
     let mut tags = BTreeMap::new();

@@ -40,6 +40,7 @@ pub mod store_copy;
 pub mod store_suite;
 pub mod surrogate;
 pub mod tail;
+pub mod trend;
 pub mod users;
 pub mod web;
 
