@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use biotwin_core::bioreactor::indpensim::estimate::{
-    LAB, LabSample, N_ONLINE, ONLINE_FLOWS, ONLINE_MEASURED, OnlineStep,
+    LabSample, N_ONLINE, ONLINE_FLOWS, ONLINE_MEASURED, OnlineStep,
 };
 use biotwin_core::bioreactor::indpensim::{N_STEPS, STEP_H};
 use biotwin_core::error::Error;
@@ -227,59 +227,16 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
             ));
         }
     }
-    let _ = LAB;
     Ok(HistorianRecord { online: steps, lab })
 }
 
-/// The start timestamp of `batch_id` from a data set's `batches.csv`
-/// (column `start_timestamp`).
-pub fn batch_start(dir: &Path, batch_id: &str) -> Result<String, Error> {
-    let path = dir.join("batches.csv");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .ok_or_else(|| Error::input(&path, "line 1", "a header", "an empty file"))?
-        .split(',')
-        .collect();
-    let col = |name: &str| {
-        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
-            Error::input(
-                &path,
-                "header",
-                format!("a column `{name}`"),
-                "no such column",
-            )
-        })
-    };
-    let id = col("batch_id")?;
-    let start = col("start_timestamp")?;
-    for line in lines {
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.get(id).map(|s| s.trim()) == Some(batch_id) {
-            return cells
-                .get(start)
-                .map(|s| s.trim().to_string())
-                .ok_or_else(|| {
-                    Error::input(
-                        &path,
-                        format!("batch `{batch_id}`"),
-                        "a start_timestamp",
-                        "none",
-                    )
-                });
-        }
-    }
-    Err(Error::input(
-        &path,
-        "batch_id",
-        format!("a row for `{batch_id}`"),
-        "none",
-    ))
-}
-
-/// A column of `batches.csv` for `batch_id`, as a number.
-pub fn batch_value(dir: &Path, batch_id: &str, column: &str) -> Result<f64, Error> {
+/// The cell of `column` in `batch_id`'s row of a data set's
+/// `batches.csv`, trimmed, with the file's path and the row's line number.
+fn batch_cell(
+    dir: &Path,
+    batch_id: &str,
+    column: &str,
+) -> Result<(std::path::PathBuf, usize, String), Error> {
     let path = dir.join("batches.csv");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let mut lines = text.lines();
@@ -303,15 +260,8 @@ pub fn batch_value(dir: &Path, batch_id: &str, column: &str) -> Result<f64, Erro
     for (i, line) in lines.enumerate() {
         let cells: Vec<&str> = line.split(',').collect();
         if cells.get(id).map(|s| s.trim()) == Some(batch_id) {
-            let cell = cells.get(c).map_or("", |s| s.trim());
-            return cell.parse().map_err(|_| {
-                Error::input(
-                    &path,
-                    format!("line {}, column `{column}`", i + 2),
-                    "a number",
-                    format!("`{cell}`"),
-                )
-            });
+            let cell = cells.get(c).map_or("", |s| s.trim()).to_string();
+            return Ok((path, i + 2, cell));
         }
     }
     Err(Error::input(
@@ -320,4 +270,32 @@ pub fn batch_value(dir: &Path, batch_id: &str, column: &str) -> Result<f64, Erro
         format!("a row for `{batch_id}`"),
         "none",
     ))
+}
+
+/// The start timestamp of `batch_id` from a data set's `batches.csv`
+/// (column `start_timestamp`).
+pub fn batch_start(dir: &Path, batch_id: &str) -> Result<String, Error> {
+    let (path, line, cell) = batch_cell(dir, batch_id, "start_timestamp")?;
+    if cell.is_empty() {
+        return Err(Error::input(
+            &path,
+            format!("line {line}, column `start_timestamp`"),
+            "a start timestamp",
+            "none",
+        ));
+    }
+    Ok(cell)
+}
+
+/// A column of `batches.csv` for `batch_id`, as a number.
+pub fn batch_value(dir: &Path, batch_id: &str, column: &str) -> Result<f64, Error> {
+    let (path, line, cell) = batch_cell(dir, batch_id, column)?;
+    cell.parse().map_err(|_| {
+        Error::input(
+            &path,
+            format!("line {line}, column `{column}`"),
+            "a number",
+            format!("`{cell}`"),
+        )
+    })
 }
