@@ -180,13 +180,8 @@ pub fn run(a: Args) -> Result<(), Error> {
         problem.n_observations(),
         a.starts + 1
     ));
-    let est = estimate(&mut problem, &settings(decl.clone(), !a.no_profiles)).map_err(|e| {
-        Error::Numerical {
-            time_h: f64::NAN,
-            message: format!("the fit failed: {e}"),
-            state: String::new(),
-        }
-    })?;
+    let est = estimate(&mut problem, &settings(decl.clone(), !a.no_profiles))
+        .map_err(|e| Error::estimation("the fit", e))?;
     bar.inc(1);
     bar.set_message("held-out batches");
     let targets: Vec<String> = spec.cqa.iter().map(|c| c.target.clone()).collect();
@@ -228,11 +223,9 @@ pub fn run(a: Args) -> Result<(), Error> {
             )
         })?;
         for (b, batch) in hp.batches.iter().enumerate() {
-            let (v, outc) = hp.predict(b, theta).map_err(|e| Error::Numerical {
-                time_h: f64::NAN,
-                message: e,
-                state: String::new(),
-            })?;
+            let (v, outc) = hp
+                .predict(b, theta)
+                .map_err(|e| Error::estimation(format!("the held-out run of {}", batch.id), e))?;
             let rec = ds
                 .batch(&batch.id)
                 .ok_or_else(|| cmdline("--holdout", "a batch", batch.id.clone()))?;
@@ -280,11 +273,7 @@ pub fn run(a: Args) -> Result<(), Error> {
                     ..settings(d, false)
                 },
             )
-            .map_err(|e| Error::Numerical {
-                time_h: f64::NAN,
-                message: format!("fold {}: {e}", f + 1),
-                state: String::new(),
-            })?;
+            .map_err(|e| Error::estimation(format!("cross-validation fold {}", f + 1), e))?;
             held_out.extend(held_predict(&test, &ef.theta, &pf)?);
             bar.inc(1);
         }
@@ -292,11 +281,8 @@ pub fn run(a: Args) -> Result<(), Error> {
     bar.inc(1);
     bar.set_message("writing");
     std::fs::create_dir_all(a.out.join("plots")).map_err(|e| Error::io(&a.out, e))?;
-    let fitted_rmse = report::batch_rmse(&problem, &est.theta).map_err(|e| Error::Numerical {
-        time_h: f64::NAN,
-        message: e,
-        state: String::new(),
-    })?;
+    let fitted_rmse = report::batch_rmse(&problem, &est.theta)
+        .map_err(|e| Error::estimation("the fitted model's run", e))?;
     let ctx = Context {
         command: command.clone(),
         process: a.process.display().to_string(),

@@ -135,9 +135,24 @@ pub enum Error {
         message: String,
         state: String,
     },
+    /// An estimation (a fit, a model's training, an optimisation) could
+    /// not be carried out: a failure of the method, not at a simulated
+    /// time (those are [`Error::Numerical`]).
+    #[error("{task} failed: {message}")]
+    Estimation {
+        /// What was being estimated, e.g. `the fit` or `fold 3`.
+        task: String,
+        /// Why it failed.
+        message: String,
+    },
     /// A file could not be read or written.
-    #[error("{path}: {message}")]
-    Io { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        /// The file (or endpoint) concerned.
+        path: PathBuf,
+        /// The underlying error, kept for callers that inspect it.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// A time given in hours, in seconds to 0.1 ms (runs that last seconds read
@@ -154,15 +169,28 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => 2,
-            Error::Numerical { .. } => 3,
+            Error::Numerical { .. } | Error::Estimation { .. } => 3,
             Error::Io { .. } => 1,
         }
     }
 
-    pub fn io(path: impl AsRef<Path>, err: impl fmt::Display) -> Self {
+    /// A file problem; `err` is kept as the source (an `std::io::Error`, a
+    /// parser's error, or a message).
+    pub fn io(
+        path: impl AsRef<Path>,
+        err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
-            message: err.to_string(),
+            source: err.into(),
+        }
+    }
+
+    /// An estimation that could not be carried out (see [`Error::Estimation`]).
+    pub fn estimation(task: impl Into<String>, message: impl fmt::Display) -> Self {
+        Error::Estimation {
+            task: task.into(),
+            message: message.to_string(),
         }
     }
 

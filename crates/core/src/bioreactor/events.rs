@@ -14,7 +14,7 @@
 use nalgebra::SVector;
 
 use super::simulate::Ledger;
-use super::{Culture, StateKind};
+use super::{Culture, NotReady, StateKind};
 use crate::definition::recipe::{EventKind, MAX_CONTINUOUS_FEEDS, Recipe, Setpoints};
 
 /// Position in the recipe: the events before `i` have been applied.
@@ -37,6 +37,30 @@ impl Cursor {
 }
 
 /// A recipe's media and the model's state layout, compiled once per model.
+/// Why a recipe event cannot be applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EventError {
+    /// A set-point change leaves the model without what it needs.
+    #[error(transparent)]
+    NotReady(#[from] NotReady),
+    /// More continuous feeds than a cursor's bit set holds.
+    #[error("at most {max} continuous feeds, found {found}")]
+    TooManyFeeds {
+        /// The most a recipe may have.
+        max: usize,
+        /// How many this recipe has.
+        found: usize,
+    },
+    /// A sample would take the whole broth (or more).
+    #[error("sample of {sample_l} L exceeds the broth volume {volume_l} L")]
+    SampleExceedsVolume {
+        /// The sample's volume, L.
+        sample_l: f64,
+        /// The broth volume before the sample, L.
+        volume_l: f64,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct Feeding<const N: usize> {
     pub media: Vec<SVector<f64, N>>,
@@ -47,12 +71,12 @@ pub struct Feeding<const N: usize> {
 impl<const N: usize> Feeding<N> {
     /// The recipe's media as state vectors of `model`; refuses recipes with
     /// more continuous feeds than a cursor holds (the recipe reader does too).
-    pub fn new<M: Culture<N>>(model: &M, recipe: &Recipe) -> Result<Self, String> {
+    pub fn new<M: Culture<N>>(model: &M, recipe: &Recipe) -> Result<Self, EventError> {
         if recipe.continuous_feeds.len() > MAX_CONTINUOUS_FEEDS {
-            return Err(format!(
-                "at most {MAX_CONTINUOUS_FEEDS} continuous feeds, found {}",
-                recipe.continuous_feeds.len()
-            ));
+            return Err(EventError::TooManyFeeds {
+                max: MAX_CONTINUOUS_FEEDS,
+                found: recipe.continuous_feeds.len(),
+            });
         }
         Ok(Feeding {
             media: recipe
@@ -85,7 +109,8 @@ impl<const N: usize> Feeding<N> {
     /// Applies one event to the state `y` and the model; returns whether
     /// the continuous inflow changed (the caller then sets it once for all
     /// events at that time). Amounts crossing the boundary go to `ledger`.
-    /// The error is the message of a numerical failure.
+    /// The error becomes the message of a numerical failure at the event's
+    /// time.
     pub fn apply<M: Culture<N>>(
         &self,
         recipe: &Recipe,
@@ -94,7 +119,7 @@ impl<const N: usize> Feeding<N> {
         cur: &mut Cursor,
         y: &mut SVector<f64, N>,
         mut ledger: Option<&mut Ledger<N>>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, EventError> {
         let vi = self.vi;
         match kind {
             EventKind::Bolus {
@@ -121,11 +146,10 @@ impl<const N: usize> Feeding<N> {
             }
             EventKind::Sample { volume_m3 } => {
                 if *volume_m3 >= y[vi] {
-                    return Err(format!(
-                        "sample of {} L exceeds the broth volume {} L",
-                        volume_m3 * 1e3,
-                        y[vi] * 1e3
-                    ));
+                    return Err(EventError::SampleExceedsVolume {
+                        sample_l: volume_m3 * 1e3,
+                        volume_l: y[vi] * 1e3,
+                    });
                 }
                 if let Some(l) = ledger.as_deref_mut() {
                     for k in 0..N {

@@ -17,8 +17,38 @@ pub mod xing2010;
 use nalgebra::SVector;
 
 use crate::definition::recipe::Setpoints;
-use crate::definition::species::Composition;
+use crate::definition::species::{Composition, Species};
 use crate::solver::OdeSystem;
+
+/// Why a model cannot start from a recipe, or go on after a set-point
+/// change: the recipe lacks a value the model needs, or gives one the model
+/// cannot run with. Raised before any step is taken (`validate` checks it
+/// through [`crate::simulation::Scenario`]), so it is an input problem, not
+/// a numerical one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NotReady {
+    /// The initial composition lacks a species the model integrates.
+    #[error("missing initial {0} concentration")]
+    MissingInitial(Species),
+    /// The set-points lack one the model's rates depend on.
+    #[error("missing set-point {setpoint} (the {model} model needs it)")]
+    MissingSetpoint {
+        /// The recipe's name of the set-point, e.g. `sparge_slpm`.
+        setpoint: &'static str,
+        /// The model family's name.
+        model: &'static str,
+    },
+    /// A value is present but outside what the model can run with.
+    #[error("{field}: expected {expected}, found {found}")]
+    OutOfRange {
+        /// Recipe path of the value, e.g. `setpoints.sparge_slpm`.
+        field: &'static str,
+        /// What the model needs, with its unit.
+        expected: String,
+        /// The value given, in the recipe's unit.
+        found: String,
+    },
+}
 
 /// How a state responds to volume changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,14 +73,14 @@ pub trait Culture<const N: usize>: OdeSystem<N> + Clone + Send + Sync {
         &self,
         initial: &Composition,
         volume_m3: f64,
-    ) -> Result<SVector<f64, N>, String>;
+    ) -> Result<SVector<f64, N>, NotReady>;
     /// A medium's composition in state space (concentrations; 0 elsewhere).
     fn medium_vector(&self, medium: &Composition) -> SVector<f64, N>;
     /// Continuous inflow for the coming segment (total rate and its mixed
     /// composition in state space).
     fn set_inflow(&mut self, rate_m3_per_s: f64, composition: &SVector<f64, N>);
     /// Operating set-points for the coming segment.
-    fn set_setpoints(&mut self, setpoints: &Setpoints) -> Result<(), String>;
+    fn set_setpoints(&mut self, setpoints: &Setpoints) -> Result<(), NotReady>;
     /// Called after a bolus has mixed `before` into `y` (concentrations by
     /// volume, the volume grown). A model whose state carries forward
     /// sensitivities corrects them here for the volume's own sensitivity;

@@ -45,7 +45,7 @@ use nalgebra::SVector;
 
 use super::gas_transfer::{henry_co2, henry_o2, slpm_to_mol_per_s, steady_do_with_monod_uptake};
 use super::vessel::Vessel;
-use super::{Culture, StateKind};
+use super::{Culture, NotReady, StateKind};
 use crate::definition::kinetic::ParamSpec;
 use crate::definition::recipe::Setpoints;
 use crate::definition::species::{Composition, Species};
@@ -871,8 +871,8 @@ impl Culture<N> for ChoPlatform {
     fn volume_index(&self) -> usize {
         V
     }
-    fn initial_state(&self, c: &Composition, volume_m3: f64) -> Result<SVector<f64, N>, String> {
-        let need = |s: Species| c.get(s).ok_or_else(|| format!("initial {s} concentration"));
+    fn initial_state(&self, c: &Composition, volume_m3: f64) -> Result<SVector<f64, N>, NotReady> {
+        let need = |s: Species| c.get(s).ok_or(NotReady::MissingInitial(s));
         let xv = need(Species::ViableCells)?;
         let xd = match (c.get(Species::DeadCells), c.get(Species::Viability)) {
             (Some(xd), _) => xd,
@@ -882,10 +882,14 @@ impl Culture<N> for ChoPlatform {
         let osm_total = need(Species::Osmolality)?;
         let inert = osm_total - tracked_osm(c);
         if inert < 0.0 {
-            return Err(format!(
-                "initial osmolality of at least {:.0} mOsm/kg (the listed solutes alone)",
-                tracked_osm(c) * 1e3
-            ));
+            return Err(NotReady::OutOfRange {
+                field: "initial.osmolality_mosm_per_kg",
+                expected: format!(
+                    "at least {:.0} mOsm/kg (the listed solutes alone)",
+                    tracked_osm(c) * 1e3
+                ),
+                found: format!("{:.0} mOsm/kg", osm_total * 1e3),
+            });
         }
         let p = c.get_or_zero(Species::Product);
         let mut y = SVector::zeros();
@@ -927,15 +931,22 @@ impl Culture<N> for ChoPlatform {
         self.feed_rate = rate;
         self.feed = *composition;
     }
-    fn set_setpoints(&mut self, sp: &Setpoints) -> Result<(), String> {
-        let missing = |n: &str| format!("set-point {n} (the cho_platform model needs it)");
+    fn set_setpoints(&mut self, sp: &Setpoints) -> Result<(), NotReady> {
+        let missing = |setpoint: &'static str| NotReady::MissingSetpoint {
+            setpoint,
+            model: "cho_platform",
+        };
         let t = sp.temperature_k.ok_or_else(|| missing("temperature_c"))?;
         let ph = sp.ph.ok_or_else(|| missing("ph"))?;
         let do_frac = sp.do_fraction.ok_or_else(|| missing("do_pct"))?;
         let n = sp.agitation_rps.ok_or_else(|| missing("agitation_rpm"))?;
         let q = sp.sparge_slpm.ok_or_else(|| missing("sparge_slpm"))?;
         if q <= 0.0 {
-            return Err("a positive sparge_slpm (CO2 is stripped by the sparge gas)".into());
+            return Err(NotReady::OutOfRange {
+                field: "setpoints.sparge_slpm",
+                expected: "a positive gas flow (CO2 is stripped by the sparge gas)".into(),
+                found: format!("{q} slpm"),
+            });
         }
         let c = &mut self.c;
         c.temperature_k = t;

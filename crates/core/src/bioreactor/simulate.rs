@@ -98,9 +98,9 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
     let kinds = model.kinds();
     let y0 = model
         .initial_state(&recipe.initial, recipe.initial_volume_m3)
-        .map_err(|m| SolverFailure {
+        .map_err(|e| SolverFailure {
             time_s: 0.0,
-            message: format!("missing {m}"),
+            message: e.to_string(),
             state: String::new(),
         })?;
     let fail = |t: f64, m: String| SolverFailure {
@@ -108,12 +108,12 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
         message: m,
         state: String::new(),
     };
-    let feeding = Feeding::new(&model, recipe).map_err(|m| fail(0.0, m))?;
+    let feeding = Feeding::new(&model, recipe).map_err(|e| fail(0.0, e.to_string()))?;
     let mut cursor = Cursor::start(recipe);
     let mut inflow = (0.0, SVector::<f64, N>::zeros());
     model
         .set_setpoints(&cursor.setpoints)
-        .map_err(|m| fail(0.0, m))?;
+        .map_err(|e| fail(0.0, e.to_string()))?;
     model.set_inflow(0.0, &inflow.1);
 
     let end = recipe.duration_s;
@@ -200,7 +200,7 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
                     &mut y,
                     Some(&mut ledger),
                 )
-                .map_err(|m| fail(t, m))?;
+                .map_err(|e| fail(t, e.to_string()))?;
             i += 1;
         }
         if inflow_changed {

@@ -26,7 +26,7 @@
 
 use nalgebra::SVector;
 
-use super::{Culture, StateKind};
+use super::{Culture, NotReady, StateKind};
 use crate::definition::kinetic::ParamSpec;
 use crate::definition::recipe::Setpoints;
 use crate::definition::species::{Composition, Species};
@@ -427,8 +427,8 @@ impl Culture<N> for Xing2010 {
     fn volume_index(&self) -> usize {
         V
     }
-    fn initial_state(&self, c: &Composition, volume_m3: f64) -> Result<SVector<f64, N>, String> {
-        let need = |s: Species| c.get(s).ok_or_else(|| format!("initial {s} concentration"));
+    fn initial_state(&self, c: &Composition, volume_m3: f64) -> Result<SVector<f64, N>, NotReady> {
+        let need = |s: Species| c.get(s).ok_or(NotReady::MissingInitial(s));
         let xv = need(Species::ViableCells)?;
         let xd = match (c.get(Species::DeadCells), c.get(Species::Viability)) {
             (Some(xd), _) => xd,
@@ -459,7 +459,7 @@ impl Culture<N> for Xing2010 {
         self.feed_rate = rate;
         self.feed = (*composition).into();
     }
-    fn set_setpoints(&mut self, _sp: &Setpoints) -> Result<(), String> {
+    fn set_setpoints(&mut self, _sp: &Setpoints) -> Result<(), NotReady> {
         Ok(()) // No temperature, pH or gas dependence in this model.
     }
     fn output_columns(&self) -> Vec<&'static str> {

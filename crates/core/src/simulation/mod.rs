@@ -9,8 +9,8 @@ pub mod model_source;
 
 use std::path::Path;
 
-use crate::bioreactor::Culture;
 use crate::bioreactor::simulate::{RunOptions, run};
+use crate::bioreactor::{Culture, NotReady};
 use crate::definition::process::ProcessDefinition;
 use crate::definition::recipe::Recipe;
 use crate::equipment::validate::EquipmentField;
@@ -100,6 +100,18 @@ impl Outcome {
     }
 }
 
+/// What [`Scenario::check_ready`] found: the model cannot start from the
+/// recipe, or cannot go on after one of its set-point shifts.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{cause}{}", shift_time_h.map(|t| format!(", after the shift at {t} h")).unwrap_or_default())]
+pub struct NotReadyAt {
+    /// What the model lacks or refuses.
+    pub cause: NotReady,
+    /// The shift's time, h, when the set-points after a shift are the
+    /// problem; `None` at the start.
+    pub shift_time_h: Option<f64>,
+}
+
 impl Scenario {
     /// Builds a scenario from a loaded process (and its equipment, if any).
     pub fn from_definition(def: &ProcessDefinition) -> Result<Scenario, Diagnostics> {
@@ -140,7 +152,7 @@ impl Scenario {
                     "a recipe that gives the `{}` model everything it needs",
                     scenario.family.name()
                 ),
-                missing,
+                missing.to_string(),
             )));
         }
         Ok(scenario)
@@ -150,18 +162,24 @@ impl Scenario {
     /// the model's initial state from the recipe's initial composition and
     /// volume, and its set-points at the start and after every shift. So
     /// `validate` (which builds the scenario) refuses what `simulate` would.
-    pub fn check_ready(&self) -> Result<(), String> {
-        fn ready<const N: usize, M: Culture<N>>(m: &M, recipe: &Recipe) -> Result<(), String> {
+    pub fn check_ready(&self) -> Result<(), NotReadyAt> {
+        fn ready<const N: usize, M: Culture<N>>(m: &M, recipe: &Recipe) -> Result<(), NotReadyAt> {
+            let at_start = |cause| NotReadyAt {
+                cause,
+                shift_time_h: None,
+            };
             let mut m = m.clone();
             m.initial_state(&recipe.initial, recipe.initial_volume_m3)
-                .map_err(|e| format!("missing {e}"))?;
+                .map_err(at_start)?;
             let mut sp = recipe.setpoints;
-            m.set_setpoints(&sp)?;
+            m.set_setpoints(&sp).map_err(at_start)?;
             for e in &recipe.events {
                 if let crate::definition::recipe::EventKind::Shift(change) = &e.kind {
                     sp.apply(change);
-                    m.set_setpoints(&sp)
-                        .map_err(|x| format!("{x}, after the shift at {} h", e.time_s / 3600.0))?;
+                    m.set_setpoints(&sp).map_err(|cause| NotReadyAt {
+                        cause,
+                        shift_time_h: Some(e.time_s / 3600.0),
+                    })?;
                 }
             }
             Ok(())

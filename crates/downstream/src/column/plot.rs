@@ -15,7 +15,7 @@ pub fn write_chromatogram_svg(
     section_ends_s: &[f64],
     path: &Path,
 ) -> Result<(), Error> {
-    let io = |e: &dyn std::fmt::Display| Error::io(path, e);
+    let io = |e: &dyn std::fmt::Display| Error::io(path, e.to_string());
     let n = result.component_names.len().max(1);
     let root = SVGBackend::new(path, (900, 220 * n as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| io(&e))?;

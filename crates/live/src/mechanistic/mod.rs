@@ -404,10 +404,10 @@ fn assemble<const N: usize, M: Culture<N>>(
         }
     }
     let plan = Plan::new(sc.recipe.clone(), build, &params, sc.options.method)
-        .map_err(|e| input_error(&def.path, "process.recipe", e, "more"))?;
+        .map_err(|e| input_error(&def.path, "process.recipe", e.to_string(), "more"))?;
     let y0 = plan
         .initial_state(&params)
-        .map_err(|e| input_error(&def.path, "process.recipe.initial", e, "none"))?;
+        .map_err(|e| input_error(&def.path, "process.recipe.initial", e.to_string(), "none"))?;
     let probe = plan.model(&params, &plan.start(), 0.0)?;
     let floors = probe.scales() * 1e-3;
     let columns = probe.output_columns();

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use nalgebra::SVector;
 
-use biotwin_core::bioreactor::Culture;
-use biotwin_core::bioreactor::events::{Cursor, Feeding};
+use biotwin_core::bioreactor::events::{Cursor, EventError, Feeding};
+use biotwin_core::bioreactor::{Culture, NotReady};
 use biotwin_core::definition::recipe::Recipe;
 use biotwin_core::error::Error;
 use biotwin_core::solver::{Method, Tolerances, WorkStats, integrate_segment};
@@ -49,7 +49,7 @@ impl<const N: usize, M: Culture<N>> Plan<N, M> {
         build: Builder<M>,
         params: &[f64],
         method: Method,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, EventError> {
         let m = build(params);
         let feeding = Feeding::new(&m, &recipe)?;
         Ok(Plan {
@@ -61,7 +61,7 @@ impl<const N: usize, M: Culture<N>> Plan<N, M> {
     }
 
     /// The recipe's initial state, with the parameters `params`.
-    pub fn initial_state(&self, params: &[f64]) -> Result<SVector<f64, N>, String> {
+    pub fn initial_state(&self, params: &[f64]) -> Result<SVector<f64, N>, NotReady> {
         (self.build)(params).initial_state(&self.recipe.initial, self.recipe.initial_volume_m3)
     }
 
@@ -75,9 +75,9 @@ impl<const N: usize, M: Culture<N>> Plan<N, M> {
     pub fn model(&self, params: &[f64], ctx: &Ctx, t_s: f64) -> Result<M, Error> {
         let mut m = (self.build)(params);
         m.set_setpoints(&self.recipe.setpoints)
-            .map_err(|e| numerical(t_s, format!("missing {e}")))?;
+            .map_err(|e| numerical(t_s, e.to_string()))?;
         m.set_setpoints(&ctx.setpoints)
-            .map_err(|e| numerical(t_s, format!("missing {e}")))?;
+            .map_err(|e| numerical(t_s, e.to_string()))?;
         let (rate, mix) = self.inflow(ctx.feed_on);
         m.set_inflow(rate, &mix);
         Ok(m)
@@ -110,7 +110,7 @@ impl<const N: usize, M: Culture<N>> Plan<N, M> {
                 inflow_changed |= self
                     .feeding
                     .apply(&self.recipe, &e.kind, model, ctx, y, None)
-                    .map_err(|m| numerical(t, m))?;
+                    .map_err(|e| numerical(t, e.to_string()))?;
                 ctx.i += 1;
             }
             if inflow_changed {

@@ -52,9 +52,11 @@ impl OpcUaSource {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Io {
-                path: config.endpoint.clone().into(),
-                message: format!("cannot start the OPC UA client runtime: {e}"),
+            .map_err(|e| {
+                Error::io(
+                    &config.endpoint,
+                    format!("cannot start the OPC UA client runtime: {e}"),
+                )
             })?;
         let thread_inbox = inbox.clone();
         let thread_config = config.clone();
@@ -72,9 +74,11 @@ impl OpcUaSource {
                     ib.fatal = Some(e);
                 }
             })
-            .map_err(|e| Error::Io {
-                path: config.endpoint.clone().into(),
-                message: format!("cannot start the OPC UA client thread: {e}"),
+            .map_err(|e| {
+                Error::io(
+                    &config.endpoint,
+                    format!("cannot start the OPC UA client thread: {e}"),
+                )
             })?;
         Ok(OpcUaSource {
             endpoint: config.endpoint.clone(),
@@ -111,10 +115,7 @@ impl Source for OpcUaSource {
             return Ok(Poll::Readings(readings));
         }
         if let Some(e) = &ib.fatal {
-            return Err(Error::Io {
-                path: self.endpoint.clone().into(),
-                message: e.clone(),
-            });
+            return Err(Error::io(&self.endpoint, e.clone()));
         }
         Ok(Poll::Idle)
     }

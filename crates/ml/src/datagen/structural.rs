@@ -40,7 +40,7 @@ use nalgebra::SVector;
 
 use super::SplitMix64;
 use biotwin_core::bioreactor::platform::{self, ChoPlatform, Variant};
-use biotwin_core::bioreactor::{Culture, StateKind, simulate};
+use biotwin_core::bioreactor::{Culture, NotReady, StateKind, simulate};
 use biotwin_core::definition::recipe::Setpoints;
 use biotwin_core::definition::species::Composition;
 use biotwin_core::error::Error;
@@ -139,7 +139,7 @@ impl Culture<NS> for StructuralCulture {
     fn volume_index(&self) -> usize {
         self.inner.volume_index()
     }
-    fn initial_state(&self, c: &Composition, volume_m3: f64) -> Result<SVector<f64, NS>, String> {
+    fn initial_state(&self, c: &Composition, volume_m3: f64) -> Result<SVector<f64, NS>, NotReady> {
         let y = self.inner.initial_state(c, volume_m3)?;
         Ok(SVector::from_fn(|i, _| if i < NB { y[i] } else { 0.0 }))
     }
@@ -150,7 +150,7 @@ impl Culture<NS> for StructuralCulture {
     fn set_inflow(&mut self, rate_m3_per_s: f64, composition: &SVector<f64, NS>) {
         self.inner.set_inflow(rate_m3_per_s, &head(composition));
     }
-    fn set_setpoints(&mut self, sp: &Setpoints) -> Result<(), String> {
+    fn set_setpoints(&mut self, sp: &Setpoints) -> Result<(), NotReady> {
         self.inner.set_setpoints(sp)
     }
     fn begin_segment(&mut self, y: &SVector<f64, NS>) {

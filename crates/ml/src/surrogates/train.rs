@@ -75,10 +75,9 @@ impl From<SurrogateError> for Error {
                 expected,
                 found,
             } => Error::input("<model input>", what, expected, found),
-            SurrogateError::Numerical(message) => Error::Numerical {
-                time_h: f64::NAN,
+            SurrogateError::Numerical(message) => Error::Estimation {
+                task: "the surrogate model's fit or prediction".into(),
                 message,
-                state: "surrogate model fit/predict".into(),
             },
         }
     }

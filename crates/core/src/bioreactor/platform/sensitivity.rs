@@ -44,7 +44,7 @@ use super::{
     P_AFUC, P_GAL, P_HMW, P_MAN5, Params, V, Variant,
 };
 use crate::bioreactor::simulate::{RunOptions, run};
-use crate::bioreactor::{Culture, StateKind};
+use crate::bioreactor::{Culture, NotReady, StateKind};
 use crate::definition::recipe::{Recipe, Setpoints};
 use crate::definition::species::Composition;
 use crate::fit::dual::{DualN, Scalar};
@@ -207,7 +207,7 @@ impl<const K: usize, const S: usize, const M: usize> Culture<M> for PlatformSens
     fn volume_index(&self) -> usize {
         V
     }
-    fn initial_state(&self, c: &Composition, volume_m3: f64) -> Result<SVector<f64, M>, String> {
+    fn initial_state(&self, c: &Composition, volume_m3: f64) -> Result<SVector<f64, M>, NotReady> {
         let y = self.base.initial_state(c, volume_m3)?;
         let mut z = SVector::<f64, M>::zeros();
         for i in 0..N {
@@ -236,7 +236,7 @@ impl<const K: usize, const S: usize, const M: usize> Culture<M> for PlatformSens
     fn set_inflow(&mut self, rate: f64, composition: &SVector<f64, M>) {
         self.base.set_inflow(rate, &Self::head(composition));
     }
-    fn set_setpoints(&mut self, sp: &Setpoints) -> Result<(), String> {
+    fn set_setpoints(&mut self, sp: &Setpoints) -> Result<(), NotReady> {
         self.base.set_setpoints(sp)?;
         let c = &self.base.c;
         let (t, ph, h_co2) = (c.temperature_k, c.ph, c.h_co2);

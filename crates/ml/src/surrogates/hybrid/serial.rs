@@ -43,7 +43,7 @@ use super::rate_net::{RateNet, RateNetSpec};
 use crate::surrogates::SurrogateError;
 use biotwin_core::bioreactor::simulate::{RunOptions, run};
 use biotwin_core::bioreactor::xing2010::{self, PARAMS};
-use biotwin_core::bioreactor::{Culture, StateKind};
+use biotwin_core::bioreactor::{Culture, NotReady, StateKind};
 use biotwin_core::definition::recipe::{Recipe, Setpoints};
 use biotwin_core::definition::species::{Composition, Species};
 use biotwin_core::fit::dual::DualN;
@@ -112,8 +112,8 @@ fn balances<T: Scalar>(
     xing2010::balances(p, y, &r, feed_rate, feed)
 }
 
-fn initial_state(c: &Composition, volume_m3: f64) -> Result<[f64; NS], String> {
-    let need = |s: Species| c.get(s).ok_or_else(|| format!("initial {s} concentration"));
+fn initial_state(c: &Composition, volume_m3: f64) -> Result<[f64; NS], NotReady> {
+    let need = |s: Species| c.get(s).ok_or(NotReady::MissingInitial(s));
     let xv = need(Species::ViableCells)?;
     let xd = match (c.get(Species::DeadCells), c.get(Species::Viability)) {
         (Some(xd), _) => xd,
@@ -210,7 +210,7 @@ impl Culture<NS> for HybridCulture {
     fn volume_index(&self) -> usize {
         V
     }
-    fn initial_state(&self, c: &Composition, v: f64) -> Result<SVector<f64, NS>, String> {
+    fn initial_state(&self, c: &Composition, v: f64) -> Result<SVector<f64, NS>, NotReady> {
         initial_state(c, v).map(SVector::from)
     }
     fn medium_vector(&self, m: &Composition) -> SVector<f64, NS> {
@@ -220,7 +220,7 @@ impl Culture<NS> for HybridCulture {
         self.feed_rate = rate;
         self.feed = (*composition).into();
     }
-    fn set_setpoints(&mut self, _sp: &Setpoints) -> Result<(), String> {
+    fn set_setpoints(&mut self, _sp: &Setpoints) -> Result<(), NotReady> {
         Ok(())
     }
     fn output_columns(&self) -> Vec<&'static str> {
@@ -376,7 +376,7 @@ impl<const K: usize, const M: usize> Culture<M> for SensitivityCultureN<K, M> {
     fn volume_index(&self) -> usize {
         V
     }
-    fn initial_state(&self, c: &Composition, v: f64) -> Result<SVector<f64, M>, String> {
+    fn initial_state(&self, c: &Composition, v: f64) -> Result<SVector<f64, M>, NotReady> {
         let y = initial_state(c, v)?;
         Ok(SVector::from_fn(|i, _| if i < NS { y[i] } else { 0.0 }))
     }
@@ -390,7 +390,7 @@ impl<const K: usize, const M: usize> Culture<M> for SensitivityCultureN<K, M> {
             self.base.feed[k] = composition[k];
         }
     }
-    fn set_setpoints(&mut self, _sp: &Setpoints) -> Result<(), String> {
+    fn set_setpoints(&mut self, _sp: &Setpoints) -> Result<(), NotReady> {
         Ok(())
     }
     /// `time_s`, the states, then each direction's sensitivities (named
