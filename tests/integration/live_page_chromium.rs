@@ -487,3 +487,185 @@ fn the_page_shows_an_alert_banner_and_labelled_batch_charts() {
     }
     rt.shutdown_background();
 }
+
+/// Issue 16, item 2: the batch view of a batch with an open alert, on the
+/// CHO platform model (which has DO, pH and temperature): the trajectory
+/// chart on calendar time with the online tags, the lab results, the
+/// filter's state estimate and the forecast to the planned end, and the
+/// recipe's feeds and temperature shift as labelled markers; the recipe
+/// table; data freshness. Screenshot and printed PDF are made and checked.
+#[test]
+fn the_batch_trajectory_shows_tags_markers_and_calendar_time() {
+    if !crate::chromium::available_or_skip() {
+        return;
+    }
+    // The shipped 3 L process with, for this test only, a harvest viability
+    // floor of 99 % that no 14-day batch meets, so that the batch has an
+    // open alert (the shipped limits give P(in spec) = 1 here).
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::env::current_dir().unwrap().join("process-models");
+    let spec = tmp.path().join("tight-viability.toml");
+    std::fs::write(
+        &spec,
+        "[specifications]\nid = \"page-test-tight\"\n\
+         description = \"test only: a viability floor no batch meets\"\n\n\
+         [[limits]]\ncqa = \"viability_pct\"\nmin = 99.0\n",
+    )
+    .unwrap();
+    let shipped = std::fs::read_to_string(root.join("processes/cho-platform-3l.toml")).unwrap();
+    let mut text = String::new();
+    for line in shipped.lines() {
+        let path = |dir: &str, id: &str| root.join(dir).join(format!("{id}.toml"));
+        let line = match line.split_once(" = ") {
+            Some(("model", _)) => format!("model = {:?}", path("models", "cho-platform")),
+            Some(("recipe", _)) => format!("recipe = {:?}", path("recipes", "cho-platform-14d")),
+            Some(("equipment", _)) => {
+                format!("equipment = {:?}", path("equipment", "bench-3l-glass"))
+            }
+            Some(("specifications", _)) => format!("specifications = {spec:?}"),
+            _ => line.to_string(),
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let process = tmp.path().join("cho-platform-3l-tight.toml");
+    std::fs::write(&process, text).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let demo = DemoBatch {
+        tenant: "page-test".into(),
+        batch_id: "CHO-TRAJ-4".into(),
+        unit: "BR-3L-T".into(),
+        process,
+        members: 12,
+        seed: 5,
+        // Past the temperature shift (144 h) and six daily feeds.
+        now_h: 168.0,
+        forecast_every_h: 24.0,
+        rel_sd: 0.05,
+        alert_below: 0.9,
+        // 2025-01-01T00:00:00Z
+        start_unix_s: 1_735_689_600.0,
+    };
+    let summary = fill(store.as_ref(), &demo).expect("example batch");
+    assert!(summary.alerts > 0, "the batch must have an open alert");
+    // DO, pH and temperature hourly from 0 to 168 h.
+    assert_eq!(summary.online_readings, 3 * 169);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(serve_on(
+        listener,
+        store.clone(),
+        vec![("page-test".to_string(), token_sha256_hex(TOKEN))],
+    ));
+    let url = format!("http://127.0.0.1:{port}/#token={TOKEN}");
+    let profile = tempfile::tempdir().unwrap();
+    let dom = chromium(&url, profile.path(), &["--dump-dom"]);
+    assert!(
+        dom.contains("<section id=\"banner\" role=\"alert\">"),
+        "no alert banner:\n{dom}"
+    );
+    let traj = dom
+        .find("class=\"trajectory-plot\"")
+        .unwrap_or_else(|| panic!("no trajectory chart:\n{dom}"));
+    let plots = dom.find("<div id=\"plots\">").unwrap();
+    let chart = &dom[traj..plots];
+    // Online tag series with human names and units.
+    for name in [
+        "Dissolved O₂ (% air saturation)",
+        ">pH<",
+        "Temperature (°C)",
+        "Viable cells (10⁶/mL)",
+        "Titer (g/L)",
+    ] {
+        assert!(chart.contains(name), "{name} missing:\n{chart}");
+    }
+    assert_eq!(chart.matches("class=\"online\"").count(), 3, "{chart}");
+    assert!(
+        chart.contains("online Temperature (°C): 169 values"),
+        "{chart}"
+    );
+    // Lab results, the state estimate and the forecast to the end.
+    assert!(chart.matches("class=\"lab\"").count() >= 3 * 28, "{chart}");
+    assert!(chart.contains("class=\"state-band\""));
+    assert!(chart.contains("class=\"forecast-band\""));
+    // Markers: six daily feeds by 168 h (72 ... 168 h; the glyco
+    // supplement at 96 h shares the feed's label) and the temperature
+    // shift at 144 h, from the recorded recipe. Later ones are drawn too,
+    // up to the planned end (336 h): 11 feed times and the shift, above
+    // each of the two columns of panels.
+    assert!(chart.contains("temperature set-point 33.0 °C"), "{chart}");
+    assert!(chart.contains("bolus feed_a 45.0 mL"), "{chart}");
+    assert!(
+        chart.contains("data-kind=\"bolus_feed temperature_shift\"")
+            || chart.contains("data-kind=\"temperature_shift bolus_feed\""),
+        "{chart}"
+    );
+    assert_eq!(chart.matches("class=\"marker\"").count(), 2 * 11, "{chart}");
+    // Calendar time, with the day-of-culture scale.
+    assert!(chart.contains("calendar time (UTC)"));
+    assert!(
+        chart.contains(">Jan 03<") && chart.contains(">Jan 15<"),
+        "{chart}"
+    );
+    assert!(chart.contains("started 2025-01-01 00:00 UTC, planned end 2025-01-15 00:00 UTC"));
+    assert!(chart.contains("class=\"day-tick\""));
+    // The recipe table and the freshness line.
+    assert!(
+        dom.contains(
+            "<td>2025-01-07T00:00:00Z</td><td>6.00</td><td>temperature set-point 33.0 °C</td>"
+        ),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("Last data received: 2025-01-08T00:00:00Z"),
+        "{dom}"
+    );
+    assert!(!dom.contains(TOKEN));
+
+    let profile = tempfile::tempdir().unwrap();
+    let shot = profile.path().join("trajectory.png");
+    chromium(
+        &url,
+        profile.path(),
+        &[
+            "--window-size=1280,2400",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        png.len() > 50_000,
+        "a blank screenshot? {} bytes",
+        png.len()
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let pdf = profile.path().join("trajectory.pdf");
+    chromium(
+        &url,
+        profile.path(),
+        &[
+            &format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer",
+        ],
+    );
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert_eq!(&bytes[..5], b"%PDF-");
+    assert!(
+        bytes.len() > 20_000,
+        "an empty print? {} bytes",
+        bytes.len()
+    );
+    if let Ok(keep) = std::env::var("BIOTWIN_KEEP_SCREENSHOTS") {
+        std::fs::copy(&shot, Path::new(&keep).join("trajectory.png")).unwrap();
+        std::fs::copy(&pdf, Path::new(&keep).join("trajectory-print.pdf")).unwrap();
+    }
+    rt.shutdown_background();
+}

@@ -450,6 +450,20 @@ impl Engine {
         if known.is_none() {
             self.store.upsert_batch(&batch_info(b, false))?;
             let provenance = run.predictor.model_provenance();
+            // The recipe's feeds and shifts and the tags, for the batch view.
+            let plan = crate::batch_context::BatchContext {
+                markers: run
+                    .predictor
+                    .recipe()
+                    .map(crate::batch_context::markers)
+                    .unwrap_or_default(),
+                tags: self
+                    .cfg
+                    .tags
+                    .values()
+                    .map(crate::batch_context::TagRecord::of)
+                    .collect(),
+            };
             self.store.append_audit(
                 ACTOR,
                 Some(&b.tenant),
@@ -459,6 +473,7 @@ impl Engine {
                     "model_id": run.predictor.model_id(),
                     "model": provenance,
                     "model_reference": b.model,
+                    "plan": plan,
                 }),
             )?;
             // A registry model's promotion is picked up here, at a

@@ -20,6 +20,7 @@
 
 // Modules of the live stages go below this line.
 pub mod audit;
+pub mod batch_context;
 pub mod config;
 pub mod engine;
 pub mod factory;
@@ -150,6 +151,13 @@ pub trait Predictor: Send {
     /// path, or `registry:<dir>/<id>`) and sha256. `None`: nothing beyond
     /// `model_id`.
     fn model_provenance(&self) -> Option<biotwin_core::simulation::model_source::ModelProvenance> {
+        None
+    }
+    /// The batch's recipe as the predictor runs it (feeds, shifts), for the
+    /// markers of the batch view (recorded in `batch.started`, see
+    /// [`batch_context`]). `None`: the predictor has no recipe (a
+    /// surrogate, the trend predictor of the tests).
+    fn recipe(&self) -> Option<&biotwin_core::definition::recipe::Recipe> {
         None
     }
     /// Takes one observation; one that arrives late (its `time_s` before

@@ -578,6 +578,13 @@ impl Predictor for MechanisticPredictor {
         Some(self.provenance.clone())
     }
 
+    fn recipe(&self) -> Option<&biotwin_core::definition::recipe::Recipe> {
+        Some(match &self.inner {
+            Inner::Xing(b) => &b.0.plan.recipe,
+            Inner::Platform(b) => &b.0.plan.recipe,
+        })
+    }
+
     fn assimilate(&mut self, obs: &Observation) -> Result<bool, Error> {
         with_inner!(self, b => {
             let f = &mut b.0;

@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/batches/{id}/predictions", get(predictions))
         .route("/api/batches/{id}/readings", get(readings))
         .route("/api/batches/{id}/plot/{file}", get(plot))
+        .route("/api/batches/{id}/trajectory.svg", get(trajectory))
         .route("/api/alerts", get(alerts))
 }
 
@@ -256,7 +257,20 @@ async fn one_batch(
             .collect();
         let sum = summary(b, &preds, &alerts);
         let alerts = super::people::with_signatures(s, &t, alerts)?;
-        Ok(Some(json!({ "batch": sum, "alerts": alerts })))
+        // Data freshness: when the last reading arrived (its result time,
+        // else its time stamp), and the recipe's recorded feeds and shifts.
+        let last_data_unix_s = s
+            .readings(&t, &id)?
+            .iter()
+            .map(|r| r.available_unix_s.unwrap_or(r.time_unix_s))
+            .filter(|v| v.is_finite())
+            .reduce(f64::max);
+        let recipe =
+            crate::batch_context::BatchContext::recorded(&s.audit()?, &t, &id).map(|c| c.markers);
+        Ok(Some(json!({
+            "batch": sum, "alerts": alerts,
+            "last_data_unix_s": last_data_unix_s, "recipe_markers": recipe,
+        })))
     })
     .await?;
     found.map(ok).ok_or(ApiError::NotFound)
@@ -400,6 +414,38 @@ async fn plot(
     let batch = batch.ok_or(ApiError::NotFound)?;
     let svg =
         super::batch_chart::render(&batch, &cqa, &preds, &readings).ok_or(ApiError::NotFound)?;
+    let mut r = svg.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
+    );
+    no_store(&mut r);
+    Ok(r)
+}
+
+/// `/api/batches/{id}/trajectory.svg`: the batch's own trajectory on
+/// calendar time (tags, lab results, the filter's state estimate, the
+/// forecast to the planned end, the recipe's feeds and shifts;
+/// `trajectory_chart`). Any batch of the tenant has one, if only empty.
+async fn trajectory(
+    State(st): State<AppState>,
+    Authed(t, _): Authed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let svg = of_batch(&st, t, id, |s, t, id| {
+        let Some(b) = s.batch(t, id)? else {
+            return Ok(None);
+        };
+        let ctx = crate::batch_context::BatchContext::recorded(&s.audit()?, t, id);
+        Ok(Some(super::trajectory_chart::render(
+            &b,
+            &s.predictions(t, id)?,
+            &s.readings(t, id)?,
+            ctx.as_ref(),
+        )))
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
     let mut r = svg.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

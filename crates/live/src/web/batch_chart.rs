@@ -357,7 +357,7 @@ pub fn render(
 }
 
 /// A value range with 6 % padding (widened when degenerate).
-fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite()) {
         lo = lo.min(v);

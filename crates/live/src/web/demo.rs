@@ -13,11 +13,19 @@
 //! collapse onto a few members (effective sample size below 10 % of the
 //! ensemble) the likelihood is tempered until it no longer does, so the
 //! interval does not shrink to one member's value.
+//!
+//! Where the model has them (the CHO platform model), the plant's DO, pH
+//! and temperature are stored hourly as online tags, and the batch's
+//! recipe markers and tags are recorded in `batch.started` as `biotwin
+//! live` records them, so that the page's trajectory chart has what a live
+//! batch gives it.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;
 
+use crate::batch_context::{BatchContext, TagRecord, markers};
+use crate::mechanistic::observe::observables;
 use crate::{
     AlertRecord, BatchInfo, CqaForecast, Forecast, Observation, PredictionRecord, Quality, Reading,
     Store,
@@ -47,15 +55,33 @@ pub struct DemoBatch {
     pub start_unix_s: f64,
 }
 
-/// The columns measured on the plant (as the model names them).
-const MEASURED: &[&str] = &["xv_1e6_cells_per_ml", "glucose_mm", "titer_g_per_l"];
+/// The columns measured on the plant (as the model names them), those the
+/// model has: lab results every [`SAMPLE_EVERY_H`], used in the likelihood.
+const MEASURED: &[&str] = &[
+    "xv_1e6_cells_per_ml",
+    "glucose_mm",
+    "glucose_g_per_l",
+    "titer_g_per_l",
+];
 const SAMPLE_EVERY_H: f64 = 6.0;
+/// Online tags recorded hourly where the model has the column (the CHO
+/// platform model does; Xing 2010 has none): (column, dataset variable,
+/// unit, factor and offset to SI). Shown on the page, not in the
+/// likelihood.
+const ONLINE: &[(&str, &str, &str, f64, f64)] = &[
+    ("do_pct", "dissolved_o2", "%", 0.01, 0.0),
+    ("ph", "ph", "1", 1.0, 0.0),
+    ("temperature_c", "temperature", "degC", 1.0, 273.15),
+];
 
 /// What was stored.
 #[derive(Debug, Clone)]
 pub struct DemoSummary {
     pub predictions: usize,
+    /// Lab results (the measurements of the likelihood).
     pub readings: usize,
+    /// Online tag values (hourly), where the model has the columns.
+    pub online_readings: usize,
     pub alerts: usize,
     pub cqas: Vec<String>,
     /// The plant's true end-of-batch CQAs (for a check of the forecasts).
@@ -125,6 +151,43 @@ pub fn fill(store: &dyn Store, d: &DemoBatch) -> Result<DemoSummary, Error> {
         finished: false,
     })?;
 
+    // The recipe's feeds and shifts and the tags, recorded as `biotwin
+    // live` records them when a batch starts.
+    let has = |c: &str| plant.columns.iter().any(|x| x == c);
+    let mut tags: Vec<TagRecord> = MEASURED
+        .iter()
+        .filter(|c| has(c))
+        .filter_map(|c| {
+            let o = observables(&[*c]).into_iter().next()?;
+            Some(TagRecord {
+                tag: c.to_string(),
+                variable: o.variable.to_string(),
+                unit: c.to_string(),
+                to_si_factor: o.factor,
+                to_si_offset: 0.0,
+                lab: true,
+            })
+        })
+        .collect();
+    tags.extend(ONLINE.iter().filter(|o| has(o.0)).map(|o| TagRecord {
+        tag: o.0.to_string(),
+        variable: o.1.to_string(),
+        unit: o.2.to_string(),
+        to_si_factor: o.3,
+        to_si_offset: o.4,
+        lab: false,
+    }));
+    let plan = BatchContext {
+        markers: markers(&scenario.recipe),
+        tags,
+    };
+    store.append_audit(
+        "biotwin-live",
+        Some(&d.tenant),
+        "batch.started",
+        json!({"batch": d.batch_id, "unit": d.unit, "predictor": "demo", "plan": plan}),
+    )?;
+
     // The plant's measurements, as readings and as observations.
     let mut obs: Vec<Observation> = Vec::new();
     let mut readings = Vec::new();
@@ -148,6 +211,22 @@ pub fn fill(store: &dyn Store, d: &DemoBatch) -> Result<DemoSummary, Error> {
             }
         }
         t += SAMPLE_EVERY_H;
+    }
+    let n_lab = readings.len();
+    let mut t = 0.0;
+    while t <= d.now_h + 1e-9 {
+        for (col, ..) in ONLINE {
+            if let Some(v) = value_at(&plant, col, t).filter(|v| v.is_finite()) {
+                readings.push(Reading {
+                    tag: col.to_string(),
+                    time_unix_s: d.start_unix_s + t * 3600.0,
+                    available_unix_s: None,
+                    value: v,
+                    quality: Quality::Good,
+                });
+            }
+        }
+        t += 1.0;
     }
     store.insert_readings(&d.tenant, &d.batch_id, &readings)?;
 
@@ -218,6 +297,7 @@ pub fn fill(store: &dyn Store, d: &DemoBatch) -> Result<DemoSummary, Error> {
         }
         let state = MEASURED
             .iter()
+            .filter(|c| has(c))
             .map(|col| {
                 let v: Vec<f64> = outcomes
                     .iter()
@@ -277,7 +357,8 @@ pub fn fill(store: &dyn Store, d: &DemoBatch) -> Result<DemoSummary, Error> {
     }
     Ok(DemoSummary {
         predictions: n_pred,
-        readings: readings.len(),
+        readings: n_lab,
+        online_readings: readings.len() - n_lab,
         alerts: n_alerts,
         cqas: names,
         plant_quality: plant.quality.clone(),

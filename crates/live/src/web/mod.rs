@@ -25,6 +25,7 @@ pub mod limits;
 mod page;
 mod people;
 pub mod svg;
+pub mod trajectory_chart;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -131,7 +131,7 @@ const COLUMN_USER: [Option<&str>; 6] = [
 /// body and headers as a batch id no tenant has; "own only": a list that
 /// names nothing of the other tenant's; "-": not about a batch. The same
 /// table is in docs/part11.md (checked below).
-const MATRIX: [(&str, &str, [u16; 6], &str); 12] = [
+const MATRIX: [(&str, &str, [u16; 6], &str); 13] = [
     ("GET", "/api/health", [200; 6], "-"),
     ("POST", "/api/login", [401; 6], "-"),
     ("GET", "/api/me", [200; 6], "-"),
@@ -153,6 +153,12 @@ const MATRIX: [(&str, &str, [u16; 6], &str); 12] = [
     (
         "GET",
         "/api/batches/{id}/plot/{file}",
+        [200; 6],
+        "as nonexistent",
+    ),
+    (
+        "GET",
+        "/api/batches/{id}/trajectory.svg",
         [200; 6],
         "as nonexistent",
     ),

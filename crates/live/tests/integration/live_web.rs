@@ -760,10 +760,16 @@ fn the_example_batch_is_forecast_from_simulations_of_the_process() {
     assert_eq!(preds, again, "same seed, same forecasts");
     let (_, other, _) = make(6);
     assert_ne!(preds, other);
-    // An alert, when raised, is in the audit trail and the trail verifies.
+    // The batch's start with its recipe (the continuous feed from 72 h to
+    // 336 h) and tags, then every alert raised; the trail verifies.
     let trail = store.audit().unwrap();
-    assert_eq!(trail.len(), sum.alerts);
-    assert!(trail.iter().all(|e| e.action == "alert.raised"));
+    assert_eq!(trail.len(), 1 + sum.alerts);
+    assert_eq!(trail[0].action, "batch.started");
+    let plan = &trail[0].detail["plan"];
+    assert_eq!(plan["markers"][0]["kind"], json!("feed_start"));
+    assert_eq!(plan["markers"][0]["time_s"], json!(72.0 * 3600.0));
+    assert_eq!(plan["tags"].as_array().unwrap().len(), 3);
+    assert!(trail[1..].iter().all(|e| e.action == "alert.raised"));
     assert!(verify(&trail).is_ok());
 }
 

@@ -6,6 +6,7 @@ mod live_indpensim;
 mod live_mechanistic;
 mod live_opcua;
 mod live_people;
+mod live_trajectory;
 mod live_web;
 mod pg_store;
 mod robust_web;

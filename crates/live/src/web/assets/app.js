@@ -124,6 +124,9 @@ async function renderDetail() {
   const latest = b.latest;
   $("detail-meta").textContent = "Unit " + b.unit + ", " + (b.finished ? "finished" : "in progress") +
     (latest ? ", latest forecast at " + fmt(latest.time_s / 3600) + " h by " + latest.model_id : ", no forecast yet");
+  renderFreshness(b, d.last_data_unix_s);
+  await renderTrajectory(b);
+  renderRecipe(b, d.recipe_markers);
   const body = $("cqas").tBodies[0];
   body.replaceChildren();
   const plots = $("plots");
@@ -147,6 +150,69 @@ async function renderDetail() {
     tr.append(el("td", human(c.name)), el("td", fmt(c.mean)),
       el("td", fmt(c.p05) + " - " + fmt(c.p95)), el("td", specText(c)),
       el("td", pct(p), p === null || p === undefined ? "" : (alerted.has(c.name) || p < 0.9 ? "bad" : "good")));
+    body.append(tr);
+  }
+}
+
+// Data freshness: when the last reading arrived and how long ago; for a
+// batch in progress, data older than 2 h (the example site's online tags go
+// stale after 2 h) is flagged.
+const STALE_S = 7200;
+function age(s) {
+  if (s < 90) return Math.round(s) + " s";
+  if (s < 5400) return Math.round(s / 60) + " min";
+  if (s < 172800) return (s / 3600).toFixed(1) + " h";
+  return (s / 86400).toFixed(1) + " d";
+}
+
+function renderFreshness(b, lastData) {
+  const p = $("detail-fresh");
+  p.className = "";
+  if (lastData === null || lastData === undefined) {
+    p.textContent = "Last data received: none yet.";
+    if (!b.finished) p.className = "stale";
+    return;
+  }
+  const ago = Date.now() / 1000 - lastData;
+  let text = "Last data received: " + utc(lastData) + " (" + age(Math.max(0, ago)) + " ago)";
+  if (b.latest) text += "; latest forecast made " + utc(b.latest.created_unix_s);
+  if (!b.finished && ago > STALE_S) {
+    text += ". STALE: nothing received for more than " + age(STALE_S) + " while the batch is in progress.";
+    p.className = "stale";
+  } else {
+    text += b.finished ? ". Batch finished." : ". Data current.";
+  }
+  p.textContent = text;
+}
+
+// The server-rendered trajectory chart, parsed as an SVG document (no script).
+async function renderTrajectory(b) {
+  const box = $("trajectory");
+  const url = "/api/batches/" + encodeURIComponent(b.batch_id) + "/trajectory.svg";
+  const text = await (await api(url)).text();
+  const doc = new DOMParser().parseFromString(text, "image/svg+xml");
+  const svg = doc.documentElement;
+  box.replaceChildren();
+  if (svg && svg.nodeName === "svg") box.append(document.importNode(svg, true));
+}
+
+function renderRecipe(b, markers) {
+  const body = $("recipe").tBodies[0];
+  body.replaceChildren();
+  if (!markers || markers.length === 0) {
+    const tr = el("tr");
+    const td = el("td", markers ? "No feeds or shifts recorded for this batch's recipe." :
+      "Not recorded for this batch (started before recipes were recorded).");
+    td.colSpan = 3;
+    tr.append(td);
+    body.append(tr);
+    return;
+  }
+  for (const m of markers) {
+    const tr = el("tr");
+    tr.dataset.kind = m.kind;
+    tr.append(el("td", utc(b.start_unix_s + m.time_s)), el("td", (m.time_s / 86400).toFixed(2)),
+      el("td", m.label));
     body.append(tr);
   }
 }
