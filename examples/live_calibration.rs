@@ -12,12 +12,16 @@
 //!     --seed S --n N --deviate k_d_amm=4,beta_lp=0.5 [--out DIR --label NAME]
 //!
 //! `--generate` first makes N interior batches of the CHO DoE with the
-//! project's generator (`biotwin_ml::datagen`, seed S) and the known
-//! deviations applied to every batch's plant (model parameter × factor),
-//! writes them to DIR with the dataset's `mechanistic.toml`, and replays them.
+//! project's generator (`biotwin_ml::datagen`, seed S), plus `--edge E`
+//! batches at the design's corners (default 0), with the known deviations
+//! applied to every batch's plant (model parameter × factor), recording
+//! residual DNA with `--dna`, writes them to DIR with the dataset's
+//! `mechanistic.toml`, and replays them. `--no-discrepancy` replays without
+//! the process's model discrepancy (`process-models/discrepancy/`).
 //!
-//! Settings are `MechanisticOptions::default()` (documented in docs/live.md)
-//! and the process file's `[[uncertainty]]`; nothing here is tuned.
+//! Settings are `MechanisticOptions::default()` (documented in docs/live.md),
+//! the process file's `[[uncertainty]]` and its model discrepancy; nothing
+//! here is tuned.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -66,7 +70,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         o.seed = arg("--seed").ok_or("--generate needs --seed")?.parse()?;
         o.n_interior = arg("--n").unwrap_or("3".into()).parse()?;
-        o.n_edge = 0;
+        o.n_edge = arg("--edge").unwrap_or("0".into()).parse()?;
+        o.record_dna = args.iter().any(|a| a == "--dna");
         for d in arg("--deviate")
             .unwrap_or_default()
             .split(',')
@@ -84,6 +89,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 root.join("process-models/processes/cho-platform-3l.toml")
             ),
         );
+        // The generated batches may record residual DNA (`--dna`): map it
+        // onto the model's CQA (mg/L -> kg/m3).
+        let m = if o.record_dna {
+            format!(
+                "{m}\n[[cqa]]\ntarget = \"dna\"                   # mg/L -> kg/m3\nquality = \"dna_mg_per_l\"\nfactor = 1e-3\n"
+            )
+        } else {
+            m
+        };
         biotwin_core::output::write_atomic(&g.join("mechanistic.toml"), m.as_bytes())?;
         dir = g;
     }
@@ -96,7 +110,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let fractions: Vec<f64> = (0..=10).map(|k| k as f64 / 10.0).collect();
     let limits = study_limits();
-    let opts = MechanisticOptions::default();
+    let opts = MechanisticOptions {
+        model_discrepancy: !args.iter().any(|a| a == "--no-discrepancy"),
+        ..Default::default()
+    };
     let t0 = std::time::Instant::now();
     let r = replay(&ds, &ids, &fractions, 6.0 * 3600.0, &opts, &limits)?;
     eprintln!(

@@ -91,6 +91,7 @@ pub fn replay(
             .map_err(Error::from)?;
         let mut p = MechanisticPredictor::from_scenario(&def, &sc, opts.clone())?;
         p.set_specification_limits(limits.to_vec());
+        p.set_conditions(&b.meta.parameters);
         let d = b.duration_s();
         duration_h.insert(id.clone(), d / 3600.0);
         for (t, frac, fc) in replay_batch(&mut p, b, fractions, every_s)? {

@@ -67,6 +67,9 @@ pub struct Forecaster {
     /// Share of members allowed to fail to integrate before the forecast
     /// is an error.
     pub max_failed_share: f64,
+    /// Model discrepancy added to the members' end values
+    /// ([`super::discrepancy`]); `None` without a table for the process.
+    pub discrepancy: Option<super::discrepancy::BatchDiscrepancy>,
 }
 
 /// `v` within the parameter's admissible range (unchanged without one).
@@ -259,6 +262,24 @@ pub fn forecast<const N: usize, M: Culture<N>>(
             message: "an ensemble of zero members".into(),
             state: String::new(),
         }));
+    }
+    if let Some(bd) = &fc.discrepancy {
+        // Its own stream, so the members' draws above stay what they were.
+        let mut drng = Rng::new(seed ^ 0xd15c_4e9a_0c1e_5a1d);
+        let frac = if t_end > 0.0 { t0 / t_end } else { 1.0 };
+        for (k, name) in cqa_names.iter().enumerate() {
+            let Some((a, sd)) = bd.table.at(name, frac, bd.q) else {
+                continue;
+            };
+            let cap = if name.ends_with("_pct") {
+                100.0
+            } else {
+                f64::INFINITY
+            };
+            for v in values[k].iter_mut() {
+                *v = (*v * (a + sd * drng.normal()).exp()).min(cap);
+            }
+        }
     }
     let n = fc.size as f64;
     let state = columns

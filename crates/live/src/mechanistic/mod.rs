@@ -7,6 +7,7 @@
 //! are in `docs/live.md`, section "State estimation and forecast".
 
 pub mod coverage;
+pub mod discrepancy;
 pub mod ensemble;
 pub mod filter;
 pub mod kalman;
@@ -69,6 +70,10 @@ pub struct MechanisticOptions {
     pub oos_window_h: f64,
     /// Spacing of the filter checkpoints kept for late results.
     pub checkpoint_every_h: f64,
+    /// Add the process's model discrepancy to the forecast
+    /// (`process-models/discrepancy/<process file name>`, when there is
+    /// one; [`discrepancy`]).
+    pub model_discrepancy: bool,
 }
 
 impl Default for MechanisticOptions {
@@ -91,6 +96,7 @@ impl Default for MechanisticOptions {
             // 48 checkpoints: ~470 kB per platform batch (35×35 covariance),
             // so 1,000 concurrent batches stay well under a GB.
             checkpoint_every_h: 1.0,
+            model_discrepancy: true,
         }
     }
 }
@@ -259,6 +265,20 @@ impl MechanisticPredictor {
     /// (`NAME@qLEVEL`; calibration studies, [`coverage`]).
     pub fn set_quantile_levels(&mut self, levels: Vec<f64>) {
         with_inner!(self, b => b.1.quantile_levels = levels)
+    }
+
+    /// The batch's conditions (dataset manifest parameters, SI), which
+    /// place it relative to the design the model discrepancy was estimated
+    /// on; without them a batch counts as an average calibration batch.
+    pub fn set_conditions(&mut self, conditions: &BTreeMap<String, f64>) {
+        with_inner!(self, b => if let Some(d) = b.1.discrepancy.as_mut() {
+            d.q = d.table.q_of(conditions);
+        })
+    }
+
+    /// The model discrepancy in use and the batch's q, if any.
+    pub fn discrepancy(&mut self) -> Option<discrepancy::BatchDiscrepancy> {
+        with_inner!(self, b => b.1.discrepancy.clone())
     }
 
     /// Batch time of the estimate, s.
@@ -565,6 +585,16 @@ fn assemble<const N: usize, M: Culture<N>>(
             .unwrap_or_default(),
         quantile_levels: Vec::new(),
         max_failed_share: 0.05,
+        discrepancy: match discrepancy::path_for(&def.path) {
+            Some(p) if opts.model_discrepancy && p.is_file() => {
+                let table = discrepancy::Discrepancy::load(&p)?;
+                Some(discrepancy::BatchDiscrepancy {
+                    q: table.mean_q,
+                    table,
+                })
+            }
+            _ => None,
+        },
     };
     Ok((filter, forecaster))
 }

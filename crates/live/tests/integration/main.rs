@@ -2,6 +2,7 @@
 //! below was a test file of its own before the workspace split.
 
 mod live_bands;
+mod live_discrepancy;
 mod live_indpensim;
 mod live_mechanistic;
 mod live_opcua;

@@ -42,6 +42,12 @@ pub struct ChoDoeOptions {
     /// ammonium-sensitive culture). Empty for the shipped datasets; used to
     /// make out-of-specification batches whose cause is known.
     pub deviations: Vec<(String, f64)>,
+    /// Also record the harvest's residual host-cell DNA (`dna`, kg/m³,
+    /// qPCR CV 15 %) among the end-of-batch CQAs. Off for the shipped
+    /// datasets (their files stay as they are); its assay draw comes after
+    /// every other draw of a batch, so turning it on leaves every other
+    /// value of the batch unchanged.
+    pub record_dna: bool,
 }
 
 /// The plant behind the instruments.
@@ -65,6 +71,7 @@ impl ChoDoeOptions {
             online_interval_s: 1800.0,
             plant: Plant::Platform,
             deviations: Vec::new(),
+            record_dna: false,
         }
     }
 }
@@ -468,6 +475,18 @@ const CQAS: [(&str, &str, f64, &str, &str, f64, bool); 8] = [
     ),
 ];
 
+/// Residual host-cell DNA in the harvest, recorded only with
+/// [`ChoDoeOptions::record_dna`] (same layout as [`CQAS`]).
+const DNA: (&str, &str, f64, &str, &str, f64, bool) = (
+    "dna",
+    "dna_mg_per_l",
+    1e-3,
+    "kg/m3",
+    "residual host-cell DNA in harvest (qPCR, CV 15 %)",
+    0.15,
+    true,
+);
+
 /// What an assay can report: never below zero, and a fraction (SI unit
 /// "1": viability, glycan and variant fractions) never above one — a
 /// cell counter does not print 101 % viable, whatever its noise.
@@ -707,6 +726,14 @@ pub fn generate_cho(opts: &ChoDoeOptions) -> Result<Generated, Error> {
             "basal_medium".to_string(),
             format!("BM-{:04}", 1000 + brng.below(9000)),
         );
+        if opts.record_dna {
+            let v = out
+                .quality_value(DNA.1)
+                .ok_or_else(|| bad(format!("no quality `{}`", DNA.1)))?
+                * DNA.2;
+            let noisy = v * (1.0 + DNA.5 * brng.normal());
+            cqas.insert(DNA.0.to_string(), round_sig(assay_range(noisy, DNA.3), 4));
+        }
         records.push(BatchRecord {
             meta: BatchMeta {
                 id: format!("B{:02}", i + 1),
@@ -729,9 +756,20 @@ pub fn generate_cho(opts: &ChoDoeOptions) -> Result<Generated, Error> {
         });
         users.push(user);
     }
+    let mut tags = tag_map();
+    if opts.record_dna {
+        tags.variables.insert(
+            DNA.0.to_string(),
+            Variable {
+                name: DNA.0.to_string(),
+                si_unit: DNA.3.to_string(),
+                description: DNA.4.to_string(),
+            },
+        );
+    }
     Ok(Generated {
         records,
-        tag_map: tag_map(),
+        tag_map: tags,
         coded,
         user: users,
         hidden,
