@@ -127,3 +127,35 @@ fn bad_or_misplaced_hyperparameters_exit_2_naming_the_flag() {
         }
     }
 }
+
+#[test]
+fn a_random_forest_serves_as_the_rungs_of_a_live_ladder() {
+    let dir = tempfile::tempdir().unwrap();
+    let ladder = dir.path().join("rf-ladder.json");
+    let l = ladder.to_str().unwrap();
+    let (code, o, e) = biotwin(&[
+        "train",
+        "--dataset",
+        CHO,
+        "--model",
+        "random-forest",
+        "--trees",
+        "30",
+        "--target",
+        "final_titer",
+        "--ladder",
+        "0.3,0.6",
+        "--holdout",
+        "B21,B22",
+        "--out",
+        l,
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{o}\n{e}");
+    assert!(o.contains("ladder of 2 rungs"), "{o}");
+    // Replayed through the live predictor on the held-out batches.
+    let (code, o, e) = biotwin(&["evaluate", l, "--dataset", CHO, "--batches", "B21,B22"]);
+    assert_eq!(code, 0, "{o}\n{e}");
+    assert!(o.contains("B21") && o.contains("B22"), "{o}");
+    assert!(!o.contains("NaN"), "{o}");
+}
