@@ -82,6 +82,41 @@ fn residual_std(y: &DMatrix<f64>, fitted: &DMatrix<f64>, dof: &[usize]) -> DVect
     })
 }
 
+/// linfa-elasticnet keeps the coefficients' sampling variances (from
+/// (X̃ᵀX̃)⁻¹) in its model; with nearly collinear features they can be
+/// non-finite, which JSON cannot hold (serde_json writes `null`, and the
+/// artifact would not load). biotwin does not use them, so such a model
+/// keeps linfa's own "ill-conditioned" marker instead of the numbers.
+fn storable(
+    m: linfa_elasticnet::ElasticNet<f64>,
+) -> Result<linfa_elasticnet::ElasticNet<f64>, SurrogateError> {
+    let mut v = serde_json::to_value(&m)
+        .map_err(|e| SurrogateError::Numerical(format!("elastic net: {e}")))?;
+    let finite = v["variance"]["Ok"]["data"]
+        .as_array()
+        .is_none_or(|d| d.iter().all(|x| x.as_f64().is_some_and(f64::is_finite)));
+    if finite {
+        return Ok(m);
+    }
+    v["variance"] = serde_json::json!({ "Err": "IllConditioned" });
+    serde_json::from_value(v).map_err(|e| SurrogateError::Numerical(format!("elastic net: {e}")))
+}
+
+/// Refuses a fitted model that would not survive its own artifact (a
+/// non-finite number inside the linfa object).
+fn check_storable<T: Serialize + serde::de::DeserializeOwned>(
+    m: &T,
+    what: &str,
+) -> Result<(), SurrogateError> {
+    let v =
+        serde_json::to_value(m).map_err(|e| SurrogateError::Numerical(format!("{what}: {e}")))?;
+    serde_json::from_value::<T>(v).map(|_| ()).map_err(|e| {
+        SurrogateError::Numerical(format!(
+            "{what}: the fitted model holds a non-finite number and cannot be saved ({e})"
+        ))
+    })
+}
+
 /// Turns per-target standardised predictions into a [`Prediction`].
 fn unscale(ys: &Standardiser, z: DMatrix<f64>, residual_std: &DVector<f64>) -> Prediction {
     let mean = ys.invert(&z);
@@ -220,7 +255,7 @@ impl Fit for ElasticNetParams {
                     data.target_names.get(j).map_or("?", |s| s.as_str())
                 )));
             }
-            models.push(m);
+            models.push(storable(m)?);
         }
         let n = data.x.nrows();
         let mut model = ElasticNetModel {
@@ -241,6 +276,7 @@ impl Fit for ElasticNetParams {
             })
             .collect();
         model.residual_std = residual_std(&data.y, &fitted, &dof);
+        check_storable(&model, "elastic net")?;
         Ok(model)
     }
 }
@@ -404,6 +440,7 @@ impl Fit for SvrParams {
         };
         let fitted = model.y_scaler.invert(&model.predict_scaled(&x));
         model.residual_std = residual_std(&data.y, &fitted, &vec![n - 1; y.ncols()]);
+        check_storable(&model, "SVR")?;
         Ok(model)
     }
 }
@@ -419,5 +456,52 @@ impl Predict for SvrModel {
         self.check_input(x)?;
         let z = self.predict_scaled(&self.x_scaler.apply(x));
         Ok(unscale(&self.y_scaler, z, &self.residual_std))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two identical features and n = p + 1 rows: linfa's coefficient
+    /// variances are then degenerate, yet the model fits, predicts finite
+    /// values and survives its JSON form unchanged.
+    #[test]
+    fn collinear_features_still_give_a_storable_elastic_net() {
+        for n in [3, 8] {
+            let x = DMatrix::from_fn(n, 2, |i, _| i as f64);
+            let y = DMatrix::from_fn(n, 1, |i, _| 2.0 * i as f64 + 1.0);
+            let m = ElasticNetParams::default()
+                .fit(&TrainingSet::from_matrices(x.clone(), y))
+                .unwrap();
+            let p = m.predict(&x).unwrap();
+            assert!(p.mean.iter().chain(p.std.iter()).all(|v| v.is_finite()));
+            let text = serde_json::to_string(&m).unwrap();
+            let back: ElasticNetModel = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, m);
+            assert_eq!(back.predict(&x).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn svr_refuses_a_non_positive_c_and_fits_a_line() {
+        let bad = SvrParams {
+            c: 0.0,
+            ..Default::default()
+        };
+        assert!(matches!(bad.check(), Err(SurrogateError::Shape { what, .. }) if what == "c"));
+        let x = DMatrix::from_fn(20, 1, |i, _| i as f64);
+        let y = DMatrix::from_fn(20, 1, |i, _| 3.0 * i as f64);
+        let m = SvrParams {
+            kernel: SvrKernel::Linear,
+            c: 10.0,
+            epsilon: 0.01,
+            ..Default::default()
+        }
+        .fit(&TrainingSet::from_matrices(x, y))
+        .unwrap();
+        let p = m.predict(&DMatrix::from_element(1, 1, 10.5)).unwrap();
+        // Within the ε-tube (0.01 target SDs ≈ 0.18) of 31.5.
+        assert!((p.mean[(0, 0)] - 31.5).abs() < 0.3, "{}", p.mean[(0, 0)]);
     }
 }
