@@ -27,6 +27,7 @@ mod simulate;
 mod simulate_indpensim;
 mod store;
 mod train;
+mod train_linfa;
 mod transfer;
 mod users;
 mod validate;

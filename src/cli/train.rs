@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::train_linfa::{LinfaArgs, LinfaKind};
 use crate::data::{Dataset, SignalKind};
 use crate::error::Error;
 use crate::registry::{Registry, current_user};
@@ -32,6 +33,27 @@ pub enum Kind {
     /// conditions, fitted to viable cells, viability and titer trajectories
     /// (docs/hybrid.md, "Calibrated serial hybrid").
     SerialHybrid,
+    /// Elastic net (linfa-elasticnet), one model per CQA: --penalty,
+    /// --l1-ratio.
+    ElasticNet,
+    /// ε-support-vector regression (linfa-svm), one model per CQA: --c,
+    /// --epsilon, --svr-kernel, --kernel-width.
+    Svr,
+    /// Random forest of regression trees: --trees, --max-depth,
+    /// --min-samples-leaf, --max-features, --seed.
+    RandomForest,
+}
+
+impl Kind {
+    /// The linfa model or random forest this kind is, if it is one.
+    fn linfa(self) -> Option<LinfaKind> {
+        match self {
+            Kind::ElasticNet => Some(LinfaKind::ElasticNet),
+            Kind::Svr => Some(LinfaKind::Svr),
+            Kind::RandomForest => Some(LinfaKind::RandomForest),
+            _ => None,
+        }
+    }
 }
 
 /// Where the neural network trains.
@@ -62,7 +84,7 @@ pub enum CorrectorKind {
 
 #[derive(clap::Args, Debug)]
 #[command(
-    about = "Train a surrogate (PLS, GP, neural-network ensemble, parallel or calibrated serial hybrid) on a dataset, validated by whole batches; save it or register it",
+    about = "Train a surrogate (PLS, GP, neural-network ensemble, parallel or calibrated serial hybrid, elastic net, SVR, random forest) on a dataset, validated by whole batches; save it or register it",
     after_help = "Examples:\n  biotwin train --dataset training-data/cho-platform --model pls --target final_titer,galactosylated --holdout B21,B22 --out models/titer-pls\n  biotwin train --dataset training-data/cho-platform --model gp --target final_titer --cv 5 --registry models --name cho-titer\n  (without --out the model is registered, by default in ./models)\n  biotwin train --dataset training-data/cho-platform --model hybrid --target final_titer,galactosylated --holdout B31,B32,B33,B34,B35,B36 --out models/cho-hybrid\n  biotwin train --dataset training-data/indpensim --model pls --target final_penicillin --offline penicillin --leave-batch-out --out pen-pls\n  biotwin train --dataset training-data/indpensim --model gp --kernel ard --target final_penicillin --online volume,sugar_feed_flow,water_feed_flow,paa_feed_flow --offline penicillin --parameters none --leave-batch-out --name pen-gp-ard\n\nFeatures: by default every offline (lab) variable known at the cut-off and every\nmanifest parameter; choose with --online, --offline, --parameters (comma lists,\n`none` for none). Validation is always by whole batches."
 )]
 pub struct Args {
@@ -133,6 +155,9 @@ pub struct Args {
     /// PLS components.
     #[arg(long, default_value_t = 2)]
     pub components: usize,
+    /// Hyper-parameters of --model elastic-net, svr and random-forest.
+    #[command(flatten)]
+    pub linfa: LinfaArgs,
     /// Write the model to this directory (model.json inside) or .json file.
     #[arg(long, conflicts_with = "registry")]
     pub out: Option<PathBuf>,
@@ -218,6 +243,8 @@ pub fn run(a: Args) -> Result<(), Error> {
         ));
     }
     let nn_device = nn_device(&a)?;
+    a.linfa
+        .check_applies(a.model.linfa(), &format!("{:?}", a.model).to_lowercase())?;
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
@@ -358,6 +385,12 @@ pub fn run(a: Args) -> Result<(), Error> {
         optimise: Some(OptimiseOptions::default()),
     };
     let choice = match a.model {
+        Kind::ElasticNet | Kind::Svr | Kind::RandomForest => {
+            let kind = a.model.linfa().expect("a linfa kind"); // ok: matched above
+            a.linfa
+                .choice(kind)
+                .inspect_err(|_| bar.finish_and_clear())?
+        }
         Kind::Pls => ModelChoice::Pls(pls()),
         Kind::Gp => ModelChoice::Gp(gp()),
         Kind::Nn => ModelChoice::Nn(crate::surrogates::nn::NnParams {
@@ -528,11 +561,14 @@ fn run_ladder(
         model: match choice {
             ModelChoice::Pls(p) => RungModel::Pls(p),
             ModelChoice::Gp(p) => RungModel::Gp(p),
+            ModelChoice::ElasticNet(p) => RungModel::ElasticNet(p),
+            ModelChoice::Svr(p) => RungModel::Svr(p),
+            ModelChoice::RandomForest(p) => RungModel::RandomForest(p),
             ModelChoice::Hybrid(_) | ModelChoice::Nn(_) | ModelChoice::SerialHybrid(_) => {
                 return Err(Error::input(
                     "<command line>",
                     "--model",
-                    "pls or gp with --ladder (the rungs of a live ladder)",
+                    "pls, gp, elastic-net, svr or random-forest with --ladder (the rungs of a live ladder)",
                     format!("{:?}", a.model).to_lowercase(),
                 ));
             }

@@ -29,6 +29,7 @@ mod serial_hybrid_cho;
 mod structural_mismatch;
 mod surrogates_nn;
 mod tamper_support;
+mod train_linfa;
 mod transfer;
 mod transfer_report;
 mod transfer_report_chromium;

@@ -116,6 +116,9 @@ impl RungModel {
         Ok(match self {
             RungModel::Gp(p) => SurrogateModel::Gp(p.fit(data)?),
             RungModel::Pls(p) => SurrogateModel::Pls(p.fit(data)?),
+            RungModel::ElasticNet(p) => SurrogateModel::ElasticNet(p.fit(data)?),
+            RungModel::Svr(p) => SurrogateModel::Svr(p.fit(data)?),
+            RungModel::RandomForest(p) => SurrogateModel::RandomForest(p.fit(data)?),
         })
     }
 }

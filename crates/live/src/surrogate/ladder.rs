@@ -30,6 +30,14 @@ pub const LADDER_FORMAT: &str = "biotwin-surrogate-ladder/1";
 pub enum RungModel {
     Gp(GpParams),
     Pls(PlsParams),
+    /// Elastic net (linfa-elasticnet), one model per target.
+    #[serde(rename = "elastic-net")]
+    ElasticNet(biotwin_ml::surrogates::linfa_models::ElasticNetParams),
+    /// ε-SVR (linfa-svm), one model per target.
+    Svr(biotwin_ml::surrogates::linfa_models::SvrParams),
+    /// Random forest of regression trees.
+    #[serde(rename = "random-forest")]
+    RandomForest(biotwin_ml::surrogates::forest::ForestParams),
 }
 
 /// What to train: variables, targets, cuts, model.

@@ -43,6 +43,14 @@ pub enum SurrogateModel {
     /// Calibrated serial hybrid (`hybrid/calibrated.rs`).
     #[serde(rename = "serial-hybrid")]
     SerialHybrid(Box<super::hybrid::calibrated::CalibratedSerialHybrid>),
+    /// Elastic net, one linfa-elasticnet model per target (`linfa_models.rs`).
+    #[serde(rename = "elastic-net")]
+    ElasticNet(super::linfa_models::ElasticNetModel),
+    /// ε-SVR, one linfa-svm model per target (`linfa_models.rs`).
+    Svr(super::linfa_models::SvrModel),
+    /// Random forest of regression trees (`forest.rs`).
+    #[serde(rename = "random-forest")]
+    RandomForest(super::forest::ForestModel),
     /// A calibrated mechanistic model file (`biotwin fit`,
     /// `registry/mechanistic.rs`): simulated, not evaluated on features.
     Mechanistic(Box<crate::registry::mechanistic::CalibratedModel>),
@@ -56,6 +64,9 @@ impl SurrogateModel {
             SurrogateModel::Hybrid(_) => "hybrid",
             SurrogateModel::Nn(_) => "nn",
             SurrogateModel::SerialHybrid(_) => "serial-hybrid",
+            SurrogateModel::ElasticNet(_) => "elastic-net",
+            SurrogateModel::Svr(_) => "svr",
+            SurrogateModel::RandomForest(_) => "random-forest",
             SurrogateModel::Mechanistic(_) => "mechanistic",
         }
     }
@@ -79,6 +90,12 @@ impl SurrogateModel {
                 "ridge": m.report.ridge,
                 "conditions": m.conditions,
             })),
+            SurrogateModel::ElasticNet(m) => serde_json::to_value(&m.params),
+            SurrogateModel::Svr(m) => serde_json::to_value(serde_json::json!({
+                "params": m.params,
+                "kernel_width": m.kernel_width,
+            })),
+            SurrogateModel::RandomForest(m) => serde_json::to_value(&m.params),
             SurrogateModel::Mechanistic(m) => serde_json::to_value(serde_json::json!({
                 "base_model": m.base_model,
                 "parameters": m.parameters,
@@ -96,6 +113,9 @@ impl Predict for SurrogateModel {
             SurrogateModel::Hybrid(m) => m.n_features(),
             SurrogateModel::Nn(m) => m.n_features(),
             SurrogateModel::SerialHybrid(m) => m.n_features(),
+            SurrogateModel::ElasticNet(m) => m.n_features(),
+            SurrogateModel::Svr(m) => m.n_features(),
+            SurrogateModel::RandomForest(m) => m.n_features(),
             SurrogateModel::Mechanistic(_) => 0,
         }
     }
@@ -106,6 +126,9 @@ impl Predict for SurrogateModel {
             SurrogateModel::Hybrid(m) => m.n_targets(),
             SurrogateModel::Nn(m) => m.n_targets(),
             SurrogateModel::SerialHybrid(m) => m.n_targets(),
+            SurrogateModel::ElasticNet(m) => m.n_targets(),
+            SurrogateModel::Svr(m) => m.n_targets(),
+            SurrogateModel::RandomForest(m) => m.n_targets(),
             SurrogateModel::Mechanistic(_) => 0,
         }
     }
@@ -116,6 +139,9 @@ impl Predict for SurrogateModel {
             SurrogateModel::Hybrid(m) => m.predict(x),
             SurrogateModel::Nn(m) => m.predict(x),
             SurrogateModel::SerialHybrid(m) => Predict::predict(m.as_ref(), x),
+            SurrogateModel::ElasticNet(m) => m.predict(x),
+            SurrogateModel::Svr(m) => m.predict(x),
+            SurrogateModel::RandomForest(m) => m.predict(x),
             SurrogateModel::Mechanistic(m) => Err(SurrogateError::Numerical(format!(
                 "`{}` is a calibrated mechanistic model: it is simulated (its model file), not evaluated on features",
                 m.model_id

@@ -8,8 +8,13 @@
 //!
 //! This follows linfa's `Fit`/`Predict` split (hyperparameters and fitted
 //! state are different types), on nalgebra matrices. Models:
-//! [`pls::PlsParams`] (partial least squares, NIPALS as in scikit-learn) and
-//! [`gp::GpParams`] (Gaussian-process regression, exact Cholesky). Features
+//! [`pls::PlsParams`] (partial least squares, NIPALS as in scikit-learn),
+//! [`gp::GpParams`] (Gaussian-process regression, exact Cholesky), the linfa
+//! models [`linfa_models::ElasticNetParams`] and
+//! [`linfa_models::SvrParams`], and [`forest::ForestParams`] (random
+//! forest). Every fitted model also predicts from ndarray
+//! ([`ndarray_bridge::ArrayPredict`]); [`ndarray_bridge`] is the one place
+//! nalgebra and ndarray meet. Features
 //! come from batch records by [`unfold`]ing trajectories; [`cv`] makes
 //! batch-wise splits; [`artifact`] saves fitted models with hashes;
 //! [`train`] does unfold → validate → fit → artifact in one call. The
@@ -18,11 +23,14 @@
 pub mod artifact;
 pub mod cv;
 pub mod extrapolation;
+pub mod forest;
 pub mod gp;
 pub mod gp_fit;
 pub mod hybrid;
+pub mod linfa_models;
 pub mod matrix_serde;
 pub mod metrics;
+pub mod ndarray_bridge;
 pub mod nn;
 #[cfg(feature = "torch")]
 pub mod nn_torch;

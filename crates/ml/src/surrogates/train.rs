@@ -33,6 +33,12 @@ pub enum ModelChoice {
     Nn(crate::surrogates::nn::NnParams),
     /// Calibrated serial hybrid (carries the dataset's batch records).
     SerialHybrid(Box<crate::surrogates::hybrid::calibrated::SerialHybridParams>),
+    /// Elastic net (linfa-elasticnet), one model per target.
+    ElasticNet(crate::surrogates::linfa_models::ElasticNetParams),
+    /// ε-SVR (linfa-svm), one model per target.
+    Svr(crate::surrogates::linfa_models::SvrParams),
+    /// Random forest of multi-output regression trees.
+    RandomForest(crate::surrogates::forest::ForestParams),
 }
 
 /// How to validate, always by whole batches.
@@ -90,6 +96,9 @@ fn fit_choice(choice: &ModelChoice, data: &TrainingSet) -> Result<SurrogateModel
         ModelChoice::Hybrid(p) => SurrogateModel::Hybrid(p.fit(data)?),
         ModelChoice::Nn(p) => SurrogateModel::Nn(p.fit(data)?),
         ModelChoice::SerialHybrid(p) => SurrogateModel::SerialHybrid(Box::new(p.fit(data)?)),
+        ModelChoice::ElasticNet(p) => SurrogateModel::ElasticNet(p.fit(data)?),
+        ModelChoice::Svr(p) => SurrogateModel::Svr(p.fit(data)?),
+        ModelChoice::RandomForest(p) => SurrogateModel::RandomForest(p.fit(data)?),
     })
 }
 
@@ -103,6 +112,9 @@ fn cv_choice(
         ModelChoice::Gp(p) => cross_validate(p, data, splits),
         ModelChoice::Hybrid(p) => cross_validate(p, data, splits),
         ModelChoice::Nn(p) => cross_validate(p, data, splits),
+        ModelChoice::ElasticNet(p) => cross_validate(p, data, splits),
+        ModelChoice::Svr(p) => cross_validate(p, data, splits),
+        ModelChoice::RandomForest(p) => cross_validate(p, data, splits),
         ModelChoice::SerialHybrid(p) => cross_validate_with(p.as_ref(), data, splits, |m, rows| {
             if m.conditioning.is_none() {
                 return m.predict(&data.x.select_rows(rows));

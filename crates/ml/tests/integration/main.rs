@@ -14,5 +14,6 @@ mod noise_support;
 mod structural_plant;
 mod surrogates_artifact;
 mod surrogates_indpensim;
+mod surrogates_linfa;
 mod surrogates_sklearn;
 mod surrogates_train;
