@@ -23,6 +23,7 @@ pub mod audit;
 pub mod config;
 pub mod engine;
 pub mod factory;
+pub mod indpensim;
 pub mod leases;
 pub mod ledger;
 pub mod mapping;
