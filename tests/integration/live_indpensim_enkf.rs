@@ -335,3 +335,110 @@ fn bad_enkf_site_and_filter_files_name_file_line_and_field() {
         "{log}"
     );
 }
+
+/// The observations of B01's first `hours` as the engine would hand them
+/// over (sample-time order, SI, available at their sample time).
+fn observations(hours: f64) -> Vec<biotwin::live::Observation> {
+    let tags =
+        biotwin_ml::data::tag_map::TagMap::read(root("training-data/indpensim/tags.toml")).unwrap();
+    let raw = biotwin_ml::data::long_format::read_long(
+        &root("training-data/indpensim/batches/B01_historian.csv.gz"),
+        &tags,
+    )
+    .unwrap();
+    let t0 = parse_rfc3339(START).unwrap();
+    let mut out: Vec<biotwin::live::Observation> = raw
+        .iter()
+        .filter_map(|s| {
+            let tag = tags.tags.get(&s.tag)?;
+            let t = s.time_unix_s - t0;
+            (t <= hours * 3600.0 + 1e-6).then(|| biotwin::live::Observation {
+                variable: tag.variable.clone(),
+                time_s: t,
+                available_s: t,
+                value_si: tag.to_si.apply(s.value),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+    out
+}
+
+#[test]
+fn late_lab_result_reruns_the_filter_exactly_and_missing_readings_are_counted() {
+    use biotwin::live::Predictor;
+    use biotwin::live::indpensim::{EnkfFile, EnkfPredictor};
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), FORECAST_MEMBERS);
+    let file = EnkfFile::read(&dir.path().join("indpensim-enkf.toml")).unwrap();
+    let obs = observations(12.6);
+    let forecast_at_12h = |obs: &[biotwin::live::Observation]| {
+        let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+        for o in obs.iter().filter(|o| o.time_s <= 43_200.0) {
+            p.assimilate(o).unwrap();
+        }
+        let before = p.forecast(0).unwrap();
+        for o in obs.iter().filter(|o| o.time_s > 43_200.0) {
+            p.assimilate(o).unwrap();
+        }
+        (before, p)
+    };
+    // In order: the 12-h lab sample is assimilated after step 60.
+    let (f_in_order, _) = forecast_at_12h(&obs);
+    // The 12-h lab results arrive after the 12.6-h readings: the filter has
+    // passed step 60, re-runs from t = 0, and its forecast at 12 h (made
+    // again from the re-run) equals the in-order one.
+    let lab = |o: &biotwin::live::Observation| {
+        o.time_s == 43_200.0
+            && [
+                "biomass",
+                "penicillin",
+                "substrate",
+                "paa",
+                "nh3",
+                "viscosity",
+            ]
+            .contains(&o.variable.as_str())
+    };
+    assert_eq!(obs.iter().filter(|o| lab(o)).count(), 6);
+    let mut late: Vec<_> = obs.iter().filter(|o| !lab(o)).cloned().collect();
+    late.extend(obs.iter().filter(|o| lab(o)).cloned());
+    let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+    for o in &late {
+        p.assimilate(o).unwrap();
+    }
+    assert_eq!(p.steps_done(), 0, "the re-run waits for the next use");
+    let f_late = p.forecast(0).unwrap();
+    let get = |f: &biotwin::live::Forecast, n: &str| f.state.iter().find(|s| s.0 == n).unwrap().1;
+    assert_eq!(get(&f_late, "indpensim_reruns"), 1.0);
+    assert_eq!(get(&f_in_order, "indpensim_reruns"), 0.0);
+    // Forecast from 12.6 h (step 63) in order, for the comparison.
+    let (_, mut p_in_order) = forecast_at_12h(&obs);
+    let f_in_order_63 = p_in_order.forecast(0).unwrap();
+    assert_eq!(f_late.time_s, f_in_order_63.time_s);
+    assert_eq!(f_late.cqas, f_in_order_63.cqas);
+    assert_ne!(f_in_order.cqas, f_in_order_63.cqas);
+
+    // A DO2 reading and an acid flow missing at 8 h: counted, not fatal.
+    let gap: Vec<_> = obs
+        .iter()
+        .filter(|o| {
+            !(o.time_s == 28_800.0 && (o.variable == "dissolved_o2" || o.variable == "acid_flow"))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(gap.len(), obs.len() - 2);
+    let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+    for o in &gap {
+        p.assimilate(o).unwrap();
+    }
+    let f = p.forecast(0).unwrap();
+    assert_eq!(get(&f, "indpensim_missing_readings"), 2.0);
+    assert!(f.cqas[0].mean.is_finite() && f.cqas[0].p05 < f.cqas[0].p95);
+    // A reading off the 12-min grid is refused, naming the variable.
+    let mut bad = obs[obs.len() - 1].clone();
+    bad.variable = "volume".into();
+    bad.time_s += 60.0;
+    let e = p.assimilate(&bad).unwrap_err().to_string();
+    assert!(e.contains("`volume`") && e.contains("12-min grid"), "{e}");
+}

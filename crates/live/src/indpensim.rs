@@ -40,7 +40,9 @@
 //!   result, an out-of-order reading) is used at its sample time: the
 //!   filter is re-run from t = 0 over the kept record (exact: the filter is
 //!   a deterministic function of the record; costs one pass over the batch
-//!   so far; counted as `indpensim_reruns`).
+//!   so far, made at the next in-time observation or forecast, so the
+//!   results of one late sample cost one re-run; counted as
+//!   `indpensim_reruns`).
 //!
 //! **Forecast.** The first `forecast_members` members run to 230 h
 //! (`Estimator::forecast_members`), future disturbances seeded by the
@@ -252,6 +254,9 @@ pub struct EnkfPredictor {
     last_flows: [Option<f64>; 5],
     missing: u64,
     reruns: u64,
+    /// Steps the filter had run when it was thrown away for a re-run (0
+    /// when none is pending).
+    rerun_from: usize,
 }
 
 impl EnkfPredictor {
@@ -299,6 +304,7 @@ impl EnkfPredictor {
             last_flows: [None; 5],
             missing: 0,
             reruns: 0,
+            rerun_from: 0,
         })
     }
 
@@ -319,9 +325,18 @@ impl EnkfPredictor {
         self.est.as_ref().map_or(0, Estimator::step)
     }
 
+    /// Steps the filter has run, or had run before a pending re-run: data
+    /// up to this step is late.
+    fn passed(&self) -> usize {
+        self.est.as_ref().map_or(self.rerun_from, Estimator::step)
+    }
+
     /// Throws the filter away: it is re-run from t = 0 at the next use.
     fn invalidate(&mut self) {
-        if self.est.is_some() || self.broken.is_some() {
+        if let Some(e) = &self.est {
+            self.rerun_from = self.rerun_from.max(e.step());
+            self.reruns += 1;
+        } else if self.broken.is_some() {
             self.reruns += 1;
         }
         self.est = None;
@@ -349,6 +364,7 @@ impl EnkfPredictor {
             let est = Estimator::new(&self.recipe, &lab0, &self.prior, &self.settings)
                 .map_err(|e| self.fail(e))?;
             self.est = Some(est);
+            self.rerun_from = 0;
             self.last_flows = [None; 5];
             self.missing = 0;
         }
@@ -518,13 +534,17 @@ impl Predictor for EnkfPredictor {
         };
         // Data for a step the filter has passed (or the t = 0 sample after
         // it started): re-run from t = 0 when next needed.
-        if (self.est.is_some() || self.broken.is_some()) && touched <= self.steps_done() {
+        // The re-run waits for the next in-time observation or forecast, so
+        // that the results of one late sample cost one re-run.
+        let late = (self.est.is_some() || self.broken.is_some() || self.rerun_from > 0)
+            && touched <= self.passed();
+        if late {
             self.invalidate();
         }
         self.latest_s = self.latest_s.max(obs.time_s);
         // Steps strictly before the newest sample time are complete.
         let complete = ((self.latest_s / step_s - 1e-9).ceil() as usize).saturating_sub(1);
-        if complete > self.steps_done() && self.broken.is_none() {
+        if !late && complete > self.steps_done() && self.broken.is_none() {
             // A failure is kept and reported by the next forecast.
             let _ = self.process(complete);
         }
