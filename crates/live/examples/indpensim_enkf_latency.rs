@@ -25,6 +25,20 @@ use biotwin_ml::data::tag_map::TagMap;
 use biotwin_ml::data::timestamp::parse_rfc3339;
 use biotwin_ml::indpensim_forecast::HELD_OUT;
 
+/// CPU time of this process (all threads), s, from /proc/self/stat (Linux;
+/// 10-ms ticks): wall-clock times on a shared machine include waiting for a
+/// core, CPU times do not.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14 and 15 (utime, stime) are 12 and 13 after the name.
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
 fn q(sorted: &[f64], p: f64) -> f64 {
     sorted[((p * (sorted.len() - 1) as f64).round()) as usize]
 }
@@ -87,44 +101,52 @@ fn main() {
         let mut updates = Vec::new();
         let mut forecasts = Vec::new();
         let mut lines = Vec::new();
+        let (mut cpu_updates, mut cpu_forecasts) = (0.0, Vec::new());
         for (_, obs) in &groups {
             let t = obs[0].time_s;
             if t > next + 1e-6 {
-                let c = Instant::now();
+                let (c, cpu) = (Instant::now(), cpu_s());
                 let f = p.forecast(0).expect("forecast");
                 let ms = c.elapsed().as_secs_f64() * 1e3;
+                let cpu_ms = (cpu_s() - cpu) * 1e3;
                 forecasts.push(ms);
+                cpu_forecasts.push(cpu_ms);
                 let cq = &f.cqas[0];
                 lines.push(format!(
-                    "  at {:5.1} h: {:6.2} [{:6.2}, {:6.2}] g/L, {:7.0} ms",
+                    "  at {:5.1} h: {:6.2} [{:6.2}, {:6.2}] g/L, {:7.0} ms wall, {:7.0} ms CPU",
                     f.time_s / 3600.0,
                     cq.mean,
                     cq.p05,
                     cq.p95,
-                    ms
+                    ms,
+                    cpu_ms
                 ));
                 next += every_s;
             }
-            let c = Instant::now();
+            let (c, cpu) = (Instant::now(), cpu_s());
             for o in obs {
                 p.assimilate(o).expect("assimilate");
             }
             if t > 0.0 {
                 updates.push(c.elapsed().as_secs_f64() * 1e3);
+                cpu_updates += cpu_s() - cpu;
             }
         }
         // The last forecast (230 h).
-        let c = Instant::now();
+        let (c, cpu) = (Instant::now(), cpu_s());
         let f = p.forecast(0).expect("forecast");
         let ms = c.elapsed().as_secs_f64() * 1e3;
+        let cpu_ms = (cpu_s() - cpu) * 1e3;
         forecasts.push(ms);
+        cpu_forecasts.push(cpu_ms);
         lines.push(format!(
-            "  at {:5.1} h: {:6.2} [{:6.2}, {:6.2}] g/L, {:7.0} ms",
+            "  at {:5.1} h: {:6.2} [{:6.2}, {:6.2}] g/L, {:7.0} ms wall, {:7.0} ms CPU",
             f.time_s / 3600.0,
             f.cqas[0].mean,
             f.cqas[0].p05,
             f.cqas[0].p95,
-            ms
+            ms,
+            cpu_ms
         ));
         let total_f: f64 = forecasts.iter().sum();
         let total_u: f64 = updates.iter().sum();
@@ -134,7 +156,8 @@ fn main() {
         println!(
             "{id}, filter 48 members, forecasts of {n} members, {threads} thread(s): \
              update p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} updates ({:.1} s); \
-             forecast p50 {:.0} ms, max {:.0} ms over {} forecasts ({:.1} s)",
+             forecast p50 {:.0} ms, max {:.0} ms over {} forecasts ({:.1} s). \
+             CPU: updates {:.2} ms each on average ({:.1} s), forecasts {:.1} s",
             q(&updates, 0.5),
             q(&updates, 0.99),
             updates[updates.len() - 1],
@@ -143,7 +166,10 @@ fn main() {
             q(&fs, 0.5),
             fs[fs.len() - 1],
             fs.len(),
-            total_f / 1e3
+            total_f / 1e3,
+            cpu_updates * 1e3 / updates.len() as f64,
+            cpu_updates,
+            cpu_forecasts.iter().sum::<f64>() / 1e3
         );
         for l in lines {
             println!("{l}");
