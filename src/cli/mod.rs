@@ -17,6 +17,7 @@ mod downstream;
 mod evaluate;
 mod evaluate_ladder;
 mod fit;
+mod forecast;
 mod live;
 mod live_at;
 mod models;
@@ -61,6 +62,7 @@ pub enum Command {
     Train(train::Args),
     Evaluate(evaluate::Args),
     Fit(fit::Args),
+    Forecast(forecast::Args),
     Promote(promote::Args),
     Live(live::Args),
     Audit(audit::Args),
@@ -89,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Train(a) => train::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Fit(a) => fit::run(a),
+        Command::Forecast(a) => forecast::run(a),
         Command::Promote(a) => promote::run(a),
         Command::Live(a) => live::run(a),
         Command::Audit(a) => audit::run(a),

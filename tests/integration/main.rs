@@ -16,6 +16,7 @@ mod live_crash;
 mod live_end_to_end;
 mod live_faults;
 mod live_fleet;
+mod live_indpensim_enkf;
 mod live_page_chromium;
 mod live_serve;
 mod live_support;

@@ -574,12 +574,28 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
             ));
         }
         let p = b.predictor.trim();
-        if !(p == "mechanistic" || p.strip_prefix("surrogate:").is_some_and(|s| !s.is_empty())) {
+        let enkf = p.strip_prefix(crate::indpensim::PREDICTOR_PREFIX);
+        if !(p == "mechanistic"
+            || p.strip_prefix("surrogate:").is_some_and(|s| !s.is_empty())
+            || enkf.is_some_and(|s| !s.is_empty()))
+        {
             d.push(src.diag(
                 &at("predictor"),
-                "`mechanistic` or `surrogate:PATH`",
+                "`mechanistic`, `surrogate:PATH` or `indpensim-enkf:PATH`",
                 format!("`{}`", b.predictor),
             ));
+        }
+        if let Some(file) = enkf.filter(|s| !s.is_empty()) {
+            crate::indpensim::check_site(
+                src,
+                &at("predictor"),
+                &resolve(Path::new(file)),
+                &f.variables
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.si_unit.clone()))
+                    .collect(),
+                &mut d,
+            );
         }
         // A process file may name the registered model itself
         // (`model = "registry:NAME"` in its [process] table): the batch then
@@ -624,9 +640,14 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                 }
             },
         };
-        let predictor = match p.strip_prefix("surrogate:") {
-            Some(path) => format!("surrogate:{}", resolve(Path::new(path)).display()),
-            None => p.to_string(),
+        let predictor = match (p.strip_prefix("surrogate:"), enkf) {
+            (Some(path), _) => format!("surrogate:{}", resolve(Path::new(path)).display()),
+            (None, Some(path)) => format!(
+                "{}{}",
+                crate::indpensim::PREDICTOR_PREFIX,
+                resolve(Path::new(path)).display()
+            ),
+            (None, None) => p.to_string(),
         };
         // Two batches on one unit at once would make the owner of a reading
         // ambiguous.

@@ -9,6 +9,9 @@
 //!   specification limits from the batch's `process` file (a process
 //!   definition with a `specifications` reference, or a specifications file
 //!   itself). A ladder is loaded once and shared by every batch using it.
+//! * `predictor = "indpensim-enkf:PATH"`: the IndPenSim ensemble Kalman
+//!   filter ([`crate::indpensim`]) with the filter file PATH; limits from
+//!   the batch's `process` file as for a surrogate batch.
 //!
 //! A mechanistic batch runs the kinetic model its process file names,
 //! unless its `model` in the site file is `registry:NAME` (`biotwin live
@@ -316,15 +319,57 @@ fn load_batch_process(
     }
 }
 
+impl SiteFactory {
+    /// The IndPenSim ensemble Kalman filter of a batch (`indpensim-enkf:PATH`,
+    /// [`crate::indpensim`]); a resumed batch (`pinned`: recorded at its
+    /// start) must still have the same filter file, recipe and settings.
+    fn indpensim(
+        &self,
+        b: &BatchConfig,
+        path: &Path,
+        pinned: Option<&ModelProvenance>,
+    ) -> Result<Box<dyn Predictor>, Error> {
+        use crate::indpensim::{CQA, EnkfFile, EnkfPredictor};
+        // Errors in the filter file or the recipes name those files.
+        let file = EnkfFile::read(path)?;
+        let spec = self
+            .plan_limits(b)?
+            .iter()
+            .find(|l| l.cqa == "final_penicillin" || l.cqa == CQA)
+            .map_or((None, None), |l| (l.min, l.max));
+        let p = EnkfPredictor::new(&file, &b.id, spec)?;
+        if let (Some(was), Some(now)) = (pinned, p.model_provenance()) {
+            if was.sha256 != now.sha256 {
+                return Err(self.error(
+                    b,
+                    "predictor",
+                    &format!(
+                        "the IndPenSim filter batch {} started with ({} {}, sha256 {})",
+                        b.id, was.id, was.version, was.sha256
+                    ),
+                    format!(
+                        "`{}` (with its recipe and settings) now has sha256 {}: a running batch keeps its filter; restore it",
+                        now.source, now.sha256
+                    ),
+                ));
+            }
+        }
+        Ok(Box::new(p))
+    }
+}
+
 impl PredictorFactory for SiteFactory {
     fn create(&self, b: &BatchConfig) -> Result<Box<dyn Predictor>, Error> {
+        if let Some(path) = b.predictor.strip_prefix(crate::indpensim::PREDICTOR_PREFIX) {
+            return self.indpensim(b, Path::new(path), None);
+        }
         match b.predictor.strip_prefix("surrogate:") {
             Some(path) => self.surrogate(b, Path::new(path)),
             None if b.predictor == "mechanistic" => self.mechanistic(b, false, None),
             None => Err(self.error(
                 b,
                 "predictor",
-                "`mechanistic` or `surrogate:PATH`",
+                "`mechanistic`, `surrogate:PATH` or `indpensim-enkf:PATH`",
                 format!("`{}`", b.predictor),
             )),
         }
@@ -337,6 +382,9 @@ impl PredictorFactory for SiteFactory {
     ) -> Result<Box<dyn Predictor>, Error> {
         if b.predictor == "mechanistic" {
             return self.mechanistic(b, true, started);
+        }
+        if let Some(path) = b.predictor.strip_prefix(crate::indpensim::PREDICTOR_PREFIX) {
+            return self.indpensim(b, Path::new(path), started);
         }
         self.create(b)
     }

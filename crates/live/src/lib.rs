@@ -24,6 +24,7 @@ pub mod batch_context;
 pub mod config;
 pub mod engine;
 pub mod factory;
+pub mod indpensim;
 pub mod leases;
 pub mod ledger;
 pub mod mapping;

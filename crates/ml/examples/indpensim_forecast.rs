@@ -11,9 +11,7 @@
 
 use std::path::PathBuf;
 
-use biotwin_ml::indpensim_forecast::{EvalSettings, evaluate_batch, summarise};
-
-const HELD_OUT: [&str; 5] = ["B16", "B17", "B18", "B19", "B20"];
+use biotwin_ml::indpensim_forecast::{EvalSettings, HELD_OUT, evaluate_batch, summarise};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

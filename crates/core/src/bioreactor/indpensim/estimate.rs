@@ -508,6 +508,11 @@ impl Estimator {
         self.rejected
     }
 
+    /// Ensemble size.
+    pub fn members(&self) -> usize {
+        self.members.len()
+    }
+
     /// Steps finished.
     pub fn step(&self) -> usize {
         self.members[0].stepper.k
@@ -521,6 +526,18 @@ impl Estimator {
     /// Advances every member by one step with the recorded flows and the
     /// recipe plan, then assimilates the step's online measurements.
     pub fn advance(&mut self, obs: &OnlineStep) -> Result<(), Error> {
+        self.advance_masked(obs, &[true; N_ONLINE])
+    }
+
+    /// [`advance`](Self::advance) for a step in which only the measured
+    /// values flagged in `present` were read (order [`ONLINE_MEASURED`]):
+    /// the others are neither checked nor assimilated (a live historian
+    /// may miss a reading). The flows are inputs and must all be given.
+    pub fn advance_masked(
+        &mut self,
+        obs: &OnlineStep,
+        present: &[bool; N_ONLINE],
+    ) -> Result<(), Error> {
         let k = self.step() + 1;
         if k > N_STEPS {
             return Err(Error::input(
@@ -534,7 +551,9 @@ impl Estimator {
             check_finite(ONLINE_FLOWS[i], k, *v)?;
         }
         for (i, v) in obs.values.iter().enumerate() {
-            check_finite(ONLINE_MEASURED[i], k, *v)?;
+            if present[i] {
+                check_finite(ONLINE_MEASURED[i], k, *v)?;
+            }
         }
         let ws: Vec<f64> = (0..self.members.len()).map(|_| self.rng.normal()).collect();
         let recipe = &self.recipe;
@@ -557,7 +576,7 @@ impl Estimator {
         self.replace_failed(&ok, k)?;
         // Online analysis: observations in log space except pH.
         let used: Vec<usize> = (0..N_ONLINE)
-            .filter(|&i| self.settings.online_used[i])
+            .filter(|&i| self.settings.online_used[i] && present[i])
             .filter(|&i| i != 2 || obs.values[i] >= self.settings.do2_min_assimilated_mg_per_l)
             .collect();
         if used.is_empty() {
@@ -814,9 +833,18 @@ impl Estimator {
     /// disturbances sampled from the published process (seeded by `seed`
     /// and the member's index).
     pub fn forecast(&self, seed: u64) -> Result<Forecast, Error> {
+        self.forecast_members(seed, self.members.len())
+    }
+
+    /// [`forecast`](Self::forecast) from the first `n` members only (all
+    /// when `n` ≥ the ensemble size): a cheaper forecast for live use. The
+    /// members are exchangeable draws, so the first `n` are a random
+    /// subset; member j's future disturbances are the same as in the full
+    /// forecast with the same seed.
+    pub fn forecast_members(&self, seed: u64, n: usize) -> Result<Forecast, Error> {
+        let n = n.clamp(1, self.members.len());
         let recipe = &self.recipe;
-        let runs: Vec<Result<f64, Error>> = self
-            .members
+        let runs: Vec<Result<f64, Error>> = self.members[..n]
             .par_iter()
             .enumerate()
             .map(|(j, m)| -> Result<f64, Error> {
@@ -835,10 +863,7 @@ impl Estimator {
         if finals.len() < 2 {
             return Err(Error::Numerical {
                 time_h: self.time_h(),
-                message: format!(
-                    "IndPenSim forecast: {failed} of {} members failed",
-                    self.members.len()
-                ),
+                message: format!("IndPenSim forecast: {failed} of {n} members failed"),
                 state: String::new(),
             });
         }

@@ -1,0 +1,444 @@
+//! `biotwin live` on the IndPenSim ensemble Kalman filter
+//! (`predictor = "indpensim-enkf:PATH"`), end to end with the real binary on
+//! the shipped site (`process-models/sites/indpensim-enkf-site.toml`),
+//! replaying B01 truncated to its first 13 h, forecasts every 6 h, each
+//! forecast from 4 members (to keep the test short):
+//!
+//! * the recorded predictions equal what the evaluation harness
+//!   (`run_record`) computes in the test on the same record at the same
+//!   steps: the engine's grouping of tags into steps and of the 12-h lab
+//!   sample reproduces the harness's order;
+//! * a run killed after 7 h of data and restarted on the longer export
+//!   (resumed from its store) records the same predictions as one run;
+//! * `biotwin forecast` at the same fraction gives the same forecast;
+//! * a bad site or filter file names the file, line and field (exit 2).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use biotwin::live::config::SiteConfig;
+use biotwin_ml::data::indpensim::read_recipe;
+use biotwin_ml::data::indpensim_historian::read_historian;
+use biotwin_ml::data::timestamp::parse_rfc3339;
+use biotwin_ml::indpensim_forecast::{EvalSettings, run_record};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const BIN: &str = env!("CARGO_BIN_EXE_biotwin");
+const START: &str = "2024-01-01T00:00:00Z";
+const FORECAST_MEMBERS: usize = 4;
+
+fn root(p: &str) -> PathBuf {
+    Path::new(ROOT).join(p)
+}
+
+/// B01's historian export up to `hours` after its start, as plain CSV.
+fn export(dir: &Path, name: &str, hours: f64) -> PathBuf {
+    let bytes = biotwin_ml::data::csv_source::read_all(&root(
+        "training-data/indpensim/batches/B01_historian.csv.gz",
+    ))
+    .unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let t0 = parse_rfc3339(START).unwrap();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let keep = i == 0 || {
+            let ts = line.split(',').next().unwrap();
+            parse_rfc3339(ts).unwrap() - t0 <= hours * 3600.0 + 1e-6
+        };
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+/// The shipped site in `dir`: its own store, `export.csv`, the shipped
+/// specification, a filter file with `forecast_members` and the shipped
+/// recipes; forecasts every 6 h.
+fn site(dir: &Path, forecast_members: usize) -> PathBuf {
+    let shipped =
+        std::fs::read_to_string(root("process-models/sites/indpensim-enkf-site.toml")).unwrap();
+    let text = shipped
+        .replace("forecast_every_s = 82800.0", "forecast_every_s = 21600.0")
+        .replace(
+            "../../target/live/indpensim-enkf-site.sqlite",
+            "live.sqlite",
+        )
+        .replace(
+            "../specs/indpensim-penicillin.toml",
+            root("process-models/specs/indpensim-penicillin.toml")
+                .to_str()
+                .unwrap(),
+        )
+        .replace(
+            "../../training-data/indpensim/batches/B01_historian.csv.gz",
+            "export.csv",
+        );
+    assert_ne!(text, shipped);
+    std::fs::write(
+        dir.join("indpensim-enkf.toml"),
+        format!(
+            "[indpensim_enkf]\nrecipes = \"{}\"\nforecast_members = {forecast_members}\n",
+            root("training-data/indpensim/recipes.json").display()
+        ),
+    )
+    .unwrap();
+    let p = dir.join("site.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn live_once(site: &Path) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(["live", "--once", "--config"])
+        .arg(site)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn predictions(site: &Path) -> Vec<biotwin::live::PredictionRecord> {
+    let cfg = SiteConfig::read(site).unwrap();
+    let s = biotwin::live::opened::open(&cfg).unwrap();
+    let b = &cfg.batches[0];
+    s.predictions(&b.tenant, &b.id).unwrap()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+}
+
+#[test]
+fn live_enkf_site_records_the_harness_forecasts_and_resumes_exactly() {
+    // One run on 13 h of data.
+    let one = tempfile::tempdir().unwrap();
+    let site_one = site(one.path(), FORECAST_MEMBERS);
+    let b13 = export(one.path(), "export.csv", 13.0);
+    let (code, log) = live_once(&site_one);
+    assert_eq!(code, 0, "{log}");
+    let p = predictions(&site_one);
+    assert_eq!(p.len(), 2, "forecasts at 6 h and 12 h: {log}");
+
+    // Killed after 7 h of data, restarted on the 13-h export.
+    let two = tempfile::tempdir().unwrap();
+    let site_two = site(two.path(), FORECAST_MEMBERS);
+    export(two.path(), "export.csv", 7.0);
+    let (code, log) = live_once(&site_two);
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(predictions(&site_two).len(), 1, "{log}");
+    export(two.path(), "export.csv", 13.0);
+    let (code, log) = live_once(&site_two);
+    assert_eq!(code, 0, "{log}");
+    let q = predictions(&site_two);
+    let key = |r: &biotwin::live::PredictionRecord| {
+        (
+            r.seq,
+            r.model_id.clone(),
+            r.input_sha256.clone(),
+            serde_json::to_string(&r.forecast).unwrap(),
+        )
+    };
+    assert_eq!(
+        p.iter().map(key).collect::<Vec<_>>(),
+        q.iter().map(key).collect::<Vec<_>>(),
+        "resumed run differs: {log}"
+    );
+
+    // The harness on the same record at the same steps (30: 6 h, 60: 12 h,
+    // after the 12-h lab sample).
+    let recipe = read_recipe(&root("training-data/indpensim/recipes.json"), "B01").unwrap();
+    let record = read_historian(&b13, START, 65).unwrap();
+    let s = EvalSettings {
+        fractions: vec![30.0 / 1150.0, 60.0 / 1150.0],
+        forecast_members: Some(FORECAST_MEMBERS),
+        ..EvalSettings::default()
+    };
+    let h = run_record(&recipe, &record, 1.0, "B01", &s).unwrap();
+    assert_eq!(record.lab.len(), 2, "the t = 0 and 12-h lab samples");
+    for (r, pt) in p.iter().zip(&h.points) {
+        let f = &r.forecast;
+        assert!(r.model_id.starts_with("indpensim-enkf:"), "{}", r.model_id);
+        assert!(
+            (f.time_s - pt.time_h * 3600.0).abs() < 1e-6,
+            "{} vs {}",
+            f.time_s,
+            pt.time_h
+        );
+        let c = &f.cqas[0];
+        assert_eq!(c.name, "final_penicillin_kg_per_m3");
+        assert!(
+            c.p05.is_finite() && c.p95.is_finite() && c.p05 < c.p95,
+            "{c:?}"
+        );
+        assert!(
+            close(c.mean, pt.mean_g_per_l)
+                && close(c.p05, pt.p05_g_per_l)
+                && close(c.p95, pt.p95_g_per_l),
+            "live {c:?} vs harness {pt:?}"
+        );
+        // P(in spec): the share of the 4 members at or above the 20 g/L floor.
+        assert_eq!(c.lower_spec, Some(20.0));
+        let p_in = c.p_in_spec.unwrap();
+        assert!((p_in * 4.0 - (p_in * 4.0).round()).abs() < 1e-12, "{p_in}");
+        let get = |n: &str| f.state.iter().find(|s| s.0 == n).map(|s| s.1);
+        assert_eq!(get("indpensim_forecast_members"), Some(4.0));
+        assert_eq!(get("indpensim_missing_readings"), Some(0.0));
+        let mu_p = get("mu_p_per_h").unwrap();
+        let (name, m, _) = &pt.parameters[0];
+        assert_eq!(name, "mu_p_per_h");
+        assert!(close(mu_p, *m), "{mu_p} vs {m}");
+    }
+    // The inputs of the second forecast include more observations.
+    assert_ne!(p[0].input_sha256, p[1].input_sha256);
+
+    // `biotwin forecast` at 6 h (step 30 of 1150 = 2.6087 %).
+    let json = one.path().join("forecast.json");
+    let out = Command::new(BIN)
+        .args([
+            "forecast",
+            "--dataset",
+            root("training-data/indpensim").to_str().unwrap(),
+            "--batch",
+            "B01",
+            "--at",
+            "2.6087%",
+            "--forecast-members",
+            "4",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("90 % interval"), "{log}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let pt = &v["points"][0];
+    assert!((pt["time_h"].as_f64().unwrap() - 6.0).abs() < 1e-9, "{pt}");
+    let c = &p[0].forecast.cqas[0];
+    assert!(
+        close(pt["mean_g_per_l"].as_f64().unwrap(), c.mean),
+        "{pt} vs {c:?}"
+    );
+    assert!(
+        close(pt["p95_g_per_l"].as_f64().unwrap(), c.p95),
+        "{pt} vs {c:?}"
+    );
+}
+
+#[test]
+fn forecast_cli_refuses_held_out_batches_and_bad_fractions() {
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let ds = root("training-data/indpensim");
+    let ds = ds.to_str().unwrap();
+    let (code, log) = run(&["forecast", "--dataset", ds, "--batch", "B17", "--at", "50%"]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("--batch") && log.contains("held-out"), "{log}");
+    let (code, log) = run(&[
+        "forecast",
+        "--dataset",
+        ds,
+        "--batch",
+        "B03",
+        "--at",
+        "150%",
+    ]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("--at") && log.contains("`150%`"), "{log}");
+    let (code, log) = run(&[
+        "forecast",
+        "--dataset",
+        ds,
+        "--batch",
+        "B03",
+        "--at",
+        "50%",
+        "--forecast-members",
+        "49",
+    ]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("--forecast-members"), "{log}");
+    let (code, log) = run(&["forecast", "--help"]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("biotwin forecast --dataset training-data/indpensim --batch B03 --at 50%"),
+        "{log}"
+    );
+}
+
+#[test]
+fn bad_enkf_site_and_filter_files_name_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_path = site(dir.path(), FORECAST_MEMBERS);
+    export(dir.path(), "export.csv", 1.0);
+    let good = std::fs::read_to_string(&site_path).unwrap();
+    // The volume declared in litres-as-mass, and a missing filter file.
+    let bad = good
+        .replace(
+            "[variables.volume]\nsi_unit = \"m3\"",
+            "[variables.volume]\nsi_unit = \"kg\"",
+        )
+        .replace(
+            "indpensim-enkf:indpensim-enkf.toml",
+            "indpensim-enkf:nowhere.toml",
+        );
+    assert_ne!(bad, good);
+    std::fs::write(&site_path, &bad).unwrap();
+    let (code, log) = live_once(&site_path);
+    assert_eq!(code, 2, "{log}");
+    let line_of = |needle: &str| bad.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let vol = format!(
+        "site.toml:{}: variables.volume.si_unit",
+        line_of("si_unit = \"kg\"")
+    );
+    let pred = format!(
+        "site.toml:{}: batches[0].predictor",
+        line_of("nowhere.toml")
+    );
+    assert!(log.contains(&vol), "{vol} not in {log}");
+    assert!(
+        log.contains(&pred) && log.contains("nowhere.toml"),
+        "{pred} not in {log}"
+    );
+
+    // The filter file: too many forecast members.
+    std::fs::write(&site_path, &good).unwrap();
+    let filter = dir.path().join("indpensim-enkf.toml");
+    let text = std::fs::read_to_string(&filter)
+        .unwrap()
+        .replace("forecast_members = 4", "forecast_members = 480");
+    std::fs::write(&filter, &text).unwrap();
+    let (code, log) = live_once(&site_path);
+    assert_eq!(code, 2, "{log}");
+    assert!(
+        log.contains("indpensim-enkf.toml:3: indpensim_enkf.forecast_members")
+            && log.contains("found 480"),
+        "{log}"
+    );
+}
+
+/// The observations of B01's first `hours` as the engine would hand them
+/// over (sample-time order, SI, available at their sample time).
+fn observations(hours: f64) -> Vec<biotwin::live::Observation> {
+    let tags =
+        biotwin_ml::data::tag_map::TagMap::read(root("training-data/indpensim/tags.toml")).unwrap();
+    let raw = biotwin_ml::data::long_format::read_long(
+        &root("training-data/indpensim/batches/B01_historian.csv.gz"),
+        &tags,
+    )
+    .unwrap();
+    let t0 = parse_rfc3339(START).unwrap();
+    let mut out: Vec<biotwin::live::Observation> = raw
+        .iter()
+        .filter_map(|s| {
+            let tag = tags.tags.get(&s.tag)?;
+            let t = s.time_unix_s - t0;
+            (t <= hours * 3600.0 + 1e-6).then(|| biotwin::live::Observation {
+                variable: tag.variable.clone(),
+                time_s: t,
+                available_s: t,
+                value_si: tag.to_si.apply(s.value),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+    out
+}
+
+#[test]
+fn late_lab_result_reruns_the_filter_exactly_and_missing_readings_are_counted() {
+    use biotwin::live::Predictor;
+    use biotwin::live::indpensim::{EnkfFile, EnkfPredictor};
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), FORECAST_MEMBERS);
+    let file = EnkfFile::read(&dir.path().join("indpensim-enkf.toml")).unwrap();
+    let obs = observations(12.6);
+    let forecast_at_12h = |obs: &[biotwin::live::Observation]| {
+        let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+        for o in obs.iter().filter(|o| o.time_s <= 43_200.0) {
+            p.assimilate(o).unwrap();
+        }
+        let before = p.forecast(0).unwrap();
+        for o in obs.iter().filter(|o| o.time_s > 43_200.0) {
+            p.assimilate(o).unwrap();
+        }
+        (before, p)
+    };
+    // In order: the 12-h lab sample is assimilated after step 60.
+    let (f_in_order, _) = forecast_at_12h(&obs);
+    // The 12-h lab results arrive after the 12.6-h readings: the filter has
+    // passed step 60, re-runs from t = 0, and its forecast at 12 h (made
+    // again from the re-run) equals the in-order one.
+    let lab = |o: &biotwin::live::Observation| {
+        o.time_s == 43_200.0
+            && [
+                "biomass",
+                "penicillin",
+                "substrate",
+                "paa",
+                "nh3",
+                "viscosity",
+            ]
+            .contains(&o.variable.as_str())
+    };
+    assert_eq!(obs.iter().filter(|o| lab(o)).count(), 6);
+    let mut late: Vec<_> = obs.iter().filter(|o| !lab(o)).cloned().collect();
+    late.extend(obs.iter().filter(|o| lab(o)).cloned());
+    let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+    for o in &late {
+        p.assimilate(o).unwrap();
+    }
+    assert_eq!(p.steps_done(), 0, "the re-run waits for the next use");
+    let f_late = p.forecast(0).unwrap();
+    let get = |f: &biotwin::live::Forecast, n: &str| f.state.iter().find(|s| s.0 == n).unwrap().1;
+    assert_eq!(get(&f_late, "indpensim_reruns"), 1.0);
+    assert_eq!(get(&f_in_order, "indpensim_reruns"), 0.0);
+    // Forecast from 12.6 h (step 63) in order, for the comparison.
+    let (_, mut p_in_order) = forecast_at_12h(&obs);
+    let f_in_order_63 = p_in_order.forecast(0).unwrap();
+    assert_eq!(f_late.time_s, f_in_order_63.time_s);
+    assert_eq!(f_late.cqas, f_in_order_63.cqas);
+    assert_ne!(f_in_order.cqas, f_in_order_63.cqas);
+
+    // A DO2 reading and an acid flow missing at 8 h: counted, not fatal.
+    let gap: Vec<_> = obs
+        .iter()
+        .filter(|o| {
+            !(o.time_s == 28_800.0 && (o.variable == "dissolved_o2" || o.variable == "acid_flow"))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(gap.len(), obs.len() - 2);
+    let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+    for o in &gap {
+        p.assimilate(o).unwrap();
+    }
+    let f = p.forecast(0).unwrap();
+    assert_eq!(get(&f, "indpensim_missing_readings"), 2.0);
+    assert!(f.cqas[0].mean.is_finite() && f.cqas[0].p05 < f.cqas[0].p95);
+    // A reading off the 12-min grid is refused, naming the variable.
+    let mut bad = obs[obs.len() - 1].clone();
+    bad.variable = "volume".into();
+    bad.time_s += 60.0;
+    let e = p.assimilate(&bad).unwrap_err().to_string();
+    assert!(e.contains("`volume`") && e.contains("12-min grid"), "{e}");
+}
