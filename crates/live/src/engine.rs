@@ -400,10 +400,12 @@ impl Engine {
             if let Some(l) = self.leases.as_mut() {
                 eprintln!("live: worker {} of site {}", l.worker(), cfg.name);
                 l.with(|l| l.register(&keys))??;
+                // The lease thread first: starting the batches of the first
+                // tick (each resumed from the store) may outlast a lease.
+                l.spawn()?;
             }
             self.lease_tick_now()?;
-            if let Some(l) = self.leases.as_mut() {
-                l.spawn()?;
+            if let Some(l) = self.leases.as_ref() {
                 l.idle();
             }
         }
@@ -744,6 +746,11 @@ impl Engine {
             // meanwhile. A lease it finds lost is applied at the next
             // round; a write of it before then is refused by the fence.
             self.beat();
+            if let Some(l) = self.leases.as_ref()
+                && !l.with(|l| l.holds_now(key))?
+            {
+                continue;
+            }
             let Some(b) = cfg
                 .batches
                 .iter()

@@ -514,6 +514,10 @@ fn a_worker_that_lost_a_batch_lease_cannot_write_its_records() {
         .collect();
     la.register(&keys).unwrap();
     lb.register(&keys).unwrap();
+    // A worker counts as alive from its first heartbeat (a renewal or a
+    // tick), not from connecting: both announce themselves first.
+    la.renew().unwrap();
+    lb.renew().unwrap();
     // Two live workers, two batches: one each.
     let ca = la.tick().unwrap();
     let cb = lb.tick().unwrap();
