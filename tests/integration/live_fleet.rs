@@ -186,13 +186,29 @@ pub fn fleet_run(
             std::thread::sleep(Duration::from_millis(10));
         }
         takeovers.push((held.len(), killed.elapsed().as_secs_f64()));
+        eprintln!(
+            "kill {k} at {t:.1} s: {} batches taken over in {:.3} s",
+            held.len(),
+            killed.elapsed().as_secs_f64()
+        );
         workers[v] = worker(&site, speed, &log());
     }
     let deadline = Instant::now() + Duration::from_secs(120 + n as u64 / 2);
     for (i, mut w) in workers.into_iter().enumerate() {
         loop {
             if let Some(status) = w.try_wait().unwrap() {
-                assert!(status.success(), "worker {i}: {status}");
+                if !status.success() {
+                    // The last lines of every log: which worker said what.
+                    let mut tails = String::new();
+                    for l in 1..=logs {
+                        let text =
+                            std::fs::read_to_string(dir.path().join(format!("worker{l}.log")))
+                                .unwrap_or_default();
+                        let last: Vec<&str> = text.lines().rev().take(4).collect();
+                        tails.push_str(&format!("\nworker{l}.log: {}", last.join(" | ")));
+                    }
+                    panic!("worker {i}: {status}{tails}");
+                }
                 break;
             }
             if Instant::now() >= deadline {
