@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The 1,000-batch / 10-kill run of issue 19 (docs/live.md, "Several workers
 # per site"): three `biotwin live` workers on one PostgreSQL site replay
-# 1,000 IndPenSim batches (about 40 s at 20,000x) while one of them is
+# 1,000 IndPenSim batches (about 200 s at 4,000x) while one of them is
 # killed with SIGKILL at 10 seeded moments and restarted; then every
 # prediction must be stored exactly once and equal an uninterrupted run's,
 # and `biotwin audit verify` must pass. Prints the takeover times.

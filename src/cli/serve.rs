@@ -67,12 +67,12 @@ pub(crate) fn start(cfg: &SiteConfig, addr: SocketAddr) -> Result<Background, Er
     );
     if !has_accounts {
         eprintln!(
-            "note: the PostgreSQL store keeps no user accounts yet: the page opens read-only with the shared tokens"
+            "note: this store keeps no user accounts: the page opens read-only with the shared tokens"
         );
     } else if people == 0 {
         eprintln!(
             "note: no user accounts: the page opens read-only with the shared tokens; add people with `biotwin users add --store {}` to acknowledge alerts",
-            cfg.store_path.display()
+            crate::live::opened::describe(cfg)
         );
     }
     Ok(server)

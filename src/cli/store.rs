@@ -39,7 +39,8 @@ pub enum StoreCommand {
     /// Copy a SQLite store (every record, the audit trail and the record
     /// ledger) into an empty PostgreSQL database, and verify the copy.
     #[command(
-        after_help = "Examples:\n  biotwin store copy --from live.sqlite --to postgres://biotwin@db.example/site\n  biotwin audit verify --store postgres://biotwin@db.example/site\n\nThe source is verified first; a store whose chains do not verify is not copied.\nThe database must hold no biotwin tables; the schema is made and the rows\nwritten in one transaction. User accounts are not copied (reported)."
+        after_help = "Examples:\n  biotwin store copy --from live.sqlite --to postgres://biotwin@db.example/site\n  biotwin audit verify --store postgres://biotwin@db.example/site\n\nThe source is verified first; a store whose chains do not verify is not copied.\nThe database must hold no biotwin tables; the schema is made and the rows\nwritten in one transaction. User accounts and API tokens are copied as stored
+(hashes only); sessions are not (people sign in again)."
     )]
     Copy {
         /// The SQLite store (a site's `[store] path`).
@@ -121,12 +122,12 @@ pub fn run(a: Args) -> Result<(), Error> {
                 c.audit_entries,
                 c.ledger_entries
             );
-            if c.accounts_not_copied > 0 {
-                eprintln!(
-                    "note: {} user accounts were not copied (the PostgreSQL store keeps no accounts yet); their audit entries were",
-                    c.accounts_not_copied
-                );
-            }
+            outln!(
+                "accounts: {} users and {} API tokens copied as stored (password and token hashes); {} sessions not copied (people sign in again)",
+                c.accounts,
+                c.api_tokens,
+                c.sessions_not_copied
+            );
             Ok(())
         }
     }

@@ -15,7 +15,7 @@ use crate::live::users::{Accounts, NewUser, Role, User};
 #[derive(clap::Args, Debug)]
 #[command(
     about = "User accounts of a live store: people with roles, passwords and API tokens",
-    after_help = "Examples:\n  biotwin users add --store live.sqlite --tenant sponsor-a --user qa.anna --name \"Anna Lee\" --role qa_reviewer\n  printf '%s\\n' \"$NEW_PASSWORD\" | biotwin users add --store live.sqlite --tenant sponsor-a --user eng.raj --name \"Raj Patel\" --role process_engineer\n  biotwin users passwd --store live.sqlite qa.anna      (also unlocks a locked account)\n  biotwin users disable --store live.sqlite qa.anna\n  biotwin users list --store live.sqlite\n  biotwin users token --store live.sqlite lims.bot --label \"LIMS export job\"\n  biotwin users revoke --store live.sqlite tok-3f2a9c01b7de\n\nRoles: sponsor_viewer (views batches), qa_reviewer (views, signs alert\nacknowledgements and model promotions, reads the audit trail),\nprocess_engineer (views, signs), administrator (views, reads the audit trail).\n\nPasswords are never taken from the command line: they are asked for at a\nprompt that does not echo (twice, to confirm), or read as one line from\nstandard input when it is not a terminal (a pipe, as in the second example).\nAt least 10 characters. Five wrong passwords in a row lock an account for\n15 minutes. Every change is recorded in the store's audit trail with the\noperating-system user who made it."
+    after_help = "Examples:\n  biotwin users add --store live.sqlite --tenant sponsor-a --user qa.anna --name \"Anna Lee\" --role qa_reviewer\n  printf '%s\\n' \"$NEW_PASSWORD\" | biotwin users add --store live.sqlite --tenant sponsor-a --user eng.raj --name \"Raj Patel\" --role process_engineer\n  biotwin users passwd --store live.sqlite qa.anna      (also unlocks a locked account)\n  biotwin users disable --store live.sqlite qa.anna\n  biotwin users list --store live.sqlite\n  biotwin users token --store live.sqlite lims.bot --label \"LIMS export job\"\n  biotwin users revoke --store live.sqlite tok-3f2a9c01b7de\n\nRoles: sponsor_viewer (views batches), qa_reviewer (views, signs alert\nacknowledgements and model promotions, reads the audit trail),\nprocess_engineer (views, signs), administrator (views, reads the audit trail).\n\nPasswords are never taken from the command line: they are asked for at a\nprompt that does not echo (twice, to confirm), or read as one line from\nstandard input when it is not a terminal (a pipe, as in the second example).\nAt least 10 characters. Five wrong passwords in a row lock an account for\n15 minutes. Every change is recorded in the store's audit trail with the\noperating-system user who made it.\n\n--store is a SQLite file or a PostgreSQL site database\n(postgres://user@host:port/db, password from PGPASSWORD, schema made by\n`biotwin store migrate`)."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -109,8 +109,14 @@ fn actor() -> String {
     )
 }
 
-/// An existing store (only `add` may create one).
-fn open(store: &Path, create: bool) -> Result<SqliteStore, Error> {
+/// An existing store (only `add` may create a SQLite one): a SQLite file,
+/// or a PostgreSQL site database (`postgres://user@host:port/db`, password
+/// from `PGPASSWORD`; migrated with `biotwin store migrate`).
+fn open(store: &Path, create: bool) -> Result<Box<dyn Accounts>, Error> {
+    if let Some(url) = store.to_str().filter(|s| crate::live::pg_store::is_url(s)) {
+        let t = crate::live::pg_store::PgTarget::new(url, None);
+        return Ok(Box::new(crate::live::pg_store::PgStore::open(&t)?));
+    }
     if !store.is_file() && !create {
         return Err(Error::input(
             "<command line>",
@@ -125,7 +131,7 @@ fn open(store: &Path, create: bool) -> Result<SqliteStore, Error> {
             store.display()
         );
     }
-    SqliteStore::open(store)
+    Ok(Box::new(SqliteStore::open(store)?))
 }
 
 /// A password from a prompt without echo (asked twice when `confirm`), or

@@ -49,6 +49,9 @@ use super::{
 };
 use biotwin_core::error::Error;
 
+/// A reading due this soon counts as available now for `run(once)`.
+const PACE_SLACK: Duration = Duration::from_millis(50);
+
 /// Most readings one group-commit transaction writes (leased workers).
 const WRITE_CHUNK: usize = 20_000;
 
@@ -239,9 +242,8 @@ pub struct Engine {
     opts: EngineOptions,
     stats: Stats,
     last_progress: Instant,
-    leases: Option<Box<dyn crate::leases::BatchLeases>>,
+    leases: Option<crate::leases::LeaseKeeper>,
     reopen: Option<Reopen>,
-    last_tick: Option<Instant>,
     /// Orphaned leases at the last tick.
     lease_orphans: u64,
     /// With leases: predictions made in this round, written together at
@@ -281,7 +283,6 @@ impl Engine {
             last_progress: Instant::now(),
             leases: None,
             reopen: None,
-            last_tick: None,
             lease_orphans: 0,
             buffered: Vec::new(),
         }
@@ -291,13 +292,16 @@ impl Engine {
     /// batches whose lease it holds ([`crate::leases`]), starting each as
     /// it acquires it (resumed from the store, its sources re-read with
     /// `reopen`) and dropping each it loses. Readings of other batches are
-    /// counted ([`Stats::readings_not_leased`]), not stored.
+    /// counted ([`Stats::readings_not_leased`]), not stored. The leases
+    /// are kept by a thread of their own from [`Engine::start`] on
+    /// ([`crate::leases::LeaseKeeper`]); each round starts by taking its
+    /// changes.
     pub fn with_leases(
         mut self,
         leases: Box<dyn crate::leases::BatchLeases>,
         reopen: Reopen,
     ) -> Self {
-        self.leases = Some(leases);
+        self.leases = Some(crate::leases::LeaseKeeper::new(leases));
         self.reopen = Some(reopen);
         self
     }
@@ -395,9 +399,15 @@ impl Engine {
                 .collect();
             if let Some(l) = self.leases.as_mut() {
                 eprintln!("live: worker {} of site {}", l.worker(), cfg.name);
-                l.register(&keys)?;
+                l.with(|l| l.register(&keys))??;
+                // The lease thread first: starting the batches of the first
+                // tick (each resumed from the store) may outlast a lease.
+                l.spawn()?;
             }
-            self.lease_tick()?;
+            self.lease_tick_now()?;
+            if let Some(l) = self.leases.as_ref() {
+                l.idle();
+            }
         }
         Ok(())
     }
@@ -609,7 +619,7 @@ impl Engine {
                 n += rs.len();
                 if n >= WRITE_CHUNK {
                     s.store.insert_readings_many(&chunk)?;
-                    s.maybe_renew()?;
+                    s.beat();
                     chunk.clear();
                     n = 0;
                 }
@@ -632,9 +642,9 @@ impl Engine {
             write(self, &groups)?;
         }
         for ((_, readings), owner) in polled.iter().zip(owners) {
-            // A long round (many batches forecasting at once) must not
-            // outlast this worker's leases.
-            self.maybe_renew()?;
+            // A long round (many batches forecasting at once) is progress,
+            // not a hang (the lease thread's watchdog).
+            self.beat();
             for (r, b) in readings.iter().zip(owner) {
                 let Some(id) = b else { continue };
                 if id.is_empty() {
@@ -676,7 +686,7 @@ impl Engine {
         let Some(l) = self.leases.as_mut() else {
             return Ok(false);
         };
-        if l.still_holds(&(tenant.to_string(), id.to_string()))? {
+        if l.with(|l| l.still_holds(&(tenant.to_string(), id.to_string())))?? {
             return Ok(false);
         }
         eprintln!(
@@ -688,37 +698,45 @@ impl Engine {
         Ok(true)
     }
 
-    /// With leases: renews now if the last renewal is a tick old, dropping
-    /// any batch whose lease was lost.
-    fn maybe_renew(&mut self) -> Result<(), Error> {
-        let Some(l) = self.leases.as_mut() else {
+    /// With leases: tells the lease thread's watchdog that this engine is
+    /// making progress (a long round or start-up is not a hang).
+    fn beat(&self) {
+        if let Some(l) = &self.leases {
+            l.beat();
+        }
+    }
+
+    /// With leases: applies the changes the lease thread made since the
+    /// last call.
+    fn lease_poll(&mut self) -> Result<(), Error> {
+        let Some(l) = self.leases.as_ref() else {
             return Ok(());
         };
-        if self.last_tick.is_some_and(|t| t.elapsed() < l.tick_every()) {
-            return Ok(());
-        }
-        let lost = l.renew()?;
-        let worker = l.worker().to_string();
-        self.last_tick = Some(Instant::now());
-        for (_, id) in &lost {
-            if self.runs.remove(id).is_some() {
-                self.stats.leases_lost += 1;
-                eprintln!("live: worker {worker}: lost the lease of batch {id} (expired)");
-            }
+        for change in l.pending()? {
+            self.apply_leases(change)?;
         }
         Ok(())
     }
 
-    /// With leases: renews, balances and acquires; drops the batches lost,
-    /// starts those acquired (resumed from the store) and re-reads their
-    /// units' sources from the beginning.
-    fn lease_tick(&mut self) -> Result<(), Error> {
-        let Some(l) = self.leases.as_mut() else {
+    /// With leases: a tick now (heartbeat, renewal, balancing,
+    /// acquisition), after the changes not yet applied.
+    fn lease_tick_now(&mut self) -> Result<(), Error> {
+        let Some(l) = self.leases.as_ref() else {
             return Ok(());
         };
-        let change = l.tick()?;
+        for change in l.tick_now()? {
+            self.apply_leases(change)?;
+        }
+        Ok(())
+    }
+
+    /// Drops the batches lost, starts those acquired (resumed from the
+    /// store) and re-reads their units' sources from the beginning.
+    fn apply_leases(&mut self, change: crate::leases::LeaseChange) -> Result<(), Error> {
+        let Some(l) = self.leases.as_ref() else {
+            return Ok(());
+        };
         let worker = l.worker().to_string();
-        self.last_tick = Some(Instant::now());
         self.lease_orphans = change.orphans;
         for (_, id) in &change.lost {
             if let Some(run) = self.runs.remove(id) {
@@ -737,18 +755,15 @@ impl Engine {
         let audit = self.store.audit()?;
         let cfg = self.cfg.clone();
         let mut units = std::collections::BTreeSet::new();
-        let mut renewed = Instant::now();
-        let mut lost = std::collections::BTreeSet::new();
         for key in &change.acquired {
-            // Starting thousands of batches (each recorded, or resumed from
-            // its stored readings) can outlast a lease: renew meanwhile.
-            if let Some(l) = self.leases.as_mut()
-                && renewed.elapsed() >= l.tick_every()
+            // Starting hundreds of batches (each recorded, or resumed from
+            // its stored readings) takes a while; the lease thread renews
+            // meanwhile. A lease it finds lost is applied at the next
+            // round; a write of it before then is refused by the fence.
+            self.beat();
+            if let Some(l) = self.leases.as_ref()
+                && !l.with(|l| l.holds_now(key))?
             {
-                lost.extend(l.renew()?);
-                renewed = Instant::now();
-            }
-            if lost.contains(key) {
                 continue;
             }
             let Some(b) = cfg
@@ -761,8 +776,8 @@ impl Engine {
             self.stats.leases_acquired += 1;
             let known = self.store.batch(&b.tenant, &b.id)?;
             if known.as_ref().is_some_and(|k| k.finished) {
-                if let Some(l) = self.leases.as_mut() {
-                    l.finished(key);
+                if let Some(l) = self.leases.as_ref() {
+                    l.with(|l| l.finished(key))?;
                 }
                 if !self.stats.finished_earlier.contains(&b.id) {
                     self.stats.finished_earlier.push(b.id.clone());
@@ -780,14 +795,6 @@ impl Engine {
                         return Err(e);
                     }
                 }
-            }
-        }
-        for (_, id) in &lost {
-            if self.runs.remove(id).is_some() {
-                self.stats.leases_lost += 1;
-                eprintln!(
-                    "live: worker {worker}: lost the lease of batch {id} while starting batches"
-                );
             }
         }
         for i in 0..self.sources.len() {
@@ -990,8 +997,8 @@ impl Engine {
         self.flush()?;
         run.finished = true;
         self.stats.batches_finished += 1;
-        if let Some(l) = self.leases.as_mut() {
-            l.finished(&(run.cfg.tenant.clone(), run.cfg.id.clone()));
+        if let Some(l) = self.leases.as_ref() {
+            l.with(|l| l.finished(&(run.cfg.tenant.clone(), run.cfg.id.clone())))?;
         }
         // The stored flag is what resume reads: set it once, audit it once.
         if self
@@ -1013,15 +1020,8 @@ impl Engine {
 
     /// Polls every source once (those not waiting to retry).
     pub fn step(&mut self, once: bool) -> Result<StepOutcome, Error> {
-        if self.leases.is_some()
-            && self.last_tick.is_none_or(|t| {
-                self.leases
-                    .as_ref()
-                    .is_some_and(|l| t.elapsed() >= l.tick_every())
-            })
-        {
-            self.lease_tick()?;
-        }
+        self.beat();
+        self.lease_poll()?;
         let mut n = 0;
         let mut retrying = false;
         let mut round: Vec<(String, Vec<Reading>)> = Vec::new();
@@ -1088,6 +1088,9 @@ impl Engine {
             self.ingest_many(&round)?;
         }
         self.progress();
+        if let Some(l) = &self.leases {
+            l.idle();
+        }
         Ok(StepOutcome {
             readings: n,
             all_ended: self.sources.iter().all(|s| s.ended),
@@ -1103,7 +1106,12 @@ impl Engine {
             // With leases, a worker whose sources have ended stays while
             // some unfinished batch has no live holder: it may take it over.
             let orphans = self.leases.is_some() && self.lease_orphans > 0;
-            if (out.all_ended || (once && out.readings == 0 && !out.retrying)) && !orphans {
+            // A paced source with a reading due within PACE_SLACK has
+            // "something right now" (`once` does not stop on it).
+            let due_in = self.due_in();
+            let soon = due_in.is_some_and(|d| d <= PACE_SLACK);
+            if (out.all_ended || (once && out.readings == 0 && !out.retrying && !soon)) && !orphans
+            {
                 if self.leases.is_none() {
                     break;
                 }
@@ -1111,16 +1119,30 @@ impl Engine {
                 // worker may have lost leases since (expired in a long
                 // round); the tick re-acquires them and reopens their
                 // sources, or finds nothing left to take.
-                self.lease_tick()?;
+                self.lease_tick_now()?;
                 if self.lease_orphans == 0 && self.sources.iter().all(|s| s.ended) {
                     break;
                 }
             }
             if out.readings == 0 {
-                std::thread::sleep(Duration::from_millis(if out.retrying { 20 } else { 100 }));
+                // Sources do not sleep in a poll: the engine sleeps once a
+                // round, until the earliest due reading (at most 100 ms).
+                let cap = Duration::from_millis(if out.retrying { 20 } else { 100 });
+                std::thread::sleep(due_in.map_or(cap, |d| d.min(cap)));
             }
         }
         Ok(&self.stats)
+    }
+
+    /// The wait until the earliest reading a source (not ended, not
+    /// waiting to retry) has due, where its sources know it (paced
+    /// replays).
+    fn due_in(&self) -> Option<Duration> {
+        self.sources
+            .iter()
+            .filter(|s| !s.ended && s.retry_at.is_none())
+            .filter_map(|s| s.source.due_in())
+            .min()
     }
 
     fn progress(&mut self) {

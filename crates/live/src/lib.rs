@@ -87,8 +87,17 @@ pub enum Poll {
 pub trait Source: Send {
     /// A short description for logs and records (`replay:path`, `opc.tcp://…`).
     fn describe(&self) -> String;
-    /// Next readings; never blocks longer than the source's own pacing.
+    /// Next readings; returns at once (`Poll::Idle` when nothing is due):
+    /// the engine polls every source in turn, and one that waited inside
+    /// `poll` would hold up all the others (and, before leases had a
+    /// thread of their own, the takeover of a dead worker's batches).
     fn poll(&mut self) -> Result<Poll, biotwin_core::error::Error>;
+    /// How long until this source has a reading due, where it knows (a
+    /// paced replay); `None`: unknown (the engine polls again within
+    /// 100 ms). The engine sleeps once a round until the earliest.
+    fn due_in(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Rows of the input that could not be read as readings at all (no
     /// parsable time or value), counted so that none vanish silently.
     fn malformed_rows(&self) -> u64 {

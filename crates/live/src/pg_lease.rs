@@ -15,7 +15,9 @@
 //! `pg_stat_activity`) still exists. A worker killed with SIGKILL loses its
 //! session at once (the kernel closes its socket), so its batches are free
 //! at the next tick of any other worker; a hung or partitioned worker's
-//! leases expire after [`LEASE_TTL_S`].
+//! leases expire after [`LEASE_TTL_S`]. The first heartbeat is written by
+//! the first tick (or renewal), not on connecting: a worker still starting
+//! does not count towards the fair share.
 //!
 //! **Acquiring** (every [`LEASE_TICK_S`]): a worker takes up to its fair
 //! share, `ceil(unfinished batches / live workers)`, of the leases that are
@@ -49,7 +51,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Transaction};
 
 use crate::leases::{BatchKey, BatchLeases, LeaseChange};
-use crate::pg_store::{E, PgTarget};
+use crate::pg_store::{E, PgTarget, WRITE_LOCK_KEY};
 use biotwin_core::error::Error;
 
 /// A lease not renewed for this long expires (server clock), s.
@@ -196,7 +198,14 @@ impl PgBatchLeases {
             tick_s,
             shown,
         };
-        s.heartbeat().map_err(|e| s.err(e))?;
+        // No heartbeat yet: a worker counts as alive (and so lowers the
+        // others' fair share) only from its first tick. A worker that is
+        // still opening its sources must not make the survivors of a kill
+        // leave the dead worker's batches to it (found by the 1,000-batch
+        // run: 500 batches waited for a restarted worker's start-up).
+        s.client
+            .query("SELECT 1 FROM lease_workers LIMIT 0", &[])
+            .map_err(|e| s.err(E::Pg(e)))?;
         Ok(s)
     }
 
@@ -232,6 +241,28 @@ impl PgBatchLeases {
         if let Ok(mut g) = self.fence.held.lock() {
             *g = h;
         }
+    }
+
+    /// Runs `f` holding the site-wide write lock (session-level, released
+    /// after `f` whatever it returned; a broken connection releases it with
+    /// the session). Lock order: every transaction that locks lease rows
+    /// (the writers' fence check `FOR SHARE`, a tick's renewals, releases
+    /// and takeovers) takes this lock first and no row lock before it, so
+    /// no cycle can form. Without it a tick's renewal waited on a row a
+    /// writer of its own worker held `FOR SHARE` while that writer waited
+    /// for the write lock held by another worker whose write waited on a
+    /// row the renewal had locked: PostgreSQL's `deadlock detected`, seen
+    /// in the 1,000-batch run.
+    fn under_write_lock<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
+        self.client
+            .execute("SELECT pg_advisory_lock($1)", &[&WRITE_LOCK_KEY])?;
+        let r = f(self);
+        let unlocked = self
+            .client
+            .execute("SELECT pg_advisory_unlock($1)", &[&WRITE_LOCK_KEY]);
+        let v = r?;
+        unlocked?;
+        Ok(v)
     }
 
     /// Heartbeat and renewal: the leases kept, and those lost.
@@ -364,6 +395,7 @@ impl PgBatchLeases {
     pub fn release_all(&mut self) -> Result<(), Error> {
         let r = (|| -> Result<(), E> {
             let mut tx = self.client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])?;
             tx.execute(
                 "DELETE FROM batch_leases l USING batches b
                  WHERE l.worker = $1 AND b.tenant = l.tenant AND b.batch_id = l.batch_id
@@ -410,25 +442,27 @@ impl BatchLeases for PgBatchLeases {
             .iter()
             .map(|(t, b)| (t.as_str(), b.as_str()))
             .unzip();
-        self.client
-            .execute(
+        self.under_write_lock(|l| {
+            l.client.execute(
                 "INSERT INTO batch_leases (tenant, batch_id, worker, epoch, expires_at)
                  SELECT t, b, NULL, 0, '-infinity' FROM unnest($1::text[], $2::text[]) AS u(t, b)
                  WHERE NOT EXISTS (SELECT 1 FROM batches x
                                    WHERE x.tenant = u.t AND x.batch_id = u.b AND x.finished)
                  ON CONFLICT DO NOTHING",
                 &[&ts, &bs],
-            )
-            .map_err(|e| self.err(E::Pg(e)))?;
-        Ok(())
+            )?;
+            Ok(())
+        })
+        .map_err(|e| self.err(e))
     }
 
     fn tick(&mut self) -> Result<LeaseChange, Error> {
-        self.tick_in().map_err(|e| self.err(e))
+        self.under_write_lock(|l| l.tick_in())
+            .map_err(|e| self.err(e))
     }
 
     fn renew(&mut self) -> Result<Vec<BatchKey>, Error> {
-        self.renew_in()
+        self.under_write_lock(|l| l.renew_in())
             .map(|(_, lost)| lost)
             .map_err(|e| self.err(e))
     }
@@ -459,6 +493,10 @@ impl BatchLeases for PgBatchLeases {
 
     fn tick_every(&self) -> Duration {
         Duration::from_secs_f64(self.tick_s)
+    }
+
+    fn holds_now(&self, key: &BatchKey) -> bool {
+        self.held().contains_key(key)
     }
 }
 

@@ -122,6 +122,11 @@ INSERT INTO store_meta VALUES ('records_chained', '1');
         name: "batch leases of a multi-worker site",
         sql: crate::pg_lease::MIGRATION_SQL,
     },
+    Migration {
+        version: 3,
+        name: "user accounts, sessions and API tokens",
+        sql: crate::users::pg::MIGRATION_SQL,
+    },
 ];
 
 /// The schema version this build reads and writes.
@@ -1255,5 +1260,9 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    fn accounts(&self) -> Option<&dyn crate::users::Accounts> {
+        Some(self)
     }
 }

@@ -22,8 +22,6 @@ use biotwin_ml::data::parquet_source::is_parquet;
 
 /// Most readings handed out by one poll when running unpaced.
 const CHUNK: usize = 1000;
-/// Longest sleep inside one poll while waiting for the next due reading.
-const MAX_WAIT: Duration = Duration::from_millis(50);
 
 pub struct ReplaySource {
     path: PathBuf,
@@ -111,14 +109,10 @@ impl Source for ReplaySource {
             let started = *self.started.get_or_insert_with(Instant::now);
             let t0 = self.pace_unix_s[0];
             let due = |i: usize, now: f64| (self.pace_unix_s[i] - t0) / self.speed <= now;
-            let mut now = started.elapsed().as_secs_f64();
+            let now = started.elapsed().as_secs_f64();
             if !due(self.pos, now) {
-                let wait = (self.pace_unix_s[self.pos] - t0) / self.speed - now;
-                std::thread::sleep(Duration::from_secs_f64(wait.max(0.0)).min(MAX_WAIT));
-                now = started.elapsed().as_secs_f64();
-                if !due(self.pos, now) {
-                    return Ok(Poll::Idle);
-                }
+                // Never waits here: the engine sleeps until `due_in`.
+                return Ok(Poll::Idle);
             }
             let mut e = self.pos;
             while e < self.readings.len() && e - self.pos < CHUNK && due(e, now) {
@@ -129,6 +123,22 @@ impl Source for ReplaySource {
         let out = self.readings[self.pos..end].to_vec();
         self.pos = end;
         Ok(Poll::Readings(out))
+    }
+
+    fn due_in(&self) -> Option<Duration> {
+        if self.pos >= self.readings.len() {
+            return None;
+        }
+        if self.unpaced() {
+            return Some(Duration::ZERO);
+        }
+        // Not polled yet: its clock starts at the first poll.
+        let Some(started) = self.started else {
+            return Some(Duration::ZERO);
+        };
+        let at = (self.pace_unix_s[self.pos] - self.pace_unix_s[0]) / self.speed;
+        let wait = at - started.elapsed().as_secs_f64();
+        Some(Duration::from_secs_f64(wait.clamp(0.0, 1e9)))
     }
 
     fn malformed_rows(&self) -> u64 {

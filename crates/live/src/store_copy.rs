@@ -16,9 +16,12 @@
 //! hold no biotwin schema yet; the schema is made and the rows written in
 //! one transaction, so a failed copy leaves the database as it was.
 //!
-//! Not copied: user accounts, sessions and API tokens (the PostgreSQL store
-//! has no accounts yet); their number is reported, and their audit entries
-//! (sign-ups, signatures) are copied with the trail.
+//! User accounts and API tokens are copied as stored (Argon2id PHC strings
+//! and token SHA-256s, lock state and revocations included), so people
+//! sign in to the copy with the passwords they had and machine clients
+//! keep their tokens; their audit entries (sign-ups, signatures) come with
+//! the trail. Sessions are not copied: everyone signs in again after the
+//! move (their number is reported).
 
 use std::path::Path;
 
@@ -38,14 +41,32 @@ pub struct Copied {
     pub alerts: u64,
     pub audit_entries: u64,
     pub ledger_entries: u64,
-    /// User accounts of the source that were not copied.
-    pub accounts_not_copied: u64,
+    /// User accounts and API tokens copied.
+    pub accounts: u64,
+    pub api_tokens: u64,
+    /// Sessions of the source, not copied (people sign in again).
+    pub sessions_not_copied: u64,
 }
 
 type BatchRow = (String, String, String, f64, f64, bool);
 type ReadingRow = (i64, String, String, String, f64, Option<f64>, f64, String);
 type PredictionRow = (String, String, i64, String, String, f64, String);
 type AlertRow = (String, String, String, f64, f64, f64, Option<String>);
+/// user_id, tenant, full_name, role, password_phc, disabled,
+/// failed_attempts, locked_until_unix_s, created_unix_s.
+type UserRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    i32,
+    Option<f64>,
+    f64,
+);
+/// token_id, token_sha256, user_id, label, created_unix_s, revoked_unix_s.
+type TokenRow = (String, String, String, String, f64, Option<f64>);
 
 #[derive(Default)]
 struct Rows {
@@ -55,7 +76,9 @@ struct Rows {
     alerts: Vec<AlertRow>,
     audit: Vec<(i64, String)>,
     ledger: Vec<(i64, String)>,
-    accounts: u64,
+    users: Vec<UserRow>,
+    tokens: Vec<TokenRow>,
+    sessions: u64,
 }
 
 fn read_sqlite(src: &SqliteStore) -> Result<Rows, Error> {
@@ -139,7 +162,42 @@ fn read_sqlite(src: &SqliteStore) -> Result<Rows, Error> {
                 |r| r.get(0),
             )?;
             if has_users > 0 {
-                rows.accounts = tx.query_row("SELECT COUNT(*) FROM users", [], |r| {
+                let mut st = tx.prepare(
+                    "SELECT user_id, tenant, full_name, role, password_phc, disabled,
+                     failed_attempts, locked_until_unix_s, created_unix_s FROM users ORDER BY rowid",
+                )?;
+                rows.users = st
+                    .query_map([], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get::<_, i64>(5)? != 0,
+                            r.get::<_, i64>(6)?.clamp(0, i32::MAX as i64) as i32,
+                            r.get(7)?,
+                            r.get(8)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut st = tx.prepare(
+                    "SELECT token_id, token_sha256, user_id, label, created_unix_s, revoked_unix_s
+                     FROM api_tokens ORDER BY rowid",
+                )?;
+                rows.tokens = st
+                    .query_map([], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                rows.sessions = tx.query_row("SELECT COUNT(*) FROM sessions", [], |r| {
                     r.get::<_, i64>(0)
                 })? as u64;
             }
@@ -214,6 +272,21 @@ fn write_rows(tx: &mut Transaction, rows: &Rows) -> Result<(), E> {
             &[&t, &b, &q, &f, &p, &h, &a],
         )?;
     }
+    for u in &rows.users {
+        tx.execute(
+            "INSERT INTO users (user_id, tenant, full_name, role, password_phc, disabled,
+             failed_attempts, locked_until_unix_s, created_unix_s)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[&u.0, &u.1, &u.2, &u.3, &u.4, &u.5, &u.6, &u.7, &u.8],
+        )?;
+    }
+    for t in &rows.tokens {
+        tx.execute(
+            "INSERT INTO api_tokens (token_id, token_sha256, user_id, label, created_unix_s,
+             revoked_unix_s) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&t.0, &t.1, &t.2, &t.3, &t.4, &t.5],
+        )?;
+    }
     for (table, src) in [("audit", &rows.audit), ("ledger", &rows.ledger)] {
         for ch in src.chunks(CHUNK) {
             let s: Vec<i64> = ch.iter().map(|r| r.0).collect();
@@ -269,7 +342,7 @@ pub fn sqlite_to_pg(from: &Path, to: &PgTarget) -> Result<(PgStore, Copied), Err
         }
         let present: Vec<String> = tx
             .query(
-                "SELECT t FROM UNNEST(ARRAY['schema_migrations', 'batches', 'readings', 'predictions', 'alerts', 'audit', 'ledger']) AS t
+                "SELECT t FROM UNNEST(ARRAY['schema_migrations', 'batches', 'readings', 'predictions', 'alerts', 'audit', 'ledger', 'users', 'api_tokens']) AS t
                  WHERE to_regclass(t) IS NOT NULL",
                 &[],
             )?
@@ -293,7 +366,8 @@ pub fn sqlite_to_pg(from: &Path, to: &PgTarget) -> Result<(PgStore, Copied), Err
                 "predictions": rows.predictions.len(), "alerts": rows.alerts.len(),
                 "audit_entries": rows.audit.len(), "ledger_entries": rows.ledger.len(),
                 "source_audit_head": audit_head, "source_ledger_head": records.head,
-                "accounts_not_copied": rows.accounts,
+                "accounts": rows.users.len(), "api_tokens": rows.tokens.len(),
+                "sessions_not_copied": rows.sessions,
             }),
         )?;
         tx.commit()?;
@@ -329,7 +403,9 @@ pub fn sqlite_to_pg(from: &Path, to: &PgTarget) -> Result<(PgStore, Copied), Err
             alerts: rows.alerts.len() as u64,
             audit_entries: rows.audit.len() as u64,
             ledger_entries: rows.ledger.len() as u64,
-            accounts_not_copied: rows.accounts,
+            accounts: rows.users.len() as u64,
+            api_tokens: rows.tokens.len() as u64,
+            sessions_not_copied: rows.sessions,
         },
     ))
 }

@@ -16,9 +16,11 @@
 //!   role, UTC time, meaning, reason) in the hash-chained audit trail with
 //!   a link to the signed record.
 //!
-//! The accounts live in the site's SQLite store ([`crate::sqlite_store`]),
-//! created on first open of an older store (migrated forward).
+//! The accounts live in the site's store: SQLite ([`sqlite`], tables
+//! created on first open of an older store, migrated forward) or
+//! PostgreSQL ([`pg`], migration 3, applied by `biotwin store migrate`).
 
+pub mod pg;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};

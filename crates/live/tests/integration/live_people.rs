@@ -1,8 +1,11 @@
-//! People, roles and electronic signatures over the SQLite store: the
-//! authorization matrix (every endpoint x every role x own/other tenant,
-//! the same table as docs/part11.md), signed acknowledgements recorded,
-//! shown and verified, lockout, session expiry, API tokens, and an older
-//! store migrated forward.
+//! People, roles and electronic signatures: the authorization matrix
+//! (every endpoint x every role x own/other tenant, the same table as
+//! docs/part11.md), signed acknowledgements recorded, shown and verified,
+//! lockout, session expiry, API tokens, and an older store migrated
+//! forward. Each test of accounts runs on the SQLite store and, as
+//! `…_on_postgres`, on the PostgreSQL store (`BIOTWIN_PG_URL`, see
+//! `biotwin_live::store_suite::pg_test_db`; skipped without it unless
+//! `BIOTWIN_REQUIRE_PG=1`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use biotwin_live::audit::{record_sha256, verify};
 use biotwin_live::sqlite_store::SqliteStore;
+use biotwin_live::store_suite::{PgTestDb, pg_test_store};
 use biotwin_live::users::{
     Accounts, LOCKOUT_S, MAX_FAILURES, NewUser, Refusal, Role, SESSION_IDLE_S, SESSION_MAX_S, Via,
 };
@@ -19,6 +23,7 @@ use biotwin_live::{Store, audit};
 use serde_json::{Value, json};
 
 use super::live_web::{Answer, alert, batch, bearer, call, declared_routes, prediction, reading};
+use super::pg_store::{OffRuntime, off};
 
 const SHARED_A: &str = "shared-token-of-sponsor-a-0123";
 const SHARED_B: &str = "shared-token-of-sponsor-b-4567";
@@ -39,19 +44,42 @@ const PEOPLE: [(&str, &str, &str, Role); 8] = [
     ("b.admin", "sponsor-b", "Bob Admin", Role::Administrator),
 ];
 
+#[derive(Clone, Copy)]
+enum Kind {
+    Sqlite,
+    Pg,
+}
+
 struct World {
     _dir: tempfile::TempDir,
+    /// The SQLite file (Kind::Sqlite).
     path: std::path::PathBuf,
-    store: Arc<SqliteStore>,
+    /// The database (Kind::Pg).
+    pg: Option<PgTestDb>,
+    store: Arc<dyn Store>,
     app: Router,
 }
 
+impl World {
+    fn acc(&self) -> &dyn Accounts {
+        self.store.accounts().expect("a store with accounts")
+    }
+}
+
 /// Sponsor A has A-001 (with an alert) and A-002; sponsor B has B-001 (with
-/// an alert); everyone of PEOPLE has an account.
-fn world() -> World {
+/// an alert); everyone of PEOPLE has an account. On either store; `None`
+/// when no PostgreSQL server is given.
+fn world_on(kind: Kind) -> Option<World> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("live.sqlite");
-    let s = Arc::new(SqliteStore::open(&path).unwrap());
+    let (s, pg): (Arc<dyn Store>, _) = match kind {
+        Kind::Sqlite => (Arc::new(SqliteStore::open(&path).unwrap()), None),
+        Kind::Pg => {
+            // The blocking driver runs off the async tests' runtime.
+            let (db, s) = off(|| pg_test_store("live_people"))?;
+            (Arc::new(OffRuntime(s)), Some(db))
+        }
+    };
     for (t, id) in [
         ("sponsor-a", "A-001"),
         ("sponsor-a", "A-002"),
@@ -65,29 +93,119 @@ fn world() -> World {
     s.insert_alert(&alert("sponsor-a", "A-001")).unwrap();
     s.insert_alert(&alert("sponsor-b", "B-001")).unwrap();
     for (id, tenant, name, role) in PEOPLE {
-        s.add_user(
-            &NewUser {
-                user_id: id.into(),
-                tenant: tenant.into(),
-                full_name: name.into(),
-                role,
-            },
-            &password(id),
-            "cli:test",
-        )
-        .unwrap();
+        s.accounts()
+            .unwrap()
+            .add_user(
+                &NewUser {
+                    user_id: id.into(),
+                    tenant: tenant.into(),
+                    full_name: name.into(),
+                    role,
+                },
+                &password(id),
+                "cli:test",
+            )
+            .unwrap();
     }
     let tenants = vec![
         ("sponsor-a".to_string(), token_sha256_hex(SHARED_A)),
         ("sponsor-b".to_string(), token_sha256_hex(SHARED_B)),
     ];
     let app = router(s.clone() as Arc<dyn Store>, tenants);
-    World {
+    Some(World {
         _dir: dir,
         path,
+        pg,
         store: s,
         app,
+    })
+}
+
+/// A runtime for the async tests on PostgreSQL, whose world is made and
+/// dropped outside it (the blocking driver cannot run on its threads).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Replaces `Anna Lee` by `Mallory Mole` in audit entry `seq` as stored,
+/// behind the store's back; the trail as a store opened again reads it.
+fn tamper_signature(w: &World, seq: u64) -> Vec<biotwin_live::AuditEntry> {
+    match &w.pg {
+        None => {
+            let c = rusqlite::Connection::open(&w.path).unwrap();
+            let n = c
+                .execute(
+                    "UPDATE audit SET entry_json = replace(entry_json, 'Anna Lee', 'Mallory Mole') WHERE seq = ?1",
+                    [seq as i64],
+                )
+                .unwrap();
+            assert_eq!(n, 1);
+            SqliteStore::open_existing(&w.path)
+                .unwrap()
+                .audit()
+                .unwrap()
+        }
+        Some(db) => off(|| {
+            let mut c = postgres::Client::connect(&db.target.url, postgres::NoTls).unwrap();
+            let n = c
+                .execute(
+                    "UPDATE audit SET entry_json = replace(entry_json, 'Anna Lee', 'Mallory Mole') WHERE seq = $1",
+                    &[&(seq as i64)],
+                )
+                .unwrap();
+            assert_eq!(n, 1);
+            biotwin_live::pg_store::PgStore::open(&db.target)
+                .unwrap()
+                .audit()
+                .unwrap()
+        }),
     }
+}
+
+/// Every row of `tables` as stored, as text.
+fn dump(w: &World, tables: &[&str]) -> String {
+    let mut dump = String::new();
+    if let Some(db) = &w.pg {
+        return off(|| {
+            let mut c = postgres::Client::connect(&db.target.url, postgres::NoTls).unwrap();
+            for table in tables {
+                for r in c
+                    .query(&format!("SELECT t::text FROM {table} t"), &[])
+                    .unwrap()
+                {
+                    dump.push_str(r.get::<_, &str>(0));
+                }
+            }
+            dump
+        });
+    }
+    let c = rusqlite::Connection::open(&w.path).unwrap();
+    for table in tables {
+        let mut st = c.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let n = st.column_count();
+        let rows = st
+            .query_map([], |r| {
+                Ok((0..n)
+                    .map(|i| match r.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                        rusqlite::types::ValueRef::Blob(b) => hex::encode(b),
+                        other => format!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "))
+            })
+            .unwrap();
+        for r in rows {
+            dump.push_str(&r.unwrap());
+        }
+    }
+    dump
 }
 
 async fn login(app: &Router, user: &str) -> String {
@@ -226,13 +344,25 @@ fn the_matrix_covers_every_declared_route_and_is_the_table_in_the_docs() {
 
 #[tokio::test]
 async fn every_endpoint_every_role_own_and_other_tenant() {
-    let w = world();
+    let w = world_on(Kind::Sqlite).unwrap();
+    every_endpoint_every_role_own_and_other_tenant_on(&w).await;
+}
+
+#[test]
+fn every_endpoint_every_role_own_and_other_tenant_on_postgres() {
+    let Some(w) = world_on(Kind::Pg) else {
+        return;
+    };
+    runtime().block_on(every_endpoint_every_role_own_and_other_tenant_on(&w));
+}
+
+async fn every_endpoint_every_role_own_and_other_tenant_on(w: &World) {
     // Bearer of each column.
     let mut auth = Vec::new();
     for (k, user) in COLUMN_USER.iter().enumerate() {
         auth.push(match (k, user) {
             (0, _) => bearer(SHARED_A),
-            (5, Some(u)) => bearer(&w.store.issue_token(u, "matrix test", "cli:test").unwrap().1),
+            (5, Some(u)) => bearer(&w.acc().issue_token(u, "matrix test", "cli:test").unwrap().1),
             (_, Some(u)) => bearer(&login(&w.app, u).await),
             _ => unreachable!(),
         });
@@ -318,7 +448,27 @@ async fn every_endpoint_every_role_own_and_other_tenant() {
 
 #[tokio::test]
 async fn a_signature_is_recorded_shown_with_the_alert_and_verified_and_an_altered_one_is_found() {
-    let w = world();
+    let w = world_on(Kind::Sqlite).unwrap();
+    a_signature_is_recorded_shown_with_the_alert_and_verified_and_an_altered_one_is_found_on(&w)
+        .await;
+}
+
+#[test]
+fn a_signature_is_recorded_shown_with_the_alert_and_verified_and_an_altered_one_is_found_on_postgres()
+ {
+    let Some(w) = world_on(Kind::Pg) else {
+        return;
+    };
+    runtime().block_on(
+        a_signature_is_recorded_shown_with_the_alert_and_verified_and_an_altered_one_is_found_on(
+            &w,
+        ),
+    );
+}
+
+async fn a_signature_is_recorded_shown_with_the_alert_and_verified_and_an_altered_one_is_found_on(
+    w: &World,
+) {
     let qa = bearer(&login(&w.app, "a.qa").await);
     let uri = "/api/batches/A-001/alerts/titer_g_per_l/ack";
     // Not a signature: each refused, saying what is expected; nothing signed.
@@ -417,25 +567,26 @@ async fn a_signature_is_recorded_shown_with_the_alert_and_verified_and_an_altere
     assert!(!b_view.text().contains("sponsor-a") && !b_view.text().contains("Anna Lee"));
 
     // Altering the signature in the stored entry is found at that entry.
-    drop(w.store);
-    let c = rusqlite::Connection::open(&w.path).unwrap();
-    let n = c
-        .execute(
-            "UPDATE audit SET entry_json = replace(entry_json, 'Anna Lee', 'Mallory Mole') WHERE seq = ?1",
-            [seq as i64],
-        )
-        .unwrap();
-    assert_eq!(n, 1);
-    drop(c);
-    let s = SqliteStore::open_existing(&w.path).unwrap();
-    let broken = verify(&s.audit().unwrap()).unwrap_err();
+    let broken = verify(&tamper_signature(w, seq)).unwrap_err();
     assert_eq!(broken.index, seq as usize);
     assert!(broken.reason.contains("altered"), "{broken}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_signatures_record_one_audit_entry() {
-    let w = world();
+    let w = world_on(Kind::Sqlite).unwrap();
+    simultaneous_signatures_record_one_audit_entry_on(&w).await;
+}
+
+#[test]
+fn simultaneous_signatures_record_one_audit_entry_on_postgres() {
+    let Some(w) = world_on(Kind::Pg) else {
+        return;
+    };
+    runtime().block_on(simultaneous_signatures_record_one_audit_entry_on(&w));
+}
+
+async fn simultaneous_signatures_record_one_audit_entry_on(w: &World) {
     let uri = "/api/batches/A-001/alerts/titer_g_per_l/ack";
     let mut calls = Vec::new();
     for user in ["a.qa", "a.eng", "a.qa", "a.eng"] {
@@ -480,8 +631,20 @@ async fn simultaneous_signatures_record_one_audit_entry() {
 
 #[tokio::test]
 async fn five_wrong_passwords_lock_and_every_refusal_reads_the_same() {
-    let w = world();
-    let s = &w.store;
+    let w = world_on(Kind::Sqlite).unwrap();
+    five_wrong_passwords_lock_and_every_refusal_reads_the_same_on(&w).await;
+}
+
+#[test]
+fn five_wrong_passwords_lock_and_every_refusal_reads_the_same_on_postgres() {
+    let Some(w) = world_on(Kind::Pg) else {
+        return;
+    };
+    runtime().block_on(five_wrong_passwords_lock_and_every_refusal_reads_the_same_on(&w));
+}
+
+async fn five_wrong_passwords_lock_and_every_refusal_reads_the_same_on(w: &World) {
+    let s = w.acc();
     let t0 = 2.0e9;
     for left in (1..MAX_FAILURES).rev() {
         let r = s
@@ -507,7 +670,7 @@ async fn five_wrong_passwords_lock_and_every_refusal_reads_the_same() {
         .check_password("a.qa", &password("a.qa"), "login", t0 + LOCKOUT_S + 1.0)
         .unwrap();
     assert_eq!(r.unwrap().user_id, "a.qa");
-    let trail = s.audit().unwrap();
+    let trail = w.store.audit().unwrap();
     assert_eq!(
         trail.iter().filter(|e| e.action == "user.locked").count(),
         1
@@ -557,13 +720,23 @@ async fn five_wrong_passwords_lock_and_every_refusal_reads_the_same() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(verify(&s.audit().unwrap()).is_ok());
+    assert!(verify(&w.store.audit().unwrap()).is_ok());
 }
 
 #[test]
 fn sessions_expire_tokens_are_kept_hashed_and_revocable() {
-    let w = world();
-    let s = &w.store;
+    sessions_expire_tokens_are_kept_hashed_and_revocable_on(&world_on(Kind::Sqlite).unwrap());
+}
+
+#[test]
+fn sessions_expire_tokens_are_kept_hashed_and_revocable_on_postgres() {
+    if let Some(w) = world_on(Kind::Pg) {
+        sessions_expire_tokens_are_kept_hashed_and_revocable_on(&w);
+    }
+}
+
+fn sessions_expire_tokens_are_kept_hashed_and_revocable_on(w: &World) {
+    let s = w.acc();
     let t0 = 2.0e9;
     let (token, p) = s.login("a.qa", &password("a.qa"), t0).unwrap().unwrap();
     assert_eq!((p.via, p.role), (Via::Session, Role::QaReviewer));
@@ -602,29 +775,7 @@ fn sessions_expire_tokens_are_kept_hashed_and_revocable() {
     assert!(s.resolve(&api2, t0).unwrap().is_none());
 
     // Nothing stored is a token or a password.
-    let c = rusqlite::Connection::open(&w.path).unwrap();
-    let mut dump = String::new();
-    for table in ["users", "sessions", "api_tokens", "audit"] {
-        let mut st = c.prepare(&format!("SELECT * FROM {table}")).unwrap();
-        let n = st.column_count();
-        let rows = st
-            .query_map([], |r| {
-                Ok((0..n)
-                    .map(|i| match r.get_ref(i).unwrap() {
-                        rusqlite::types::ValueRef::Text(t) => {
-                            String::from_utf8_lossy(t).into_owned()
-                        }
-                        rusqlite::types::ValueRef::Blob(b) => hex::encode(b),
-                        other => format!("{other:?}"),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "))
-            })
-            .unwrap();
-        for r in rows {
-            dump.push_str(&r.unwrap());
-        }
-    }
+    let dump = dump(w, &["users", "sessions", "api_tokens", "audit"]);
     for secret in [
         token.as_str(),
         api.as_str(),
@@ -750,19 +901,31 @@ fn a_store_from_before_accounts_opens_migrated_forward() {
 
 #[test]
 fn simultaneous_wrong_passwords_are_all_counted() {
-    let w = world();
+    simultaneous_wrong_passwords_are_all_counted_on(&world_on(Kind::Sqlite).unwrap());
+}
+
+#[test]
+fn simultaneous_wrong_passwords_are_all_counted_on_postgres() {
+    if let Some(w) = world_on(Kind::Pg) {
+        simultaneous_wrong_passwords_are_all_counted_on(&w);
+    }
+}
+
+fn simultaneous_wrong_passwords_are_all_counted_on(w: &World) {
     let t0 = 2.0e9;
     std::thread::scope(|sc| {
         for _ in 0..MAX_FAILURES {
             let s = w.store.clone();
             sc.spawn(move || {
-                s.check_password("a.eng", "wrong-in-parallel", "login", t0)
+                s.accounts()
+                    .unwrap()
+                    .check_password("a.eng", "wrong-in-parallel", "login", t0)
                     .unwrap()
             });
         }
     });
     let r = w
-        .store
+        .acc()
         .check_password("a.eng", &password("a.eng"), "login", t0 + 1.0)
         .unwrap();
     assert!(matches!(r, Err(Refusal::Locked { .. })), "{r:?}");
@@ -777,20 +940,32 @@ fn simultaneous_wrong_passwords_are_all_counted() {
 /// forced here.
 #[test]
 fn parallel_attempts_beyond_the_limit_cannot_lift_the_lock() {
-    let w = world();
+    parallel_attempts_beyond_the_limit_cannot_lift_the_lock_on(&world_on(Kind::Sqlite).unwrap());
+}
+
+#[test]
+fn parallel_attempts_beyond_the_limit_cannot_lift_the_lock_on_postgres() {
+    if let Some(w) = world_on(Kind::Pg) {
+        parallel_attempts_beyond_the_limit_cannot_lift_the_lock_on(&w);
+    }
+}
+
+fn parallel_attempts_beyond_the_limit_cannot_lift_the_lock_on(w: &World) {
     let t0 = 2.0e9;
     for round in 0..3 {
         std::thread::scope(|sc| {
             for _ in 0..(4 * MAX_FAILURES) {
                 let s = w.store.clone();
                 sc.spawn(move || {
-                    s.check_password("a.eng", "wrong-in-parallel", "login", t0)
+                    s.accounts()
+                        .unwrap()
+                        .check_password("a.eng", "wrong-in-parallel", "login", t0)
                         .unwrap()
                 });
             }
         });
         let r = w
-            .store
+            .acc()
             .check_password("a.eng", &password("a.eng"), "login", t0 + 1.0)
             .unwrap();
         assert!(
@@ -802,7 +977,19 @@ fn parallel_attempts_beyond_the_limit_cannot_lift_the_lock() {
 
 #[tokio::test]
 async fn the_audit_view_filters_by_time_and_refuses_a_bad_one() {
-    let w = world();
+    let w = world_on(Kind::Sqlite).unwrap();
+    the_audit_view_filters_by_time_and_refuses_a_bad_one_on(&w).await;
+}
+
+#[test]
+fn the_audit_view_filters_by_time_and_refuses_a_bad_one_on_postgres() {
+    let Some(w) = world_on(Kind::Pg) else {
+        return;
+    };
+    runtime().block_on(the_audit_view_filters_by_time_and_refuses_a_bad_one_on(&w));
+}
+
+async fn the_audit_view_filters_by_time_and_refuses_a_bad_one_on(w: &World) {
     let qa = bearer(&login(&w.app, "a.qa").await);
     let all = call(&w.app, "GET", "/api/audit", Some(&qa), "").await;
     assert_eq!(all.status, StatusCode::OK);

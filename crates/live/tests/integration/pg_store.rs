@@ -12,6 +12,7 @@ use biotwin_live::Store;
 use biotwin_live::pg_store::{PgStore, PgTarget};
 use biotwin_live::sqlite_store::SqliteStore;
 use biotwin_live::store_suite::{self as suite, pg_test_db, pg_test_store};
+use biotwin_live::users::{Principal, Refusal, User};
 use serde_json::json;
 
 #[test]
@@ -50,19 +51,20 @@ fn an_unmigrated_database_is_refused_and_migrate_is_idempotent() {
     assert!(msg.contains("biotwin store migrate"), "{msg}");
     assert!(msg.contains("version 0"), "{msg}");
     let (_, applied) = PgStore::migrate(&db.target).unwrap();
-    assert_eq!(applied, vec![1, 2]);
+    assert_eq!(applied, vec![1, 2, 3]);
     let (s, applied) = PgStore::migrate(&db.target).unwrap();
     assert!(applied.is_empty());
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), 3);
     let trail = s.audit().unwrap();
     assert_eq!(
         trail.len(),
-        2,
+        3,
         "one store.migrated entry per migration, not more"
     );
     assert!(trail.iter().all(|e| e.action == "store.migrated"));
     assert_eq!(trail[0].detail["schema_version"], json!(1));
     assert_eq!(trail[1].detail["schema_version"], json!(2));
+    assert_eq!(trail[2].detail["schema_version"], json!(3));
     s.verify_records().unwrap().unwrap();
 }
 
@@ -165,7 +167,47 @@ fn a_sqlite_store_copied_keeps_its_records_and_both_chains() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("site.sqlite");
     let src = filled_sqlite(&path);
+    // An account with an API token, a session and a wrong password.
+    use biotwin_live::users::{Accounts, NewUser, Role, Via};
+    let pw = "anna-password-2026";
+    src.add_user(
+        &NewUser {
+            user_id: "qa.anna".into(),
+            tenant: "a".into(),
+            full_name: "Anna Lee".into(),
+            role: Role::QaReviewer,
+        },
+        pw,
+        "cli:test",
+    )
+    .unwrap();
+    let (_, api) = src.issue_token("qa.anna", "LIMS", "cli:test").unwrap();
+    let now = biotwin_live::users::now_unix_s();
+    let (session, _) = src.login("qa.anna", pw, now).unwrap().unwrap();
+    assert!(
+        src.check_password("qa.anna", "not-it-at-all", "login", now)
+            .unwrap()
+            .is_err()
+    );
     let (pg, copied) = biotwin_live::store_copy::sqlite_to_pg(&path, &db.target).unwrap();
+    assert_eq!(
+        (
+            copied.accounts,
+            copied.api_tokens,
+            copied.sessions_not_copied
+        ),
+        (1, 1, 1)
+    );
+    // The account as it was (one failure counted), its token valid, its
+    // password the same; the session is not carried over.
+    assert_eq!(pg.users(None).unwrap(), src.users(None).unwrap());
+    assert_eq!(pg.users(None).unwrap()[0].failed_attempts, 1);
+    assert_eq!(pg.tokens(None).unwrap(), src.tokens(None).unwrap());
+    let p = pg.resolve(&api, now).unwrap().unwrap();
+    assert_eq!((p.via, p.tenant.as_str()), (Via::ApiToken, "a"));
+    assert!(pg.resolve(&session, now).unwrap().is_none());
+    let (_, p) = pg.login("qa.anna", pw, now).unwrap().unwrap();
+    assert_eq!(p.role, Role::QaReviewer);
     assert_eq!(
         (
             copied.batches,
@@ -191,8 +233,12 @@ fn a_sqlite_store_copied_keeps_its_records_and_both_chains() {
     // The trail: the source's entries unchanged, then `store.copied`.
     let (src_trail, trail) = (src.audit().unwrap(), pg.audit().unwrap());
     assert_eq!(&trail[..src_trail.len()], &src_trail[..]);
-    assert_eq!(trail.len(), src_trail.len() + 1);
-    assert_eq!(trail.last().unwrap().action, "store.copied");
+    assert_eq!(
+        trail.len(),
+        src_trail.len() + 2,
+        "store.copied, then the login"
+    );
+    assert_eq!(trail[src_trail.len()].action, "store.copied");
     biotwin_live::audit::verify(&trail).unwrap();
     let r = pg.verify_records().unwrap().unwrap();
     assert_eq!(r.predictions, 6);
@@ -245,9 +291,9 @@ fn a_tampered_sqlite_store_is_not_copied() {
 /// blocking driver cannot run on an async test's own thread (the web API
 /// itself calls the store through `spawn_blocking`; the isolation tests
 /// also read the store directly from their async body).
-struct OffRuntime(Arc<PgStore>);
+pub(crate) struct OffRuntime(pub(crate) Arc<PgStore>);
 
-fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().unwrap())
 }
 
@@ -319,6 +365,52 @@ impl Store for OffRuntime {
     }
     fn audit(&self) -> R<Vec<biotwin_live::AuditEntry>> {
         off(|| self.0.audit())
+    }
+    fn accounts(&self) -> Option<&dyn biotwin_live::users::Accounts> {
+        Some(self)
+    }
+}
+
+/// The accounts of the store, each call off the runtime as well.
+impl biotwin_live::users::Accounts for OffRuntime {
+    fn add_user(&self, n: &biotwin_live::users::NewUser, pw: &str, actor: &str) -> R<User> {
+        off(|| self.0.add_user(n, pw, actor))
+    }
+    fn set_disabled(&self, u: &str, disabled: bool, actor: &str) -> R<User> {
+        off(|| self.0.set_disabled(u, disabled, actor))
+    }
+    fn set_password(&self, u: &str, pw: &str, actor: &str) -> R<User> {
+        off(|| self.0.set_password(u, pw, actor))
+    }
+    fn users(&self, tenant: Option<&str>) -> R<Vec<User>> {
+        off(|| self.0.users(tenant))
+    }
+    fn check_password(
+        &self,
+        u: &str,
+        pw: &str,
+        purpose: &str,
+        now: f64,
+    ) -> R<Result<User, Refusal>> {
+        off(|| self.0.check_password(u, pw, purpose, now))
+    }
+    fn login(&self, u: &str, pw: &str, now: f64) -> R<Result<(String, Principal), Refusal>> {
+        off(|| self.0.login(u, pw, now))
+    }
+    fn resolve(&self, token: &str, now: f64) -> R<Option<Principal>> {
+        off(|| self.0.resolve(token, now))
+    }
+    fn logout(&self, token: &str) -> R<bool> {
+        off(|| self.0.logout(token))
+    }
+    fn issue_token(&self, u: &str, label: &str, actor: &str) -> R<(String, String)> {
+        off(|| self.0.issue_token(u, label, actor))
+    }
+    fn revoke_token(&self, id: &str, actor: &str) -> R<biotwin_live::users::ApiToken> {
+        off(|| self.0.revoke_token(id, actor))
+    }
+    fn tokens(&self, u: Option<&str>) -> R<Vec<biotwin_live::users::ApiToken>> {
+        off(|| self.0.tokens(u))
     }
 }
 
@@ -422,6 +514,10 @@ fn a_worker_that_lost_a_batch_lease_cannot_write_its_records() {
         .collect();
     la.register(&keys).unwrap();
     lb.register(&keys).unwrap();
+    // A worker counts as alive from its first heartbeat (a renewal or a
+    // tick), not from connecting: both announce themselves first.
+    la.renew().unwrap();
+    lb.renew().unwrap();
     // Two live workers, two batches: one each.
     let ca = la.tick().unwrap();
     let cb = lb.tick().unwrap();
