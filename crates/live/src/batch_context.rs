@@ -60,8 +60,20 @@ impl TagRecord {
 /// The `plan` of a `batch.started` entry.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchContext {
+    /// The recipe's feeds and shifts (empty when the recipe has none, or
+    /// when the batch's predictor knows no recipe: see `recipe_known`).
     pub markers: Vec<RecipeMarker>,
+    /// Whether the batch's predictor knows its recipe (a surrogate ladder
+    /// or the IndPenSim filter does not expose one): without it an empty
+    /// `markers` means "not known", not "no feeds". Entries recorded
+    /// before this field read as known.
+    #[serde(default = "known")]
+    pub recipe_known: bool,
     pub tags: Vec<TagRecord>,
+}
+
+fn known() -> bool {
+    true
 }
 
 impl BatchContext {
@@ -243,6 +255,7 @@ mod tests {
                 kind: "bolus_feed".into(),
                 label: "bolus f 1.00 L".into(),
             }],
+            recipe_known: true,
             tags: vec![],
         };
         let entry = |tenant: &str, batch: &str, plan: bool| AuditEntry {

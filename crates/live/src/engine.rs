@@ -461,10 +461,10 @@ impl Engine {
             self.store.upsert_batch(&batch_info(b, false))?;
             let provenance = run.predictor.model_provenance();
             // The recipe's feeds and shifts and the tags, for the batch view.
+            let recipe = run.predictor.recipe();
             let plan = crate::batch_context::BatchContext {
-                markers: run
-                    .predictor
-                    .recipe()
+                recipe_known: recipe.is_some(),
+                markers: recipe
                     .map(crate::batch_context::markers)
                     .unwrap_or_default(),
                 tags: self

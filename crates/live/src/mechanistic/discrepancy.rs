@@ -22,7 +22,8 @@
 //! interior batch (q ≈ 1/3). Both are estimated by the method of moments
 //! per fraction (`scripts/fit_discrepancy.py`) and made non-increasing in
 //! magnitude as the batch proceeds, so the discrepancy never widens a band
-//! as data arrive; between the tabulated fractions they are interpolated
+//! on the log scale (relative width) as data arrive (its absolute width
+//! grows by exp(a(f₂) − a(f₁)) as the bias shrinks); between the tabulated fractions they are interpolated
 //! linearly. The file is found beside the process library:
 //! `process-models/discrepancy/<process file name>`.
 

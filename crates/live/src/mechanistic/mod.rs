@@ -132,6 +132,25 @@ pub struct MechanisticPredictor {
     inner: Inner,
 }
 
+/// sha256 over every input file of the process (role, path and content
+/// hash, in order) and the discrepancy table's bytes when one is used.
+fn inputs_sha256(def: &ProcessDefinition, discrepancy: Option<&Path>) -> Result<String, Error> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for i in &def.inputs {
+        h.update(i.role.as_bytes());
+        h.update([0]);
+        h.update(i.sha256.as_bytes());
+        h.update([0]);
+    }
+    if let Some(p) = discrepancy {
+        let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+        h.update(b"discrepancy\0");
+        h.update(&bytes);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
 fn input_error(
     file: &Path,
     field: &str,
@@ -174,9 +193,19 @@ impl MechanisticPredictor {
             .strip_prefix("registry:")
             .and_then(|s| s.rsplit_once('/'))
             .map_or(String::new(), |(_, id)| format!("/registry:{id}"));
+        // The forecast also depends on the process file (its priors), the
+        // recipe and equipment files, and the model-discrepancy table when
+        // one is used: their hashes go into the id too, so a changed prior
+        // or table (or a table that went missing) gives another id.
+        let discrepancy_file =
+            discrepancy::path_for(&def.path).filter(|p| opts.model_discrepancy && p.is_file());
         let model_id = format!(
-            "mechanistic-ekf/{}/{}@{}{registry}/sha256:{}",
-            def.id, def.model.id, def.model.version, provenance.sha256
+            "mechanistic-ekf/{}/{}@{}{registry}/sha256:{}/inputs-sha256:{}",
+            def.id,
+            def.model.id,
+            def.model.version,
+            provenance.sha256,
+            inputs_sha256(def, discrepancy_file.as_deref())?
         );
         let inner = match sc.family {
             Family::Xing2010 => {

@@ -265,11 +265,15 @@ async fn one_batch(
             .map(|r| r.available_unix_s.unwrap_or(r.time_unix_s))
             .filter(|v| v.is_finite())
             .reduce(f64::max);
-        let recipe =
-            crate::batch_context::BatchContext::recorded(&s.audit()?, &t, &id).map(|c| c.markers);
+        // null: not recorded (started before recipes were recorded) or
+        // not known to the batch's predictor (`recipe_known` says which).
+        let ctx = crate::batch_context::BatchContext::recorded(&s.audit()?, &t, &id);
+        let recipe_known = ctx.as_ref().map(|c| c.recipe_known);
+        let recipe = ctx.filter(|c| c.recipe_known).map(|c| c.markers);
         Ok(Some(json!({
             "batch": sum, "alerts": alerts,
             "last_data_unix_s": last_data_unix_s, "recipe_markers": recipe,
+            "recipe_known": recipe_known,
         })))
     })
     .await?;

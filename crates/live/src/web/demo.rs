@@ -179,6 +179,7 @@ pub fn fill(store: &dyn Store, d: &DemoBatch) -> Result<DemoSummary, Error> {
     }));
     let plan = BatchContext {
         markers: markers(&scenario.recipe),
+        recipe_known: true,
         tags,
     };
     store.append_audit(

@@ -502,10 +502,12 @@ pub fn render(
                 s,
                 "<text class=\"no-markers\" x=\"{cx}\" y=\"{:.1}\" fill=\"#555\">{}</text>",
                 MTOP + MH - 4.0,
-                if ctx.is_some() {
-                    "no feeds or shifts recorded for this batch's recipe"
-                } else {
-                    "recipe not recorded for this batch (started before recipes were recorded)"
+                match ctx.map(|c| c.recipe_known) {
+                    Some(true) => "no feeds or shifts recorded for this batch's recipe",
+                    Some(false) => "recipe not known to this batch's predictor (no markers)",
+                    None => {
+                        "recipe not recorded for this batch (started before recipes were recorded)"
+                    }
                 }
             );
         }
@@ -821,8 +823,31 @@ mod tests {
     }
 
     #[test]
+    fn a_recipe_unknown_to_the_predictor_is_not_shown_as_a_recipe_without_feeds() {
+        let rd = vec![reading("TITER", 24.0, 0.5)];
+        let preds = vec![pred(0, 24.0, 0.5, 0.05)];
+        let with = |known: bool| BatchContext {
+            recipe_known: known,
+            markers: vec![],
+            tags: vec![tag("TITER", "titer", 1.0, 0.0, true)],
+        };
+        let unknown = render(&batch(), &preds, &rd, Some(&with(false)));
+        assert!(unknown.contains("recipe not known to this batch's predictor"));
+        assert!(!unknown.contains("no feeds or shifts"));
+        let none = render(&batch(), &preds, &rd, Some(&with(true)));
+        assert!(none.contains("no feeds or shifts recorded for this batch's recipe"));
+        let unrecorded = render(&batch(), &preds, &rd, None);
+        assert!(unrecorded.contains("recipe not recorded for this batch"));
+        // An entry recorded before `recipe_known` existed reads as known.
+        let old: BatchContext =
+            serde_json::from_value(serde_json::json!({"markers": [], "tags": []})).unwrap();
+        assert!(old.recipe_known);
+    }
+
+    #[test]
     fn tags_are_drawn_in_display_units_with_markers_on_calendar_time() {
         let ctx = BatchContext {
+            recipe_known: true,
             markers: vec![
                 RecipeMarker {
                     time_s: 48.0 * 3600.0,

@@ -32,6 +32,7 @@ fn started(s: &dyn Store, tenant: &str, batch: &str, marker: &str, tags: Vec<Tag
             kind: "bolus_feed".into(),
             label: marker.into(),
         }],
+        recipe_known: true,
         tags,
     };
     s.append_audit(

@@ -126,7 +126,7 @@ async function renderDetail() {
     (latest ? ", latest forecast at " + fmt(latest.time_s / 3600) + " h by " + latest.model_id : ", no forecast yet");
   renderFreshness(b, d.last_data_unix_s);
   await renderTrajectory(b);
-  renderRecipe(b, d.recipe_markers);
+  renderRecipe(b, d.recipe_markers, d.recipe_known);
   const body = $("cqas").tBodies[0];
   body.replaceChildren();
   const plots = $("plots");
@@ -196,12 +196,13 @@ async function renderTrajectory(b) {
   if (svg && svg.nodeName === "svg") box.append(document.importNode(svg, true));
 }
 
-function renderRecipe(b, markers) {
+function renderRecipe(b, markers, known) {
   const body = $("recipe").tBodies[0];
   body.replaceChildren();
   if (!markers || markers.length === 0) {
     const tr = el("tr");
     const td = el("td", markers ? "No feeds or shifts recorded for this batch's recipe." :
+      known === false ? "Recipe not known to this batch's predictor." :
       "Not recorded for this batch (started before recipes were recorded).");
     td.colSpan = 3;
     tr.append(td);
