@@ -124,7 +124,7 @@ macro_rules! params {
         /// equations run on `f64` and on dual numbers (sensitivities).
         #[derive(Debug, Clone, Copy, PartialEq)]
         #[allow(non_snake_case)]
-        pub struct Params<T> { $( #[doc = concat!($meaning, " (file unit ", $unit, "; held in SI)")] pub $field: T, )* }
+        pub struct Params<T> { $( #[doc = concat!($meaning, " (canonical unit ", $unit, "; held in SI).")] pub $field: T, )* }
         impl PlatformParams {
             /// From SI values in `PARAMS` order.
             pub fn from_si(v: &[f64]) -> PlatformParams {
