@@ -69,7 +69,7 @@ pub enum EventError {
 pub struct Feeding<const N: usize> {
     /// Each medium's composition as a state vector (SI), in `Recipe::media` order.
     pub media: Vec<SVector<f64, N>>,
-    /// What each state component is (how feeds and samples act on it).
+    /// How each state component responds to volume changes (feeds, samples).
     pub kinds: [StateKind; N],
     /// Index of the broth volume (m³) in the state vector.
     pub vi: usize,

@@ -105,15 +105,15 @@ pub struct LabSample {
 /// prior mean in every member).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimated {
-    /// Estimate μp, the specific penicillin production rate.
+    /// Estimate μp, the maximum specific penicillin production rate.
     pub mu_p: bool,
     /// Estimate μx,max, the maximum specific biomass growth rate.
     pub mux_max: bool,
-    /// Estimate the α exponent of the kLa correlation.
+    /// Estimate the kLa correlation constant α.
     pub alpha_kla: bool,
-    /// Estimate the PAA-concentration exponent of the inhibition term.
+    /// Estimate the nitrogen concentration of the PAA feed.
     pub n_conc_paa: bool,
-    /// Estimate the PAA inhibition constant.
+    /// Estimate the PAA concentration of the PAA feed.
     pub paa_c: bool,
 }
 
@@ -133,11 +133,11 @@ pub struct Prior {
     pub mu_p: Normal,
     /// Maximum specific biomass growth rate μx,max, 1/h.
     pub mux_max: Normal,
-    /// α exponent of the kLa correlation.
+    /// kLa correlation constant α.
     pub alpha_kla: Normal,
-    /// PAA-concentration exponent of the inhibition term.
+    /// Nitrogen concentration of the PAA feed, mg/L.
     pub n_conc_paa: Normal,
-    /// PAA inhibition constant.
+    /// PAA concentration of the PAA feed, mg/L.
     pub paa_c: Normal,
     /// Initial states not in the lab sample.
     pub do2_mg_per_l: Normal,

@@ -48,7 +48,7 @@ pub struct Batch {
     pub initial: InitialState,
     /// The batch's kinetic parameters.
     pub kinetics: Kinetics,
-    /// The operating recipe (feeds and set-points per step).
+    /// The operating recipe: feed, aeration, pressure and discharge profiles.
     pub recipe: Recipe,
     /// Disturbances of steps 1..=n (index = step − 1); a batch without
     /// recorded disturbances uses zeros (the nominal process).
