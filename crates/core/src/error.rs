@@ -29,6 +29,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// A diagnostic on `field` of `file` (no line yet): what was `expected` and what was `found`.
     pub fn new(
         file: impl AsRef<Path>,
         field: impl Into<String>,
@@ -44,6 +45,7 @@ impl Diagnostic {
         }
     }
 
+    /// The same diagnostic at 1-based `line` of the file.
     pub fn at_line(mut self, line: Option<usize>) -> Self {
         self.line = line;
         self
@@ -68,21 +70,27 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// An empty list.
     pub fn new() -> Self {
         Diagnostics(Vec::new())
     }
+    /// Adds one diagnostic.
     pub fn push(&mut self, d: Diagnostic) {
         self.0.push(d);
     }
+    /// Appends all of `other`.
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
     }
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// How many there are.
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    /// The diagnostics in the order found.
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()
     }
@@ -131,8 +139,11 @@ pub enum Error {
         seconds(*time_h)
     )]
     Numerical {
+        /// Batch time of the failure, h.
         time_h: f64,
+        /// What failed.
         message: String,
+        /// The state at the failure, as text naming each component.
         state: String,
     },
     /// An estimation (a fit, a model's training, an optimisation) could
@@ -211,4 +222,5 @@ impl From<Diagnostic> for Error {
     }
 }
 
+/// biotwin's result type: the error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,6 +12,8 @@
 //! This crate has no async runtime, database, web or columnar-file
 //! dependency: a researcher can run a Monte Carlo or a scale-up with it alone.
 
+#![warn(missing_docs)]
+
 pub mod bioreactor;
 pub mod definition;
 pub mod equipment;

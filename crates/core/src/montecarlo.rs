@@ -43,10 +43,14 @@ use crate::simulation::address::Address;
 /// One uncertain input: where it goes and how it is distributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct UncertainInput {
+    /// Name: the address as given (`model.mu_max`).
     pub name: String,
+    /// Where the sampled value goes.
     #[serde(skip)]
     pub address: Address,
+    /// Nominal value, in the address's user unit.
     pub nominal: f64,
+    /// Its distribution, in the user unit.
     pub distribution: Distribution,
 }
 
@@ -70,6 +74,7 @@ pub struct InputSet {
     /// Every input, in draw order (joint members included, with their
     /// marginal distributions).
     pub inputs: Vec<UncertainInput>,
+    /// Groups of inputs drawn jointly from a fit's covariance.
     pub joint: Vec<JointGroup>,
     /// What the user should know about how the set was built (declared
     /// entries superseded by a fit's covariance).
@@ -410,23 +415,36 @@ pub fn check_support(
 /// Distribution summary of one quality attribute.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Summary {
+    /// Attribute name with unit.
     pub name: String,
+    /// Mean over successful runs.
     pub mean: f64,
+    /// Standard deviation over successful runs.
     pub sd: f64,
+    /// 5th percentile.
     pub p05: f64,
+    /// Median.
     pub p50: f64,
+    /// 95th percentile.
     pub p95: f64,
     /// Fraction of successful runs within the specification, if one exists.
     pub prob_in_spec: Option<f64>,
+    /// The specification range as text, if there is one.
     pub spec: Option<String>,
 }
 
+/// The result of a Monte Carlo run: inputs, per-run samples and outcomes, and a summary per quality attribute.
 #[derive(Debug, Clone, Serialize)]
 pub struct MonteCarloResult {
+    /// Number of runs.
     pub runs: usize,
+    /// Seed of the run (each run's stream from [`run_seed`]).
     pub seed: u64,
+    /// Runs that failed.
     pub failed: usize,
+    /// The first failure's message, if any.
     pub first_failure: Option<String>,
+    /// The uncertain inputs, in draw order.
     pub inputs: Vec<UncertainInput>,
     /// Inputs drawn jointly (names of each group's members).
     pub joint: Vec<Vec<String>>,
@@ -440,6 +458,7 @@ pub struct MonteCarloResult {
     /// End-of-batch quality per successful run (NaN row for a failed run).
     #[serde(skip)]
     pub outcomes: Vec<Vec<f64>>,
+    /// Summary per quality attribute, in `quality_names` order.
     pub summary: Vec<Summary>,
 }
 

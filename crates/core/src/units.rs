@@ -19,7 +19,9 @@ use std::fmt;
 pub struct Dim(pub [i8; 6]);
 
 impl Dim {
+    /// Dimensionless.
     pub const NONE: Dim = Dim([0; 6]);
+    /// The dimension kg^kg m^m s^s mol^mol K^k cell^cell.
     pub const fn new(kg: i8, m: i8, s: i8, mol: i8, k: i8, cell: i8) -> Dim {
         Dim([kg, m, s, mol, k, cell])
     }
@@ -61,7 +63,9 @@ impl fmt::Display for Dim {
 /// A parsed unit: multiply a value by `factor` to get SI.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Unit {
+    /// Factor to SI: value × factor = SI value.
     pub factor: f64,
+    /// Dimension of the unit.
     pub dim: Dim,
 }
 

@@ -20,13 +20,16 @@ use crate::definition::recipe::{EventKind, MAX_CONTINUOUS_FEEDS, Recipe, Setpoin
 /// Position in the recipe: the events before `i` have been applied.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cursor {
+    /// Index of the next recipe event to apply (into `Recipe::events`).
     pub i: usize,
+    /// Set-points in force at this position.
     pub setpoints: Setpoints,
     /// Continuous feeds running (bit k: feed k).
     pub feed_on: u64,
 }
 
 impl Cursor {
+    /// The position before the first event: the recipe's initial set-points, no continuous feed running.
     pub fn start(recipe: &Recipe) -> Cursor {
         Cursor {
             i: 0,
@@ -61,10 +64,14 @@ pub enum EventError {
     },
 }
 
+/// A recipe's media as state vectors of one model, with that model's state layout.
 #[derive(Debug, Clone)]
 pub struct Feeding<const N: usize> {
+    /// Each medium's composition as a state vector (SI), in `Recipe::media` order.
     pub media: Vec<SVector<f64, N>>,
+    /// How each state component responds to volume changes (feeds, samples).
     pub kinds: [StateKind; N],
+    /// Index of the broth volume (m³) in the state vector.
     pub vi: usize,
 }
 

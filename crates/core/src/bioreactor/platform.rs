@@ -53,30 +53,55 @@ use crate::fit::dual::Scalar;
 use crate::solver::OdeSystem;
 use crate::units::{GAS_CONSTANT, PA_PER_MMHG};
 
+/// Number of states of the model.
 pub const N: usize = 24;
+/// State index: viable cells, cells/m³.
 pub const XV: usize = 0;
+/// State index: dead (non-lysed) cells, cells/m³.
 pub const XD: usize = 1;
+/// State index: glucose, mol/m³.
 pub const GLC: usize = 2;
+/// State index: glutamine, mol/m³.
 pub const GLN: usize = 3;
+/// State index: lactate, mol/m³.
 pub const LAC: usize = 4;
+/// State index: ammonium, mol/m³.
 pub const AMM: usize = 5;
+/// State index: product (titer), kg/m³.
 pub const P: usize = 6;
+/// State index: broth volume, m³.
 pub const V: usize = 7;
+/// State index: sodium from base addition and media, mol/m³.
 pub const NA: usize = 8;
+/// State index: inert (non-metabolite) osmolality, mol/kg; changes only by dilution.
 pub const OSM: usize = 9;
+/// State index: galactose, mol/m³.
 pub const GAL: usize = 10;
+/// State index: manganese, mol/m³.
 pub const MN: usize = 11;
+/// State index: galactosylated product, kg/m³.
 pub const P_GAL: usize = 12;
+/// State index: afucosylated product, kg/m³.
 pub const P_AFUC: usize = 13;
+/// State index: high-mannose (Man5) product, kg/m³.
 pub const P_MAN5: usize = 14;
+/// State index: acidic charge-variant product, kg/m³.
 pub const P_ACID: usize = 15;
+/// State index: high-molecular-weight (aggregated) product, kg/m³.
 pub const P_HMW: usize = 16;
+/// State index: host-cell protein, kg/m³.
 pub const HCP: usize = 17;
+/// State index: host-cell DNA, kg/m³.
 pub const DNA: usize = 18;
+/// State index: cumulative product made, kg (for mass-balance checks).
 pub const CUM_PRODUCT: usize = 19;
+/// State index: cumulative cells grown.
 pub const CUM_GROWN: usize = 20;
+/// State index: cumulative cells lysed.
 pub const CUM_LYSED: usize = 21;
+/// State index: cumulative glucose consumed, mol.
 pub const CUM_GLC: usize = 22;
+/// State index: cumulative base volume added, m³.
 pub const CUM_BASE: usize = 23;
 
 /// Parameters added after model files of this family existed, with the
@@ -99,7 +124,7 @@ macro_rules! params {
         /// equations run on `f64` and on dual numbers (sensitivities).
         #[derive(Debug, Clone, Copy, PartialEq)]
         #[allow(non_snake_case)]
-        pub struct Params<T> { $( pub $field: T, )* }
+        pub struct Params<T> { $( #[doc = concat!($meaning, " (canonical unit ", $unit, "; held in SI).")] pub $field: T, )* }
         impl PlatformParams {
             /// From SI values in `PARAMS` order.
             pub fn from_si(v: &[f64]) -> PlatformParams {
@@ -231,8 +256,11 @@ pub struct Conditions {
 /// start (generic: through that volume it depends on the parameters).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Gas<T> {
+    /// Oxygen volumetric mass-transfer coefficient kLa, 1/s.
     pub kla_o2: T,
+    /// Absolute gas pressure in the vessel, Pa.
     pub pressure_pa: T,
+    /// Dissolved-O₂ set-point, mol/m³.
     pub do_setpoint: T,
 }
 
@@ -292,8 +320,10 @@ impl<T: Scalar> Derived<T> {
     }
 }
 
+/// The platform CHO model bound to its vessel (implements [`Culture`]).
 #[derive(Debug, Clone)]
 pub struct ChoPlatform {
+    /// Parameters in SI.
     pub p: PlatformParams,
     vessel: Arc<dyn Vessel>,
     c: Conditions,
@@ -333,19 +363,30 @@ pub type Algebraic = AlgebraicOf<f64>;
 /// [`Algebraic`] for any number type.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AlgebraicOf<T> {
+    /// Specific growth rate μ, 1/s.
     pub mu: T,
+    /// Specific death rate μd, 1/s.
     pub mu_d: T,
+    /// Specific glucose uptake rate, mol/(cell s).
     pub q_glc: T,
+    /// Specific glutamine uptake rate, mol/(cell s).
     pub q_gln: T,
+    /// Specific lactate rate (positive: production), mol/(cell s).
     pub q_lac: T,
+    /// Specific product formation rate, kg/(cell s).
     pub q_p: T,
+    /// Oxygen uptake rate OUR, mol/(m³ s).
     pub our: T,
+    /// Dissolved O₂, mol/m³.
     pub do_mol_per_m3: T,
     /// O₂ fraction of the sparge gas (the controller's output; no
     /// sensitivity is carried through it).
     pub o2_fraction: f64,
+    /// Partial pressure of dissolved CO₂, Pa.
     pub pco2_pa: T,
+    /// Osmolality, mol/kg.
     pub osm_mol_per_kg: T,
+    /// Oxygen kLa, 1/s.
     pub kla_o2: T,
 }
 
@@ -377,10 +418,14 @@ fn logit<T: Scalar>(p: T) -> T {
 /// (dual numbers, [`crate::fit::dual`]). Parameters reach the right-hand
 /// side as an argument.
 pub struct Equations<'a, T> {
+    /// Parameters.
     pub p: &'a Params<T>,
+    /// Quantities derived once per segment from parameters and set-points.
     pub d: &'a Derived<T>,
     c: &'a Conditions,
+    /// Gas transfer of the segment.
     pub g: Gas<T>,
+    /// Which variant of the equations runs.
     pub variant: Variant,
 }
 
@@ -668,6 +713,7 @@ fn as_array<const K: usize>(y: &SVector<f64, K>) -> &[f64; K] {
 }
 
 impl ChoPlatform {
+    /// A model with SI parameters `p` on `vessel`, whose broth starts at `v0_m3` (m³).
     pub fn new(p: PlatformParams, vessel: Arc<dyn Vessel>, v0_m3: f64) -> ChoPlatform {
         let mut scales = SVector::from([1.0; N]);
         for (i, s) in [

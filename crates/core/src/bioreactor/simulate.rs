@@ -17,7 +17,9 @@ use crate::solver::{Method, SolverFailure, Tolerances, WorkStats, integrate_segm
 /// Numerical settings of a run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunOptions {
+    /// Integration method.
     pub method: Method,
+    /// Relative and absolute tolerances.
     pub tolerances: Tolerances,
     /// Output every this many seconds (plus the final time); `None`: final
     /// state only (Monte Carlo).
@@ -37,7 +39,9 @@ impl Default for RunOptions {
 /// Amounts (state × m³) that crossed the vessel boundary through the recipe.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ledger<const N: usize> {
+    /// Amounts fed by the recipe's feeds (state × m³).
     pub fed: SVector<f64, N>,
+    /// Amounts removed by samples (state × m³).
     pub sampled: SVector<f64, N>,
 }
 
@@ -52,9 +56,13 @@ pub struct Run<const N: usize> {
     pub times: Vec<f64>,
     /// The state (SI) at each output time.
     pub states: Vec<[f64; N]>,
+    /// The state (SI) at time 0.
     pub initial: SVector<f64, N>,
+    /// The state (SI) at the recipe's end.
     pub final_state: SVector<f64, N>,
+    /// What the recipe fed and sampled.
     pub ledger: Ledger<N>,
+    /// Work done by the integrator.
     pub stats: WorkStats,
 }
 

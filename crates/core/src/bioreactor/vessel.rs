@@ -9,6 +9,8 @@ use std::sync::Arc;
 use crate::equipment::Equipment;
 use crate::error::Diagnostics;
 
+/// What a culture needs from its vessel: kLa and mean pressure over agitation, gas flow and volume, and the equipment when there is one.
+/// Implemented by [`crate::equipment::Equipment`] and by `NoVessel` (families that need no vessel); SI throughout.
 pub trait Vessel: Debug + Send + Sync {
     /// Equipment id, for records.
     fn id(&self) -> &str;

@@ -6,8 +6,8 @@
 //! *Biotechnol. Prog.* 26(1):208–219 (2010), doi:10.1002/btpr.284; constant
 //! specific productivity from *Bioengineering* 5(1):25 (2018), Table 2.
 //!
-//! States (SI): Xv, Xd [cells/m³]; Glc, Gln, Lac, Amm [mol/m³ = mM];
-//! mAb [kg/m³ = g/L]; V [m³]. With D = F/V:
+//! States (SI): Xv, Xd \[cells/m³\]; Glc, Gln, Lac, Amm \[mol/m³ = mM\];
+//! mAb \[kg/m³ = g/L\]; V \[m³\]. With D = F/V:
 //!
 //! ```text
 //! mu    = mu_max · Glc/(K_glc+Glc) · Gln/(K_gln+Gln) · KI_lac/(KI_lac+Lac) · KI_amm/(KI_amm+Amm)
@@ -33,6 +33,7 @@ use crate::definition::species::{Composition, Species};
 use crate::fit::dual::Scalar;
 use crate::solver::OdeSystem;
 
+/// Number of states (viable and dead cells, glucose, glutamine, lactate, ammonium, product, volume).
 pub const N: usize = 8;
 const XV: usize = 0;
 const XD: usize = 1;
@@ -202,23 +203,41 @@ pub const PARAMS: &[ParamSpec] = &[
 /// Parameters in SI (1/s, mol/m³, cells/mol, mol/(cell s), kg/(cell s)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Xing2010Params {
+    /// Maximum specific growth rate, 1/s.
     pub mu_max: f64,
+    /// Maximum specific death rate, 1/s.
     pub mu_d_max: f64,
+    /// Monod constant for glucose, mol/m³.
     pub k_glc: f64,
+    /// Monod constant for glutamine, mol/m³.
     pub k_gln: f64,
+    /// Lactate growth-inhibition constant, mol/m³.
     pub ki_lac: f64,
+    /// Ammonium growth-inhibition constant, mol/m³.
     pub ki_amm: f64,
+    /// Lactate constant in the death rate, mol/m³.
     pub kd_lac: f64,
+    /// Ammonium constant in the death rate, mol/m³.
     pub kd_amm: f64,
+    /// Cell yield on glucose, cells/mol.
     pub y_x_glc: f64,
+    /// Cell yield on glutamine, cells/mol.
     pub y_x_gln: f64,
+    /// Lactate yield on glucose, mol/mol.
     pub y_lac_glc: f64,
+    /// Ammonium yield on glutamine, mol/mol.
     pub y_amm_gln: f64,
+    /// Glucose maintenance coefficient, mol/(cell s).
     pub m_glc: f64,
+    /// Glutamine maintenance coefficient a1, mol/(cell s).
     pub a1: f64,
+    /// Glutamine maintenance constant a2, mol/m³.
     pub a2: f64,
+    /// Spontaneous glutamine degradation rate, 1/s.
     pub k_dgln: f64,
+    /// Ammonium removal rate, mol/(cell s).
     pub r_amm: f64,
+    /// Specific antibody production rate, kg/(cell s).
     pub q_mab: f64,
 }
 
@@ -274,12 +293,19 @@ fn depletion<T: Scalar>(c: T) -> T {
 /// Specific rates (SI: 1/s, mol/(cell s), kg/(cell s)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rates<T> {
+    /// Specific growth rate μ, 1/s.
     pub mu: T,
+    /// Specific death rate μd, 1/s.
     pub mu_d: T,
+    /// Specific glucose uptake rate, mol/(cell s).
     pub q_glc: T,
+    /// Specific glutamine uptake rate, mol/(cell s).
     pub q_gln: T,
+    /// Specific lactate production rate, mol/(cell s).
     pub q_lac: T,
+    /// Specific ammonium production rate, mol/(cell s).
     pub q_amm: T,
+    /// Specific product formation rate, kg/(cell s).
     pub q_p: T,
 }
 
@@ -344,8 +370,10 @@ pub fn balances<T: Scalar>(
     dy
 }
 
+/// The Xing et al. (2010) CHO fed-batch model (implements [`Culture`]); parameter values and sources in `process-models/models/`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Xing2010 {
+    /// Parameters in SI.
     pub p: Xing2010Params,
     /// The same parameters in `PARAMS` order, for [`rates`].
     si: [f64; NP],
@@ -355,6 +383,7 @@ pub struct Xing2010 {
 }
 
 impl Xing2010 {
+    /// A model with parameters `p` (SI, in [`Xing2010Params`] field order).
     pub fn new(p: Xing2010Params) -> Xing2010 {
         Xing2010 {
             p,

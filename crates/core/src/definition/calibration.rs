@@ -40,6 +40,7 @@ use super::kinetic::{ParamEntry, ParamSpec};
 use super::source::SourceFile;
 use crate::error::Diagnostics;
 
+/// Schema tag of a calibrated model file's `[calibration]` table.
 pub const SCHEMA: &str = "biotwin.calibration/1";
 /// Relative tolerance of the symmetry check.
 pub const SYMMETRY_RTOL: f64 = 1e-9;
@@ -47,28 +48,46 @@ pub const SYMMETRY_RTOL: f64 = 1e-9;
 /// largest diagonal element (rounding of a semi-definite matrix).
 pub const CHOLESKY_JITTER: f64 = 1e-12;
 
+/// The `[calibration]` table of a calibrated model file as written (by `biotwin fit`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct CalibrationFile {
+    /// Schema tag; must be [`SCHEMA`].
     pub schema: String,
+    /// Identifier of the model the fit started from.
     pub base_model: String,
+    /// The batch-record data set fitted to.
     pub dataset: String,
+    /// Hex sha256 of the data set.
     pub dataset_sha256: String,
+    /// When the fit ran, UTC (RFC 3339).
     pub created_utc: String,
+    /// The command line that produced the file.
     pub command: String,
+    /// Identifiers of the batches fitted.
     pub batches: Vec<String>,
+    /// Number of observations in the likelihood.
     pub n_observations: u64,
+    /// Maximised log-likelihood.
     pub log_likelihood: f64,
+    /// Akaike information criterion.
     pub aic: f64,
+    /// Bayesian information criterion.
     pub bic: f64,
+    /// Joint covariance of the fitted parameters, if estimated.
     pub covariance: Option<CovarianceFile>,
+    /// Measurement-noise standard deviation per observed quantity, in its file unit.
     #[serde(default)]
     pub noise_sd: BTreeMap<String, f64>,
 }
 
+/// The covariance of a calibration file as written.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CovarianceFile {
+    /// Parameter names, in matrix order.
     pub parameters: Vec<String>,
+    /// Space of each parameter: `ln` or `identity`.
     pub transforms: Vec<String>,
+    /// The matrix, rows in parameter order.
     pub matrix: Vec<Vec<f64>>,
 }
 
@@ -88,6 +107,7 @@ pub struct Covariance {
     pub names: Vec<String>,
     /// Index of each in the family's parameter order.
     pub indices: Vec<usize>,
+    /// Space of each parameter.
     pub transforms: Vec<Transform>,
     /// Row-major n × n.
     pub matrix: Vec<f64>,
@@ -98,17 +118,29 @@ pub struct Covariance {
 /// The validated `[calibration]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calibration {
+    /// Identifier of the model the fit started from.
     pub base_model: String,
+    /// The batch-record data set fitted to.
     pub dataset: String,
+    /// Hex sha256 of the data set.
     pub dataset_sha256: String,
+    /// When the fit ran, UTC (RFC 3339).
     pub created_utc: String,
+    /// The command line that produced the file.
     pub command: String,
+    /// Identifiers of the batches fitted.
     pub batches: Vec<String>,
+    /// Number of observations in the likelihood.
     pub n_observations: u64,
+    /// Maximised log-likelihood.
     pub log_likelihood: f64,
+    /// Akaike information criterion.
     pub aic: f64,
+    /// Bayesian information criterion.
     pub bic: f64,
+    /// Validated joint covariance of the fitted parameters, if given.
     pub covariance: Option<Covariance>,
+    /// Measurement-noise standard deviation per observed quantity, in its file unit.
     pub noise_sd: BTreeMap<String, f64>,
 }
 

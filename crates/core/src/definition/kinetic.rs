@@ -25,31 +25,45 @@ use super::source::SourceFile;
 use crate::error::Diagnostics;
 use crate::units::{Unit, to_si};
 
+/// A kinetic model file (`process-models/models/*.toml`) as written, before validation.
 #[derive(Debug, Clone, Deserialize)]
 pub struct KineticModelFile {
+    /// The `[model]` table.
     pub model: ModelHeader,
+    /// Parameters by name, each with value, unit and source.
     pub parameters: BTreeMap<String, ParamEntry>,
     /// Present in calibrated model files (`biotwin.calibration/1`).
     pub calibration: Option<super::calibration::CalibrationFile>,
 }
 
+/// The `[model]` table of a model file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelHeader {
+    /// Model identifier.
     pub id: String,
+    /// Kinetic family (`xing2010`, `cho_platform`).
     pub family: String,
+    /// Version of the parameter set.
     pub version: String,
+    /// Free text for people.
     #[serde(default)]
     pub description: String,
+    /// Publication or data the model follows.
     #[serde(default)]
     pub source: String,
 }
 
+/// One parameter of a model file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ParamEntry {
+    /// Value, in `unit`.
     pub value: f64,
+    /// Unit of the value; must have the dimension of the family's canonical unit.
     pub unit: String,
+    /// Where the value comes from (publication, fit, assumption).
     #[serde(default)]
     pub source: String,
+    /// Free remark.
     #[serde(default)]
     pub note: String,
 }
@@ -57,12 +71,15 @@ pub struct ParamEntry {
 /// One parameter of a model family.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamSpec {
+    /// Parameter name, as in model files.
     pub name: &'static str,
     /// Canonical unit, also the dimension any given unit must have.
     pub unit: &'static str,
     /// Admissible range in the canonical unit (inclusive).
     pub min: f64,
+    /// Upper end of the admissible range in the canonical unit (inclusive).
     pub max: f64,
+    /// What the parameter means, for messages and docs.
     pub meaning: &'static str,
     /// For a parameter added to a family after model files existed: the
     /// value (canonical unit) that reproduces the earlier law, used when a
@@ -76,18 +93,24 @@ pub struct ParamSpec {
 /// file's unit of each parameter so `--set` values can use it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamSet {
+    /// Values in SI, in the family's parameter order.
     pub values_si: Vec<f64>,
     /// Factor from the file's unit to SI, per parameter.
     pub file_factor: Vec<f64>,
+    /// The file's unit of each parameter.
     pub file_unit: Vec<String>,
 }
 
 /// A validated kinetic model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KineticModel {
+    /// Model identifier.
     pub id: String,
+    /// Kinetic family.
     pub family: String,
+    /// Version of the parameter set.
     pub version: String,
+    /// Parameter values.
     pub params: ParamSet,
     /// The fit's provenance and parameter covariance, for a calibrated
     /// model file.

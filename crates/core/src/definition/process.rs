@@ -20,11 +20,15 @@ use super::uncertainty::UncertaintyFile;
 use crate::error::{Diagnostic, Diagnostics};
 use crate::solver::{Method, Tolerances};
 
+/// A process file (`process-models/processes/*.toml`) as written, before validation.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProcessFile {
+    /// The `[process]` table.
     pub process: ProcessHeader,
+    /// The `[solver]` table (defaults when absent).
     #[serde(default)]
     pub solver: SolverFile,
+    /// Declared parameter uncertainty (`[[uncertainty]]`), for Monte Carlo.
     #[serde(default)]
     pub uncertainty: Vec<UncertaintyFile>,
     /// Overrides applied on top of the model and recipe, by address
@@ -33,28 +37,41 @@ pub struct ProcessFile {
     pub set: std::collections::BTreeMap<String, f64>,
 }
 
+/// The `[process]` table: what the process is made of.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProcessHeader {
+    /// Process identifier.
     pub id: String,
+    /// Human-readable name.
     pub name: String,
+    /// Free text for people.
     #[serde(default)]
     pub description: String,
+    /// Kinetic model file, relative to `models/` (or a registry reference).
     pub model: String,
+    /// Recipe file, relative to `recipes/`.
     pub recipe: String,
+    /// Equipment file, relative to `equipment/` (needed by families with gas transfer).
     pub equipment: Option<String>,
+    /// Specification file, relative to `specs/`.
     pub specifications: Option<String>,
     /// Downstream train run on the harvest (file in `downstream/`).
     pub downstream: Option<String>,
 }
 
+/// The `[solver]` table.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SolverFile {
+    /// Integration method.
     #[serde(default = "default_method")]
     pub method: Method,
+    /// Relative tolerance.
     #[serde(default = "default_rtol")]
     pub rtol: f64,
+    /// Absolute tolerance, on the scaled state.
     #[serde(default = "default_atol")]
     pub atol: f64,
+    /// Interval of output rows, h.
     #[serde(default = "default_interval")]
     pub output_interval_h: f64,
 }
@@ -86,8 +103,11 @@ impl Default for SolverFile {
 /// One input file that went into a result: for the record.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct InputFile {
+    /// What the file was (`process`, `model`, `recipe`, `equipment`, …).
     pub role: String,
+    /// Its path as resolved.
     pub path: PathBuf,
+    /// Hex sha256 of its bytes.
     pub sha256: String,
 }
 
@@ -95,30 +115,48 @@ pub struct InputFile {
 /// simulation layer attaches).
 #[derive(Debug, Clone)]
 pub struct ProcessDefinition {
+    /// The process file's path.
     pub path: PathBuf,
+    /// Process identifier.
     pub id: String,
+    /// Human-readable name.
     pub name: String,
+    /// The validated kinetic model.
     pub model: KineticModel,
+    /// The validated recipe, SI.
     pub recipe: Recipe,
+    /// Resolved equipment file, if the process names one.
     pub equipment_path: Option<PathBuf>,
+    /// Resolved downstream-train file, if the process names one.
     pub downstream_path: Option<PathBuf>,
+    /// Specifications, if the process names them.
     pub specifications: Option<Specifications>,
+    /// Integration method.
     pub method: Method,
+    /// Integration tolerances.
     pub tolerances: Tolerances,
+    /// Interval of output rows, s.
     pub output_interval_s: f64,
+    /// Declared parameter uncertainty, as written.
     pub uncertainty: Vec<UncertaintyFile>,
     /// `[set]` overrides, in file order of keys.
     pub overrides: Vec<(String, f64)>,
+    /// Every input file with its hash, for the record.
     pub inputs: Vec<InputFile>,
 }
 
-/// Catalog kind of a reference.
+/// Catalog kind of a reference: the directory below `process-models/` it points into.
 #[derive(Debug, Clone, Copy)]
 pub enum Catalog {
+    /// `models/`: kinetic model files.
     Models,
+    /// `recipes/`: recipe files.
     Recipes,
+    /// `equipment/`: equipment files.
     Equipment,
+    /// `specs/`: specification files.
     Specs,
+    /// `downstream/`: downstream-train files.
     Downstream,
 }
 
@@ -202,13 +240,13 @@ pub fn list_ids(dir: &Path) -> Vec<String> {
     ids
 }
 
-/// sha256 of a file's bytes, hex.
 /// Hex sha256 of a text's UTF-8 bytes (equal to [`file_sha256`] of a file
 /// holding exactly that text).
 pub fn text_sha256(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// Hex sha256 of a file's bytes; an empty string when the file cannot be read (the hash is for the record only).
 pub fn file_sha256(path: &Path) -> String {
     match std::fs::read(path) {
         Ok(bytes) => hex::encode(Sha256::digest(&bytes)),

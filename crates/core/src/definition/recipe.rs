@@ -15,40 +15,59 @@ use super::species::{Composition, Species, parse_key};
 use crate::error::Diagnostics;
 use crate::units::S_PER_H;
 
+/// A recipe file (`process-models/recipes/*.toml`) as written, before validation; units as in the file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RecipeFile {
+    /// The `[recipe]` table.
     pub recipe: RecipeHeader,
+    /// Initial conditions: species key with unit suffix (`glucose_g_per_l`, `xv_1e6_cells_per_ml`) → value in that unit.
     pub initial: BTreeMap<String, f64>,
+    /// Initial set-points (`[setpoints]`).
     #[serde(default)]
     pub setpoints: SetpointsFile,
+    /// Set-point changes during the batch (`[[shifts]]`).
     #[serde(default)]
     pub shifts: Vec<ShiftFile>,
+    /// Feed media by name: species key with unit suffix → value in that unit.
     #[serde(default)]
     pub media: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Bolus additions (`[[bolus_feeds]]`).
     #[serde(default)]
     pub bolus_feeds: Vec<BolusFeedFile>,
+    /// Continuous feeds (`[[continuous_feeds]]`).
     #[serde(default)]
     pub continuous_feeds: Vec<ContinuousFeedFile>,
+    /// Sampling (`[[sampling]]`): broth removed for analysis.
     #[serde(default)]
     pub sampling: Vec<SamplingFile>,
 }
 
+/// The `[recipe]` table of a recipe file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RecipeHeader {
+    /// Recipe identifier.
     pub id: String,
+    /// Free text for people.
     #[serde(default)]
     pub description: String,
+    /// Batch duration, h.
     pub duration_h: f64,
+    /// Initial broth volume, L.
     pub initial_volume_l: f64,
 }
 
 /// Operating set-points; all optional because not every model uses them.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct SetpointsFile {
+    /// Temperature, °C.
     pub temperature_c: Option<f64>,
+    /// pH.
     pub ph: Option<f64>,
+    /// Dissolved O₂, % of air saturation.
     pub do_pct: Option<f64>,
+    /// Agitation, rpm.
     pub agitation_rpm: Option<f64>,
+    /// Sparge gas flow, standard L/min.
     pub sparge_slpm: Option<f64>,
     /// Concentration of the base used for pH control, mol/L (as Na⁺).
     pub base_concentration_m: Option<f64>,
@@ -58,16 +77,24 @@ pub struct SetpointsFile {
 /// [`SetpointsFile`]: serde's `flatten` would silently accept misspelt keys.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ShiftFile {
+    /// Batch time of the change, h.
     pub time_h: f64,
+    /// New temperature, °C.
     pub temperature_c: Option<f64>,
+    /// New pH.
     pub ph: Option<f64>,
+    /// New dissolved-O₂ set-point, % of air saturation.
     pub do_pct: Option<f64>,
+    /// New agitation, rpm.
     pub agitation_rpm: Option<f64>,
+    /// New sparge gas flow, standard L/min.
     pub sparge_slpm: Option<f64>,
+    /// New base concentration for pH control, mol/L (as Na⁺).
     pub base_concentration_m: Option<f64>,
 }
 
 impl ShiftFile {
+    /// The changed set-points as a [`SetpointsFile`] (unchanged ones `None`).
     pub fn setpoints(&self) -> SetpointsFile {
         SetpointsFile {
             temperature_c: self.temperature_c,
@@ -83,49 +110,74 @@ impl ShiftFile {
 /// When an action happens: explicit times or a start/every/until series.
 #[derive(Debug, Clone, Default)]
 pub struct ScheduleFile {
+    /// Explicit times, h.
     pub times_h: Option<Vec<f64>>,
+    /// First time of a series, h.
     pub start_h: Option<f64>,
+    /// Interval of a series, h.
     pub every_h: Option<f64>,
+    /// Last time of a series (inclusive), h.
     pub until_h: Option<f64>,
 }
 
+/// A `[[bolus_feeds]]` entry: additions of a medium at given times.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BolusFeedFile {
     /// Optional name, unique among the recipe's feeds: the address
     /// `feeds.<name>.*` reaches this entry (see `simulation::address`).
     pub name: Option<String>,
+    /// Name of the medium (a key of `[media]`).
     pub medium: String,
+    /// Explicit addition times, h.
     pub times_h: Option<Vec<f64>>,
+    /// First addition of a series, h.
     pub start_h: Option<f64>,
+    /// Interval of the series, h.
     pub every_h: Option<f64>,
+    /// Last addition of the series (inclusive), h.
     pub until_h: Option<f64>,
+    /// Volume of each addition, L.
     pub volume_l: Option<f64>,
+    /// Volume of each addition as a percentage of the initial volume (scales with it).
     pub volume_pct_of_initial: Option<f64>,
 }
 
+/// A `[[continuous_feeds]]` entry: a medium fed at a constant rate over an interval.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ContinuousFeedFile {
     /// Optional name, unique among the recipe's feeds (`feeds.<name>.*`).
     pub name: Option<String>,
+    /// Name of the medium (a key of `[media]`).
     pub medium: String,
+    /// Feed start, h.
     pub start_h: f64,
+    /// Feed end, h.
     pub end_h: f64,
+    /// Feed rate, L/h.
     pub rate_l_per_h: Option<f64>,
+    /// Feed rate as a percentage of the initial volume per day (scales with it).
     pub rate_pct_of_initial_per_day: Option<f64>,
 }
 
+/// A `[[sampling]]` entry: broth removed at given times.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SamplingFile {
+    /// Explicit sampling times, h.
     pub times_h: Option<Vec<f64>>,
+    /// First sample of a series, h.
     pub start_h: Option<f64>,
+    /// Interval of the series, h.
     pub every_h: Option<f64>,
+    /// Last sample of the series (inclusive), h.
     pub until_h: Option<f64>,
+    /// Volume of each sample, mL.
     pub volume_ml: f64,
 }
 
 macro_rules! schedule_of {
     ($t:ty) => {
         impl $t {
+            /// The entry's times as a [`ScheduleFile`].
             pub fn schedule(&self) -> ScheduleFile {
                 ScheduleFile {
                     times_h: self.times_h.clone(),
@@ -143,11 +195,15 @@ schedule_of!(SamplingFile);
 /// Set-points in SI. Unset values stay `None`; models that need them say so.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Setpoints {
+    /// Temperature, K.
     pub temperature_k: Option<f64>,
+    /// pH.
     pub ph: Option<f64>,
     /// Dissolved-oxygen set-point as a fraction of air saturation.
     pub do_fraction: Option<f64>,
+    /// Agitation, revolutions per second.
     pub agitation_rps: Option<f64>,
+    /// Sparge gas flow, standard L/min.
     pub sparge_slpm: Option<f64>,
     /// mol/m³ of Na⁺ in the base solution.
     pub base_concentration_mol_per_m3: Option<f64>,
@@ -176,34 +232,50 @@ pub enum EventKind {
     /// `relative`: the file gave the volume as a share of the initial volume,
     /// so it scales with `initial.volume_l` overrides.
     Bolus {
+        /// Index into [`Recipe::media`].
         medium: usize,
+        /// Volume added, m³.
         volume_m3: f64,
+        /// Whether the file gave the volume relative to the initial volume.
         relative: bool,
         /// The recipe feed entry (index into [`Recipe::feeds`]) this
         /// addition belongs to.
         entry: usize,
     },
+    /// Broth removed for a sample.
     Sample {
+        /// Volume removed, m³.
         volume_m3: f64,
     },
+    /// A set-point change (only the set fields change).
     Shift(Setpoints),
+    /// A continuous feed starts.
     FeedOn {
+        /// Index into [`Recipe::continuous_feeds`].
         feed: usize,
     },
+    /// A continuous feed stops.
     FeedOff {
+        /// Index into [`Recipe::continuous_feeds`].
         feed: usize,
     },
 }
 
+/// A recipe action at a time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
+    /// Batch time, s.
     pub time_s: f64,
+    /// What happens.
     pub kind: EventKind,
 }
 
+/// A continuous feed of a validated recipe, in SI.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContinuousFeed {
+    /// Index into [`Recipe::media`].
     pub medium: usize,
+    /// Feed rate, m³/s (before `Recipe::feed_scale`).
     pub rate_m3_per_s: f64,
     /// Given as a share of the initial volume per day (scales with it).
     pub relative: bool,
@@ -215,12 +287,15 @@ pub struct ContinuousFeed {
 /// `feeds.<name>` the entry of that name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedEntry {
+    /// The entry's optional name (`feeds.<name>`).
     pub name: Option<String>,
+    /// Bolus or continuous.
     pub kind: FeedKind,
     /// Field path of the entry in the recipe file (`bolus_feeds[1]`).
     pub field: String,
 }
 
+/// Which kind of feed a [`FeedEntry`] is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FeedKind {
     /// Its additions are the `EventKind::Bolus` events tagged with this entry.
@@ -233,21 +308,31 @@ pub enum FeedKind {
 /// force in a 64-bit set (`bioreactor::events::Cursor`).
 pub const MAX_CONTINUOUS_FEEDS: usize = 64;
 
+/// A validated feed medium.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Medium {
+    /// Its name in the file's `[media]`.
     pub name: String,
+    /// Its composition, SI.
     pub composition: Composition,
 }
 
 /// A validated recipe in SI.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recipe {
+    /// Recipe identifier.
     pub id: String,
+    /// Batch duration, s.
     pub duration_s: f64,
+    /// Initial broth volume, m³.
     pub initial_volume_m3: f64,
+    /// Initial conditions, SI.
     pub initial: Composition,
+    /// Initial set-points, SI.
     pub setpoints: Setpoints,
+    /// Feed media, in file order of names.
     pub media: Vec<Medium>,
+    /// Continuous feeds, in file order.
     pub continuous_feeds: Vec<ContinuousFeed>,
     /// Multiplies every bolus volume and continuous feed rate when the batch
     /// runs (1 as written; the `feeds.scale` address changes it).
@@ -279,6 +364,7 @@ impl Recipe {
         self.initial_volume_m3 = volume_m3;
     }
 
+    /// Reads and validates a recipe file; every problem is a [`Diagnostic`](crate::error::Diagnostic) naming file, line and field.
     pub fn load(path: &Path) -> Result<Recipe, Diagnostics> {
         let src = SourceFile::read(path)?;
         let file: RecipeFile = src.parse()?;

@@ -18,7 +18,9 @@ use crate::error::{Diagnostic, Diagnostics};
 
 /// The text of one input file with a span index for locating field paths.
 pub struct SourceFile {
+    /// Path of the file.
     pub path: PathBuf,
+    /// Its full text.
     pub text: String,
     doc: Option<toml_edit::Document<String>>,
 }
@@ -33,6 +35,7 @@ impl SourceFile {
         }
     }
 
+    /// A source from text already read (no file access); `path` is used in diagnostics.
     pub fn from_text(path: PathBuf, text: String) -> SourceFile {
         let doc = toml_edit::Document::parse(text.clone()).ok();
         SourceFile { path, text, doc }

@@ -9,16 +9,27 @@ use std::fmt;
 /// Species that can appear in initial conditions and media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Species {
+    /// Viable cells; SI cells/m³ (file: `xv_1e6_cells_per_ml`, …).
     ViableCells,
+    /// Dead cells; SI cells/m³.
     DeadCells,
+    /// Viability, a fraction (file: `viability_pct`).
     Viability,
+    /// Glucose; SI mol/m³ (180.156 g/mol).
     Glucose,
+    /// Glutamine; SI mol/m³ (146.146 g/mol).
     Glutamine,
+    /// Lactate; SI mol/m³ (89.07 g/mol).
     Lactate,
+    /// Ammonium; SI mol/m³ (18.04 g/mol).
     Ammonium,
+    /// Product (antibody); SI kg/m³ (file: `titer_g_per_l`).
     Product,
+    /// Galactose; SI mol/m³ (180.156 g/mol).
     Galactose,
+    /// Manganese; SI mol/m³ (54.938 g/mol).
     Manganese,
+    /// Osmolality; SI mol/kg (file: `osmolality_mosm_per_kg`).
     Osmolality,
 }
 
@@ -207,18 +218,22 @@ pub fn parse_key(key: &str) -> Result<(Species, f64), String> {
 pub struct Composition(pub Vec<(Species, f64)>);
 
 impl Composition {
+    /// The value of species `s`, if set.
     pub fn get(&self, s: Species) -> Option<f64> {
         self.0.iter().find(|(k, _)| *k == s).map(|(_, v)| *v)
     }
+    /// The value of species `s`, or 0 when not set.
     pub fn get_or_zero(&self, s: Species) -> f64 {
         self.get(s).unwrap_or(0.0)
     }
+    /// Sets species `s` to `v` (SI), adding it if absent.
     pub fn set(&mut self, s: Species, v: f64) {
         match self.0.iter_mut().find(|(k, _)| *k == s) {
             Some(e) => e.1 = v,
             None => self.0.push((s, v)),
         }
     }
+    /// Mutable access to species `s`, if set.
     pub fn get_mut(&mut self, s: Species) -> Option<&mut f64> {
         self.0.iter_mut().find(|(k, _)| *k == s).map(|(_, v)| v)
     }

@@ -17,33 +17,46 @@ use serde::Deserialize;
 use super::source::SourceFile;
 use crate::error::Diagnostics;
 
+/// A specification file (`process-models/specs/*.toml`) as written.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SpecFile {
+    /// The `[specifications]` table.
     pub specifications: SpecHeader,
+    /// Limits on critical quality attributes (`[[limits]]`).
     #[serde(default)]
     pub limits: Vec<Limit>,
 }
 
+/// The `[specifications]` table.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SpecHeader {
+    /// Specification set identifier.
     pub id: String,
+    /// Free text for people.
     #[serde(default)]
     pub description: String,
 }
 
+/// An acceptance range of one critical quality attribute (CQA).
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct Limit {
+    /// Output name of the attribute (`titer_g_per_l`, `viability_pct`); the unit is in the name.
     pub cqa: String,
+    /// Lower limit, if any (inclusive).
     pub min: Option<f64>,
+    /// Upper limit, if any (inclusive).
     pub max: Option<f64>,
+    /// Free remark.
     #[serde(default)]
     pub note: String,
 }
 
 impl Limit {
+    /// Whether `x` lies within the limits (inclusive).
     pub fn contains(&self, x: f64) -> bool {
         self.min.is_none_or(|m| x >= m) && self.max.is_none_or(|m| x <= m)
     }
+    /// The range as text (`a – b`, `≥ a`, `≤ b`).
     pub fn describe(&self) -> String {
         match (self.min, self.max) {
             (Some(a), Some(b)) => format!("{a} – {b}"),
@@ -54,9 +67,12 @@ impl Limit {
     }
 }
 
+/// A validated specification set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Specifications {
+    /// Specification set identifier.
     pub id: String,
+    /// Limits, one per attribute.
     pub limits: Vec<Limit>,
 }
 
@@ -105,6 +121,7 @@ impl Specifications {
         })
     }
 
+    /// The limit on attribute `cqa`, if any.
     pub fn limit(&self, cqa: &str) -> Option<&Limit> {
         self.limits.iter().find(|l| l.cqa == cqa)
     }

@@ -26,25 +26,40 @@ pub use crate::sensitivity::Distribution;
 /// sigma_ln = sqrt(ln(1 + cv^2)) is infinite for cv_pct = 1e308).
 pub const MAX_CV_PCT: f64 = 200.0;
 
+/// An `[[uncertainty]]` entry of a process file: the distribution of one value, in the unit that value has in its file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UncertaintyFile {
+    /// Address of the uncertain value (`model.mu_max`, `initial.glucose_g_per_l`).
     pub parameter: String,
+    /// Distribution family.
     pub distribution: DistributionKind,
+    /// Mean (normal; default: the nominal value).
     pub mean: Option<f64>,
+    /// Median (lognormal; default: the nominal value).
     pub median: Option<f64>,
+    /// Standard deviation (normal).
     pub sd: Option<f64>,
+    /// Coefficient of variation, % (normal or lognormal).
     pub cv_pct: Option<f64>,
+    /// Lower bound (uniform, triangular).
     pub low: Option<f64>,
+    /// Upper bound (uniform, triangular).
     pub high: Option<f64>,
+    /// Mode (triangular; default: the nominal value).
     pub mode: Option<f64>,
 }
 
+/// Distribution family of an uncertainty entry.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DistributionKind {
+    /// Normal: `mean` with `sd` or `cv_pct`.
     Normal,
+    /// Lognormal: `median` with `cv_pct`.
     Lognormal,
+    /// Uniform on [`low`, `high`].
     Uniform,
+    /// Triangular on [`low`, `high`] with `mode`.
     Triangular,
 }
 

@@ -24,16 +24,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BottomShape {
+    /// Flat bottom (head depth 0).
     Flat,
     /// Semi-ellipsoidal head of a given depth (default 2:1, depth T/4).
     Dished,
+    /// Hemispherical head (depth T/2).
     Hemispherical,
 }
 
 /// Cylinder on a bottom head; all lengths in metres.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct VesselGeometry {
+    /// Inner tank diameter T, m.
     pub tank_diameter_m: f64,
+    /// Shape of the bottom head.
     pub bottom: BottomShape,
     /// Depth of the bottom head (0 for flat, T/2 for hemispherical).
     pub bottom_depth_m: f64,
@@ -42,10 +46,12 @@ pub struct VesselGeometry {
 }
 
 impl VesselGeometry {
+    /// Tank radius T/2, m.
     pub fn radius_m(&self) -> f64 {
         0.5 * self.tank_diameter_m
     }
 
+    /// Cross-section of the cylinder π (T/2)², m².
     pub fn cross_section_m2(&self) -> f64 {
         std::f64::consts::PI * self.radius_m().powi(2)
     }

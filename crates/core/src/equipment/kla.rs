@@ -17,14 +17,21 @@ use serde::Serialize;
 /// (van 't Riet 1979 and later reviews report alpha 0.2–1.0, beta 0.2–0.8;
 /// the windows leave room around those).
 pub const ALPHA_RANGE: (f64, f64) = (0.1, 1.5);
+/// Admissible window of the v_s exponent β (see [`ALPHA_RANGE`]).
 pub const BETA_RANGE: (f64, f64) = (0.1, 1.2);
 
+/// A vessel's kLa correlation, kLa [1/h] = a (P/V [W/m³])^α (v_s [m/s])^β, with the ranges it was fitted over.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct KlaCorrelation {
+    /// Prefactor a (kLa in 1/h for P/V in W/m³ and v_s in m/s).
     pub a: f64,
+    /// Exponent α of the gassed power per volume.
     pub alpha: f64,
+    /// Exponent β of the superficial gas velocity.
     pub beta: f64,
+    /// Range of P/V the correlation was fitted over, W/m³.
     pub p_per_v_range_w_per_m3: (f64, f64),
+    /// Range of v_s the correlation was fitted over, m/s.
     pub v_s_range_m_per_s: (f64, f64),
 }
 
@@ -37,11 +44,13 @@ impl KlaCorrelation {
         self.a * p_per_v_w_per_m3.powf(self.alpha) * v_s_m_per_s.powf(self.beta)
     }
 
+    /// Whether `p_per_v` (W/m³) lies within the fitted range.
     pub fn p_per_v_in_range(&self, p_per_v: f64) -> bool {
         let (lo, hi) = self.p_per_v_range_w_per_m3;
         (lo..=hi).contains(&p_per_v)
     }
 
+    /// Whether `v_s` (m/s) lies within the fitted range.
     pub fn v_s_in_range(&self, v_s: f64) -> bool {
         let (lo, hi) = self.v_s_range_m_per_s;
         (lo..=hi).contains(&v_s)

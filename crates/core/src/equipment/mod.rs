@@ -83,12 +83,15 @@ impl Equipment {
         validate::validate(src, file)
     }
 
+    /// Equipment identifier.
     pub fn id(&self) -> &str {
         &self.id
     }
+    /// Human-readable name.
     pub fn name(&self) -> &str {
         &self.name
     }
+    /// What the vessel is made of.
     pub fn kind(&self) -> VesselKind {
         self.kind
     }
@@ -96,15 +99,19 @@ impl Equipment {
     pub fn path(&self) -> &Path {
         &self.path
     }
+    /// Tank geometry.
     pub fn geometry(&self) -> &VesselGeometry {
         &self.geometry
     }
+    /// Impellers on the shaft, bottom first.
     pub fn impellers(&self) -> &[Impeller] {
         &self.impellers
     }
+    /// The sparger.
     pub fn sparger(&self) -> &Sparger {
         &self.sparger
     }
+    /// The kLa correlation.
     pub fn kla_correlation(&self) -> &KlaCorrelation {
         &self.kla
     }
@@ -112,6 +119,7 @@ impl Equipment {
     pub fn sources(&self) -> &BTreeMap<String, String> {
         &self.sources
     }
+    /// Inner tank diameter T, m.
     pub fn tank_diameter_m(&self) -> f64 {
         self.geometry.tank_diameter_m
     }
@@ -263,18 +271,22 @@ impl Equipment {
         self.mixing_number(volume_m3) / agitation_rps
     }
 
+    /// Smallest and largest working volume, m³.
     pub fn working_volume_range_m3(&self) -> (f64, f64) {
         self.working_volume_m3
     }
+    /// Lowest and highest agitation, revolutions per second.
     pub fn agitation_range_rps(&self) -> (f64, f64) {
         self.agitation_rps
     }
+    /// Lowest and highest sparge gas flow, standard L/min.
     pub fn gas_flow_range_slpm(&self) -> (f64, f64) {
         (
             self.sparger.gas_flow_min_slpm,
             self.sparger.gas_flow_max_slpm,
         )
     }
+    /// Highest allowed impeller tip speed, m/s, if the file sets one.
     pub fn max_tip_speed_m_per_s(&self) -> Option<f64> {
         self.max_tip_speed_m_per_s
     }

@@ -50,8 +50,10 @@ pub enum ImpellerType {
 /// One impeller on the shaft, SI.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Impeller {
+    /// Impeller type.
     #[serde(rename = "type")]
     pub kind: ImpellerType,
+    /// Impeller diameter D, m.
     pub diameter_m: f64,
     /// Turbulent power number Np.
     pub power_number: f64,

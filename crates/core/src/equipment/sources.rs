@@ -59,6 +59,7 @@ fn marks_field_assumed(source: &str, field: &str) -> bool {
 pub struct SourcedNumber {
     /// Dotted field path, e.g. `vessel.bottom_depth_m`, `impellers[0].power_number`.
     pub field: String,
+    /// Its value, in the unit of the field.
     pub value: f64,
     /// The `[sources]` text that covers it (the most specific entry).
     pub source: String,

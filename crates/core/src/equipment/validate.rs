@@ -88,16 +88,27 @@ impl Checker<'_> {
 /// (`equipment.<field>`, field paths as in the equipment file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EquipmentField {
+    /// `kla.a`: prefactor of the kLa correlation.
     KlaA,
+    /// `kla.alpha`: P/V exponent of the kLa correlation.
     KlaAlpha,
+    /// `kla.beta`: v_s exponent of the kLa correlation.
     KlaBeta,
+    /// `impellers[i].power_number`: power number of impeller i.
     PowerNumber(usize),
+    /// `vessel.headspace_gauge_pressure_bar`.
     HeadspaceGaugePressureBar,
+    /// `vessel.working_volume_min_l`.
     WorkingVolumeMinL,
+    /// `vessel.working_volume_max_l`.
     WorkingVolumeMaxL,
+    /// `sparger.gas_flow_min_slpm`.
     GasFlowMinSlpm,
+    /// `sparger.gas_flow_max_slpm`.
     GasFlowMaxSlpm,
+    /// `agitation.min_rpm`.
     MinRpm,
+    /// `agitation.max_rpm`.
     MaxRpm,
 }
 

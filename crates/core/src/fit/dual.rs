@@ -26,7 +26,9 @@ pub trait Scalar:
     fn var(v: f64, d: f64) -> Self;
     /// The value part.
     fn value(self) -> f64;
+    /// Exponential.
     fn exp(self) -> Self;
+    /// Hyperbolic tangent.
     fn tanh(self) -> Self;
     /// Natural logarithm.
     fn ln(self) -> Self;
@@ -103,11 +105,14 @@ impl Scalar for f64 {
 /// A value and its derivative along one direction.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dual {
+    /// Value.
     pub v: f64,
+    /// Derivative along the direction.
     pub d: f64,
 }
 
 impl Dual {
+    /// Value `v` with derivative `d`.
     pub fn new(v: f64, d: f64) -> Dual {
         Dual { v, d }
     }
@@ -202,7 +207,9 @@ impl Neg for Dual {
 /// A value and its derivatives along `K` directions at once.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DualN<const K: usize> {
+    /// Value.
     pub v: f64,
+    /// Derivatives along each of the `K` directions.
     pub d: [f64; K],
 }
 
@@ -213,6 +220,7 @@ impl<const K: usize> Default for DualN<K> {
 }
 
 impl<const K: usize> DualN<K> {
+    /// Value `v` with derivatives `d`.
     #[inline(always)]
     pub fn new(v: f64, d: [f64; K]) -> DualN<K> {
         DualN { v, d }

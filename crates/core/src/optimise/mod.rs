@@ -43,7 +43,7 @@
 //! ```
 
 pub mod bounds;
-pub mod simplex;
+pub(crate) mod simplex;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -80,11 +80,17 @@ impl Default for Options {
 /// How one start ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StartOutcome {
+    /// Where the start began, in the box.
     pub x0: Vec<f64>,
+    /// Where it ended, in the box.
     pub x: Vec<f64>,
+    /// Objective at `x`.
     pub f: f64,
+    /// Simplex iterations.
     pub iterations: u64,
+    /// Objective evaluations.
     pub evaluations: usize,
+    /// Whether the simplex converged (spread below tolerance).
     pub converged: bool,
 }
 

@@ -36,13 +36,18 @@ impl ArgminMul<f64, Point> for Point {
 
 /// The objective seen from the search space, counting evaluations.
 pub struct SearchObjective<'a, F> {
+    /// The objective, on the box.
     pub objective: &'a F,
+    /// Map from the unbounded search space to the box.
     pub to_box: &'a dyn Fn(&[f64]) -> Vec<f64>,
+    /// Evaluations so far.
     pub evaluations: AtomicUsize,
+    /// Evaluations that gave NaN or ±∞.
     pub non_finite: AtomicUsize,
 }
 
 impl<'a, F: Fn(&[f64]) -> f64> SearchObjective<'a, F> {
+    /// Wraps `objective` seen through `to_box`, with zeroed counters.
     pub fn new(objective: &'a F, to_box: &'a dyn Fn(&[f64]) -> Vec<f64>) -> Self {
         SearchObjective {
             objective,
@@ -69,8 +74,11 @@ impl<'a, F: Fn(&[f64]) -> f64> SearchObjective<'a, F> {
 /// Outcome of one simplex run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimplexRun {
+    /// Best point, in the search space.
     pub z: Vec<f64>,
+    /// Objective at `z`.
     pub f: f64,
+    /// Iterations run.
     pub iterations: u64,
     /// The spread of objective values over the simplex fell below `tol`.
     pub converged: bool,

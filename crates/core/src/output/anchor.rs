@@ -15,10 +15,15 @@ use serde::{Deserialize, Serialize};
 pub struct Anchor {
     /// `live-store` (the live store's ledger) or `registry` (the model registry's log).
     pub chain: String,
+    /// Number of entries in the ledger chain.
     pub ledger_count: u64,
+    /// Hash of the ledger chain's last entry, hex.
     pub ledger_head: String,
+    /// Number of entries in the audit chain.
     pub audit_count: u64,
+    /// Hash of the audit chain's last entry, hex.
     pub audit_head: String,
+    /// When the anchor was written, Unix seconds.
     pub time_unix_s: f64,
 }
 

@@ -12,6 +12,8 @@ use std::path::Path;
 
 use crate::error::Error;
 
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then renamed over `path` (the directory is created if missing).
+/// Readers see the old file or the new one, never a partial write. Errors are [`Error::Io`] naming the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

@@ -18,12 +18,16 @@ pub use atomic::write_atomic;
 /// Output format chosen from a file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Comma-separated values (`.csv`).
     Csv,
+    /// JSON (`.json`).
     Json,
+    /// Apache Parquet (`.parquet`).
     Parquet,
 }
 
 impl Format {
+    /// The format of `path`'s extension; another extension is an input error naming the accepted ones.
     pub fn from_path(path: &Path) -> Result<Format, Error> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("csv") => Ok(Format::Csv),
@@ -78,11 +82,16 @@ struct TrajectoryJson<'a> {
     rows: Vec<&'a [f64]>,
 }
 
+/// One end-of-batch quality attribute judged against its specification.
 #[derive(Serialize)]
 pub struct QualityRow {
+    /// Attribute name with unit (`titer_g_per_l`).
     pub name: String,
+    /// Its value, in the unit of its name.
     pub value: f64,
+    /// The specification range as text, if there is one.
     pub spec: Option<String>,
+    /// Whether the value lies within it, if there is one.
     pub within_spec: Option<bool>,
 }
 
@@ -103,6 +112,7 @@ pub fn quality_rows(outcome: &Outcome, specs: Option<&Specifications>) -> Vec<Qu
         .collect()
 }
 
+/// The trajectory as the `biotwin.trajectory/1` JSON document: inputs with hashes, overrides, quality rows, warnings, columns and rows.
 pub fn trajectory_json(
     outcome: &Outcome,
     process_id: &str,

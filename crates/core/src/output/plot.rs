@@ -14,8 +14,11 @@ use crate::simulation::Outcome;
 /// One line of a panel.
 #[derive(Debug, Clone)]
 pub struct Line {
+    /// Legend text.
     pub label: String,
+    /// X values.
     pub x: Vec<f64>,
+    /// Y values.
     pub y: Vec<f64>,
     /// Optional lower/upper envelope drawn as a shaded band.
     pub band: Option<(Vec<f64>, Vec<f64>)>,
@@ -24,16 +27,20 @@ pub struct Line {
 /// A horizontal reference line (a specification or engineering limit).
 #[derive(Debug, Clone)]
 pub struct LimitLine {
+    /// Y value of the line.
     pub value: f64,
     /// Short text drawn at the line's right end, e.g. `max 150 mmHg`.
     pub label: String,
 }
 
+/// One chart of an SVG figure.
 #[derive(Debug, Clone)]
 pub struct Panel {
     /// A human title with the unit, e.g. `Peak pCO₂ [mmHg]`.
     pub title: String,
+    /// X-axis label with unit.
     pub x_label: String,
+    /// The data lines.
     pub lines: Vec<Line>,
     /// Limit lines (dashed black); the y range always includes them.
     pub limits: Vec<LimitLine>,

@@ -15,43 +15,65 @@ use super::operating_point::ScaleUpParameters;
 /// A value outside a limit, named by the field of [`VesselConditions`] it is in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Flag {
+    /// Field of [`VesselConditions`] the value is in.
     pub quantity: &'static str,
+    /// What is outside which limit, in words.
     pub message: String,
 }
 
 /// The compared quantities, in the units their names state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VesselConditions {
+    /// Working volume, L.
     pub volume_l: f64,
+    /// Liquid height, m.
     pub liquid_height_m: f64,
+    /// Agitation, rpm.
     pub agitation_rpm: f64,
+    /// Sparge gas flow, standard L/min.
     pub sparge_gas_slpm: f64,
     /// Standard gas volumes per liquid volume per minute.
     pub vvm_per_min: f64,
+    /// Ungassed impeller power, W.
     pub ungassed_power_w: f64,
+    /// Gassed impeller power, W.
     pub gassed_power_w: f64,
+    /// Ungassed power per volume, W/m³.
     pub ungassed_p_per_v_w_per_m3: f64,
+    /// Gassed power per volume, W/m³.
     pub gassed_p_per_v_w_per_m3: f64,
+    /// Impeller tip speed π N D, m/s.
     pub tip_speed_m_per_s: f64,
+    /// Impeller Reynolds number ρ N D²/μ.
     pub reynolds: f64,
+    /// Mixing time, s.
     pub mixing_time_s: f64,
+    /// kLa from the vessel's correlation, 1/h.
     pub kla_per_h: f64,
+    /// Superficial gas velocity, m/s.
     pub superficial_gas_velocity_m_per_s: f64,
+    /// Kolmogorov length of the turbulence, µm.
     pub kolmogorov_length_um: f64,
     /// O₂ transfer capacity with air at the DO set-point, mmol/(L h).
     pub otr_air_mmol_per_l_h: f64,
     /// Steady-state dissolved CO₂ at peak oxygen demand, mmHg.
     pub pco2_mmhg: f64,
+    /// Values outside the vessel's limits.
     pub flags: Vec<Flag>,
 }
 
 /// Inputs of one evaluation, SI.
 #[derive(Debug, Clone, Copy)]
 pub struct Setting {
+    /// Working volume, m³.
     pub volume_m3: f64,
+    /// Agitation, revolutions per second.
     pub agitation_rps: f64,
+    /// Sparge gas flow, standard L/min.
     pub sparge_gas_slpm: f64,
+    /// Broth temperature, K.
     pub temperature_k: f64,
+    /// Peak oxygen uptake rate, mol/(m³ s).
     pub peak_our_mol_per_m3_s: f64,
 }
 

@@ -44,6 +44,7 @@ impl Criterion {
         Criterion::ConstantN,
     ];
 
+    /// The criterion's name as used on the command line and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Criterion::PPerV => "p_per_v",

@@ -16,6 +16,7 @@ use crate::random::mix as splitmix64;
 /// A point estimate with its bootstrap percentile interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Estimate {
+    /// Point estimate.
     pub value: f64,
     /// Lower end of the confidence interval.
     pub ci_low: f64,

@@ -20,29 +20,58 @@ use statrs::function::erf::erfc_inv;
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Distribution {
     /// Uniform on [low, high].
-    Uniform { low: f64, high: f64 },
+    Uniform {
+        /// Lower bound.
+        low: f64,
+        /// Upper bound.
+        high: f64,
+    },
     /// Normal with mean and standard deviation `sd` (> 0), unbounded.
-    Normal { mean: f64, sd: f64 },
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        sd: f64,
+    },
     /// Normal(mean, sd) restricted to [low, high] and renormalised.
     TruncatedNormal {
+        /// Mean of the untruncated normal.
         mean: f64,
+        /// Standard deviation of the untruncated normal.
         sd: f64,
+        /// Lower truncation bound.
         low: f64,
+        /// Upper truncation bound.
         high: f64,
     },
     /// ln X ~ Normal(mu_ln, sigma_ln); `mu_ln` is the log of the median,
     /// `sigma_ln` (dimensionless, > 0) the standard deviation of ln X.
-    LogNormal { mu_ln: f64, sigma_ln: f64 },
+    LogNormal {
+        /// ln of the median.
+        mu_ln: f64,
+        /// Standard deviation of ln X.
+        sigma_ln: f64,
+    },
     /// Triangular on [low, high] with peak at `mode`.
-    Triangular { low: f64, mode: f64, high: f64 },
+    Triangular {
+        /// Lower bound.
+        low: f64,
+        /// Peak.
+        mode: f64,
+        /// Upper bound.
+        high: f64,
+    },
 }
 
 /// One thing wrong with a distribution's parameters, relative to the
 /// distribution (the caller prefixes the field path).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParameterProblem {
+    /// Field of the distribution that is wrong (`sd`, `low`, …).
     pub field: &'static str,
+    /// What a valid value looks like.
     pub expected: String,
+    /// What was there.
     pub found: String,
 }
 

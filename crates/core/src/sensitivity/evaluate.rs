@@ -20,9 +20,19 @@ pub enum RunFailure<E> {
     /// The model returned an error.
     Model(E),
     /// The model returned a NaN or infinite value for an output.
-    NonFinite { output: String, value: f64 },
+    NonFinite {
+        /// Name of the output.
+        output: String,
+        /// The value returned.
+        value: f64,
+    },
     /// The model returned the wrong number of outputs.
-    WrongLength { expected: usize, found: usize },
+    WrongLength {
+        /// Number of outputs declared.
+        expected: usize,
+        /// Number returned.
+        found: usize,
+    },
 }
 
 impl<E: fmt::Display> fmt::Display for RunFailure<E> {

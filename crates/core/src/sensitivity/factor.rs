@@ -11,11 +11,14 @@ use crate::error::{Diagnostic, Diagnostics};
 /// The name should carry the unit, e.g. `agitation_rpm`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Factor {
+    /// Factor name, with its unit (`agitation_rpm`).
     pub name: String,
+    /// Its distribution, in the factor's unit.
     pub distribution: Distribution,
 }
 
 impl Factor {
+    /// A factor named `name` with `distribution`.
     pub fn new(name: impl Into<String>, distribution: Distribution) -> Factor {
         Factor {
             name: name.into(),

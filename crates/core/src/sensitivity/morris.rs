@@ -43,8 +43,11 @@ pub struct MorrisOptions {
     pub spread_candidates: Option<usize>,
     /// Probability cut from each infinite tail to bound the screening range.
     pub tail_probability: f64,
+    /// Bootstrap resamples for the confidence interval of μ*.
     pub bootstrap_resamples: usize,
+    /// Confidence level of the interval (0.95: 95 %).
     pub confidence_level: f64,
+    /// Seed of the design and the bootstrap.
     pub seed: u64,
 }
 
@@ -65,21 +68,27 @@ impl Default for MorrisOptions {
 /// Morris measures of one factor for one output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MorrisFactor {
+    /// Factor name.
     pub factor: String,
+    /// μ: mean of the elementary effects (signed), in the output's unit.
     pub mu: f64,
     /// μ* with its bootstrap confidence interval.
     pub mu_star: Estimate,
+    /// σ: standard deviation of the elementary effects, in the output's unit.
     pub sigma: f64,
 }
 
 /// Morris measures for one output, in factor order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MorrisOutput {
+    /// Output name.
     pub name: String,
+    /// Measures per factor, in factor order.
     pub factors: Vec<MorrisFactor>,
 }
 
 impl MorrisOutput {
+    /// The measures of factor `name`, if present.
     pub fn factor(&self, name: &str) -> Option<&MorrisFactor> {
         self.factors.iter().find(|f| f.factor == name)
     }
@@ -96,22 +105,34 @@ impl MorrisOutput {
 /// Result of a Morris screening, ready for JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MorrisResult {
+    /// Method name, for the record.
     pub method: String,
+    /// Factor names, in design order.
     pub factors: Vec<String>,
+    /// Number of trajectories r.
     pub trajectories: usize,
+    /// Number of grid levels p.
     pub levels: usize,
     /// Δ in unit coordinates.
     pub delta: f64,
+    /// Candidate trajectories drawn for improved spread, if used.
     pub spread_candidates: Option<usize>,
+    /// Probability cut from each infinite tail.
     pub tail_probability: f64,
+    /// Model runs, r(k + 1).
     pub model_runs: usize,
+    /// Seed of the design and the bootstrap.
     pub seed: u64,
+    /// Bootstrap resamples.
     pub bootstrap_resamples: usize,
+    /// Confidence level of the intervals.
     pub confidence_level: f64,
+    /// Measures per output.
     pub outputs: Vec<MorrisOutput>,
 }
 
 impl MorrisResult {
+    /// The measures of output `name`, if present.
     pub fn output(&self, name: &str) -> Option<&MorrisOutput> {
         self.outputs.iter().find(|o| o.name == name)
     }
@@ -127,6 +148,7 @@ pub struct MorrisDesign {
 }
 
 impl MorrisDesign {
+    /// Builds the design for `factors`; invalid options or factors are diagnostics naming the field.
     pub fn new(factors: &[Factor], options: &MorrisOptions) -> Result<Self, Diagnostics> {
         let mut problems = Diagnostics::new();
         if let Err(d) = setup_problem(factors) {
@@ -198,6 +220,7 @@ impl MorrisDesign {
         &self.points
     }
 
+    /// Number of model runs the design needs.
     pub fn runs(&self) -> usize {
         self.points.len()
     }

@@ -60,14 +60,18 @@ impl Default for SobolOptions {
 /// First-order and total index of one factor for one output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FactorSobol {
+    /// Factor name.
     pub factor: String,
+    /// First-order index S_i with its bootstrap interval.
     pub first_order: Estimate,
+    /// Total index S_Ti with its bootstrap interval.
     pub total: Estimate,
 }
 
 /// Indices for one output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SobolOutput {
+    /// Output name.
     pub name: String,
     /// Mean of the output over A and B.
     pub mean: f64,
@@ -79,6 +83,7 @@ pub struct SobolOutput {
 }
 
 impl SobolOutput {
+    /// The indices of factor `name`, if defined.
     pub fn factor(&self, name: &str) -> Option<&FactorSobol> {
         self.indices.as_ref()?.iter().find(|f| f.factor == name)
     }
@@ -89,16 +94,24 @@ impl SobolOutput {
 pub struct SobolResult {
     /// Names the design and estimators.
     pub method: String,
+    /// Factor names, in design order.
     pub factors: Vec<String>,
+    /// Base samples N (rows of each of A and B).
     pub base_samples: usize,
+    /// Model runs, N(k + 2).
     pub model_runs: usize,
+    /// Seed of the design and the bootstrap.
     pub seed: u64,
+    /// Bootstrap resamples.
     pub bootstrap_resamples: usize,
+    /// Confidence level of the intervals.
     pub confidence_level: f64,
+    /// Indices per output.
     pub outputs: Vec<SobolOutput>,
 }
 
 impl SobolResult {
+    /// The indices of output `name`, if present.
     pub fn output(&self, name: &str) -> Option<&SobolOutput> {
         self.outputs.iter().find(|o| o.name == name)
     }
@@ -175,6 +188,7 @@ impl SaltelliDesign {
         &self.points
     }
 
+    /// The factors, in design order.
     pub fn factors(&self) -> &[Factor] {
         &self.factors
     }

@@ -25,8 +25,11 @@ use crate::random::mix as splitmix64;
 /// that moved between points s and s + 1 and its signed change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trajectory {
+    /// The k + 1 points in the unit cube.
     pub points: Vec<Vec<f64>>,
+    /// Factor moved at each step.
     pub moved: Vec<usize>,
+    /// Signed change of that factor at each step (±Δ).
     pub step: Vec<f64>,
 }
 

@@ -33,47 +33,75 @@ use crate::units::S_PER_H;
 
 use super::family::VesselHandle;
 
+/// A resolved address (see the module docs): one number of a scenario, read and written in its user unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Address {
+    /// A kinetic parameter (`model.<param>`).
     ModelParam {
+        /// Index in the family's parameter order.
         index: usize,
+        /// Factor from the model file's unit to SI.
         factor: f64,
     },
+    /// An initial concentration (`initial.<species>_<unit>`).
     Initial {
+        /// The species.
         species: Species,
+        /// Factor from the key's unit to SI.
         factor: f64,
     },
+    /// The initial working volume (`initial.volume_l`), L.
     InitialVolume,
+    /// A medium's concentration (`media.<name>.<species>_<unit>`).
     Medium {
+        /// Index into the recipe's media.
         medium: usize,
+        /// The species.
         species: Species,
+        /// Factor from the key's unit to SI.
         factor: f64,
     },
+    /// An initial set-point (`setpoints.<field>`).
     Setpoint(SetpointField),
+    /// The time of a set-point shift (`shifts[i].time_h`), h.
     ShiftTime {
+        /// Index of the shift.
         shift: usize,
     },
     /// A set-point the i-th shift sets.
     ShiftSetpoint {
+        /// Index of the shift.
         shift: usize,
+        /// The set-point.
         field: SetpointField,
     },
+    /// The feed scale (`feeds.scale`), a factor on every feed.
     FeedScale,
     /// A field of one recipe feed entry (`Recipe::feeds[entry]`).
     Feed {
+        /// Index into `Recipe::feeds`.
         entry: usize,
+        /// The field.
         field: FeedField,
     },
+    /// A number of the vessel file (`equipment.<field>`).
     Equipment(EquipmentField),
 }
 
+/// A set-point field, in the recipe file's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetpointField {
+    /// `temperature_c`, °C.
     TemperatureC,
+    /// `ph`.
     Ph,
+    /// `do_pct`, % of air saturation.
     DoPct,
+    /// `agitation_rpm`, rpm.
     AgitationRpm,
+    /// `sparge_slpm`, standard L/min.
     SpargeSlpm,
+    /// `base_concentration_m`, mol/L.
     BaseConcentrationM,
 }
 
@@ -93,6 +121,7 @@ pub enum FeedField {
     RatePctOfInitialPerDay,
     /// Continuous: start and end, h.
     StartH,
+    /// Continuous: end, h.
     EndH,
 }
 
@@ -128,6 +157,7 @@ const CONTINUOUS_FIELDS: &[(&str, FeedField)] = &[
 pub const FEED_SCALE_MAX: f64 = 10.0;
 
 impl SetpointField {
+    /// The field's name in recipe files (`temperature_c`).
     pub fn name(self) -> &'static str {
         SETPOINTS
             .iter()
@@ -139,8 +169,11 @@ impl SetpointField {
 /// Numbers that addresses read and write: the parameter vector (SI), the
 /// compiled recipe and the vessel.
 pub struct Target<'a> {
+    /// Kinetic parameters, SI.
     pub params_si: &'a mut Vec<f64>,
+    /// The compiled recipe.
     pub recipe: &'a mut Recipe,
+    /// The vessel, if any.
     pub vessel: &'a mut Option<VesselHandle>,
 }
 

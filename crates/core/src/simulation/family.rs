@@ -12,14 +12,18 @@ use crate::error::Diagnostics;
 /// A model family known to biotwin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
+    /// Xing et al. (2010) CHO fed-batch kinetics (`xing2010`).
     Xing2010,
+    /// The platform CHO model with vessel coupling and quality states (`cho_platform`).
     ChoPlatform,
 }
 
 /// A constructed model of any family.
 #[derive(Debug, Clone)]
 pub enum AnyModel {
+    /// A Xing 2010 model.
     Xing2010(Xing2010),
+    /// A platform CHO model.
     ChoPlatform(ChoPlatform),
 }
 
@@ -27,20 +31,25 @@ pub enum AnyModel {
 pub type VesselHandle = Arc<dyn crate::bioreactor::vessel::Vessel>;
 
 impl Family {
+    /// Every family.
     pub const ALL: &'static [Family] = &[Family::Xing2010, Family::ChoPlatform];
 
+    /// The family named `name` (as in model files), if any.
     pub fn parse(name: &str) -> Option<Family> {
         Family::ALL.iter().copied().find(|f| f.name() == name)
     }
+    /// Names of every family.
     pub fn names() -> Vec<&'static str> {
         Family::ALL.iter().map(|f| f.name()).collect()
     }
+    /// The family's name in model files.
     pub fn name(self) -> &'static str {
         match self {
             Family::Xing2010 => "xing2010",
             Family::ChoPlatform => "cho_platform",
         }
     }
+    /// The family's parameter table, in parameter order.
     pub fn params(self) -> &'static [ParamSpec] {
         match self {
             Family::Xing2010 => xing2010::PARAMS,
@@ -54,6 +63,7 @@ impl Family {
             Family::ChoPlatform => platform::QUALITY.to_vec(),
         }
     }
+    /// Whether the family needs an equipment file (gas transfer).
     pub fn needs_vessel(self) -> bool {
         matches!(self, Family::ChoPlatform)
     }

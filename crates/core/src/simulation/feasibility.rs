@@ -83,8 +83,11 @@ pub enum WarningKind {
     O2Capacity,
     /// Dissolved O₂ below its set-point at the recipe's set-points.
     O2Supply,
+    /// Sparge gas flow outside the vessel's range.
     GasFlow,
+    /// Agitation outside the vessel's range.
     Agitation,
+    /// Impeller tip speed above the vessel's limit.
     TipSpeed,
     /// Gassed P/V or v_s outside the kLa correlation's fitted range.
     KlaRange,
@@ -113,6 +116,7 @@ pub enum WarningKind {
 }
 
 impl WarningKind {
+    /// The kind's name in reports (`working_volume`, `gas_flow`).
     pub fn name(self) -> &'static str {
         match self {
             WarningKind::WorkingVolume => "working_volume",
@@ -142,11 +146,17 @@ impl WarningKind {
 /// failed Monte Carlo run).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Warning {
+    /// What the warning is about.
     pub kind: WarningKind,
+    /// Name of the checked quantity, with unit.
     pub metric: String,
+    /// The worst value, in the metric's unit.
     pub value: Option<f64>,
+    /// The limit it crossed, same unit.
     pub limit: Option<f64>,
+    /// Batch time of the worst value, h.
     pub time_h: Option<f64>,
+    /// The whole warning in one sentence.
     pub message: String,
 }
 
@@ -188,9 +198,13 @@ pub fn strict_error(file: &std::path::Path, warnings: &[Warning]) -> Error {
 pub struct Quantity {
     /// Name with unit, e.g. `peak_volume_l`.
     pub name: String,
+    /// Kind of warning the quantity raises.
     pub kind: WarningKind,
+    /// Worst value over the batch, in the unit of its name.
     pub value: f64,
+    /// Batch time of the worst value, h.
     pub time_h: f64,
+    /// Its limit, same unit; `None`: reported, not limited.
     pub limit: Option<f64>,
     /// `true`: larger is worse (the limit is a ceiling); `false`: smaller is
     /// worse (a floor).
@@ -235,12 +249,16 @@ impl Quantity {
 /// The check of one batch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Feasibility {
+    /// Identifier of the vessel checked.
     pub equipment_id: String,
+    /// Every quantity checked.
     pub quantities: Vec<Quantity>,
+    /// Quantities outside their limits.
     pub warnings: Vec<Warning>,
 }
 
 impl Feasibility {
+    /// The quantity named `name`, if checked.
     pub fn quantity(&self, name: &str) -> Option<&Quantity> {
         self.quantities.iter().find(|q| q.name == name)
     }

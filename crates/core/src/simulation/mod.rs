@@ -20,33 +20,72 @@ use address::{Address, Target};
 pub use family::{AnyModel, Family};
 
 /// Everything needed to simulate one batch, mutable through addresses.
+///
+/// Built from a validated process file ([`load_process`], then
+/// [`Scenario::from_definition`]); [`Scenario::simulate`] integrates the
+/// batch and returns its trajectory and end-of-batch quality attributes.
+///
+/// ```
+/// use biotwin_core::simulation::{Scenario, load_process};
+///
+/// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+///     .join("../../process-models/processes/cho-platform-3l.toml");
+/// let def = load_process(&path).expect("the shipped process is valid");
+/// let mut scenario = Scenario::from_definition(&def).expect("it compiles");
+///
+/// // Every number a user may change is reachable by its address, in the
+/// // unit of its file (here °C for the initial temperature set-point).
+/// let t = scenario
+///     .address("setpoints.temperature_c", &def.model.params.file_factor)
+///     .unwrap();
+/// scenario.set(&t, 36.0);
+/// assert!((scenario.get(&t) - 36.0).abs() < 1e-12);
+/// assert_eq!(scenario.recipe.setpoints.temperature_k, Some(36.0 + 273.15));
+///
+/// let outcome = scenario.simulate(true)?;
+/// let titer = outcome.quality_value("titer_g_per_l").unwrap();
+/// assert!(titer.is_finite() && titer > 0.0);
+/// // The trajectory ends at the recipe's duration.
+/// let time_h = outcome.column("time_h").unwrap();
+/// assert_eq!(*time_h.last().unwrap(), def.recipe.duration_s / 3600.0);
+/// # Ok::<(), biotwin_core::error::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// Kinetic family.
     pub family: Family,
+    /// Parameter values, SI, in the family's order.
     pub params_si: Vec<f64>,
+    /// The compiled recipe, SI.
     pub recipe: Recipe,
+    /// The vessel, for families that need one.
     pub vessel: Option<family::VesselHandle>,
+    /// Numerical settings.
     pub options: RunOptions,
 }
 
 /// A simulated batch.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// Output column names, each with its unit (`titer_g_per_l`).
     pub columns: Vec<String>,
     /// Row-major table, `columns.len()` values per row.
     pub data: Vec<f64>,
     /// End-of-batch quality attributes (name with unit, value).
     pub quality: Vec<(String, f64)>,
+    /// Work done by the integrator.
     pub stats: WorkStats,
 }
 
 impl Outcome {
+    /// The end-of-batch value of quality attribute `name`, if reported.
     pub fn quality_value(&self, name: &str) -> Option<f64> {
         self.quality
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| *v)
     }
+    /// The values of column `name` over the output rows, if present.
     pub fn column(&self, name: &str) -> Option<Vec<f64>> {
         let i = self.columns.iter().position(|c| c == name)?;
         Some(self.rows().map(|r| r[i]).collect())
@@ -55,6 +94,7 @@ impl Outcome {
     pub fn rows(&self) -> std::slice::ChunksExact<'_, f64> {
         self.data.chunks_exact(self.columns.len().max(1))
     }
+    /// Number of output rows.
     pub fn n_rows(&self) -> usize {
         self.data.len() / self.columns.len().max(1)
     }
@@ -321,6 +361,7 @@ impl Scenario {
         )
     }
 
+    /// The value at address `a`, in its user unit.
     pub fn get(&mut self, a: &Address) -> f64 {
         a.get(&mut Target {
             params_si: &mut self.params_si,
@@ -329,6 +370,7 @@ impl Scenario {
         })
     }
 
+    /// Sets the value at address `a`, given in its user unit, without checking it (see [`Address::check`]).
     pub fn set(&mut self, a: &Address, v: f64) {
         a.set(
             &mut Target {
@@ -426,6 +468,7 @@ pub enum SetOrigin<'a> {
 }
 
 impl SetOrigin<'_> {
+    /// A diagnostic for the override `key`: in the process file's `[set]` (with its line) or on the command line.
     pub fn diag(
         &self,
         key: &str,

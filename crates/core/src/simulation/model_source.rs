@@ -20,6 +20,7 @@ use super::Family;
 pub struct ModelProvenance {
     /// The model file's `[model] id`.
     pub id: String,
+    /// The model file's `[model] version`.
     pub version: String,
     /// Where it was read from: a path (a registry id later).
     pub source: String,
@@ -27,10 +28,14 @@ pub struct ModelProvenance {
     pub sha256: String,
 }
 
+/// A kinetic model resolved from a process file's reference, with its provenance.
 #[derive(Debug, Clone)]
 pub struct ResolvedModel {
+    /// The validated model.
     pub model: KineticModel,
+    /// What a prediction records about it.
     pub provenance: ModelProvenance,
+    /// The file it was read from.
     pub path: PathBuf,
     /// The model file's text, verbatim (its sha256 is `provenance.sha256`):
     /// what a study copies beside its outputs so that they name a file that

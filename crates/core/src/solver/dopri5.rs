@@ -74,9 +74,11 @@ const LN_FAC_OLD_MIN: f64 = -9.210340371976184;
 /// Tolerance and limits of one integration.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings<const N: usize> {
+    /// Relative tolerance.
     pub rtol: f64,
     /// Absolute tolerance per component, in the component's unit.
     pub atol: SVector<f64, N>,
+    /// Most steps before giving up.
     pub max_steps: u32,
     /// The error norm covers the first `controlled` components (N: all).
     /// Forward sensitivities appended to a model's states are left out, so
@@ -89,8 +91,11 @@ pub struct Settings<const N: usize> {
 /// Work done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Right-hand-side evaluations.
     pub rhs_evaluations: u64,
+    /// Steps accepted.
     pub accepted_steps: u64,
+    /// Steps rejected by the error control.
     pub rejected_steps: u64,
 }
 
@@ -98,9 +103,17 @@ pub struct Counts {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stop<E> {
     /// More than `max_steps` steps.
-    MaxSteps { t: f64, steps: u32 },
+    MaxSteps {
+        /// Time reached, in the system's time unit.
+        t: f64,
+        /// Steps taken.
+        steps: u32,
+    },
     /// The step became too small for the time's floating-point resolution.
-    StepUnderflow { t: f64 },
+    StepUnderflow {
+        /// Time reached, in the system's time unit.
+        t: f64,
+    },
     /// The caller's check of an accepted step failed.
     Rejected(E),
 }

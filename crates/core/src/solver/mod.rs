@@ -29,7 +29,9 @@ pub mod dopri5;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
+    /// Dormand–Prince 5(4), adaptive step.
     Dopri5,
+    /// Dormand–Prince 8(5,3), adaptive step.
     Dop853,
 }
 
@@ -80,8 +82,11 @@ pub trait OdeSystem<const N: usize> {
 /// What went wrong, where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SolverFailure {
+    /// Time of the failure, s.
     pub time_s: f64,
+    /// What failed.
     pub message: String,
+    /// The state at the failure, as text naming each component.
     pub state: String,
 }
 
@@ -98,9 +103,13 @@ impl From<SolverFailure> for crate::error::Error {
 /// Work counters summed over segments.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WorkStats {
+    /// Right-hand-side evaluations.
     pub rhs_evaluations: u64,
+    /// Steps accepted.
     pub accepted_steps: u64,
+    /// Steps rejected by the error control.
     pub rejected_steps: u64,
+    /// Integration segments (between recipe events).
     pub segments: u64,
 }
 

@@ -95,7 +95,9 @@ pub struct OnlineStep {
 /// sample taken at `time_h`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LabSample {
+    /// Batch time the sample was taken at, h.
     pub time_h: f64,
+    /// Results in [`LAB`] order, `None` where not measured.
     pub values: [Option<f64>; 6],
 }
 
@@ -103,17 +105,24 @@ pub struct LabSample {
 /// prior mean in every member).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimated {
+    /// Estimate μp, the maximum specific penicillin production rate.
     pub mu_p: bool,
+    /// Estimate μx,max, the maximum specific biomass growth rate.
     pub mux_max: bool,
+    /// Estimate the kLa correlation constant α.
     pub alpha_kla: bool,
+    /// Estimate the nitrogen concentration of the PAA feed.
     pub n_conc_paa: bool,
+    /// Estimate the PAA concentration of the PAA feed.
     pub paa_c: bool,
 }
 
 /// A normal prior: mean and standard deviation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Normal {
+    /// Mean, in the quantity's own unit.
     pub mean: f64,
+    /// Standard deviation, same unit as the mean.
     pub sd: f64,
 }
 
@@ -122,17 +131,27 @@ pub struct Normal {
 pub struct Prior {
     /// Kinetic parameters (the generator's published distributions).
     pub mu_p: Normal,
+    /// Maximum specific biomass growth rate μx,max, 1/h.
     pub mux_max: Normal,
+    /// kLa correlation constant α.
     pub alpha_kla: Normal,
+    /// Nitrogen concentration of the PAA feed, mg/L.
     pub n_conc_paa: Normal,
+    /// PAA concentration of the PAA feed, mg/L.
     pub paa_c: Normal,
     /// Initial states not in the lab sample.
     pub do2_mg_per_l: Normal,
+    /// Initial O₂ in the off-gas, mol/mol.
     pub o2_offgas_mol_per_mol: Normal,
+    /// Initial broth volume, L.
     pub v_l: Normal,
+    /// Initial vessel weight, kg.
     pub wt_kg: Normal,
+    /// Initial pH.
     pub ph: Normal,
+    /// Initial broth temperature, K.
     pub t_k: Normal,
+    /// Initial CO₂ in the off-gas, %.
     pub co2_offgas_pct: Normal,
 }
 
@@ -311,8 +330,11 @@ struct Member {
 /// Summary of one estimated parameter across the ensemble.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ParameterEstimate {
+    /// Parameter name (as in [`Estimated`]).
     pub name: &'static str,
+    /// Ensemble mean, in the parameter's unit.
     pub mean: f64,
+    /// Ensemble standard deviation, same unit.
     pub sd: f64,
 }
 
@@ -326,6 +348,7 @@ pub struct Forecast {
     pub mean_g_per_l: f64,
     /// 5 % and 95 % quantiles of the members' final values, g/L.
     pub p05_g_per_l: f64,
+    /// 95 % quantile of the members' final values, g/L.
     pub p95_g_per_l: f64,
     /// Each completed member's final penicillin, g/L.
     pub members_g_per_l: Vec<f64>,

@@ -19,29 +19,54 @@ pub const N_STATES: usize = 37;
 pub type State = SVector<f64, N_STATES>;
 
 // State indices (the order of the published model's y vector).
+/// State index: substrate (sugar), g/L.
+/// State indices follow the order of the published model's y vector.
 pub const S: usize = 0; // substrate (sugar) g/L
+/// State index: dissolved O₂, mg/L.
 pub const DO2: usize = 1; // dissolved O2 mg/L
+/// State index: O₂ in the off-gas, mol/mol.
 pub const O2_OFFGAS: usize = 2; // O2 in off-gas, mol/mol
+/// State index: penicillin, g/L.
 pub const P: usize = 3; // penicillin g/L
+/// State index: broth volume, L.
 pub const V: usize = 4; // broth volume L
+/// State index: vessel weight, kg.
 pub const WT: usize = 5; // vessel weight kg
+/// State index: H⁺ concentration, mol/L (pH = −log10).
 pub const H_ION: usize = 6; // H+ concentration mol/L (pH = -log10)
+/// State index: broth temperature, K.
 pub const T: usize = 7; // broth temperature K
+/// State index: generated heat (integral of the heat balance).
 pub const Q: usize = 8; // generated heat (integral of the heat balance)
+/// State index: broth viscosity, cP.
 pub const VISCOSITY: usize = 9; // cP
+/// State index: culture age ∫ X dt, g h/L.
 pub const CULTURE_AGE: usize = 10; // ∫ X dt, g h/L
+/// State index: growing (branching) hyphal region A0, g/L.
 pub const A0: usize = 11; // growing (branching) hyphal region g/L
+/// State index: non-growing (extension) hyphal region A1, g/L.
 pub const A1: usize = 12; // non-growing (extension) region g/L
+/// State index: degenerated hyphal region A3, g/L.
 pub const A3: usize = 13; // degenerated region g/L
+/// State index: autolysed hyphal region A4, g/L.
 pub const A4: usize = 14; // autolysed region g/L
+/// State index: vacuole number density of class 0 (classes 1 to 9 follow it).
 pub const N0: usize = 15; // vacuole number density class 0 (n1..n9 follow)
+/// State index: vacuoles of the largest class.
 pub const NM: usize = 25; // vacuoles of the largest class
+/// State index: mean vacuole volume fraction.
 pub const PHI0: usize = 26; // mean vacuole volume fraction
+/// State index: CO₂ in the off-gas, %.
 pub const CO2_OFFGAS: usize = 27; // CO2 in off-gas, %
+/// State index: dissolved CO₂.
 pub const CO2_D: usize = 28; // dissolved CO2
+/// State index: phenylacetic acid (PAA), mg/L.
 pub const PAA: usize = 29; // phenylacetic acid mg/L
+/// State index: nitrogen (NH₃), mg/L.
 pub const NH3: usize = 30; // nitrogen mg/L
+/// State index: ∫ μp dt over the current step.
 pub const MU_P_INT: usize = 31; // ∫ μp dt over the step
+/// State index: ∫ μe dt over the current step.
 pub const MU_X_INT: usize = 32; // ∫ μe dt over the step
 /// Bookkeeping: broth evaporated, L.
 pub const EVAPORATED_L: usize = 33;

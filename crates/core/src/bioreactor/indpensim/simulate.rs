@@ -12,28 +12,43 @@ use crate::solver::dopri5;
 /// units.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InitialState {
+    /// Substrate (sugar), g/L.
     pub s_g_per_l: f64,
+    /// Dissolved O₂, mg/L.
     pub do2_mg_per_l: f64,
+    /// O₂ in the off-gas, mol/mol.
     pub o2_offgas_mol_per_mol: f64,
+    /// Penicillin, g/L.
     pub p_g_per_l: f64,
+    /// Broth volume, L.
     pub v_l: f64,
+    /// Vessel weight, kg.
     pub wt_kg: f64,
+    /// pH.
     pub ph: f64,
+    /// Broth temperature, K.
     pub t_k: f64,
     /// Growing region; the non-growing region a1 is given separately
     /// (the generator sets a0 = X0/3, a1 = 2·X0/3).
     pub a0_g_per_l: f64,
+    /// Non-growing hyphal region a1, g/L.
     pub a1_g_per_l: f64,
+    /// CO₂ in the off-gas, %.
     pub co2_offgas_pct: f64,
+    /// Phenylacetic acid, mg/L.
     pub paa_mg_per_l: f64,
+    /// Nitrogen (NH₃), mg/L.
     pub nh3_mg_per_l: f64,
 }
 
 /// Everything that determines a recipe-driven batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
+    /// The batch's initial state.
     pub initial: InitialState,
+    /// The batch's kinetic parameters.
     pub kinetics: Kinetics,
+    /// The operating recipe: feed, aeration, pressure and discharge profiles.
     pub recipe: Recipe,
     /// Disturbances of steps 1..=n (index = step − 1); a batch without
     /// recorded disturbances uses zeros (the nominal process).
@@ -47,6 +62,7 @@ pub struct Batch {
 /// from it are the reference's own integration error.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Accuracy {
+    /// Relative tolerance of the integrator.
     pub rtol: f64,
     /// Absolute tolerance relative to each state's nominal scale.
     pub atol_scaled: f64,
