@@ -244,7 +244,7 @@ pub fn run(a: Args) -> Result<(), Error> {
     }
     let nn_device = nn_device(&a)?;
     a.linfa
-        .check_applies(a.model.linfa(), &format!("{:?}", a.model).to_lowercase())?;
+        .check_applies(a.model.linfa(), &model_name(a.model))?;
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
@@ -569,7 +569,7 @@ fn run_ladder(
                     "<command line>",
                     "--model",
                     "pls, gp, elastic-net, svr or random-forest with --ladder (the rungs of a live ladder)",
-                    format!("{:?}", a.model).to_lowercase(),
+                    model_name(a.model),
                 ));
             }
         },
@@ -600,4 +600,10 @@ fn run_ladder(
     }
     outln!("ladder written to {}", out.display());
     Ok(())
+}
+
+/// The `--model` value as typed on the command line (e.g. `elastic-net`).
+fn model_name(m: Kind) -> String {
+    clap::ValueEnum::to_possible_value(&m)
+        .map_or_else(|| format!("{m:?}"), |v| v.get_name().to_string())
 }

@@ -334,6 +334,32 @@ fn bad_enkf_site_and_filter_files_name_file_line_and_field() {
             && log.contains("found 480"),
         "{log}"
     );
+
+    // A misspelt key is refused, not ignored (it would run 48 members).
+    std::fs::write(
+        &filter,
+        text.replace("forecast_members = 480", "forecast_member = 4"),
+    )
+    .unwrap();
+    let (code, log) = live_once(&site_path);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("forecast_member"), "{log}");
+
+    // A held-out batch (B16-B20) is refused unless the filter file opts in.
+    std::fs::write(
+        &filter,
+        text.replace("forecast_members = 480", "forecast_members = 4"),
+    )
+    .unwrap();
+    let held = good.replacen("id = \"B01\"", "id = \"B17\"", 1);
+    assert_ne!(held, good);
+    std::fs::write(&site_path, &held).unwrap();
+    let (code, log) = live_once(&site_path);
+    assert_eq!(code, 2, "{log}");
+    assert!(
+        log.contains("batches.B17.id") && log.contains("held-out test set"),
+        "{log}"
+    );
 }
 
 /// The observations of B01's first `hours` as the engine would hand them

@@ -332,6 +332,18 @@ impl SiteFactory {
         use crate::indpensim::{CQA, EnkfFile, EnkfPredictor};
         // Errors in the filter file or the recipes name those files.
         let file = EnkfFile::read(path)?;
+        if !file.held_out && biotwin_ml::indpensim_forecast::HELD_OUT.contains(&b.id.as_str()) {
+            return Err(self.error(
+                b,
+                "id",
+                &format!(
+                    "a batch other than the filter's held-out test set {} (or `held_out = true` in `{}`)",
+                    biotwin_ml::indpensim_forecast::HELD_OUT.join(", "),
+                    path.display()
+                ),
+                b.id.clone(),
+            ));
+        }
         let spec = self
             .plan_limits(b)?
             .iter()

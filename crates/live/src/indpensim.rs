@@ -161,13 +161,19 @@ pub fn check_site(
 
 /// The predictor file (`[indpensim_enkf]`).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PredictorFile {
     indpensim_enkf: FileSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileSection {
     recipes: PathBuf,
+    /// Allow the held-out batches B16–B20 (the filter's pre-registered
+    /// test set): off by default, so a site cannot score on them unnoticed.
+    #[serde(default)]
+    held_out: bool,
     #[serde(default)]
     forecast_members: Option<usize>,
 }
@@ -179,6 +185,8 @@ pub struct EnkfFile {
     /// The recipes file (resolved).
     pub recipes: PathBuf,
     pub forecast_members: usize,
+    /// Whether the held-out batches B16–B20 may run (`held_out = true`).
+    pub held_out: bool,
     /// SHA-256 of the file's text.
     pub sha256: String,
 }
@@ -214,6 +222,7 @@ impl EnkfFile {
             path: path.to_path_buf(),
             recipes,
             forecast_members,
+            held_out: f.indpensim_enkf.held_out,
             sha256: hex::encode(Sha256::digest(src.text.as_bytes())),
         })
     }
