@@ -120,23 +120,31 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// The leaf value for one standardised row.
-    pub fn predict_row(&self, x: &[f64]) -> &[f64] {
+    /// The leaf value for one standardised row; `None` when the tree is
+    /// malformed (a child index out of range or not after its parent, a
+    /// feature beyond the row): a grown tree lists nodes in preorder, so a
+    /// well-formed one reaches a leaf in fewer steps than it has nodes and
+    /// a crafted file can neither panic nor loop here.
+    pub fn predict_row(&self, x: &[f64]) -> Option<&[f64]> {
         let mut k = 0;
         loop {
-            match &self.nodes[k] {
-                Node::Leaf { value } => return value,
+            match self.nodes.get(k)? {
+                Node::Leaf { value } => return Some(value),
                 Node::Split {
                     feature,
                     threshold,
                     left,
                     right,
                 } => {
-                    k = if x[*feature] <= *threshold {
+                    let next = if *x.get(*feature)? <= *threshold {
                         *left
                     } else {
                         *right
+                    };
+                    if next <= k {
+                        return None;
                     }
+                    k = next;
                 }
             }
         }
@@ -224,7 +232,11 @@ impl Grower<'_> {
                     .sum::<f64>()
                     - parent;
                 if gain > 1e-12 && best.is_none_or(|(g, _, _)| gain > g) {
-                    best = Some((gain, f, 0.5 * (a + b)));
+                    // The midpoint, unless it rounds to b (adjacent floats) or
+                    // overflows: then a, which splits the rows alike.
+                    let mid = 0.5 * (a + b);
+                    let t = if mid < b && mid.is_finite() { mid } else { a };
+                    best = Some((gain, f, t));
                 }
             }
         }
@@ -301,7 +313,10 @@ impl Fit for ForestParams {
             let tree = Tree { nodes: g.nodes };
             for i in (0..n).filter(|&i| !in_bag[i]) {
                 let row: Vec<f64> = x.row(i).iter().copied().collect();
-                for (j, v) in tree.predict_row(&row).iter().enumerate() {
+                let leaf = tree.predict_row(&row).ok_or_else(|| {
+                    SurrogateError::Numerical("a grown tree is malformed (a bug)".into())
+                })?;
+                for (j, v) in leaf.iter().enumerate() {
                     oob_sum[(i, j)] += v;
                 }
                 oob_count[i] += 1;
@@ -352,10 +367,22 @@ impl Predict for ForestModel {
         for i in 0..x.nrows() {
             let row: Vec<f64> = xs.row(i).iter().copied().collect();
             for t in &self.trees {
-                for (j, v) in t.predict_row(&row).iter().enumerate() {
+                let leaf = t.predict_row(&row).filter(|v| v.len() == q).ok_or_else(|| {
+                    SurrogateError::Numerical(format!(
+                        "a malformed tree in the forest (a node out of order or range, or a leaf without {q} values)"
+                    ))
+                })?;
+                for (j, v) in leaf.iter().enumerate() {
                     z[(i, j)] += v;
                 }
             }
+        }
+        if self.trees.is_empty() || self.oob_rmse.len() != q {
+            return Err(SurrogateError::Numerical(format!(
+                "a forest with {} trees and {} out-of-bag errors for {q} targets",
+                self.trees.len(),
+                self.oob_rmse.len()
+            )));
         }
         z /= self.trees.len() as f64;
         let mean = self.y_scaler.invert(&z);
@@ -367,6 +394,44 @@ impl Predict for ForestModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_malformed_forest_is_an_error_not_a_hang_or_a_panic() {
+        let n = 20;
+        let x = DMatrix::from_fn(n, 2, |i, j| (i * (j + 1)) as f64);
+        let y = DMatrix::from_fn(n, 1, |i, _| i as f64);
+        let good = ForestParams::default()
+            .fit(&TrainingSet::from_matrices(x, y))
+            .unwrap();
+        let t = DMatrix::from_row_slice(1, 2, &[3.0, 6.0]);
+        assert!(good.predict(&t).unwrap().mean[(0, 0)].is_finite());
+        let split = |feature, left, right| Node::Split {
+            feature,
+            threshold: 0.0,
+            left,
+            right,
+        };
+        let leaf = |n: usize| Node::Leaf {
+            value: vec![0.0; n],
+        };
+        for nodes in [
+            vec![split(0, 0, 0)],                          // a node that is its own child
+            vec![split(0, 1, 2), split(0, 0, 0), leaf(1)], // a cycle back to the root
+            vec![split(0, 9, 1), leaf(1)], // a child out of range (the row goes left)
+            vec![split(7, 1, 2), leaf(1), leaf(1)], // a feature beyond the row
+            vec![leaf(3)],                 // a leaf of the wrong width
+            vec![],                        // no nodes
+        ] {
+            let mut bad = good.clone();
+            bad.trees = vec![Tree {
+                nodes: nodes.clone(),
+            }];
+            assert!(bad.predict(&t).is_err(), "{nodes:?}");
+        }
+        let mut none = good.clone();
+        none.trees.clear();
+        assert!(none.predict(&t).is_err());
+    }
 
     #[test]
     fn a_forest_learns_a_step_and_reports_its_oob_error() {
