@@ -200,12 +200,12 @@ impl MechanisticPredictor {
         let discrepancy_file =
             discrepancy::path_for(&def.path).filter(|p| opts.model_discrepancy && p.is_file());
         let model_id = format!(
-            "mechanistic-ekf/{}/{}@{}{registry}/sha256:{}/inputs-sha256:{}",
+            "mechanistic-ekf/{}/{}@{}{registry}/inputs-sha256:{}/sha256:{}",
             def.id,
             def.model.id,
             def.model.version,
+            inputs_sha256(def, discrepancy_file.as_deref())?,
             provenance.sha256,
-            inputs_sha256(def, discrepancy_file.as_deref())?
         );
         let inner = match sc.family {
             Family::Xing2010 => {
