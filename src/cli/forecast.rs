@@ -113,7 +113,12 @@ pub fn run(a: Args) -> Result<(), Error> {
     let path = dir
         .join("batches")
         .join(format!("{}_historian.csv.gz", a.batch));
-    let mut record = read_historian(&path, &start, last)?;
+    // With the evaluation's noise the whole record is read, as the
+    // evaluation reads it: the noise is one seeded stream over every step
+    // and lab sample, so a shorter record would draw it differently (the
+    // filter still stops at the last requested fraction).
+    let read_to = if a.measurement_noise { N_STEPS } else { last };
+    let mut record = read_historian(&path, &start, read_to)?;
     if a.measurement_noise {
         record = add_noise(&record, &s.data_noise, batch_seed(s.noise_seed, &a.batch));
     }

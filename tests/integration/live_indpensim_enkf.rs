@@ -236,6 +236,49 @@ fn live_enkf_site_records_the_harness_forecasts_and_resumes_exactly() {
         close(pt["p95_g_per_l"].as_f64().unwrap(), c.p95),
         "{pt} vs {c:?}"
     );
+
+    // With `--measurement-noise` the CLI's forecast at a fraction short of
+    // the end is the evaluation harness's (the noise is drawn over the
+    // whole record, as the harness draws it).
+    let out = Command::new(BIN)
+        .args([
+            "forecast",
+            "--dataset",
+            root("training-data/indpensim").to_str().unwrap(),
+            "--batch",
+            "B01",
+            "--at",
+            "2.6087%",
+            "--forecast-members",
+            "4",
+            "--measurement-noise",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cli = &v["points"][0];
+    let eval = biotwin_ml::indpensim_forecast::evaluate_batch(
+        &root("training-data/indpensim"),
+        "B01",
+        &EvalSettings {
+            fractions: vec![30.0 / 1150.0],
+            forecast_members: Some(FORECAST_MEMBERS),
+            ..EvalSettings::default()
+        },
+    )
+    .unwrap();
+    let e = &eval.points[0];
+    assert!(
+        close(cli["mean_g_per_l"].as_f64().unwrap(), e.mean_g_per_l)
+            && close(cli["p95_g_per_l"].as_f64().unwrap(), e.p95_g_per_l),
+        "{cli} vs {e:?}"
+    );
 }
 
 #[test]
