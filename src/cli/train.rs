@@ -384,13 +384,11 @@ pub fn run(a: Args) -> Result<(), Error> {
         standardise_x: true,
         optimise: Some(OptimiseOptions::default()),
     };
+    let linfa = |k| a.linfa.choice(k).inspect_err(|_| bar.finish_and_clear());
     let choice = match a.model {
-        Kind::ElasticNet | Kind::Svr | Kind::RandomForest => {
-            let kind = a.model.linfa().expect("a linfa kind"); // ok: matched above
-            a.linfa
-                .choice(kind)
-                .inspect_err(|_| bar.finish_and_clear())?
-        }
+        Kind::ElasticNet => linfa(LinfaKind::ElasticNet)?,
+        Kind::Svr => linfa(LinfaKind::Svr)?,
+        Kind::RandomForest => linfa(LinfaKind::RandomForest)?,
         Kind::Pls => ModelChoice::Pls(pls()),
         Kind::Gp => ModelChoice::Gp(gp()),
         Kind::Nn => ModelChoice::Nn(crate::surrogates::nn::NnParams {
