@@ -129,6 +129,7 @@ fn site(ids: std::ops::Range<usize>, process: &PathBuf, store: PathBuf) -> SiteC
         forecast_every_s: UPDATE_EVERY_S, // a forecast at every update
         store_path: store,
         store_pg: None,
+        store_anchor: None,
         registry: None,
         p_in_spec_min: 0.9,
         tenants: vec![TenantConfig {

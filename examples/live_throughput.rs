@@ -55,6 +55,7 @@ fn site(hours: f64, store_path: std::path::PathBuf) -> SiteConfig {
         forecast_every_s: 600.0,
         store_path,
         store_pg: None,
+        store_anchor: None,
         registry: None,
         p_in_spec_min: 0.9,
         tenants: vec![TenantConfig {

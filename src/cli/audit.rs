@@ -20,7 +20,7 @@ pub struct Args {
 pub enum AuditCommand {
     /// Verify sequence numbers, links and hashes of every entry.
     #[command(
-        after_help = "Examples:\n  biotwin audit verify --store live.sqlite\n  biotwin audit verify --registry models/\n  biotwin audit verify --store live.sqlite --registry models/\n  biotwin audit verify --store live.sqlite --anchor /mnt/worm/live.sqlite.anchor.jsonl\n\nExit 0 and the head hash of each chain when intact; exit 2 naming the first\nbroken entry (or altered artifact) otherwise."
+        after_help = "Examples:\n  biotwin audit verify --store live.sqlite\n  biotwin audit verify --registry models/\n  biotwin audit verify --store live.sqlite --registry models/\n  biotwin audit verify --store live.sqlite --anchor /mnt/worm/live.sqlite.anchor.jsonl\n  biotwin audit verify --store postgres://bio@db:5432/site --anchor /mnt/worm/host1.anchor.jsonl --anchor /mnt/worm/host2.anchor.jsonl\n\nExit 0 and the head hash of each chain when intact; exit 2 naming the first\nbroken entry (or altered artifact) otherwise."
     )]
     Verify {
         /// The store of a live site (predictions, alerts, configuration

@@ -170,14 +170,18 @@ fn kill_and_restart(site_name: &str, speed: &str, seed: u64, pg: Option<&PgTarge
         );
     }
     drop(s);
-    let out = Command::new(BIN)
-        .args(["audit", "verify", "--store"])
-        .arg(&store)
-        .output()
-        .unwrap();
+    let mut verify = Command::new(BIN);
+    verify.args(["audit", "verify", "--store"]).arg(&store);
+    // A PostgreSQL site's processes append to its anchor file (SQLite's is
+    // found beside the store): every line written across the 11 killed and
+    // restarted runs must still be reached.
+    if let Some(a) = &kcfg.store_anchor {
+        verify.arg("--anchor").arg(a);
+    }
+    let out = verify.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("intact"),
+        out.status.success() && stdout.contains("intact") && stdout.contains("all reached"),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );

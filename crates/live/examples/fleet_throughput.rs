@@ -73,6 +73,7 @@ fn site(batches: usize, forecast_every_s: f64) -> SiteConfig {
         forecast_every_s,
         store_path: "unused".into(),
         store_pg: None,
+        store_anchor: None,
         registry: None,
         p_in_spec_min: 0.9,
         tenants: vec![TenantConfig {

@@ -116,6 +116,10 @@ struct StoreSection {
     /// Environment variable holding the database password (`PGPASSWORD`).
     #[serde(default)]
     password_env: Option<String>,
+    /// A PostgreSQL site's anchor file for this process (relative to the
+    /// site file; default `<site file stem>.anchor.jsonl` beside it).
+    #[serde(default)]
+    anchor: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -335,6 +339,11 @@ pub struct SiteConfig {
     pub store_path: PathBuf,
     /// The PostgreSQL store (`[store] url`), instead of `store_path`.
     pub store_pg: Option<crate::pg_store::PgTarget>,
+    /// A PostgreSQL site's anchor file (`[store] anchor`, resolved; by
+    /// default `<site file stem>.anchor.jsonl` beside the site file): every
+    /// process that writes the database appends where its chains stood
+    /// (a SQLite store's anchor is `<store>.anchor.jsonl`; None then).
+    pub store_anchor: Option<PathBuf>,
     /// The model registry that `registry:NAME` batch models name (resolved).
     pub registry: Option<PathBuf>,
     pub p_in_spec_min: f64,
@@ -403,6 +412,13 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
             }
         }
         (Some(_), None) => {
+            if f.store.anchor.is_some() {
+                d.push(src.diag(
+                    "store.anchor",
+                    "anchor only with a PostgreSQL `url` (a SQLite store's anchor is `<store>.anchor.jsonl`: make that a link to append-only media)",
+                    "a SQLite `path`",
+                ));
+            }
             if f.store.password_env.is_some() {
                 d.push(src.diag(
                     "store.password_env",
@@ -791,6 +807,18 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
         name: f.site.name,
         forecast_every_s: f.site.forecast_every_s,
         store_path: f.store.path.as_deref().map(resolve).unwrap_or_default(),
+        store_anchor: match (&store_pg, &f.store.anchor) {
+            (None, _) => None,
+            (Some(_), Some(a)) => Some(resolve(a)),
+            (Some(_), None) => Some({
+                let stem = src
+                    .path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "site".into());
+                dir.join(format!("{stem}.anchor.jsonl"))
+            }),
+        },
         store_pg,
         registry: f.site.registry.as_deref().map(resolve),
         p_in_spec_min,
@@ -889,6 +917,36 @@ unit = "BR1"
             .unwrap_err()
             .to_string();
         assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn a_postgres_site_has_an_anchor_file_and_a_sqlite_site_may_not_name_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = GOOD.replace("path = \"s.sqlite\"", "url = \"postgres://bio@db/site\"");
+        let cfg = SiteConfig::read(write(dir.path(), &pg)).unwrap();
+        assert_eq!(cfg.store_anchor, Some(dir.path().join("site.anchor.jsonl")));
+        let named = GOOD.replace(
+            "path = \"s.sqlite\"",
+            "url = \"postgres://bio@db/site\"\nanchor = \"worm/w1.anchor.jsonl\"",
+        );
+        let cfg = SiteConfig::read(write(dir.path(), &named)).unwrap();
+        assert_eq!(
+            cfg.store_anchor,
+            Some(dir.path().join("worm/w1.anchor.jsonl"))
+        );
+        let cfg = SiteConfig::read(write(dir.path(), GOOD)).unwrap();
+        assert_eq!(cfg.store_anchor, None);
+        let sqlite_named = GOOD.replace(
+            "path = \"s.sqlite\"",
+            "path = \"s.sqlite\"\nanchor = \"a.jsonl\"",
+        );
+        let e = SiteConfig::read(write(dir.path(), &sqlite_named))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("store.anchor") && e.contains("only with a PostgreSQL"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -240,7 +240,13 @@ fn audit_head(c: &Connection) -> rusqlite::Result<(u64, String)> {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(match last {
+    Ok(audit_head_of(last))
+}
+
+/// The audit chain's count and head hash from its last row (seq,
+/// entry JSON), for either store.
+pub(crate) fn audit_head_of(last: Option<(i64, String)>) -> (u64, String) {
+    match last {
         None => (0, GENESIS.to_string()),
         Some((seq, j)) => {
             let h = serde_json::from_str::<serde_json::Value>(&j)
@@ -249,21 +255,31 @@ fn audit_head(c: &Connection) -> rusqlite::Result<(u64, String)> {
                 .unwrap_or_default();
             (seq as u64 + 1, h)
         }
-    })
+    }
 }
 
 /// The anchor of the store as it stands (call inside the write transaction).
 pub fn anchor_now(c: &Connection, time_unix_s: f64) -> rusqlite::Result<Anchor> {
-    let h = head(c)?;
-    let (audit_count, audit_head) = audit_head(c)?;
-    Ok(Anchor {
+    Ok(anchor_of(head(c)?, audit_head(c)?, time_unix_s))
+}
+
+/// The anchor of a store whose ledger ends with `ledger_last` and whose
+/// audit chain has `audit` (count, head): the one place an anchor line is
+/// made, for either store.
+pub(crate) fn anchor_of(
+    ledger_last: Option<LedgerEntry>,
+    audit: (u64, String),
+    time_unix_s: f64,
+) -> Anchor {
+    let (audit_count, audit_head) = audit;
+    Anchor {
         chain: "live-store".into(),
-        ledger_count: h.as_ref().map_or(0, |e| e.seq + 1),
-        ledger_head: h.map_or_else(|| GENESIS.to_string(), |e| e.sha256),
+        ledger_count: ledger_last.as_ref().map_or(0, |e| e.seq + 1),
+        ledger_head: ledger_last.map_or_else(|| GENESIS.to_string(), |e| e.sha256),
         audit_count,
         audit_head,
         time_unix_s,
-    })
+    }
 }
 
 /// Whether the store has a ledger (stores written before record chaining

@@ -14,9 +14,17 @@ use biotwin_core::error::Error;
 /// `biotwin store migrate`).
 pub fn open(cfg: &SiteConfig) -> Result<Arc<dyn Store>, Error> {
     Ok(match &cfg.store_pg {
-        Some(t) => Arc::new(PgStore::open(t)?),
+        Some(t) => Arc::new(pg_anchored(PgStore::open(t)?, cfg)?),
         None => Arc::new(SqliteStore::open(&cfg.store_path)?),
     })
+}
+
+/// A PostgreSQL store that appends to the site's anchor file.
+fn pg_anchored(store: PgStore, cfg: &SiteConfig) -> Result<PgStore, Error> {
+    if let Some(a) = &cfg.store_anchor {
+        store.set_anchor_path(a.clone())?;
+    }
+    Ok(store)
 }
 
 /// The store for messages: the file, or `postgres://user@host:port/db`.
@@ -42,7 +50,7 @@ pub fn open_worker(
 ) -> Result<(Arc<dyn Store>, Option<Box<dyn crate::leases::BatchLeases>>), Error> {
     Ok(match &cfg.store_pg {
         Some(t) => {
-            let store = PgStore::open(t)?;
+            let store = pg_anchored(PgStore::open(t)?, cfg)?;
             let leases = crate::pg_lease::PgBatchLeases::connect(t, &cfg.name)?;
             store.set_fence(leases.fence())?;
             (Arc::new(store), Some(Box::new(leases)))

@@ -336,6 +336,13 @@ pub struct PgStore {
     /// write of a site batch's records checks, in its own transaction, that
     /// this worker still holds the batch's lease at the epoch it acquired.
     fence: std::sync::OnceLock<std::sync::Arc<crate::pg_lease::Fence>>,
+    /// This process's anchor file (`[store] anchor`): after each write
+    /// that moved a chain, one line with both chains' counts and heads
+    /// (docs/live.md, "Anchors of a PostgreSQL site").
+    anchor: std::sync::OnceLock<std::path::PathBuf>,
+    /// The (ledger, audit) counts of the last anchor line this process
+    /// wrote: a write that moved neither chain appends none.
+    anchored: Mutex<(u64, u64)>,
 }
 
 impl PgStore {
@@ -350,6 +357,8 @@ impl PgStore {
                 freed: Condvar::new(),
             },
             fence: std::sync::OnceLock::new(),
+            anchor: std::sync::OnceLock::new(),
+            anchored: Mutex::new((0, 0)),
         };
         // Connect now, so a wrong host or password fails here.
         let c = s.pool.take().map_err(|e| s.err(e))?;
@@ -448,18 +457,79 @@ impl PgStore {
         r.map_err(|e| self.err(e))
     }
 
-    /// Runs `f` in a write transaction holding the write lock, and commits.
+    /// Runs `f` in a write transaction holding the write lock, and commits;
+    /// with an anchor file, then appends where both chains stood at the
+    /// commit (read under the same lock, so no other writer's entries are
+    /// in between).
     pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&mut Transaction) -> Result<T, E>,
     ) -> Result<T, Error> {
-        self.client(|c| {
+        let anchor_path = self.anchor.get();
+        let (v, anchor) = self.client(|c| {
             let mut tx = c.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])?;
             let v = f(&mut tx)?;
+            let anchor = match anchor_path {
+                Some(_) => Some(anchor_in(&mut tx)?),
+                None => None,
+            };
             tx.commit()?;
-            Ok(v)
-        })
+            Ok((v, anchor))
+        })?;
+        if let (Some(path), Some(a)) = (anchor_path, anchor) {
+            self.append_anchor(path, &a)?;
+        }
+        Ok(v)
+    }
+
+    /// Makes `path` this process's anchor file (once): every later write
+    /// that moves a chain appends a line to it, and one line is appended
+    /// now, so the file starts where the store stands.
+    pub fn set_anchor_path(&self, path: std::path::PathBuf) -> Result<(), Error> {
+        if self.anchor.get().is_some() {
+            return Err(self.err("this store already has an anchor file"));
+        }
+        let a = self.client(|c| {
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let a = anchor_in(&mut tx)?;
+            tx.commit()?;
+            Ok(a)
+        })?;
+        let path = self.anchor.get_or_init(|| path);
+        self.append_anchor(path, &a)
+    }
+
+    /// The anchor file of this process, if the site names one.
+    pub fn anchor_path(&self) -> Option<&std::path::Path> {
+        self.anchor.get().map(|p| p.as_path())
+    }
+
+    fn append_anchor(&self, path: &std::path::Path, a: &ledger::Anchor) -> Result<(), Error> {
+        let mut last = self
+            .anchored
+            .lock()
+            .map_err(|_| self.err("anchor state poisoned by an earlier panic"))?;
+        let counts = (a.ledger_count, a.audit_count);
+        // Writers of this process append in commit order only loosely (two
+        // pooled connections may commit back to back); each line is checked
+        // on its own, so order does not matter, only that none is skipped
+        // when a chain moved.
+        if counts == *last && counts != (0, 0) {
+            return Ok(());
+        }
+        ledger::write_anchor(path, a).map_err(|e| {
+            Error::io(
+                path,
+                format!("cannot append the store's anchor (the write itself is committed): {e}"),
+            )
+        })?;
+        *last = counts;
+        Ok(())
     }
 
     /// A prediction's forecast as stored; refused if it would not read
@@ -698,6 +768,28 @@ fn alert_value(r: &postgres::Row) -> serde_json::Value {
 
 fn row_sha256(v: serde_json::Value) -> String {
     ledger::sha256_lines(&[v])
+}
+
+/// Where both chains stand, read inside the caller's transaction.
+fn anchor_in(tx: &mut Transaction) -> Result<ledger::Anchor, E> {
+    let ledger_last = tx
+        .query_opt(
+            "SELECT entry_json FROM ledger ORDER BY seq DESC LIMIT 1",
+            &[],
+        )?
+        .map(|r| serde_json::from_str::<LedgerEntry>(r.get::<_, &str>(0)))
+        .transpose()?;
+    let audit_last = tx
+        .query_opt(
+            "SELECT seq, entry_json FROM audit ORDER BY seq DESC LIMIT 1",
+            &[],
+        )?
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
+    Ok(ledger::anchor_of(
+        ledger_last,
+        ledger::audit_head_of(audit_last),
+        now_unix_s(),
+    ))
 }
 
 /// Appends a ledger entry inside the caller's (locked) transaction.

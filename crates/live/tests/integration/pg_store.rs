@@ -120,6 +120,56 @@ fn an_altered_row_is_found_by_the_record_check() {
     );
 }
 
+/// The anchor file of a PostgreSQL store: one line per write that moved a
+/// chain, each still reached by the chains; deleting the last audit entry
+/// with its ledger entry (a consistent, shorter store that the record
+/// check cannot see) is found only through the anchor.
+#[test]
+fn the_anchor_file_finds_a_truncated_postgres_store() {
+    let Some((db, s)) = pg_test_store("the_anchor_file_finds_a_truncated_postgres_store") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let anchor = dir.path().join("w1.anchor.jsonl");
+    s.set_anchor_path(anchor.clone()).unwrap();
+    assert!(s.set_anchor_path(anchor.clone()).is_err());
+    s.upsert_batch(&suite::batch("a", "B1")).unwrap();
+    s.insert_prediction(&suite::prediction("a", 0, 2.0))
+        .unwrap();
+    // A duplicate moves no chain and appends no line.
+    s.insert_prediction(&suite::prediction("a", 0, 2.0))
+        .unwrap();
+    s.append_audit(
+        "biotwin-live",
+        Some("a"),
+        "batch.finished",
+        json!({"batch": "B1"}),
+    )
+    .unwrap();
+    let lines = std::fs::read_to_string(&anchor).unwrap();
+    // The opening line, the batch, the prediction, the audit entry.
+    assert_eq!(lines.lines().count(), 4, "{lines}");
+    let (ledger, audit) = s.chain_hashes().unwrap();
+    let (n, last) =
+        biotwin_live::ledger::check_anchor_file(&anchor, "live-store", &ledger, &audit).unwrap();
+    assert_eq!(n, 4);
+    assert_eq!(last.ledger_count as usize, ledger.len());
+    assert_eq!(last.audit_count as usize, audit.len());
+
+    let mut c = postgres::Client::connect(&db.target.url, postgres::NoTls).unwrap();
+    c.batch_execute(
+        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit);
+         DELETE FROM ledger WHERE seq = (SELECT MAX(seq) FROM ledger)",
+    )
+    .unwrap();
+    s.verify_records().unwrap().unwrap();
+    biotwin_live::audit::verify(&s.audit().unwrap()).unwrap();
+    let (ledger, audit) = s.chain_hashes().unwrap();
+    let e = biotwin_live::ledger::check_anchor_file(&anchor, "live-store", &ledger, &audit)
+        .unwrap_err();
+    assert!(e.contains("truncated"), "{e}");
+}
+
 /// A SQLite store with every kind of record.
 fn filled_sqlite(path: &std::path::Path) -> SqliteStore {
     let s = SqliteStore::open(path).unwrap();
