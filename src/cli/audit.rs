@@ -137,18 +137,19 @@ pub fn run(a: Args) -> Result<(), Error> {
     }
 }
 
-/// The `chain` of an anchor file's first line.
+/// The `chain` of an anchor file's first complete line.
 fn anchor_chain(path: &std::path::Path) -> Result<String, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    serde_json::from_str::<crate::output::anchor::Anchor>(first)
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .find_map(|l| serde_json::from_str::<crate::output::anchor::Anchor>(l).ok())
         .map(|a| a.chain)
-        .map_err(|e| {
+        .ok_or_else(|| {
             Error::input(
                 path,
-                "line 1",
-                "an anchor line written by biotwin",
-                e.to_string(),
+                "",
+                "an anchor file written by biotwin (JSON lines)",
+                "no complete anchor line",
             )
         })
 }
@@ -163,17 +164,27 @@ fn pg(store: &std::path::Path) -> Result<Option<PgStore>, Error> {
     }
 }
 
+/// The anchor files' text, read before any chain is (see
+/// [`crate::output::anchor::read_anchor_text`]: read after, a line a
+/// running writer appends meanwhile would look like a truncation).
+fn read_anchors(files: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, Error> {
+    files
+        .iter()
+        .map(|f| {
+            crate::output::anchor::read_anchor_text(f)
+                .map(|t| (f.clone(), t))
+                .map_err(|m| Error::input(f, "", "a readable anchor file", m))
+        })
+        .collect()
+}
+
 fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Error> {
     if let Some(s) = pg(store)? {
         let shown = PathBuf::from(s.shown());
-        return verify_chains(
-            &shown,
-            s.audit()?,
-            s.verify_records()?,
-            anchors,
-            None,
-            &|| s.chain_hashes(),
-        );
+        let anchors = read_anchors(anchors)?;
+        return verify_chains(&shown, s.audit()?, s.verify_records()?, anchors, &|| {
+            s.chain_hashes()
+        });
     }
     if !store.is_file() {
         return Err(Error::input(
@@ -192,15 +203,14 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
             "no such table: it was dropped",
         ));
     }
-    let default_anchor = Some(s.anchor_path().to_path_buf()).filter(|p| p.is_file());
-    verify_chains(
-        store,
-        s.audit()?,
-        s.verify_records()?,
-        anchors,
-        default_anchor,
-        &|| s.chain_hashes(),
-    )
+    let mut files: Vec<PathBuf> = anchors.to_vec();
+    if files.is_empty() {
+        files.extend(Some(s.anchor_path().to_path_buf()).filter(|p| p.is_file()));
+    }
+    let anchors = read_anchors(&files)?;
+    verify_chains(store, s.audit()?, s.verify_records()?, anchors, &|| {
+        s.chain_hashes()
+    })
 }
 
 /// Checks the audit chain, the records against the ledger and the anchor
@@ -209,8 +219,7 @@ fn verify_chains(
     store: &std::path::Path,
     trail: Vec<crate::live::AuditEntry>,
     records: Result<crate::live::ledger::RecordsVerified, Vec<String>>,
-    anchors: &[PathBuf],
-    default_anchor: Option<PathBuf>,
+    anchors: Vec<(PathBuf, String)>,
     chain_hashes: &dyn Fn() -> Result<(Vec<String>, Vec<String>), Error>,
 ) -> Result<(), Error> {
     let head = verify(&trail).map_err(|b| {
@@ -251,25 +260,34 @@ fn verify_chains(
             "note: records written before the store.records_adopted audit entry were chained when adopted, not when written"
         );
     }
-    let mut files: Vec<PathBuf> = anchors.to_vec();
-    if files.is_empty() {
-        files.extend(default_anchor);
-    }
-    if files.is_empty() {
+    if anchors.is_empty() {
         outln!(
             "anchors: none found (deleting the last entries is found only with an anchor file; see docs/live.md)"
         );
     }
     let (ledger, audit) = chain_hashes()?;
-    for f in files {
-        let (n, last) = crate::output::anchor::check_anchor_file(&f, "live-store", &ledger, &audit)
+    for (f, text) in anchors {
+        let c = crate::output::anchor::check_anchor_text(&f, &text, "live-store", &ledger, &audit)
             .map_err(|m| Error::input(&f, "", "an anchor the store's chains still reach", m))?;
         outln!(
-            "anchor {}: {n} lines, all reached; latest: {} ledger entries, {} audit entries",
+            "anchor {}: {} lines, all reached; latest: {} ledger entries, {} audit entries",
             f.display(),
-            last.ledger_count,
-            last.audit_count
+            c.lines,
+            c.latest.ledger_count,
+            c.latest.audit_count
         );
+        if !c.torn.is_empty() {
+            outln!(
+                "anchor {}: {} incomplete line(s) not checked (a write cut short by a full disk or a crash): line {}",
+                f.display(),
+                c.torn.len(),
+                c.torn
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     Ok(())
 }

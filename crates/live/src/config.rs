@@ -370,6 +370,28 @@ impl SiteConfig {
     }
 }
 
+/// This host's name for default per-host file names (letters, digits,
+/// `.`, `-`, `_` kept; `host` if the system has none).
+fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() { "host".into() } else { name }
+}
+
 fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
     let mut d = Diagnostics::new();
     let dir = src.path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -429,6 +451,15 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
             None
         }
     };
+    if let Some(a) = &f.store.anchor {
+        if a.as_os_str().is_empty() || resolve(a).is_dir() {
+            d.push(src.diag(
+                "store.anchor",
+                "a file to append anchor lines to (relative to the site file)",
+                format!("`{}`", a.display()),
+            ));
+        }
+    }
     if !(f.site.forecast_every_s.is_finite() && f.site.forecast_every_s > 0.0) {
         d.push(src.diag(
             "site.forecast_every_s",
@@ -816,7 +847,7 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                     .file_stem()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "site".into());
-                dir.join(format!("{stem}.anchor.jsonl"))
+                dir.join(format!("{stem}.{}.anchor.jsonl", host_name()))
             }),
         },
         store_pg,
@@ -924,7 +955,23 @@ unit = "BR1"
         let dir = tempfile::tempdir().unwrap();
         let pg = GOOD.replace("path = \"s.sqlite\"", "url = \"postgres://bio@db/site\"");
         let cfg = SiteConfig::read(write(dir.path(), &pg)).unwrap();
-        assert_eq!(cfg.store_anchor, Some(dir.path().join("site.anchor.jsonl")));
+        assert_eq!(
+            cfg.store_anchor,
+            Some(
+                dir.path()
+                    .join(format!("site.{}.anchor.jsonl", host_name()))
+            )
+        );
+        for bad in ["\"\"", "\".\""] {
+            let t = GOOD.replace(
+                "path = \"s.sqlite\"",
+                &format!("url = \"postgres://bio@db/site\"\nanchor = {bad}"),
+            );
+            let e = SiteConfig::read(write(dir.path(), &t))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("store.anchor"), "{bad}: {e}");
+        }
         let named = GOOD.replace(
             "path = \"s.sqlite\"",
             "url = \"postgres://bio@db/site\"\nanchor = \"worm/w1.anchor.jsonl\"",

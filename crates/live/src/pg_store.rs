@@ -342,7 +342,7 @@ pub struct PgStore {
     anchor: std::sync::OnceLock<std::path::PathBuf>,
     /// The (ledger, audit) counts of the last anchor line this process
     /// wrote: a write that moved neither chain appends none.
-    anchored: Mutex<(u64, u64)>,
+    anchored: Mutex<Option<(u64, u64)>>,
 }
 
 impl PgStore {
@@ -358,7 +358,7 @@ impl PgStore {
             },
             fence: std::sync::OnceLock::new(),
             anchor: std::sync::OnceLock::new(),
-            anchored: Mutex::new((0, 0)),
+            anchored: Mutex::new(None),
         };
         // Connect now, so a wrong host or password fails here.
         let c = s.pool.take().map_err(|e| s.err(e))?;
@@ -460,7 +460,9 @@ impl PgStore {
     /// Runs `f` in a write transaction holding the write lock, and commits;
     /// with an anchor file, then appends where both chains stood at the
     /// commit (read under the same lock, so no other writer's entries are
-    /// in between).
+    /// in between). If that append fails the write stays committed and the
+    /// error says so: a caller must not retry a non-idempotent write (an
+    /// audit entry) on that error.
     pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&mut Transaction) -> Result<T, E>,
@@ -501,7 +503,14 @@ impl PgStore {
             Ok(a)
         })?;
         let path = self.anchor.get_or_init(|| path);
-        self.append_anchor(path, &a)
+        self.append_anchor_line(path, &a).map_err(|e| {
+            Error::io(
+                path,
+                format!(
+                    "cannot append to the site's anchor file when opening the store (nothing was written; its directory must exist and be writable by this process, or `[store] anchor` names another place): {e}"
+                ),
+            )
+        })
     }
 
     /// The anchor file of this process, if the site names one.
@@ -510,25 +519,33 @@ impl PgStore {
     }
 
     fn append_anchor(&self, path: &std::path::Path, a: &ledger::Anchor) -> Result<(), Error> {
+        self.append_anchor_line(path, a).map_err(|e| {
+            Error::io(
+                path,
+                format!("cannot append the store's anchor (the write itself is committed): {e}"),
+            )
+        })
+    }
+
+    fn append_anchor_line(
+        &self,
+        path: &std::path::Path,
+        a: &ledger::Anchor,
+    ) -> std::io::Result<()> {
         let mut last = self
             .anchored
             .lock()
-            .map_err(|_| self.err("anchor state poisoned by an earlier panic"))?;
+            .map_err(|_| std::io::Error::other("anchor state poisoned by an earlier panic"))?;
         let counts = (a.ledger_count, a.audit_count);
         // Writers of this process append in commit order only loosely (two
         // pooled connections may commit back to back); each line is checked
         // on its own, so order does not matter, only that none is skipped
         // when a chain moved.
-        if counts == *last && counts != (0, 0) {
+        if *last == Some(counts) {
             return Ok(());
         }
-        ledger::write_anchor(path, a).map_err(|e| {
-            Error::io(
-                path,
-                format!("cannot append the store's anchor (the write itself is committed): {e}"),
-            )
-        })?;
-        *last = counts;
+        ledger::write_anchor(path, a)?;
+        *last = Some(counts);
         Ok(())
     }
 

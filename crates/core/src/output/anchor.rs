@@ -37,36 +37,93 @@ pub fn default_anchor_path(store: &Path) -> std::path::PathBuf {
 }
 
 /// Appends one anchor line to `path` (O_APPEND: the file is never
-/// rewritten, so it may live on append-only media).
+/// rewritten, so it may live on append-only media). If the file does not
+/// end with a newline (a write cut short by a full disk or a crash), the
+/// line starts with one, so the torn fragment stays on a line of its own.
 pub fn write_anchor(path: &Path, a: &Anchor) -> std::io::Result<()> {
-    use std::io::Write;
+    use std::io::{Read, Seek, SeekFrom, Write};
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .read(true)
         .open(path)?;
-    let mut line = serde_json::to_vec(a).map_err(std::io::Error::other)?;
+    let mut line = Vec::with_capacity(320);
+    if f.metadata()?.len() > 0 {
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::End(-1))?;
+        f.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            line.push(b'\n');
+        }
+    }
+    line.extend(serde_json::to_vec(a).map_err(std::io::Error::other)?);
     line.push(b'\n');
+    // One write() of the whole line: with O_APPEND on a local file system
+    // lines of several processes do not interleave.
     f.write_all(&line)
 }
 
-/// Compares every line of an anchor file with the chains: each anchored
-/// count must be reached and the entry at that count must carry the
-/// anchored head. `ledger` and `audit` are the entries' hashes in order.
+/// What [`check_anchor_text`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnchorCheck {
+    /// Anchor lines checked (all reached).
+    pub lines: usize,
+    /// 1-based numbers of lines that are not a complete anchor line (a
+    /// write cut short by a full disk or a crash): reported, not checked.
+    pub torn: Vec<usize>,
+    /// The anchor with the most entries (lines of several writers need not
+    /// be in order).
+    pub latest: Anchor,
+}
+
+/// Reads an anchor file. Read it *before* reading the chains it is
+/// checked against: a line is appended only after its write committed, so
+/// every line present then is reached by chains read later, even while
+/// writers keep writing; read the other way round, a line appended in
+/// between would look like a truncation.
+pub fn read_anchor_text(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// [`read_anchor_text`] then [`check_anchor_text`] (for chains that no
+/// one writes meanwhile).
 pub fn check_anchor_file(
     path: &Path,
     chain: &str,
     ledger: &[String],
     audit: &[String],
-) -> Result<(usize, Anchor), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut last = None;
+) -> Result<AnchorCheck, String> {
+    let text = read_anchor_text(path)?;
+    check_anchor_text(path, &text, chain, ledger, audit)
+}
+
+/// Compares every line of an anchor file's text (read from `path`) with
+/// the chains: each anchored count must be reached and the entry at that
+/// count must carry the anchored head. `ledger` and `audit` are the
+/// entries' hashes in order. A line that is not a complete anchor line is
+/// listed in [`AnchorCheck::torn`], not checked; a file with no complete
+/// line, or an anchor of another chain, is an error.
+pub fn check_anchor_text(
+    path: &Path,
+    text: &str,
+    chain: &str,
+    ledger: &[String],
+    audit: &[String],
+) -> Result<AnchorCheck, String> {
+    let mut latest: Option<Anchor> = None;
     let mut n = 0;
+    let mut torn = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let a: Anchor = serde_json::from_str(line)
-            .map_err(|e| format!("{}:{}: not an anchor line ({e})", path.display(), i + 1))?;
+        let a: Anchor = match serde_json::from_str(line) {
+            Ok(a) => a,
+            Err(_) => {
+                torn.push(i + 1);
+                continue;
+            }
+        };
         if a.chain != chain {
             return Err(format!(
                 "{}:{}: an anchor of a `{}` chain, not of a `{chain}`",
@@ -103,8 +160,75 @@ pub fn check_anchor_file(
             }
         }
         n += 1;
-        last = Some(a);
+        let newer = latest
+            .as_ref()
+            .is_none_or(|l| (a.ledger_count, a.audit_count) > (l.ledger_count, l.audit_count));
+        if newer {
+            latest = Some(a);
+        }
     }
-    last.map(|a| (n, a))
-        .ok_or_else(|| format!("{}: no anchor lines", path.display()))
+    let latest = latest.ok_or_else(|| format!("{}: no complete anchor line", path.display()))?;
+    Ok(AnchorCheck {
+        lines: n,
+        torn,
+        latest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anchor(ledger_count: u64, ledger_head: &str) -> Anchor {
+        Anchor {
+            chain: "live-store".into(),
+            ledger_count,
+            ledger_head: ledger_head.into(),
+            audit_count: 0,
+            audit_head: String::new(),
+            time_unix_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_torn_line_is_reported_and_the_next_line_starts_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.jsonl");
+        write_anchor(&p, &anchor(1, "h0")).unwrap();
+        // A write cut short: half a line, no newline.
+        let mut t = std::fs::read(&p).unwrap();
+        t.extend_from_slice(b"{\"chain\":\"live-st");
+        std::fs::write(&p, t).unwrap();
+        write_anchor(&p, &anchor(3, "h2")).unwrap();
+        // Out of order, as two writers may append.
+        write_anchor(&p, &anchor(2, "h1")).unwrap();
+        let hashes: Vec<String> = ["h0", "h1", "h2"].map(String::from).to_vec();
+        let c = check_anchor_file(&p, "live-store", &hashes, &[]).unwrap();
+        assert_eq!((c.lines, c.torn.clone()), (3, vec![2]));
+        assert_eq!(c.latest.ledger_count, 3);
+        // Still a truncation when the chain is shorter than a line says.
+        let e = check_anchor_file(&p, "live-store", &hashes[..2], &[]).unwrap_err();
+        assert!(e.contains(":3:") && e.contains("truncated"), "{e}");
+        // A file of nothing but fragments anchors nothing: an error.
+        std::fs::write(&p, "{\"chain\":\n").unwrap();
+        let e = check_anchor_file(&p, "live-store", &hashes, &[]).unwrap_err();
+        assert!(e.contains("no complete anchor line"), "{e}");
+    }
+
+    #[test]
+    fn text_read_before_the_chains_is_reached_by_a_chain_that_grew_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.jsonl");
+        write_anchor(&p, &anchor(1, "h0")).unwrap();
+        let text = read_anchor_text(&p).unwrap();
+        // A writer commits and appends after the anchor was read; the
+        // chains are read afterwards and reach every line read.
+        write_anchor(&p, &anchor(2, "h1")).unwrap();
+        let hashes: Vec<String> = ["h0", "h1"].map(String::from).to_vec();
+        check_anchor_text(&p, &text, "live-store", &hashes, &[]).unwrap();
+        // Read the other way round (chains first, then the file), the new
+        // line looks like a truncation: why verify reads anchors first.
+        let e = check_anchor_file(&p, "live-store", &hashes[..1], &[]).unwrap_err();
+        assert!(e.contains("truncated"), "{e}");
+    }
 }

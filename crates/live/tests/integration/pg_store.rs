@@ -150,12 +150,11 @@ fn the_anchor_file_finds_a_truncated_postgres_store() {
     // The opening line, the batch, the prediction, the audit entry.
     assert_eq!(lines.lines().count(), 4, "{lines}");
     let (ledger, audit) = s.chain_hashes().unwrap();
-    let (n, last) =
+    let c =
         biotwin_live::ledger::check_anchor_file(&anchor, "live-store", &ledger, &audit).unwrap();
-    assert_eq!(n, 4);
-    assert_eq!(last.ledger_count as usize, ledger.len());
-    assert_eq!(last.audit_count as usize, audit.len());
-
+    assert_eq!((c.lines, c.torn.len()), (4, 0));
+    assert_eq!(c.latest.ledger_count as usize, ledger.len());
+    assert_eq!(c.latest.audit_count as usize, audit.len());
     let mut c = postgres::Client::connect(&db.target.url, postgres::NoTls).unwrap();
     c.batch_execute(
         "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit);

@@ -584,6 +584,21 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<Verified, Error> {
 /// [`verify`] with an explicit anchor file.
 pub fn verify_anchored(dir: impl AsRef<Path>, anchor: Option<&Path>) -> Result<Verified, Error> {
     let reg = Registry::new(dir.as_ref());
+    // The anchor is read before the log (a `train` registering meanwhile
+    // appends to the log first, then to the anchor: read the other way
+    // round its new line would look like a truncation).
+    let default = reg.anchor_path();
+    let anchor = anchor
+        .map(Path::to_path_buf)
+        .or_else(|| default.is_file().then_some(default));
+    let anchor_text = anchor
+        .as_ref()
+        .map(|a| {
+            biotwin_core::output::anchor::read_anchor_text(a)
+                .map(|t| (a.clone(), t))
+                .map_err(|m| Error::from(Diagnostic::new(a, "", "a readable anchor file", m)))
+        })
+        .transpose()?;
     let entries = reg.entries()?;
     let head = verify_chain(&reg.log_path(), &entries)?;
     let st = reg.state()?;
@@ -620,15 +635,14 @@ pub fn verify_anchored(dir: impl AsRef<Path>, anchor: Option<&Path>) -> Result<V
         }
     }
     let hashes: Vec<String> = entries.iter().map(|e| e.sha256.clone()).collect();
-    let default = reg.anchor_path();
-    let anchor = anchor
-        .map(Path::to_path_buf)
-        .or_else(|| default.is_file().then_some(default));
     let mut anchors = 0;
-    if let Some(a) = &anchor {
-        anchors = biotwin_core::output::anchor::check_anchor_file(a, "registry", &hashes, &[])
-            .map_err(|m| Error::from(Diagnostic::new(a, "", "an anchor the log still reaches", m)))?
-            .0;
+    if let Some((a, text)) = &anchor_text {
+        anchors =
+            biotwin_core::output::anchor::check_anchor_text(a, text, "registry", &hashes, &[])
+                .map_err(|m| {
+                    Error::from(Diagnostic::new(a, "", "an anchor the log still reaches", m))
+                })?
+                .lines;
     }
     Ok(Verified {
         entries: entries.len(),
