@@ -6,6 +6,12 @@
 //!   training-data/indpensim B01,B02,B03 [--fractions 0.1,0.25,...] [--json out.json] [--held-out]
 //! ```
 //!
+//! Any directory in the format of `training-data/indpensim` works (e.g. the
+//! extra pensimpy batches `training-data/indpensim-extra`).
+//! `--forecast-members N` runs each forecast with the first N of the
+//! filter's members (the filter itself is unchanged; default: all, as
+//! registered).
+//!
 //! B16–B20 are the pre-registered held-out batches: they are refused
 //! unless `--held-out` is given (the one run of the protocol).
 
@@ -17,7 +23,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
         eprintln!(
-            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--json FILE] [--held-out]"
+            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--forecast-members N] [--json FILE] [--held-out]"
         );
         std::process::exit(2);
     }
@@ -31,6 +37,11 @@ fn main() {
         match args[i].as_str() {
             "--members" => {
                 settings.filter.members = args[i + 1].parse().expect("--members N");
+                i += 1;
+            }
+            "--forecast-members" => {
+                settings.forecast_members =
+                    Some(args[i + 1].parse().expect("--forecast-members N"));
                 i += 1;
             }
             "--rtps" => {
