@@ -87,13 +87,19 @@ fn main() {
     }
     println!("settings: {settings:?}");
     let mut outcomes = Vec::new();
+    // A batch on which the filter or a forecast stops is reported and the
+    // others are still run (a failed batch is a result, not a reason to
+    // lose the rest); the exit status is then 1.
+    let mut failed: Vec<(String, String)> = Vec::new();
     for b in &batches {
         let t0 = std::time::Instant::now();
         let o = match evaluate_batch(&dir, b, &settings) {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("{b}: {e}");
-                std::process::exit(2);
+                println!("{b}: FAILED ({:.1} s): {e}", t0.elapsed().as_secs_f64());
+                failed.push((b.clone(), e.to_string()));
+                continue;
             }
         };
         println!(
@@ -124,6 +130,14 @@ fn main() {
         }
         outcomes.push(o);
     }
+    if !failed.is_empty() {
+        let ids: Vec<&str> = failed.iter().map(|f| f.0.as_str()).collect();
+        println!(
+            "\nnot scored (stopped with an error): {} — the summary below is over the other {} batches",
+            ids.join(", "),
+            outcomes.len()
+        );
+    }
     println!("\nfraction  MAPE %  coverage  n");
     for (f, mape, cov, n) in summarise(&outcomes) {
         println!(
@@ -137,5 +151,8 @@ fn main() {
         let text = serde_json::to_string_pretty(&outcomes).expect("serialise");
         biotwin_core::output::write_atomic(&path, text.as_bytes()).expect("write json");
         println!("written {}", path.display());
+    }
+    if !failed.is_empty() {
+        std::process::exit(1);
     }
 }
