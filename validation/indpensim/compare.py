@@ -166,12 +166,15 @@ def rel_errors(a, b, columns):
 
 
 def main():
+    global DATASET
     ap = argparse.ArgumentParser()
     ap.add_argument("--biotwin", default=os.path.join(ROOT, "target", "release", "biotwin"))
     ap.add_argument("--batches", nargs="+", default=["B01", "B02", "B03"])
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--skip-pensimpy", action="store_true", help="only biotwin vs the wide files")
+    ap.add_argument("--dataset", default=DATASET, help="data set directory (default training-data/indpensim)")
     args = ap.parse_args()
+    DATASET = os.path.abspath(args.dataset)
     os.makedirs(args.out, exist_ok=True)
     summary = {}
     for batch in args.batches:

@@ -6,6 +6,12 @@
 //!   training-data/indpensim B01,B02,B03 [--fractions 0.1,0.25,...] [--json out.json] [--held-out]
 //! ```
 //!
+//! Any directory in the format of `training-data/indpensim` works (e.g. the
+//! extra pensimpy batches `training-data/indpensim-extra`).
+//! `--forecast-members N` runs each forecast with the first N of the
+//! filter's members (the filter itself is unchanged; default: all, as
+//! registered).
+//!
 //! B16–B20 are the pre-registered held-out batches: they are refused
 //! unless `--held-out` is given (the one run of the protocol).
 
@@ -17,7 +23,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
         eprintln!(
-            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--json FILE] [--held-out]"
+            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--forecast-members N] [--json FILE] [--held-out]"
         );
         std::process::exit(2);
     }
@@ -31,6 +37,11 @@ fn main() {
         match args[i].as_str() {
             "--members" => {
                 settings.filter.members = args[i + 1].parse().expect("--members N");
+                i += 1;
+            }
+            "--forecast-members" => {
+                settings.forecast_members =
+                    Some(args[i + 1].parse().expect("--forecast-members N"));
                 i += 1;
             }
             "--rtps" => {
@@ -76,13 +87,19 @@ fn main() {
     }
     println!("settings: {settings:?}");
     let mut outcomes = Vec::new();
+    // A batch on which the filter or a forecast stops is reported and the
+    // others are still run (a failed batch is a result, not a reason to
+    // lose the rest); the exit status is then 1.
+    let mut failed: Vec<(String, String)> = Vec::new();
     for b in &batches {
         let t0 = std::time::Instant::now();
         let o = match evaluate_batch(&dir, b, &settings) {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("{b}: {e}");
-                std::process::exit(2);
+                println!("{b}: FAILED ({:.1} s): {e}", t0.elapsed().as_secs_f64());
+                failed.push((b.clone(), e.to_string()));
+                continue;
             }
         };
         println!(
@@ -113,6 +130,14 @@ fn main() {
         }
         outcomes.push(o);
     }
+    if !failed.is_empty() {
+        let ids: Vec<&str> = failed.iter().map(|f| f.0.as_str()).collect();
+        println!(
+            "\nnot scored (stopped with an error): {} — the summary below is over the other {} batches",
+            ids.join(", "),
+            outcomes.len()
+        );
+    }
     println!("\nfraction  MAPE %  coverage  n");
     for (f, mape, cov, n) in summarise(&outcomes) {
         println!(
@@ -126,5 +151,8 @@ fn main() {
         let text = serde_json::to_string_pretty(&outcomes).expect("serialise");
         biotwin_core::output::write_atomic(&path, text.as_bytes()).expect("write json");
         println!("written {}", path.display());
+    }
+    if !failed.is_empty() {
+        std::process::exit(1);
     }
 }

@@ -9,6 +9,7 @@ mod fit_cho;
 mod fit_recovery;
 mod hybrid;
 mod hybrid_nn_rates;
+mod indpensim_extra;
 mod indpensim_forecast;
 mod noise_support;
 mod structural_plant;
