@@ -147,8 +147,8 @@ impl TrainingSet {
             .collect()
     }
 
-    /// The batch context of the rows `rows` (subsetting keeps records and
-    /// rows consistent).
+    /// The batch context restricted to the batches `batch_ids` (what
+    /// [`TrainingSet::subset`] keeps, so records and rows stay consistent).
     pub(super) fn batches_of(&self, batch_ids: &[String]) -> Option<BatchContext> {
         self.batches.as_ref().map(|c| c.restricted_to(batch_ids))
     }
