@@ -15,7 +15,7 @@ use crate::surrogates::hybrid::parallel::Corrector;
 use crate::surrogates::hybrid::residual::ResidualParams;
 use crate::surrogates::nn::NnDevice;
 use crate::surrogates::pls::PlsParams;
-use crate::surrogates::train::{ModelChoice, Validation, train};
+use crate::surrogates::train::{ModelChoice, Validation, train_with_mechanistic};
 use crate::surrogates::unfold::UnfoldingSpec;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -406,23 +406,27 @@ pub fn run(a: Args) -> Result<(), Error> {
             mechanistic_columns: (n_features - a.target.len()..n_features).collect(),
         }),
         Kind::SerialHybrid => {
-            let m = serial_spec.expect("loaded above for serial-hybrid"); // ok: invariant
+            let m = serial_spec
+                .as_ref()
+                .expect("loaded above for serial-hybrid"); // ok: invariant
+            // The serial hybrid simulates from the conditions: each must be
+            // a feature column (the fit finds them by name).
             let names = spec.feature_names();
-            let mut condition_columns = Vec::new();
-            for c in &m.condition {
-                let Some(i) = names.iter().position(|n| *n == c.parameter) else {
-                    bar.finish_and_clear();
-                    return Err(Error::input(
-                        "<command line>",
-                        "--parameters",
-                        format!(
-                            "the mechanistic conditions among the features (serial-hybrid simulates from them; missing `{}`)",
-                            c.parameter
-                        ),
-                        names.join(","),
-                    ));
-                };
-                condition_columns.push(i);
+            if let Some(c) = m
+                .condition
+                .iter()
+                .find(|c| !names.iter().any(|n| *n == c.parameter))
+            {
+                bar.finish_and_clear();
+                return Err(Error::input(
+                    "<command line>",
+                    "--parameters",
+                    format!(
+                        "the mechanistic conditions among the features (serial-hybrid simulates from them; missing `{}`)",
+                        c.parameter
+                    ),
+                    names.join(","),
+                ));
             }
             // Conditioned on each batch's data up to the cut-off; gal_ref
             // fitted to galactosylation when the dataset's mechanistic
@@ -434,15 +438,7 @@ pub fn run(a: Args) -> Result<(), Error> {
                 calibration.linear_only.clear();
                 calibration.cqa_observed.clear();
             }
-            ModelChoice::SerialHybrid(Box::new(
-                crate::surrogates::hybrid::calibrated::SerialHybridParams {
-                    calibration,
-                    spec: m,
-                    batches: ds.batches.clone(),
-                    source: a.dataset.join(crate::data::dataset::MANIFEST_FILE),
-                    condition_columns,
-                },
-            ))
+            ModelChoice::SerialHybrid(Box::new(calibration))
         }
     };
     bar.inc(1);
@@ -451,7 +447,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         return run_ladder(&a, &ds, &spec, choice, &validation);
     }
     bar.set_message(format!("validating ({}) and fitting", validation.label()));
-    let artifact = train(&ds, &spec, &choice, &validation)?;
+    let artifact = train_with_mechanistic(&ds, &spec, serial_spec.as_ref(), &choice, &validation)?;
     bar.inc(2);
     bar.set_message("saving");
     let held: Vec<String> = match &validation {

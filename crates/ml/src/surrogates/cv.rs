@@ -129,7 +129,10 @@ pub fn cross_validate<F: Fit>(
     params: &F,
     data: &TrainingSet,
     splits: &[Split],
-) -> Result<CvResult, SurrogateError> {
+) -> Result<CvResult, SurrogateError>
+where
+    F::Model: Predict,
+{
     cross_validate_with(params, data, splits, |model, rows| {
         model.predict(&data.x.select_rows(rows))
     })
@@ -200,7 +203,10 @@ pub fn nested_cross_validate<F: Fit>(
     data: &TrainingSet,
     outer: &[Split],
     inner: &InnerSplits,
-) -> Result<(CvResult, Vec<usize>), SurrogateError> {
+) -> Result<(CvResult, Vec<usize>), SurrogateError>
+where
+    F::Model: Predict,
+{
     if candidates.is_empty() {
         return Err(SurrogateError::shape("candidates", "at least one", 0));
     }

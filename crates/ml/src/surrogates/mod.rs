@@ -2,17 +2,30 @@
 //!
 //! * [`Fit`] turns hyperparameters into a fitted model from a [`TrainingSet`]
 //!   (features × targets, one row per batch or sample, each row tagged with
-//!   its batch so that validation can hold out whole batches);
+//!   its batch so that validation can hold out whole batches; when unfolded
+//!   from a dataset it also holds the batch records and the mechanistic
+//!   mapping, [`dataset::BatchContext`], for learners that fit to whole
+//!   trajectories);
 //! * [`Predict`] gives a [`Prediction`]: mean **and** standard deviation per
 //!   target, so every prediction carries its uncertainty.
 //!
 //! This follows linfa's `Fit`/`Predict` split (hyperparameters and fitted
-//! state are different types), on nalgebra matrices. Models:
+//! state are different types), on nalgebra matrices. Hyperparameters hold no
+//! data: everything a learner reads from the batches is in the
+//! [`TrainingSet`]. Models:
 //! [`pls::PlsParams`] (partial least squares, NIPALS as in scikit-learn),
 //! [`gp::GpParams`] (Gaussian-process regression, exact Cholesky), the linfa
 //! models [`linfa_models::ElasticNetParams`] and
 //! [`linfa_models::SvrParams`], and [`forest::ForestParams`] (random
-//! forest). Every fitted model also predicts from ndarray
+//! forest), [`nn::NnParams`] (ensemble of small networks), and the hybrids
+//! [`hybrid::residual::ResidualParams`] (parallel, on unfolded features),
+//! [`hybrid::parallel::ParallelHybridParams`] (parallel, conditions and
+//! mechanistic predictions), [`hybrid::calibrated::CalibratedParams`]
+//! (calibrated serial hybrid, fitted to the batch records) and
+//! [`hybrid::serial::SerialHybridParams`] (serial hybrid of the Xing model,
+//! `Fit` over [`hybrid::serial::Trajectories`]). [`train::ModelChoice`] is
+//! itself a `Fit` whose model is the one dispatch enum of fitted kinds,
+//! [`artifact::SurrogateModel`]. Every fitted model also predicts from ndarray
 //! ([`ndarray_bridge::ArrayPredict`]); [`ndarray_bridge`] is the one place
 //! nalgebra and ndarray meet. Features
 //! come from batch records by [`unfold`]ing trajectories; [`cv`] makes
@@ -22,6 +35,7 @@
 
 pub mod artifact;
 pub mod cv;
+pub mod dataset;
 pub mod extrapolation;
 pub mod forest;
 pub mod gp;
@@ -85,6 +99,10 @@ pub struct TrainingSet {
     pub target_names: Vec<String>,
     /// Content hash of the dataset the rows were built from, when known.
     pub data_hash: Option<String>,
+    /// The batch records of the rows and the dataset's mechanistic mapping,
+    /// when the set was unfolded from a dataset (`dataset.rs`); `None` for
+    /// bare matrices.
+    pub batches: Option<dataset::BatchContext>,
 }
 
 impl TrainingSet {
@@ -100,6 +118,7 @@ impl TrainingSet {
             feature_names,
             target_names,
             data_hash: None,
+            batches: None,
         }
     }
 
@@ -127,12 +146,15 @@ impl TrainingSet {
             .collect()
     }
 
-    /// A training set of the given rows only.
+    /// A training set of the given rows only (with the batch records of
+    /// those rows' batches and no other).
     pub fn subset(&self, rows: &[usize]) -> TrainingSet {
+        let batch_ids: Vec<String> = rows.iter().map(|&i| self.batch_ids[i].clone()).collect();
         TrainingSet {
             x: self.x.select_rows(rows),
             y: self.y.select_rows(rows),
-            batch_ids: rows.iter().map(|&i| self.batch_ids[i].clone()).collect(),
+            batches: self.batches_of(&batch_ids),
+            batch_ids,
             feature_names: self.feature_names.clone(),
             target_names: self.target_names.clone(),
             data_hash: self.data_hash.clone(),
@@ -157,13 +179,69 @@ impl Prediction {
     }
 }
 
-/// Hyperparameters that can be fitted to data (linfa's `Fit`).
-pub trait Fit {
-    type Model: Predict;
-    fn fit(&self, data: &TrainingSet) -> Result<Self::Model, SurrogateError>;
+/// Hyperparameters that can be fitted to data (linfa's `Fit`): `Self` holds
+/// the settings only, `D` the data (a [`TrainingSet`] unless a learner needs
+/// another shape, as the Xing-model serial hybrid's
+/// [`hybrid::serial::Trajectories`]), `Model` the fitted state.
+///
+/// ```
+/// use biotwin_ml::surrogates::pls::PlsParams;
+/// use biotwin_ml::surrogates::{Fit, Predict, TrainingSet};
+/// use nalgebra::DMatrix;
+///
+/// // Eight samples of y = 2 x0 − x1 + 0.5 (x in arbitrary SI units).
+/// let x = DMatrix::from_row_slice(8, 2, &[
+///     0.0, 1.0, 1.0, 0.0, 2.0, 1.0, 3.0, 3.0,
+///     4.0, 2.0, 5.0, 4.0, 6.0, 1.0, 7.0, 5.0,
+/// ]);
+/// let y = DMatrix::from_fn(8, 1, |i, _| 2.0 * x[(i, 0)] - x[(i, 1)] + 0.5);
+/// let data = TrainingSet::from_matrices(x, y);
+/// // Hyperparameters (two latent components) → fitted model.
+/// let model = PlsParams::new(2).fit(&data)?;
+/// assert_eq!((model.n_features(), model.n_targets()), (2, 1));
+/// let p = model.predict(&DMatrix::from_row_slice(1, 2, &[2.5, 1.5]))?;
+/// // Two components span both features: the exact linear law, 4.0.
+/// assert!((p.mean[(0, 0)] - 4.0).abs() < 1e-8);
+/// assert!(p.std[(0, 0)].is_finite() && p.std[(0, 0)] >= 0.0);
+/// # Ok::<(), biotwin_ml::surrogates::SurrogateError>(())
+/// ```
+pub trait Fit<D: ?Sized = TrainingSet> {
+    /// The fitted model.
+    type Model;
+    /// Fits the model to `data`.
+    fn fit(&self, data: &D) -> Result<Self::Model, SurrogateError>;
 }
 
 /// A fitted model that predicts with uncertainty (linfa's `Predict`).
+///
+/// ```
+/// use biotwin_ml::surrogates::gp::{GpParams, RbfKernel};
+/// use biotwin_ml::surrogates::{Fit, Predict, TrainingSet};
+/// use nalgebra::DMatrix;
+///
+/// // y = sin(x) at six points; a GP (fixed RBF kernel) interpolates with a
+/// // predictive SD.
+/// let x = DMatrix::from_fn(6, 1, |i, _| i as f64);
+/// let y = x.map(f64::sin);
+/// let params = GpParams {
+///     kernel: RbfKernel {
+///         signal_variance: 1.0,
+///         length_scales: vec![1.0],
+///         noise_variance: 1e-4,
+///     },
+///     jitter: 1e-10,
+///     normalise_y: true,
+///     standardise_x: true,
+///     optimise: None,
+/// };
+/// let model = params.fit(&TrainingSet::from_matrices(x, y))?;
+/// let p = model.predict(&DMatrix::from_element(1, 1, 2.5))?;
+/// let (lo, hi) = p.interval(1.96);
+/// assert!(p.mean[(0, 0)].is_finite() && lo[(0, 0)] < hi[(0, 0)]);
+/// // A width-3 row is refused: the model was fitted on one feature.
+/// assert!(model.predict(&DMatrix::zeros(1, 3)).is_err());
+/// # Ok::<(), biotwin_ml::surrogates::SurrogateError>(())
+/// ```
 pub trait Predict {
     fn n_features(&self) -> usize;
     fn n_targets(&self) -> usize;

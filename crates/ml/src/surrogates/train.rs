@@ -12,10 +12,10 @@ use nalgebra::DMatrix;
 
 use super::artifact::{Artifact, SurrogateModel};
 use super::cv::{
-    CvResult, Split, cross_validate, cross_validate_with, edge_of_doe, k_fold_by_batch,
-    leave_batch_out,
+    CvResult, Split, cross_validate_with, edge_of_doe, k_fold_by_batch, leave_batch_out,
 };
 use super::gp::GpParams;
+use super::hybrid::mechanistic::MechanisticSpec;
 use super::metrics::{Metrics, metrics_by_target};
 use super::pls::PlsParams;
 use super::unfold::UnfoldingSpec;
@@ -31,8 +31,9 @@ pub enum ModelChoice {
     /// Parallel hybrid (the unfolding must carry a mechanistic spec).
     Hybrid(crate::surrogates::hybrid::residual::ResidualParams),
     Nn(crate::surrogates::nn::NnParams),
-    /// Calibrated serial hybrid (carries the dataset's batch records).
-    SerialHybrid(Box<crate::surrogates::hybrid::calibrated::SerialHybridParams>),
+    /// Calibrated serial hybrid (fitted to the training set's batch records
+    /// under its mechanistic mapping).
+    SerialHybrid(Box<crate::surrogates::hybrid::calibrated::CalibratedParams>),
     /// Elastic net (linfa-elasticnet), one model per target.
     ElasticNet(crate::surrogates::linfa_models::ElasticNetParams),
     /// ε-SVR (linfa-svm), one model per target.
@@ -89,41 +90,39 @@ impl From<SurrogateError> for Error {
     }
 }
 
-fn fit_choice(choice: &ModelChoice, data: &TrainingSet) -> Result<SurrogateModel, SurrogateError> {
-    Ok(match choice {
-        ModelChoice::Pls(p) => SurrogateModel::Pls(p.fit(data)?),
-        ModelChoice::Gp(p) => SurrogateModel::Gp(p.fit(data)?),
-        ModelChoice::Hybrid(p) => SurrogateModel::Hybrid(p.fit(data)?),
-        ModelChoice::Nn(p) => SurrogateModel::Nn(p.fit(data)?),
-        ModelChoice::SerialHybrid(p) => SurrogateModel::SerialHybrid(Box::new(p.fit(data)?)),
-        ModelChoice::ElasticNet(p) => SurrogateModel::ElasticNet(p.fit(data)?),
-        ModelChoice::Svr(p) => SurrogateModel::Svr(p.fit(data)?),
-        ModelChoice::RandomForest(p) => SurrogateModel::RandomForest(p.fit(data)?),
-    })
+/// The one dispatch from hyperparameters to a fitted model of any kind.
+impl Fit for ModelChoice {
+    type Model = SurrogateModel;
+    fn fit(&self, data: &TrainingSet) -> Result<SurrogateModel, SurrogateError> {
+        Ok(match self {
+            ModelChoice::Pls(p) => SurrogateModel::Pls(p.fit(data)?),
+            ModelChoice::Gp(p) => SurrogateModel::Gp(p.fit(data)?),
+            ModelChoice::Hybrid(p) => SurrogateModel::Hybrid(p.fit(data)?),
+            ModelChoice::Nn(p) => SurrogateModel::Nn(p.fit(data)?),
+            ModelChoice::SerialHybrid(p) => SurrogateModel::SerialHybrid(Box::new(p.fit(data)?)),
+            ModelChoice::ElasticNet(p) => SurrogateModel::ElasticNet(p.fit(data)?),
+            ModelChoice::Svr(p) => SurrogateModel::Svr(p.fit(data)?),
+            ModelChoice::RandomForest(p) => SurrogateModel::RandomForest(p.fit(data)?),
+        })
+    }
 }
 
+/// Out-of-sample predictions of `choice` on `splits`: from the held-out
+/// feature rows, except for a serial hybrid that conditions on batch data,
+/// which reads the held-out rows' batch records from the set.
 fn cv_choice(
     choice: &ModelChoice,
     data: &TrainingSet,
     splits: &[Split],
 ) -> Result<CvResult, SurrogateError> {
-    match choice {
-        ModelChoice::Pls(p) => cross_validate(p, data, splits),
-        ModelChoice::Gp(p) => cross_validate(p, data, splits),
-        ModelChoice::Hybrid(p) => cross_validate(p, data, splits),
-        ModelChoice::Nn(p) => cross_validate(p, data, splits),
-        ModelChoice::ElasticNet(p) => cross_validate(p, data, splits),
-        ModelChoice::Svr(p) => cross_validate(p, data, splits),
-        ModelChoice::RandomForest(p) => cross_validate(p, data, splits),
-        ModelChoice::SerialHybrid(p) => cross_validate_with(p.as_ref(), data, splits, |m, rows| {
-            if m.conditioning.is_none() {
-                return m.predict(&data.x.select_rows(rows));
-            }
-            let records = p.records_of(data, rows)?;
-            m.predict_records(&records, &p.source)
+    cross_validate_with(choice, data, splits, |model, rows| match model {
+        SurrogateModel::SerialHybrid(m) if m.conditioning.is_some() => {
+            let records = data.records_of_rows(rows)?;
+            m.predict_records(&records, data.source())
                 .map_err(|e| SurrogateError::Numerical(format!("serial hybrid: {e}")))
-        }),
-    }
+        }
+        _ => model.predict(&data.x.select_rows(rows)),
+    })
 }
 
 /// The model's predictions of rows `rows` of `data` (unfolded from
@@ -164,7 +163,23 @@ pub fn train(
     choice: &ModelChoice,
     validation: &Validation,
 ) -> Result<Artifact, Error> {
-    let data = spec.training_set(dataset)?;
+    train_with_mechanistic(dataset, spec, None, choice, validation)
+}
+
+/// [`train`] with the batches' mechanistic mapping given apart from the
+/// unfolding (`Some`: the serial hybrid, which simulates the batches itself
+/// and so adds no mechanistic feature columns); `None`: the unfolding's.
+pub fn train_with_mechanistic(
+    dataset: &Dataset,
+    spec: &UnfoldingSpec,
+    mechanistic: Option<&MechanisticSpec>,
+    choice: &ModelChoice,
+    validation: &Validation,
+) -> Result<Artifact, Error> {
+    let mut data = spec.training_set(dataset)?;
+    if let Some(m) = mechanistic {
+        data = data.with_mechanistic(std::sync::Arc::new(m.clone()));
+    }
     let manifest = dataset.dir.join(crate::data::dataset::MANIFEST_FILE);
     let mut metrics = std::collections::BTreeMap::new();
     let (splits, final_batches): (Vec<Split>, Vec<String>) = match validation {
@@ -225,7 +240,7 @@ pub fn train(
         }
     }
     let train_set = data.subset(&data.rows_of(&final_batches));
-    let model = fit_choice(choice, &train_set)?;
+    let model = choice.fit(&train_set)?;
     let all_rows: Vec<usize> = (0..train_set.batch_ids.len()).collect();
     let fitted = predict_rows(&model, &train_set, &all_rows, dataset)?;
     for (t, m) in metrics_by_target(&fitted, &train_set.y, &train_set.target_names) {

@@ -182,6 +182,13 @@ impl UnfoldingSpec {
         }
         let n = dataset.batches.len();
         let names = self.feature_names();
+        // The records travel with the rows (shared), for learners that fit
+        // to whole trajectories; one record per row, in manifest order.
+        let records = dataset
+            .batches
+            .iter()
+            .map(|b| std::sync::Arc::new(b.clone()))
+            .collect();
         Ok(TrainingSet {
             x: DMatrix::from_row_slice(n, names.len(), &xs),
             y: DMatrix::from_row_slice(n, self.targets.len(), &ys),
@@ -189,6 +196,11 @@ impl UnfoldingSpec {
             feature_names: names,
             target_names: self.targets.clone(),
             data_hash: Some(dataset.content_hash.clone()),
+            batches: Some(super::dataset::BatchContext::new(
+                records,
+                source,
+                self.mechanistic.clone().map(std::sync::Arc::new),
+            )),
         })
     }
 }

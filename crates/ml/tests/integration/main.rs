@@ -14,6 +14,7 @@ mod indpensim_forecast;
 mod noise_support;
 mod structural_plant;
 mod surrogates_artifact;
+mod surrogates_fit_dataset;
 mod surrogates_indpensim;
 mod surrogates_linfa;
 mod surrogates_sklearn;

@@ -19,5 +19,5 @@ pub mod residual;
 pub mod serial;
 
 pub use artifact::{HybridArtifact, HybridModel};
-pub use parallel::{Corrector, ParallelHybrid};
-pub use serial::{BatchObservations, SerialHybrid, SerialHybridParams};
+pub use parallel::{Corrector, ParallelHybrid, ParallelHybridParams};
+pub use serial::{BatchObservations, SerialHybrid, SerialHybridParams, Trajectories};

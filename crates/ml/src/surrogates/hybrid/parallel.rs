@@ -48,8 +48,69 @@ fn features(conditions: &DMatrix<f64>, mechanistic: &DMatrix<f64>) -> DMatrix<f6
     })
 }
 
+/// Hyperparameters of the parallel hybrid: only which surrogate learns the
+/// residuals.
+///
+/// Data: a [`TrainingSet`] whose rows are batches, whose targets are the
+/// observed quality attributes y_obs and whose features are the conditions
+/// x followed by the mechanistic predictions y_mech, one column per target
+/// named `mechanistic_<target>` in target order (as
+/// [`ParallelHybrid::fit`] and the unfolding with a `mechanistic.toml` build
+/// them). The correction is fitted by the same mechanism as the hybrid on
+/// unfolded features ([`super::residual::ResidualParams`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParallelHybridParams {
+    pub corrector: Corrector,
+}
+
+impl Fit for ParallelHybridParams {
+    type Model = ParallelHybrid;
+    fn fit(&self, data: &TrainingSet) -> Result<ParallelHybrid, SurrogateError> {
+        let (p, q) = (data.x.ncols(), data.y.ncols());
+        if q > p || data.feature_names.len() != p || data.target_names.len() != q {
+            return Err(SurrogateError::shape(
+                "features (conditions, then one mechanistic prediction per target) and names",
+                format!("≥ {q} features, {p} feature and {q} target names"),
+                format!(
+                    "{p} features, {} feature and {} target names",
+                    data.feature_names.len(),
+                    data.target_names.len()
+                ),
+            ));
+        }
+        for (j, t) in data.target_names.iter().enumerate() {
+            let expected = format!("mechanistic_{t}");
+            let found = &data.feature_names[p - q + j];
+            if *found != expected {
+                return Err(SurrogateError::shape(
+                    format!("feature column {}", p - q + j),
+                    expected,
+                    found,
+                ));
+            }
+        }
+        let mut residual = data.clone();
+        residual.target_names = data
+            .target_names
+            .iter()
+            .map(|t| format!("residual_{t}"))
+            .collect();
+        let fitted = super::residual::ResidualParams {
+            corrector: self.corrector.clone(),
+            mechanistic_columns: (p - q..p).collect(),
+        }
+        .fit(&residual)?;
+        Ok(ParallelHybrid {
+            condition_names: data.feature_names[..p - q].to_vec(),
+            target_names: data.target_names.clone(),
+            correction: *fitted.correction,
+        })
+    }
+}
+
 impl ParallelHybrid {
-    /// Fits the residual correction. Rows are batches: `conditions` n × p,
+    /// Thin wrapper of [`Fit::fit`] on [`ParallelHybridParams`], kept for
+    /// callers with separate matrices: rows are batches, `conditions` n × p,
     /// `mechanistic` and `observed` n × q.
     pub fn fit(
         corrector: &Corrector,
@@ -86,25 +147,17 @@ impl ParallelHybrid {
             ));
         }
         let mut set =
-            TrainingSet::from_matrices(features(conditions, mechanistic), observed - mechanistic);
+            TrainingSet::from_matrices(features(conditions, mechanistic), observed.clone());
         set.feature_names = condition_names
             .iter()
             .cloned()
             .chain(target_names.iter().map(|t| format!("mechanistic_{t}")))
             .collect();
-        set.target_names = target_names
-            .iter()
-            .map(|t| format!("residual_{t}"))
-            .collect();
-        let correction = match corrector {
-            Corrector::Pls(p) => SurrogateModel::Pls(p.fit(&set)?),
-            Corrector::Gp(p) => SurrogateModel::Gp(p.fit(&set)?),
-        };
-        Ok(ParallelHybrid {
-            condition_names,
-            target_names,
-            correction,
-        })
+        set.target_names = target_names;
+        ParallelHybridParams {
+            corrector: corrector.clone(),
+        }
+        .fit(&set)
     }
 
     /// Corrected prediction with the correction's standard deviation.

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dual::Scalar;
 use super::rate_net::{RateNet, RateNetSpec};
-use crate::surrogates::SurrogateError;
+use crate::surrogates::{Fit, SurrogateError};
 use biotwin_core::bioreactor::simulate::{RunOptions, run};
 use biotwin_core::bioreactor::xing2010::{self, PARAMS};
 use biotwin_core::bioreactor::{Culture, NotReady, StateKind};
@@ -919,14 +919,34 @@ impl LeastSquares for Objective<'_, '_> {
     }
 }
 
+/// The data of the serial hybrid: whole measured batches (recipe and sampled
+/// states), not feature rows, split into the batches it is fitted to and the
+/// whole batches it stops early on.
+#[derive(Debug, Clone, Copy)]
+pub struct Trajectories<'a> {
+    pub train: &'a [BatchObservations],
+    /// Held-out batches for early stopping (may be empty).
+    pub validation: &'a [BatchObservations],
+}
+
 impl SerialHybridParams {
-    /// Trains the learned parameters on `train` batches, stopping early on
-    /// the whole held-out `validation` batches (may be empty).
+    /// Thin wrapper of [`Fit::fit`] on [`Trajectories`], kept for callers:
+    /// trains on `train`, stopping early on `validation`.
     pub fn fit(
         &self,
         train: &[BatchObservations],
         validation: &[BatchObservations],
     ) -> Result<SerialHybrid, SurrogateError> {
+        Fit::fit(self, &Trajectories { train, validation })
+    }
+}
+
+/// Trains the learned parameters on the `train` batches, stopping early on
+/// the whole held-out `validation` batches.
+impl Fit<Trajectories<'_>> for SerialHybridParams {
+    type Model = SerialHybrid;
+    fn fit(&self, data: &Trajectories<'_>) -> Result<SerialHybrid, SurrogateError> {
+        let Trajectories { train, validation } = *data;
         let start = Instant::now();
         let idx = self.learned_index()?;
         if train.is_empty() {

@@ -29,7 +29,7 @@ mod conditioned;
 pub use conditioned::Conditioning;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
@@ -1004,83 +1004,50 @@ impl CalibratedSerialHybrid {
     }
 }
 
-/// The calibrated serial hybrid as a surrogate of unfolded batch records
-/// (`biotwin train --model serial-hybrid`): fitted on the batch records of
-/// the training rows' batches (it needs their trajectories, not only the
-/// features), predicting from the condition columns of x.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SerialHybridParams {
-    pub calibration: CalibratedParams,
-    pub spec: MechanisticSpec,
-    /// The dataset's batch records (looked up by the rows' batch ids).
-    pub batches: Vec<BatchRecord>,
-    /// Manifest of the dataset (for messages).
-    pub source: PathBuf,
-    /// Column of x holding each of the spec's conditions.
-    pub condition_columns: Vec<usize>,
-}
-
 fn numerical(e: Error) -> SurrogateError {
     SurrogateError::Numerical(format!("serial hybrid: {e}"))
 }
 
-impl SerialHybridParams {
-    /// The batch records of rows `rows` of `data` (by batch id).
-    pub fn records_of(
-        &self,
-        data: &TrainingSet,
-        rows: &[usize],
-    ) -> Result<Vec<&BatchRecord>, SurrogateError> {
-        rows.iter()
-            .map(|&r| {
-                let id = &data.batch_ids[r];
-                self.batches
-                    .iter()
-                    .find(|b| b.id() == id.as_str())
-                    .ok_or_else(|| {
-                        SurrogateError::shape("the batch record of a row", id.as_str(), "none")
-                    })
-            })
-            .collect()
-    }
-}
-
-impl Fit for SerialHybridParams {
+/// The calibrated serial hybrid as a surrogate of unfolded batch records
+/// (`biotwin train --model serial-hybrid`): fitted to the batch records of
+/// the training rows' batches (it needs their trajectories, not only the
+/// features) under the mechanistic mapping the set carries
+/// ([`crate::surrogates::dataset::BatchContext`]), predicting from the
+/// feature columns named as the mapping's conditions. The settings hold no
+/// data.
+impl Fit for CalibratedParams {
     type Model = CalibratedSerialHybrid;
     fn fit(&self, data: &TrainingSet) -> Result<CalibratedSerialHybrid, SurrogateError> {
-        if self.condition_columns.len() != self.spec.condition.len() {
-            return Err(SurrogateError::shape(
-                "condition columns (one per mechanistic condition)",
-                self.spec.condition.len(),
-                self.condition_columns.len(),
-            ));
-        }
-        let mut ids: Vec<&String> = Vec::new();
-        for id in &data.batch_ids {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-        let training: Vec<&BatchRecord> = ids
+        let ctx = data.batch_context("the serial hybrid")?;
+        let spec = ctx.mechanistic.as_deref().ok_or_else(|| {
+            SurrogateError::shape(
+                "mechanistic mapping of the batches (the serial hybrid simulates them)",
+                "a mechanistic.toml",
+                "none",
+            )
+        })?;
+        // The column of x holding each of the mapping's conditions.
+        let condition_columns = spec
+            .condition
             .iter()
-            .filter_map(|id| self.batches.iter().find(|b| b.id() == id.as_str()))
-            .collect();
-        if training.len() != ids.len() {
-            return Err(SurrogateError::shape(
-                "batch records of the training rows",
-                ids.len(),
-                training.len(),
-            ));
-        }
-        let mut m = CalibratedSerialHybrid::fit(
-            &self.spec,
-            &training,
-            &data.target_names,
-            &self.calibration,
-            &self.source,
-        )
-        .map_err(numerical)?;
-        m.condition_columns = self.condition_columns.clone();
+            .map(|c| {
+                data.feature_names
+                    .iter()
+                    .position(|n| *n == c.parameter)
+                    .ok_or_else(|| {
+                        SurrogateError::shape(
+                            "condition columns (one per mechanistic condition)",
+                            format!("a feature named `{}`", c.parameter),
+                            data.feature_names.join(","),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<usize>, SurrogateError>>()?;
+        let training = data.batch_records()?;
+        let mut m =
+            CalibratedSerialHybrid::fit(spec, &training, &data.target_names, self, &ctx.source)
+                .map_err(numerical)?;
+        m.condition_columns = condition_columns;
         m.n_features = data.x.ncols();
         Ok(m)
     }
