@@ -115,7 +115,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let t0 = std::time::Instant::now();
-    let r = replay(&ds, &ids, &fractions, 6.0 * 3600.0, &opts, &limits)?;
+    // `--threads N` replays the batches on N threads (each batch's forecasts
+    // use its own seed, so the result does not depend on N).
+    let threads: usize = arg("--threads").unwrap_or("1".into()).parse()?;
+    let chunks: Vec<Vec<String>> = {
+        let mut c = vec![Vec::new(); threads.max(1)];
+        for (i, id) in ids.iter().enumerate() {
+            c[i % threads.max(1)].push(id.clone());
+        }
+        c
+    };
+    let parts: Vec<Result<Replay, String>> = std::thread::scope(|s| {
+        let hs: Vec<_> = chunks
+            .iter()
+            .map(|c| {
+                let (ds, fractions, opts, limits) = (&ds, &fractions, &opts, &limits);
+                s.spawn(move || {
+                    replay(ds, c, fractions, 6.0 * 3600.0, opts, limits).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a replay thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut r = Replay {
+        points: Vec::new(),
+        duration_h: BTreeMap::new(),
+    };
+    for p in parts {
+        let p = p?;
+        r.points.extend(p.points);
+        r.duration_h.extend(p.duration_h);
+    }
+    // In the order of `ids`, as a one-thread replay gives them.
+    let pos: BTreeMap<&String, usize> = ids.iter().enumerate().map(|(i, b)| (b, i)).collect();
+    r.points
+        .sort_by_key(|p| pos.get(&p.batch).copied().unwrap_or(usize::MAX));
     eprintln!(
         "{} batches in {:.1} s",
         ids.len(),

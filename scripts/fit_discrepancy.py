@@ -26,7 +26,11 @@ a and g refitted without the batch) and, for each CQA without a
 discrepancy (e.g. dna), the RMS log error of the final forecast (the CV
 that sets a parameter prior).
 
-usage: fit_discrepancy.py JSON DATASET_DIR OUT.toml BATCH[,BATCH...]
+usage: fit_discrepancy.py JSON DATASET_DIR OUT.toml BATCH[,BATCH...] [CQA[,CQA...]]
+
+The optional last argument names the dataset CQAs to fit (default
+final_titer,final_viability; acidic_variants was added in issue 16's third
+attempt, docs/live.md "Acidic variants").
 """
 import json
 import math
@@ -44,8 +48,16 @@ FACTORS = [
     ("feed_glucose", 100.0, 140.0),
     ("seeding_density", 3e11, 7e11),
 ]
-# Dataset CQA -> model CQA with a discrepancy.
-CQAS = {"final_titer": "titer_g_per_l", "final_viability": "viability_pct"}
+# Dataset CQA -> model CQA (the names a discrepancy table may hold).
+MODEL_CQA = {
+    "final_titer": "titer_g_per_l",
+    "final_viability": "viability_pct",
+    "acidic_variants": "acidic_variants_pct",
+    "galactosylated": "galactosylated_pct",
+    "afucosylated": "afucosylated_pct",
+    "high_mannose": "high_mannose_pct",
+    "hmw": "hmw_pct",
+}
 FRACTIONS = [k / 10 for k in range(11)]
 
 
@@ -83,6 +95,8 @@ def table(points, Q, cqa, batches):
 
 def main():
     js, ds, out, ids = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+    wanted = sys.argv[5].split(",") if len(sys.argv) > 5 else ["final_titer", "final_viability"]
+    CQAS = {c: MODEL_CQA[c] for c in wanted}
     r = json.load(open(js))
     man = tomllib.load(open(f"{ds}/dataset.toml", "rb"))
     Q = {b["id"]: q_of({k: v["value"] for k, v in b["parameters"].items()}) for b in man["batches"]}

@@ -932,7 +932,10 @@ impl Engine {
     fn forecast(&mut self, run: &mut BatchRun) -> Result<(), Error> {
         let seq = run.seq;
         run.seq += 1;
-        let seed = seed_of(&run.cfg.tenant, &run.cfg.id, seq);
+        // Common random numbers: every forecast of a batch uses the batch's
+        // one seed, so two forecasts differ only by what the predictor
+        // learnt between them, not by a fresh draw (issue 16).
+        let seed = seed_of(&run.cfg.tenant, &run.cfg.id);
         let forecast = match run.predictor.forecast(seed).and_then(finite) {
             Ok(f) => f,
             Err(e) => {
@@ -1212,14 +1215,18 @@ fn batch_info(b: &BatchConfig, finished: bool) -> BatchInfo {
     }
 }
 
-/// Seed of forecast `seq` of a batch: the same on every run and machine.
-pub fn seed_of(tenant: &str, batch: &str, seq: u64) -> u64 {
+/// Seed of every forecast of a batch (common random numbers: one seed per
+/// batch, from tenant and batch id, not from the forecast's sequence
+/// number): the same on every run and machine, so a restarted run records
+/// identical predictions, and the step-to-step change of a band is what the
+/// predictor learnt, not sampling noise (`docs/live.md`, "Forecast
+/// ensemble").
+pub fn seed_of(tenant: &str, batch: &str) -> u64 {
     let mut h = Sha256::new();
+    h.update(b"forecast-seed\0");
     h.update(tenant.as_bytes());
     h.update([0]);
     h.update(batch.as_bytes());
-    h.update([0]);
-    h.update(seq.to_le_bytes());
     let d = h.finalize();
     let mut b = [0u8; 8];
     b.copy_from_slice(&d[..8]);

@@ -77,24 +77,17 @@ pub fn replay(
     opts: &MechanisticOptions,
     limits: &[Limit],
 ) -> Result<Replay, Error> {
-    let manifest = dataset.dir.join(biotwin_ml::data::dataset::MANIFEST_FILE);
     let spec = MechanisticSpec::load(&dataset.dir.join("mechanistic.toml"))?;
     let def = load_process(&spec.process)?;
     let mut points = Vec::new();
     let mut duration_h = BTreeMap::new();
     for id in ids {
-        let b = dataset.batch(id).ok_or_else(|| {
-            Error::input(&manifest, "batches", "batch ids of the dataset", id.clone())
-        })?;
-        let (sc, _) = spec
-            .scenario(id, &b.meta.parameters, &manifest)
-            .map_err(Error::from)?;
-        let mut p = MechanisticPredictor::from_scenario(&def, &sc, opts.clone())?;
+        let (mut p, b) = predictor_for(dataset, &spec, &def, id, opts)?;
         p.set_specification_limits(limits.to_vec());
-        p.set_conditions(&b.meta.parameters);
         let d = b.duration_s();
         duration_h.insert(id.clone(), d / 3600.0);
-        for (t, frac, fc) in replay_batch(&mut p, b, fractions, every_s)? {
+        let seed = crate::engine::seed_of(REPLAY_TENANT, id);
+        for (t, frac, fc) in replay_batch(&mut p, b, fractions, every_s, seed)? {
             for c in &fc.cqas {
                 let Some(m) = spec.cqa.iter().find(|m| m.quality == c.name) else {
                     continue;
@@ -126,13 +119,46 @@ pub fn replay(
     Ok(Replay { points, duration_h })
 }
 
+/// A fresh predictor for batch `id` of `dataset`, built for the batch's
+/// planned conditions (`spec`: the dataset's `mechanistic.toml`; `def`: its
+/// process), with the batch's conditions set for the model discrepancy.
+pub fn predictor_for<'a>(
+    dataset: &'a Dataset,
+    spec: &MechanisticSpec,
+    def: &biotwin_core::definition::process::ProcessDefinition,
+    id: &str,
+    opts: &MechanisticOptions,
+) -> Result<(MechanisticPredictor, &'a BatchRecord), Error> {
+    let manifest = dataset.dir.join(biotwin_ml::data::dataset::MANIFEST_FILE);
+    let b = dataset.batch(id).ok_or_else(|| {
+        Error::input(
+            &manifest,
+            "batches",
+            "batch ids of the dataset",
+            id.to_string(),
+        )
+    })?;
+    let (sc, _) = spec
+        .scenario(id, &b.meta.parameters, &manifest)
+        .map_err(Error::from)?;
+    let mut p = MechanisticPredictor::from_scenario(def, &sc, opts.clone())?;
+    p.set_conditions(&b.meta.parameters);
+    Ok((p, b))
+}
+
+/// The tenant name the replay derives its per-batch seeds from (as the
+/// engine does from a site's tenant: [`crate::engine::seed_of`]).
+pub const REPLAY_TENANT: &str = "calibration";
+
 /// Forecast times of one batch: every `every_s` up to the end, and each
-/// fraction of its duration; (time, fraction, forecast), ascending.
-fn replay_batch(
+/// fraction of its duration; (time, fraction, forecast), ascending. Every
+/// forecast of the batch uses `seed` (common random numbers, as the engine).
+pub fn replay_batch(
     p: &mut MechanisticPredictor,
     b: &BatchRecord,
     fractions: &[f64],
     every_s: f64,
+    seed: u64,
 ) -> Result<Vec<(f64, Option<f64>, Forecast)>, Error> {
     let d = b.duration_s();
     let mut times: Vec<(f64, Option<f64>)> = Vec::new();
@@ -155,13 +181,12 @@ fn replay_batch(
     let mut next = 0;
     let mut out = Vec::new();
     p.set_quantile_levels(levels());
-    for (k, (t, frac)) in times.into_iter().enumerate() {
+    for (t, frac) in times {
         while next < obs.len() && obs[next].available_s <= t {
             p.assimilate(&obs[next])?;
             next += 1;
         }
-        // The engine's seed differs per forecast; so does this one.
-        let fc = p.forecast(0x5eed_0000 + k as u64)?;
+        let fc = p.forecast(seed)?;
         out.push((t, frac, fc));
     }
     Ok(out)

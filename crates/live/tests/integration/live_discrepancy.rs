@@ -18,18 +18,11 @@
 //!   of these batches is 8 % above the forecast and outside it at 60–100
 //!   %, 12 of 18 in all; the bar was changed to the one above, the
 //!   batches and the forecast were not.)
-//! * The titer width just after each daily titer result, averaged over the
-//!   three batches, never grows by more than 10 % from one result to the
-//!   next (the sampling error of a 3-batch mean of 200-member widths is
-//!   about 4 %), and after the last result it is under a quarter of its
-//!   width after the first. Known defect, found by this test: step by step
-//!   the width does not always shrink. Asserted per batch at 5 % it failed
-//!   (B01 0.110 → 0.128 of the mean from 283 h to 307 h, B02 0.109 →
-//!   0.124), and on the 3-batch mean at 5 % too (0.135 → 0.143, +5.6 %);
-//!   the growth is in the ensemble of the filter's estimate, not in the
-//!   discrepancy (which falls from 283 to 307 h); probably sampling noise:
-//!   forecast k of every batch has the same seed and each forecast draws
-//!   anew (docs/live.md). The 10 % bar was set after those failures.
+//! * Per batch, with common random numbers (one seed per batch), the
+//!   titer width never grows at a lab result, nor from one result to the
+//!   next beyond a stated tolerance (the test's doc below). It replaces a
+//!   10 % bar on the 3-batch mean, which sampling noise needed when every
+//!   forecast drew anew (docs/live.md, "Forecast ensemble").
 //! * A discrepancy file with an error is an input error naming the file
 //!   and the field.
 
@@ -96,34 +89,102 @@ fn titer_interval_covers_from_half_time_and_narrows_with_lab_results() {
         batches_covered >= 2,
         "titer covered at >= 4 of 6 forecasts from 50 % on in {batches_covered} of 3 batches: {covered:?}"
     );
-    // Just after each titer result (sample + 18 h assay, + 1 h jitter).
-    let after: Vec<f64> = (1..=13).map(|k| (24.0 * k as f64 + 19.0) / 336.0).collect();
-    let r2 = replay(&ds, &ids, &after, 0.0, &opts, &[]).unwrap();
-    let mut prev = f64::INFINITY;
-    let mut first = None;
-    for &f in &after {
-        let w: Vec<f64> = r2
-            .points
+}
+
+/// Common random numbers (issue 16): every forecast of a batch uses the
+/// batch's one seed, so a band changes only by what the filter learnt.
+/// Per batch, at each titer lab result: the forecast made just before the
+/// result is assimilated and the one just after it (same filter time, so
+/// the same fraction of batch time and the same discrepancy) — the relative
+/// width of the titer interval after is at most `AT_RESULT_TOL` above the
+/// width before. What remains to move it: the update is linear in the
+/// filter but the members are integrated through the nonlinear model, and
+/// the mean (the denominator) moves with the result. And from one result to
+/// the next (24 h apart), the width after result k is at most
+/// `BETWEEN_RESULTS_TOL` above the width after result k − 1: in between, the
+/// process noise (0.005 /√h on the measured states, ≈ 2.4 % of titer SD
+/// over 24 h before the next result corrects it) and the discrepancy's time
+/// dependence (non-increasing by construction) act. Measured values are
+/// printed; both bounds were set from the reasoning above, not tuned on the
+/// printout.
+const AT_RESULT_TOL: f64 = 0.01;
+const BETWEEN_RESULTS_TOL: f64 = 0.03;
+
+#[test]
+fn titer_width_never_grows_at_a_lab_result_with_common_random_numbers() {
+    use biotwin_live::Predictor;
+    use biotwin_live::mechanistic::coverage::{REPLAY_TENANT, predictor_for};
+    use biotwin_live::surrogate::evaluate::observations_of;
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = generated(tmp.path());
+    let spec = biotwin_ml::surrogates::hybrid::mechanistic::MechanisticSpec::load(
+        &ds.dir.join("mechanistic.toml"),
+    )
+    .unwrap();
+    let def = biotwin_core::simulation::load_process(&spec.process).unwrap();
+    let opts = MechanisticOptions::default();
+    let rel_width = |fc: &biotwin_live::Forecast| {
+        let c = fc
+            .cqas
             .iter()
-            .filter(|p| p.cqa == "final_titer" && p.fraction.is_some_and(|x| (x - f).abs() < 1e-9))
-            .map(|p| (p.p95 - p.p05) / p.mean.abs())
-            .collect();
-        assert_eq!(w.len(), 3);
-        eprintln!("titer 90 % width / mean {w:.4?} at {:.1} h", f * 336.0);
-        let w = w.iter().sum::<f64>() / 3.0;
-        assert!(
-            w <= prev * 1.10,
-            "mean titer width grew to {w:.4} from {prev:.4} at {:.1} h",
-            f * 336.0
-        );
-        first.get_or_insert(w);
-        prev = w;
+            .find(|c| c.name == "titer_g_per_l")
+            .expect("titer forecast");
+        (c.p95 - c.p05) / c.mean.abs()
+    };
+    let mut failures = Vec::new();
+    for id in ["B01", "B02", "B03"] {
+        let (mut p, b) = predictor_for(&ds, &spec, &def, id, &opts).unwrap();
+        let seed = biotwin_live::engine::seed_of(REPLAY_TENANT, id);
+        let obs = observations_of(b);
+        let mut i = 0;
+        let mut after_prev: Option<f64> = None;
+        let mut first_after: Option<f64> = None;
+        let mut line = String::new();
+        while i < obs.len() {
+            // Everything that becomes available at the same time.
+            let t = obs[i].available_s;
+            let j = i + obs[i..].iter().take_while(|o| o.available_s == t).count();
+            let lab = obs[i..j].iter().any(|o| o.variable == "titer");
+            let before = if lab {
+                Some(rel_width(&p.forecast(seed).unwrap()))
+            } else {
+                None
+            };
+            for o in &obs[i..j] {
+                p.assimilate(o).unwrap();
+            }
+            if let Some(before) = before {
+                let after = rel_width(&p.forecast(seed).unwrap());
+                line += &format!(" {:.0} h {before:.4}→{after:.4};", t / 3600.0);
+                if after > before * (1.0 + AT_RESULT_TOL) {
+                    failures.push(format!(
+                        "{id} at {:.1} h: {before:.4} before the result, {after:.4} after",
+                        t / 3600.0
+                    ));
+                }
+                if let Some(prev) = after_prev
+                    && after > prev * (1.0 + BETWEEN_RESULTS_TOL)
+                {
+                    failures.push(format!(
+                        "{id} at {:.1} h: {after:.4} after the result, {prev:.4} after the previous one",
+                        t / 3600.0
+                    ));
+                }
+                after_prev = Some(after);
+                first_after.get_or_insert(after);
+            }
+            i = j;
+        }
+        eprintln!("{id} titer 90 % width / mean before→after each result:{line}");
+        // And it contracts: under a quarter of its first value by the end.
+        let (first, last) = (first_after.unwrap(), after_prev.unwrap());
+        if last >= 0.25 * first {
+            failures.push(format!(
+                "{id}: titer width {last:.4} after the last result, {first:.4} after the first"
+            ));
+        }
     }
-    let first = first.unwrap();
-    assert!(
-        prev < 0.25 * first,
-        "titer width {prev:.4} at the last result, {first:.4} at the first"
-    );
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 #[test]
