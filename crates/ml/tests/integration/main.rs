@@ -6,6 +6,7 @@ mod data_readers;
 mod data_writer;
 mod datagen;
 mod fit_cho;
+mod fit_cho_third;
 mod fit_recovery;
 mod hybrid;
 mod hybrid_nn_rates;
