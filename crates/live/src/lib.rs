@@ -306,6 +306,22 @@ pub trait Store: Send + Sync {
         tenant: &str,
         batch_id: &str,
     ) -> Result<Vec<Reading>, biotwin_core::error::Error>;
+    /// When the batch's last data arrived: the latest finite result time
+    /// of its readings (a reading's time stamp where it has no result
+    /// time); `None` without one. What `/api/batches/{id}` shows as data
+    /// freshness; a store may answer it without reading every reading.
+    fn last_data_unix_s(
+        &self,
+        tenant: &str,
+        batch_id: &str,
+    ) -> Result<Option<f64>, biotwin_core::error::Error> {
+        Ok(self
+            .readings(tenant, batch_id)?
+            .iter()
+            .map(|r| r.available_unix_s.unwrap_or(r.time_unix_s))
+            .filter(|v| v.is_finite())
+            .reduce(f64::max))
+    }
     /// One page of a batch's readings in received order (only `tag`'s when
     /// given), and how many there are in all: what the web API answers, so
     /// that no request holds a whole batch in memory.

@@ -561,6 +561,19 @@ impl Store for SqliteStore {
         })
     }
 
+    /// In SQL, without reading the rows out (the trait's meaning: the
+    /// largest finite result time, else time stamp).
+    fn last_data_unix_s(&self, tenant: &str, batch_id: &str) -> Result<Option<f64>, Error> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT MAX(v) FROM (SELECT COALESCE(available_unix_s, time_unix_s) AS v
+                 FROM readings WHERE tenant = ?1 AND batch_id = ?2)
+                 WHERE v >= -1.7976931348623157e308 AND v <= 1.7976931348623157e308",
+            )?
+            .query_row([tenant, batch_id], |r| r.get::<_, Option<f64>>(0))
+        })
+    }
+
     fn readings(&self, tenant: &str, batch_id: &str) -> Result<Vec<Reading>, Error> {
         self.read(|c| {
             let mut st = c.prepare_cached(

@@ -16,7 +16,9 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Authed;
+use super::bulk::LIGHT_ITEMS;
 use super::limits::MAX_PAGE;
+use super::stages::{self, Lane};
 use crate::{AlertRecord, BatchInfo, CqaForecast, PredictionRecord, Reading, Store};
 use biotwin_core::error::Error;
 
@@ -92,7 +94,9 @@ pub(crate) async fn not_found() -> ApiError {
 
 /// Runs a store call off the async workers (a durable store blocks on disk)
 /// once `tenant` holds a slot of the server's [`FairGate`](super::fair)
-/// (held until the call ends, also if the request is abandoned meanwhile).
+/// (held until the call ends, also if the request is abandoned meanwhile),
+/// on Tokio's blocking pool at normal priority. Bulk work goes through
+/// [`with_store_in`] with [`Lane::Bulk`].
 /// A store error is logged here and reaches the client as a bare 500, so
 /// that its text cannot carry another tenant's data.
 pub(crate) async fn with_store<T, F>(st: &AppState, tenant: &str, f: F) -> Result<T, ApiError>
@@ -100,17 +104,51 @@ where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, Error> + Send + 'static,
 {
+    with_store_in(st, tenant, Lane::Light, f).await
+}
+
+/// [`with_store`] on the threads of `lane`: [`Lane::Bulk`] runs on the
+/// low-priority pool of [`super::bulk`], so that a page build yields the
+/// CPU to light requests.
+pub(crate) async fn with_store_in<T, F>(
+    st: &AppState,
+    tenant: &str,
+    lane: Lane,
+    f: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, Error> + Send + 'static,
+{
+    let lane = match lane {
+        Lane::Bulk if !super::bulk::enabled() => Lane::Light,
+        l => l,
+    };
     let store = st.store.clone();
+    let asked = stages::asking_gate(tenant);
     let permit = st.gate.acquire(tenant).await;
+    let admitted = std::time::Instant::now();
     let work = move || {
         let _permit = permit;
-        f(store.as_ref())
+        stages::measure(|| f(store.as_ref()))
     };
-    match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => {
-            eprintln!("biotwin web: store error: {e}");
-            Err(ApiError::Internal)
+    let done = match lane {
+        Lane::Light => tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| e.to_string()),
+        Lane::Bulk => st
+            .bulk
+            .run(work)
+            .await
+            .ok_or_else(|| "the bulk pool has no thread".to_string()),
+    };
+    match done {
+        Ok((r, w)) => {
+            stages::store_call(asked, admitted, w, lane);
+            r.map_err(|e| {
+                eprintln!("biotwin web: store error: {e}");
+                ApiError::Internal
+            })
         }
         Err(e) => {
             eprintln!("biotwin web: store task failed: {e}");
@@ -259,12 +297,7 @@ async fn one_batch(
         let alerts = super::people::with_signatures(s, &t, alerts)?;
         // Data freshness: when the last reading arrived (its result time,
         // else its time stamp), and the recipe's recorded feeds and shifts.
-        let last_data_unix_s = s
-            .readings(&t, &id)?
-            .iter()
-            .map(|r| r.available_unix_s.unwrap_or(r.time_unix_s))
-            .filter(|v| v.is_finite())
-            .reduce(f64::max);
+        let last_data_unix_s = s.last_data_unix_s(&t, &id)?;
         // null: not recorded (started before recipes were recorded) or
         // not known to the batch's predictor (`recipe_known` says which).
         let ctx = crate::batch_context::BatchContext::recorded(&s.audit()?, &t, &id);
@@ -282,13 +315,19 @@ async fn one_batch(
 
 /// Reads something of one batch, or `NotFound` when the tenant has no such
 /// batch (checked first, so that an empty list means an existing batch).
-async fn of_batch<T, F>(st: &AppState, tenant: String, id: String, f: F) -> Result<T, ApiError>
+async fn of_batch<T, F>(
+    st: &AppState,
+    tenant: String,
+    id: String,
+    lane: Lane,
+    f: F,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn Store, &str, &str) -> Result<T, Error> + Send + 'static,
 {
     let key = tenant.clone();
-    with_store(st, &key, move |s| {
+    with_store_in(st, &key, lane, move |s| {
         if s.batch(&tenant, &id)?.is_none() {
             return Ok(None);
         }
@@ -312,7 +351,7 @@ async fn predictions(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
-    let page = of_batch(&st, t, id, move |s, t, id| {
+    let page = of_batch(&st, t, id, Lane::Light, move |s, t, id| {
         let (p, total) = page_of(s.predictions(t, id)?, offset, limit);
         JsonPage::of(&p, total)
     })
@@ -374,7 +413,13 @@ async fn readings(
 ) -> Result<Response, ApiError> {
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
     let tag = q.tag;
-    let page = of_batch(&st, t, id, move |s, t, id| {
+    // A page of more than LIGHT_ITEMS readings is built at low priority.
+    let lane = if limit > LIGHT_ITEMS {
+        Lane::Bulk
+    } else {
+        Lane::Light
+    };
+    let page = of_batch(&st, t, id, lane, move |s, t, id| {
         let (r, total): (Vec<Reading>, usize) =
             s.readings_page(t, id, tag.as_deref(), offset, limit)?;
         JsonPage::of(&r, total)
@@ -410,7 +455,7 @@ async fn plot(
     let Some(cqa) = file.strip_suffix(".svg").map(str::to_string) else {
         return Err(ApiError::NotFound);
     };
-    let (batch, preds, readings) = of_batch(&st, t, id.clone(), |s, t, id| {
+    let (batch, preds, readings) = of_batch(&st, t, id.clone(), Lane::Bulk, |s, t, id| {
         let b = s.batch(t, id)?;
         Ok((b, s.predictions(t, id)?, s.readings(t, id)?))
     })
@@ -436,7 +481,7 @@ async fn trajectory(
     Authed(t, _): Authed,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let svg = of_batch(&st, t, id, |s, t, id| {
+    let svg = of_batch(&st, t, id, Lane::Bulk, |s, t, id| {
         let Some(b) = s.batch(t, id)? else {
             return Ok(None);
         };

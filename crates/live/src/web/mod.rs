@@ -19,11 +19,13 @@ mod api;
 pub mod auth;
 pub mod background;
 pub mod batch_chart;
+pub mod bulk;
 pub mod demo;
 pub mod fair;
 pub mod limits;
 mod page;
 mod people;
+pub mod stages;
 pub mod svg;
 pub mod trajectory_chart;
 
@@ -45,6 +47,8 @@ pub(crate) struct AppState {
     pub slots: limits::TenantSlots,
     /// Tenant-fair admission to store work and serialisation ([`fair`]).
     pub gate: fair::FairGate,
+    /// Low-priority threads for bulk page work ([`bulk`]).
+    pub bulk: bulk::BulkPool,
 }
 
 /// The whole application. `tenants`: (tenant, SHA-256 of its bearer token as
@@ -57,6 +61,7 @@ pub fn router(store: Arc<dyn Store>, tenants: Vec<(TenantId, String)>) -> axum::
         ack_lock: Arc::new(tokio::sync::Mutex::new(())),
         slots: limits::TenantSlots::default(),
         gate: fair::FairGate::new(fair::work_slots()),
+        bulk: bulk::BulkPool::new(fair::work_slots()),
     };
     page::routes()
         .merge(api::routes())
@@ -67,6 +72,7 @@ pub fn router(store: Arc<dyn Store>, tenants: Vec<(TenantId, String)>) -> axum::
             state,
             limits::fair_share,
         ))
+        .layer(axum::middleware::from_fn(stages::record))
         .layer(axum::middleware::from_fn(limits::request_timeout))
         .layer(axum::middleware::map_response(limits::security_headers))
 }

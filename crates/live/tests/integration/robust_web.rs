@@ -234,3 +234,79 @@ fn a_corrupt_prediction_is_skipped_not_a_500_for_the_list() {
     let (code, _, body) = get(bg.addr(), "/api/batches/A1/predictions", TOKEN_A);
     assert_eq!(code, 200, "{body}");
 }
+
+/// A GET carrying the stage-trace header; the status.
+fn get_traced(addr: SocketAddr, path: &str, token: &str, trace: u64) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{}: {trace}\r\nConnection: close\r\n\r\n",
+        biotwin_live::web::stages::TRACE_HEADER
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// The bulk lane (`web::bulk`): a page of 5,000 readings is read and
+/// serialised on a thread 10 nice levels below the server's, while a 100-reading page, the batch
+/// list and a batch's predictions run at the server's normal priority.
+/// Counted from the server's own stage records (which lane, which
+/// niceness), not timed.
+#[test]
+fn a_bulk_page_is_built_on_a_low_priority_thread_and_light_requests_are_not() {
+    use biotwin_live::web::bulk::{LIGHT_ITEMS, bulk_nice};
+    use biotwin_live::web::stages::{self, Lane};
+    let (_d, _s, bg) = server();
+    stages::enable();
+    let base = 0xB01C_0000_0000u64;
+    let asks = [
+        ("/api/batches/A1/readings?limit=5000", Lane::Bulk),
+        ("/api/batches/A1/readings?limit=100", Lane::Light),
+        ("/api/batches/A1/readings", Lane::Bulk),
+        (
+            &*format!("/api/batches/A1/readings?limit={LIGHT_ITEMS}"),
+            Lane::Light,
+        ),
+        ("/api/batches", Lane::Light),
+        ("/api/batches/A1/predictions", Lane::Light),
+    ];
+    for (k, (path, _)) in asks.iter().enumerate() {
+        assert_eq!(
+            get_traced(bg.addr(), path, TOKEN_A, base + k as u64),
+            200,
+            "{path}"
+        );
+    }
+    // Other tests of this binary may record samples meanwhile: only ours.
+    let ours: Vec<_> = stages::drain()
+        .into_iter()
+        .filter(|s| s.trace_id.is_some_and(|t| (base..base + 100).contains(&t)))
+        .collect();
+    assert_eq!(ours.len(), asks.len());
+    let normal = biotwin_live::web::bulk::current_nice();
+    // The batch view's data freshness comes from the store's SQL maximum
+    // now (readings 0 .. 11,999 s of A1; none of B1).
+    let (code, _, body) = get(bg.addr(), "/api/batches/A1", TOKEN_A);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["last_data_unix_s"], 11999.0, "{body}");
+    let (_, _, body) = get(bg.addr(), "/api/batches/B1", TOKEN_B);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["last_data_unix_s"].is_null(), "{body}");
+    for s in ours {
+        let (path, lane) = asks[(s.trace_id.unwrap() - base) as usize];
+        assert_eq!(s.lane, Some(lane), "{path}");
+        assert_eq!(s.tenant.as_deref(), Some("sponsor-a"), "{path}");
+        if cfg!(target_os = "linux") {
+            let want = match lane {
+                Lane::Bulk => normal.map(bulk_nice),
+                Lane::Light => normal,
+            };
+            assert_eq!(s.work_nice, want, "{path}");
+            assert!(normal.is_some_and(|n| n < 19), "niceness {normal:?}");
+        }
+    }
+}
