@@ -330,6 +330,48 @@ fn alerts_are_raised_once_and_audited() {
     assert!(run.store.alerts("someone-else").unwrap().is_empty());
 }
 
+/// A predictor that changes between two runs of a batch (an upgrade, or a
+/// forecast seed scheme that changed) re-makes the recorded steps on
+/// resume; their alerts are judged on the stored predictions, so an alert
+/// never cites a stored prediction that does not support it.
+#[test]
+fn a_resumed_batch_raises_alerts_from_its_stored_predictions() {
+    let rows = clean_rows();
+    let half: Vec<Row> = rows
+        .iter()
+        .filter(|r| r.result_unix_s.unwrap_or(r.time_unix_s) < START + 24.0 * 3600.0)
+        .cloned()
+        .collect();
+    let (d, site_file) = site(&half);
+    // First run: half the batch, a predictor with no alert.
+    let first = run_site(&site_file, TrendFactory::new(0.0), None);
+    let stored_before = first.store.predictions("sponsor-a", "B1").unwrap().len() as u64;
+    assert!(stored_before >= 2, "{stored_before}");
+    assert!(first.store.alerts("sponsor-a").unwrap().is_empty());
+    drop(first);
+    // "Upgraded": the same predictor now forecasts a failing batch; the
+    // whole export is there.
+    write_export(&d.path().join("export.csv"), &rows);
+    let second = run_site(&site_file, TrendFactory::new(2.6), None);
+    let alerts = second.store.alerts("sponsor-a").unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let preds = second.store.predictions("sponsor-a", "B1").unwrap();
+    let trail = second.store.audit().unwrap();
+    let raised: Vec<&serde_json::Value> = trail
+        .iter()
+        .filter(|e| e.action == "alert.raised")
+        .map(|e| &e.detail)
+        .collect();
+    assert_eq!(raised.len(), 1);
+    let seq = raised[0]["prediction_seq"].as_u64().unwrap();
+    // Not a re-made step: the first step this run recorded.
+    assert_eq!(seq, stored_before, "{raised:?}");
+    let cited = preds.iter().find(|p| p.seq == seq).unwrap();
+    let p = cited.forecast.cqas[0].p_in_spec.unwrap();
+    assert!(p < 0.9, "{p}");
+    assert_eq!(alerts[0].first_predicted_s, cited.forecast.time_s);
+}
+
 #[test]
 fn a_changed_site_file_is_audited_as_a_configuration_change() {
     let (_d, site_file) = site(&clean_rows());

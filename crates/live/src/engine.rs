@@ -11,8 +11,10 @@
 //! * the batch clock is the newest online sample time; whenever it moves
 //!   strictly past the next forecast time `T = (seq + 1) * forecast_every_s`
 //!   (or reaches the planned end), every queued observation available by `T`
-//!   is assimilated and forecast `seq` is made, seeded from (tenant, batch,
-//!   seq), with the SHA-256 of the observations assimilated so far;
+//!   is assimilated and forecast `seq` is made, seeded from (tenant, batch)
+//!   — one seed for every forecast of a batch (common random numbers) —
+//!   with the SHA-256 of the observations assimilated so far; on resume a
+//!   re-made step raises alerts from its stored prediction;
 //!   between forecasts, observations available strictly before the clock
 //!   are assimilated as they come;
 //! * so forecasts do not depend on how the readings were chunked or
@@ -203,6 +205,12 @@ struct BatchRun {
     seq: u64,
     finished: bool,
     stale_reported: Vec<String>,
+    /// On resume, the stored forecasts by seq: a step re-made on resume
+    /// raises alerts from what was recorded, not from its re-made forecast
+    /// (which differs from the record if the forecast's seed scheme or
+    /// model changed across an upgrade), so an alert always cites a
+    /// stored prediction that supports it. Drained as the steps are re-made.
+    stored_forecasts: BTreeMap<u64, crate::Forecast>,
 }
 
 struct SourceSlot {
@@ -456,6 +464,7 @@ impl Engine {
             seq: 0,
             finished: false,
             stale_reported: Vec::new(),
+            stored_forecasts: BTreeMap::new(),
         };
         if known.is_none() {
             self.store.upsert_batch(&batch_info(b, false))?;
@@ -517,6 +526,12 @@ impl Engine {
                 }
             }
         } else {
+            run.stored_forecasts = self
+                .store
+                .predictions(&b.tenant, &b.id)?
+                .into_iter()
+                .map(|p| (p.seq, p.forecast))
+                .collect();
             let stored = self.store.readings(&b.tenant, &b.id)?;
             self.stats.readings_resumed += stored.len() as u64;
             for r in &stored {
@@ -963,7 +978,9 @@ impl Engine {
             self.stats.predictions_existing += 1;
         }
         let threshold = self.cfg.p_in_spec_min;
-        for c in &record.forecast.cqas {
+        let recorded = run.stored_forecasts.remove(&seq);
+        let judged = recorded.as_ref().unwrap_or(&record.forecast);
+        for c in &judged.cqas {
             let Some(p) = c.p_in_spec else { continue };
             if p >= threshold {
                 continue;
@@ -972,7 +989,7 @@ impl Engine {
                 tenant: record.tenant.clone(),
                 batch_id: record.batch_id.clone(),
                 cqa: c.name.clone(),
-                first_predicted_s: record.forecast.time_s,
+                first_predicted_s: judged.time_s,
                 p_in_spec: p,
                 threshold,
                 acknowledged_by: None,
