@@ -4,6 +4,8 @@
 //! Equations, units and parameter sources of every model are given in each
 //! module and collected in `docs/downstream.md`.
 
+#![warn(missing_docs)]
+
 pub mod binding;
 pub mod column;
 pub mod train;
