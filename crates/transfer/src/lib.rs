@@ -21,6 +21,8 @@
 //! Every stochastic step takes the study's seed, so the same seed gives
 //! byte-identical output files.
 
+#![warn(missing_docs)]
+
 pub mod adjust;
 pub mod assumptions;
 pub mod html;
@@ -56,7 +58,11 @@ pub use study::ArmStudy;
 pub const PCO2_WARNING_MMHG: f64 = 80.0;
 
 /// File names written in the output directory.
+/// Name of the translated process file (the target at the criterion's
+/// set-points, before any adjustment) in the output directory.
 pub const TRANSLATED_PROCESS: &str = "translated-process.toml";
+/// Name of the adjusted process file (the recommended set-points; equal to
+/// the translated ones when the decision is "no change").
 pub const ADJUSTED_PROCESS: &str = "adjusted-process.toml";
 /// The copy of a `--model` model file in the output folder.
 pub const MODEL_FILE: &str = "model.toml";
@@ -64,9 +70,12 @@ pub const MODEL_FILE: &str = "model.toml";
 /// Settings of a transfer study.
 #[derive(Debug, Clone)]
 pub struct StudyOptions {
+    /// The source process file (developed on the sending site's vessel).
     pub process: PathBuf,
     /// Target equipment: catalog id or path.
     pub to: String,
+    /// Scale-up criterion held constant from source to target (P/V, tip speed,
+    /// kLa, …; default P/V).
     pub criterion: Criterion,
     /// Target initial volume, L (default: scaled by maximum working volumes).
     pub volume_l: Option<f64>,
@@ -74,13 +83,23 @@ pub struct StudyOptions {
     pub agitation_rpm: Option<f64>,
     /// Explicit target sparge gas flow, SLPM, instead of the criterion's.
     pub sparge_slpm: Option<f64>,
+    /// Output directory; created if missing. Every file is written atomically.
     pub out: PathBuf,
+    /// Monte Carlo runs per arm (source, target, adjusted, lots), at least 2.
     pub runs: usize,
+    /// Base sample count N of the Sobol' design (Saltelli: N (k + 2) runs for k
+    /// factors), at least 2.
     pub sobol_base: usize,
+    /// Seed of every stochastic step: the same seed gives byte-identical files.
     pub seed: u64,
+    /// An alternative raw-material lot file ([`lots`]) to compare on the target.
     pub lots: Option<PathBuf>,
+    /// Relative tolerance per metric for the adjustment and the comparability
+    /// probability ([`default_tolerances`] unless given).
     pub tolerances: Vec<Tolerance>,
+    /// Nelder–Mead settings of the adjustment ([`default_optimiser`]).
     pub optimiser: Options,
+    /// Show progress bars on standard error.
     pub progress: bool,
     /// The kinetic model to run instead of the one the process names (a
     /// calibrated model file or registry model, `--model`). Its text is
@@ -135,36 +154,58 @@ pub fn default_optimiser(seed: u64) -> Options {
 /// Where the target equipment came from and its translated set-points.
 #[derive(Debug, Clone)]
 pub struct Translation {
+    /// The source vessel (the process file's equipment).
     pub source: Equipment,
+    /// The target vessel (`--to`).
     pub target: Equipment,
+    /// The target equipment file the `--to` id or path resolved to.
     pub target_path: PathBuf,
+    /// The scale-up calculator's comparison of source and target under every
+    /// criterion, with the chosen one marked.
     pub report: ScaleUpReport,
+    /// The criterion the set-points follow.
     pub criterion: Criterion,
-    /// The criterion's set-points.
+    /// Target initial volume the set-points are computed at, L.
     pub criterion_volume_l: f64,
+    /// Agitation the criterion gives, rpm.
     pub criterion_agitation_rpm: f64,
+    /// Sparge gas flow the criterion gives, SLPM (standard L/min).
     pub criterion_sparge_slpm: f64,
-    /// What the target runs at (the criterion's, unless overridden).
+    /// Agitation the target runs at, rpm: the criterion's unless
+    /// [`StudyOptions::agitation_rpm`] overrides it.
     pub agitation_rpm: f64,
+    /// Sparge gas flow the target runs at, SLPM: the criterion's unless
+    /// [`StudyOptions::sparge_slpm`] overrides it.
     pub sparge_slpm: f64,
 }
 
 /// Everything a study computed.
 #[derive(Debug, Clone)]
 pub struct TransferStudy {
+    /// The settings the study ran with.
     pub options: StudyOptions,
+    /// The source process as loaded and validated.
     pub source_def: ProcessDefinition,
+    /// The translated process (as written to [`TRANSLATED_PROCESS`]), loaded back.
     pub target_def: ProcessDefinition,
+    /// Step 1: the target equipment and its translated set-points.
     pub translation: Translation,
+    /// Monte Carlo of the source process on the source vessel (the reference).
     pub source: ArmStudy,
+    /// Monte Carlo of the translated process on the target vessel.
     pub target: ArmStudy,
+    /// Monte Carlo of the adjusted process on the target vessel.
     pub adjusted: ArmStudy,
+    /// Sobol' and Morris indices of the target's metrics.
     pub sensitivity: SensitivityStudy,
+    /// The adjustment's decision, set-points and metric matches.
     pub adjustment: Adjustment,
+    /// Current against alternative raw-material lots on the target (with `--lots`).
     pub lots: Option<LotComparison>,
     /// Feasibility of the nominal translated and adjusted batches on the
     /// target over their whole trajectories.
     pub target_feasibility: Feasibility,
+    /// Feasibility of the nominal adjusted batch on the target.
     pub adjusted_feasibility: Feasibility,
     /// The recommended process in absolute units at the receiving site.
     pub site_recipe: site_recipe::SiteRecipe,
@@ -175,6 +216,7 @@ pub struct TransferStudy {
     pub warnings: Vec<Warning>,
     /// sha256 of the translated and adjusted process files.
     pub translated_sha256: String,
+    /// sha256 of the adjusted process file.
     pub adjusted_sha256: String,
 }
 

@@ -19,6 +19,8 @@ use super::lots::LotComparison;
 use super::sensitivity::SensitivityStudy;
 use super::study::ArmStudy;
 
+/// Schema id written as `schema` in `transfer.json`; changes when a field's
+/// meaning changes or a field is removed.
 pub const SCHEMA: &str = "biotwin.transfer/2";
 
 #[derive(Serialize)]
