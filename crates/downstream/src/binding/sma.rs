@@ -71,7 +71,7 @@ impl StericMassAction {
     }
 
     /// Binding rates dq_b/dt, mol/(m³ solid·s), into `dq` (one per protein) for
-    /// liquid concentrations `c` (mol/m³; c[0] is salt) and bound protein
+    /// liquid concentrations `c` (mol/m³; `c[0]` is salt) and bound protein
     /// concentrations `q` (mol/m³ solid). Free sites and salt are clamped at 0
     /// so a transient negative value cannot give a NaN power.
     pub fn rates(&self, c: &[f64], q: &[f64], dq: &mut [f64]) {

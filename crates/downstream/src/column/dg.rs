@@ -223,7 +223,7 @@ impl Transport {
         }
     }
 
-    /// out[node] = Σ_j A[node, j] x[j·stride + offset] (+ inlet[node]·c_in).
+    /// `out[node] = Σ_j A[node, j] x[j·stride + offset] (+ inlet[node]·c_in)`.
     #[inline]
     pub fn row_dot(&self, node: usize, x: &[f64], stride: usize, offset: usize) -> f64 {
         let (a, b) = (self.row_start[node], self.row_start[node + 1]);

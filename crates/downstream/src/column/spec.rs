@@ -1,4 +1,4 @@
-//! A validated column set-up in SI units: what [`super::simulate`] runs.
+//! A validated column set-up in SI units: what [`super::simulate()`] runs.
 //!
 //! Built from a column file by [`super::file`], or directly in code (tests,
 //! flowsheets). All checks on user input happen in the file reader; the
