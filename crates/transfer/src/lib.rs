@@ -20,6 +20,10 @@
 //!
 //! Every stochastic step takes the study's seed, so the same seed gives
 //! byte-identical output files.
+//!
+//! Entry points: [`run_study`] runs all six steps from a [`StudyOptions`]
+//! (what `biotwin transfer` calls; then [`write_outputs`]), and
+//! [`translate_process`] runs step 1 alone (runnable example there).
 
 #![warn(missing_docs)]
 
@@ -239,6 +243,59 @@ fn resolve_target(def: &ProcessDefinition, to: &str) -> Result<PathBuf, Error> {
 }
 
 /// Step 1: the scale-up comparison and the target's set-points.
+///
+/// Loads the source and target equipment, takes the source's operating
+/// point from the nominal scenario, sizes the target's initial volume
+/// ([`StudyOptions::volume_l`], or the source's scaled by the two vessels'
+/// maximum working volumes), and runs the scale-up calculator
+/// ([`biotwin_core::scaleup::scale_up`]) with `opts.criterion` chosen.
+///
+/// # Errors
+///
+/// [`Error::Input`] when the process names no equipment, `--to` resolves to
+/// no equipment file, a volume or set-point override is not a positive
+/// number, or the recipe's fed-batch at the target's initial volume would
+/// overflow the target's maximum working volume (the message names the
+/// largest initial volume that fits); [`Error::Io`] or [`Error::Input`]
+/// when an equipment file cannot be read or is invalid.
+///
+/// # Example
+///
+/// The shipped 3 L bench process translated to the 2000 L single-use
+/// vessel with a drilled-pipe sparger at constant power per volume:
+///
+/// ```
+/// use biotwin_core::scaleup::Criterion;
+/// use biotwin_core::simulation::{Scenario, load_process};
+/// use biotwin_transfer::{StudyOptions, translate_process};
+///
+/// let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+/// let process = root.join("process-models/processes/cho-platform-3l.toml");
+/// let def = load_process(&process)?;
+/// let scenario = Scenario::from_definition(&def)?;
+/// let to = root.join("process-models/equipment/sut-2000l-pbt-drilled.toml");
+/// let opts = StudyOptions::new(&process, to.to_str().unwrap(), "unused-out");
+///
+/// let t = translate_process(&def, &scenario, &opts)?;
+/// assert_eq!(t.criterion, Criterion::PPerV);
+/// let src = &t.report.source_conditions;
+/// let tgt = &t.report.for_criterion(Criterion::PPerV).unwrap().conditions;
+/// // The criterion holds power per volume (W/m³) and the gas rate (vvm).
+/// let rel = |a: f64, b: f64| (a / b - 1.0).abs();
+/// assert!(rel(tgt.ungassed_p_per_v_w_per_m3, src.ungassed_p_per_v_w_per_m3) < 1e-9);
+/// assert!(rel(tgt.vvm_per_min, src.vvm_per_min) < 1e-9);
+/// // At equal P/V the larger impeller turns slower with a higher tip speed.
+/// assert!(tgt.agitation_rpm < src.agitation_rpm);
+/// assert!(tgt.tip_speed_m_per_s > src.tip_speed_m_per_s);
+/// // The set-points the target runs at: the criterion's to 4 significant
+/// // digits (no override given), inside the target's working volume.
+/// assert_eq!(t.agitation_rpm, t.criterion_agitation_rpm);
+/// assert!(rel(t.agitation_rpm, tgt.agitation_rpm) < 1e-3);
+/// let (v_min_m3, v_max_m3) = t.target.working_volume_range_m3();
+/// let v_m3 = t.criterion_volume_l * 1e-3;
+/// assert!(v_min_m3 <= v_m3 && v_m3 <= v_max_m3);
+/// # Ok::<(), biotwin_core::error::Error>(())
+/// ```
 pub fn translate_process(
     def: &ProcessDefinition,
     scenario: &Scenario,
@@ -395,7 +452,17 @@ fn check_counts(opts: &StudyOptions) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs the whole study and writes its files into `opts.out`.
+/// Runs the whole study (steps 1-5 of the module docs) and writes into
+/// `opts.out` the translated and adjusted process files with copies of the
+/// inputs they name; [`write_outputs`] then writes the reports.
+///
+/// # Errors
+///
+/// [`Error::Input`] for bad options (fewer than 2 runs or base samples, a
+/// bad `--to`, volume or set-point) or input files; [`Error::Io`] when a
+/// file cannot be read or written; [`Error::Numerical`] when a nominal run,
+/// the sensitivity analysis or the adjustment fails. Failed Monte Carlo
+/// runs are counted in [`ArmStudy::failed`], not errors.
 pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     check_counts(opts)?;
     let lots = opts.lots.as_deref().map(Lots::load).transpose()?;
