@@ -293,9 +293,11 @@ pub struct Adjustment {
     pub objective_adjusted: f64,
     /// Whether every metric is within tolerance at the recommended set-points.
     pub all_within_tolerance: bool,
-    /// Model evaluations the optimiser made (0 when it did not run).
+    /// Objective evaluations (model runs) over all optimiser starts (0 when
+    /// it did not run).
     pub evaluations: usize,
-    /// Whether every optimiser start converged (true when it did not run).
+    /// Whether the optimiser start that gave the best point met the
+    /// tolerance (true when the optimiser did not run).
     pub converged: bool,
     /// The optimiser settings used.
     pub optimiser: Options,

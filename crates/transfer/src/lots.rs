@@ -59,7 +59,8 @@ pub struct Lots {
     pub path: PathBuf,
     /// sha256 of the lot file's bytes (recorded in `transfer.json`).
     pub sha256: String,
-    /// The file's `[[uncertainty]]` entries, validated like a process file's.
+    /// The file's `[[uncertainty]]` entries (at least one), each with valid
+    /// distribution numbers on a `media.*` address.
     pub entries: Vec<UncertaintyFile>,
 }
 

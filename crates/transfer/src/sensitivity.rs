@@ -326,7 +326,8 @@ pub struct SensitivityStudy {
     pub outputs: Vec<String>,
     /// First-order and total Sobol' indices with bootstrap 95 % intervals.
     pub sobol: SobolResult,
-    /// Morris elementary-effect screening (μ*, σ).
+    /// Morris elementary-effect screening (20 trajectories), with bootstrap
+    /// intervals.
     pub morris: MorrisResult,
     /// Candidate factors left out, and why (e.g. a fitted parameter whose
     /// 95 % interval the model does not admit).

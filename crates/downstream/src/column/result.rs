@@ -54,7 +54,8 @@ pub struct Pool {
 pub struct ColumnResult {
     /// Component names, in the column file's order (index k of every per-component vector).
     pub component_names: Vec<String>,
-    /// Output times, s (every `output_interval_s`, and the end of the run).
+    /// Output times, s: from the start of the first section, every
+    /// `output_interval_s`, up to the end of the run.
     pub time_s: Vec<f64>,
     /// UV absorbance of the outlet per cm of path (Σ ε_k c_k), on `time_s`.
     pub uv_au_per_cm: Vec<f64>,
