@@ -126,47 +126,74 @@ struct SpecTable {
 /// One unit operation of a validated train.
 #[derive(Debug, Clone)]
 pub enum TrainStep {
+    /// Centrifugation and depth filtration.
     Clarification(Clarification),
+    /// Protein A capture, bind/elute cycles.
     ProteinA(ProteinACapture),
+    /// Low-pH viral inactivation hold.
     ViralInactivation(LowPhHold),
     /// A polishing step; `column` is a CEX column file whose first pool sets
     /// the monomer and aggregate recoveries.
     Polishing(ClearanceStep, Option<PathBuf>),
+    /// Ultrafiltration / diafiltration to the final concentration.
     UfDf(UfDf),
 }
 
+/// Drug-substance release limits, from the train file's `[specification]`.
 #[derive(Debug, Clone)]
 pub struct Specification {
+    /// Largest aggregate share of product, % (HMW by SEC).
     pub hmw_percent_max: f64,
+    /// Largest host-cell protein, ppm (ng per mg product).
     pub hcp_ppm_max: f64,
+    /// Largest host-cell DNA, ppb (pg per mg product).
     pub dna_ppb_max: f64,
+    /// Smallest product concentration, g/L.
     pub concentration_g_per_l_min: f64,
+    /// Smallest total virus clearance over all steps, log10.
     pub virus_lrv_min: f64,
 }
 
+/// A validated downstream train: the harvest and the steps it runs through,
+/// in file order. Read with [`load_train`], run with [`run_train`].
 #[derive(Debug, Clone)]
 pub struct Train {
+    /// Train name, from the file.
     pub name: String,
+    /// The harvest stream entering the first step.
     pub harvest: Stream,
+    /// The steps present in the file, in platform order.
     pub steps: Vec<TrainStep>,
+    /// Drug-substance specification the result is checked against.
     pub specification: Specification,
 }
 
 /// One drug-substance attribute against its limit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CqaCheck {
+    /// Attribute with its unit, e.g. `HCP (ppm)`.
     pub attribute: String,
+    /// Value of the drug substance, in the attribute's unit.
     pub value: f64,
+    /// The limit as text, e.g. `≤ 100`.
     pub limit: String,
+    /// Whether the value meets the limit.
     pub pass: bool,
 }
 
+/// Result of [`run_train`]: every step's report, the drug substance and its
+/// specification checks.
 #[derive(Debug, Clone)]
 pub struct TrainResult {
+    /// One report per step, in order.
     pub steps: Vec<StepReport>,
+    /// The stream leaving the last step.
     pub drug_substance: Stream,
+    /// Monomer out of the last step over monomer in the harvest, 0-1.
     pub overall_yield: f64,
+    /// Sum of the steps' virus LRVs.
     pub total_virus_lrv: f64,
+    /// The drug substance against each specification limit.
     pub checks: Vec<CqaCheck>,
     /// The CEX column run, when the CEX step used one.
     pub cex_column: Option<ColumnResult>,
@@ -614,7 +641,50 @@ fn validate(src: &SourceFile) -> Result<Train, Diagnostics> {
     })
 }
 
-/// Carries the harvest through every step.
+/// Carries the harvest through every step, then checks the drug substance
+/// against the specification.
+///
+/// # Errors
+///
+/// Only from a CEX step with a `column_file`: the column file's read and
+/// input errors ([`Error::Io`], [`Error::Input`], also when it lacks
+/// components named `monomer` and `aggregate` or a pool), or a failed column
+/// integration ([`Error::Numerical`]); and [`Error::Numerical`] when the
+/// UF/DF integration fails. The other steps are closed-form and cannot fail
+/// on a validated train.
+///
+/// # Example
+///
+/// The shipped 2000 L CHO mAb train with the CEX step on its stated
+/// recoveries (the column run it names is dropped to keep this short);
+/// every step closes its per-species mass balance:
+///
+/// ```
+/// use biotwin_downstream::train::{TrainStep, load_train, run_train};
+///
+/// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+///     .join("../../process-models/downstream/cho_mab_train.toml");
+/// let mut train = load_train(&path)?;
+/// for step in &mut train.steps {
+///     if let TrainStep::Polishing(_, column) = step {
+///         *column = None;
+///     }
+/// }
+/// let result = run_train(&train)?;
+///
+/// for step in &result.steps {
+///     for (species, defect) in step.mass_balance_defects() {
+///         assert!(defect.abs() < 1e-12, "{}: {species} {defect:e}", step.name);
+///     }
+///     assert!(step.volume_balance_defect().abs() < 1e-12);
+/// }
+/// let ds = &result.drug_substance;
+/// assert!(ds.product_kg() > 0.0 && ds.product_g_per_l().is_finite());
+/// assert!(result.overall_yield > 0.0 && result.overall_yield < 1.0);
+/// // Five release checks: HMW, HCP, DNA, concentration, virus clearance.
+/// assert_eq!(result.checks.len(), 5);
+/// # Ok::<(), biotwin_core::error::Error>(())
+/// ```
 pub fn run_train(train: &Train) -> Result<TrainResult, Error> {
     let mut stream = train.harvest;
     let mut reports = Vec::new();

@@ -59,7 +59,9 @@ pub const MOVE_PENALTY: f64 = 1e-3;
 /// Relative tolerance on one metric, percent of the source value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Tolerance {
+    /// Metric name with its unit, as in [`crate::study::metric_names`] (e.g. `titer_g_per_l`).
     pub metric: String,
+    /// Tolerance t_i, percent of the source's nominal value (> 0).
     pub relative_pct: f64,
 }
 
@@ -87,6 +89,7 @@ impl Side {
             _ => Side::TwoSided,
         }
     }
+    /// One-line description for the report (e.g. "ceiling: lower is fine").
     pub fn describe(self) -> &'static str {
         match self {
             Side::Floor => "floor: higher is fine",
@@ -140,10 +143,14 @@ pub fn default_tolerances() -> Vec<Tolerance> {
 /// A set-point the optimiser may move, with its box.
 #[derive(Debug, Clone, Serialize)]
 pub struct Variable {
+    /// Address of the set-point (e.g. `setpoints.agitation_rpm`, `feeds.scale`).
     pub name: String,
+    /// Where the value goes in the scenario.
     #[serde(skip)]
     pub knob: Knob,
+    /// Lower end of the box (the target's limit), in the address's unit.
     pub low: f64,
+    /// Upper end of the box, in the address's unit.
     pub high: f64,
     /// Translated (starting) value.
     pub start: f64,
@@ -195,28 +202,44 @@ pub fn default_variables(
 /// One metric before and after the adjustment.
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricMatch {
+    /// Metric name with its unit.
     pub metric: String,
+    /// Which side of the reference is acceptable.
     pub side: Side,
+    /// The source's nominal value r_i (the reference the target is matched to).
     pub reference: f64,
+    /// The target's nominal value at the translated set-points.
     pub translated: f64,
+    /// The target's nominal value at the recommended set-points.
     pub adjusted: f64,
+    /// Relative tolerance t_i, %.
     pub tolerance_pct: f64,
+    /// (translated − reference) / |reference|, %.
     pub translated_deviation_pct: f64,
+    /// (adjusted − reference) / |reference|, %.
     pub adjusted_deviation_pct: f64,
+    /// Whether the translated value is within tolerance (term ≤ 1).
     pub translated_within: bool,
+    /// Whether the adjusted value is within tolerance.
     pub adjusted_within: bool,
     /// Excess beyond the tolerance band in tolerances (0 when within).
     pub translated_excess: f64,
+    /// Excess of the adjusted value beyond the band, in tolerances (0 when within).
     pub adjusted_excess: f64,
 }
 
 /// A recommended set-point.
 #[derive(Debug, Clone, Serialize)]
 pub struct Recommendation {
+    /// Address of the set-point (e.g. `setpoints.sparge_slpm`).
     pub name: String,
+    /// Translated value, in the address's unit.
     pub translated: f64,
+    /// Recommended value, in the address's unit.
     pub recommended: f64,
+    /// Lower limit the optimiser respected.
     pub low: f64,
+    /// Upper limit the optimiser respected.
     pub high: f64,
 }
 
@@ -236,11 +259,16 @@ pub enum Decision {
 /// An engineering quantity at the translated and the recommended point.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConstraintCheck {
+    /// Quantity with its unit (e.g. tip speed, Kolmogorov length), as named by
+    /// the feasibility check.
     pub name: String,
+    /// The equipment's or process's limit, in the quantity's unit (None: no limit).
     pub limit: Option<f64>,
     /// `true`: the limit is a ceiling (larger is worse).
     pub ceiling: bool,
+    /// Worst value over the batch at the translated set-points.
     pub translated: f64,
+    /// Worst value over the batch at the recommended set-points.
     pub recommended: f64,
     /// Within its limit, or no worse than as translated.
     pub acceptable: bool,
@@ -249,18 +277,29 @@ pub struct ConstraintCheck {
 /// Outcome of the adjustment.
 #[derive(Debug, Clone, Serialize)]
 pub struct Adjustment {
+    /// The recommendation.
     pub decision: Decision,
     /// Why this decision, in one sentence.
     pub reason: String,
+    /// The adjustable set-points, translated and recommended.
     pub set_points: Vec<Recommendation>,
+    /// Every toleranced metric before and after.
     pub metrics: Vec<MetricMatch>,
     /// Engineering quantities (worst over the batch) at both points.
     pub constraints: Vec<ConstraintCheck>,
+    /// J at the translated set-points (module docs; no move penalty).
     pub objective_translated: f64,
+    /// J at the recommended set-points.
     pub objective_adjusted: f64,
+    /// Whether every metric is within tolerance at the recommended set-points.
     pub all_within_tolerance: bool,
+    /// Objective evaluations (model runs) over all optimiser starts (0 when
+    /// it did not run).
     pub evaluations: usize,
+    /// Whether the optimiser start that gave the best point met the
+    /// tolerance (true when the optimiser did not run).
     pub converged: bool,
+    /// The optimiser settings used.
     pub optimiser: Options,
     /// What the optimiser found before the re-check (equal to the
     /// recommendation unless the decision is a fallback; empty when it did

@@ -20,6 +20,12 @@
 //!
 //! Every stochastic step takes the study's seed, so the same seed gives
 //! byte-identical output files.
+//!
+//! Entry points: [`run_study`] runs all six steps from a [`StudyOptions`]
+//! (what `biotwin transfer` calls; then [`write_outputs`]), and
+//! [`translate_process`] runs step 1 alone (runnable example there).
+
+#![warn(missing_docs)]
 
 pub mod adjust;
 pub mod assumptions;
@@ -56,7 +62,11 @@ pub use study::ArmStudy;
 pub const PCO2_WARNING_MMHG: f64 = 80.0;
 
 /// File names written in the output directory.
+/// Name of the translated process file (the target at the criterion's
+/// set-points, before any adjustment) in the output directory.
 pub const TRANSLATED_PROCESS: &str = "translated-process.toml";
+/// Name of the adjusted process file (the recommended set-points; equal to
+/// the translated ones when the decision is "no change").
 pub const ADJUSTED_PROCESS: &str = "adjusted-process.toml";
 /// The copy of a `--model` model file in the output folder.
 pub const MODEL_FILE: &str = "model.toml";
@@ -64,9 +74,12 @@ pub const MODEL_FILE: &str = "model.toml";
 /// Settings of a transfer study.
 #[derive(Debug, Clone)]
 pub struct StudyOptions {
+    /// The source process file (developed on the sending site's vessel).
     pub process: PathBuf,
     /// Target equipment: catalog id or path.
     pub to: String,
+    /// Scale-up criterion held constant from source to target (P/V, tip speed,
+    /// kLa, …; default P/V).
     pub criterion: Criterion,
     /// Target initial volume, L (default: scaled by maximum working volumes).
     pub volume_l: Option<f64>,
@@ -74,13 +87,23 @@ pub struct StudyOptions {
     pub agitation_rpm: Option<f64>,
     /// Explicit target sparge gas flow, SLPM, instead of the criterion's.
     pub sparge_slpm: Option<f64>,
+    /// Output directory; created if missing. Every file is written atomically.
     pub out: PathBuf,
+    /// Monte Carlo runs per arm (source, target, adjusted, lots), at least 2.
     pub runs: usize,
+    /// Base sample count N of the Sobol' design (Saltelli: N (k + 2) runs for k
+    /// factors), at least 2.
     pub sobol_base: usize,
+    /// Seed of every stochastic step: the same seed gives byte-identical files.
     pub seed: u64,
+    /// An alternative raw-material lot file ([`lots`]) to compare on the target.
     pub lots: Option<PathBuf>,
+    /// Relative tolerance per metric for the adjustment and the comparability
+    /// probability ([`default_tolerances`] unless given).
     pub tolerances: Vec<Tolerance>,
+    /// Nelder–Mead settings of the adjustment ([`default_optimiser`]).
     pub optimiser: Options,
+    /// Show progress bars on standard error.
     pub progress: bool,
     /// The kinetic model to run instead of the one the process names (a
     /// calibrated model file or registry model, `--model`). Its text is
@@ -135,36 +158,58 @@ pub fn default_optimiser(seed: u64) -> Options {
 /// Where the target equipment came from and its translated set-points.
 #[derive(Debug, Clone)]
 pub struct Translation {
+    /// The source vessel (the process file's equipment).
     pub source: Equipment,
+    /// The target vessel (`--to`).
     pub target: Equipment,
+    /// The target equipment file the `--to` id or path resolved to.
     pub target_path: PathBuf,
+    /// The scale-up calculator's comparison of source and target under every
+    /// criterion, with the chosen one marked.
     pub report: ScaleUpReport,
+    /// The criterion the set-points follow.
     pub criterion: Criterion,
-    /// The criterion's set-points.
+    /// Target initial volume the set-points are computed at, L.
     pub criterion_volume_l: f64,
+    /// Agitation the criterion gives, rpm.
     pub criterion_agitation_rpm: f64,
+    /// Sparge gas flow the criterion gives, SLPM (standard L/min).
     pub criterion_sparge_slpm: f64,
-    /// What the target runs at (the criterion's, unless overridden).
+    /// Agitation the target runs at, rpm: the criterion's unless
+    /// [`StudyOptions::agitation_rpm`] overrides it.
     pub agitation_rpm: f64,
+    /// Sparge gas flow the target runs at, SLPM: the criterion's unless
+    /// [`StudyOptions::sparge_slpm`] overrides it.
     pub sparge_slpm: f64,
 }
 
 /// Everything a study computed.
 #[derive(Debug, Clone)]
 pub struct TransferStudy {
+    /// The settings the study ran with.
     pub options: StudyOptions,
+    /// The source process as loaded and validated.
     pub source_def: ProcessDefinition,
+    /// The translated process (as written to [`TRANSLATED_PROCESS`]), loaded back.
     pub target_def: ProcessDefinition,
+    /// Step 1: the target equipment and its translated set-points.
     pub translation: Translation,
+    /// Monte Carlo of the source process on the source vessel (the reference).
     pub source: ArmStudy,
+    /// Monte Carlo of the translated process on the target vessel.
     pub target: ArmStudy,
+    /// Monte Carlo of the adjusted process on the target vessel.
     pub adjusted: ArmStudy,
+    /// Sobol' and Morris indices of the target's metrics.
     pub sensitivity: SensitivityStudy,
+    /// The adjustment's decision, set-points and metric matches.
     pub adjustment: Adjustment,
+    /// Current against alternative raw-material lots on the target (with `--lots`).
     pub lots: Option<LotComparison>,
     /// Feasibility of the nominal translated and adjusted batches on the
     /// target over their whole trajectories.
     pub target_feasibility: Feasibility,
+    /// Feasibility of the nominal adjusted batch on the target.
     pub adjusted_feasibility: Feasibility,
     /// The recommended process in absolute units at the receiving site.
     pub site_recipe: site_recipe::SiteRecipe,
@@ -175,6 +220,7 @@ pub struct TransferStudy {
     pub warnings: Vec<Warning>,
     /// sha256 of the translated and adjusted process files.
     pub translated_sha256: String,
+    /// sha256 of the adjusted process file.
     pub adjusted_sha256: String,
 }
 
@@ -197,6 +243,59 @@ fn resolve_target(def: &ProcessDefinition, to: &str) -> Result<PathBuf, Error> {
 }
 
 /// Step 1: the scale-up comparison and the target's set-points.
+///
+/// Loads the source and target equipment, takes the source's operating
+/// point from the nominal scenario, sizes the target's initial volume
+/// ([`StudyOptions::volume_l`], or the source's scaled by the two vessels'
+/// maximum working volumes), and runs the scale-up calculator
+/// ([`biotwin_core::scaleup::scale_up`]) with `opts.criterion` chosen.
+///
+/// # Errors
+///
+/// [`Error::Input`] when the process names no equipment, `--to` resolves to
+/// no equipment file, a volume or set-point override is not a positive
+/// number, or the recipe's fed-batch at the target's initial volume would
+/// overflow the target's maximum working volume (the message names the
+/// largest initial volume that fits); [`Error::Io`] or [`Error::Input`]
+/// when an equipment file cannot be read or is invalid.
+///
+/// # Example
+///
+/// The shipped 3 L bench process translated to the 2000 L single-use
+/// vessel with a drilled-pipe sparger at constant power per volume:
+///
+/// ```
+/// use biotwin_core::scaleup::Criterion;
+/// use biotwin_core::simulation::{Scenario, load_process};
+/// use biotwin_transfer::{StudyOptions, translate_process};
+///
+/// let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+/// let process = root.join("process-models/processes/cho-platform-3l.toml");
+/// let def = load_process(&process)?;
+/// let scenario = Scenario::from_definition(&def)?;
+/// let to = root.join("process-models/equipment/sut-2000l-pbt-drilled.toml");
+/// let opts = StudyOptions::new(&process, to.to_str().unwrap(), "unused-out");
+///
+/// let t = translate_process(&def, &scenario, &opts)?;
+/// assert_eq!(t.criterion, Criterion::PPerV);
+/// let src = &t.report.source_conditions;
+/// let tgt = &t.report.for_criterion(Criterion::PPerV).unwrap().conditions;
+/// // The criterion holds power per volume (W/m³) and the gas rate (vvm).
+/// let rel = |a: f64, b: f64| (a / b - 1.0).abs();
+/// assert!(rel(tgt.ungassed_p_per_v_w_per_m3, src.ungassed_p_per_v_w_per_m3) < 1e-9);
+/// assert!(rel(tgt.vvm_per_min, src.vvm_per_min) < 1e-9);
+/// // At equal P/V the larger impeller turns slower with a higher tip speed.
+/// assert!(tgt.agitation_rpm < src.agitation_rpm);
+/// assert!(tgt.tip_speed_m_per_s > src.tip_speed_m_per_s);
+/// // The set-points the target runs at: the criterion's to 4 significant
+/// // digits (no override given), inside the target's working volume.
+/// assert_eq!(t.agitation_rpm, t.criterion_agitation_rpm);
+/// assert!(rel(t.agitation_rpm, tgt.agitation_rpm) < 1e-3);
+/// let (v_min_m3, v_max_m3) = t.target.working_volume_range_m3();
+/// let v_m3 = t.criterion_volume_l * 1e-3;
+/// assert!(v_min_m3 <= v_m3 && v_m3 <= v_max_m3);
+/// # Ok::<(), biotwin_core::error::Error>(())
+/// ```
 pub fn translate_process(
     def: &ProcessDefinition,
     scenario: &Scenario,
@@ -353,7 +452,17 @@ fn check_counts(opts: &StudyOptions) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs the whole study and writes its files into `opts.out`.
+/// Runs the whole study (steps 1-5 of the module docs) and writes into
+/// `opts.out` the translated and adjusted process files with copies of the
+/// inputs they name; [`write_outputs`] then writes the reports.
+///
+/// # Errors
+///
+/// [`Error::Input`] for bad options (fewer than 2 runs or base samples, a
+/// bad `--to`, volume or set-point) or input files; [`Error::Io`] when a
+/// file cannot be read or written; [`Error::Numerical`] when a nominal run,
+/// the sensitivity analysis or the adjustment fails. Failed Monte Carlo
+/// runs are counted in [`ArmStudy::failed`], not errors.
 pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     check_counts(opts)?;
     let lots = opts.lots.as_deref().map(Lots::load).transpose()?;

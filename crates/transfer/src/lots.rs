@@ -49,11 +49,18 @@ struct LotHeader {
 /// A validated lot file.
 #[derive(Debug, Clone)]
 pub struct Lots {
+    /// Lot id (`[lot] id`).
     pub id: String,
+    /// Supplier name (`[lot] supplier`; empty when not given).
     pub supplier: String,
+    /// Free-text description (`[lot] description`; empty when not given).
     pub description: String,
+    /// The lot file read.
     pub path: PathBuf,
+    /// sha256 of the lot file's bytes (recorded in `transfer.json`).
     pub sha256: String,
+    /// The file's `[[uncertainty]]` entries (at least one), each with valid
+    /// distribution numbers on a `media.*` address.
     pub entries: Vec<UncertaintyFile>,
 }
 
@@ -127,13 +134,20 @@ impl Lots {
 /// Current versus alternative lots on the target, for the package.
 #[derive(Debug, Clone, Serialize)]
 pub struct LotComparison {
+    /// Lot id.
     pub id: String,
+    /// Supplier name.
     pub supplier: String,
+    /// Free-text description.
     pub description: String,
+    /// The lot file, as given.
     pub file: String,
+    /// sha256 of the lot file's bytes.
     pub sha256: String,
     /// Addresses whose distribution the lot file sets.
     pub addresses: Vec<String>,
+    /// Target Monte Carlo with the process file's declared uncertainty.
     pub current: super::study::ArmStudy,
+    /// Target Monte Carlo with the lot file's distributions (same seed).
     pub alternative: super::study::ArmStudy,
 }

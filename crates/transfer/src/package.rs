@@ -19,6 +19,9 @@ use super::lots::LotComparison;
 use super::sensitivity::SensitivityStudy;
 use super::study::ArmStudy;
 
+/// Schema id written as `schema` in `transfer.json`. Fields may be added
+/// within a version; removing or renaming a field, or changing its meaning
+/// or unit, bumps it (docs/transfer.md).
 pub const SCHEMA: &str = "biotwin.transfer/2";
 
 #[derive(Serialize)]

@@ -29,6 +29,7 @@ use super::study::{metric_names, metrics, progress_bar};
 /// ([`biotwin_core::simulation::address`]), `shifts[i].temperature_c` included.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Knob {
+    /// A scenario address (set-point, recipe, medium or model parameter).
     Address(Address),
 }
 
@@ -38,12 +39,14 @@ impl Knob {
         scenario.address(text, file_factor).map(Knob::Address)
     }
 
+    /// Current value in `scenario`, in the address's unit.
     pub fn get(&self, scenario: &mut Scenario) -> f64 {
         match self {
             Knob::Address(a) => scenario.get(a),
         }
     }
 
+    /// Sets the value in `scenario`, in the address's unit.
     pub fn set(&self, scenario: &mut Scenario, v: f64) {
         match self {
             Knob::Address(a) => scenario.set(a, v),
@@ -54,11 +57,16 @@ impl Knob {
 /// One factor of the study: where it goes, its translated value and range.
 #[derive(Debug, Clone, Serialize)]
 pub struct StudyFactor {
+    /// Address of the factor (e.g. `setpoints.agitation_rpm`).
     pub name: String,
+    /// Where the value goes in the scenario.
     #[serde(skip)]
     pub knob: Knob,
+    /// The translated (nominal) value, in the address's unit.
     pub nominal: f64,
+    /// Lower end of the uniform range sampled, in the address's unit.
     pub low: f64,
+    /// Upper end of the uniform range sampled, in the address's unit.
     pub high: f64,
     /// Why this range.
     pub basis: String,
@@ -312,9 +320,14 @@ fn c_dataset(def: &biotwin_core::definition::process::ProcessDefinition) -> Stri
 /// Sobol' and Morris results for the study's factors and metrics.
 #[derive(Debug, Clone, Serialize)]
 pub struct SensitivityStudy {
+    /// The factors, in the order of the index tables.
     pub factors: Vec<StudyFactor>,
+    /// The metric names the indices refer to, in order.
     pub outputs: Vec<String>,
+    /// First-order and total Sobol' indices with bootstrap 95 % intervals.
     pub sobol: SobolResult,
+    /// Morris elementary-effect screening (20 trajectories), with bootstrap
+    /// intervals.
     pub morris: MorrisResult,
     /// Candidate factors left out, and why (e.g. a fitted parameter whose
     /// 95 % interval the model does not admit).

@@ -22,11 +22,17 @@ use biotwin_core::simulation::{Outcome, Scenario};
 /// Set-points held from `start_h` to `end_h`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Phase {
+    /// Start of the phase, h from inoculation.
     pub start_h: f64,
+    /// End of the phase, h.
     pub end_h: f64,
+    /// Temperature set-point, °C (None: not set in the recipe).
     pub temperature_c: Option<f64>,
+    /// pH set-point.
     pub ph: Option<f64>,
+    /// Dissolved-O₂ set-point, % of air saturation.
     pub do_pct: Option<f64>,
+    /// Agitation, rpm.
     pub agitation_rpm: Option<f64>,
     /// Total sparge gas flow (air + O₂).
     pub sparge_slpm: Option<f64>,
@@ -35,14 +41,18 @@ pub struct Phase {
     pub max_o2_in_sparge_pct: Option<f64>,
     /// Pure O₂ and air flows at that moment.
     pub max_o2_flow_slpm: Option<f64>,
+    /// Air flow at that moment, SLPM.
     pub air_flow_at_max_o2_slpm: Option<f64>,
 }
 
 /// One culture day (`day` 1 is 0–24 h).
 #[derive(Debug, Clone, Serialize)]
 pub struct Day {
+    /// Culture day, from 1.
     pub day: usize,
+    /// Start of the day, h from inoculation.
     pub start_h: f64,
+    /// End of the day, h (the batch end for the last day).
     pub end_h: f64,
     /// Bolus volume per medium added in the day, L (media in recipe order;
     /// names in [`SiteRecipe::media`]).
@@ -57,15 +67,21 @@ pub struct Day {
     pub max_o2_flow_slpm: Option<f64>,
 }
 
+/// The receiving site's recipe for the recommended process, in absolute units
+/// (L, SLPM, rpm, h) on the target vessel.
 #[derive(Debug, Clone, Serialize)]
 pub struct SiteRecipe {
+    /// Initial working volume on the target, L.
     pub initial_volume_l: f64,
+    /// Recommended feed scale (1 = the recipe's feeds at the target volume).
     pub feed_scale: f64,
     /// Media with at least one bolus, in recipe order.
     pub media: Vec<String>,
     /// Continuous feeds: (medium, rate L/day at the target scale).
     pub continuous_feeds_l_per_day: Vec<(String, f64)>,
+    /// Set-point phases, in time order.
     pub phases: Vec<Phase>,
+    /// Day-by-day additions and predictions.
     pub days: Vec<Day>,
 }
 

@@ -101,40 +101,54 @@ pub fn spinner(label: &str, show: bool) -> ProgressBar {
 /// 5–95 % envelope of one trajectory column, with the nominal run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Band {
+    /// Trajectory column, with its unit (e.g. `xv_1e6_cells_per_ml`).
     pub column: String,
+    /// The nominal run's values on [`Bands::time_h`].
     pub nominal: Vec<f64>,
+    /// 5th percentile over the Monte Carlo runs at each time.
     pub p05: Vec<f64>,
+    /// 95th percentile over the Monte Carlo runs at each time.
     pub p95: Vec<f64>,
 }
 
 /// Envelopes on the nominal run's time grid.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Bands {
+    /// The nominal run's output times, h.
     pub time_h: Vec<f64>,
     /// Runs the envelopes were estimated from.
     pub runs: usize,
+    /// One envelope per plotted column.
     pub columns: Vec<Band>,
 }
 
 /// Monte Carlo of one arm.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArmStudy {
+    /// Monte Carlo runs attempted.
     pub runs: usize,
+    /// Seed of the runs (common random numbers across arms).
     pub seed: u64,
+    /// Runs whose simulation failed (left out of every statistic).
     pub failed: usize,
+    /// The first failure's run index and error, for the report.
     pub first_failure: Option<String>,
     /// Nominal (no uncertainty) metrics, by name.
     pub nominal: Vec<(String, f64)>,
+    /// Distribution (mean, sd, percentiles) of each metric over the successful runs.
     pub summary: Vec<Summary>,
     /// Fraction of successful runs meeting every specified limit at once.
     pub prob_all_in_spec: Option<f64>,
     /// Fraction of successful runs whose peak pCO₂ stays at or below the limit.
     pub prob_peak_pco2_within_limit: f64,
+    /// The peak-pCO₂ limit used, mmHg (the scale-up calculator's, from
+    /// [`biotwin_core::scaleup::ScaleUpParameters`]).
     pub pco2_limit_mmhg: f64,
     /// Fraction of successful runs whose every toleranced metric is within
     /// its tolerance of the source's nominal value (comparability with the
     /// source; set by the study, see [`ArmStudy::set_comparability`]).
     pub prob_comparable_to_source: Option<f64>,
+    /// Trajectory envelopes (None when the nominal run lacks a plotted column).
     #[serde(skip)]
     pub bands: Option<Bands>,
     /// Metrics per run (NaN rows for failed runs), in `metric_names` order.
@@ -143,9 +157,11 @@ pub struct ArmStudy {
 }
 
 impl ArmStudy {
+    /// Summary of the metric `name`, if it is one.
     pub fn summary_of(&self, name: &str) -> Option<&Summary> {
         self.summary.iter().find(|s| s.name == name)
     }
+    /// Nominal value of the metric `name`, if it is one.
     pub fn nominal_of(&self, name: &str) -> Option<f64> {
         self.nominal
             .iter()

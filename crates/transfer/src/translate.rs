@@ -85,9 +85,14 @@ pub fn rounded(sp: TranslatedSetPoints, target: &Equipment) -> TranslatedSetPoin
 /// specifications.
 #[derive(Debug, Clone)]
 pub struct References {
+    /// Model file: an absolute path, or the copy's name in the output folder.
     pub model: String,
+    /// Recipe file: an absolute path, or the copy's name in the output folder.
     pub recipe: String,
+    /// Target equipment file: an absolute path, or the copy's name in the
+    /// output folder.
     pub equipment: String,
+    /// Specifications file, as the others (None: the process has none).
     pub specifications: Option<String>,
 }
 

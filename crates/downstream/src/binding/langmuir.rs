@@ -20,11 +20,21 @@ pub struct ModulatedLangmuir {
     /// Whether component 0 modulates the rates (false: plain Langmuir, all
     /// components may bind).
     pub modulator: bool,
+    /// Per component: whether it has a bound state (`[components.binding]`
+    /// present in the column file).
     pub binds: Vec<bool>,
+    /// Adsorption rate constant ka_i, m³/(mol·s), at c_0 = 0 (file key
+    /// `ka_m3_per_mol_s`; fitted to breakthrough data for the resin).
     pub ka_m3_per_mol_s: Vec<f64>,
+    /// Desorption rate constant kd_i, 1/s (times (mol/m³)^{-β} when the
+    /// modulator exponent β ≠ 0); ka/kd is the affinity K, m³/mol.
     pub kd_per_s: Vec<f64>,
+    /// Saturation capacity q_max,i, mol per m³ of solid phase (from the resin's
+    /// static binding capacity, e.g. vendor g/L of resin ÷ molecular weight).
     pub qmax_mol_per_m3: Vec<f64>,
+    /// Modulator exponent γ_i of ka, m³/mol (0: no effect; file default 0).
     pub gamma_m3_per_mol: Vec<f64>,
+    /// Modulator exponent β_i of kd, dimensionless (0: no effect; file default 0).
     pub beta: Vec<f64>,
 }
 
@@ -43,6 +53,8 @@ fn power_and_derivative(x: f64, beta: f64) -> (f64, f64) {
 }
 
 impl ModulatedLangmuir {
+    /// Liquid-phase component index of each bound state, in bound-state order
+    /// (the modulator, component 0, never binds when `modulator` is true).
     pub fn bound_components(&self) -> Vec<usize> {
         self.bound().collect()
     }
@@ -86,6 +98,9 @@ impl ModulatedLangmuir {
             .sum::<f64>()
     }
 
+    /// Binding rates dq_b/dt, mol/(m³ solid·s), into `dq` (one per bound state)
+    /// for liquid concentrations `c` (mol/m³, every component) and bound
+    /// concentrations `q` (mol/m³ solid, one per bound state).
     pub fn rates(&self, c: &[f64], q: &[f64], dq: &mut [f64]) {
         let free = self.free_fraction(q);
         let c0 = self.modulator_c(c);
@@ -95,6 +110,9 @@ impl ModulatedLangmuir {
         }
     }
 
+    /// Exact partial derivatives of [`rates`](Self::rates), added into the
+    /// row-major blocks `dr_dc` (bound states × components, 1/s) and `dr_dq`
+    /// (bound states × bound states, 1/s); the caller zeroes them first.
     pub fn jacobian(&self, c: &[f64], q: &[f64], dr_dc: &mut [f64], dr_dq: &mut [f64]) {
         let nc = c.len();
         let nb = q.len();

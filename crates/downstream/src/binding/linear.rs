@@ -7,22 +7,31 @@
 /// `binds = false` has no bound state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearBinding {
+    /// Per component: whether it has a bound state.
     pub binds: Vec<bool>,
+    /// Adsorption rate constant ka_i, 1/s (file key `ka_per_s`).
     pub ka_per_s: Vec<f64>,
+    /// Desorption rate constant kd_i, 1/s (file key `kd_per_s`; must be > 0).
     pub kd_per_s: Vec<f64>,
 }
 
 impl LinearBinding {
+    /// Liquid-phase component index of each bound state, in bound-state order.
     pub fn bound_components(&self) -> Vec<usize> {
         (0..self.binds.len()).filter(|&i| self.binds[i]).collect()
     }
 
+    /// Binding rates dq_b/dt = ka c - kd q, mol/(m³ solid·s), into `dq`
+    /// (`c`: mol/m³ liquid per component; `q`: mol/m³ solid per bound state).
     pub fn rates(&self, c: &[f64], q: &[f64], dq: &mut [f64]) {
         for (b, i) in self.bound_components().into_iter().enumerate() {
             dq[b] = self.ka_per_s[i] * c[i] - self.kd_per_s[i] * q[b];
         }
     }
 
+    /// Partial derivatives of [`rates`](Self::rates), written into the row-major
+    /// blocks `dr_dc` (bound states × components, 1/s) and `dr_dq` (bound states ×
+    /// bound states, 1/s).
     pub fn jacobian(&self, c: &[f64], _q: &[f64], dr_dc: &mut [f64], dr_dq: &mut [f64]) {
         let nc = c.len();
         let bound = self.bound_components();
@@ -33,6 +42,7 @@ impl LinearBinding {
         }
     }
 
+    /// Bound concentrations in equilibrium with `c`, q_b = (ka/kd) c, mol/m³ solid.
     pub fn equilibrium(&self, c: &[f64], q: &mut [f64]) {
         for (b, i) in self.bound_components().into_iter().enumerate() {
             q[b] = self.ka_per_s[i] / self.kd_per_s[i] * c[i];

@@ -22,8 +22,12 @@ pub use sma::StericMassAction;
 pub enum Isotherm {
     /// No component binds.
     None,
+    /// Linear isotherm (low-loading limit; analytical test cases).
     Linear(LinearBinding),
+    /// Competitive Langmuir, optionally with a mobile-phase modulator
+    /// (Protein A capture with pH or salt elution).
     Langmuir(ModulatedLangmuir),
+    /// Steric mass action for ion exchange (component 0 is salt).
     Sma(StericMassAction),
 }
 

@@ -16,12 +16,23 @@
 //! They change the units of ka and kd, not the model; with ν ≈ 5 and
 //! q_ref = Λ, c_ref ≈ the working salt level they bring ka and kd to O(1).
 
+/// Steric-mass-action parameters; vectors are indexed by liquid-phase
+/// component (index 0, salt, is ignored). Values come from the column file
+/// (`sma_ka`, `sma_kd`, `characteristic_charge`, `steric_factor`,
+/// `ionic_capacity_mol_per_m3`), typically fitted to gradient-elution
+/// retention data for the resin and protein.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StericMassAction {
+    /// Ionic capacity Λ, mol of charged sites per m³ of solid phase (resin data).
     pub lambda_mol_per_m3: f64,
+    /// Adsorption rate constant ka_i in CADET units at the reference
+    /// concentrations: m³/(mol·s) · (q̄_0/q_ref)^{-ν_i}.
     pub ka: Vec<f64>,
+    /// Desorption rate constant kd_i, 1/s · (c_0/c_ref)^{-ν_i}.
     pub kd: Vec<f64>,
+    /// Characteristic charge ν_i: salt ions displaced per protein bound (> 0).
     pub nu: Vec<f64>,
+    /// Steric factor σ_i: sites shielded per protein bound, not exchanged (≥ 0).
     pub sigma: Vec<f64>,
     /// Reference liquid (salt) concentration c_ref, mol/m³ (CADET SMA_REFC0; 1).
     pub reference_liquid_mol_per_m3: f64,
@@ -59,6 +70,10 @@ impl StericMassAction {
         )
     }
 
+    /// Binding rates dq_b/dt, mol/(m³ solid·s), into `dq` (one per protein) for
+    /// liquid concentrations `c` (mol/m³; `c[0]` is salt) and bound protein
+    /// concentrations `q` (mol/m³ solid). Free sites and salt are clamped at 0
+    /// so a transient negative value cannot give a NaN power.
     pub fn rates(&self, c: &[f64], q: &[f64], dq: &mut [f64]) {
         let (free, c0) = self.scaled(c, q);
         for (b, i) in self.bound_components().into_iter().enumerate() {
@@ -67,6 +82,9 @@ impl StericMassAction {
         }
     }
 
+    /// Exact partial derivatives of [`rates`](Self::rates) into the row-major
+    /// blocks `dr_dc` (bound states × components) and `dr_dq` (bound states ×
+    /// bound states), 1/s.
     pub fn jacobian(&self, c: &[f64], q: &[f64], dr_dc: &mut [f64], dr_dq: &mut [f64]) {
         let nc = c.len();
         let nb = q.len();

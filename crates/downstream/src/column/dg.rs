@@ -32,9 +32,14 @@ use super::lgl::Lgl;
 /// Sparse (CSR) linear transport operator of one component on the node grid.
 #[derive(Debug, Clone)]
 pub struct Transport {
+    /// Number of nodes (rows and columns) of the operator.
     pub n_nodes: usize,
+    /// CSR row pointers: row i's entries are `row_start[i]..row_start[i + 1]`
+    /// of `cols`/`vals` (length `n_nodes + 1`).
     pub row_start: Vec<usize>,
+    /// CSR column (node) index of each stored entry.
     pub cols: Vec<usize>,
+    /// CSR value of each stored entry, 1/s (convection and dispersion combined).
     pub vals: Vec<f64>,
     /// Coefficient of c_in in each node's equation (non-zero only at z = 0).
     pub inlet: Vec<f64>,
@@ -44,13 +49,20 @@ pub struct Transport {
 /// Σ weights = L, exact for polynomials of degree 2N-1 in each element.
 #[derive(Debug, Clone)]
 pub struct Grid {
+    /// Axial position of each node, m (0 at the inlet), element by element; the
+    /// nodes shared by two elements appear twice.
     pub z_m: Vec<f64>,
+    /// Quadrature weight of each node, m; Σ = column length.
     pub weight_m: Vec<f64>,
+    /// Number of DG elements along the column.
     pub elements: usize,
+    /// Polynomial degree per element (N + 1 nodes each).
     pub degree: usize,
 }
 
 impl Grid {
+    /// Grid of `elements` equal elements of polynomial `degree` on a column of
+    /// `length_m` m, with the LGL nodes and weights mapped onto each element.
     pub fn new(length_m: f64, elements: usize, degree: usize) -> Grid {
         let lgl = Lgl::new(degree);
         let h = length_m / elements as f64;
@@ -70,10 +82,12 @@ impl Grid {
         }
     }
 
+    /// Number of nodes (`elements × (degree + 1)`).
     pub fn len(&self) -> usize {
         self.z_m.len()
     }
 
+    /// Whether the grid has no node.
     pub fn is_empty(&self) -> bool {
         self.z_m.is_empty()
     }
@@ -209,7 +223,7 @@ impl Transport {
         }
     }
 
-    /// out[node] = Σ_j A[node, j] x[j·stride + offset] (+ inlet[node]·c_in).
+    /// `out[node] = Σ_j A[node, j] x[j·stride + offset] (+ inlet[node]·c_in)`.
     #[inline]
     pub fn row_dot(&self, node: usize, x: &[f64], stride: usize, offset: usize) -> f64 {
         let (a, b) = (self.row_start[node], self.row_start[node + 1]);

@@ -12,8 +12,11 @@
 /// Nodes, weights and differentiation matrix (row-major, (N+1)×(N+1)).
 #[derive(Debug, Clone)]
 pub struct Lgl {
+    /// LGL nodes ξ_j on [-1, 1], increasing (ξ_0 = -1, ξ_N = 1).
     pub nodes: Vec<f64>,
+    /// Quadrature weights w_j, Σ w_j = 2.
     pub weights: Vec<f64>,
+    /// Differentiation matrix D_ij = ℓ_j'(ξ_i), row-major (N+1)×(N+1).
     pub diff: Vec<f64>,
 }
 
@@ -87,10 +90,12 @@ impl Lgl {
         }
     }
 
+    /// Number of nodes, N + 1.
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
 
+    /// Whether there is no node (never, for a constructed element).
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }

@@ -29,6 +29,9 @@ use faer::{Conj, Par};
 
 type Mat = FaerSparseMat<f64>;
 
+/// diffsol linear solver for the column's Newton matrix M - γhJ: the sparse
+/// LU described in the module docs. Created empty by `Default`; diffsol
+/// sets its sparsity and factorises it on each new Newton matrix.
 #[derive(Default)]
 pub struct ColumnLu {
     /// The Newton matrix, with the sparsity of the operator's Jacobian.

@@ -1,7 +1,7 @@
 //! Chromatography column models: transport, discretisation, integration.
 //!
 //! * [`spec`]: the validated set-up in SI ([`ColumnSpec`]).
-//! * [`file`]: the column TOML file ([`load`] = read + validate).
+//! * [`mod@file`]: the column TOML file ([`load`] = read + validate).
 //! * [`lgl`], [`dg`]: the DG spectral element discretisation in z.
 //! * [`system`]: the semi-discrete lumped rate model and its Jacobian.
 //! * [`linsolve`]: the sparse LU of the Newton systems.

@@ -39,7 +39,9 @@ use super::spec::Particle;
 /// Precomputed coefficients of the radial scheme, per component.
 #[derive(Debug, Clone)]
 pub struct Shells {
+    /// Radial shells (finite volumes), or radial nodes of the spectral element.
     pub n: usize,
+    /// Particle porosity ε_p, liquid volume fraction of a particle.
     pub porosity: f64,
     /// Volume fraction of each shell in the particle, Σ = 1.
     pub volume_fraction: Vec<f64>,

@@ -40,6 +40,8 @@ fn jacobi(n: usize, a: f64, b: f64, x: f64) -> (f64, f64) {
     (p, dp)
 }
 
+/// Gauss-Radau-Jacobi nodes, weights and differentiation matrix of the radial
+/// spectral element (see the module docs).
 #[derive(Debug, Clone)]
 pub struct RadialNodes {
     /// ξ_j, increasing, last = 1.
@@ -51,6 +53,8 @@ pub struct RadialNodes {
 }
 
 impl RadialNodes {
+    /// Nodes of polynomial `degree` (at least 1): the roots of P_N^{(1,2)} by
+    /// Newton from Chebyshev guesses, then ξ = 1.
     pub fn new(degree: usize) -> RadialNodes {
         let n = degree.max(1);
         let mut nodes: Vec<f64> = Vec::with_capacity(n + 1);

@@ -11,21 +11,33 @@ use biotwin_core::error::Error;
 /// integrator's tolerance; `relative_error` is the defect over `initial + inlet`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComponentBalance {
+    /// Component name, as in the column file.
     pub component: String,
+    /// Amount in the column (liquid and bound) at t = 0, mol.
     pub initial_mol: f64,
+    /// Amount fed through the inlet over all sections, Q ∫ c_in dt, mol.
     pub inlet_mol: f64,
+    /// Amount that left through the outlet, Q ∫ c_out dt, mol.
     pub outlet_mol: f64,
+    /// Amount in the liquid phase (bulk and pores) at the end, mol.
     pub final_liquid_mol: f64,
+    /// Amount bound to the solid phase at the end, mol.
     pub final_bound_mol: f64,
+    /// (initial + inlet - outlet - final liquid - final bound) / (initial +
+    /// inlet), dimensionless; ~1e-10 or smaller for a converged run.
     pub relative_error: f64,
 }
 
 /// A collected fraction of the outlet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pool {
+    /// Pool name, as in the column file.
     pub name: String,
+    /// Time collection starts, s from the start of the run.
     pub start_s: f64,
+    /// Time collection ends, s.
     pub end_s: f64,
+    /// Collected volume Q (end - start), m³.
     pub volume_m3: f64,
     /// Amount of every component in the pool, mol.
     pub amount_mol: Vec<f64>,
@@ -36,9 +48,14 @@ pub struct Pool {
     pub mass_purity: f64,
 }
 
+/// Result of [`super::simulate()`]: the outlet profile on the output grid,
+/// amounts per section, the pools cut from it and the mass balance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnResult {
+    /// Component names, in the column file's order (index k of every per-component vector).
     pub component_names: Vec<String>,
+    /// Output times, s: from the start of the first section, every
+    /// `output_interval_s`, up to the end of the run.
     pub time_s: Vec<f64>,
     /// UV absorbance of the outlet per cm of path (Σ ε_k c_k), on `time_s`.
     pub uv_au_per_cm: Vec<f64>,
@@ -46,7 +63,9 @@ pub struct ColumnResult {
     pub outlet_mol_per_m3: Vec<Vec<f64>>,
     /// `section_outlet_mol[s][k]`: amount leaving during section s.
     pub section_outlet_mol: Vec<Vec<f64>>,
+    /// The pools of the column file, in its order.
     pub pools: Vec<Pool>,
+    /// Mass balance per component, in component order.
     pub mass_balance: Vec<ComponentBalance>,
     /// Accepted integrator steps (of the run returned).
     pub steps: usize,
@@ -58,7 +77,9 @@ pub struct ColumnResult {
 /// The axial mesh a result was computed on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeshReport {
+    /// Axial DG elements.
     pub elements: usize,
+    /// Polynomial degree per element.
     pub polynomial_degree: usize,
     /// Error-controlled mesh: max over components of the relative L2
     /// difference between this run's outlet and that of the mesh with half

@@ -1,4 +1,4 @@
-//! A validated column set-up in SI units: what [`super::simulate`] runs.
+//! A validated column set-up in SI units: what [`super::simulate()`] runs.
 //!
 //! Built from a column file by [`super::file`], or directly in code (tests,
 //! flowsheets). All checks on user input happen in the file reader; the
@@ -30,6 +30,7 @@ pub enum TransportModel {
 pub struct Particle {
     /// ε_p, liquid volume fraction of a particle.
     pub porosity: f64,
+    /// Particle radius r_p, m (half the resin's mean bead diameter).
     pub radius_m: f64,
     /// Film mass-transfer coefficient k_f per component, m/s.
     pub film_transfer_m_per_s: Vec<f64>,
@@ -47,11 +48,15 @@ pub struct Particle {
     pub radial_polynomial_degree: Option<usize>,
 }
 
+/// One liquid-phase component (protein, salt, modifier) of the column.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Component {
+    /// Component name, unique within the column (used by pools and outputs).
     pub name: String,
     /// kg/mol, for reporting masses; None for species on an arbitrary scale.
     pub molecular_weight_kg_per_mol: Option<f64>,
+    /// Axial dispersion coefficient D_ax, m²/s (from a pulse-response test or a
+    /// correlation; must be ≥ 0).
     pub axial_dispersion_m2_per_s: f64,
     /// Initial liquid concentration in the column, mol/m³.
     pub initial_mol_per_m3: f64,
@@ -63,14 +68,19 @@ pub struct Component {
 /// piecewise cubic inlet), so a salt gradient is a linear coefficient.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Section {
+    /// Section name (e.g. `load`, `wash`, `elute`), referenced by pools.
     pub name: String,
+    /// Start of the section, s from the start of the run.
     pub start_s: f64,
+    /// End of the section, s (the next section's start).
     pub end_s: f64,
     /// `coefficients[k][i]`: coefficient of τ^k for component i (mol/m³/s^k).
     pub coefficients: [Vec<f64>; 4],
 }
 
 impl Section {
+    /// Inlet concentration of every component at time `t_s` (s, absolute), mol/m³,
+    /// into `out` (one per component).
     pub fn inlet_at(&self, t_s: f64, out: &mut [f64]) {
         let tau = t_s - self.start_s;
         for (i, o) in out.iter_mut().enumerate() {
@@ -93,6 +103,7 @@ impl Section {
 pub struct Discretisation {
     /// Axial DG elements; with `accuracy`, the first mesh of the refinement.
     pub elements: usize,
+    /// Polynomial degree N of each element (N + 1 LGL nodes).
     pub polynomial_degree: usize,
     /// Error-controlled mesh ([`super::simulate()`]): the axial elements are
     /// doubled from `elements` until the outlets of two successive meshes
@@ -105,11 +116,14 @@ impl Discretisation {
     /// The default of a column file without `elements`: error-controlled to
     /// 1e-3 relative L2, starting from 8 elements of degree 4.
     pub const DEFAULT_ACCURACY: f64 = 1e-3;
+    /// The first (coarsest) mesh of the default error-controlled refinement.
     pub const DEFAULT_FIRST_ELEMENTS: usize = 8;
 }
 
+/// Tolerances and output spacing of the BDF integration (diffsol).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SolverSettings {
+    /// Relative tolerance of the integrator's local error test, dimensionless.
     pub relative_tolerance: f64,
     /// Absolute tolerance on concentrations, mol/m³.
     pub absolute_tolerance: f64,
@@ -123,29 +137,44 @@ pub struct SolverSettings {
 /// (or at the end of the section). Recovery and purity refer to `component`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolSpec {
+    /// Pool name, as reported.
     pub name: String,
+    /// Index of the key component (recovery and purity refer to it).
     pub component: usize,
+    /// Index of the section within which the pool is cut.
     pub section: usize,
     /// Cut on the UV trace (AU/cm) instead of the concentration (mol/m³).
     pub cut_on_uv: bool,
     /// Cut levels in the signal's unit (mol/m³, or AU/cm for UV).
     pub start_above: f64,
+    /// Level below which collection ends, after the peak (same unit as `start_above`).
     pub end_below: f64,
 }
 
+/// A whole column set-up in SI, validated: what [`super::simulate()`] runs.
+/// Read one with [`super::load`]; the reader reports every bad field with its
+/// file, line, expected and found value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnSpec {
+    /// Column name, as reported.
     pub name: String,
+    /// Transport model (lumped rate without/with pores, general rate).
     pub model: TransportModel,
+    /// Bed length L, m.
     pub length_m: f64,
+    /// Bed cross-section A = π d²/4, m².
     pub cross_section_m2: f64,
     /// Volume fraction the liquid flows through: total porosity ε_t for the
     /// model without pores, bed (interstitial) porosity ε_c with pores.
     pub mobile_porosity: f64,
     /// Porous particles (models with pores); None for the model without pores.
     pub particle: Option<Particle>,
+    /// Volumetric flow rate Q, m³/s (constant over the run).
     pub flow_rate_m3_per_s: f64,
+    /// Liquid-phase components; component 0 is the salt or modulator for SMA and
+    /// modulated Langmuir binding.
     pub components: Vec<Component>,
+    /// Binding model with its parameters.
     pub isotherm: Isotherm,
     /// Binding at equilibrium at every instant (rapid equilibrium): q = q*(c),
     /// no bound states are integrated. With the lumped rate model without
@@ -153,9 +182,13 @@ pub struct ColumnSpec {
     pub rapid_equilibrium: bool,
     /// Initial bound states (mol/m³ solid), one per bound state of the isotherm.
     pub initial_bound_mol_per_m3: Vec<f64>,
+    /// Inlet sections, in time order, contiguous from t = 0.
     pub sections: Vec<Section>,
+    /// Axial mesh (fixed or error-controlled).
     pub discretisation: Discretisation,
+    /// Integrator tolerances and output spacing.
     pub solver: SolverSettings,
+    /// Pools cut from the outlet.
     pub pools: Vec<PoolSpec>,
 }
 
@@ -175,6 +208,7 @@ impl ColumnSpec {
         (1.0 - self.mobile_porosity) / self.mobile_porosity
     }
 
+    /// End of the last section, s (0 without sections).
     pub fn end_time_s(&self) -> f64 {
         self.sections.last().map(|s| s.end_s).unwrap_or(0.0)
     }

@@ -32,16 +32,24 @@ use super::particle::Shells;
 use super::spec::ColumnSpec;
 use crate::binding::Isotherm;
 
+/// The semi-discrete column (state layout and equations in the module docs),
+/// built once from a [`ColumnSpec`] and evaluated by the integrator.
 pub struct ColumnSystem {
+    /// Axial node grid.
     pub grid: Grid,
+    /// Linear axial transport operator of each component.
     pub transports: Vec<Transport>,
+    /// Binding model and parameters (from the spec).
     pub isotherm: Isotherm,
     /// (component, bound state, coefficient): liquid-phase effect of binding.
     pub coupling: Vec<(usize, usize, f64)>,
+    /// Number of liquid-phase components.
     pub n_comp: usize,
+    /// Number of bound states (per binding site).
     pub n_bound: usize,
     /// Phase ratio of the mobile phase (used without pores).
     pub phase_ratio: f64,
+    /// Particle scheme (models with pores); None without pores.
     pub shells: Option<Shells>,
     /// Rapid equilibrium: binding rows algebraic, 0 = R(c, q) (a DAE).
     pub equilibrium: bool,
@@ -59,6 +67,7 @@ pub struct ColumnSystem {
 }
 
 impl ColumnSystem {
+    /// Assembles the system for `spec` (operators, coupling, row scales).
     pub fn new(spec: &ColumnSpec) -> ColumnSystem {
         let mut sys = ColumnSystem::assemble(spec);
         sys.site_offsets = sys.compute_sites();
@@ -131,10 +140,13 @@ impl ColumnSystem {
         }
     }
 
+    /// Number of axial nodes.
     pub fn n_nodes(&self) -> usize {
         self.grid.len()
     }
 
+    /// Total number of states: every node's states plus one outlet integral per
+    /// component.
     pub fn n_states(&self) -> usize {
         self.n_nodes() * self.stride() + self.n_comp
     }
@@ -203,6 +215,8 @@ impl ColumnSystem {
         y
     }
 
+    /// Right-hand side f(y) of M dy/dt = f for inlet concentrations `c_in`
+    /// (mol/m³), into `dy`.
     pub fn rhs(&self, y: &[f64], c_in: &[f64], dy: &mut [f64]) {
         let (nc, nb, s) = (self.n_comp, self.n_bound, self.stride());
         let sites = self.sites();

@@ -18,15 +18,25 @@
 use super::step::StepReport;
 use super::stream::{Stream, after_lrv};
 
+/// Clarification parameters, read from the train file's `[clarification]`
+/// table (typical ranges in the module docs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clarification {
+    /// Yield Y of product and liquid through centrifuge and depth filters, 0-1
+    /// (PRIMER §5: 0.90-0.98).
     pub product_yield: f64,
+    /// Fraction f_HCP of HCP adsorbed by the depth filters from the liquid that
+    /// passes, 0-1 (Yigzaw et al. 2006: 0.1-0.4).
     pub hcp_removal_fraction: f64,
+    /// Log10 reduction of host-cell DNA on the depth filters (Yigzaw et al. 2006: ~1).
     pub dna_lrv: f64,
+    /// Processing flow rate, m³/s (sets the duration only).
     pub flow_rate_m3_per_s: f64,
 }
 
 impl Clarification {
+    /// Clarifies `input`: product and waste streams by the equations of the
+    /// module docs. Never fails; the train reader keeps the parameters in range.
     pub fn run(&self, input: &Stream) -> StepReport {
         let y = self.product_yield;
         let output = input.scaled(

@@ -18,16 +18,27 @@ use super::step::StepReport;
 use super::stream::{Stream, after_lrv};
 use crate::column::ColumnResult;
 
+/// A polishing step (CEX or AEX) given by its recoveries and clearances,
+/// read from the train file's `[cex]` or `[aex]` table (typical values in the
+/// module docs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClearanceStep {
+    /// Step name as reported (e.g. `cation exchange (bind/elute)`).
     pub name: String,
+    /// Fraction of monomer recovered in the product, 0-1.
     pub monomer_yield: f64,
+    /// Fraction of aggregate recovered in the product, 0-1 (below the monomer
+    /// yield for a step that clears aggregate).
     pub aggregate_yield: f64,
+    /// Log10 reduction of HCP.
     pub hcp_lrv: f64,
+    /// Log10 reduction of host-cell DNA.
     pub dna_lrv: f64,
+    /// Log10 reduction of virus credited to the step.
     pub virus_lrv: f64,
     /// Output volume over input volume (elution pool, chase).
     pub volume_ratio: f64,
+    /// Processing flow rate, m³/s (sets the duration only).
     pub flow_rate_m3_per_s: f64,
 }
 

@@ -24,18 +24,30 @@ use super::stream::{Stream, after_lrv};
 use crate::column::{ColumnSpec, simulate, spec::Section};
 use biotwin_core::error::Error;
 
+/// Protein A capture parameters, read from the train file's `[protein_a]`
+/// table (the DBC curve from resin data or from [`dynamic_binding_capacity`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProteinACapture {
+    /// Packed-bed column volume V_col, m³.
     pub column_volume_m3: f64,
+    /// Residence time τ = V_col/Q during load, s (sets the flow rate Q).
     pub residence_time_s: f64,
     /// (residence time s, DBC kg per m³ bed), sorted by residence time.
     pub dbc_curve: Vec<(f64, f64)>,
+    /// Fraction φ of the DBC loaded per cycle, 0-1 (usually 0.8).
     pub load_fraction_of_dbc: f64,
+    /// Product yield Y of the step, 0-1 (PRIMER §5: 0.90-0.98).
     pub product_yield: f64,
+    /// Log10 reduction of HCP (PRIMER §5: 2-3).
     pub hcp_lrv: f64,
+    /// Log10 reduction of host-cell DNA.
     pub dna_lrv: f64,
+    /// Log10 reduction of virus credited to the step.
     pub virus_lrv: f64,
+    /// Eluate volume per cycle, column volumes (N_elute).
     pub elution_cv: f64,
+    /// Buffer per cycle other than the load (wash, elution, strip,
+    /// re-equilibration), column volumes (N_overhead, includes the elution).
     pub overhead_cv: f64,
 }
 
@@ -65,6 +77,9 @@ impl ProteinACapture {
         interpolate(&self.dbc_curve, self.residence_time_s)
     }
 
+    /// Sizes the cycles for `input` and returns the eluate pool and waste (module
+    /// docs). `details` reports cycles, DBC and cycle time. Never fails; the train
+    /// reader checks the DBC curve is non-empty and positive.
     pub fn run(&self, input: &Stream) -> StepReport {
         let q = self.column_volume_m3 / self.residence_time_s;
         let dbc = self.dbc_kg_per_m3();

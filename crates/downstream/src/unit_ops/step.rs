@@ -9,10 +9,15 @@
 
 use super::stream::{SPECIES, Stream};
 
+/// What one unit operation did to a [`Stream`] (see the module docs for the
+/// balance it must close).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepReport {
+    /// Step name as reported (e.g. `clarification`, `protein A capture`).
     pub name: String,
+    /// The stream that entered the step.
     pub input: Stream,
+    /// The product stream leaving the step (the next step's input).
     pub output: Stream,
     /// Everything that left the product stream (flow-through, filter cake,
     /// permeate, strip), kg per species and m³ of liquid; computed by the
@@ -24,7 +29,9 @@ pub struct StepReport {
     /// Net mass formed per species inside the step (kg); e.g. monomer → aggregate
     /// at low pH gives -x for monomer and +x for aggregate.
     pub formed_kg: [f64; 4],
+    /// Virus log10 reduction credited to this step (0 for steps without a claim).
     pub virus_lrv: f64,
+    /// Processing time of the step, s (all cycles for Protein A).
     pub duration_s: f64,
     /// Step-specific figures (name, value, unit), e.g. cycles, membrane flux.
     pub details: Vec<(String, f64, String)>,

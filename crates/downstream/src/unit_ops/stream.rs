@@ -8,20 +8,28 @@
 
 /// Index of each tracked species in [`Stream::mass_kg`].
 pub const MONOMER: usize = 0;
+/// Aggregate (HMW species) index.
 pub const AGGREGATE: usize = 1;
+/// Host-cell protein index.
 pub const HCP: usize = 2;
+/// Host-cell DNA index.
 pub const DNA: usize = 3;
+/// Species names in index order, as used in reports and balance checks.
 pub const SPECIES: [&str; 4] = ["monomer", "aggregate", "hcp", "dna"];
 
+/// The liquid leaving one step and entering the next (SI: m³ and kg).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stream {
+    /// Liquid volume, m³.
     pub volume_m3: f64,
+    /// Mass of each species, kg, indexed by [`MONOMER`], [`AGGREGATE`], [`HCP`], [`DNA`].
     pub mass_kg: [f64; 4],
     /// log10 of infectious virus particles in the stream.
     pub log10_virus: f64,
 }
 
 impl Stream {
+    /// No liquid, no mass, no virus (log10 load -∞).
     pub fn empty() -> Stream {
         Stream {
             volume_m3: 0.0,

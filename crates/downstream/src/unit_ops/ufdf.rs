@@ -32,18 +32,27 @@ use nalgebra::SVector;
 use super::step::StepReport;
 use super::stream::{MONOMER, Stream};
 
+/// UF/DF parameters, read from the train file's `[ufdf]` table (typical
+/// ranges in the module docs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UfDf {
+    /// Membrane area A, m².
     pub membrane_area_m2: f64,
+    /// Polarisation mass-transfer coefficient k, m/s (Zeman & Zydney: 1e-6 to 1e-5).
     pub mass_transfer_m_per_s: f64,
+    /// Gel concentration c_gel, kg/m³ (mAb 200-300), where the flux falls to zero.
     pub gel_concentration_kg_per_m3: f64,
+    /// Product concentration at which diafiltration runs, kg/m³ (end of UF1).
     pub diafiltration_concentration_kg_per_m3: f64,
+    /// Diavolumes N of buffer exchanged in DF.
     pub diavolumes: f64,
+    /// Target product concentration at the end of UF2, kg/m³.
     pub final_concentration_kg_per_m3: f64,
     /// Sieving coefficients: monomer, aggregate, HCP, DNA.
     pub sieving: [f64; 4],
     /// Sieving coefficient of the small buffer solute being exchanged.
     pub buffer_sieving: f64,
+    /// Fraction Y of the final retentate recovered (hold-up and flush loss), 0-1.
     pub recovery_yield: f64,
 }
 

@@ -22,21 +22,36 @@ use super::step::StepReport;
 use super::stream::{AGGREGATE, MONOMER, Stream};
 use biotwin_core::units::GAS_CONSTANT;
 
+/// Low-pH hold parameters, read from the train file's `[viral_inactivation]`
+/// table (minutes, °C and kJ/mol there; SI here).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LowPhHold {
+    /// Hold time t, s.
     pub hold_time_s: f64,
+    /// Hold pH.
     pub ph: f64,
+    /// Hold temperature T, K.
     pub temperature_k: f64,
+    /// Virus inactivation rate k_ref at pH_ref and T_ref, 1/s (Brorson et al. 2003).
     pub k_ref_per_s: f64,
+    /// Monomer → aggregate rate at pH_ref and T_ref, 1/s (Vázquez-Rey & Lang 2011:
+    /// 0.1-1 %/h at pH 3.5).
     pub aggregation_k_ref_per_s: f64,
+    /// Reference pH of both rates.
     pub ph_ref: f64,
     /// pH units per decade of rate change.
     pub ph_per_decade: f64,
+    /// pH units per decade of change of the aggregation rate.
     pub aggregation_ph_per_decade: f64,
+    /// Arrhenius activation energy E_a of both rates, J/mol.
     pub activation_energy_j_per_mol: f64,
+    /// Reference temperature T_ref, K.
     pub t_ref_k: f64,
+    /// Largest LRV the assay can show (the claim is capped here).
     pub max_lrv: f64,
+    /// Fraction Y of product and liquid kept (hold-up and filtration loss), 0-1.
     pub product_yield: f64,
+    /// Titrant added for neutralisation, as a fraction f of the held volume.
     pub neutralisation_volume_fraction: f64,
 }
 
@@ -56,6 +71,8 @@ impl LowPhHold {
             .min(self.max_lrv)
     }
 
+    /// Holds `input`: the virus LRV of [`lrv`](Self::lrv), monomer converted to
+    /// aggregate, neutralisation titrant added, hold-up loss. Never fails.
     pub fn run(&self, input: &Stream) -> StepReport {
         let k_agg = self.rate(self.aggregation_k_ref_per_s, self.aggregation_ph_per_decade);
         let converted = input.mass_kg[MONOMER] * (1.0 - (-k_agg * self.hold_time_s).exp());

@@ -35,12 +35,15 @@ pub struct CalibratedModel {
 pub struct LoadedCalibrated {
     /// Registry id `<name>-v<version>`.
     pub id: String,
+    /// Model name in the registry.
     pub name: String,
+    /// Version within the name.
     pub version: u64,
     /// The calibrated model TOML text.
     pub toml: String,
     /// sha256 of the TOML text.
     pub sha256: String,
+    /// The registry's record of the model (who registered it, when, hashes).
     pub record: ModelRecord,
 }
 

@@ -21,6 +21,8 @@
 //! log, never half a line. An exclusive lock on `registry.lock` makes a second
 //! writer wait for the first.
 
+#![warn(missing_docs)]
+
 pub mod mechanistic;
 
 use std::collections::BTreeMap;
@@ -47,23 +49,36 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub struct ModelRecord {
     /// `<name>-v<version>`.
     pub id: String,
+    /// Model name (letters, digits, `-`, `_`, `.`), shared by all its versions.
     pub name: String,
+    /// Version within the name: 1 for the first registration, then one more each time.
     pub version: u64,
-    /// `pls` or `gp`.
+    /// Model kind, as the artifact names it (`pls`, `gp`, `nn`, `hybrid`,
+    /// `serial-hybrid`, `elastic-net`, `svr`, `random-forest`, `mechanistic`).
     pub kind: String,
+    /// Predicted quantities, with units in their names (the artifact's targets).
     pub targets: Vec<String>,
+    /// Number of input features the model takes.
     pub n_features: usize,
+    /// sha256 of the training dataset, as sealed in the artifact (None when the
+    /// trainer had no dataset file).
     pub training_data_hash: Option<String>,
     /// Path of the training dataset as given at training (informative).
     pub training_data: Option<String>,
+    /// biotwin version that trained the model (from the artifact).
     pub code_version: String,
     /// How the model was validated (`holdout`, `kfold5_by_batch`, ...).
     pub validation: String,
     /// Batches held out of the final fit (empty unless `holdout`).
     pub held_out: Vec<String>,
+    /// The model's hyper-parameters as trained (JSON, kind-specific).
     pub hyperparameters: serde_json::Value,
+    /// Validation metrics per target (RMSE, MAPE, R², coverage), on the batches
+    /// `validation` names.
     pub metrics: BTreeMap<String, Metrics>,
+    /// When the artifact was trained, s since 1970-01-01 UTC.
     pub created_at_unix_s: u64,
+    /// Who registered the model (`--user`, `$USER` or `$USERNAME`).
     pub created_by: String,
     /// Artifact path relative to the registry directory.
     pub artifact: String,
@@ -75,8 +90,11 @@ pub struct ModelRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Promotion {
+    /// Registered id of the promoted model, `<name>-v<version>`.
     pub model: String,
+    /// Model name it now serves.
     pub name: String,
+    /// Why it was promoted (required, non-empty).
     pub reason: String,
     /// The model of the same name that served before, if any.
     pub previous: Option<String>,
@@ -91,11 +109,14 @@ pub struct Promotion {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Meaning {
+    /// The signer reviewed the record.
     Reviewed,
+    /// The signer approved the record.
     Approved,
 }
 
 impl Meaning {
+    /// Parses `reviewed` or `approved` (surrounding spaces ignored); None otherwise.
     pub fn parse(text: &str) -> Option<Meaning> {
         match text.trim() {
             "reviewed" => Some(Meaning::Reviewed),
@@ -103,6 +124,7 @@ impl Meaning {
             _ => None,
         }
     }
+    /// The lowercase name, as recorded.
     pub fn as_str(self) -> &'static str {
         match self {
             Meaning::Reviewed => "reviewed",
@@ -117,12 +139,19 @@ impl Meaning {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signature {
+    /// Signer's printed name.
     pub full_name: String,
+    /// Signer's account id.
     pub user_id: String,
+    /// Site (tenant) of the signer's account.
     pub tenant: String,
+    /// Signer's role at signing.
     pub role: String,
+    /// What the signature means.
     pub meaning: Meaning,
+    /// Why the signer signed.
     pub reason: String,
+    /// When, s since 1970-01-01 UTC.
     pub signed_at_unix_s: u64,
     /// The same instant as RFC 3339 UTC.
     pub signed_at: String,
@@ -132,15 +161,22 @@ pub struct Signature {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogEntry {
+    /// Position in the log, from 0 (must equal the line's index).
     pub seq: u64,
+    /// The previous entry's `sha256` ([`GENESIS`] for the first).
     pub prev_sha256: String,
+    /// When the entry was written, s since 1970-01-01 UTC.
     pub at_unix_s: u64,
+    /// The same instant as RFC 3339 UTC.
     pub at: String,
+    /// Who acted.
     pub user: String,
     /// `register` or `promote`.
     pub action: String,
+    /// The registered model (`register` entries).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub model: Option<ModelRecord>,
+    /// The promotion (`promote` entries).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub promotion: Option<Promotion>,
     /// sha256 of this entry without this field (compact JSON).
@@ -161,7 +197,9 @@ impl LogEntry {
 /// What [`verify`] checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
+    /// Log entries checked.
     pub entries: usize,
+    /// Artifact files checked against their registered hashes.
     pub artifacts: usize,
     /// sha256 of the last entry (the chain head), or [`GENESIS`].
     pub head: String,
@@ -176,6 +214,7 @@ pub struct State {
     pub models: Vec<ModelRecord>,
     /// Serving model id by model name.
     pub serving: BTreeMap<String, String>,
+    /// Every promotion in log order, with its entry (who and when).
     pub promotions: Vec<(LogEntry, Promotion)>,
 }
 
@@ -213,8 +252,45 @@ fn check_name(name: &str) -> Result<(), Error> {
 }
 
 /// A registry directory (created on first write).
+///
+/// # Example
+///
+/// Register the shipped CHO model file as a calibrated (`mechanistic`)
+/// model, promote it, verify the registry, and see a changed artifact
+/// file refused:
+///
+/// ```
+/// use biotwin_ml::registry::{Registry, mechanistic, verify};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let registry = Registry::new(dir.path().join("models"));
+/// let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+///     .join("../../process-models/models/cho-platform.toml");
+/// let text = std::fs::read_to_string(&model).unwrap();
+///
+/// let rec = mechanistic::register(
+///     &registry, "cho", &text, "cho-platform", "cho-platform",
+///     &[], &"0".repeat(64), "no-dataset", &[], "docs",
+/// )?;
+/// assert_eq!((rec.id.as_str(), rec.version, rec.kind.as_str()), ("cho-v1", 1, "mechanistic"));
+/// registry.promote(&rec.id, "first calibrated model", "docs")?;
+/// assert_eq!(registry.state()?.serving["cho"], "cho-v1");
+///
+/// let checked = verify(&registry.dir)?;
+/// assert_eq!((checked.entries, checked.artifacts), (2, 1));
+///
+/// // One byte more in the artifact: the hash recorded in the log no longer
+/// // matches, and verification fails.
+/// let artifact = registry.dir.join(&rec.artifact);
+/// let mut bytes = std::fs::read(&artifact).unwrap();
+/// bytes.push(b' ');
+/// std::fs::write(&artifact, bytes).unwrap();
+/// assert!(verify(&registry.dir).is_err());
+/// # Ok::<(), biotwin_core::error::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Registry {
+    /// The registry directory.
     pub dir: PathBuf,
 }
 
@@ -229,10 +305,12 @@ struct Lock {
 }
 
 impl Registry {
+    /// A registry in `dir`; nothing is read or created until used.
     pub fn new(dir: impl Into<PathBuf>) -> Registry {
         Registry { dir: dir.into() }
     }
 
+    /// Path of the log, `<dir>/registry.jsonl`.
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(LOG_FILE)
     }
