@@ -344,7 +344,7 @@ fn a_resumed_batch_raises_alerts_from_its_stored_predictions() {
         .collect();
     let (d, site_file) = site(&half);
     // First run: half the batch, a predictor with no alert.
-    let first = run_site(&site_file, TrendFactory::new(0.0), None);
+    let first = run_site(&site_file, TrendFactory::new(-1.0e9), None);
     let stored_before = first.store.predictions("sponsor-a", "B1").unwrap().len() as u64;
     assert!(stored_before >= 2, "{stored_before}");
     assert!(first.store.alerts("sponsor-a").unwrap().is_empty());
