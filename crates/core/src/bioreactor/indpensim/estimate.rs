@@ -882,11 +882,18 @@ impl Estimator {
             })
             .collect();
         let failed = runs.iter().filter(|r| r.is_err()).count();
+        let first_failure = runs
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .map(|e| e.to_string());
         let finals: Vec<f64> = runs.into_iter().filter_map(Result::ok).collect();
         if finals.len() < 2 {
             return Err(Error::Numerical {
                 time_h: self.time_h(),
-                message: format!("IndPenSim forecast: {failed} of {n} members failed"),
+                message: format!(
+                    "IndPenSim forecast: {failed} of {n} members failed; the first: {}",
+                    first_failure.unwrap_or_default()
+                ),
                 state: String::new(),
             });
         }
