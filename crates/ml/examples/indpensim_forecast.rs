@@ -114,7 +114,7 @@ fn main() {
                 .map(|(n, m, s)| format!("{n} {m:.4}±{s:.4}"))
                 .collect();
             println!(
-                "  {:>4.0} % {:>6.1} h  {:7.3} [{:7.3}, {:7.3}]  APE {:5.2} %  {}  {} (replaced {}, failed {}, rejected {})",
+                "  {:>4.0} % {:>6.1} h  {:7.3} [{:7.3}, {:7.3}]  APE {:5.2} %  {}  {} (replaced {}, failed {}, capped {}, rejected {})",
                 p.fraction * 100.0,
                 p.time_h,
                 p.mean_g_per_l,
@@ -125,6 +125,7 @@ fn main() {
                 params.join(", "),
                 p.members_replaced,
                 p.forecast_members_failed,
+                p.forecast_members_capped,
                 p.readings_rejected
             );
         }

@@ -71,6 +71,9 @@ pub struct ForecastPoint {
     /// Members replaced during the filter so far / failed in this forecast.
     pub members_replaced: usize,
     pub forecast_members_failed: usize,
+    /// Forecast members run with a kinetic parameter capped at the prior
+    /// mean + `FORECAST_PARAMETER_CAP_SD` SDs.
+    pub forecast_members_capped: usize,
     /// Online readings rejected by the gross-error check so far.
     pub readings_rejected: usize,
 }
@@ -214,6 +217,7 @@ fn score(
         parameters: param_list(&est.parameters()),
         members_replaced: est.replaced(),
         forecast_members_failed: f.failed_members,
+        forecast_members_capped: f.capped_members,
         readings_rejected: est.rejected(),
     })
 }

@@ -14,7 +14,7 @@ use biotwin_core::bioreactor::indpensim::estimate::{Estimator, Prior, Settings};
 use biotwin_ml::data::Dataset;
 use biotwin_ml::data::indpensim::read_recipe;
 use biotwin_ml::data::indpensim_historian::{batch_start, batch_value, read_historian};
-use biotwin_ml::indpensim_forecast::{EvalSettings, add_noise, batch_seed};
+use biotwin_ml::indpensim_forecast::{EvalSettings, add_noise, batch_seed, evaluate_batch};
 
 fn dataset() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../training-data/indpensim-extra")
@@ -105,4 +105,39 @@ fn the_registered_filter_assimilates_the_first_30_hours_of_a_normal_and_a_fault_
             );
         }
     }
+}
+
+/// Regression (issue 15, B115): after the sugar-feed fault at 20–30 h the
+/// registered filter's members carry μx,max ≈ 10.8 h⁻¹ (prior 0.41 ± 0.025)
+/// at 46 h, learnt while the dissolved-CO2 inhibition held growth at zero.
+/// Before the forecast capped the members' rates at the prior mean + 5 SD,
+/// every one of the 16 forecast members ran the explicit solver out of
+/// steps at 90–100 h (growth switching back on at 10.8 h⁻¹) and the forecast
+/// stopped with an error. Now the forecast is made, with the capped and the
+/// failed members counted.
+#[test]
+fn b115_forecast_after_the_sugar_feed_fault_is_made_and_counts_its_members() {
+    let s = EvalSettings {
+        fractions: vec![0.2],
+        forecast_members: Some(16),
+        ..EvalSettings::default()
+    };
+    let o = evaluate_batch(&dataset(), "B115", &s).unwrap_or_else(|e| panic!("B115: {e}"));
+    let p = &o.points[0];
+    assert!(
+        p.mean_g_per_l.is_finite()
+            && p.p05_g_per_l <= p.mean_g_per_l
+            && p.mean_g_per_l <= p.p95_g_per_l,
+        "{p:?}"
+    );
+    // Measured: 6 of 16 failed, 10 capped (every completed member).
+    assert!(p.forecast_members_failed <= 8, "{p:?}");
+    assert!(p.forecast_members_capped >= 1, "{p:?}");
+    // The filter's own estimate is reported as it is (not capped).
+    let mux = p
+        .parameters
+        .iter()
+        .find(|q| q.0 == "mux_max_per_h")
+        .unwrap();
+    assert!(mux.1 > 1.0, "{mux:?}");
 }

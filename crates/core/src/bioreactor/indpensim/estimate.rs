@@ -355,7 +355,26 @@ pub struct Forecast {
     /// Members whose run to the end failed (left out of the quantiles,
     /// counted here).
     pub failed_members: usize,
+    /// Members run with an estimated kinetic parameter capped at
+    /// [`FORECAST_PARAMETER_CAP_SD`] prior SDs above the prior mean
+    /// (counted, not hidden: the filter's own estimate is unchanged).
+    pub capped_members: usize,
 }
+
+/// A forecast runs each member's estimated kinetic parameters at most this
+/// many prior SDs above the prior mean. Above it the rate is no longer
+/// the organism the published model describes (μx,max 0.41 ± 0.025 h⁻¹
+/// in the generator): on B115 (sugar-feed fault) the analysis had moved
+/// members to μx,max 10.7 h⁻¹ while growth was switched off by the
+/// dissolved-CO2 inhibition (dissolved CO2 above its critical value, so no
+/// reading constrained μx,max); when the switch reopened in the forecast,
+/// growth at 10.7 h⁻¹ crashed DO2 from 14 to 0.08 mg/L within 0.01 h and
+/// the DO2/CO2 switches chattered: the explicit solver ran out of steps
+/// (100 000 in one 0.2-h step). Lower values are left alone (the published
+/// μx,max adaptation lowers μx,max late in a batch; a slow rate does not
+/// stiffen the model). 5 SDs is the bound the filter's CI smoke test
+/// already uses for "parameters within range".
+pub const FORECAST_PARAMETER_CAP_SD: f64 = 5.0;
 
 /// The ensemble Kalman filter of one batch.
 #[derive(Debug, Clone)]
@@ -867,26 +886,39 @@ impl Estimator {
     pub fn forecast_members(&self, seed: u64, n: usize) -> Result<Forecast, Error> {
         let n = n.clamp(1, self.members.len());
         let recipe = &self.recipe;
-        let runs: Vec<Result<f64, Error>> = self.members[..n]
+        let runs: Vec<Result<(f64, bool), Error>> = self.members[..n]
             .par_iter()
             .enumerate()
-            .map(|(j, m)| -> Result<f64, Error> {
+            .map(|(j, m)| -> Result<(f64, bool), Error> {
                 let mut m = m.clone();
+                let capped = self.cap_parameters(&mut m.stepper.kin);
                 let mut rng = SplitMix64::new(run_seed(seed, j as u64));
                 while m.stepper.k < N_STEPS {
                     m.z = next_z(m.z, rng.normal());
                     let u = m.stepper.inputs(recipe, disturbances_of(m.z));
                     m.stepper.step(&u)?;
                 }
-                Ok(m.stepper.y[ode::P])
+                Ok((m.stepper.y[ode::P], capped))
             })
             .collect();
         let failed = runs.iter().filter(|r| r.is_err()).count();
-        let finals: Vec<f64> = runs.into_iter().filter_map(Result::ok).collect();
+        let capped = runs.iter().filter(|r| matches!(r, Ok((_, true)))).count();
+        let first_failure = runs
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .map(|e| e.to_string());
+        let finals: Vec<f64> = runs
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|r| r.0)
+            .collect();
         if finals.len() < 2 {
             return Err(Error::Numerical {
                 time_h: self.time_h(),
-                message: format!("IndPenSim forecast: {failed} of {n} members failed"),
+                message: format!(
+                    "IndPenSim forecast: {failed} of {n} members failed; the first: {}",
+                    first_failure.unwrap_or_default()
+                ),
                 state: String::new(),
             });
         }
@@ -900,7 +932,30 @@ impl Estimator {
             p95_g_per_l: quantile(&sorted, 0.95),
             members_g_per_l: finals,
             failed_members: failed,
+            capped_members: capped,
         })
+    }
+
+    /// Caps each estimated kinetic parameter at [`FORECAST_PARAMETER_CAP_SD`]
+    /// prior SDs above its prior mean; true if any was capped.
+    fn cap_parameters(&self, k: &mut Kinetics) -> bool {
+        let e = &self.settings.estimated;
+        let p = &self.prior;
+        let mut capped = false;
+        for (on, v, n) in [
+            (e.mu_p, &mut k.mu_p, p.mu_p),
+            (e.mux_max, &mut k.mux_max, p.mux_max),
+            (e.alpha_kla, &mut k.alpha_kla, p.alpha_kla),
+            (e.n_conc_paa, &mut k.n_conc_paa, p.n_conc_paa),
+            (e.paa_c, &mut k.paa_c, p.paa_c),
+        ] {
+            let cap = n.mean + FORECAST_PARAMETER_CAP_SD * n.sd;
+            if on && *v > cap {
+                *v = cap;
+                capped = true;
+            }
+        }
+        capped
     }
 }
 

@@ -370,7 +370,7 @@ impl Stepper {
         )
         .map_err(|e| Error::Numerical {
             time_h: t0,
-            message: format!("IndPenSim step {k}: {e:?}"),
+            message: format!("IndPenSim step {k}: {e:?}; inputs {u:?}; kinetics {kin:?}"),
             state: format!("{:?}", y.as_slice()),
         })?;
         self.rhs_evaluations += counts.rhs_evaluations;
