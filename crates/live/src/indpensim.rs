@@ -415,7 +415,7 @@ impl EnkfPredictor {
                     None => self.missing += 1,
                 }
             }
-            let est = self.est.as_mut().expect("started above");
+            let est = self.est.as_mut().ok_or_else(filter_not_started)?;
             let r = est
                 .advance_masked(&step, &present)
                 .and_then(|()| match self.labs.get(&k) {
@@ -434,8 +434,13 @@ impl EnkfPredictor {
     fn fail(&mut self, e: Error) -> Error {
         let time_h = self.steps_done() as f64 * STEP_H;
         let message = format!("IndPenSim filter of batch {}: {e}", self.batch_id);
+        let e = Error::Numerical {
+            time_h,
+            message: message.clone(),
+            state: String::new(),
+        };
         self.broken = Some((time_h, message));
-        self.broken_error().expect("just set")
+        e
     }
 }
 
@@ -525,7 +530,7 @@ impl Predictor for EnkfPredictor {
                         format!("a sample at {time_h:.3} h"),
                     ));
                 }
-                let entry = self.labs.get_mut(&k).expect("inserted above");
+                let entry = self.labs.get_mut(&k).ok_or_else(filter_not_started)?;
                 let old = entry.1[j];
                 if old.is_none() {
                     entry.1[j] = Some(value);
@@ -565,7 +570,7 @@ impl Predictor for EnkfPredictor {
         let upto = (self.latest_s / step_s + 1e-9).floor() as usize;
         self.process(upto)?;
         self.start()?;
-        let est = self.est.as_ref().expect("process started the filter");
+        let est = self.est.as_ref().ok_or_else(filter_not_started)?;
         let k = est.step();
         let f = est.forecast_members(
             run_seed(self.forecast_seed, k as u64),
@@ -608,5 +613,16 @@ impl Predictor for EnkfPredictor {
             }],
             state,
         })
+    }
+}
+
+/// The error for a filter used before it was started: an internal
+/// ordering fault, reported as an error rather than a panic that would stop
+/// a live worker.
+fn filter_not_started() -> Error {
+    Error::Numerical {
+        time_h: 0.0,
+        message: "IndPenSim filter: internal error, the filter was used before it was started (please report)".into(),
+        state: String::new(),
     }
 }
