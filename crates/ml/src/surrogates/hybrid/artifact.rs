@@ -1,6 +1,6 @@
 //! Saved hybrid models: the same sealed layout as surrogate artifacts,
 //! `{ "content_sha256": "<hex>", "artifact": { ... } }`, with the hash
-//! computed by [`content_sha256`] over the compact serialisation of
+//! computed by [`content_sha256`](crate::surrogates::artifact::content_sha256) over the compact serialisation of
 //! `artifact`. Any altered number or name makes the hash differ and the
 //! file is refused.
 
