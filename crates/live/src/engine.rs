@@ -107,7 +107,7 @@ impl Default for EngineOptions {
 /// Counts of a run, for the summary and the tests.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
-    /// Readings received from all sources (stored before mapping).
+    /// Readings received from all sources.
     pub readings_received: u64,
     /// Rows a source could not read as readings at all.
     pub malformed_rows: u64,

@@ -17,6 +17,64 @@
 //! Times: readings carry Unix seconds (UTC) as the historian stamped them;
 //! observations and forecasts carry seconds since the batch start, the time
 //! base of the models.
+//!
+//! # Example
+//!
+//! The shipped example site (`process-models/sites/example-site.toml`:
+//! batch B01 of `training-data/cho-platform` replayed as if it arrived from
+//! the historian, a mechanistic predictor on the CHO platform model) run
+//! as `biotwin live --once` runs it, into a store kept in memory:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use biotwin_live::config::SiteConfig;
+//! use biotwin_live::engine::{Engine, EngineOptions, open_source};
+//! use biotwin_live::factory::SiteFactory;
+//! use biotwin_live::mechanistic::MechanisticOptions;
+//! use biotwin_live::memory_store::MemoryStore;
+//! use biotwin_live::{Store, audit};
+//!
+//! let site = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+//!     .join("../../process-models/sites/example-site.toml");
+//! let cfg = Arc::new(SiteConfig::read(&site)?);
+//! let store = Arc::new(MemoryStore::new());
+//! let mut sources = Vec::new();
+//! for s in &cfg.sources {
+//!     // Speed 0: replayed as fast as possible.
+//!     sources.push((open_source(s, 0.0)?, s.unit.clone()));
+//! }
+//! let factory = Arc::new(SiteFactory::new(&cfg.file, MechanisticOptions::default()));
+//! let opts = EngineOptions { progress_every: None, ..EngineOptions::default() };
+//! let mut engine = Engine::new(cfg.clone(), store.clone(), factory, sources, opts);
+//! engine.start()?;
+//! let stats = engine.run(true)?.clone();
+//!
+//! let b = &cfg.batches[0];
+//! let duration_s = b.planned_end_unix_s - b.start_unix_s;
+//! let preds = store.predictions("sponsor-a", "B01")?;
+//! assert!(preds.len() >= 2 && preds.len() as u64 == stats.predictions_new);
+//! for (k, p) in preds.iter().enumerate() {
+//!     assert_eq!(p.seq, k as u64);
+//!     // Forecast k holds at (k + 1) × forecast_every_s of batch time, the
+//!     // last at the planned end.
+//!     let t = ((k + 1) as f64 * cfg.forecast_every_s).min(duration_s);
+//!     assert_eq!(p.forecast.time_s, t);
+//!     for c in &p.forecast.cqas {
+//!         assert!(c.p05 <= c.mean && c.mean <= c.p95, "{}", c.name);
+//!     }
+//! }
+//! // The export reaches the planned end: the batch is finished.
+//! assert!(store.batch("sponsor-a", "B01")?.is_some_and(|b| b.finished));
+//! assert_eq!(stats.batches_finished, 1);
+//! // Another tenant sees nothing of sponsor-a's batch.
+//! assert!(store.batches("sponsor-b")?.is_empty());
+//! // The audit trail (configuration, batch start and end, ...) is an
+//! // intact hash chain.
+//! audit::verify(&store.audit()?).unwrap();
+//! # Ok::<(), biotwin_core::error::Error>(())
+//! ```
+
+#![warn(missing_docs)]
 
 // Modules of the live stages go below this line.
 pub mod audit;
