@@ -52,6 +52,7 @@ pub fn next_entry(
 pub struct ChainBreak {
     /// Index of the first bad entry in the trail.
     pub index: usize,
+    /// What is wrong with it, for people (which hash or seq does not match).
     pub reason: String,
 }
 

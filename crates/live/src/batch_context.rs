@@ -34,17 +34,22 @@ pub struct RecipeMarker {
 /// offset` in the variable's SI unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TagRecord {
+    /// Historian tag name.
     pub tag: String,
+    /// Model variable the tag measures.
     pub variable: String,
     /// Unit the historian writes the tag in.
     pub unit: String,
+    /// Factor of the conversion to SI (`value_si = value × factor + offset`).
     pub to_si_factor: f64,
+    /// Offset of the conversion to SI, in the variable's SI unit.
     pub to_si_offset: f64,
     /// A lab result (sampled, analysed later) rather than an online signal.
     pub lab: bool,
 }
 
 impl TagRecord {
+    /// The record of a configured tag.
     pub fn of(t: &TagConfig) -> TagRecord {
         TagRecord {
             tag: t.tag.clone(),
@@ -69,6 +74,7 @@ pub struct BatchContext {
     /// before this field read as known.
     #[serde(default = "known")]
     pub recipe_known: bool,
+    /// The tags of the batch's unit, as the site configuration maps them.
     pub tags: Vec<TagRecord>,
 }
 

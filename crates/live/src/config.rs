@@ -140,7 +140,10 @@ struct VariableSection {
 /// A sponsor and the SHA-256 (hex) of its API token.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct TenantConfig {
+    /// Tenant identifier (what batches name in `tenant`).
     pub id: String,
+    /// SHA-256 (64 hex digits) of the tenant's API token; the token
+    /// itself is never stored.
     pub token_sha256: String,
 }
 
@@ -250,8 +253,11 @@ impl SourceSection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
+    /// Replay of an exported file (`path`), paced or as fast as possible.
     Replay,
+    /// A file followed as it grows (`path`; long layout, not Parquet).
     Tail,
+    /// An OPC UA subscription (`endpoint`, `nodes`).
     Opcua,
 }
 
@@ -261,7 +267,9 @@ pub enum SourceKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataFormat {
+    /// Long layout: one row per (time, tag, value[, quality]).
     Long,
+    /// Wide layout: one row per time, one column per tag.
     Wide,
     /// A Parquet export whose layout is read from its columns (long when it
     /// has `tag` and `value`, else wide).
@@ -271,7 +279,10 @@ pub enum DataFormat {
 /// How one historian tag becomes an observation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagConfig {
+    /// Historian tag name (the key readings carry).
     pub tag: String,
+    /// Model variable it measures (e.g. `glucose`), whose SI unit
+    /// `[variables.NAME] si_unit` gives.
     pub variable: String,
     /// Unit the historian writes the tag in.
     pub unit: String,
@@ -279,6 +290,7 @@ pub struct TagConfig {
     pub to_si: Conversion,
     /// Valid range, in `unit` (inclusive).
     pub min: f64,
+    /// Upper end of the valid range, in `unit` (inclusive).
     pub max: f64,
     /// A value older than this (behind the newest reading of its unit) is stale.
     pub stale_after_s: f64,
@@ -291,10 +303,17 @@ pub struct TagConfig {
 /// One batch: which tenant, which production unit, when, which model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchConfig {
+    /// Batch identifier, unique within its tenant.
     pub id: String,
+    /// Tenant the batch belongs to (one of `tenants`).
     pub tenant: String,
+    /// Production unit (bioreactor) it runs on; sources of this unit feed it.
     pub unit: String,
+    /// Batch start, Unix seconds (UTC), from the file's RFC 3339 `start`:
+    /// batch time zero.
     pub start_unix_s: f64,
+    /// Planned end, Unix seconds (UTC), after `start_unix_s`: the last
+    /// forecast is made here.
     pub planned_end_unix_s: f64,
     /// Process definition (resolved against the site file's directory).
     pub process: PathBuf,
@@ -312,10 +331,13 @@ pub struct BatchConfig {
 /// One source of readings for one production unit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceConfig {
+    /// What the source is.
     pub kind: SourceKind,
     /// File of a replay or tail source (resolved), endpoint of an OPC UA one.
     pub path: Option<PathBuf>,
+    /// Endpoint URL of an OPC UA source (`opc.tcp://…`).
     pub endpoint: Option<String>,
+    /// Layout of a file source (OPC UA sources ignore it).
     pub format: DataFormat,
     /// Production unit whose tags the source carries.
     pub unit: String,
@@ -333,7 +355,9 @@ pub struct SiteConfig {
     /// SHA-256 (hex) of the file's text: the engine records it at every
     /// start and records a `config.changed` when it differs from the last.
     pub sha256: String,
+    /// The site's name (`[site] name`), for records and the page.
     pub name: String,
+    /// Batch time between forecasts, s (> 0).
     pub forecast_every_s: f64,
     /// The SQLite store; empty when `store_pg` is set.
     pub store_path: PathBuf,
@@ -346,11 +370,16 @@ pub struct SiteConfig {
     pub store_anchor: Option<PathBuf>,
     /// The model registry that `registry:NAME` batch models name (resolved).
     pub registry: Option<PathBuf>,
+    /// Alert level: an alert is raised when a CQA's probability of being in
+    /// specification falls below it (`[alerts] p_in_spec_min`, default 0.9).
     pub p_in_spec_min: f64,
+    /// Tenants and their token hashes.
     pub tenants: Vec<TenantConfig>,
     /// By tag name.
     pub tags: BTreeMap<String, TagConfig>,
+    /// Batches, in file order.
     pub batches: Vec<BatchConfig>,
+    /// Sources of readings, in file order.
     pub sources: Vec<SourceConfig>,
 }
 

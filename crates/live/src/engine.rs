@@ -62,6 +62,8 @@ pub const ACTOR: &str = "biotwin-live";
 
 /// Makes the predictor of one batch (mechanistic, surrogate, ...).
 pub trait PredictorFactory: Send + Sync {
+    /// The predictor of a batch starting now; an error when its process file,
+    /// model or surrogate cannot be loaded (the engine then records nothing).
     fn create(&self, batch: &BatchConfig) -> Result<Box<dyn Predictor>, Error>;
     /// The predictor of a batch resumed after a restart: `started` is the
     /// model provenance recorded when the batch started (`batch.started`),
@@ -84,6 +86,7 @@ pub struct EngineOptions {
     pub progress_every: Option<Duration>,
     /// First retry delay after a source error; doubles up to `retry_max`.
     pub retry_base: Duration,
+    /// Longest retry delay after repeated source errors.
     pub retry_max: Duration,
     /// Consecutive failures after which `run_once` gives a source up
     /// (a continuous run never does).
@@ -104,22 +107,32 @@ impl Default for EngineOptions {
 /// Counts of a run, for the summary and the tests.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
+    /// Readings received from all sources.
     pub readings_received: u64,
     /// Rows a source could not read as readings at all.
     pub malformed_rows: u64,
+    /// Mapped observations accepted (not refused).
     pub observations_accepted: u64,
+    /// Observations a predictor has assimilated.
     pub observations_assimilated: u64,
     /// Accepted observations of a variable the predictor does not use.
     pub observations_unused: u64,
+    /// Readings refused, by reason (see [`Rejection`]).
     pub rejections: RejectionCounts,
+    /// Forecasts recorded for the first time.
     pub predictions_new: u64,
     /// Predictions re-made on resume that the store already had.
     pub predictions_existing: u64,
+    /// Alerts raised for the first time.
     pub alerts_new: u64,
+    /// Forecasts or assimilations that failed (the batch goes on; the error is
+    /// logged).
     pub predictor_errors: u64,
+    /// Failed polls of a source (retried with backoff).
     pub source_errors: u64,
     /// Readings re-run from the store when resuming.
     pub readings_resumed: u64,
+    /// Batches whose planned end was reached in this run.
     pub batches_finished: u64,
     /// Readings of batches that finished in an earlier run (a replay of a
     /// finished batch): stored once, nothing more to do — not rejections.
@@ -133,6 +146,7 @@ pub struct Stats {
     /// With batch leases: leases acquired and lost (taken over, expired or
     /// released to balance the load).
     pub leases_acquired: u64,
+    /// Leases lost (taken over, expired or released).
     pub leases_lost: u64,
     /// `batch/tag` of tags that stopped reporting (beyond `stale_after_s`).
     pub stale_tags: Vec<String>,
@@ -233,6 +247,7 @@ pub type Reopen = Box<dyn FnMut(usize) -> Result<Box<dyn Source>, Error> + Send>
 /// What one round of polling did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepOutcome {
+    /// Readings the sources handed on in this round.
     pub readings: usize,
     /// Every source has ended (or was given up).
     pub all_ended: bool,
@@ -240,6 +255,14 @@ pub struct StepOutcome {
     pub retrying: bool,
 }
 
+/// The live engine of one site: polls its sources, stores every reading,
+/// maps and assimilates observations per batch, makes forecasts at the
+/// site's interval and records predictions, alerts and audit entries in the
+/// store (see the module documentation for the order of events and why a
+/// restart re-makes nothing twice).
+///
+/// Errors: a store failure or a predictor that cannot be made at start is
+/// an error of the call; a source error is retried, never fatal.
 pub struct Engine {
     cfg: Arc<SiteConfig>,
     store: Arc<dyn Store>,
@@ -319,6 +342,7 @@ impl Engine {
         self.runs.keys().cloned().collect()
     }
 
+    /// Counts of the run so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }

@@ -53,6 +53,10 @@ pub struct SiteFactory {
 }
 
 impl SiteFactory {
+    /// A factory for the batches of `site_file` (ladder and filter files
+    /// resolve against its directory; errors name it), mechanistic predictors
+    /// made with `mechanistic`; no registry until
+    /// [`with_registry`](Self::with_registry).
     pub fn new(site_file: impl Into<PathBuf>, mechanistic: MechanisticOptions) -> SiteFactory {
         SiteFactory {
             site_file: site_file.into(),

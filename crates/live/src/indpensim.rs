@@ -181,9 +181,11 @@ struct FileSection {
 /// A validated predictor file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnkfFile {
+    /// The predictor file (as given).
     pub path: PathBuf,
     /// The recipes file (resolved).
     pub recipes: PathBuf,
+    /// Ensemble members run to 230 h per forecast (2 to 48; default 48).
     pub forecast_members: usize,
     /// Whether the held-out batches B16–B20 may run (`held_out = true`).
     pub held_out: bool,

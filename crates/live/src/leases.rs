@@ -112,6 +112,7 @@ impl LeaseKeeper {
         }
     }
 
+    /// Id of the worker that holds the leases (as the lease store knows it).
     pub fn worker(&self) -> &str {
         &self.worker
     }

@@ -52,12 +52,17 @@ CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerEntry {
+    /// Position in the chain, 0, 1, 2, ... (gapless).
     pub seq: u64,
     /// `batch`, `readings`, `prediction`, `alert` or `audit`.
     pub kind: String,
+    /// Identity of the record within its kind (module docs), as JSON.
     pub key: serde_json::Value,
+    /// SHA-256 of the record's rows in canonical form (module docs).
     pub rows_sha256: String,
+    /// `sha256` of the previous entry ([`GENESIS`] for the first).
     pub prev_sha256: String,
+    /// SHA-256 of the entry's compact JSON without this field.
     pub sha256: String,
 }
 
@@ -366,12 +371,19 @@ pub fn adopt(c: &Connection) -> rusqlite::Result<[u64; 5]> {
 /// What [`verify`] found intact.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordsVerified {
+    /// Ledger entries walked.
     pub ledger_entries: u64,
+    /// `sha256` of the last ledger entry ([`GENESIS`] when empty).
     pub head: String,
+    /// Batch rows checked.
     pub batches: u64,
+    /// Reading rows checked.
     pub readings: u64,
+    /// Prediction rows checked.
     pub predictions: u64,
+    /// Alert rows checked.
     pub alerts: u64,
+    /// Audit entries checked.
     pub audit_entries: u64,
 }
 
@@ -383,8 +395,11 @@ pub struct RecordsVerified {
 pub struct Snapshot {
     /// (seq, entry_json), by seq.
     pub ledger: Vec<(i64, String)>,
+    /// Batch rows in canonical form.
     pub batches: Vec<serde_json::Value>,
+    /// Prediction rows in canonical form.
     pub predictions: Vec<serde_json::Value>,
+    /// Alert rows in canonical form.
     pub alerts: Vec<serde_json::Value>,
     /// (seq, entry_json), by seq.
     pub audit: Vec<(i64, String)>,

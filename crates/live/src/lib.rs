@@ -17,6 +17,64 @@
 //! Times: readings carry Unix seconds (UTC) as the historian stamped them;
 //! observations and forecasts carry seconds since the batch start, the time
 //! base of the models.
+//!
+//! # Example
+//!
+//! The shipped example site (`process-models/sites/example-site.toml`:
+//! batch B01 of `training-data/cho-platform` replayed as if it arrived from
+//! the historian, a mechanistic predictor on the CHO platform model) run
+//! as `biotwin live --once` runs it, into a store kept in memory:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use biotwin_live::config::SiteConfig;
+//! use biotwin_live::engine::{Engine, EngineOptions, open_source};
+//! use biotwin_live::factory::SiteFactory;
+//! use biotwin_live::mechanistic::MechanisticOptions;
+//! use biotwin_live::memory_store::MemoryStore;
+//! use biotwin_live::{Store, audit};
+//!
+//! let site = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+//!     .join("../../process-models/sites/example-site.toml");
+//! let cfg = Arc::new(SiteConfig::read(&site)?);
+//! let store = Arc::new(MemoryStore::new());
+//! let mut sources = Vec::new();
+//! for s in &cfg.sources {
+//!     // Speed 0: replayed as fast as possible.
+//!     sources.push((open_source(s, 0.0)?, s.unit.clone()));
+//! }
+//! let factory = Arc::new(SiteFactory::new(&cfg.file, MechanisticOptions::default()));
+//! let opts = EngineOptions { progress_every: None, ..EngineOptions::default() };
+//! let mut engine = Engine::new(cfg.clone(), store.clone(), factory, sources, opts);
+//! engine.start()?;
+//! let stats = engine.run(true)?.clone();
+//!
+//! let b = &cfg.batches[0];
+//! let duration_s = b.planned_end_unix_s - b.start_unix_s;
+//! let preds = store.predictions("sponsor-a", "B01")?;
+//! assert!(preds.len() >= 2 && preds.len() as u64 == stats.predictions_new);
+//! for (k, p) in preds.iter().enumerate() {
+//!     assert_eq!(p.seq, k as u64);
+//!     // Forecast k holds at (k + 1) × forecast_every_s of batch time, the
+//!     // last at the planned end.
+//!     let t = ((k + 1) as f64 * cfg.forecast_every_s).min(duration_s);
+//!     assert_eq!(p.forecast.time_s, t);
+//!     for c in &p.forecast.cqas {
+//!         assert!(c.p05 <= c.mean && c.mean <= c.p95, "{}", c.name);
+//!     }
+//! }
+//! // The export reaches the planned end: the batch is finished.
+//! assert!(store.batch("sponsor-a", "B01")?.is_some_and(|b| b.finished));
+//! assert_eq!(stats.batches_finished, 1);
+//! // Another tenant sees nothing of sponsor-a's batch.
+//! assert!(store.batches("sponsor-b")?.is_empty());
+//! // The audit trail (configuration, batch start and end, ...) is an
+//! // intact hash chain.
+//! audit::verify(&store.audit()?).unwrap();
+//! # Ok::<(), biotwin_core::error::Error>(())
+//! ```
+
+#![warn(missing_docs)]
 
 // Modules of the live stages go below this line.
 pub mod audit;
@@ -52,14 +110,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
+    /// Valid: the value is used.
     Good,
+    /// Of doubtful validity (OPC UA "uncertain"): refused by the mapping as
+    /// `bad_quality`, like `Bad`.
     Uncertain,
+    /// Invalid (a sensor fault, a value the historian marked bad): refused as
+    /// `bad_quality`.
     Bad,
 }
 
 /// One value of one historian tag, as received.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
+    /// Historian tag name, as the source delivers it (mapped to a model
+    /// variable by the site configuration).
     pub tag: String,
     /// When the value was measured (for a lab tag: when the sample was drawn),
     /// Unix seconds, UTC.
@@ -69,6 +134,7 @@ pub struct Reading {
     pub available_unix_s: Option<f64>,
     /// Value in the tag's own unit (the site configuration converts it).
     pub value: f64,
+    /// Historian quality of the value.
     pub quality: Quality,
 }
 
@@ -130,12 +196,15 @@ pub struct Observation {
 pub struct CqaForecast {
     /// Name with unit, as the model reports it (`titer_g_per_l`).
     pub name: String,
+    /// Mean of the forecast distribution, in the unit `name` states.
     pub mean: f64,
     /// 5 % and 95 % quantiles: the 90 % prediction interval.
     pub p05: f64,
+    /// 95 % quantile (see `p05`).
     pub p95: f64,
     /// Specification limits, where the site's spec file has them.
     pub lower_spec: Option<f64>,
+    /// Upper specification limit (lower: `lower_spec`).
     pub upper_spec: Option<f64>,
     /// Probability of being within specification; `None` without limits.
     pub p_in_spec: Option<f64>,
@@ -146,6 +215,7 @@ pub struct CqaForecast {
 pub struct Forecast {
     /// Seconds since the batch start of the latest assimilated information.
     pub time_s: f64,
+    /// One forecast per end-of-batch quality attribute the model reports.
     pub cqas: Vec<CqaForecast>,
     /// Current state estimate, (output column, mean, sd), for trajectories
     /// and the web page.
@@ -185,31 +255,39 @@ pub type TenantId = String;
 /// A batch as the store knows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchInfo {
+    /// Sponsor the batch belongs to.
     pub tenant: TenantId,
+    /// Batch identifier, unique within its tenant.
     pub batch_id: String,
     /// Production unit (bioreactor) it runs on.
     pub unit: String,
+    /// Batch start, Unix seconds (UTC): time zero of the batch's model time.
     pub start_unix_s: f64,
     /// Planned (or actual, once finished) end.
     pub end_unix_s: f64,
+    /// `true` once the batch has ended (no more forecasts are made).
     pub finished: bool,
 }
 
 /// One recorded forecast: who made it from what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictionRecord {
+    /// Sponsor the batch belongs to.
     pub tenant: TenantId,
+    /// Batch the forecast is of.
     pub batch_id: String,
     /// Position in the batch's prediction sequence, 0, 1, 2, ...: with
     /// (tenant, batch_id) the record's identity, so a replay after a crash
     /// cannot insert it twice.
     pub seq: u64,
+    /// Model id and version that made the forecast ([`Predictor::model_id`]).
     pub model_id: String,
     /// SHA-256 over the observations assimilated so far (canonical JSON,
     /// in the order assimilated): the input data of this prediction.
     pub input_sha256: String,
     /// Wall-clock time the forecast was made, Unix seconds.
     pub created_unix_s: f64,
+    /// The forecast itself.
     pub forecast: Forecast,
 }
 
@@ -217,20 +295,28 @@ pub struct PredictionRecord {
 /// configured level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRecord {
+    /// Sponsor the batch belongs to.
     pub tenant: TenantId,
+    /// Batch the alert is of.
     pub batch_id: String,
+    /// Name of the quality attribute ([`CqaForecast::name`]).
     pub cqa: String,
     /// Batch time of the forecast that first predicted it.
     pub first_predicted_s: f64,
+    /// Probability of being in specification at `first_predicted_s`.
     pub p_in_spec: f64,
+    /// Configured level it fell below (0 to 1).
     pub threshold: f64,
+    /// User who acknowledged the alert; `None` while it is open.
     pub acknowledged_by: Option<String>,
 }
 
 /// One entry of the append-only, hash-chained audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// Position in the trail, 0, 1, 2, ... (gapless).
     pub seq: u64,
+    /// Wall-clock time of the entry, Unix seconds (UTC).
     pub time_unix_s: f64,
     /// Who acted (user name, or `biotwin-live` for the service itself).
     pub actor: String,
@@ -238,7 +324,9 @@ pub struct AuditEntry {
     pub tenant: Option<TenantId>,
     /// e.g. `config.loaded`, `model.promoted`, `alert.raised`, `alert.acknowledged`.
     pub action: String,
+    /// What was done, as JSON (action-specific fields).
     pub detail: serde_json::Value,
+    /// `sha256` of the previous entry ([`audit::GENESIS`] for the first).
     pub prev_sha256: String,
     /// SHA-256 of this entry's canonical JSON without this field.
     pub sha256: String,
@@ -248,6 +336,7 @@ pub struct AuditEntry {
 /// idempotent on the record's identity, so a replay after a crash neither
 /// loses nor duplicates anything. Every read is scoped to one tenant.
 pub trait Store: Send + Sync {
+    /// Inserts or replaces the batch (identity: tenant, batch id).
     fn upsert_batch(&self, batch: &BatchInfo) -> Result<(), biotwin_core::error::Error>;
     /// Records raw readings of a batch (received data); duplicates of the
     /// same (tag, time, value) are kept once.
@@ -294,6 +383,7 @@ pub trait Store: Send + Sync {
         detail: serde_json::Value,
     ) -> Result<AuditEntry, biotwin_core::error::Error>;
 
+    /// This tenant's batches.
     fn batches(&self, tenant: &str) -> Result<Vec<BatchInfo>, biotwin_core::error::Error>;
     /// `None` when the batch does not exist *for this tenant*.
     fn batch(
@@ -301,6 +391,8 @@ pub trait Store: Send + Sync {
         tenant: &str,
         batch_id: &str,
     ) -> Result<Option<BatchInfo>, biotwin_core::error::Error>;
+    /// All readings of a batch in received order; empty when the batch does
+    /// not exist for this tenant.
     fn readings(
         &self,
         tenant: &str,
@@ -349,7 +441,10 @@ pub trait Store: Send + Sync {
         tenant: &str,
         batch_id: &str,
     ) -> Result<Vec<PredictionRecord>, biotwin_core::error::Error>;
+    /// This tenant's alerts.
     fn alerts(&self, tenant: &str) -> Result<Vec<AlertRecord>, biotwin_core::error::Error>;
+    /// Marks the alert (tenant, batch, cqa) acknowledged by `user`; returns
+    /// whether such an alert existed.
     fn acknowledge_alert(
         &self,
         tenant: &str,

@@ -20,17 +20,28 @@ use super::{Observation, Quality, Reading};
 /// Why a reading is not used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Rejection {
+    /// Quality `uncertain` or `bad`.
     BadQuality,
+    /// Value outside the tag's configured `[min, max]`, in the tag's own unit.
     OutOfRange,
+    /// Its current time (a lab value: when it became available) lies more than
+    /// the tag's `stale_after_s` behind the batch's clock (newest online sample).
     Stale,
+    /// A tag the site configuration does not map.
     UnknownTag,
+    /// No running batch of its unit takes it: its time lies outside every
+    /// batch's window, or its batch has finished.
     OutsideBatchWindow,
+    /// Same (tag, time) seen before for the batch, with the same value.
     Duplicate,
+    /// Same (tag, time) seen before for the batch, with another value.
     ConflictingDuplicate,
+    /// The value converted to SI is not finite.
     UnconvertibleUnit,
 }
 
 impl Rejection {
+    /// Reason name as counted and reported (`bad_quality`, `stale`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Rejection::BadQuality => "bad_quality",
@@ -50,12 +61,15 @@ impl Rejection {
 pub struct RejectionCounts(pub BTreeMap<&'static str, u64>);
 
 impl RejectionCounts {
+    /// Counts one refusal.
     pub fn add(&mut self, r: Rejection) {
         *self.0.entry(r.as_str()).or_insert(0) += 1;
     }
+    /// Refusals of reason `r` so far.
     pub fn get(&self, r: Rejection) -> u64 {
         self.0.get(r.as_str()).copied().unwrap_or(0)
     }
+    /// Refusals of all reasons.
     pub fn total(&self) -> u64 {
         self.0.values().sum()
     }
@@ -75,6 +89,7 @@ pub struct BatchMapper {
 }
 
 impl BatchMapper {
+    /// A mapper for `batch`, having seen nothing (clock at the batch start).
     pub fn new(batch: &BatchConfig) -> Self {
         BatchMapper {
             start_unix_s: batch.start_unix_s,

@@ -56,6 +56,7 @@ fn poisoned() -> Error {
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }

@@ -503,9 +503,14 @@ impl BatchLeases for PgBatchLeases {
 /// One batch lease as the database has it (for status and tests).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaseRow {
+    /// Tenant of the batch.
     pub tenant: String,
+    /// Batch id.
     pub batch_id: String,
+    /// Worker that holds or last held the lease; `None` before the first
+    /// acquisition.
     pub worker: Option<String>,
+    /// Acquisitions so far (the fencing token).
     pub epoch: i64,
     /// Held now: unexpired, by a worker alive (heartbeat and session).
     pub held: bool,

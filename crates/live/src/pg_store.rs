@@ -77,8 +77,11 @@ pub const MAX_CONNECTIONS: usize = 6;
 
 /// One schema version.
 pub struct Migration {
+    /// Schema version number, 1, 2, 3, ... in order.
     pub version: i32,
+    /// Short name of the change (recorded with the version).
     pub name: &'static str,
+    /// The SQL that brings the schema from the version before to this one.
     pub sql: &'static str,
 }
 
@@ -153,6 +156,9 @@ pub fn is_url(s: &str) -> bool {
 }
 
 impl PgTarget {
+    /// A target at `url` (`postgres://user@host:port/dbname`, no password),
+    /// its password read from the environment variable `password_env`
+    /// (default `PGPASSWORD`) when connecting.
     pub fn new(url: &str, password_env: Option<&str>) -> Self {
         PgTarget {
             url: url.to_string(),
@@ -327,6 +333,8 @@ impl Pool {
     }
 }
 
+/// [`Store`] in a PostgreSQL database (module docs): connections from a
+/// small pool, every write one transaction under the site's write lock.
 pub struct PgStore {
     target: PgTarget,
     /// `postgres://user@host:port/dbname`, for messages.
@@ -438,6 +446,7 @@ impl PgStore {
         &self.shown
     }
 
+    /// Where the store connects.
     pub fn target(&self) -> &PgTarget {
         &self.target
     }

@@ -23,6 +23,8 @@ use biotwin_ml::data::parquet_source::is_parquet;
 /// Most readings handed out by one poll when running unpaced.
 const CHUNK: usize = 1000;
 
+/// [`Source`] replaying a historian export as if it arrived live (module
+/// docs: order, pacing, malformed rows).
 pub struct ReplaySource {
     path: PathBuf,
     readings: Vec<Reading>,
@@ -85,6 +87,7 @@ impl ReplaySource {
         self
     }
 
+    /// Readings not yet handed out.
     pub fn remaining(&self) -> usize {
         self.readings.len() - self.pos
     }

@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry_json TEXT NOT NULL);
 ";
 
+/// [`Store`] in one SQLite file (module docs): the durable store of live
+/// mode, with its record ledger and anchor file.
 pub struct SqliteStore {
     path: PathBuf,
     anchor: PathBuf,

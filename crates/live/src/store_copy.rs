@@ -35,14 +35,21 @@ use biotwin_core::error::Error;
 /// What a copy moved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Copied {
+    /// Batch rows copied.
     pub batches: u64,
+    /// Reading rows copied.
     pub readings: u64,
+    /// Prediction rows copied.
     pub predictions: u64,
+    /// Alert rows copied.
     pub alerts: u64,
+    /// Audit entries copied.
     pub audit_entries: u64,
+    /// Record-ledger entries copied.
     pub ledger_entries: u64,
     /// User accounts and API tokens copied.
     pub accounts: u64,
+    /// API tokens copied.
     pub api_tokens: u64,
     /// Sessions of the source, not copied (people sign in again).
     pub sessions_not_copied: u64,

@@ -16,6 +16,8 @@ use super::{Poll, Reading, Source};
 use biotwin_core::error::Error;
 use biotwin_ml::data::csv_source::split_csv_line;
 
+/// [`Source`] following a long-format export that the historian appends
+/// to (module docs: partial lines, rotation).
 pub struct TailSource {
     path: PathBuf,
     /// Identity of the file being read (inode on Unix), to see rotation.
@@ -28,6 +30,8 @@ pub struct TailSource {
 }
 
 impl TailSource {
+    /// A source following `path`, from its beginning; nothing is read until
+    /// the first poll (a missing file is then `Idle`).
     pub fn new(path: &Path) -> Self {
         TailSource {
             path: path.to_path_buf(),

@@ -24,7 +24,9 @@ use crate::data::indpensim_historian::{HistorianRecord, batch_start, batch_value
 /// Everything an evaluation run is set by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalSettings {
+    /// Settings of the ensemble Kalman filter.
     pub filter: Settings,
+    /// Prior of the estimated parameters.
     pub prior: Prior,
     /// Noise added to the (noise-free) record.
     pub data_noise: Noise,
@@ -57,10 +59,15 @@ impl Default for EvalSettings {
 /// One scored forecast.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ForecastPoint {
+    /// Fraction of the batch time (230 h) the forecast was scored at.
     pub fraction: f64,
+    /// Batch time of the forecast, h (the fraction's simulation step).
     pub time_h: f64,
+    /// Forecast mean of the final penicillin concentration, g/L.
     pub mean_g_per_l: f64,
+    /// 5 % quantile of the forecast members, g/L.
     pub p05_g_per_l: f64,
+    /// 95 % quantile of the forecast members, g/L.
     pub p95_g_per_l: f64,
     /// |mean − truth| / truth · 100.
     pub ape_pct: f64,
@@ -70,6 +77,7 @@ pub struct ForecastPoint {
     pub parameters: Vec<(String, f64, f64)>,
     /// Members replaced during the filter so far / failed in this forecast.
     pub members_replaced: usize,
+    /// Members that failed to integrate in this forecast.
     pub forecast_members_failed: usize,
     /// Forecast members run with a kinetic parameter capped at the prior
     /// mean + `FORECAST_PARAMETER_CAP_SD` SDs.
@@ -81,8 +89,11 @@ pub struct ForecastPoint {
 /// One batch's evaluation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BatchOutcome {
+    /// Batch id (`B01`, ...).
     pub batch_id: String,
+    /// The record's final penicillin concentration (`final_P_gL`), g/L.
     pub truth_final_g_per_l: f64,
+    /// One scored forecast per fraction, in order.
     pub points: Vec<ForecastPoint>,
 }
 

@@ -33,6 +33,7 @@ use biotwin_ml::surrogates::hybrid::mechanistic::MechanisticSpec;
 /// One CQA of one forecast against the batch's recorded value.
 #[derive(Debug, Clone, Serialize)]
 pub struct Point {
+    /// Batch id.
     pub batch: String,
     /// Batch time the forecast was made at (information time), h.
     pub time_h: f64,
@@ -43,8 +44,11 @@ pub struct Point {
     pub cqa: String,
     /// Recorded end-of-batch value, dataset SI.
     pub recorded: f64,
+    /// Forecast mean, in the unit of `recorded`.
     pub mean: f64,
+    /// 5 % quantile of the forecast members, same unit.
     pub p05: f64,
+    /// 95 % quantile, same unit.
     pub p95: f64,
     /// Central-interval quantiles (5, 10, …, 95 %) of the members.
     pub quantiles: Vec<f64>,
@@ -55,6 +59,7 @@ pub struct Point {
 /// A dataset replayed through the mechanistic predictor.
 #[derive(Debug, Clone, Serialize)]
 pub struct Replay {
+    /// Every CQA of every forecast of every batch, in replay order.
     pub points: Vec<Point>,
     /// Per batch: duration, h.
     pub duration_h: BTreeMap<String, f64>,

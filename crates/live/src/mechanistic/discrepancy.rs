@@ -39,8 +39,11 @@ use biotwin_core::error::Error;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DesignFactor {
+    /// Manifest parameter name (SI).
     pub parameter: String,
+    /// Low level of the design (coded −1), SI.
     pub low: f64,
+    /// High level of the design (coded +1), SI; above `low`.
     pub high: f64,
 }
 
@@ -75,10 +78,16 @@ struct File {
 /// A loaded, checked discrepancy table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Discrepancy {
+    /// The file the table was read from.
     pub path: PathBuf,
+    /// Which batches the table was estimated on (for the record).
     pub calibrated_on: String,
+    /// q of a batch whose conditions are not known (the calibration batches'
+    /// mean).
     pub mean_q: f64,
+    /// The design's conditions, which define the coded distance q.
     pub factors: Vec<DesignFactor>,
+    /// One table per CQA.
     pub cqas: Vec<QualityDiscrepancy>,
 }
 
@@ -232,6 +241,8 @@ impl Discrepancy {
 /// batch's q.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchDiscrepancy {
+    /// The table.
     pub table: Discrepancy,
+    /// The batch's squared coded distance q from the design centre (≥ 0).
     pub q: f64,
 }

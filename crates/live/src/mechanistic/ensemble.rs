@@ -27,9 +27,15 @@ use biotwin_core::solver::{Tolerances, WorkStats};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Spread {
     /// ln θ ~ N(ln θ₀, σ²).
-    Lognormal { sigma: f64 },
+    Lognormal {
+        /// Standard deviation of ln θ (dimensionless).
+        sigma: f64,
+    },
     /// θ ~ N(θ₀, sd²), truncated to the parameter's admissible range.
-    Normal { sd: f64 },
+    Normal {
+        /// Standard deviation of θ, in the parameter's SI unit.
+        sd: f64,
+    },
 }
 
 /// Parameters the filter does not adapt, drawn jointly from a calibrated
@@ -49,7 +55,9 @@ pub struct JointSpread {
 /// What the forecast needs besides the filter.
 #[derive(Debug, Clone)]
 pub struct Forecaster {
+    /// Number of ensemble members.
     pub size: usize,
+    /// Integration tolerances of the members.
     pub tolerances: Tolerances,
     /// (parameter index, spread).
     pub spreads: Vec<(usize, Spread)>,
@@ -87,6 +95,7 @@ fn clamp_to(v: f64, bounds: Option<&(f64, f64)>) -> f64 {
 pub struct Rng(PairedNormals);
 
 impl Rng {
+    /// The stream of `seed`: the same seed gives the same normals.
     pub fn new(seed: u64) -> Rng {
         Rng(PairedNormals::new(seed ^ 0x6a09_e667_f3bc_c909))
     }

@@ -46,9 +46,15 @@ pub struct FilterTuning {
     pub param_walk_rel_per_sqrt_h: f64,
     /// Which states the process noise acts on, and how.
     pub diffusion: Diffusion,
+    /// Gate on the squared Mahalanobis distance of an innovation: an
+    /// observation beyond it is rejected as an outlier.
     pub gate2: f64,
+    /// Integration tolerances of the filter's predictions and Jacobians.
     pub tolerances: Tolerances,
+    /// How far back (s of batch time) a late observation is still assimilated
+    /// at its sample time; older ones are counted as `too_late`.
     pub oos_window_s: f64,
+    /// Batch time between filter checkpoints, s.
     pub checkpoint_every_s: f64,
 }
 
@@ -91,14 +97,23 @@ struct Logged {
 /// Counters for the record.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FilterStats {
+    /// Observations taken (including outliers and out-of-sequence ones).
     pub assimilated: u64,
+    /// Observations rejected by the innovation gate.
     pub rejected_outliers: u64,
+    /// Observations taken out of sequence (the filter rolled back and
+    /// re-filtered).
     pub out_of_sequence: u64,
+    /// Late observations older than every kept checkpoint: not used.
     pub too_late: u64,
 }
 
+/// Extended Kalman filter of model family `M` (`N` states) augmented with
+/// adapted parameters, with exact out-of-sequence updates (module docs).
 pub struct Filter<const N: usize, M: Culture<N>> {
+    /// The recipe compiled for the model family.
     pub plan: Plan<N, M>,
+    /// The variables the filter can observe (indices given to `assimilate`).
     pub obs: Vec<Observable>,
     /// Every parameter of the model, SI; adapted ones overwritten from `x`.
     pub base_params: Vec<f64>,
@@ -106,26 +121,37 @@ pub struct Filter<const N: usize, M: Culture<N>> {
     pub adapt: Vec<usize>,
     /// Process-noise floors per state (a fraction of each state's scale).
     floors: SVector<f64, N>,
+    /// Noise, gate and tolerance settings.
     pub tune: FilterTuning,
+    /// Filter time, s since the batch start.
     pub t: f64,
+    /// Recipe position at `t` (events before it applied).
     pub ctx: Ctx,
+    /// State mean `[y (model states, SI); θ (adapted parameters, SI)]`.
     pub x: DVector<f64>,
+    /// State covariance (SI, `dim() × dim()`).
     pub p: DMatrix<f64>,
     /// Time of the latest observation assimilated (−∞ before any).
     covers: f64,
     checkpoints: Vec<Checkpoint>,
     log: Vec<Logged>,
     pruned_rejections: u64,
+    /// Counters of the observations taken.
     pub stats: FilterStats,
     // Reused buffers.
     params: Vec<f64>,
     f: DMatrix<f64>,
     work: DMatrix<f64>,
     row: Vec<f64>,
+    /// Integration work of the filter (right-hand-side evaluations, steps,
+    /// segments).
     pub work_stats: WorkStats,
 }
 
 impl<const N: usize, M: Culture<N>> Filter<N, M> {
+    /// A filter at batch time 0 with mean `x0` and covariance `p0` (length
+    /// `N + adapt.len()`). Errors when the model cannot be built for the
+    /// recipe's start.
     pub fn new(
         plan: Plan<N, M>,
         obs: Vec<Observable>,
@@ -165,6 +191,7 @@ impl<const N: usize, M: Culture<N>> Filter<N, M> {
         Ok(f)
     }
 
+    /// Dimension of the augmented state: `N` plus the adapted parameters.
     pub fn dim(&self) -> usize {
         self.x.len()
     }

@@ -22,6 +22,7 @@ pub fn predict_cov(
     symmetrise(p);
 }
 
+/// Replaces `p` by (P + Pᵀ)/2 in place, removing rounding asymmetry.
 pub fn symmetrise(p: &mut DMatrix<f64>) {
     let n = p.nrows();
     for i in 0..n {
@@ -36,11 +37,14 @@ pub fn symmetrise(p: &mut DMatrix<f64>) {
 /// Result of one scalar update.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Update {
+    /// The update was applied.
     Accepted {
+        /// Squared Mahalanobis distance of the innovation, ν²/s.
         mahalanobis2: f64,
     },
     /// The innovation was beyond the gate: the state is unchanged.
     Rejected {
+        /// Squared Mahalanobis distance of the innovation, ν²/s.
         mahalanobis2: f64,
     },
 }

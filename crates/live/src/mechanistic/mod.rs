@@ -58,6 +58,7 @@ pub struct MechanisticOptions {
     pub param_prior_cv: f64,
     /// Relative SD of the recipe's initial state.
     pub initial_rel_sd: f64,
+    /// Number of ensemble members of the end-of-batch forecast.
     pub ensemble_size: usize,
     /// Innovation gate in standard deviations (squared Mahalanobis distance
     /// above `gate_sigma²` is rejected).
@@ -126,6 +127,10 @@ macro_rules! with_inner {
     };
 }
 
+/// The live [`Predictor`] on a bioreactor model of the process: the
+/// extended Kalman filter assimilates observations, an ensemble forecasts
+/// the end-of-batch CQAs with P(in spec) (module docs). Built from a
+/// process file ([`MechanisticPredictor::from_process_file`]).
 pub struct MechanisticPredictor {
     model_id: String,
     provenance: ModelProvenance,

@@ -124,10 +124,13 @@ const TABLE: &[(&str, &[(&str, f64)], Noise)] = &[
 /// One observable variable of a given model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observable {
+    /// Dataset variable name (`glucose`, `xv`, ...).
     pub variable: &'static str,
     /// Index into the model's output row.
     pub column: usize,
+    /// Factor from the output column's unit to the variable's SI unit.
     pub factor: f64,
+    /// Measurement noise (absolute plus relative SD).
     pub noise: Noise,
 }
 

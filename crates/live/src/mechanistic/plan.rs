@@ -29,9 +29,11 @@ pub type Ctx = Cursor;
 
 /// A recipe compiled for one model family.
 pub struct Plan<const N: usize, M: Culture<N>> {
+    /// The recipe (SI).
     pub recipe: Recipe,
     feeding: Feeding<N>,
     build: Builder<M>,
+    /// Integration method of the segments between events.
     pub method: Method,
 }
 
@@ -44,6 +46,9 @@ fn numerical(t_s: f64, message: String) -> Error {
 }
 
 impl<const N: usize, M: Culture<N>> Plan<N, M> {
+    /// Compiles `recipe` for the model `build(params)`. Errors
+    /// ([`EventError`]): the model is not ready for the recipe's set-points,
+    /// or the recipe has more continuous feeds than a cursor holds.
     pub fn new(
         recipe: Recipe,
         build: Builder<M>,
@@ -65,6 +70,7 @@ impl<const N: usize, M: Culture<N>> Plan<N, M> {
         (self.build)(params).initial_state(&self.recipe.initial, self.recipe.initial_volume_m3)
     }
 
+    /// The position before the recipe's first event (batch time 0).
     pub fn start(&self) -> Ctx {
         Cursor::start(&self.recipe)
     }

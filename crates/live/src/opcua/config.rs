@@ -44,6 +44,7 @@ pub struct OpcUaNode {
 pub struct OpcUaConfig {
     /// `opc.tcp://host:port/path`.
     pub endpoint: String,
+    /// The nodes subscribed to, each with the historian tag it stands for.
     pub nodes: Vec<OpcUaNode>,
     /// How often the server sends the queued changes, ms.
     #[serde(default = "default_publishing_interval_ms")]
@@ -55,6 +56,7 @@ pub struct OpcUaConfig {
     #[serde(default = "default_reconnect_initial_ms")]
     pub reconnect_initial_ms: u64,
     #[serde(default = "default_reconnect_max_ms")]
+    /// Longest reconnect wait, ms.
     pub reconnect_max_ms: u64,
     /// After a reconnect, fill the gap with HistoryRead (raw).
     #[serde(default = "default_true")]

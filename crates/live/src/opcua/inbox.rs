@@ -40,6 +40,7 @@ pub struct OpcUaStats {
     pub untimed: u64,
     /// Successful connections (the first one included).
     pub connects: u64,
+    /// Connections lost (each followed by a reconnect with backoff).
     pub connection_losses: u64,
     /// HistoryRead requests the server refused (no history for that node).
     pub backfill_refused: u64,

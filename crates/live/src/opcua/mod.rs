@@ -1,4 +1,4 @@
-//! OPC UA subscription as a live [`Source`](crate::Source).
+//! OPC UA subscription as a live [`Source`].
 //!
 //! The async client (async-opcua, pure Rust, security mode None) runs on its
 //! own thread with its own tokio runtime; readings reach the caller through a

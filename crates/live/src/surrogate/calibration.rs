@@ -45,6 +45,8 @@ pub struct Calibration {
     pub coverage: Vec<f64>,
 }
 
+/// The calibration method recorded in [`Calibration::method`]: normalised
+/// conformal scores |y − m| / s from leave-batch-out predictions (module docs).
 pub const METHOD: &str = "conformal_normalised_leave_batch_out";
 
 /// Calibrates `model` on `data` (one row per batch).

@@ -33,18 +33,26 @@ pub fn default_fractions() -> Vec<f64> {
 /// One forecast of one target at one fraction of one batch.
 #[derive(Debug, Clone, Serialize)]
 pub struct PointForecast {
+    /// Fraction of the batch's planned duration at which the forecast holds.
     pub fraction: f64,
     /// Batch time of the latest information the forecast used, s.
     pub time_s: f64,
     /// Cut fraction of the rung used (0: the training prior).
     pub rung_cut_fraction: f64,
+    /// Target (CQA) name, as in the ladder's configuration.
     pub target: String,
+    /// The batch's recorded end-of-batch value, in the target's SI unit.
     pub observed: f64,
+    /// Forecast mean, same unit.
     pub mean: f64,
+    /// Lower end of the ladder's prediction interval (the forecast's `p05`
+    /// field, at the ladder's `interval_level`).
     pub lower: f64,
+    /// Upper end of the interval (the forecast's `p95` field).
     pub upper: f64,
     /// |mean − observed| / |observed| · 100 (`None` when observed = 0).
     pub ape_percent: Option<f64>,
+    /// Whether `lower <= observed <= upper`.
     pub covered: bool,
     /// The extrapolation check of the rung's input (`None` for the prior).
     pub extrapolation: Option<Extrapolation>,
@@ -53,21 +61,30 @@ pub struct PointForecast {
 /// Aggregate over batches of one target at one fraction.
 #[derive(Debug, Clone, Serialize)]
 pub struct FractionMetrics {
+    /// Fraction of the planned duration.
     pub fraction: f64,
+    /// Target name.
     pub target: String,
+    /// Number of batches aggregated.
     pub n: usize,
+    /// Mean absolute percentage error, %; `None` when some observed value is 0.
     pub mape_percent: Option<f64>,
+    /// Root mean squared error, in the target's SI unit.
     pub rmse: f64,
     /// Share of batches whose truth lies inside the interval.
     pub coverage: f64,
+    /// Forecasts whose input the extrapolation check flagged.
     pub n_extrapolation_flagged: usize,
 }
 
 /// The result of [`evaluate_ladder`].
 #[derive(Debug, Clone, Serialize)]
 pub struct LadderEvaluation {
+    /// Model id of the ladder ([`SharedLadder::model_id`]).
     pub model_id: String,
+    /// Nominal coverage of the ladder's interval (0 to 1).
     pub interval_level: f64,
+    /// The evaluated batches, in the order given.
     pub batch_ids: Vec<String>,
     /// Per batch, its forecasts (fraction-major, then target).
     pub per_batch: Vec<(String, Vec<PointForecast>)>,

@@ -28,7 +28,9 @@ pub const LADDER_FORMAT: &str = "biotwin-surrogate-ladder/1";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum RungModel {
+    /// Gaussian process regression.
     Gp(GpParams),
+    /// Partial least squares regression.
     Pls(PlsParams),
     /// Elastic net (linfa-elasticnet), one model per target.
     #[serde(rename = "elastic-net")]
@@ -58,6 +60,7 @@ pub struct LadderConfig {
     pub n_points: usize,
     /// Cut fractions of batch time, strictly increasing in (0, 1].
     pub cut_fractions: Vec<f64>,
+    /// The model fitted at every rung, with its hyperparameters.
     pub model: RungModel,
     /// Nominal coverage of the prediction interval (0.9: p05..p95).
     pub interval_level: f64,
@@ -112,10 +115,12 @@ impl LadderConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rung {
+    /// Fraction of the planned batch duration from which the rung is used.
     pub cut_fraction: f64,
     /// The fitted model with its unfolding, hyperparameters, data hash and
     /// leave-batch-out metrics (on the training batches).
     pub artifact: Artifact,
+    /// Conformal calibration of the rung's prediction interval.
     pub calibration: Calibration,
 }
 
@@ -138,6 +143,7 @@ impl Rung {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriorTarget {
+    /// Mean of the training batches' end-of-batch values.
     pub mean: f64,
     /// Sample standard deviation of the training batches.
     pub sd: f64,
@@ -149,9 +155,13 @@ pub struct PriorTarget {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ladder {
+    /// Format tag, [`LADDER_FORMAT`]; other formats are refused on load.
     pub format: String,
+    /// Version of biotwin that trained the ladder (the crate version).
     pub code_version: String,
+    /// When the ladder was trained, Unix s (UTC).
     pub created_at_unix_s: u64,
+    /// What was trained: variables, targets, cuts, model.
     pub config: LadderConfig,
     /// Content hash of the dataset (`Dataset::content_hash`).
     pub training_data_hash: String,
@@ -159,7 +169,10 @@ pub struct Ladder {
     pub training_batches: Vec<String>,
     /// SI unit of each target (from the tag map), for CQA names.
     pub target_units: Vec<String>,
+    /// Population prior per target (in `config.targets` order), used before
+    /// the first usable rung.
     pub prior: Vec<PriorTarget>,
+    /// Rungs by increasing cut fraction.
     pub rungs: Vec<Rung>,
 }
 

@@ -45,12 +45,15 @@ use biotwin_ml::surrogates::Predict;
 /// batches.
 #[derive(Debug, Clone)]
 pub struct SharedLadder {
+    /// The trained ladder.
     pub ladder: Ladder,
     /// `surrogate-ladder:<name>@<first 16 hex of the content sha256>`.
     pub model_id: String,
 }
 
 impl SharedLadder {
+    /// Shares `ladder` under its model id (name and content hash). Errors when
+    /// the ladder cannot be serialised for hashing.
     pub fn new(ladder: Ladder) -> Result<Arc<SharedLadder>, Error> {
         let sha = ladder.content_sha256()?;
         let model_id = format!("surrogate-ladder:{}@{}", ladder.config.name, &sha[..16]);
@@ -66,6 +69,7 @@ impl SharedLadder {
 /// What is known of a batch before it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchPlan {
+    /// Batch id (for messages).
     pub batch_id: String,
     /// Planned duration, seconds.
     pub duration_s: f64,
@@ -97,7 +101,10 @@ pub struct SurrogatePredictor {
 /// flagged (0 otherwise). Absent before the first rung (the prior has no
 /// input).
 pub const STATE_CUT: &str = "surrogate_cut_fraction";
+/// State entry: training SDs beyond the training range of the worst
+/// feature (see [`STATE_CUT`]).
 pub const STATE_EXTRAPOLATION_SD: &str = "surrogate_extrapolation_sd";
+/// State entry: 1 when the extrapolation check flagged the input, else 0.
 pub const STATE_EXTRAPOLATION_FLAG: &str = "surrogate_extrapolation_flagged";
 
 impl SurrogatePredictor {

@@ -69,6 +69,7 @@ pub enum Permission {
 }
 
 impl Role {
+    /// Every role, in the order the permission matrix lists them.
     pub const ALL: [Role; 4] = [
         Role::SponsorViewer,
         Role::QaReviewer,
@@ -87,6 +88,7 @@ impl Role {
         }
     }
 
+    /// Name as stored and given on the command line (`qa_reviewer`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Role::SponsorViewer => "sponsor_viewer",
@@ -106,6 +108,8 @@ impl Role {
         }
     }
 
+    /// The role named `text` (surrounding whitespace ignored); `None` for an
+    /// unknown name.
     pub fn parse(text: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == text.trim())
     }
@@ -114,19 +118,27 @@ impl Role {
 /// A user account as listed (never with its password hash).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
+    /// Account id, unique across the site (what the user signs in with).
     pub user_id: String,
+    /// Tenant the user belongs to; the user sees only its batches.
     pub tenant: String,
+    /// Full name, as printed on electronic signatures.
     pub full_name: String,
+    /// Role, which fixes the permissions ([`Role::may`]).
     pub role: Role,
+    /// A disabled account cannot sign in, and its tokens are not accepted.
     pub disabled: bool,
     /// Wrong passwords since the last right one.
     pub failed_attempts: u32,
     /// Locked until then (Unix s), if locked.
     pub locked_until_unix_s: Option<f64>,
+    /// When the account was created, Unix s (UTC).
     pub created_unix_s: f64,
 }
 
 impl User {
+    /// Whether the account is locked at `now_unix_s` (Unix s): a lock is set
+    /// and has not yet expired.
     pub fn locked_at(&self, now_unix_s: f64) -> bool {
         self.locked_until_unix_s.is_some_and(|t| t > now_unix_s)
     }
@@ -147,15 +159,20 @@ pub enum Via {
 /// Who is asking: always a tenant; a user unless the shared token was used.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Principal {
+    /// Tenant whose data the request may see.
     pub tenant: String,
+    /// The signed-in user; `None` for the tenant's shared token.
     pub user: Option<User>,
+    /// Role the permissions come from (a shared token: sponsor viewer).
     pub role: Role,
+    /// How the request was authenticated.
     pub via: Via,
     /// When the session ends if unused (sessions only).
     pub expires_unix_s: Option<f64>,
 }
 
 impl Principal {
+    /// Whether the principal's role grants `p`.
     pub fn may(&self, p: Permission) -> bool {
         self.role.may(p)
     }
@@ -165,18 +182,25 @@ impl Principal {
 /// tells whether an account exists); the audit trail records which.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
+    /// No account with this id.
     UnknownUser,
+    /// The account is disabled.
     Disabled,
+    /// The account is locked after [`MAX_FAILURES`] wrong passwords.
     Locked {
+        /// End of the lock, Unix s (UTC).
         until_unix_s: f64,
     },
     /// Wrong password; the account locks when `left` reaches 0.
     WrongPassword {
+        /// Wrong passwords still allowed before the lock.
         left: u32,
     },
 }
 
 impl Refusal {
+    /// Short code of the refusal as the audit trail records it
+    /// (`unknown_user`, `disabled`, `locked`, `wrong_password`).
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::UnknownUser => "unknown_user",
@@ -209,31 +233,44 @@ impl std::fmt::Display for Refusal {
 /// A new account.
 #[derive(Debug, Clone)]
 pub struct NewUser {
+    /// Account id (checked on creation: see [`Accounts::add_user`]).
     pub user_id: String,
+    /// Tenant the user belongs to (not empty).
     pub tenant: String,
+    /// Full name, for signatures.
     pub full_name: String,
+    /// Role of the account.
     pub role: Role,
 }
 
 /// A user's API token as listed (the token itself is shown once, at issue).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApiToken {
+    /// Token id (public: listed and used to revoke; not the token).
     pub token_id: String,
+    /// Account the token acts for.
     pub user_id: String,
+    /// Free label given at issue (what the token is for).
     pub label: String,
+    /// When the token was issued, Unix s (UTC).
     pub created_unix_s: f64,
+    /// When it was revoked, Unix s (UTC); `None` while valid.
     pub revoked_unix_s: Option<f64>,
 }
 
 /// Account storage and checks. Every change is recorded in the audit trail
 /// with `actor` (who made it).
 pub trait Accounts: Send + Sync {
+    /// Creates an account with `password` (Argon2id-hashed). Errors
+    /// (`Error::Input`): an invalid user id or full name, an empty tenant, a
+    /// password that fails the policy ([`check_new_password`]), an id taken.
     fn add_user(
         &self,
         new: &NewUser,
         password: &str,
         actor: &str,
     ) -> Result<User, biotwin_core::error::Error>;
+    /// Disables or re-enables an account; errors when there is no such user.
     fn set_disabled(
         &self,
         user_id: &str,
@@ -282,11 +319,14 @@ pub trait Accounts: Send + Sync {
         label: &str,
         actor: &str,
     ) -> Result<(String, String), biotwin_core::error::Error>;
+    /// Revokes an API token (revoking a revoked one changes nothing); errors
+    /// when there is no such token.
     fn revoke_token(
         &self,
         token_id: &str,
         actor: &str,
     ) -> Result<ApiToken, biotwin_core::error::Error>;
+    /// API tokens (never the tokens themselves), all or one user's.
     fn tokens(&self, user_id: Option<&str>) -> Result<Vec<ApiToken>, biotwin_core::error::Error>;
 }
 
@@ -406,6 +446,7 @@ pub fn signature_of(user: &User, meaning: Meaning, reason: &str, now_unix_s: f64
     }
 }
 
+/// The current wall-clock time, Unix s (0 if the clock is before 1970).
 pub fn now_unix_s() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

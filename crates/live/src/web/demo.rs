@@ -38,20 +38,28 @@ use biotwin_ml::surrogates::artifact::content_sha256;
 /// What to make.
 #[derive(Debug, Clone)]
 pub struct DemoBatch {
+    /// Tenant the demo batch belongs to.
     pub tenant: String,
+    /// Batch id.
     pub batch_id: String,
+    /// Production unit it runs on.
     pub unit: String,
+    /// Process file whose model, recipe and `[[uncertainty]]` are simulated.
     pub process: std::path::PathBuf,
     /// Ensemble size (the plant is one more simulation).
     pub members: usize,
+    /// Seed of the ensemble and plant draws (the same seed gives the same
+    /// batch).
     pub seed: u64,
     /// Batch time of "now": forecasts and readings stop here.
     pub now_h: f64,
+    /// Batch time between forecasts, h.
     pub forecast_every_h: f64,
     /// Relative sd of the measurements in the likelihood.
     pub rel_sd: f64,
     /// An alert is raised when P(in spec) falls below this.
     pub alert_below: f64,
+    /// Batch start, Unix s (UTC).
     pub start_unix_s: f64,
 }
 
@@ -77,12 +85,15 @@ const ONLINE: &[(&str, &str, &str, f64, f64)] = &[
 /// What was stored.
 #[derive(Debug, Clone)]
 pub struct DemoSummary {
+    /// Forecasts stored.
     pub predictions: usize,
     /// Lab results (the measurements of the likelihood).
     pub readings: usize,
     /// Online tag values (hourly), where the model has the columns.
     pub online_readings: usize,
+    /// Alerts raised.
     pub alerts: usize,
+    /// Names of the CQAs forecast.
     pub cqas: Vec<String>,
     /// The plant's true end-of-batch CQAs (for a check of the forecasts).
     pub plant_quality: Vec<(String, f64)>,

@@ -63,6 +63,7 @@ impl Drop for WorkPermit {
 }
 
 impl FairGate {
+    /// A gate of `capacity` slots (at least 1), none held.
     pub fn new(capacity: usize) -> Self {
         FairGate {
             capacity: capacity.max(1),

@@ -12,7 +12,7 @@
 //!   [`REQUEST_TIMEOUT`] gets 503.
 //! * [`security_headers`]: `X-Content-Type-Options: nosniff` and a
 //!   Content-Security-Policy on every response that has none.
-//! * [`fair_share`]: at most [`PER_TENANT_CONCURRENCY`] requests of one
+//! * `fair_share`: at most [`PER_TENANT_CONCURRENCY`] requests of one
 //!   tenant are served at once; more of that tenant's wait for their turn,
 //!   so one tenant's downloads queue behind each other, not in front of
 //!   another tenant's requests.
@@ -75,8 +75,11 @@ pub(crate) async fn fair_share(
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Most connections open at once (default 512).
     pub max_connections: usize,
+    /// A connection making no progress this long is closed (default 10 s).
     pub idle_timeout: Duration,
+    /// A connection open this long is closed (default 300 s).
     pub max_connection_age: Duration,
 }
 
@@ -98,6 +101,7 @@ pub struct BoundedListener {
 }
 
 impl BoundedListener {
+    /// Wraps `inner`, bounding and timing its connections by `limits`.
     pub fn new(inner: TcpListener, limits: Limits) -> Self {
         BoundedListener {
             inner,

@@ -1,7 +1,7 @@
 //! Per-request stage timings of the web server, for diagnosis.
 //!
 //! Off by default (one atomic load per request). When [`enable`]d, every
-//! request that passes the [`record`] middleware leaves one [`Stages`]
+//! request that passes the `record` middleware leaves one [`Stages`]
 //! sample: when the middleware saw it, how long it waited for the tenant's
 //! share and for a slot of the [`FairGate`](super::fair::FairGate), how long
 //! its store work waited for a thread of its lane, and, for that work, the
@@ -36,6 +36,7 @@ pub enum Lane {
 pub struct Stages {
     /// The value of [`TRACE_HEADER`], if sent.
     pub trace_id: Option<u64>,
+    /// The tenant of the request, once known.
     pub tenant: Option<String>,
     /// The `record` middleware saw the request (headers parsed).
     pub entered: Instant,
@@ -53,6 +54,7 @@ pub struct Stages {
     pub work_cpu: Duration,
     /// Of which the thread was runnable but waited for a CPU.
     pub work_runq: Duration,
+    /// Which threads ran the store work, if any ran.
     pub lane: Option<Lane>,
     /// The OS niceness of the thread that ran the last store call (Linux).
     pub work_nice: Option<i32>,

@@ -9,9 +9,13 @@ use crate::PredictionRecord;
 /// One forecast of the CQA: batch time (h), mean, p05, p95.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
+    /// Batch time of the forecast, h.
     pub time_h: f64,
+    /// Forecast mean, in the CQA's unit.
     pub mean: f64,
+    /// 5 % quantile, same unit.
     pub p05: f64,
+    /// 95 % quantile, same unit.
     pub p95: f64,
 }
 
@@ -48,6 +52,8 @@ pub fn series(preds: &[PredictionRecord], cqa: &str) -> (Vec<Point>, Option<f64>
     (pts, lo, hi)
 }
 
+/// `s` escaped for SVG text and attributes (`&`, `<`, `>`, quotes);
+/// control characters are dropped.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

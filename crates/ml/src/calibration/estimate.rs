@@ -32,9 +32,11 @@ pub const Z_975: f64 = 1.959_963_984_540_054;
 pub struct Settings {
     /// Latin-hypercube starts besides the process's values.
     pub extra_starts: usize,
+    /// Seed of the Latin-hypercube starts.
     pub seed: u64,
     /// Declared σ per observed variable (None: estimated).
     pub declared_sd: Vec<Option<f64>>,
+    /// Most Levenberg–Marquardt iterations per run.
     pub max_iter: usize,
     /// Compute profile-likelihood intervals.
     pub profiles: bool,
@@ -59,10 +61,15 @@ impl Default for Settings {
 /// One parameter's estimate.
 #[derive(Debug, Clone, Serialize)]
 pub struct ParameterEstimate {
+    /// The parameter's address (`model.mu_max`, ...).
     pub address: String,
+    /// Its user unit (that of `initial` and `estimate`).
     pub unit: String,
+    /// How it is estimated (θ = ln p or θ = p).
     pub transform: super::problem::Transform,
+    /// Starting value, user unit (the process's value).
     pub initial: f64,
+    /// Maximum-likelihood estimate, user unit.
     pub estimate: f64,
     /// SE of θ (of ln p for `ln`); null when infinite.
     pub se_theta: Option<f64>,
@@ -70,27 +77,43 @@ pub struct ParameterEstimate {
     pub fisher_ci: [Option<f64>; 2],
     /// Profile-likelihood 95 % interval; null ends: open within the bounds.
     pub profile_ci: Option<[Option<f64>; 2]>,
+    /// `well determined` or `practically non-identifiable` (module docs).
     pub verdict: String,
+    /// Why, for people (which profile side stays open, correlations).
     pub reason: String,
+    /// What would determine it better (`none needed` when well determined).
     pub suggestion: String,
 }
 
 /// The fit.
 #[derive(Debug, Clone)]
 pub struct Estimate {
+    /// Estimated θ, one per parameter.
     pub theta: Vec<f64>,
+    /// σ per observed variable, dataset SI unit (declared or estimated).
     pub sd: Vec<f64>,
+    /// Whether each σ was estimated (not declared, and the variable has
+    /// observations).
     pub sd_estimated: Vec<bool>,
+    /// Per-parameter estimates, intervals and verdicts.
     pub parameters: Vec<ParameterEstimate>,
     /// Covariance of θ (null-space entries infinite).
     pub covariance: DMatrix<f64>,
+    /// Correlation matrix of θ.
     pub correlation: DMatrix<f64>,
+    /// Log-likelihood at the estimate.
     pub log_likelihood: f64,
+    /// Observations fitted.
     pub n_observations: usize,
+    /// Estimated quantities: the parameters plus the estimated σs.
     pub n_estimated: usize,
+    /// Akaike information criterion, 2k − 2 ln L.
     pub aic: f64,
+    /// Bayesian information criterion, k ln n − 2 ln L.
     pub bic: f64,
+    /// Levenberg–Marquardt iterations, all runs together.
     pub iterations: usize,
+    /// Whether the last run met its convergence test.
     pub converged: bool,
     /// End cost of each start (None: failed).
     pub start_costs: Vec<Option<f64>>,

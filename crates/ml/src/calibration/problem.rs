@@ -51,12 +51,14 @@ pub enum Transform {
 }
 
 impl Transform {
+    /// θ of the value `p` (user unit).
     pub fn to_theta(self, p: f64) -> f64 {
         match self {
             Transform::Ln => p.ln(),
             Transform::Identity => p,
         }
     }
+    /// The value (user unit) of `t` in θ.
     pub fn to_value(self, t: f64) -> f64 {
         match self {
             Transform::Ln => t.exp(),
@@ -75,14 +77,19 @@ impl Transform {
 /// A fitted parameter: an address and its value range (user unit).
 #[derive(Debug, Clone)]
 pub struct Parameter {
+    /// The parameter's address in the scenario (`model.mu_max`, ...).
     pub address: String,
     /// The model parameter's name for `model.*` addresses.
     pub model_name: Option<String>,
+    /// User unit of `initial`, `lower` and `upper`.
     pub unit: String,
+    /// How it is estimated.
     pub transform: Transform,
     /// Starting value (the process's value).
     pub initial: f64,
+    /// Lower bound, user unit.
     pub lower: f64,
+    /// Upper bound, user unit.
     pub upper: f64,
 }
 
@@ -102,6 +109,7 @@ impl Parameter {
 pub struct Observable {
     /// Dataset variable (SI unit of the dataset).
     pub variable: String,
+    /// Simulated output column it is compared with.
     pub column: String,
     /// Column value × to_si = dataset value.
     pub to_si: f64,
@@ -207,6 +215,7 @@ pub fn observables(family: Family) -> Vec<Observable> {
 pub struct Sample {
     /// Index into the problem's observables.
     pub variable: usize,
+    /// Sample time, h of batch time.
     pub time_h: f64,
     /// Dataset SI unit.
     pub value: f64,
@@ -215,15 +224,21 @@ pub struct Sample {
 /// One batch: its scenario (recipe and conditions) and its measurements.
 #[derive(Debug, Clone)]
 pub struct Batch {
+    /// Batch id.
     pub id: String,
+    /// The batch's scenario (its recipe and conditions).
     pub scenario: Scenario,
+    /// Its measurements.
     pub samples: Vec<Sample>,
 }
 
 /// The estimation problem at a fixed σ.
 pub struct Problem {
+    /// The fitted parameters.
     pub parameters: Vec<Parameter>,
+    /// The observed variables.
     pub observed: Vec<Observable>,
+    /// The batches fitted.
     pub batches: Vec<Batch>,
     /// Each parameter's address in each batch's scenario.
     addresses: Vec<Vec<Address>>,
@@ -298,6 +313,7 @@ impl Problem {
         }
     }
 
+    /// Number of fitted parameters.
     pub fn n_params(&self) -> usize {
         self.parameters.len()
     }

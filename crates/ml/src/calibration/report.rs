@@ -17,21 +17,32 @@ pub const CALIBRATION_SCHEMA: &str = "biotwin.calibration/1";
 /// Provenance and settings of one fit.
 #[derive(Debug, Clone)]
 pub struct Context {
+    /// The command line as run.
     pub command: String,
+    /// The process file.
     pub process: String,
+    /// Id of the kinetic model fitted.
     pub base_model: String,
+    /// The dataset (directory or manifest).
     pub dataset: String,
+    /// Content hash of the dataset.
     pub dataset_sha256: String,
+    /// When the fit was made (RFC 3339, UTC).
     pub created_utc: String,
+    /// How the Jacobian was computed, for people.
     pub jacobian: String,
+    /// Wall-clock time of the fit, s.
     pub wall_s: f64,
+    /// Starts of the optimiser (the process's values plus the extra ones).
     pub starts: usize,
+    /// Seed of the extra starts.
     pub seed: u64,
 }
 
 /// Errors on one batch that the fit did not see.
 #[derive(Debug, Clone)]
 pub struct HeldOut {
+    /// Batch id.
     pub id: String,
     /// (variable, RMSE in the dataset's SI unit, number of samples).
     pub rmse: Vec<(String, f64, usize)>,

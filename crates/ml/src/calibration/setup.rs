@@ -67,6 +67,7 @@ pub fn parameter(
 /// What to fit.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
+    /// Addresses of the parameters to fit (`--parameters`).
     pub parameters: &'a [String],
     /// Dataset variables to compare; empty: all the family can compare
     /// that the dataset has.

@@ -68,6 +68,7 @@ impl LabSample {
 /// Everything recorded about one batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchRecord {
+    /// What the manifest says about the batch (id, window, parameters, CQAs).
     pub meta: BatchMeta,
     /// Online signals by variable name.
     pub online: BTreeMap<String, TimeSeries>,
@@ -76,9 +77,11 @@ pub struct BatchRecord {
 }
 
 impl BatchRecord {
+    /// The batch id.
     pub fn id(&self) -> &str {
         &self.meta.id
     }
+    /// Batch duration, s (end − start of the manifest's window).
     pub fn duration_s(&self) -> f64 {
         self.meta.duration_s()
     }

@@ -205,7 +205,9 @@ pub fn csv_records(
 /// or a Parquet data row (the first data row is row 1, over all row groups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Positions {
+    /// CSV: positions are file lines, the header being line 1.
     Lines,
+    /// Parquet: positions are data rows, the first being row 1.
     Rows,
 }
 
@@ -248,19 +250,25 @@ impl Positions {
 /// timestamp in Parquet), for the caller to report among its own problems.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowProblem {
+    /// Position of the row (CSV line or Parquet row); `None` when unknown.
     pub at: Option<usize>,
+    /// Column (field) the problem is in.
     pub column: String,
+    /// What the column should hold.
     pub expected: String,
+    /// What it held.
     pub found: String,
 }
 
 /// An export as a header and text records, whatever the file holds, so that
 /// CSV and Parquet go through the same checks.
 pub struct ExportTable {
+    /// Column names.
     pub header: csv::StringRecord,
     /// Where a problem with the header is placed: line 1 of a CSV; no row
     /// of a Parquet file (its schema).
     pub header_at: Option<usize>,
+    /// How positions are named (lines or rows).
     pub positions: Positions,
     /// The layout of a Parquet file (given or detected); None for CSV.
     pub parquet_layout: Option<FileFormat>,
@@ -317,13 +325,18 @@ pub fn open_export_partial(
 /// Diagnostics of one file, capped at [`MAX_DIAGNOSTICS_PER_FILE`] with a
 /// final line counting what was left out.
 pub struct FileProblems {
+    /// The file the problems are in.
     pub path: PathBuf,
+    /// How positions in it are named.
     pub positions: Positions,
+    /// Problems kept so far (at most [`MAX_DIAGNOSTICS_PER_FILE`]).
     pub diags: Diagnostics,
+    /// Problems beyond the cap, counted, not kept.
     pub dropped: usize,
 }
 
 impl FileProblems {
+    /// No problems yet, for the file at `path`.
     pub fn new(path: &Path, positions: Positions) -> Self {
         FileProblems {
             path: path.to_path_buf(),
@@ -333,6 +346,8 @@ impl FileProblems {
         }
     }
 
+    /// Records a problem at `line` (a CSV line or Parquet row) in `column`,
+    /// or counts it when the cap is reached.
     pub fn push(
         &mut self,
         line: Option<usize>,
@@ -348,10 +363,12 @@ impl FileProblems {
         }
     }
 
+    /// Whether no problem was recorded (kept or counted).
     pub fn is_empty(&self) -> bool {
         self.diags.is_empty()
     }
 
+    /// The problems, with a last one counting those left out, if any.
     pub fn finish(mut self) -> Diagnostics {
         if self.dropped > 0 {
             self.diags.push(Diagnostic::new(

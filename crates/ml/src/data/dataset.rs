@@ -26,9 +26,14 @@ const WINDOW_SLACK_S: f64 = 1e-3;
 /// A loaded dataset.
 #[derive(Debug, Clone)]
 pub struct Dataset {
+    /// The dataset's directory (where `dataset.toml` is).
     pub dir: PathBuf,
+    /// Dataset name (manifest `name`).
     pub name: String,
+    /// Free description (manifest `description`; may be empty).
     pub description: String,
+    /// The validated tag map: variables with their SI units, tags with their
+    /// conversions.
     pub tag_map: TagMap,
     /// In manifest order.
     pub batches: Vec<BatchRecord>,
@@ -77,10 +82,12 @@ impl Dataset {
         })
     }
 
+    /// The batch with id `id`, if the dataset has it.
     pub fn batch(&self, id: &str) -> Option<&BatchRecord> {
         self.batches.iter().find(|b| b.id() == id)
     }
 
+    /// Batch ids in manifest order.
     pub fn batch_ids(&self) -> Vec<String> {
         self.batches.iter().map(|b| b.id().to_string()).collect()
     }

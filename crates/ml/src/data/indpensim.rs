@@ -17,8 +17,11 @@ use super::csv_source::read_all;
 /// A wide file: its header and its rows of numbers.
 #[derive(Debug, Clone)]
 pub struct WideTable {
+    /// The file read (for messages).
     pub path: PathBuf,
+    /// Column names of the header, in file order.
     pub columns: Vec<String>,
+    /// One row of numbers per data line, each as long as `columns`.
     pub rows: Vec<Vec<f64>>,
 }
 

@@ -85,12 +85,19 @@ pub enum FileFormat {
 /// and quantities in SI.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchMeta {
+    /// Batch id, unique within the dataset.
     pub id: String,
+    /// Equipment the batch ran in (free text).
     pub equipment: String,
+    /// Working volume, m³, when the manifest gives it.
     pub working_volume_m3: Option<f64>,
+    /// Recipe name (free text).
     pub recipe: String,
+    /// Material lots by material (`seed = "PC-2024-001"`).
     pub material_lots: BTreeMap<String, String>,
+    /// Batch start, Unix seconds (UTC).
     pub start_unix_s: f64,
+    /// Batch end, Unix seconds (UTC), after the start.
     pub end_unix_s: f64,
     /// Scalar process parameters (recipe factors, set-points), SI.
     pub parameters: BTreeMap<String, f64>,
@@ -101,6 +108,7 @@ pub struct BatchMeta {
 }
 
 impl BatchMeta {
+    /// Batch duration, s.
     pub fn duration_s(&self) -> f64 {
         self.end_unix_s - self.start_unix_s
     }
@@ -109,10 +117,15 @@ impl BatchMeta {
 /// A validated manifest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
+    /// The manifest file read.
     pub path: PathBuf,
+    /// Dataset name.
     pub name: String,
+    /// Free description (may be empty).
     pub description: String,
+    /// The tag map file (resolved against the dataset directory).
     pub tag_map_path: PathBuf,
+    /// Batches in manifest order.
     pub batches: Vec<BatchMeta>,
 }
 

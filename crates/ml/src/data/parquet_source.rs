@@ -61,8 +61,11 @@ pub fn is_parquet(path: &Path) -> bool {
 /// A Parquet export as text rows: the header (column names), the layout
 /// read (given, or detected from the columns), and the rows in file order.
 pub struct ParquetTable {
+    /// Column names, in file order.
     pub header: Vec<String>,
+    /// Long or wide, as given or detected from the columns.
     pub layout: FileFormat,
+    /// Data rows as text records, or why a row could not be read.
     pub rows: Vec<Result<csv::StringRecord, RowProblem>>,
 }
 

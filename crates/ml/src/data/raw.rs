@@ -3,6 +3,7 @@
 /// A value of one tag at one instant, with where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawSample {
+    /// Historian tag name, as in the export.
     pub tag: String,
     /// Sample instant, seconds since the Unix epoch.
     pub time_unix_s: f64,

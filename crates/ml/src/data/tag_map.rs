@@ -57,15 +57,20 @@ struct TagEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SignalKind {
+    /// Sampled by an online sensor (a time series).
     Online,
+    /// Measured offline in a lab (sampled, with a later result).
     Offline,
 }
 
 /// A quantity the dataset knows, with the SI unit its values are stored in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variable {
+    /// Variable name (what batch records and models call it).
     pub name: String,
+    /// SI unit its values are stored in (e.g. `kg/m3`).
     pub si_unit: String,
+    /// Free description (may be empty).
     pub description: String,
 }
 
@@ -73,11 +78,14 @@ pub struct Variable {
 /// The offset is non-zero only for temperatures given in degrees Celsius.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Conversion {
+    /// Multiplier from the exported unit to SI.
     pub factor: f64,
+    /// Additive offset, in the SI unit (non-zero for °C → K).
     pub offset: f64,
 }
 
 impl Conversion {
+    /// `raw` (exported unit) in SI: `raw * factor + offset`.
     pub fn apply(&self, raw: f64) -> f64 {
         raw * self.factor + self.offset
     }
@@ -86,18 +94,26 @@ impl Conversion {
 /// One historian tag and how to turn its values into a variable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tag {
+    /// Tag name as the export writes it.
     pub name: String,
+    /// The variable it measures.
     pub variable: String,
+    /// Unit the export writes its values in.
     pub unit: String,
+    /// Online sensor or offline lab value.
     pub kind: SignalKind,
+    /// Free description (may be empty).
     pub description: String,
+    /// Conversion from `unit` to the variable's SI unit.
     pub to_si: Conversion,
 }
 
 /// A validated tag map.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TagMap {
+    /// Variables by name.
     pub variables: BTreeMap<String, Variable>,
+    /// Tags by name.
     pub tags: BTreeMap<String, Tag>,
 }
 

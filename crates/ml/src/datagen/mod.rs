@@ -32,6 +32,8 @@ pub struct ChoDoeOptions {
     /// Batches at (and slightly beyond) the corners of the design space, for
     /// extrapolation tests; numbered after the interior ones.
     pub n_edge: usize,
+    /// Seed of every random draw (design, plant, instruments): the same seed
+    /// gives the same dataset.
     pub seed: u64,
     /// Online sampling interval, seconds.
     pub online_interval_s: f64,
@@ -62,6 +64,9 @@ pub enum Plant {
 }
 
 impl ChoDoeOptions {
+    /// The shipped settings on `process`: 30 interior and 6 edge batches, seed
+    /// 20 251 122, online sampling every 1800 s, the `cho-platform` plant, no
+    /// deviations, no DNA assay.
     pub fn new(process: impl Into<std::path::PathBuf>) -> ChoDoeOptions {
         ChoDoeOptions {
             process: process.into(),
@@ -79,13 +84,21 @@ impl ChoDoeOptions {
 /// A design factor: its manifest parameter, range in user units, and the map
 /// from user units to SI (`si = user * factor + offset`).
 pub struct Factor {
+    /// Manifest parameter name (`agitation`, `shift_time`, ...).
     pub parameter: &'static str,
+    /// Unit of `low` and `high` (`rpm`, `h`, ...).
     pub user_unit: &'static str,
+    /// SI unit the manifest stores the parameter in.
     pub si_unit: &'static str,
+    /// Low end of the design range, in `user_unit`.
     pub low: f64,
+    /// High end of the design range, in `user_unit`.
     pub high: f64,
+    /// Multiplier from `user_unit` to `si_unit`.
     pub factor: f64,
+    /// Offset from `user_unit` to `si_unit` (in the SI unit; °C → K).
     pub offset: f64,
+    /// What the factor is, for the tag map.
     pub description: &'static str,
 }
 
@@ -546,7 +559,10 @@ fn plant_parameters(
 
 /// One generated batch with its design in user units.
 pub struct Generated {
+    /// One record per batch: interior ones first, then the edge ones.
     pub records: Vec<BatchRecord>,
+    /// The tag map of the generated files ([`tag_map`], plus the `dna`
+    /// variable with `record_dna`).
     pub tag_map: TagMap,
     /// Coded design points (0..1 inside, beyond at the edge points).
     pub coded: Vec<[f64; 8]>,

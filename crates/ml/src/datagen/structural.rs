@@ -91,9 +91,13 @@ impl StructuralPlant {
 /// event-driven simulator runs like any other (feeds, samples, shifts).
 #[derive(Debug, Clone)]
 pub struct StructuralCulture {
+    /// The platform model the plant extends (its parameters after process
+    /// noise and mismatch).
     pub inner: ChoPlatform,
     /// This batch's G*, mol/cell.
     pub threshold_mol_per_cell: f64,
+    /// Ammonium concentration of the second-order death law
+    /// k_d (1 + (Amm / A)²), mol/m³ (5 for the shipped plant).
     pub death_ammonium_mol_per_m3: f64,
 }
 

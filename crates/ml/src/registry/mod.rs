@@ -21,8 +21,6 @@
 //! log, never half a line. An exclusive lock on `registry.lock` makes a second
 //! writer wait for the first.
 
-#![warn(missing_docs)]
-
 pub mod mechanistic;
 
 use std::collections::BTreeMap;

@@ -34,7 +34,9 @@ pub const FORMAT: &str = "biotwin-surrogate/1";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SurrogateModel {
+    /// Partial least squares regression (`pls.rs`).
     Pls(PlsModel),
+    /// Gaussian process regression (`gp.rs`).
     Gp(GpModel),
     /// Parallel hybrid: mechanistic prior plus a PLS/GP residual model.
     Hybrid(super::hybrid::residual::ResidualModel),
@@ -57,6 +59,8 @@ pub enum SurrogateModel {
 }
 
 impl SurrogateModel {
+    /// Short name of the kind, as `biotwin train --model` and the registry
+    /// name it (`pls`, `gp`, `hybrid`, `nn`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
             SurrogateModel::Pls(_) => "pls",
@@ -154,19 +158,25 @@ impl Predict for SurrogateModel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Artifact {
+    /// Format tag, [`FORMAT`]; other formats are refused on load.
     pub format: String,
     /// Version of the biotwin crate that fitted the model.
     pub code_version: String,
+    /// When the model was fitted, Unix s (UTC).
     pub created_at_unix_s: u64,
     /// Content hash of the training dataset (`Dataset::content_hash`).
     pub training_data_hash: Option<String>,
+    /// Feature (input column) names, in the order `predict` expects.
     pub feature_names: Vec<String>,
+    /// Target (output column) names, in the order `predict` returns.
     pub target_names: Vec<String>,
     /// How features are built from batch records, when they were.
     pub unfolding: Option<UnfoldingSpec>,
+    /// The hyperparameters the model was fitted with, as JSON.
     pub hyperparameters: serde_json::Value,
     /// Metrics by name, e.g. `leave_batch_out/final_penicillin`.
     pub metrics: BTreeMap<String, Metrics>,
+    /// The fitted model.
     pub model: SurrogateModel,
     /// Range of the training inputs, for the extrapolation check
     /// ([`super::extrapolation`]); absent in artifacts saved before it was

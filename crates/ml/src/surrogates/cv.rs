@@ -16,7 +16,9 @@ use super::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 /// Training and held-out batches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
+    /// Batches to train on.
     pub train: Vec<String>,
+    /// Batches held out.
     pub test: Vec<String>,
 }
 
@@ -117,9 +119,13 @@ pub fn edge_of_doe(
 pub struct CvResult {
     /// Rows of the training set that were held out, in the order predicted.
     pub rows: Vec<usize>,
+    /// Batch of each held-out row (same order as `rows`).
     pub batch_ids: Vec<String>,
+    /// Observed targets of the held-out rows (rows × targets, SI).
     pub observed: DMatrix<f64>,
+    /// Out-of-sample predictions of those rows (mean and SD).
     pub prediction: Prediction,
+    /// Metrics per target name.
     pub metrics: BTreeMap<String, Metrics>,
 }
 

@@ -45,7 +45,9 @@ pub const THRESHOLD_SD: f64 = 2.0;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureRange {
+    /// Smallest training value of each feature.
     pub min: Vec<f64>,
+    /// Largest training value of each feature.
     pub max: Vec<f64>,
     /// Sample standard deviation (n − 1); 0 for a constant feature.
     pub sd: Vec<f64>,
@@ -78,7 +80,9 @@ pub struct Extrapolation {
     pub feature: String,
     /// Its value (raw units of the feature).
     pub value: f64,
+    /// Smallest training value of that feature.
     pub training_min: f64,
+    /// Largest training value of that feature.
     pub training_max: f64,
     /// d = training SDs beyond the range (0 inside it).
     pub sd_beyond_range: f64,

@@ -48,6 +48,8 @@ pub struct ForestParams {
     pub min_samples_leaf: usize,
     /// Share of the features tried at each split, in (0, 1].
     pub max_features: f64,
+    /// Seed of the bootstrap samples and feature draws (the same seed gives
+    /// the same forest).
     pub seed: u64,
 }
 
@@ -101,13 +103,20 @@ impl ForestParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Node {
-    /// Mean standardised target of the rows that reached it.
-    Leaf { value: Vec<f64> },
-    /// Rows with x̃[feature] ≤ threshold go left.
+    /// A leaf.
+    Leaf {
+        /// Mean standardised target of the rows that reached it.
+        value: Vec<f64>,
+    },
+    /// Rows with `x̃[feature] ≤ threshold` go left.
     Split {
+        /// Index of the (standardised) feature the node splits on.
         feature: usize,
+        /// Split value, in standardised units of that feature.
         threshold: f64,
+        /// Index of the left child (rows at or below the threshold).
         left: usize,
+        /// Index of the right child (rows above it).
         right: usize,
     },
 }
@@ -116,6 +125,7 @@ pub enum Node {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tree {
+    /// Nodes in preorder: every child comes after its parent.
     pub nodes: Vec<Node>,
 }
 
@@ -155,13 +165,18 @@ impl Tree {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForestModel {
+    /// The hyperparameters it was grown with.
     pub params: ForestParams,
+    /// Standardiser of the features (the trees split on x̃).
     pub x_scaler: Standardiser,
+    /// Standardiser of the targets (leaves hold ỹ).
     pub y_scaler: Standardiser,
+    /// The trees; the prediction is the mean of their leaves.
     pub trees: Vec<Tree>,
     /// Out-of-bag RMSE of each target (original units): the predictive std.
     #[serde(with = "super::matrix_serde::vector")]
     pub oob_rmse: DVector<f64>,
+    /// Training rows.
     pub n_train: usize,
 }
 

@@ -70,6 +70,9 @@ impl RbfKernel {
         t
     }
 
+    /// The kernel of log-hyperparameters `theta` (the inverse of
+    /// [`theta`](Self::theta)); `theta` must hold at least two values (σ² and
+    /// σₙ², with the length scales between).
     pub fn from_theta(theta: &[f64]) -> RbfKernel {
         let n = theta.len();
         RbfKernel {
@@ -116,6 +119,8 @@ pub struct GpParams {
     #[serde(rename = "normalize_y", alias = "normalise_y")]
     pub normalise_y: bool,
     #[serde(rename = "standardize_x", alias = "standardise_x")]
+    /// Standardise the features before the kernel sees them (stored as
+    /// `standardize_x`).
     pub standardise_x: bool,
     /// Fit the kernel by maximum marginal likelihood; `None` keeps it fixed
     /// (scikit-learn's `optimizer=None`).
@@ -140,9 +145,13 @@ impl GpParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GpModel {
+    /// The kernel, as fitted (on the scaled data).
     pub kernel: RbfKernel,
+    /// α added to the diagonal of K.
     pub jitter: f64,
+    /// Standardiser of the features (identity unless `standardise_x`).
     pub x_scaler: Standardiser,
+    /// Standardiser of the targets (identity unless `normalise_y`).
     pub y_scaler: Standardiser,
     /// Training inputs after `x_scaler`.
     #[serde(with = "super::matrix_serde")]

@@ -20,11 +20,15 @@ use super::gp::{RbfKernel, training_covariance};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimiseOptions {
+    /// Iterations of the bounded optimiser per start.
     pub max_iter: usize,
     /// Extra starting points besides the given kernel.
     pub restarts: usize,
+    /// Bounds of the signal variance σ² (scaled targets²).
     pub signal_variance_bounds: (f64, f64),
+    /// Bounds of each length scale ℓ (scaled feature units).
     pub length_scale_bounds: (f64, f64),
+    /// Bounds of the noise variance σₙ² (scaled targets²).
     pub noise_variance_bounds: (f64, f64),
 }
 

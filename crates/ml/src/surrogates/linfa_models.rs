@@ -179,14 +179,18 @@ impl ElasticNetParams {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ElasticNetModel {
+    /// The hyperparameters it was fitted with.
     pub params: ElasticNetParams,
+    /// Standardiser of the features.
     pub x_scaler: Standardiser,
+    /// Standardiser of the targets.
     pub y_scaler: Standardiser,
     /// linfa-elasticnet 0.8 models on standardised data, one per target.
     pub models: Vec<linfa_elasticnet::ElasticNet<f64>>,
     /// Predictive standard deviation of each target (original units).
     #[serde(with = "super::matrix_serde::vector")]
     pub residual_std: DVector<f64>,
+    /// Training rows.
     pub n_train: usize,
 }
 
@@ -302,8 +306,11 @@ impl Predict for ElasticNetModel {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SvrKernel {
-    /// exp(−‖x − x'‖²/γ) on standardised features; `width` γ, `None`: p.
-    Gaussian { width: Option<f64> },
+    /// exp(−‖x − x'‖²/γ) on standardised features.
+    Gaussian {
+        /// The width γ; `None`: p, the number of features.
+        width: Option<f64>,
+    },
     /// ⟨x, x'⟩.
     Linear,
 }
@@ -317,6 +324,7 @@ pub struct SvrParams {
     /// ε ≥ 0, the half-width of the insensitive tube (target standard
     /// deviations).
     pub epsilon: f64,
+    /// Kernel of the SVR.
     pub kernel: SvrKernel,
     /// SMO stopping tolerance on the maximal violating pair (> 0).
     pub tolerance: f64,
@@ -361,15 +369,21 @@ impl SvrParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SvrModel {
+    /// The hyperparameters it was fitted with.
     pub params: SvrParams,
     /// The Gaussian width used (γ = p when not given); `None`: linear.
     pub kernel_width: Option<f64>,
+    /// Standardiser of the features.
     pub x_scaler: Standardiser,
+    /// Standardiser of the targets.
     pub y_scaler: Standardiser,
     /// linfa-svm 0.8 models on standardised data, one per target.
     pub models: Vec<linfa_svm::Svm<f64, f64>>,
     #[serde(with = "super::matrix_serde::vector")]
+    /// Predictive standard deviation of each target (original units): the
+    /// training residual SD inflated by √(1 + 1/n).
     pub residual_std: DVector<f64>,
+    /// Training rows.
     pub n_train: usize,
 }
 

@@ -12,6 +12,7 @@ struct Plain {
     data: Vec<f64>,
 }
 
+/// Writes `m` as `{ "rows", "cols", "data" }`, data row-major.
 pub fn serialize<S: Serializer>(m: &DMatrix<f64>, s: S) -> Result<S::Ok, S::Error> {
     let mut data = Vec::with_capacity(m.len());
     for i in 0..m.nrows() {
@@ -27,6 +28,8 @@ pub fn serialize<S: Serializer>(m: &DMatrix<f64>, s: S) -> Result<S::Ok, S::Erro
     .serialize(s)
 }
 
+/// Reads a matrix written by [`serialize`]; errors when `data` does not
+/// hold `rows × cols` values.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DMatrix<f64>, D::Error> {
     let p = Plain::deserialize(d)?;
     if p.rows * p.cols != p.data.len() {
@@ -45,10 +48,12 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DMatrix<f64>, D::E
 pub mod vector {
     use super::*;
 
+    /// Writes `v` as a plain array.
     pub fn serialize<S: Serializer>(v: &DVector<f64>, s: S) -> Result<S::Ok, S::Error> {
         v.as_slice().serialize(s)
     }
 
+    /// Reads a plain array as a column vector.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DVector<f64>, D::Error> {
         Ok(DVector::from_vec(Vec::<f64>::deserialize(d)?))
     }

@@ -14,7 +14,9 @@ use super::Prediction;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
+    /// Number of observations compared.
     pub n: usize,
+    /// Root mean squared error, in the target's unit.
     pub rmse: f64,
     /// Percent; `None` when an observed value is zero.
     pub mape_percent: Option<f64>,

@@ -63,8 +63,11 @@ pub enum SurrogateError {
     /// Matrices of the wrong size, or too few samples for the model.
     #[error("{what}: expected {expected}, found {found}")]
     Shape {
+        /// What has the wrong size (a matrix, a hyperparameter).
         what: String,
+        /// What it should be.
         expected: String,
+        /// What it was.
         found: String,
     },
     /// A number was not finite, or a matrix not positive definite.
@@ -73,6 +76,7 @@ pub enum SurrogateError {
 }
 
 impl SurrogateError {
+    /// A [`SurrogateError::Shape`] from its three parts.
     pub fn shape(
         what: impl Into<String>,
         expected: impl ToString,
@@ -95,7 +99,9 @@ pub struct TrainingSet {
     pub y: DMatrix<f64>,
     /// Batch of each row; cross-validation holds out all rows of a batch.
     pub batch_ids: Vec<String>,
+    /// Feature (column of `x`) names.
     pub feature_names: Vec<String>,
+    /// Target (column of `y`) names.
     pub target_names: Vec<String>,
     /// Content hash of the dataset the rows were built from, when known.
     pub data_hash: Option<String>,
@@ -243,8 +249,13 @@ pub trait Fit<D: ?Sized = TrainingSet> {
 /// # Ok::<(), biotwin_ml::surrogates::SurrogateError>(())
 /// ```
 pub trait Predict {
+    /// Number of features (columns of `x`) the model was fitted on.
     fn n_features(&self) -> usize;
+    /// Number of targets (columns of the prediction).
     fn n_targets(&self) -> usize;
+    /// Predicted mean and standard deviation of each row of `x` (rows ×
+    /// `n_features()`), in the targets' units. Errors when `x` has the wrong
+    /// width or the numbers are not finite.
     fn predict(&self, x: &DMatrix<f64>) -> Result<Prediction, SurrogateError>;
 
     /// Checks the width of `x` against the fitted model.

@@ -29,12 +29,17 @@ use super::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NnParams {
+    /// Hidden tanh units per network (H).
     pub hidden: usize,
+    /// Networks in the ensemble.
     pub members: usize,
+    /// Full-batch Adam epochs per network.
     pub epochs: usize,
+    /// Adam's learning rate.
     pub learning_rate: f64,
     /// λ, L2 weight decay on the weights (not the biases).
     pub l2: f64,
+    /// Seed of the initial weights (member k uses seed + k).
     pub seed: u64,
     /// Where the members train. Not saved: a model is the same artifact
     /// whichever engine fitted it.
@@ -76,12 +81,16 @@ impl Default for NnParams {
 #[serde(deny_unknown_fields)]
 pub struct Mlp {
     #[serde(with = "super::matrix_serde")]
+    /// H × p input weights W1.
     pub w1: DMatrix<f64>,
     #[serde(with = "super::matrix_serde::vector")]
+    /// H hidden biases b1.
     pub b1: DVector<f64>,
     #[serde(with = "super::matrix_serde")]
+    /// q × H output weights W2.
     pub w2: DMatrix<f64>,
     #[serde(with = "super::matrix_serde::vector")]
+    /// q output biases b2.
     pub b2: DVector<f64>,
 }
 
@@ -89,9 +98,13 @@ pub struct Mlp {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NnModel {
+    /// The hyperparameters it was trained with.
     pub params: NnParams,
+    /// Standardiser of the features.
     pub x_scaler: Standardiser,
+    /// Standardiser of the targets.
     pub y_scaler: Standardiser,
+    /// The trained networks.
     pub members: Vec<Mlp>,
     /// Mean training residual variance per target (standardised units).
     pub residual_variance: Vec<f64>,

@@ -31,14 +31,19 @@ use super::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlsParams {
+    /// Number of latent components A, 1 ≤ A ≤ min(features, samples − 1).
     pub n_components: usize,
     /// Divide X and Y columns by their sample standard deviations.
     pub scale: bool,
+    /// Most power iterations per component.
     pub max_iter: usize,
+    /// Convergence tolerance of the power iteration, on ‖w − w_old‖².
     pub tol: f64,
 }
 
 impl PlsParams {
+    /// `n_components` components, scaled, 500 iterations, tolerance 1e-6
+    /// (scikit-learn's defaults).
     pub fn new(n_components: usize) -> PlsParams {
         PlsParams {
             n_components,
@@ -53,8 +58,12 @@ impl PlsParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlsModel {
+    /// The hyperparameters it was fitted with (`n_components`: the components
+    /// actually used).
     pub params: PlsParams,
+    /// Standardiser of X (sample SD when `scale`, else centring only).
     pub x_scaler: Standardiser,
+    /// Standardiser of Y (same).
     pub y_scaler: Standardiser,
     /// p × A weights W.
     #[serde(with = "super::matrix_serde")]
@@ -80,6 +89,7 @@ pub struct PlsModel {
     /// Residual standard deviation of each target on the training data.
     #[serde(with = "super::matrix_serde::vector")]
     pub residual_std: DVector<f64>,
+    /// Training rows (for the prediction interval's 1/n term).
     pub n_train: usize,
 }
 

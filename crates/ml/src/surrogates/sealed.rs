@@ -1,7 +1,7 @@
 //! The sealed JSON envelope of every model file (surrogate artifacts, hybrid
 //! artifacts, live ladders): `{"content_sha256": "<hex>", "<key>": {...}}`,
 //! the hash over the compact JSON of the content
-//! ([`content_sha256`](super::artifact::content_sha256)). It is checked on
+//! ([`content_sha256`]). It is checked on
 //! load, so a file altered after it was written is refused; files are
 //! written atomically. Each file kind checks its own `format` afterwards.
 

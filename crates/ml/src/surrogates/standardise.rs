@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Standardiser {
     #[serde(with = "super::matrix_serde::vector")]
+    /// Column means.
     pub mean: DVector<f64>,
     #[serde(with = "super::matrix_serde::vector")]
+    /// Column scales (1 for a constant column or without scaling).
     pub scale: DVector<f64>,
 }
 
@@ -58,6 +60,7 @@ impl Standardiser {
         }
     }
 
+    /// `(m − mean) / scale`, column by column.
     pub fn apply(&self, m: &DMatrix<f64>) -> DMatrix<f64> {
         let mut out = m.clone();
         for j in 0..m.ncols() {
@@ -68,6 +71,7 @@ impl Standardiser {
         out
     }
 
+    /// The inverse of [`apply`](Self::apply): `m · scale + mean`.
     pub fn invert(&self, m: &DMatrix<f64>) -> DMatrix<f64> {
         let mut out = m.clone();
         for j in 0..m.ncols() {

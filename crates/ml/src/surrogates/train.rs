@@ -26,10 +26,13 @@ use biotwin_core::error::{Diagnostic, Error};
 /// Which model to fit, with its hyperparameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelChoice {
+    /// Partial least squares regression.
     Pls(PlsParams),
+    /// Gaussian process regression.
     Gp(GpParams),
     /// Parallel hybrid (the unfolding must carry a mechanistic spec).
     Hybrid(crate::surrogates::hybrid::residual::ResidualParams),
+    /// Ensemble of small neural networks.
     Nn(crate::surrogates::nn::NnParams),
     /// Calibrated serial hybrid (fitted to the training set's batch records
     /// under its mechanistic mapping).
@@ -45,16 +48,20 @@ pub enum ModelChoice {
 /// How to validate, always by whole batches.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Validation {
+    /// Train on every batch; no held-out metrics.
     None,
     /// Hold these batches out of training; metrics on them.
     Holdout(Vec<String>),
     /// k folds of batches.
     KFold(usize),
+    /// Each batch held out once (k = number of batches).
     LeaveBatchOut,
     /// Hold out the `n_edge` batches at the edge of the design spanned by
     /// these manifest parameters (extrapolation).
     EdgeOfDoe {
+        /// Manifest parameters spanning the design.
         factors: Vec<String>,
+        /// How many edge batches to hold out.
         n_edge: usize,
     },
 }
@@ -288,9 +295,13 @@ pub fn predict_batch(
 pub struct Evaluation {
     /// The input row of each evaluated batch (for the extrapolation check).
     pub features: DMatrix<f64>,
+    /// Batch of each evaluated row.
     pub batch_ids: Vec<String>,
+    /// Recorded CQAs of those batches (rows × targets, SI).
     pub observed: DMatrix<f64>,
+    /// Predicted mean and SD of each.
     pub prediction: Prediction,
+    /// Metrics per target name.
     pub metrics: std::collections::BTreeMap<String, Metrics>,
     /// The dataset is the one the model was trained on (same content hash):
     /// only batches held out at training give test metrics then.

@@ -22,7 +22,9 @@ use biotwin_core::error::{Diagnostic, Diagnostics};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnfoldingSpec {
+    /// Online variables (interpolated at each sampling time).
     pub online: Vec<String>,
+    /// Offline (lab) variables (the results known by each sampling time).
     pub offline: Vec<String>,
     /// Scalar per-batch parameters from the manifest.
     pub parameters: Vec<String>,
@@ -30,6 +32,7 @@ pub struct UnfoldingSpec {
     pub targets: Vec<String>,
     /// Fraction of batch time observed, 0 < f ≤ 1.
     pub cutoff_fraction: f64,
+    /// Sampling times per variable, evenly spaced from 0 to the cutoff.
     pub n_points: usize,
     /// Mechanistic predictions of the targets appended as the last
     /// features (`mechanistic_<target>`), for the parallel hybrid.
@@ -48,6 +51,9 @@ impl UnfoldingSpec {
             .collect()
     }
 
+    /// Feature names in column order: `variable@percent%` per variable and
+    /// sampling time, then the parameters, then `mechanistic_<target>` with a
+    /// mechanistic spec.
     pub fn feature_names(&self) -> Vec<String> {
         let mut names = Vec::new();
         for v in self.online.iter().chain(&self.offline) {

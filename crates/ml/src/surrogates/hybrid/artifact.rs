@@ -1,6 +1,6 @@
 //! Saved hybrid models: the same sealed layout as surrogate artifacts,
 //! `{ "content_sha256": "<hex>", "artifact": { ... } }`, with the hash
-//! computed by [`content_sha256`] over the compact serialisation of
+//! computed by [`content_sha256`](crate::surrogates::artifact::content_sha256) over the compact serialisation of
 //! `artifact`. Any altered number or name makes the hash differ and the
 //! file is refused.
 
@@ -19,7 +19,9 @@ pub const FORMAT: &str = "biotwin-hybrid/1";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum HybridModel {
+    /// A serial hybrid (rates learned inside the mass balances).
     Serial(Box<SerialHybrid>),
+    /// A parallel hybrid (mechanistic prediction plus a learned correction).
     Parallel(Box<ParallelHybrid>),
 }
 
@@ -27,16 +29,23 @@ pub enum HybridModel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HybridArtifact {
+    /// Format tag, [`FORMAT`]; other formats are refused on load.
     pub format: String,
+    /// Version of biotwin that trained the model (the crate version).
     pub code_version: String,
+    /// When the model was trained, Unix s (UTC).
     pub created_at_unix_s: u64,
+    /// Content hash of the training dataset, when trained on one.
     pub training_data_hash: Option<String>,
     /// Held-out metrics by name (free-form numbers).
     pub metrics: std::collections::BTreeMap<String, f64>,
+    /// The fitted model.
     pub model: HybridModel,
 }
 
 impl HybridArtifact {
+    /// An artifact of `model` stamped now with this crate's version and
+    /// [`FORMAT`], without metrics.
     pub fn new(model: HybridModel, training_data_hash: Option<String>) -> HybridArtifact {
         HybridArtifact {
             format: FORMAT.to_string(),

@@ -33,9 +33,13 @@ use biotwin_core::simulation::{Outcome, Scenario, load_process};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionMap {
+    /// Manifest parameter (SI).
     pub parameter: String,
+    /// Process setting it sets (a `--set` address, user unit).
     pub address: String,
     #[serde(default = "one")]
+    /// Multiplier from the parameter's SI value to the address's user unit
+    /// (default 1).
     pub factor: f64,
 }
 
@@ -43,9 +47,13 @@ pub struct ConditionMap {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CqaMap {
+    /// Dataset CQA (SI).
     pub target: String,
+    /// Quality attribute of the simulation (with its unit in the name).
     pub quality: String,
     #[serde(default = "one")]
+    /// Multiplier from the simulated value to the CQA's SI value (non-zero,
+    /// default 1).
     pub factor: f64,
 }
 
@@ -61,8 +69,10 @@ pub struct MechanisticSpec {
     /// working directory then).
     pub process: PathBuf,
     #[serde(default)]
+    /// Manifest parameters mapped onto process settings.
     pub condition: Vec<ConditionMap>,
     #[serde(default)]
+    /// Simulated quality attributes mapped onto dataset CQAs.
     pub cqa: Vec<CqaMap>,
 }
 

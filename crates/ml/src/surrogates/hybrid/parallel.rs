@@ -21,7 +21,9 @@ use biotwin_core::simulation::Scenario;
 /// Which surrogate learns the residuals.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Corrector {
+    /// A PLS model learns the residuals.
     Pls(PlsParams),
+    /// A Gaussian process learns the residuals.
     Gp(GpParams),
 }
 
@@ -60,6 +62,7 @@ fn features(conditions: &DMatrix<f64>, mechanistic: &DMatrix<f64>) -> DMatrix<f6
 /// unfolded features ([`super::residual::ResidualParams`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParallelHybridParams {
+    /// Which surrogate learns the residuals.
     pub corrector: Corrector,
 }
 

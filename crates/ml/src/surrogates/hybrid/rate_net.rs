@@ -55,6 +55,7 @@ pub struct RateNetSpec {
 pub struct RateNet {
     /// Indices into [`RATE_NAMES`] of the corrected rates (output order).
     pub corrected: Vec<usize>,
+    /// Hidden tanh units (1 to 16).
     pub hidden: usize,
     /// W₁ (hidden × 4, row-major), b₁, W₂ (outputs × hidden), b₂.
     pub weights: Vec<f64>,
@@ -113,6 +114,7 @@ impl RateNet {
         })
     }
 
+    /// Number of weights (all layers and biases).
     pub fn n_weights(&self) -> usize {
         self.weights.len()
     }

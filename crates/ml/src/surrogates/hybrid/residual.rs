@@ -22,6 +22,7 @@ use crate::surrogates::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 /// Hyperparameters: the corrector and where the mechanistic columns are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResidualParams {
+    /// Which surrogate learns the residuals.
     pub corrector: Corrector,
     /// Column of x holding the mechanistic prediction of each target.
     pub mechanistic_columns: Vec<usize>,
@@ -31,6 +32,7 @@ pub struct ResidualParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResidualModel {
+    /// Column of x holding the mechanistic prediction of each target.
     pub mechanistic_columns: Vec<usize>,
     /// g, fitted on all features to the residuals.
     pub correction: Box<SurrogateModel>,

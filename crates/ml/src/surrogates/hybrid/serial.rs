@@ -58,6 +58,7 @@ pub const NS: usize = 8;
 pub const NP: usize = 18;
 /// Measured states (all but the volume), in state order.
 pub const NM: usize = 7;
+/// Names of the measured states, in state order.
 pub const MEASURED_NAMES: [&str; NM] = ["Xv", "Xd", "Glc", "Gln", "Lac", "Amm", "mAb"];
 
 const XV: usize = 0;
@@ -154,6 +155,7 @@ fn quality(y: &[f64]) -> Vec<(&'static str, f64)> {
 /// The hybrid model as a culture the simulator can run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HybridCulture {
+    /// Rate-model parameters, SI (`xing2010::PARAMS` order).
     pub params_si: [f64; NP],
     /// Rate network, if the rates are corrected.
     pub net: Option<RateNet>,
@@ -163,6 +165,8 @@ pub struct HybridCulture {
 }
 
 impl HybridCulture {
+    /// A culture with `params_si`, no rate network, state scales set for a
+    /// start volume of `v0_m3` (m³).
     pub fn new(params_si: [f64; NP], v0_m3: f64) -> HybridCulture {
         let mut scales = SVector::from(SCALES);
         scales[V] = v0_m3.max(1e-9);
@@ -415,8 +419,11 @@ impl<const K: usize, const M: usize> Culture<M> for SensitivityCultureN<K, M> {
 /// several runs, whose state parts are identical): output times (s), the
 /// states per row (NS each), and per direction its sensitivities per row.
 pub struct SensitivityRun {
+    /// Output times, s.
     pub times_s: Vec<f64>,
+    /// States at each output time (SI).
     pub states: Vec<[f64; NS]>,
+    /// Per direction, the state sensitivities at each output time.
     pub derivatives: Vec<Vec<[f64; NS]>>,
 }
 
@@ -487,7 +494,9 @@ fn augmented<const K: usize, const M: usize>(
 /// One measured batch: its recipe and sampled states.
 #[derive(Debug, Clone)]
 pub struct BatchObservations {
+    /// Batch id.
     pub id: String,
+    /// The batch's recipe (SI).
     pub recipe: Recipe,
     /// Sample times (s), each a multiple of the model's sample interval.
     pub times_s: Vec<f64>,
@@ -515,7 +524,10 @@ pub struct SerialHybridParams {
     pub tol: f64,
     /// Grid on which samples lie (s).
     pub sample_interval_s: f64,
+    /// Relative tolerance of the integrations.
     pub rtol: f64,
+    /// Absolute tolerance of the integrations, on the scaled state (1 = the
+    /// state's nominal scale).
     pub atol: f64,
     /// Neural-network correction of selected rates (`rate_net.rs`); its
     /// weights are learned with the named parameters.
@@ -598,27 +610,37 @@ impl SerialHybridParams {
 /// One Levenberg–Marquardt iteration.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrainingStep {
+    /// Levenberg–Marquardt iteration number.
     pub iteration: usize,
     /// Φ on the training batches (data term + L2 term).
     pub train_objective: f64,
     /// Mean squared weighted residual on the validation batches.
     pub validation_mse: Option<f64>,
+    /// Levenberg–Marquardt damping μ of the iteration.
     pub damping: f64,
 }
 
 /// What training did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingReport {
+    /// Every accepted iteration, in order.
     pub history: Vec<TrainingStep>,
     /// Iteration whose parameters were kept.
     pub best_iteration: usize,
+    /// Training stopped because the validation error did not improve for
+    /// `patience` iterations.
     pub stopped_early: bool,
+    /// The Levenberg–Marquardt search met its convergence test (relative
+    /// decrease of Φ below `tol`).
     pub converged: bool,
+    /// Sensitivity (augmented) integrations run.
     pub sensitivity_runs: usize,
+    /// Plain forward integrations run.
     pub forward_runs: usize,
     /// Why training stopped early on a failed sensitivity run, if it did.
     #[serde(default)]
     pub failure: Option<String>,
+    /// Wall-clock time of training, s.
     pub wall_s: f64,
 }
 
@@ -626,11 +648,13 @@ pub struct TrainingReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SerialHybrid {
+    /// The hyperparameters it was trained with.
     pub hyperparameters: SerialHybridParams,
     /// Fitted rate-model parameters (SI, all of them).
     pub params_si: Vec<f64>,
     /// Residual weights w_k of the measured states.
     pub weights: Vec<f64>,
+    /// What training did.
     pub report: TrainingReport,
     /// The trained rate network, if the rates are corrected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -640,8 +664,11 @@ pub struct SerialHybrid {
 /// A simulated trajectory on the sample grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trajectory {
+    /// Sample times, s.
     pub times_s: Vec<f64>,
+    /// States at each sample time (SI).
     pub states: Vec<[f64; NS]>,
+    /// End-of-batch quality attributes (name with unit, value).
     pub quality: Vec<(&'static str, f64)>,
 }
 
@@ -924,6 +951,7 @@ impl LeastSquares for Objective<'_, '_> {
 /// whole batches it stops early on.
 #[derive(Debug, Clone, Copy)]
 pub struct Trajectories<'a> {
+    /// Batches the model is fitted to.
     pub train: &'a [BatchObservations],
     /// Held-out batches for early stopping (may be empty).
     pub validation: &'a [BatchObservations],

@@ -50,6 +50,7 @@ const MAX_ITER: usize = 20;
 pub struct Conditioning {
     /// Data known by this fraction of batch time are used.
     pub cutoff_fraction: f64,
+    /// The observed variables the per-batch effects are conditioned on.
     pub observed: Vec<Observed>,
     /// τ_k: SD of the per-batch effect on ln p_k.
     pub effect_sd: Vec<f64>,

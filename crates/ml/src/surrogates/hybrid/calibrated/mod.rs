@@ -58,9 +58,11 @@ pub struct Observed {
 pub struct CalibratedParams {
     /// Model parameters replaced by the response surface (`model.<name>`).
     pub parameters: Vec<String>,
+    /// Offline variables compared with simulated columns.
     pub observed: Vec<Observed>,
     /// λ of the ridge penalty on the non-intercept coefficients.
     pub ridge: f64,
+    /// Most Levenberg–Marquardt iterations.
     pub max_iter: usize,
     /// Stop after this many LM iterations without a better validation loss.
     pub patience: usize,
@@ -132,22 +134,33 @@ impl CalibratedParams {
 pub struct FitReport {
     /// The ridge λ of this fit.
     pub ridge: f64,
+    /// Levenberg–Marquardt iterations run.
     pub iterations: usize,
+    /// Iteration whose θ was kept (lowest validation loss).
     pub best_iteration: usize,
+    /// Penalised training loss, at the start and after each iteration.
     pub fit_loss: Vec<f64>,
+    /// Validation loss at the same points (the training loss without
+    /// validation batches).
     pub validation_loss: Vec<f64>,
+    /// Batches the response surface was fitted to.
     pub fit_batches: Vec<String>,
+    /// Batches held out for early stopping.
     pub validation_batches: Vec<String>,
 }
 
 /// A fitted calibrated serial hybrid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CalibratedSerialHybrid {
+    /// The process model and the mapping of conditions and CQAs.
     pub spec: MechanisticSpec,
+    /// The model parameters the response surface replaces (`model.<name>`).
     pub parameters: Vec<String>,
     /// Manifest parameters used as conditions (mechanistic.toml order).
     pub conditions: Vec<String>,
+    /// Mean of each condition over the training batches (SI), for coding.
     pub condition_mean: Vec<f64>,
+    /// SD of each condition over the training batches (SI), for coding.
     pub condition_sd: Vec<f64>,
     /// θ, `parameters.len()` rows of `n_phi` coefficients.
     #[serde(with = "crate::surrogates::matrix_serde")]
@@ -155,16 +168,20 @@ pub struct CalibratedSerialHybrid {
     /// Linearised covariance of vec(θ) (row-major θ).
     #[serde(with = "crate::surrogates::matrix_serde")]
     pub covariance: DMatrix<f64>,
+    /// Dataset CQAs it predicts.
     pub targets: Vec<String>,
     /// RMS residual of each target on the training batches.
     pub target_sd: Vec<f64>,
+    /// How the fit went.
     pub report: FitReport,
+    /// Forward-difference step in ln p used in training.
     pub fd_step: f64,
     /// As a surrogate of unfolded features: the column of x holding each
     /// condition, and the number of features (empty/0 when used directly).
     #[serde(default)]
     pub condition_columns: Vec<usize>,
     #[serde(default)]
+    /// Width of the feature rows it was fitted on (0 when used directly).
     pub n_features: usize,
     /// Per-batch effects, when predictions are conditioned on the batch's
     /// own data up to a cut-off (`conditioned.rs`).
