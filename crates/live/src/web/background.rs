@@ -54,6 +54,7 @@ pub fn spawn(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("biotwin-web")
+        .on_thread_park(name_async_worker)
         .enable_all()
         .build()
         .map_err(|e| Error::io("<http server runtime>", e))?;
@@ -68,4 +69,33 @@ pub fn spawn(
         })
         .map_err(|e| Error::io("<http server thread>", e))?;
     Ok(Background { addr, handle })
+}
+
+/// The OS thread name (Linux `comm`, at most 15 bytes) an async worker of
+/// the runtime [`spawn`] builds gives itself when it first goes idle, so
+/// that the CPU time of the async workers (request parsing, routing,
+/// socket writes of the answers) can be told apart from that of the
+/// runtime's blocking threads, which keep `biotwin-web`
+/// (`examples/web_load.rs` groups threads by this name). Tokio calls its
+/// park hook on worker threads only. Nothing else reads the name.
+pub const ASYNC_WORKER_NAME: &str = "biotwin-web-io";
+
+fn name_async_worker() {
+    thread_local! {
+        static NAMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if NAMED.with(|n| n.replace(true)) {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let name = c"biotwin-web-io";
+        debug_assert_eq!(name.to_bytes(), ASYNC_WORKER_NAME.as_bytes());
+        // SAFETY: PR_SET_NAME copies at most 16 bytes of a NUL-terminated
+        // string into this thread's own name; the literal is 15 bytes
+        // with its NUL.
+        unsafe {
+            libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0);
+        }
+    }
 }

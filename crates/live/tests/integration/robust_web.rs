@@ -310,3 +310,36 @@ fn a_bulk_page_is_built_on_a_low_priority_thread_and_light_requests_are_not() {
         }
     }
 }
+
+/// The server's async workers give themselves their own OS thread name
+/// (`background::ASYNC_WORKER_NAME`) when they first go idle, so that the
+/// load benchmark can tell their CPU time (parsing, routing, the socket
+/// writes of the answers) from that of the blocking threads, which keep
+/// `biotwin-web`. Counted from `/proc/self/task/*/comm`.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_async_workers_of_the_server_name_themselves() {
+    use biotwin_live::web::background::ASYNC_WORKER_NAME;
+    let names = || -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+            .map(|n| n.trim().to_string())
+            .collect()
+    };
+    let (_d, _s, bg) = server();
+    let (code, _, body) = get(bg.addr(), "/api/batches", TOKEN_A);
+    assert_eq!(code, 200, "{body}");
+    // A worker names itself on its first park, just after it answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = names();
+        if n.iter().any(|n| n == ASYNC_WORKER_NAME) {
+            assert!(n.iter().any(|n| n == "biotwin-web"), "{n:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{n:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
