@@ -90,7 +90,10 @@ fn recovers_a_known_production_rate_law_from_simulated_batches() {
     );
     for (j, name) in [(0, "b"), (1, "w_time"), (2, "w_do2")] {
         assert!(
-            (m.weights[j] - truth[j]).abs() < 0.01,
+            // Noise-free data from the same simulator: recovered to
+            // rounding (measured 3e-14); 1e-6 allows another platform's
+            // floating point.
+            (m.weights[j] - truth[j]).abs() < 1e-6,
             "{name}: fitted {} vs true {}",
             m.weights[j],
             truth[j]
@@ -99,7 +102,7 @@ fn recovers_a_known_production_rate_law_from_simulated_batches() {
     for j in 3..N_WEIGHTS {
         assert_eq!(m.weights[j], 0.0, "unused feature {j} moved");
     }
-    assert!(m.report.rms_log_residual < 1e-3, "{:?}", m.report);
+    assert!(m.report.rms_log_residual < 1e-6, "{:?}", m.report);
     // Started from the reference rate (all weights 0), the objective fell.
     let o = &m.report.objective;
     assert!(o.last().unwrap() < &(o[0] * 1e-3), "{o:?}");
