@@ -18,6 +18,8 @@ use crate::surrogates::metrics::{Metrics, metrics_by_target};
 use crate::surrogates::parity_plot::write_parity_svg;
 use crate::surrogates::train::evaluate;
 
+mod indpensim;
+
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Evaluate a model or live surrogate ladder on a dataset's batches: RMSE, MAPE, R², interval coverage (ladders: at every 10 % of batch time), parity plot",
@@ -45,9 +47,15 @@ pub struct Args {
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Ladders only: fractions of batch time at which the current forecast
-    /// is scored (comma list in (0, 1]; default 0.1,0.2,...,1.0).
+    /// is scored (comma list in (0, 1]; default 0.1,0.2,...,1.0). The
+    /// serial hybrid on IndPenSim: in [0, 1], 0 = from the recipe alone
+    /// (default 0,0.1,...,1.0).
     #[arg(long, value_delimiter = ',')]
     pub fractions: Vec<f64>,
+    /// The serial hybrid on IndPenSim: allow the pre-registered held-out
+    /// batches B16-B20 of training-data/indpensim (docs/hybrid.md).
+    #[arg(long)]
+    pub held_out: bool,
 }
 
 /// What MODEL names, decided here and nowhere else.
@@ -161,6 +169,23 @@ pub fn run(a: Args) -> Result<(), Error> {
         Evaluable::Artifact(artifact, held, source) => (*artifact, held, source),
         Evaluable::Ladder(shared, source) => return run_ladder(&a, shared, &source),
     };
+    if let crate::surrogates::artifact::SurrogateModel::IndPenSimSerialHybrid(m) = &artifact.model {
+        return indpensim::run(
+            &a,
+            m,
+            &held,
+            artifact.training_data_hash.as_deref(),
+            &source,
+        );
+    }
+    if a.held_out {
+        return Err(Error::input(
+            "<command line>",
+            "--held-out",
+            "a serial hybrid on IndPenSim as MODEL",
+            artifact.model.kind().to_string(),
+        ));
+    }
     if !a.fractions.is_empty() {
         return Err(Error::input(
             "<command line>",

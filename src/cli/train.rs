@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod indpensim;
+
 use super::train_linfa::{LinfaArgs, LinfaKind};
 use crate::data::{Dataset, SignalKind};
 use crate::error::Error;
@@ -31,7 +33,10 @@ pub enum Kind {
     /// Calibrated serial hybrid: the dataset's mechanistic model with
     /// mu_max, beta_lp and k_d as quadratic response surfaces of the
     /// conditions, fitted to viable cells, viability and titer trajectories
-    /// (docs/hybrid.md, "Calibrated serial hybrid").
+    /// (docs/hybrid.md, "Calibrated serial hybrid"). On an IndPenSim data
+    /// set (recipes.json, no mechanistic.toml): the IndPenSim mass balances
+    /// with a learned specific penicillin production rate (docs/hybrid.md,
+    /// "Serial hybrid on the IndPenSim backbone").
     SerialHybrid,
     /// Elastic net (linfa-elasticnet), one model per CQA: --penalty,
     /// --l1-ratio.
@@ -106,6 +111,10 @@ pub struct Args {
     /// NN only: hidden units per network.
     #[arg(long, default_value_t = 16)]
     pub hidden: usize,
+    /// Serial hybrid on IndPenSim only: Levenberg–Marquardt iterations at
+    /// most (default 15).
+    #[arg(long)]
+    pub iterations: Option<usize>,
     /// NN only: training epochs (full-batch Adam).
     #[arg(long, default_value_t = 3000)]
     pub epochs: usize,
@@ -243,6 +252,20 @@ pub fn run(a: Args) -> Result<(), Error> {
         ));
     }
     let nn_device = nn_device(&a)?;
+    if a.model == Kind::SerialHybrid
+        && a.mechanistic.is_none()
+        && indpensim::is_indpensim(&a.dataset)
+    {
+        return indpensim::run(&a);
+    }
+    if a.iterations.is_some() {
+        return Err(Error::input(
+            "<command line>",
+            "--iterations",
+            "--model serial-hybrid on an IndPenSim data set",
+            format!("--model {}", model_name(a.model)),
+        ));
+    }
     a.linfa
         .check_applies(a.model.linfa(), &model_name(a.model))?;
     let bar = if a.quiet {

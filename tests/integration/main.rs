@@ -12,6 +12,7 @@ mod feasibility;
 mod fit_cli;
 mod hybrid_cho;
 mod indpensim;
+mod indpensim_hybrid_cli;
 mod live_crash;
 mod live_end_to_end;
 mod live_faults;

@@ -56,6 +56,11 @@ pub enum SurrogateModel {
     /// A calibrated mechanistic model file (`biotwin fit`,
     /// `registry/mechanistic.rs`): simulated, not evaluated on features.
     Mechanistic(Box<crate::registry::mechanistic::CalibratedModel>),
+    /// Serial hybrid on the IndPenSim backbone (`hybrid/indpensim.rs`):
+    /// simulated from a batch's recipe and record, not evaluated on
+    /// features.
+    #[serde(rename = "indpensim-serial-hybrid")]
+    IndPenSimSerialHybrid(Box<super::hybrid::indpensim::PenHybridModel>),
 }
 
 impl SurrogateModel {
@@ -72,6 +77,7 @@ impl SurrogateModel {
             SurrogateModel::Svr(_) => "svr",
             SurrogateModel::RandomForest(_) => "random-forest",
             SurrogateModel::Mechanistic(_) => "mechanistic",
+            SurrogateModel::IndPenSimSerialHybrid(_) => "indpensim-serial-hybrid",
         }
     }
 
@@ -104,6 +110,7 @@ impl SurrogateModel {
                 "base_model": m.base_model,
                 "parameters": m.parameters,
             })),
+            SurrogateModel::IndPenSimSerialHybrid(m) => serde_json::to_value(&m.params),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -120,7 +127,7 @@ impl Predict for SurrogateModel {
             SurrogateModel::ElasticNet(m) => m.n_features(),
             SurrogateModel::Svr(m) => m.n_features(),
             SurrogateModel::RandomForest(m) => m.n_features(),
-            SurrogateModel::Mechanistic(_) => 0,
+            SurrogateModel::Mechanistic(_) | SurrogateModel::IndPenSimSerialHybrid(_) => 0,
         }
     }
     fn n_targets(&self) -> usize {
@@ -134,6 +141,7 @@ impl Predict for SurrogateModel {
             SurrogateModel::Svr(m) => m.n_targets(),
             SurrogateModel::RandomForest(m) => m.n_targets(),
             SurrogateModel::Mechanistic(_) => 0,
+            SurrogateModel::IndPenSimSerialHybrid(_) => 1,
         }
     }
     fn predict(&self, x: &DMatrix<f64>) -> Result<Prediction, SurrogateError> {
@@ -150,6 +158,9 @@ impl Predict for SurrogateModel {
                 "`{}` is a calibrated mechanistic model: it is simulated (its model file), not evaluated on features",
                 m.model_id
             ))),
+            SurrogateModel::IndPenSimSerialHybrid(_) => Err(SurrogateError::Numerical(
+                "the serial hybrid on IndPenSim is simulated from a batch's recipe and record (biotwin evaluate), not evaluated on features".into(),
+            )),
         }
     }
 }

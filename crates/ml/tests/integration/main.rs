@@ -12,6 +12,7 @@ mod hybrid;
 mod hybrid_nn_rates;
 mod indpensim_extra;
 mod indpensim_forecast;
+mod indpensim_hybrid;
 mod noise_support;
 mod structural_plant;
 mod surrogates_artifact;

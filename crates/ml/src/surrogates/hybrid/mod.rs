@@ -7,11 +7,15 @@
 //!   attributes plus a PLS or GP correction of its residuals;
 //! * [`residual`] with [`mechanistic`]: the parallel hybrid on batch records,
 //!   as a surrogate (`biotwin train --model hybrid`);
+//! * [`indpensim`]: the serial hybrid on the IndPenSim backbone (learned
+//!   specific penicillin production rate; `biotwin train --model
+//!   serial-hybrid` on an IndPenSim dataset);
 //! * [`artifact`]: both saved as JSON sealed with a sha256.
 
 pub mod artifact;
 pub mod calibrated;
 pub mod dual;
+pub mod indpensim;
 pub mod mechanistic;
 pub mod parallel;
 pub mod rate_net;
