@@ -6,6 +6,10 @@
 //!
 //! cargo run --release --example live_latency [-- PROCESS.toml ...]
 //! (environment `LIVE_FORECAST_RTOL` overrides the ensemble tolerance)
+//!
+//! `cargo run --release --example live_latency -- --indpensim [DIR] [BATCH]
+//! [MEMBERS] [FORECAST_MEMBERS]` times the IndPenSim ensemble Kalman filter
+//! instead (issue 15; `live_latency/indpensim.rs`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,6 +17,9 @@ use std::time::Instant;
 use biotwin::live::mechanistic::{MechanisticOptions, MechanisticPredictor};
 use biotwin::live::{Observation, Predictor};
 use biotwin::simulation::{Scenario, load_process};
+
+#[path = "live_latency/indpensim.rs"]
+mod indpensim;
 
 const COLS: &[(&str, &str, f64, f64, bool)] = &[
     ("volume", "volume_l", 1e-3, 0.005, true),
@@ -46,6 +53,11 @@ fn pct(sorted: &[f64], q: f64) -> f64 {
 }
 
 fn main() {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().is_some_and(|a| a == "--indpensim") {
+        indpensim::main(&all[1..]);
+        return;
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("process-models/processes");
     let args: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
     let files = if args.is_empty() {

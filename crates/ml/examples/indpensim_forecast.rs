@@ -17,13 +17,14 @@
 
 use std::path::PathBuf;
 
+use biotwin_core::bioreactor::indpensim::Integrator;
 use biotwin_ml::indpensim_forecast::{EvalSettings, HELD_OUT, evaluate_batch, summarise};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
         eprintln!(
-            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--forecast-members N] [--json FILE] [--held-out]"
+            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--forecast-members N] [--integrator dopri5|etdrk4:N] [--json FILE] [--held-out]"
         );
         std::process::exit(2);
     }
@@ -42,6 +43,18 @@ fn main() {
             "--forecast-members" => {
                 settings.forecast_members =
                     Some(args[i + 1].parse().expect("--forecast-members N"));
+                i += 1;
+            }
+            "--integrator" => {
+                // dopri5 or etdrk4:SUBSTEPS (`simulate::Integrator`).
+                let v = &args[i + 1];
+                settings.filter.accuracy.integrator = match v.split_once(':') {
+                    None if v == "dopri5" => Integrator::Dopri5,
+                    Some(("etdrk4", n)) => Integrator::Etdrk4 {
+                        substeps: n.parse().expect("--integrator etdrk4:SUBSTEPS"),
+                    },
+                    _ => panic!("--integrator dopri5 | etdrk4:SUBSTEPS, found {v}"),
+                };
                 i += 1;
             }
             "--rtps" => {

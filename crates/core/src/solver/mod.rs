@@ -24,6 +24,7 @@ use nalgebra::SVector;
 use ode_solvers::{Dop853, OutputType, System};
 
 pub mod dopri5;
+pub mod etdrk4;
 
 /// Which explicit method integrates the segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

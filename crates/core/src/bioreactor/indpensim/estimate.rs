@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use super::ode::{self, Disturbances, Kinetics, State};
 use super::recipe::Recipe;
-use super::simulate::{Accuracy, Stepper};
+use super::simulate::{Accuracy, Integrator, Stepper};
 use super::{N_STEPS, STEP_H};
 use crate::error::Error;
 use crate::random::{SplitMix64, run_seed};
@@ -267,6 +267,7 @@ impl Default for Settings {
             accuracy: Accuracy {
                 rtol: 1e-6,
                 atol_scaled: 1e-6,
+                integrator: Integrator::Dopri5,
             },
         }
     }

@@ -74,7 +74,7 @@ pub mod simulate;
 
 pub use ode::{Disturbances, Kinetics};
 pub use recipe::{Profile, Recipe};
-pub use simulate::{Accuracy, Batch, InitialState, Trajectory, run};
+pub use simulate::{Accuracy, Batch, InitialState, Integrator, Trajectory, run};
 
 /// Controller and recording interval, h (12 min).
 pub const STEP_H: f64 = 12.0 / 60.0;
