@@ -22,8 +22,8 @@ use biotwin_ml::data::Dataset;
 use biotwin_ml::surrogates::hybrid::mechanistic::MechanisticSpec;
 
 use super::fit_cho_third::{
-    CHOSEN, OBSERVE, OFFLINE_DEFAULT, TARGETS, fit, interior, mapping, names, platform_dir,
-    pls_predictions, rmse,
+    CHOSEN, OBSERVE, OFFLINE_DEFAULT, TARGETS, check_generated_edge_batches, fit, interior,
+    mapping, names, platform_dir, pls_predictions, rmse,
 };
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -345,4 +345,12 @@ fn fourth_run_fresh_edge_batches() {
     eprintln!("\nB31-B36 of cho-platform (chosen on: not a criterion):");
     let (rows2, hits2) = comparison(&ds, &ds, &old, &e.theta, &d);
     print_table(&rows2, hits2, old.len());
+}
+
+/// `training-data/cho-edge-2001` is what the generator makes with the
+/// documented arguments (seed 2001, no interior point, 12 edge points),
+/// and every batch is an edge point of the design rule.
+#[test]
+fn fresh_edge_2001_batches_are_the_generators_edge_points() {
+    check_generated_edge_batches(&fresh_dir(), 2001);
 }

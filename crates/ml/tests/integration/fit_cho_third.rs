@@ -560,22 +560,31 @@ fn third_run_fresh_edge_batches() {
 /// coded design (0 or 1) or 15 % of the range beyond it, 2–3 beyond.
 #[test]
 fn fresh_edge_batches_are_the_generators_edge_points() {
-    let ds = Dataset::load(fresh_dir()).unwrap_or_else(|e| panic!("{e}"));
+    check_generated_edge_batches(&fresh_dir(), 1901);
+}
+
+/// `dir` is what the generator makes with seed `seed`, no interior point
+/// and 12 edge points, and every batch is an edge point (shared by the
+/// fresh test sets of the third and fourth runs).
+pub fn check_generated_edge_batches(dir: &std::path::Path, seed: u64) {
+    let ds = Dataset::load(dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ds.batches.len(), 12);
     let mut o = ChoDoeOptions::new(format!(
         "{ROOT}/process-models/processes/cho-platform-3l.toml"
     ));
-    o.seed = 1901;
+    o.seed = seed;
     o.n_interior = 0;
     o.n_edge = 12;
-    let dir = tempfile::tempdir().unwrap();
-    write_cho_dataset(dir.path(), &o).unwrap();
-    let again = Dataset::load(dir.path()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    write_cho_dataset(tmp.path(), &o).unwrap();
+    let again = Dataset::load(tmp.path()).unwrap();
     assert_eq!(
-        again.content_hash, ds.content_hash,
-        "training-data/cho-edge-1901 is not what the generator makes: rebuild it (see its README)"
+        again.content_hash,
+        ds.content_hash,
+        "{} is not what the generator makes: rebuild it (see its README)",
+        dir.display()
     );
-    let design = std::fs::read_to_string(fresh_dir().join("design.csv")).unwrap();
+    let design = std::fs::read_to_string(dir.join("design.csv")).unwrap();
     let mut lines = design.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let coded: Vec<usize> = (0..header.len())
