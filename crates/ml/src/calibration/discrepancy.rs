@@ -1,6 +1,6 @@
 //! Recipe-conditioned model discrepancy of a calibrated model's end-of-batch
-//! predictions (`biotwin fit --discrepancy linear|gp`, `docs/fit.md`,
-//! "Model discrepancy"), in the spirit of Kennedy & O'Hagan (J. R. Stat.
+//! predictions (`docs/fit.md`, "Model discrepancy"; used by the fourth CHO
+//! study; not yet an option of `biotwin fit`), in the spirit of Kennedy & O'Hagan (J. R. Stat.
 //! Soc. B 63:425, 2001): the observed end-point of a batch is the
 //! calibrated model's prediction plus a smooth function of the batch's
 //! recipe conditions plus noise,
@@ -115,8 +115,7 @@ pub struct TargetDiscrepancy {
     pub correction: Correction,
 }
 
-/// A fitted discrepancy: what `biotwin fit --discrepancy` stores in the
-/// calibrated model file (`[calibration.discrepancy]`) and in `fit.json`.
+/// A fitted discrepancy (serialisable, schema [`SCHEMA`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Discrepancy {

@@ -7,7 +7,7 @@
 //! * [`estimate`]: the estimate, Fisher and profile-likelihood intervals,
 //!   correlations and identifiability verdicts;
 //! * [`discrepancy`]: a recipe-conditioned model discrepancy of the
-//!   end-of-batch predictions (`--discrepancy linear|gp`);
+//!   end-of-batch predictions (`linear` or `gp`);
 //! * [`report`]: the Markdown report, `fit.json` and plots.
 
 pub mod discrepancy;
