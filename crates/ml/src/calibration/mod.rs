@@ -6,8 +6,11 @@
 //! * [`setup`]: a dataset's batches mapped to scenarios and observations;
 //! * [`estimate`]: the estimate, Fisher and profile-likelihood intervals,
 //!   correlations and identifiability verdicts;
+//! * [`discrepancy`]: a recipe-conditioned model discrepancy of the
+//!   end-of-batch predictions (`linear` or `gp`);
 //! * [`report`]: the Markdown report, `fit.json` and plots.
 
+pub mod discrepancy;
 pub mod estimate;
 pub mod problem;
 pub mod report;

@@ -43,20 +43,20 @@ pub const DESIGN: [&str; 8] = [
     "shift_time",
 ];
 
-fn names(v: &[&str]) -> Vec<String> {
+pub fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn platform_dir() -> PathBuf {
+pub fn platform_dir() -> PathBuf {
     PathBuf::from(format!("{ROOT}/training-data/cho-platform"))
 }
 
-fn mapping() -> PathBuf {
+pub fn mapping() -> PathBuf {
     platform_dir().join("mechanistic.toml")
 }
 
 /// B01–B30: the interior batches of `cho-platform`.
-fn interior(ds: &Dataset) -> Vec<String> {
+pub fn interior(ds: &Dataset) -> Vec<String> {
     let ids: Vec<String> = ds
         .batch_ids()
         .into_iter()
@@ -68,7 +68,7 @@ fn interior(ds: &Dataset) -> Vec<String> {
 
 /// Fits `parameters` to `batches` of `ds` (5 observed variables, all σ
 /// estimated).
-fn fit(
+pub fn fit(
     ds: &Dataset,
     batches: &[String],
     parameters: &[&str],
@@ -99,7 +99,7 @@ fn fit(
 
 /// Predicted and observed targets of `batches` of `ds`, simulated from
 /// their recipes alone at θ (None: the model's nominal values).
-fn predict_targets(
+pub fn predict_targets(
     ds: &Dataset,
     batches: &[String],
     parameters: &[&str],
@@ -138,7 +138,7 @@ fn predict_targets(
         .collect()
 }
 
-fn rmse(pairs: &[([f64; 2], [f64; 2])]) -> [f64; 2] {
+pub fn rmse(pairs: &[([f64; 2], [f64; 2])]) -> [f64; 2] {
     let n = pairs.len() as f64;
     [0, 1].map(|j| {
         (pairs
@@ -150,7 +150,7 @@ fn rmse(pairs: &[([f64; 2], [f64; 2])]) -> [f64; 2] {
     })
 }
 
-fn pearson(x: &[f64], y: &[f64]) -> f64 {
+pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
     let n = x.len() as f64;
     let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
     let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
@@ -327,7 +327,7 @@ fn fresh_dir() -> PathBuf {
 
 /// PLS (2 components) trained on B01–B30 of `train_ds`, predicting
 /// `test` batches of `test_ds`: (batch, predicted, observed) per batch.
-fn pls_predictions(
+pub fn pls_predictions(
     train_ds: &Dataset,
     test_ds: &Dataset,
     test: &[String],
@@ -366,7 +366,7 @@ fn pls_predictions(
         .collect()
 }
 
-const OFFLINE_DEFAULT: [&str; 8] = [
+pub const OFFLINE_DEFAULT: [&str; 8] = [
     "ammonium",
     "glucose",
     "glutamine",
@@ -560,22 +560,31 @@ fn third_run_fresh_edge_batches() {
 /// coded design (0 or 1) or 15 % of the range beyond it, 2–3 beyond.
 #[test]
 fn fresh_edge_batches_are_the_generators_edge_points() {
-    let ds = Dataset::load(fresh_dir()).unwrap_or_else(|e| panic!("{e}"));
+    check_generated_edge_batches(&fresh_dir(), 1901);
+}
+
+/// `dir` is what the generator makes with seed `seed`, no interior point
+/// and 12 edge points, and every batch is an edge point (shared by the
+/// fresh test sets of the third and fourth runs).
+pub fn check_generated_edge_batches(dir: &std::path::Path, seed: u64) {
+    let ds = Dataset::load(dir).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ds.batches.len(), 12);
     let mut o = ChoDoeOptions::new(format!(
         "{ROOT}/process-models/processes/cho-platform-3l.toml"
     ));
-    o.seed = 1901;
+    o.seed = seed;
     o.n_interior = 0;
     o.n_edge = 12;
-    let dir = tempfile::tempdir().unwrap();
-    write_cho_dataset(dir.path(), &o).unwrap();
-    let again = Dataset::load(dir.path()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    write_cho_dataset(tmp.path(), &o).unwrap();
+    let again = Dataset::load(tmp.path()).unwrap();
     assert_eq!(
-        again.content_hash, ds.content_hash,
-        "training-data/cho-edge-1901 is not what the generator makes: rebuild it (see its README)"
+        again.content_hash,
+        ds.content_hash,
+        "{} is not what the generator makes: rebuild it (see its README)",
+        dir.display()
     );
-    let design = std::fs::read_to_string(fresh_dir().join("design.csv")).unwrap();
+    let design = std::fs::read_to_string(dir.join("design.csv")).unwrap();
     let mut lines = design.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let coded: Vec<usize> = (0..header.len())
