@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::calibration::discrepancy::{Discrepancy, Form, end_points};
 use crate::calibration::estimate::{Settings, estimate};
 use crate::calibration::report::{self, Context, HeldOut};
 use crate::calibration::setup::{Request, check_effects, from_dataset};
@@ -69,6 +70,13 @@ pub struct Args {
     /// Seed of the starts.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Model discrepancy of the end-of-batch CQAs: `linear` (ridge in the
+    /// mapping's manifest conditions) or `gp`, estimated on the fitted
+    /// batches' residuals and applied to held-out and cross-validated
+    /// predictions; stored in model.toml and fit.json (docs/fit.md, "Model
+    /// discrepancy"). Default: none.
+    #[arg(long)]
+    pub discrepancy: Option<String>,
     /// Skip profile likelihoods (Fisher intervals only; faster).
     #[arg(long)]
     pub no_profiles: bool,
@@ -120,6 +128,13 @@ pub fn run(a: Args) -> Result<(), Error> {
             format!("no file {}", mapping.display()),
         ));
     }
+    let form = match a.discrepancy.as_deref() {
+        None => None,
+        Some(f) => Some(
+            Form::parse(f)
+                .ok_or_else(|| cmdline("--discrepancy", "`linear` or `gp`", format!("`{f}`")))?,
+        ),
+    };
     let mut spec = MechanisticSpec::load(&mapping)?;
     // The process of the command line is the one fitted.
     spec.process = a.process.clone();
@@ -185,9 +200,50 @@ pub fn run(a: Args) -> Result<(), Error> {
     bar.inc(1);
     bar.set_message("held-out batches");
     let targets: Vec<String> = spec.cqa.iter().map(|c| c.target.clone()).collect();
+    // The discrepancy's targets: the mapped CQAs every fitted batch records.
+    let recorded: Vec<String> = targets
+        .iter()
+        .filter(|t| {
+            fit_ids
+                .iter()
+                .all(|b| ds.batch(b).is_some_and(|r| r.meta.cqas.contains_key(*t)))
+        })
+        .cloned()
+        .collect();
+    let fit_discrepancy = |p: &crate::calibration::problem::Problem,
+                           theta: &[f64]|
+     -> Result<Option<Discrepancy>, Error> {
+        let Some(form) = form else {
+            return Ok(None);
+        };
+        if recorded.is_empty() {
+            return Err(cmdline(
+                "--discrepancy",
+                "a mapped CQA that every fitted batch records",
+                format!("none of {} in all fitted batches", targets.join(", ")),
+            ));
+        }
+        let ep = end_points(&spec, &mapping, &ds, p, theta, &recorded)?;
+        Ok(Some(ep.discrepancy(form, &ds.dir.join("dataset.toml"))?))
+    };
+    let discrepancy = fit_discrepancy(&problem, &est.theta)?;
+    if form.is_some() {
+        let skipped: Vec<&String> = targets.iter().filter(|t| !recorded.contains(t)).collect();
+        if !skipped.is_empty() {
+            outln!(
+                "note: no discrepancy for {} (not recorded by every fitted batch)",
+                skipped
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     let held_predict = |ids: &[String],
                         theta: &[f64],
-                        fitted: &crate::calibration::problem::Problem|
+                        fitted: &crate::calibration::problem::Problem,
+                        disc: Option<&Discrepancy>|
      -> Result<Vec<HeldOut>, Error> {
         let mut out = Vec::new();
         if ids.is_empty() {
@@ -229,7 +285,33 @@ pub fn run(a: Args) -> Result<(), Error> {
             let rec = ds
                 .batch(&batch.id)
                 .ok_or_else(|| cmdline("--holdout", "a batch", batch.id.clone()))?;
-            let pred = spec.targets_of(&outc, &batch.id, &targets, &mapping)?;
+            let mut pred = spec.targets_of(&outc, &batch.id, &targets, &mapping)?;
+            let mut corrections = Vec::new();
+            if let Some(d) = disc {
+                let x = d
+                    .conditions
+                    .iter()
+                    .map(|c| {
+                        rec.meta.parameters.get(c).copied().ok_or_else(|| {
+                            Error::input(
+                                ds.dir.join("dataset.toml"),
+                                format!("batches.{}.parameters.{c}", batch.id),
+                                "the condition the model discrepancy reads",
+                                "none",
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<f64>, Error>>()?;
+                for (t, p) in targets.iter().zip(pred.iter_mut()) {
+                    let c = d
+                        .correct(t, &x)
+                        .map_err(|e| Error::estimation("the model discrepancy", e))?;
+                    if let Some(c) = c {
+                        *p += c.correction;
+                    }
+                    corrections.push(c);
+                }
+            }
             out.push(HeldOut {
                 id: batch.id.clone(),
                 rmse: report::rmse_by_variable(&hp, &batch.samples, &v),
@@ -238,11 +320,12 @@ pub fn run(a: Args) -> Result<(), Error> {
                     .zip(pred)
                     .map(|(t, p)| (t.clone(), p, rec.meta.cqas.get(t).copied()))
                     .collect(),
+                corrections,
             });
         }
         Ok(out)
     };
-    let mut held_out = held_predict(&a.holdout, &est.theta, &problem)?;
+    let mut held_out = held_predict(&a.holdout, &est.theta, &problem, discrepancy.as_ref())?;
     if let Some(k) = a.cv {
         if k < 2 || k > fit_ids.len() {
             return Err(cmdline(
@@ -274,7 +357,9 @@ pub fn run(a: Args) -> Result<(), Error> {
                 },
             )
             .map_err(|e| Error::estimation(format!("cross-validation fold {}", f + 1), e))?;
-            held_out.extend(held_predict(&test, &ef.theta, &pf)?);
+            // The fold's discrepancy, from the fold's batches only.
+            let df = fit_discrepancy(&pf, &ef.theta)?;
+            held_out.extend(held_predict(&test, &ef.theta, &pf, df.as_ref())?);
             bar.inc(1);
         }
     }
@@ -295,7 +380,11 @@ pub fn run(a: Args) -> Result<(), Error> {
         starts: a.starts + 1,
         seed: a.seed,
     };
-    let json = report::result_json(&ctx, &problem, &est, &fitted_rmse, &held_out);
+    let mut json = report::result_json(&ctx, &problem, &est, &fitted_rmse, &held_out);
+    if let Some(d) = &discrepancy {
+        json["discrepancy"] =
+            serde_json::to_value(d).map_err(|e| Error::io(a.out.join("fit.json"), e))?;
+    }
     let p = a.out.join("fit.json");
     write_atomic(
         &p,
@@ -329,8 +418,15 @@ pub fn run(a: Args) -> Result<(), Error> {
         .register
         .clone()
         .unwrap_or_else(|| format!("{}-fit-{short}", def.model.id));
-    let text = report::calibrated_model(&base_text, &new_id, &ctx, &problem, &est)
-        .map_err(io(&model_path))?;
+    let text = report::calibrated_model(
+        &base_text,
+        &new_id,
+        &ctx,
+        &problem,
+        &est,
+        discrepancy.as_ref(),
+    )
+    .map_err(io(&model_path))?;
     let p = a.out.join("model.toml");
     write_atomic(&p, text.as_bytes())?;
     bar.inc(1);
@@ -357,6 +453,18 @@ pub fn run(a: Args) -> Result<(), Error> {
         est.aic,
         est.bic
     );
+    if let Some(d) = &discrepancy {
+        for t in &d.targets {
+            outln!(
+                "  discrepancy ({}) {:<16} residual RMSE {:.4e} -> leave-one-batch-out {:.4e}, sd {:.4e}",
+                d.form.name(),
+                t.target,
+                t.rmse_without,
+                t.loo_rmse,
+                t.residual_sd
+            );
+        }
+    }
     outln!(
         "wrote {}/fit.json, report.md, model.toml, plots/",
         a.out.display()

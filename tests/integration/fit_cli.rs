@@ -301,3 +301,125 @@ fn batch_whose_recipe_cannot_be_mapped_is_named() {
     ]);
     refused(&o, &["batches.B01.parameters.stirrer_speed"]);
 }
+
+/// `--discrepancy linear` (docs/fit.md, "Model discrepancy"): estimated on
+/// the fitted batches' residuals, stored in fit.json and in the calibrated
+/// model file (`[calibration.discrepancy]`, which `simulate --model` still
+/// reads), and applied to every held-out prediction: predicted = model
+/// prediction + the stored discrepancy evaluated at the batch's manifest
+/// conditions (recomputed here from the stored JSON), with a positive
+/// predictive SD. An unknown form exits 2 naming the option.
+#[test]
+fn discrepancy_is_estimated_stored_and_applied_to_held_out_batches() {
+    use biotwin::calibration::discrepancy::Discrepancy;
+    let keep: Vec<String> = (1..=12).map(|i| format!("B{i:02}")).collect();
+    let keep_ref: Vec<&str> = keep.iter().map(|s| s.as_str()).collect();
+    let hold = holdout_all_but(&keep_ref);
+    let o = fit(&[
+        "--parameters",
+        "model.beta_lp",
+        "--observe",
+        "titer",
+        "--holdout",
+        &hold,
+        "--discrepancy",
+        "spline",
+        "--out",
+        out_dir().to_str().unwrap(),
+    ]);
+    refused(&o, &["--discrepancy", "`linear` or `gp`", "`spline`"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fit");
+    let o = fit(&[
+        "--parameters",
+        "model.beta_lp",
+        "--observe",
+        "titer",
+        "--holdout",
+        &hold,
+        "--starts",
+        "0",
+        "--no-profiles",
+        "--discrepancy",
+        "linear",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let so = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{so}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(so.contains("discrepancy (linear) final_titer"), "{so}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
+    let d: Discrepancy = serde_json::from_value(json["discrepancy"].clone()).unwrap();
+    assert_eq!(d.schema, "biotwin.discrepancy/1");
+    assert_eq!(d.batches, keep);
+    assert_eq!(d.conditions.len(), 8);
+    for t in ["final_titer", "galactosylated"] {
+        let td = d.targets.iter().find(|x| x.target == t).unwrap();
+        assert!(td.residual_sd.is_finite() && td.residual_sd > 0.0, "{td:?}");
+    }
+    let ds = biotwin::data::Dataset::load(data()).unwrap();
+    let held = json["held_out"].as_array().unwrap();
+    assert_eq!(held.len(), 24);
+    let mut n = 0;
+    for h in held {
+        let id = h["batch"].as_str().unwrap();
+        let rec = ds.batch(id).unwrap();
+        let x: Vec<f64> = d
+            .conditions
+            .iter()
+            .map(|c| rec.meta.parameters[c])
+            .collect();
+        for c in h["cqas"].as_array().unwrap() {
+            let name = c["cqa"].as_str().unwrap();
+            let want = d.correct(name, &x).unwrap().unwrap();
+            let (pr, eta, delta, sd) = (
+                c["predicted"].as_f64().unwrap(),
+                c["model_predicted"].as_f64().unwrap(),
+                c["discrepancy"].as_f64().unwrap(),
+                c["predictive_sd"].as_f64().unwrap(),
+            );
+            assert!((delta - want.correction).abs() <= 1e-12 * (1.0 + want.correction.abs()));
+            assert!((pr - (eta + delta)).abs() <= 1e-9 * (1.0 + pr.abs()), "{c}");
+            assert!(
+                sd > 0.0 && (sd - want.predictive_sd).abs() <= 1e-12 * sd,
+                "{c}"
+            );
+            n += 1;
+        }
+    }
+    assert_eq!(n, 24 * 8);
+    // The calibrated model file carries it, and still runs.
+    let text = std::fs::read_to_string(out.join("model.toml")).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let stored: Discrepancy = doc["calibration"]["discrepancy"]
+        .clone()
+        .try_into()
+        .unwrap();
+    assert_eq!((stored.form, &stored.conditions), (d.form, &d.conditions));
+    let x0: Vec<f64> = d.scaler.mean.iter().copied().collect();
+    for t in ["final_titer", "galactosylated"] {
+        let (a, b) = (
+            stored.correct(t, &x0).unwrap().unwrap(),
+            d.correct(t, &x0).unwrap().unwrap(),
+        );
+        assert!((a.correction - b.correction).abs() <= 1e-12 * (1.0 + b.correction.abs()));
+        assert!((a.predictive_sd / b.predictive_sd - 1.0).abs() <= 1e-12);
+    }
+    let sim = Command::new(env!("CARGO_BIN_EXE_biotwin"))
+        .arg("simulate")
+        .arg(process())
+        .args(["--model", out.join("model.toml").to_str().unwrap()])
+        .args(["--out", dir.path().join("sim.csv").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+}

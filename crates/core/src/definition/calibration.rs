@@ -78,6 +78,14 @@ pub struct CalibrationFile {
     /// Measurement-noise standard deviation per observed quantity, in its file unit.
     #[serde(default)]
     pub noise_sd: BTreeMap<String, f64>,
+    /// The recipe-conditioned model discrepancy that `biotwin fit
+    /// --discrepancy` estimated (`[calibration.discrepancy]`, schema
+    /// `biotwin.discrepancy/1`; docs/fit.md, "Model discrepancy"). Kept as
+    /// written and read by `biotwin-ml`: it is a function of a data set's
+    /// recipe conditions, so `simulate`, `transfer` and `live` do not apply
+    /// it (docs/fit.md).
+    #[serde(default)]
+    pub discrepancy: Option<toml::Value>,
 }
 
 /// The covariance of a calibration file as written.

@@ -1,6 +1,6 @@
 //! Recipe-conditioned model discrepancy of a calibrated model's end-of-batch
 //! predictions (`docs/fit.md`, "Model discrepancy"; used by the fourth CHO
-//! study; not yet an option of `biotwin fit`), in the spirit of Kennedy & O'Hagan (J. R. Stat.
+//! study and by `biotwin fit --discrepancy`), in the spirit of Kennedy & O'Hagan (J. R. Stat.
 //! Soc. B 63:425, 2001): the observed end-point of a batch is the
 //! calibrated model's prediction plus a smooth function of the batch's
 //! recipe conditions plus noise,

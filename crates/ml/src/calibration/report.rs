@@ -46,8 +46,12 @@ pub struct HeldOut {
     pub id: String,
     /// (variable, RMSE in the dataset's SI unit, number of samples).
     pub rmse: Vec<(String, f64, usize)>,
-    /// (CQA, predicted, observed) in dataset SI.
+    /// (CQA, predicted, observed) in dataset SI; with a model discrepancy
+    /// the prediction is the corrected one, η + δ.
     pub cqas: Vec<(String, f64, Option<f64>)>,
+    /// The discrepancy's correction of each CQA (same order as `cqas`;
+    /// empty without a discrepancy, `None` for a CQA without one).
+    pub corrections: Vec<Option<super::discrepancy::Corrected>>,
 }
 
 fn opt(v: Option<f64>) -> Value {
@@ -166,7 +170,16 @@ pub fn result_json(
         "held_out": held_out.iter().map(|h| json!({
             "batch": h.id,
             "rmse": h.rmse.iter().map(|(v, x, n)| json!({"variable": v, "rmse": opt(Some(*x)), "n": n})).collect::<Vec<_>>(),
-            "cqas": h.cqas.iter().map(|(c, pr, ob)| json!({"cqa": c, "predicted": pr, "observed": opt(*ob)})).collect::<Vec<_>>(),
+            "cqas": h.cqas.iter().enumerate().map(|(k, (c, pr, ob))| {
+                let mut v = json!({"cqa": c, "predicted": pr, "observed": opt(*ob)});
+                if let Some(Some(d)) = h.corrections.get(k) {
+                    v["model_predicted"] = json!(pr - d.correction);
+                    v["discrepancy"] = json!(d.correction);
+                    v["discrepancy_se"] = json!(d.se);
+                    v["predictive_sd"] = json!(d.predictive_sd);
+                }
+                v
+            }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
 }
@@ -424,6 +437,7 @@ pub fn calibrated_model(
     ctx: &Context,
     p: &Problem,
     e: &Estimate,
+    discrepancy: Option<&super::discrepancy::Discrepancy>,
 ) -> Result<String, String> {
     use toml_edit::{Array, DocumentMut, Item, Table, value};
     let mut doc: DocumentMut = base_text
@@ -530,6 +544,29 @@ pub fn calibrated_model(
         sdt.insert(&o.variable, value(e.sd[v]));
     }
     cal.insert("noise_sd", Item::Table(sdt));
+    if let Some(d) = discrepancy {
+        // `[calibration.discrepancy]` (biotwin.discrepancy/1): the fitted
+        // correction of the end-of-batch targets, as `fit.json` holds it.
+        let text = toml::to_string(d).map_err(|e| e.to_string())?;
+        let sub: DocumentMut = text
+            .parse()
+            .map_err(|e: toml_edit::TomlError| e.to_string())?;
+        let mut t = sub.as_table().clone();
+        // Positions from the parsed snippet would place its sub-tables among
+        // the model's; without them they follow `[calibration]`.
+        fn unplace(t: &mut Table) {
+            t.set_position(None);
+            for (_, item) in t.iter_mut() {
+                match item {
+                    Item::Table(s) => unplace(s),
+                    Item::ArrayOfTables(a) => a.iter_mut().for_each(unplace),
+                    _ => {}
+                }
+            }
+        }
+        unplace(&mut t);
+        cal.insert("discrepancy", Item::Table(t));
+    }
     doc.insert("calibration", Item::Table(cal));
     Ok(doc.to_string())
 }

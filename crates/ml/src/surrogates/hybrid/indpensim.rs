@@ -332,6 +332,8 @@ fn accuracy(params: &PenHybridParams) -> Accuracy {
     Accuracy {
         rtol: params.rtol,
         atol_scaled: params.rtol,
+        // The reference integrator, as when the pre-registered run was made.
+        ..Accuracy::default()
     }
 }
 
