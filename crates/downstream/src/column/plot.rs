@@ -7,7 +7,8 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::result::ColumnResult;
-use biotwin_core::error::Error;
+use crate::error::Error;
+use biotwin_core::error::Error as CoreError;
 
 /// Writes the outlet profiles of `result` to an SVG file at `path`.
 pub fn write_chromatogram_svg(
@@ -15,7 +16,7 @@ pub fn write_chromatogram_svg(
     section_ends_s: &[f64],
     path: &Path,
 ) -> Result<(), Error> {
-    let io = |e: &dyn std::fmt::Display| Error::io(path, e.to_string());
+    let io = |e: &dyn std::fmt::Display| Error::from(CoreError::io(path, e.to_string()));
     let n = result.component_names.len().max(1);
     let root = SVGBackend::new(path, (900, 220 * n as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| io(&e))?;

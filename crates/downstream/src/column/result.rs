@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use biotwin_core::error::Error;
+use crate::error::Error;
+use biotwin_core::error::Error as CoreError;
 
 /// Mass balance of one component over the whole run, mol.
 /// `initial + inlet = outlet + final_liquid + final_bound` up to the
@@ -111,8 +112,9 @@ impl ColumnResult {
             }
             out.push('\n');
         }
-        let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        f.write_all(out.as_bytes()).map_err(|e| Error::io(path, e))
+        let mut f = std::fs::File::create(path).map_err(|e| CoreError::io(path, e))?;
+        f.write_all(out.as_bytes())
+            .map_err(|e| CoreError::io(path, e).into())
     }
 }
 

@@ -22,7 +22,7 @@ use super::clarification::unrecovered;
 use super::step::StepReport;
 use super::stream::{Stream, after_lrv};
 use crate::column::{ColumnSpec, simulate, spec::Section};
-use biotwin_core::error::Error;
+use crate::error::Error;
 
 /// Protein A capture parameters, read from the train file's `[protein_a]`
 /// table (the DBC curve from resin data or from [`dynamic_binding_capacity`]).
