@@ -647,7 +647,8 @@ fn validate(src: &SourceFile) -> Result<Train, Diagnostics> {
 ///
 /// # Errors
 ///
-/// Only from a CEX step with a `column_file`: the column file's read and
+/// From a Protein A step built in code with an empty DBC curve
+/// ([`Error::EmptyTable`]); from a CEX step with a `column_file`: the column file's read and
 /// input errors ([`Error::Core`]: I/O, or input diagnostics, also when it
 /// lacks components named `monomer` and `aggregate` or a pool), or a failed
 /// column integration ([`Error::Column`]); [`Error::UfDf`] when the UF/DF
@@ -693,7 +694,7 @@ pub fn run_train(train: &Train) -> Result<TrainResult, Error> {
     for step in &train.steps {
         let report = match step {
             TrainStep::Clarification(s) => s.run(&stream),
-            TrainStep::ProteinA(s) => s.run(&stream),
+            TrainStep::ProteinA(s) => s.run(&stream)?,
             TrainStep::ViralInactivation(s) => s.run(&stream),
             TrainStep::Polishing(s, None) => s.run(&stream),
             TrainStep::Polishing(s, Some(path)) => {
