@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::CliError;
 use crate::downstream::column;
 use crate::downstream::train::{self, Train};
 use crate::downstream::unit_ops::Stream;
@@ -11,7 +12,7 @@ use crate::error::Error;
 use crate::simulation::Outcome;
 
 /// Simulates a column file; `out` gets the outlet CSV, `plot` the chromatogram.
-pub fn run_column(path: &Path, out: Option<&Path>, plot: Option<&Path>) -> Result<(), Error> {
+pub fn run_column(path: &Path, out: Option<&Path>, plot: Option<&Path>) -> Result<(), CliError> {
     let spec = column::load(path)?;
     let result = column::simulate(&spec)?;
     outln!("{}: {} solver steps", path.display(), result.steps);
@@ -60,7 +61,7 @@ pub fn run_column(path: &Path, out: Option<&Path>, plot: Option<&Path>) -> Resul
 }
 
 /// Runs a train file as written (its own [harvest]).
-pub fn run_train_file(path: &Path) -> Result<(), Error> {
+pub fn run_train_file(path: &Path) -> Result<(), CliError> {
     let t = train::load_train(path)?;
     let r = train::run_train(&t)?;
     out!("{}", r.format_table(&t));
@@ -69,7 +70,7 @@ pub fn run_train_file(path: &Path) -> Result<(), Error> {
 
 /// The harvest of a simulated batch as a downstream feed stream. Virus load
 /// is not modelled upstream, so the train file's harvest value is kept.
-pub fn harvest_from(outcome: &Outcome, template: &Stream) -> Result<Stream, Error> {
+pub fn harvest_from(outcome: &Outcome, template: &Stream) -> Result<Stream, CliError> {
     let q = |n: &str| outcome.quality_value(n);
     let volume_l = outcome.column("volume_l").and_then(|v| v.last().copied());
     match (
@@ -92,12 +93,13 @@ pub fn harvest_from(outcome: &Outcome, template: &Stream) -> Result<Stream, Erro
             "process.downstream",
             "an upstream model that reports volume, titer, HMW, HCP and DNA (family cho_platform)",
             "a model without them",
-        )),
+        )
+        .into()),
     }
 }
 
 /// Runs the train on the batch's harvest and prints the flowsheet table.
-pub fn run_flowsheet(train_path: &Path, outcome: &Outcome) -> Result<(), Error> {
+pub fn run_flowsheet(train_path: &Path, outcome: &Outcome) -> Result<(), CliError> {
     let mut t: Train = train::load_train(train_path)?;
     t.harvest = harvest_from(outcome, &t.harvest)?;
     let r = train::run_train(&t)?;

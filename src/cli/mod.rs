@@ -1,6 +1,7 @@
 //! The `biotwin` command line: a thin layer over the library. Each command
-//! lives in its own file; errors map to exit codes (2 invalid input,
-//! 3 numerical failure, 1 I/O) and are printed without a panic.
+//! lives in its own file; errors, joined in [`CliError`], map to exit codes
+//! (2 invalid input, 3 numerical failure, 1 I/O) and are printed without a
+//! panic.
 
 /// `println!` that ends the process quietly when stdout is closed (a pipe
 /// into `head`), instead of panicking.
@@ -14,6 +15,7 @@ macro_rules! out {
 
 mod audit;
 mod downstream;
+mod error;
 mod evaluate;
 mod evaluate_ladder;
 mod fit;
@@ -38,6 +40,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::error::Error;
+pub use error::CliError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -82,22 +85,22 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let result = match cli.command {
-        Command::Simulate(a) => simulate::run(a),
-        Command::Validate(a) => validate::run(a),
-        Command::Models(a) => models::run(a),
-        Command::ScaleUp(a) => scale_up::run(a),
-        Command::Transfer(a) => transfer::run(a),
-        Command::Train(a) => train::run(a),
-        Command::Evaluate(a) => evaluate::run(a),
-        Command::Fit(a) => fit::run(a),
-        Command::Forecast(a) => forecast::run(a),
-        Command::Promote(a) => promote::run(a),
-        Command::Live(a) => live::run(a),
-        Command::Audit(a) => audit::run(a),
-        Command::Serve(a) => serve::run(a),
-        Command::Users(a) => users::run(a),
-        Command::Store(a) => store::run(a),
+    let result: Result<(), CliError> = match cli.command {
+        Command::Simulate(a) => simulate::run(a).map_err(CliError::from),
+        Command::Validate(a) => validate::run(a).map_err(CliError::from),
+        Command::Models(a) => models::run(a).map_err(CliError::from),
+        Command::ScaleUp(a) => scale_up::run(a).map_err(CliError::from),
+        Command::Transfer(a) => transfer::run(a).map_err(CliError::from),
+        Command::Train(a) => train::run(a).map_err(CliError::from),
+        Command::Evaluate(a) => evaluate::run(a).map_err(CliError::from),
+        Command::Fit(a) => fit::run(a).map_err(CliError::from),
+        Command::Forecast(a) => forecast::run(a).map_err(CliError::from),
+        Command::Promote(a) => promote::run(a).map_err(CliError::from),
+        Command::Live(a) => live::run(a).map_err(CliError::from),
+        Command::Audit(a) => audit::run(a).map_err(CliError::from),
+        Command::Serve(a) => serve::run(a).map_err(CliError::from),
+        Command::Users(a) => users::run(a).map_err(CliError::from),
+        Command::Store(a) => store::run(a).map_err(CliError::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

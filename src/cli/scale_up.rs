@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::CliError;
 use crate::definition::process::{Catalog, catalog_dir};
 use crate::equipment::{Equipment, resolve_equipment};
 use crate::error::{Diagnostic, Error};
@@ -46,7 +47,7 @@ pub struct Args {
     pub registry: PathBuf,
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     let criterion: Criterion = a.criterion.parse().map_err(|e: String| {
         Error::input(
             "<command line>",

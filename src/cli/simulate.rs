@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::CliError;
 use crate::error::Error;
 use crate::montecarlo;
 use crate::output::{self, Format};
@@ -56,7 +57,7 @@ pub struct Args {
     pub strict: bool,
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     if a.batch.is_some() || super::simulate_indpensim::is_dataset(&a.process) {
         let Some(batch) = &a.batch else {
             return Err(Error::input(
@@ -64,7 +65,8 @@ pub fn run(a: Args) -> Result<(), Error> {
                 "--batch",
                 "the id of the batch to simulate (e.g. --batch B01) for an IndPenSim data set",
                 "none",
-            ));
+            )
+            .into());
         };
         if a.plot.is_some() || a.model.is_some() || !a.set.is_empty() || a.monte_carlo.is_some() {
             return Err(Error::input(
@@ -72,9 +74,14 @@ pub fn run(a: Args) -> Result<(), Error> {
                 "--batch",
                 "only --out with an IndPenSim batch (no --plot, --model, --set, --monte-carlo)",
                 "other options",
-            ));
+            )
+            .into());
         }
-        return super::simulate_indpensim::run(&a.process, batch, a.out.as_deref());
+        return Ok(super::simulate_indpensim::run(
+            &a.process,
+            batch,
+            a.out.as_deref(),
+        )?);
     }
     // Downstream files run on their own.
     match super::validate::kind_of(&a.process) {
@@ -165,7 +172,7 @@ pub fn run(a: Args) -> Result<(), Error> {
                     "none",
                 )
                 .into(),
-            ));
+            ).into());
         }
         let t0 = std::time::Instant::now();
         let mc = montecarlo::run(&scenario, &inputs, specs, n, a.seed, !a.quiet);
@@ -198,7 +205,8 @@ pub fn run(a: Args) -> Result<(), Error> {
                         "--mc-out",
                         "a .csv or .json file",
                         "a .parquet file",
-                    ));
+                    )
+                    .into());
                 }
             };
             output::write_atomic(path, &bytes)?;
@@ -206,7 +214,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         }
     }
     if a.strict && !feasibility.warnings.is_empty() {
-        return Err(feasibility::strict_error(&a.process, &feasibility.warnings));
+        return Err(feasibility::strict_error(&a.process, &feasibility.warnings).into());
     }
     Ok(())
 }

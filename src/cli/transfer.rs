@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::CliError;
 use crate::error::Error;
 use crate::scaleup::Criterion;
 use crate::transfer::{self, StudyOptions, Tolerance};
@@ -67,7 +68,7 @@ pub struct Args {
     pub strict: bool,
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     let criterion: Criterion = a.criterion.parse().map_err(|e: String| {
         Error::input(
             "<command line>",
@@ -136,5 +137,5 @@ pub fn run(a: Args) -> Result<(), Error> {
         a.out.join(transfer::HTML_REPORT).display(),
         a.out.join("transfer.json").display()
     );
-    transfer::strict_check(&study)
+    Ok(transfer::strict_check(&study)?)
 }

@@ -105,9 +105,13 @@ pub fn validate_file(path: &Path, registry: &Path) -> Result<&'static str, Diagn
     Ok(kind)
 }
 
-fn into_diagnostics(e: Error) -> Diagnostics {
-    match e {
-        Error::Input(d) => d,
+fn into_diagnostics(e: impl Into<super::CliError>) -> Diagnostics {
+    use super::CliError;
+    use crate::{downstream, transfer};
+    match e.into() {
+        CliError::Core(Error::Input(d))
+        | CliError::Downstream(downstream::error::Error::Core(Error::Input(d)))
+        | CliError::Transfer(transfer::Error::Core(Error::Input(d))) => d,
         other => crate::error::Diagnostic::new("", "", "a readable file", other.to_string()).into(),
     }
 }

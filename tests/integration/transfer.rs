@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use biotwin::error::Error;
 use biotwin::scaleup::Criterion;
 use biotwin::simulation::{Scenario, load_process};
+use biotwin::transfer::Error as TransferError;
 use biotwin::transfer::adjust::{Decision, Side, Tolerance, Variable, adjust, default_variables};
 use biotwin::transfer::study::{evaluate, metric_names};
 use biotwin::transfer::{StudyOptions, default_optimiser, run_study};
@@ -215,7 +216,9 @@ fn alternative_lots_change_the_target_distribution() {
     .unwrap();
     o.lots = Some(bad);
     match run_study(&o) {
-        Err(Error::Input(d)) => assert!(d.mentions("uncertainty[0].parameter"), "{d}"),
+        Err(TransferError::Core(Error::Input(d))) => {
+            assert!(d.mentions("uncertainty[0].parameter"), "{d}")
+        }
         other => panic!("expected an input error, got {:?}", other.map(|_| ())),
     }
 }
@@ -224,20 +227,31 @@ fn alternative_lots_change_the_target_distribution() {
 fn invalid_requests_are_input_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let mut o = small("no-such-vessel", tmp.path());
-    assert!(matches!(run_study(&o), Err(Error::Input(_))));
+    assert!(matches!(
+        run_study(&o),
+        Err(TransferError::Core(Error::Input(_)))
+    ));
     o.to = "sut-2000l-pbt-drilled".into();
     o.runs = 1;
-    assert!(matches!(run_study(&o), Err(Error::Input(_))));
+    assert!(matches!(
+        run_study(&o),
+        Err(TransferError::Core(Error::Input(_)))
+    ));
     o.runs = 40;
     o.sparge_slpm = Some(-3.0);
-    assert!(matches!(run_study(&o), Err(Error::Input(_))));
+    assert!(matches!(
+        run_study(&o),
+        Err(TransferError::Core(Error::Input(_)))
+    ));
     o.sparge_slpm = None;
     o.tolerances.push(Tolerance {
         metric: "titr_g_per_l".into(),
         relative_pct: 5.0,
     });
     match run_study(&o) {
-        Err(Error::Input(d)) => assert!(d.to_string().contains("titer_g_per_l"), "{d}"),
+        Err(TransferError::Core(Error::Input(d))) => {
+            assert!(d.to_string().contains("titer_g_per_l"), "{d}")
+        }
         other => panic!("expected an input error, got {:?}", other.map(|_| ())),
     }
 }

@@ -134,10 +134,7 @@ pub enum Error {
     #[error("{0}")]
     Input(#[from] Diagnostics),
     /// The model could not be integrated faithfully.
-    #[error(
-        "numerical failure at t = {} s ({time_h:.4} h): {message}\n  state: {state}\n  (unless the message says otherwise: tighten the tolerances or check the parameters)",
-        seconds(*time_h)
-    )]
+    #[error("{}", numerical_text(*time_h, message, state))]
     Numerical {
         /// Batch time of the failure, h.
         time_h: f64,
@@ -164,6 +161,17 @@ pub enum Error {
         /// The underlying error, kept for callers that inspect it.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// The text of a numerical failure at batch time `time_h` (h): what failed
+/// and the state then. [`Error::Numerical`] prints it, and so do the other
+/// crates' numerical variants (a column's or a UF/DF integration's), so a
+/// user reads every numerical failure in one form.
+pub fn numerical_text(time_h: f64, message: &str, state: &str) -> String {
+    format!(
+        "numerical failure at t = {} s ({time_h:.4} h): {message}\n  state: {state}\n  (unless the message says otherwise: tighten the tolerances or check the parameters)",
+        seconds(time_h)
+    )
 }
 
 /// A time given in hours, in seconds to 0.1 ms (runs that last seconds read

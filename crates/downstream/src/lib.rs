@@ -13,6 +13,10 @@
 //!   [`train::run_train`], whose [`train::TrainResult`] holds every step's
 //!   [`unit_ops::StepReport`] and the specification checks.
 //!
+//! Errors: [`error::Error`], the crate's own failures (a column's or a
+//! UF/DF integration) as typed variants and the core's file and input
+//! problems passed through in [`error::Error::Core`].
+//!
 //! Shipped files: `process-models/downstream/` (`protein_a_column.toml`,
 //! `cex_column.toml`, `cho_mab_train.toml`).
 
@@ -20,5 +24,6 @@
 
 pub mod binding;
 pub mod column;
+pub mod error;
 pub mod train;
 pub mod unit_ops;

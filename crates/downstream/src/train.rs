@@ -22,8 +22,9 @@ use super::unit_ops::stream::{AGGREGATE, DNA, HCP, MONOMER};
 use super::unit_ops::ufdf::UfDf;
 use super::unit_ops::viral_inactivation::LowPhHold;
 use super::unit_ops::{StepReport, Stream};
+use crate::error::Error;
 use biotwin_core::definition::source::SourceFile;
-use biotwin_core::error::{Diagnostics, Error};
+use biotwin_core::error::{Diagnostics, Error as CoreError};
 
 #[derive(Debug, Deserialize)]
 struct TrainFile {
@@ -646,12 +647,13 @@ fn validate(src: &SourceFile) -> Result<Train, Diagnostics> {
 ///
 /// # Errors
 ///
-/// Only from a CEX step with a `column_file`: the column file's read and
-/// input errors ([`Error::Io`], [`Error::Input`], also when it lacks
-/// components named `monomer` and `aggregate` or a pool), or a failed column
-/// integration ([`Error::Numerical`]); and [`Error::Numerical`] when the
-/// UF/DF integration fails. The other steps are closed-form and cannot fail
-/// on a validated train.
+/// From a Protein A step built in code with an empty DBC curve
+/// ([`Error::EmptyTable`]); from a CEX step with a `column_file`: the column file's read and
+/// input errors ([`Error::Core`]: I/O, or input diagnostics, also when it
+/// lacks components named `monomer` and `aggregate` or a pool), or a failed
+/// column integration ([`Error::Column`]); [`Error::UfDf`] when the UF/DF
+/// integration fails. The other steps are closed-form and cannot fail on a
+/// validated train.
 ///
 /// # Example
 ///
@@ -683,7 +685,7 @@ fn validate(src: &SourceFile) -> Result<Train, Diagnostics> {
 /// assert!(result.overall_yield > 0.0 && result.overall_yield < 1.0);
 /// // Five release checks: HMW, HCP, DNA, concentration, virus clearance.
 /// assert_eq!(result.checks.len(), 5);
-/// # Ok::<(), biotwin_core::error::Error>(())
+/// # Ok::<(), biotwin_downstream::error::Error>(())
 /// ```
 pub fn run_train(train: &Train) -> Result<TrainResult, Error> {
     let mut stream = train.harvest;
@@ -692,7 +694,7 @@ pub fn run_train(train: &Train) -> Result<TrainResult, Error> {
     for step in &train.steps {
         let report = match step {
             TrainStep::Clarification(s) => s.run(&stream),
-            TrainStep::ProteinA(s) => s.run(&stream),
+            TrainStep::ProteinA(s) => s.run(&stream)?,
             TrainStep::ViralInactivation(s) => s.run(&stream),
             TrainStep::Polishing(s, None) => s.run(&stream),
             TrainStep::Polishing(s, Some(path)) => {
@@ -700,29 +702,27 @@ pub fn run_train(train: &Train) -> Result<TrainResult, Error> {
                 let result = column::simulate(&spec)?;
                 let find = |name: &str| spec.components.iter().position(|c| c.name == name);
                 let (Some(m), Some(a)) = (find("monomer"), find("aggregate")) else {
-                    return Err(Error::input(
+                    return Err(CoreError::input(
                         path,
                         "components",
                         "components named \"monomer\" and \"aggregate\"",
                         "other names",
-                    ));
+                    )
+                    .into());
                 };
                 let Some(step) = s.clone().with_column_pool(&result, 0, m, a) else {
-                    return Err(Error::input(
+                    return Err(CoreError::input(
                         path,
                         "pools",
                         "at least one [[pools]] table",
                         "none",
-                    ));
+                    )
+                    .into());
                 };
                 cex_column = Some(result);
                 step.run(&stream)
             }
-            TrainStep::UfDf(s) => s.run(&stream).map_err(|message| Error::Numerical {
-                time_h: 0.0,
-                message: format!("UF/DF: {message}"),
-                state: format!("{stream:?}"),
-            })?,
+            TrainStep::UfDf(s) => s.run(&stream)?,
         };
         stream = report.output;
         reports.push(report);

@@ -43,8 +43,8 @@
 
 use serde::Serialize;
 
+use crate::error::Error;
 use biotwin_core::equipment::Equipment;
-use biotwin_core::error::Error;
 use biotwin_core::optimise::{Options, minimise_bounded};
 use biotwin_core::scaleup::ScaleUpParameters;
 use biotwin_core::simulation::Scenario;

@@ -21,6 +21,10 @@
 //! Every stochastic step takes the study's seed, so the same seed gives
 //! byte-identical output files.
 //!
+//! Errors: [`Error`], the study's own failures as typed variants and the
+//! core's file, input and simulation errors passed through in
+//! [`Error::Core`].
+//!
 //! Entry points: [`run_study`] runs all six steps from a [`StudyOptions`]
 //! (what `biotwin transfer` calls; then [`write_outputs`]), and
 //! [`translate_process`] runs step 1 alone (runnable example there).
@@ -29,6 +33,7 @@
 
 pub mod adjust;
 pub mod assumptions;
+pub mod error;
 pub mod html;
 pub mod labels;
 pub mod lots;
@@ -42,9 +47,10 @@ pub mod translate;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::error::Error;
 use biotwin_core::definition::process::{Catalog, ProcessDefinition, catalog_dir};
 use biotwin_core::equipment::{Equipment, resolve_equipment};
-use biotwin_core::error::{Diagnostic, Error};
+use biotwin_core::error::{Diagnostic, Error as CoreError};
 use biotwin_core::montecarlo::uncertain_inputs;
 use biotwin_core::optimise::Options;
 use biotwin_core::output::write_atomic;
@@ -252,12 +258,13 @@ fn resolve_target(def: &ProcessDefinition, to: &str) -> Result<PathBuf, Error> {
 ///
 /// # Errors
 ///
-/// [`Error::Input`] when the process names no equipment, `--to` resolves to
-/// no equipment file, a volume or set-point override is not a positive
-/// number, or the recipe's fed-batch at the target's initial volume would
-/// overflow the target's maximum working volume (the message names the
-/// largest initial volume that fits); [`Error::Io`] or [`Error::Input`]
-/// when an equipment file cannot be read or is invalid.
+/// An input error ([`Error::Core`] holding
+/// [`biotwin_core::error::Error::Input`]) when the process names no
+/// equipment, `--to` resolves to no equipment file, a volume or set-point
+/// override is not a positive number, or the recipe's fed-batch at the
+/// target's initial volume would overflow the target's maximum working
+/// volume (the message names the largest initial volume that fits); an I/O
+/// or input error when an equipment file cannot be read or is invalid.
 ///
 /// # Example
 ///
@@ -294,7 +301,7 @@ fn resolve_target(def: &ProcessDefinition, to: &str) -> Result<PathBuf, Error> {
 /// let (v_min_m3, v_max_m3) = t.target.working_volume_range_m3();
 /// let v_m3 = t.criterion_volume_l * 1e-3;
 /// assert!(v_min_m3 <= v_m3 && v_m3 <= v_max_m3);
-/// # Ok::<(), biotwin_core::error::Error>(())
+/// # Ok::<(), biotwin_transfer::Error>(())
 /// ```
 pub fn translate_process(
     def: &ProcessDefinition,
@@ -317,12 +324,13 @@ pub fn translate_process(
     let v_target = match opts.volume_l {
         Some(v) if v.is_finite() && v > 0.0 => v * 1e-3,
         Some(v) => {
-            return Err(Error::input(
+            return Err(CoreError::input(
                 "<command line>",
                 "--volume-l",
                 "a positive volume in L",
                 v.to_string(),
-            ));
+            )
+            .into());
         }
         None => scaleup::default_target_volume_m3(&source, op.volume_m3, &target),
     };
@@ -336,7 +344,7 @@ pub fn translate_process(
     )?;
     report.choose(opts.criterion);
     let sp = report.set_points(opts.criterion).ok_or_else(|| {
-        Error::input(
+        CoreError::input(
             "<command line>",
             "--criterion",
             "a criterion the calculator evaluated",
@@ -352,12 +360,13 @@ pub fn translate_process(
         if let Some(v) = v
             && !(v.is_finite() && v > 0.0)
         {
-            return Err(Error::input(
+            return Err(CoreError::input(
                 "<command line>",
                 flag,
                 "a positive number",
                 v.to_string(),
-            ));
+            )
+            .into());
         }
     }
     Ok(Translation {
@@ -398,7 +407,7 @@ fn check_target_volume(
     // Relative feeds scale with the initial volume, samples do not: the
     // largest initial volume that fits, by one secant step from here.
     let fit_l = v_target_m3 * vmax / peak * 1e3;
-    Err(Error::input(
+    Err(CoreError::input(
         "<command line>",
         if explicit {
             "--volume-l"
@@ -419,34 +428,37 @@ fn check_target_volume(
             at_s / 3600.0,
             100.0 * peak / vmax
         ),
-    ))
+    ).into())
 }
 
 fn check_counts(opts: &StudyOptions) -> Result<(), Error> {
     if opts.runs < 2 {
-        return Err(Error::input(
+        return Err(CoreError::input(
             "<command line>",
             "--runs",
             "at least 2 Monte Carlo runs",
             opts.runs.to_string(),
-        ));
+        )
+        .into());
     }
     if opts.sobol_base < 2 {
-        return Err(Error::input(
+        return Err(CoreError::input(
             "<command line>",
             "--sobol-base",
             "at least 2 base samples (a power of two, e.g. 1024)",
             opts.sobol_base.to_string(),
-        ));
+        )
+        .into());
     }
     for (i, t) in opts.tolerances.iter().enumerate() {
         if !(t.relative_pct.is_finite() && t.relative_pct > 0.0) {
-            return Err(Error::input(
+            return Err(CoreError::input(
                 "<command line>",
                 format!("--tolerance[{i}]"),
                 "a positive relative tolerance in %",
                 format!("{}={}", t.metric, t.relative_pct),
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -458,11 +470,13 @@ fn check_counts(opts: &StudyOptions) -> Result<(), Error> {
 ///
 /// # Errors
 ///
-/// [`Error::Input`] for bad options (fewer than 2 runs or base samples, a
-/// bad `--to`, volume or set-point) or input files; [`Error::Io`] when a
-/// file cannot be read or written; [`Error::Numerical`] when a nominal run,
-/// the sensitivity analysis or the adjustment fails. Failed Monte Carlo
-/// runs are counted in [`ArmStudy::failed`], not errors.
+/// Passed through from the core ([`Error::Core`]): an input error for bad
+/// options (fewer than 2 runs or base samples, a bad `--to`, volume or
+/// set-point) or input files, an I/O error when a file cannot be read or
+/// written, a numerical error when a nominal run or the adjustment fails.
+/// [`Error::Sensitivity`] when model runs of the sensitivity analysis fail;
+/// [`Error::Figure`] when a figure cannot be drawn. Failed Monte Carlo runs
+/// are counted in [`ArmStudy::failed`], not errors.
 pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     check_counts(opts)?;
     let lots = opts.lots.as_deref().map(Lots::load).transpose()?;
@@ -478,7 +492,7 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     };
     let model_copy = opts.out.join(MODEL_FILE);
     if let Some(m) = &opts.model {
-        std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+        std::fs::create_dir_all(&opts.out).map_err(|e| CoreError::io(&opts.out, e))?;
         write_atomic(&model_copy, m.text.as_bytes())?;
         biotwin_core::simulation::model_source::with_model_at(&mut def, m, &model_copy)?;
     }
@@ -486,16 +500,17 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
     let names = study::metric_names(&scenario);
     for (i, t) in opts.tolerances.iter().enumerate() {
         if !names.contains(&t.metric) {
-            return Err(Error::input(
+            return Err(CoreError::input(
                 "<command line>",
                 format!("--tolerance[{i}]"),
                 format!("a metric of the model: {}", names.join(", ")),
                 format!("`{}`", t.metric),
-            ));
+            )
+            .into());
         }
     }
     let translation = translate_process(&def, &scenario, opts)?;
-    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    std::fs::create_dir_all(&opts.out).map_err(|e| CoreError::io(&opts.out, e))?;
     // The written process files name copies of their inputs in the output
     // folder, so the folder runs wherever it is copied.
     let refs = translate::References::copied_into(&def, &translation.target_path, &opts.out)?;
@@ -690,10 +705,7 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
 /// files were written.
 pub fn strict_check(study: &TransferStudy) -> Result<(), Error> {
     if study.options.strict && !study.warnings.is_empty() {
-        return Err(feasibility::strict_error(
-            &study.options.process,
-            &study.warnings,
-        ));
+        return Err(feasibility::strict_error(&study.options.process, &study.warnings).into());
     }
     Ok(())
 }
@@ -706,8 +718,10 @@ pub const HTML_REPORT: &str = "report.html";
 pub fn write_outputs(study: &TransferStudy, dir: &Path) -> Result<(), Error> {
     let json = package::to_json(study)?;
     write_atomic(&dir.join("transfer.json"), &json)?;
-    let svg =
-        plots::trajectories_svg(study).map_err(|e| Error::io(dir.join("trajectories.svg"), e))?;
+    let svg = plots::trajectories_svg(study).map_err(|source| Error::Figure {
+        path: dir.join("trajectories.svg"),
+        source,
+    })?;
     let sobol = plots::sobol_svg(study);
     write_atomic(&dir.join("trajectories.svg"), svg.as_bytes())?;
     write_atomic(&dir.join("sobol.svg"), sobol.as_bytes())?;

@@ -6,8 +6,9 @@
 
 use serde::Serialize;
 
+use crate::error::Error;
 use biotwin_core::definition::process::InputFile;
-use biotwin_core::error::Error;
+use biotwin_core::error::Error as CoreError;
 use biotwin_core::montecarlo::Summary;
 use biotwin_core::optimise::Options;
 use biotwin_core::scaleup::{ScaleUpReport, VesselConditions};
@@ -279,7 +280,7 @@ pub fn to_json(study: &TransferStudy) -> Result<Vec<u8>, Error> {
         assumptions: &study.assumptions,
         warnings: &study.warnings,
     };
-    let mut v = serde_json::to_vec_pretty(&doc).map_err(|e| Error::io("transfer.json", e))?;
+    let mut v = serde_json::to_vec_pretty(&doc).map_err(|e| CoreError::io("transfer.json", e))?;
     v.push(b'\n');
     Ok(v)
 }

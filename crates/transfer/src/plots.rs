@@ -10,6 +10,7 @@ use super::labels::human;
 
 use super::TransferStudy;
 use super::study::{ArmStudy, BAND_COLUMNS, PEAK_PCO2};
+use crate::error::FigureError;
 
 /// Metrics drawn in `sobol.svg` (where the model reports them).
 pub const SOBOL_PLOT_METRICS: [&str; 6] = [
@@ -25,7 +26,7 @@ pub const SOBOL_PLOT_METRICS: [&str; 6] = [
 /// human titles with units, and the limit lines that apply to a panel (the
 /// specification's limits, the pCO₂ inhibition limit of the scale-up
 /// parameters, the DO set-point).
-pub fn trajectories_svg(study: &TransferStudy) -> Result<String, String> {
+pub fn trajectories_svg(study: &TransferStudy) -> Result<String, FigureError> {
     let arms: [(&str, &ArmStudy); 3] = [
         ("source", &study.source),
         ("target, translated", &study.target),
@@ -81,7 +82,7 @@ pub fn trajectories_svg(study: &TransferStudy) -> Result<String, String> {
             }
         })
         .collect();
-    render_svg(&panels, 3)
+    render_svg(&panels, 3).map_err(|message| FigureError { message })
 }
 
 fn esc(s: &str) -> String {

@@ -12,9 +12,10 @@
 use indicatif::ProgressBar;
 use serde::Serialize;
 
+use crate::error::Error;
 use biotwin_core::equipment::Equipment;
 use biotwin_core::equipment::kla::{ALPHA_RANGE, BETA_RANGE};
-use biotwin_core::error::{Diagnostics, Error};
+use biotwin_core::error::{Diagnostics, Error as CoreError};
 use biotwin_core::sensitivity::{
     Factor, MorrisOptions, MorrisResult, SensitivityError, SobolOptions, SobolResult,
     morris_analysis, sobol_analysis,
@@ -35,8 +36,18 @@ pub enum Knob {
 
 impl Knob {
     /// Parses an address.
-    pub fn parse(scenario: &Scenario, text: &str, file_factor: &[f64]) -> Result<Knob, String> {
-        scenario.address(text, file_factor).map(Knob::Address)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Address`] when the scenario has no such address.
+    pub fn parse(scenario: &Scenario, text: &str, file_factor: &[f64]) -> Result<Knob, Error> {
+        scenario
+            .address(text, file_factor)
+            .map(Knob::Address)
+            .map_err(|reason| Error::Address {
+                address: text.to_string(),
+                reason,
+            })
     }
 
     /// Current value in `scenario`, in the address's unit.
@@ -334,24 +345,18 @@ pub struct SensitivityStudy {
     pub left_out: Vec<String>,
 }
 
-fn model_at(base: &Scenario, factors: &[StudyFactor], x: &[f64]) -> Result<Vec<f64>, String> {
+fn model_at(base: &Scenario, factors: &[StudyFactor], x: &[f64]) -> Result<Vec<f64>, CoreError> {
     let mut s = base.clone();
     for (f, v) in factors.iter().zip(x) {
         f.knob.set(&mut s, *v);
     }
-    s.simulate(true)
-        .map(|o| metrics(&o))
-        .map_err(|e| e.to_string())
+    s.simulate(true).map(|o| metrics(&o))
 }
 
-fn map_err(e: SensitivityError<String>) -> Error {
+fn map_err(e: SensitivityError<CoreError>) -> Error {
     match e {
-        SensitivityError::Setup(d) => Error::Input(d),
-        SensitivityError::Evaluation(f) => Error::Numerical {
-            time_h: 0.0,
-            message: format!("sensitivity analysis: {f}"),
-            state: String::new(),
-        },
+        SensitivityError::Setup(d) => d.into(),
+        SensitivityError::Evaluation(failure) => Error::Sensitivity { failure },
     }
 }
 
@@ -365,14 +370,13 @@ pub fn run(
     progress: bool,
 ) -> Result<SensitivityStudy, Error> {
     if factors.is_empty() {
-        return Err(Error::Input(Diagnostics::from(
-            biotwin_core::error::Diagnostic::new(
-                "<transfer>",
-                "sensitivity.factors",
-                "at least one factor the recipe has",
-                "none",
-            ),
-        )));
+        return Err(Diagnostics::from(biotwin_core::error::Diagnostic::new(
+            "<transfer>",
+            "sensitivity.factors",
+            "at least one factor the recipe has",
+            "none",
+        ))
+        .into());
     }
     let outputs = metric_names(scenario);
     let sfactors: Vec<Factor> = factors

@@ -16,8 +16,8 @@ use rand::rngs::StdRng;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::error::Error;
 use biotwin_core::definition::specs::Specifications;
-use biotwin_core::error::Error;
 use biotwin_core::montecarlo::{InputSet, Summary, quantile, run_seed, summarise};
 use biotwin_core::simulation::{Outcome, Scenario};
 
@@ -65,7 +65,7 @@ pub fn metrics(outcome: &Outcome) -> Vec<f64> {
 
 /// Simulates a scenario (recorded) and returns its metrics.
 pub fn evaluate(scenario: &Scenario) -> Result<Vec<f64>, Error> {
-    scenario.simulate(true).map(|o| metrics(&o))
+    Ok(scenario.simulate(true).map(|o| metrics(&o))?)
 }
 
 /// A progress bar on stderr with a label, hidden when `show` is false.

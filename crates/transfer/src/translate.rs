@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
+use crate::error::Error;
 use biotwin_core::equipment::Equipment;
-use biotwin_core::error::Error;
+use biotwin_core::error::Error as CoreError;
 use biotwin_core::scaleup::{Criterion, OperatingPoint, TranslatedSetPoints};
 use biotwin_core::simulation::Scenario;
 
@@ -174,7 +175,7 @@ impl References {
                 (Ok(a), Ok(b)) if a == b
             );
             if !same {
-                let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
+                let bytes = std::fs::read(&from).map_err(|e| CoreError::io(&from, e))?;
                 biotwin_core::output::write_atomic(&to, &bytes)?;
             }
             names.push(Some(name));

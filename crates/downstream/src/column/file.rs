@@ -81,8 +81,9 @@ use super::spec::{
     TransportModel,
 };
 use crate::binding::{Isotherm, LinearBinding, ModulatedLangmuir, StericMassAction};
+use crate::error::Error;
 use biotwin_core::definition::source::SourceFile;
-use biotwin_core::error::{Diagnostics, Error};
+use biotwin_core::error::Diagnostics;
 
 #[derive(Debug, Deserialize)]
 struct ColumnFile {

@@ -7,17 +7,33 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::result::ColumnResult;
-use biotwin_core::error::Error;
+use crate::error::Error;
+use biotwin_core::error::Error as CoreError;
+use biotwin_core::output::write_atomic;
 
-/// Writes the outlet profiles of `result` to an SVG file at `path`.
+/// Writes the outlet profiles of `result` to an SVG file at `path`,
+/// atomically ([`biotwin_core::output::write_atomic`]).
 pub fn write_chromatogram_svg(
     result: &ColumnResult,
     section_ends_s: &[f64],
     path: &Path,
 ) -> Result<(), Error> {
-    let io = |e: &dyn std::fmt::Display| Error::io(path, e.to_string());
+    let mut svg = String::new();
+    draw(result, section_ends_s, path, &mut svg)?;
+    Ok(write_atomic(path, svg.as_bytes())?)
+}
+
+/// Draws the chromatogram into `svg` (written whole, atomically, by the
+/// caller); `path` names the file in errors.
+fn draw(
+    result: &ColumnResult,
+    section_ends_s: &[f64],
+    path: &Path,
+    svg: &mut String,
+) -> Result<(), Error> {
+    let io = |e: &dyn std::fmt::Display| Error::from(CoreError::io(path, e.to_string()));
     let n = result.component_names.len().max(1);
-    let root = SVGBackend::new(path, (900, 220 * n as u32)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (900, 220 * n as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| io(&e))?;
     let panels = root.split_evenly((n, 1));
     let t0 = result.time_s.first().copied().unwrap_or(0.0);

@@ -1,10 +1,10 @@
 //! What a column simulation returns: the outlet profile, amounts per section,
 //! pools, and the mass balance per component.
 
-use std::io::Write;
 use std::path::Path;
 
-use biotwin_core::error::Error;
+use crate::error::Error;
+use biotwin_core::output::write_atomic;
 
 /// Mass balance of one component over the whole run, mol.
 /// `initial + inlet = outlet + final_liquid + final_bound` up to the
@@ -97,7 +97,9 @@ impl ColumnResult {
         Some(&self.outlet_mol_per_m3[k])
     }
 
-    /// Writes `time_s,<name>_mol_per_m3,...` to `path`.
+    /// Writes `time_s,<name>_mol_per_m3,...` to `path`, atomically
+    /// ([`biotwin_core::output::write_atomic`]: a reader sees the old file
+    /// or the whole new one).
     pub fn write_outlet_csv(&self, path: &Path) -> Result<(), Error> {
         let mut out = String::from("time_s");
         for n in &self.component_names {
@@ -111,8 +113,7 @@ impl ColumnResult {
             }
             out.push('\n');
         }
-        let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        f.write_all(out.as_bytes()).map_err(|e| Error::io(path, e))
+        Ok(write_atomic(path, out.as_bytes())?)
     }
 }
 

@@ -17,7 +17,8 @@ use super::linsolve::ColumnLu;
 use super::result::{ColumnBalance, ColumnResult, ComponentBalance, MeshReport, Pool};
 use super::spec::ColumnSpec;
 use super::system::ColumnSystem;
-use biotwin_core::error::Error;
+use crate::error::{ColumnFailure, Error};
+use diffsol::error::DiffsolError;
 
 type Mat = FaerSparseMat<f64>;
 type Vect = FaerVec<f64>;
@@ -31,38 +32,24 @@ const RESTART_STEP_S: f64 = 1e-3;
 /// than 1e6/s; slower ones move by τ × their rate, below the tolerance.
 const RELAX_TIME_S: f64 = 1e-6;
 
-fn numerical(t_s: f64, message: impl std::fmt::Display) -> Error {
-    Error::Numerical {
-        time_h: t_s / 3600.0,
-        message: format!("column integration failed: {message}"),
-        state: String::from("see the column's outlet profile up to this time"),
-    }
+fn numerical(time_s: f64, failure: ColumnFailure) -> Error {
+    Error::Column { time_s, failure }
 }
 
 /// A failed integration step, with where it happened and what helps.
-fn step_failure(spec: &ColumnSpec, section: usize, t_s: f64, e: impl std::fmt::Display) -> Error {
+fn step_failure(spec: &ColumnSpec, section: usize, t_s: f64, e: DiffsolError) -> Error {
     let sec = &spec.sections[section];
     let d = spec.discretisation;
-    let advice = if spec.rapid_equilibrium {
-        "with rapid equilibrium a strongly favourable isotherm forms fronts held only by \
-         film transfer and dispersion: refine the axial mesh (discretisation.elements), \
-         or use kinetic binding (binding.kinetic = true) with rates of the real resin"
-    } else {
-        "a front sharper than the mesh resolves makes the step size collapse: refine the \
-         axial mesh (discretisation.elements); binding rates far above the transport \
-         rates are better modelled as rapid equilibrium (binding.kinetic = false), \
-         which gives the same outlet"
-    };
     numerical(
         t_s,
-        format!(
-            "{e}, in section \"{}\" ({:.4} s after its start; mesh {} × degree {}). What \
-             helps: {advice}; tightening the tolerances rarely does",
-            sec.name,
-            t_s - sec.start_s,
-            d.elements,
-            d.polynomial_degree
-        ),
+        ColumnFailure::Step {
+            section: sec.name.clone(),
+            since_section_start_s: t_s - sec.start_s,
+            elements: d.elements,
+            polynomial_degree: d.polynomial_degree,
+            rapid_equilibrium: spec.rapid_equilibrium,
+            source: e,
+        },
     )
 }
 
@@ -83,11 +70,11 @@ const MAX_CONTROLLED_ELEMENTS: usize = 512;
 ///
 /// # Errors
 ///
-/// [`Error::Input`] (file `<column spec>`) when a spec built in code has an
-/// inconsistent shape (no component or section, vectors of the wrong
-/// length); a spec from [`super::load`] always passes. [`Error::Numerical`]
-/// when the integration fails: the time of the failure, the section, and
-/// what usually helps.
+/// An input error ([`Error::Core`], file `<column spec>`) when a spec built
+/// in code has an inconsistent shape (no component or section, vectors of
+/// the wrong length); a spec from [`super::load`] always passes.
+/// [`Error::Column`] when the integration fails: the time of the failure,
+/// the section, and what usually helps ([`ColumnFailure`]).
 ///
 /// # Example
 ///
@@ -118,7 +105,7 @@ const MAX_CONTROLLED_ELEMENTS: usize = 512;
 /// // Outlet concentrations on the output grid, mol/m³.
 /// let mab = result.outlet("mAb").unwrap();
 /// assert_eq!(mab.len(), result.time_s.len());
-/// # Ok::<(), biotwin_core::error::Error>(())
+/// # Ok::<(), biotwin_downstream::error::Error>(())
 /// ```
 pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
     let Some(accuracy) = spec.discretisation.accuracy else {
@@ -138,12 +125,11 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
         if finer > MAX_CONTROLLED_ELEMENTS {
             return Err(numerical(
                 spec.end_time_s(),
-                format!(
-                    "the axial mesh cannot be refined to the requested accuracy {accuracy:e} \
-                     from {elements} elements: {MAX_CONTROLLED_ELEMENTS} elements is the limit. \
-                     What helps: fewer discretisation.elements to start from, a larger \
-                     discretisation.accuracy, or a fixed discretisation.elements"
-                ),
+                ColumnFailure::MeshLimit {
+                    accuracy,
+                    elements,
+                    max_elements: MAX_CONTROLLED_ELEMENTS,
+                },
             ));
         }
         let mut fine = on(finer)?;
@@ -152,10 +138,11 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
         if !difference.is_finite() {
             return Err(numerical(
                 spec.end_time_s(),
-                format!(
-                    "the outlets at {elements} and {finer} elements are not finite numbers \
-                     (difference {difference}); the mesh cannot be chosen"
-                ),
+                ColumnFailure::MeshNotFinite {
+                    elements,
+                    finer,
+                    difference,
+                },
             ));
         }
         if difference <= accuracy {
@@ -166,13 +153,13 @@ pub fn simulate(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
         if 2 * finer > MAX_CONTROLLED_ELEMENTS {
             return Err(numerical(
                 spec.end_time_s(),
-                format!(
-                    "the axial mesh did not reach the requested accuracy {accuracy:e}: the \
-                     outlets at {elements} and {finer} elements differ by {difference:.3e} \
-                     (relative L2) and {MAX_CONTROLLED_ELEMENTS} elements is the limit. What \
-                     helps: a larger discretisation.accuracy, or a fixed \
-                     discretisation.elements"
-                ),
+                ColumnFailure::MeshNotConverged {
+                    accuracy,
+                    elements,
+                    finer,
+                    difference,
+                    max_elements: MAX_CONTROLLED_ELEMENTS,
+                },
             ));
         }
         coarse = fine;
@@ -237,7 +224,7 @@ fn simulate_on_mesh(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
             n,
         )
         .build()
-        .map_err(|e| numerical(0.0, e))?;
+        .map_err(|e| numerical(0.0, ColumnFailure::Solver(e)))?;
     let mut problem = problem;
     // diffsol counts Newton failures over the whole run (not per step) and
     // stops at 50; a long column run with strongly nonlinear binding has
@@ -245,7 +232,9 @@ fn simulate_on_mesh(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
     // A step that really cannot converge still ends in a step size below
     // the minimum, which is reported.
     problem.ode_options.max_nonlinear_solver_failures = usize::MAX / 2;
-    let mut solver = problem.bdf::<ColumnLu>().map_err(|e| numerical(0.0, e))?;
+    let mut solver = problem
+        .bdf::<ColumnLu>()
+        .map_err(|e| numerical(0.0, ColumnFailure::Solver(e)))?;
 
     let t_start = spec.sections[0].start_s;
     let t_end = spec.end_time_s();
@@ -285,7 +274,7 @@ fn simulate_on_mesh(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
         }
         solver
             .set_stop_time(sec.end_s)
-            .map_err(|e| numerical(sec.start_s, e))?;
+            .map_err(|e| numerical(sec.start_s, ColumnFailure::Solver(e)))?;
         loop {
             let reason = solver
                 .step()
@@ -293,13 +282,13 @@ fn simulate_on_mesh(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
             steps += 1;
             let t_now = solver.state().t;
             if steps > MAX_STEPS {
-                return Err(numerical(t_now, "too many steps"));
+                return Err(numerical(t_now, ColumnFailure::TooManySteps));
             }
             let done = matches!(reason, OdeSolverStopReason::TstopReached);
             while next < n_out && (times[next] <= t_now || (done && next + 1 == n_out)) {
                 solver
                     .interpolate_inplace(times[next].min(t_now), &mut y_out)
-                    .map_err(|e| numerical(t_now, e))?;
+                    .map_err(|e| numerical(t_now, ColumnFailure::Solver(e)))?;
                 let y = y_out.as_slice();
                 for k in 0..nc {
                     outlet[k].push(y[sys.outlet_index(k)]);
@@ -321,7 +310,7 @@ fn simulate_on_mesh(spec: &ColumnSpec) -> Result<ColumnResult, Error> {
     // The first output is the initial state (t = t_start), which no step emits
     // when the grid starts exactly there; fill the grid if it came up short.
     if outlet[0].len() < n_out {
-        return Err(numerical(t_end, "outlet profile incomplete"));
+        return Err(numerical(t_end, ColumnFailure::OutletIncomplete));
     }
 
     let q = spec.flow_rate_m3_per_s;
@@ -465,7 +454,7 @@ fn uv_trace(spec: &ColumnSpec, outlet: &[Vec<f64>]) -> Vec<f64> {
 /// whose shape would make the simulator index out of range or loop forever.
 fn check_shape(spec: &ColumnSpec) -> Result<(), Error> {
     let bad = |field: &str, expected: &str, found: String| {
-        Err(Error::input("<column spec>", field, expected, found))
+        Err(biotwin_core::error::Error::input("<column spec>", field, expected, found).into())
     };
     let nc = spec.components.len();
     if nc == 0 {

@@ -22,7 +22,7 @@ use super::clarification::unrecovered;
 use super::step::StepReport;
 use super::stream::{Stream, after_lrv};
 use crate::column::{ColumnSpec, simulate, spec::Section};
-use biotwin_core::error::Error;
+use crate::error::Error;
 
 /// Protein A capture parameters, read from the train file's `[protein_a]`
 /// table (the DBC curve from resin data or from [`dynamic_binding_capacity`]).
@@ -51,38 +51,58 @@ pub struct ProteinACapture {
     pub overhead_cv: f64,
 }
 
-/// Linear interpolation in a sorted table, clamped at its ends.
-pub fn interpolate(table: &[(f64, f64)], x: f64) -> f64 {
-    match table {
-        [] => f64::NAN,
-        [only] => only.1,
+/// Field path of the DBC curve in errors ([`Error::EmptyTable`]).
+pub const DBC_TABLE: &str = "protein_a.dbc_curve";
+
+/// Linear interpolation in a table sorted by x, clamped at its ends.
+///
+/// # Errors
+///
+/// [`Error::EmptyTable`] naming `table` (its field path) when the table has
+/// no point: there is nothing to interpolate, and a NaN would size NaN
+/// cycles downstream.
+pub fn interpolate(table: &str, points: &[(f64, f64)], x: f64) -> Result<f64, Error> {
+    match points {
+        [] => Err(Error::EmptyTable {
+            table: table.to_string(),
+        }),
+        [only] => Ok(only.1),
         _ => {
-            if x <= table[0].0 {
-                return table[0].1;
+            if x <= points[0].0 {
+                return Ok(points[0].1);
             }
-            for w in table.windows(2) {
+            for w in points.windows(2) {
                 let ((x0, y0), (x1, y1)) = (w[0], w[1]);
                 if x <= x1 {
-                    return y0 + (y1 - y0) * (x - x0) / (x1 - x0);
+                    return Ok(y0 + (y1 - y0) * (x - x0) / (x1 - x0));
                 }
             }
-            table[table.len() - 1].1
+            Ok(points[points.len() - 1].1)
         }
     }
 }
 
 impl ProteinACapture {
     /// DBC at the chosen residence time, kg/m³ bed.
-    pub fn dbc_kg_per_m3(&self) -> f64 {
-        interpolate(&self.dbc_curve, self.residence_time_s)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyTable`] when the DBC curve has no point (a step built
+    /// in code; the train reader refuses an empty curve in a file).
+    pub fn dbc_kg_per_m3(&self) -> Result<f64, Error> {
+        interpolate(DBC_TABLE, &self.dbc_curve, self.residence_time_s)
     }
 
     /// Sizes the cycles for `input` and returns the eluate pool and waste (module
-    /// docs). `details` reports cycles, DBC and cycle time. Never fails; the train
-    /// reader checks the DBC curve is non-empty and positive.
-    pub fn run(&self, input: &Stream) -> StepReport {
+    /// docs). `details` reports cycles, DBC and cycle time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyTable`] when the DBC curve has no point (the train
+    /// reader checks a file's curve is non-empty and positive).
+    pub fn run(&self, input: &Stream) -> Result<StepReport, Error> {
         let q = self.column_volume_m3 / self.residence_time_s;
-        let dbc = self.dbc_kg_per_m3();
+        let dbc = self.dbc_kg_per_m3()?;
         let per_cycle = self.load_fraction_of_dbc * dbc * self.column_volume_m3;
         let cycles = (input.product_kg() / per_cycle).ceil().max(1.0);
         let load_time = input.volume_m3 / (cycles * q);
@@ -99,7 +119,7 @@ impl ProteinACapture {
             mass_kg: unrecovered(input, recovery),
             log10_virus: f64::NEG_INFINITY,
         };
-        StepReport {
+        Ok(StepReport {
             name: "protein A capture".into(),
             input: *input,
             output,
@@ -119,7 +139,7 @@ impl ProteinACapture {
                 ),
                 ("flow_rate".into(), q * 6e7, "mL/min".into()),
             ],
-        }
+        })
     }
 }
 
@@ -165,4 +185,28 @@ pub fn dynamic_binding_capacity(
         out.push((tau, feed * mw * (v_b - eps * v_col) / v_col));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_is_linear_inside_and_clamped_outside() {
+        let t = [(60.0, 30.0), (240.0, 60.0)];
+        assert_eq!(interpolate("t", &t, 150.0).unwrap(), 45.0);
+        assert_eq!(interpolate("t", &t, 10.0).unwrap(), 30.0);
+        assert_eq!(interpolate("t", &t, 1e4).unwrap(), 60.0);
+        assert_eq!(interpolate("t", &t[..1], 1e4).unwrap(), 30.0);
+    }
+
+    #[test]
+    fn an_empty_table_is_an_error_naming_it() {
+        let e = interpolate("protein_a.dbc_curve", &[], 240.0).unwrap_err();
+        assert!(
+            matches!(&e, Error::EmptyTable { table } if table == "protein_a.dbc_curve"),
+            "{e:?}"
+        );
+        assert_eq!(e.exit_code(), 2);
+    }
 }

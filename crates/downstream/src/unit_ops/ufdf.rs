@@ -26,6 +26,7 @@
 //! permeate volume of the three phases; the hold-up loss (1 - Y) of the final
 //! retentate is added. The diafiltration buffer (N V_df) is buffer added.
 
+use crate::error::{Error, UfDfFailure};
 use biotwin_core::solver::dopri5::{self, Settings, Stop};
 use nalgebra::SVector;
 
@@ -80,7 +81,12 @@ impl UfDf {
         self.mass_transfer_m_per_s * (self.gel_concentration_kg_per_m3 / c).ln()
     }
 
-    fn integrate(&self, y: State, permeate_m3: f64, diafiltration: bool) -> Result<State, String> {
+    fn integrate(
+        &self,
+        y: State,
+        permeate_m3: f64,
+        diafiltration: bool,
+    ) -> Result<State, UfDfFailure> {
         if permeate_m3 <= 0.0 {
             return Ok(y);
         }
@@ -96,7 +102,7 @@ impl UfDf {
             if y.iter().all(|v| v.is_finite()) {
                 Ok(())
             } else {
-                Err("a non-finite UF/DF state".to_string())
+                Err(UfDfFailure::NonFinite)
             }
         };
         match dopri5::integrate(
@@ -111,20 +117,28 @@ impl UfDf {
             &mut finite,
         ) {
             Ok((y1, _)) => Ok(y1),
-            Err(Stop::Rejected(m)) => Err(m),
-            Err(Stop::MaxSteps { steps, .. }) => {
-                Err(format!("UF/DF integration needed more than {steps} steps"))
-            }
-            Err(Stop::StepUnderflow { t }) => Err(format!(
-                "UF/DF integration step underflow at {:.3e} m³ permeate",
-                t
-            )),
+            Err(Stop::Rejected(failure)) => Err(failure),
+            Err(Stop::MaxSteps { steps, .. }) => Err(UfDfFailure::MaxSteps { steps }),
+            Err(Stop::StepUnderflow { t }) => Err(UfDfFailure::StepUnderflow { permeate_m3: t }),
         }
     }
 
     /// Runs UF1 → DF → UF2. Also returns the fraction of the old buffer solute
     /// left (for the e^{-N} check) in `details`.
-    pub fn run(&self, input: &Stream) -> Result<StepReport, String> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UfDf`] when an integration phase fails (a non-finite state,
+    /// too many steps, a step underflow), with the stream fed to the step.
+    pub fn run(&self, input: &Stream) -> Result<StepReport, Error> {
+        self.phases(input).map_err(|failure| Error::UfDf {
+            failure,
+            input: *input,
+        })
+    }
+
+    /// UF1 → DF → UF2 ([`UfDf::run`]).
+    fn phases(&self, input: &Stream) -> Result<StepReport, UfDfFailure> {
         let m = input.mass_kg;
         let mut y = State::from_column_slice(&[
             input.volume_m3,

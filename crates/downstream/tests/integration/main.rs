@@ -10,4 +10,5 @@ mod downstream_column_invalid;
 mod downstream_column_sma;
 mod downstream_column_stiff;
 mod downstream_column_surface;
+mod downstream_errors;
 mod downstream_train;
