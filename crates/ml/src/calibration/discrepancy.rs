@@ -61,17 +61,25 @@ pub const SCHEMA: &str = "biotwin.discrepancy/1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Form {
+    /// δ linear in the standardised conditions, by ridge regression
+    /// (λ by leave-one-batch-out cross-validation).
     Linear,
+    /// δ a Gaussian process on the standardised conditions (RBF kernel,
+    /// hyperparameters by maximum marginal likelihood).
     Gp,
 }
 
 impl Form {
+    /// The form's name as written in files and on the command line
+    /// (`linear`, `gp`).
     pub fn name(self) -> &'static str {
         match self {
             Form::Linear => "linear",
             Form::Gp => "gp",
         }
     }
+    /// The form named `s` (exactly `linear` or `gp`); `None` for any other
+    /// string.
     pub fn parse(s: &str) -> Option<Form> {
         match s {
             "linear" => Some(Form::Linear),
@@ -85,6 +93,7 @@ impl Form {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, tag = "form", rename_all = "lowercase")]
 pub enum Correction {
+    /// δ(u) = β₀ + Σ_k β_k u_k on the standardised conditions u.
     Linear {
         /// λ chosen by leave-one-batch-out CV.
         ridge: f64,
@@ -93,7 +102,12 @@ pub enum Correction {
         /// Cov β̂ = σ² (XᵀX + Λ)⁻¹, row-major (p + 1)².
         covariance: Vec<f64>,
     },
+    /// δ a Gaussian process on the standardised conditions u.
     Gp {
+        /// The GP fitted to the calibration batches' residuals r on u
+        /// (kernel hyperparameters, training inputs, Cholesky factor; r
+        /// normalised inside, predictions in the target's unit); its
+        /// predictive SD is that of a new observation.
         model: Box<GpModel>,
     },
 }
@@ -112,6 +126,7 @@ pub struct TargetDiscrepancy {
     /// Leave-one-batch-out RMSE of r − δ₋ᵢ(xᵢ) on the calibration batches
     /// (in-sample: the batches θ̂ was fitted to).
     pub loo_rmse: f64,
+    /// δ itself (the form's estimate), in the target's unit.
     pub correction: Correction,
 }
 
@@ -119,7 +134,9 @@ pub struct TargetDiscrepancy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Discrepancy {
+    /// Schema tag, [`SCHEMA`] when written by this version.
     pub schema: String,
+    /// The form of δ used for every target.
     pub form: Form,
     /// Manifest parameters x, in column order (dataset SI units).
     pub conditions: Vec<String>,
@@ -127,6 +144,7 @@ pub struct Discrepancy {
     pub scaler: Standardiser,
     /// The calibration batches δ was estimated on.
     pub batches: Vec<String>,
+    /// δ of each end-of-batch target, with its calibration statistics.
     pub targets: Vec<TargetDiscrepancy>,
 }
 
@@ -397,11 +415,14 @@ impl Discrepancy {
 /// θ, what was observed, and the batches' conditions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndPoints {
+    /// Batch ids, in row order.
     pub batches: Vec<String>,
     /// Manifest parameters of the mapping, column order of `conditions`.
     pub condition_names: Vec<String>,
     /// n × p, dataset SI units.
     pub conditions: DMatrix<f64>,
+    /// End-of-batch targets (dataset CQA names), in column order of
+    /// `predicted` and `observed`.
     pub targets: Vec<String>,
     /// n × q model predictions (dataset SI).
     pub predicted: DMatrix<f64>,

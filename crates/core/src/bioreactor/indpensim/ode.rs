@@ -272,7 +272,8 @@ pub fn broth_density_g_per_l(y: &State) -> f64 {
 
 /// The powers in the right-hand side that depend on a step's inputs only
 /// (aeration, cooling and heating water), computed once per 0.2-h step
-/// instead of at every evaluation: 5 of the 10 `powf` per evaluation.
+/// instead of at every evaluation: 6 of the 10 `powf` per evaluation
+/// (v_s^0.38, F_g^0.56, and two per coil for the cooling and heating coils).
 /// [`rhs_with`] combines them with the state in the same order of
 /// operations as before, so the results are bit for bit the same.
 #[derive(Debug, Clone, Copy, PartialEq)]

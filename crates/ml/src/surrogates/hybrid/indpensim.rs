@@ -165,8 +165,13 @@ pub fn forecast_batches(
 /// record (online tags per step, lab samples; the first at t = 0).
 #[derive(Debug, Clone)]
 pub struct PenBatch {
+    /// Batch identifier in the data set (`batches.csv`, file names).
     pub id: String,
+    /// The batch's recipe plan (`recipes.json`), which every simulation of
+    /// the batch follows.
     pub recipe: Recipe,
+    /// The historian record: online tags per 0.2-h step and lab samples
+    /// (with seeded measurement noise when loaded `noisy`).
     pub record: HistorianRecord,
     /// Recorded final penicillin, g/L (scoring and interval estimation
     /// only; `None` when unknown).
@@ -180,6 +185,8 @@ pub struct PenTrainingReport {
     /// Objective ½·mean r² + ½·λ‖w‖² after each accepted iteration (the
     /// first entry: the start, all weights 0).
     pub objective: Vec<f64>,
+    /// Levenberg–Marquardt iterations run (each one Jacobian; counted
+    /// whether or not a step was accepted).
     pub iterations: usize,
     /// Log residuals used (lab samples ≥ 0.5 g/L over the training batches).
     pub n_residuals: usize,
@@ -193,9 +200,12 @@ pub struct PenTrainingReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PenHybridModel {
+    /// The settings training was run with (also used by prediction:
+    /// μp,ref, integration accuracy, lab noise).
     pub params: PenHybridParams,
     /// b, then one weight per feature of [`FEATURES`].
     pub weights: [f64; N_WEIGHTS],
+    /// Ids of the batches the weights and interval scales were fitted to.
     pub training_batches: Vec<String>,
     /// τ: root-mean-square of ln(P_lab/P_sim) over the training lab
     /// samples (in-sample), the prior scatter of the conditioning ratio.
@@ -203,16 +213,26 @@ pub struct PenHybridModel {
     /// (fraction, s_f): log-scale SD of the final-penicillin prediction at
     /// each fraction, in-sample RMS × √(n/(n − p)).
     pub log_sd_by_fraction: Vec<(f64, f64)>,
+    /// What training did.
     pub report: PenTrainingReport,
 }
 
 /// One prediction of the final (230 h) penicillin.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PenForecast {
+    /// Fraction of batch time the forecast is made at, in [0, 1]
+    /// (0: from the recipe alone).
     pub fraction: f64,
+    /// Batch time of the forecast, h: the fraction rounded to a whole
+    /// 0.2-h step (and no later than the end of the record).
     pub time_h: f64,
+    /// Predicted final penicillin, g/L.
     pub mean_g_per_l: f64,
+    /// Lower end of the 90 % interval (5th percentile), g/L:
+    /// mean · exp(−1.645 · s_f); NaN when made without intervals.
     pub p05_g_per_l: f64,
+    /// Upper end of the 90 % interval (95th percentile), g/L:
+    /// mean · exp(+1.645 · s_f); NaN when made without intervals.
     pub p95_g_per_l: f64,
     /// The conditioning factor c applied at f (1 from the recipe alone).
     pub conditioning_factor: f64,
