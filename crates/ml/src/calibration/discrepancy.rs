@@ -326,6 +326,23 @@ impl Discrepancy {
         if let Some(v) = x.iter().chain(residuals.iter()).find(|v| !v.is_finite()) {
             return Err(format!("a non-finite condition or residual ({v})"));
         }
+        // A condition the calibration batches do not vary has no slope to
+        // estimate, and its prior variance would be measured in its raw SI
+        // unit (the standardiser leaves a constant column unscaled): a new
+        // batch that changed it would get an interval of arbitrary size.
+        // Refused, naming it, rather than silently extrapolated.
+        for (j, name) in conditions.iter().enumerate() {
+            let col = x.column(j);
+            let mean = col.sum() / n as f64;
+            let sd = (col.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n as f64 - 1.0))
+                .sqrt();
+            if !(sd > 1e-9 * mean.abs().max(f64::MIN_POSITIVE)) {
+                return Err(format!(
+                    "condition `{name}` has the same value ({mean}) in every calibration batch: \
+                     a discrepancy cannot be estimated in it (leave it out of the mapping's conditions)"
+                ));
+            }
+        }
         let scaler = Standardiser::fit(x, Scaling::SampleStd);
         let u = scaler.apply(x);
         let mut out = Vec::new();

@@ -230,3 +230,27 @@ fn discrepancy_refuses_too_few_batches_and_non_finite_residuals() {
     .unwrap_err();
     assert!(e.contains("non-finite"), "{e}");
 }
+
+/// A condition that every calibration batch holds at one value (here the
+/// second, set to 1e12 as a seeding density in cells/m³ might be) is
+/// refused by name: its slope cannot be estimated and its uncertainty
+/// would be in its raw unit (review finding).
+#[test]
+fn a_condition_constant_over_the_calibration_batches_is_refused_by_name() {
+    let mut rng = Rng(5);
+    let (mut x, r) = calibration(&mut rng, bias, 0.05);
+    for i in 0..x.nrows() {
+        x[(i, 1)] = 1e12;
+    }
+    let e = Discrepancy::fit(
+        Form::Linear,
+        &names(),
+        &x,
+        &["final_titer".to_string()],
+        &r,
+        &batches(30),
+    )
+    .unwrap_err();
+    assert!(e.contains(&format!("condition `{}`", names()[1])), "{e}");
+    assert!(e.contains("same value"), "{e}");
+}
