@@ -362,12 +362,9 @@ fn extrapolation_checks(
     checks
 }
 
-/// A ladder as MODEL: the options of single models do not apply.
-fn run_ladder(
-    a: &Args,
-    shared: std::sync::Arc<crate::live::surrogate::SharedLadder>,
-    source: &str,
-) -> Result<(), Error> {
+/// `--parity` and `--extrapolation` read a feature-based model's rows;
+/// for MODEL kinds without them they are refused, naming the flag.
+pub(crate) fn refuse_feature_options(a: &Args, expected: &str, source: &str) -> Result<(), Error> {
     for (given, flag) in [
         (a.parity.is_some(), "--parity"),
         (!a.extrapolation.is_empty(), "--extrapolation"),
@@ -376,11 +373,25 @@ fn run_ladder(
             return Err(Error::input(
                 "<command line>",
                 flag,
-                "a single-model artifact as MODEL (not supported for a ladder)",
+                expected,
                 source.to_string(),
             ));
         }
     }
+    Ok(())
+}
+
+/// A ladder as MODEL: the options of single models do not apply.
+fn run_ladder(
+    a: &Args,
+    shared: std::sync::Arc<crate::live::surrogate::SharedLadder>,
+    source: &str,
+) -> Result<(), Error> {
+    refuse_feature_options(
+        a,
+        "a single-model artifact as MODEL (not supported for a ladder)",
+        source,
+    )?;
     let fractions = if a.fractions.is_empty() {
         crate::live::surrogate::evaluate::default_fractions()
     } else {

@@ -26,19 +26,11 @@ pub fn run(
     training_hash: Option<&str>,
     source: &str,
 ) -> Result<(), Error> {
-    for (given, flag) in [
-        (a.parity.is_some(), "--parity"),
-        (!a.extrapolation.is_empty(), "--extrapolation"),
-    ] {
-        if given {
-            return Err(Error::input(
-                "<command line>",
-                flag,
-                "a feature-based model (not supported for the serial hybrid on IndPenSim)",
-                source.to_string(),
-            ));
-        }
-    }
+    super::refuse_feature_options(
+        a,
+        "a feature-based model (not supported for the serial hybrid on IndPenSim)",
+        source,
+    )?;
     let fractions = if a.fractions.is_empty() {
         (0..=10).map(|i| i as f64 / 10.0).collect()
     } else {
