@@ -1,7 +1,7 @@
 //! `biotwin audit verify`: check the hash chain of a live store's audit trail;
 //! `biotwin audit show`: read it (by batch, since a time, as text or JSON).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::live::Store;
@@ -205,7 +205,7 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
     }
     let mut files: Vec<PathBuf> = anchors.to_vec();
     if files.is_empty() {
-        files.extend(Some(s.anchor_path().to_path_buf()).filter(|p| p.is_file()));
+        files.extend(s.anchor_path().map(Path::to_path_buf).filter(|p| p.is_file()));
     }
     let anchors = read_anchors(&files)?;
     verify_chains(store, s.audit()?, s.verify_records()?, anchors, &|| {

@@ -61,7 +61,10 @@ CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry_json TEXT NOT N
 /// mode, with its record ledger and anchor file.
 pub struct SqliteStore {
     path: PathBuf,
-    anchor: PathBuf,
+    /// None for an in-memory store: it has no file beside which an anchor
+    /// could live, and writing `:memory:.anchor.jsonl` into the working
+    /// directory would leave a file no store belongs to.
+    anchor: Option<PathBuf>,
     /// The one connection that writes (and reads inside its transactions).
     conn: Mutex<Connection>,
     /// Read-only connections for the queries of the web API and the engine:
@@ -116,7 +119,7 @@ impl SqliteStore {
         }
         let store = SqliteStore {
             path: path.to_path_buf(),
-            anchor: ledger::default_anchor_path(path),
+            anchor: (!in_memory).then(|| ledger::default_anchor_path(path)),
             conn: Mutex::new(conn),
             readers,
             next_reader: std::sync::atomic::AtomicUsize::new(0),
@@ -135,16 +138,16 @@ impl SqliteStore {
             .map_err(|e| Error::io(path, format!("SQLite: {e}")))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
-            anchor: ledger::default_anchor_path(path),
+            anchor: Some(ledger::default_anchor_path(path)),
             conn: Mutex::new(conn),
             readers: Vec::new(),
             next_reader: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
-    /// The file anchors are appended to.
-    pub fn anchor_path(&self) -> &Path {
-        &self.anchor
+    /// The file anchors are appended to (None for an in-memory store).
+    pub fn anchor_path(&self) -> Option<&Path> {
+        self.anchor.as_deref()
     }
 
     /// A store written before records were chained gets every record it
@@ -207,10 +210,10 @@ impl SqliteStore {
     }
 
     pub(crate) fn anchor_write(&self, a: Option<ledger::Anchor>) -> Result<(), Error> {
-        if let Some(a) = a {
-            ledger::write_anchor(&self.anchor, &a).map_err(|e| {
+        if let (Some(a), Some(path)) = (a, &self.anchor) {
+            ledger::write_anchor(path, &a).map_err(|e| {
                 Error::io(
-                    &self.anchor,
+                    path,
                     format!(
                         "cannot append the store's anchor (the write itself is committed): {e}"
                     ),
@@ -819,6 +822,22 @@ mod tests {
                 .verify_records()
                 .unwrap()
         });
+    }
+
+    // An in-memory store has no file to put an anchor beside: it writes
+    // none (it used to append to `./:memory:.anchor.jsonl`, 190 MB of it
+    // after a day of test runs), while a file store writes one per write.
+    #[test]
+    fn an_in_memory_store_writes_no_anchor_file_and_a_file_store_does() {
+        let s = SqliteStore::open(Path::new(":memory:")).unwrap();
+        assert_eq!(s.anchor_path(), None);
+        s.append_audit("biotwin-live", None, "config.loaded", json!({}))
+            .unwrap();
+        let (_dir, f) = store();
+        f.append_audit("biotwin-live", None, "config.loaded", json!({}))
+            .unwrap();
+        let p = f.anchor_path().expect("a file store has an anchor path");
+        assert!(p.is_file(), "{}", p.display());
     }
 
     #[test]

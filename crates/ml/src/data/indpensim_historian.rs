@@ -232,7 +232,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
 
 /// The cell of `column` in `batch_id`'s row of a data set's
 /// `batches.csv`, trimmed, with the file's path and the row's line number.
-fn batch_cell(
+pub(crate) fn batch_cell(
     dir: &Path,
     batch_id: &str,
     column: &str,

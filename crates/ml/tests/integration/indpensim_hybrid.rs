@@ -167,3 +167,32 @@ fn artifact_round_trips_and_an_altered_digit_is_refused() {
     let e = Artifact::load(&path).unwrap_err().to_string();
     assert!(e.contains("altered") || e.contains("sha256"), "{e}");
 }
+
+// Errors are scored relative to the recorded final penicillin (APE, and
+// ln(P/P̂) for the interval scales): a batch recorded at 0 g/L (a failed
+// batch, or a typo) is refused by name and line, not scored as an infinite
+// or NaN error (review finding).
+#[test]
+fn a_batch_recorded_at_zero_final_penicillin_is_refused_by_line() {
+    let src = dataset();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("batches")).unwrap();
+    for f in ["recipes.json", "dataset.toml"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let h = "batches/B01_historian.csv.gz";
+    std::fs::copy(src.join(h), dir.path().join(h)).unwrap();
+    let text = std::fs::read_to_string(src.join("batches.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let col = lines[0].split(',').position(|c| c == "final_P_gL").unwrap();
+    let row = lines.iter().position(|l| l.starts_with("B01,")).unwrap();
+    let mut cells: Vec<String> = lines[row].split(',').map(String::from).collect();
+    cells[col] = "0".into();
+    lines[row] = cells.join(",");
+    std::fs::write(dir.path().join("batches.csv"), lines.join("\n") + "\n").unwrap();
+    let e = load_batch(dir.path(), "B01", false).unwrap_err().to_string();
+    assert!(e.contains("batches.csv"), "{e}");
+    assert!(e.contains(&format!("line {}", row + 1)), "{e}");
+    assert!(e.contains("final_P_gL") && e.contains("B01") && e.contains("positive"), "{e}");
+    assert_eq!(load_batch(&src, "B01", false).unwrap().id, "B01");
+}

@@ -72,6 +72,18 @@ pub fn load_batch(dir: &std::path::Path, id: &str, noisy: bool) -> Result<PenBat
         record
     };
     let truth = batch_value(dir, id, "final_P_gL")?;
+    // Scoring is relative (APE, ln(P/P̂) for the interval scales): a final
+    // penicillin that is not positive would turn into an infinite or NaN
+    // error instead of a message.
+    if !(truth.is_finite() && truth > 0.0) {
+        let (path, line, _) = crate::data::indpensim_historian::batch_cell(dir, id, "final_P_gL")?;
+        return Err(Error::input(
+            path,
+            format!("line {line}, column `final_P_gL` (batch {id})"),
+            "a positive final penicillin, g/L (errors are scored relative to it)",
+            format!("{truth}"),
+        ));
+    }
     Ok(PenBatch {
         id: id.to_string(),
         recipe,
