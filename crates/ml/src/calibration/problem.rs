@@ -282,10 +282,13 @@ fn interp(t: &[f64], y: &[f64], at: f64) -> f64 {
     y[i - 1] + w * (y[i] - y[i - 1])
 }
 
+/// Grid rows (i0, i1) and a weight w ([`bracket`]).
+type Bracket = (usize, usize, f64);
+
 /// The grid rows (i0, i1) and weight w with which [`interp`] gives its
 /// value at `at`: y[i0] when i0 = i1 (outside the grid), else
 /// y[i0] + w (y[i1] − y[i0]). `None` for an empty grid.
-fn bracket(t: &[f64], at: f64) -> Option<(usize, usize, f64)> {
+fn bracket(t: &[f64], at: f64) -> Option<Bracket> {
     let n = t.len();
     if n == 0 {
         return None;
@@ -479,30 +482,30 @@ impl Problem {
         // sample, the grid rows `interp` reads there and its weight.
         let grid_s = output_times(&s.recipe, &s.options).map_err(failed)?;
         let grid_h: Vec<f64> = grid_s.iter().map(|t| t / 3600.0).collect();
-        let brackets: Vec<(usize, usize, f64)> = batch
+        let brackets: Vec<Bracket> = batch
             .samples
             .iter()
             .map(|smp| bracket(&grid_h, smp.time_h))
             .collect::<Option<_>>()
             .ok_or_else(|| format!("batch {}: a run without output times", batch.id))?;
-        let (times, slot): (Option<Vec<f64>>, Vec<(usize, usize, f64)>) =
-            if s.options.method == Method::Dopri5 {
-                let mut rows: Vec<usize> = brackets.iter().flat_map(|&(a, c, _)| [a, c]).collect();
-                rows.sort_unstable();
-                rows.dedup();
-                let at = |i: usize| rows.binary_search(&i).unwrap_or(0);
-                (
-                    Some(rows.iter().map(|&i| grid_s[i]).collect()),
-                    brackets
-                        .iter()
-                        .map(|&(a, c, w)| (at(a), at(c), w))
-                        .collect(),
-                )
-            } else {
-                // Dop853 steps from output time to output time: the full
-                // grid, as the plain run.
-                (None, brackets)
-            };
+        let (times, slot): (Option<Vec<f64>>, Vec<Bracket>) = if s.options.method == Method::Dopri5
+        {
+            let mut rows: Vec<usize> = brackets.iter().flat_map(|&(a, c, _)| [a, c]).collect();
+            rows.sort_unstable();
+            rows.dedup();
+            let at = |i: usize| rows.binary_search(&i).unwrap_or(0);
+            (
+                Some(rows.iter().map(|&i| grid_s[i]).collect()),
+                brackets
+                    .iter()
+                    .map(|&(a, c, w)| (at(a), at(c), w))
+                    .collect(),
+            )
+        } else {
+            // Dop853 steps from output time to output time: the full
+            // grid, as the plain run.
+            (None, brackets)
+        };
         let r = xing_sensitivities(
             p,
             None,

@@ -707,11 +707,11 @@ fn short_sensitivity_runs_match_the_full_run_and_central_differences() {
     assert_eq!(short.times_s, times);
     for (r, &i) in rows.iter().enumerate() {
         assert_eq!(short.states[r], full.states[i], "row {i}: bit-identical");
-        for k in 0..dirs.len() {
+        for (k, n) in names.iter().enumerate() {
             for q in 0..7 {
                 let want = full.derivative(k, i, q).unwrap();
                 match short.derivative(k, r, q) {
-                    Some(d) => assert_eq!(d, want, "{} state {q} row {i}", names[k]),
+                    Some(d) => assert_eq!(d, want, "{n} state {q} row {i}"),
                     None => assert_eq!(q, 1, "only Xd's derivative is not carried"),
                 }
             }
@@ -720,7 +720,7 @@ fn short_sensitivity_runs_match_the_full_run_and_central_differences() {
     }
     // Central differences at tight tolerances (the reference process runs
     // at rtol 1e-6, where a difference quotient is mostly step-size noise).
-    let mut tight = opts.clone();
+    let mut tight = *opts;
     tight.tolerances.rtol = 1e-10;
     tight.tolerances.atol = 1e-13;
     let exact =
