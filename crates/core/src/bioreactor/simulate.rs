@@ -100,6 +100,53 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
     template: &M,
     recipe: &Recipe,
     opts: &RunOptions,
+    observe: impl FnMut(&M, &[f64], &[[f64; N]]),
+) -> Result<Run<N>, SolverFailure> {
+    let times = output_times(recipe, opts)?;
+    run_observed_at(template, recipe, opts, times, observe)
+}
+
+/// The output times of a run of `recipe` (s): 0, every output interval,
+/// and the end; only 0 for an interval ≤ 0; none without one.
+pub fn output_times(recipe: &Recipe, opts: &RunOptions) -> Result<Vec<f64>, SolverFailure> {
+    let end = recipe.duration_s;
+    Ok(match opts.output_interval_s {
+        Some(dt) if dt > 0.0 => {
+            // A u32 count: `k as f64` from a u32 is one instruction (from a
+            // usize it is several, without AVX-512), and no grid that large
+            // (2^32 rows) could be held anyway.
+            let n = u32::try_from((end / dt).floor() as u64).map_err(|_| SolverFailure {
+                time_s: 0.0,
+                message: format!("more than 2^32 output times ({dt} s apart)"),
+                state: String::new(),
+            })?;
+            let mut g = Vec::with_capacity(n as usize + 2);
+            g.extend((0..=n).map(|k| f64::from(k) * dt));
+            if end - g[n as usize] > 1e-9 * end {
+                g.push(end);
+            }
+            g
+        }
+        Some(_) => vec![0.0],
+        None => Vec::new(),
+    })
+}
+
+/// As [`run_observed`], with the states written at `times` (s, sorted,
+/// within [0, duration]) instead of the options' output grid: a caller that
+/// needs a few of the grid's times (a fit's sample times) asks for those.
+/// With [`Method::Dopri5`](crate::solver::Method) integration does not
+/// depend on the output times (the steps are the same, and the continuous
+/// extension at a time depends only on the step that holds it), so a state
+/// written here is bit-identical to the one [`run_observed`] writes at the
+/// same time; `Dop853` integrates from output time to output time, so its
+/// states differ within its tolerance. Times at or before 0 take the
+/// initial state; a time at an event takes the state before the event.
+pub fn run_observed_at<const N: usize, M: Culture<N>>(
+    template: &M,
+    recipe: &Recipe,
+    opts: &RunOptions,
+    times: Vec<f64>,
     mut observe: impl FnMut(&M, &[f64], &[[f64; N]]),
 ) -> Result<Run<N>, SolverFailure> {
     let mut model = template.clone();
@@ -125,29 +172,13 @@ pub fn run_observed<const N: usize, M: Culture<N>>(
     model.set_inflow(0.0, &inflow.1);
 
     let end = recipe.duration_s;
-    // Output times, 0 first (the solver outputs only times after a
-    // segment's start, so 0 takes y0 here).
-    let times: Vec<f64> = match opts.output_interval_s {
-        Some(dt) if dt > 0.0 => {
-            // A u32 count: `k as f64` from a u32 is one instruction (from a
-            // usize it is several, without AVX-512), and no grid that large
-            // (2^32 rows) could be held anyway.
-            let n = u32::try_from((end / dt).floor() as u64)
-                .map_err(|_| fail(0.0, format!("more than 2^32 output times ({dt} s apart)")))?;
-            let mut g = Vec::with_capacity(n as usize + 2);
-            g.extend((0..=n).map(|k| f64::from(k) * dt));
-            if end - g[n as usize] > 1e-9 * end {
-                g.push(end);
-            }
-            g
-        }
-        Some(_) => vec![0.0],
-        None => Vec::new(),
-    };
+    // Times at or before 0 take y0 here (the solver outputs only times
+    // after a segment's start).
     let mut states = Vec::with_capacity(times.len());
-    if !times.is_empty() {
-        states.push(y0.into());
-        observe(&model, &times[..1], &states);
+    let at_start = times.partition_point(|&t| t <= 0.0);
+    if at_start > 0 {
+        states.resize(at_start, y0.into());
+        observe(&model, &times[..at_start], &states);
     }
     let mut ledger = Ledger {
         fed: SVector::zeros(),

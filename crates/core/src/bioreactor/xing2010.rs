@@ -312,36 +312,48 @@ pub struct Rates<T> {
 /// The kinetics (the equations above), generic over [`Scalar`] so that the
 /// same code gives values (f64) and exact directional derivatives (dual
 /// numbers: forward sensitivities). `p`: SI values in `PARAMS` order; `f`:
-/// a factor on each rate in `Rates` field order (ones for the published
-/// model; the serial hybrid's rate network corrects them; a corrected μ
-/// enters the yield terms corrected).
+/// a factor on each rate in `Rates` field order (`None` for the published
+/// model, the same as factors of one but without the multiplications,
+/// which on dual numbers are not free; the serial hybrid's rate network
+/// corrects them; a corrected μ enters the yield terms corrected).
 #[inline]
-pub fn rates<T: Scalar>(p: &[T; NP], y: &[T; N], f: &[T; 7]) -> Rates<T> {
+pub fn rates<T: Scalar>(p: &[T; NP], y: &[T; N], f: Option<&[T; 7]>) -> Rates<T> {
+    // x · f_i, or x itself without factors (x · 1 = x exactly in f64).
+    let by = |x: T, i: usize| match f {
+        Some(f) => x * f[i],
+        None => x,
+    };
     // Positive parts: near a substrate's exhaustion the integrator may step
     // a hair below zero (tolerated by `negative_tolerance`); the rates must
     // then be those at zero, not of a negative concentration.
     let (glc, gln, lac, amm) = (y[GLC].pos(), y[GLN].pos(), y[LAC].pos(), y[AMM].pos());
     // Each product of Monod and inhibition fractions is one division:
     // divisions dominate the cost of this right-hand side.
-    let mu = p[0] * p[4] * p[5] * glc * gln
-        / ((p[2] + glc) * (p[3] + gln) * (p[4] + lac) * (p[5] + amm))
-        * f[0];
-    let mu_d = p[1] * lac * amm / ((p[6] + lac) * (p[7] + amm)) * f[1];
-    let q_glc = (mu / p[8] + p[12] * depletion(glc)) * f[2];
-    let q_gln = (mu / p[9] + p[13] * gln / (p[14] + gln)) * f[3];
+    let mu = by(
+        p[0] * p[4] * p[5] * glc * gln
+            / ((p[2] + glc) * (p[3] + gln) * (p[4] + lac) * (p[5] + amm)),
+        0,
+    );
+    let mu_d = by(p[1] * lac * amm / ((p[6] + lac) * (p[7] + amm)), 1);
+    let q_glc = by(mu / p[8] + p[12] * depletion(glc), 2);
+    let q_gln = by(mu / p[9] + p[13] * gln / (p[14] + gln), 3);
     Rates {
         mu,
         mu_d,
         q_glc,
         q_gln,
-        q_lac: p[10] * q_glc * f[4],
-        q_amm: (p[11] * mu / p[9] - p[16] * depletion(amm)) * f[5],
-        q_p: p[17] * f[6],
+        q_lac: by(p[10] * q_glc, 4),
+        q_amm: by(p[11] * mu / p[9] - p[16] * depletion(amm), 5),
+        q_p: by(p[17], 6),
     }
 }
 
 /// The mass balances at state `y` with rates `r`, inflow `feed_rate` (m³/s)
 /// of composition `feed` (D = F/V).
+///
+/// The volume depends on no parameter (dV/dt = F and the boluses are the
+/// recipe's), so D is a plain number: its tangent is zero, and the
+/// dilution terms scale by it without dual-number division.
 #[inline]
 pub fn balances<T: Scalar>(
     p: &[T; NP],
@@ -361,9 +373,9 @@ pub fn balances<T: Scalar>(
     dy[AMM] = r.q_amm * xv + k_dgln * y[GLN];
     dy[MAB] = r.q_p * xv;
     if feed_rate > 0.0 {
-        let d = T::cst(feed_rate) / y[V];
+        let d = feed_rate / y[V].value();
         for i in 0..V {
-            dy[i] = dy[i] + d * (T::cst(feed[i]) - y[i]);
+            dy[i] = dy[i] + (T::cst(feed[i]) - y[i]).scale(d);
         }
     }
     dy[V] = T::cst(feed_rate);
@@ -425,7 +437,7 @@ impl Xing2010 {
     #[inline]
     pub fn rates(&self, y: &SVector<f64, N>) -> Rates<f64> {
         let yy: [f64; N] = (*y).into();
-        rates(&self.si, &yy, &[1.0; 7])
+        rates(&self.si, &yy, None)
     }
 }
 
@@ -433,7 +445,7 @@ impl OdeSystem<N> for Xing2010 {
     #[inline]
     fn rhs(&self, _t: f64, y: &SVector<f64, N>, dy: &mut SVector<f64, N>) {
         let yy: [f64; N] = (*y).into();
-        let r = rates(&self.si, &yy, &[1.0; 7]);
+        let r = rates(&self.si, &yy, None);
         dy.copy_from_slice(&balances(&self.si, &yy, &r, self.feed_rate, &self.feed));
     }
     fn scales(&self) -> SVector<f64, N> {

@@ -30,10 +30,12 @@ use crate::surrogates::hybrid::serial::{
     Direction, NP as XING_NP, NS as XING_NS, run_with_sensitivities as xing_sensitivities,
 };
 use biotwin_core::bioreactor::platform::sensitivity::{SensitivityTable, run_with_sensitivities};
+use biotwin_core::bioreactor::simulate::output_times;
 use biotwin_core::fit::lm::{LeastSquares, Linearisation};
 use biotwin_core::simulation::AnyModel;
 use biotwin_core::simulation::address::Address;
 use biotwin_core::simulation::{Family, Scenario};
+use biotwin_core::solver::Method;
 
 /// Molar masses that convert the xing2010 model's mM into the g/L of a
 /// dataset (glucose C6H12O6, lactate as lactic acid C3H6O3).
@@ -126,6 +128,14 @@ enum StateFn {
 }
 
 impl StateFn {
+    /// The states it reads.
+    fn states(self) -> Vec<usize> {
+        match self {
+            StateFn::Linear(k, _) => vec![k],
+            StateFn::Viability => vec![0, 1],
+        }
+    }
+
     /// Value and its derivative along the tangent `s`.
     fn eval(self, y: &[f64], s: &[f64]) -> (f64, f64) {
         match self {
@@ -272,6 +282,27 @@ fn interp(t: &[f64], y: &[f64], at: f64) -> f64 {
     y[i - 1] + w * (y[i] - y[i - 1])
 }
 
+/// Grid rows (i0, i1) and a weight w ([`bracket`]).
+type Bracket = (usize, usize, f64);
+
+/// The grid rows (i0, i1) and weight w with which [`interp`] gives its
+/// value at `at`: y[i0] when i0 = i1 (outside the grid), else
+/// y[i0] + w (y[i1] − y[i0]). `None` for an empty grid.
+fn bracket(t: &[f64], at: f64) -> Option<Bracket> {
+    let n = t.len();
+    if n == 0 {
+        return None;
+    }
+    if at <= t[0] {
+        return Some((0, 0, 0.0));
+    }
+    if at >= t[n - 1] {
+        return Some((n - 1, n - 1, 0.0));
+    }
+    let i = t.partition_point(|&x| x <= at).max(1);
+    Some((i - 1, i, (at - t[i - 1]) / (t[i] - t[i - 1])))
+}
+
 impl Problem {
     /// Sets up the problem; `addresses[j][b]` is parameter j's address in
     /// batch b (parsed by the caller, who reports unknown ones).
@@ -411,13 +442,19 @@ impl Problem {
 
     /// Residuals and ∂r/∂θ_j (j in `free`) of batch b by exact forward
     /// sensitivities of the xing2010 model: one augmented run carries up to
-    /// 8 parameters (`serial::run_with_sensitivities`).
+    /// 8 parameters (`serial::run_with_sensitivities`), with tangents only
+    /// on the states the observed variables read or that feed back, and
+    /// output only at the times of the plain run's grid that the samples'
+    /// interpolation reads (with Dopri5 the states there are bit-identical
+    /// to the plain run's grid, so the values are the same numbers as the
+    /// full-grid run gives; the plain run writes every grid row).
     fn batch_exact(
         &self,
         b: usize,
         theta: &[f64],
         free: &[usize],
     ) -> Result<(Vec<f64>, Vec<Vec<f64>>), String> {
+        let batch = &self.batches[b];
         let s = self.scenario_at(b, theta);
         let mut p = [0.0; XING_NP];
         p.copy_from_slice(&s.params_si[..XING_NP]);
@@ -425,15 +462,60 @@ impl Problem {
             .iter()
             .map(|&j| Direction::LnParam(self.model_index[j]))
             .collect();
-        let r = xing_sensitivities(p, None, &directions, &s.recipe, &s.options).map_err(|f| {
+        let fns: Vec<StateFn> = self
+            .observed
+            .iter()
+            .map(|o| o.state.ok_or("a state observable"))
+            .collect::<Result<_, _>>()?;
+        let mut read: Vec<usize> = fns.iter().flat_map(|f| f.states()).collect();
+        read.sort_unstable();
+        read.dedup();
+        let failed = |f: biotwin_core::solver::SolverFailure| {
             format!(
                 "batch {}: sensitivity run failed at {:.2} h: {}",
-                self.batches[b].id,
+                batch.id,
                 f.time_s / 3600.0,
                 f.message
             )
-        })?;
-        let t: Vec<f64> = r.times_s.iter().map(|t| t / 3600.0).collect();
+        };
+        // The plain run's output grid (h, as its `time_h` column) and, per
+        // sample, the grid rows `interp` reads there and its weight.
+        let grid_s = output_times(&s.recipe, &s.options).map_err(failed)?;
+        let grid_h: Vec<f64> = grid_s.iter().map(|t| t / 3600.0).collect();
+        let brackets: Vec<Bracket> = batch
+            .samples
+            .iter()
+            .map(|smp| bracket(&grid_h, smp.time_h))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("batch {}: a run without output times", batch.id))?;
+        let (times, slot): (Option<Vec<f64>>, Vec<Bracket>) = if s.options.method == Method::Dopri5
+        {
+            let mut rows: Vec<usize> = brackets.iter().flat_map(|&(a, c, _)| [a, c]).collect();
+            rows.sort_unstable();
+            rows.dedup();
+            let at = |i: usize| rows.binary_search(&i).unwrap_or(0);
+            (
+                Some(rows.iter().map(|&i| grid_s[i]).collect()),
+                brackets
+                    .iter()
+                    .map(|&(a, c, w)| (at(a), at(c), w))
+                    .collect(),
+            )
+        } else {
+            // Dop853 steps from output time to output time: the full
+            // grid, as the plain run.
+            (None, brackets)
+        };
+        let r = xing_sensitivities(
+            p,
+            None,
+            &directions,
+            &read,
+            times.as_deref(),
+            &s.recipe,
+            &s.options,
+        )
+        .map_err(failed)?;
         // dθ_j/d ln p_k: 1 for θ = ln p; for θ = p, ∂/∂p = (∂/∂ln p)/p.
         let scale: Vec<f64> = free
             .iter()
@@ -442,40 +524,40 @@ impl Problem {
                 Transform::Identity => 1.0 / self.parameters[j].transform.to_value(theta[j]),
             })
             .collect();
-        let column =
-            |rows: &[[f64; XING_NS]], q: usize| -> Vec<f64> { rows.iter().map(|z| z[q]).collect() };
-        let states: Vec<Vec<f64>> = (0..XING_NS).map(|q| column(&r.states, q)).collect();
-        let sens: Vec<Vec<Vec<f64>>> = r
-            .derivatives
+        let lerp = |a: f64, c: f64, w: f64, same: bool| if same { a } else { a + w * (c - a) };
+        // Each read state's slot in the run's derivative rows.
+        let slots: Vec<(usize, usize)> = read
             .iter()
-            .map(|d| (0..XING_NS).map(|q| column(d, q)).collect())
-            .collect();
-        let mut res = Vec::new();
-        let mut jac = vec![Vec::new(); free.len()];
-        for smp in &self.batches[b].samples {
-            let f = self.observed[smp.variable]
-                .state
-                .ok_or("a state observable")?;
-            let mut y = [0.0; XING_NS];
-            for q in 0..XING_NS {
-                y[q] = interp(&t, &states[q], smp.time_h);
-            }
+            .map(|&q| {
+                r.carried
+                    .iter()
+                    .position(|&c| c == q)
+                    .map(|j| (q, j))
+                    .ok_or("a carried sensitivity")
+            })
+            .collect::<Result<_, _>>()?;
+        let mut res = Vec::with_capacity(batch.samples.len());
+        let mut jac = vec![Vec::with_capacity(batch.samples.len()); free.len()];
+        for (smp, &(i0, i1, w)) in batch.samples.iter().zip(&slot) {
+            let f = fns[smp.variable];
+            let (y0, y1) = (
+                r.states.get(i0).ok_or("a row of the run")?,
+                r.states.get(i1).ok_or("a row of the run")?,
+            );
+            let y: [f64; XING_NS] = std::array::from_fn(|q| lerp(y0[q], y1[q], w, i0 == i1));
             let sd = self.sd[smp.variable];
-            let mut value = None;
             for (k, col) in jac.iter_mut().enumerate() {
+                let (d0, d1) = (
+                    r.derivative_row(k, i0).ok_or("a row of the run")?,
+                    r.derivative_row(k, i1).ok_or("a row of the run")?,
+                );
                 let mut d = [0.0; XING_NS];
-                for q in 0..XING_NS {
-                    d[q] = interp(&t, &sens[k][q], smp.time_h);
+                for &(q, j) in &slots {
+                    d[q] = lerp(d0[j], d1[j], w, i0 == i1);
                 }
-                let (v, dv) = f.eval(&y, &d);
-                value = Some(v);
-                col.push(dv * scale[k] / sd);
+                col.push(f.eval(&y, &d).1 * scale[k] / sd);
             }
-            let v = match value {
-                Some(v) => v,
-                None => f.eval(&y, &[0.0; XING_NS]).0,
-            };
-            res.push((v - smp.value) / sd);
+            res.push((f.eval(&y, &[0.0; XING_NS]).0 - smp.value) / sd);
         }
         Ok((res, jac))
     }

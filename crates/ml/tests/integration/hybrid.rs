@@ -666,3 +666,85 @@ fn serial_hybrid_recovers_kinetics_from_the_scipy_reference_trajectory() {
 /// Bound of the recovery from SciPy's trajectory: measured worst 1.56e-5
 /// (Y_x_glc; the others 1.5e-6 to 7.1e-6), asserted at 3x.
 const RECOVERY_FROM_SCIPY: f64 = 5e-5;
+
+/// The xing2010 fit's sensitivity run (issue 13, ≤ 4× a plain run) on the
+/// reference batch: tangents on the fed-back and observed states only
+/// (Xv, Glc, Gln, Lac, Amm + mAb: S = 6) and output at a few times of the
+/// hourly grid give exactly the numbers of the full run (every state's
+/// tangent, every hour), whose state part is exactly the plain run's; and
+/// the derivatives agree with central differences.
+#[test]
+fn short_sensitivity_runs_match_the_full_run_and_central_differences() {
+    use biotwin_core::bioreactor::simulate::output_times;
+    use biotwin_ml::surrogates::hybrid::serial::{Direction, run_with_sensitivities};
+    let (mut s, ff) = base();
+    s.apply("feeds.scale", 1.2, &ff).unwrap();
+    let mut p = [0.0; 18];
+    p.copy_from_slice(&s.params_si);
+    let names = [
+        "mu_max",
+        "mu_d_max",
+        "Y_x_glc",
+        "Y_lac_glc",
+        "q_mab",
+        "KI_lac",
+    ];
+    let dirs: Vec<Direction> = names.iter().map(|n| Direction::LnParam(idx(n))).collect();
+    let opts = &s.options;
+    let full = run_with_sensitivities(p, None, &dirs, &[], None, &s.recipe, opts).unwrap();
+    let plain = run_with_sensitivities(p, None, &[], &[], None, &s.recipe, opts).unwrap();
+    assert_eq!(full.states, plain.states, "the plain run's steps");
+    assert_eq!(full.carried.len(), 7);
+    // Daily times of the hourly grid, as a fit's samples read them.
+    let grid = output_times(&s.recipe, opts).unwrap();
+    let rows: Vec<usize> = (0..grid.len()).step_by(24).collect();
+    let times: Vec<f64> = rows.iter().map(|&i| grid[i]).collect();
+    // Xv, Glc, Lac, titer: what the fit bench observes.
+    let read = [0, 2, 4, 6];
+    let short =
+        run_with_sensitivities(p, None, &dirs, &read, Some(&times), &s.recipe, opts).unwrap();
+    assert_eq!(short.carried, &[0, 2, 3, 4, 5, 6], "no Xd, no V tangent");
+    assert_eq!(short.times_s, times);
+    for (r, &i) in rows.iter().enumerate() {
+        assert_eq!(short.states[r], full.states[i], "row {i}: bit-identical");
+        for (k, n) in names.iter().enumerate() {
+            for q in 0..7 {
+                let want = full.derivative(k, i, q).unwrap();
+                match short.derivative(k, r, q) {
+                    Some(d) => assert_eq!(d, want, "{n} state {q} row {i}"),
+                    None => assert_eq!(q, 1, "only Xd's derivative is not carried"),
+                }
+            }
+            assert_eq!(short.derivative(k, r, 7), Some(0.0), "V depends on no θ");
+        }
+    }
+    // Central differences at tight tolerances (the reference process runs
+    // at rtol 1e-6, where a difference quotient is mostly step-size noise).
+    let mut tight = *opts;
+    tight.tolerances.rtol = 1e-10;
+    tight.tolerances.atol = 1e-13;
+    let exact =
+        run_with_sensitivities(p, None, &dirs, &read, Some(&times), &s.recipe, &tight).unwrap();
+    let h = 1e-4;
+    let scale = [1e12, 1e12, 10.0, 10.0, 10.0, 10.0, 1.0];
+    for (k, n) in names.iter().enumerate() {
+        let (mut up, mut dn) = (p, p);
+        up[idx(n)] *= f64::exp(h);
+        dn[idx(n)] *= f64::exp(-h);
+        let a =
+            run_with_sensitivities(up, None, &[], &[], Some(&times), &s.recipe, &tight).unwrap();
+        let b =
+            run_with_sensitivities(dn, None, &[], &[], Some(&times), &s.recipe, &tight).unwrap();
+        for r in 0..times.len() {
+            for &q in &read {
+                let fd = (a.states[r][q] - b.states[r][q]) / (2.0 * h);
+                let d = exact.derivative(k, r, q).unwrap();
+                assert!(
+                    // Observed: within 1e-9 of the scale + 1e-8 relative.
+                    (d - fd).abs() <= 1e-7 * scale[q] + 1e-6 * fd.abs(),
+                    "{n}, state {q}, day {r}: exact {d} vs central {fd}"
+                );
+            }
+        }
+    }
+}

@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use super::dual::Scalar;
 use super::rate_net::{RateNet, RateNetSpec};
 use crate::surrogates::{Fit, SurrogateError};
-use biotwin_core::bioreactor::simulate::{RunOptions, run};
+use biotwin_core::bioreactor::simulate::{RunOptions, output_times, run, run_observed_at};
 use biotwin_core::bioreactor::xing2010::{self, PARAMS};
 use biotwin_core::bioreactor::{Culture, NotReady, StateKind};
 use biotwin_core::definition::recipe::{Recipe, Setpoints};
@@ -83,19 +83,22 @@ pub use biotwin_core::bioreactor::xing2010::Rates;
 /// and parameters.
 #[inline]
 pub fn rates<T: Scalar>(p: &[T; NP], y: &[T; NS]) -> Rates<T> {
-    xing2010::rates(p, y, &[T::cst(1.0); 7])
+    xing2010::rates(p, y, None)
 }
 
-/// Rate corrections of the network at state `y` (ones without one).
+/// Rate corrections of the network at state `y` (none without one).
 #[inline]
-fn factors<T: Scalar>(net: Option<&RateNet>, y: &[T; NS], tangent: Option<usize>) -> [T; 7] {
-    match net {
-        Some(n) => n.factors(
+fn factors<T: Scalar>(
+    net: Option<&RateNet>,
+    y: &[T; NS],
+    tangent: Option<usize>,
+) -> Option<[T; 7]> {
+    net.map(|n| {
+        n.factors(
             [y[GLC].pos(), y[GLN].pos(), y[LAC].pos(), y[AMM].pos()],
             tangent,
-        ),
-        None => [T::cst(1.0); 7],
-    }
+        )
+    })
 }
 
 /// The xing2010 mass balances with rates corrected by the network (`net`:
@@ -109,7 +112,7 @@ fn balances<T: Scalar>(
     net: Option<&RateNet>,
     tangent: Option<usize>,
 ) -> [T; NS] {
-    let r = xing2010::rates(p, y, &factors(net, y, tangent));
+    let r = xing2010::rates(p, y, factors(net, y, tangent).as_ref());
     xing2010::balances(p, y, &r, feed_rate, feed)
 }
 
@@ -250,10 +253,49 @@ pub enum Direction {
     Weight(usize),
 }
 
-/// States and their sensitivities to K directions θ_k
-/// ([`Direction`]): z = [y; S_1; …; S_K] with S_k = ∂y/∂θ_k, a
-/// `Culture<M>` (M = 8 (K + 1)) for the same simulator. One evaluation of
-/// the xing2010 equations on [`DualN`] numbers gives every S_k′.
+/// Which states carry tangents, in slot order, for each supported number
+/// of carried states `S` (see [`SensitivityCultureN`]).
+///
+/// * S = 7: every state but V, in state order;
+/// * S = 6: all but V and Xd (no rate reads Xd);
+/// * S = 5: the states some rate reads (Xv, Glc, Gln, Lac, Amm): neither
+///   Xd nor mAb feeds back.
+const fn carried_states(s: usize) -> &'static [usize] {
+    match s {
+        7 => &[XV, XD, GLC, GLN, LAC, AMM, MAB],
+        6 => &[XV, GLC, GLN, LAC, AMM, MAB],
+        _ => &[XV, GLC, GLN, LAC, AMM],
+    }
+}
+
+/// The fewest carried states (the `S` of [`SensitivityCultureN`]) whose
+/// derivatives include those of `states` (state indices; V's derivative is
+/// always zero and needs none).
+pub fn carried_for(states: &[usize]) -> usize {
+    if states.contains(&XD) {
+        7
+    } else if states.contains(&MAB) {
+        6
+    } else {
+        5
+    }
+}
+
+/// States and their sensitivities to K directions θ_k ([`Direction`]): z =
+/// [y; S_1; …; S_K] with S_k = ∂y/∂θ_k of the `S` carried states
+/// ([`carried_states`]), a `Culture<M>` (M = 8 + S K) for the same
+/// simulator. One evaluation of the xing2010 equations on [`DualN`]
+/// numbers gives every S_k′.
+///
+/// Which states carry tangents: V never does (dV/dt = F and the boluses
+/// are the recipe's, so ∂V/∂θ = 0 exactly); Xd and mAb feed nothing back
+/// (no rate reads them), so their tangents are carried only when a caller
+/// reads their derivatives (S = 7 carries both, S = 6 mAb, S = 5 neither).
+/// Dropping them changes no other derivative: the tangents of the other
+/// states never read theirs.
+///
+/// The parameters' tangents (dp/dθ = p for θ = ln p) are constants of the
+/// run, set up once.
 ///
 /// Events: a bolus maps y_k → (y_k V + c_k ΔV)/(V + ΔV), so (V being
 /// independent of θ) S_k → S_k V/(V + ΔV): a concentration of a medium with
@@ -265,15 +307,18 @@ pub enum Direction {
 /// and its sensitivities are the exact derivatives of that discrete
 /// solution, whatever the number of directions carried together.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SensitivityCultureN<const K: usize, const M: usize> {
+pub struct SensitivityCultureN<const K: usize, const S: usize, const M: usize> {
     base: HybridCulture,
     directions: [Direction; K],
+    /// The parameters with their tangents along each direction.
+    p: [DualN<K>; NP],
 }
 
-/// One direction per run, the form the tests and the network training use.
-pub type SensitivityCulture = SensitivityCultureN<1, { 2 * NS }>;
+/// One direction per run, every state's sensitivity: the form the tests
+/// use. z[8 + i] = ∂y_i/∂θ for the states i < 7 (V's is zero).
+pub type SensitivityCulture = SensitivityCultureN<1, 7, { NS + 7 }>;
 
-impl SensitivityCultureN<1, { 2 * NS }> {
+impl SensitivityCultureN<1, 7, { NS + 7 }> {
     /// Sensitivity to θ_j = ln p_j.
     pub fn new(params_si: [f64; NP], j: usize, v0_m3: f64) -> SensitivityCulture {
         SensitivityCultureN::along(params_si, None, [Direction::LnParam(j)], v0_m3)
@@ -295,8 +340,13 @@ impl SensitivityCultureN<1, { 2 * NS }> {
     }
 }
 
-impl<const K: usize, const M: usize> SensitivityCultureN<K, M> {
-    const LAYOUT: () = assert!(M == NS * (K + 1), "M must be NS (K + 1)");
+impl<const K: usize, const S: usize, const M: usize> SensitivityCultureN<K, S, M> {
+    const LAYOUT: () = assert!(
+        (S == 5 || S == 6 || S == 7) && M == NS + S * K,
+        "S must be 5, 6 or 7 and M = NS + S K"
+    );
+    /// The carried states, slot order.
+    const CARRIED: &'static [usize] = carried_states(S);
 
     /// Sensitivities along `directions`, with the network `net` (if any)
     /// correcting the rates.
@@ -310,7 +360,25 @@ impl<const K: usize, const M: usize> SensitivityCultureN<K, M> {
         let () = Self::LAYOUT;
         let mut base = HybridCulture::new(params_si, v0_m3);
         base.net = net;
-        SensitivityCultureN { base, directions }
+        // dp/dθ = p for θ = ln p.
+        let p = std::array::from_fn(|i| {
+            let v = params_si[i];
+            DualN::new(
+                v,
+                std::array::from_fn(|k| {
+                    if directions[k] == Direction::LnParam(i) {
+                        v
+                    } else {
+                        0.0
+                    }
+                }),
+            )
+        });
+        SensitivityCultureN {
+            base,
+            directions,
+            p,
+        }
     }
 
     /// The tangent of a quantity along each direction: `hit(d)` is its
@@ -319,23 +387,36 @@ impl<const K: usize, const M: usize> SensitivityCultureN<K, M> {
     fn tangent(&self, hit: impl Fn(Direction) -> f64) -> [f64; K] {
         std::array::from_fn(|k| hit(self.directions[k]))
     }
+
+    /// The state as dual numbers: the carried states with their tangents,
+    /// the others constants.
+    #[inline(always)]
+    fn duals(z: &SVector<f64, M>) -> [DualN<K>; NS] {
+        let mut y: [DualN<K>; NS] = std::array::from_fn(|i| DualN::cst(z[i]));
+        for (j, &i) in Self::CARRIED.iter().enumerate() {
+            for k in 0..K {
+                y[i].d[k] = z[NS + S * k + j];
+            }
+        }
+        y
+    }
+
+    /// The state whose value or tangent sits at position `j` of z.
+    fn state_of(j: usize) -> usize {
+        if j < NS {
+            j
+        } else {
+            Self::CARRIED[(j - NS) % S]
+        }
+    }
 }
 
-impl<const K: usize, const M: usize> OdeSystem<M> for SensitivityCultureN<K, M> {
+impl<const K: usize, const S: usize, const M: usize> OdeSystem<M> for SensitivityCultureN<K, S, M> {
     #[inline]
     fn rhs(&self, _t: f64, z: &SVector<f64, M>, dz: &mut SVector<f64, M>) {
-        // dp/dθ = p for θ = ln p.
-        let p: [DualN<K>; NP] = std::array::from_fn(|i| {
-            let v = self.base.params_si[i];
-            DualN::new(
-                v,
-                self.tangent(|d| if d == Direction::LnParam(i) { v } else { 0.0 }),
-            )
-        });
-        let y: [DualN<K>; NS] =
-            std::array::from_fn(|i| DualN::new(z[i], std::array::from_fn(|k| z[NS * (k + 1) + i])));
-        let f = match self.base.net.as_ref() {
-            Some(n) => n.factors_with(
+        let y = Self::duals(z);
+        let f = self.base.net.as_ref().map(|n| {
+            n.factors_with(
                 [y[GLC].pos(), y[GLN].pos(), y[LAC].pos(), y[AMM].pos()],
                 |i, w| {
                     DualN::new(
@@ -343,20 +424,21 @@ impl<const K: usize, const M: usize> OdeSystem<M> for SensitivityCultureN<K, M> 
                         self.tangent(|d| if d == Direction::Weight(i) { 1.0 } else { 0.0 }),
                     )
                 },
-            ),
-            None => [DualN::cst(1.0); 7],
-        };
-        let r = xing2010::rates(&p, &y, &f);
-        let d = xing2010::balances(&p, &y, &r, self.base.feed_rate, &self.base.feed);
+            )
+        });
+        let r = xing2010::rates(&self.p, &y, f.as_ref());
+        let d = xing2010::balances(&self.p, &y, &r, self.base.feed_rate, &self.base.feed);
         for i in 0..NS {
             dz[i] = d[i].v;
+        }
+        for (j, &i) in Self::CARRIED.iter().enumerate() {
             for k in 0..K {
-                dz[NS * (k + 1) + i] = d[i].d[k];
+                dz[NS + S * k + j] = d[i].d[k];
             }
         }
     }
     fn scales(&self) -> SVector<f64, M> {
-        SVector::from_fn(|i, _| self.base.scales[i % NS])
+        SVector::from_fn(|j, _| self.base.scales[Self::state_of(j)])
     }
     fn non_negative(&self) -> [bool; M] {
         let mut n = [false; M];
@@ -364,15 +446,16 @@ impl<const K: usize, const M: usize> OdeSystem<M> for SensitivityCultureN<K, M> 
         n
     }
     fn state_names(&self) -> [&'static str; M] {
-        std::array::from_fn(|i| SENS_NAMES[if i < NS { i } else { NS + i % NS }])
+        std::array::from_fn(|j| SENS_NAMES[if j < NS { j } else { NS + Self::state_of(j) }])
     }
     fn error_components(&self) -> usize {
         NS
     }
 }
 
-impl<const K: usize, const M: usize> Culture<M> for SensitivityCultureN<K, M> {
+impl<const K: usize, const S: usize, const M: usize> Culture<M> for SensitivityCultureN<K, S, M> {
     fn kinds(&self) -> [StateKind; M] {
+        // Every carried state is a concentration (V carries no tangent).
         let mut k = [StateKind::Concentration; M];
         k[V] = StateKind::Volume;
         k
@@ -397,15 +480,18 @@ impl<const K: usize, const M: usize> Culture<M> for SensitivityCultureN<K, M> {
     fn set_setpoints(&mut self, _sp: &Setpoints) -> Result<(), NotReady> {
         Ok(())
     }
-    /// `time_s`, the states, then each direction's sensitivities (named
-    /// `dXv`, … for every direction).
+    /// `time_s`, the states, then each direction's sensitivities of the
+    /// carried states (named `dXv`, … for every direction).
     fn output_columns(&self) -> Vec<&'static str> {
         std::iter::once("time_s")
-            .chain((0..M).map(|i| SENS_NAMES[if i < NS { i } else { NS + i % NS }]))
+            .chain(self.state_names())
             .collect()
     }
     fn outputs(&self, t_s: f64, z: &SVector<f64, M>, row: &mut Vec<f64>) {
         row.clear();
+        self.append_outputs(t_s, z, row);
+    }
+    fn append_outputs(&self, t_s: f64, z: &SVector<f64, M>, row: &mut Vec<f64>) {
         row.push(t_s);
         row.extend_from_slice(z.as_slice());
     }
@@ -417,45 +503,90 @@ impl<const K: usize, const M: usize> Culture<M> for SensitivityCultureN<K, M> {
 /// A run's states and their sensitivities along every direction of
 /// `directions`, up to 8 carried by one augmented run (more are split over
 /// several runs, whose state parts are identical): output times (s), the
-/// states per row (NS each), and per direction its sensitivities per row.
+/// states per row (NS each), and per direction the derivatives of the
+/// carried states per row ([`SensitivityRun::derivative`]).
 pub struct SensitivityRun {
     /// Output times, s.
     pub times_s: Vec<f64>,
     /// States at each output time (SI).
     pub states: Vec<[f64; NS]>,
-    /// Per direction, the state sensitivities at each output time.
-    pub derivatives: Vec<Vec<[f64; NS]>>,
+    /// The states whose derivatives were carried, in slot order.
+    pub carried: &'static [usize],
+    /// Per direction, row-major: the carried states' derivatives (slot
+    /// order) at each output time.
+    derivatives: Vec<Vec<f64>>,
+}
+
+impl SensitivityRun {
+    /// ∂y_state/∂θ_k at output row `row`: `None` for a state whose
+    /// derivative was not carried (not asked for, and feeding nothing
+    /// back); V's is 0 (the volume depends on no parameter).
+    pub fn derivative(&self, k: usize, row: usize, state: usize) -> Option<f64> {
+        if state == V {
+            return (k < self.derivatives.len() && row < self.times_s.len()).then_some(0.0);
+        }
+        let j = self.carried.iter().position(|&i| i == state)?;
+        self.derivatives
+            .get(k)?
+            .get(row * self.carried.len() + j)
+            .copied()
+    }
+
+    /// Row `row`'s derivatives along direction `k`, slot order (`carried`).
+    pub fn derivative_row(&self, k: usize, row: usize) -> Option<&[f64]> {
+        let w = self.carried.len();
+        self.derivatives.get(k)?.get(row * w..(row + 1) * w)
+    }
 }
 
 /// Runs `recipe` with sensitivities along `directions` (see
-/// [`SensitivityRun`]).
+/// [`SensitivityRun`]). `states`: the states whose derivatives the caller
+/// reads (an empty slice: all); Xd and mAb, which feed nothing back, carry
+/// tangents only when asked for. `times`: output times (s, sorted, within
+/// the recipe), or `None` for the options' output grid; a state written at
+/// a time is the one written there with the grid (the steps do not depend
+/// on the output times).
 pub fn run_with_sensitivities(
     params_si: [f64; NP],
     net: Option<&RateNet>,
     directions: &[Direction],
+    states: &[usize],
+    times: Option<&[f64]>,
     recipe: &Recipe,
     opts: &RunOptions,
 ) -> Result<SensitivityRun, SolverFailure> {
+    let s = if states.is_empty() {
+        7
+    } else {
+        carried_for(states)
+    };
     let mut out = SensitivityRun {
         times_s: Vec::new(),
         states: Vec::new(),
+        carried: carried_states(s),
         derivatives: Vec::new(),
+    };
+    let times = match times {
+        Some(t) => t.to_vec(),
+        None => output_times(recipe, opts)?,
     };
     if directions.is_empty() {
         let mut m = HybridCulture::new(params_si, recipe.initial_volume_m3);
         m.net = net.cloned();
-        let r = run(&m, recipe, opts)?;
-        for z in r.rows.chunks_exact(NS + 1) {
-            out.times_s.push(z[0]);
-            out.states.push(std::array::from_fn(|i| z[1 + i]));
-        }
+        let r = run_observed_at(&m, recipe, opts, times, |_, _, _| {})?;
+        out.times_s = r.times;
+        out.states = r.states;
         return Ok(out);
     }
     for chunk in directions.chunks(8) {
         macro_rules! with_k {
             ($($k:literal),*) => {
-                match chunk.len() {
-                    $($k => augmented::<$k, { NS * ($k + 1) }>(params_si, net, chunk, recipe, opts, &mut out)?,)*
+                match (chunk.len(), s) {
+                    $(
+                        ($k, 5) => augmented::<$k, 5, { NS + 5 * $k }>(params_si, net, chunk, &times, recipe, opts, &mut out)?,
+                        ($k, 6) => augmented::<$k, 6, { NS + 6 * $k }>(params_si, net, chunk, &times, recipe, opts, &mut out)?,
+                        ($k, _) => augmented::<$k, 7, { NS + 7 * $k }>(params_si, net, chunk, &times, recipe, opts, &mut out)?,
+                    )*
                     _ => unreachable!("chunks of at most 8"),
                 }
             };
@@ -465,28 +596,38 @@ pub fn run_with_sensitivities(
     Ok(out)
 }
 
-fn augmented<const K: usize, const M: usize>(
+fn augmented<const K: usize, const S: usize, const M: usize>(
     params_si: [f64; NP],
     net: Option<&RateNet>,
     chunk: &[Direction],
+    times: &[f64],
     recipe: &Recipe,
     opts: &RunOptions,
     out: &mut SensitivityRun,
 ) -> Result<(), SolverFailure> {
     let dirs: [Direction; K] = std::array::from_fn(|k| chunk[k]);
-    let m =
-        SensitivityCultureN::<K, M>::along(params_si, net.cloned(), dirs, recipe.initial_volume_m3);
-    let r = run(&m, recipe, opts)?;
-    let w = M + 1;
-    let rows: Vec<&[f64]> = r.rows.chunks_exact(w).collect();
-    let block = |row: &[f64], o: usize| -> [f64; NS] { std::array::from_fn(|i| row[1 + o + i]) };
+    let m = SensitivityCultureN::<K, S, M>::along(
+        params_si,
+        net.cloned(),
+        dirs,
+        recipe.initial_volume_m3,
+    );
+    // The states at the output times are all a caller reads: no rows.
+    let r = run_observed_at(&m, recipe, opts, times.to_vec(), |_, _, _| {})?;
     if out.times_s.is_empty() {
-        out.times_s = rows.iter().map(|z| z[0]).collect();
-        out.states = rows.iter().map(|z| block(z, 0)).collect();
+        out.times_s = r.times;
+        out.states = r
+            .states
+            .iter()
+            .map(|z| std::array::from_fn(|i| z[i]))
+            .collect();
     }
     for k in 0..K {
-        out.derivatives
-            .push(rows.iter().map(|z| block(z, NS * (k + 1))).collect());
+        let mut d = Vec::with_capacity(r.states.len() * S);
+        for z in &r.states {
+            d.extend_from_slice(&z[NS + S * k..NS + S * (k + 1)]);
+        }
+        out.derivatives.push(d);
     }
     Ok(())
 }
@@ -846,8 +987,16 @@ impl Problem<'_> {
         let per_batch: Vec<Result<(Vec<f64>, Vec<Vec<f64>>), SurrogateError>> = batches
             .par_iter()
             .map(|(b, rows)| {
-                let r = run_with_sensitivities(p, net.as_ref(), &directions, &b.recipe, &self.opts)
-                    .map_err(fail)?;
+                let r = run_with_sensitivities(
+                    p,
+                    net.as_ref(),
+                    &directions,
+                    &[],
+                    None,
+                    &b.recipe,
+                    &self.opts,
+                )
+                .map_err(fail)?;
                 let mut res = Vec::new();
                 let mut jac = vec![Vec::new(); np];
                 for (obs, &row) in b.values.iter().zip(rows) {
@@ -858,7 +1007,13 @@ impl Problem<'_> {
                         if obs[k].is_finite() {
                             res.push((y[k] - obs[k]) / self.w[k]);
                             for (j, col) in jac.iter_mut().enumerate() {
-                                col.push(r.derivatives[j][row][k] / self.w[k]);
+                                let d = r.derivative(j, row, k).ok_or_else(|| {
+                                    SurrogateError::Numerical(format!(
+                                        "batch {}: a sensitivity not carried",
+                                        b.id
+                                    ))
+                                })?;
+                                col.push(d / self.w[k]);
                             }
                         }
                     }
@@ -1144,7 +1299,7 @@ impl SerialHybrid {
 
     /// Specific rates at state `y` (SI), network corrections included.
     pub fn rates(&self, y: &[f64; NS]) -> Rates<f64> {
-        xing2010::rates(&self.p(), y, &factors(self.net.as_ref(), y, None))
+        xing2010::rates(&self.p(), y, factors(self.net.as_ref(), y, None).as_ref())
     }
 
     /// Simulates a recipe; states on the model's sample grid.
