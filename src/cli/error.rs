@@ -2,15 +2,15 @@
 //! whole (its variants and its `source()` chain), and the one mapping of an
 //! error to the process's exit code.
 //!
-//! `biotwin-ml` and `biotwin-live` return the core's error today; they
-//! arrive through [`CliError::Core`].
+//! `biotwin-live` returns the core's error today; it arrives through
+//! [`CliError::Core`].
 
 use crate::error::{Diagnostic, Diagnostics, Error};
 
 /// An error of any command, from whichever crate it came.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The core's (and today the ML and live crates') error: input, numerical,
+    /// The core's (and today the live crate's) error: input, numerical,
     /// estimation or I/O.
     #[error(transparent)]
     Core(#[from] Error),
@@ -20,6 +20,10 @@ pub enum CliError {
     /// The transfer study's error.
     #[error(transparent)]
     Transfer(#[from] crate::transfer::Error),
+    /// The ML crate's error (datasets, surrogates, the registry, artifacts,
+    /// calibration).
+    #[error(transparent)]
+    Ml(#[from] biotwin_ml::Error),
 }
 
 impl CliError {
@@ -30,6 +34,7 @@ impl CliError {
             CliError::Core(e) => e.exit_code(),
             CliError::Downstream(e) => e.exit_code(),
             CliError::Transfer(e) => e.exit_code(),
+            CliError::Ml(e) => e.exit_code(),
         }
     }
 }
@@ -37,6 +42,12 @@ impl CliError {
 impl From<Diagnostics> for CliError {
     fn from(d: Diagnostics) -> Self {
         CliError::Core(d.into())
+    }
+}
+
+impl From<crate::surrogates::SurrogateError> for CliError {
+    fn from(e: crate::surrogates::SurrogateError) -> Self {
+        CliError::Ml(e.into())
     }
 }
 
@@ -80,12 +91,55 @@ mod tests {
         let core = CliError::from(d());
         let ds = CliError::from(crate::downstream::error::Error::from(d()));
         let tr = CliError::from(crate::transfer::Error::from(d()));
-        for e in [core, ds, tr] {
+        let ml = CliError::from(biotwin_ml::Error::from(d()));
+        let ml_dataset = CliError::from(biotwin_ml::Error::dataset(d()));
+        for e in [core, ds, tr, ml, ml_dataset] {
             assert_eq!(e.exit_code(), 2);
             assert_eq!(
                 e.to_string(),
                 "1 problem found:\n  f.toml: a.b: expected a number, found `x`\n"
             );
         }
+    }
+
+    /// An ML failure arrives as `CliError::Ml` with its exit code, its text
+    /// and its source: a tampered registry exits 2, a registry lock that
+    /// cannot be taken exits 1 with the file system's error kept, a
+    /// surrogate's failed fit exits 3 with the surrogate's error kept.
+    #[test]
+    fn an_ml_error_keeps_its_exit_code_text_and_sources() {
+        use biotwin_ml::Error as MlError;
+        let tampered = CliError::from(MlError::tampered(Diagnostic::new(
+            "reg/registry.jsonl",
+            "line 1 sha256",
+            "abc",
+            "def",
+        )));
+        assert!(matches!(tampered, CliError::Ml(MlError::Tampered(_))));
+        assert_eq!(tampered.exit_code(), 2);
+        assert_eq!(
+            tampered.to_string(),
+            "1 problem found:\n  reg/registry.jsonl: line 1 sha256: expected abc, found def\n"
+        );
+
+        let lock = CliError::from(MlError::Lock {
+            path: "reg/.lock".into(),
+            source: std::io::Error::new(std::io::ErrorKind::Unsupported, "no flock"),
+        });
+        assert_eq!(lock.exit_code(), 1);
+        let io = lock.source().expect("the lock's io error is kept");
+        assert_eq!(io.to_string(), "no flock");
+        assert!(io.downcast_ref::<std::io::Error>().is_some());
+
+        let fit = CliError::from(crate::surrogates::SurrogateError::Numerical(
+            "not positive definite".into(),
+        ));
+        assert!(matches!(fit, CliError::Ml(MlError::Training { .. })));
+        assert_eq!(fit.exit_code(), 3);
+        assert_eq!(
+            fit.to_string(),
+            "the surrogate model's fit or prediction failed: not positive definite"
+        );
+        assert!(fit.source().is_some());
     }
 }

@@ -402,7 +402,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             .out
             .join("plots")
             .join(format!("{}.svg", problem.batches[b].id));
-        let svg = report::batch_svg(&problem, b, &est.theta).map_err(io(&p))?;
+        let svg = report::batch_svg(&problem, b, &est.theta).map_err(|e| Error::io(&p, e))?;
         write_atomic(&p, svg.as_bytes())?;
     }
     // The calibrated model file.

@@ -88,14 +88,14 @@ pub fn main() -> ExitCode {
     let result: Result<(), CliError> = match cli.command {
         Command::Simulate(a) => simulate::run(a).map_err(CliError::from),
         Command::Validate(a) => validate::run(a).map_err(CliError::from),
-        Command::Models(a) => models::run(a).map_err(CliError::from),
+        Command::Models(a) => models::run(a),
         Command::ScaleUp(a) => scale_up::run(a).map_err(CliError::from),
         Command::Transfer(a) => transfer::run(a).map_err(CliError::from),
         Command::Train(a) => train::run(a).map_err(CliError::from),
         Command::Evaluate(a) => evaluate::run(a).map_err(CliError::from),
         Command::Fit(a) => fit::run(a).map_err(CliError::from),
         Command::Forecast(a) => forecast::run(a).map_err(CliError::from),
-        Command::Promote(a) => promote::run(a).map_err(CliError::from),
+        Command::Promote(a) => promote::run(a),
         Command::Live(a) => live::run(a).map_err(CliError::from),
         Command::Audit(a) => audit::run(a).map_err(CliError::from),
         Command::Serve(a) => serve::run(a).map_err(CliError::from),
@@ -175,7 +175,14 @@ pub fn load_process_in(
 /// A registry problem with a process file's `model = "registry:NAME"`,
 /// restated on that file's `process.model` (with its line): the reference
 /// came from the file, not from `--model` on the command line.
-fn from_process_model(e: Error, path: &std::path::Path, registry: &std::path::Path) -> Error {
+fn from_process_model(
+    e: biotwin_ml::Error,
+    path: &std::path::Path,
+    registry: &std::path::Path,
+) -> Error {
+    // Every input problem of the registry's (a name it does not have, a
+    // model not promoted, the command line's) is restated alike.
+    let e = Error::from(e);
     let Error::Input(d) = e else {
         return e;
     };
@@ -210,5 +217,7 @@ pub fn resolve_model_ref(
     reference: &str,
     registry: &std::path::Path,
 ) -> Result<crate::simulation::model_source::ResolvedModel, Error> {
-    crate::registry::mechanistic::resolve_reference(reference, registry, false)
+    Ok(crate::registry::mechanistic::resolve_reference(
+        reference, registry, false,
+    )?)
 }

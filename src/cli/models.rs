@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::CliError;
 use crate::definition::process::list_ids;
 use crate::error::Error;
 
@@ -44,17 +45,17 @@ fn describe(path: &Path, keys: &[&str]) -> String {
     String::new()
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     if let Some(dir) = &a.registry {
         return list_registry(dir);
     }
     if !a.dir.is_dir() {
-        return Err(Error::input(
+        return Err(CliError::from(Error::input(
             &a.dir,
             "--dir",
             "a process-models folder",
             "no such folder",
-        ));
+        )));
     }
     let sections: [(&str, &str, &[&str]); 7] = [
         (
@@ -93,16 +94,16 @@ pub fn run(a: Args) -> Result<(), Error> {
 }
 
 /// `biotwin models --registry DIR`: the registry listing.
-fn list_registry(dir: &Path) -> Result<(), Error> {
+fn list_registry(dir: &Path) -> Result<(), CliError> {
     use crate::registry::{Registry, verify};
     let reg = Registry::new(dir);
     if !reg.log_path().is_file() {
-        return Err(Error::input(
+        return Err(CliError::from(Error::input(
             dir,
             "--registry",
             "a model registry (a folder with registry.jsonl)",
             "no registry log",
-        ));
+        )));
     }
     let st = reg.state()?;
     outln!("registered models ({}):", dir.display());
@@ -166,7 +167,7 @@ fn list_registry(dir: &Path) -> Result<(), Error> {
         ),
         Err(e) => {
             outln!("AUDIT TRAIL DOES NOT VERIFY");
-            return Err(e);
+            return Err(e.into());
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::CliError;
 use crate::error::Error;
 use crate::live::Store;
 use crate::live::sqlite_store::SqliteStore;
@@ -102,19 +103,19 @@ fn sign(
     ))
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     let user = match &a.sign_as {
         Some(u) => u.clone(),
         None => current_user(a.user.as_deref())?,
     };
     let reg = Registry::new(&a.registry);
     if !reg.log_path().is_file() {
-        return Err(Error::input(
+        return Err(CliError::from(Error::input(
             "<command line>",
             "--registry",
             "a model registry (a folder with registry.jsonl)",
             format!("{}: no registry log", a.registry.display()),
-        ));
+        )));
     }
     let signing = match (&a.sign_as, &a.accounts) {
         (Some(u), Some(store)) => Some(sign(u, store, &a.meaning, &a.reason)?),

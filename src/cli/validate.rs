@@ -108,7 +108,14 @@ pub fn validate_file(path: &Path, registry: &Path) -> Result<&'static str, Diagn
 fn into_diagnostics(e: impl Into<super::CliError>) -> Diagnostics {
     use super::CliError;
     use crate::{downstream, transfer};
-    match e.into() {
+    let e = e.into();
+    if let Some(d) = match &e {
+        CliError::Ml(m) => m.diagnostics(),
+        _ => None,
+    } {
+        return d.clone();
+    }
+    match e {
         CliError::Core(Error::Input(d))
         | CliError::Downstream(downstream::error::Error::Core(Error::Input(d)))
         | CliError::Transfer(transfer::Error::Core(Error::Input(d))) => d,

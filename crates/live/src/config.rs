@@ -556,7 +556,7 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                         "a unit convertible to `{}` (the SI unit of `{}`)",
                         var.si_unit, t.variable
                     ),
-                    e,
+                    e.to_string(),
                 ));
                 continue;
             }
@@ -625,10 +625,10 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
             ));
         }
         let start = parse_rfc3339(&b.start).map_err(|e| {
-            d.push(src.diag(&at("start"), "an RFC 3339 timestamp", e));
+            d.push(src.diag(&at("start"), "an RFC 3339 timestamp", e.to_string()));
         });
         let end = parse_rfc3339(&b.planned_end).map_err(|e| {
-            d.push(src.diag(&at("planned_end"), "an RFC 3339 timestamp", e));
+            d.push(src.diag(&at("planned_end"), "an RFC 3339 timestamp", e.to_string()));
         });
         let (Ok(start), Ok(end)) = (start, end) else {
             continue;

@@ -87,7 +87,7 @@ impl SiteFactory {
         pinned: Option<&ModelProvenance>,
     ) -> Result<Option<ResolvedModel>, Error> {
         use biotwin_ml::registry::mechanistic::{registry_source, resolve_registered};
-        let wrap = |e: Error| {
+        let wrap = |e: biotwin_ml::Error| {
             self.error(
                 b,
                 "model",

@@ -11,11 +11,11 @@
 
 use std::path::Path;
 
+use crate::error::Error;
 use biotwin_core::bioreactor::indpensim::estimate::{
     Estimator, LabSample, N_ONLINE, Noise, ParameterEstimate, Prior, Settings,
 };
 use biotwin_core::bioreactor::indpensim::{N_STEPS, STEP_H};
-use biotwin_core::error::Error;
 use biotwin_core::random::{SplitMix64, mix, run_seed};
 
 use crate::data::indpensim::read_recipe;

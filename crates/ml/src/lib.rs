@@ -66,6 +66,8 @@
 pub mod calibration;
 pub mod data;
 pub mod datagen;
+pub mod error;
+pub use error::{Error, Result};
 pub mod indpensim_forecast;
 pub mod registry;
 pub mod surrogates;

@@ -20,7 +20,12 @@ impl Ladder {
 
     /// Writes the sealed ladder atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        biotwin_ml::surrogates::sealed::save(path.as_ref(), "ladder", self, false)
+        Ok(biotwin_ml::surrogates::sealed::save(
+            path.as_ref(),
+            "ladder",
+            self,
+            false,
+        )?)
     }
 
     /// Reads a ladder, refusing it when its content does not match its hash

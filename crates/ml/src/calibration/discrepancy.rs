@@ -42,8 +42,8 @@ use serde::{Deserialize, Serialize};
 
 use super::problem::Problem;
 use crate::data::Dataset;
+use crate::error::Error;
 use crate::surrogates::hybrid::mechanistic::MechanisticSpec;
-use biotwin_core::error::Error;
 
 use crate::surrogates::gp::{GpModel, GpParams, RbfKernel};
 use crate::surrogates::gp_fit::OptimiseOptions;

@@ -147,7 +147,7 @@ fn update_sd(p: &mut Problem, theta: &[f64], s: &Settings) -> Result<f64, String
 }
 
 /// Fits `p` (whose `sd` holds the declared values or starting guesses).
-pub fn estimate(p: &mut Problem, s: &Settings) -> Result<Estimate, String> {
+pub fn estimate(p: &mut Problem, s: &Settings) -> Result<Estimate, super::CalibrationError> {
     let np = p.n_params();
     let theta0: Vec<f64> = p
         .parameters

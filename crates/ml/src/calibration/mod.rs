@@ -15,3 +15,30 @@ pub mod estimate;
 pub mod problem;
 pub mod report;
 pub mod setup;
+
+/// Why a calibration or one of its figures could not be carried out: a
+/// batch's model run failed, a residual was not finite, the estimation or
+/// the plotting back end failed. The message names the batch or the step;
+/// the caller says which task it was (e.g. `the fit failed: …`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct CalibrationError {
+    /// What failed, naming the batch or the step.
+    pub message: String,
+}
+
+/// The model runs and residuals of [`problem::Problem`] report their
+/// failures as text naming the batch; a calibration keeps that text.
+impl From<String> for CalibrationError {
+    fn from(message: String) -> Self {
+        CalibrationError { message }
+    }
+}
+
+impl From<&str> for CalibrationError {
+    fn from(message: &str) -> Self {
+        CalibrationError {
+            message: message.to_string(),
+        }
+    }
+}

@@ -333,7 +333,7 @@ pub fn markdown(
 
 /// Observed-vs-predicted (top row) and residual (bottom row) panels of one
 /// batch, one column per observed variable.
-pub fn batch_svg(p: &Problem, b: usize, theta: &[f64]) -> Result<String, String> {
+pub fn batch_svg(p: &Problem, b: usize, theta: &[f64]) -> Result<String, super::CalibrationError> {
     let (pred, out) = p.predict(b, theta)?;
     let t = out.column("time_h").ok_or("time_h")?;
     let batch = &p.batches[b];

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use super::problem::{Batch, Observable, Parameter, Problem, Sample, Transform, observables};
 use crate::data::dataset::Dataset;
+use crate::error::Error;
 use crate::surrogates::hybrid::mechanistic::MechanisticSpec;
-use biotwin_core::error::{Diagnostic, Diagnostics, Error};
+use biotwin_core::error::{Diagnostic, Diagnostics};
 use biotwin_core::simulation::Scenario;
 use biotwin_core::simulation::address::Address;
 

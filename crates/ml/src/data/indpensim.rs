@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::Error;
 use biotwin_core::bioreactor::indpensim::recipe::RECIPE_INPUTS;
 use biotwin_core::bioreactor::indpensim::{
     Batch, Disturbances, InitialState, Kinetics, N_STEPS, Profile, Recipe,
 };
-use biotwin_core::error::Error;
 
 use super::csv_source::read_all;
 
@@ -29,7 +29,7 @@ impl WideTable {
     /// Index of a column; an error names the file and the column.
     pub fn index(&self, name: &str) -> Result<usize, Error> {
         self.columns.iter().position(|c| c == name).ok_or_else(|| {
-            Error::input(
+            Error::in_dataset(
                 &self.path,
                 "header",
                 format!("a column `{name}`"),
@@ -47,13 +47,13 @@ impl WideTable {
 
 /// Reads a (gzip or plain) wide CSV file of numbers.
 pub fn read_wide(path: &Path) -> Result<WideTable, Error> {
-    let bytes = read_all(path).map_err(Error::Input)?;
+    let bytes = read_all(path).map_err(Error::Dataset)?;
     let text = String::from_utf8(bytes)
-        .map_err(|e| Error::input(path, "", "UTF-8 text", e.to_string()))?;
+        .map_err(|e| Error::in_dataset(path, "", "UTF-8 text", e.to_string()))?;
     let mut lines = text.lines();
     let header = lines
         .next()
-        .ok_or_else(|| Error::input(path, "line 1", "a header", "an empty file"))?;
+        .ok_or_else(|| Error::in_dataset(path, "line 1", "a header", "an empty file"))?;
     let columns: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
@@ -63,7 +63,7 @@ pub fn read_wide(path: &Path) -> Result<WideTable, Error> {
         let mut row = Vec::with_capacity(columns.len());
         for (j, cell) in line.split(',').enumerate() {
             let v: f64 = cell.trim().parse().map_err(|_| {
-                Error::input(
+                Error::in_dataset(
                     path,
                     format!(
                         "line {}, column `{}`",
@@ -77,7 +77,7 @@ pub fn read_wide(path: &Path) -> Result<WideTable, Error> {
             row.push(v);
         }
         if row.len() != columns.len() {
-            return Err(Error::input(
+            return Err(Error::in_dataset(
                 path,
                 format!("line {}", i + 2),
                 format!("{} fields", columns.len()),
@@ -124,13 +124,13 @@ pub fn read_initial_conditions(
     let mut lines = text.lines();
     let header: Vec<&str> = lines
         .next()
-        .ok_or_else(|| Error::input(path, "line 1", "a header", "an empty file"))?
+        .ok_or_else(|| Error::in_dataset(path, "line 1", "a header", "an empty file"))?
         .split(',')
         .map(str::trim)
         .collect();
     let col = |name: &str| {
         header.iter().position(|h| *h == name).ok_or_else(|| {
-            Error::input(
+            Error::in_dataset(
                 path,
                 "header",
                 format!("a column `{name}`"),
@@ -156,7 +156,7 @@ pub fn read_initial_conditions(
                 .ok()
                 .filter(|x| x.is_finite())
                 .ok_or_else(|| {
-                    Error::input(
+                    Error::in_dataset(
                         path,
                         format!("line {}, column `{}`", i + 2, IC_COLUMNS[k]),
                         "a finite number",
@@ -188,7 +188,7 @@ pub fn read_initial_conditions(
         };
         return Ok((initial, kinetics));
     }
-    Err(Error::input(
+    Err(Error::in_dataset(
         path,
         "batch_id",
         format!("a row for batch `{batch_id}`"),
@@ -235,7 +235,7 @@ struct SetPoint {
 pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let file: RecipesFile = serde_json::from_str(&text).map_err(|e| {
-        Error::input(
+        Error::in_dataset(
             path,
             format!("line {}", e.line()),
             "the IndPenSim recipes schema (fill_method, time_unit, batches[{batch_id, profiles}])",
@@ -243,7 +243,7 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
         )
     })?;
     if file.fill_method != "backward" {
-        return Err(Error::input(
+        return Err(Error::in_dataset(
             path,
             "fill_method",
             "`backward`",
@@ -251,7 +251,7 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
         ));
     }
     if file.time_unit != "h" {
-        return Err(Error::input(
+        return Err(Error::in_dataset(
             path,
             "time_unit",
             "`h`",
@@ -262,7 +262,7 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
         match INPUT_UNITS.iter().find(|u| u.0 == name) {
             Some(u) if u.1 == unit => {}
             Some(u) => {
-                return Err(Error::input(
+                return Err(Error::in_dataset(
                     path,
                     format!("units.{name}"),
                     format!("`{}` (the model's unit; values are not converted)", u.1),
@@ -270,7 +270,7 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
                 ));
             }
             None => {
-                return Err(Error::input(
+                return Err(Error::in_dataset(
                     path,
                     format!("units.{name}"),
                     format!("one of {}", RECIPE_INPUTS.join(", ")),
@@ -285,7 +285,7 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
         .filter(|b| b.batch_id == batch_id)
         .count();
     if matching > 1 {
-        return Err(Error::input(
+        return Err(Error::in_dataset(
             path,
             "batches",
             format!("one entry for batch `{batch_id}`"),
@@ -297,7 +297,7 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
         .iter()
         .find(|b| b.batch_id == batch_id)
         .ok_or_else(|| {
-            Error::input(
+            Error::in_dataset(
                 path,
                 "batches",
                 format!("an entry for batch `{batch_id}`"),
@@ -307,7 +307,7 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
     let mut recipe = Recipe::indpensim_default();
     for name in RECIPE_INPUTS {
         let points = entry.profiles.get(name).ok_or_else(|| {
-            Error::input(
+            Error::in_dataset(
                 path,
                 format!("batches[{batch_id}].profiles"),
                 format!("a profile `{name}`"),
@@ -326,7 +326,7 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
                 p.value < least
             };
             if bad {
-                return Err(Error::input(
+                return Err(Error::in_dataset(
                     path,
                     format!("batches[{batch_id}].profiles.{name}[{i}].value"),
                     format!("a value {} {least} {unit}", if strict { ">" } else { "≥" }),
@@ -343,7 +343,7 @@ pub fn read_recipe(path: &Path, batch_id: &str) -> Result<Recipe, Error> {
         .keys()
         .find(|k| !RECIPE_INPUTS.contains(&k.as_str()))
     {
-        return Err(Error::input(
+        return Err(Error::in_dataset(
             path,
             format!("batches[{batch_id}].profiles.{extra}"),
             format!("one of {}", RECIPE_INPUTS.join(", ")),
@@ -396,7 +396,7 @@ pub fn load_batch(dir: &Path, batch_id: &str) -> Result<(Batch, WideTable), Erro
     let wide = read_wide(&dir.join("batches").join(format!("{batch_id}_wide.csv.gz")))?;
     let disturbances = disturbances_of(&wide)?;
     if disturbances.len() != N_STEPS {
-        return Err(Error::input(
+        return Err(Error::in_dataset(
             &wide.path,
             "rows",
             format!("{N_STEPS} steps of 0.2 h"),

@@ -11,11 +11,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::error::Error;
 use biotwin_core::bioreactor::indpensim::estimate::{
     LabSample, N_ONLINE, ONLINE_FLOWS, ONLINE_MEASURED, OnlineStep,
 };
 use biotwin_core::bioreactor::indpensim::{N_STEPS, STEP_H};
-use biotwin_core::error::Error;
 
 use super::csv_source::read_all;
 use super::timestamp::parse_rfc3339;
@@ -78,17 +78,18 @@ fn slot_of(tag: &str) -> Option<Slot> {
 /// Reads `path` for a batch that started at `start` (RFC 3339), keeping
 /// steps 1..=`n_steps`.
 pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<HistorianRecord, Error> {
-    let start_s = parse_rfc3339(start)
-        .map_err(|e| Error::input(path, "batch start", "an RFC 3339 timestamp", e))?;
-    let bytes = read_all(path).map_err(Error::Input)?;
+    let start_s = parse_rfc3339(start).map_err(|e| {
+        Error::in_dataset(path, "batch start", "an RFC 3339 timestamp", e.to_string())
+    })?;
+    let bytes = read_all(path).map_err(Error::Dataset)?;
     let text = String::from_utf8(bytes)
-        .map_err(|e| Error::input(path, "", "UTF-8 text", e.to_string()))?;
+        .map_err(|e| Error::in_dataset(path, "", "UTF-8 text", e.to_string()))?;
     let mut lines = text.lines();
     let header = lines
         .next()
-        .ok_or_else(|| Error::input(path, "line 1", "a header", "an empty file"))?;
+        .ok_or_else(|| Error::in_dataset(path, "line 1", "a header", "an empty file"))?;
     if header.trim() != "timestamp,tag,value" {
-        return Err(Error::input(
+        return Err(Error::in_dataset(
             path,
             "line 1",
             "the header `timestamp,tag,value`",
@@ -106,7 +107,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
         }
         let mut cells = line.splitn(3, ',');
         let (Some(ts), Some(tag), Some(value)) = (cells.next(), cells.next(), cells.next()) else {
-            return Err(Error::input(
+            return Err(Error::in_dataset(
                 path,
                 format!("line {line_no}"),
                 "3 fields (timestamp,tag,value)",
@@ -118,19 +119,23 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
         };
         let where_ = || format!("line {line_no}, tag `{}` at {}", tag.trim(), ts.trim());
         let t_s = parse_rfc3339(ts).map_err(|e| {
-            Error::input(
+            Error::in_dataset(
                 path,
                 format!("line {line_no}, timestamp"),
                 "an RFC 3339 timestamp",
-                e,
+                e.to_string(),
             )
         })?;
-        let v: f64 = value
-            .trim()
-            .parse()
-            .map_err(|_| Error::input(path, where_(), "a number", format!("`{}`", value.trim())))?;
+        let v: f64 = value.trim().parse().map_err(|_| {
+            Error::in_dataset(path, where_(), "a number", format!("`{}`", value.trim()))
+        })?;
         if !v.is_finite() {
-            return Err(Error::input(path, where_(), "a finite value", value.trim()));
+            return Err(Error::in_dataset(
+                path,
+                where_(),
+                "a finite value",
+                value.trim(),
+            ));
         }
         let t_h = (t_s - start_s) / 3600.0;
         match slot {
@@ -142,7 +147,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
                 }
                 let entry = lab.entry(key).or_insert([None; 6]);
                 if entry[j].is_some() {
-                    return Err(Error::input(
+                    return Err(Error::in_dataset(
                         path,
                         where_(),
                         "one result per sample",
@@ -155,7 +160,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
                 let kf = t_h / STEP_H;
                 let k = kf.round();
                 if (kf - k).abs() > 1e-6 {
-                    return Err(Error::input(
+                    return Err(Error::in_dataset(
                         path,
                         where_(),
                         "an online reading on the 12-min grid of the batch",
@@ -171,7 +176,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
                     _ => &mut flows[k - 1][j],
                 };
                 if cell.is_some() {
-                    return Err(Error::input(
+                    return Err(Error::in_dataset(
                         path,
                         where_(),
                         "one reading per step",
@@ -189,7 +194,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
             values: [0.0; N_ONLINE],
         };
         let missing = |tag: &str, name: &str| {
-            Error::input(
+            Error::in_dataset(
                 path,
                 format!(
                     "tag `{tag}` ({name}) at step {k} ({:.1} h)",
@@ -219,7 +224,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
     match lab.first() {
         Some(s) if s.time_h.abs() < 1e-9 => {}
         _ => {
-            return Err(Error::input(
+            return Err(Error::in_dataset(
                 path,
                 format!("tags {}", LAB_TAGS.join(", ")),
                 "a lab sample at the batch start (t = 0)",
@@ -242,12 +247,12 @@ pub(crate) fn batch_cell(
     let mut lines = text.lines();
     let header: Vec<&str> = lines
         .next()
-        .ok_or_else(|| Error::input(&path, "line 1", "a header", "an empty file"))?
+        .ok_or_else(|| Error::in_dataset(&path, "line 1", "a header", "an empty file"))?
         .split(',')
         .collect();
     let find = |name: &str| {
         header.iter().position(|h| h.trim() == name).ok_or_else(|| {
-            Error::input(
+            Error::in_dataset(
                 &path,
                 "header",
                 format!("a column `{name}`"),
@@ -264,7 +269,7 @@ pub(crate) fn batch_cell(
             return Ok((path, i + 2, cell));
         }
     }
-    Err(Error::input(
+    Err(Error::in_dataset(
         &path,
         "batch_id",
         format!("a row for `{batch_id}`"),
@@ -277,7 +282,7 @@ pub(crate) fn batch_cell(
 pub fn batch_start(dir: &Path, batch_id: &str) -> Result<String, Error> {
     let (path, line, cell) = batch_cell(dir, batch_id, "start_timestamp")?;
     if cell.is_empty() {
-        return Err(Error::input(
+        return Err(Error::in_dataset(
             &path,
             format!("line {line}, column `start_timestamp`"),
             "a start timestamp",
@@ -291,7 +296,7 @@ pub fn batch_start(dir: &Path, batch_id: &str) -> Result<String, Error> {
 pub fn batch_value(dir: &Path, batch_id: &str, column: &str) -> Result<f64, Error> {
     let (path, line, cell) = batch_cell(dir, batch_id, column)?;
     cell.parse().map_err(|_| {
-        Error::input(
+        Error::in_dataset(
             &path,
             format!("line {line}, column `{column}`"),
             "a number",

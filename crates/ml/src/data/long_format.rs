@@ -115,7 +115,7 @@ pub fn read_long(path: &Path, tags: &TagMap) -> Result<Vec<RawSample>, Diagnosti
         let time = match parse_rfc3339(field(c_time)) {
             Ok(t) => t,
             Err(e) => {
-                problems.push(line, "timestamp", "an RFC 3339 timestamp", e);
+                problems.push(line, "timestamp", "an RFC 3339 timestamp", e.to_string());
                 continue;
             }
         };
@@ -149,7 +149,7 @@ pub fn read_long(path: &Path, tags: &TagMap) -> Result<Vec<RawSample>, Diagnosti
                         line,
                         "result_timestamp",
                         "an RFC 3339 timestamp or nothing",
-                        e,
+                        e.to_string(),
                     );
                     continue;
                 }

@@ -155,10 +155,14 @@ impl Manifest {
                 ));
             }
             let start = parse_rfc3339(&b.start)
-                .map_err(|e| diags.push(src.diag(&field("start"), "an RFC 3339 timestamp", e)))
+                .map_err(|e| {
+                    diags.push(src.diag(&field("start"), "an RFC 3339 timestamp", e.to_string()))
+                })
                 .ok();
             let end = parse_rfc3339(&b.end)
-                .map_err(|e| diags.push(src.diag(&field("end"), "an RFC 3339 timestamp", e)))
+                .map_err(|e| {
+                    diags.push(src.diag(&field("end"), "an RFC 3339 timestamp", e.to_string()))
+                })
                 .ok();
             if let (Some(s), Some(e)) = (start, end)
                 && e <= s
@@ -254,7 +258,7 @@ fn quantities(
             Err(e) => diags.push(src.diag(
                 &format!("{here}.unit"),
                 format!("a unit convertible to `{}`", var.si_unit),
-                e,
+                e.to_string(),
             )),
         }
     }

@@ -182,7 +182,7 @@ impl TagMap {
                         "a unit convertible to `{}` (the SI unit of `{}`)",
                         var.si_unit, t.variable
                     ),
-                    e,
+                    e.to_string(),
                 )),
             }
         }
@@ -190,22 +190,57 @@ impl TagMap {
     }
 }
 
+/// Why a unit cannot be converted to a variable's SI unit ([`conversion`]);
+/// the text is a diagnostic's `found` half.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConversionError {
+    /// The variable's SI unit or the export's temperature unit is not one
+    /// biotwin knows (the unit parser's message).
+    #[error("{0}")]
+    Unknown(String),
+    /// The export's unit is not one biotwin knows.
+    #[error("{message} in `{unit}`")]
+    Unit {
+        /// The export's unit.
+        unit: String,
+        /// The unit parser's message.
+        message: String,
+    },
+    /// The units are of different dimensions.
+    #[error("`{unit}` of dimension [{found}], but `{si_unit}` is [{expected}]")]
+    Dimension {
+        /// The export's unit.
+        unit: String,
+        /// Its dimension.
+        found: String,
+        /// The variable's SI unit.
+        si_unit: String,
+        /// Its dimension.
+        expected: String,
+    },
+}
+
 /// The conversion from `unit` to the variable's `si_unit`, or why there is none.
-pub fn conversion(unit: &str, si_unit: &str) -> Result<Conversion, String> {
+pub fn conversion(unit: &str, si_unit: &str) -> Result<Conversion, ConversionError> {
     if si_unit.trim() == "K" {
-        let offset = temperature_to_kelvin(0.0, unit)?;
+        let offset = temperature_to_kelvin(0.0, unit).map_err(ConversionError::Unknown)?;
         return Ok(Conversion {
             factor: 1.0,
             offset,
         });
     }
-    let want = Unit::parse(si_unit)?;
-    let got = Unit::parse(unit).map_err(|e| format!("{e} in `{unit}`"))?;
+    let want = Unit::parse(si_unit).map_err(ConversionError::Unknown)?;
+    let got = Unit::parse(unit).map_err(|message| ConversionError::Unit {
+        unit: unit.to_string(),
+        message,
+    })?;
     if got.dim != want.dim {
-        return Err(format!(
-            "`{unit}` of dimension [{}], but `{si_unit}` is [{}]",
-            got.dim, want.dim
-        ));
+        return Err(ConversionError::Dimension {
+            unit: unit.to_string(),
+            found: got.dim.to_string(),
+            si_unit: si_unit.to_string(),
+            expected: want.dim.to_string(),
+        });
     }
     Ok(Conversion {
         factor: got.factor / want.factor,

@@ -7,11 +7,22 @@
 //! guessed. The conversion uses the proleptic Gregorian calendar
 //! (H. Hinnant's `days_from_civil` algorithm).
 
+/// A text that is not an RFC 3339 timestamp ([`parse_rfc3339`]); it prints
+/// as a diagnostic's `found` half.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("`{text}` (not an RFC 3339 UTC timestamp like 2024-01-01T00:00:00Z)")]
+pub struct TimestampError {
+    /// The text given (trimmed).
+    pub text: String,
+}
+
 /// Parses an RFC 3339 timestamp into seconds since 1970-01-01T00:00:00Z.
-/// The error text says what is wrong, for a diagnostic's `found` half.
-pub fn parse_rfc3339(text: &str) -> Result<f64, String> {
+/// The error says what is wrong, for a diagnostic's `found` half.
+pub fn parse_rfc3339(text: &str) -> Result<f64, TimestampError> {
     let t = text.trim();
-    let bad = || format!("`{t}` (not an RFC 3339 UTC timestamp like 2024-01-01T00:00:00Z)");
+    let bad = || TimestampError {
+        text: t.to_string(),
+    };
     // Every valid timestamp is ASCII; checking first also keeps the byte
     // slicing below on character boundaries (a `é` would split one).
     if !t.is_ascii() {
@@ -24,7 +35,7 @@ pub fn parse_rfc3339(text: &str) -> Result<f64, String> {
     if b[13] != b':' || b[16] != b':' {
         return Err(bad());
     }
-    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
+    let num = |r: std::ops::Range<usize>| -> Result<i64, TimestampError> {
         let s = &t[r];
         if !s.bytes().all(|c| c.is_ascii_digit()) {
             return Err(bad());
@@ -61,7 +72,7 @@ pub fn parse_rfc3339(text: &str) -> Result<f64, String> {
             if rb[3] != b':' {
                 return Err(bad());
             }
-            let two = |s: &str| -> Result<i64, String> {
+            let two = |s: &str| -> Result<i64, TimestampError> {
                 if s.bytes().all(|c| c.is_ascii_digit()) {
                     s.parse().map_err(|_| bad())
                 } else {

@@ -11,7 +11,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 
-use biotwin_core::error::Error;
+use crate::error::Error;
 use biotwin_core::simulation::Outcome;
 
 /// The Parquet bytes of a trajectory table.

@@ -94,7 +94,7 @@ pub fn read_wide(
         }
         let t_text = rec.get(0).unwrap_or("");
         let time = match &time_col {
-            TimeColumn::Absolute => parse_rfc3339(t_text),
+            TimeColumn::Absolute => parse_rfc3339(t_text).map_err(|e| e.to_string()),
             TimeColumn::Relative { seconds_per_unit } => match t_text.parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(batch_start_unix_s + v * seconds_per_unit),
                 _ => Err(format!("`{t_text}`")),

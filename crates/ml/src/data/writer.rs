@@ -18,7 +18,7 @@ use super::batch::BatchRecord;
 use super::dataset::MANIFEST_FILE;
 use super::tag_map::{SignalKind, TagMap};
 use super::timestamp::format_rfc3339;
-use biotwin_core::error::Error;
+use crate::error::Error;
 use biotwin_core::output::atomic::write_atomic;
 
 /// Name of the tag map the writer produces.
@@ -112,7 +112,7 @@ pub fn write_dataset(
             .into_iter()
             .find(|v| !tags.variables.contains_key(*v))
         {
-            return Err(Error::input(
+            return Err(Error::in_dataset(
                 dir.join(TAG_MAP_FILE),
                 format!("variables.{v}"),
                 "every parameter and CQA of the batches declared in the tag map",
@@ -123,7 +123,7 @@ pub fn write_dataset(
         let labs = b.offline.keys().map(|v| (v, SignalKind::Offline));
         for (v, k) in series.chain(labs) {
             if !tags.variables.contains_key(v) {
-                return Err(Error::input(
+                return Err(Error::in_dataset(
                     dir.join(TAG_MAP_FILE),
                     format!("variables.{v}"),
                     "every variable of the batches declared in the tag map",
@@ -131,7 +131,7 @@ pub fn write_dataset(
                 ));
             }
             if *kinds.entry(v.as_str()).or_insert(k) != k {
-                return Err(Error::input(
+                return Err(Error::in_dataset(
                     dir.join(TAG_MAP_FILE),
                     format!("tags.{v}.kind"),
                     "a variable online in every batch or offline in every batch",
@@ -208,7 +208,7 @@ pub fn write_dataset(
         batches: out_batches,
     };
     let text = toml::to_string(&manifest).map_err(|e| Error::io(dir.join(MANIFEST_FILE), e))?;
-    write_atomic(&dir.join(MANIFEST_FILE), text.as_bytes())
+    Ok(write_atomic(&dir.join(MANIFEST_FILE), text.as_bytes())?)
 }
 
 /// Named SI values with their variables' SI units.
@@ -266,5 +266,5 @@ fn write_batch_csv(path: &Path, b: &BatchRecord, gzip: bool) -> Result<(), Error
     } else {
         bytes
     };
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, &bytes)?)
 }

@@ -18,8 +18,8 @@ use std::path::Path;
 use crate::data::manifest::BatchMeta;
 use crate::data::tag_map::{TagMap, Variable};
 use crate::data::{BatchRecord, LabSample, TimeSeries, write_dataset};
+use crate::error::Error;
 use biotwin_core::definition::recipe::EventKind;
-use biotwin_core::error::Error;
 use biotwin_core::simulation::{Scenario, load_process};
 
 /// What to generate.
@@ -870,5 +870,8 @@ pub fn write_cho_dataset(dir: &Path, opts: &ChoDoeOptions) -> Result<(), Error> 
         }
         csv.push('\n');
     }
-    biotwin_core::output::atomic::write_atomic(&dir.join("design.csv"), csv.as_bytes())
+    Ok(biotwin_core::output::atomic::write_atomic(
+        &dir.join("design.csv"),
+        csv.as_bytes(),
+    )?)
 }

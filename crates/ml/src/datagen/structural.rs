@@ -39,11 +39,11 @@
 use nalgebra::SVector;
 
 use super::SplitMix64;
+use crate::error::Error;
 use biotwin_core::bioreactor::platform::{self, ChoPlatform, Variant};
 use biotwin_core::bioreactor::{Culture, NotReady, StateKind, simulate};
 use biotwin_core::definition::recipe::Setpoints;
 use biotwin_core::definition::species::Composition;
-use biotwin_core::error::Error;
 use biotwin_core::simulation::{AnyModel, Outcome, Scenario};
 use biotwin_core::solver::OdeSystem;
 
@@ -218,7 +218,7 @@ pub fn simulate_structural(
         threshold_mol_per_cell,
         death_ammonium_mol_per_m3: plant.death_ammonium_mol_per_m3,
     };
-    let r = simulate::run(&m, &s.recipe, &s.options)?;
+    let r = simulate::run(&m, &s.recipe, &s.options).map_err(biotwin_core::error::Error::from)?;
     let columns: Vec<String> = m.output_columns().iter().map(|c| c.to_string()).collect();
     let out = Outcome {
         columns,

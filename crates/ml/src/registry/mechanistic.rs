@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{ModelRecord, Registry};
+use crate::error::Error;
 use crate::surrogates::artifact::{Artifact, SurrogateModel};
-use biotwin_core::error::{Diagnostic, Error};
+use biotwin_core::error::Diagnostic;
 use biotwin_core::simulation::model_source::{self, ResolvedModel};
 
 /// The registered content of a calibrated model.
@@ -193,18 +194,18 @@ pub fn resolve_registered(
         id.clone()
     } else if state.models.iter().any(|m| m.id == reference) {
         if promoted_only && !state.serving.values().any(|v| v == reference) {
-            return Err(Error::input(
+            return Err(Error::not_found(Diagnostic::new(
                 reg.log_path(),
                 "--model",
                 "a promoted model (only promoted models serve live predictions)",
                 format!("`{reference}`: registered but not promoted (biotwin promote {reference})"),
-            ));
+            )));
         }
         reference.to_string()
     } else {
         let names: std::collections::BTreeSet<&str> =
             state.models.iter().map(|m| m.name.as_str()).collect();
-        return Err(Error::input(
+        return Err(Error::not_found(Diagnostic::new(
             reg.log_path(),
             "--model",
             format!(
@@ -212,7 +213,7 @@ pub fn resolve_registered(
                 names.into_iter().collect::<Vec<_>>().join(", ")
             ),
             format!("`{reference}`"),
-        ));
+        )));
     };
     let loaded = load_calibrated(registry, &id)?;
     // The label is recorded with every live prediction and used to reload

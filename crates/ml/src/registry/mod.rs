@@ -30,9 +30,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::timestamp::format_rfc3339;
+use crate::error::Error;
 use crate::surrogates::artifact::{Artifact, content_sha256};
 use crate::surrogates::metrics::Metrics;
-use biotwin_core::error::{Diagnostic, Error};
+use biotwin_core::error::Diagnostic;
 use biotwin_core::output::atomic::write_atomic;
 
 /// File name of the log inside the registry directory.
@@ -339,12 +340,8 @@ impl Registry {
             .truncate(false)
             .open(&p)
             .map_err(|e| Error::io(&p, e))?;
-        file.lock().map_err(|e| {
-            Error::io(
-                &p,
-                format!("cannot take the registry's write lock on this file system: {e}"),
-            )
-        })?;
+        file.lock()
+            .map_err(|source| Error::Lock { path: p, source })?;
         Ok(Lock { _file: file })
     }
 
@@ -363,7 +360,7 @@ impl Registry {
                 continue;
             }
             let e: LogEntry = serde_json::from_str(line).map_err(|e| {
-                Error::from(
+                Error::tampered(
                     Diagnostic::new(
                         &p,
                         format!("line {}", i + 1),
@@ -400,12 +397,12 @@ impl Registry {
             .into_iter()
             .find(|m| m.id == id)
             .ok_or_else(|| {
-                Error::input(
+                Error::not_found(Diagnostic::new(
                     self.log_path(),
                     "model",
                     "the id of a registered model (see biotwin models --registry DIR)",
                     format!("`{id}`"),
-                )
+                ))
             })
     }
 
@@ -416,13 +413,12 @@ impl Registry {
         let path = self.dir.join(&rec.artifact);
         let found = file_sha256(&path)?;
         if found != rec.artifact_file_sha256 {
-            return Err(Diagnostic::new(
+            return Err(Error::tampered(Diagnostic::new(
                 &path,
                 "artifact_file_sha256",
                 format!("the registered file (sha256 {})", rec.artifact_file_sha256),
                 format!("a file with sha256 {found}: the artifact was altered or replaced"),
-            )
-            .into());
+            )));
         }
         Ok((rec, Artifact::load(&path)?))
     }
@@ -565,12 +561,12 @@ impl Registry {
         let st = self.state()?;
         let previous = st.serving.get(&rec.name).cloned();
         if previous.as_deref() == Some(id) {
-            return Err(Error::input(
+            return Err(Error::not_found(Diagnostic::new(
                 "<command line>",
                 "MODEL",
                 "a model that is not already serving",
                 format!("`{id}` already serves `{}`", rec.name),
-            ));
+            )));
         }
         let at = now_unix_s();
         self.append(
@@ -602,45 +598,47 @@ fn verify_chain(log: &Path, entries: &[LogEntry]) -> Result<String, Error> {
     for (i, e) in entries.iter().enumerate() {
         let line = Some(i + 1);
         if e.seq != i as u64 {
-            return Err(Diagnostic::new(
-                log,
-                format!("line {} seq", i + 1),
-                format!("{i}"),
-                format!("{}", e.seq),
-            )
-            .at_line(line)
-            .into());
+            return Err(Error::tampered(
+                Diagnostic::new(
+                    log,
+                    format!("line {} seq", i + 1),
+                    format!("{i}"),
+                    format!("{}", e.seq),
+                )
+                .at_line(line),
+            ));
         }
         if e.prev_sha256 != prev {
-            return Err(Diagnostic::new(
+            return Err(Error::tampered(Diagnostic::new(
                 log,
                 format!("line {} prev_sha256", i + 1),
                 format!("{prev} (the previous entry's sha256): an entry was removed, inserted or altered"),
                 e.prev_sha256.clone(),
             )
-            .at_line(line)
-            .into());
+            .at_line(line)));
         }
         let h = e.compute_sha256().map_err(|x| Error::io(log, x))?;
         if h != e.sha256 {
-            return Err(Diagnostic::new(
-                log,
-                format!("line {} sha256", i + 1),
-                format!("{h} (the entry's content hash): the entry was altered"),
-                e.sha256.clone(),
-            )
-            .at_line(line)
-            .into());
+            return Err(Error::tampered(
+                Diagnostic::new(
+                    log,
+                    format!("line {} sha256", i + 1),
+                    format!("{h} (the entry's content hash): the entry was altered"),
+                    e.sha256.clone(),
+                )
+                .at_line(line),
+            ));
         }
         if e.model.is_some() == e.promotion.is_some() {
-            return Err(Diagnostic::new(
-                log,
-                format!("line {}", i + 1),
-                "either a model (register) or a promotion",
-                e.action.clone(),
-            )
-            .at_line(line)
-            .into());
+            return Err(Error::tampered(
+                Diagnostic::new(
+                    log,
+                    format!("line {}", i + 1),
+                    "either a model (register) or a promotion",
+                    e.action.clone(),
+                )
+                .at_line(line),
+            ));
         }
         prev = e.sha256.clone();
     }
@@ -672,7 +670,7 @@ pub fn verify_anchored(dir: impl AsRef<Path>, anchor: Option<&Path>) -> Result<V
         .map(|a| {
             biotwin_core::output::anchor::read_anchor_text(a)
                 .map(|t| (a.clone(), t))
-                .map_err(|m| Error::from(Diagnostic::new(a, "", "a readable anchor file", m)))
+                .map_err(|m| Error::tampered(Diagnostic::new(a, "", "a readable anchor file", m)))
         })
         .transpose()?;
     let entries = reg.entries()?;
@@ -680,13 +678,12 @@ pub fn verify_anchored(dir: impl AsRef<Path>, anchor: Option<&Path>) -> Result<V
     let st = reg.state()?;
     for (e, p) in &st.promotions {
         if !st.models.iter().any(|m| m.id == p.model) {
-            return Err(Diagnostic::new(
+            return Err(Error::tampered(Diagnostic::new(
                 reg.log_path(),
                 format!("line {} promotion.model", e.seq + 1),
                 "a registered model",
                 format!("`{}`", p.model),
-            )
-            .into());
+            )));
         }
     }
     for m in &st.models {
@@ -701,13 +698,12 @@ pub fn verify_anchored(dir: impl AsRef<Path>, anchor: Option<&Path>) -> Result<V
         .collect();
     for rel in artifact_files(&reg.dir) {
         if !registered.contains(&rel) {
-            return Err(Diagnostic::new(
+            return Err(Error::tampered(Diagnostic::new(
                 reg.dir.join(&rel),
                 "",
                 format!("an artifact registered in {LOG_FILE}"),
                 "a model file the log does not record: the log was truncated or emptied after it was registered",
-            )
-            .into());
+            )));
         }
     }
     let hashes: Vec<String> = entries.iter().map(|e| e.sha256.clone()).collect();
@@ -716,7 +712,7 @@ pub fn verify_anchored(dir: impl AsRef<Path>, anchor: Option<&Path>) -> Result<V
         anchors =
             biotwin_core::output::anchor::check_anchor_text(a, text, "registry", &hashes, &[])
                 .map_err(|m| {
-                    Error::from(Diagnostic::new(a, "", "an anchor the log still reaches", m))
+                    Error::tampered(Diagnostic::new(a, "", "an anchor the log still reaches", m))
                 })?
                 .lines;
     }
@@ -771,7 +767,7 @@ pub fn verify_enclosing(model: &Path) -> Result<(), Error> {
     for dir in abs.ancestors().skip(1) {
         if dir.join(LOG_FILE).is_file() {
             verify(dir).map_err(|e| {
-                Error::from(Diagnostic::new(
+                Error::tampered(Diagnostic::new(
                     model,
                     "",
                     format!("a model from a registry that verifies ({})", dir.display()),

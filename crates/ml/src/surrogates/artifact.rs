@@ -25,7 +25,8 @@ use super::metrics::Metrics;
 use super::pls::PlsModel;
 use super::unfold::UnfoldingSpec;
 use super::{Predict, Prediction, SurrogateError};
-use biotwin_core::error::{Diagnostic, Error};
+use crate::error::Error;
+use biotwin_core::error::Diagnostic;
 
 /// Format tag written into every artifact.
 pub const FORMAT: &str = "biotwin-surrogate/1";
@@ -233,7 +234,7 @@ impl Artifact {
     pub fn load(path: impl AsRef<Path>) -> Result<Artifact, Error> {
         let path = path.as_ref();
         let bad = |field: &str, expected: &str, found: String, line: Option<usize>| {
-            Error::from(Diagnostic::new(path, field, expected, found).at_line(line))
+            Error::artifact(Diagnostic::new(path, field, expected, found).at_line(line))
         };
         let artifact: Artifact = super::sealed::load(path, "artifact", "model artifact")?;
         if artifact.format != FORMAT {

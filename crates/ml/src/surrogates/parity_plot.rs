@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::Prediction;
 use super::metrics::Z_95;
-use biotwin_core::error::Error;
+use crate::error::Error;
 
 /// Renders the parity plot of target column `j` to an SVG string.
 /// `unit_label` is appended to the axis titles (e.g. "g/L"); values are
@@ -91,7 +91,7 @@ pub fn write_parity_svg(
 ) -> Result<(), Error> {
     let svg =
         parity_svg(observed, prediction, j, title, unit_label).map_err(|e| Error::io(path, e))?;
-    super::artifact::write_atomic(path, svg.as_bytes())
+    Ok(super::artifact::write_atomic(path, svg.as_bytes())?)
 }
 
 #[cfg(test)]

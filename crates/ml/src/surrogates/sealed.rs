@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::artifact::{content_sha256, write_atomic};
-use biotwin_core::error::{Diagnostic, Error};
+use crate::error::Error;
+use biotwin_core::error::Diagnostic;
 
 /// Writes `content` sealed under `key` (`pretty`: indented, for files a
 /// person may open).
@@ -28,7 +29,7 @@ pub fn save<T: Serialize>(path: &Path, key: &str, content: &T, pretty: bool) -> 
         serde_json::to_string(&sealed)
     }
     .map_err(|e| Error::io(path, e))?;
-    write_atomic(path, text.as_bytes())
+    Ok(write_atomic(path, text.as_bytes())?)
 }
 
 /// The envelope, hash first (a `serde_json::Map` would sort the keys).
@@ -54,7 +55,7 @@ impl Serialize for Sealed<'_> {
 pub fn load<T: DeserializeOwned>(path: &Path, key: &str, what: &str) -> Result<T, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let bad = |field: &str, expected: &str, found: String, line: Option<usize>| {
-        Error::from(Diagnostic::new(path, field, expected, found).at_line(line))
+        Error::artifact(Diagnostic::new(path, field, expected, found).at_line(line))
     };
     let mut root: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| bad("", &format!("a JSON {what}"), e.to_string(), Some(e.line())))?;

@@ -21,7 +21,8 @@ use super::pls::PlsParams;
 use super::unfold::UnfoldingSpec;
 use super::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
 use crate::data::{BatchRecord, Dataset};
-use biotwin_core::error::{Diagnostic, Error};
+use crate::error::Error;
+use biotwin_core::error::Diagnostic;
 
 /// Which model to fit, with its hyperparameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,24 +76,6 @@ impl Validation {
             Validation::KFold(k) => format!("kfold{k}_by_batch"),
             Validation::LeaveBatchOut => "leave_batch_out".into(),
             Validation::EdgeOfDoe { .. } => "edge_of_doe".into(),
-        }
-    }
-}
-
-/// Reports a surrogate failure as a biotwin error: a size problem is an input
-/// error; a numerical one names the model step (there is no simulation time).
-impl From<SurrogateError> for Error {
-    fn from(e: SurrogateError) -> Error {
-        match e {
-            SurrogateError::Shape {
-                what,
-                expected,
-                found,
-            } => Error::input("<model input>", what, expected, found),
-            SurrogateError::Numerical(message) => Error::Estimation {
-                task: "the surrogate model's fit or prediction".into(),
-                message,
-            },
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use biotwin_core::bioreactor::indpensim::estimate::{
     Estimator, LabSample, OnlineStep, Prior, Settings,
 };
-use biotwin_core::error::Error;
+use biotwin_ml::Error;
 use biotwin_ml::data::indpensim::{read_initial_conditions, read_recipe};
 use biotwin_ml::data::indpensim_historian::read_historian;
 use biotwin_ml::indpensim_forecast::{EvalSettings, evaluate_batch};
@@ -114,7 +114,7 @@ fn a_missing_tag_or_a_non_finite_reading_is_an_input_error() {
         .collect();
     write_gz(&path, &nan);
     let e = read_historian(&path, start, 2).unwrap_err();
-    assert!(matches!(e, Error::Input(_)), "{e}");
+    assert!(matches!(e, Error::Dataset(_)), "{e}");
     let e = e.to_string();
     assert!(
         e.contains("TEMP") && e.contains("finite") && e.contains("line"),

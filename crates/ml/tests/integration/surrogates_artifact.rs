@@ -1,7 +1,7 @@
 //! Saved models: identical predictions after a round trip, traceability
 //! fields present, and altered files refused.
 
-use biotwin_core::error::Error;
+use biotwin_ml::Error;
 use biotwin_ml::surrogates::artifact::{Artifact, SurrogateModel};
 use biotwin_ml::surrogates::gp::{GpParams, RbfKernel};
 use biotwin_ml::surrogates::pls::PlsParams;
@@ -80,7 +80,7 @@ fn round_trip_gives_identical_predictions() {
 fn refusal(path: &std::path::Path) -> String {
     match Artifact::load(path) {
         Ok(_) => panic!("an altered artifact was loaded"),
-        Err(e @ Error::Input(_)) => {
+        Err(e @ Error::Artifact(_)) => {
             assert_eq!(e.exit_code(), 2);
             e.to_string()
         }

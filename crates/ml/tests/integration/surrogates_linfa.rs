@@ -3,7 +3,6 @@
 //! load → identical predictions, bad hyper-parameters refused; the ndarray
 //! boundary; and biotwin's PLS cross-checked against linfa-pls.
 
-use biotwin_core::error::Error;
 use biotwin_ml::data::Dataset;
 use biotwin_ml::registry::Registry;
 use biotwin_ml::surrogates::forest::ForestParams;
@@ -166,7 +165,7 @@ fn bad_hyperparameters_are_refused_with_their_name_expected_and_found() {
     for (choice, field, found) in cases {
         let err = train(&ds, &spec(), &choice, &Validation::None).unwrap_err();
         assert_eq!(err.exit_code(), 2, "{err}");
-        let Error::Input(ds) = &err else {
+        let Some(ds) = err.diagnostics() else {
             panic!("{err:?}")
         };
         let d = &ds.0[0];

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::parallel::ParallelHybrid;
 use super::serial::SerialHybrid;
-use biotwin_core::error::{Diagnostic, Error};
+use crate::error::Error;
+use biotwin_core::error::Diagnostic;
 
 /// Format tag written into every hybrid artifact.
 pub const FORMAT: &str = "biotwin-hybrid/1";
@@ -70,7 +71,7 @@ impl HybridArtifact {
     pub fn load(path: impl AsRef<Path>) -> Result<HybridArtifact, Error> {
         let path = path.as_ref();
         let bad = |field: &str, expected: &str, found: String| {
-            Error::from(Diagnostic::new(path, field, expected, found))
+            Error::artifact(Diagnostic::new(path, field, expected, found))
         };
         let artifact: HybridArtifact =
             crate::surrogates::sealed::load(path, "artifact", "hybrid-model artifact")?;

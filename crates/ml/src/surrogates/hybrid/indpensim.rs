@@ -37,13 +37,13 @@
 //! fraction f (in-sample), inflated by √(n / (n − p)) for the p fitted
 //! weights, interpolated between the fractions 0, 0.1, …, 1.
 
+use crate::error::Error;
 use biotwin_core::bioreactor::indpensim::estimate::{
     LAB_BIOMASS, LAB_NH3, LAB_PAA, LAB_PENICILLIN, LAB_SUBSTRATE, LAB_VISCOSITY, LabSample, Noise,
     OnlineStep, Prior,
 };
 use biotwin_core::bioreactor::indpensim::ode::{self, Disturbances, Kinetics, State};
 use biotwin_core::bioreactor::indpensim::{Accuracy, N_STEPS, Recipe, STEP_H};
-use biotwin_core::error::Error;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +77,7 @@ pub fn load_batch(dir: &std::path::Path, id: &str, noisy: bool) -> Result<PenBat
     // error instead of a message.
     if !(truth.is_finite() && truth > 0.0) {
         let (path, line, _) = crate::data::indpensim_historian::batch_cell(dir, id, "final_P_gL")?;
-        return Err(Error::input(
+        return Err(Error::in_dataset(
             path,
             format!("line {line}, column `final_P_gL` (batch {id})"),
             "a positive final penicillin, g/L (errors are scored relative to it)",
@@ -281,18 +281,16 @@ pub fn mu_p(params: &PenHybridParams, weights: &[f64; N_WEIGHTS], t_h: f64, y: &
 /// PAA feed's concentrations.
 pub fn initial(batch: &PenBatch) -> Result<(State, Kinetics), Error> {
     let where_ = format!("batch {}", batch.id);
-    let lab0: &LabSample = batch
-        .record
-        .lab
-        .first()
-        .ok_or_else(|| Error::input(&where_, "lab samples", "a t = 0 lab sample", "none"))?;
-    let first: &OnlineStep =
-        batch.record.online.first().ok_or_else(|| {
-            Error::input(&where_, "online record", "at least one 0.2-h step", "none")
+    let lab0: &LabSample =
+        batch.record.lab.first().ok_or_else(|| {
+            Error::in_dataset(&where_, "lab samples", "a t = 0 lab sample", "none")
         })?;
+    let first: &OnlineStep = batch.record.online.first().ok_or_else(|| {
+        Error::in_dataset(&where_, "online record", "at least one 0.2-h step", "none")
+    })?;
     let need = |i: usize, name: &str| {
         lab0.values[i].filter(|v| v.is_finite()).ok_or_else(|| {
-            Error::input(
+            Error::in_dataset(
                 &where_,
                 format!("lab sample at {} h, `{name}`", lab0.time_h),
                 "a finite t = 0 result",
@@ -304,7 +302,7 @@ pub fn initial(batch: &PenBatch) -> Result<(State, Kinetics), Error> {
     let prior = Prior::default();
     let v = first.values;
     if let Some(j) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::input(
+        return Err(Error::in_dataset(
             &where_,
             format!("online reading of step 1, column {j}"),
             "a finite value",

@@ -25,8 +25,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use biotwin_core::definition::recipe::EventKind;
-use biotwin_core::error::{Diagnostic, Diagnostics, Error};
+use biotwin_core::error::{Diagnostic, Diagnostics};
 use biotwin_core::simulation::{Outcome, Scenario, load_process};
 
 /// A manifest parameter mapped onto a process setting.

@@ -193,13 +193,13 @@ impl ParallelHybrid {
 pub fn mechanistic_cqas(
     scenario: &Scenario,
     names: &[&str],
-) -> Result<Vec<f64>, biotwin_core::error::Error> {
+) -> Result<Vec<f64>, crate::error::Error> {
     let out = scenario.simulate(false)?;
     names
         .iter()
         .map(|n| {
             out.quality_value(n)
-                .ok_or_else(|| biotwin_core::error::Error::Numerical {
+                .ok_or_else(|| crate::error::Error::Numerical {
                     time_h: 0.0,
                     message: format!("the model reports no quality attribute `{n}`"),
                     state: String::new(),

@@ -36,8 +36,9 @@ use serde::{Deserialize, Serialize};
 
 use super::mechanistic::MechanisticSpec;
 use crate::data::batch::BatchRecord;
+use crate::error::Error;
 use crate::surrogates::{Fit, Predict, Prediction, SurrogateError, TrainingSet};
-use biotwin_core::error::{Diagnostic, Error};
+use biotwin_core::error::Diagnostic;
 use biotwin_core::fit::lm::{Control, LeastSquares, Linearisation, LmOptions, levenberg_marquardt};
 use biotwin_core::simulation::address::Address;
 use biotwin_core::simulation::{Outcome, Scenario};
