@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use super::ladder::{LADDER_FORMAT, Ladder};
-use biotwin_core::error::{Diagnostic, Error};
+use crate::Error;
+use biotwin_core::error::Diagnostic;
 use biotwin_ml::surrogates::Predict;
 use biotwin_ml::surrogates::artifact::content_sha256;
 
@@ -20,7 +21,12 @@ impl Ladder {
 
     /// Writes the sealed ladder atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        biotwin_ml::surrogates::sealed::save(path.as_ref(), "ladder", self, false)
+        Ok(biotwin_ml::surrogates::sealed::save(
+            path.as_ref(),
+            "ladder",
+            self,
+            false,
+        )?)
     }
 
     /// Reads a ladder, refusing it when its content does not match its hash
