@@ -76,7 +76,7 @@
 //! // The audit trail (configuration, batch start and end, ...) is an
 //! // intact hash chain.
 //! audit::verify(&store.audit()?).unwrap();
-//! # Ok::<(), crate::Error>(())
+//! # Ok::<(), biotwin_live::Error>(())
 //! ```
 
 #![warn(missing_docs)]

@@ -264,7 +264,7 @@ pub struct ApiToken {
 /// with `actor` (who made it).
 pub trait Accounts: Send + Sync {
     /// Creates an account with `password` (Argon2id-hashed). Errors
-    /// (`Error::Input`): an invalid user id or full name, an empty tenant, a
+    /// (`Error::Account`): an invalid user id or full name, an empty tenant, a
     /// password that fails the policy ([`check_new_password`]), an id taken.
     fn add_user(&self, new: &NewUser, password: &str, actor: &str) -> Result<User, crate::Error>;
     /// Disables or re-enables an account; errors when there is no such user.
