@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use biotwin::data::tag_map::conversion;
-use biotwin::error::Error;
+use biotwin::live::Error;
 use biotwin::live::config::{BatchConfig, SiteConfig, TagConfig, TenantConfig};
 use biotwin::live::engine::{Engine, EngineOptions, PredictorFactory};
 use biotwin::live::factory::SiteFactory;
@@ -182,8 +182,8 @@ fn main() -> Result<(), Error> {
         .join("process-models/processes/xing2010-reference.toml");
 
     // The plant trajectory.
-    let def = load_process(&process).map_err(Error::Input)?;
-    let mut sc = Scenario::from_definition(&def).map_err(Error::Input)?;
+    let def = load_process(&process).map_err(Error::from)?;
+    let mut sc = Scenario::from_definition(&def).map_err(Error::from)?;
     if let Some(j) = sc.family.params().iter().position(|s| s.name == "mu_max") {
         sc.params_si[j] *= 1.05;
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use biotwin::data::tag_map::conversion;
-use biotwin::error::Error;
+use biotwin::live::Error;
 use biotwin::live::config::{BatchConfig, SiteConfig, TagConfig, TenantConfig};
 use biotwin::live::engine::{Engine, EngineOptions, PredictorFactory};
 use biotwin::live::sqlite_store::SqliteStore;

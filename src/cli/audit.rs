@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use super::CliError;
+use crate::error::{Diagnostic, Error};
+use crate::live::Error as LiveError;
 use crate::live::Store;
 use crate::live::audit::verify;
 use crate::live::pg_store::PgStore;
@@ -66,7 +68,7 @@ pub enum AuditCommand {
     },
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     match a.command {
         AuditCommand::Show {
             store,
@@ -98,7 +100,7 @@ pub fn run(a: Args) -> Result<(), Error> {
                             "chain",
                             "the anchor of a store given with --store or a registry given with --registry",
                             format!("an anchor of a `{other}` chain"),
-                        ));
+                        ).into());
                     }
                 }
             }
@@ -112,7 +114,8 @@ pub fn run(a: Args) -> Result<(), Error> {
                         "--registry",
                         "an existing model registry directory",
                         format!("`{}` (no such directory)", dir.display()),
-                    ));
+                    )
+                    .into());
                 }
                 let v = crate::registry::verify_anchored(&dir, registry_anchor.as_deref())?;
                 outln!(
@@ -138,7 +141,7 @@ pub fn run(a: Args) -> Result<(), Error> {
 }
 
 /// The `chain` of an anchor file's first complete line.
-fn anchor_chain(path: &std::path::Path) -> Result<String, Error> {
+fn anchor_chain(path: &std::path::Path) -> Result<String, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -151,11 +154,12 @@ fn anchor_chain(path: &std::path::Path) -> Result<String, Error> {
                 "an anchor file written by biotwin (JSON lines)",
                 "no complete anchor line",
             )
+            .into()
         })
 }
 
 /// The PostgreSQL store `--store` names, if it is a URL.
-fn pg(store: &std::path::Path) -> Result<Option<PgStore>, Error> {
+fn pg(store: &std::path::Path) -> Result<Option<PgStore>, CliError> {
     match store.to_str().filter(|s| crate::live::pg_store::is_url(s)) {
         None => Ok(None),
         Some(url) => Ok(Some(PgStore::open(&super::store::target(
@@ -167,24 +171,25 @@ fn pg(store: &std::path::Path) -> Result<Option<PgStore>, Error> {
 /// The anchor files' text, read before any chain is (see
 /// [`crate::output::anchor::read_anchor_text`]: read after, a line a
 /// running writer appends meanwhile would look like a truncation).
-fn read_anchors(files: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, Error> {
+fn read_anchors(files: &[PathBuf]) -> Result<Vec<(PathBuf, String)>, CliError> {
     files
         .iter()
         .map(|f| {
             crate::output::anchor::read_anchor_text(f)
                 .map(|t| (f.clone(), t))
-                .map_err(|m| Error::input(f, "", "a readable anchor file", m))
+                .map_err(|m| Error::input(f, "", "a readable anchor file", m).into())
         })
         .collect()
 }
 
-fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Error> {
+fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), CliError> {
     if let Some(s) = pg(store)? {
         let shown = PathBuf::from(s.shown());
         let anchors = read_anchors(anchors)?;
         return verify_chains(&shown, s.audit()?, s.verify_records()?, anchors, &|| {
             s.chain_hashes()
-        });
+        })
+        .map_err(CliError::from);
     }
     if !store.is_file() {
         return Err(Error::input(
@@ -192,7 +197,8 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
             "--store",
             "an existing live store (SQLite file)",
             format!("`{}` (no such file)", store.display()),
-        ));
+        )
+        .into());
     }
     let s = SqliteStore::open_existing(store)?;
     if !s.has_table("audit")? {
@@ -201,7 +207,8 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
             "audit",
             "the store's audit table",
             "no such table: it was dropped",
-        ));
+        )
+        .into());
     }
     let mut files: Vec<PathBuf> = anchors.to_vec();
     if files.is_empty() {
@@ -212,26 +219,35 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
         );
     }
     let anchors = read_anchors(&files)?;
-    verify_chains(store, s.audit()?, s.verify_records()?, anchors, &|| {
-        s.chain_hashes()
-    })
+    Ok(verify_chains(
+        store,
+        s.audit()?,
+        s.verify_records()?,
+        anchors,
+        &|| s.chain_hashes(),
+    )?)
 }
 
 /// Checks the audit chain, the records against the ledger and the anchor
-/// files, for either store.
+/// files, for either store. What fails verification is
+/// [`LiveError::Tampered`]: a broken chain, a record that differs from the
+/// ledger, an anchor the chains no longer reach.
 fn verify_chains(
     store: &std::path::Path,
     trail: Vec<crate::live::AuditEntry>,
     records: Result<crate::live::ledger::RecordsVerified, Vec<String>>,
     anchors: Vec<(PathBuf, String)>,
-    chain_hashes: &dyn Fn() -> Result<(Vec<String>, Vec<String>), Error>,
-) -> Result<(), Error> {
+    chain_hashes: &dyn Fn() -> crate::live::Result<(Vec<String>, Vec<String>)>,
+) -> crate::live::Result<()> {
     let head = verify(&trail).map_err(|b| {
-        Error::input(
-            store,
-            format!("audit[{}]", b.index),
-            "an intact hash chain",
-            b.to_string(),
+        LiveError::Tampered(
+            Diagnostic::new(
+                store,
+                format!("audit[{}]", b.index),
+                "an intact hash chain",
+                b.to_string(),
+            )
+            .into(),
         )
     })?;
     outln!("audit trail intact: {} entries, head {head}", trail.len());
@@ -249,14 +265,14 @@ fn verify_chains(
         Err(problems) => {
             let mut d = crate::error::Diagnostics::new();
             for p in problems {
-                d.push(crate::error::Diagnostic::new(
+                d.push(Diagnostic::new(
                     store,
                     "records",
                     "every record as chained in the ledger",
                     p,
                 ));
             }
-            return Err(Error::Input(d));
+            return Err(LiveError::Tampered(d));
         }
     }
     if trail.iter().any(|e| e.action == "store.records_adopted") {
@@ -272,7 +288,11 @@ fn verify_chains(
     let (ledger, audit) = chain_hashes()?;
     for (f, text) in anchors {
         let c = crate::output::anchor::check_anchor_text(&f, &text, "live-store", &ledger, &audit)
-            .map_err(|m| Error::input(&f, "", "an anchor the store's chains still reach", m))?;
+            .map_err(|m| {
+                LiveError::Tampered(
+                    Diagnostic::new(&f, "", "an anchor the store's chains still reach", m).into(),
+                )
+            })?;
         outln!(
             "anchor {}: {} lines, all reached; latest: {} ledger entries, {} audit entries",
             f.display(),
@@ -302,7 +322,7 @@ fn show(
     since: Option<&str>,
     tenant: Option<&str>,
     json: bool,
-) -> Result<(), Error> {
+) -> Result<(), CliError> {
     let since = since
         .map(|t| {
             crate::live::audit::parse_since(t).map_err(|e| {
@@ -310,7 +330,7 @@ fn show(
                     "<command line>",
                     "--since",
                     crate::live::audit::SINCE_EXPECTED,
-                    e,
+                    e.to_string(),
                 )
             })
         })
@@ -324,7 +344,8 @@ fn show(
                     "--store",
                     "an existing live store (SQLite file)",
                     format!("`{}` (no such file)", store.display()),
-                ));
+                )
+                .into());
             }
             SqliteStore::open_existing(store)?.audit()?
         }

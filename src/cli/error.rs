@@ -2,15 +2,30 @@
 //! whole (its variants and its `source()` chain), and the one mapping of an
 //! error to the process's exit code.
 //!
-//! `biotwin-live` returns the core's error today; it arrives through
-//! [`CliError::Core`].
+//! | variant | crate | its error |
+//! |---|---|---|
+//! | [`CliError::Core`] | `biotwin-core` | input diagnostics, numerical, estimation, I/O |
+//! | [`CliError::Ml`] | `biotwin-ml` | datasets, surrogates, the registry, artifacts, calibration |
+//! | [`CliError::Downstream`] | `biotwin-downstream` | columns, unit operations, trains |
+//! | [`CliError::Transfer`] | `biotwin-transfer` | the transfer study |
+//! | [`CliError::Live`] | `biotwin-live` | the store, sources, the site configuration, accounts, the web service, the predictors |
+//!
+//! Every variant prints its crate's error as it is (`transparent`), so what a
+//! user reads (file, line, field, expected, found) does not depend on which
+//! crate found it, and [`CliError::exit_code`] asks that crate for the code.
+//! A command that calls a crate with its own error returns `CliError`
+//! (`simulate`, `transfer`, `models`, and every command that calls live mode:
+//! `live`, `serve`, `audit`, `users`, `store`, `promote`, `evaluate` and
+//! `train`); the others return the core's error, joined in `cli::run`, and an
+//! ML error reaching them arrives converted into the core's (same text and
+//! exit code; the variant is lost).
 
 use crate::error::{Diagnostic, Diagnostics, Error};
 
 /// An error of any command, from whichever crate it came.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The core's (and today the live crate's) error: input, numerical,
+    /// The core's error: input, numerical,
     /// estimation or I/O.
     #[error(transparent)]
     Core(#[from] Error),
@@ -24,6 +39,10 @@ pub enum CliError {
     /// calibration).
     #[error(transparent)]
     Ml(#[from] biotwin_ml::Error),
+    /// Live mode's error (the store, sources, the site configuration,
+    /// accounts, the web service, the predictors).
+    #[error(transparent)]
+    Live(#[from] crate::live::Error),
 }
 
 impl CliError {
@@ -35,6 +54,7 @@ impl CliError {
             CliError::Downstream(e) => e.exit_code(),
             CliError::Transfer(e) => e.exit_code(),
             CliError::Ml(e) => e.exit_code(),
+            CliError::Live(e) => e.exit_code(),
         }
     }
 }
@@ -84,6 +104,59 @@ mod tests {
         );
     }
 
+    /// Live mode's errors keep their exit code, their text and their
+    /// source through the binary's error: a store failure (1, the
+    /// backend's error as the source), tampering found by verification (2),
+    /// a numerical failure of a predictor (3), and a core error passed
+    /// through live (its own code).
+    #[test]
+    fn live_errors_keep_their_exit_code_text_and_sources() {
+        use crate::live::Error as LiveError;
+        use crate::live::error::Backend;
+        let sqlite = rusqlite_error();
+        let e = CliError::from(LiveError::store("site.db", Backend::Sqlite, sqlite));
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.to_string(), "site.db: SQLite: database is locked");
+        let source = e.source().expect("the backend's error is kept");
+        assert_eq!(source.to_string(), "database is locked");
+        assert!(source.downcast_ref::<rusqlite::Error>().is_some());
+        let e = CliError::from(LiveError::Tampered(
+            Diagnostic::new(
+                "site.db",
+                "audit[2]",
+                "an intact hash chain",
+                "entry 2 altered",
+            )
+            .into(),
+        ));
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "1 problem found:\n  site.db: audit[2]: expected an intact hash chain, found entry 2 altered\n"
+        );
+        let e = CliError::from(LiveError::Numerical {
+            time_h: 1.0,
+            message: "forecast has a non-finite mean".into(),
+            state: String::new(),
+        });
+        assert_eq!(e.exit_code(), 3);
+        assert!(
+            e.to_string()
+                .starts_with("numerical failure at t = 3600 s (1.0000 h)")
+        );
+        let e = CliError::from(LiveError::from(Error::io("m.toml", "gone")));
+        assert_eq!((e.exit_code(), e.to_string().as_str()), (1, "m.toml: gone"));
+    }
+
+    /// What SQLite answers when another connection holds the write lock
+    /// past the busy timeout (SQLITE_BUSY, code 5).
+    fn rusqlite_error() -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(5),
+            Some("database is locked".into()),
+        )
+    }
+
     /// Input diagnostics from any crate exit 2 with the diagnostic's text.
     #[test]
     fn input_errors_exit_2_from_every_crate() {
@@ -93,7 +166,9 @@ mod tests {
         let tr = CliError::from(crate::transfer::Error::from(d()));
         let ml = CliError::from(biotwin_ml::Error::from(d()));
         let ml_dataset = CliError::from(biotwin_ml::Error::dataset(d()));
-        for e in [core, ds, tr, ml, ml_dataset] {
+        
+        let live = CliError::from(crate::live::Error::Config(d().into()));
+        for e in [core, ds, tr, ml, ml_dataset, live] {
             assert_eq!(e.exit_code(), 2);
             assert_eq!(
                 e.to_string(),

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::CliError;
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::registry::Registry;
@@ -78,7 +79,7 @@ fn is_ladder_file(path: &Path) -> bool {
 
 /// MODEL as given on the command line: a ladder file, else an artifact
 /// (path or registry id).
-pub(crate) fn resolve_any(model: &str, registry: &Path) -> Result<Evaluable, Error> {
+pub(crate) fn resolve_any(model: &str, registry: &Path) -> Result<Evaluable, CliError> {
     let p = Path::new(model);
     if is_ladder_file(p) {
         crate::registry::verify_enclosing(p)?;
@@ -164,7 +165,7 @@ pub(crate) fn resolve(
     ))
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     let (artifact, held, source) = match resolve_any(&a.model, &a.registry)? {
         Evaluable::Artifact(artifact, held, source) => (*artifact, held, source),
         Evaluable::Ladder(shared, source) => return run_ladder(&a, shared, &source),
@@ -176,7 +177,8 @@ pub fn run(a: Args) -> Result<(), Error> {
             &held,
             artifact.training_data_hash.as_deref(),
             &source,
-        );
+        )
+        .map_err(CliError::from);
     }
     if a.held_out {
         return Err(Error::input(
@@ -184,7 +186,8 @@ pub fn run(a: Args) -> Result<(), Error> {
             "--held-out",
             "a serial hybrid on IndPenSim as MODEL",
             artifact.model.kind().to_string(),
-        ));
+        )
+        .into());
     }
     if !a.fractions.is_empty() {
         return Err(Error::input(
@@ -192,7 +195,8 @@ pub fn run(a: Args) -> Result<(), Error> {
             "--fractions",
             "a live surrogate ladder as MODEL (a single model has one cut-off)",
             source,
-        ));
+        )
+        .into());
     }
     let ds = Dataset::load(&a.dataset)?;
     let is_training = artifact.training_data_hash.as_deref() == Some(ds.content_hash.as_str());
@@ -211,7 +215,8 @@ pub fn run(a: Args) -> Result<(), Error> {
                     "--batches",
                     "batch ids of the dataset",
                     format!("`{id}`"),
-                ));
+                )
+                .into());
             }
         }
     }
@@ -222,7 +227,8 @@ pub fn run(a: Args) -> Result<(), Error> {
                 "--extrapolation",
                 "batch ids of the dataset",
                 format!("`{id}`"),
-            ));
+            )
+            .into());
         }
     }
     let ev = evaluate(&artifact, &ds, batches.as_deref())?;
@@ -386,7 +392,7 @@ fn run_ladder(
     a: &Args,
     shared: std::sync::Arc<crate::live::surrogate::SharedLadder>,
     source: &str,
-) -> Result<(), Error> {
+) -> Result<(), CliError> {
     refuse_feature_options(
         a,
         "a single-model artifact as MODEL (not supported for a ladder)",
@@ -403,7 +409,8 @@ fn run_ladder(
             "--fractions",
             "fractions of batch time in (0, 1]",
             f.to_string(),
-        ));
+        )
+        .into());
     }
     let ds = Dataset::load(&a.dataset)?;
     for id in &a.batches {
@@ -413,7 +420,8 @@ fn run_ladder(
                 "--batches",
                 "batch ids of the dataset",
                 format!("`{id}`"),
-            ));
+            )
+            .into());
         }
     }
     super::evaluate_ladder::run(

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::CliError;
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::live::surrogate::SharedLadder;
@@ -37,7 +38,7 @@ pub(crate) fn run(
     batches: &[String],
     fractions: &[f64],
     json: Option<&Path>,
-) -> Result<(), Error> {
+) -> Result<(), CliError> {
     let l = &shared.ladder;
     let ids = choose_batches(&shared, ds, batches);
     let ev = evaluate_ladder(&shared, ds, &ids, fractions)?;

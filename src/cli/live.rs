@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::CliError;
 use crate::error::Error;
 use crate::live::Store;
 use crate::live::config::SiteConfig;
@@ -60,7 +61,7 @@ pub fn default_factory(cfg: &SiteConfig) -> Arc<dyn PredictorFactory> {
     )
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     if let Some(s) = a.speed
         && (s.is_nan() || s < 0.0)
     {
@@ -69,7 +70,8 @@ pub fn run(a: Args) -> Result<(), Error> {
             "--speed",
             "a factor >= 0 (0 = as fast as possible)",
             s.to_string(),
-        ));
+        )
+        .into());
     }
     super::live_at::check(&a.at)?;
     let mut site = SiteConfig::read(&a.config)?;
@@ -85,7 +87,7 @@ pub fn run(a: Args) -> Result<(), Error> {
                 "--model",
                 "the name (or promoted id) of a calibrated model in the registry: live mode serves promoted models only (register a model file with `biotwin fit --register NAME`, then `biotwin promote`)",
                 format!("the model file `{m}`"),
-            ));
+            ).into());
         }
         if site.registry.is_none() {
             site.registry = Some(PathBuf::from("models"));
@@ -152,7 +154,7 @@ pub fn run(a: Args) -> Result<(), Error> {
                 "live: sources done; still serving http://{}/ until Ctrl-C",
                 server.addr()
             );
-            server.wait()
+            Ok(server.wait()?)
         }
         None => Ok(()),
     }
@@ -160,7 +162,7 @@ pub fn run(a: Args) -> Result<(), Error> {
 
 /// The latest forecast of every batch of the site and its open alerts: what
 /// QA wants to see first, without opening the store.
-fn print_latest(cfg: &SiteConfig, store: &dyn Store) -> Result<(), Error> {
+fn print_latest(cfg: &SiteConfig, store: &dyn Store) -> Result<(), CliError> {
     for b in &cfg.batches {
         let Some(p) = store.predictions(&b.tenant, &b.id)?.pop() else {
             outln!("batch {} ({}): no forecast yet", b.id, b.tenant);

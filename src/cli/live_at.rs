@@ -6,19 +6,21 @@
 //! planned duration (planned end − start in the site file): what QA saw at
 //! that moment, not a recomputation.
 
+use super::CliError;
 use crate::error::Error;
 use crate::live::config::SiteConfig;
 use crate::live::{PredictionRecord, Store};
 
 /// Refuses fractions outside (0, 1].
-pub(crate) fn check(at: &[f64]) -> Result<(), Error> {
+pub(crate) fn check(at: &[f64]) -> Result<(), CliError> {
     if let Some(f) = at.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
         return Err(Error::input(
             "<command line>",
             "--at",
             "fractions of the planned batch duration in (0, 1]",
             f.to_string(),
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -32,7 +34,7 @@ pub(crate) fn current_at(records: &[PredictionRecord], t_s: f64) -> Option<&Pred
         .max_by_key(|p| p.seq)
 }
 
-pub(crate) fn print_at(cfg: &SiteConfig, store: &dyn Store, at: &[f64]) -> Result<(), Error> {
+pub(crate) fn print_at(cfg: &SiteConfig, store: &dyn Store, at: &[f64]) -> Result<(), CliError> {
     let mut at = at.to_vec();
     at.sort_by(f64::total_cmp);
     for b in &cfg.batches {

@@ -45,7 +45,7 @@ fn sign(
     store: &std::path::Path,
     meaning: &str,
     reason: &str,
-) -> Result<(SqliteStore, Signature), Error> {
+) -> Result<(SqliteStore, Signature), CliError> {
     let meaning = Meaning::parse(meaning).ok_or_else(|| {
         Error::input(
             "<command line>",
@@ -55,14 +55,15 @@ fn sign(
         )
     })?;
     crate::live::users::check_reason(reason)
-        .map_err(|e| Error::input("<command line>", "--reason", e, "-"))?;
+        .map_err(|e| Error::input("<command line>", "--reason", e.to_string(), "-"))?;
     if !store.is_file() {
         return Err(Error::input(
             "<command line>",
             "--accounts",
             "an existing live store holding user accounts",
             format!("`{}` (no such file)", store.display()),
-        ));
+        )
+        .into());
     }
     let s = SqliteStore::open(store)?;
     let user = s
@@ -83,19 +84,22 @@ fn sign(
             "--sign-as",
             "a QA reviewer or process engineer (roles that sign promotions)",
             format!("`{user_id}`, a {}", user.role.label()),
-        ));
+        )
+        .into());
     }
     let pw = super::users::read_password(&format!("Password of {user_id} (signing): "), false)?;
     let now = crate::live::users::now_unix_s();
     let signer = s
         .check_password(user_id, &pw, "signature", now)?
-        .map_err(|r| {
-            Error::input(
+        .map_err(|r| crate::live::Error::Account {
+            diagnostics: crate::error::Diagnostic::new(
                 "<password>",
                 "--sign-as",
                 format!("the password of {user_id}"),
                 format!("signature refused: {r}"),
             )
+            .into(),
+            refusal: Some(r),
         })?;
     Ok((
         s,

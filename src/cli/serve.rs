@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::CliError;
 use crate::error::Error;
 use crate::live::config::SiteConfig;
 use crate::live::web::background::{Background, spawn};
@@ -21,7 +22,7 @@ pub struct Args {
     pub addr: SocketAddr,
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     let cfg = SiteConfig::read(&a.config)?;
     if !crate::live::opened::exists(&cfg) {
         return Err(Error::input(
@@ -29,15 +30,16 @@ pub fn run(a: Args) -> Result<(), Error> {
             "store.path",
             "an existing live store (made by `biotwin live --config FILE`)",
             format!("`{}` (no such file)", cfg.store_path.display()),
-        ));
+        )
+        .into());
     }
-    start(&cfg, a.addr)?.wait()
+    Ok(start(&cfg, a.addr)?.wait()?)
 }
 
 /// Starts the server over the site's store with the site's tenants, on its
 /// own connection to the store: with the WAL journal its reads neither wait
 /// for nor block an engine writing through another connection.
-pub(crate) fn start(cfg: &SiteConfig, addr: SocketAddr) -> Result<Background, Error> {
+pub(crate) fn start(cfg: &SiteConfig, addr: SocketAddr) -> Result<Background, CliError> {
     let store = crate::live::opened::open(cfg)?;
     let tenants: Vec<(String, String)> = cfg
         .tenants

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::CliError;
 use crate::error::Error;
 use crate::live::config::SiteConfig;
 use crate::live::pg_store::{self, PgStore, PgTarget};
@@ -56,14 +57,18 @@ pub enum StoreCommand {
 }
 
 /// A URL from the command line, checked as the site file's is.
-pub(crate) fn target(flag: &str, url: &str, password_env: Option<&str>) -> Result<PgTarget, Error> {
+pub(crate) fn target(
+    flag: &str,
+    url: &str,
+    password_env: Option<&str>,
+) -> Result<PgTarget, CliError> {
     let t = PgTarget::new(url, password_env);
     t.parse()
         .map_err(|(expected, found)| Error::input("<command line>", flag, expected, found))?;
     Ok(t)
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     match a.command {
         StoreCommand::Migrate {
             config,

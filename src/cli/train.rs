@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 mod indpensim;
 
+use super::CliError;
 use super::train_linfa::{LinfaArgs, LinfaKind};
 use crate::data::{Dataset, SignalKind};
 use crate::error::Error;
@@ -242,21 +243,22 @@ fn engine(device: Device) -> Result<NnDevice, Error> {
     Ok(NnDevice::Rust)
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     if !(a.cutoff > 0.0 && a.cutoff <= 1.0) {
         return Err(Error::input(
             "<command line>",
             "--cutoff",
             "a fraction of batch time in (0, 1]",
             format!("{}", a.cutoff),
-        ));
+        )
+        .into());
     }
     let nn_device = nn_device(&a)?;
     if a.model == Kind::SerialHybrid
         && a.mechanistic.is_none()
         && indpensim::is_indpensim(&a.dataset)
     {
-        return indpensim::run(&a);
+        return indpensim::run(&a).map_err(CliError::from);
     }
     if a.iterations.is_some() {
         return Err(Error::input(
@@ -264,7 +266,8 @@ pub fn run(a: Args) -> Result<(), Error> {
             "--iterations",
             "--model serial-hybrid on an IndPenSim data set",
             format!("--model {}", model_name(a.model)),
-        ));
+        )
+        .into());
     }
     a.linfa
         .check_applies(a.model.linfa(), &model_name(a.model))?;
@@ -297,7 +300,8 @@ pub fn run(a: Args) -> Result<(), Error> {
                     .join(", ")
             ),
             format!("`{t}`"),
-        ));
+        )
+        .into());
     }
     bar.set_message("unfolding batches");
     let offline = list_or(&a.offline, || {
@@ -390,7 +394,8 @@ pub fn run(a: Args) -> Result<(), Error> {
             "--kernel",
             "--model gp, or --model hybrid --corrector gp (the kernel of a GP)",
             format!("--model {:?}", a.model).to_lowercase(),
-        ));
+        )
+        .into());
     }
     let length_scales = match a.kernel.unwrap_or(KernelKind::Isotropic) {
         KernelKind::Isotropic => vec![(n_features.max(1) as f64).sqrt()],
@@ -449,7 +454,7 @@ pub fn run(a: Args) -> Result<(), Error> {
                         c.parameter
                     ),
                     names.join(","),
-                ));
+                ).into());
             }
             // Conditioned on each batch's data up to the cut-off; gal_ref
             // fitted to galactosylation when the dataset's mechanistic
@@ -546,7 +551,7 @@ fn run_ladder(
     spec: &UnfoldingSpec,
     choice: ModelChoice,
     validation: &Validation,
-) -> Result<(), Error> {
+) -> Result<(), CliError> {
     use crate::live::surrogate::ladder::{LadderConfig, RungModel, train_ladder};
     let training: Vec<String> = match validation {
         Validation::Holdout(h) => ds
@@ -561,7 +566,8 @@ fn run_ladder(
                 "--ladder",
                 "no validation option or --holdout (each rung is validated by leave-batch-out)",
                 other.label(),
-            ));
+            )
+            .into());
         }
     };
     let config = LadderConfig {
@@ -587,7 +593,7 @@ fn run_ladder(
                     "--model",
                     "pls, gp, elastic-net, svr or random-forest with --ladder (the rungs of a live ladder)",
                     model_name(a.model),
-                ));
+                ).into());
             }
         },
         interval_level: 0.9,

@@ -8,6 +8,7 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
+use super::CliError;
 use crate::error::Error;
 use crate::live::sqlite_store::SqliteStore;
 use crate::live::users::{Accounts, NewUser, Role, User};
@@ -112,7 +113,7 @@ fn actor() -> String {
 /// An existing store (only `add` may create a SQLite one): a SQLite file,
 /// or a PostgreSQL site database (`postgres://user@host:port/db`, password
 /// from `PGPASSWORD`; migrated with `biotwin store migrate`).
-fn open(store: &Path, create: bool) -> Result<Box<dyn Accounts>, Error> {
+fn open(store: &Path, create: bool) -> Result<Box<dyn Accounts>, CliError> {
     if let Some(url) = store.to_str().filter(|s| crate::live::pg_store::is_url(s)) {
         let t = crate::live::pg_store::PgTarget::new(url, None);
         return Ok(Box::new(crate::live::pg_store::PgStore::open(&t)?));
@@ -123,7 +124,8 @@ fn open(store: &Path, create: bool) -> Result<Box<dyn Accounts>, Error> {
             "--store",
             "an existing live store (made by `biotwin live` or `biotwin users add`)",
             format!("`{}` (no such file)", store.display()),
-        ));
+        )
+        .into());
     }
     if !store.is_file() {
         eprintln!(
@@ -136,7 +138,7 @@ fn open(store: &Path, create: bool) -> Result<Box<dyn Accounts>, Error> {
 
 /// A password from a prompt without echo (asked twice when `confirm`), or
 /// one line of standard input when it is not a terminal.
-pub(crate) fn read_password(prompt: &str, confirm: bool) -> Result<String, Error> {
+pub(crate) fn read_password(prompt: &str, confirm: bool) -> Result<String, CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         let mut line = String::new();
@@ -151,7 +153,8 @@ pub(crate) fn read_password(prompt: &str, confirm: bool) -> Result<String, Error
                 "password",
                 "the password as one line on standard input (or run in a terminal for a prompt)",
                 "nothing",
-            ));
+            )
+            .into());
         }
         return Ok(pw);
     }
@@ -165,7 +168,8 @@ pub(crate) fn read_password(prompt: &str, confirm: bool) -> Result<String, Error
                 "password",
                 "the same password twice",
                 "two different ones",
-            ));
+            )
+            .into());
         }
     }
     Ok(pw)
@@ -193,7 +197,7 @@ fn show(u: &User) -> String {
     )
 }
 
-pub fn run(a: Args) -> Result<(), Error> {
+pub fn run(a: Args) -> Result<(), CliError> {
     match a.command {
         UsersCommand::Add {
             store,
@@ -211,10 +215,22 @@ pub fn run(a: Args) -> Result<(), Error> {
                 )
             })?;
             // Check the id and name before asking for a password.
-            crate::live::users::check_user_id(&user)
-                .map_err(|e| Error::input("<command line>", "--user", e, format!("`{user}`")))?;
-            crate::live::users::check_full_name(&name)
-                .map_err(|e| Error::input("<command line>", "--name", e, format!("`{name}`")))?;
+            crate::live::users::check_user_id(&user).map_err(|e| {
+                Error::input(
+                    "<command line>",
+                    "--user",
+                    e.to_string(),
+                    format!("`{user}`"),
+                )
+            })?;
+            crate::live::users::check_full_name(&name).map_err(|e| {
+                Error::input(
+                    "<command line>",
+                    "--name",
+                    e.to_string(),
+                    format!("`{name}`"),
+                )
+            })?;
             let pw = read_password(&format!("Password for {user}: "), true)?;
             crate::live::users::check_new_password(&user, &pw)
                 .map_err(|(e, f)| Error::input("<password>", "password", e, f))?;

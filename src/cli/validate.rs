@@ -119,6 +119,9 @@ fn into_diagnostics(e: impl Into<super::CliError>) -> Diagnostics {
         CliError::Core(Error::Input(d))
         | CliError::Downstream(downstream::error::Error::Core(Error::Input(d)))
         | CliError::Transfer(transfer::Error::Core(Error::Input(d))) => d,
+        CliError::Live(e) if e.diagnostics().is_some() => {
+            e.diagnostics().cloned().unwrap_or_default()
+        }
         other => crate::error::Diagnostic::new("", "", "a readable file", other.to_string()).into(),
     }
 }

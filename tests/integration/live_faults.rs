@@ -11,7 +11,7 @@
 
 use crate::live_support;
 
-use biotwin::error::Error;
+use biotwin::live::Error;
 use biotwin::live::config::{DataFormat, SiteConfig};
 use biotwin::live::mapping::Rejection;
 use biotwin::live::replay::ReplaySource;
@@ -269,7 +269,7 @@ impl Source for Flaky {
     fn poll(&mut self) -> Result<Poll, Error> {
         self.polls += 1;
         if self.polls >= self.at && self.polls < self.at + self.fail {
-            return Err(Error::io(
+            return Err(Error::source_failed(
                 "opc.tcp://historian:4840",
                 "connection reset by peer",
             ));

@@ -38,7 +38,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use biotwin_core::error::Error;
+use biotwin_live::Error;
 use biotwin_live::config::{BatchConfig, SiteConfig, TagConfig, TenantConfig};
 use biotwin_live::engine::{Engine, EngineOptions, PredictorFactory};
 use biotwin_live::pg_lease::PgBatchLeases;

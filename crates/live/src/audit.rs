@@ -129,14 +129,16 @@ pub const SINCE_EXPECTED: &str = "an RFC 3339 UTC time like 2026-12-05T12:00:00Z
 
 /// A `--since` / `since=` value: an RFC 3339 UTC time
 /// (`2026-12-05T12:00:00Z`) or Unix seconds. The error is the text found.
-pub fn parse_since(text: &str) -> Result<f64, String> {
+pub fn parse_since(text: &str) -> Result<f64, crate::error::TimeError> {
     let t = text.trim();
     if let Ok(v) = t.parse::<f64>()
         && v.is_finite()
     {
         return Ok(v);
     }
-    biotwin_ml::data::timestamp::parse_rfc3339(t).map_err(|_| format!("`{t}`"))
+    biotwin_ml::data::timestamp::parse_rfc3339(t).map_err(|_| crate::error::TimeError {
+        found: t.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -174,7 +176,10 @@ mod tests {
         assert_eq!(ids(select(&c, None, None, Some(1.0e9 + 2.0))), [2, 3]);
         assert_eq!(parse_since("2001-09-09T01:46:40Z").unwrap(), 1.0e9);
         assert_eq!(parse_since("1000000000").unwrap(), 1.0e9);
-        assert_eq!(parse_since("yesterday").unwrap_err(), "`yesterday`");
+        assert_eq!(
+            parse_since("yesterday").unwrap_err().to_string(),
+            "`yesterday`"
+        );
     }
 
     #[test]

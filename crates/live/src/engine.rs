@@ -49,7 +49,7 @@ use super::mapping::{BatchMapper, Rejection, RejectionCounts};
 use super::{
     AlertRecord, BatchInfo, Observation, Poll, PredictionRecord, Predictor, Reading, Source, Store,
 };
-use biotwin_core::error::Error;
+use crate::Error;
 
 /// A reading due this soon counts as available now for `run(once)`.
 const PACE_SLACK: Duration = Duration::from_millis(50);
@@ -456,7 +456,7 @@ impl Engine {
             None => self.factory.create(b)?,
             Some(_) => {
                 let started = started_model(audit, &b.tenant, &b.id).map_err(|e| {
-                    Error::input(
+                    Error::config(
                         &self.cfg.file,
                         format!("batches.{}", b.id),
                         "a batch whose recorded model (audit `batch.started`) can be read",
@@ -1297,7 +1297,7 @@ pub fn open_source_at(
     let path = || {
         s.path
             .clone()
-            .ok_or_else(|| Error::input("<site file>", "sources.path", "a file path", "none"))
+            .ok_or_else(|| Error::config("<site file>", "sources.path", "a file path", "none"))
     };
     match s.kind {
         SourceKind::Replay => {
@@ -1315,7 +1315,7 @@ pub fn open_source_at(
         SourceKind::Tail => Ok(Box::new(super::tail::TailSource::new(&path()?))),
         SourceKind::Opcua => {
             let c = s.opcua.as_ref().ok_or_else(|| {
-                Error::input(
+                Error::config(
                     "<site file>",
                     "sources.endpoint",
                     "an OPC UA source with an endpoint and nodes",

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::Error;
 use crate::Predictor;
 use crate::config::BatchConfig;
 use crate::engine::PredictorFactory;
@@ -36,7 +37,6 @@ use crate::mechanistic::{MechanisticOptions, MechanisticPredictor};
 use crate::surrogate::{BatchPlan, SharedLadder, SurrogatePredictor, unit_slug};
 use biotwin_core::definition::process::registry_model_of;
 use biotwin_core::definition::specs::{Limit, Specifications};
-use biotwin_core::error::Error;
 use biotwin_core::simulation::model_source::{
     self, ModelProvenance, ResolvedModel, provenance_of, with_model,
 };
@@ -135,7 +135,7 @@ impl SiteFactory {
     fn error(&self, b: &BatchConfig, field: &str, expected: &str, cause: String) -> Error {
         // A reference read from the process file: name that file's field.
         if field == "model" && b.model_from_process {
-            return Error::input(
+            return Error::config(
                 &b.process,
                 "process.model",
                 format!(
@@ -146,7 +146,7 @@ impl SiteFactory {
                 cause,
             );
         }
-        Error::input(
+        Error::config(
             &self.site_file,
             format!("batches.{}.{field}", b.id),
             expected,

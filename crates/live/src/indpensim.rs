@@ -57,13 +57,14 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::Error;
 use crate::{CqaForecast, Forecast, Observation, Predictor};
 use biotwin_core::bioreactor::indpensim::estimate::{
     Estimator, LabSample, N_ONLINE, OnlineStep, Prior, Settings,
 };
 use biotwin_core::bioreactor::indpensim::{N_STEPS, Recipe, STEP_H};
 use biotwin_core::definition::source::SourceFile;
-use biotwin_core::error::{Diagnostics, Error};
+use biotwin_core::error::Diagnostics;
 use biotwin_core::random::run_seed;
 use biotwin_core::simulation::model_source::ModelProvenance;
 
@@ -433,7 +434,7 @@ impl EnkfPredictor {
 
     /// Keeps a failure of the filter (reported by every forecast until
     /// data for a step it has passed re-runs it).
-    fn fail(&mut self, e: Error) -> Error {
+    fn fail(&mut self, e: impl std::fmt::Display) -> Error {
         let time_h = self.steps_done() as f64 * STEP_H;
         let message = format!("IndPenSim filter of batch {}: {e}", self.batch_id);
         let e = Error::Numerical {

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use biotwin_core::error::Error;
+use crate::Error;
 
 /// A batch's identity: (tenant, batch id).
 pub type BatchKey = (String, String);
@@ -118,11 +118,9 @@ impl LeaseKeeper {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Box<dyn BatchLeases>>, Error> {
-        self.inner.lock().map_err(|_| {
-            Error::io(
-                "<batch leases>",
-                "the lease thread panicked; this worker stops (its leases expire)",
-            )
+        self.inner.lock().map_err(|_| Error::Worker {
+            what: "<batch leases>",
+            message: "the lease thread panicked; this worker stops (its leases expire)",
         })
     }
 

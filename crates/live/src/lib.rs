@@ -18,6 +18,11 @@
 //! observations and forecasts carry seconds since the batch start, the time
 //! base of the models.
 //!
+//! Errors: every stage returns [`Error`] ([`error`]), grouped by what the
+//! operator should do (the store, a source, the site configuration,
+//! accounts, the web service, a predictor's numerical failure), with the
+//! core's errors passed through in [`Error::Core`].
+//!
 //! # Example
 //!
 //! The shipped example site (`process-models/sites/example-site.toml`:
@@ -71,7 +76,7 @@
 //! // The audit trail (configuration, batch start and end, ...) is an
 //! // intact hash chain.
 //! audit::verify(&store.audit()?).unwrap();
-//! # Ok::<(), biotwin_core::error::Error>(())
+//! # Ok::<(), biotwin_live::Error>(())
 //! ```
 
 #![warn(missing_docs)]
@@ -81,6 +86,7 @@ pub mod audit;
 pub mod batch_context;
 pub mod config;
 pub mod engine;
+pub mod error;
 pub mod factory;
 pub mod indpensim;
 pub mod leases;
@@ -103,6 +109,8 @@ pub mod tail;
 pub mod trend;
 pub mod users;
 pub mod web;
+
+pub use error::{Error, Result};
 
 use serde::{Deserialize, Serialize};
 
@@ -157,7 +165,7 @@ pub trait Source: Send {
     /// the engine polls every source in turn, and one that waited inside
     /// `poll` would hold up all the others (and, before leases had a
     /// thread of their own, the takeover of a dead worker's batches).
-    fn poll(&mut self) -> Result<Poll, biotwin_core::error::Error>;
+    fn poll(&mut self) -> Result<Poll, crate::Error>;
     /// How long until this source has a reading due, where it knows (a
     /// paced replay); `None`: unknown (the engine polls again within
     /// 100 ms). The engine sleeps once a round until the earliest.
@@ -243,10 +251,10 @@ pub trait Predictor: Send {
     /// Takes one observation; one that arrives late (its `time_s` before
     /// observations already taken) is still used at its sample time.
     /// Returns `false` when the variable is not one the predictor uses.
-    fn assimilate(&mut self, obs: &Observation) -> Result<bool, biotwin_core::error::Error>;
+    fn assimilate(&mut self, obs: &Observation) -> Result<bool, crate::Error>;
     /// Forecast with all information assimilated so far, seeded so that the
     /// same inputs give the same forecast.
-    fn forecast(&mut self, seed: u64) -> Result<Forecast, biotwin_core::error::Error>;
+    fn forecast(&mut self, seed: u64) -> Result<Forecast, crate::Error>;
 }
 
 /// A sponsor: its batches are visible only with its own token.
@@ -337,7 +345,7 @@ pub struct AuditEntry {
 /// loses nor duplicates anything. Every read is scoped to one tenant.
 pub trait Store: Send + Sync {
     /// Inserts or replaces the batch (identity: tenant, batch id).
-    fn upsert_batch(&self, batch: &BatchInfo) -> Result<(), biotwin_core::error::Error>;
+    fn upsert_batch(&self, batch: &BatchInfo) -> Result<(), crate::Error>;
     /// Records raw readings of a batch (received data); duplicates of the
     /// same (tag, time, value) are kept once.
     fn insert_readings(
@@ -345,7 +353,7 @@ pub trait Store: Send + Sync {
         tenant: &str,
         batch_id: &str,
         readings: &[Reading],
-    ) -> Result<(), biotwin_core::error::Error>;
+    ) -> Result<(), crate::Error>;
     /// [`insert_readings`](Self::insert_readings) of several batches
     /// (tenant, batch id, readings): one write where the store can (the
     /// PostgreSQL store commits them as one transaction: group commit), so
@@ -353,7 +361,7 @@ pub trait Store: Send + Sync {
     fn insert_readings_many(
         &self,
         groups: &[(&str, &str, &[Reading])],
-    ) -> Result<(), biotwin_core::error::Error> {
+    ) -> Result<(), crate::Error> {
         for (tenant, batch_id, rs) in groups {
             self.insert_readings(tenant, batch_id, rs)?;
         }
@@ -361,19 +369,16 @@ pub trait Store: Send + Sync {
     }
     /// Inserts a prediction unless (tenant, batch, seq) exists; returns
     /// whether it was new.
-    fn insert_prediction(&self, p: &PredictionRecord) -> Result<bool, biotwin_core::error::Error>;
+    fn insert_prediction(&self, p: &PredictionRecord) -> Result<bool, crate::Error>;
     /// [`insert_prediction`](Self::insert_prediction) of several records,
     /// one write where the store can (PostgreSQL: one transaction, group
     /// commit); whether each was new. Default: one write each.
-    fn insert_predictions_many(
-        &self,
-        ps: &[PredictionRecord],
-    ) -> Result<Vec<bool>, biotwin_core::error::Error> {
+    fn insert_predictions_many(&self, ps: &[PredictionRecord]) -> Result<Vec<bool>, crate::Error> {
         ps.iter().map(|p| self.insert_prediction(p)).collect()
     }
     /// Inserts an alert unless (tenant, batch, cqa) has one; returns whether
     /// it was new.
-    fn insert_alert(&self, a: &AlertRecord) -> Result<bool, biotwin_core::error::Error>;
+    fn insert_alert(&self, a: &AlertRecord) -> Result<bool, crate::Error>;
     /// Appends to the audit trail, computing seq and hashes.
     fn append_audit(
         &self,
@@ -381,32 +386,20 @@ pub trait Store: Send + Sync {
         tenant: Option<&str>,
         action: &str,
         detail: serde_json::Value,
-    ) -> Result<AuditEntry, biotwin_core::error::Error>;
+    ) -> Result<AuditEntry, crate::Error>;
 
     /// This tenant's batches.
-    fn batches(&self, tenant: &str) -> Result<Vec<BatchInfo>, biotwin_core::error::Error>;
+    fn batches(&self, tenant: &str) -> Result<Vec<BatchInfo>, crate::Error>;
     /// `None` when the batch does not exist *for this tenant*.
-    fn batch(
-        &self,
-        tenant: &str,
-        batch_id: &str,
-    ) -> Result<Option<BatchInfo>, biotwin_core::error::Error>;
+    fn batch(&self, tenant: &str, batch_id: &str) -> Result<Option<BatchInfo>, crate::Error>;
     /// All readings of a batch in received order; empty when the batch does
     /// not exist for this tenant.
-    fn readings(
-        &self,
-        tenant: &str,
-        batch_id: &str,
-    ) -> Result<Vec<Reading>, biotwin_core::error::Error>;
+    fn readings(&self, tenant: &str, batch_id: &str) -> Result<Vec<Reading>, crate::Error>;
     /// When the batch's last data arrived: the latest finite result time
     /// of its readings (a reading's time stamp where it has no result
     /// time); `None` without one. What `/api/batches/{id}` shows as data
     /// freshness; a store may answer it without reading every reading.
-    fn last_data_unix_s(
-        &self,
-        tenant: &str,
-        batch_id: &str,
-    ) -> Result<Option<f64>, biotwin_core::error::Error> {
+    fn last_data_unix_s(&self, tenant: &str, batch_id: &str) -> Result<Option<f64>, crate::Error> {
         Ok(self
             .readings(tenant, batch_id)?
             .iter()
@@ -424,7 +417,7 @@ pub trait Store: Send + Sync {
         tag: Option<&str>,
         offset: usize,
         limit: usize,
-    ) -> Result<(Vec<Reading>, usize), biotwin_core::error::Error> {
+    ) -> Result<(Vec<Reading>, usize), crate::Error> {
         let all: Vec<Reading> = self
             .readings(tenant, batch_id)?
             .into_iter()
@@ -440,9 +433,9 @@ pub trait Store: Send + Sync {
         &self,
         tenant: &str,
         batch_id: &str,
-    ) -> Result<Vec<PredictionRecord>, biotwin_core::error::Error>;
+    ) -> Result<Vec<PredictionRecord>, crate::Error>;
     /// This tenant's alerts.
-    fn alerts(&self, tenant: &str) -> Result<Vec<AlertRecord>, biotwin_core::error::Error>;
+    fn alerts(&self, tenant: &str) -> Result<Vec<AlertRecord>, crate::Error>;
     /// Marks the alert (tenant, batch, cqa) acknowledged by `user`; returns
     /// whether such an alert existed.
     fn acknowledge_alert(
@@ -451,7 +444,7 @@ pub trait Store: Send + Sync {
         batch_id: &str,
         cqa: &str,
         user: &str,
-    ) -> Result<bool, biotwin_core::error::Error>;
+    ) -> Result<bool, crate::Error>;
     /// Acknowledges an alert as `user` and appends its audit entry (actor,
     /// action, and the detail `detail` makes of the acknowledged record)
     /// as one write where the store can: a crash never leaves an alert
@@ -468,7 +461,7 @@ pub trait Store: Send + Sync {
         actor: &str,
         action: &str,
         detail: &dyn Fn(&AlertRecord) -> serde_json::Value,
-    ) -> Result<Option<(AlertRecord, AuditEntry)>, biotwin_core::error::Error> {
+    ) -> Result<Option<(AlertRecord, AuditEntry)>, crate::Error> {
         if !self.acknowledge_alert(tenant, batch_id, cqa, user)? {
             return Ok(None);
         }
@@ -483,7 +476,7 @@ pub trait Store: Send + Sync {
         Ok(Some((a, e)))
     }
     /// The whole audit trail, in order (for `biotwin audit verify`).
-    fn audit(&self) -> Result<Vec<AuditEntry>, biotwin_core::error::Error>;
+    fn audit(&self) -> Result<Vec<AuditEntry>, crate::Error>;
     /// User accounts, where the store keeps them (the SQLite store does;
     /// without them only the tenants' shared tokens open the page, read-only).
     fn accounts(&self) -> Option<&dyn users::Accounts> {

@@ -11,7 +11,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::audit::next_entry;
 use super::{AlertRecord, AuditEntry, BatchInfo, PredictionRecord, Reading, Store};
-use biotwin_core::error::Error;
+use crate::Error;
 
 /// (tenant, batch id): the identity of a batch. A batch id is unique within
 /// a tenant only, so two sponsors may both have a batch `B1`.
@@ -49,10 +49,10 @@ fn now_unix_s() -> f64 {
 }
 
 fn poisoned() -> Error {
-    Error::io(
-        "<memory store>",
-        "a writer panicked while holding the lock; the store may be inconsistent",
-    )
+    Error::Worker {
+        what: "<memory store>",
+        message: "a writer panicked while holding the lock; the store may be inconsistent",
+    }
 }
 
 impl MemoryStore {

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::Error;
 use crate::Store;
 use crate::config::SiteConfig;
 use crate::pg_store::PgStore;
 use crate::sqlite_store::SqliteStore;
-use biotwin_core::error::Error;
 
 /// The site's store, opened for reading and writing (a SQLite file is
 /// created if missing; a PostgreSQL database must have been migrated with

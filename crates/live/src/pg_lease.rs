@@ -50,9 +50,10 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls, Transaction};
 
+use crate::Error;
+use crate::error::{Backend, BoxError};
 use crate::leases::{BatchKey, BatchLeases, LeaseChange};
 use crate::pg_store::{E, PgTarget, WRITE_LOCK_KEY};
-use biotwin_core::error::Error;
 
 /// A lease not renewed for this long expires (server clock), s.
 pub const LEASE_TTL_S: f64 = 10.0;
@@ -188,7 +189,7 @@ impl PgBatchLeases {
         let shown = target.display();
         let client = cfg
             .connect(NoTls)
-            .map_err(|e| Error::io(&shown, format!("PostgreSQL (batch leases): {}", E::Pg(e))))?;
+            .map_err(|e| Error::store(&shown, Backend::PostgresLeases, E::Pg(e)))?;
         let mut s = PgBatchLeases {
             client,
             fence: Arc::new(Fence::new(&worker)),
@@ -214,8 +215,8 @@ impl PgBatchLeases {
         self.fence.clone()
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> Error {
-        Error::io(&self.shown, format!("PostgreSQL (batch leases): {e}"))
+    fn err(&self, e: impl Into<BoxError>) -> Error {
+        Error::store(&self.shown, Backend::PostgresLeases, e)
     }
 
     fn heartbeat(&mut self) -> Result<(), E> {
@@ -521,7 +522,7 @@ pub struct LeaseRow {
 /// Every batch lease of the site's database, by (tenant, batch).
 pub fn leases(target: &PgTarget) -> Result<Vec<LeaseRow>, Error> {
     let shown = target.display();
-    let err = |e: E| Error::io(&shown, format!("PostgreSQL (batch leases): {e}"));
+    let err = |e: E| Error::store(&shown, Backend::PostgresLeases, e);
     let mut c = target.config()?.connect(NoTls).map_err(|e| err(E::Pg(e)))?;
     let rows = c
         .query(

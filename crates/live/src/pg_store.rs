@@ -64,8 +64,9 @@ use super::ledger::{self, LedgerEntry};
 use super::{
     AlertRecord, AuditEntry, BatchInfo, Forecast, PredictionRecord, Quality, Reading, Store,
 };
+use crate::Error;
+use crate::error::{Backend, BoxError};
 use crate::sqlite_store::now_unix_s;
-use biotwin_core::error::Error;
 
 /// Key of the advisory lock every write transaction holds.
 pub const WRITE_LOCK_KEY: i64 = 0x6269_6f74_7769_6e; // "biotwin"
@@ -282,6 +283,17 @@ impl std::fmt::Display for E {
     }
 }
 
+/// The driver's error is the source; the text above already includes its
+/// chain (a connection failure's reason), as the user has always read it.
+impl std::error::Error for E {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            E::Pg(e) => Some(e),
+            E::Other(_) => None,
+        }
+    }
+}
+
 /// A few connections, opened on demand and kept; a broken one is dropped.
 struct Pool {
     cfg: postgres::Config,
@@ -451,8 +463,8 @@ impl PgStore {
         &self.target
     }
 
-    pub(crate) fn err(&self, e: impl std::fmt::Display) -> Error {
-        Error::io(&self.shown, format!("PostgreSQL: {e}"))
+    pub(crate) fn err(&self, e: impl Into<BoxError>) -> Error {
+        Error::store(&self.shown, Backend::Postgres, e)
     }
 
     /// Runs `f` on a pooled connection.

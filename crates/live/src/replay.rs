@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::config::DataFormat;
 use super::rows::{LongColumns, wide_readings};
 use super::{Poll, Reading, Source};
-use biotwin_core::error::Error;
+use crate::Error;
 use biotwin_ml::data::csv_source::open_export_partial;
 use biotwin_ml::data::manifest::FileFormat;
 use biotwin_ml::data::parquet_source::is_parquet;
@@ -179,7 +179,7 @@ pub fn read_export_partial(
         DataFormat::Parquet => None,
     };
     if format == DataFormat::Parquet && !is_parquet(path) {
-        return Err(Error::input(
+        return Err(Error::source_data(
             path,
             "format",
             "a Parquet file, as `format = \"parquet\"` says",
@@ -191,11 +191,11 @@ pub fn read_export_partial(
     let long = match table.parquet_layout.or(layout) {
         Some(FileFormat::Long) => Some(
             LongColumns::from_header(header.iter().map(String::as_str))
-                .map_err(|e| Error::input(path, "header", "a long export", e))?,
+                .map_err(|e| Error::source_data(path, "header", "a long export", e.to_string()))?,
         ),
         _ => {
             if header.first().map(String::as_str) != Some("timestamp") {
-                return Err(Error::input(
+                return Err(Error::source_data(
                     path,
                     "column 1",
                     "`timestamp` as the first column of a wide export",

@@ -32,7 +32,8 @@ use super::ledger;
 use super::{
     AlertRecord, AuditEntry, BatchInfo, Forecast, PredictionRecord, Quality, Reading, Store,
 };
-use biotwin_core::error::Error;
+use crate::Error;
+use crate::error::{Backend, BoxError};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS batches (
@@ -82,7 +83,7 @@ pub const READERS: usize = 4;
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let err = |e: rusqlite::Error| Error::io(path, format!("SQLite: {e}"));
+        let err = |e: rusqlite::Error| Error::store(path, Backend::Sqlite, e);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
@@ -135,7 +136,7 @@ impl SqliteStore {
     /// verification, which must not change what it checks).
     pub fn open_existing(path: &Path) -> Result<Self, Error> {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| Error::io(path, format!("SQLite: {e}")))?;
+            .map_err(|e| Error::store(path, Backend::Sqlite, e))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             anchor: Some(ledger::default_anchor_path(path)),
@@ -249,8 +250,8 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) fn err(&self, e: impl std::fmt::Display) -> Error {
-        Error::io(&self.path, format!("SQLite: {e}"))
+    pub(crate) fn err(&self, e: impl Into<BoxError>) -> Error {
+        Error::store(&self.path, Backend::Sqlite, e)
     }
 
     /// Runs a query on a free read connection (the first not in use from a

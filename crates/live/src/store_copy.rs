@@ -27,10 +27,10 @@ use std::path::Path;
 
 use postgres::Transaction;
 
+use crate::Error;
 use crate::Store;
 use crate::pg_store::{self, E, PgStore, PgTarget};
 use crate::sqlite_store::SqliteStore;
-use biotwin_core::error::Error;
 
 /// What a copy moved.
 #[derive(Debug, Clone, PartialEq)]

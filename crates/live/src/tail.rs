@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::rows::LongColumns;
 use super::{Poll, Reading, Source};
-use biotwin_core::error::Error;
+use crate::Error;
 use biotwin_ml::data::csv_source::split_csv_line;
 
 /// [`Source`] following a long-format export that the historian appends
@@ -79,7 +79,7 @@ impl TailSource {
         }
     }
 
-    fn skip(&mut self, why: String) {
+    fn skip(&mut self, why: impl std::fmt::Display) {
         self.malformed += 1;
         eprintln!("{}:{}: row skipped: {why}", self.path.display(), self.line);
     }
@@ -107,9 +107,11 @@ impl Source for TailSource {
         let mut f = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Poll::Idle),
-            Err(e) => return Err(Error::io(&self.path, e)),
+            Err(e) => return Err(Error::source_failed(self.path.display(), e)),
         };
-        let meta = f.metadata().map_err(|e| Error::io(&self.path, e))?;
+        let meta = f
+            .metadata()
+            .map_err(|e| Error::source_failed(self.path.display(), e))?;
         let id = file_id(&meta);
         if self.file_id != Some(id) || meta.len() < self.offset {
             self.restart(id);
@@ -118,10 +120,10 @@ impl Source for TailSource {
             return Ok(Poll::Idle);
         }
         f.seek(SeekFrom::Start(self.offset))
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| Error::source_failed(self.path.display(), e))?;
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| Error::source_failed(self.path.display(), e))?;
         self.offset += buf.len() as u64;
         self.partial.extend_from_slice(&buf);
         let mut out = Vec::new();

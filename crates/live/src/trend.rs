@@ -10,7 +10,7 @@
 //! s √(1 + 1/n + (t_end − t̄)²/Sxx), summarised by 200 normal draws from the
 //! project's random stream (`biotwin_core::random`).
 
-use biotwin_core::error::Error;
+use crate::Error;
 use biotwin_core::random::SplitMix64;
 
 use crate::config::BatchConfig;

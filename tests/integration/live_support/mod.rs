@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use biotwin::error::Error;
+use biotwin::live::Error;
 use biotwin::live::config::{BatchConfig, SiteConfig};
 use biotwin::live::engine::{Engine, EngineOptions, PredictorFactory, open_source};
 use biotwin::live::sqlite_store::SqliteStore;

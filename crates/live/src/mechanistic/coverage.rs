@@ -22,10 +22,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{MechanisticOptions, MechanisticPredictor};
+use crate::Error;
 use crate::surrogate::evaluate::observations_of;
 use crate::{Forecast, Predictor};
 use biotwin_core::definition::specs::Limit;
-use biotwin_core::error::Error;
 use biotwin_core::simulation::load_process;
 use biotwin_ml::data::{BatchRecord, Dataset};
 use biotwin_ml::surrogates::hybrid::mechanistic::MechanisticSpec;

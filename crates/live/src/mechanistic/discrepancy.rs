@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use biotwin_core::error::Error;
+use crate::Error;
 
 /// One condition of the calibration design, in the dataset's SI units
 /// (manifest parameter names).

@@ -16,10 +16,10 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::filter::Filter;
+use crate::Error;
 use crate::{CqaForecast, Forecast};
 use biotwin_core::bioreactor::Culture;
 use biotwin_core::definition::specs::Limit;
-use biotwin_core::error::Error;
 use biotwin_core::random::PairedNormals;
 use biotwin_core::solver::{Tolerances, WorkStats};
 

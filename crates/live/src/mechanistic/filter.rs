@@ -32,9 +32,9 @@ use nalgebra::{DMatrix, DVector, SVector};
 use super::kalman::{Update, predict_cov, scalar_update};
 use super::observe::Observable;
 use super::plan::{Ctx, Plan};
+use crate::Error;
 use crate::Observation;
 use biotwin_core::bioreactor::Culture;
-use biotwin_core::error::Error;
 use biotwin_core::solver::{Tolerances, WorkStats};
 
 /// Tuning of the filter (the public options, resolved for one model).

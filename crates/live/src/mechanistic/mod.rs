@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use nalgebra::{DMatrix, DVector};
 
+use crate::Error;
 use crate::{Forecast, Observation, Predictor};
 use biotwin_core::bioreactor::Culture;
 use biotwin_core::bioreactor::platform::{ChoPlatform, PlatformParams};
@@ -27,7 +28,7 @@ use biotwin_core::bioreactor::xing2010::{Xing2010, Xing2010Params};
 use biotwin_core::definition::calibration::Transform;
 use biotwin_core::definition::process::ProcessDefinition;
 use biotwin_core::definition::uncertainty::DistributionKind;
-use biotwin_core::error::{Diagnostic, Error};
+use biotwin_core::error::Diagnostic;
 use biotwin_core::simulation::model_source::{ModelProvenance, provenance_of};
 use biotwin_core::simulation::{Family, Scenario, load_process};
 use biotwin_core::solver::Tolerances;
@@ -169,13 +170,13 @@ impl MechanisticPredictor {
     /// From a process file (as `biotwin simulate` loads it: model, recipe,
     /// equipment, specifications, `[[uncertainty]]`).
     pub fn from_process_file(path: &Path, opts: MechanisticOptions) -> Result<Self, Error> {
-        let def = load_process(path).map_err(Error::Input)?;
+        let def = load_process(path).map_err(Error::from)?;
         Self::from_process(&def, opts)
     }
 
     /// From an already loaded and validated process definition.
     pub fn from_process(def: &ProcessDefinition, opts: MechanisticOptions) -> Result<Self, Error> {
-        let sc = Scenario::from_definition(def).map_err(Error::Input)?;
+        let sc = Scenario::from_definition(def).map_err(Error::from)?;
         Self::from_scenario(def, &sc, opts)
     }
 

@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use nalgebra::SVector;
 
+use crate::Error;
 use biotwin_core::bioreactor::events::{Cursor, EventError, Feeding};
 use biotwin_core::bioreactor::{Culture, NotReady};
 use biotwin_core::definition::recipe::Recipe;
-use biotwin_core::error::Error;
 use biotwin_core::solver::{Method, Tolerances, WorkStats, integrate_segment};
 
 /// Builds a model of the family from SI parameters (in the family's order).

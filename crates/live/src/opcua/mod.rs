@@ -29,8 +29,8 @@ pub use config::{OpcUaConfig, OpcUaNode};
 use inbox::Inbox;
 pub use inbox::OpcUaStats;
 
+use crate::Error;
 use crate::{Poll, Source};
-use biotwin_core::error::Error;
 
 /// A live subscription to an OPC UA server.
 pub struct OpcUaSource {
@@ -53,7 +53,7 @@ impl OpcUaSource {
             .enable_all()
             .build()
             .map_err(|e| {
-                Error::io(
+                Error::source_failed(
                     &config.endpoint,
                     format!("cannot start the OPC UA client runtime: {e}"),
                 )
@@ -75,7 +75,7 @@ impl OpcUaSource {
                 }
             })
             .map_err(|e| {
-                Error::io(
+                Error::source_failed(
                     &config.endpoint,
                     format!("cannot start the OPC UA client thread: {e}"),
                 )
@@ -115,7 +115,7 @@ impl Source for OpcUaSource {
             return Ok(Poll::Readings(readings));
         }
         if let Some(e) = &ib.fatal {
-            return Err(Error::io(&self.endpoint, e.clone()));
+            return Err(Error::source_failed(&self.endpoint, e.clone()));
         }
         Ok(Poll::Idle)
     }

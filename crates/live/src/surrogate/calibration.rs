@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::ladder::RungModel;
-use biotwin_core::error::Error;
+use crate::Error;
 use biotwin_ml::surrogates::metrics::{Metrics, metrics_by_target};
 use biotwin_ml::surrogates::{Predict, Prediction, TrainingSet};
 

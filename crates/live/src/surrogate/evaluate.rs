@@ -20,8 +20,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{BatchPlan, SharedLadder, SurrogatePredictor};
+use crate::Error;
 use crate::{Observation, Predictor};
-use biotwin_core::error::Error;
 use biotwin_ml::data::{BatchRecord, Dataset};
 use biotwin_ml::surrogates::extrapolation::Extrapolation;
 

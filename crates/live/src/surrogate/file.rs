@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use super::ladder::{LADDER_FORMAT, Ladder};
-use biotwin_core::error::{Diagnostic, Error};
+use crate::Error;
+use biotwin_core::error::Diagnostic;
 use biotwin_ml::surrogates::Predict;
 use biotwin_ml::surrogates::artifact::content_sha256;
 

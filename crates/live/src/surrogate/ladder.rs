@@ -14,7 +14,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::calibration::{Calibration, calibrate};
-use biotwin_core::error::{Diagnostic, Error};
+use crate::Error;
+use biotwin_core::error::Diagnostic;
 use biotwin_ml::data::Dataset;
 use biotwin_ml::surrogates::artifact::Artifact;
 use biotwin_ml::surrogates::gp::GpParams;

@@ -35,8 +35,8 @@ use nalgebra::DMatrix;
 
 use self::ladder::Ladder;
 use self::observed::ObservedBatch;
+use crate::Error;
 use crate::{CqaForecast, Forecast, Observation, Predictor};
-use biotwin_core::error::Error;
 use biotwin_core::sensitivity::distribution::{standard_normal_cdf, standard_normal_quantile};
 use biotwin_ml::data::{BatchMeta, SignalKind};
 use biotwin_ml::surrogates::Predict;

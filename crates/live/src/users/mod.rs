@@ -28,6 +28,8 @@ use sha2::{Digest, Sha256};
 
 pub use biotwin_ml::registry::{Meaning, Signature};
 
+use crate::error::AccountCheck;
+
 /// Consecutive wrong passwords that lock an account.
 pub const MAX_FAILURES: u32 = 5;
 /// How long a locked account stays locked, s.
@@ -262,30 +264,25 @@ pub struct ApiToken {
 /// with `actor` (who made it).
 pub trait Accounts: Send + Sync {
     /// Creates an account with `password` (Argon2id-hashed). Errors
-    /// (`Error::Input`): an invalid user id or full name, an empty tenant, a
+    /// (`Error::Account`): an invalid user id or full name, an empty tenant, a
     /// password that fails the policy ([`check_new_password`]), an id taken.
-    fn add_user(
-        &self,
-        new: &NewUser,
-        password: &str,
-        actor: &str,
-    ) -> Result<User, biotwin_core::error::Error>;
+    fn add_user(&self, new: &NewUser, password: &str, actor: &str) -> Result<User, crate::Error>;
     /// Disables or re-enables an account; errors when there is no such user.
     fn set_disabled(
         &self,
         user_id: &str,
         disabled: bool,
         actor: &str,
-    ) -> Result<User, biotwin_core::error::Error>;
+    ) -> Result<User, crate::Error>;
     /// Sets a new password, clearing failures and any lock.
     fn set_password(
         &self,
         user_id: &str,
         password: &str,
         actor: &str,
-    ) -> Result<User, biotwin_core::error::Error>;
+    ) -> Result<User, crate::Error>;
     /// Every user, or a tenant's, by tenant then id.
-    fn users(&self, tenant: Option<&str>) -> Result<Vec<User>, biotwin_core::error::Error>;
+    fn users(&self, tenant: Option<&str>) -> Result<Vec<User>, crate::Error>;
     /// Checks a password (sign-in or re-authentication for a signature):
     /// counts a wrong one, locks at [`MAX_FAILURES`], records the outcome
     /// in the audit trail as `purpose` (`login`, `signature`).
@@ -295,48 +292,40 @@ pub trait Accounts: Send + Sync {
         password: &str,
         purpose: &str,
         now_unix_s: f64,
-    ) -> Result<Result<User, Refusal>, biotwin_core::error::Error>;
+    ) -> Result<Result<User, Refusal>, crate::Error>;
     /// Signs in: a new session token (returned once) and when it expires.
     fn login(
         &self,
         user_id: &str,
         password: &str,
         now_unix_s: f64,
-    ) -> Result<Result<(String, Principal), Refusal>, biotwin_core::error::Error>;
+    ) -> Result<Result<(String, Principal), Refusal>, crate::Error>;
     /// The principal of a session or API token, if it is valid now (a
     /// session's idle clock restarts).
-    fn resolve(
-        &self,
-        token: &str,
-        now_unix_s: f64,
-    ) -> Result<Option<Principal>, biotwin_core::error::Error>;
+    fn resolve(&self, token: &str, now_unix_s: f64) -> Result<Option<Principal>, crate::Error>;
     /// Ends a session; `false` if it was not one.
-    fn logout(&self, token: &str) -> Result<bool, biotwin_core::error::Error>;
+    fn logout(&self, token: &str) -> Result<bool, crate::Error>;
     /// A new API token for a user: (token id, the token, shown once).
     fn issue_token(
         &self,
         user_id: &str,
         label: &str,
         actor: &str,
-    ) -> Result<(String, String), biotwin_core::error::Error>;
+    ) -> Result<(String, String), crate::Error>;
     /// Revokes an API token (revoking a revoked one changes nothing); errors
     /// when there is no such token.
-    fn revoke_token(
-        &self,
-        token_id: &str,
-        actor: &str,
-    ) -> Result<ApiToken, biotwin_core::error::Error>;
+    fn revoke_token(&self, token_id: &str, actor: &str) -> Result<ApiToken, crate::Error>;
     /// API tokens (never the tokens themselves), all or one user's.
-    fn tokens(&self, user_id: Option<&str>) -> Result<Vec<ApiToken>, biotwin_core::error::Error>;
+    fn tokens(&self, user_id: Option<&str>) -> Result<Vec<ApiToken>, crate::Error>;
 }
 
 /// Argon2id PHC string of a password, with a fresh random salt.
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub fn hash_password(password: &str) -> Result<String, AccountCheck> {
     use argon2::password_hash::PasswordHasher;
     argon2::Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| format!("cannot hash the password: {e}"))
+        .map_err(|e| AccountCheck::Hash(e.to_string()))
 }
 
 /// Whether `password` matches the PHC string (false for a malformed one).
@@ -358,9 +347,9 @@ pub(crate) fn decoy_hash() -> &'static str {
 }
 
 /// 32 random bytes from the operating system as 64 hex digits.
-pub fn new_secret() -> Result<String, String> {
+pub fn new_secret() -> Result<String, AccountCheck> {
     let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    getrandom::fill(&mut b).map_err(AccountCheck::NoRandomness)?;
     Ok(hex::encode(b))
 }
 
@@ -389,7 +378,7 @@ pub fn check_new_password(user_id: &str, password: &str) -> Result<(), (String, 
 }
 
 /// A user id: 2 to 64 of letters, digits, `.`, `_`, `-`, `@`.
-pub fn check_user_id(id: &str) -> Result<(), String> {
+pub fn check_user_id(id: &str) -> Result<(), AccountCheck> {
     let n = id.chars().count();
     if (2..=64).contains(&n)
         && id
@@ -398,36 +387,31 @@ pub fn check_user_id(id: &str) -> Result<(), String> {
     {
         Ok(())
     } else {
-        Err(format!(
-            "a user id of 2 to 64 letters, digits, '.', '_', '-' or '@' (found `{}`)",
-            id.chars().take(80).collect::<String>()
-        ))
+        Err(AccountCheck::UserId {
+            found: id.chars().take(80).collect(),
+        })
     }
 }
 
 /// A full name as printed with a signature: 1 to 100 characters, no control
 /// characters.
-pub fn check_full_name(name: &str) -> Result<(), String> {
+pub fn check_full_name(name: &str) -> Result<(), AccountCheck> {
     let n = name.trim().chars().count();
     if (1..=100).contains(&n) && !name.chars().any(char::is_control) {
         Ok(())
     } else {
-        Err(format!(
-            "a full name of 1 to 100 printable characters (found {n} characters)"
-        ))
+        Err(AccountCheck::FullName { chars: n })
     }
 }
 
 /// The reason given with a signature: 1 to 500 characters, no control
 /// characters other than newlines.
-pub fn check_reason(reason: &str) -> Result<(), String> {
+pub fn check_reason(reason: &str) -> Result<(), AccountCheck> {
     let n = reason.trim().chars().count();
     if (1..=500).contains(&n) && !reason.chars().any(|c| c.is_control() && c != '\n') {
         Ok(())
     } else {
-        Err(format!(
-            "a reason of 1 to 500 characters (found {n} characters)"
-        ))
+        Err(AccountCheck::Reason { chars: n })
     }
 }
 

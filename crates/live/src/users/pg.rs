@@ -20,9 +20,9 @@ use super::{
     SESSION_MAX_S, User, Via, check_full_name, check_new_password, check_user_id, decoy_hash,
     hash_password, new_secret, token_sha256, verify_password,
 };
+use crate::Error;
 use crate::pg_store::{E, PgStore, audit_in};
 use crate::sqlite_store::now_unix_s;
-use biotwin_core::error::Error;
 
 /// Migration 3: the account tables.
 pub(crate) const MIGRATION_SQL: &str = "
@@ -81,7 +81,7 @@ fn load_user(c: &mut impl GenericClient, user_id: &str) -> Result<Option<(User, 
 }
 
 fn input(field: &str, expected: impl Into<String>, found: impl Into<String>) -> Error {
-    Error::input("<users>", field, expected.into(), found.into())
+    Error::account("<users>", field, expected.into(), found.into())
 }
 
 impl PgStore {
@@ -100,13 +100,15 @@ impl PgStore {
 
 impl Accounts for PgStore {
     fn add_user(&self, new: &NewUser, password: &str, actor: &str) -> Result<User, Error> {
-        check_user_id(&new.user_id).map_err(|e| input("--user", e, &new.user_id))?;
-        check_full_name(&new.full_name).map_err(|e| input("--name", e, &new.full_name))?;
+        check_user_id(&new.user_id).map_err(|e| input("--user", e.to_string(), &new.user_id))?;
+        check_full_name(&new.full_name)
+            .map_err(|e| input("--name", e.to_string(), &new.full_name))?;
         if new.tenant.trim().is_empty() {
             return Err(input("--tenant", "a tenant id", "an empty text"));
         }
         check_new_password(&new.user_id, password).map_err(|(e, f)| input("password", e, f))?;
-        let phc = hash_password(password).map_err(|e| input("password", "a password", e))?;
+        let phc =
+            hash_password(password).map_err(|e| input("password", "a password", e.to_string()))?;
         let now = now_unix_s();
         let added = self.write(|tx| {
             if load_user(tx, &new.user_id)?.is_some() {
@@ -176,7 +178,8 @@ impl Accounts for PgStore {
     fn set_password(&self, user_id: &str, password: &str, actor: &str) -> Result<User, Error> {
         let u = self.existing_user(user_id)?;
         check_new_password(user_id, password).map_err(|(e, f)| input("password", e, f))?;
-        let phc = hash_password(password).map_err(|e| input("password", "a password", e))?;
+        let phc =
+            hash_password(password).map_err(|e| input("password", "a password", e.to_string()))?;
         self.write(|tx| {
             tx.execute(
                 "UPDATE users SET password_phc = $2, failed_attempts = 0,

@@ -19,8 +19,8 @@ use super::auth::Authed;
 use super::bulk::LIGHT_ITEMS;
 use super::limits::MAX_PAGE;
 use super::stages::{self, Lane};
+use crate::Error;
 use crate::{AlertRecord, BatchInfo, CqaForecast, PredictionRecord, Reading, Store};
-use biotwin_core::error::Error;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -169,7 +169,7 @@ pub(crate) struct JsonPage {
 impl JsonPage {
     pub(crate) fn of<T: Serialize>(items: &[T], total: usize) -> Result<JsonPage, Error> {
         let body = serde_json::to_vec(items)
-            .map_err(|e| Error::io("<JSON answer>", format!("cannot serialise: {e}")))?;
+            .map_err(|e| Error::web("<JSON answer>", format!("cannot serialise: {e}")))?;
         Ok(JsonPage {
             body,
             n: items.len(),

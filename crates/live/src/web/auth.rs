@@ -16,9 +16,10 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
+use crate::Error;
 use crate::TenantId;
 use crate::users::{Principal, Role, Via};
-use biotwin_core::error::{Diagnostic, Diagnostics, Error};
+use biotwin_core::error::{Diagnostic, Diagnostics};
 
 /// Tenants with their decoded token hashes (`None`: malformed, never matches).
 pub(crate) struct Tenants(Vec<(TenantId, Option<[u8; 32]>)>);
@@ -65,7 +66,7 @@ pub fn check_tenants(tenants: &[(TenantId, String)]) -> Result<(), Error> {
             ));
         }
     }
-    d.into_result(()).map_err(Error::Input)
+    d.into_result(()).map_err(Error::Config)
 }
 
 impl Tenants {

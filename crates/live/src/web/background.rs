@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::auth::check_tenants;
+use crate::Error;
 use crate::{Store, TenantId};
-use biotwin_core::error::Error;
 
 /// A server running on its own thread (and its own small Tokio runtime).
 pub struct Background {
@@ -31,7 +31,7 @@ impl Background {
     pub fn wait(self) -> Result<(), Error> {
         self.handle
             .join()
-            .unwrap_or_else(|_| Err(Error::io("<http server>", "server thread panicked")))
+            .unwrap_or_else(|_| Err(Error::web("<http server>", "server thread panicked")))
     }
 }
 
@@ -44,11 +44,11 @@ pub fn spawn(
 ) -> Result<Background, Error> {
     check_tenants(&tenants)?;
     let where_ = format!("<listen address {addr}>");
-    let listener = std::net::TcpListener::bind(addr).map_err(|e| Error::io(&where_, e))?;
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| Error::web(&where_, e))?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| Error::io(&where_, e))?;
-    let addr = listener.local_addr().map_err(|e| Error::io(&where_, e))?;
+        .map_err(|e| Error::web(&where_, e))?;
+    let addr = listener.local_addr().map_err(|e| Error::web(&where_, e))?;
     // Two workers: the page and API are light, and the engine (or other
     // commands) keep the rest of the machine.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -57,17 +57,17 @@ pub fn spawn(
         .on_thread_park(name_async_worker)
         .enable_all()
         .build()
-        .map_err(|e| Error::io("<http server runtime>", e))?;
+        .map_err(|e| Error::web("<http server runtime>", e))?;
     let handle = std::thread::Builder::new()
         .name("biotwin-web".into())
         .spawn(move || {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)
-                    .map_err(|e| Error::io(format!("<listen address {addr}>"), e))?;
+                    .map_err(|e| Error::web(format!("<listen address {addr}>"), e))?;
                 super::serve_on(listener, store, tenants).await
             })
         })
-        .map_err(|e| Error::io("<http server thread>", e))?;
+        .map_err(|e| Error::web("<http server thread>", e))?;
     Ok(Background { addr, handle })
 }
 

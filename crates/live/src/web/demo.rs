@@ -24,13 +24,13 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;
 
+use crate::Error;
 use crate::batch_context::{BatchContext, TagRecord, markers};
 use crate::mechanistic::observe::observables;
 use crate::{
     AlertRecord, BatchInfo, CqaForecast, Forecast, Observation, PredictionRecord, Quality, Reading,
     Store,
 };
-use biotwin_core::error::Error;
 use biotwin_core::montecarlo::uncertain_inputs;
 use biotwin_core::simulation::{Outcome, Scenario, load_process};
 use biotwin_ml::surrogates::artifact::content_sha256;

@@ -33,8 +33,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::{Store, TenantId};
+use crate::Error;
 use auth::Tenants;
-use biotwin_core::error::Error;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -85,7 +85,7 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| Error::io(format!("<listen address {addr}>"), e))?;
+        .map_err(|e| Error::web(format!("<listen address {addr}>"), e))?;
     serve_on(listener, store, tenants).await
 }
 
@@ -99,9 +99,9 @@ pub async fn serve_on(
     auth::check_tenants(&tenants)?;
     let addr = listener
         .local_addr()
-        .map_err(|e| Error::io("<listen address>", e))?;
+        .map_err(|e| Error::web("<listen address>", e))?;
     let listener = limits::BoundedListener::new(listener, limits::Limits::default());
     axum::serve(listener, router(store, tenants))
         .await
-        .map_err(|e| Error::io(format!("<http server on {addr}>"), e))
+        .map_err(|e| Error::web(format!("<http server on {addr}>"), e))
 }

@@ -32,9 +32,9 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::api::{ApiError, ok, page_bounds, page_of, paged, with_store};
 use super::auth::{Authed, bearer};
+use crate::Error;
 use crate::users::{Meaning, Permission, Principal, Role, Via, check_reason, signature_of};
 use crate::{AlertRecord, AuditEntry, Store};
-use biotwin_core::error::Error;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()

@@ -451,7 +451,7 @@ impl PredictorFactory for Mechanistic {
     fn create(
         &self,
         b: &BatchConfig,
-    ) -> Result<Box<dyn biotwin_live::Predictor>, biotwin_core::error::Error> {
+    ) -> Result<Box<dyn biotwin_live::Predictor>, biotwin_live::Error> {
         Ok(Box::new(MechanisticPredictor::from_process_file(
             &b.process,
             MechanisticOptions::default(),

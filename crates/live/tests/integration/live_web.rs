@@ -776,26 +776,25 @@ fn the_example_batch_is_forecast_from_simulations_of_the_process() {
 /// A store that fails every call, with another tenant's name in its error.
 struct FailingStore;
 
-fn leak() -> biotwin_core::error::Error {
-    biotwin_core::error::Error::io("/var/lib/biotwin/sponsor-b/B-001.db", "disk I/O error")
+fn leak() -> biotwin_live::Error {
+    biotwin_live::Error::store(
+        "/var/lib/biotwin/sponsor-b/B-001.db",
+        biotwin_live::error::Backend::Sqlite,
+        "disk I/O error",
+    )
 }
 
 impl Store for FailingStore {
-    fn upsert_batch(&self, _: &BatchInfo) -> Result<(), biotwin_core::error::Error> {
+    fn upsert_batch(&self, _: &BatchInfo) -> Result<(), biotwin_live::Error> {
         Err(leak())
     }
-    fn insert_readings(
-        &self,
-        _: &str,
-        _: &str,
-        _: &[Reading],
-    ) -> Result<(), biotwin_core::error::Error> {
+    fn insert_readings(&self, _: &str, _: &str, _: &[Reading]) -> Result<(), biotwin_live::Error> {
         Err(leak())
     }
-    fn insert_prediction(&self, _: &PredictionRecord) -> Result<bool, biotwin_core::error::Error> {
+    fn insert_prediction(&self, _: &PredictionRecord) -> Result<bool, biotwin_live::Error> {
         Err(leak())
     }
-    fn insert_alert(&self, _: &AlertRecord) -> Result<bool, biotwin_core::error::Error> {
+    fn insert_alert(&self, _: &AlertRecord) -> Result<bool, biotwin_live::Error> {
         Err(leak())
     }
     fn append_audit(
@@ -804,26 +803,22 @@ impl Store for FailingStore {
         _: Option<&str>,
         _: &str,
         _: Value,
-    ) -> Result<biotwin_live::AuditEntry, biotwin_core::error::Error> {
+    ) -> Result<biotwin_live::AuditEntry, biotwin_live::Error> {
         Err(leak())
     }
-    fn batches(&self, _: &str) -> Result<Vec<BatchInfo>, biotwin_core::error::Error> {
+    fn batches(&self, _: &str) -> Result<Vec<BatchInfo>, biotwin_live::Error> {
         Err(leak())
     }
-    fn batch(&self, _: &str, _: &str) -> Result<Option<BatchInfo>, biotwin_core::error::Error> {
+    fn batch(&self, _: &str, _: &str) -> Result<Option<BatchInfo>, biotwin_live::Error> {
         Err(leak())
     }
-    fn readings(&self, _: &str, _: &str) -> Result<Vec<Reading>, biotwin_core::error::Error> {
+    fn readings(&self, _: &str, _: &str) -> Result<Vec<Reading>, biotwin_live::Error> {
         Err(leak())
     }
-    fn predictions(
-        &self,
-        _: &str,
-        _: &str,
-    ) -> Result<Vec<PredictionRecord>, biotwin_core::error::Error> {
+    fn predictions(&self, _: &str, _: &str) -> Result<Vec<PredictionRecord>, biotwin_live::Error> {
         Err(leak())
     }
-    fn alerts(&self, _: &str) -> Result<Vec<AlertRecord>, biotwin_core::error::Error> {
+    fn alerts(&self, _: &str) -> Result<Vec<AlertRecord>, biotwin_live::Error> {
         Err(leak())
     }
     fn acknowledge_alert(
@@ -832,10 +827,10 @@ impl Store for FailingStore {
         _: &str,
         _: &str,
         _: &str,
-    ) -> Result<bool, biotwin_core::error::Error> {
+    ) -> Result<bool, biotwin_live::Error> {
         Err(leak())
     }
-    fn audit(&self) -> Result<Vec<biotwin_live::AuditEntry>, biotwin_core::error::Error> {
+    fn audit(&self) -> Result<Vec<biotwin_live::AuditEntry>, biotwin_live::Error> {
         Err(leak())
     }
 }

@@ -346,7 +346,7 @@ pub(crate) fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().unwrap())
 }
 
-type R<T> = Result<T, biotwin_core::error::Error>;
+type R<T> = Result<T, biotwin_live::Error>;
 
 impl Store for OffRuntime {
     fn upsert_batch(&self, b: &biotwin_live::BatchInfo) -> R<()> {
