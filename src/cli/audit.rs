@@ -205,7 +205,11 @@ fn verify_store(store: &std::path::Path, anchors: &[PathBuf]) -> Result<(), Erro
     }
     let mut files: Vec<PathBuf> = anchors.to_vec();
     if files.is_empty() {
-        files.extend(s.anchor_path().map(Path::to_path_buf).filter(|p| p.is_file()));
+        files.extend(
+            s.anchor_path()
+                .map(Path::to_path_buf)
+                .filter(|p| p.is_file()),
+        );
     }
     let anchors = read_anchors(&files)?;
     verify_chains(store, s.audit()?, s.verify_records()?, anchors, &|| {

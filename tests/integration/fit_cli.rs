@@ -355,7 +355,7 @@ fn discrepancy_is_estimated_stored_and_applied_to_held_out_batches() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
     let d: Discrepancy = serde_json::from_value(json["discrepancy"].clone()).unwrap();
-    assert_eq!(d.schema, "biotwin.discrepancy/1");
+    assert_eq!(d.schema, "biotwin.discrepancy/2");
     assert_eq!(d.batches, keep);
     assert_eq!(d.conditions.len(), 8);
     for t in ["final_titer", "galactosylated"] {

@@ -190,9 +190,14 @@ fn a_batch_recorded_at_zero_final_penicillin_is_refused_by_line() {
     cells[col] = "0".into();
     lines[row] = cells.join(",");
     std::fs::write(dir.path().join("batches.csv"), lines.join("\n") + "\n").unwrap();
-    let e = load_batch(dir.path(), "B01", false).unwrap_err().to_string();
+    let e = load_batch(dir.path(), "B01", false)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("batches.csv"), "{e}");
     assert!(e.contains(&format!("line {}", row + 1)), "{e}");
-    assert!(e.contains("final_P_gL") && e.contains("B01") && e.contains("positive"), "{e}");
+    assert!(
+        e.contains("final_P_gL") && e.contains("B01") && e.contains("positive"),
+        "{e}"
+    );
     assert_eq!(load_batch(&src, "B01", false).unwrap().id, "B01");
 }
