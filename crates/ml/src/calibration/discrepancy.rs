@@ -747,6 +747,36 @@ impl Discrepancy {
         Ok(())
     }
 
+    /// The conditions of a process as (SI, the address's unit), in the
+    /// order of [`Discrepancy::conditions`], each read through its address
+    /// (user value / factor → SI): the exact inverse of how the dataset
+    /// mapping sets a batch's conditions ([`MechanisticSpec::scenario`]).
+    /// No range check ([`Discrepancy::on_process`] does it).
+    pub fn read_conditions(
+        &self,
+        scenario: &Scenario,
+        file_factor: &[f64],
+    ) -> Result<Vec<(f64, f64)>, Refusal> {
+        if self.mapping.is_empty() {
+            return Err(Refusal::NoMapping {
+                schema: self.schema.clone(),
+            });
+        }
+        let mut s = scenario.clone();
+        let mut x = Vec::with_capacity(self.mapping.len());
+        for m in &self.mapping {
+            if !(m.factor.is_finite() && m.factor != 0.0) {
+                return Err(Refusal::Invalid(format!(
+                    "condition `{}`: factor {}",
+                    m.parameter, m.factor
+                )));
+            }
+            let user = read_condition(&mut s, m, file_factor)?;
+            x.push((user / m.factor, user));
+        }
+        Ok(x)
+    }
+
     /// δ on a resolved process: each condition read through its address
     /// (user value / factor → SI; [`ConditionAddress`]), checked against
     /// its calibration range widened by [`RANGE_MARGIN`], then, per
@@ -780,17 +810,15 @@ impl Discrepancy {
                 self.conditions.join(", ")
             )));
         }
-        let mut s = scenario.clone();
+        let read = self.read_conditions(scenario, file_factor)?;
         let mut x = Vec::with_capacity(self.mapping.len());
-        for m in &self.mapping {
-            if !(m.factor.is_finite() && m.factor != 0.0 && m.min <= m.max) {
+        for (m, (v, user)) in self.mapping.iter().zip(read) {
+            if !(m.min <= m.max) {
                 return Err(Refusal::Invalid(format!(
-                    "condition `{}`: factor {} and range {} to {}",
-                    m.parameter, m.factor, m.min, m.max
+                    "condition `{}`: range {} to {}",
+                    m.parameter, m.min, m.max
                 )));
             }
-            let user = read_condition(&mut s, m, file_factor)?;
-            let v = user / m.factor;
             let w = m.max - m.min;
             let (lo, hi) = (m.min - RANGE_MARGIN * w, m.max + RANGE_MARGIN * w);
             if !(v >= lo && v <= hi) {
