@@ -505,7 +505,11 @@ fn simulate_and_transfer_apply_the_model_files_discrepancy() {
     let args_ref: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let sim = biotwin(&args_ref);
     let so = String::from_utf8_lossy(&sim.stdout);
-    assert!(sim.status.success(), "{so}{}", String::from_utf8_lossy(&sim.stderr));
+    assert!(
+        sim.status.success(),
+        "{so}{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
     assert!(so.contains("model + recipe discrepancy δ"), "{so}");
     let sj: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("sim.json")).unwrap())
@@ -571,8 +575,7 @@ fn simulate_and_transfer_apply_the_model_files_discrepancy() {
     ]);
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
     let tj: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tr.join("transfer.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(tr.join("transfer.json")).unwrap()).unwrap();
     let md = &tj["model_discrepancy"];
     assert_eq!(md["source"]["status"], "applied", "{md}");
     for arm in ["target", "adjusted"] {
@@ -583,7 +586,10 @@ fn simulate_and_transfer_apply_the_model_files_discrepancy() {
         }
     }
     let html = std::fs::read_to_string(tr.join("report.html")).unwrap();
-    assert!(html.contains("δ not applied"), "no refusal in the HTML report");
+    assert!(
+        html.contains("δ not applied"),
+        "no refusal in the HTML report"
+    );
 
     // A /1 model file (written before the mapping) still runs.
     let text = std::fs::read_to_string(out.join("model.toml")).unwrap();
@@ -605,7 +611,11 @@ fn simulate_and_transfer_apply_the_model_files_discrepancy() {
         v1.to_str().unwrap(),
     ]);
     let so = String::from_utf8_lossy(&sim.stdout);
-    assert!(sim.status.success(), "{so}{}", String::from_utf8_lossy(&sim.stderr));
+    assert!(
+        sim.status.success(),
+        "{so}{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
     assert!(
         so.contains("not applied") && so.contains("biotwin.discrepancy/1"),
         "{so}"

@@ -337,7 +337,11 @@ mod on_process {
         let src = ds.dir.join("dataset.toml");
         let params = &ds.batch("B01").unwrap().meta.parameters;
         let (s, ff) = spec.scenario("B01", params, &src).unwrap();
-        let m = d.mapping.iter().find(|m| m.parameter == "agitation").unwrap();
+        let m = d
+            .mapping
+            .iter()
+            .find(|m| m.parameter == "agitation")
+            .unwrap();
         let w = m.max - m.min;
         let at = |si: f64| {
             let mut s2 = s.clone();
