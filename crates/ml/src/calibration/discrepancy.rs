@@ -813,7 +813,10 @@ impl Discrepancy {
         let read = self.read_conditions(scenario, file_factor)?;
         let mut x = Vec::with_capacity(self.mapping.len());
         for (m, (v, user)) in self.mapping.iter().zip(read) {
-            if !(m.min <= m.max) {
+            if m.min
+                .partial_cmp(&m.max)
+                .is_none_or(|o| o == std::cmp::Ordering::Greater)
+            {
                 return Err(Refusal::Invalid(format!(
                     "condition `{}`: range {} to {}",
                     m.parameter, m.min, m.max
