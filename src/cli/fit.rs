@@ -210,6 +210,8 @@ pub fn run(a: Args) -> Result<(), Error> {
         })
         .cloned()
         .collect();
+    // The process the mapping sets each batch's conditions on.
+    let base = crate::simulation::Scenario::from_definition(&def)?;
     let fit_discrepancy = |p: &crate::calibration::problem::Problem,
                            theta: &[f64]|
      -> Result<Option<Discrepancy>, Error> {
@@ -224,7 +226,12 @@ pub fn run(a: Args) -> Result<(), Error> {
             ));
         }
         let ep = end_points(&spec, &mapping, &ds, p, theta, &recorded)?;
-        Ok(Some(ep.discrepancy(form, &ds.dir.join("dataset.toml"))?))
+        let mut d = ep.discrepancy(form, &ds.dir.join("dataset.toml"))?;
+        // What a job needs to evaluate δ on a process (schema /2): each
+        // condition's address, factor and calibration range.
+        d.attach_mapping(&spec, &ep.conditions, &base.recipe)
+            .map_err(|e| Error::estimation("the model discrepancy", e))?;
+        Ok(Some(d))
     };
     let discrepancy = fit_discrepancy(&problem, &est.theta)?;
     if form.is_some() {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::CliError;
+use crate::calibration::discrepancy::{self, Applied};
 use crate::error::Error;
 use crate::montecarlo;
 use crate::output::{self, Format};
@@ -138,18 +139,44 @@ pub fn run(a: Args) -> Result<(), CliError> {
         "{}",
         output::quality_table(&output::quality_rows(&outcome, specs))
     );
+    // The calibrated model's recipe discrepancy δ at this process
+    // (docs/fit.md, "In the jobs").
+    let discrepancy = discrepancy::apply(
+        def.model
+            .calibration
+            .as_ref()
+            .and_then(|c| c.discrepancy.as_ref()),
+        &scenario,
+        &def.model.params.file_factor,
+        |q| outcome.quality_value(q),
+    );
+    if let Some(d) = &discrepancy {
+        out!("{}", discrepancy_table(d));
+    }
     print_warnings(&feasibility);
     if let (Some(path), Some(fmt)) = (&a.out, out_format) {
         let bytes = match fmt {
             Format::Csv => output::trajectory_csv(&outcome),
-            Format::Json => output::trajectory_json(
-                &outcome,
-                &def.id,
-                &def.inputs,
-                &overrides,
-                specs,
-                &feasibility.warnings,
-            )?,
+            Format::Json => {
+                let bytes = output::trajectory_json(
+                    &outcome,
+                    &def.id,
+                    &def.inputs,
+                    &overrides,
+                    specs,
+                    &feasibility.warnings,
+                )?;
+                match &discrepancy {
+                    None => bytes,
+                    Some(d) => {
+                        let mut v: serde_json::Value =
+                            serde_json::from_slice(&bytes).map_err(|e| Error::io(path, e))?;
+                        v["discrepancy"] =
+                            serde_json::to_value(d).map_err(|e| Error::io(path, e))?;
+                        serde_json::to_vec_pretty(&v).map_err(|e| Error::io(path, e))?
+                    }
+                }
+            }
             Format::Parquet => crate::data::trajectory_parquet::trajectory_parquet(&outcome)?,
         };
         output::write_atomic(path, &bytes)?;
@@ -194,6 +221,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
         for n in &mc.notes {
             outln!("  note: {n}");
         }
+        if discrepancy.is_some() {
+            outln!(
+                "  note: the runs below are the model's; the recipe discrepancy δ is reported for the nominal run only (docs/fit.md, \"In the jobs\")"
+            );
+        }
         out!("{}", mc_table(&mc));
         if let Some(path) = &a.mc_out {
             let bytes = match Format::from_path(path)? {
@@ -234,6 +266,37 @@ fn print_warnings(f: &feasibility::Feasibility) {
     );
     for w in &f.warnings {
         outln!("  ! [{}] {}", w.kind.name(), w.message);
+    }
+}
+
+/// The model's end-points, δ and the corrected values with their 95 %
+/// intervals; or why δ is not applied.
+fn discrepancy_table(d: &Applied) -> String {
+    use crate::output::format_sig as f;
+    match d {
+        Applied::Refused { reason } => format!(
+            "\nmodel + recipe discrepancy: not applied, the model's values above stand: {reason}\n"
+        ),
+        Applied::Applied { qualities, .. } => {
+            let mut s = format!(
+                "\nmodel + recipe discrepancy δ (biotwin fit --discrepancy; 95 % interval = ±1.96 predictive SD):\n{:<26} {:>10} {:>10} {:>10} {:>10}  {}\n",
+                "quality attribute", "model", "δ", "SE(δ)", "model + δ", "95 % interval"
+            );
+            s.push_str(&format!("{}\n", "-".repeat(96)));
+            for q in qualities {
+                s.push_str(&format!(
+                    "{:<26} {:>10} {:>10} {:>10} {:>10}  [{}, {}]\n",
+                    q.quality,
+                    f(q.model),
+                    f(q.discrepancy),
+                    f(q.discrepancy_se),
+                    f(q.corrected),
+                    f(q.lower_95),
+                    f(q.upper_95)
+                ));
+            }
+            s
+        }
     }
 }
 

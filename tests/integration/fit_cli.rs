@@ -355,7 +355,7 @@ fn discrepancy_is_estimated_stored_and_applied_to_held_out_batches() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
     let d: Discrepancy = serde_json::from_value(json["discrepancy"].clone()).unwrap();
-    assert_eq!(d.schema, "biotwin.discrepancy/1");
+    assert_eq!(d.schema, "biotwin.discrepancy/2");
     assert_eq!(d.batches, keep);
     assert_eq!(d.conditions.len(), 8);
     for t in ["final_titer", "galactosylated"] {
@@ -421,5 +421,203 @@ fn discrepancy_is_estimated_stored_and_applied_to_held_out_batches() {
         sim.status.success(),
         "{}",
         String::from_utf8_lossy(&sim.stderr)
+    );
+}
+
+fn biotwin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_biotwin"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+/// The model file's recipe discrepancy in the jobs (docs/fit.md, "In the
+/// jobs"): `simulate --model FILE` on the shipped 3 L process with a
+/// held-out batch's conditions set through the mapping's addresses gives
+/// model + δ equal to fit.json's held-out prediction of that batch (and
+/// the same δ); `transfer` to a 2000 L vessel refuses δ on the target for
+/// agitation, with the reason in transfer.json and the HTML report, and
+/// applies it at the source; a /1 model file (no mapping) still runs,
+/// with the reason δ is not applied.
+#[test]
+fn simulate_and_transfer_apply_the_model_files_discrepancy() {
+    use biotwin::calibration::discrepancy::{Discrepancy, RANGE_MARGIN};
+    let keep: Vec<String> = (1..=12).map(|i| format!("B{i:02}")).collect();
+    let keep_ref: Vec<&str> = keep.iter().map(|s| s.as_str()).collect();
+    let hold = holdout_all_but(&keep_ref);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fit");
+    let o = fit(&[
+        "--parameters",
+        "model.beta_lp",
+        "--observe",
+        "titer",
+        "--holdout",
+        &hold,
+        "--starts",
+        "0",
+        "--no-profiles",
+        "--discrepancy",
+        "linear",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
+    let d: Discrepancy = serde_json::from_value(json["discrepancy"].clone()).unwrap();
+    assert_eq!(d.mapping.len(), d.conditions.len());
+    let ds = biotwin::data::Dataset::load(data()).unwrap();
+    // A held-out batch whose every condition lies where δ applies.
+    let inside = |id: &str| {
+        let p = &ds.batch(id).unwrap().meta.parameters;
+        d.mapping.iter().all(|m| {
+            let w = m.max - m.min;
+            let v = p[&m.parameter];
+            v >= m.min - RANGE_MARGIN * w && v <= m.max + RANGE_MARGIN * w
+        })
+    };
+    let held = json["held_out"].as_array().unwrap();
+    let h = held
+        .iter()
+        .find(|h| inside(h["batch"].as_str().unwrap()))
+        .expect("a held-out batch inside the calibration range");
+    let id = h["batch"].as_str().unwrap();
+    let p = &ds.batch(id).unwrap().meta.parameters;
+    let mut args: Vec<String> = vec![
+        "simulate".into(),
+        process().to_str().unwrap().into(),
+        "--model".into(),
+        out.join("model.toml").to_str().unwrap().into(),
+        "--out".into(),
+        dir.path().join("sim.json").to_str().unwrap().into(),
+    ];
+    for m in &d.mapping {
+        let v = p[&m.parameter] * m.factor;
+        args.push("--set".into());
+        args.push(if m.address == "shifts.temperature_k" {
+            // The 3 L recipe's one temperature shift, in °C.
+            format!("shifts[0].temperature_c={}", v - 273.15)
+        } else {
+            format!("{}={v}", m.address)
+        });
+    }
+    let args_ref: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let sim = biotwin(&args_ref);
+    let so = String::from_utf8_lossy(&sim.stdout);
+    assert!(
+        sim.status.success(),
+        "{so}{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    assert!(so.contains("model + recipe discrepancy δ"), "{so}");
+    let sj: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("sim.json")).unwrap())
+            .unwrap();
+    let sd = &sj["discrepancy"];
+    assert_eq!(sd["status"], "applied", "{sd}");
+    let mut n = 0;
+    for q in sd["qualities"].as_array().unwrap() {
+        let target = q["target"].as_str().unwrap();
+        let factor = d
+            .qualities
+            .iter()
+            .find(|x| x.target == target)
+            .unwrap()
+            .factor;
+        let c = h["cqas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["cqa"] == target)
+            .unwrap();
+        let (want, want_delta) = (
+            c["predicted"].as_f64().unwrap(),
+            c["discrepancy"].as_f64().unwrap(),
+        );
+        let got = q["corrected"].as_f64().unwrap() * factor;
+        let got_delta = q["discrepancy"].as_f64().unwrap() * factor;
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs().max(1e-9),
+            "{id} {target}: simulate {got}, fit {want}"
+        );
+        assert!(
+            (got_delta - want_delta).abs() <= 1e-9 * (1e-9 + want_delta.abs()),
+            "{id} {target}: δ simulate {got_delta}, fit {want_delta}"
+        );
+        let (lo, hi, sd95) = (
+            q["lower_95"].as_f64().unwrap(),
+            q["upper_95"].as_f64().unwrap(),
+            q["predictive_sd"].as_f64().unwrap(),
+        );
+        assert!(sd95 > 0.0 && lo < got / factor && hi > got / factor, "{q}");
+        n += 1;
+    }
+    assert_eq!(n, 8, "{sd}");
+
+    // Transfer to 2000 L: agitation in rpm is far outside the bench range.
+    let tr = dir.path().join("transfer");
+    let t = biotwin(&[
+        "transfer",
+        "--process",
+        process().to_str().unwrap(),
+        "--to",
+        "sut-2000l-pbt-drilled",
+        "--model",
+        out.join("model.toml").to_str().unwrap(),
+        "--runs",
+        "8",
+        "--sobol-base",
+        "8",
+        "--quiet",
+        "--out",
+        tr.to_str().unwrap(),
+    ]);
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let tj: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tr.join("transfer.json")).unwrap()).unwrap();
+    let md = &tj["model_discrepancy"];
+    assert_eq!(md["source"]["status"], "applied", "{md}");
+    for arm in ["target", "adjusted"] {
+        assert_eq!(md[arm]["status"], "refused", "{md}");
+        let reason = md[arm]["reason"].as_str().unwrap();
+        for n in ["`agitation`", "setpoints.agitation_rpm", "not extrapolated"] {
+            assert!(reason.contains(n), "{reason}");
+        }
+    }
+    let html = std::fs::read_to_string(tr.join("report.html")).unwrap();
+    assert!(
+        html.contains("δ not applied"),
+        "no refusal in the HTML report"
+    );
+
+    // A /1 model file (written before the mapping) still runs.
+    let text = std::fs::read_to_string(out.join("model.toml")).unwrap();
+    let mut doc: toml::Table = toml::from_str(&text).unwrap();
+    let disc = doc
+        .get_mut("calibration")
+        .and_then(|c| c.get_mut("discrepancy"))
+        .and_then(|d| d.as_table_mut())
+        .unwrap();
+    disc.insert("schema".into(), "biotwin.discrepancy/1".into());
+    disc.remove("mapping");
+    disc.remove("qualities");
+    let v1 = dir.path().join("model-v1.toml");
+    std::fs::write(&v1, toml::to_string(&doc).unwrap()).unwrap();
+    let sim = biotwin(&[
+        "simulate",
+        process().to_str().unwrap(),
+        "--model",
+        v1.to_str().unwrap(),
+    ]);
+    let so = String::from_utf8_lossy(&sim.stdout);
+    assert!(
+        sim.status.success(),
+        "{so}{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    assert!(
+        so.contains("not applied") && so.contains("biotwin.discrepancy/1"),
+        "{so}"
     );
 }

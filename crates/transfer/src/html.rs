@@ -692,7 +692,69 @@ fn quality(s: &mut String, study: &TransferStudy) {
             p(&study.adjusted, n)
         );
     }
-    let _ = writeln!(s, "</tbody></table></section>");
+    let _ = writeln!(s, "</tbody></table>");
+    if let Some(d) = &study.discrepancy {
+        discrepancy_table(s, d);
+    }
+    let _ = writeln!(s, "</section>");
+}
+
+/// The calibrated model's nominal end-points with its recipe discrepancy δ
+/// per arm: model, model + δ [95 % interval], or why δ is not applied.
+fn discrepancy_table(s: &mut String, d: &crate::ArmsDiscrepancy) {
+    use biotwin_ml::calibration::discrepancy::Applied;
+    let _ = writeln!(
+        s,
+        r#"<h3 id="discrepancy">Model + recipe discrepancy (nominal runs)</h3><p>The calibrated model carries a recipe-conditioned discrepancy δ of its end-of-batch CQAs (<code>biotwin fit --discrepancy</code>), estimated on the calibration batches. It is applied only where every recipe condition lies within the range it was calibrated on (widened by a quarter of that range on each side); elsewhere the model's value stands and the reason is given. Interval: model + δ ± 1.96 predictive SD.</p>"#
+    );
+    for (label, a) in d.arms() {
+        if let Applied::Refused { reason } = a {
+            let _ = writeln!(
+                s,
+                r#"<p class="refused"><b>{}</b>: δ not applied — {}</p>"#,
+                esc(label),
+                esc(reason)
+            );
+        }
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (_, a) in d.arms() {
+        if let Applied::Applied { qualities, .. } = a {
+            for q in qualities {
+                if !names.contains(&q.quality.as_str()) {
+                    names.push(&q.quality);
+                }
+            }
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "<table><thead><tr><th>attribute</th><th>arm</th><th>model</th><th>δ</th><th>model + δ [95 %]</th></tr></thead><tbody>"
+    );
+    for n in names {
+        for (label, a) in d.arms() {
+            let Applied::Applied { qualities, .. } = a else {
+                continue;
+            };
+            if let Some(q) = qualities.iter().find(|q| q.quality == n) {
+                let _ = writeln!(
+                    s,
+                    r#"<tr><td>{}</td><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{} [{} – {}]</td></tr>"#,
+                    esc(&human(n)),
+                    esc(label),
+                    num(q.model),
+                    num(q.discrepancy),
+                    num(q.corrected),
+                    num(q.lower_95),
+                    num(q.upper_95)
+                );
+            }
+        }
+    }
+    let _ = writeln!(s, "</tbody></table>");
 }
 
 fn figures(s: &mut String, trajectories_svg: &str, sobol_svg: &str) {

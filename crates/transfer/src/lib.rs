@@ -57,6 +57,7 @@ use biotwin_core::output::write_atomic;
 use biotwin_core::scaleup::{self, Criterion, ScaleUpParameters, ScaleUpReport};
 use biotwin_core::simulation::feasibility::{self, Feasibility, Warning};
 use biotwin_core::simulation::{Scenario, load_process, peak_volume_m3};
+use biotwin_ml::calibration::discrepancy::{self, Applied};
 
 pub use adjust::{Adjustment, Tolerance, default_tolerances};
 pub use lots::{LotComparison, Lots};
@@ -228,6 +229,35 @@ pub struct TransferStudy {
     pub translated_sha256: String,
     /// sha256 of the adjusted process file.
     pub adjusted_sha256: String,
+    /// The calibrated model's recipe discrepancy δ at each arm's nominal
+    /// process (`None`: the model carries none).
+    pub discrepancy: Option<ArmsDiscrepancy>,
+}
+
+/// δ of a calibrated model (`biotwin fit --discrepancy`) at the nominal
+/// process of each arm: applied where every condition lies within its
+/// calibration range (widened by
+/// [`biotwin_ml::calibration::discrepancy::RANGE_MARGIN`]), refused with the
+/// reason elsewhere (expected at a large vessel for agitation in rpm).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ArmsDiscrepancy {
+    /// At the source process.
+    pub source: Applied,
+    /// At the translated process on the target vessel.
+    pub target: Applied,
+    /// At the adjusted (recommended) process on the target vessel.
+    pub adjusted: Applied,
+}
+
+impl ArmsDiscrepancy {
+    /// The arms with their report labels.
+    pub fn arms(&self) -> [(&'static str, &Applied); 3] {
+        [
+            ("source", &self.source),
+            ("target, translated", &self.target),
+            ("target, recommended", &self.adjusted),
+        ]
+    }
 }
 
 fn resolve_target(def: &ProcessDefinition, to: &str) -> Result<PathBuf, Error> {
@@ -676,6 +706,25 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         l.alternative
             .set_comparability(&names, &reference, &opts.tolerances);
     }
+    // The calibrated model's recipe discrepancy at each arm's nominal
+    // process (docs/fit.md, "In the jobs").
+    let stored = def
+        .model
+        .calibration
+        .as_ref()
+        .and_then(|c| c.discrepancy.as_ref());
+    let discrepancy = stored.map(|_| {
+        let at = |sc: &Scenario, ff: &[f64], arm: &ArmStudy| {
+            discrepancy::apply(stored, sc, ff, |q| arm.nominal_of(q)).unwrap_or(Applied::Refused {
+                reason: "no discrepancy".into(),
+            })
+        };
+        ArmsDiscrepancy {
+            source: at(&scenario, &def.model.params.file_factor, &source),
+            target: at(&target_scenario, file_factor, &target),
+            adjusted: at(&adjusted_scenario, file_factor, &adjusted),
+        }
+    });
     let mut study = TransferStudy {
         options: opts.clone(),
         translated_sha256: biotwin_core::definition::process::file_sha256(&translated_path),
@@ -694,6 +743,7 @@ pub fn run_study(opts: &StudyOptions) -> Result<TransferStudy, Error> {
         site_recipe,
         assumptions: Vec::new(),
         warnings: Vec::new(),
+        discrepancy,
     };
     study.warnings = report::warnings(&study);
     study.assumptions = assumptions::collect(&study);

@@ -49,6 +49,10 @@ struct Package<'a> {
     site_recipe: &'a super::site_recipe::SiteRecipe,
     assumptions: &'a [super::assumptions::Assumption],
     warnings: &'a [Warning],
+    /// The calibrated model's recipe discrepancy at each arm's nominal
+    /// process (present only for a model that carries one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_discrepancy: Option<&'a super::ArmsDiscrepancy>,
 }
 
 /// Feasibility of the nominal translated and adjusted batches on the target.
@@ -279,6 +283,7 @@ pub fn to_json(study: &TransferStudy) -> Result<Vec<u8>, Error> {
         site_recipe: &study.site_recipe,
         assumptions: &study.assumptions,
         warnings: &study.warnings,
+        model_discrepancy: study.discrepancy.as_ref(),
     };
     let mut v = serde_json::to_vec_pretty(&doc).map_err(|e| CoreError::io("transfer.json", e))?;
     v.push(b'\n');

@@ -80,10 +80,10 @@ pub struct CalibrationFile {
     pub noise_sd: BTreeMap<String, f64>,
     /// The recipe-conditioned model discrepancy that `biotwin fit
     /// --discrepancy` estimated (`[calibration.discrepancy]`, schema
-    /// `biotwin.discrepancy/1`; docs/fit.md, "Model discrepancy"). Kept as
-    /// written and read by `biotwin-ml`: it is a function of a data set's
-    /// recipe conditions, so `simulate`, `transfer` and `live` do not apply
-    /// it (docs/fit.md).
+    /// `biotwin.discrepancy/2`, /1 still read; docs/fit.md, "Model
+    /// discrepancy"). Kept as written and interpreted by `biotwin-ml`
+    /// (`calibration::discrepancy`), which evaluates it on a process for
+    /// `simulate` and `transfer`.
     #[serde(default)]
     pub discrepancy: Option<toml::Value>,
 }
@@ -150,6 +150,9 @@ pub struct Calibration {
     pub covariance: Option<Covariance>,
     /// Measurement-noise standard deviation per observed quantity, in its file unit.
     pub noise_sd: BTreeMap<String, f64>,
+    /// `[calibration.discrepancy]` as written (see
+    /// [`CalibrationFile::discrepancy`]); checked where it is used.
+    pub discrepancy: Option<toml::Value>,
 }
 
 /// Lower Cholesky factor of a row-major symmetric matrix; `None` if it is
@@ -236,6 +239,7 @@ pub fn validate(
         bic: f.bic,
         covariance,
         noise_sd: f.noise_sd.clone(),
+        discrepancy: f.discrepancy.clone(),
     })
 }
 

@@ -44,6 +44,8 @@ use super::problem::Problem;
 use crate::data::Dataset;
 use crate::error::Error;
 use crate::surrogates::hybrid::mechanistic::MechanisticSpec;
+use biotwin_core::definition::recipe::{EventKind, Recipe};
+use biotwin_core::simulation::Scenario;
 
 use crate::surrogates::gp::{GpModel, GpParams, RbfKernel};
 use crate::surrogates::gp_fit::OptimiseOptions;
@@ -54,8 +56,29 @@ use crate::surrogates::{Fit, Predict, TrainingSet};
 /// standardised conditions; XᵀX has about n − 1 on its diagonal).
 pub const RIDGE_GRID: [f64; 10] = [0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 1e4];
 
-/// Schema tag of a stored discrepancy.
-pub const SCHEMA: &str = "biotwin.discrepancy/1";
+/// Schema tag of a stored discrepancy: /2 adds [`Discrepancy::mapping`]
+/// (each condition's address, factor and calibration range), which a job
+/// needs to evaluate δ on a process.
+pub const SCHEMA: &str = "biotwin.discrepancy/2";
+
+/// The first schema (no mapping): still read; δ is then not applied to a
+/// process ([`Refusal::NoMapping`]).
+pub const SCHEMA_V1: &str = "biotwin.discrepancy/1";
+
+/// How far outside its calibration range a condition may lie before δ is
+/// refused, as a fraction of that range (max − min over the calibration
+/// batches) on each side: δ is applied for x in
+/// [min − 0.25 (max − min), max + 0.25 (max − min)].
+///
+/// Why 0.25: the only evidence of δ outside the calibration batches' range
+/// is the pre-registered held-out run (docs/fit.md, "Fourth run"), whose
+/// edge batches B31–B36 lie at most 0.19 of the range outside B01–B30's
+/// range in every condition; δ helped there. Beyond that nothing shows how
+/// a linear or GP correction extrapolates, so a value further out is
+/// refused (naming the condition, its value and the range), never
+/// silently extrapolated. A bench agitation fitted at 200–300 rpm is
+/// refused at a 2000 L vessel's 60–100 rpm by this check.
+pub const RANGE_MARGIN: f64 = 0.25;
 
 /// The form of δ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +169,138 @@ pub struct Discrepancy {
     pub batches: Vec<String>,
     /// δ of each end-of-batch target, with its calibration statistics.
     pub targets: Vec<TargetDiscrepancy>,
+    /// How each condition is read from a process (schema /2; empty in a /1
+    /// object, and then δ is not applied to a process), in the order of
+    /// [`Discrepancy::conditions`].
+    #[serde(default)]
+    pub mapping: Vec<ConditionAddress>,
+    /// How each target relates to the simulated quality attribute a job
+    /// reports (schema /2; the dataset mapping's `[[cqa]]`).
+    #[serde(default)]
+    pub qualities: Vec<TargetQuality>,
+}
+
+/// Where a condition of δ lives in a process, and the range it was
+/// calibrated on (schema /2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionAddress {
+    /// Manifest parameter (SI), as in [`Discrepancy::conditions`].
+    pub parameter: String,
+    /// The address the dataset mapping sets it through (user unit), e.g.
+    /// `setpoints.agitation_rpm`; `shifts.temperature_k` is the
+    /// temperature of every temperature shift.
+    pub address: String,
+    /// SI value × factor = the address's user-unit value.
+    pub factor: f64,
+    /// Smallest value over the calibration batches (SI).
+    pub min: f64,
+    /// Largest value over the calibration batches (SI).
+    pub max: f64,
+    /// For `feeds.scale` only: the fed volume per initial volume (at
+    /// `feeds.scale` = 1, bolus + continuous over the batch) of the process
+    /// the mapping sets conditions on. A process's feed scale is read as
+    /// `feed_scale × its own fed volume per initial volume / reference`:
+    /// the same number the mapping set on the fitted process, and the
+    /// relative feeding of any other recipe (a translated 2000 L recipe
+    /// whose feeds scale with its volume reads the same scale).
+    #[serde(default)]
+    pub reference_fed_per_initial: Option<f64>,
+}
+
+/// A target of δ and the simulated quality attribute it is (the dataset
+/// mapping's `[[cqa]]`): target = quality × factor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetQuality {
+    /// Dataset target (SI), e.g. `galactosylated`.
+    pub target: String,
+    /// The simulated quality attribute, e.g. `galactosylated_pct`.
+    pub quality: String,
+    /// Target value = quality value × factor.
+    pub factor: f64,
+}
+
+/// A number to 6 significant digits, for messages.
+fn sig(x: f64) -> String {
+    let s = format!("{x:.5e}");
+    s.parse::<f64>().map_or(s, |v| v.to_string())
+}
+
+/// Why δ is not applied to a process (each names what it could not use).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    /// A /1 discrepancy (or one written without its mapping).
+    #[error(
+        "the model's discrepancy ({schema}) does not record the addresses of its conditions (written before biotwin.discrepancy/2): it cannot be evaluated on a process; refit with `biotwin fit --discrepancy` to apply it"
+    )]
+    NoMapping {
+        /// The object's schema tag.
+        schema: String,
+    },
+    /// The process cannot give a condition's value.
+    #[error("condition `{parameter}`: the process has no value at address `{address}` ({reason})")]
+    Address {
+        /// The manifest parameter.
+        parameter: String,
+        /// Its address.
+        address: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A condition lies outside its calibration range by more than
+    /// [`RANGE_MARGIN`] of it.
+    #[error(
+        "condition `{parameter}`: {address} = {} ({} SI) lies outside the range δ was calibrated on, {} to {} ({} to {} SI) over the calibration batches; δ is applied only from {} to {} (that range widened by {margin} of itself on each side) and is not extrapolated",
+        sig(*value_user), sig(*value), sig(min * factor), sig(max * factor), sig(*min), sig(*max), sig(lo * factor), sig(hi * factor)
+    )]
+    OutOfRange {
+        /// The manifest parameter.
+        parameter: String,
+        /// Its address.
+        address: String,
+        /// The value read, SI.
+        value: f64,
+        /// The value read, in the address's unit.
+        value_user: f64,
+        /// Calibration minimum, SI.
+        min: f64,
+        /// Calibration maximum, SI.
+        max: f64,
+        /// Lowest value δ is applied at, SI.
+        lo: f64,
+        /// Highest value δ is applied at, SI.
+        hi: f64,
+        /// [`RANGE_MARGIN`].
+        margin: f64,
+        /// SI × factor = the address's unit.
+        factor: f64,
+    },
+    /// The stored object is malformed, or δ gave a non-finite value.
+    #[error("the model's discrepancy: {0}")]
+    Invalid(String),
+}
+
+/// δ of one target evaluated on a process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetCorrection {
+    /// The dataset target (SI), e.g. `final_titer`.
+    pub target: String,
+    /// The quality attribute a simulation reports for it, with the factor
+    /// target = quality × factor (`None` for a /2 object without it).
+    pub quality: Option<TargetQuality>,
+    /// δ, its SE and the predictive SD, in the target's SI unit.
+    pub corrected: Corrected,
+}
+
+/// The conditions read from a process (SI, in the order of
+/// [`Discrepancy::conditions`]) and δ of each target there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnProcess {
+    /// The condition values read, SI.
+    pub conditions: Vec<f64>,
+    /// δ of each target.
+    pub targets: Vec<TargetCorrection>,
 }
 
 /// The correction of one target at one batch.
@@ -368,6 +523,8 @@ impl Discrepancy {
             scaler,
             batches: batches.to_vec(),
             targets: out,
+            mapping: Vec::new(),
+            qualities: Vec::new(),
         })
     }
 
@@ -426,6 +583,380 @@ impl Discrepancy {
         }
         Ok(Some(c))
     }
+}
+
+/// Fed volume per initial volume of a recipe at `feeds.scale` = 1: every
+/// bolus addition plus each continuous feed's rate over the time it is on
+/// (to the end of the batch), over the initial working volume.
+pub fn fed_per_initial(r: &Recipe) -> f64 {
+    let mut v = 0.0;
+    let mut on: Vec<Option<f64>> = vec![None; r.continuous_feeds.len()];
+    for e in &r.events {
+        let t = e.time_s.min(r.duration_s);
+        match e.kind {
+            EventKind::Bolus { volume_m3, .. } => v += volume_m3,
+            EventKind::FeedOn { feed } => on[feed] = Some(t),
+            EventKind::FeedOff { feed } => {
+                if let Some(t0) = on[feed].take() {
+                    v += r.continuous_feeds[feed].rate_m3_per_s * (t - t0).max(0.0);
+                }
+            }
+            _ => {}
+        }
+    }
+    for (k, t0) in on.iter().enumerate() {
+        if let Some(t0) = t0 {
+            v += r.continuous_feeds[k].rate_m3_per_s * (r.duration_s - t0).max(0.0);
+        }
+    }
+    v / r.initial_volume_m3
+}
+
+/// The value of a condition's address in a process, in the address's user
+/// unit: the exact inverse of how [`MechanisticSpec::scenario`] sets it.
+fn read_condition(s: &mut Scenario, m: &ConditionAddress, ff: &[f64]) -> Result<f64, Refusal> {
+    let err = |reason: String| Refusal::Address {
+        parameter: m.parameter.clone(),
+        address: m.address.clone(),
+        reason,
+    };
+    let v = match m.address.as_str() {
+        // The mapping sets every temperature shift to the value.
+        "shifts.temperature_k" => {
+            let t: Vec<f64> = s
+                .recipe
+                .events
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Shift(sp) => sp.temperature_k,
+                    _ => None,
+                })
+                .collect();
+            let Some(&first) = t.first() else {
+                return Err(err(
+                    "no set-point shift of its recipe sets a temperature".into()
+                ));
+            };
+            if let Some(other) = t.iter().find(|v| **v != first) {
+                return Err(err(format!(
+                    "its temperature shifts set different temperatures ({first} K and {other} K): one shift temperature is the condition"
+                )));
+            }
+            first
+        }
+        // The mapping sets `feed_scale` on the fitted process; any recipe's
+        // feeding relative to that process's is read (module docs of
+        // `ConditionAddress::reference_fed_per_initial`).
+        "feeds.scale" => {
+            let reference = m.reference_fed_per_initial.ok_or_else(|| {
+                Refusal::Invalid(
+                    "feeds.scale without reference_fed_per_initial (the fitted process's fed volume per initial volume)".into(),
+                )
+            })?;
+            let q = fed_per_initial(&s.recipe);
+            if !(q > 0.0 && reference > 0.0) {
+                return Err(err(format!(
+                    "a recipe that feeds (its fed volume per initial volume is {q}, the fitted process's {reference})"
+                )));
+            }
+            s.recipe.feed_scale * (q / reference)
+        }
+        a => {
+            let addr = s.address(a, ff).map_err(|e| err(format!("expected {e}")))?;
+            s.get(&addr)
+        }
+    };
+    if !v.is_finite() {
+        return Err(err(format!("its value is {v}")));
+    }
+    Ok(v)
+}
+
+impl Discrepancy {
+    /// Reads a stored `[calibration.discrepancy]` (schema /2, or /1 without
+    /// a mapping).
+    pub fn from_stored(v: &toml::Value) -> Result<Discrepancy, Refusal> {
+        let d: Discrepancy = v
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| Refusal::Invalid(e.message().to_string()))?;
+        if d.schema != SCHEMA && d.schema != SCHEMA_V1 {
+            return Err(Refusal::Invalid(format!(
+                "schema \"{SCHEMA}\" or \"{SCHEMA_V1}\" expected, found {:?}",
+                d.schema
+            )));
+        }
+        Ok(d)
+    }
+
+    /// Records how each condition is read from a process and the
+    /// calibration range it was estimated on (schema /2): the address and
+    /// factor from the dataset mapping `spec` (its first entry for the
+    /// parameter), min and max over the rows of `x` (the calibration
+    /// batches' conditions, columns in [`Discrepancy::conditions`] order),
+    /// the fed volume per initial volume of `base` (the process the mapping
+    /// sets conditions on) for `feeds.scale`, and each target's quality.
+    pub fn attach_mapping(
+        &mut self,
+        spec: &MechanisticSpec,
+        x: &DMatrix<f64>,
+        base: &Recipe,
+    ) -> Result<(), String> {
+        if x.ncols() != self.conditions.len() || x.nrows() == 0 {
+            return Err(format!(
+                "{}×{} conditions for a discrepancy in {} conditions",
+                x.nrows(),
+                x.ncols(),
+                self.conditions.len()
+            ));
+        }
+        let mut mapping = Vec::new();
+        for (j, name) in self.conditions.iter().enumerate() {
+            let c = spec
+                .condition
+                .iter()
+                .find(|c| &c.parameter == name)
+                .ok_or_else(|| format!("condition `{name}` is not in the mapping"))?;
+            if c.factor == 0.0 {
+                return Err(format!("condition `{name}` has factor 0 in the mapping"));
+            }
+            let col = x.column(j);
+            mapping.push(ConditionAddress {
+                parameter: name.clone(),
+                address: c.address.clone(),
+                factor: c.factor,
+                min: col.min(),
+                max: col.max(),
+                reference_fed_per_initial: (c.address == "feeds.scale")
+                    .then(|| fed_per_initial(base)),
+            });
+        }
+        let mut qualities = Vec::new();
+        for t in &self.targets {
+            if let Some(c) = spec.cqa.iter().find(|c| c.target == t.target) {
+                qualities.push(TargetQuality {
+                    target: c.target.clone(),
+                    quality: c.quality.clone(),
+                    factor: c.factor,
+                });
+            }
+        }
+        self.mapping = mapping;
+        self.qualities = qualities;
+        self.schema = SCHEMA.into();
+        Ok(())
+    }
+
+    /// The conditions of a process as (SI, the address's unit), in the
+    /// order of [`Discrepancy::conditions`], each read through its address
+    /// (user value / factor → SI): the exact inverse of how the dataset
+    /// mapping sets a batch's conditions ([`MechanisticSpec::scenario`]).
+    /// No range check ([`Discrepancy::on_process`] does it).
+    pub fn read_conditions(
+        &self,
+        scenario: &Scenario,
+        file_factor: &[f64],
+    ) -> Result<Vec<(f64, f64)>, Refusal> {
+        if self.mapping.is_empty() {
+            return Err(Refusal::NoMapping {
+                schema: self.schema.clone(),
+            });
+        }
+        let mut s = scenario.clone();
+        let mut x = Vec::with_capacity(self.mapping.len());
+        for m in &self.mapping {
+            if !(m.factor.is_finite() && m.factor != 0.0) {
+                return Err(Refusal::Invalid(format!(
+                    "condition `{}`: factor {}",
+                    m.parameter, m.factor
+                )));
+            }
+            let user = read_condition(&mut s, m, file_factor)?;
+            x.push((user / m.factor, user));
+        }
+        Ok(x)
+    }
+
+    /// δ on a resolved process: each condition read through its address
+    /// (user value / factor → SI; [`ConditionAddress`]), checked against
+    /// its calibration range widened by [`RANGE_MARGIN`], then, per
+    /// target, the correction, its SE and the predictive SD
+    /// ([`Discrepancy::correct`]). A refusal names the condition, its value
+    /// and the range, or the address the process cannot resolve.
+    pub fn on_process(
+        &self,
+        scenario: &Scenario,
+        file_factor: &[f64],
+    ) -> Result<OnProcess, Refusal> {
+        if self.mapping.is_empty() {
+            return Err(Refusal::NoMapping {
+                schema: self.schema.clone(),
+            });
+        }
+        if self.mapping.len() != self.conditions.len()
+            || self
+                .mapping
+                .iter()
+                .zip(&self.conditions)
+                .any(|(m, c)| &m.parameter != c)
+        {
+            return Err(Refusal::Invalid(format!(
+                "its mapping ({}) does not list its conditions ({}) in order",
+                self.mapping
+                    .iter()
+                    .map(|m| m.parameter.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.conditions.join(", ")
+            )));
+        }
+        let read = self.read_conditions(scenario, file_factor)?;
+        let mut x = Vec::with_capacity(self.mapping.len());
+        for (m, (v, user)) in self.mapping.iter().zip(read) {
+            if m.min
+                .partial_cmp(&m.max)
+                .is_none_or(|o| o == std::cmp::Ordering::Greater)
+            {
+                return Err(Refusal::Invalid(format!(
+                    "condition `{}`: range {} to {}",
+                    m.parameter, m.min, m.max
+                )));
+            }
+            let w = m.max - m.min;
+            let (lo, hi) = (m.min - RANGE_MARGIN * w, m.max + RANGE_MARGIN * w);
+            if !(v >= lo && v <= hi) {
+                return Err(Refusal::OutOfRange {
+                    parameter: m.parameter.clone(),
+                    address: m.address.clone(),
+                    value: v,
+                    value_user: user,
+                    min: m.min,
+                    max: m.max,
+                    lo,
+                    hi,
+                    margin: RANGE_MARGIN,
+                    factor: m.factor,
+                });
+            }
+            x.push(v);
+        }
+        let mut targets = Vec::new();
+        for t in &self.targets {
+            let c = self
+                .correct(&t.target, &x)
+                .map_err(Refusal::Invalid)?
+                .ok_or_else(|| Refusal::Invalid(format!("no δ for `{}`", t.target)))?;
+            targets.push(TargetCorrection {
+                target: t.target.clone(),
+                quality: self
+                    .qualities
+                    .iter()
+                    .find(|q| q.target == t.target)
+                    .cloned(),
+                corrected: c,
+            });
+        }
+        Ok(OnProcess {
+            conditions: x,
+            targets,
+        })
+    }
+}
+
+/// One quality attribute of a job's end-of-batch report with δ, in the
+/// quality's own unit (δ and its SDs divided by the mapping's factor).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QualityWithDiscrepancy {
+    /// The simulated quality attribute (`titer_g_per_l`).
+    pub quality: String,
+    /// The dataset target δ was estimated for (`final_titer`).
+    pub target: String,
+    /// The calibrated model's end-point.
+    pub model: f64,
+    /// δ at this process.
+    pub discrepancy: f64,
+    /// SE of δ.
+    pub discrepancy_se: f64,
+    /// SD of the end-point around model + δ (δ's SE and the residual SD).
+    pub predictive_sd: f64,
+    /// model + δ.
+    pub corrected: f64,
+    /// Lower end of the 95 % interval, corrected − 1.96 × predictive SD.
+    pub lower_95: f64,
+    /// Upper end, corrected + 1.96 × predictive SD.
+    pub upper_95: f64,
+}
+
+/// What a job reports about a model's discrepancy at one process.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Applied {
+    /// δ applies: the corrected end-points, labelled "model + recipe
+    /// discrepancy".
+    Applied {
+        /// The conditions read from the process (SI), by name.
+        conditions: Vec<(String, f64)>,
+        /// Each corrected quality attribute.
+        qualities: Vec<QualityWithDiscrepancy>,
+    },
+    /// δ is not applied; the model's values stand.
+    Refused {
+        /// Why (names the condition, value and range, or the address).
+        reason: String,
+    },
+}
+
+/// The one entry point of the jobs: δ of the model's `[calibration.discrepancy]`
+/// (`stored`; `None`: no δ, nothing to report) at `scenario`, applied to
+/// the model's end-of-batch quality values (`quality` gives the model's
+/// value of a quality attribute by name). A refusal is a report, not an
+/// error: the job goes on with the model's values.
+pub fn apply(
+    stored: Option<&toml::Value>,
+    scenario: &Scenario,
+    file_factor: &[f64],
+    quality: impl Fn(&str) -> Option<f64>,
+) -> Option<Applied> {
+    let stored = stored?;
+    let refused = |r: Refusal| Applied::Refused {
+        reason: r.to_string(),
+    };
+    let d = match Discrepancy::from_stored(stored) {
+        Ok(d) => d,
+        Err(r) => return Some(refused(r)),
+    };
+    let on = match d.on_process(scenario, file_factor) {
+        Ok(o) => o,
+        Err(r) => return Some(refused(r)),
+    };
+    let mut qualities = Vec::new();
+    for t in &on.targets {
+        let Some(q) = &t.quality else {
+            continue;
+        };
+        let Some(model) = quality(&q.quality) else {
+            continue;
+        };
+        let f = q.factor;
+        let c = &t.corrected;
+        let corrected = model + c.correction / f;
+        let sd = c.predictive_sd / f.abs();
+        qualities.push(QualityWithDiscrepancy {
+            quality: q.quality.clone(),
+            target: t.target.clone(),
+            model,
+            discrepancy: c.correction / f,
+            discrepancy_se: c.se / f.abs(),
+            predictive_sd: sd,
+            corrected,
+            lower_95: corrected - 1.96 * sd,
+            upper_95: corrected + 1.96 * sd,
+        });
+    }
+    Some(Applied::Applied {
+        conditions: d.conditions.iter().cloned().zip(on.conditions).collect(),
+        qualities,
+    })
 }
 
 /// The end-of-batch targets of some batches as the model predicts them at

@@ -254,3 +254,137 @@ fn a_condition_constant_over_the_calibration_batches_is_refused_by_name() {
     assert!(e.contains(&format!("condition `{}`", names()[1])), "{e}");
     assert!(e.contains("same value"), "{e}");
 }
+
+mod on_process {
+    //! δ evaluated on a process (`Discrepancy::on_process`, docs/fit.md "In
+    //! the jobs"): the conditions read back through the dataset mapping's
+    //! addresses, the range check, and the refusals.
+    use std::path::{Path, PathBuf};
+
+    use biotwin_core::simulation::{Scenario, load_process};
+    use biotwin_ml::calibration::discrepancy::{
+        Discrepancy, Form, RANGE_MARGIN, Refusal, condition_names,
+    };
+    use biotwin_ml::data::Dataset;
+    use biotwin_ml::surrogates::hybrid::mechanistic::MechanisticSpec;
+    use nalgebra::DMatrix;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// A linear δ fitted on every batch of a shipped dataset (residuals of
+    /// a known smooth form), with the mapping attached as `fit` does.
+    fn fitted(dataset: &str) -> (MechanisticSpec, Dataset, Discrepancy) {
+        let dir = root().join("training-data").join(dataset);
+        let spec = MechanisticSpec::load(&dir.join("mechanistic.toml")).unwrap();
+        let ds = Dataset::load(&dir).unwrap();
+        let names = condition_names(&spec);
+        let ids = ds.batch_ids();
+        let x = DMatrix::from_fn(ids.len(), names.len(), |i, j| {
+            ds.batch(&ids[i]).unwrap().meta.parameters[&names[j]]
+        });
+        let r = DMatrix::from_fn(ids.len(), 1, |i, _| (i as f64 * 0.7).sin());
+        let mut d = Discrepancy::fit(
+            Form::Linear,
+            &names,
+            &x,
+            &["final_titer".to_string()],
+            &r,
+            &ids,
+        )
+        .unwrap();
+        let base = Scenario::from_definition(&load_process(&spec.process).unwrap()).unwrap();
+        d.attach_mapping(&spec, &x, &base.recipe).unwrap();
+        (spec, ds, d)
+    }
+
+    /// For every batch of every shipped dataset with a mapping, setting its
+    /// manifest conditions through the mapping (as `fit` simulates it) and
+    /// reading them back through the addresses gives the manifest values
+    /// to 1e-12 relative — `feeds.scale` and `shifts.temperature_k`
+    /// included.
+    #[test]
+    fn conditions_set_through_the_mapping_read_back_exactly() {
+        for dataset in ["cho-platform", "cho-structural"] {
+            let (spec, ds, d) = fitted(dataset);
+            assert_eq!(d.schema, "biotwin.discrepancy/2");
+            let src = ds.dir.join("dataset.toml");
+            for id in ds.batch_ids() {
+                let params = &ds.batch(&id).unwrap().meta.parameters;
+                let (s, ff) = spec.scenario(&id, params, &src).unwrap();
+                let read = d.read_conditions(&s, &ff).unwrap();
+                for (name, (v, _)) in d.conditions.iter().zip(read) {
+                    let want = params[name];
+                    assert!(
+                        (v - want).abs() <= 1e-12 * want.abs(),
+                        "{dataset} {id} {name}: read {v}, manifest {want}"
+                    );
+                }
+                // Every batch lies in the range δ was calibrated on.
+                d.on_process(&s, &ff).unwrap();
+            }
+        }
+    }
+
+    /// A condition more than RANGE_MARGIN of its calibration range outside
+    /// it is refused, naming the condition, its address and value; inside
+    /// the margin δ applies. A /1 object (no mapping) and an address the
+    /// process cannot resolve are refused by name.
+    #[test]
+    fn out_of_range_unmapped_and_unresolvable_are_refused_by_name() {
+        let (spec, ds, d) = fitted("cho-platform");
+        let src = ds.dir.join("dataset.toml");
+        let params = &ds.batch("B01").unwrap().meta.parameters;
+        let (s, ff) = spec.scenario("B01", params, &src).unwrap();
+        let m = d
+            .mapping
+            .iter()
+            .find(|m| m.parameter == "agitation")
+            .unwrap();
+        let w = m.max - m.min;
+        let at = |si: f64| {
+            let mut s2 = s.clone();
+            s2.apply("setpoints.agitation_rpm", si * m.factor, &ff)
+                .unwrap();
+            d.on_process(&s2, &ff)
+        };
+        let inside = at(m.max + 0.8 * RANGE_MARGIN * w).unwrap();
+        assert!(inside.targets[0].corrected.predictive_sd > 0.0);
+        match at(m.max + 1.2 * RANGE_MARGIN * w) {
+            Err(e @ Refusal::OutOfRange { .. }) => {
+                let msg = e.to_string();
+                for n in ["`agitation`", "setpoints.agitation_rpm", "not extrapolated"] {
+                    assert!(msg.contains(n), "{msg}");
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+        // A 2000 L vessel's agitation (about 77 rpm) is far outside.
+        let mut big = s.clone();
+        big.apply("setpoints.agitation_rpm", 76.85, &ff).unwrap();
+        assert!(matches!(
+            d.on_process(&big, &ff),
+            Err(Refusal::OutOfRange { ref parameter, .. }) if parameter == "agitation"
+        ));
+        let mut v1 = d.clone();
+        v1.schema = "biotwin.discrepancy/1".into();
+        v1.mapping.clear();
+        let e = v1.on_process(&s, &ff).unwrap_err();
+        assert!(matches!(e, Refusal::NoMapping { .. }), "{e:?}");
+        assert!(e.to_string().contains("biotwin.discrepancy/1"), "{e}");
+        let mut bad = d.clone();
+        let k = bad
+            .mapping
+            .iter()
+            .position(|m| m.parameter == "shift_time")
+            .unwrap();
+        bad.mapping[k].address = "shifts[3].time_h".into();
+        let e = bad.on_process(&s, &ff).unwrap_err();
+        assert!(
+            matches!(&e, Refusal::Address { address, .. } if address == "shifts[3].time_h"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("shifts[3].time_h"), "{e}");
+    }
+}
