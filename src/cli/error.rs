@@ -166,7 +166,7 @@ mod tests {
         let tr = CliError::from(crate::transfer::Error::from(d()));
         let ml = CliError::from(biotwin_ml::Error::from(d()));
         let ml_dataset = CliError::from(biotwin_ml::Error::dataset(d()));
-        
+
         let live = CliError::from(crate::live::Error::Config(d().into()));
         for e in [core, ds, tr, ml, ml_dataset, live] {
             assert_eq!(e.exit_code(), 2);

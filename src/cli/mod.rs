@@ -217,7 +217,34 @@ pub fn resolve_model_ref(
     reference: &str,
     registry: &std::path::Path,
 ) -> Result<crate::simulation::model_source::ResolvedModel, Error> {
-    Ok(crate::registry::mechanistic::resolve_reference(
-        reference, registry, false,
-    )?)
+    let resolved = crate::registry::mechanistic::resolve_reference(reference, registry, false)?;
+    check_discrepancy(
+        resolved
+            .model
+            .calibration
+            .as_ref()
+            .and_then(|c| c.discrepancy.as_ref()),
+        &resolved.path,
+    )?;
+    Ok(resolved)
+}
+
+/// A calibrated model's stored recipe discrepancy must be well formed (its
+/// arrays as long as its conditions, every number finite, a known schema):
+/// a malformed one is bad input naming the model file, exit 2, not a note
+/// that δ was not applied. Whether δ applies to a given process (its
+/// conditions inside the calibration range) is decided later, softly.
+pub fn check_discrepancy(
+    stored: Option<&toml::Value>,
+    model_file: &std::path::Path,
+) -> Result<(), Error> {
+    match stored.map(crate::calibration::discrepancy::Discrepancy::from_stored) {
+        Some(Err(r)) => Err(Error::input(
+            model_file,
+            "calibration.discrepancy",
+            "a discrepancy object as `biotwin fit --discrepancy` writes it (schema biotwin.discrepancy/1 or /2)",
+            r.to_string(),
+        )),
+        _ => Ok(()),
+    }
 }

@@ -98,6 +98,13 @@ pub fn run(a: Args) -> Result<(), CliError> {
         let resolved = super::resolve_model_ref(m, &a.registry)?;
         model_source::with_model(&mut def, &resolved)?;
     }
+    super::check_discrepancy(
+        def.model
+            .calibration
+            .as_ref()
+            .and_then(|c| c.discrepancy.as_ref()),
+        std::path::Path::new(&model_source::provenance_of(&def).source),
+    )?;
     let mut scenario = Scenario::from_definition(&def)?;
     let mut overrides = def.overrides.clone();
     let mut cli_set = Vec::new();

@@ -620,4 +620,35 @@ fn simulate_and_transfer_apply_the_model_files_discrepancy() {
         so.contains("not applied") && so.contains("biotwin.discrepancy/1"),
         "{so}"
     );
+
+    // A hand-edited model whose δ has one coefficient too few is bad input
+    // naming the file and the field (exit 2), neither indexed out of bounds
+    // nor silently truncated, nor a soft "not applied" note (review finding).
+    let mut doc: toml::Table = toml::from_str(&text).unwrap();
+    let coefficients = doc
+        .get_mut("calibration")
+        .and_then(|c| c.get_mut("discrepancy"))
+        .and_then(|d| d.get_mut("targets"))
+        .and_then(|t| t.as_array_mut())
+        .and_then(|t| t[0].get_mut("correction"))
+        .and_then(|c| c.get_mut("coefficients"))
+        .and_then(|c| c.as_array_mut())
+        .expect("a linear δ's coefficients");
+    coefficients.pop();
+    let short = dir.path().join("model-short.toml");
+    std::fs::write(&short, toml::to_string(&doc).unwrap()).unwrap();
+    let sim = biotwin(&[
+        "simulate",
+        process().to_str().unwrap(),
+        "--model",
+        short.to_str().unwrap(),
+    ]);
+    let se = String::from_utf8_lossy(&sim.stderr);
+    assert_eq!(sim.status.code(), Some(2), "{se}");
+    assert!(
+        se.contains("model-short.toml")
+            && se.contains("calibration.discrepancy")
+            && se.contains("coefficients"),
+        "{se}"
+    );
 }

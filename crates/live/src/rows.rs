@@ -43,7 +43,8 @@ impl LongColumns {
     /// One row as a reading.
     pub fn reading(&self, row: &csv::StringRecord) -> Result<Reading, RowError> {
         let f = |c: usize| row.get(c).unwrap_or("").trim();
-        let time_unix_s = parse_rfc3339(f(self.time)).map_err(|e| time("timestamp", e.to_string()))?;
+        let time_unix_s =
+            parse_rfc3339(f(self.time)).map_err(|e| time("timestamp", e.to_string()))?;
         let value = parse_value(f(self.value))?;
         let quality = self.quality.map_or(Quality::Good, |c| parse_quality(f(c)));
         let available_unix_s = match self.result.map(f).filter(|s| !s.is_empty()) {
@@ -87,7 +88,8 @@ pub fn parse_quality(flag: &str) -> Quality {
 /// Readings of one row of a wide export (`timestamp,TAG1,TAG2,...`); empty
 /// cells are missing values, not readings.
 pub fn wide_readings(header: &[String], row: &csv::StringRecord) -> Result<Vec<Reading>, RowError> {
-    let time = parse_rfc3339(row.get(0).unwrap_or("").trim()).map_err(|e| time("timestamp", e.to_string()))?;
+    let time = parse_rfc3339(row.get(0).unwrap_or("").trim())
+        .map_err(|e| time("timestamp", e.to_string()))?;
     let mut out = Vec::new();
     for (i, tag) in header.iter().enumerate().skip(1) {
         let cell = row.get(i).unwrap_or("").trim();

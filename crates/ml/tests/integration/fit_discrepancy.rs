@@ -327,6 +327,64 @@ mod on_process {
         }
     }
 
+    /// `feeds.scale` is read as the process's relative feeding: doubling
+    /// every bolus volume and continuous-feed rate of a batch's recipe
+    /// reads twice its feed scale, and a recipe scaled in volume as a whole
+    /// (initial volume, boluses and rates × 7) reads the same feed scale —
+    /// what a translated recipe must give (review finding: on the fitted
+    /// process alone the feeding ratio is 1 whatever it computes).
+    #[test]
+    fn feed_scale_reads_the_recipes_relative_feeding() {
+        use biotwin_core::definition::recipe::EventKind;
+        let (spec, ds, d) = fitted("cho-platform");
+        let j = d.conditions.iter().position(|c| c == "feed_scale").unwrap();
+        let id = &ds.batch_ids()[0];
+        let params = &ds.batch(id).unwrap().meta.parameters;
+        let (s, ff) = spec
+            .scenario(id, params, &ds.dir.join("dataset.toml"))
+            .unwrap();
+        let base = d.read_conditions(&s, &ff).unwrap()[j].0;
+        assert!((base - params["feed_scale"]).abs() <= 1e-12 * base.abs());
+        let scaled = |volume: f64, boluses: f64, rates: f64| {
+            let mut t = s.clone();
+            t.recipe.initial_volume_m3 *= volume;
+            for e in &mut t.recipe.events {
+                if let EventKind::Bolus { volume_m3, .. } = &mut e.kind {
+                    *volume_m3 *= boluses;
+                }
+            }
+            for f in &mut t.recipe.continuous_feeds {
+                f.rate_m3_per_s *= rates;
+            }
+            d.read_conditions(&t, &ff).unwrap()[j].0
+        };
+        let doubled = scaled(1.0, 2.0, 2.0);
+        assert!(
+            (doubled - 2.0 * base).abs() <= 1e-12 * base,
+            "{doubled} vs 2 × {base}"
+        );
+        let larger = scaled(7.0, 7.0, 7.0);
+        assert!((larger - base).abs() <= 1e-12 * base, "{larger} vs {base}");
+        // Each kind of feed counts: with B and C the bolus and continuous
+        // volumes, (2B + C) + (B + 2C) = 3 (B + C), so the two partial
+        // doublings read 3 × the base between them, and doubling the
+        // boluses alone reads more than the base (the 3 L recipe is fed by
+        // boluses).
+        let (b2, c2) = (scaled(1.0, 2.0, 1.0), scaled(1.0, 1.0, 2.0));
+        assert!(
+            (b2 + c2 - 3.0 * base).abs() <= 1e-12 * base,
+            "{b2} + {c2} vs 3 × {base}"
+        );
+        assert!(
+            b2 > base * (1.0 + 1e-6),
+            "boluses not counted: {b2} vs {base}"
+        );
+        assert!(
+            s.recipe.continuous_feeds.is_empty() || c2 > base * (1.0 + 1e-6),
+            "continuous feeds not counted: {c2} vs {base}"
+        );
+    }
+
     /// A condition more than RANGE_MARGIN of its calibration range outside
     /// it is refused, naming the condition, its address and value; inside
     /// the margin δ applies. A /1 object (no mapping) and an address the
