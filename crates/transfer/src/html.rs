@@ -705,7 +705,8 @@ fn discrepancy_table(s: &mut String, d: &crate::ArmsDiscrepancy) {
     use biotwin_ml::calibration::discrepancy::Applied;
     let _ = writeln!(
         s,
-        r#"<h3 id="discrepancy">Model + recipe discrepancy (nominal runs)</h3><p>The calibrated model carries a recipe-conditioned discrepancy δ of its end-of-batch CQAs (<code>biotwin fit --discrepancy</code>), estimated on the calibration batches. It is applied only where every recipe condition lies within the range it was calibrated on (widened by a quarter of that range on each side); elsewhere the model's value stands and the reason is given. Interval: model + δ ± 1.96 predictive SD.</p>"#
+        r#"<h3 id="discrepancy">Model + recipe discrepancy (nominal runs)</h3><p>The calibrated model carries a recipe-conditioned discrepancy δ of its end-of-batch CQAs (<code>biotwin fit --discrepancy</code>), estimated on the calibration batches. It is applied only where every recipe condition lies within the range it was calibrated on (widened by {} of that range on each side, the farthest any held-out batch was checked); elsewhere the model's value stands and the reason is given. Interval: model + δ ± 1.96 predictive SD.</p>"#,
+        biotwin_ml::calibration::discrepancy::RANGE_MARGIN
     );
     for (label, a) in d.arms() {
         if let Applied::Refused { reason } = a {
