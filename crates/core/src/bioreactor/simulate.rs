@@ -149,6 +149,22 @@ pub fn run_observed_at<const N: usize, M: Culture<N>>(
     times: Vec<f64>,
     mut observe: impl FnMut(&M, &[f64], &[[f64; N]]),
 ) -> Result<Run<N>, SolverFailure> {
+    // The contract, checked in release builds too: a caller indexing
+    // `states[k]` by `times[k]` must never find fewer states than times.
+    if let Some(k) = (0..times.len()).find(|&k| {
+        !times[k].is_finite()
+            || times[k] > recipe.duration_s * (1.0 + 1e-9)
+            || (k > 0 && times[k] < times[k - 1])
+    }) {
+        return Err(SolverFailure {
+            time_s: 0.0,
+            message: format!(
+                "output time {k} = {} s: finite, sorted output times within [0, {} s] expected",
+                times[k], recipe.duration_s
+            ),
+            state: String::new(),
+        });
+    }
     let mut model = template.clone();
     let kinds = model.kinds();
     let y0 = model

@@ -705,6 +705,20 @@ fn short_sensitivity_runs_match_the_full_run_and_central_differences() {
         run_with_sensitivities(p, None, &dirs, &read, Some(&times), &s.recipe, opts).unwrap();
     assert_eq!(short.carried, &[0, 2, 3, 4, 5, 6], "no Xd, no V tangent");
     assert_eq!(short.times_s, times);
+    // Unsorted output times, or one past the end, are refused in release
+    // builds too (a caller indexing states by times would otherwise find
+    // fewer states than times: review finding).
+    let end = s.recipe.duration_s;
+    for bad in [
+        vec![7200.0, 3600.0],
+        vec![0.0, end + 3600.0],
+        vec![f64::NAN],
+    ] {
+        let e = run_with_sensitivities(p, None, &dirs, &read, Some(&bad), &s.recipe, opts)
+            .err()
+            .unwrap_or_else(|| panic!("{bad:?} accepted"));
+        assert!(e.message.contains("sorted output times"), "{e:?}");
+    }
     for (r, &i) in rows.iter().enumerate() {
         assert_eq!(short.states[r], full.states[i], "row {i}: bit-identical");
         for (k, n) in names.iter().enumerate() {
