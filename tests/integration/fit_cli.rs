@@ -330,21 +330,7 @@ fn discrepancy_is_estimated_stored_and_applied_to_held_out_batches() {
     refused(&o, &["--discrepancy", "`linear` or `gp`", "`spline`"]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fit");
-    let o = fit(&[
-        "--parameters",
-        "model.beta_lp",
-        "--observe",
-        "titer",
-        "--holdout",
-        &hold,
-        "--starts",
-        "0",
-        "--no-profiles",
-        "--discrepancy",
-        "linear",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = fit_beta_lp_with_linear_discrepancy(&hold, &out);
     let so = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
@@ -439,6 +425,27 @@ fn biotwin(args: &[&str]) -> Output {
 /// agitation, with the reason in transfer.json and the HTML report, and
 /// applies it at the source; a /1 model file (no mapping) still runs,
 /// with the reason δ is not applied.
+/// `fit` of `model.beta_lp` to titer with a linear recipe discrepancy,
+/// holding out `hold`, one start, no profiles (the two discrepancy tests'
+/// fit).
+fn fit_beta_lp_with_linear_discrepancy(hold: &str, out: &Path) -> Output {
+    fit(&[
+        "--parameters",
+        "model.beta_lp",
+        "--observe",
+        "titer",
+        "--holdout",
+        hold,
+        "--starts",
+        "0",
+        "--no-profiles",
+        "--discrepancy",
+        "linear",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn simulate_and_transfer_apply_the_model_files_discrepancy() {
     use biotwin::calibration::discrepancy::{Discrepancy, RANGE_MARGIN};
@@ -447,21 +454,7 @@ fn simulate_and_transfer_apply_the_model_files_discrepancy() {
     let hold = holdout_all_but(&keep_ref);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fit");
-    let o = fit(&[
-        "--parameters",
-        "model.beta_lp",
-        "--observe",
-        "titer",
-        "--holdout",
-        &hold,
-        "--starts",
-        "0",
-        "--no-profiles",
-        "--discrepancy",
-        "linear",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = fit_beta_lp_with_linear_discrepancy(&hold, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
