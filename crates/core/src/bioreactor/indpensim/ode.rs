@@ -315,10 +315,11 @@ impl StepConstants {
 }
 
 /// tanh(x) as glibc computes it for 1 ≤ |x| < 22, 1 − 2/(t + 2) with
-/// t = e^{2|x|} − 1, but with `exp` in place of glibc's `expm1` (about a
-/// third of its time here; for t ≥ e² − 1 the two differ by ~1 ulp of t, which
-/// moves the result by at most 1 ulp: in 20 million random x in (−22, 22),
-/// 0.1 % differed from `f64::tanh`, by at most 1.5e-16 relative). Elsewhere
+/// t = e^{2|x|} − 1, but with `exp` in place of glibc's `expm1` (`expm1`
+/// was 10 % of a filter update's profile, for the two dissolved-O2
+/// switches; for t ≥ e² − 1 the two differ by ~1 ulp of t, which moves the
+/// result by at most 1 ulp: in 20 million random x in (−22, 22), 0.1 %
+/// differed from `f64::tanh`, by at most 1.5e-16 relative). Elsewhere
 /// `f64::tanh` itself (|x| < 1 needs `expm1`; |x| ≥ 22 is ±1).
 #[inline]
 fn tanh(x: f64) -> f64 {
@@ -491,7 +492,7 @@ pub fn rhs_with(
     // (P/V)^b · (μ/100)^c as one exp(b·ln(P/V) + c·ln(μ/100)) (two `powf`
     // became two `ln` and one `exp`; below the 4 cP floor ln(μ/100) is the
     // step constant ln 0.01), and oil^0.25 as √√oil: the same numbers to
-    // ~1e-15 relative (rounding), about a third of the time.
+    // ~1e-15 relative (rounding), cheaper than `powf`.
     let ln_vis = if y[VISCOSITY] <= 4.0 {
         c.ln_vis_floor
     } else {
