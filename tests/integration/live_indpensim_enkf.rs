@@ -405,6 +405,40 @@ fn bad_enkf_site_and_filter_files_name_file_line_and_field() {
     );
 }
 
+/// `predictor = "mechanistic"` on the shipped IndPenSim site: refused at
+/// load (exit 2, nothing opened), naming the site file's line, the batch and
+/// the spelling that runs the IndPenSim filter (docs/live.md says why it is
+/// not an alias).
+#[test]
+fn mechanistic_on_the_indpensim_site_names_the_enkf_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_path = site(dir.path(), FORECAST_MEMBERS);
+    export(dir.path(), "export.csv", 1.0);
+    let good = std::fs::read_to_string(&site_path).unwrap();
+    let mech = good.replace(
+        "predictor = \"indpensim-enkf:indpensim-enkf.toml\"",
+        "predictor = \"mechanistic\"",
+    );
+    assert_ne!(mech, good);
+    std::fs::write(&site_path, &mech).unwrap();
+    let (code, log) = live_once(&site_path);
+    assert_eq!(code, 2, "{log}");
+    let line = mech
+        .lines()
+        .position(|l| l.starts_with("predictor = \"mechanistic\""))
+        .unwrap()
+        + 1;
+    let at = format!("site.toml:{line}: batches[0].predictor");
+    assert!(log.contains(&at), "{at} not in {log}");
+    assert!(
+        log.contains("IndPenSim batch `B01`")
+            && log.contains("predictor = \"indpensim-enkf:PATH\"")
+            && log.contains("indpensim-penicillin.toml"),
+        "{log}"
+    );
+    assert!(!dir.path().join("live.sqlite").exists(), "{log}");
+}
+
 /// The observations of B01's first `hours` as the engine would hand them
 /// over (sample-time order, SI, available at their sample time).
 fn observations(hours: f64) -> Vec<biotwin::live::Observation> {

@@ -661,6 +661,27 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                 format!("`{}`", b.predictor),
             ));
         }
+        if p == "mechanistic" && process.is_file() {
+            if let Some(found) = indpensim_specs_only(&process) {
+                d.push(src.diag(
+                    &at("predictor"),
+                    format!(
+                        "for IndPenSim batch `{}`: `predictor = \"{}PATH\"`, PATH an IndPenSim \
+                         filter file naming the recipes (e.g. `indpensim-enkf.toml` beside \
+                         `indpensim-enkf-site.toml` in process-models/sites/; docs/live.md, \
+                         \"IndPenSim ensemble Kalman filter\"). `mechanistic` runs the EKF of a \
+                         process definition ([process]: model xing2010 or cho_platform, its \
+                         recipe and equipment); IndPenSim has none",
+                        b.id,
+                        crate::indpensim::PREDICTOR_PREFIX
+                    ),
+                    format!(
+                        "`mechanistic`, with process `{}` ({found})",
+                        process.display()
+                    ),
+                ));
+            }
+        }
         if let Some(file) = enkf.filter(|s| !s.is_empty()) {
             crate::indpensim::check_site(
                 src,
@@ -900,6 +921,27 @@ pub fn site_diag(
     Diagnostic::new(&cfg.file, field, expected, found)
 }
 
+/// For a `mechanistic` batch: `Some(what)` when its `process` file is not a
+/// process definition but a specifications file whose limits are on final
+/// penicillin (the IndPenSim CQA), i.e. an IndPenSim batch; `None` otherwise
+/// (an unreadable or other file is reported when the predictor is made).
+fn indpensim_specs_only(process: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(process).ok()?;
+    let value: toml::Table = toml::from_str(&text).ok()?;
+    if value.contains_key("process") || !value.contains_key("specifications") {
+        return None;
+    }
+    let penicillin = value
+        .get("limits")
+        .and_then(toml::Value::as_array)?
+        .iter()
+        .filter_map(|l| l.get("cqa").and_then(toml::Value::as_str))
+        .find(|c| *c == "final_penicillin" || *c == crate::indpensim::CQA)?;
+    Some(format!(
+        "a specifications file ([specifications], a limit on `{penicillin}`), no [process]"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -945,6 +987,46 @@ kind = "replay"
 path = "export.csv"
 unit = "BR1"
 "#;
+
+    /// `mechanistic` on an IndPenSim batch (its process a specifications
+    /// file with a final-penicillin limit) is refused at load, naming the
+    /// site file, its line, the batch and the spelling that works; a
+    /// specifications file on another CQA is left to the factory.
+    #[test]
+    fn mechanistic_on_an_indpensim_batch_names_the_enkf_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let specs = |cqa: &str| {
+            format!("[specifications]\nid = \"s\"\n[[limits]]\ncqa = \"{cqa}\"\nmin = 20.0\n")
+        };
+        std::fs::write(dir.path().join("specs.toml"), specs("final_penicillin")).unwrap();
+        let site = GOOD.replace("process = \"process.toml\"", "process = \"specs.toml\"");
+        let e = SiteConfig::read(write(dir.path(), &site)).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("site.toml:") && m.contains("batches[0].predictor"),
+            "{m}"
+        );
+        assert!(m.contains("IndPenSim batch `B1`"), "{m}");
+        assert!(m.contains("predictor = \"indpensim-enkf:PATH\""), "{m}");
+        assert!(
+            m.contains("specs.toml") && m.contains("no [process]"),
+            "{m}"
+        );
+
+        std::fs::write(dir.path().join("specs.toml"), specs("titer")).unwrap();
+        assert!(SiteConfig::read(write(dir.path(), &site)).is_ok());
+        // The same batch spelled `indpensim-enkf:PATH` passes this check (it
+        // then needs the filter file and the 18 variables: other checks).
+        let enkf = site.replace(
+            "predictor = \"mechanistic\"",
+            "predictor = \"indpensim-enkf:f.toml\"",
+        );
+        std::fs::write(dir.path().join("specs.toml"), specs("final_penicillin")).unwrap();
+        let m = SiteConfig::read(write(dir.path(), &enkf))
+            .unwrap_err()
+            .to_string();
+        assert!(!m.contains("IndPenSim batch `B1`"), "{m}");
+    }
 
     #[test]
     fn a_postgres_store_is_a_url_without_password() {
