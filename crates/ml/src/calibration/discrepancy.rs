@@ -254,37 +254,63 @@ pub enum Refusal {
         /// What was wrong.
         reason: String,
     },
-    /// A condition lies outside its calibration range by more than
-    /// [`RANGE_MARGIN`] of it.
-    #[error(
-        "condition `{parameter}`: {address} = {} ({} SI) lies outside the range δ was calibrated on, {} to {} ({} to {} SI) over the calibration batches; δ is applied only from {} to {} (that range widened by {margin} of itself on each side) and is not extrapolated",
-        sig(*value_user), sig(*value), sig(min * factor), sig(max * factor), sig(*min), sig(*max), sig(lo * factor), sig(hi * factor)
-    )]
+    /// One or more conditions lie outside their calibration ranges by more
+    /// than [`RANGE_MARGIN`] of them: every such condition, in the order of
+    /// [`Discrepancy::conditions`] (never empty).
+    #[error("{}", out_of_range_message(conditions))]
     OutOfRange {
-        /// The manifest parameter.
-        parameter: String,
-        /// Its address.
-        address: String,
-        /// The value read, SI.
-        value: f64,
-        /// The value read, in the address's unit.
-        value_user: f64,
-        /// Calibration minimum, SI.
-        min: f64,
-        /// Calibration maximum, SI.
-        max: f64,
-        /// Lowest value δ is applied at, SI.
-        lo: f64,
-        /// Highest value δ is applied at, SI.
-        hi: f64,
-        /// [`RANGE_MARGIN`].
-        margin: f64,
-        /// SI × factor = the address's unit.
-        factor: f64,
+        /// Each condition out of range.
+        conditions: Vec<ConditionOutOfRange>,
     },
     /// The stored object is malformed, or δ gave a non-finite value.
     #[error("the model's discrepancy: {0}")]
     Invalid(String),
+}
+
+/// A condition outside its calibration range by more than
+/// [`RANGE_MARGIN`] of it ([`Refusal::OutOfRange`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "condition `{parameter}`: {address} = {} ({} SI) lies outside the range δ was calibrated on, {} to {} ({} to {} SI) over the calibration batches; δ is applied only from {} to {} (that range widened by {margin} of itself on each side) and is not extrapolated",
+    sig(*value_user), sig(*value), sig(min * factor), sig(max * factor), sig(*min), sig(*max), sig(lo * factor), sig(hi * factor)
+)]
+pub struct ConditionOutOfRange {
+    /// The manifest parameter.
+    pub parameter: String,
+    /// Its address.
+    pub address: String,
+    /// The value read, SI.
+    pub value: f64,
+    /// The value read, in the address's unit.
+    pub value_user: f64,
+    /// Calibration minimum, SI.
+    pub min: f64,
+    /// Calibration maximum, SI.
+    pub max: f64,
+    /// Lowest value δ is applied at, SI.
+    pub lo: f64,
+    /// Highest value δ is applied at, SI.
+    pub hi: f64,
+    /// [`RANGE_MARGIN`].
+    pub margin: f64,
+    /// SI × factor = the address's unit.
+    pub factor: f64,
+}
+
+/// [`Refusal::OutOfRange`]'s text: one condition as itself, several
+/// counted and each named.
+fn out_of_range_message(conditions: &[ConditionOutOfRange]) -> String {
+    match conditions {
+        [one] => one.to_string(),
+        many => format!(
+            "{} conditions lie outside the ranges δ was calibrated on: {}",
+            many.len(),
+            many.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    }
 }
 
 /// δ of one target evaluated on a process.
@@ -881,8 +907,9 @@ impl Discrepancy {
     /// (user value / factor → SI; [`ConditionAddress`]), checked against
     /// its calibration range widened by [`RANGE_MARGIN`], then, per
     /// target, the correction, its SE and the predictive SD
-    /// ([`Discrepancy::correct`]). A refusal names the condition, its value
-    /// and the range, or the address the process cannot resolve.
+    /// ([`Discrepancy::correct`]). A refusal names every condition out of
+    /// range with its value and range, or the address the process cannot
+    /// resolve.
     pub fn on_process(
         &self,
         scenario: &Scenario,
@@ -912,6 +939,9 @@ impl Discrepancy {
         }
         let read = self.read_conditions(scenario, file_factor)?;
         let mut x = Vec::with_capacity(self.mapping.len());
+        // Every condition out of range is named, not only the first: the
+        // user sees at once all that keeps δ from this process.
+        let mut outside = Vec::new();
         for (m, (v, user)) in self.mapping.iter().zip(read) {
             if m.min
                 .partial_cmp(&m.max)
@@ -925,7 +955,7 @@ impl Discrepancy {
             let w = m.max - m.min;
             let (lo, hi) = (m.min - RANGE_MARGIN * w, m.max + RANGE_MARGIN * w);
             if !(v >= lo && v <= hi) {
-                return Err(Refusal::OutOfRange {
+                outside.push(ConditionOutOfRange {
                     parameter: m.parameter.clone(),
                     address: m.address.clone(),
                     value: v,
@@ -939,6 +969,11 @@ impl Discrepancy {
                 });
             }
             x.push(v);
+        }
+        if !outside.is_empty() {
+            return Err(Refusal::OutOfRange {
+                conditions: outside,
+            });
         }
         let mut targets = Vec::new();
         for t in &self.targets {

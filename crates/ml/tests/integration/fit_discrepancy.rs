@@ -386,8 +386,8 @@ mod on_process {
     }
 
     /// A condition more than RANGE_MARGIN of its calibration range outside
-    /// it is refused, naming the condition, its address and value; inside
-    /// the margin δ applies. A /1 object (no mapping) and an address the
+    /// it is refused, naming the condition, its address and value (every
+    /// such condition, when several are); inside the margin δ applies. A /1 object (no mapping) and an address the
     /// process cannot resolve are refused by name.
     #[test]
     fn out_of_range_unmapped_and_unresolvable_are_refused_by_name() {
@@ -423,8 +423,32 @@ mod on_process {
         big.apply("setpoints.agitation_rpm", 76.85, &ff).unwrap();
         assert!(matches!(
             d.on_process(&big, &ff),
-            Err(Refusal::OutOfRange { ref parameter, .. }) if parameter == "agitation"
+            Err(Refusal::OutOfRange { ref conditions }) if conditions.len() == 1 && conditions[0].parameter == "agitation"
         ));
+        // Two conditions outside: both are named (in the mapping's order),
+        // not only the first; each with its address and range.
+        big.apply("setpoints.do_pct", 10.0, &ff).unwrap();
+        match d.on_process(&big, &ff) {
+            Err(e @ Refusal::OutOfRange { .. }) => {
+                let Refusal::OutOfRange { conditions } = &e else {
+                    unreachable!()
+                };
+                let named: Vec<&str> = conditions.iter().map(|c| c.parameter.as_str()).collect();
+                assert_eq!(named, ["agitation", "do_setpoint"]);
+                assert!((conditions[1].value_user - 10.0).abs() < 1e-9, "{e:?}");
+                let msg = e.to_string();
+                for n in [
+                    "2 conditions",
+                    "`agitation`",
+                    "setpoints.agitation_rpm = 76.85",
+                    "`do_setpoint`",
+                    "setpoints.do_pct = 10",
+                ] {
+                    assert!(msg.contains(n), "`{n}` not in: {msg}");
+                }
+            }
+            other => panic!("{other:?}"),
+        }
         let mut v1 = d.clone();
         v1.schema = "biotwin.discrepancy/1".into();
         v1.mapping.clear();
