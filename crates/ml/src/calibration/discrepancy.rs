@@ -1022,6 +1022,15 @@ pub struct QualityWithDiscrepancy {
     pub upper_95: f64,
 }
 
+/// A target of δ that a job's report does not correct, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkippedTarget {
+    /// The dataset target (`final_titer`).
+    pub target: String,
+    /// Why it is not corrected.
+    pub reason: String,
+}
+
 /// What a job reports about a model's discrepancy at one process.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
@@ -1033,6 +1042,10 @@ pub enum Applied {
         conditions: Vec<(String, f64)>,
         /// Each corrected quality attribute.
         qualities: Vec<QualityWithDiscrepancy>,
+        /// The targets δ was estimated for that are not corrected here,
+        /// each with why (the report says so: no target is left out
+        /// silently).
+        skipped: Vec<SkippedTarget>,
     },
     /// δ is not applied; the model's values stand.
     Refused {
@@ -1045,7 +1058,9 @@ pub enum Applied {
 /// (`stored`; `None`: no δ, nothing to report) at `scenario`, applied to
 /// the model's end-of-batch quality values (`quality` gives the model's
 /// value of a quality attribute by name). A refusal is a report, not an
-/// error: the job goes on with the model's values.
+/// error: the job goes on with the model's values. A target that cannot be
+/// corrected (no quality attribute recorded for it, or none the simulation
+/// reports) is listed in `skipped` with the reason.
 pub fn apply(
     stored: Option<&toml::Value>,
     scenario: &Scenario,
@@ -1065,11 +1080,23 @@ pub fn apply(
         Err(r) => return Some(refused(r)),
     };
     let mut qualities = Vec::new();
+    let mut skipped = Vec::new();
     for t in &on.targets {
         let Some(q) = &t.quality else {
+            skipped.push(SkippedTarget {
+                target: t.target.clone(),
+                reason: "the discrepancy records no quality attribute for it (its `qualities` list lacks the target)".into(),
+            });
             continue;
         };
         let Some(model) = quality(&q.quality) else {
+            skipped.push(SkippedTarget {
+                target: t.target.clone(),
+                reason: format!(
+                    "the simulation reports no quality attribute `{}`",
+                    q.quality
+                ),
+            });
             continue;
         };
         let f = q.factor;
@@ -1091,6 +1118,7 @@ pub fn apply(
     Some(Applied::Applied {
         conditions: d.conditions.iter().cloned().zip(on.conditions).collect(),
         qualities,
+        skipped,
     })
 }
 

@@ -276,6 +276,11 @@ mod on_process {
     /// A linear δ fitted on every batch of a shipped dataset (residuals of
     /// a known smooth form), with the mapping attached as `fit` does.
     fn fitted(dataset: &str) -> (MechanisticSpec, Dataset, Discrepancy) {
+        fitted_on(dataset, &["final_titer"])
+    }
+
+    /// δ of `targets` on `dataset`'s batches (residuals of no meaning).
+    fn fitted_on(dataset: &str, targets: &[&str]) -> (MechanisticSpec, Dataset, Discrepancy) {
         let dir = root().join("training-data").join(dataset);
         let spec = MechanisticSpec::load(&dir.join("mechanistic.toml")).unwrap();
         let ds = Dataset::load(&dir).unwrap();
@@ -284,16 +289,11 @@ mod on_process {
         let x = DMatrix::from_fn(ids.len(), names.len(), |i, j| {
             ds.batch(&ids[i]).unwrap().meta.parameters[&names[j]]
         });
-        let r = DMatrix::from_fn(ids.len(), 1, |i, _| (i as f64 * 0.7).sin());
-        let mut d = Discrepancy::fit(
-            Form::Linear,
-            &names,
-            &x,
-            &["final_titer".to_string()],
-            &r,
-            &ids,
-        )
-        .unwrap();
+        let r = DMatrix::from_fn(ids.len(), targets.len(), |i, j| {
+            (i as f64 * 0.7 + j as f64).sin()
+        });
+        let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        let mut d = Discrepancy::fit(Form::Linear, &names, &x, &targets, &r, &ids).unwrap();
         let base = Scenario::from_definition(&load_process(&spec.process).unwrap()).unwrap();
         d.attach_mapping(&spec, &x, &base.recipe).unwrap();
         (spec, ds, d)
@@ -468,5 +468,60 @@ mod on_process {
             "{e:?}"
         );
         assert!(e.to_string().contains("shifts[3].time_h"), "{e}");
+    }
+
+    /// `apply` (the jobs' entry point) corrects each target it can and
+    /// lists every other one with why, never dropping one silently: a
+    /// quality the simulation does not report, a target with no quality
+    /// recorded in the discrepancy.
+    #[test]
+    fn apply_reports_every_target_it_does_not_correct() {
+        use biotwin_ml::calibration::discrepancy::{Applied, apply};
+        let (spec, ds, d) = fitted_on("cho-platform", &["final_titer", "final_viability"]);
+        let src = ds.dir.join("dataset.toml");
+        let params = &ds.batch("B01").unwrap().meta.parameters;
+        let (s, ff) = spec.scenario("B01", params, &src).unwrap();
+        let stored = |d: &Discrepancy| toml::Value::try_from(d).unwrap();
+        // The simulation reports titer only.
+        let titer_only = |q: &str| (q == "titer_g_per_l").then_some(2.0);
+        match apply(Some(&stored(&d)), &s, &ff, titer_only) {
+            Some(Applied::Applied {
+                qualities, skipped, ..
+            }) => {
+                assert_eq!(qualities.len(), 1);
+                assert_eq!(qualities[0].target, "final_titer");
+                assert_eq!(skipped.len(), 1, "{skipped:?}");
+                assert_eq!(skipped[0].target, "final_viability");
+                assert!(skipped[0].reason.contains("`viability_pct`"), "{skipped:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Every quality reported: nothing skipped.
+        match apply(Some(&stored(&d)), &s, &ff, |_| Some(2.0)) {
+            Some(Applied::Applied {
+                qualities, skipped, ..
+            }) => {
+                assert_eq!(qualities.len(), 2);
+                assert!(skipped.is_empty(), "{skipped:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A target whose quality the discrepancy does not record.
+        let mut no_quality = d.clone();
+        no_quality.qualities.retain(|q| q.target != "final_titer");
+        match apply(Some(&stored(&no_quality)), &s, &ff, |_| Some(2.0)) {
+            Some(Applied::Applied {
+                qualities, skipped, ..
+            }) => {
+                assert_eq!(qualities.len(), 1);
+                assert_eq!(skipped.len(), 1, "{skipped:?}");
+                assert_eq!(skipped[0].target, "final_titer");
+                assert!(
+                    skipped[0].reason.contains("no quality attribute"),
+                    "{skipped:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
