@@ -653,28 +653,11 @@ fn read_condition(s: &mut Scenario, m: &ConditionAddress, ff: &[f64]) -> Result<
         reason,
     };
     let v = match m.address.as_str() {
-        // The mapping sets every temperature shift to the value.
+        // The mapping sets every temperature shift to the value; read
+        // back by the address's own reader, which names a recipe with no
+        // such shift or with shifts at different temperatures.
         "shifts.temperature_k" => {
-            let t: Vec<f64> = s
-                .recipe
-                .events
-                .iter()
-                .filter_map(|e| match &e.kind {
-                    EventKind::Shift(sp) => sp.temperature_k,
-                    _ => None,
-                })
-                .collect();
-            let Some(&first) = t.first() else {
-                return Err(err(
-                    "no set-point shift of its recipe sets a temperature".into()
-                ));
-            };
-            if let Some(other) = t.iter().find(|v| **v != first) {
-                return Err(err(format!(
-                    "its temperature shifts set different temperatures ({first} K and {other} K): one shift temperature is the condition"
-                )));
-            }
-            first
+            biotwin_core::simulation::address::shift_temperature_k(&s.recipe).map_err(err)?
         }
         // The mapping sets `feed_scale` on the fitted process; any recipe's
         // feeding relative to that process's is read (module docs of

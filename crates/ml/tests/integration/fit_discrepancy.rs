@@ -524,4 +524,52 @@ mod on_process {
             other => panic!("{other:?}"),
         }
     }
+
+    /// `shifts.temperature_k` is one address of the core's address space
+    /// (set on every temperature shift by the dataset mapping, read back by
+    /// δ): a value outside the temperature set-point's range is refused in
+    /// K, a recipe without a temperature shift has no such address, and
+    /// shifts at two temperatures have no one value to read.
+    #[test]
+    fn shift_temperature_address_is_checked_and_read_in_one_place() {
+        use biotwin_core::definition::recipe::EventKind;
+        use biotwin_core::simulation::address::shift_temperature_k;
+        let (spec, ds, _) = fitted("cho-platform");
+        let src = ds.dir.join("dataset.toml");
+        let params = &ds.batch("B01").unwrap().meta.parameters;
+        let (mut s, ff) = spec.scenario("B01", params, &src).unwrap();
+        let t = params["shift_temperature"];
+        assert_eq!(shift_temperature_k(&s.recipe), Ok(t));
+        s.apply("shifts.temperature_k", 306.0, &ff).unwrap();
+        let a = s.address("shifts.temperature_k", &ff).unwrap();
+        assert_eq!(s.get(&a), 306.0);
+        let e = s.apply("shifts.temperature_k", 500.0, &ff).unwrap_err();
+        assert!(e.contains(" K") && e.contains("temperature_c"), "{e}");
+        // A second shift at another temperature: no one value to read.
+        let mut two = s.clone();
+        let mut extra = two
+            .recipe
+            .events
+            .iter()
+            .find(|e| matches!(&e.kind, EventKind::Shift(sp) if sp.temperature_k.is_some()))
+            .unwrap()
+            .clone();
+        extra.time_s += 3600.0;
+        if let EventKind::Shift(sp) = &mut extra.kind {
+            sp.temperature_k = Some(305.0);
+        }
+        two.recipe.events.push(extra);
+        two.recipe
+            .events
+            .sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+        let e = shift_temperature_k(&two.recipe).unwrap_err();
+        assert!(e.contains("306 K") && e.contains("305 K"), "{e}");
+        // No temperature shift: no such address.
+        let mut none = s.clone();
+        none.recipe
+            .events
+            .retain(|e| !matches!(e.kind, EventKind::Shift(_)));
+        let e = none.address("shifts.temperature_k", &ff).unwrap_err();
+        assert!(e.contains("has none"), "{e}");
+    }
 }
