@@ -535,6 +535,84 @@ fn live_serves_a_calibrated_model_file_and_refuses_it_once_edited() {
     assert!(!dir3.path().join("live.sqlite").exists());
 }
 
+/// A model file edited between batches: the batch that finished on it
+/// keeps its record, the next batch to start runs the edited file, and the
+/// change is in the audit trail (`model.changed`: same source, previous and
+/// new sha256).
+#[test]
+fn a_model_file_edited_between_batches_is_recorded_as_a_model_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("models");
+    fit_and_register(&reg, &dir.path().join("fit1"), &["B01", "B02", "B03"]);
+    let text = std::fs::read_to_string(dir.path().join("fit1").join("model.toml")).unwrap();
+    let local = dir.path().join("cho-line.toml");
+    std::fs::write(&local, &text).unwrap();
+    let before = biotwin::definition::process::text_sha256(&text);
+    // B01 runs to its end on the file.
+    let site = copy_site(
+        "example-site.toml",
+        dir.path(),
+        Some(&shipped_export("example-site.toml")),
+    );
+    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&site).unwrap().parse().unwrap();
+    doc["batches"]
+        .as_array_of_tables_mut()
+        .unwrap()
+        .get_mut(0)
+        .unwrap()["model"] = toml_edit::value("cho-line.toml");
+    std::fs::write(&site, doc.to_string()).unwrap();
+    live_once_ok(&site);
+    // Edited; B02 (same unit, after B01) is added.
+    let edited = format!("{text}\n# edited after B01\n");
+    std::fs::write(&local, &edited).unwrap();
+    let after = biotwin::definition::process::text_sha256(&edited);
+    let mut b02 = doc["batches"]
+        .as_array_of_tables()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .clone();
+    b02["id"] = toml_edit::value("B02");
+    b02["start"] = toml_edit::value("2025-02-01T00:00:00Z");
+    b02["planned_end"] = toml_edit::value("2025-02-15T00:00:00Z");
+    doc["batches"].as_array_of_tables_mut().unwrap().push(b02);
+    std::fs::write(&site, doc.to_string()).unwrap();
+    live_once_ok(&site);
+    let store = SqliteStore::open(&dir.path().join("live.sqlite")).unwrap();
+    let audit = store.audit().unwrap();
+    let started = |b: &str| {
+        audit
+            .iter()
+            .find(|e| e.action == "batch.started" && e.detail["batch"] == b)
+            .unwrap()
+            .detail["model"]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(started("B01"), before);
+    assert_eq!(started("B02"), after);
+    let changed: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "model.changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    let c = &changed[0].detail;
+    let source = std::fs::canonicalize(&local).unwrap().display().to_string();
+    assert_eq!(c["batch"], "B02");
+    assert_eq!(c["previous"], source.as_str());
+    assert_eq!(c["now"], source.as_str());
+    assert_eq!(c["previous_sha256"], before.as_str());
+    assert_eq!(c["sha256"], after.as_str());
+    assert!(
+        store
+            .predictions("sponsor-a", "B01")
+            .unwrap()
+            .iter()
+            .all(|p| p.model_id.ends_with(&before))
+    );
+}
+
 #[test]
 fn scale_up_runs_a_calibrated_model_and_its_translated_file_names_a_copy() {
     let dir = tempfile::tempdir().unwrap();
