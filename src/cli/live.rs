@@ -14,7 +14,7 @@ use crate::live::mechanistic::MechanisticOptions;
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Live mode: historian data in, state estimate and end-of-batch forecasts out, all recorded",
-    after_help = "Examples:\n  biotwin live --config process-models/sites/example-site.toml --once\n  biotwin live --config process-models/sites/example-site.toml --once --model cho-fit --registry models\n  biotwin live --config site.toml --speed 3600\n  biotwin live --config process-models/sites/example-site.toml --once --serve 127.0.0.1:8080\n  biotwin live --config process-models/sites/indpensim-site.toml --once --at 0.25,0.5,0.75\n\nReadings are stored as received, mapped to model variables (refusals counted by\nreason), assimilated, and forecast every forecast_every_s of batch time into the\nSQLite store named in the site file. A restart resumes every unfinished batch\nwithout losing or duplicating a prediction. Check the audit trail with\n`biotwin audit verify --store FILE`. With --serve ADDR the QA page runs alongside\n(see `biotwin serve --help`) and stays up after processing until Ctrl-C; Ctrl-C\nstops both (every write is one transaction: a restart resumes)."
+    after_help = "Examples:\n  biotwin live --config process-models/sites/example-site.toml --once\n  biotwin live --config process-models/sites/example-site.toml --once --model cho-fit --registry models\n  biotwin live --config process-models/sites/example-site.toml --once --model fit-out/model.toml\n  biotwin live --config site.toml --speed 3600\n  biotwin live --config process-models/sites/example-site.toml --once --serve 127.0.0.1:8080\n  biotwin live --config process-models/sites/indpensim-site.toml --once --at 0.25,0.5,0.75\n\nReadings are stored as received, mapped to model variables (refusals counted by\nreason), assimilated, and forecast every forecast_every_s of batch time into the\nSQLite store named in the site file. A restart resumes every unfinished batch\nwithout losing or duplicating a prediction. Check the audit trail with\n`biotwin audit verify --store FILE`. With --serve ADDR the QA page runs alongside\n(see `biotwin serve --help`) and stays up after processing until Ctrl-C; Ctrl-C\nstops both (every write is one transaction: a restart resumes)."
 )]
 pub struct Args {
     /// Site configuration (TOML; see docs/live.md).
@@ -36,9 +36,12 @@ pub struct Args {
     /// Every mechanistic batch registered from now on runs this model
     /// instead of its process file's: a calibrated model's name in the
     /// registry (its promoted version) or its promoted id (as a site file's
-    /// `model = "registry:NAME"`). Live serves promoted models only, never a
-    /// loose file. A batch keeps the model it started with across restarts.
-    #[arg(long, value_name = "NAME|ID")]
+    /// `model = "registry:NAME"`), or a model file (a path: it contains `/`
+    /// or ends in `.toml`; e.g. the model.toml of `biotwin fit`), checked as
+    /// `simulate --model FILE` checks it and recorded by its absolute path
+    /// and sha256. A batch keeps the model it started with across restarts;
+    /// a file edited since the batch started is refused (exit 2).
+    #[arg(long, value_name = "NAME|ID|FILE")]
     pub model: Option<String>,
     /// The model registry for --model (default: the site file's
     /// `[site] registry`, else `models`).
@@ -79,25 +82,25 @@ pub fn run(a: Args) -> Result<(), CliError> {
         site.registry = Some(r.clone());
     }
     if let Some(m) = &a.model {
-        // The same path as a site file's `model = "registry:NAME"`: live
-        // serves promoted registry models only, never a loose file.
-        if crate::registry::mechanistic::is_path(m) {
-            return Err(Error::input(
-                "<command line>",
-                "--model",
-                "the name (or promoted id) of a calibrated model in the registry: live mode serves promoted models only (register a model file with `biotwin fit --register NAME`, then `biotwin promote`)",
-                format!("the model file `{m}`"),
-            ).into());
-        }
-        if site.registry.is_none() {
-            site.registry = Some(PathBuf::from("models"));
-        }
+        // The same path as a site file's `model = "registry:NAME"` or
+        // `model = "PATH"`. A file is checked here, before anything is
+        // recorded, exactly as `simulate --model FILE` checks it (the
+        // engine checks it again as each batch starts).
+        let reference = if crate::registry::mechanistic::is_path(m) {
+            crate::registry::mechanistic::resolve_file(m)?;
+            m.clone()
+        } else {
+            if site.registry.is_none() {
+                site.registry = Some(PathBuf::from("models"));
+            }
+            format!("registry:{m}")
+        };
         for b in site
             .batches
             .iter_mut()
             .filter(|b| b.predictor == "mechanistic")
         {
-            b.model = Some(format!("registry:{m}"));
+            b.model = Some(reference.clone());
             b.model_from_process = false;
         }
     }

@@ -146,9 +146,6 @@ pub(crate) fn write_stdout(s: &str, newline: bool) {
     }
 }
 
-/// Resolves `--model REFERENCE` for a study: a model file, or a calibrated
-/// model's name (its promoted version) or id in the registry `registry`
-/// (`registry::mechanistic::resolve_reference`).
 /// Loads a process file; its `model = "registry:NAME"` (NAME's promoted
 /// version, or a registered id) is looked up in `registry`, the registry
 /// verified and the sealed text's hash checked (a tampered model exits 2),
@@ -213,38 +210,26 @@ fn from_process_model(
     ))
 }
 
+/// Resolves `--model REFERENCE` for a study: a model file, or a calibrated
+/// model's name (its promoted version) or id in the registry `registry`
+/// (`registry::mechanistic::resolve_reference`).
 pub fn resolve_model_ref(
     reference: &str,
     registry: &std::path::Path,
 ) -> Result<crate::simulation::model_source::ResolvedModel, Error> {
-    let resolved = crate::registry::mechanistic::resolve_reference(reference, registry, false)?;
-    check_discrepancy(
-        resolved
-            .model
-            .calibration
-            .as_ref()
-            .and_then(|c| c.discrepancy.as_ref()),
-        &resolved.path,
-    )?;
-    Ok(resolved)
+    Ok(crate::registry::mechanistic::resolve_reference(
+        reference, registry, false,
+    )?)
 }
 
-/// A calibrated model's stored recipe discrepancy must be well formed (its
-/// arrays as long as its conditions, every number finite, a known schema):
-/// a malformed one is bad input naming the model file, exit 2, not a note
-/// that δ was not applied. Whether δ applies to a given process (its
-/// conditions inside the calibration range) is decided later, softly.
+/// A stored recipe discrepancy must be well formed
+/// (`registry::mechanistic::check_discrepancy`, which every model
+/// reference passes; here for a process's own model file).
 pub fn check_discrepancy(
     stored: Option<&toml::Value>,
     model_file: &std::path::Path,
 ) -> Result<(), Error> {
-    match stored.map(crate::calibration::discrepancy::Discrepancy::from_stored) {
-        Some(Err(r)) => Err(Error::input(
-            model_file,
-            "calibration.discrepancy",
-            "a discrepancy object as `biotwin fit --discrepancy` writes it (schema biotwin.discrepancy/1 or /2)",
-            r.to_string(),
-        )),
-        _ => Ok(()),
-    }
+    Ok(crate::registry::mechanistic::check_discrepancy(
+        stored, model_file,
+    )?)
 }

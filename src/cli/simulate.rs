@@ -284,7 +284,9 @@ fn discrepancy_table(d: &Applied) -> String {
         Applied::Refused { reason } => format!(
             "\nmodel + recipe discrepancy: not applied, the model's values above stand: {reason}\n"
         ),
-        Applied::Applied { qualities, .. } => {
+        Applied::Applied {
+            qualities, skipped, ..
+        } => {
             let mut s = format!(
                 "\nmodel + recipe discrepancy δ (biotwin fit --discrepancy; 95 % interval = ±1.96 predictive SD):\n{:<26} {:>10} {:>10} {:>10} {:>10}  {}\n",
                 "quality attribute", "model", "δ", "SE(δ)", "model + δ", "95 % interval"
@@ -300,6 +302,12 @@ fn discrepancy_table(d: &Applied) -> String {
                     f(q.corrected),
                     f(q.lower_95),
                     f(q.upper_95)
+                ));
+            }
+            for k in skipped {
+                s.push_str(&format!(
+                    "  note: δ of `{}` not applied: {}\n",
+                    k.target, k.reason
                 ));
             }
             s

@@ -5,7 +5,9 @@
 //! model text's sha256. A newer promotion is picked up by a batch that
 //! starts after it and recorded in the audit trail, while a batch that
 //! started before keeps its model across a restart; a tampered registry
-//! model is refused (exit 2) by transfer and live alike.
+//! model is refused (exit 2) by transfer and live alike. `live --model
+//! FILE` serves a calibrated model file the same way, and refuses a
+//! restart once the file was edited.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -153,18 +155,6 @@ fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
     // The first 100 h of batch B01: the batch is still running afterwards.
     let early = first_hours(&rows, 100.0);
     let site = copy_site("example-site.toml", &site_dir, Some(&early));
-    // A loose model file never serves live, even one that exists.
-    let file = dir.path().join("fit1").join("model.toml");
-    let by_file = bin(&[
-        "live",
-        "--config",
-        site.to_str().unwrap(),
-        "--once",
-        "--model",
-        file.to_str().unwrap(),
-    ]);
-    assert_eq!(by_file.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&by_file.stderr).contains("promoted models only"));
     let refused = live(&site, &reg);
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
@@ -361,6 +351,265 @@ fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
                 .predictions("sponsor-a", "B01")
                 .unwrap()
                 .is_empty()
+    );
+}
+
+/// `live --model FILE` (issue 13: every job takes `--model ID|FILE`): the
+/// calibrated model file `fit` wrote serves live without the registry.
+/// Every prediction names the file (absolute path) and its sha256, and the
+/// batch's start records both with the reference as given. The file is
+/// edited while the batch runs: it is another model, so the restart is
+/// refused (exit 2, naming the file) and records nothing; restored, the
+/// batch resumes on it. A site file's `model = "PATH"` (relative to the
+/// site file) does the same; a malformed or missing file is refused before
+/// anything is recorded.
+#[test]
+fn live_serves_a_calibrated_model_file_and_refuses_it_once_edited() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("models");
+    fit_and_register(&reg, &dir.path().join("fit1"), &["B01", "B02", "B03"]);
+    let file = dir.path().join("fit1").join("model.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let sha = biotwin::definition::process::text_sha256(&text);
+    let canonical = std::fs::canonicalize(&file).unwrap().display().to_string();
+    let rows = shipped_export("example-site.toml");
+    let site_dir = dir.path().join("site");
+    std::fs::create_dir_all(&site_dir).unwrap();
+    let live_file = |hours: f64| {
+        let site = copy_site(
+            "example-site.toml",
+            &site_dir,
+            Some(&first_hours(&rows, hours)),
+        );
+        bin(&[
+            "live",
+            "--config",
+            site.to_str().unwrap(),
+            "--once",
+            "--model",
+            file.to_str().unwrap(),
+        ])
+    };
+    let store_path = site_dir.join("live.sqlite");
+    let preds = || {
+        SqliteStore::open(&store_path)
+            .unwrap()
+            .predictions("sponsor-a", "B01")
+            .unwrap()
+    };
+    let named = format!("/file:{canonical}/");
+    let so = ok(&live_file(48.0));
+    assert!(so.contains(&named), "{so}");
+    let p1 = preds();
+    assert!(!p1.is_empty());
+    for r in &p1 {
+        assert!(
+            r.model_id.contains(&named) && r.model_id.ends_with(&format!("sha256:{sha}")),
+            "{}",
+            r.model_id
+        );
+    }
+    let started = SqliteStore::open(&store_path)
+        .unwrap()
+        .audit()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == "batch.started")
+        .unwrap();
+    assert_eq!(started.detail["model"]["sha256"], sha.as_str());
+    assert_eq!(started.detail["model"]["source"], canonical.as_str());
+    assert_eq!(started.detail["model"]["id"], "cho-line");
+    assert_eq!(started.detail["model_reference"], file.to_str().unwrap());
+
+    // Edited while the batch runs (one comment line): another model. The
+    // restart is refused and records nothing more.
+    std::fs::write(&file, format!("{text}\n# edited\n")).unwrap();
+    let o = live_file(100.0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(&canonical) && err.contains(&sha) && err.contains("batches.B01.model"),
+        "{err}"
+    );
+    assert_eq!(preds().len(), p1.len());
+    // Restored: the batch resumes on the model it started with.
+    std::fs::write(&file, &text).unwrap();
+    ok(&live_file(100.0));
+    let p2 = preds();
+    assert!(p2.len() > p1.len(), "{} {}", p2.len(), p1.len());
+    assert!(p2.iter().all(|r| r.model_id == p1[0].model_id));
+
+    // A site file naming the file, relative to itself.
+    let dir2 = tempfile::tempdir().unwrap();
+    let local = dir2.path().join("cho-line.toml");
+    std::fs::write(&local, &text).unwrap();
+    let site2 = copy_site(
+        "example-site.toml",
+        dir2.path(),
+        Some(&first_hours(&rows, 48.0)),
+    );
+    let set_model = |site: &Path, model: &str| {
+        let mut doc: toml_edit::DocumentMut =
+            std::fs::read_to_string(site).unwrap().parse().unwrap();
+        doc["batches"]
+            .as_array_of_tables_mut()
+            .unwrap()
+            .get_mut(0)
+            .unwrap()["model"] = toml_edit::value(model);
+        std::fs::write(site, doc.to_string()).unwrap();
+    };
+    set_model(&site2, "cho-line.toml");
+    live_once_ok(&site2);
+    let local_named = format!(
+        "/file:{}/",
+        std::fs::canonicalize(&local).unwrap().display()
+    );
+    let p = SqliteStore::open(&dir2.path().join("live.sqlite"))
+        .unwrap()
+        .predictions("sponsor-a", "B01")
+        .unwrap();
+    assert!(!p.is_empty());
+    assert!(
+        p.iter()
+            .all(|r| r.model_id.contains(&local_named)
+                && r.model_id.ends_with(&format!("sha256:{sha}"))),
+        "{}",
+        p[0].model_id
+    );
+
+    // Bad files, refused before anything is recorded: a malformed stored
+    // discrepancy (as `simulate --model FILE` refuses it), a missing file
+    // on the command line and in the site file.
+    let dir3 = tempfile::tempdir().unwrap();
+    let bad = dir3.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!("{text}\n[calibration.discrepancy]\nschema = \"biotwin.discrepancy/9\"\n"),
+    )
+    .unwrap();
+    let site3 = copy_site(
+        "example-site.toml",
+        dir3.path(),
+        Some(&first_hours(&rows, 48.0)),
+    );
+    let missing = dir3.path().join("missing.toml");
+    for (o, needles) in [
+        (
+            bin(&[
+                "live",
+                "--config",
+                site3.to_str().unwrap(),
+                "--once",
+                "--model",
+                bad.to_str().unwrap(),
+            ]),
+            vec!["bad.toml", "calibration.discrepancy"],
+        ),
+        (
+            bin(&[
+                "live",
+                "--config",
+                site3.to_str().unwrap(),
+                "--once",
+                "--model",
+                missing.to_str().unwrap(),
+            ]),
+            vec!["missing.toml", "no such file"],
+        ),
+        (
+            {
+                set_model(&site3, "missing.toml");
+                bin(&["live", "--config", site3.to_str().unwrap(), "--once"])
+            },
+            vec!["missing.toml", "model", "no such file"],
+        ),
+    ] {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        for n in needles {
+            assert!(err.contains(n), "`{n}` not in: {err}");
+        }
+    }
+    assert!(!dir3.path().join("live.sqlite").exists());
+}
+
+/// A model file edited between batches: the batch that finished on it
+/// keeps its record, the next batch to start runs the edited file, and the
+/// change is in the audit trail (`model.changed`: same source, previous and
+/// new sha256).
+#[test]
+fn a_model_file_edited_between_batches_is_recorded_as_a_model_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("models");
+    fit_and_register(&reg, &dir.path().join("fit1"), &["B01", "B02", "B03"]);
+    let text = std::fs::read_to_string(dir.path().join("fit1").join("model.toml")).unwrap();
+    let local = dir.path().join("cho-line.toml");
+    std::fs::write(&local, &text).unwrap();
+    let before = biotwin::definition::process::text_sha256(&text);
+    // B01 runs to its end on the file.
+    let site = copy_site(
+        "example-site.toml",
+        dir.path(),
+        Some(&shipped_export("example-site.toml")),
+    );
+    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&site).unwrap().parse().unwrap();
+    doc["batches"]
+        .as_array_of_tables_mut()
+        .unwrap()
+        .get_mut(0)
+        .unwrap()["model"] = toml_edit::value("cho-line.toml");
+    std::fs::write(&site, doc.to_string()).unwrap();
+    live_once_ok(&site);
+    // Edited; B02 (same unit, after B01) is added.
+    let edited = format!("{text}\n# edited after B01\n");
+    std::fs::write(&local, &edited).unwrap();
+    let after = biotwin::definition::process::text_sha256(&edited);
+    let mut b02 = doc["batches"]
+        .as_array_of_tables()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .clone();
+    b02["id"] = toml_edit::value("B02");
+    b02["start"] = toml_edit::value("2025-02-01T00:00:00Z");
+    b02["planned_end"] = toml_edit::value("2025-02-15T00:00:00Z");
+    doc["batches"].as_array_of_tables_mut().unwrap().push(b02);
+    std::fs::write(&site, doc.to_string()).unwrap();
+    live_once_ok(&site);
+    let store = SqliteStore::open(&dir.path().join("live.sqlite")).unwrap();
+    let audit = store.audit().unwrap();
+    let started = |b: &str| {
+        audit
+            .iter()
+            .find(|e| e.action == "batch.started" && e.detail["batch"] == b)
+            .unwrap()
+            .detail["model"]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(started("B01"), before);
+    assert_eq!(started("B02"), after);
+    let changed: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "model.changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    let c = &changed[0].detail;
+    let source = std::fs::canonicalize(&local).unwrap().display().to_string();
+    assert_eq!(c["batch"], "B02");
+    assert_eq!(c["previous"], source.as_str());
+    assert_eq!(c["now"], source.as_str());
+    assert_eq!(c["previous_sha256"], before.as_str());
+    assert_eq!(c["sha256"], after.as_str());
+    assert!(
+        store
+            .predictions("sponsor-a", "B01")
+            .unwrap()
+            .iter()
+            .all(|p| p.model_id.ends_with(&before))
     );
 }
 

@@ -42,7 +42,9 @@
 //! predictor = "mechanistic"       # or "surrogate:PATH"
 //! model = "registry:cho-fit"      # optional, mechanistic only: the promoted
 //!                                 # version of a calibrated model in the
-//!                                 # site's registry ([site] registry = DIR)
+//!                                 # site's registry ([site] registry = DIR),
+//!                                 # or a model file ("fit/model.toml",
+//!                                 # relative to this file)
 //!
 //! [[sources]]
 //! kind = "replay"                 # replay | tail | opcua
@@ -321,7 +323,9 @@ pub struct BatchConfig {
     pub predictor: String,
     /// The kinetic model to run instead of the process file's:
     /// `registry:NAME` (the promoted version of NAME, or NAME's promoted id,
-    /// in the site's registry, bound when the engine registers the batch).
+    /// in the site's registry, bound when the engine registers the batch),
+    /// or a model file's path (a site file's relative path resolved against
+    /// its directory; `live --model FILE` as given).
     pub model: Option<String>,
     /// Whether `model` is the process file's own `model = "registry:NAME"`
     /// (the site file names none): errors about it then name the process.
@@ -726,11 +730,26 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                     ));
                     None
                 }
+                None if biotwin_ml::registry::mechanistic::is_path(m) => {
+                    // A model file (relative to the site file), checked as
+                    // `simulate --model FILE` checks one when the engine
+                    // registers the batch.
+                    let file = resolve(Path::new(m));
+                    if file.is_file() {
+                        Some(file.display().to_string())
+                    } else {
+                        d.push(src.diag(
+                            &at("model"),
+                            "a model file (relative to the site file)",
+                            format!("`{}` (no such file)", file.display()),
+                        ));
+                        None
+                    }
+                }
                 _ => {
-                    // Live mode serves promoted registry models only.
                     d.push(src.diag(
                         &at("model"),
-                        "`registry:NAME`: a calibrated model promoted in the site's registry (live serves promoted models only; register a model file with `biotwin fit --register NAME` and promote it)",
+                        "`registry:NAME` (a calibrated model promoted in the site's registry) or a model file's path (`PATH.toml`, relative to the site file)",
                         format!("`{m}`"),
                     ));
                     None

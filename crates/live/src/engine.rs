@@ -519,9 +519,11 @@ impl Engine {
                     "plan": plan,
                 }),
             )?;
-            // A registry model's promotion is picked up here, at a
-            // batch's start: recorded when the version differs from the
-            // one the tenant's previous batch on the same reference got.
+            // A registry model's promotion (or an edit of a model file
+            // the batches name) is picked up here, at a batch's start:
+            // recorded when the model (source and content hash) differs
+            // from the one the tenant's previous batch on the same
+            // reference got.
             if let (Some(p), Some(reference)) = (&provenance, &b.model) {
                 let before = audit
                     .iter()
@@ -534,17 +536,25 @@ impl Engine {
                     .find_map(|e| {
                         let m = e.detail.get("model")?;
                         (e.detail.get("model_reference")?.as_str()? == reference)
-                            .then(|| m.get("source")?.as_str().map(str::to_string))
+                            .then(|| {
+                                Some((
+                                    m.get("source")?.as_str()?.to_string(),
+                                    m.get("sha256")?.as_str()?.to_string(),
+                                ))
+                            })
                             .flatten()
                     });
-                if let Some(prev) = before.filter(|s| *s != p.source) {
+                if let Some((prev, prev_sha)) =
+                    before.filter(|(s, h)| *s != p.source || *h != p.sha256)
+                {
                     self.store.append_audit(
                         ACTOR,
                         Some(&b.tenant),
                         "model.changed",
                         serde_json::json!({
                             "batch": b.id, "model_reference": reference,
-                            "previous": prev, "now": p.source, "sha256": p.sha256,
+                            "previous": prev, "previous_sha256": prev_sha,
+                            "now": p.source, "sha256": p.sha256,
                         }),
                     )?;
                 }

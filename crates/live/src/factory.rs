@@ -14,13 +14,16 @@
 //!   the batch's `process` file as for a surrogate batch.
 //!
 //! A mechanistic batch runs the kinetic model its process file names,
-//! unless its `model` in the site file is `registry:NAME` (`biotwin live
-//! --model NAME` sets it for every mechanistic batch): the version of NAME
-//! **promoted** in the site's registry (which must verify; only promoted
-//! models serve) when the engine first registers the batch. That model is
-//! recorded in `batch.started` (id, version, source, sha256); a batch
-//! resumed after a restart keeps it, even if another version was promoted
-//! since, and is refused if its text no longer has the recorded hash.
+//! unless its `model` in the site file (`biotwin live --model NAME|FILE`
+//! sets it for every mechanistic batch) is `registry:NAME` — the version
+//! of NAME **promoted** in the site's registry (which must verify; of a
+//! registry, only promoted models serve) when the engine first registers
+//! the batch — or a model file's path (a calibrated model from `biotwin
+//! fit`, checked as `simulate --model FILE` checks it). That model is
+//! recorded in `batch.started` (id, version, source, sha256; a file by its
+//! absolute path); a batch resumed after a restart keeps it, even if
+//! another version was promoted since, and is refused if its text no
+//! longer has the recorded hash (an edited file is another model).
 //!
 //! Every error names the site file, the batch's field and what was found,
 //! because that is the file the user has to fix.
@@ -38,7 +41,7 @@ use crate::surrogate::{BatchPlan, SharedLadder, SurrogatePredictor, unit_slug};
 use biotwin_core::definition::process::registry_model_of;
 use biotwin_core::definition::specs::{Limit, Specifications};
 use biotwin_core::simulation::model_source::{
-    self, ModelProvenance, ResolvedModel, provenance_of, with_model,
+    ModelProvenance, ResolvedModel, provenance_of, with_model,
 };
 use biotwin_core::simulation::{load_process, load_process_with_model};
 
@@ -73,25 +76,32 @@ impl SiteFactory {
     }
 
     /// The model a mechanistic batch runs instead of its process file's
-    /// (`None`: the process file's own). A new batch: its `model`
-    /// reference (`registry:NAME`), promoted versions only. A resumed
-    /// batch (`resumed`): the model recorded when it started (`pinned`),
-    /// whatever has been promoted since — a registry model by its recorded
-    /// id, a file by its recorded path; with nothing recorded (a store
-    /// written before models were recorded) the process file's own model,
-    /// which is what such a batch ran.
+    /// (`None`: the process file's own), and whether it came from a model
+    /// file the batch names. A new batch: its `model` reference —
+    /// `registry:NAME` (promoted versions only) or a model file's path,
+    /// checked as `simulate --model FILE` checks one
+    /// ([`resolve_file`](biotwin_ml::registry::mechanistic::resolve_file))
+    /// and recorded by its absolute path. A resumed batch (`resumed`): the
+    /// model recorded when it started (`pinned`), whatever has been
+    /// promoted or edited since — a registry model by its recorded id, a
+    /// file by its recorded path (its hash is checked against the record
+    /// in [`Self::mechanistic`]); with nothing recorded (a store written
+    /// before models were recorded) the process file's own model, which is
+    /// what such a batch ran.
     fn model_for(
         &self,
         b: &BatchConfig,
         resumed: bool,
         pinned: Option<&ModelProvenance>,
-    ) -> Result<Option<ResolvedModel>, Error> {
-        use biotwin_ml::registry::mechanistic::{registry_source, resolve_registered};
+    ) -> Result<Option<(ResolvedModel, bool)>, Error> {
+        use biotwin_ml::registry::mechanistic::{
+            registry_source, resolve_file, resolve_registered,
+        };
         let wrap = |e: biotwin_ml::Error| {
             self.error(
                 b,
                 "model",
-                "a calibrated model promoted in the site's registry",
+                "a calibrated model promoted in the site's registry, or a model file (docs/live.md)",
                 e.to_string(),
             )
         };
@@ -100,7 +110,9 @@ impl SiteFactory {
                 return Ok(None);
             };
             if let Some((dir, id)) = registry_source(&p.source) {
-                return resolve_registered(&id, &dir, false).map(Some).map_err(wrap);
+                return resolve_registered(&id, &dir, false)
+                    .map(|m| Some((m, false)))
+                    .map_err(wrap);
             }
             // A file or the process's own model: reloaded from where it was
             // read; `mechanistic` checks its hash against the record.
@@ -110,22 +122,37 @@ impl SiteFactory {
             if p.source == own || p.source.is_empty() {
                 return Ok(None);
             }
-            return model_source::resolve_model(&p.source)
-                .map(Some)
-                .map_err(|e| wrap(e.into()));
+            return resolve_file(&p.source)
+                .map(|m| Some((m, true)))
+                .map_err(wrap);
         }
         match b.model.as_deref() {
             None => Ok(None),
             Some(m) => match (m.strip_prefix("registry:"), &self.registry) {
-                (Some(name), Some(dir)) => {
-                    resolve_registered(name, dir, true).map(Some).map_err(wrap)
-                }
-                _ => Err(self.error(
+                (Some(name), Some(dir)) => resolve_registered(name, dir, true)
+                    .map(|m| Some((m, false)))
+                    .map_err(wrap),
+                (Some(_), None) => Err(self.error(
                     b,
                     "model",
-                    "`registry:NAME` with a [site] registry (or live --registry DIR)",
+                    "`registry:NAME` with a [site] registry (or live --registry DIR), or a model file",
                     format!("`{m}`"),
                 )),
+                // A file: recorded by its absolute path, so that a restart
+                // from another working directory reloads the same file.
+                (None, _) => {
+                    let abs = std::fs::canonicalize(m).map_err(|e| {
+                        self.error(
+                            b,
+                            "model",
+                            "`registry:NAME`, or a model file (TOML in the schema of process-models/models/, e.g. a calibrated model from `biotwin fit`)",
+                            format!("`{m}`: {e}"),
+                        )
+                    })?;
+                    resolve_file(&abs.display().to_string())
+                        .map(|m| Some((m, true)))
+                        .map_err(wrap)
+                }
             },
         }
     }
@@ -169,6 +196,8 @@ impl SiteFactory {
             )
         };
         let model = self.model_for(b, resumed, pinned)?;
+        let from_file = model.as_ref().is_some_and(|(_, file)| *file);
+        let model = model.map(|(m, _)| m);
         let mut def =
             load_batch_process(b, model.as_ref()).map_err(|e| process_error(e.to_string()))?;
         if let Some(m) = model {
@@ -176,8 +205,11 @@ impl SiteFactory {
                 self.error(b, "model", "a model of the process's family", e.to_string())
             })?;
         }
-        let p = MechanisticPredictor::from_process(&def, self.mechanistic.clone())
+        let mut p = MechanisticPredictor::from_process(&def, self.mechanistic.clone())
             .map_err(|e| process_error(e.to_string()))?;
+        if from_file {
+            p = p.with_model_file();
+        }
         if let Some(was) = pinned {
             let now = provenance_of(&def);
             if now.sha256 != was.sha256 {

@@ -709,13 +709,26 @@ fn discrepancy_table(s: &mut String, d: &crate::ArmsDiscrepancy) {
         biotwin_ml::calibration::discrepancy::RANGE_MARGIN
     );
     for (label, a) in d.arms() {
-        if let Applied::Refused { reason } = a {
-            let _ = writeln!(
-                s,
-                r#"<p class="refused"><b>{}</b>: δ not applied — {}</p>"#,
-                esc(label),
-                esc(reason)
-            );
+        match a {
+            Applied::Refused { reason } => {
+                let _ = writeln!(
+                    s,
+                    r#"<p class="refused"><b>{}</b>: δ not applied — {}</p>"#,
+                    esc(label),
+                    esc(reason)
+                );
+            }
+            Applied::Applied { skipped, .. } => {
+                for k in skipped {
+                    let _ = writeln!(
+                        s,
+                        r#"<p class="refused"><b>{}</b>: δ of {} not applied — {}</p>"#,
+                        esc(label),
+                        esc(&k.target),
+                        esc(&k.reason)
+                    );
+                }
+            }
         }
     }
     let mut names: Vec<&str> = Vec::new();

@@ -10,6 +10,7 @@
 //! | `media.<name>.<species>_<unit>`          | a medium's composition (raw-material lots)   |
 //! | `setpoints.<field>`                      | initial set-point (`temperature_c`, `ph`, `do_pct`, `agitation_rpm`, `sparge_slpm`, `base_concentration_m`) |
 //! | `shifts[i].time_h`, `shifts[i].<field>`  | time of the i-th set-point shift, a set-point it sets |
+//! | `shifts.temperature_k`                   | the temperature of every shift that sets one, K (one temperature after the shift: a dataset's `shift_temperature`) |
 //! | `feeds.scale`                            | multiplies every bolus and continuous feed volume |
 //! | `feeds[i].<field>`, `feeds.<name>.<field>` | one feed entry of the recipe (bolus entries in file order, then continuous ones; or by its `name`): bolus `volume_l`, `volume_pct_of_initial`, `time_h` (= `start_h`: moves all its additions); continuous `rate_l_per_h`, `rate_pct_of_initial_per_day`, `start_h`, `end_h` |
 //! | `equipment.<field>`                      | a number of the vessel file: `kla.a`, `kla.alpha`, `kla.beta`, `impellers[i].power_number`, `vessel.headspace_gauge_pressure_bar`, `vessel.working_volume_min_l`/`max_l`, `sparger.gas_flow_min_slpm`/`max_slpm`, `agitation.min_rpm`/`max_rpm` |
@@ -75,6 +76,10 @@ pub enum Address {
         /// The set-point.
         field: SetpointField,
     },
+    /// The temperature of every set-point shift that sets one
+    /// (`shifts.temperature_k`), K: set on all of them; read as their
+    /// common value ([`shift_temperature_k`]).
+    ShiftTemperatures,
     /// The feed scale (`feeds.scale`), a factor on every feed.
     FeedScale,
     /// A field of one recipe feed entry (`Recipe::feeds[entry]`).
@@ -150,6 +155,10 @@ const CONTINUOUS_FIELDS: &[(&str, FeedField)] = &[
     ("start_h", FeedField::StartH),
     ("end_h", FeedField::EndH),
 ];
+
+/// 0 °C in K (`shifts.temperature_k` is checked by the `temperature_c`
+/// set-point's rule).
+const CELSIUS_OFFSET_K: f64 = 273.15;
 
 /// The largest `feeds.scale`: a recipe's feeds at most tenfold. Larger
 /// changes belong in the recipe; with a vessel the working volume bounds
@@ -260,6 +269,10 @@ pub fn parse(
             })
         }
         "setpoints" => setpoint_field(rest).map(Address::Setpoint),
+        "shifts" if rest == "temperature_k" => {
+            shift_temperature_k(recipe)?;
+            Ok(Address::ShiftTemperatures)
+        }
         "feeds" if rest == "scale" => Ok(Address::FeedScale),
         "feeds" => {
             let (name, field) = rest
@@ -343,6 +356,27 @@ fn shifts(recipe: &Recipe) -> impl Iterator<Item = &recipe::Event> {
         .filter(|e| matches!(e.kind, EventKind::Shift(_)))
 }
 
+/// The one temperature (K) the recipe's set-point shifts set
+/// (`shifts.temperature_k`); `Err` says what was expected: a shift that
+/// sets a temperature, and all such shifts at the same one.
+pub fn shift_temperature_k(recipe: &Recipe) -> Result<f64, String> {
+    let mut t = recipe.events.iter().filter_map(|e| match &e.kind {
+        EventKind::Shift(sp) => sp.temperature_k,
+        _ => None,
+    });
+    let Some(first) = t.next() else {
+        return Err(
+            "shifts.temperature_k only for a recipe with a set-point shift that sets a temperature (it has none)".into(),
+        );
+    };
+    match t.find(|v| *v != first) {
+        Some(other) => Err(format!(
+            "shifts.temperature_k: one temperature after the shifts (they set {first} K and {other} K)"
+        )),
+        None => Ok(first),
+    }
+}
+
 fn shift_event(recipe: &mut Recipe, shift: usize) -> Option<&mut recipe::Event> {
     recipe
         .events
@@ -411,6 +445,7 @@ impl Address {
                 }) => get_setpoint(sp, field),
                 _ => f64::NAN,
             },
+            Address::ShiftTemperatures => shift_temperature_k(t.recipe).unwrap_or(f64::NAN),
             Address::FeedScale => t.recipe.feed_scale,
             Address::Feed { entry, field } => get_feed(t.recipe, entry, field),
             Address::Equipment(f) => equipment_of(t.vessel).map_or(f64::NAN, |e| f.get(e)),
@@ -443,6 +478,15 @@ impl Address {
                 }) = shift_event(t.recipe, shift)
                 {
                     set_setpoint(sp, field, v)
+                }
+            }
+            Address::ShiftTemperatures => {
+                for e in t.recipe.events.iter_mut() {
+                    if let EventKind::Shift(sp) = &mut e.kind
+                        && sp.temperature_k.is_some()
+                    {
+                        sp.temperature_k = Some(v);
+                    }
                 }
             }
             Address::FeedScale => t.recipe.feed_scale = v,
@@ -509,6 +553,21 @@ impl Address {
                 check_setpoint(f.name(), v)
             }
             Address::ShiftTime { .. } => check_time_h(v, duration_h),
+            // The set-point's rule, in °C.
+            Address::ShiftTemperatures => {
+                let name = SetpointField::TemperatureC.name();
+                check_setpoint(name, v - CELSIUS_OFFSET_K).map_err(|_| {
+                    let (lo, hi) = SETPOINT_RANGES
+                        .iter()
+                        .find(|r| r.0 == name)
+                        .map_or((f64::NAN, f64::NAN), |r| (r.1, r.2));
+                    format!(
+                        "a temperature in [{}, {}] K (the {name} set-point's range, {lo} to {hi} °C)",
+                        lo + CELSIUS_OFFSET_K,
+                        hi + CELSIUS_OFFSET_K
+                    )
+                })
+            }
             Address::FeedScale => {
                 if v.is_finite() && (0.0..=FEED_SCALE_MAX).contains(&v) {
                     Ok(())

@@ -134,6 +134,9 @@ macro_rules! with_inner {
 /// process file ([`MechanisticPredictor::from_process_file`]).
 pub struct MechanisticPredictor {
     model_id: String,
+    /// `model_id` before and after the model-reference segment
+    /// (`/registry:<id>`, or `/file:<path>` by [`Self::with_model_file`]).
+    model_id_around: (String, String),
     provenance: ModelProvenance,
     inner: Inner,
 }
@@ -205,14 +208,18 @@ impl MechanisticPredictor {
         // or table (or a table that went missing) gives another id.
         let discrepancy_file =
             discrepancy::path_for(&def.path).filter(|p| opts.model_discrepancy && p.is_file());
-        let model_id = format!(
-            "mechanistic-ekf/{}/{}@{}{registry}/inputs-sha256:{}/sha256:{}",
-            def.id,
-            def.model.id,
-            def.model.version,
-            inputs_sha256(def, discrepancy_file.as_deref())?,
-            provenance.sha256,
+        let model_id_around = (
+            format!(
+                "mechanistic-ekf/{}/{}@{}",
+                def.id, def.model.id, def.model.version
+            ),
+            format!(
+                "/inputs-sha256:{}/sha256:{}",
+                inputs_sha256(def, discrepancy_file.as_deref())?,
+                provenance.sha256,
+            ),
         );
+        let model_id = format!("{}{registry}{}", model_id_around.0, model_id_around.1);
         let inner = match sc.family {
             Family::Xing2010 => {
                 let build: Builder<Xing2010> = Arc::new(move |p: &[f64]| {
@@ -251,9 +258,23 @@ impl MechanisticPredictor {
         };
         Ok(MechanisticPredictor {
             model_id,
+            model_id_around,
             provenance,
             inner,
         })
+    }
+
+    /// The model was read from a model file the batch names (`biotwin live
+    /// --model FILE`, a site file's `model = "PATH"`) rather than the one
+    /// its process file names: every prediction's model id carries
+    /// `/file:<path>` (the path it was read from, as recorded at the
+    /// batch's start), as a registry model's carries `/registry:<id>`.
+    pub fn with_model_file(mut self) -> Self {
+        self.model_id = format!(
+            "{}/file:{}{}",
+            self.model_id_around.0, self.provenance.source, self.model_id_around.1
+        );
+        self
     }
 
     /// Counters: assimilated, rejected by the gate, out of sequence, too late.

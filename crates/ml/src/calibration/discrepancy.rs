@@ -254,37 +254,63 @@ pub enum Refusal {
         /// What was wrong.
         reason: String,
     },
-    /// A condition lies outside its calibration range by more than
-    /// [`RANGE_MARGIN`] of it.
-    #[error(
-        "condition `{parameter}`: {address} = {} ({} SI) lies outside the range δ was calibrated on, {} to {} ({} to {} SI) over the calibration batches; δ is applied only from {} to {} (that range widened by {margin} of itself on each side) and is not extrapolated",
-        sig(*value_user), sig(*value), sig(min * factor), sig(max * factor), sig(*min), sig(*max), sig(lo * factor), sig(hi * factor)
-    )]
+    /// One or more conditions lie outside their calibration ranges by more
+    /// than [`RANGE_MARGIN`] of them: every such condition, in the order of
+    /// [`Discrepancy::conditions`] (never empty).
+    #[error("{}", out_of_range_message(conditions))]
     OutOfRange {
-        /// The manifest parameter.
-        parameter: String,
-        /// Its address.
-        address: String,
-        /// The value read, SI.
-        value: f64,
-        /// The value read, in the address's unit.
-        value_user: f64,
-        /// Calibration minimum, SI.
-        min: f64,
-        /// Calibration maximum, SI.
-        max: f64,
-        /// Lowest value δ is applied at, SI.
-        lo: f64,
-        /// Highest value δ is applied at, SI.
-        hi: f64,
-        /// [`RANGE_MARGIN`].
-        margin: f64,
-        /// SI × factor = the address's unit.
-        factor: f64,
+        /// Each condition out of range.
+        conditions: Vec<ConditionOutOfRange>,
     },
     /// The stored object is malformed, or δ gave a non-finite value.
     #[error("the model's discrepancy: {0}")]
     Invalid(String),
+}
+
+/// A condition outside its calibration range by more than
+/// [`RANGE_MARGIN`] of it ([`Refusal::OutOfRange`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "condition `{parameter}`: {address} = {} ({} SI) lies outside the range δ was calibrated on, {} to {} ({} to {} SI) over the calibration batches; δ is applied only from {} to {} (that range widened by {margin} of itself on each side) and is not extrapolated",
+    sig(*value_user), sig(*value), sig(min * factor), sig(max * factor), sig(*min), sig(*max), sig(lo * factor), sig(hi * factor)
+)]
+pub struct ConditionOutOfRange {
+    /// The manifest parameter.
+    pub parameter: String,
+    /// Its address.
+    pub address: String,
+    /// The value read, SI.
+    pub value: f64,
+    /// The value read, in the address's unit.
+    pub value_user: f64,
+    /// Calibration minimum, SI.
+    pub min: f64,
+    /// Calibration maximum, SI.
+    pub max: f64,
+    /// Lowest value δ is applied at, SI.
+    pub lo: f64,
+    /// Highest value δ is applied at, SI.
+    pub hi: f64,
+    /// [`RANGE_MARGIN`].
+    pub margin: f64,
+    /// SI × factor = the address's unit.
+    pub factor: f64,
+}
+
+/// [`Refusal::OutOfRange`]'s text: one condition as itself, several
+/// counted and each named.
+fn out_of_range_message(conditions: &[ConditionOutOfRange]) -> String {
+    match conditions {
+        [one] => one.to_string(),
+        many => format!(
+            "{} conditions lie outside the ranges δ was calibrated on: {}",
+            many.len(),
+            many.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    }
 }
 
 /// δ of one target evaluated on a process.
@@ -627,28 +653,11 @@ fn read_condition(s: &mut Scenario, m: &ConditionAddress, ff: &[f64]) -> Result<
         reason,
     };
     let v = match m.address.as_str() {
-        // The mapping sets every temperature shift to the value.
+        // The mapping sets every temperature shift to the value; read
+        // back by the address's own reader, which names a recipe with no
+        // such shift or with shifts at different temperatures.
         "shifts.temperature_k" => {
-            let t: Vec<f64> = s
-                .recipe
-                .events
-                .iter()
-                .filter_map(|e| match &e.kind {
-                    EventKind::Shift(sp) => sp.temperature_k,
-                    _ => None,
-                })
-                .collect();
-            let Some(&first) = t.first() else {
-                return Err(err(
-                    "no set-point shift of its recipe sets a temperature".into()
-                ));
-            };
-            if let Some(other) = t.iter().find(|v| **v != first) {
-                return Err(err(format!(
-                    "its temperature shifts set different temperatures ({first} K and {other} K): one shift temperature is the condition"
-                )));
-            }
-            first
+            biotwin_core::simulation::address::shift_temperature_k(&s.recipe).map_err(err)?
         }
         // The mapping sets `feed_scale` on the fitted process; any recipe's
         // feeding relative to that process's is read (module docs of
@@ -881,8 +890,9 @@ impl Discrepancy {
     /// (user value / factor → SI; [`ConditionAddress`]), checked against
     /// its calibration range widened by [`RANGE_MARGIN`], then, per
     /// target, the correction, its SE and the predictive SD
-    /// ([`Discrepancy::correct`]). A refusal names the condition, its value
-    /// and the range, or the address the process cannot resolve.
+    /// ([`Discrepancy::correct`]). A refusal names every condition out of
+    /// range with its value and range, or the address the process cannot
+    /// resolve.
     pub fn on_process(
         &self,
         scenario: &Scenario,
@@ -912,6 +922,9 @@ impl Discrepancy {
         }
         let read = self.read_conditions(scenario, file_factor)?;
         let mut x = Vec::with_capacity(self.mapping.len());
+        // Every condition out of range is named, not only the first: the
+        // user sees at once all that keeps δ from this process.
+        let mut outside = Vec::new();
         for (m, (v, user)) in self.mapping.iter().zip(read) {
             if m.min
                 .partial_cmp(&m.max)
@@ -925,7 +938,7 @@ impl Discrepancy {
             let w = m.max - m.min;
             let (lo, hi) = (m.min - RANGE_MARGIN * w, m.max + RANGE_MARGIN * w);
             if !(v >= lo && v <= hi) {
-                return Err(Refusal::OutOfRange {
+                outside.push(ConditionOutOfRange {
                     parameter: m.parameter.clone(),
                     address: m.address.clone(),
                     value: v,
@@ -939,6 +952,11 @@ impl Discrepancy {
                 });
             }
             x.push(v);
+        }
+        if !outside.is_empty() {
+            return Err(Refusal::OutOfRange {
+                conditions: outside,
+            });
         }
         let mut targets = Vec::new();
         for t in &self.targets {
@@ -987,6 +1005,15 @@ pub struct QualityWithDiscrepancy {
     pub upper_95: f64,
 }
 
+/// A target of δ that a job's report does not correct, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkippedTarget {
+    /// The dataset target (`final_titer`).
+    pub target: String,
+    /// Why it is not corrected.
+    pub reason: String,
+}
+
 /// What a job reports about a model's discrepancy at one process.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
@@ -998,6 +1025,10 @@ pub enum Applied {
         conditions: Vec<(String, f64)>,
         /// Each corrected quality attribute.
         qualities: Vec<QualityWithDiscrepancy>,
+        /// The targets δ was estimated for that are not corrected here,
+        /// each with why (the report says so: no target is left out
+        /// silently).
+        skipped: Vec<SkippedTarget>,
     },
     /// δ is not applied; the model's values stand.
     Refused {
@@ -1010,7 +1041,9 @@ pub enum Applied {
 /// (`stored`; `None`: no δ, nothing to report) at `scenario`, applied to
 /// the model's end-of-batch quality values (`quality` gives the model's
 /// value of a quality attribute by name). A refusal is a report, not an
-/// error: the job goes on with the model's values.
+/// error: the job goes on with the model's values. A target that cannot be
+/// corrected (no quality attribute recorded for it, or none the simulation
+/// reports) is listed in `skipped` with the reason.
 pub fn apply(
     stored: Option<&toml::Value>,
     scenario: &Scenario,
@@ -1030,11 +1063,23 @@ pub fn apply(
         Err(r) => return Some(refused(r)),
     };
     let mut qualities = Vec::new();
+    let mut skipped = Vec::new();
     for t in &on.targets {
         let Some(q) = &t.quality else {
+            skipped.push(SkippedTarget {
+                target: t.target.clone(),
+                reason: "the discrepancy records no quality attribute for it (its `qualities` list lacks the target)".into(),
+            });
             continue;
         };
         let Some(model) = quality(&q.quality) else {
+            skipped.push(SkippedTarget {
+                target: t.target.clone(),
+                reason: format!(
+                    "the simulation reports no quality attribute `{}`",
+                    q.quality
+                ),
+            });
             continue;
         };
         let f = q.factor;
@@ -1056,6 +1101,7 @@ pub fn apply(
     Some(Applied::Applied {
         conditions: d.conditions.iter().cloned().zip(on.conditions).collect(),
         qualities,
+        skipped,
     })
 }
 

@@ -137,28 +137,58 @@ pub fn load_calibrated(dir: &Path, id: &str) -> Result<LoadedCalibrated, Error> 
 /// the registry `registry` (which must verify: hash chain, anchors,
 /// artifacts) as a model **name** (its promoted version serves) or a
 /// registered **id** `<name>-v<version>` — so a stray file named like a
-/// model never shadows the registry. With `promoted_only` (live mode: only
-/// promoted models serve predictions) a path is refused and an id must be
-/// the promoted version of its name. The model's text is checked against
-/// the sha256 sealed with it; the provenance's `source` is
-/// `registry:<dir>/<id>` for a registry model.
+/// model never shadows the registry. A file is checked by
+/// [`resolve_file`]. With `promoted_only` (live mode: of a registry, only
+/// promoted models serve predictions) an id must be the promoted version of
+/// its name. A registry model's text is checked against the sha256 sealed
+/// with it; the provenance's `source` is `registry:<dir>/<id>` for a
+/// registry model, the path as given for a file.
 pub fn resolve_reference(
     reference: &str,
     registry: &Path,
     promoted_only: bool,
 ) -> Result<ResolvedModel, Error> {
     if is_path(reference) {
-        if promoted_only {
-            return Err(Error::input(
-                "<command line>",
-                "--model",
-                "the name or promoted id of a calibrated model in the registry (live mode serves promoted models only: register the file with `biotwin fit --register NAME` and `biotwin promote` it)",
-                format!("the model file `{reference}`"),
-            ));
-        }
-        return Ok(model_source::resolve_model(reference)?);
+        return resolve_file(reference);
     }
     resolve_registered(reference, registry, promoted_only)
+}
+
+/// A model **file** (`--model FILE`, a live site's `model = "PATH"`): the
+/// one check every job applies to one. The model is validated as in its
+/// own file, and a stored recipe discrepancy must be well formed
+/// ([`check_discrepancy`]). A file carries no seal of its own (its sha256
+/// is recorded wherever it is used; registering it seals it). The
+/// provenance's `source` is `reference` as given.
+pub fn resolve_file(reference: &str) -> Result<ResolvedModel, Error> {
+    let resolved = model_source::resolve_model(reference)?;
+    check_discrepancy(
+        resolved
+            .model
+            .calibration
+            .as_ref()
+            .and_then(|c| c.discrepancy.as_ref()),
+        &resolved.path,
+    )?;
+    Ok(resolved)
+}
+
+/// A calibrated model's stored recipe discrepancy must be well formed (its
+/// arrays as long as its conditions, every number finite, a known schema):
+/// a malformed one is bad input naming the model file (or registry label),
+/// exit 2, not a note that δ was not applied. Whether δ applies to a given
+/// process (its conditions inside the calibration range) is decided later,
+/// softly.
+pub fn check_discrepancy(stored: Option<&toml::Value>, model_file: &Path) -> Result<(), Error> {
+    match stored.map(crate::calibration::discrepancy::Discrepancy::from_stored) {
+        Some(Err(r)) => Err(Error::input(
+            model_file,
+            "calibration.discrepancy",
+            "a discrepancy object as `biotwin fit --discrepancy` writes it (schema biotwin.discrepancy/1 or /2)",
+            r.to_string(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a model reference names a file (rather than a registry model).
@@ -221,11 +251,16 @@ pub fn resolve_registered(
     // another working directory finds the same registry.
     let dir = std::fs::canonicalize(registry).unwrap_or_else(|_| registry.to_path_buf());
     let label = format!("registry:{}/{}", dir.display(), loaded.id);
-    Ok(model_source::resolve_model_text(
-        &label,
-        loaded.toml,
-        &loaded.sha256,
-    )?)
+    let resolved = model_source::resolve_model_text(&label, loaded.toml, &loaded.sha256)?;
+    check_discrepancy(
+        resolved
+            .model
+            .calibration
+            .as_ref()
+            .and_then(|c| c.discrepancy.as_ref()),
+        &resolved.path,
+    )?;
+    Ok(resolved)
 }
 
 /// The registry id in a provenance `source` written by

@@ -276,6 +276,11 @@ mod on_process {
     /// A linear δ fitted on every batch of a shipped dataset (residuals of
     /// a known smooth form), with the mapping attached as `fit` does.
     fn fitted(dataset: &str) -> (MechanisticSpec, Dataset, Discrepancy) {
+        fitted_on(dataset, &["final_titer"])
+    }
+
+    /// δ of `targets` on `dataset`'s batches (residuals of no meaning).
+    fn fitted_on(dataset: &str, targets: &[&str]) -> (MechanisticSpec, Dataset, Discrepancy) {
         let dir = root().join("training-data").join(dataset);
         let spec = MechanisticSpec::load(&dir.join("mechanistic.toml")).unwrap();
         let ds = Dataset::load(&dir).unwrap();
@@ -284,16 +289,11 @@ mod on_process {
         let x = DMatrix::from_fn(ids.len(), names.len(), |i, j| {
             ds.batch(&ids[i]).unwrap().meta.parameters[&names[j]]
         });
-        let r = DMatrix::from_fn(ids.len(), 1, |i, _| (i as f64 * 0.7).sin());
-        let mut d = Discrepancy::fit(
-            Form::Linear,
-            &names,
-            &x,
-            &["final_titer".to_string()],
-            &r,
-            &ids,
-        )
-        .unwrap();
+        let r = DMatrix::from_fn(ids.len(), targets.len(), |i, j| {
+            (i as f64 * 0.7 + j as f64).sin()
+        });
+        let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+        let mut d = Discrepancy::fit(Form::Linear, &names, &x, &targets, &r, &ids).unwrap();
         let base = Scenario::from_definition(&load_process(&spec.process).unwrap()).unwrap();
         d.attach_mapping(&spec, &x, &base.recipe).unwrap();
         (spec, ds, d)
@@ -386,8 +386,8 @@ mod on_process {
     }
 
     /// A condition more than RANGE_MARGIN of its calibration range outside
-    /// it is refused, naming the condition, its address and value; inside
-    /// the margin δ applies. A /1 object (no mapping) and an address the
+    /// it is refused, naming the condition, its address and value (every
+    /// such condition, when several are); inside the margin δ applies. A /1 object (no mapping) and an address the
     /// process cannot resolve are refused by name.
     #[test]
     fn out_of_range_unmapped_and_unresolvable_are_refused_by_name() {
@@ -423,8 +423,32 @@ mod on_process {
         big.apply("setpoints.agitation_rpm", 76.85, &ff).unwrap();
         assert!(matches!(
             d.on_process(&big, &ff),
-            Err(Refusal::OutOfRange { ref parameter, .. }) if parameter == "agitation"
+            Err(Refusal::OutOfRange { ref conditions }) if conditions.len() == 1 && conditions[0].parameter == "agitation"
         ));
+        // Two conditions outside: both are named (in the mapping's order),
+        // not only the first; each with its address and range.
+        big.apply("setpoints.do_pct", 10.0, &ff).unwrap();
+        match d.on_process(&big, &ff) {
+            Err(e @ Refusal::OutOfRange { .. }) => {
+                let Refusal::OutOfRange { conditions } = &e else {
+                    unreachable!()
+                };
+                let named: Vec<&str> = conditions.iter().map(|c| c.parameter.as_str()).collect();
+                assert_eq!(named, ["agitation", "do_setpoint"]);
+                assert!((conditions[1].value_user - 10.0).abs() < 1e-9, "{e:?}");
+                let msg = e.to_string();
+                for n in [
+                    "2 conditions",
+                    "`agitation`",
+                    "setpoints.agitation_rpm = 76.85",
+                    "`do_setpoint`",
+                    "setpoints.do_pct = 10",
+                ] {
+                    assert!(msg.contains(n), "`{n}` not in: {msg}");
+                }
+            }
+            other => panic!("{other:?}"),
+        }
         let mut v1 = d.clone();
         v1.schema = "biotwin.discrepancy/1".into();
         v1.mapping.clear();
@@ -444,5 +468,108 @@ mod on_process {
             "{e:?}"
         );
         assert!(e.to_string().contains("shifts[3].time_h"), "{e}");
+    }
+
+    /// `apply` (the jobs' entry point) corrects each target it can and
+    /// lists every other one with why, never dropping one silently: a
+    /// quality the simulation does not report, a target with no quality
+    /// recorded in the discrepancy.
+    #[test]
+    fn apply_reports_every_target_it_does_not_correct() {
+        use biotwin_ml::calibration::discrepancy::{Applied, apply};
+        let (spec, ds, d) = fitted_on("cho-platform", &["final_titer", "final_viability"]);
+        let src = ds.dir.join("dataset.toml");
+        let params = &ds.batch("B01").unwrap().meta.parameters;
+        let (s, ff) = spec.scenario("B01", params, &src).unwrap();
+        let stored = |d: &Discrepancy| toml::Value::try_from(d).unwrap();
+        // The simulation reports titer only.
+        let titer_only = |q: &str| (q == "titer_g_per_l").then_some(2.0);
+        match apply(Some(&stored(&d)), &s, &ff, titer_only) {
+            Some(Applied::Applied {
+                qualities, skipped, ..
+            }) => {
+                assert_eq!(qualities.len(), 1);
+                assert_eq!(qualities[0].target, "final_titer");
+                assert_eq!(skipped.len(), 1, "{skipped:?}");
+                assert_eq!(skipped[0].target, "final_viability");
+                assert!(skipped[0].reason.contains("`viability_pct`"), "{skipped:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Every quality reported: nothing skipped.
+        match apply(Some(&stored(&d)), &s, &ff, |_| Some(2.0)) {
+            Some(Applied::Applied {
+                qualities, skipped, ..
+            }) => {
+                assert_eq!(qualities.len(), 2);
+                assert!(skipped.is_empty(), "{skipped:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A target whose quality the discrepancy does not record.
+        let mut no_quality = d.clone();
+        no_quality.qualities.retain(|q| q.target != "final_titer");
+        match apply(Some(&stored(&no_quality)), &s, &ff, |_| Some(2.0)) {
+            Some(Applied::Applied {
+                qualities, skipped, ..
+            }) => {
+                assert_eq!(qualities.len(), 1);
+                assert_eq!(skipped.len(), 1, "{skipped:?}");
+                assert_eq!(skipped[0].target, "final_titer");
+                assert!(
+                    skipped[0].reason.contains("no quality attribute"),
+                    "{skipped:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `shifts.temperature_k` is one address of the core's address space
+    /// (set on every temperature shift by the dataset mapping, read back by
+    /// δ): a value outside the temperature set-point's range is refused in
+    /// K, a recipe without a temperature shift has no such address, and
+    /// shifts at two temperatures have no one value to read.
+    #[test]
+    fn shift_temperature_address_is_checked_and_read_in_one_place() {
+        use biotwin_core::definition::recipe::EventKind;
+        use biotwin_core::simulation::address::shift_temperature_k;
+        let (spec, ds, _) = fitted("cho-platform");
+        let src = ds.dir.join("dataset.toml");
+        let params = &ds.batch("B01").unwrap().meta.parameters;
+        let (mut s, ff) = spec.scenario("B01", params, &src).unwrap();
+        let t = params["shift_temperature"];
+        assert_eq!(shift_temperature_k(&s.recipe), Ok(t));
+        s.apply("shifts.temperature_k", 306.0, &ff).unwrap();
+        let a = s.address("shifts.temperature_k", &ff).unwrap();
+        assert_eq!(s.get(&a), 306.0);
+        let e = s.apply("shifts.temperature_k", 500.0, &ff).unwrap_err();
+        assert!(e.contains(" K") && e.contains("temperature_c"), "{e}");
+        // A second shift at another temperature: no one value to read.
+        let mut two = s.clone();
+        let mut extra = two
+            .recipe
+            .events
+            .iter()
+            .find(|e| matches!(&e.kind, EventKind::Shift(sp) if sp.temperature_k.is_some()))
+            .unwrap()
+            .clone();
+        extra.time_s += 3600.0;
+        if let EventKind::Shift(sp) = &mut extra.kind {
+            sp.temperature_k = Some(305.0);
+        }
+        two.recipe.events.push(extra);
+        two.recipe
+            .events
+            .sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+        let e = shift_temperature_k(&two.recipe).unwrap_err();
+        assert!(e.contains("306 K") && e.contains("305 K"), "{e}");
+        // No temperature shift: no such address.
+        let mut none = s.clone();
+        none.recipe
+            .events
+            .retain(|e| !matches!(e.kind, EventKind::Shift(_)));
+        let e = none.address("shifts.temperature_k", &ff).unwrap_err();
+        assert!(e.contains("has none"), "{e}");
     }
 }

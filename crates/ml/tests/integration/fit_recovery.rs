@@ -309,3 +309,67 @@ fn exact_sensitivities_match_central_differences_through_bolus_feeds() {
         }
     }
 }
+
+/// The exact path (`Problem::jacobian` on xing2010: the augmented run
+/// writes only the grid rows its samples' interpolation reads) at sample
+/// times off the hourly output grid, several in one grid interval, one in
+/// the first interval, one on a grid point and one near the end: its
+/// residuals are the plain path's (`Problem::residuals`, which interpolates
+/// the full grid) to rounding, and its Jacobian matches central
+/// differences there.
+#[test]
+fn exact_path_interpolates_off_grid_sample_times_as_the_plain_run() {
+    let (mut batches, ff, _) = truth_batches();
+    batches.truncate(2);
+    let times = [0.4, 7.3, 24.0, 100.25, 100.5, 100.75, 213.61, 335.9];
+    for b in &mut batches {
+        b.scenario.options.tolerances.rtol = 1e-10;
+        b.scenario.options.tolerances.atol = 1e-13;
+        let first: Vec<Sample> = (0..OBSERVE.len())
+            .map(|v| *b.samples.iter().find(|s| s.variable == v).unwrap())
+            .collect();
+        b.samples = first
+            .iter()
+            .flat_map(|s0| times.iter().map(move |&t| Sample { time_h: t, ..*s0 }))
+            .collect();
+    }
+    let names = ["mu_max", "q_mab", "mu_d_max"];
+    let p = problem(batches, &ff, &names);
+    assert!(p.exact);
+    let theta: Vec<f64> = p
+        .parameters
+        .iter()
+        .map(|q| q.transform.to_theta(q.initial))
+        .collect();
+    let (r_exact, j) = p.jacobian(&theta).unwrap();
+    let r_plain = p.residuals(&theta).unwrap();
+    assert_eq!(r_exact.len(), r_plain.len());
+    assert_eq!(r_plain.len(), 2 * OBSERVE.len() * times.len());
+    for (i, (a, b)) in r_exact.iter().zip(&r_plain).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+            "row {i} (t = {} h): exact path {a} vs plain {b}",
+            times[i % times.len()]
+        );
+    }
+    let h = 1e-5;
+    for a in 0..names.len() {
+        let mut up = theta.clone();
+        let mut dn = theta.clone();
+        up[a] += h;
+        dn[a] -= h;
+        let (ru, rd) = (p.residuals(&up).unwrap(), p.residuals(&dn).unwrap());
+        let scale = j.column(a).amax();
+        assert!(scale > 1e-3, "{}: no sensitivity", names[a]);
+        for i in 0..ru.len() {
+            let fd = (ru[i] - rd[i]) / (2.0 * h);
+            assert!(
+                (j[(i, a)] - fd).abs() <= 1e-4 * scale,
+                "{} row {i} (t = {} h): exact {} vs central {fd}",
+                names[a],
+                times[i % times.len()],
+                j[(i, a)]
+            );
+        }
+    }
+}

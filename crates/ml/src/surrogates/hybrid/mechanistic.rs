@@ -26,7 +26,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use biotwin_core::definition::recipe::EventKind;
 use biotwin_core::error::{Diagnostic, Diagnostics};
 use biotwin_core::simulation::{Outcome, Scenario, load_process};
 
@@ -187,23 +186,13 @@ impl MechanisticSpec {
                     "no value".into(),
                 )
             })? * c.factor;
-            if c.address == "shifts.temperature_k" {
-                for e in s.recipe.events.iter_mut() {
-                    if let EventKind::Shift(sp) = &mut e.kind
-                        && sp.temperature_k.is_some()
-                    {
-                        sp.temperature_k = Some(v);
-                    }
-                }
-            } else {
-                s.apply(&c.address, v, &ff).map_err(|e| {
-                    bad(
-                        &format!("mechanistic.condition.{}", c.parameter),
-                        "a settable address",
-                        format!("`{}`: {e}", c.address),
-                    )
-                })?;
-            }
+            s.apply(&c.address, v, &ff).map_err(|e| {
+                bad(
+                    &format!("mechanistic.condition.{}", c.parameter),
+                    "a settable address",
+                    format!("`{}`: {e}", c.address),
+                )
+            })?;
         }
         Ok((s, ff))
     }
