@@ -13,10 +13,11 @@ use crate::calibration::estimate::{Settings, estimate};
 use crate::calibration::report::{self, Context, HeldOut};
 use crate::calibration::setup::{Request, check_effects, from_dataset};
 use crate::data::Dataset;
-use crate::error::{Diagnostic, Error};
+use crate::error::Diagnostic;
 use crate::output::atomic::write_atomic;
 use crate::registry::{Registry, current_user};
 use crate::surrogates::hybrid::mechanistic::{FILE as MAPPING_FILE, MechanisticSpec};
+use biotwin_ml::Error;
 
 #[derive(clap::Args, Debug)]
 #[command(
