@@ -98,7 +98,7 @@ fn now_utc() -> String {
     crate::data::timestamp::format_rfc3339(s as f64)
 }
 
-fn io(path: &Path) -> impl Fn(String) -> Error + '_ {
+fn io<E: Into<Box<dyn std::error::Error + Send + Sync>>>(path: &Path) -> impl Fn(E) -> Error + '_ {
     move |e| Error::io(path, e)
 }
 
