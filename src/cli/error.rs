@@ -14,11 +14,14 @@
 //! user reads (file, line, field, expected, found) does not depend on which
 //! crate found it, and [`CliError::exit_code`] asks that crate for the code.
 //! A command that calls a crate with its own error returns `CliError`
-//! (`simulate`, `transfer`, `models`, and every command that calls live mode:
-//! `live`, `serve`, `audit`, `users`, `store`, `promote`, `evaluate` and
-//! `train`); the others return the core's error, joined in `cli::run`, and an
-//! ML error reaching them arrives converted into the core's (same text and
-//! exit code; the variant is lost).
+//! (`simulate`, `transfer`, `models`, `scale-up`, and every command that
+//! calls live mode: `live`, `serve`, `audit`, `users`, `store`, `promote`,
+//! `evaluate` and `train`) or, where only the ML crate's errors and the
+//! core's meet (`fit`, `forecast`, the IndPenSim paths of `train`,
+//! `evaluate` and `simulate`, a `--model` or `registry:NAME` reference),
+//! `biotwin_ml::Error`; the rest (`validate`) return the core's error. An ML
+//! failure therefore reaches the top as [`CliError::Ml`] with its variant
+//! and its source; nothing converts it into the core's error.
 
 use crate::error::{Diagnostic, Diagnostics, Error};
 

@@ -119,7 +119,7 @@ pub(crate) fn print_metrics(metrics: &BTreeMap<String, Metrics>) {
 pub(crate) fn resolve(
     model: &str,
     registry: &Path,
-) -> Result<(Artifact, Vec<String>, String), Error> {
+) -> Result<(Artifact, Vec<String>, String), biotwin_ml::Error> {
     let p = Path::new(model);
     if p.exists() {
         let file = if p.is_dir() {
@@ -145,7 +145,7 @@ pub(crate) fn resolve(
     }
     let reg = Registry::new(registry);
     if !reg.log_path().is_file() {
-        return Err(Error::input(
+        return Err(biotwin_ml::Error::input(
             "<command line>",
             "MODEL",
             "a model directory, a model .json file, or a registered model id (with --registry)",

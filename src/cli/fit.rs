@@ -13,10 +13,11 @@ use crate::calibration::estimate::{Settings, estimate};
 use crate::calibration::report::{self, Context, HeldOut};
 use crate::calibration::setup::{Request, check_effects, from_dataset};
 use crate::data::Dataset;
-use crate::error::{Diagnostic, Error};
+use crate::error::Diagnostic;
 use crate::output::atomic::write_atomic;
 use crate::registry::{Registry, current_user};
 use crate::surrogates::hybrid::mechanistic::{FILE as MAPPING_FILE, MechanisticSpec};
+use biotwin_ml::Error;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -97,7 +98,7 @@ fn now_utc() -> String {
     crate::data::timestamp::format_rfc3339(s as f64)
 }
 
-fn io(path: &Path) -> impl Fn(String) -> Error + '_ {
+fn io<E: Into<Box<dyn std::error::Error + Send + Sync>>>(path: &Path) -> impl Fn(E) -> Error + '_ {
     move |e| Error::io(path, e)
 }
 

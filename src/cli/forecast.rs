@@ -20,7 +20,7 @@ use biotwin_ml::indpensim_forecast::{
 };
 
 use crate::bioreactor::indpensim::{N_STEPS, STEP_H};
-use crate::error::Error;
+use biotwin_ml::Error;
 
 #[derive(clap::Args, Debug)]
 #[command(

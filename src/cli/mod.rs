@@ -149,11 +149,12 @@ pub(crate) fn write_stdout(s: &str, newline: bool) {
 /// Loads a process file; its `model = "registry:NAME"` (NAME's promoted
 /// version, or a registered id) is looked up in `registry`, the registry
 /// verified and the sealed text's hash checked (a tampered model exits 2),
-/// and recorded as the process's model input.
+/// and recorded as the process's model input. A registry's failure keeps
+/// its `biotwin_ml::Error` variant (and source) up to the command line.
 pub fn load_process_in(
     path: &std::path::Path,
     registry: &std::path::Path,
-) -> Result<crate::definition::process::ProcessDefinition, Error> {
+) -> Result<crate::definition::process::ProcessDefinition, biotwin_ml::Error> {
     match crate::definition::process::registry_model_of(path) {
         Some(reference) => {
             // The reference came from the process file, not the command
@@ -176,16 +177,32 @@ fn from_process_model(
     e: biotwin_ml::Error,
     path: &std::path::Path,
     registry: &std::path::Path,
-) -> Error {
+) -> biotwin_ml::Error {
+    use biotwin_ml::Error as Ml;
     // Every input problem of the registry's (a name it does not have, a
-    // model not promoted, the command line's) is restated alike.
-    let e = Error::from(e);
-    let Error::Input(d) = e else {
-        return e;
-    };
+    // model not promoted, the command line's) is restated alike; its
+    // variant is kept.
+    let restate = |d: crate::error::Diagnostics| restated_on_process_model(d, path, registry);
+    match e {
+        Ml::NotFound(d) => Ml::NotFound(restate(d)),
+        Ml::Tampered(d) => Ml::Tampered(restate(d)),
+        Ml::Artifact(d) => Ml::Artifact(restate(d)),
+        Ml::Dataset(d) => Ml::Dataset(restate(d)),
+        Ml::Core(Error::Input(d)) => Ml::Core(Error::Input(restate(d))),
+        other => other,
+    }
+}
+
+/// The diagnostics `d` of a registry reference, each naming the command
+/// line or `--model`, restated on `path`'s `process.model`.
+fn restated_on_process_model(
+    d: crate::error::Diagnostics,
+    path: &std::path::Path,
+    registry: &std::path::Path,
+) -> crate::error::Diagnostics {
     let src = crate::definition::source::SourceFile::read(path).ok();
     let cli = std::path::Path::new("<command line>");
-    Error::Input(crate::error::Diagnostics(
+    crate::error::Diagnostics(
         d.0.into_iter()
             .map(|x| {
                 if x.file != cli && x.field != "--model" {
@@ -207,19 +224,18 @@ fn from_process_model(
                 }
             })
             .collect(),
-    ))
+    )
 }
 
 /// Resolves `--model REFERENCE` for a study: a model file, or a calibrated
 /// model's name (its promoted version) or id in the registry `registry`
-/// (`registry::mechanistic::resolve_reference`).
+/// (`registry::mechanistic::resolve_reference`, which also checks its stored
+/// discrepancy); a registry's failure keeps its `biotwin_ml::Error` variant.
 pub fn resolve_model_ref(
     reference: &str,
     registry: &std::path::Path,
-) -> Result<crate::simulation::model_source::ResolvedModel, Error> {
-    Ok(crate::registry::mechanistic::resolve_reference(
-        reference, registry, false,
-    )?)
+) -> Result<crate::simulation::model_source::ResolvedModel, biotwin_ml::Error> {
+    crate::registry::mechanistic::resolve_reference(reference, registry, false)
 }
 
 /// A stored recipe discrepancy must be well formed
@@ -228,8 +244,61 @@ pub fn resolve_model_ref(
 pub fn check_discrepancy(
     stored: Option<&toml::Value>,
     model_file: &std::path::Path,
-) -> Result<(), Error> {
-    Ok(crate::registry::mechanistic::check_discrepancy(
-        stored, model_file,
-    )?)
+) -> Result<(), biotwin_ml::Error> {
+    crate::registry::mechanistic::check_discrepancy(stored, model_file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use biotwin_ml::Error as Ml;
+
+    /// A registry's refusal of a process file's `model = "registry:NAME"`
+    /// keeps its ML variant (`NotFound`, exit 2) while its diagnostic is
+    /// restated on the file's `process.model`.
+    #[test]
+    fn a_process_models_registry_failure_keeps_its_ml_variant() {
+        let not_found = Ml::not_found(crate::error::Diagnostic::new(
+            "reg/registry.jsonl",
+            "--model",
+            "a registered model id",
+            "`cho-x`",
+        ));
+        let path = std::path::Path::new("no-such-dir/p.toml");
+        let e = from_process_model(not_found, path, std::path::Path::new("reg"));
+        assert_eq!(e.exit_code(), 2);
+        let Ml::NotFound(d) = &e else {
+            panic!("the variant was lost: {e:?}")
+        };
+        assert_eq!(d.0[0].field, "process.model");
+        assert_eq!(d.0[0].file, path);
+        assert_eq!(
+            d.0[0].expected,
+            "`registry:NAME` naming a model in the registry `reg`: a registered model id"
+        );
+        assert_eq!(d.0[0].found, "`cho-x` (in reg/registry.jsonl)");
+    }
+
+    /// With no registry at all the refusal is the command line's input
+    /// problem (the core's `Input` inside `biotwin_ml::Error::Core`),
+    /// restated on the process file; a failure that is not an input
+    /// problem passes through unchanged.
+    #[test]
+    fn a_process_model_without_a_registry_is_restated_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(&p, "[process]\nmodel = \"registry:cho-x\"\n").unwrap();
+        let e = load_process_in(&p, &dir.path().join("reg")).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let Ml::Core(Error::Input(d)) = &e else {
+            panic!("expected the core's input problem: {e:?}")
+        };
+        assert_eq!(d.0[0].field, "process.model");
+        assert_eq!(d.0[0].line, Some(2));
+
+        let failed = Ml::estimation("the fit", "singular");
+        let e = from_process_model(failed, &p, dir.path());
+        assert!(matches!(e, Ml::Estimation { .. }));
+        assert_eq!(e.to_string(), "the fit failed: singular");
+    }
 }

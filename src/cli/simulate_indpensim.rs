@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::bioreactor::indpensim::simulate::COLUMNS;
 use crate::bioreactor::indpensim::{self, Accuracy};
 use crate::data::indpensim::load_batch;
-use crate::error::Error;
 use crate::output;
+use biotwin_ml::Error;
 
 /// Whether `path` is an IndPenSim data set directory (it holds the files a
 /// batch record needs).

@@ -581,21 +581,14 @@ fn run_ladder(
         targets: spec.targets.clone(),
         n_points: spec.n_points,
         cut_fractions: a.ladder.clone(),
-        model: match choice {
-            ModelChoice::Pls(p) => RungModel::Pls(p),
-            ModelChoice::Gp(p) => RungModel::Gp(p),
-            ModelChoice::ElasticNet(p) => RungModel::ElasticNet(p),
-            ModelChoice::Svr(p) => RungModel::Svr(p),
-            ModelChoice::RandomForest(p) => RungModel::RandomForest(p),
-            ModelChoice::Hybrid(_) | ModelChoice::Nn(_) | ModelChoice::SerialHybrid(_) => {
-                return Err(Error::input(
-                    "<command line>",
-                    "--model",
-                    "pls, gp, elastic-net, svr or random-forest with --ladder (the rungs of a live ladder)",
-                    model_name(a.model),
-                ).into());
-            }
-        },
+        model: RungModel::from_choice(choice).ok_or_else(|| {
+            Error::input(
+                "<command line>",
+                "--model",
+                "pls, gp, elastic-net, svr or random-forest with --ladder (the rungs of a live ladder)",
+                model_name(a.model),
+            )
+        })?,
         interval_level: 0.9,
     };
     let ladder = train_ladder(ds, Some(&training), &config)?;

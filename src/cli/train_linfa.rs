@@ -3,11 +3,11 @@
 //! defaults, and their validation (exit 2 naming the flag, what was expected
 //! and what was found).
 
-use crate::error::Error;
 use crate::surrogates::SurrogateError;
 use crate::surrogates::forest::ForestParams;
 use crate::surrogates::linfa_models::{ElasticNetParams, SvrKernel, SvrParams};
 use crate::surrogates::train::ModelChoice;
+use biotwin_ml::Error;
 
 /// The kernel of `--model svr`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]

@@ -230,5 +230,60 @@ impl From<Diagnostic> for Error {
     }
 }
 
+/// Why a value, a name or a text was refused, in words a diagnostic can
+/// carry: the value checks of the core (`check_setpoint`, `parse_key`,
+/// `Unit::parse`, `to_si`, an address, an equipment field) and of
+/// `biotwin-ml` return it, and their callers place it in a [`Diagnostic`]
+/// (its `expected` or its `found`) naming the file, line and field. It
+/// prints as the reason alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Reason(String);
+
+impl Reason {
+    /// A reason in words.
+    pub fn new(text: impl Into<String>) -> Self {
+        Reason(text.into())
+    }
+
+    /// The reason's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Reason {
+    fn from(text: String) -> Self {
+        Reason(text)
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(text: &str) -> Self {
+        Reason(text.to_string())
+    }
+}
+
+/// The reason's text, for a diagnostic's `expected` or `found`.
+impl From<Reason> for String {
+    fn from(r: Reason) -> Self {
+        r.0
+    }
+}
+
+/// A reason reads as its text (`contains`, `starts_with`, ...).
+impl std::ops::Deref for Reason {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// biotwin's result type: the error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -365,9 +365,13 @@ pub fn resolve_input(
     u: &crate::definition::uncertainty::UncertaintyFile,
     nominal: Option<f64>,
 ) -> Result<UncertainInput, (String, String, String)> {
-    let address = scenario
-        .address(&u.parameter, file_factor)
-        .map_err(|e| (".parameter".to_string(), e, format!("`{}`", u.parameter)))?;
+    let address = scenario.address(&u.parameter, file_factor).map_err(|e| {
+        (
+            ".parameter".to_string(),
+            e.into(),
+            format!("`{}`", u.parameter),
+        )
+    })?;
     let nominal = nominal.unwrap_or_else(|| scenario.get(&address));
     let distribution = u
         .resolve(nominal)

@@ -12,6 +12,7 @@
 //! exponent (`m^3`, `m3`, `h^-1`). Temperatures (`C`, `degC`, `K`) are affine
 //! and handled by [`temperature_to_kelvin`].
 
+use crate::error::Reason;
 use std::fmt;
 
 /// Exponents of the base quantities kg, m, s, mol, K, cell.
@@ -136,10 +137,10 @@ fn lookup_atom(name: &str) -> Option<Unit> {
 
 impl Unit {
     /// Parses a unit string; the error says which atom was not understood.
-    pub fn parse(text: &str) -> Result<Unit, String> {
+    pub fn parse(text: &str) -> Result<Unit, Reason> {
         let t = text.trim();
         if t.is_empty() {
-            return Err("an empty unit".into());
+            return Err(Reason::from("an empty unit"));
         }
         // Parentheses must balance: `mo)/m3` once recursed without end
         // (a quotient that split_top_level could not split at depth 0).
@@ -151,11 +152,11 @@ impl Unit {
                 _ => {}
             }
             if depth < 0 {
-                return Err(format!("a `)` without its `(` in `{t}`"));
+                return Err(Reason::from(format!("a `)` without its `(` in `{t}`")));
             }
         }
         if depth != 0 {
-            return Err(format!("a `(` without its `)` in `{t}`"));
+            return Err(Reason::from(format!("a `(` without its `)` in `{t}`")));
         }
         let mut result = Unit {
             factor: 1.0,
@@ -190,7 +191,7 @@ fn split_top_level(s: &str, sep: char) -> Vec<&str> {
     out
 }
 
-fn parse_product(s: &str) -> Result<Unit, String> {
+fn parse_product(s: &str) -> Result<Unit, Reason> {
     let s = s.trim();
     let (s, stripped) = if s.starts_with('(') && s.ends_with(')') {
         (&s[1..s.len() - 1], true)
@@ -201,7 +202,7 @@ fn parse_product(s: &str) -> Result<Unit, String> {
         // A parenthesised quotient such as `(mOsm/kg)`: parsed again one
         // level down (strictly shorter, so the recursion ends).
         if !stripped {
-            return Err(format!("a `/` inside a product in `{s}`"));
+            return Err(Reason::from(format!("a `/` inside a product in `{s}`")));
         }
         return Unit::parse(s);
     }
@@ -220,7 +221,7 @@ fn parse_product(s: &str) -> Result<Unit, String> {
     Ok(u)
 }
 
-fn parse_atom(tok: &str) -> Result<Unit, String> {
+fn parse_atom(tok: &str) -> Result<Unit, Reason> {
     if let Ok(x) = tok.parse::<f64>() {
         return Ok(Unit {
             factor: x,
@@ -251,14 +252,14 @@ fn parse_atom(tok: &str) -> Result<Unit, String> {
 
 /// Converts `value` in `unit` to SI, requiring the dimension of `expected_unit`
 /// (a canonical example unit such as `1/h`).
-pub fn to_si(value: f64, unit: &str, expected_unit: &str) -> Result<f64, String> {
+pub fn to_si(value: f64, unit: &str, expected_unit: &str) -> Result<f64, Reason> {
     let want = Unit::parse(expected_unit).map_err(|e| format!("internal: {e}"))?;
     let got = Unit::parse(unit).map_err(|e| format!("{e} in '{unit}'"))?;
     if got.dim != want.dim {
-        return Err(format!(
+        return Err(Reason::from(format!(
             "'{unit}' has dimension [{}] but [{}] is needed",
             got.dim, want.dim
-        ));
+        )));
     }
     Ok(value * got.factor)
 }
@@ -272,11 +273,13 @@ pub fn from_si(value_si: f64, unit: &str) -> f64 {
 }
 
 /// Temperature in `C`/`degC`/`°C` or `K` to kelvin.
-pub fn temperature_to_kelvin(value: f64, unit: &str) -> Result<f64, String> {
+pub fn temperature_to_kelvin(value: f64, unit: &str) -> Result<f64, Reason> {
     match unit.trim() {
         "C" | "degC" | "°C" => Ok(value + 273.15),
         "K" => Ok(value),
-        other => Err(format!("'{other}' is not a temperature unit (use C or K)")),
+        other => Err(Reason::from(format!(
+            "'{other}' is not a temperature unit (use C or K)"
+        ))),
     }
 }
 

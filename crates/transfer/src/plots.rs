@@ -82,7 +82,7 @@ pub fn trajectories_svg(study: &TransferStudy) -> Result<String, FigureError> {
             }
         })
         .collect();
-    render_svg(&panels, 3).map_err(|message| FigureError { message })
+    render_svg(&panels, 3).map_err(|e| FigureError { message: e.message })
 }
 
 fn esc(s: &str) -> String {

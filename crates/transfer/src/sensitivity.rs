@@ -46,7 +46,7 @@ impl Knob {
             .map(Knob::Address)
             .map_err(|reason| Error::Address {
                 address: text.to_string(),
-                reason,
+                reason: reason.into(),
             })
     }
 

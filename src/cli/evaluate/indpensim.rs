@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use super::Args;
 use crate::data::Dataset;
-use crate::error::Error;
 use crate::surrogates::hybrid::indpensim::{PenForecast, PenHybridModel, forecast_batches};
+use biotwin_ml::Error;
 
 /// The batches of `docs/indpensim-forecast.md`'s pre-registered held-out
 /// test, refused without `--held-out`.

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 
 use super::Args;
 use crate::data::Dataset;
-use crate::error::Error;
 use crate::registry::{Registry, current_user};
 use crate::surrogates::artifact::{Artifact, SurrogateModel};
 use crate::surrogates::hybrid::indpensim::{
     FEATURES, PenBatch, PenHybridModel, PenHybridParams, fit, load_batch,
 };
 use crate::surrogates::metrics::{Metrics, Z_95};
+use biotwin_ml::Error;
 
 /// The target this model predicts.
 pub const TARGET: &str = "final_penicillin";

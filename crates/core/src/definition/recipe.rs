@@ -5,6 +5,7 @@
 //! form ([`Recipe`]) is SI with every discrete action as a time-ordered
 //! [`Event`]. The format is documented in `docs/file-formats.md`.
 
+use crate::error::Reason;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -385,43 +386,47 @@ pub const SETPOINT_RANGES: &[(&str, f64, f64, &str)] = &[
 ];
 
 /// Checks a set-point value (file units); the error is what was expected.
-pub fn check_setpoint(name: &str, x: f64) -> Result<(), String> {
+pub fn check_setpoint(name: &str, x: f64) -> Result<(), Reason> {
     match SETPOINT_RANGES.iter().find(|r| r.0 == name) {
         Some(&(_, lo, hi, unit)) if !(x.is_finite() && (lo..=hi).contains(&x)) => {
-            Err(format!("a number in [{lo}, {hi}] {unit}")
-                .trim_end()
-                .to_string())
+            Err(Reason::from(
+                format!("a number in [{lo}, {hi}] {unit}")
+                    .trim_end()
+                    .to_string(),
+            ))
         }
         Some(_) => Ok(()),
-        None => Err(format!(
+        None => Err(Reason::from(format!(
             "a set-point, one of {}",
             SETPOINT_RANGES
                 .iter()
                 .map(|r| r.0)
                 .collect::<Vec<_>>()
                 .join(", ")
-        )),
+        ))),
     }
 }
 
 /// Checks an initial or medium concentration given under a species key
 /// (file units): the rule of [`composition`].
-pub fn check_concentration(species: Species, value: f64) -> Result<(), String> {
+pub fn check_concentration(species: Species, value: f64) -> Result<(), Reason> {
     if !value.is_finite() || value < 0.0 {
-        Err("a non-negative number".into())
+        Err(Reason::from("a non-negative number"))
     } else if species == Species::Viability && value > 100.0 {
-        Err("a percentage in [0, 100]".into())
+        Err(Reason::from("a percentage in [0, 100]"))
     } else {
         Ok(())
     }
 }
 
 /// Checks a feed or shift time (h) against the batch duration.
-pub fn check_time_h(t: f64, duration_h: f64) -> Result<(), String> {
+pub fn check_time_h(t: f64, duration_h: f64) -> Result<(), Reason> {
     if t.is_finite() && (0.0..=duration_h).contains(&t) {
         Ok(())
     } else {
-        Err(format!("a time within the batch, 0 to {duration_h} h"))
+        Err(Reason::from(format!(
+            "a time within the batch, 0 to {duration_h} h"
+        )))
     }
 }
 

@@ -4,6 +4,7 @@
 //! Each species has one SI basis: cells/m³, mol/m³, kg/m³ or mol/kg
 //! (osmolality). Molar species given in g/L are converted with the molar mass.
 
+use crate::error::Reason;
 use std::fmt;
 
 /// Species that can appear in initial conditions and media.
@@ -187,17 +188,17 @@ pub fn accepted_keys(species: Species) -> String {
 
 /// Parses `glucose_g_per_l` into the species and the factor converting the
 /// value to SI.
-pub fn parse_key(key: &str) -> Result<(Species, f64), String> {
+pub fn parse_key(key: &str) -> Result<(Species, f64), Reason> {
     let Some(info) = TABLE
         .iter()
         .filter(|i| key.starts_with(i.key) && key[i.key.len()..].starts_with('_'))
         .max_by_key(|i| i.key.len())
     else {
         let known: Vec<_> = TABLE.iter().map(|i| i.key).collect();
-        return Err(format!(
+        return Err(Reason::from(format!(
             "a species key <species>_<unit> with species one of {}",
             known.join(", ")
-        ));
+        )));
     };
     let suffix = &key[info.key.len() + 1..];
     for &(s, factor) in suffixes(info.basis) {
@@ -210,7 +211,10 @@ pub fn parse_key(key: &str) -> Result<(Species, f64), String> {
             return Ok((info.species, factor));
         }
     }
-    Err(format!("one of {}", accepted_keys(info.species)))
+    Err(Reason::from(format!(
+        "one of {}",
+        accepted_keys(info.species)
+    )))
 }
 
 /// Concentrations of a medium or an initial condition, in SI.

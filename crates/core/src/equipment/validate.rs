@@ -4,6 +4,7 @@
 
 use crate::definition::source::SourceFile;
 use crate::error::Diagnostics;
+use crate::error::Reason;
 
 use super::Equipment;
 use super::file::EquipmentFile;
@@ -137,7 +138,7 @@ pub const EQUIPMENT_FIELDS: &[(&str, EquipmentField)] = &[
 
 impl EquipmentField {
     /// Parses `kla.a`, `impellers[0].power_number`, ...
-    pub fn parse(text: &str, eq: &Equipment) -> Result<EquipmentField, String> {
+    pub fn parse(text: &str, eq: &Equipment) -> Result<EquipmentField, Reason> {
         if let Some(rest) = text.strip_prefix("impellers[")
             && let Some((idx, field)) = rest.split_once("].")
             && field == "power_number"
@@ -145,7 +146,9 @@ impl EquipmentField {
             let n = eq.impellers.len();
             return match idx.parse::<usize>() {
                 Ok(i) if i < n => Ok(EquipmentField::PowerNumber(i)),
-                _ => Err(format!("impellers[i].power_number with i below {n}")),
+                _ => Err(Reason::from(format!(
+                    "impellers[i].power_number with i below {n}"
+                ))),
             };
         }
         EQUIPMENT_FIELDS
@@ -153,14 +156,14 @@ impl EquipmentField {
             .find(|(n, _)| *n == text)
             .map(|(_, f)| *f)
             .ok_or_else(|| {
-                format!(
+                Reason::new(format!(
                     "equipment.<field> with field one of {}, impellers[i].power_number",
                     EQUIPMENT_FIELDS
                         .iter()
                         .map(|f| f.0)
                         .collect::<Vec<_>>()
                         .join(", ")
-                )
+                ))
             })
     }
 
@@ -205,40 +208,40 @@ impl EquipmentField {
     /// The rule [`validate`] applies to this field in the equipment file,
     /// against the rest of the vessel as it stands; the error is what was
     /// expected (the file's wording).
-    pub fn check(self, eq: &Equipment, v: f64) -> Result<(), String> {
+    pub fn check(self, eq: &Equipment, v: f64) -> Result<(), Reason> {
         let within = |r: (f64, f64), what: &str| {
             if v.is_finite() && v >= r.0 && v <= r.1 {
                 Ok(())
             } else {
-                Err(format!("{what} between {} and {}", r.0, r.1))
+                Err(Reason::from(format!("{what} between {} and {}", r.0, r.1)))
             }
         };
         let positive = |unit: &str| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(format!("a positive number ({unit})"))
+                Err(Reason::from(format!("a positive number ({unit})")))
             }
         };
         let non_negative = |unit: &str| {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
-                Err(format!("a number ≥ 0 ({unit})"))
+                Err(Reason::from(format!("a number ≥ 0 ({unit})")))
             }
         };
         let at_most = |max: f64, name: &str| {
             if v <= max {
                 Ok(())
             } else {
-                Err(format!("a value ≤ {name} ({max})"))
+                Err(Reason::from(format!("a value ≤ {name} ({max})")))
             }
         };
         let at_least = |min: f64, name: &str| {
             if v >= min {
                 Ok(())
             } else {
-                Err(format!("a value ≥ {name} ({min})"))
+                Err(Reason::from(format!("a value ≥ {name} ({min})")))
             }
         };
         match self {
@@ -262,9 +265,9 @@ impl EquipmentField {
                 at_least(eq.working_volume_m3.0 * 1e3, "working_volume_min_l")?;
                 let total_l = eq.geometry.total_volume_m3() * 1e3;
                 if v > total_l {
-                    return Err(format!(
+                    return Err(Reason::from(format!(
                         "a working volume that fits in the vessel (≤ {total_l:.4} L from tank_diameter_m, bottom and straight_side_height_m)"
-                    ));
+                    )));
                 }
                 Ok(())
             }

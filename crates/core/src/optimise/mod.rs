@@ -155,7 +155,7 @@ where
         })
         .collect();
 
-    let runs: Vec<Result<(StartOutcome, usize), String>> = start_points
+    let runs: Vec<Result<(StartOutcome, usize), simplex::SimplexError>> = start_points
         .par_iter()
         .map(|start| run_start(&objective, &transform, start, options))
         .collect();
@@ -193,7 +193,7 @@ fn run_start<F: Fn(&[f64]) -> f64>(
     transform: &BoxTransform,
     x0: &[f64],
     options: &Options,
-) -> Result<(StartOutcome, usize), String> {
+) -> Result<(StartOutcome, usize), simplex::SimplexError> {
     let to_box = |z: &[f64]| transform.to_box(z);
     let problem = SearchObjective::new(objective, &to_box);
     let mut z = transform.to_search(x0);

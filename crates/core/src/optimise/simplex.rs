@@ -84,6 +84,20 @@ pub struct SimplexRun {
     pub converged: bool,
 }
 
+/// argmin could not set up or run the simplex search; its own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SimplexError {
+    /// What argmin reported.
+    pub message: String,
+}
+
+impl From<String> for SimplexError {
+    fn from(message: String) -> Self {
+        SimplexError { message }
+    }
+}
+
 /// Runs Nelder–Mead from the axis-aligned simplex {z0, z0 + h·e_i}.
 pub fn nelder_mead<F: Fn(&[f64]) -> f64>(
     problem: &SearchObjective<'_, F>,
@@ -91,7 +105,7 @@ pub fn nelder_mead<F: Fn(&[f64]) -> f64>(
     step: f64,
     tol: f64,
     max_iters: u64,
-) -> Result<SimplexRun, String> {
+) -> Result<SimplexRun, SimplexError> {
     let mut simplex = vec![Point(z0.to_vec())];
     for i in 0..z0.len() {
         let mut z = z0.to_vec();

@@ -5,6 +5,7 @@
 //! store's record ledger and by the model registry's log (docs/live.md,
 //! docs/registry.md).
 
+use crate::error::Reason;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -81,8 +82,8 @@ pub struct AnchorCheck {
 /// every line present then is reached by chains read later, even while
 /// writers keep writing; read the other way round, a line appended in
 /// between would look like a truncation.
-pub fn read_anchor_text(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_anchor_text(path: &Path) -> Result<String, Reason> {
+    std::fs::read_to_string(path).map_err(|e| Reason::new(format!("{}: {e}", path.display())))
 }
 
 /// [`read_anchor_text`] then [`check_anchor_text`] (for chains that no
@@ -92,7 +93,7 @@ pub fn check_anchor_file(
     chain: &str,
     ledger: &[String],
     audit: &[String],
-) -> Result<AnchorCheck, String> {
+) -> Result<AnchorCheck, Reason> {
     let text = read_anchor_text(path)?;
     check_anchor_text(path, &text, chain, ledger, audit)
 }
@@ -109,7 +110,7 @@ pub fn check_anchor_text(
     chain: &str,
     ledger: &[String],
     audit: &[String],
-) -> Result<AnchorCheck, String> {
+) -> Result<AnchorCheck, Reason> {
     let mut latest: Option<Anchor> = None;
     let mut n = 0;
     let mut torn = Vec::new();
@@ -125,12 +126,12 @@ pub fn check_anchor_text(
             }
         };
         if a.chain != chain {
-            return Err(format!(
+            return Err(Reason::from(format!(
                 "{}:{}: an anchor of a `{}` chain, not of a `{chain}`",
                 path.display(),
                 i + 1,
                 a.chain
-            ));
+            )));
         }
         for (what, count, head, hashes) in [
             ("ledger", a.ledger_count, &a.ledger_head, ledger),
@@ -141,20 +142,20 @@ pub fn check_anchor_text(
             }
             match hashes.get(count as usize - 1) {
                 None => {
-                    return Err(format!(
+                    return Err(Reason::from(format!(
                         "{}:{}: the {what} chain had {count} entries when anchored, now {}: entries were deleted (truncated)",
                         path.display(),
                         i + 1,
                         hashes.len()
-                    ));
+                    )));
                 }
                 Some(h) if h != head => {
-                    return Err(format!(
+                    return Err(Reason::from(format!(
                         "{}:{}: {what} entry {} hashes to {h}, anchored as {head}: the chain was rewritten",
                         path.display(),
                         i + 1,
                         count - 1
-                    ));
+                    )));
                 }
                 Some(_) => {}
             }

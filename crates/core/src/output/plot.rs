@@ -104,12 +104,26 @@ fn width(s: Stroke) -> u32 {
 /// Height of the legend strip above the panels, px.
 const LEGEND_ROW_H: u32 = 22;
 
+/// The plotting back end (plotters) could not draw a figure; its own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PlotError {
+    /// What the back end reported.
+    pub message: String,
+}
+
+impl From<String> for PlotError {
+    fn from(message: String) -> Self {
+        PlotError { message }
+    }
+}
+
 /// Renders panels into an SVG string (columns × rows grid). The legend (one
 /// entry per line label, in order, plus the limit line) is a strip above
 /// the panels, never over the data; lines are told apart by colour and
 /// stroke (solid, dashed, markers, dotted), so one drawn on top of another
 /// stays visible.
-pub fn render_svg(panels: &[Panel], columns: usize) -> Result<String, String> {
+pub fn render_svg(panels: &[Panel], columns: usize) -> Result<String, PlotError> {
     let columns = columns.max(1);
     let rows = panels.len().div_ceil(columns).max(1);
     // Legend entries: every distinct label, in first-seen order.

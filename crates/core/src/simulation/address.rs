@@ -21,6 +21,7 @@
 //! volume) are checked on the whole scenario by
 //! [`crate::simulation::Scenario::check_limits`].
 
+use crate::error::Reason;
 use std::sync::Arc;
 
 use crate::definition::kinetic::ParamSpec;
@@ -186,26 +187,26 @@ pub struct Target<'a> {
     pub vessel: &'a mut Option<VesselHandle>,
 }
 
-fn setpoint_field(name: &str) -> Result<SetpointField, String> {
+fn setpoint_field(name: &str) -> Result<SetpointField, Reason> {
     SETPOINTS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, f)| *f)
         .ok_or_else(|| {
-            format!(
+            Reason::new(format!(
                 "a set-point field, one of {}",
                 SETPOINTS.iter().map(|s| s.0).collect::<Vec<_>>().join(", ")
-            )
+            ))
         })
 }
 
 /// `name[3]` → 3.
-fn index_of(head: &str, name: &str) -> Option<Result<usize, String>> {
+fn index_of(head: &str, name: &str) -> Option<Result<usize, Reason>> {
     let rest = head.strip_prefix(name)?.strip_prefix('[')?;
     Some(
         rest.strip_suffix(']')
             .and_then(|i| i.parse().ok())
-            .ok_or_else(|| format!("{name}[<index>]")),
+            .ok_or_else(|| Reason::new(format!("{name}[<index>]"))),
     )
 }
 
@@ -216,7 +217,7 @@ pub fn parse(
     file_factor: &[f64],
     recipe: &Recipe,
     vessel: Option<&VesselHandle>,
-) -> Result<Address, String> {
+) -> Result<Address, Reason> {
     let (head, rest) = text
         .split_once('.')
         .ok_or_else(|| "an address like model.mu_max".to_string())?;
@@ -229,10 +230,10 @@ pub fn parse(
                 factor: file_factor[index],
             })
             .ok_or_else(|| {
-                format!(
+                Reason::new(format!(
                     "model.<param> with param one of {}",
                     specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-                )
+                ))
             }),
         "initial" if rest == "volume_l" => Ok(Address::InitialVolume),
         "initial" => parse_key(rest).map(|(species, factor)| Address::Initial { species, factor }),
@@ -245,7 +246,7 @@ pub fn parse(
                 .iter()
                 .position(|m| m.name == name)
                 .ok_or_else(|| {
-                    format!(
+                    Reason::new(format!(
                         "a medium of the recipe ({})",
                         recipe
                             .media
@@ -253,14 +254,16 @@ pub fn parse(
                             .map(|m| m.name.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
-                    )
+                    ))
                 })?;
             let (species, factor) = parse_key(key)?;
             if matches!(
                 species,
                 Species::ViableCells | Species::DeadCells | Species::Viability
             ) {
-                return Err(format!("a species of a cell-free medium, not {species}"));
+                return Err(Reason::from(format!(
+                    "a species of a cell-free medium, not {species}"
+                )));
             }
             Ok(Address::Medium {
                 medium,
@@ -304,7 +307,7 @@ pub fn parse(
                 let entry = i?;
                 let n = recipe.feeds.len();
                 if entry >= n {
-                    return Err(format!("a feed index below {n}"));
+                    return Err(Reason::from(format!("a feed index below {n}")));
                 }
                 return feed_address(recipe, entry, rest);
             }
@@ -312,7 +315,7 @@ pub fn parse(
                 let shift = i?;
                 let n = shifts(recipe).count();
                 if shift >= n {
-                    return Err(format!("a shift index below {n}"));
+                    return Err(Reason::from(format!("a shift index below {n}")));
                 }
                 if rest == "time_h" {
                     return Ok(Address::ShiftTime { shift });
@@ -326,12 +329,14 @@ pub fn parse(
                     .ok_or("an equipment.* address only for a process with an equipment file")?;
                 return EquipmentField::parse(rest, eq).map(Address::Equipment);
             }
-            Err("an address starting with model., initial., media., setpoints., shifts[i]., feeds. or equipment.".into())
+            Err(Reason::from(
+                "an address starting with model., initial., media., setpoints., shifts[i]., feeds. or equipment.",
+            ))
         }
     }
 }
 
-fn feed_address(recipe: &Recipe, entry: usize, field: &str) -> Result<Address, String> {
+fn feed_address(recipe: &Recipe, entry: usize, field: &str) -> Result<Address, Reason> {
     let fields = match recipe.feeds[entry].kind {
         FeedKind::Bolus => BOLUS_FIELDS,
         FeedKind::Continuous(_) => CONTINUOUS_FIELDS,
@@ -341,11 +346,11 @@ fn feed_address(recipe: &Recipe, entry: usize, field: &str) -> Result<Address, S
         .find(|(n, _)| *n == field)
         .map(|(_, f)| Address::Feed { entry, field: *f })
         .ok_or_else(|| {
-            format!(
+            Reason::new(format!(
                 "a field of {} ({})",
                 recipe.feeds[entry].field,
                 fields.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
-            )
+            ))
         })
 }
 
@@ -510,7 +515,7 @@ impl Address {
         specs: &[ParamSpec],
         recipe: &Recipe,
         vessel: Option<&VesselHandle>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Reason> {
         let duration_h = recipe.duration_s / S_PER_H;
         match *self {
             Address::ModelParam { index, factor } => {
@@ -522,7 +527,7 @@ impl Address {
                 if canonical.is_finite() && canonical >= spec.min && canonical <= spec.max {
                     Ok(())
                 } else {
-                    Err(format!(
+                    Err(Reason::from(format!(
                         "{} in [{}, {}] {} (the model file's range{})",
                         spec.name,
                         spec.min,
@@ -536,7 +541,7 @@ impl Address {
                         } else {
                             String::new()
                         }
-                    ))
+                    )))
                 }
             }
             Address::Initial { species, .. } | Address::Medium { species, .. } => {
@@ -546,7 +551,7 @@ impl Address {
                 if v.is_finite() && v > 0.0 {
                     Ok(())
                 } else {
-                    Err("a positive volume in L".into())
+                    Err(Reason::from("a positive volume in L"))
                 }
             }
             Address::Setpoint(f) | Address::ShiftSetpoint { field: f, .. } => {
@@ -561,18 +566,20 @@ impl Address {
                         .iter()
                         .find(|r| r.0 == name)
                         .map_or((f64::NAN, f64::NAN), |r| (r.1, r.2));
-                    format!(
+                    Reason::from(format!(
                         "a temperature in [{}, {}] K (the {name} set-point's range, {lo} to {hi} °C)",
                         lo + CELSIUS_OFFSET_K,
                         hi + CELSIUS_OFFSET_K
-                    )
+                    ))
                 })
             }
             Address::FeedScale => {
                 if v.is_finite() && (0.0..=FEED_SCALE_MAX).contains(&v) {
                     Ok(())
                 } else {
-                    Err(format!("a feed multiplier in [0, {FEED_SCALE_MAX}]"))
+                    Err(Reason::from(format!(
+                        "a feed multiplier in [0, {FEED_SCALE_MAX}]"
+                    )))
                 }
             }
             Address::Feed { entry, field } => match field {
@@ -584,7 +591,7 @@ impl Address {
                     if v.is_finite() && v >= 0.0 {
                         Ok(())
                     } else {
-                        Err("a non-negative feed rate".into())
+                        Err(Reason::from("a non-negative feed rate"))
                     }
                 }
                 FeedField::TimeH => {
@@ -597,11 +604,11 @@ impl Address {
                         .iter()
                         .find(|&&t| check_time_h(t + shift, duration_h).is_err())
                     {
-                        Some(&t) => Err(format!(
+                        Some(&t) => Err(Reason::from(format!(
                             "a time that keeps every addition of {} within the batch, 0 to {duration_h} h (the one at {t} h would move to {} h)",
                             recipe.feeds[entry].field,
                             t + shift
-                        )),
+                        ))),
                         None => Ok(()),
                     }
                 }
@@ -613,26 +620,28 @@ impl Address {
                     let (on, off) = continuous_times_h(recipe, k);
                     match field {
                         FeedField::StartH if v >= off => {
-                            Err(format!("a time before end_h = {off} h"))
+                            Err(Reason::from(format!("a time before end_h = {off} h")))
                         }
-                        FeedField::EndH if v <= on => Err(format!("a time after start_h = {on} h")),
+                        FeedField::EndH if v <= on => {
+                            Err(Reason::from(format!("a time after start_h = {on} h")))
+                        }
                         _ => Ok(()),
                     }
                 }
             },
             Address::Equipment(f) => match vessel.and_then(|v| v.equipment()) {
                 Some(eq) => f.check(eq, v),
-                None => Err("a process with an equipment file".into()),
+                None => Err(Reason::from("a process with an equipment file")),
             },
         }
     }
 }
 
-fn positive(v: f64, expected: &str) -> Result<(), String> {
+fn positive(v: f64, expected: &str) -> Result<(), Reason> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(expected.into())
+        Err(Reason::new(expected))
     }
 }
 

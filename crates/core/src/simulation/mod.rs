@@ -7,6 +7,7 @@ pub mod family;
 pub mod feasibility;
 pub mod model_source;
 
+use crate::error::Reason;
 use std::path::Path;
 
 use crate::bioreactor::simulate::{RunOptions, run};
@@ -235,7 +236,7 @@ impl Scenario {
     /// was expected. Limits over the whole scenario (the broth volume in the
     /// vessel) are [`Scenario::check_limits`]; [`Scenario::apply_all`] does
     /// both.
-    pub fn apply(&mut self, address: &str, value: f64, file_factor: &[f64]) -> Result<(), String> {
+    pub fn apply(&mut self, address: &str, value: f64, file_factor: &[f64]) -> Result<(), Reason> {
         let a = self.address(address, file_factor)?;
         self.check(&a, value)?;
         self.set(&a, value);
@@ -296,7 +297,7 @@ impl Scenario {
     }
 
     /// Checks a value for an address against its rule.
-    pub fn check(&self, a: &Address, value: f64) -> Result<(), String> {
+    pub fn check(&self, a: &Address, value: f64) -> Result<(), Reason> {
         a.check(
             value,
             self.family.params(),
@@ -351,7 +352,7 @@ impl Scenario {
     }
 
     /// Parses an address against this scenario.
-    pub fn address(&self, text: &str, file_factor: &[f64]) -> Result<Address, String> {
+    pub fn address(&self, text: &str, file_factor: &[f64]) -> Result<Address, Reason> {
         address::parse(
             text,
             self.family.params(),

@@ -106,6 +106,8 @@ pub fn conformal_quantile(scores: &[f64], level: f64) -> f64 {
 }
 
 impl RungModel {
+    /// Fits the rung's model through the one dispatch of choices to fits
+    /// ([`RungModel::choice`]).
     pub(super) fn fit(
         &self,
         data: &TrainingSet,
@@ -114,14 +116,7 @@ impl RungModel {
         biotwin_ml::surrogates::SurrogateError,
     > {
         use biotwin_ml::surrogates::Fit;
-        use biotwin_ml::surrogates::artifact::SurrogateModel;
-        Ok(match self {
-            RungModel::Gp(p) => SurrogateModel::Gp(p.fit(data)?),
-            RungModel::Pls(p) => SurrogateModel::Pls(p.fit(data)?),
-            RungModel::ElasticNet(p) => SurrogateModel::ElasticNet(p.fit(data)?),
-            RungModel::Svr(p) => SurrogateModel::Svr(p.fit(data)?),
-            RungModel::RandomForest(p) => SurrogateModel::RandomForest(p.fit(data)?),
-        })
+        self.choice().fit(data)
     }
 }
 

@@ -20,6 +20,7 @@ use biotwin_ml::data::Dataset;
 use biotwin_ml::surrogates::artifact::Artifact;
 use biotwin_ml::surrogates::gp::GpParams;
 use biotwin_ml::surrogates::pls::PlsParams;
+use biotwin_ml::surrogates::train::ModelChoice;
 use biotwin_ml::surrogates::unfold::UnfoldingSpec;
 
 /// Format tag written into every ladder file.
@@ -41,6 +42,35 @@ pub enum RungModel {
     /// Random forest of regression trees.
     #[serde(rename = "random-forest")]
     RandomForest(biotwin_ml::surrogates::forest::ForestParams),
+}
+
+impl RungModel {
+    /// The same model as the one dispatch of choices to fits names it
+    /// ([`ModelChoice`], which `biotwin train --model` uses): a rung is
+    /// fitted through that dispatch, not a copy of it.
+    pub fn choice(&self) -> ModelChoice {
+        match self.clone() {
+            RungModel::Gp(p) => ModelChoice::Gp(p),
+            RungModel::Pls(p) => ModelChoice::Pls(p),
+            RungModel::ElasticNet(p) => ModelChoice::ElasticNet(p),
+            RungModel::Svr(p) => ModelChoice::Svr(p),
+            RungModel::RandomForest(p) => ModelChoice::RandomForest(p),
+        }
+    }
+
+    /// The rung model for a choice, or `None` for the kinds a ladder does
+    /// not fit (the hybrids and the neural-network ensemble, which need
+    /// batch records or a mechanistic mapping at every rung).
+    pub fn from_choice(choice: ModelChoice) -> Option<RungModel> {
+        match choice {
+            ModelChoice::Pls(p) => Some(RungModel::Pls(p)),
+            ModelChoice::Gp(p) => Some(RungModel::Gp(p)),
+            ModelChoice::ElasticNet(p) => Some(RungModel::ElasticNet(p)),
+            ModelChoice::Svr(p) => Some(RungModel::Svr(p)),
+            ModelChoice::RandomForest(p) => Some(RungModel::RandomForest(p)),
+            ModelChoice::Hybrid(_) | ModelChoice::Nn(_) | ModelChoice::SerialHybrid(_) => None,
+        }
+    }
 }
 
 /// What to train: variables, targets, cuts, model.
@@ -341,5 +371,32 @@ fn student_t_quantile(p: f64, dof: f64) -> f64 {
     match StudentsT::new(0.0, 1.0, dof) {
         Ok(t) => t.inverse_cdf(p),
         Err(_) => biotwin_core::sensitivity::distribution::standard_normal_quantile(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use biotwin_ml::surrogates::forest::ForestParams;
+    use biotwin_ml::surrogates::linfa_models::{ElasticNetParams, SvrParams};
+    use biotwin_ml::surrogates::nn::NnParams;
+
+    /// Every rung kind goes to the one dispatch of choices to fits and
+    /// back unchanged; the kinds a ladder does not fit have no rung.
+    #[test]
+    fn a_rung_model_is_fitted_through_the_one_choice_dispatch() {
+        let rungs = [
+            RungModel::Pls(PlsParams::new(2)),
+            RungModel::ElasticNet(ElasticNetParams::default()),
+            RungModel::Svr(SvrParams::default()),
+            RungModel::RandomForest(ForestParams::default()),
+        ];
+        for r in rungs {
+            assert_eq!(RungModel::from_choice(r.choice()), Some(r));
+        }
+        assert_eq!(
+            RungModel::from_choice(ModelChoice::Nn(NnParams::default())),
+            None
+        );
     }
 }

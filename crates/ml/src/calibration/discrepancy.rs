@@ -35,6 +35,7 @@
 //! The fitted θ̂'s own uncertainty is not propagated here (its intervals
 //! are far narrower than σ_c; docs/fit.md says so).
 
+use super::CalibrationError;
 use std::path::Path;
 
 use nalgebra::{DMatrix, DVector};
@@ -493,25 +494,27 @@ impl Discrepancy {
         targets: &[String],
         residuals: &DMatrix<f64>,
         batches: &[String],
-    ) -> Result<Discrepancy, String> {
+    ) -> Result<Discrepancy, CalibrationError> {
         let (n, p) = (x.nrows(), x.ncols());
         if conditions.len() != p || residuals.nrows() != n || residuals.ncols() != targets.len() {
-            return Err(format!(
+            return Err(CalibrationError::from(format!(
                 "shapes: {n}×{p} conditions ({} names), {}×{} residuals ({} targets)",
                 conditions.len(),
                 residuals.nrows(),
                 residuals.ncols(),
                 targets.len()
-            ));
+            )));
         }
         if n < p + 3 {
-            return Err(format!(
+            return Err(CalibrationError::from(format!(
                 "a discrepancy in {p} conditions needs at least {} calibration batches, found {n}",
                 p + 3
-            ));
+            )));
         }
         if let Some(v) = x.iter().chain(residuals.iter()).find(|v| !v.is_finite()) {
-            return Err(format!("a non-finite condition or residual ({v})"));
+            return Err(CalibrationError::from(format!(
+                "a non-finite condition or residual ({v})"
+            )));
         }
         // A condition the calibration batches do not vary has no slope to
         // estimate, and its prior variance would be measured in its raw SI
@@ -524,10 +527,10 @@ impl Discrepancy {
             let sd = (col.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n as f64 - 1.0))
                 .sqrt();
             if !(sd > 1e-9 * mean.abs().max(f64::MIN_POSITIVE)) {
-                return Err(format!(
+                return Err(CalibrationError::from(format!(
                     "condition `{name}` has the same value ({mean}) in every calibration batch: \
                      a discrepancy cannot be estimated in it (leave it out of the mapping's conditions)"
-                ));
+                )));
             }
         }
         let scaler = Standardiser::fit(x, Scaling::SampleStd);
@@ -562,20 +565,23 @@ impl Discrepancy {
 
     /// δ of `target` at a batch whose conditions are `x` (in the order of
     /// [`Discrepancy::conditions`], SI); `None` for a target without δ.
-    pub fn correct(&self, target: &str, x: &[f64]) -> Result<Option<Corrected>, String> {
+    pub fn correct(&self, target: &str, x: &[f64]) -> Result<Option<Corrected>, CalibrationError> {
         let Some(t) = self.targets.iter().find(|t| t.target == target) else {
             return Ok(None);
         };
         if x.len() != self.conditions.len() {
-            return Err(format!(
+            return Err(CalibrationError::from(format!(
                 "{} conditions given, the discrepancy has {} ({})",
                 x.len(),
                 self.conditions.len(),
                 self.conditions.join(", ")
-            ));
+            )));
         }
         if let Some(k) = x.iter().position(|v| !v.is_finite()) {
-            return Err(format!("condition `{}` is {}", self.conditions[k], x[k]));
+            return Err(CalibrationError::from(format!(
+                "condition `{}` is {}",
+                self.conditions[k], x[k]
+            )));
         }
         let u = self.scaler.apply(&DMatrix::from_row_slice(1, x.len(), x));
         let c = match &t.correction {
@@ -611,7 +617,9 @@ impl Discrepancy {
             }
         };
         if !(c.correction.is_finite() && c.predictive_sd.is_finite()) {
-            return Err(format!("a non-finite correction of `{target}`"));
+            return Err(CalibrationError::from(format!(
+                "a non-finite correction of `{target}`"
+            )));
         }
         Ok(Some(c))
     }
@@ -810,14 +818,14 @@ impl Discrepancy {
         spec: &MechanisticSpec,
         x: &DMatrix<f64>,
         base: &Recipe,
-    ) -> Result<(), String> {
+    ) -> Result<(), CalibrationError> {
         if x.ncols() != self.conditions.len() || x.nrows() == 0 {
-            return Err(format!(
+            return Err(CalibrationError::from(format!(
                 "{}×{} conditions for a discrepancy in {} conditions",
                 x.nrows(),
                 x.ncols(),
                 self.conditions.len()
-            ));
+            )));
         }
         let mut mapping = Vec::new();
         for (j, name) in self.conditions.iter().enumerate() {
@@ -827,7 +835,9 @@ impl Discrepancy {
                 .find(|c| &c.parameter == name)
                 .ok_or_else(|| format!("condition `{name}` is not in the mapping"))?;
             if c.factor == 0.0 {
-                return Err(format!("condition `{name}` has factor 0 in the mapping"));
+                return Err(CalibrationError::from(format!(
+                    "condition `{name}` has factor 0 in the mapping"
+                )));
             }
             let col = x.column(j);
             mapping.push(ConditionAddress {
@@ -962,7 +972,7 @@ impl Discrepancy {
         for t in &self.targets {
             let c = self
                 .correct(&t.target, &x)
-                .map_err(Refusal::Invalid)?
+                .map_err(|e| Refusal::Invalid(e.message))?
                 .ok_or_else(|| Refusal::Invalid(format!("no δ for `{}`", t.target)))?;
             targets.push(TargetCorrection {
                 target: t.target.clone(),

@@ -132,7 +132,7 @@ fn lm_opts(p: &Problem, max_iter: usize) -> LmOptions {
 }
 
 /// σ_v² = SSR_v / n_v for estimated variables.
-fn update_sd(p: &mut Problem, theta: &[f64], s: &Settings) -> Result<f64, String> {
+fn update_sd(p: &mut Problem, theta: &[f64], s: &Settings) -> Result<f64, super::CalibrationError> {
     let (ss, n) = p.ssr_by_variable(theta)?;
     let mut change: f64 = 0.0;
     for v in 0..p.sd.len() {

@@ -18,7 +18,9 @@ pub mod setup;
 
 /// Why a calibration or one of its figures could not be carried out: a
 /// batch's model run failed, a residual was not finite, the estimation or
-/// the plotting back end failed. The message names the batch or the step;
+/// the plotting back end failed, the calibrated model file could not be
+/// written, or a recipe discrepancy could not be fitted or applied
+/// ([`discrepancy::Discrepancy`]). The message names the batch or the step;
 /// the caller says which task it was (e.g. `the fit failed: …`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -27,8 +29,9 @@ pub struct CalibrationError {
     pub message: String,
 }
 
-/// The model runs and residuals of [`problem::Problem`] report their
-/// failures as text naming the batch; a calibration keeps that text.
+/// The model runs and residuals of [`problem::Problem`] (and the other
+/// steps) build their failures as text naming the batch; a calibration
+/// keeps that text.
 impl From<String> for CalibrationError {
     fn from(message: String) -> Self {
         CalibrationError { message }

@@ -23,6 +23,7 @@
 //! Non-`model.*` addresses (recipe, equipment): forward differences of the
 //! simulated output, step 1e-4 in θ; the result says which was used.
 
+use super::CalibrationError;
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
@@ -378,7 +379,7 @@ impl Problem {
         &self,
         b: usize,
         theta: &[f64],
-    ) -> Result<(Vec<f64>, biotwin_core::simulation::Outcome), String> {
+    ) -> Result<(Vec<f64>, biotwin_core::simulation::Outcome), CalibrationError> {
         let s = self.scenario_at(b, theta);
         let out = s
             .simulate(true)
@@ -392,7 +393,7 @@ impl Problem {
         &self,
         out: &biotwin_core::simulation::Outcome,
         samples: &[Sample],
-    ) -> Result<Vec<f64>, String> {
+    ) -> Result<Vec<f64>, CalibrationError> {
         let t = out.column("time_h").ok_or("a model with a time_h column")?;
         let mut cols = Vec::new();
         for o in &self.observed {
@@ -408,7 +409,7 @@ impl Problem {
     }
 
     /// Standardised residuals of batch b.
-    fn batch_residuals(&self, b: usize, theta: &[f64]) -> Result<Vec<f64>, String> {
+    fn batch_residuals(&self, b: usize, theta: &[f64]) -> Result<Vec<f64>, CalibrationError> {
         let (v, _) = self.predict(b, theta)?;
         let r: Vec<f64> = self.batches[b]
             .samples
@@ -419,17 +420,17 @@ impl Problem {
         if r.iter().all(|x| x.is_finite()) {
             Ok(r)
         } else {
-            Err(format!(
+            Err(CalibrationError::from(format!(
                 "batch {}: a non-finite simulated value",
                 self.batches[b].id
-            ))
+            )))
         }
     }
 
     /// All standardised residuals (batch order).
-    pub fn residuals(&self, theta: &[f64]) -> Result<Vec<f64>, String> {
+    pub fn residuals(&self, theta: &[f64]) -> Result<Vec<f64>, CalibrationError> {
         let theta = self.held(theta);
-        let parts: Vec<Result<Vec<f64>, String>> = (0..self.batches.len())
+        let parts: Vec<Result<Vec<f64>, CalibrationError>> = (0..self.batches.len())
             .into_par_iter()
             .map(|b| self.batch_residuals(b, &theta))
             .collect();
@@ -638,7 +639,10 @@ impl Problem {
 
     /// Residuals and Jacobian over all batches; held parameters get zero
     /// columns.
-    pub fn jacobian(&self, theta: &[f64]) -> Result<(DVector<f64>, DMatrix<f64>), String> {
+    pub fn jacobian(
+        &self,
+        theta: &[f64],
+    ) -> Result<(DVector<f64>, DMatrix<f64>), CalibrationError> {
         let theta = self.held(theta);
         let np = self.n_params();
         let free: Vec<usize> = (0..np)
@@ -696,7 +700,7 @@ impl Problem {
                     std::iter::once((b, None)).chain(free.iter().map(move |&j| (b, Some(j))))
                 })
                 .collect();
-            let runs: Vec<Result<(usize, Option<usize>, Vec<f64>), String>> = jobs
+            let runs: Vec<Result<(usize, Option<usize>, Vec<f64>), CalibrationError>> = jobs
                 .par_iter()
                 .map(|&(b, j)| {
                     let mut t = theta.clone();
@@ -734,7 +738,10 @@ impl Problem {
     }
 
     /// Sum of squared raw residuals per observed variable, and counts.
-    pub fn ssr_by_variable(&self, theta: &[f64]) -> Result<(Vec<f64>, Vec<usize>), String> {
+    pub fn ssr_by_variable(
+        &self,
+        theta: &[f64],
+    ) -> Result<(Vec<f64>, Vec<usize>), CalibrationError> {
         let r = self.residuals(theta)?;
         let mut ss = vec![0.0; self.observed.len()];
         let mut n = vec![0usize; self.observed.len()];
@@ -752,8 +759,8 @@ impl Problem {
 }
 
 impl LeastSquares for Problem {
-    type Error = String;
-    fn linearise(&self, theta: &[f64]) -> Result<Linearisation, String> {
+    type Error = CalibrationError;
+    fn linearise(&self, theta: &[f64]) -> Result<Linearisation, CalibrationError> {
         let (r, j) = self.jacobian(theta)?;
         Ok(Linearisation::from_jacobian(&r, &j))
     }

@@ -3,6 +3,7 @@
 //! SVG plots per batch, and the calibrated model file
 //! (`biotwin.calibration/1`).
 
+use super::CalibrationError;
 use plotters::prelude::*;
 use serde_json::{Value, json};
 
@@ -65,7 +66,7 @@ fn opt(v: Option<f64>) -> Value {
 pub fn batch_rmse(
     p: &Problem,
     theta: &[f64],
-) -> Result<Vec<(String, Vec<(String, f64, usize)>)>, String> {
+) -> Result<Vec<(String, Vec<(String, f64, usize)>)>, CalibrationError> {
     let mut out = Vec::new();
     for (b, batch) in p.batches.iter().enumerate() {
         let (v, _) = p.predict(b, theta)?;
@@ -438,7 +439,7 @@ pub fn calibrated_model(
     p: &Problem,
     e: &Estimate,
     discrepancy: Option<&super::discrepancy::Discrepancy>,
-) -> Result<String, String> {
+) -> Result<String, CalibrationError> {
     use toml_edit::{Array, DocumentMut, Item, Table, value};
     let mut doc: DocumentMut = base_text
         .parse()

@@ -2,6 +2,7 @@
 //! each batch's scenario, the fitted addresses and the observed samples,
 //! with an input error naming the address, variable or batch at fault.
 
+use biotwin_core::error::Reason;
 use std::path::Path;
 
 use super::problem::{Batch, Observable, Parameter, Problem, Sample, Transform, observables};
@@ -18,7 +19,7 @@ pub fn parameter(
     scenario: &mut Scenario,
     text: &str,
     ff: &[f64],
-) -> Result<(Parameter, Address), String> {
+) -> Result<(Parameter, Address), Reason> {
     let a = scenario.address(text, ff)?;
     let initial = scenario.get(&a);
     let (unit, min, max, model_name) = match a {
@@ -32,9 +33,9 @@ pub fn parameter(
         _ => (String::new(), 0.0, f64::INFINITY, None),
     };
     if !initial.is_finite() {
-        return Err(format!(
+        return Err(Reason::from(format!(
             "`{text}` to have a value in the process (it has none)"
-        ));
+        )));
     }
     let positive = min >= 0.0 && initial > 0.0;
     let (transform, lower, upper) = if positive {
@@ -290,11 +291,11 @@ pub fn check_effects(p: &Problem) -> Result<(), Error> {
         .iter()
         .map(|q| q.transform.to_theta(q.initial))
         .collect();
-    let fail = |e: String| {
+    let fail = |e: super::CalibrationError| {
         cmdline(
             "--parameters",
             "a model that simulates every fitted batch at the starting values",
-            e,
+            e.message,
         )
     };
     let r0 = p.residuals(&theta).map_err(fail)?;

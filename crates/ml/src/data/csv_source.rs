@@ -1,6 +1,7 @@
 //! Opening exported files (CSV, plain or gzip, or Parquet) as text rows, and
 //! collecting their problems.
 
+use biotwin_core::error::Reason;
 use std::fs::File;
 use std::io::{BufReader, Read};
 
@@ -86,7 +87,7 @@ pub fn read_all_or_partial(path: &Path) -> Result<(Vec<u8>, Option<String>), Dia
 /// one row, never the rest of the file. `""` inside a quoted field is a
 /// quote; a quote inside an unquoted field is kept as text (its value then
 /// fails its own check with the row's line).
-pub fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
+pub fn split_csv_line(line: &str) -> Result<Vec<String>, Reason> {
     let mut fields = Vec::new();
     let mut chars = line.chars().peekable();
     loop {
@@ -111,10 +112,10 @@ pub fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
                 }
             }
             if !closed {
-                return Err(format!(
+                return Err(Reason::from(format!(
                     "an unterminated quote in field {} (a quoted field must close on its own line)",
                     fields.len() + 1
-                ));
+                )));
             }
             while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
                 chars.next();
@@ -126,10 +127,10 @@ pub fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
                 }
                 Some(',') => fields.push(field),
                 Some(c) => {
-                    return Err(format!(
+                    return Err(Reason::from(format!(
                         "`{c}` after the closing quote of field {} (expected `,` or the end of the line)",
                         fields.len() + 1
-                    ));
+                    )));
                 }
             }
         } else {
@@ -177,13 +178,15 @@ pub fn csv_records(
         let parsed = match std::str::from_utf8(raw) {
             Err(e) => Err(problem(format!("text that is not UTF-8 ({e})"))),
             Ok(text) if text.trim().is_empty() => continue,
-            Ok(text) => split_csv_line(text).map_err(problem).map(|f| {
-                let mut rec = csv::StringRecord::from(f);
-                let mut pos = csv::Position::new();
-                pos.set_line(n as u64);
-                rec.set_position(Some(pos));
-                rec
-            }),
+            Ok(text) => split_csv_line(text)
+                .map_err(|r| problem(r.into()))
+                .map(|f| {
+                    let mut rec = csv::StringRecord::from(f);
+                    let mut pos = csv::Position::new();
+                    pos.set_line(n as u64);
+                    rec.set_position(Some(pos));
+                    rec
+                }),
         };
         if header.is_none() {
             match parsed {

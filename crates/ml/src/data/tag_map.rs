@@ -223,16 +223,17 @@ pub enum ConversionError {
 /// The conversion from `unit` to the variable's `si_unit`, or why there is none.
 pub fn conversion(unit: &str, si_unit: &str) -> Result<Conversion, ConversionError> {
     if si_unit.trim() == "K" {
-        let offset = temperature_to_kelvin(0.0, unit).map_err(ConversionError::Unknown)?;
+        let offset =
+            temperature_to_kelvin(0.0, unit).map_err(|r| ConversionError::Unknown(r.into()))?;
         return Ok(Conversion {
             factor: 1.0,
             offset,
         });
     }
-    let want = Unit::parse(si_unit).map_err(ConversionError::Unknown)?;
+    let want = Unit::parse(si_unit).map_err(|r| ConversionError::Unknown(r.into()))?;
     let got = Unit::parse(unit).map_err(|message| ConversionError::Unit {
         unit: unit.to_string(),
-        message,
+        message: message.into(),
     })?;
     if got.dim != want.dim {
         return Err(ConversionError::Dimension {

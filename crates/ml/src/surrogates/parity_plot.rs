@@ -2,6 +2,7 @@
 //! `biotwin evaluate`. A point on the diagonal is a perfect prediction; a bar
 //! that misses the diagonal is an observation outside its 95 % interval.
 
+use biotwin_core::output::plot::PlotError;
 use std::path::Path;
 
 use plotters::prelude::*;
@@ -19,7 +20,7 @@ pub fn parity_svg(
     j: usize,
     title: &str,
     unit_label: &str,
-) -> Result<String, String> {
+) -> Result<String, PlotError> {
     let n = observed.len();
     let mean: Vec<f64> = (0..n).map(|i| prediction.mean[(i, j)]).collect();
     let half: Vec<f64> = (0..n).map(|i| Z_95 * prediction.std[(i, j)]).collect();
@@ -34,7 +35,7 @@ pub fn parity_svg(
         }
     }
     if !(lo.is_finite() && hi.is_finite()) {
-        return Err("no finite values to plot".into());
+        return Err(PlotError::from("no finite values to plot".to_string()));
     }
     let pad = 0.05 * (hi - lo).max(1e-12);
     let (lo, hi) = (lo - pad, hi + pad);

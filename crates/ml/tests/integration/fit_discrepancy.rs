@@ -215,7 +215,8 @@ fn discrepancy_refuses_too_few_batches_and_non_finite_residuals() {
     )
     .unwrap_err();
     assert!(
-        e.contains("at least 11 calibration batches, found 9"),
+        e.message
+            .contains("at least 11 calibration batches, found 9"),
         "{e}"
     );
     r[(4, 0)] = f64::NAN;
@@ -228,7 +229,7 @@ fn discrepancy_refuses_too_few_batches_and_non_finite_residuals() {
         &batches(30),
     )
     .unwrap_err();
-    assert!(e.contains("non-finite"), "{e}");
+    assert!(e.message.contains("non-finite"), "{e}");
 }
 
 /// A condition that every calibration batch holds at one value (here the
@@ -251,8 +252,11 @@ fn a_condition_constant_over_the_calibration_batches_is_refused_by_name() {
         &batches(30),
     )
     .unwrap_err();
-    assert!(e.contains(&format!("condition `{}`", names()[1])), "{e}");
-    assert!(e.contains("same value"), "{e}");
+    assert!(
+        e.message.contains(&format!("condition `{}`", names()[1])),
+        "{e}"
+    );
+    assert!(e.message.contains("same value"), "{e}");
 }
 
 mod on_process {

@@ -283,7 +283,7 @@ pub fn carried_for(states: &[usize]) -> usize {
 
 /// States and their sensitivities to K directions θ_k ([`Direction`]): z =
 /// [y; S_1; …; S_K] with S_k = ∂y/∂θ_k of the `S` carried states
-/// ([`carried_states`]), a `Culture<M>` (M = 8 + S K) for the same
+/// (`carried_states`, private), a `Culture<M>` (M = 8 + S K) for the same
 /// simulator. One evaluation of the xing2010 equations on [`DualN`]
 /// numbers gives every S_k′.
 ///
