@@ -386,6 +386,13 @@ mod tests {
     #[test]
     fn a_rung_model_is_fitted_through_the_one_choice_dispatch() {
         let rungs = [
+            RungModel::Gp(biotwin_ml::surrogates::gp::GpParams::fixed(
+                biotwin_ml::surrogates::gp::RbfKernel {
+                    signal_variance: 1.0,
+                    length_scales: vec![1.0, 2.0],
+                    noise_variance: 0.1,
+                },
+            )),
             RungModel::Pls(PlsParams::new(2)),
             RungModel::ElasticNet(ElasticNetParams::default()),
             RungModel::Svr(SvrParams::default()),
@@ -394,9 +401,13 @@ mod tests {
         for r in rungs {
             assert_eq!(RungModel::from_choice(r.choice()), Some(r));
         }
-        assert_eq!(
-            RungModel::from_choice(ModelChoice::Nn(NnParams::default())),
-            None
-        );
+        for no_rung in [
+            ModelChoice::Nn(NnParams::default()),
+            ModelChoice::SerialHybrid(Box::new(
+                biotwin_ml::surrogates::hybrid::calibrated::CalibratedParams::cho_default(),
+            )),
+        ] {
+            assert_eq!(RungModel::from_choice(no_rung), None);
+        }
     }
 }
