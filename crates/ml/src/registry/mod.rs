@@ -285,7 +285,7 @@ fn check_name(name: &str) -> Result<(), Error> {
 /// bytes.push(b' ');
 /// std::fs::write(&artifact, bytes).unwrap();
 /// assert!(verify(&registry.dir).is_err());
-/// # Ok::<(), biotwin_core::error::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Registry {
