@@ -888,3 +888,76 @@ fn a_process_file_naming_a_registered_model_runs_it() {
         .unwrap();
     assert_eq!(started.detail["model_reference"], "registry:cho-line");
 }
+
+/// A batch on its process file's own model, that model file then edited
+/// so that it no longer parses: the restart is refused (exit 2) saying the
+/// file was edited since the batch started, with both hashes — the hash is
+/// compared before the file is parsed — and records nothing.
+#[test]
+fn live_names_an_edit_of_a_process_model_before_parsing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pm = dir.path().join("pm");
+    for sub in [
+        "processes",
+        "models",
+        "recipes",
+        "equipment",
+        "specs",
+        "discrepancy",
+    ] {
+        let from = Path::new(ROOT).join("process-models").join(sub);
+        std::fs::create_dir_all(pm.join(sub)).unwrap();
+        for f in std::fs::read_dir(&from).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_file() {
+                std::fs::copy(&f, pm.join(sub).join(f.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let rows = shipped_export("example-site.toml");
+    let site_dir = dir.path().join("site");
+    std::fs::create_dir_all(&site_dir).unwrap();
+    let run = |hours: f64| {
+        let site = copy_site(
+            "example-site.toml",
+            &site_dir,
+            Some(&first_hours(&rows, hours)),
+        );
+        let mut doc: toml_edit::DocumentMut =
+            std::fs::read_to_string(&site).unwrap().parse().unwrap();
+        doc["batches"]
+            .as_array_of_tables_mut()
+            .unwrap()
+            .get_mut(0)
+            .unwrap()["process"] = toml_edit::value(
+            pm.join("processes/cho-platform-3l.toml")
+                .display()
+                .to_string(),
+        );
+        std::fs::write(&site, doc.to_string()).unwrap();
+        bin(&["live", "--config", site.to_str().unwrap(), "--once"])
+    };
+    ok(&run(48.0));
+    let store = || SqliteStore::open(&site_dir.join("live.sqlite")).unwrap();
+    let n_audit = store().audit().unwrap().len();
+    let model = pm.join("models/cho-platform.toml");
+    let text = std::fs::read_to_string(&model).unwrap();
+    let sha = biotwin::definition::process::text_sha256(&text);
+    let broken = format!("{text}\n[broken\n");
+    let broken_sha = biotwin::definition::process::text_sha256(&broken);
+    std::fs::write(&model, &broken).unwrap();
+    let o = run(100.0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for n in [
+        "edited since the batch started",
+        sha.as_str(),
+        broken_sha.as_str(),
+        "cho-platform.toml",
+        "batches.B01.model",
+    ] {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+    assert_eq!(store().audit().unwrap().len(), n_audit);
+}
