@@ -39,8 +39,9 @@ pub struct Args {
     /// `model = "registry:NAME"`), or a model file (a path: it contains `/`
     /// or ends in `.toml`; e.g. the model.toml of `biotwin fit`), checked as
     /// `simulate --model FILE` checks it and recorded by its absolute path
-    /// and sha256. A batch keeps the model it started with across restarts;
-    /// a file edited since the batch started is refused (exit 2).
+    /// and sha256; its text is stored at each batch's start. A batch keeps
+    /// the model it started with across restarts (a file's stored copy, so
+    /// an edit of the file reaches only batches started after it).
     #[arg(long, value_name = "NAME|ID|FILE")]
     pub model: Option<String>,
     /// The model registry for --model (default: the site file's

@@ -21,9 +21,12 @@
 //! the batch — or a model file's path (a calibrated model from `biotwin
 //! fit`, checked as `simulate --model FILE` checks it). That model is
 //! recorded in `batch.started` (id, version, source, sha256; a file by its
-//! absolute path); a batch resumed after a restart keeps it, even if
-//! another version was promoted since, and is refused if its text no
-//! longer has the recorded hash (an edited file is another model).
+//! absolute path, with `model_from_file` and `model_sealed`); a batch
+//! resumed after a restart keeps it, even if another version was promoted
+//! since: a model file from the text the engine stored at the batch's start
+//! (audit `model.stored`), so an edited or deleted file does not stop it;
+//! the process file's own model from its file, refused if its text no
+//! longer has the recorded hash (compared before it is parsed).
 //!
 //! Every error names the site file, the batch's field and what was found,
 //! because that is the file the user has to fix.
