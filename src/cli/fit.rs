@@ -388,7 +388,33 @@ pub fn run(a: Args) -> Result<(), Error> {
         starts: a.starts + 1,
         seed: a.seed,
     };
+    // The calibrated model file.
+    let model_path = def
+        .inputs
+        .iter()
+        .find(|i| i.role == "model")
+        .map(|i| i.path.clone())
+        .ok_or_else(|| Diagnostic::new(&def.path, "process.model", "a model file", "none"))?;
+    let base_text = std::fs::read_to_string(&model_path).map_err(|e| Error::io(&model_path, e))?;
+    let short = &ds.content_hash[..12.min(ds.content_hash.len())];
+    let new_id = a
+        .register
+        .clone()
+        .unwrap_or_else(|| format!("{}-fit-{short}", def.model.id));
+    let text = report::calibrated_model(
+        &base_text,
+        &new_id,
+        &ctx,
+        &problem,
+        &est,
+        discrepancy.as_ref(),
+    )
+    .map_err(io(&model_path))?;
     let mut json = report::result_json(&ctx, &problem, &est, &fitted_rmse, &held_out);
+    // The model file's sha256: a loose model.toml carries no seal, so its
+    // fit.json records what `fit` wrote (an edited parameter shows).
+    json["model_file"] = serde_json::json!("model.toml");
+    json["model_sha256"] = serde_json::json!(crate::definition::process::text_sha256(&text));
     if let Some(d) = &discrepancy {
         json["discrepancy"] =
             serde_json::to_value(d).map_err(|e| Error::io(a.out.join("fit.json"), e))?;
@@ -413,28 +439,6 @@ pub fn run(a: Args) -> Result<(), Error> {
         let svg = report::batch_svg(&problem, b, &est.theta).map_err(|e| Error::io(&p, e))?;
         write_atomic(&p, svg.as_bytes())?;
     }
-    // The calibrated model file.
-    let model_path = def
-        .inputs
-        .iter()
-        .find(|i| i.role == "model")
-        .map(|i| i.path.clone())
-        .ok_or_else(|| Diagnostic::new(&def.path, "process.model", "a model file", "none"))?;
-    let base_text = std::fs::read_to_string(&model_path).map_err(|e| Error::io(&model_path, e))?;
-    let short = &ds.content_hash[..12.min(ds.content_hash.len())];
-    let new_id = a
-        .register
-        .clone()
-        .unwrap_or_else(|| format!("{}-fit-{short}", def.model.id));
-    let text = report::calibrated_model(
-        &base_text,
-        &new_id,
-        &ctx,
-        &problem,
-        &est,
-        discrepancy.as_ref(),
-    )
-    .map_err(io(&model_path))?;
     let p = a.out.join("model.toml");
     write_atomic(&p, text.as_bytes())?;
     bar.inc(1);

@@ -39,8 +39,9 @@ pub struct Args {
     /// `model = "registry:NAME"`), or a model file (a path: it contains `/`
     /// or ends in `.toml`; e.g. the model.toml of `biotwin fit`), checked as
     /// `simulate --model FILE` checks it and recorded by its absolute path
-    /// and sha256. A batch keeps the model it started with across restarts;
-    /// a file edited since the batch started is refused (exit 2).
+    /// and sha256; its text is stored at each batch's start. A batch keeps
+    /// the model it started with across restarts (a file's stored copy, so
+    /// an edit of the file reaches only batches started after it).
     #[arg(long, value_name = "NAME|ID|FILE")]
     pub model: Option<String>,
     /// The model registry for --model (default: the site file's
@@ -87,7 +88,28 @@ pub fn run(a: Args) -> Result<(), CliError> {
         // recorded, exactly as `simulate --model FILE` checks it (the
         // engine checks it again as each batch starts).
         let reference = if crate::registry::mechanistic::is_path(m) {
-            crate::registry::mechanistic::resolve_file(m)?;
+            let resolved = crate::registry::mechanistic::resolve_file(m)?;
+            // Of each mechanistic batch's process's family (a process the
+            // loader cannot read here, e.g. one naming a registry model, is
+            // checked by the engine, still before anything is recorded).
+            for b in site.batches.iter().filter(|b| b.predictor == "mechanistic") {
+                if let Ok(def) = crate::simulation::load_process(&b.process)
+                    && def.model.family != resolved.model.family
+                {
+                    return Err(Error::input(
+                        "<command line>",
+                        "--model",
+                        format!(
+                            "a model of the family `{}` of batch {}'s process {}",
+                            def.model.family,
+                            b.id,
+                            b.process.display()
+                        ),
+                        format!("`{m}` of family `{}`", resolved.model.family),
+                    )
+                    .into());
+                }
+            }
             m.clone()
         } else {
             if site.registry.is_none() {

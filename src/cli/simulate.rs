@@ -95,16 +95,18 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let out_format = a.out.as_deref().map(Format::from_path).transpose()?;
     let mut def = super::load_process_in(&a.process, &a.registry)?;
     if let Some(m) = &a.model {
+        // resolve_model_ref checks the stored discrepancy.
         let resolved = super::resolve_model_ref(m, &a.registry)?;
         model_source::with_model(&mut def, &resolved)?;
+    } else {
+        super::check_discrepancy(
+            def.model
+                .calibration
+                .as_ref()
+                .and_then(|c| c.discrepancy.as_ref()),
+            std::path::Path::new(&model_source::provenance_of(&def).source),
+        )?;
     }
-    super::check_discrepancy(
-        def.model
-            .calibration
-            .as_ref()
-            .and_then(|c| c.discrepancy.as_ref()),
-        std::path::Path::new(&model_source::provenance_of(&def).source),
-    )?;
     let mut scenario = Scenario::from_definition(&def)?;
     let mut overrides = def.overrides.clone();
     let mut cli_set = Vec::new();

@@ -95,6 +95,13 @@ fn fit_register_promote_load_and_refuse_tampering() {
     assert_eq!(json["schema"], "biotwin.fit/1");
     assert_eq!(json["batches"].as_array().unwrap().len(), 3);
     assert_eq!(json["held_out"].as_array().unwrap().len(), 33);
+    // The model file it wrote, by sha256 (a loose file carries no seal).
+    let model_text = std::fs::read_to_string(out.join("model.toml")).unwrap();
+    assert_eq!(json["model_file"], "model.toml");
+    assert_eq!(
+        json["model_sha256"],
+        biotwin::definition::process::text_sha256(&model_text).as_str()
+    );
     for q in json["parameters"].as_array().unwrap() {
         let e = q["estimate"].as_f64().unwrap();
         assert!(e.is_finite() && e > 0.0);

@@ -6,8 +6,9 @@
 //! starts after it and recorded in the audit trail, while a batch that
 //! started before keeps its model across a restart; a tampered registry
 //! model is refused (exit 2) by transfer and live alike. `live --model
-//! FILE` serves a calibrated model file the same way, and refuses a
-//! restart once the file was edited.
+//! FILE` serves a calibrated model file the same way: the file's text is
+//! stored at the batch's start, so a running batch keeps it whatever
+//! happens to the file, and an edit reaches only batches started after it.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -357,14 +358,16 @@ fn fit_register_promote_transfer_and_live_serve_one_calibrated_twin() {
 /// `live --model FILE` (issue 13: every job takes `--model ID|FILE`): the
 /// calibrated model file `fit` wrote serves live without the registry.
 /// Every prediction names the file (absolute path) and its sha256, and the
-/// batch's start records both with the reference as given. The file is
-/// edited while the batch runs: it is another model, so the restart is
-/// refused (exit 2, naming the file) and records nothing; restored, the
-/// batch resumes on it. A site file's `model = "PATH"` (relative to the
-/// site file) does the same; a malformed or missing file is refused before
-/// anything is recorded.
+/// batch's start records both with the reference as given, that it came
+/// from a loose file (not sealed), and stores the file's text. The file is
+/// edited while the batch runs: it is another model, which reaches only a
+/// batch started after the edit (`model.changed`, both hashes); the
+/// running batch resumes on its stored copy, even once the file is gone. A
+/// site file's `model = "PATH"` (relative to the site file) does the same;
+/// a malformed, missing, out-of-range or wrong-family file is refused
+/// before anything is recorded.
 #[test]
-fn live_serves_a_calibrated_model_file_and_refuses_it_once_edited() {
+fn live_serves_a_calibrated_model_file_and_keeps_a_running_batch_on_its_stored_copy() {
     let dir = tempfile::tempdir().unwrap();
     let reg = dir.path().join("models");
     fit_and_register(&reg, &dir.path().join("fit1"), &["B01", "B02", "B03"]);
@@ -421,24 +424,78 @@ fn live_serves_a_calibrated_model_file_and_refuses_it_once_edited() {
     assert_eq!(started.detail["model"]["id"], "cho-line");
     assert_eq!(started.detail["model_reference"], file.to_str().unwrap());
 
-    // Edited while the batch runs (one comment line): another model. The
-    // restart is refused and records nothing more.
-    std::fs::write(&file, format!("{text}\n# edited\n")).unwrap();
-    let o = live_file(100.0);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(
-        err.contains(&canonical) && err.contains(&sha) && err.contains("batches.B01.model"),
-        "{err}"
-    );
-    assert_eq!(preds().len(), p1.len());
-    // Restored: the batch resumes on the model it started with.
-    std::fs::write(&file, &text).unwrap();
-    ok(&live_file(100.0));
+    let audit = || SqliteStore::open(&store_path).unwrap().audit().unwrap();
+    let actions = |a: &str| -> Vec<serde_json::Value> {
+        audit()
+            .into_iter()
+            .filter(|e| e.action == a)
+            .map(|e| e.detail)
+            .collect()
+    };
+    // A loose file: not sealed, from a file, its text stored once.
+    assert_eq!(started.detail["model_from_file"], true);
+    assert_eq!(started.detail["model_sealed"], false);
+    assert!(p1.iter().all(|r| r.model_id.contains("/sealed:false/")));
+    let stored = actions("model.stored");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["sha256"], sha.as_str());
+    assert_eq!(stored[0]["text"], text.as_str());
+
+    // Edited while B01 runs (one comment line): another model, which
+    // reaches only batches that start after the edit. B01 resumes from
+    // the copy stored at its start; B02, added to the site now, starts on
+    // the edited file, recorded as model.changed with both hashes.
+    let edited = format!("{text}\n# edited\n");
+    let edited_sha = biotwin::definition::process::text_sha256(&edited);
+    std::fs::write(&file, &edited).unwrap();
+    let with_b02 = |hours: f64, model: bool| {
+        let site = copy_site(
+            "example-site.toml",
+            &site_dir,
+            Some(&first_hours(&rows, hours)),
+        );
+        let mut doc: toml_edit::DocumentMut =
+            std::fs::read_to_string(&site).unwrap().parse().unwrap();
+        let batches = doc["batches"].as_array_of_tables_mut().unwrap();
+        let mut b02 = batches.get(0).unwrap().clone();
+        b02["id"] = toml_edit::value("B02");
+        b02["start"] = toml_edit::value("2025-02-01T00:00:00Z");
+        b02["planned_end"] = toml_edit::value("2025-02-15T00:00:00Z");
+        batches.push(b02);
+        std::fs::write(&site, doc.to_string()).unwrap();
+        let mut args = vec!["live", "--config", site.to_str().unwrap(), "--once"];
+        if model {
+            args.extend(["--model", file.to_str().unwrap()]);
+        }
+        bin(&args)
+    };
+    ok(&with_b02(100.0, true));
     let p2 = preds();
     assert!(p2.len() > p1.len(), "{} {}", p2.len(), p1.len());
     assert!(p2.iter().all(|r| r.model_id == p1[0].model_id));
+    let changed = actions("model.changed");
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0]["batch"], "B02");
+    assert_eq!(changed[0]["previous_sha256"], sha.as_str());
+    assert_eq!(changed[0]["sha256"], edited_sha.as_str());
+    let stored = actions("model.stored");
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[1]["sha256"], edited_sha.as_str());
+    let starts = actions("batch.started");
+    assert_eq!(starts.len(), 2);
+    assert_eq!(starts[1]["batch"], "B02");
+    assert_eq!(starts[1]["model"]["sha256"], edited_sha.as_str());
+
+    // The file gone altogether: B01 still resumes on its stored copy, and
+    // nothing about models is recorded again.
+    std::fs::remove_file(&file).unwrap();
+    ok(&with_b02(150.0, false));
+    let p3 = preds();
+    assert!(p3.len() > p2.len(), "{} {}", p3.len(), p2.len());
+    assert!(p3.iter().all(|r| r.model_id == p1[0].model_id));
+    assert_eq!(actions("model.stored").len(), 2);
+    assert_eq!(actions("model.changed").len(), 1);
+    std::fs::write(&file, &text).unwrap();
 
     // A site file naming the file, relative to itself.
     let dir2 = tempfile::tempdir().unwrap();
@@ -494,7 +551,43 @@ fn live_serves_a_calibrated_model_file_and_refuses_it_once_edited() {
         Some(&first_hours(&rows, 48.0)),
     );
     let missing = dir3.path().join("missing.toml");
+    let shipped =
+        std::fs::read_to_string(Path::new(ROOT).join("process-models/models/cho-platform.toml"))
+            .unwrap();
+    let out_of_range = dir3.path().join("negative-mu.toml");
+    let mu = "mu_max    = { value = 0.045,";
+    assert!(shipped.contains(mu));
+    std::fs::write(
+        &out_of_range,
+        shipped.replace(mu, "mu_max    = { value = -0.045,"),
+    )
+    .unwrap();
+    let xing = Path::new(ROOT).join("process-models/models/xing2010.toml");
+    let with_model = |m: &Path| {
+        bin(&[
+            "live",
+            "--config",
+            site3.to_str().unwrap(),
+            "--once",
+            "--model",
+            m.to_str().unwrap(),
+        ])
+    };
     for (o, needles) in [
+        (
+            with_model(&out_of_range),
+            vec!["negative-mu.toml", "mu_max"],
+        ),
+        (
+            with_model(&xing),
+            vec![
+                "xing2010.toml",
+                "--model",
+                "family",
+                "cho_platform",
+                "xing2010",
+            ],
+        ),
         (
             bin(&[
                 "live",
@@ -872,4 +965,77 @@ fn a_process_file_naming_a_registered_model_runs_it() {
         .find(|e| e.action == "batch.started" && e.detail["batch"] == "B01")
         .unwrap();
     assert_eq!(started.detail["model_reference"], "registry:cho-line");
+}
+
+/// A batch on its process file's own model, that model file then edited
+/// so that it no longer parses: the restart is refused (exit 2) saying the
+/// file was edited since the batch started, with both hashes — the hash is
+/// compared before the file is parsed — and records nothing.
+#[test]
+fn live_names_an_edit_of_a_process_model_before_parsing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pm = dir.path().join("pm");
+    for sub in [
+        "processes",
+        "models",
+        "recipes",
+        "equipment",
+        "specs",
+        "discrepancy",
+    ] {
+        let from = Path::new(ROOT).join("process-models").join(sub);
+        std::fs::create_dir_all(pm.join(sub)).unwrap();
+        for f in std::fs::read_dir(&from).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_file() {
+                std::fs::copy(&f, pm.join(sub).join(f.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let rows = shipped_export("example-site.toml");
+    let site_dir = dir.path().join("site");
+    std::fs::create_dir_all(&site_dir).unwrap();
+    let run = |hours: f64| {
+        let site = copy_site(
+            "example-site.toml",
+            &site_dir,
+            Some(&first_hours(&rows, hours)),
+        );
+        let mut doc: toml_edit::DocumentMut =
+            std::fs::read_to_string(&site).unwrap().parse().unwrap();
+        doc["batches"]
+            .as_array_of_tables_mut()
+            .unwrap()
+            .get_mut(0)
+            .unwrap()["process"] = toml_edit::value(
+            pm.join("processes/cho-platform-3l.toml")
+                .display()
+                .to_string(),
+        );
+        std::fs::write(&site, doc.to_string()).unwrap();
+        bin(&["live", "--config", site.to_str().unwrap(), "--once"])
+    };
+    ok(&run(48.0));
+    let store = || SqliteStore::open(&site_dir.join("live.sqlite")).unwrap();
+    let n_audit = store().audit().unwrap().len();
+    let model = pm.join("models/cho-platform.toml");
+    let text = std::fs::read_to_string(&model).unwrap();
+    let sha = biotwin::definition::process::text_sha256(&text);
+    let broken = format!("{text}\n[broken\n");
+    let broken_sha = biotwin::definition::process::text_sha256(&broken);
+    std::fs::write(&model, &broken).unwrap();
+    let o = run(100.0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for n in [
+        "edited since the batch started",
+        sha.as_str(),
+        broken_sha.as_str(),
+        "cho-platform.toml",
+        "batches.B01.model",
+    ] {
+        assert!(err.contains(n), "`{n}` not in: {err}");
+    }
+    assert_eq!(store().audit().unwrap().len(), n_audit);
 }

@@ -72,11 +72,25 @@ pub trait PredictorFactory: Send + Sync {
     fn create_resumed(
         &self,
         batch: &BatchConfig,
-        started: Option<&biotwin_core::simulation::model_source::ModelProvenance>,
+        started: Option<&StartedModel>,
     ) -> Result<Box<dyn Predictor>, Error> {
         let _ = started;
         self.create(batch)
     }
+}
+
+/// What the audit trail says about the model a batch started with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartedModel {
+    /// The provenance recorded in `batch.started` (`model`).
+    pub provenance: biotwin_core::simulation::model_source::ModelProvenance,
+    /// Whether it was a model file the batch named (`model_from_file` of
+    /// `batch.started`); `None` in a record written before the flag was.
+    pub from_file: Option<bool>,
+    /// The model file's text as stored at the batch's start (audit
+    /// `model.stored` with the provenance's sha256); `None` when none was
+    /// stored (not a file, or a store written before texts were).
+    pub text: Option<String>,
 }
 
 /// Tunables that are not site configuration.
@@ -280,6 +294,9 @@ pub struct Engine {
     /// With leases: predictions made in this round, written together at
     /// its end ([`Engine::flush`]) or before a batch is marked finished.
     buffered: Vec<PredictionRecord>,
+    /// sha256 of the model texts this engine stored (audit `model.stored`)
+    /// since its audit snapshot: each text is stored once.
+    stored_models: std::collections::BTreeSet<String>,
 }
 
 impl Engine {
@@ -316,6 +333,7 @@ impl Engine {
             reopen: None,
             lease_orphans: 0,
             buffered: Vec::new(),
+            stored_models: Default::default(),
         }
     }
 
@@ -493,6 +511,25 @@ impl Engine {
         if known.is_none() {
             self.store.upsert_batch(&batch_info(b, false))?;
             let provenance = run.predictor.model_provenance();
+            // A loose model file's text is stored (once per sha256) before
+            // the batch is recorded as started on it: a restart resumes the
+            // batch from this copy, whatever the file holds by then.
+            let from_file = run.predictor.model_file_text().is_some();
+            if let (Some(text), Some(p)) = (run.predictor.model_file_text(), &provenance)
+                && !self.stored_models.contains(&p.sha256)
+                && stored_model_text(audit, &p.sha256).is_none()
+            {
+                self.store.append_audit(
+                    ACTOR,
+                    Some(&b.tenant),
+                    "model.stored",
+                    serde_json::json!({
+                        "sha256": p.sha256, "source": p.source,
+                        "id": p.id, "version": p.version, "text": text,
+                    }),
+                )?;
+                self.stored_models.insert(p.sha256.clone());
+            }
             // The recipe's feeds and shifts and the tags, for the batch view.
             let recipe = run.predictor.recipe();
             let plan = crate::batch_context::BatchContext {
@@ -516,6 +553,10 @@ impl Engine {
                     "model_id": run.predictor.model_id(),
                     "model": provenance,
                     "model_reference": b.model,
+                    "model_from_file": from_file,
+                    "model_sealed": provenance.as_ref().is_some_and(|p| {
+                        biotwin_ml::registry::mechanistic::registry_source(&p.source).is_some()
+                    }),
                     "plan": plan,
                 }),
             )?;
@@ -1351,7 +1392,7 @@ fn started_model(
     audit: &[crate::AuditEntry],
     tenant: &str,
     batch: &str,
-) -> Result<Option<biotwin_core::simulation::model_source::ModelProvenance>, String> {
+) -> Result<Option<StartedModel>, String> {
     let Some(e) = audit.iter().rev().find(|e| {
         e.action == "batch.started"
             && e.tenant.as_deref() == Some(tenant)
@@ -1359,10 +1400,40 @@ fn started_model(
     }) else {
         return Ok(None);
     };
-    match e.detail.get("model") {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(m) => serde_json::from_value(m.clone())
-            .map(Some)
-            .map_err(|err| format!("audit entry {}: `model` unreadable: {err}", e.seq)),
-    }
+    let provenance: biotwin_core::simulation::model_source::ModelProvenance =
+        match e.detail.get("model") {
+            None | Some(serde_json::Value::Null) => return Ok(None),
+            Some(m) => serde_json::from_value(m.clone())
+                .map_err(|err| format!("audit entry {}: `model` unreadable: {err}", e.seq))?,
+        };
+    let from_file = match e.detail.get("model_from_file") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(v.as_bool().ok_or_else(|| {
+            format!(
+                "audit entry {}: `model_from_file` is not true or false: {v}",
+                e.seq
+            )
+        })?),
+    };
+    let text = if from_file == Some(false) {
+        None
+    } else {
+        stored_model_text(audit, &provenance.sha256)
+    };
+    Ok(Some(StartedModel {
+        provenance,
+        from_file,
+        text,
+    }))
+}
+
+/// The model text stored with sha256 `sha256` (audit `model.stored`), as
+/// stored: the reader checks its hash.
+fn stored_model_text(audit: &[crate::AuditEntry], sha256: &str) -> Option<String> {
+    audit.iter().find_map(|e| {
+        (e.action == "model.stored"
+            && e.detail.get("sha256").and_then(|v| v.as_str()) == Some(sha256))
+        .then(|| e.detail.get("text")?.as_str().map(str::to_string))
+        .flatten()
+    })
 }

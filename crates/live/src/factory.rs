@@ -21,9 +21,12 @@
 //! the batch — or a model file's path (a calibrated model from `biotwin
 //! fit`, checked as `simulate --model FILE` checks it). That model is
 //! recorded in `batch.started` (id, version, source, sha256; a file by its
-//! absolute path); a batch resumed after a restart keeps it, even if
-//! another version was promoted since, and is refused if its text no
-//! longer has the recorded hash (an edited file is another model).
+//! absolute path, with `model_from_file` and `model_sealed`); a batch
+//! resumed after a restart keeps it, even if another version was promoted
+//! since: a model file from the text the engine stored at the batch's start
+//! (audit `model.stored`), so an edited or deleted file does not stop it;
+//! the process file's own model from its file, refused if its text no
+//! longer has the recorded hash (compared before it is parsed).
 //!
 //! Every error names the site file, the batch's field and what was found,
 //! because that is the file the user has to fix.
@@ -35,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use crate::Error;
 use crate::Predictor;
 use crate::config::BatchConfig;
-use crate::engine::PredictorFactory;
+use crate::engine::{PredictorFactory, StartedModel};
 use crate::mechanistic::{MechanisticOptions, MechanisticPredictor};
 use crate::surrogate::{BatchPlan, SharedLadder, SurrogatePredictor, unit_slug};
 use biotwin_core::definition::process::registry_model_of;
@@ -92,10 +95,10 @@ impl SiteFactory {
         &self,
         b: &BatchConfig,
         resumed: bool,
-        pinned: Option<&ModelProvenance>,
+        pinned: Option<&StartedModel>,
     ) -> Result<Option<(ResolvedModel, bool)>, Error> {
         use biotwin_ml::registry::mechanistic::{
-            registry_source, resolve_file, resolve_registered,
+            registry_source, resolve_file, resolve_registered, resolve_stored,
         };
         let wrap = |e: biotwin_ml::Error| {
             self.error(
@@ -106,23 +109,61 @@ impl SiteFactory {
             )
         };
         if resumed {
-            let Some(p) = pinned else {
+            let Some(started) = pinned else {
                 return Ok(None);
             };
+            let p = &started.provenance;
             if let Some((dir, id)) = registry_source(&p.source) {
                 return resolve_registered(&id, &dir, false)
                     .map(|m| Some((m, false)))
                     .map_err(wrap);
             }
-            // A file or the process's own model: reloaded from where it was
-            // read; `mechanistic` checks its hash against the record.
-            let own = load_process(&b.process)
-                .map(|d| provenance_of(&d).source)
-                .unwrap_or_default();
-            if p.source == own || p.source.is_empty() {
+            // Whether the batch started on a model file it named: as
+            // recorded; in a record from before the flag, a source other
+            // than the process file's own model.
+            let from_file = match started.from_file {
+                Some(f) => f,
+                None => {
+                    let own = load_process(&b.process)
+                        .map(|d| provenance_of(&d).source)
+                        .unwrap_or_default();
+                    !(p.source == own || p.source.is_empty())
+                }
+            };
+            // The text: the copy stored at the batch's start, else (a store
+            // from before copies were stored) the file as it is now. Its
+            // hash is compared with the recorded one before anything is
+            // parsed, so an edit says so even when it also broke the file.
+            let text = match &started.text {
+                Some(t) => t.clone(),
+                None if from_file || !p.source.is_empty() => {
+                    match std::fs::read_to_string(&p.source) {
+                        Ok(t) => {
+                            self.check_unedited(b, p, &t)?;
+                            t
+                        }
+                        // Unreadable: as before, the loader reports it.
+                        Err(_) if !from_file => return Ok(None),
+                        Err(e) => {
+                            return Err(self.error(
+                                b,
+                                "model",
+                                &format!(
+                                    "the model file batch {} started with (sha256 {})",
+                                    b.id, p.sha256
+                                ),
+                                format!("`{}`: {e}", p.source),
+                            ));
+                        }
+                    }
+                }
+                None => return Ok(None),
+            };
+            if !from_file {
+                // The process file's own model: loaded with the process.
                 return Ok(None);
             }
-            return resolve_file(&p.source)
+            return resolve_stored(&p.source, text, &p.sha256)
                 .map(|m| Some((m, true)))
                 .map_err(wrap);
         }
@@ -181,11 +222,38 @@ impl SiteFactory {
         )
     }
 
+    /// A resumed batch's model text (`text`, read from `p.source`) must
+    /// still have the sha256 recorded at its start: compared before the
+    /// text is parsed, the error names the file and both hashes.
+    fn check_unedited(
+        &self,
+        b: &BatchConfig,
+        p: &ModelProvenance,
+        text: &str,
+    ) -> Result<(), Error> {
+        let now = biotwin_core::definition::process::text_sha256(text);
+        if now == p.sha256 {
+            return Ok(());
+        }
+        Err(self.error(
+            b,
+            "model",
+            &format!(
+                "the model batch {} started with ({} {}, sha256 {})",
+                b.id, p.id, p.version, p.sha256
+            ),
+            format!(
+                "`{}` now has sha256 {now}: edited since the batch started; a running batch keeps its model, restore it",
+                p.source
+            ),
+        ))
+    }
+
     fn mechanistic(
         &self,
         b: &BatchConfig,
         resumed: bool,
-        pinned: Option<&ModelProvenance>,
+        pinned: Option<&StartedModel>,
     ) -> Result<Box<dyn Predictor>, Error> {
         let process_error = |e: String| {
             self.error(
@@ -196,7 +264,9 @@ impl SiteFactory {
             )
         };
         let model = self.model_for(b, resumed, pinned)?;
-        let from_file = model.as_ref().is_some_and(|(_, file)| *file);
+        let file_text = model
+            .as_ref()
+            .and_then(|(m, file)| file.then(|| m.text.clone()));
         let model = model.map(|(m, _)| m);
         let mut def =
             load_batch_process(b, model.as_ref()).map_err(|e| process_error(e.to_string()))?;
@@ -207,10 +277,10 @@ impl SiteFactory {
         }
         let mut p = MechanisticPredictor::from_process(&def, self.mechanistic.clone())
             .map_err(|e| process_error(e.to_string()))?;
-        if from_file {
-            p = p.with_model_file();
+        if let Some(text) = file_text {
+            p = p.with_model_file(text);
         }
-        if let Some(was) = pinned {
+        if let Some(was) = pinned.map(|s| &s.provenance) {
             let now = provenance_of(&def);
             if now.sha256 != was.sha256 {
                 return Err(self.error(
@@ -221,7 +291,7 @@ impl SiteFactory {
                         b.id, was.id, was.version, was.sha256
                     ),
                     format!(
-                        "`{}` now has sha256 {}: a running batch keeps its model; restore it",
+                        "`{}` now has sha256 {}: edited since the batch started; a running batch keeps its model, restore it",
                         now.source, now.sha256
                     ),
                 ));
@@ -426,13 +496,13 @@ impl PredictorFactory for SiteFactory {
     fn create_resumed(
         &self,
         b: &BatchConfig,
-        started: Option<&ModelProvenance>,
+        started: Option<&StartedModel>,
     ) -> Result<Box<dyn Predictor>, Error> {
         if b.predictor == "mechanistic" {
             return self.mechanistic(b, true, started);
         }
         if let Some(path) = b.predictor.strip_prefix(crate::indpensim::PREDICTOR_PREFIX) {
-            return self.indpensim(b, Path::new(path), started);
+            return self.indpensim(b, Path::new(path), started.map(|s| &s.provenance));
         }
         self.create(b)
     }

@@ -241,6 +241,14 @@ pub trait Predictor: Send {
     fn model_provenance(&self) -> Option<biotwin_core::simulation::model_source::ModelProvenance> {
         None
     }
+    /// The text of a loose model file the batch names (`live --model FILE`,
+    /// a site file's `model = "PATH"`), stored by the engine at the batch's
+    /// start (audit `model.stored`, once per sha256) so that a resumed batch
+    /// runs the stored copy, not whatever the file holds then. `None`: the
+    /// model is not such a file.
+    fn model_file_text(&self) -> Option<&str> {
+        None
+    }
     /// The batch's recipe as the predictor runs it (feeds, shifts), for the
     /// markers of the batch view (recorded in `batch.started`, see
     /// [`batch_context`]). `None`: the predictor has no recipe (a

@@ -272,8 +272,17 @@ pub fn parse(
             })
         }
         "setpoints" => setpoint_field(rest).map(Address::Setpoint),
+        // Set on every shift that sets a temperature, whatever they set
+        // before (as the dataset mapping always did); reading it needs them
+        // at one temperature ([`shift_temperature_k`]).
         "shifts" if rest == "temperature_k" => {
-            shift_temperature_k(recipe)?;
+            if !shifts(recipe)
+                .any(|e| matches!(&e.kind, EventKind::Shift(sp) if sp.temperature_k.is_some()))
+            {
+                return Err(
+                    "shifts.temperature_k only for a recipe with a set-point shift that sets a temperature (it has none)".into(),
+                );
+            }
             Ok(Address::ShiftTemperatures)
         }
         "feeds" if rest == "scale" => Ok(Address::FeedScale),

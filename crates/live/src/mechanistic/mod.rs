@@ -138,6 +138,9 @@ pub struct MechanisticPredictor {
     /// (`/registry:<id>`, or `/file:<path>` by [`Self::with_model_file`]).
     model_id_around: (String, String),
     provenance: ModelProvenance,
+    /// The text of the loose model file the batch names
+    /// ([`Self::with_model_file`]), stored at the batch's start.
+    model_file_text: Option<String>,
     inner: Inner,
 }
 
@@ -260,20 +263,25 @@ impl MechanisticPredictor {
             model_id,
             model_id_around,
             provenance,
+            model_file_text: None,
             inner,
         })
     }
 
     /// The model was read from a model file the batch names (`biotwin live
     /// --model FILE`, a site file's `model = "PATH"`) rather than the one
-    /// its process file names: every prediction's model id carries
-    /// `/file:<path>` (the path it was read from, as recorded at the
-    /// batch's start), as a registry model's carries `/registry:<id>`.
-    pub fn with_model_file(mut self) -> Self {
+    /// its process file names; `text` is that file's text (its sha256 is the
+    /// provenance's), which the engine stores at the batch's start so that a
+    /// restart does not depend on the file. Every prediction's model id
+    /// carries `/file:<path>/sealed:false` (the path it was read from, as
+    /// recorded at the batch's start; a loose file carries no registry
+    /// seal), as a registry model's carries `/registry:<id>`.
+    pub fn with_model_file(mut self, text: String) -> Self {
         self.model_id = format!(
-            "{}/file:{}{}",
+            "{}/file:{}/sealed:false{}",
             self.model_id_around.0, self.provenance.source, self.model_id_around.1
         );
+        self.model_file_text = Some(text);
         self
     }
 
@@ -662,6 +670,10 @@ impl Predictor for MechanisticPredictor {
 
     fn model_provenance(&self) -> Option<ModelProvenance> {
         Some(self.provenance.clone())
+    }
+
+    fn model_file_text(&self) -> Option<&str> {
+        self.model_file_text.as_deref()
     }
 
     fn recipe(&self) -> Option<&biotwin_core::definition::recipe::Recipe> {

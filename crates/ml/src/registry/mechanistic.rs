@@ -173,6 +173,24 @@ pub fn resolve_file(reference: &str) -> Result<ResolvedModel, Error> {
     Ok(resolved)
 }
 
+/// A model file's text kept elsewhere than the file (the copy `biotwin
+/// live` stores when a batch starts on a loose file): `source` is the path
+/// it was read from (diagnostics and records name it), `sha256` the hash
+/// recorded with it, compared with the text's before anything is parsed;
+/// then checked as [`resolve_file`] checks the file.
+pub fn resolve_stored(source: &str, text: String, sha256: &str) -> Result<ResolvedModel, Error> {
+    let resolved = model_source::resolve_model_text(source, text, sha256)?;
+    check_discrepancy(
+        resolved
+            .model
+            .calibration
+            .as_ref()
+            .and_then(|c| c.discrepancy.as_ref()),
+        &resolved.path,
+    )?;
+    Ok(resolved)
+}
+
 /// A calibrated model's stored recipe discrepancy must be well formed (its
 /// arrays as long as its conditions, every number finite, a known schema):
 /// a malformed one is bad input naming the model file (or registry label),

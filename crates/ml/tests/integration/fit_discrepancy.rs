@@ -568,6 +568,10 @@ mod on_process {
             .sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
         let e = shift_temperature_k(&two.recipe).unwrap_err();
         assert!(e.contains("306 K") && e.contains("305 K"), "{e}");
+        // Setting it is still allowed (the dataset mapping set every
+        // temperature shift before this address existed): all of them.
+        two.apply("shifts.temperature_k", 307.0, &ff).unwrap();
+        assert_eq!(shift_temperature_k(&two.recipe), Ok(307.0));
         // No temperature shift: no such address.
         let mut none = s.clone();
         none.recipe
