@@ -3,7 +3,7 @@
 //! intervals, identifiability verdicts, plots, held-out errors and a
 //! calibrated model file, optionally registered.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -96,10 +96,6 @@ fn now_utc() -> String {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     crate::data::timestamp::format_rfc3339(s as f64)
-}
-
-fn io<E: Into<Box<dyn std::error::Error + Send + Sync>>>(path: &Path) -> impl Fn(E) -> Error + '_ {
-    move |e| Error::io(path, e)
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
@@ -197,7 +193,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         a.starts + 1
     ));
     let est = estimate(&mut problem, &settings(decl.clone(), !a.no_profiles))
-        .map_err(|e| Error::estimation("the fit", e))?;
+        .map_err(|e| Error::calibration("the fit", e))?;
     bar.inc(1);
     bar.set_message("held-out batches");
     let targets: Vec<String> = spec.cqa.iter().map(|c| c.target.clone()).collect();
@@ -230,8 +226,8 @@ pub fn run(a: Args) -> Result<(), Error> {
         let mut d = ep.discrepancy(form, &ds.dir.join("dataset.toml"))?;
         // What a job needs to evaluate δ on a process (schema /2): each
         // condition's address, factor and calibration range.
-        d.attach_mapping(&spec, &ep.conditions, &base.recipe)
-            .map_err(|e| Error::estimation("the model discrepancy", e))?;
+        d.attach_mapping(&spec, &mapping, &ep.conditions, &base.recipe)
+            .map_err(|e| Error::calibration("the model discrepancy", e))?;
         Ok(Some(d))
     };
     let discrepancy = fit_discrepancy(&problem, &est.theta)?;
@@ -289,7 +285,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         for (b, batch) in hp.batches.iter().enumerate() {
             let (v, outc) = hp
                 .predict(b, theta)
-                .map_err(|e| Error::estimation(format!("the held-out run of {}", batch.id), e))?;
+                .map_err(|e| Error::calibration(format!("the held-out run of {}", batch.id), e))?;
             let rec = ds
                 .batch(&batch.id)
                 .ok_or_else(|| cmdline("--holdout", "a batch", batch.id.clone()))?;
@@ -313,7 +309,7 @@ pub fn run(a: Args) -> Result<(), Error> {
                 for (t, p) in targets.iter().zip(pred.iter_mut()) {
                     let c = d
                         .correct(t, &x)
-                        .map_err(|e| Error::estimation("the model discrepancy", e))?;
+                        .map_err(|e| Error::calibration("the model discrepancy", e))?;
                     if let Some(c) = c {
                         *p += c.correction;
                     }
@@ -364,7 +360,7 @@ pub fn run(a: Args) -> Result<(), Error> {
                     ..settings(d, false)
                 },
             )
-            .map_err(|e| Error::estimation(format!("cross-validation fold {}", f + 1), e))?;
+            .map_err(|e| Error::calibration(format!("cross-validation fold {}", f + 1), e))?;
             // The fold's discrepancy, from the fold's batches only.
             let df = fit_discrepancy(&pf, &ef.theta)?;
             held_out.extend(held_predict(&test, &ef.theta, &pf, df.as_ref())?);
@@ -375,7 +371,7 @@ pub fn run(a: Args) -> Result<(), Error> {
     bar.set_message("writing");
     std::fs::create_dir_all(a.out.join("plots")).map_err(|e| Error::io(&a.out, e))?;
     let fitted_rmse = report::batch_rmse(&problem, &est.theta)
-        .map_err(|e| Error::estimation("the fitted model's run", e))?;
+        .map_err(|e| Error::calibration("the fitted model's run", e))?;
     let ctx = Context {
         command: command.clone(),
         process: a.process.display().to_string(),
@@ -401,15 +397,18 @@ pub fn run(a: Args) -> Result<(), Error> {
         .register
         .clone()
         .unwrap_or_else(|| format!("{}-fit-{short}", def.model.id));
+    // A problem of the base model file is an input error (exit 2) naming
+    // its field; any other failure is a failed calibration step (exit 3).
     let text = report::calibrated_model(
         &base_text,
+        &model_path,
         &new_id,
         &ctx,
         &problem,
         &est,
         discrepancy.as_ref(),
     )
-    .map_err(io(&model_path))?;
+    .map_err(|e| Error::calibration("the calibrated model file", e))?;
     let mut json = report::result_json(&ctx, &problem, &est, &fitted_rmse, &held_out);
     // The model file's sha256: a loose model.toml carries no seal, so its
     // fit.json records what `fit` wrote (an edited parameter shows).
@@ -436,7 +435,8 @@ pub fn run(a: Args) -> Result<(), Error> {
             .out
             .join("plots")
             .join(format!("{}.svg", problem.batches[b].id));
-        let svg = report::batch_svg(&problem, b, &est.theta).map_err(|e| Error::io(&p, e))?;
+        let svg = report::batch_svg(&problem, b, &est.theta)
+            .map_err(|e| Error::calibration(format!("the plot of {}", problem.batches[b].id), e))?;
         write_atomic(&p, svg.as_bytes())?;
     }
     let p = a.out.join("model.toml");

@@ -421,3 +421,55 @@ fn a_bad_downstream_reference_is_an_input_error() {
         &["process.downstream", "`no_such_train`"],
     );
 }
+
+/// A process whose `model = "registry:NAME"` names a model the registry
+/// does not have: `fit` exits 2 (not 1 or 3) before fitting anything,
+/// naming the process file's `process.model` and the name.
+#[test]
+fn fit_with_an_unregistered_process_model_exits_2_naming_process_model() {
+    let c = setup();
+    c.edit(
+        P3L,
+        "model = \"cho-platform\"",
+        "model = \"registry:no-such-line\"",
+    );
+    let reg = c.root.join("empty-registry");
+    let out = c.root.join("fit-never-written");
+    let err = expect_input_error(
+        &[
+            "fit",
+            "--process",
+            &c.path(P3L),
+            "--dataset",
+            "training-data/cho-platform",
+            "--parameters",
+            "model.mu_max",
+            "--registry",
+            reg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        &["cho-platform-3l.toml", "process.model", "no-such-line"],
+    );
+    assert!(!out.exists(), "nothing is written on bad input: {err}");
+}
+
+/// `simulate --model ID` with an id no file and no registry entry has
+/// exits 2 naming `--model` and the id (the registry's NotFound kept).
+#[test]
+fn simulate_with_an_unknown_registry_model_exits_2() {
+    let c = setup();
+    let reg = c.root.join("empty-registry");
+    expect_input_error(
+        &[
+            "simulate",
+            &c.path(P3L),
+            "--model",
+            "registry-id-that-does-not-exist",
+            "--registry",
+            reg.to_str().unwrap(),
+        ],
+        &["--model", "registry-id-that-does-not-exist"],
+    );
+}

@@ -652,3 +652,37 @@ fn simulate_and_transfer_apply_the_model_files_discrepancy() {
         "{se}"
     );
 }
+
+/// A model discrepancy that cannot be estimated (three fitted batches for
+/// a δ in more conditions than that allows) is a failed calibration step:
+/// exit 3 (not 1, not 2), the task and the calibration's reason named,
+/// no panic.
+#[test]
+fn a_discrepancy_that_cannot_be_estimated_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fit");
+    let hold = holdout_all_but(&["B01", "B02", "B03"]);
+    let o = fit(&[
+        "--parameters",
+        "model.mu_max",
+        "--observe",
+        "titer",
+        "--holdout",
+        &hold,
+        "--starts",
+        "0",
+        "--no-profiles",
+        "--discrepancy",
+        "linear",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("the model discrepancy failed:")
+            && err.contains("calibration batches, found 3"),
+        "{err}"
+    );
+}

@@ -439,6 +439,47 @@ fn mechanistic_on_the_indpensim_site_names_the_enkf_spelling() {
     assert!(!dir.path().join("live.sqlite").exists(), "{log}");
 }
 
+/// A `mechanistic` batch whose process file is no process definition and
+/// not an IndPenSim specifications file (here a model file) is refused at
+/// load too: exit 2, the site file's line and `batches[0].process`, the
+/// batch, what was expected, what the file holds, no IndPenSim hint, and
+/// no store opened (it used to fail after the store was opened).
+#[test]
+fn mechanistic_on_a_process_file_without_process_table_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_path = site(dir.path(), FORECAST_MEMBERS);
+    export(dir.path(), "export.csv", 1.0);
+    let model = dir.path().join("a-model.toml");
+    std::fs::write(&model, "[model]\nid = \"m\"\n[parameters]\n").unwrap();
+    let specs = root("process-models/specs/indpensim-penicillin.toml");
+    let good = std::fs::read_to_string(&site_path).unwrap();
+    let mech = good
+        .replace(
+            "predictor = \"indpensim-enkf:indpensim-enkf.toml\"",
+            "predictor = \"mechanistic\"",
+        )
+        .replace(specs.to_str().unwrap(), model.to_str().unwrap());
+    assert!(mech.contains("a-model.toml") && mech.contains("\"mechanistic\""));
+    std::fs::write(&site_path, &mech).unwrap();
+    let (code, log) = live_once(&site_path);
+    assert_eq!(code, 2, "{log}");
+    let line = mech
+        .lines()
+        .position(|l| l.starts_with("process = ") && l.contains("a-model.toml"))
+        .unwrap()
+        + 1;
+    let at = format!("site.toml:{line}: batches[0].process");
+    assert!(log.contains(&at), "{at} not in {log}");
+    assert!(
+        log.contains("for `mechanistic` batch `B01`: a process definition with a [process]")
+            && log.contains("a-model.toml")
+            && log.contains("model, parameters, no [process]"),
+        "{log}"
+    );
+    assert!(!log.contains("IndPenSim batch"), "{log}");
+    assert!(!dir.path().join("live.sqlite").exists(), "{log}");
+}
+
 /// The observations of B01's first `hours` as the engine would hand them
 /// over (sample-time order, SI, available at their sample time).
 fn observations(hours: f64) -> Vec<biotwin::live::Observation> {

@@ -665,25 +665,57 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                 format!("`{}`", b.predictor),
             ));
         }
+        // A `mechanistic` batch's process file, read once: a process
+        // definition (the EKF runs its [process]) whose `model` may name a
+        // registered model, or refused here, before any store is opened.
+        let mut process_model = None;
         if p == "mechanistic" && process.is_file() {
-            if let Some(found) = indpensim_specs_only(&process) {
-                d.push(src.diag(
-                    &at("predictor"),
-                    format!(
-                        "for IndPenSim batch `{}`: `predictor = \"{}PATH\"`, PATH an IndPenSim \
-                         filter file naming the recipes (e.g. `indpensim-enkf.toml` beside \
-                         `indpensim-enkf-site.toml` in process-models/sites/; docs/live.md, \
-                         \"IndPenSim ensemble Kalman filter\"). `mechanistic` runs the EKF of a \
-                         process definition ([process]: model xing2010 or cho_platform, its \
-                         recipe and equipment); IndPenSim has none",
-                        b.id,
-                        crate::indpensim::PREDICTOR_PREFIX
-                    ),
-                    format!(
-                        "`mechanistic`, with process `{}` ({found})",
-                        process.display()
-                    ),
-                ));
+            match mechanistic_process(&process) {
+                MechanisticProcess::Definition(registry_model) => {
+                    // A process file may name the registered model itself
+                    // (`model = "registry:NAME"` in its [process] table):
+                    // the batch then runs that reference, exactly as if the
+                    // site file named it.
+                    process_model = registry_model.filter(|_| b.model.is_none());
+                }
+                MechanisticProcess::NotADefinition {
+                    penicillin: Some(penicillin),
+                    ..
+                } => {
+                    d.push(src.diag(
+                        &at("predictor"),
+                        format!(
+                            "for IndPenSim batch `{}`: `predictor = \"{}PATH\"`, PATH an IndPenSim \
+                             filter file naming the recipes (e.g. `indpensim-enkf.toml` beside \
+                             `indpensim-enkf-site.toml` in process-models/sites/; docs/live.md, \
+                             \"IndPenSim ensemble Kalman filter\"). `mechanistic` runs the EKF of a \
+                             process definition ([process]: model xing2010 or cho_platform, its \
+                             recipe and equipment); IndPenSim has none",
+                            b.id,
+                            crate::indpensim::PREDICTOR_PREFIX
+                        ),
+                        format!(
+                            "`mechanistic`, with process `{}` (a specifications file \
+                             ([specifications], a limit on `{penicillin}`), no [process])",
+                            process.display()
+                        ),
+                    ));
+                }
+                MechanisticProcess::NotADefinition {
+                    found,
+                    penicillin: None,
+                } => {
+                    d.push(src.diag(
+                        &at("process"),
+                        format!(
+                            "for `mechanistic` batch `{}`: a process definition with a [process] \
+                             table (model xing2010 or cho_platform, its recipe and equipment), \
+                             whose EKF the batch runs",
+                            b.id
+                        ),
+                        format!("`{}` ({found})", process.display()),
+                    ));
+                }
             }
         }
         if let Some(file) = enkf.filter(|s| !s.is_empty()) {
@@ -698,12 +730,6 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                 &mut d,
             );
         }
-        // A process file may name the registered model itself
-        // (`model = "registry:NAME"` in its [process] table): the batch then
-        // runs that reference, exactly as if the site file named it.
-        let process_model = (p == "mechanistic" && b.model.is_none())
-            .then(|| biotwin_core::definition::process::registry_model_of(&process))
-            .flatten();
         let model = match b.model.as_deref().map(str::trim) {
             // Resolved in the site's registry ([site] registry or
             // `live --registry DIR`) when the engine registers the batch.
@@ -940,25 +966,80 @@ pub fn site_diag(
     Diagnostic::new(&cfg.file, field, expected, found)
 }
 
-/// For a `mechanistic` batch: `Some(what)` when its `process` file is not a
-/// process definition but a specifications file whose limits are on final
-/// penicillin (the IndPenSim CQA), i.e. an IndPenSim batch; `None` otherwise
-/// (an unreadable or other file is reported when the predictor is made).
-fn indpensim_specs_only(process: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(process).ok()?;
-    let value: toml::Table = toml::from_str(&text).ok()?;
-    if value.contains_key("process") || !value.contains_key("specifications") {
-        return None;
+/// What the site check needs of a `mechanistic` batch's process file.
+enum MechanisticProcess {
+    /// A process definition (a `[process]` table), with the registered
+    /// model its `model = "registry:NAME"` names, if any.
+    Definition(Option<String>),
+    /// Not a process definition: `found` says what the file is instead;
+    /// `penicillin`, when it is a specifications file with a limit on final
+    /// penicillin (the IndPenSim CQA), i.e. an IndPenSim batch, names that
+    /// CQA.
+    NotADefinition {
+        found: String,
+        penicillin: Option<String>,
+    },
+}
+
+/// Reads a `mechanistic` batch's process file once: a process definition
+/// (its registry reference, as
+/// [`biotwin_core::definition::process::registry_model_of`] reads it) or
+/// what the file is instead (unreadable, not TOML, or TOML without a
+/// `[process]` table). The definition's own fields are checked when the
+/// predictor is made.
+fn mechanistic_process(process: &Path) -> MechanisticProcess {
+    let not = |found: String| MechanisticProcess::NotADefinition {
+        found,
+        penicillin: None,
+    };
+    let text = match std::fs::read_to_string(process) {
+        Ok(t) => t,
+        Err(e) => return not(format!("unreadable: {e}")),
+    };
+    let value: toml::Table = match toml::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            let line = e
+                .span()
+                .map(|r| text[..r.start.min(text.len())].lines().count().max(1));
+            let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
+            return not(format!(
+                "not TOML{at}: {}",
+                e.message().lines().next().unwrap_or("")
+            ));
+        }
+    };
+    if let Some(process) = value.get("process") {
+        // `model = "registry:NAME"`, spelled as the core's
+        // `registry_model_of` reads it from the file.
+        let registry_model = process
+            .get("model")
+            .and_then(toml::Value::as_str)
+            .and_then(|m| m.strip_prefix(biotwin_core::definition::process::REGISTRY_PREFIX))
+            .map(str::to_string);
+        return MechanisticProcess::Definition(registry_model);
     }
+    let specifications = value.contains_key("specifications");
+    let found = if specifications {
+        "a specifications file ([specifications]), no [process]".to_string()
+    } else if value.is_empty() {
+        "no tables, no [process]".to_string()
+    } else {
+        let keys: Vec<&str> = value.keys().map(String::as_str).collect();
+        format!("{}, no [process]", keys.join(", "))
+    };
     let penicillin = value
         .get("limits")
-        .and_then(toml::Value::as_array)?
-        .iter()
-        .filter_map(|l| l.get("cqa").and_then(toml::Value::as_str))
-        .find(|c| *c == "final_penicillin" || *c == crate::indpensim::CQA)?;
-    Some(format!(
-        "a specifications file ([specifications], a limit on `{penicillin}`), no [process]"
-    ))
+        .and_then(toml::Value::as_array)
+        .filter(|_| specifications)
+        .and_then(|limits| {
+            limits
+                .iter()
+                .filter_map(|l| l.get("cqa").and_then(toml::Value::as_str))
+                .find(|c| *c == "final_penicillin" || *c == crate::indpensim::CQA)
+                .map(str::to_string)
+        });
+    MechanisticProcess::NotADefinition { found, penicillin }
 }
 
 #[cfg(test)]
@@ -1009,8 +1090,9 @@ unit = "BR1"
 
     /// `mechanistic` on an IndPenSim batch (its process a specifications
     /// file with a final-penicillin limit) is refused at load, naming the
-    /// site file, its line, the batch and the spelling that works; a
-    /// specifications file on another CQA is left to the factory.
+    /// site file, its line, the batch and the spelling that works; any other
+    /// process file without a [process] table is refused at load too, on the
+    /// batch's `process`, without the IndPenSim hint.
     #[test]
     fn mechanistic_on_an_indpensim_batch_names_the_enkf_spelling() {
         let dir = tempfile::tempdir().unwrap();
@@ -1033,7 +1115,16 @@ unit = "BR1"
         );
 
         std::fs::write(dir.path().join("specs.toml"), specs("titer")).unwrap();
-        assert!(SiteConfig::read(write(dir.path(), &site)).is_ok());
+        let m = SiteConfig::read(write(dir.path(), &site))
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("batches[0].process"), "{m}");
+        assert!(m.contains("for `mechanistic` batch `B1`"), "{m}");
+        assert!(
+            m.contains("a specifications file ([specifications]), no [process]"),
+            "{m}"
+        );
+        assert!(!m.contains("IndPenSim"), "{m}");
         // The same batch spelled `indpensim-enkf:PATH` passes this check (it
         // then needs the filter file and the 18 variables: other checks).
         let enkf = site.replace(
@@ -1045,6 +1136,47 @@ unit = "BR1"
             .unwrap_err()
             .to_string();
         assert!(!m.contains("IndPenSim batch `B1`"), "{m}");
+    }
+
+    /// A `mechanistic` batch whose process file is not a process
+    /// definition (other tables, not TOML) is refused when the site file is
+    /// read (exit 2), naming the site file's line, the batch, what was
+    /// expected and what the file is; a [process] table passes this check.
+    #[test]
+    fn a_mechanistic_batch_without_a_process_table_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = GOOD.replace("process = \"process.toml\"", "process = \"other.toml\"");
+        let line = site
+            .lines()
+            .position(|l| l.starts_with("process = \"other.toml\""))
+            .unwrap()
+            + 1;
+        let cases = [
+            (
+                "[model]\nid = \"m\"\n[parameters]\n",
+                "model, parameters, no [process]",
+            ),
+            ("", "no tables, no [process]"),
+            ("[process\n", "not TOML at line 1"),
+        ];
+        for (text, found) in cases {
+            std::fs::write(dir.path().join("other.toml"), text).unwrap();
+            let e = crate::Error::Config(SiteConfig::read(write(dir.path(), &site)).unwrap_err());
+            assert_eq!(e.exit_code(), 2, "{e}");
+            let m = e.to_string();
+            assert!(
+                m.contains(&format!("site.toml:{line}: batches[0].process")),
+                "{m}"
+            );
+            assert!(
+                m.contains("for `mechanistic` batch `B1`: a process definition with a [process]"),
+                "{m}"
+            );
+            assert!(m.contains("other.toml") && m.contains(found), "{m}");
+            assert!(!m.contains("IndPenSim"), "{m}");
+        }
+        std::fs::write(dir.path().join("other.toml"), "[process]\n").unwrap();
+        assert!(SiteConfig::read(write(dir.path(), &site)).is_ok());
     }
 
     #[test]

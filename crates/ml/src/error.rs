@@ -12,8 +12,8 @@
 //! * a dataset (a batch, file, line or column) that cannot be read as batch
 //!   records ([`Error::Dataset`]);
 //! * a training, fit or estimation that could not be carried out
-//!   ([`Error::Training`], [`Error::Estimation`]) and a numerical failure at
-//!   a simulated time ([`Error::Numerical`]);
+//!   ([`Error::Training`], [`Error::Calibration`], [`Error::Estimation`])
+//!   and a numerical failure at a simulated time ([`Error::Numerical`]);
 //! * and whatever came from `biotwin-core` as it was ([`Error::Core`]:
 //!   command-line values, I/O, a failed simulation).
 //!
@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use biotwin_core::error::{Diagnostic, Diagnostics, numerical_text};
 
+use crate::calibration::CalibrationError;
 use crate::surrogates::SurrogateError;
 
 /// Everything that can go wrong in `biotwin-ml`.
@@ -65,8 +66,20 @@ pub enum Error {
         /// Why it failed.
         source: SurrogateError,
     },
-    /// An estimation (a calibration, a hybrid's training, a forecast's
-    /// filter) could not be carried out: a failure of the method, not at a
+    /// A calibration step (`biotwin fit`'s estimate, a fold, a held-out
+    /// run, the model discrepancy, the calibrated model file) could not be
+    /// carried out (exit code 3); the calibration's own error is the
+    /// source. Built by [`Error::calibration`], which reports a failure
+    /// caused by the user's input as an input error instead.
+    #[error("{task} failed: {source}")]
+    Calibration {
+        /// What was being done, e.g. `the fit` or `cross-validation fold 3`.
+        task: String,
+        /// Why it failed.
+        source: CalibrationError,
+    },
+    /// An estimation (a hybrid's training, a forecast's filter) could not
+    /// be carried out: a failure of the method, not at a
     /// simulated time (exit code 3).
     #[error("{task} failed: {message}")]
     Estimation {
@@ -101,7 +114,10 @@ impl Error {
         match self {
             Error::Tampered(_) | Error::NotFound(_) | Error::Artifact(_) | Error::Dataset(_) => 2,
             Error::Lock { .. } => 1,
-            Error::Training { .. } | Error::Estimation { .. } | Error::Numerical { .. } => 3,
+            Error::Training { .. }
+            | Error::Calibration { .. }
+            | Error::Estimation { .. }
+            | Error::Numerical { .. } => 3,
             Error::Core(e) => e.exit_code(),
         }
     }
@@ -145,6 +161,20 @@ impl Error {
         Error::Estimation {
             task: task.into(),
             message: message.to_string(),
+        }
+    }
+
+    /// A calibration step `task` that failed: a problem of the user's input
+    /// ([`CalibrationError::input`]) is an input error (exit code 2, its
+    /// diagnostic printed as the core prints it); any other failure is
+    /// [`Error::Calibration`] (exit code 3) with `e` as its source.
+    pub fn calibration(task: impl Into<String>, mut e: CalibrationError) -> Self {
+        match e.input.take() {
+            Some(d) => Error::from(*d),
+            None => Error::Calibration {
+                task: task.into(),
+                source: e,
+            },
         }
     }
 
@@ -316,6 +346,45 @@ mod tests {
             state: "X = 1".into(),
         };
         assert_eq!(core.to_string(), n.to_string());
+    }
+
+    /// A calibration failure keeps the calibration's error as its source
+    /// and exits 3 with the text the untyped estimation error printed; one
+    /// caused by the user's input is that input's diagnostic, exit 2.
+    #[test]
+    fn a_calibration_failure_keeps_its_source_and_an_input_one_exits_2() {
+        let e = Error::calibration("the fit", CalibrationError::from("batch B1: singular"));
+        assert_eq!(e.exit_code(), 3);
+        assert_eq!(e.to_string(), "the fit failed: batch B1: singular");
+        assert_eq!(
+            e.to_string(),
+            Error::estimation("the fit", "batch B1: singular").to_string()
+        );
+        let source = e.source().expect("the calibration error is the source");
+        let c = source
+            .downcast_ref::<CalibrationError>()
+            .expect("a CalibrationError");
+        assert_eq!(c.message, "batch B1: singular");
+        assert!(e.diagnostics().is_none());
+
+        let input = CalibrationError::input(
+            "d/mechanistic.toml",
+            "condition[1].factor",
+            "a non-zero factor",
+            "0",
+        );
+        assert_eq!(
+            input.to_string(),
+            "d/mechanistic.toml: condition[1].factor: expected a non-zero factor, found 0"
+        );
+        let e = Error::calibration("the model discrepancy", input);
+        assert_eq!(e.exit_code(), 2);
+        let d = e.diagnostics().expect("an input problem");
+        assert_eq!(d.0[0].field, "condition[1].factor");
+        assert_eq!(
+            e.to_string(),
+            "1 problem found:\n  d/mechanistic.toml: condition[1].factor: expected a non-zero factor, found 0\n"
+        );
     }
 
     /// An error from the core passes through whole: its exit code, its

@@ -812,10 +812,13 @@ impl Discrepancy {
     /// parameter), min and max over the rows of `x` (the calibration
     /// batches' conditions, columns in [`Discrepancy::conditions`] order),
     /// the fed volume per initial volume of `base` (the process the mapping
-    /// sets conditions on) for `feeds.scale`, and each target's quality.
+    /// sets conditions on) for `feeds.scale`, and each target's quality. A
+    /// condition whose factor is 0 in the mapping (`mapping_file`) is an
+    /// input error naming its field ([`CalibrationError::input`]).
     pub fn attach_mapping(
         &mut self,
         spec: &MechanisticSpec,
+        mapping_file: &Path,
         x: &DMatrix<f64>,
         base: &Recipe,
     ) -> Result<(), CalibrationError> {
@@ -829,15 +832,21 @@ impl Discrepancy {
         }
         let mut mapping = Vec::new();
         for (j, name) in self.conditions.iter().enumerate() {
-            let c = spec
+            let (i, c) = spec
                 .condition
                 .iter()
-                .find(|c| &c.parameter == name)
+                .enumerate()
+                .find(|(_, c)| &c.parameter == name)
                 .ok_or_else(|| format!("condition `{name}` is not in the mapping"))?;
+            // The user's mapping: a factor of 0 maps every value of the
+            // condition to 0, so δ could not be evaluated on a process.
             if c.factor == 0.0 {
-                return Err(CalibrationError::from(format!(
-                    "condition `{name}` has factor 0 in the mapping"
-                )));
+                return Err(CalibrationError::input(
+                    mapping_file,
+                    format!("condition[{i}].factor"),
+                    format!("a non-zero factor for `{name}`, a condition of the model discrepancy"),
+                    "0",
+                ));
             }
             let col = x.column(j);
             mapping.push(ConditionAddress {
@@ -1184,7 +1193,7 @@ pub fn end_points(
         }
         let (_, out) = problem
             .predict(b, theta)
-            .map_err(|e| Error::estimation(format!("the run of {}", batch.id), e))?;
+            .map_err(|e| Error::calibration(format!("the run of {}", batch.id), e))?;
         let pr = spec.targets_of(&out, &batch.id, targets, mapping)?;
         for (j, v) in pr.into_iter().enumerate() {
             predicted[(b, j)] = v;
@@ -1239,7 +1248,7 @@ impl EndPoints {
             &r,
             &self.batches,
         )
-        .map_err(|e| Error::estimation("the model discrepancy", e))
+        .map_err(|e| Error::calibration("the model discrepancy", e))
     }
 
     /// Corrected predictions: (η + δ, δ's SE and predictive SD) per batch
@@ -1268,7 +1277,7 @@ impl EndPoints {
                     .map(|(j, t)| {
                         let c = d
                             .correct(t, &x)
-                            .map_err(|e| Error::estimation("the model discrepancy", e))?;
+                            .map_err(|e| Error::calibration("the model discrepancy", e))?;
                         Ok((self.predicted[(i, j)] + c.map_or(0.0, |c| c.correction), c))
                     })
                     .collect()

@@ -431,9 +431,14 @@ pub fn batch_svg(p: &Problem, b: usize, theta: &[f64]) -> Result<String, super::
 
 /// The calibrated model file: the base model's TOML with the fitted
 /// `model.*` values and a `[calibration]` table (`docs/fit.md`,
-/// `biotwin.calibration/1`). `id`: the new model id.
+/// `biotwin.calibration/1`). `id`: the new model id. `base_text` is the
+/// text of the base model file `base_path`: a problem of that file (not
+/// TOML, no `[model]` or `[parameters]` table, a fitted parameter not an
+/// inline `{ value, unit, source }` table) is an input error naming the
+/// field ([`CalibrationError::input`]).
 pub fn calibrated_model(
     base_text: &str,
+    base_path: &std::path::Path,
     id: &str,
     ctx: &Context,
     p: &Problem,
@@ -441,16 +446,19 @@ pub fn calibrated_model(
     discrepancy: Option<&super::discrepancy::Discrepancy>,
 ) -> Result<String, CalibrationError> {
     use toml_edit::{Array, DocumentMut, Item, Table, value};
-    let mut doc: DocumentMut = base_text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| e.to_string())?;
+    let mut doc: DocumentMut = base_text.parse().map_err(|e: toml_edit::TomlError| {
+        let first = e.message().lines().next().unwrap_or("").to_string();
+        CalibrationError::input(base_path, "", "valid TOML", first)
+    })?;
     let short = &ctx.dataset_sha256[..12.min(ctx.dataset_sha256.len())];
     let source = format!("fitted by biotwin fit (dataset sha256 {short})");
     {
         let m = doc
             .get_mut("model")
             .and_then(Item::as_table_like_mut)
-            .ok_or("a [model] table")?;
+            .ok_or_else(|| {
+                CalibrationError::input(base_path, "model", "a [model] table", "none")
+            })?;
         let old_desc = m
             .get("description")
             .and_then(|v| v.as_str())
@@ -478,15 +486,34 @@ pub fn calibrated_model(
         let params = doc
             .get_mut("parameters")
             .and_then(Item::as_table_like_mut)
-            .ok_or("a [parameters] table")?;
+            .ok_or_else(|| {
+                CalibrationError::input(base_path, "parameters", "a [parameters] table", "none")
+            })?;
         for (a, q) in e.parameters.iter().enumerate() {
             let Some(name) = &p.parameters[a].model_name else {
                 continue;
             };
-            let entry = params
-                .get_mut(name)
-                .and_then(|i| i.as_inline_table_mut())
-                .ok_or_else(|| format!("parameters.{name} as {{ value, unit, source }}"))?;
+            let entry = match params.get_mut(name) {
+                Some(i) => match i.as_inline_table_mut() {
+                    Some(t) => t,
+                    None => {
+                        return Err(CalibrationError::input(
+                            base_path,
+                            format!("parameters.{name}"),
+                            "an inline table { value, unit, source }",
+                            format!("a {}", i.type_name()),
+                        ));
+                    }
+                },
+                None => {
+                    return Err(CalibrationError::input(
+                        base_path,
+                        format!("parameters.{name}"),
+                        "the fitted parameter, as { value, unit, source }",
+                        "none",
+                    ));
+                }
+            };
             entry.insert("value", q.estimate.into());
             entry.insert("source", source.as_str().into());
             // A parameter without a finite variance (a null direction of

@@ -299,8 +299,43 @@ mod on_process {
         let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
         let mut d = Discrepancy::fit(Form::Linear, &names, &x, &targets, &r, &ids).unwrap();
         let base = Scenario::from_definition(&load_process(&spec.process).unwrap()).unwrap();
-        d.attach_mapping(&spec, &x, &base.recipe).unwrap();
+        d.attach_mapping(&spec, &dir.join("mechanistic.toml"), &x, &base.recipe)
+            .unwrap();
         (spec, ds, d)
+    }
+
+    /// A condition of δ whose factor is 0 in the user's mapping is refused
+    /// as an input problem naming the mapping file and the field (the CLI
+    /// exits 2), not as a failed estimation.
+    #[test]
+    fn a_zero_factor_in_the_mapping_is_an_input_problem_naming_the_field() {
+        let dataset = "cho-platform";
+        let (mut spec, ds, mut d) = fitted(dataset);
+        let file = root()
+            .join("training-data")
+            .join(dataset)
+            .join("mechanistic.toml");
+        let name = d.conditions[0].clone();
+        let i = spec
+            .condition
+            .iter()
+            .position(|c| c.parameter == name)
+            .unwrap();
+        spec.condition[i].factor = 0.0;
+        let ids = ds.batch_ids();
+        let x = DMatrix::from_fn(ids.len(), d.conditions.len(), |r, j| {
+            ds.batch(&ids[r]).unwrap().meta.parameters[&d.conditions[j]]
+        });
+        let base = Scenario::from_definition(&load_process(&spec.process).unwrap()).unwrap();
+        let e = d
+            .attach_mapping(&spec, &file, &x, &base.recipe)
+            .expect_err("factor 0 is refused");
+        let diag = e.input.as_deref().expect("an input problem");
+        assert_eq!(diag.field, format!("condition[{i}].factor"));
+        assert_eq!(diag.file, file);
+        assert_eq!(diag.found, "0");
+        let err = biotwin_ml::Error::calibration("the model discrepancy", e);
+        assert_eq!(err.exit_code(), 2, "{err}");
     }
 
     /// For every batch of every shipped dataset with a mapping, setting its
