@@ -1001,7 +1001,15 @@ fn mechanistic_process(process: &Path) -> MechanisticProcess {
         Err(e) => {
             let line = e
                 .span()
-                .map(|r| text[..r.start.min(text.len())].lines().count().max(1));
+                // Newlines before the error's first byte, + 1 (an error at
+                // the start of a line is on that line, not the one before).
+                .map(|r| {
+                    text.as_bytes()[..r.start.min(text.len())]
+                        .iter()
+                        .filter(|&&c| c == b'\n')
+                        .count()
+                        + 1
+                });
             let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
             return not(format!(
                 "not TOML{at}: {}",
@@ -1158,6 +1166,7 @@ unit = "BR1"
             ),
             ("", "no tables, no [process]"),
             ("[process\n", "not TOML at line 1"),
+            ("a = 1\n= 2\n", "not TOML at line 2"),
         ];
         for (text, found) in cases {
             std::fs::write(dir.path().join("other.toml"), text).unwrap();

@@ -294,9 +294,12 @@ pub struct Engine {
     /// With leases: predictions made in this round, written together at
     /// its end ([`Engine::flush`]) or before a batch is marked finished.
     buffered: Vec<PredictionRecord>,
-    /// sha256 of the model texts this engine stored (audit `model.stored`)
-    /// since its audit snapshot: each text is stored once.
-    stored_models: std::collections::BTreeSet<String>,
+    /// (tenant, sha256) of the model texts this engine stored (audit
+    /// `model.stored`) since its audit snapshot: each text once per tenant
+    /// and engine (two PostgreSQL workers starting batches on the same
+    /// file at the same moment may each store it; the reader takes the
+    /// first copy, whose hash it checks).
+    stored_models: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Engine {
@@ -509,15 +512,22 @@ impl Engine {
             stored_forecasts: BTreeMap::new(),
         };
         if known.is_none() {
-            self.store.upsert_batch(&batch_info(b, false))?;
+            // The batch row is written after `batch.started` (below): a
+            // process stopped between the two leaves no row, so the restart
+            // starts the batch again on its configured model and records it
+            // (a second `batch.started`, the later one counts) — never a
+            // row without a start record, which would resume on the
+            // process file's own model without a word.
             let provenance = run.predictor.model_provenance();
             // A loose model file's text is stored (once per sha256) before
             // the batch is recorded as started on it: a restart resumes the
             // batch from this copy, whatever the file holds by then.
             let from_file = run.predictor.model_file_text().is_some();
             if let (Some(text), Some(p)) = (run.predictor.model_file_text(), &provenance)
-                && !self.stored_models.contains(&p.sha256)
-                && stored_model_text(audit, &p.sha256).is_none()
+                && !self
+                    .stored_models
+                    .contains(&(b.tenant.clone(), p.sha256.clone()))
+                && stored_model_text(audit, &b.tenant, &p.sha256).is_none()
             {
                 self.store.append_audit(
                     ACTOR,
@@ -528,7 +538,8 @@ impl Engine {
                         "id": p.id, "version": p.version, "text": text,
                     }),
                 )?;
-                self.stored_models.insert(p.sha256.clone());
+                self.stored_models
+                    .insert((b.tenant.clone(), p.sha256.clone()));
             }
             // The recipe's feeds and shifts and the tags, for the batch view.
             let recipe = run.predictor.recipe();
@@ -560,6 +571,7 @@ impl Engine {
                     "plan": plan,
                 }),
             )?;
+            self.store.upsert_batch(&batch_info(b, false))?;
             // A registry model's promotion (or an edit of a model file
             // the batches name) is picked up here, at a batch's start:
             // recorded when the model (source and content hash) differs
@@ -1418,7 +1430,7 @@ fn started_model(
     let text = if from_file == Some(false) {
         None
     } else {
-        stored_model_text(audit, &provenance.sha256)
+        stored_model_text(audit, tenant, &provenance.sha256)
     };
     Ok(Some(StartedModel {
         provenance,
@@ -1427,13 +1439,55 @@ fn started_model(
     }))
 }
 
-/// The model text stored with sha256 `sha256` (audit `model.stored`), as
-/// stored: the reader checks its hash.
-fn stored_model_text(audit: &[crate::AuditEntry], sha256: &str) -> Option<String> {
+/// The model text stored with sha256 `sha256` by tenant `tenant` (audit
+/// `model.stored`), as stored: the reader checks its hash. Per tenant: a
+/// sponsor's record never depends on another sponsor's entries.
+fn stored_model_text(audit: &[crate::AuditEntry], tenant: &str, sha256: &str) -> Option<String> {
     audit.iter().find_map(|e| {
         (e.action == "model.stored"
+            && e.tenant.as_deref() == Some(tenant)
             && e.detail.get("sha256").and_then(|v| v.as_str()) == Some(sha256))
         .then(|| e.detail.get("text")?.as_str().map(str::to_string))
         .flatten()
     })
+}
+
+#[cfg(test)]
+mod stored_model_tests {
+    use super::stored_model_text;
+    use crate::AuditEntry;
+
+    fn stored(seq: u64, tenant: &str, sha: &str, text: &str) -> AuditEntry {
+        AuditEntry {
+            seq,
+            time_unix_s: 0.0,
+            actor: "biotwin-live".into(),
+            tenant: Some(tenant.into()),
+            action: "model.stored".into(),
+            detail: serde_json::json!({ "sha256": sha, "text": text }),
+            prev_sha256: String::new(),
+            sha256: String::new(),
+        }
+    }
+
+    /// A model text stored under one sponsor is never what another
+    /// sponsor's batch resumes from: the lookup is per tenant.
+    #[test]
+    fn a_stored_model_text_is_found_only_in_its_own_tenants_record() {
+        let audit = vec![stored(0, "sponsor-a", "abc", "[model]\n")];
+        assert_eq!(
+            stored_model_text(&audit, "sponsor-a", "abc").as_deref(),
+            Some("[model]\n")
+        );
+        assert_eq!(stored_model_text(&audit, "sponsor-b", "abc"), None);
+        assert_eq!(stored_model_text(&audit, "sponsor-a", "def"), None);
+        let both = vec![
+            stored(0, "sponsor-a", "abc", "a's copy"),
+            stored(1, "sponsor-b", "abc", "b's copy"),
+        ];
+        assert_eq!(
+            stored_model_text(&both, "sponsor-b", "abc").as_deref(),
+            Some("b's copy")
+        );
+    }
 }
