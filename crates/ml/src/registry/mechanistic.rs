@@ -161,16 +161,7 @@ pub fn resolve_reference(
 /// is recorded wherever it is used; registering it seals it). The
 /// provenance's `source` is `reference` as given.
 pub fn resolve_file(reference: &str) -> Result<ResolvedModel, Error> {
-    let resolved = model_source::resolve_model(reference)?;
-    check_discrepancy(
-        resolved
-            .model
-            .calibration
-            .as_ref()
-            .and_then(|c| c.discrepancy.as_ref()),
-        &resolved.path,
-    )?;
-    Ok(resolved)
+    checked(model_source::resolve_model(reference)?)
 }
 
 /// A model file's text kept elsewhere than the file (the copy `biotwin
@@ -179,7 +170,11 @@ pub fn resolve_file(reference: &str) -> Result<ResolvedModel, Error> {
 /// recorded with it, compared with the text's before anything is parsed;
 /// then checked as [`resolve_file`] checks the file.
 pub fn resolve_stored(source: &str, text: String, sha256: &str) -> Result<ResolvedModel, Error> {
-    let resolved = model_source::resolve_model_text(source, text, sha256)?;
+    checked(model_source::resolve_model_text(source, text, sha256)?)
+}
+
+/// `resolved` once its stored discrepancy passes [`check_discrepancy`].
+fn checked(resolved: ResolvedModel) -> Result<ResolvedModel, Error> {
     check_discrepancy(
         resolved
             .model
@@ -269,16 +264,11 @@ pub fn resolve_registered(
     // another working directory finds the same registry.
     let dir = std::fs::canonicalize(registry).unwrap_or_else(|_| registry.to_path_buf());
     let label = format!("registry:{}/{}", dir.display(), loaded.id);
-    let resolved = model_source::resolve_model_text(&label, loaded.toml, &loaded.sha256)?;
-    check_discrepancy(
-        resolved
-            .model
-            .calibration
-            .as_ref()
-            .and_then(|c| c.discrepancy.as_ref()),
-        &resolved.path,
-    )?;
-    Ok(resolved)
+    checked(model_source::resolve_model_text(
+        &label,
+        loaded.toml,
+        &loaded.sha256,
+    )?)
 }
 
 /// The registry id in a provenance `source` written by
