@@ -132,6 +132,34 @@ fn site_serving_cho_line(
     (site, doc)
 }
 
+/// Adds batch B02 to the site file `site` (`doc`): a copy of its first
+/// batch on the same unit, starting after B01 ends.
+fn add_b02_after_b01(site: &Path, doc: &mut toml_edit::DocumentMut) {
+    let mut b02 = doc["batches"]
+        .as_array_of_tables()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .clone();
+    b02["id"] = toml_edit::value("B02");
+    b02["start"] = toml_edit::value("2025-02-01T00:00:00Z");
+    b02["planned_end"] = toml_edit::value("2025-02-15T00:00:00Z");
+    doc["batches"].as_array_of_tables_mut().unwrap().push(b02);
+    std::fs::write(site, doc.to_string()).unwrap();
+}
+
+/// The sha256 of the model batch `batch` started on (its `batch.started`).
+fn started_sha256(audit: &[biotwin::live::AuditEntry], batch: &str) -> String {
+    audit
+        .iter()
+        .find(|e| e.action == "batch.started" && e.detail["batch"] == batch)
+        .unwrap()
+        .detail["model"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// `biotwin live --config SITE --once`, which must succeed.
 fn live_once_ok(site: &Path) -> String {
     ok(&bin(&[
@@ -659,30 +687,11 @@ fn a_model_file_edited_between_batches_is_recorded_as_a_model_change() {
     let edited = format!("{text}\n# edited after B01\n");
     std::fs::write(&local, &edited).unwrap();
     let after = biotwin::definition::process::text_sha256(&edited);
-    let mut b02 = doc["batches"]
-        .as_array_of_tables()
-        .unwrap()
-        .get(0)
-        .unwrap()
-        .clone();
-    b02["id"] = toml_edit::value("B02");
-    b02["start"] = toml_edit::value("2025-02-01T00:00:00Z");
-    b02["planned_end"] = toml_edit::value("2025-02-15T00:00:00Z");
-    doc["batches"].as_array_of_tables_mut().unwrap().push(b02);
-    std::fs::write(&site, doc.to_string()).unwrap();
+    add_b02_after_b01(&site, &mut doc);
     live_once_ok(&site);
     let store = SqliteStore::open(&dir.path().join("live.sqlite")).unwrap();
     let audit = store.audit().unwrap();
-    let started = |b: &str| {
-        audit
-            .iter()
-            .find(|e| e.action == "batch.started" && e.detail["batch"] == b)
-            .unwrap()
-            .detail["model"]["sha256"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let started = |b: &str| started_sha256(&audit, b);
     assert_eq!(started("B01"), before);
     assert_eq!(started("B02"), after);
     let changed: Vec<_> = audit
@@ -757,31 +766,12 @@ fn a_batch_registered_after_a_promotion_gets_the_new_version_and_the_change_is_a
     fit_and_register(&reg, &dir.path().join("fit2"), &["B04", "B05", "B06"]);
     promote(&reg, "cho-line-v2");
     let v2 = load_calibrated(&reg, "cho-line-v2").unwrap();
-    let mut b02 = doc["batches"]
-        .as_array_of_tables()
-        .unwrap()
-        .get(0)
-        .unwrap()
-        .clone();
-    b02["id"] = toml_edit::value("B02");
-    b02["start"] = toml_edit::value("2025-02-01T00:00:00Z");
-    b02["planned_end"] = toml_edit::value("2025-02-15T00:00:00Z");
-    doc["batches"].as_array_of_tables_mut().unwrap().push(b02);
-    std::fs::write(&site, doc.to_string()).unwrap();
+    add_b02_after_b01(&site, &mut doc);
     live_once_ok(&site);
 
     let store = SqliteStore::open(&dir.path().join("live.sqlite")).unwrap();
     let audit = store.audit().unwrap();
-    let started = |b: &str| {
-        audit
-            .iter()
-            .find(|e| e.action == "batch.started" && e.detail["batch"] == b)
-            .unwrap()
-            .detail["model"]["sha256"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let started = |b: &str| started_sha256(&audit, b);
     // B01 keeps v1 (it started before the promotion); B02 gets v2.
     assert_eq!(started("B01"), v1.sha256);
     assert_eq!(started("B02"), v2.sha256);
