@@ -1,8 +1,12 @@
 """Markdown tables of MAPE and 90 % coverage per fraction of batch time,
 per group of batches, from the JSON files the example
 ``crates/ml/examples/indpensim_forecast.rs`` writes (``--json``; a list of
-batch outcomes) or ``biotwin evaluate --json`` writes (read as is when it
-has the same per-batch ``points``). Standard library only.
+batch outcomes) or ``biotwin evaluate --json`` writes: read as is when it
+has the same per-batch ``points`` (the serial hybrid), converted when it is
+a ladder's (``per_batch``: ``batch``, ``forecasts`` with ``observed``,
+``mean``, ``lower``, ``upper``, ``ape_percent``, ``covered``,
+``extrapolation``; the ladder's one target, final penicillin, whose SI unit
+kg/m3 is g/L). Standard library only.
 
 Usage: python3 forecast_tables.py FILE.json [FILE.json ...] [--group NAME=B101,B102 ...]
 Without --group: one group of every batch in the files.
@@ -12,10 +16,32 @@ import argparse
 import json
 
 
+def ladder_outcomes(data, path):
+    """A ladder evaluation's per-batch forecasts in the example's shape."""
+    out = []
+    for b in data["per_batch"]:
+        targets = {f["target"] for f in b["forecasts"]}
+        if len(targets) != 1:
+            raise SystemExit(f"{path}: batch {b['batch']}: one target expected, found {sorted(targets)}")
+        points = [{
+            "fraction": f["fraction"], "mean_g_per_l": f["mean"], "p05_g_per_l": f["lower"],
+            "p95_g_per_l": f["upper"], "ape_pct": f["ape_percent"], "covered": f["covered"],
+            "extrapolation_flagged": bool(f.get("extrapolation") and f["extrapolation"].get("flagged")),
+        } for f in b["forecasts"]]
+        if any(p["ape_pct"] is None for p in points):
+            raise SystemExit(f"{path}: batch {b['batch']}: no APE (observed value 0)")
+        out.append({"batch_id": b["batch"], "truth_final_g_per_l": b["forecasts"][0]["observed"],
+                    "points": points})
+    return out
+
+
 def points_of(path):
     data = json.load(open(path))
     if isinstance(data, dict):
-        data = data.get("batches", data.get("outcomes", []))
+        if "per_batch" in data:
+            data = ladder_outcomes(data, path)
+        else:
+            data = data.get("batches", data.get("outcomes", []))
     out = {}
     for b in data:
         out[b["batch_id"]] = b
@@ -52,6 +78,10 @@ def main():
             cov.append(sum(1 for p in pts if p["covered"]) / len(pts))
         print("| MAPE % | " + " | ".join(f"{m:.2f}" for m in mape) + " |")
         print("| 90 % coverage | " + " | ".join(f"{c * 100:.0f} %" for c in cov) + " |")
+        if any("extrapolation_flagged" in p for i in ids for p in batches[i]["points"]):
+            flagged = [sum(1 for i in ids for p in batches[i]["points"]
+                           if p["fraction"] == f and p.get("extrapolation_flagged")) for f in fractions]
+            print("| extrapolation flagged | " + " | ".join(str(n) for n in flagged) + " |")
     print("\nper batch (25 %, 50 %, 75 %): truth, mean [p05, p95], APE %")
     for i in sorted(batches):
         b = batches[i]
@@ -67,8 +97,11 @@ def main():
         extra = ""
         last = b["points"][-1]
         if "members_replaced" in last:
-            extra = (f" | replaced {last['members_replaced']}, failed {max(p['forecast_members_failed'] for p in b['points'])},"
-                     f" rejected {last['readings_rejected']}")
+            capped = ""
+            if "forecast_members_capped" in last:
+                capped = f", capped {max(p['forecast_members_capped'] for p in b['points'])}"
+            extra = (f" | replaced {last['members_replaced']}, failed {max(p['forecast_members_failed'] for p in b['points'])}"
+                     f"{capped}, rejected {last['readings_rejected']}")
         print(f"| {i} | {b['truth_final_g_per_l']:.2f} | " + " | ".join(cells) + extra + " |")
 
 
