@@ -25,7 +25,8 @@ use biotwin_ml::Error;
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Forecast an IndPenSim batch's final penicillin with the ensemble Kalman filter at chosen fractions of batch time (90 % interval)",
-    after_help = "Examples:\n  biotwin forecast --dataset training-data/indpensim --batch B03 --at 50%\n  biotwin forecast --dataset training-data/indpensim --batch B03 --at 25%,50%,75% --json b03.json\n  biotwin forecast --dataset training-data/indpensim --batch B03 --at 50% --forecast-members 16 --measurement-noise\n\nThe filter reads the batch's recipe plan, its online tags every 12 min and its lab samples\nat their sample time up to each fraction f of the 230-h batch (never its true parameters),\nthen runs its members to 230 h: mean and 5-95 % quantiles of their final penicillin.\nSettings are the registered ones of docs/indpensim-forecast.md. B16-B20 are that\ndocument's pre-registered held-out batches: refused unless --held-out. A forecast from\nearly in the batch runs each member over most of the batch (48 members from 50 %: about\n5 s on one core); --forecast-members N runs only the first N."
+    after_help = "Examples:\n  biotwin forecast --dataset training-data/indpensim --batch B03 --at 50%\n  biotwin forecast --dataset training-data/indpensim --batch B03 --at 25%,50%,75% --json b03.json\n  biotwin forecast --dataset training-data/indpensim --batch B03 --at 50% --forecast-members 16 --measurement-noise\n\nThe filter reads the batch's recipe plan, its online tags every 12 min (measured values,
+controller flows and the recipe inputs as applied; --plan-inputs: the plan's instead) and its lab samples\nat their sample time up to each fraction f of the 230-h batch (never its true parameters),\nthen runs its members to 230 h: mean and 5-95 % quantiles of their final penicillin.\nSettings are the registered ones of docs/indpensim-forecast.md. B16-B20 are that\ndocument's pre-registered held-out batches: refused unless --held-out. A forecast from\nearly in the batch runs each member over most of the batch (48 members from 50 %: about\n5 s on one core); --forecast-members N runs only the first N."
 )]
 pub struct Args {
     /// IndPenSim data set directory (recipes.json, batches.csv, batches/).
@@ -45,6 +46,12 @@ pub struct Args {
     /// (docs/indpensim-forecast.md, "Measurement noise").
     #[arg(long)]
     pub measurement_noise: bool,
+    /// Step the filter's members with the recipe plan's set-points only
+    /// (the plan-only filter as pre-registered), instead of the recipe
+    /// inputs as applied (sugar and oil feed, aeration, back pressure,
+    /// discharge, water feed from the historian; the default).
+    #[arg(long)]
+    pub plan_inputs: bool,
     /// Allow the pre-registered held-out batches B16-B20.
     #[arg(long)]
     pub held_out: bool,
@@ -97,6 +104,7 @@ pub fn run(a: Args) -> Result<(), Error> {
         }
     }
     s.forecast_members = a.forecast_members;
+    s.filter.applied_inputs = !a.plan_inputs;
     s.fractions = fractions.clone();
     if !super::simulate_indpensim::is_dataset(&a.dataset) {
         return Err(Error::input(
@@ -126,8 +134,13 @@ pub fn run(a: Args) -> Result<(), Error> {
     let out = run_record(&recipe, &record, truth, &a.batch, &s)?;
     let n = a.forecast_members.unwrap_or(members);
     outln!(
-        "IndPenSim batch {}: ensemble Kalman filter, {members} members, registered settings (docs/indpensim-forecast.md); forecasts run {n} member{} to {:.0} h; record {}",
+        "IndPenSim batch {}: ensemble Kalman filter, {members} members, registered settings (docs/indpensim-forecast.md), members stepped with {}; forecasts run {n} member{} to {:.0} h; record {}",
         a.batch,
+        if a.plan_inputs {
+            "the recipe plan (--plan-inputs)"
+        } else {
+            "the recipe inputs as applied"
+        },
         if n == 1 { "" } else { "s" },
         N_STEPS as f64 * STEP_H,
         if a.measurement_noise {
@@ -168,6 +181,12 @@ pub fn run(a: Args) -> Result<(), Error> {
                 "  (recorded final outside the interval)"
             }
         );
+        if p.applied_inputs_missing > 0 {
+            outln!(
+                "          applied recipe inputs missing from the record so far (the plan's set-point used): {}",
+                p.applied_inputs_missing
+            );
+        }
         if p.forecast_members_failed > 0 || p.members_replaced > 0 {
             outln!(
                 "          members replaced in the filter {}, failed in this forecast {}",
@@ -183,6 +202,7 @@ pub fn run(a: Args) -> Result<(), Error> {
             "filter_members": members,
             "forecast_members": n,
             "measurement_noise": a.measurement_noise,
+            "applied_inputs": !a.plan_inputs,
             "recorded_final_g_per_l": truth,
             "points": out.points,
         });

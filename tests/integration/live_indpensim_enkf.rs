@@ -193,6 +193,8 @@ fn live_enkf_site_records_the_harness_forecasts_and_resumes_exactly() {
         let get = |n: &str| f.state.iter().find(|s| s.0 == n).map(|s| s.1);
         assert_eq!(get("indpensim_forecast_members"), Some(4.0));
         assert_eq!(get("indpensim_missing_readings"), Some(0.0));
+        // The shipped site delivers the six applied recipe inputs.
+        assert_eq!(get("indpensim_applied_inputs_missing"), Some(0.0));
         let mu_p = get("mu_p_per_h").unwrap();
         let (name, m, _) = &pt.parameters[0];
         assert_eq!(name, "mu_p_per_h");
@@ -585,4 +587,67 @@ fn late_lab_result_reruns_the_filter_exactly_and_missing_readings_are_counted() 
     bad.time_s += 60.0;
     let e = p.assimilate(&bad).unwrap_err().to_string();
     assert!(e.contains("`volume`") && e.contains("12-min grid"), "{e}");
+}
+
+/// The live predictor steps its members with the recipe inputs as applied
+/// (site variables, SI): an aeration tag of 20 m³/h instead of B01's
+/// applied (and planned) 30 m³/h moves the forecast; a missing aeration
+/// tag runs the plan's set-point for that step and is counted.
+#[test]
+fn live_members_follow_the_applied_aeration_and_a_missing_one_runs_the_plan() {
+    use biotwin::live::Predictor;
+    use biotwin::live::indpensim::{EnkfFile, EnkfPredictor};
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), FORECAST_MEMBERS);
+    let file = EnkfFile::read(&dir.path().join("indpensim-enkf.toml")).unwrap();
+    let obs = observations(8.0);
+    let run = |obs: &[biotwin::live::Observation]| {
+        let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+        for o in obs {
+            p.assimilate(o).unwrap();
+        }
+        p.forecast(0).unwrap()
+    };
+    let get = |f: &biotwin::live::Forecast, n: &str| f.state.iter().find(|s| s.0 == n).unwrap().1;
+    let as_recorded = run(&obs);
+    assert_eq!(get(&as_recorded, "indpensim_applied_inputs_missing"), 0.0);
+    // B01's aeration tag is 30 m³/h for the first 8 h (= the plan).
+    let air: Vec<f64> = obs
+        .iter()
+        .filter(|o| o.variable == "aeration_flow")
+        .map(|o| o.value_si * 3600.0)
+        .collect();
+    assert_eq!(air.len(), 40);
+    assert!(air.iter().all(|v| (v - 30.0).abs() < 1e-9), "{air:?}");
+
+    // One aeration reading missing (at 4 h): the plan's 30 m³/h, counted.
+    let gap: Vec<_> = obs
+        .iter()
+        .filter(|o| !(o.time_s == 14_400.0 && o.variable == "aeration_flow"))
+        .cloned()
+        .collect();
+    let f_gap = run(&gap);
+    assert_eq!(get(&f_gap, "indpensim_applied_inputs_missing"), 1.0);
+    assert!(
+        close(f_gap.cqas[0].mean, as_recorded.cqas[0].mean),
+        "{f_gap:?} vs {as_recorded:?}"
+    );
+
+    // The plant applied 20 m³/h from 4 h on: the members follow it.
+    let less_air: Vec<_> = obs
+        .iter()
+        .cloned()
+        .map(|mut o| {
+            if o.variable == "aeration_flow" && o.time_s >= 14_400.0 {
+                o.value_si = 20.0 / 3600.0;
+            }
+            o
+        })
+        .collect();
+    let f_less = run(&less_air);
+    assert_eq!(get(&f_less, "indpensim_applied_inputs_missing"), 0.0);
+    let (a, b) = (f_less.cqas[0].mean, as_recorded.cqas[0].mean);
+    assert!((a - b).abs() > 1e-6 * b, "{a} vs {b}");
+    let p_now = |f: &biotwin::live::Forecast| get(f, "penicillin");
+    assert!(p_now(&f_less).is_finite() && p_now(&as_recorded).is_finite());
 }

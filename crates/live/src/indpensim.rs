@@ -17,9 +17,10 @@
 //! or a process definition, as for a surrogate batch) of the CQA
 //! `final_penicillin` (or `final_penicillin_kg_per_m3`).
 //!
-//! **What it reads.** Observations of the 18 model variables in
+//! **What it reads.** Observations of the 24 model variables in
 //! [`VARIABLES`] (SI, converted back to the filter's units): the seven
-//! measured online tags and the five controller flows every 0.2 h (the
+//! measured online tags, the five controller flows and (optional) the six
+//! applied recipe inputs every 0.2 h (the
 //! 12-min grid of the batch), the lab results at their sample time. They
 //! are kept by step; a step is assimilated (the members advanced with its
 //! flows, its readings assimilated, then the lab sample that falls on it)
@@ -36,6 +37,12 @@
 //! * A missing measured reading at a step is not assimilated; a missing
 //!   controller flow is held at its last value (0 before any); both are
 //!   counted in the forecast's state (`indpensim_missing_readings`).
+//! * The recipe inputs as applied (sugar and oil feed, aeration, back
+//!   pressure, discharge, water feed; optional site variables) are the
+//!   members' step inputs; a step without one runs the recipe plan's
+//!   set-point for it, counted in the forecast's state
+//!   (`indpensim_applied_inputs_missing`; every step counts 6 on a site
+//!   that declares none of them). A forecast runs the plan.
 //! * An observation for a step the filter has already passed (a late lab
 //!   result, an out-of-order reading) is used at its sample time: the
 //!   filter is re-run from t = 0 over the kept record (exact: the filter is
@@ -60,7 +67,7 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::{CqaForecast, Forecast, Observation, Predictor};
 use biotwin_core::bioreactor::indpensim::estimate::{
-    Estimator, LabSample, N_ONLINE, OnlineStep, Prior, Settings,
+    Estimator, LabSample, N_APPLIED, N_ONLINE, OnlineStep, Prior, Settings,
 };
 use biotwin_core::bioreactor::indpensim::{N_STEPS, Recipe, STEP_H};
 use biotwin_core::definition::source::SourceFile;
@@ -81,13 +88,19 @@ pub enum Slot {
     Measured(usize),
     /// Controller flow, index in `estimate::ONLINE_FLOWS`.
     Flow(usize),
+    /// Applied recipe input, index in `estimate::APPLIED_INPUTS`
+    /// (optional: a site that does not declare it runs the plan's
+    /// set-point, counted).
+    Applied(usize),
     /// Lab result, index in `estimate::LAB`.
     Lab(usize),
 }
 
 /// The variables the predictor reads: site variable name, its SI unit, its
-/// slot, and the factor from SI to the filter's unit.
-pub const VARIABLES: [(&str, &str, Slot, f64); 18] = [
+/// slot, and the factor from SI to the filter's unit. The 18 measured,
+/// flow and lab variables are required of a site; the six applied recipe
+/// inputs ([`Slot::Applied`]) are read where the site declares them.
+pub const VARIABLES: [(&str, &str, Slot, f64); 24] = [
     ("temperature", "K", Slot::Measured(0), 1.0),
     ("ph", "1", Slot::Measured(1), 1.0),
     ("dissolved_o2", "kg/m3", Slot::Measured(2), 1000.0), // mg/L
@@ -100,6 +113,12 @@ pub const VARIABLES: [(&str, &str, Slot, f64); 18] = [
     ("cooling_water_flow", "m3/s", Slot::Flow(2), 3.6e6),
     ("heating_water_flow", "m3/s", Slot::Flow(3), 3.6e6),
     ("paa_feed_flow", "m3/s", Slot::Flow(4), 3.6e6),
+    ("sugar_feed_flow", "m3/s", Slot::Applied(0), 3.6e6), // L/h
+    ("oil_feed_flow", "m3/s", Slot::Applied(1), 3.6e6),
+    ("aeration_flow", "m3/s", Slot::Applied(2), 3600.0), // m³/h
+    ("head_pressure_gauge", "Pa", Slot::Applied(3), 1e-5), // bar
+    ("discharge_flow", "m3/s", Slot::Applied(4), 3.6e6),
+    ("water_feed_flow", "m3/s", Slot::Applied(5), 3.6e6),
     ("biomass", "kg/m3", Slot::Lab(0), 1.0), // g/L
     ("penicillin", "kg/m3", Slot::Lab(1), 1.0),
     ("substrate", "kg/m3", Slot::Lab(2), 1.0),
@@ -128,10 +147,13 @@ pub fn check_site(
         ));
     }
     use biotwin_core::units::Unit;
-    for (name, si, _, _) in VARIABLES {
+    for (name, si, slot, _) in VARIABLES {
         let field = format!("variables.{name}.si_unit");
         let want = Unit::parse(si).expect("a valid unit in VARIABLES");
         match variables.get(name) {
+            // An applied recipe input the site does not declare: the
+            // filter runs the plan's set-point for it (counted).
+            None if matches!(slot, Slot::Applied(_)) => {}
             None => {
                 // Reported once per site: the same for every batch.
                 if !d.iter().any(|x| x.field == format!("variables.{name}")) {
@@ -236,6 +258,7 @@ impl EnkfFile {
 struct StepObs {
     flows: [Option<f64>; 5],
     values: [Option<f64>; N_ONLINE],
+    applied: [Option<f64>; N_APPLIED],
 }
 
 /// The live IndPenSim filter of one batch.
@@ -393,9 +416,12 @@ impl EnkfPredictor {
         while self.steps_done() < upto {
             let k = self.steps_done() + 1;
             let s = self.online.get(k - 1).copied().unwrap_or_default();
+            // A missing applied recipe input runs the plan's set-point
+            // (counted by the filter: `indpensim_applied_inputs_missing`).
             let mut step = OnlineStep {
                 flows: [0.0; 5],
                 values: [0.0; N_ONLINE],
+                applied: s.applied,
             };
             let mut present = [false; N_ONLINE];
             for j in 0..5 {
@@ -480,7 +506,7 @@ impl Predictor for EnkfPredictor {
             _ => Ok(()),
         };
         let touched = match slot {
-            Slot::Measured(j) | Slot::Flow(j) => {
+            Slot::Measured(j) | Slot::Flow(j) | Slot::Applied(j) => {
                 let kf = obs.time_s / step_s;
                 let k = kf.round();
                 if (kf - k).abs() > 1e-6 {
@@ -501,6 +527,7 @@ impl Predictor for EnkfPredictor {
                 }
                 let cell = match slot {
                     Slot::Measured(_) => &mut self.online[k - 1].values[j],
+                    Slot::Applied(_) => &mut self.online[k - 1].applied[j],
                     _ => &mut self.online[k - 1].flows[j],
                 };
                 let old = *cell;
@@ -599,6 +626,10 @@ impl Predictor for EnkfPredictor {
             ("indpensim_readings_rejected", est.rejected() as f64),
             ("indpensim_members_replaced", est.replaced() as f64),
             ("indpensim_missing_readings", self.missing as f64),
+            (
+                "indpensim_applied_inputs_missing",
+                est.plan_fallbacks() as f64,
+            ),
             ("indpensim_reruns", self.reruns as f64),
         ] {
             state.push((name.to_string(), v, 0.0));

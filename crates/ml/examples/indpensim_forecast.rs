@@ -10,7 +10,9 @@
 //! extra pensimpy batches `training-data/indpensim-extra`).
 //! `--forecast-members N` runs each forecast with the first N of the
 //! filter's members (the filter itself is unchanged; default: all, as
-//! registered).
+//! registered). `--plan-inputs` runs the plan-only filter (members
+//! stepped with the recipe plan's set-points instead of the applied recipe
+//! inputs the historian records; `estimate::Settings::applied_inputs`).
 //!
 //! B16–B20 are the pre-registered held-out batches: they are refused
 //! unless `--held-out` is given (the one run of the protocol).
@@ -24,7 +26,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
         eprintln!(
-            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--forecast-members N] [--integrator dopri5|etdrk4:N] [--json FILE] [--held-out]"
+            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--forecast-members N] [--integrator dopri5|etdrk4:N] [--plan-inputs] [--json FILE] [--held-out]"
         );
         std::process::exit(2);
     }
@@ -83,6 +85,9 @@ fn main() {
                 i += 1;
             }
             "--held-out" => held_out_ok = true,
+            // The plan-only filter as pre-registered (the recipe plan's
+            // set-points instead of the applied recipe inputs).
+            "--plan-inputs" => settings.filter.applied_inputs = false,
             other => {
                 eprintln!("unknown argument `{other}`");
                 std::process::exit(2);
@@ -127,7 +132,7 @@ fn main() {
                 .map(|(n, m, s)| format!("{n} {m:.4}±{s:.4}"))
                 .collect();
             println!(
-                "  {:>4.0} % {:>6.1} h  {:7.3} [{:7.3}, {:7.3}]  APE {:5.2} %  {}  {} (replaced {}, failed {}, capped {}, rejected {})",
+                "  {:>4.0} % {:>6.1} h  {:7.3} [{:7.3}, {:7.3}]  APE {:5.2} %  {}  {} (replaced {}, failed {}, capped {}, rejected {}, plan for missing applied {})",
                 p.fraction * 100.0,
                 p.time_h,
                 p.mean_g_per_l,
@@ -139,7 +144,8 @@ fn main() {
                 p.members_replaced,
                 p.forecast_members_failed,
                 p.forecast_members_capped,
-                p.readings_rejected
+                p.readings_rejected,
+                p.applied_inputs_missing
             );
         }
         outcomes.push(o);

@@ -84,6 +84,10 @@ pub struct ForecastPoint {
     pub forecast_members_capped: usize,
     /// Online readings rejected by the gross-error check so far.
     pub readings_rejected: usize,
+    /// Step inputs run at the plan's set-point so far because the record
+    /// lacked the applied value (0 with the plan-only filter, which does
+    /// not read them).
+    pub applied_inputs_missing: usize,
 }
 
 /// One batch's evaluation.
@@ -125,6 +129,15 @@ pub fn add_noise(record: &HistorianRecord, noise: &Noise, seed: u64) -> Historia
         }
         for f in &mut step.flows {
             *f *= (noise.flows * rng.normal()).exp();
+        }
+    }
+    // The applied recipe inputs get the flows' relative noise from a
+    // stream of their own, so that the noise of every other reading is
+    // the same as before they were read.
+    let mut rng_applied = SplitMix64::new(run_seed(seed, 1));
+    for step in &mut out.online {
+        for v in step.applied.iter_mut().flatten() {
+            *v *= (noise.flows * rng_applied.normal()).exp();
         }
     }
     for s in &mut out.lab {
@@ -230,6 +243,7 @@ fn score(
         forecast_members_failed: f.failed_members,
         forecast_members_capped: f.capped_members,
         readings_rejected: est.rejected(),
+        applied_inputs_missing: est.plan_fallbacks(),
     })
 }
 

@@ -4,16 +4,20 @@
 //! and the controller flows it uses as inputs, and the lab samples at their
 //! sample times. Tags are matched on the part after the unit prefix
 //! (`BR01.TEMP` → `TEMP`); tags the estimator does not use are skipped.
-//! Every step must carry every tag the estimator needs: a missing or
-//! repeated reading, a non-number or a non-finite value is an input error
-//! naming the file, line, tag and time.
+//! Every step must carry every measured tag and controller flow the
+//! estimator needs: a missing or repeated reading, a non-number or a
+//! non-finite value is an input error naming the file, line, tag and time.
+//! The applied recipe inputs ([`APPLIED_TAGS`]) are optional per step: a
+//! step without one leaves it `None` and the estimator runs the recipe
+//! plan's set-point for it (counted, `Estimator::plan_fallbacks`); the
+//! count of such gaps is kept in [`HistorianRecord::applied_missing`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::Error;
 use biotwin_core::bioreactor::indpensim::estimate::{
-    LabSample, N_ONLINE, ONLINE_FLOWS, ONLINE_MEASURED, OnlineStep,
+    LabSample, N_APPLIED, N_ONLINE, ONLINE_FLOWS, ONLINE_MEASURED, OnlineStep,
 };
 use biotwin_core::bioreactor::indpensim::{N_STEPS, STEP_H};
 
@@ -39,6 +43,16 @@ pub const FLOW_TAGS: [&str; 5] = [
     "HEATING_WATER",
     "PAA_FEED",
 ];
+/// Historian tag of each applied recipe input, order `APPLIED_INPUTS`
+/// (units as the model takes them: L/h, m³/h, bar gauge; `tags.toml`).
+pub const APPLIED_TAGS: [&str; N_APPLIED] = [
+    "SUGAR_FEED",
+    "OIL_FEED",
+    "AERATION",
+    "PRESSURE",
+    "DISCHARGE",
+    "WATER_FEED",
+];
 /// Historian tag of each lab variable, order `LAB`.
 pub const LAB_TAGS: [&str; 6] = [
     "OFFLINE_BIOMASS",
@@ -56,11 +70,15 @@ pub struct HistorianRecord {
     pub online: Vec<OnlineStep>,
     /// Lab samples in time order (the first at t = 0).
     pub lab: Vec<LabSample>,
+    /// Applied recipe inputs missing from the record (one per input and
+    /// step): those steps run the plan's set-point.
+    pub applied_missing: usize,
 }
 
 enum Slot {
     Online(usize),
     Flow(usize),
+    Applied(usize),
     Lab(usize),
 }
 
@@ -71,6 +89,9 @@ fn slot_of(tag: &str) -> Option<Slot> {
     }
     if let Some(i) = FLOW_TAGS.iter().position(|t| *t == name) {
         return Some(Slot::Flow(i));
+    }
+    if let Some(i) = APPLIED_TAGS.iter().position(|t| *t == name) {
+        return Some(Slot::Applied(i));
     }
     LAB_TAGS.iter().position(|t| *t == name).map(Slot::Lab)
 }
@@ -99,6 +120,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
     let n = n_steps.min(N_STEPS);
     let mut online: Vec<[Option<f64>; N_ONLINE]> = vec![[None; N_ONLINE]; n];
     let mut flows: Vec<[Option<f64>; 5]> = vec![[None; 5]; n];
+    let mut applied: Vec<[Option<f64>; N_APPLIED]> = vec![[None; N_APPLIED]; n];
     let mut lab: BTreeMap<i64, [Option<f64>; 6]> = BTreeMap::new();
     for (i, line) in lines.enumerate() {
         let line_no = i + 2;
@@ -156,7 +178,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
                 }
                 entry[j] = Some(v);
             }
-            Slot::Online(j) | Slot::Flow(j) => {
+            Slot::Online(j) | Slot::Flow(j) | Slot::Applied(j) => {
                 let kf = t_h / STEP_H;
                 let k = kf.round();
                 if (kf - k).abs() > 1e-6 {
@@ -173,6 +195,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
                 let k = k as usize;
                 let cell = match slot {
                     Slot::Online(_) => &mut online[k - 1][j],
+                    Slot::Applied(_) => &mut applied[k - 1][j],
                     _ => &mut flows[k - 1][j],
                 };
                 if cell.is_some() {
@@ -192,6 +215,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
         let mut step = OnlineStep {
             flows: [0.0; 5],
             values: [0.0; N_ONLINE],
+            applied: applied[k - 1],
         };
         let missing = |tag: &str, name: &str| {
             Error::in_dataset(
@@ -232,7 +256,12 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
             ));
         }
     }
-    Ok(HistorianRecord { online: steps, lab })
+    let applied_missing = applied.iter().flatten().filter(|v| v.is_none()).count();
+    Ok(HistorianRecord {
+        online: steps,
+        lab,
+        applied_missing,
+    })
 }
 
 /// The cell of `column` in `batch_id`'s row of a data set's

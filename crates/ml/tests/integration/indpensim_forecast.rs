@@ -132,3 +132,84 @@ fn a_missing_tag_or_a_non_finite_reading_is_an_input_error() {
     let e = est.advance(&bad).unwrap_err().to_string();
     assert!(e.contains("do2_mg_per_l") && e.contains("step 1"), "{e}");
 }
+
+/// The applied recipe inputs are read from the historian in the model's
+/// units; a step whose record lacks one leaves it `None` (counted in the
+/// record), and the estimator then runs the plan's set-point for it and
+/// counts it: not an error, not silent.
+#[test]
+fn a_missing_applied_input_is_read_as_none_counted_and_run_from_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = "2024-01-21T00:00:00Z";
+    let full = small_export();
+    let path = dir.path().join("h.csv.gz");
+    write_gz(&path, &full);
+    let rec = read_historian(&path, start, 2).unwrap_or_else(|e| panic!("{e}"));
+    let recipe = read_recipe(&dataset().join("recipes.json"), "B03").unwrap();
+    assert_eq!(rec.applied_missing, 0);
+    // B03's applied inputs at step 1 are its plan's set-points (item 1 of
+    // the check in docs/indpensim-forecast.md).
+    let plan = [
+        recipe.fs_l_per_h.at(0.2),
+        recipe.foil_l_per_h.at(0.2),
+        recipe.fg_m3_per_h.at(0.2),
+        recipe.pressure_bar.at(0.2),
+        recipe.discharge_l_per_h.at(0.2),
+        recipe.fw_l_per_h.at(0.2),
+    ];
+    assert_eq!(rec.online[0].applied, plan.map(Some));
+
+    // Drop the aeration of step 2 (00:24).
+    let no_air: String = full
+        .lines()
+        .filter(|l| !(l.starts_with("2024-01-21T00:24") && l.contains(".AERATION,")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write_gz(&path, &no_air);
+    let gap = read_historian(&path, start, 2).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(gap.applied_missing, 1);
+    assert_eq!(gap.online[1].applied[2], None);
+    assert_eq!(gap.online[0].applied, rec.online[0].applied);
+
+    let lab0: LabSample = rec.lab[0];
+    let mut settings = Settings::default();
+    settings.members = 4;
+    let run = |r: &biotwin_ml::data::indpensim_historian::HistorianRecord| {
+        let mut est = Estimator::new(&recipe, &lab0, &Prior::default(), &settings).unwrap();
+        for s in &r.online {
+            est.advance(s).unwrap();
+        }
+        (est.plan_fallbacks(), est.penicillin_now(), est.parameters())
+    };
+    let (n_full, p_full, par_full) = run(&rec);
+    let (n_gap, p_gap, par_gap) = run(&gap);
+    assert_eq!(n_full, 0);
+    assert_eq!(n_gap, 1);
+    // The plan's aeration equals the applied one here, so the filter's
+    // result is the same bit for bit.
+    assert_eq!(p_full, p_gap);
+    assert_eq!(par_full, par_gap);
+}
+
+/// On a non-fault batch the historian's applied recipe inputs are the
+/// plan's set-points bit for bit, so on the record as exported (no added
+/// noise) the filter stepped with the applied inputs gives the plan-only
+/// filter's numbers exactly.
+#[test]
+fn without_added_noise_the_applied_inputs_filter_equals_the_plan_only_one_on_b03() {
+    let dir = dataset();
+    let recipe = read_recipe(&dir.join("recipes.json"), "B03").unwrap();
+    let start = biotwin_ml::data::indpensim_historian::batch_start(&dir, "B03").unwrap();
+    let rec = read_historian(&dir.join("batches/B03_historian.csv.gz"), &start, 60).unwrap();
+    assert_eq!(rec.applied_missing, 0);
+    let mut s = EvalSettings::default();
+    s.filter.members = 8;
+    s.fractions = vec![0.05];
+    assert!(s.filter.applied_inputs);
+    let applied = biotwin_ml::indpensim_forecast::run_record(&recipe, &rec, 27.0, "B03", &s)
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.filter.applied_inputs = false;
+    let plan = biotwin_ml::indpensim_forecast::run_record(&recipe, &rec, 27.0, "B03", &s)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(applied.points, plan.points);
+}

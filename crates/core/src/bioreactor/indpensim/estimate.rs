@@ -6,9 +6,12 @@
 //! Each member is a full copy of the simulator ([`Stepper`]) with its own
 //! kinetic parameters and its own realisation of the process disturbance.
 //! Between measurements a member is advanced one 0.2-h step with the
-//! batch's recipe plan and the *measured* controller flows (acid, base,
-//! cooling, heating water, PAA feed: recorded online tags), so the
-//! members see the inputs the plant actually received. After each step the
+//! *measured* controller flows (acid, base, cooling, heating water, PAA
+//! feed: recorded online tags) and the recipe inputs as applied (sugar and
+//! oil feed, aeration, back pressure, discharge, water feed: recorded
+//! online tags; the recipe plan's set-point where a step lacks one, or
+//! for every input with `Settings::applied_inputs` off), so the members see
+//! the inputs the plant actually received. A forecast runs the plan. After each step the
 //! online measurements are assimilated; at a lab sample's time, the lab
 //! results. The update acts on an augmented vector in log space
 //! (positivity): the slow and measured states, ln of the estimated kinetic
@@ -60,6 +63,23 @@ pub const ONLINE_FLOWS: [&str; 5] = [
     "fpaa_l_per_h",
 ];
 
+/// Online tags of the recipe inputs as the plant applied them, in this
+/// order (the historian records what was applied; the recipe plan says
+/// what was planned). With [`Settings::applied_inputs`] a member's step
+/// uses the applied value where the step's record has one, and the plan's
+/// set-point where it has none (counted in
+/// [`Estimator::plan_fallbacks`]). A forecast runs the plan.
+pub const APPLIED_INPUTS: [&str; 6] = [
+    "fs_l_per_h",
+    "foil_l_per_h",
+    "fg_m3_per_h",
+    "pressure_bar",
+    "discharge_l_per_h",
+    "fw_l_per_h",
+];
+/// Number of applied recipe inputs.
+pub const N_APPLIED: usize = APPLIED_INPUTS.len();
+
 /// Lab (offline) variables, in this order.
 pub const LAB: [&str; 6] = [
     "biomass_g_per_l",
@@ -89,6 +109,10 @@ pub struct OnlineStep {
     pub flows: [f64; 5],
     /// Measured values at the step's end, order [`ONLINE_MEASURED`].
     pub values: [f64; N_ONLINE],
+    /// Recipe inputs as applied in the step, order [`APPLIED_INPUTS`],
+    /// in their units (L/h, m³/h, bar); `None` where the record lacks the
+    /// tag (the member then runs the plan's set-point, counted).
+    pub applied: [Option<f64>; N_APPLIED],
 }
 
 /// A lab sample: results (order [`LAB`]; `None` = not measured) of a
@@ -188,7 +212,8 @@ pub struct Noise {
     /// Online measured, order [`ONLINE_MEASURED`]; entry 1 (pH) absolute,
     /// the others relative.
     pub online: [f64; N_ONLINE],
-    /// Recorded controller flows, relative.
+    /// Recorded controller flows and applied recipe inputs
+    /// ([`APPLIED_INPUTS`]), relative.
     pub flows: f64,
     /// Lab, relative, order [`LAB`].
     pub lab: [f64; 6],
@@ -243,6 +268,15 @@ pub struct Settings {
     pub gate_sd: f64,
     /// Integration accuracy of the members.
     pub accuracy: Accuracy,
+    /// Step the members with the recipe inputs as applied
+    /// ([`OnlineStep::applied`]: sugar and oil feed, aeration, back
+    /// pressure, discharge, water feed) instead of the plan's set-points;
+    /// an input the step's record lacks falls back to the plan (counted).
+    /// `false`: the plan-only filter as pre-registered. On every non-fault
+    /// batch of `training-data/indpensim` and `-extra` the historian's
+    /// applied values equal the plan's set-points bit for bit at every
+    /// step, so without added noise the two give the same numbers there.
+    pub applied_inputs: bool,
 }
 
 impl Default for Settings {
@@ -269,6 +303,7 @@ impl Default for Settings {
                 atol_scaled: 1e-6,
                 integrator: Integrator::Dopri5,
             },
+            applied_inputs: true,
         }
     }
 }
@@ -387,6 +422,7 @@ pub struct Estimator {
     rng: SplitMix64,
     replaced: usize,
     rejected: usize,
+    plan_fallbacks: usize,
 }
 
 fn check_finite(what: &str, step: usize, value: f64) -> Result<(), Error> {
@@ -512,6 +548,7 @@ impl Estimator {
             rng: SplitMix64::new(run_seed(settings.seed, 1)),
             replaced: 0,
             rejected: 0,
+            plan_fallbacks: 0,
         })
     }
 
@@ -551,6 +588,13 @@ impl Estimator {
         self.rejected
     }
 
+    /// Step inputs that ran the plan's set-point because the step's record
+    /// lacked the applied value (one per input and step; only counted with
+    /// [`Settings::applied_inputs`]).
+    pub fn plan_fallbacks(&self) -> usize {
+        self.plan_fallbacks
+    }
+
     /// Ensemble size.
     pub fn members(&self) -> usize {
         self.members.len()
@@ -567,7 +611,8 @@ impl Estimator {
     }
 
     /// Advances every member by one step with the recorded flows and the
-    /// recipe plan, then assimilates the step's online measurements.
+    /// applied recipe inputs (or the recipe plan, [`Settings::applied_inputs`]),
+    /// then assimilates the step's online measurements.
     pub fn advance(&mut self, obs: &OnlineStep) -> Result<(), Error> {
         self.advance_masked(obs, &[true; N_ONLINE])
     }
@@ -598,6 +643,31 @@ impl Estimator {
                 check_finite(ONLINE_MEASURED[i], k, *v)?;
             }
         }
+        let applied = if self.settings.applied_inputs {
+            for (i, v) in obs.applied.iter().enumerate() {
+                match v {
+                    Some(v) => {
+                        check_finite(APPLIED_INPUTS[i], k, *v)?;
+                        if *v < 0.0 {
+                            return Err(Error::input(
+                                "<indpensim observations>",
+                                format!(
+                                    "step {k} ({:.1} h), `{}`",
+                                    k as f64 * STEP_H,
+                                    APPLIED_INPUTS[i]
+                                ),
+                                "an applied input ≥ 0",
+                                v.to_string(),
+                            ));
+                        }
+                    }
+                    None => self.plan_fallbacks += 1,
+                }
+            }
+            obs.applied
+        } else {
+            [None; N_APPLIED]
+        };
         let ws: Vec<f64> = (0..self.members.len()).map(|_| self.rng.normal()).collect();
         let recipe = &self.recipe;
         let ok: Vec<bool> = self
@@ -613,6 +683,19 @@ impl Estimator {
                 u.fc = fc.max(1e-4);
                 u.fh = fh.max(1e-4);
                 u.fpaa = fpaa.max(0.0);
+                let [fs, foil, fg, pressure, discharge, fw] = applied;
+                for (slot, v) in [
+                    (&mut u.fs, fs),
+                    (&mut u.foil, foil),
+                    (&mut u.fg, fg),
+                    (&mut u.pressure, pressure),
+                    (&mut u.discharge, discharge),
+                    (&mut u.fw, fw),
+                ] {
+                    if let Some(v) = v {
+                        *slot = v;
+                    }
+                }
                 m.stepper.step(&u).is_ok()
             })
             .collect();
@@ -1001,5 +1084,121 @@ fn lab_predicted(i: usize, y: &State) -> f64 {
         LAB_PAA => y[ode::PAA],
         LAB_NH3 => y[ode::NH3],
         _ => y[ode::VISCOSITY],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lab0() -> LabSample {
+        LabSample {
+            time_h: 0.0,
+            values: [Some(0.5), None, Some(1.0), Some(1400.0), Some(1700.0), None],
+        }
+    }
+
+    fn reading(applied: [Option<f64>; N_APPLIED]) -> OnlineStep {
+        OnlineStep {
+            flows: [0.0, 10.0, 1e-4, 150.0, 5.0],
+            values: [297.5, 6.46, 14.8, 0.198, 0.08, 57_950.0, 62_400.0],
+            applied,
+        }
+    }
+
+    fn small(applied_inputs: bool) -> Settings {
+        Settings {
+            members: 4,
+            applied_inputs,
+            ..Settings::default()
+        }
+    }
+
+    /// Bit-for-bit member states after `n` steps.
+    fn states(e: &Estimator) -> Vec<Vec<u64>> {
+        e.members
+            .iter()
+            .map(|m| {
+                let mut v: Vec<u64> = m.stepper.y.iter().map(|x| x.to_bits()).collect();
+                v.push(m.stepper.kin.mux_max.to_bits());
+                v.push(m.z.to_bits());
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_member_follows_the_applied_aeration_not_the_plan() {
+        // The plan says 30 m³/h for the first 8 h; the plant applied 20.
+        let plan = Recipe::indpensim_default();
+        assert_eq!(plan.fg_m3_per_h.at(0.2), 30.0);
+        let mut applied_20 = plan.clone();
+        applied_20.fg_m3_per_h =
+            super::super::recipe::Profile::new(vec![(230.0, 20.0)], "Fg").unwrap();
+        let prior = Prior::default();
+        let mut with_applied = Estimator::new(&plan, &lab0(), &prior, &small(true)).unwrap();
+        let mut planned_20 = Estimator::new(&applied_20, &lab0(), &prior, &small(false)).unwrap();
+        let mut plan_only = Estimator::new(&plan, &lab0(), &prior, &small(false)).unwrap();
+        let mut fg = [None; N_APPLIED];
+        fg[2] = Some(20.0);
+        for _ in 0..3 {
+            with_applied.advance(&reading(fg)).unwrap();
+            planned_20.advance(&reading(fg)).unwrap();
+            plan_only.advance(&reading(fg)).unwrap();
+        }
+        // Stepped with 20 m³/h: the same members as a plan that said 20,
+        // bit for bit; not the members that ran the plan's 30.
+        assert_eq!(states(&with_applied), states(&planned_20));
+        assert_ne!(states(&with_applied), states(&plan_only));
+        // Less air, less O2 carried out in the off-gas balance: the first
+        // member's dissolved O2 differs from the plan-run member's.
+        let do2 = |e: &Estimator| e.members[0].stepper.y[ode::DO2];
+        assert!((do2(&with_applied) - do2(&plan_only)).abs() > 1e-6);
+        // The five inputs without a value ran the plan: counted.
+        assert_eq!(with_applied.plan_fallbacks(), 3 * 5);
+        assert_eq!(plan_only.plan_fallbacks(), 0);
+    }
+
+    #[test]
+    fn a_missing_applied_input_falls_back_to_the_plan_and_is_counted() {
+        let plan = Recipe::indpensim_default();
+        let prior = Prior::default();
+        let mut missing = Estimator::new(&plan, &lab0(), &prior, &small(true)).unwrap();
+        let mut given = Estimator::new(&plan, &lab0(), &prior, &small(true)).unwrap();
+        let mut plan_only = Estimator::new(&plan, &lab0(), &prior, &small(false)).unwrap();
+        for k in 1..=3 {
+            let t = k as f64 * STEP_H;
+            let at_plan = [
+                Some(plan.fs_l_per_h.at(t)),
+                Some(plan.foil_l_per_h.at(t)),
+                Some(plan.fg_m3_per_h.at(t)),
+                Some(plan.pressure_bar.at(t)),
+                Some(plan.discharge_l_per_h.at(t)),
+                Some(plan.fw_l_per_h.at(t)),
+            ];
+            missing.advance(&reading([None; N_APPLIED])).unwrap();
+            given.advance(&reading(at_plan)).unwrap();
+            plan_only.advance(&reading(at_plan)).unwrap();
+        }
+        assert_eq!(states(&missing), states(&plan_only));
+        assert_eq!(states(&given), states(&plan_only));
+        assert_eq!(missing.plan_fallbacks(), 3 * N_APPLIED);
+        assert_eq!(given.plan_fallbacks(), 0);
+    }
+
+    #[test]
+    fn a_negative_or_non_finite_applied_input_is_an_error_naming_it() {
+        let plan = Recipe::indpensim_default();
+        let mut e = Estimator::new(&plan, &lab0(), &Prior::default(), &small(true)).unwrap();
+        let mut bad = [None; N_APPLIED];
+        bad[3] = Some(-0.5);
+        let msg = e.advance(&reading(bad)).unwrap_err().to_string();
+        assert!(
+            msg.contains("pressure_bar") && msg.contains("-0.5"),
+            "{msg}"
+        );
+        bad[3] = Some(f64::NAN);
+        let msg = e.advance(&reading(bad)).unwrap_err().to_string();
+        assert!(msg.contains("pressure_bar"), "{msg}");
     }
 }
