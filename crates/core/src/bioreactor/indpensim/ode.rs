@@ -270,47 +270,128 @@ pub fn broth_density_g_per_l(y: &State) -> f64 {
     RHO_BROTH_BASE + y[P] + y[A0] + y[A1] + y[A3] + y[A4]
 }
 
-/// The powers in the right-hand side that depend on a step's inputs only
-/// (aeration, cooling and heating water), computed once per 0.2-h step
-/// instead of at every evaluation: 6 of the 10 `powf` the published model
-/// takes per evaluation (v_s^0.38, F_g^0.56, and two per coil for the
-/// cooling and heating coils). [`rhs_with`] combines them with the state in
-/// the same order of operations as before, so these are bit for bit the
-/// same. (Of the other 4, state-dependent, three are `exp`/`ln`/`sqrt` in
-/// [`rhs_with`]: equal to rounding, ~1e-15 relative.)
+/// What the right-hand side takes from a step's inputs and start time
+/// alone, computed once per 0.2-h step instead of at every evaluation
+/// (a member-step takes ~110 evaluations with Dopri5). Every field is the
+/// value the published expression gives, rearranged only where noted in
+/// [`rhs_with`]; the result equals the direct computation to rounding
+/// (~1e-15 relative).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepConstants {
     /// v_s^0.38, v_s the superficial gas velocity (as published: F_g in
     /// m³/min over the vessel's cross-section).
     v_s_pow: f64,
-    /// F_g^0.56 (F_g in m³/min) of the Michel–Miller gassed power.
-    fg_pow: f64,
-    /// Cooling coil: α₁/1000·F_c^(β+1) and α₁·(F_c/1000)^β/2.
-    coil_c: (f64, f64),
+    /// ln of the Michel–Miller gassed power per ρ_b^0.9: the published
+    /// 0.706·(P_u²·N·D³/F_g^0.56)^0.45 with the unaerated power
+    /// P_u = n_imp·N_p·ρ_b·N³·D⁵ is exp(0.9·ln ρ_b + this).
+    ln_p_g0: f64,
+    /// Cooling coil: α₁/1000·F_c^(β+1), α₁·(F_c/1000)^β/2 and F_c/1000.
+    coil_c: (f64, f64, f64),
     /// Heating coil: the same for F_h.
-    coil_h: (f64, f64),
+    coil_h: (f64, f64, f64),
+    /// 1/(1 + head pressure), bar⁻¹.
+    inv_p_top: f64,
+    /// O₂ of the inlet air (with its disturbance) over Henry's constant.
+    o2_per_henry: f64,
+    /// The weight balance's inflows but evaporation and PAA, kg/h:
+    /// F_s·ρ_feed/1000 + ρ_oil/1000·F_oil + F_b + F_a + F_w − discharge,
+    /// and the PAA feed's F_paa·ρ_paa/1000 (the published sum's terms, in
+    /// its order: bit for bit the same).
+    weight_fed: f64,
+    paa_weight_fed: f64,
+    /// Substrate fed, g/h: F_s·c_s + F_oil·c_oil.
+    substrate_fed: f64,
+    /// Air expansion power per K per unit of ln(p_bottom/p_top): the
+    /// published v_s·R·T·V_m/(22.4·h_b) with V_m/h_b = πr²/(1 − ε)
+    /// (both are the broth volume over the liquid height).
+    p_air_per_k: f64,
+    /// Heat of the sugar feed and of the water feed per K below their
+    /// inlet temperatures (published: F·ρ·c_p·(T_in − T)/1000).
+    heat_feed_per_k: f64,
+    heat_water_per_k: f64,
+    /// Step start, h, and the two time-only viscosity sigmoids' exponentials
+    /// there, e^{−k₁(t₀−t₁)} and e^{−k₂(t₀−t₂)}.
+    t0_h: f64,
+    sig_e1: f64,
+    sig_e2: f64,
 }
 
 /// ln(0.01) = ln(μ/100) while the viscosity is at its floor (1 cP): the
 /// value `(0.01f64).ln()` gives (a test checks it bit for bit).
 const LN_VIS_FLOOR: f64 = -4.605_170_185_988_091;
 
+/// The viscosity sigmoids' exponentials are carried from the step start
+/// over at most this span, h (a 0.2-h step integrates to at most 0.205 h).
+const SIGMOID_SPAN_H: f64 = 0.25;
+
+/// e^δ for |δ| ≤ k₁·[`SIGMOID_SPAN_H`] = 2.5e-4 by its Taylor polynomial
+/// to δ⁴ (the remainder, δ⁵/120 ≤ 1e-20, is far below one ulp).
+#[inline]
+fn exp_small(d: f64) -> f64 {
+    1.0 + d * (1.0 + d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0))))
+}
+
 impl StepConstants {
-    /// The constants of step inputs `u`.
-    pub fn new(u: &StepInputs) -> StepConstants {
+    /// The constants of step inputs `u` for a step starting at `t0_h`.
+    pub fn new(u: &StepInputs, t0_h: f64) -> StepConstants {
+        let d = &u.dist;
         let fg = u.fg / 60.0;
         let v_s = fg / (PI * R_VESSEL * R_VESSEL);
         let coil = |flow: f64| {
             (
                 (ALPHA_1 / 1000.0) * flow.powf(BETA_T + 1.0),
                 (ALPHA_1 * (flow / 1000.0).powf(BETA_T)) / 2.0,
+                flow / 1000.0,
             )
         };
+        let n_rps = u.rpm / 60.0;
+        let d_imp = 2.0 * R_IMP;
+        // Unaerated power per unit broth density.
+        let p_u1 = N_IMP * POWER_NUMBER * n_rps.powi(3) * d_imp.powi(5);
+        let ln_p_g0 =
+            0.706f64.ln() + 0.45 * ((p_u1 * p_u1 * n_rps * d_imp.powi(3)) / fg.powf(0.56)).ln();
+        let c_s = C_S + d.c_s;
+        let rho_feed = c_s / 1000.0 * RHO_SUGAR + (1.0 - c_s / 1000.0) * RHO_WATER;
         StepConstants {
             v_s_pow: v_s.powf(KLA_A),
-            fg_pow: fg.powf(0.56),
+            ln_p_g0,
             coil_c: coil(u.fc),
             coil_h: coil(u.fh),
+            inv_p_top: 1.0 / (1.0 + u.pressure),
+            o2_per_henry: (O2_IN + d.o2_in) / HENRY_O2,
+            weight_fed: u.fs * rho_feed / 1000.0
+                + RHO_OIL / 1000.0 * u.foil
+                + u.fb
+                + u.fa
+                + u.fw.max(0.0)
+                + -u.discharge,
+            paa_weight_fed: u.fpaa * RHO_PAA / 1000.0,
+            substrate_fed: u.fs * c_s + u.foil * (C_OIL + d.c_oil),
+            p_air_per_k: fg * R_GAS / (22.4 * (1.0 - EPSILON)),
+            heat_feed_per_k: u.fs * rho_feed * C_PS / 1000.0,
+            heat_water_per_k: u.fw.max(0.0) * RHO_WATER * C_PW / 1000.0,
+            t0_h,
+            sig_e1: (-K1_VIS * (t0_h - T1_VIS)).exp(),
+            sig_e2: (-K2_VIS * (t0_h - T2_VIS)).exp(),
+        }
+    }
+
+    /// e^{−k₁(t−t₁)} and e^{−k₂(t−t₂)} at `t_h`: the step start's values
+    /// times e^{−k(t−t₀)} by [`exp_small`] within [`SIGMOID_SPAN_H`] of the
+    /// step start (equal to the direct `exp` to rounding), else `exp`.
+    #[inline]
+    fn sigmoid_exps(&self, t_h: f64) -> (f64, f64) {
+        let dt = t_h - self.t0_h;
+        if dt.abs() <= SIGMOID_SPAN_H {
+            (
+                self.sig_e1 * exp_small(-K1_VIS * dt),
+                self.sig_e2 * exp_small(-K2_VIS * dt),
+            )
+        } else {
+            (
+                (-K1_VIS * (t_h - T1_VIS)).exp(),
+                (-K2_VIS * (t_h - T2_VIS)).exp(),
+            )
         }
     }
 }
@@ -335,11 +416,30 @@ fn tanh(x: f64) -> f64 {
 
 /// dy/dt at time `t_h` for kinetics `k` and step inputs `u`.
 pub fn rhs(t_h: f64, y: &State, k: &Kinetics, u: &StepInputs, dy: &mut State) {
-    rhs_with(t_h, y, k, u, &StepConstants::new(u), dy);
+    rhs_with(t_h, y, k, u, &StepConstants::new(u, t_h), dy);
 }
 
-/// [`rhs`] with the step's constants `c` (= `StepConstants::new(u)`)
-/// computed by the caller.
+// Constant factors of `rhs_with`, folded at compile time: the published
+// divisions by constants become multiplications (equal to rounding).
+/// Liquid height per litre of broth, m/L: (1 − ε)/(1000·πr²).
+const H_B_PER_L: f64 = (1.0 - EPSILON) / (1000.0 * PI * R_VESSEL * R_VESSEL);
+/// Hydrostatic pressure per (g/L · m), bar.
+const BAR_PER_G_L_M: f64 = 9.81e-5;
+/// K_vac/(2Δr) and D_vac/Δr² of the vacuole population balance.
+const K_VAC_PER_2DR: f64 = K_VAC / (2.0 * DELTA_R);
+const D_VAC_PER_DR2: f64 = D_VAC / (DELTA_R * DELTA_R);
+/// 1/(gas hold-up volume per L of broth × the balance's unit factor).
+const GAS_PER_L: f64 = 1000.0 / (EPSILON * GAS_HOLDUP_FACTOR);
+
+/// [`rhs`] with the step's constants `c` (= `StepConstants::new(u, t0)`,
+/// t0 the step start) computed by the caller.
+///
+/// Written for speed (a filter update evaluates it ~22 000 times), equal
+/// to the published expressions to rounding: the divisions by the volume
+/// are multiplications by one reciprocal, divisions by constants are
+/// multiplications by folded constants, shared denominators are divided
+/// once, powers are `exp`/`ln`, and what depends on the step's inputs
+/// alone is in [`StepConstants`].
 #[allow(clippy::too_many_lines)]
 pub fn rhs_with(
     t_h: f64,
@@ -352,18 +452,15 @@ pub fn rhs_with(
     let d = &u.dist;
     let mu_p = k.mu_p + d.mu_p;
     let mux_max = k.mux_max + d.mu_x;
-    let c_s = C_S + d.c_s;
-    let c_oil = C_OIL + d.c_oil;
     let abc = ABC + d.abc;
     let paa_c = k.paa_c + d.paa;
     let t_cin = T_CIN + d.t_cin;
-    let o2_in = O2_IN + d.o2_in;
 
     let fs = u.fs;
     let fg = u.fg / 60.0;
     let fw = u.fw.max(0.0);
     let f_dis = -u.discharge;
-    let (fa, fb, fc, fh, fpaa, foil) = (u.fa, u.fb, u.fc, u.fh, u.fpaa, u.foil);
+    let (fa, fb, fpaa, foil) = (u.fa, u.fb, u.fpaa, u.foil);
     let step1 = super::H_ODE_H;
 
     let s = y[S];
@@ -372,22 +469,23 @@ pub fn rhs_with(
     let a3 = y[A3];
     let a4 = y[A4];
     let vol = y[V];
+    let inv_vol = 1.0 / vol;
+    let v_m = vol * 1e-3;
     let temp = y[T];
     let h_ion = y[H_ION];
     let total_x = a0 + a1 + a3 + a4;
     let rho_b = broth_density_g_per_l(y);
     let age = y[CULTURE_AGE] / total_x;
 
-    // Liquid height and log-mean pressure over the broth column.
-    let h_b = (vol / 1000.0) / (PI * R_VESSEL * R_VESSEL) * (1.0 - EPSILON);
-    let p_bottom = 1.0 + u.pressure + rho_b * h_b * 9.81e-5;
+    // Log-mean pressure over the broth column (liquid height h_b = V·H_B_PER_L).
     let p_top = 1.0 + u.pressure;
+    let p_bottom = p_top + rho_b * (vol * H_B_PER_L) * BAR_PER_G_L_M;
     // ln(p_bottom/p_top) = ln(1 + ρ g h / p_top): also the air expansion
     // power's logarithm below (published there as ln(1 + ρ·9.81·h/(p_top·1e5)),
     // the same number but for rounding, ~1e-16).
-    let ln_p_ratio = (p_bottom / p_top).ln();
+    let ln_p_ratio = (p_bottom * c.inv_p_top).ln();
     let p_total = (p_bottom - p_top) / ln_p_ratio;
-    let do_star = p_total * o2_in / HENRY_O2;
+    let do_star = p_total * c.o2_per_henry;
     // Viscosity below its 4 cP floor counts as 1 cP (published code).
     let viscosity = if y[VISCOSITY] <= 4.0 {
         1.0
@@ -396,9 +494,10 @@ pub fn rhs_with(
     };
 
     // Inhibition terms (all switched on, as in the reference batches).
-    let ph_inhib = 1.0 / (1.0 + h_ion / K1_PH + K2_PH / h_ion);
+    let ph_inhib = 1.0 / (1.0 + h_ion * (1.0 / K1_PH) + K2_PH / h_ion);
     let nh3_inhib = 0.5 * (1.0 - tanh(A_INHIB * (X_CRIT_N - y[NH3])));
-    let t_inhib = K_G * (-(E_G / (R_GAS * temp))).exp() - K_D * (-(E_D / (R_GAS * temp))).exp();
+    let inv_rt = 1.0 / (R_GAS * temp);
+    let t_inhib = K_G * (-E_G * inv_rt).exp() - K_D * (-E_D * inv_rt).exp();
     let co2_inhib = 0.5 * (1.0 + tanh(A_INHIB * (X_CRIT_CO2 - y[CO2_D] * 1000.0)));
     let do2_inhib_x = 0.5 * (1.0 - tanh(A_INHIB * (X_CRIT_DO2 * do_star - y[DO2])));
     let do2_inhib_p = 0.5 * (1.0 - tanh(A_INHIB * (P_CRIT_DO2 * do_star - y[DO2])));
@@ -408,9 +507,9 @@ pub fn rhs_with(
     let mu_h = (B_1 + B_2 * ph + B_3 * temp + B_4 * ph * ph + B_5 * temp * temp).exp();
 
     // Production window in the substrate concentration (Gaussian).
-    let p_inhib = 2.5
-        * P_STD_DEV
-        * (1.0 / (P_STD_DEV * SQRT_2PI) * (-0.5 * ((s - MEAN_P) / P_STD_DEV).powi(2)).exp());
+    let p_inhib = (2.5 * P_STD_DEV)
+        * (1.0 / (P_STD_DEV * SQRT_2PI)
+            * (-0.5 * ((s - MEAN_P) * (1.0 / P_STD_DEV)).powi(2)).exp());
     let inhib_x = ph_inhib * nh3_inhib * t_inhib * do2_inhib_x * co2_inhib * paa_inhib_x;
     let mu_a0 = RATIO_MU_E_MU_B * mux_max * inhib_x;
     let mu_e = mux_max * inhib_x;
@@ -420,8 +519,9 @@ pub fn rhs_with(
     let r_sb0 = Y_SX * r_b0;
     let r_e1 = mu_e * a0 * s / (K_E + s);
     let r_se1 = Y_SX * r_e1;
-    let r_d1 = MU_DIFF * a0 / (k_diff + s);
-    let r_m0 = M_S * a0 / (k_diff + s);
+    let a0_per_kd = a0 / (k_diff + s);
+    let r_d1 = MU_DIFF * a0_per_kd;
+    let r_m0 = M_S * a0_per_kd;
 
     // Vacuole volume: mean volume plus the 9 size classes.
     let mut v_2 = y[PHI0];
@@ -432,34 +532,34 @@ pub fn rhs_with(
     let rho_a1 = a1 / (a1 / RHO_A0 + v_2);
     let v_a1 = a1 / (2.0 * rho_a1) - v_2;
 
+    let inv_kv = 1.0 / (K_V + s);
     let production = mu_p * RHO_A0 * v_a1 * p_inhib * do2_inhib_p * paa_inhib_p;
     let r_p = production - mu_h * y[P];
-    let r_m1 = M_S * RHO_A0 * v_a1 * s / (K_V + s);
+    let r_m1 = M_S * RHO_A0 * v_a1 * s * inv_kv;
     let r_d4 = MU_A * a3;
 
     // Vacuole population balance (central differences in size).
-    let dn0 = (MU_V * v_a1 / (K_V + s)) * (SIX_OVER_PI * (R_0 + DELTA_0).powi(-3)) - K_VAC * y[N0];
+    let vacuolation = MU_V * v_a1 * inv_kv;
+    let dn0 = vacuolation * (SIX_OVER_PI * (R_0 + DELTA_0).powi(-3)) - K_VAC * y[N0];
     for n in (N0 + 1)..=(N0 + 9) {
-        dy[n] = -K_VAC * ((y[n + 1] - y[n - 1]) / (2.0 * DELTA_R))
-            + D_VAC * (y[n + 1] - 2.0 * y[n] + y[n - 1]) / (DELTA_R * DELTA_R);
+        dy[n] = -K_VAC_PER_2DR * (y[n + 1] - y[n - 1])
+            + D_VAC_PER_DR2 * (y[n + 1] - 2.0 * y[n] + y[n - 1]);
     }
     let r_k = R_0 + 8.0 * DELTA_R;
     let r_m = R_0 + 10.0 * DELTA_R;
     // The published model feeds the largest class with dn9/dt here.
-    let dnm = K_VAC * dy[N0 + 9] / (r_m - r_k) - MU_A * y[NM];
+    let dnm = (K_VAC / (r_m - r_k)) * dy[N0 + 9] - MU_A * y[NM];
     let n_k = y[N0 + 9];
-    let dphi0 = MU_V * v_a1 / (K_V + s) - K_VAC * y[N0] * (PI * (R_0 + DELTA_0).powi(3)) / 6.0;
+    let dphi0 = vacuolation - K_VAC * y[N0] * (PI * (R_0 + DELTA_0).powi(3) / 6.0);
 
     // Volume and weight.
-    let f_evp = vol * ALPHA_EVP * ((2.5 * (temp - T_ZERO) / (T_VAP - T_ZERO)).exp() - 1.0);
-    let rho_feed = c_s / 1000.0 * RHO_SUGAR + (1.0 - c_s / 1000.0) * RHO_WATER;
+    let f_evp = vol * ALPHA_EVP * (((2.5 / (T_VAP - T_ZERO)) * (temp - T_ZERO)).exp() - 1.0);
     // Oil is not counted in the broth volume (published model).
     let dilution = fs + fb + fa + fw - f_evp + fpaa;
-    let discharge_l = f_dis / (rho_b / 1000.0);
+    let discharge_l = f_dis * 1000.0 / rho_b;
     let dv = fs + fb + fa + fw + discharge_l - f_evp + fpaa;
-    let dwt = fs * rho_feed / 1000.0 + RHO_OIL / 1000.0 * foil + fb + fa + fw + f_dis - f_evp
-        + fpaa * RHO_PAA / 1000.0;
-    let dil = dilution / vol;
+    let dwt = c.weight_fed - f_evp + c.paa_weight_fed;
+    let dil = dilution * inv_vol;
 
     let degeneration = (PI * (r_k + r_m).powi(3) / 6.0) * RHO_D * K_VAC * n_k;
     let da0 = r_b0 - r_d1 - a0 * dil;
@@ -469,49 +569,40 @@ pub fn rhs_with(
     let dp = r_p - y[P] * dil;
     let x_1 = da0 + da1 + da3 + da4;
 
-    let q_rxn = (x_1 * Y_QX * vol * Y_O2_X / 1000.0 + dp * Y_QX * vol * Y_O2_P / 1000.0).max(0.0);
+    let q_rxn = ((x_1 * (Y_QX * Y_O2_X / 1000.0) + dp * (Y_QX * Y_O2_P / 1000.0)) * vol).max(0.0);
 
-    // Gassed power (Michel–Miller) and the air expansion power.
-    let n_rps = u.rpm / 60.0;
-    let d_imp = 2.0 * R_IMP;
-    let unaerated = N_IMP * POWER_NUMBER * rho_b * n_rps.powi(3) * d_imp.powi(5);
-    let p_g = 0.706 * ((unaerated * unaerated * n_rps * d_imp.powi(3)) / c.fg_pow).powf(0.45);
-    let p_n = p_g / unaerated;
-    let variable_power =
-        (N_IMP * POWER_NUMBER * rho_b * n_rps.powi(3) * d_imp.powi(5) * p_n) / 1000.0;
+    // Gassed power (Michel–Miller), 0.706·(P_u²·N·D³/F_g^0.56)^0.45 with the
+    // unaerated power P_u ∝ ρ_b: exp(0.9·ln ρ_b + ln_p_g0). The published
+    // variable power N_imp·N_p·ρ_b·N³·D⁵·(P_g/P_u)/1000 is P_g/1000.
+    let p_g = (0.9 * rho_b.ln() + c.ln_p_g0).exp();
+    let variable_power = p_g * 1e-3;
 
-    dy[S] = -r_se1 - r_sb0 - r_m0 - r_m1 - Y_SP * production + fs * c_s / vol + foil * c_oil / vol
-        - s * dil;
+    dy[S] = -r_se1 - r_sb0 - r_m0 - r_m1 - Y_SP * production + c.substrate_fed * inv_vol - s * dil;
 
     // Oxygen transfer.
-    let v_s = fg / (PI * R_VESSEL * R_VESSEL);
-    let v_m = vol / 1000.0;
-    let p_air = (v_s * R_GAS * temp * v_m / (22.4 * h_b)) * ln_p_ratio;
+    let p_air = c.p_air_per_k * temp * ln_p_ratio;
     let p_t1 = variable_power + p_air;
-    let vis_scaled = viscosity / 100.0;
-    let oil_f = foil / vol;
-    // (P/V)^b · (μ/100)^c as one exp(b·ln(P/V) + c·ln(μ/100)) (two `powf`
-    // became two `ln` and one `exp`; below the 4 cP floor ln(μ/100) is the
-    // step constant ln 0.01), and oil^0.25 as √√oil: the same numbers to
-    // ~1e-15 relative (rounding), cheaper than `powf`.
+    let oil_f = foil * inv_vol;
+    // (P/V)^b · (μ/100)^c as one exp(b·ln(P/V) + c·ln(μ/100)) (below the
+    // 4 cP floor ln(μ/100) is the constant ln 0.01), and oil^0.25 as √√oil.
     let ln_vis = if y[VISCOSITY] <= 4.0 {
         LN_VIS_FLOOR
     } else {
-        vis_scaled.ln()
+        (viscosity * 0.01).ln()
     };
     let kla = k.alpha_kla
-        * (c.v_s_pow * (KLA_B * (p_t1 / v_m).ln() + KLA_C * ln_vis).exp())
+        * (c.v_s_pow * (KLA_B * (p_t1 * 1000.0 * inv_vol).ln() + KLA_C * ln_vis).exp())
         * (1.0 - oil_f.sqrt().sqrt());
     let our = -x_1 * Y_O2_X - M_O2_X * total_x - dp * Y_O2_P;
     let otr = kla * (do_star - y[DO2]);
     dy[DO2] = our + otr - y[DO2] * dil;
 
     // Off-gas O2 balance (N2 as inert tie element).
-    let vg = EPSILON * v_m;
+    let inv_gas = GAS_PER_L * inv_vol;
+    let o2_in = O2_IN + d.o2_in;
     let qfg_in = QFG_O2 * fg;
-    let qfg_out = fg * (N2_IN / (1.0 - y[O2_OFFGAS] - y[CO2_OFFGAS] / 100.0)) * QFG_O2;
-    dy[O2_OFFGAS] =
-        (qfg_in * o2_in - qfg_out * y[O2_OFFGAS] - 0.06 * otr * v_m) / (vg * GAS_HOLDUP_FACTOR);
+    let qfg_out = fg * (N2_IN / (1.0 - y[O2_OFFGAS] - y[CO2_OFFGAS] * 0.01)) * QFG_O2;
+    dy[O2_OFFGAS] = (qfg_in * o2_in - qfg_out * y[O2_OFFGAS] - 0.06 * otr * v_m) * inv_gas;
 
     dy[P] = dp;
     dy[V] = dv;
@@ -538,28 +629,24 @@ pub fn rhs_with(
     }
 
     // Heat balance: feeds, evaporation, reaction, power, coil, jacket loss.
-    let coil = |flow: f64, (a, b): (f64, f64), t_in: f64| {
-        a * ((temp - t_in) / (flow / 1000.0 + b * rho_b * C_PS))
+    let coil = |(a, b, flow_m3): (f64, f64, f64), t_in: f64| {
+        a * ((temp - t_in) / (flow_m3 + b * rho_b * C_PS))
     };
     let q_con = U_JACKET * A_C * (temp - T_AIR);
-    let dq = fs * rho_feed * C_PS * (T_FEED - temp) / 1000.0
-        + fw * RHO_WATER * C_PW * (T_WATER - temp) / 1000.0
-        - f_evp * rho_b * C_PW / 1000.0
-        - DH_EVAP * f_evp * RHO_WATER / 1000.0
+    let dq = c.heat_feed_per_k * (T_FEED - temp) + c.heat_water_per_k * (T_WATER - temp)
+        - f_evp * rho_b * (C_PW / 1000.0)
+        - f_evp * (DH_EVAP * RHO_WATER / 1000.0)
         + q_rxn
         + p_t1
-        - coil(fc, c.coil_c, t_cin)
-        - coil(fh, c.coil_h, T_HOT)
+        - coil(c.coil_c, t_cin)
+        - coil(c.coil_h, T_HOT)
         - q_con;
-    dy[T] = dq / ((vol / 1000.0) * C_PW * rho_b);
+    dy[T] = dq / (v_m * C_PW * rho_b);
     dy[Q] = dq;
 
     // Viscosity: grows with the growing region, two sigmoids in time.
-    dy[VISCOSITY] = 3.0
-        * a0.cbrt()
-        * (1.0 / (1.0 + (-K1_VIS * (t_h - T1_VIS)).exp()))
-        * (1.0 / (1.0 + (-K2_VIS * (t_h - T2_VIS)).exp()))
-        - K3_VIS * fw;
+    let (e1, e2) = c.sigmoid_exps(t_h);
+    dy[VISCOSITY] = 3.0 * a0.cbrt() / ((1.0 + e1) * (1.0 + e2)) - K3_VIS * fw;
     dy[CULTURE_AGE] = total_x;
     dy[A0] = da0;
     dy[A1] = da1;
@@ -571,17 +658,17 @@ pub fn rhs_with(
 
     // CO2: off-gas balance and dissolved CO2.
     let cer = (a0 + a1) * Q_CO2 * vol;
-    dy[CO2_OFFGAS] =
-        (QFG_CO2 * fg * CO2_IN + cer - QFG_CO2 * fg * y[CO2_OFFGAS]) / (vg * GAS_HOLDUP_FACTOR);
-    let henry_co2 = (11.25 - 395.9 / (temp - 175.9)).exp() / 4400.0;
-    let c_star_co2 = p_total * y[CO2_OFFGAS] / henry_co2;
+    dy[CO2_OFFGAS] = (QFG_CO2 * fg * CO2_IN + cer - QFG_CO2 * fg * y[CO2_OFFGAS]) * inv_gas;
+    // Henry's constant exp(11.25 − 395.9/(T − 175.9))/4400 as its reciprocal.
+    let inv_henry_co2 = 4400.0 * (395.9 / (temp - 175.9) - 11.25).exp();
+    let c_star_co2 = p_total * y[CO2_OFFGAS] * inv_henry_co2;
     dy[CO2_D] = kla * DELTA_C_0 * (c_star_co2 - y[CO2_D]) - y[CO2_D] * dil;
 
-    dy[PAA] = fpaa * paa_c / vol - Y_PAA_P * dp - Y_PAA_X * x_1 - M_PAA * y[P] - y[PAA] * dil;
+    dy[PAA] = fpaa * paa_c * inv_vol - Y_PAA_P * dp - Y_PAA_X * x_1 - M_PAA * y[P] - y[PAA] * dil;
     let n_growth = (-r_b0 - r_e1 - r_d1 - r_d4) * Y_NX;
-    dy[NH3] = u.nh3_shots * N_CONC_SHOT / vol + n_growth - dp * Y_NP - M_N * total_x
-        + k.n_conc_paa * fpaa / vol
-        + N_CONC_OIL * foil / vol
+    dy[NH3] = u.nh3_shots * N_CONC_SHOT * inv_vol + n_growth - dp * Y_NP - M_N * total_x
+        + k.n_conc_paa * fpaa * inv_vol
+        + N_CONC_OIL * foil * inv_vol
         - y[NH3] * dil;
     dy[MU_P_INT] = mu_p;
     dy[MU_X_INT] = mu_e;
@@ -610,8 +697,84 @@ pub fn cer(fg: f64, co2_pct: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{LN_VIS_FLOOR, tanh};
+    use super::{
+        Kinetics, LN_VIS_FLOOR, State, StepConstants, StepInputs, VISCOSITY, rhs_with, tanh,
+    };
     use crate::random::SplitMix64;
+
+    /// The viscosity sigmoids carried from the step start (Taylor factor)
+    /// equal the direct exponentials to rounding anywhere in a step, and
+    /// beyond the carried span the direct ones are used.
+    #[test]
+    fn viscosity_sigmoids_from_the_step_start_match_the_direct_ones() {
+        let mut y = State::zeros();
+        let init = [
+            0.002, 12.0, 0.19, 10.0, 80_000.0, 85_000.0, 3.2e-7, 298.0, 1e5, 60.0, 2000.0, 4.0,
+            12.0, 8.0, 1.0,
+        ];
+        for (i, v) in init.iter().enumerate() {
+            y[i] = *v;
+        }
+        for i in 15..26 {
+            y[i] = 1e4 * (i as f64 - 14.0);
+        }
+        y[26] = 0.01;
+        y[27] = 2.0;
+        y[28] = 0.8;
+        y[29] = 1000.0;
+        y[30] = 1500.0;
+        let k = Kinetics {
+            mu_p: 0.041,
+            mux_max: 0.41,
+            alpha_kla: 85.0,
+            n_conc_paa: 150_000.0,
+            paa_c: 530_000.0,
+        };
+        let u = StepInputs {
+            fs: 80.0,
+            foil: 25.0,
+            fg: 60.0,
+            rpm: 100.0,
+            fc: 100.0,
+            fh: 1.0,
+            fb: 1.0,
+            fa: 0.1,
+            fw: 10.0,
+            pressure: 0.9,
+            fpaa: 5.0,
+            ..StepInputs::default()
+        };
+        for t0 in [0.0, 23.0, 115.0, 229.8] {
+            let carried = StepConstants::new(&u, t0);
+            for dt in [0.0, 0.001, 0.1, 0.2, 0.205, 0.25] {
+                let t = t0 + dt;
+                let (mut a, mut b) = (State::zeros(), State::zeros());
+                rhs_with(t, &y, &k, &u, &carried, &mut a);
+                rhs_with(t, &y, &k, &u, &StepConstants::new(&u, t), &mut b);
+                for i in 0..a.len() {
+                    let tol = if i == VISCOSITY { 1e-14 } else { 0.0 };
+                    assert!(
+                        (a[i] - b[i]).abs() <= tol * b[i].abs(),
+                        "state {i} at t0 {t0} + {dt}: {} vs {}",
+                        a[i],
+                        b[i]
+                    );
+                }
+            }
+            // Beyond the carried span: the direct exponentials.
+            let (mut a, mut b) = (State::zeros(), State::zeros());
+            rhs_with(t0 + 1.0, &y, &k, &u, &carried, &mut a);
+            rhs_with(
+                t0 + 1.0,
+                &y,
+                &k,
+                &u,
+                &StepConstants::new(&u, t0 + 1.0),
+                &mut b,
+            );
+            assert_eq!(a[VISCOSITY].to_bits(), b[VISCOSITY].to_bits());
+        }
+    }
 
     /// The constant is the logarithm the RHS took before it was hoisted.
     #[test]
