@@ -943,6 +943,27 @@ impl Estimator {
         out
     }
 
+    /// Member `j`'s stepper (state, kinetic parameters in force, controller
+    /// records) and its disturbance state z. Read-only; for diagnosis
+    /// against a generator's truth (`crates/ml/examples/indpensim_diagnose.rs`).
+    pub fn member(&self, j: usize) -> (&Stepper, f64) {
+        let m = &self.members[j];
+        (&m.stepper, m.z)
+    }
+
+    /// A copy of the filter in which `edit(j, stepper, z)` has changed each
+    /// member `j`; `self` is unchanged. For diagnosis only: a forecast of
+    /// the copy ([`Estimator::forecast_members`]) runs the same machinery
+    /// from members with part of their state swapped (e.g. for the
+    /// generator's truth).
+    pub fn edited(&self, mut edit: impl FnMut(usize, &mut Stepper, &mut f64)) -> Estimator {
+        let mut out = self.clone();
+        for (j, m) in out.members.iter_mut().enumerate() {
+            edit(j, &mut m.stepper, &mut m.z);
+        }
+        out
+    }
+
     /// Ensemble mean and SD of the current penicillin concentration, g/L.
     pub fn penicillin_now(&self) -> (f64, f64) {
         let v: Vec<f64> = self.members.iter().map(|m| m.stepper.y[ode::P]).collect();
@@ -1184,6 +1205,28 @@ mod tests {
         assert_eq!(states(&given), states(&plan_only));
         assert_eq!(missing.plan_fallbacks(), 3 * N_APPLIED);
         assert_eq!(given.plan_fallbacks(), 0);
+    }
+
+    #[test]
+    fn an_edited_copy_changes_only_the_copy() {
+        let plan = Recipe::indpensim_default();
+        let mut e = Estimator::new(&plan, &lab0(), &Prior::default(), &small(false)).unwrap();
+        for _ in 0..3 {
+            e.advance(&reading([None; N_APPLIED])).unwrap();
+        }
+        let before = states(&e);
+        let same = e.edited(|_, _, _| {});
+        assert_eq!(states(&same), before);
+        let moved = e.edited(|j, s, z| {
+            s.y[ode::P] = 1.0 + j as f64;
+            *z = 0.5;
+        });
+        assert_eq!(states(&e), before);
+        for j in 0..e.members() {
+            assert_eq!(moved.member(j).0.y[ode::P], 1.0 + j as f64);
+            assert_eq!(moved.member(j).1, 0.5);
+            assert_eq!(e.member(j).0.y[ode::P], e.members[j].stepper.y[ode::P]);
+        }
     }
 
     #[test]
