@@ -324,8 +324,15 @@ const LN_VIS_FLOOR: f64 = -4.605_170_185_988_091;
 /// over at most this span, h (a 0.2-h step integrates to at most 0.205 h).
 const SIGMOID_SPAN_H: f64 = 0.25;
 
-/// e^δ for |δ| ≤ k₁·[`SIGMOID_SPAN_H`] = 2.5e-4 by its Taylor polynomial
-/// to δ⁴ (the remainder, δ⁵/120 ≤ 1e-20, is far below one ulp).
+/// e^δ by its Taylor polynomial to δ⁴, used for |δ| ≤ k₁·[`SIGMOID_SPAN_H`]
+/// = 2.5e-4 (δ = −k·(t − t₀), either sign). There the truncation error,
+/// the Lagrange remainder δ⁵/120·e^ξ ≤ 1e-20, is far below one ulp of the
+/// result; the δ⁴ term itself is ≤ 1.7e-16, so at this span a cubic
+/// would also be within about one ulp: the δ⁴ term is margin (the
+/// polynomial stays within one ulp of e^δ up to |δ| ≈ 1e-3). The sigmoid
+/// test at the step's own δ cannot see a missing term;
+/// `exp_small_is_the_fourth_order_taylor_polynomial` checks every order at
+/// δ = ±0.05 and ±0.1, where the error must be the δ⁵ remainder.
 #[inline]
 fn exp_small(d: f64) -> f64 {
     1.0 + d * (1.0 + d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0))))
@@ -703,7 +710,8 @@ mod tests {
     use super::published::published_rhs;
     use super::{DO2, H_ION, N_STATES, V};
     use super::{
-        Kinetics, LN_VIS_FLOOR, State, StepConstants, StepInputs, VISCOSITY, rhs_with, tanh,
+        Kinetics, LN_VIS_FLOOR, State, StepConstants, StepInputs, VISCOSITY, exp_small, rhs_with,
+        tanh,
     };
     use crate::random::SplitMix64;
 
@@ -874,7 +882,10 @@ mod tests {
 
     /// The viscosity sigmoids carried from the step start (Taylor factor)
     /// equal the direct exponentials to rounding anywhere in a step, and
-    /// beyond the carried span the direct ones are used.
+    /// beyond the carried span the direct ones are used. This checks the
+    /// wiring (rates, sign, span); at these δ ≤ 2.5e-4 it cannot see the
+    /// polynomial's δ⁴ term, which `exp_small_is_the_fourth_order_taylor_polynomial`
+    /// checks.
     #[test]
     fn viscosity_sigmoids_from_the_step_start_match_the_direct_ones() {
         let mut y = State::zeros();
@@ -943,6 +954,58 @@ mod tests {
                 &mut b,
             );
             assert_eq!(a[VISCOSITY].to_bits(), b[VISCOSITY].to_bits());
+        }
+    }
+
+    /// `exp_small` against `exp` at δ large enough to show each order: the
+    /// error must lie within the Lagrange bounds of the δ⁵ remainder,
+    /// |δ|⁵/120·e^{min(0,δ)} to |δ|⁵/120·e^{max(0,δ)} (2.6e-9 at δ = 0.05,
+    /// 8.3e-8 at 0.1): a missing or wrong δ⁴ term (error ~δ⁴/24, 20/|δ|
+    /// times larger) or a lower order fails, as would a term too many
+    /// (error ~δ⁶). Negative δ (t before the step start) included. At the
+    /// carried span's own |δ| ≤ 2.5e-4 it is within one ulp of `exp`.
+    #[test]
+    fn exp_small_is_the_fourth_order_taylor_polynomial() {
+        for d in [0.05f64, 0.1, -0.05, -0.1] {
+            let err = (exp_small(d) - d.exp()).abs();
+            let r5 = d.abs().powi(5) / 120.0;
+            let (lo, hi) = (r5 * d.min(0.0).exp(), r5 * d.max(0.0).exp());
+            assert!(
+                err >= lo - 1e-16 && err <= hi + 1e-16,
+                "delta {d}: |exp_small - exp| = {err:e}, remainder bounds [{lo:e}, {hi:e}]"
+            );
+        }
+        // A cubic fails the same bounds (the check above can tell).
+        let cubic = |d: f64| 1.0 + d * (1.0 + d * (0.5 + d * (1.0 / 6.0)));
+        assert!((cubic(0.05) - 0.05f64.exp()).abs() > 10.0 * 0.05f64.powi(5) / 120.0);
+        for d in [2.5e-4f64, -2.5e-4, 1e-4, -1e-7, 0.0] {
+            assert!(
+                ulps(exp_small(d), d.exp()) <= 1,
+                "delta {d:e}: {:e} vs {:e}",
+                exp_small(d),
+                d.exp()
+            );
+        }
+    }
+
+    /// Evaluations before the step start (negative dt, as a rejected or
+    /// backward stage could ask) carry the sigmoids as well as after it.
+    #[test]
+    fn viscosity_sigmoids_before_the_step_start_match_the_direct_ones() {
+        for t0 in [0.0, 23.0, 115.0, 229.8] {
+            let c = StepConstants::new(&StepInputs::default(), t0);
+            for dt in [-0.25, -0.2, -0.1, -0.001] {
+                let t: f64 = t0 + dt;
+                let (e1, e2) = c.sigmoid_exps(t);
+                let direct = (
+                    (-super::K1_VIS * (t - super::T1_VIS)).exp(),
+                    (-super::K2_VIS * (t - super::T2_VIS)).exp(),
+                );
+                assert!(
+                    ulps(e1, direct.0) <= 2 && ulps(e2, direct.1) <= 2,
+                    "t0 {t0} dt {dt}"
+                );
+            }
         }
     }
 
