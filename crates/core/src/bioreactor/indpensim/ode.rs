@@ -581,7 +581,10 @@ pub fn rhs_with(
     // Gassed power (Michel–Miller), 0.706·(P_u²·N·D³/F_g^0.56)^0.45 with the
     // unaerated power P_u ∝ ρ_b: exp(0.9·ln ρ_b + ln_p_g0). The published
     // variable power N_imp·N_p·ρ_b·N³·D⁵·(P_g/P_u)/1000 is P_g/1000.
-    let p_g = (0.9 * rho_b.ln() + c.ln_p_g0).exp();
+    // |ρ_b|: the published form squares P_u, so a negative density (a
+    // trial stage can produce one) gives the same positive power there; at
+    // rpm = 0, ln_p_g0 = −∞ and the power is its limit 0 (published: 0/0).
+    let p_g = (0.9 * rho_b.abs().ln() + c.ln_p_g0).exp();
     let variable_power = p_g * 1e-3;
 
     dy[S] = -r_se1 - r_sb0 - r_m0 - r_m1 - Y_SP * production + c.substrate_fed * inv_vol - s * dil;
@@ -880,14 +883,8 @@ mod tests {
         }
     }
 
-    /// The viscosity sigmoids carried from the step start (Taylor factor)
-    /// equal the direct exponentials to rounding anywhere in a step, and
-    /// beyond the carried span the direct ones are used. This checks the
-    /// wiring (rates, sign, span); at these δ ≤ 2.5e-4 it cannot see the
-    /// polynomial's δ⁴ term, which `exp_small_is_the_fourth_order_taylor_polynomial`
-    /// checks.
-    #[test]
-    fn viscosity_sigmoids_from_the_step_start_match_the_direct_ones() {
+    /// A mid-batch state, nominal kinetics and typical step inputs.
+    fn nominal_case() -> (State, Kinetics, StepInputs) {
         let mut y = State::zeros();
         let init = [
             0.002, 12.0, 0.19, 10.0, 80_000.0, 85_000.0, 3.2e-7, 298.0, 1e5, 60.0, 2000.0, 4.0,
@@ -925,6 +922,70 @@ mod tests {
             fpaa: 5.0,
             ..StepInputs::default()
         };
+        (y, k, u)
+    }
+
+    /// The power and gas-transfer derivatives of `got` against `want` to
+    /// 1e-12 relative to the larger of the derivative and its balance's
+    /// term magnitudes.
+    fn assert_power_terms_match(got: &State, want: &State, terms: &State, what: &str) {
+        for j in [DO2, super::O2_OFFGAS, super::T, super::Q, super::CO2_D] {
+            let scale = want[j].abs().max(terms[j]);
+            assert!(
+                (got[j] - want[j]).abs() <= 1e-12 * scale,
+                "{what}, state {j}: {:e} vs {:e}",
+                got[j],
+                want[j]
+            );
+        }
+    }
+
+    /// A trial stage can put the broth density ρ_b below zero. The gassed
+    /// power is published as 0.706·(P_u²·N·D³/F_g^0.56)^0.45 with
+    /// P_u ∝ ρ_b, i.e. ∝ |ρ_b|^0.9: finite, and equal to the published value.
+    #[test]
+    fn gassed_power_at_negative_broth_density_is_the_published_number() {
+        let (mut y, k, u) = nominal_case();
+        y[super::A1] = -(super::broth_density_g_per_l(&y) - y[super::A1]) - 100.0;
+        assert!((super::broth_density_g_per_l(&y) + 100.0).abs() < 1e-9);
+        let (want, extra) = published_rhs(0.1, &y, &k, &u);
+        let mut got = State::zeros();
+        rhs_with(0.1, &y, &k, &u, &StepConstants::new(&u, 0.0), &mut got);
+        assert!(want.iter().all(|v| v.is_finite()), "published {want:?}");
+        assert!(got.iter().all(|v| v.is_finite()), "rhs_with {got:?}");
+        assert_power_terms_match(&got, &want, &extra.term_scale, "rho_b = -100 g/L");
+    }
+
+    /// At rpm = 0 the published expression is 0/0 (P_g/P_u with both 0) and
+    /// gives NaN; the gassed power's limit as N → 0 is 0, which `rhs_with`
+    /// returns: equal to the published value at 1e-30 rpm.
+    #[test]
+    fn gassed_power_at_zero_rpm_is_the_limit_zero() {
+        let (y, k, mut u) = nominal_case();
+        u.rpm = 0.0;
+        let (at_zero, _) = published_rhs(0.1, &y, &k, &u);
+        assert!(
+            at_zero[super::T].is_nan(),
+            "the published form is 0/0 at rpm 0"
+        );
+        let mut got = State::zeros();
+        rhs_with(0.1, &y, &k, &u, &StepConstants::new(&u, 0.0), &mut got);
+        assert!(got.iter().all(|v| v.is_finite()), "rhs_with {got:?}");
+        u.rpm = 1e-30;
+        let (want, extra) = published_rhs(0.1, &y, &k, &u);
+        assert!(want.iter().all(|v| v.is_finite()));
+        assert_power_terms_match(&got, &want, &extra.term_scale, "rpm 0");
+    }
+
+    /// The viscosity sigmoids carried from the step start (Taylor factor)
+    /// equal the direct exponentials to rounding anywhere in a step, and
+    /// beyond the carried span the direct ones are used. This checks the
+    /// wiring (rates, sign, span); at these δ ≤ 2.5e-4 it cannot see the
+    /// polynomial's δ⁴ term, which `exp_small_is_the_fourth_order_taylor_polynomial`
+    /// checks.
+    #[test]
+    fn viscosity_sigmoids_from_the_step_start_match_the_direct_ones() {
+        let (y, k, u) = nominal_case();
         for t0 in [0.0, 23.0, 115.0, 229.8] {
             let carried = StepConstants::new(&u, t0);
             for dt in [0.0, 0.001, 0.1, 0.2, 0.205, 0.25] {
