@@ -314,6 +314,10 @@ pub struct StepConstants {
     t0_h: f64,
     sig_e1: f64,
     sig_e2: f64,
+    /// The step inputs these constants were computed from: [`rhs_with`]
+    /// reads the inputs from here, so constants of one step cannot be
+    /// paired with another step's inputs.
+    u: StepInputs,
 }
 
 /// ln(0.01) = ln(μ/100) while the viscosity is at its floor (1 cP): the
@@ -380,7 +384,13 @@ impl StepConstants {
             t0_h,
             sig_e1: (-K1_VIS * (t0_h - T1_VIS)).exp(),
             sig_e2: (-K2_VIS * (t0_h - T2_VIS)).exp(),
+            u: *u,
         }
+    }
+
+    /// The step inputs the constants were computed from.
+    pub fn inputs(&self) -> &StepInputs {
+        &self.u
     }
 
     /// e^{−k₁(t−t₁)} and e^{−k₂(t−t₂)} at `t_h`: the step start's values
@@ -423,7 +433,7 @@ fn tanh(x: f64) -> f64 {
 
 /// dy/dt at time `t_h` for kinetics `k` and step inputs `u`.
 pub fn rhs(t_h: f64, y: &State, k: &Kinetics, u: &StepInputs, dy: &mut State) {
-    rhs_with(t_h, y, k, u, &StepConstants::new(u, t_h), dy);
+    rhs_with(t_h, y, k, &StepConstants::new(u, t_h), dy);
 }
 
 // Constant factors of `rhs_with`, folded at compile time: the published
@@ -439,7 +449,8 @@ const D_VAC_PER_DR2: f64 = D_VAC / (DELTA_R * DELTA_R);
 const GAS_PER_L: f64 = 1000.0 / (EPSILON * GAS_HOLDUP_FACTOR);
 
 /// [`rhs`] with the step's constants `c` (= `StepConstants::new(u, t0)`,
-/// t0 the step start) computed by the caller.
+/// t0 the step start) computed by the caller; the step inputs `u` are the
+/// ones `c` was built from ([`StepConstants::inputs`]).
 ///
 /// Written for speed (a filter update evaluates it ~22 000 times), equal
 /// to the published expressions to rounding: the divisions by the volume
@@ -448,14 +459,8 @@ const GAS_PER_L: f64 = 1000.0 / (EPSILON * GAS_HOLDUP_FACTOR);
 /// once, powers are `exp`/`ln`, and what depends on the step's inputs
 /// alone is in [`StepConstants`].
 #[allow(clippy::too_many_lines)]
-pub fn rhs_with(
-    t_h: f64,
-    y: &State,
-    k: &Kinetics,
-    u: &StepInputs,
-    c: &StepConstants,
-    dy: &mut State,
-) {
+pub fn rhs_with(t_h: f64, y: &State, k: &Kinetics, c: &StepConstants, dy: &mut State) {
+    let u = &c.u;
     let d = &u.dist;
     let mu_p = k.mu_p + d.mu_p;
     let mux_max = k.mux_max + d.mu_x;
@@ -840,7 +845,7 @@ mod tests {
             let (t0, t, y, k, u) = random_case(&mut r, i);
             let (want, extra) = published_rhs(t, &y, &k, &u);
             let mut got = State::zeros();
-            rhs_with(t, &y, &k, &u, &StepConstants::new(&u, t0), &mut got);
+            rhs_with(t, &y, &k, &StepConstants::new(&u, t0), &mut got);
             let ph = -y[H_ION].log10();
             let do2 = y[DO2];
             for (n, hit) in [
@@ -950,7 +955,7 @@ mod tests {
         assert!((super::broth_density_g_per_l(&y) + 100.0).abs() < 1e-9);
         let (want, extra) = published_rhs(0.1, &y, &k, &u);
         let mut got = State::zeros();
-        rhs_with(0.1, &y, &k, &u, &StepConstants::new(&u, 0.0), &mut got);
+        rhs_with(0.1, &y, &k, &StepConstants::new(&u, 0.0), &mut got);
         assert!(want.iter().all(|v| v.is_finite()), "published {want:?}");
         assert!(got.iter().all(|v| v.is_finite()), "rhs_with {got:?}");
         assert_power_terms_match(&got, &want, &extra.term_scale, "rho_b = -100 g/L");
@@ -969,7 +974,7 @@ mod tests {
             "the published form is 0/0 at rpm 0"
         );
         let mut got = State::zeros();
-        rhs_with(0.1, &y, &k, &u, &StepConstants::new(&u, 0.0), &mut got);
+        rhs_with(0.1, &y, &k, &StepConstants::new(&u, 0.0), &mut got);
         assert!(got.iter().all(|v| v.is_finite()), "rhs_with {got:?}");
         u.rpm = 1e-30;
         let (want, extra) = published_rhs(0.1, &y, &k, &u);
@@ -991,8 +996,8 @@ mod tests {
             for dt in [0.0, 0.001, 0.1, 0.2, 0.205, 0.25] {
                 let t = t0 + dt;
                 let (mut a, mut b) = (State::zeros(), State::zeros());
-                rhs_with(t, &y, &k, &u, &carried, &mut a);
-                rhs_with(t, &y, &k, &u, &StepConstants::new(&u, t), &mut b);
+                rhs_with(t, &y, &k, &carried, &mut a);
+                rhs_with(t, &y, &k, &StepConstants::new(&u, t), &mut b);
                 for i in 0..a.len() {
                     let tol = if i == VISCOSITY { 1e-14 } else { 0.0 };
                     assert!(
@@ -1005,15 +1010,8 @@ mod tests {
             }
             // Beyond the carried span: the direct exponentials.
             let (mut a, mut b) = (State::zeros(), State::zeros());
-            rhs_with(t0 + 1.0, &y, &k, &u, &carried, &mut a);
-            rhs_with(
-                t0 + 1.0,
-                &y,
-                &k,
-                &u,
-                &StepConstants::new(&u, t0 + 1.0),
-                &mut b,
-            );
+            rhs_with(t0 + 1.0, &y, &k, &carried, &mut a);
+            rhs_with(t0 + 1.0, &y, &k, &StepConstants::new(&u, t0 + 1.0), &mut b);
             assert_eq!(a[VISCOSITY].to_bits(), b[VISCOSITY].to_bits());
         }
     }
