@@ -750,7 +750,7 @@ mod tests {
         y[6] = 10f64.powf(-lerp(r, 5.5, 7.6));
         y[7] = lerp(r, 292.0, 306.0);
         y[8] = lerp(r, 0.0, 1e6);
-        y[9] = if i % 8 == 0 {
+        y[9] = if i.is_multiple_of(8) {
             lerp(r, 0.0, 4.0)
         } else {
             lerp(r, 0.0, 150.0)
@@ -787,19 +787,23 @@ mod tests {
             fh: log_uniform(r, 1e-4, 300.0),
             fb: lerp(r, 0.0, 5.0),
             fa: lerp(r, 0.0, 2.0),
-            fw: if i % 7 == 0 {
+            fw: if i.is_multiple_of(7) {
                 lerp(r, -10.0, 0.0)
             } else {
                 lerp(r, 0.0, 60.0)
             },
             pressure: lerp(r, 0.5, 1.2),
-            discharge: if i % 3 == 0 {
+            discharge: if i.is_multiple_of(3) {
                 lerp(r, 0.0, 4200.0)
             } else {
                 0.0
             },
             fpaa: lerp(r, 0.0, 10.0),
-            nh3_shots: if i % 5 == 0 { lerp(r, 0.0, 5.0) } else { 0.0 },
+            nh3_shots: if i.is_multiple_of(5) {
+                lerp(r, 0.0, 5.0)
+            } else {
+                0.0
+            },
             dist: super::Disturbances {
                 mu_p: lerp(r, -0.002, 0.002),
                 mu_x: lerp(r, -0.02, 0.02),
@@ -812,7 +816,7 @@ mod tests {
             },
         };
         let t0 = lerp(r, 0.0, 230.0);
-        let t = if i % 10 == 0 {
+        let t = if i.is_multiple_of(10) {
             t0 + lerp(r, -2.0, 2.0)
         } else {
             t0 + lerp(r, -0.25, 0.25)
