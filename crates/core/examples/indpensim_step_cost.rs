@@ -291,7 +291,7 @@ fn floor(batch: &Batch, evaluations: usize, (dopri5_rhs_per_step, dopri5_us_per_
         .collect();
     let within = time_evaluations(&ss, evaluations, block, &|j, dy| {
         let s = &ss[j];
-        ode::rhs_with(s.t0_h, &s.y, &s.kin, &s.u, &consts[j], dy)
+        ode::rhs_with(s.t0_h, &s.y, &s.kin, &consts[j], dy)
     });
     for (name, t) in [
         ("rhs (step constants + evaluation)", full),

@@ -314,6 +314,10 @@ pub struct StepConstants {
     t0_h: f64,
     sig_e1: f64,
     sig_e2: f64,
+    /// The step inputs these constants were computed from: [`rhs_with`]
+    /// reads the inputs from here, so constants of one step cannot be
+    /// paired with another step's inputs.
+    u: StepInputs,
 }
 
 /// ln(0.01) = ln(μ/100) while the viscosity is at its floor (1 cP): the
@@ -324,8 +328,15 @@ const LN_VIS_FLOOR: f64 = -4.605_170_185_988_091;
 /// over at most this span, h (a 0.2-h step integrates to at most 0.205 h).
 const SIGMOID_SPAN_H: f64 = 0.25;
 
-/// e^δ for |δ| ≤ k₁·[`SIGMOID_SPAN_H`] = 2.5e-4 by its Taylor polynomial
-/// to δ⁴ (the remainder, δ⁵/120 ≤ 1e-20, is far below one ulp).
+/// e^δ by its Taylor polynomial to δ⁴, used for |δ| ≤ k₁·[`SIGMOID_SPAN_H`]
+/// = 2.5e-4 (δ = −k·(t − t₀), either sign). There the truncation error,
+/// the Lagrange remainder δ⁵/120·e^ξ ≤ 1e-20, is far below one ulp of the
+/// result; the δ⁴ term itself is ≤ 1.7e-16, so at this span a cubic
+/// would also be within about one ulp: the δ⁴ term is margin (the
+/// polynomial stays within one ulp of e^δ up to |δ| ≈ 1e-3). The sigmoid
+/// test at the step's own δ cannot see a missing term;
+/// `exp_small_is_the_fourth_order_taylor_polynomial` checks every order at
+/// δ = ±0.05 and ±0.1, where the error must be the δ⁵ remainder.
 #[inline]
 fn exp_small(d: f64) -> f64 {
     1.0 + d * (1.0 + d * (0.5 + d * (1.0 / 6.0 + d * (1.0 / 24.0))))
@@ -373,7 +384,13 @@ impl StepConstants {
             t0_h,
             sig_e1: (-K1_VIS * (t0_h - T1_VIS)).exp(),
             sig_e2: (-K2_VIS * (t0_h - T2_VIS)).exp(),
+            u: *u,
         }
+    }
+
+    /// The step inputs the constants were computed from.
+    pub fn inputs(&self) -> &StepInputs {
+        &self.u
     }
 
     /// e^{−k₁(t−t₁)} and e^{−k₂(t−t₂)} at `t_h`: the step start's values
@@ -416,7 +433,7 @@ fn tanh(x: f64) -> f64 {
 
 /// dy/dt at time `t_h` for kinetics `k` and step inputs `u`.
 pub fn rhs(t_h: f64, y: &State, k: &Kinetics, u: &StepInputs, dy: &mut State) {
-    rhs_with(t_h, y, k, u, &StepConstants::new(u, t_h), dy);
+    rhs_with(t_h, y, k, &StepConstants::new(u, t_h), dy);
 }
 
 // Constant factors of `rhs_with`, folded at compile time: the published
@@ -432,7 +449,8 @@ const D_VAC_PER_DR2: f64 = D_VAC / (DELTA_R * DELTA_R);
 const GAS_PER_L: f64 = 1000.0 / (EPSILON * GAS_HOLDUP_FACTOR);
 
 /// [`rhs`] with the step's constants `c` (= `StepConstants::new(u, t0)`,
-/// t0 the step start) computed by the caller.
+/// t0 the step start) computed by the caller; the step inputs `u` are the
+/// ones `c` was built from ([`StepConstants::inputs`]).
 ///
 /// Written for speed (a filter update evaluates it ~22 000 times), equal
 /// to the published expressions to rounding: the divisions by the volume
@@ -441,14 +459,8 @@ const GAS_PER_L: f64 = 1000.0 / (EPSILON * GAS_HOLDUP_FACTOR);
 /// once, powers are `exp`/`ln`, and what depends on the step's inputs
 /// alone is in [`StepConstants`].
 #[allow(clippy::too_many_lines)]
-pub fn rhs_with(
-    t_h: f64,
-    y: &State,
-    k: &Kinetics,
-    u: &StepInputs,
-    c: &StepConstants,
-    dy: &mut State,
-) {
+pub fn rhs_with(t_h: f64, y: &State, k: &Kinetics, c: &StepConstants, dy: &mut State) {
+    let u = &c.u;
     let d = &u.dist;
     let mu_p = k.mu_p + d.mu_p;
     let mux_max = k.mux_max + d.mu_x;
@@ -574,7 +586,10 @@ pub fn rhs_with(
     // Gassed power (Michel–Miller), 0.706·(P_u²·N·D³/F_g^0.56)^0.45 with the
     // unaerated power P_u ∝ ρ_b: exp(0.9·ln ρ_b + ln_p_g0). The published
     // variable power N_imp·N_p·ρ_b·N³·D⁵·(P_g/P_u)/1000 is P_g/1000.
-    let p_g = (0.9 * rho_b.ln() + c.ln_p_g0).exp();
+    // |ρ_b|: the published form squares P_u, so a negative density (a
+    // trial stage can produce one) gives the same positive power there; at
+    // rpm = 0, ln_p_g0 = −∞ and the power is its limit 0 (published: 0/0).
+    let p_g = (0.9 * rho_b.abs().ln() + c.ln_p_g0).exp();
     let variable_power = p_g * 1e-3;
 
     dy[S] = -r_se1 - r_sb0 - r_m0 - r_m1 - Y_SP * production + c.substrate_fed * inv_vol - s * dil;
@@ -696,17 +711,189 @@ pub fn cer(fg: f64, co2_pct: f64) -> f64 {
 }
 
 #[cfg(test)]
+mod published;
+
+#[cfg(test)]
 mod tests {
+    use super::published::published_rhs;
+    use super::{DO2, H_ION, N_STATES, V};
     use super::{
-        Kinetics, LN_VIS_FLOOR, State, StepConstants, StepInputs, VISCOSITY, rhs_with, tanh,
+        Kinetics, LN_VIS_FLOOR, State, StepConstants, StepInputs, VISCOSITY, exp_small, rhs_with,
+        tanh,
     };
     use crate::random::SplitMix64;
 
-    /// The viscosity sigmoids carried from the step start (Taylor factor)
-    /// equal the direct exponentials to rounding anywhere in a step, and
-    /// beyond the carried span the direct ones are used.
+    fn lerp(r: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * r.uniform()
+    }
+
+    fn log_uniform(r: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
+        (lo.ln() + (hi.ln() - lo.ln()) * r.uniform()).exp()
+    }
+
+    /// One random state, kinetics, step inputs (with disturbances), step
+    /// start t0 and evaluation time t, over the ranges a batch and the
+    /// filter's trial stages visit and beyond: substrate 1e-5 to 5 g/L, DO2
+    /// 0 to 20 mg/L (both switches sit near 1.3 and 4 mg/L), volume 300 L
+    /// to 110 m³, pH 5.5 to 7.6, viscosity 0 to 150 cP (one case in 8 below
+    /// the 4 cP floor), every inhibition switch on both sides, water feed
+    /// negative one case in 7, discharge one in 3, t up to 0.25 h either
+    /// side of t0 and one case in 10 beyond.
+    fn random_case(r: &mut SplitMix64, i: usize) -> (f64, f64, State, Kinetics, StepInputs) {
+        let mut y = State::zeros();
+        y[0] = log_uniform(r, 1e-5, 5.0);
+        y[1] = lerp(r, 0.0, 20.0);
+        y[2] = lerp(r, 0.15, 0.21);
+        y[3] = lerp(r, 0.0, 40.0);
+        y[4] = log_uniform(r, 300.0, 1.1e5);
+        y[5] = lerp(r, 5e4, 1e5);
+        y[6] = 10f64.powf(-lerp(r, 5.5, 7.6));
+        y[7] = lerp(r, 292.0, 306.0);
+        y[8] = lerp(r, 0.0, 1e6);
+        y[9] = if i.is_multiple_of(8) {
+            lerp(r, 0.0, 4.0)
+        } else {
+            lerp(r, 0.0, 150.0)
+        };
+        y[10] = lerp(r, 0.0, 8000.0);
+        y[11] = lerp(r, 0.01, 10.0);
+        y[12] = lerp(r, 0.1, 30.0);
+        y[13] = lerp(r, 0.0, 20.0);
+        y[14] = lerp(r, 0.0, 5.0);
+        for v in y.iter_mut().take(26).skip(15) {
+            *v = log_uniform(r, 1e2, 1e9);
+        }
+        y[26] = lerp(r, 0.0, 0.05);
+        y[27] = lerp(r, 0.03, 5.0);
+        y[28] = lerp(r, 0.0, 10.0);
+        y[29] = lerp(r, 0.0, 3000.0);
+        y[30] = lerp(r, 0.0, 2000.0);
+        for v in y.iter_mut().skip(31) {
+            *v = lerp(r, 0.0, 100.0);
+        }
+        let k = Kinetics {
+            mu_p: 0.041 * lerp(r, 0.8, 1.2),
+            mux_max: 0.41 * lerp(r, 0.8, 1.2),
+            alpha_kla: 85.0 * lerp(r, 0.8, 1.2),
+            n_conc_paa: 150_000.0 * lerp(r, 0.8, 1.2),
+            paa_c: 530_000.0 * lerp(r, 0.8, 1.2),
+        };
+        let u = StepInputs {
+            fs: lerp(r, 0.0, 160.0),
+            foil: lerp(r, 0.0, 40.0),
+            fg: lerp(r, 20.0, 80.0),
+            rpm: lerp(r, 60.0, 120.0),
+            fc: log_uniform(r, 1e-4, 300.0),
+            fh: log_uniform(r, 1e-4, 300.0),
+            fb: lerp(r, 0.0, 5.0),
+            fa: lerp(r, 0.0, 2.0),
+            fw: if i.is_multiple_of(7) {
+                lerp(r, -10.0, 0.0)
+            } else {
+                lerp(r, 0.0, 60.0)
+            },
+            pressure: lerp(r, 0.5, 1.2),
+            discharge: if i.is_multiple_of(3) {
+                lerp(r, 0.0, 4200.0)
+            } else {
+                0.0
+            },
+            fpaa: lerp(r, 0.0, 10.0),
+            nh3_shots: if i.is_multiple_of(5) {
+                lerp(r, 0.0, 5.0)
+            } else {
+                0.0
+            },
+            dist: super::Disturbances {
+                mu_p: lerp(r, -0.002, 0.002),
+                mu_x: lerp(r, -0.02, 0.02),
+                c_s: lerp(r, -20.0, 20.0),
+                c_oil: lerp(r, -20.0, 20.0),
+                abc: lerp(r, -0.002, 0.002),
+                paa: lerp(r, -5000.0, 5000.0),
+                t_cin: lerp(r, -1.0, 1.0),
+                o2_in: lerp(r, -0.005, 0.005),
+            },
+        };
+        let t0 = lerp(r, 0.0, 230.0);
+        let t = if i.is_multiple_of(10) {
+            t0 + lerp(r, -2.0, 2.0)
+        } else {
+            t0 + lerp(r, -0.25, 0.25)
+        };
+        (t0, t, y, k, u)
+    }
+
+    /// `rhs_with` (folded constants, reciprocal volume, exp/ln powers, step
+    /// constants, sigmoids carried from the step start) against the
+    /// published right-hand side transcribed literally (`published.rs`) at
+    /// 20 000 random cases (`random_case`). Every derivative agrees to
+    /// 1e-12 relative to the largest of: itself; an absolute floor, the
+    /// median |derivative| of that state over the cases (for derivatives
+    /// near zero, where the relative error of a difference is unbounded);
+    /// and, for DO₂ and dissolved CO₂ only, the sum of the absolute values
+    /// of the balance's terms (transfer and uptake can cancel to a residual
+    /// many orders smaller, and rounding is relative to the terms). At
+    /// seed 20 261 206 the worst is 7.9e-13 (A0); pure rounding, 1e-16 in
+    /// the terms, makes up all of it. Perturbing one folded constant
+    /// (`H_B_PER_L` by 1e-9 relative) makes it fail.
     #[test]
-    fn viscosity_sigmoids_from_the_step_start_match_the_direct_ones() {
+    fn the_fast_rhs_matches_the_published_expressions() {
+        const N: usize = 20_000;
+        let mut r = SplitMix64::new(20_261_206);
+        let mut cases = Vec::with_capacity(N);
+        // Coverage: viscosity floor, pH < 7, pH >= 7, volume < 2 m³,
+        // DO2 below both switches, between them, above both.
+        let mut seen = [0usize; 7];
+        for i in 0..N {
+            let (t0, t, y, k, u) = random_case(&mut r, i);
+            let (want, extra) = published_rhs(t, &y, &k, &u);
+            let mut got = State::zeros();
+            rhs_with(t, &y, &k, &StepConstants::new(&u, t0), &mut got);
+            let ph = -y[H_ION].log10();
+            let do2 = y[DO2];
+            for (n, hit) in [
+                y[VISCOSITY] <= 4.0,
+                ph < 7.0,
+                ph >= 7.0,
+                y[V] < 2000.0,
+                do2 < 0.1 * extra.do_star,
+                do2 > 0.1 * extra.do_star && do2 < 0.3 * extra.do_star,
+                do2 > 0.3 * extra.do_star,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                seen[n] += usize::from(hit);
+            }
+            assert!(
+                want.iter().all(|v| v.is_finite()),
+                "case {i}: published {want:?}"
+            );
+            cases.push((got, want, extra.term_scale));
+        }
+        assert!(seen.iter().all(|&n| n >= 500), "coverage {seen:?}");
+        let mut floor = [0.0f64; N_STATES];
+        for (j, f) in floor.iter_mut().enumerate() {
+            let mut m: Vec<f64> = cases.iter().map(|(_, w, _)| w[j].abs()).collect();
+            m.sort_by(f64::total_cmp);
+            *f = m[m.len() / 2];
+        }
+        for (i, (got, want, terms)) in cases.iter().enumerate() {
+            for j in 0..N_STATES {
+                let scale = want[j].abs().max(floor[j]).max(terms[j]);
+                assert!(
+                    (got[j] - want[j]).abs() <= 1e-12 * scale,
+                    "case {i}, state {j}: {:e} vs published {:e} (scale {scale:e})",
+                    got[j],
+                    want[j]
+                );
+            }
+        }
+    }
+
+    /// A mid-batch state, nominal kinetics and typical step inputs.
+    fn nominal_case() -> (State, Kinetics, StepInputs) {
         let mut y = State::zeros();
         let init = [
             0.002, 12.0, 0.19, 10.0, 80_000.0, 85_000.0, 3.2e-7, 298.0, 1e5, 60.0, 2000.0, 4.0,
@@ -744,13 +931,77 @@ mod tests {
             fpaa: 5.0,
             ..StepInputs::default()
         };
+        (y, k, u)
+    }
+
+    /// The power and gas-transfer derivatives of `got` against `want` to
+    /// 1e-12 relative to the larger of the derivative and its balance's
+    /// term magnitudes.
+    fn assert_power_terms_match(got: &State, want: &State, terms: &State, what: &str) {
+        for j in [DO2, super::O2_OFFGAS, super::T, super::Q, super::CO2_D] {
+            let scale = want[j].abs().max(terms[j]);
+            assert!(
+                (got[j] - want[j]).abs() <= 1e-12 * scale,
+                "{what}, state {j}: {:e} vs {:e}",
+                got[j],
+                want[j]
+            );
+        }
+    }
+
+    /// A trial stage can put the broth density ρ_b below zero. The gassed
+    /// power is published as 0.706·(P_u²·N·D³/F_g^0.56)^0.45 with
+    /// P_u ∝ ρ_b, i.e. ∝ |ρ_b|^0.9: finite, and equal to the published value.
+    #[test]
+    fn gassed_power_at_negative_broth_density_is_the_published_number() {
+        let (mut y, k, u) = nominal_case();
+        y[super::A1] = -(super::broth_density_g_per_l(&y) - y[super::A1]) - 100.0;
+        assert!((super::broth_density_g_per_l(&y) + 100.0).abs() < 1e-9);
+        let (want, extra) = published_rhs(0.1, &y, &k, &u);
+        let mut got = State::zeros();
+        rhs_with(0.1, &y, &k, &StepConstants::new(&u, 0.0), &mut got);
+        assert!(want.iter().all(|v| v.is_finite()), "published {want:?}");
+        assert!(got.iter().all(|v| v.is_finite()), "rhs_with {got:?}");
+        assert_power_terms_match(&got, &want, &extra.term_scale, "rho_b = -100 g/L");
+    }
+
+    /// At rpm = 0 the published expression is 0/0 (P_g/P_u with both 0) and
+    /// gives NaN; the gassed power's limit as N → 0 is 0, which `rhs_with`
+    /// returns: equal to the published value at 1e-30 rpm.
+    #[test]
+    fn gassed_power_at_zero_rpm_is_the_limit_zero() {
+        let (y, k, mut u) = nominal_case();
+        u.rpm = 0.0;
+        let (at_zero, _) = published_rhs(0.1, &y, &k, &u);
+        assert!(
+            at_zero[super::T].is_nan(),
+            "the published form is 0/0 at rpm 0"
+        );
+        let mut got = State::zeros();
+        rhs_with(0.1, &y, &k, &StepConstants::new(&u, 0.0), &mut got);
+        assert!(got.iter().all(|v| v.is_finite()), "rhs_with {got:?}");
+        u.rpm = 1e-30;
+        let (want, extra) = published_rhs(0.1, &y, &k, &u);
+        assert!(want.iter().all(|v| v.is_finite()));
+        assert_power_terms_match(&got, &want, &extra.term_scale, "rpm 0");
+    }
+
+    /// The viscosity sigmoids carried from the step start (Taylor factor)
+    /// equal the direct exponentials to rounding anywhere in a step, and
+    /// beyond the carried span the direct ones are used. This checks the
+    /// wiring (rates, sign, span); at these δ ≤ 2.5e-4 it cannot see the
+    /// polynomial's δ⁴ term, which `exp_small_is_the_fourth_order_taylor_polynomial`
+    /// checks.
+    #[test]
+    fn viscosity_sigmoids_from_the_step_start_match_the_direct_ones() {
+        let (y, k, u) = nominal_case();
         for t0 in [0.0, 23.0, 115.0, 229.8] {
             let carried = StepConstants::new(&u, t0);
             for dt in [0.0, 0.001, 0.1, 0.2, 0.205, 0.25] {
                 let t = t0 + dt;
                 let (mut a, mut b) = (State::zeros(), State::zeros());
-                rhs_with(t, &y, &k, &u, &carried, &mut a);
-                rhs_with(t, &y, &k, &u, &StepConstants::new(&u, t), &mut b);
+                rhs_with(t, &y, &k, &carried, &mut a);
+                rhs_with(t, &y, &k, &StepConstants::new(&u, t), &mut b);
                 for i in 0..a.len() {
                     let tol = if i == VISCOSITY { 1e-14 } else { 0.0 };
                     assert!(
@@ -763,16 +1014,61 @@ mod tests {
             }
             // Beyond the carried span: the direct exponentials.
             let (mut a, mut b) = (State::zeros(), State::zeros());
-            rhs_with(t0 + 1.0, &y, &k, &u, &carried, &mut a);
-            rhs_with(
-                t0 + 1.0,
-                &y,
-                &k,
-                &u,
-                &StepConstants::new(&u, t0 + 1.0),
-                &mut b,
-            );
+            rhs_with(t0 + 1.0, &y, &k, &carried, &mut a);
+            rhs_with(t0 + 1.0, &y, &k, &StepConstants::new(&u, t0 + 1.0), &mut b);
             assert_eq!(a[VISCOSITY].to_bits(), b[VISCOSITY].to_bits());
+        }
+    }
+
+    /// `exp_small` against `exp` at δ large enough to show each order: the
+    /// error must lie within the Lagrange bounds of the δ⁵ remainder,
+    /// |δ|⁵/120·e^{min(0,δ)} to |δ|⁵/120·e^{max(0,δ)} (2.6e-9 at δ = 0.05,
+    /// 8.3e-8 at 0.1): a missing or wrong δ⁴ term (error ~δ⁴/24, 20/|δ|
+    /// times larger) or a lower order fails, as would a term too many
+    /// (error ~δ⁶). Negative δ (t before the step start) included. At the
+    /// carried span's own |δ| ≤ 2.5e-4 it is within one ulp of `exp`.
+    #[test]
+    fn exp_small_is_the_fourth_order_taylor_polynomial() {
+        for d in [0.05f64, 0.1, -0.05, -0.1] {
+            let err = (exp_small(d) - d.exp()).abs();
+            let r5 = d.abs().powi(5) / 120.0;
+            let (lo, hi) = (r5 * d.min(0.0).exp(), r5 * d.max(0.0).exp());
+            assert!(
+                err >= lo - 1e-16 && err <= hi + 1e-16,
+                "delta {d}: |exp_small - exp| = {err:e}, remainder bounds [{lo:e}, {hi:e}]"
+            );
+        }
+        // A cubic fails the same bounds (the check above can tell).
+        let cubic = |d: f64| 1.0 + d * (1.0 + d * (0.5 + d * (1.0 / 6.0)));
+        assert!((cubic(0.05) - 0.05f64.exp()).abs() > 10.0 * 0.05f64.powi(5) / 120.0);
+        for d in [2.5e-4f64, -2.5e-4, 1e-4, -1e-7, 0.0] {
+            assert!(
+                ulps(exp_small(d), d.exp()) <= 1,
+                "delta {d:e}: {:e} vs {:e}",
+                exp_small(d),
+                d.exp()
+            );
+        }
+    }
+
+    /// Evaluations before the step start (negative dt, as a rejected or
+    /// backward stage could ask) carry the sigmoids as well as after it.
+    #[test]
+    fn viscosity_sigmoids_before_the_step_start_match_the_direct_ones() {
+        for t0 in [0.0, 23.0, 115.0, 229.8] {
+            let c = StepConstants::new(&StepInputs::default(), t0);
+            for dt in [-0.25, -0.2, -0.1, -0.001] {
+                let t: f64 = t0 + dt;
+                let (e1, e2) = c.sigmoid_exps(t);
+                let direct = (
+                    (-super::K1_VIS * (t - super::T1_VIS)).exp(),
+                    (-super::K2_VIS * (t - super::T2_VIS)).exp(),
+                );
+                assert!(
+                    ulps(e1, direct.0) <= 2 && ulps(e2, direct.1) <= 2,
+                    "t0 {t0} dt {dt}"
+                );
+            }
         }
     }
 

@@ -396,7 +396,7 @@ impl Stepper {
         y[ode::MU_X_INT] = 0.0;
         let kin = self.kin;
         let consts = ode::StepConstants::new(u, t0);
-        let mut f = |t: f64, yy: &State, dy: &mut State| ode::rhs_with(t, yy, &kin, u, &consts, dy);
+        let mut f = |t: f64, yy: &State, dy: &mut State| ode::rhs_with(t, yy, &kin, &consts, dy);
         let mut check = |_t: f64, yy: &State| -> Result<(), String> {
             if yy.iter().all(|v| v.is_finite()) {
                 Ok(())
