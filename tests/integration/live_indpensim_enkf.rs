@@ -298,6 +298,25 @@ fn forecast_cli_refuses_held_out_batches_and_bad_fractions() {
     let (code, log) = run(&["forecast", "--dataset", ds, "--batch", "B17", "--at", "50%"]);
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("--batch") && log.contains("held-out"), "{log}");
+    // With --held-out the filter must be named (the default changed after
+    // the registration).
+    let (code, log) = run(&[
+        "forecast",
+        "--dataset",
+        ds,
+        "--batch",
+        "B17",
+        "--at",
+        "50%",
+        "--held-out",
+    ]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains("--held-out")
+            && log.contains("--plan-inputs")
+            && log.contains("--applied-inputs"),
+        "{log}"
+    );
     let (code, log) = run(&[
         "forecast",
         "--dataset",

@@ -213,3 +213,42 @@ fn without_added_noise_the_applied_inputs_filter_equals_the_plan_only_one_on_b03
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(applied.points, plan.points);
 }
+
+/// Which filter made a result is part of the result: each batch outcome
+/// carries `applied_inputs` (serialised), the setting it was run with.
+#[test]
+fn a_batch_outcome_records_whether_the_applied_inputs_were_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.csv.gz");
+    write_gz(&path, &small_export());
+    let rec = read_historian(&path, "2024-01-21T00:00:00Z", 2).unwrap();
+    let recipe = read_recipe(&dataset().join("recipes.json"), "B03").unwrap();
+    let mut s = EvalSettings::default();
+    s.filter.members = 4;
+    s.fractions = vec![];
+    for applied in [true, false] {
+        s.filter.applied_inputs = applied;
+        let o = biotwin_ml::indpensim_forecast::run_record(&recipe, &rec, 27.0, "B03", &s)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = serde_json::to_value(&o).unwrap();
+        assert_eq!(v["applied_inputs"], serde_json::Value::Bool(applied), "{v}");
+    }
+}
+
+/// A held-out batch runs only with --held-out and the filter named
+/// (`--plan-inputs`, as pre-registered, or `--applied-inputs`): the
+/// default filter changed after the registration.
+#[test]
+fn a_held_out_run_must_name_its_filter() {
+    use biotwin_ml::indpensim_forecast::check_held_out;
+    let ids = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+    assert!(check_held_out(&ids("B01,B03"), false, false).is_ok());
+    let e = check_held_out(&ids("B03,B17"), false, true).unwrap_err();
+    assert!(e.contains("B17") && e.contains("--held-out"), "{e}");
+    let e = check_held_out(&ids("B16,B17"), true, false).unwrap_err();
+    assert!(
+        e.contains("B16") && e.contains("--plan-inputs") && e.contains("--applied-inputs"),
+        "{e}"
+    );
+    assert!(check_held_out(&ids("B16,B17"), true, true).is_ok());
+}
