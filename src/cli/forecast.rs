@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use biotwin_ml::data::indpensim::read_recipe;
-use biotwin_ml::data::indpensim_historian::{batch_start, batch_value, read_historian};
+use biotwin_ml::data::indpensim_historian::{batch_start, batch_value, read_historian_with};
 use biotwin_ml::indpensim_forecast::{
     EvalSettings, HELD_OUT, add_noise, batch_seed, run_record, step_of,
 };
@@ -138,7 +138,7 @@ pub fn run(a: Args) -> Result<(), Error> {
     // and lab sample, so a shorter record would draw it differently (the
     // filter still stops at the last requested fraction).
     let read_to = if a.measurement_noise { N_STEPS } else { last };
-    let mut record = read_historian(&path, &start, read_to)?;
+    let mut record = read_historian_with(&path, &start, read_to, !a.plan_inputs)?;
     if a.measurement_noise {
         record = add_noise(&record, &s.data_noise, batch_seed(s.noise_seed, &a.batch));
     }

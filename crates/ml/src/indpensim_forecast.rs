@@ -19,7 +19,9 @@ use biotwin_core::bioreactor::indpensim::{N_STEPS, STEP_H};
 use biotwin_core::random::{SplitMix64, mix, run_seed};
 
 use crate::data::indpensim::read_recipe;
-use crate::data::indpensim_historian::{HistorianRecord, batch_start, batch_value, read_historian};
+use crate::data::indpensim_historian::{
+    HistorianRecord, batch_start, batch_value, read_historian_with,
+};
 
 /// Everything an evaluation run is set by.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,7 +197,7 @@ pub fn evaluate_batch(dir: &Path, batch_id: &str, s: &EvalSettings) -> Result<Ba
     let path = dir
         .join("batches")
         .join(format!("{batch_id}_historian.csv.gz"));
-    let record = read_historian(&path, &start, N_STEPS)?;
+    let record = read_historian_with(&path, &start, N_STEPS, s.filter.applied_inputs)?;
     let truth = batch_value(dir, batch_id, "final_P_gL")?;
     let noisy = add_noise(&record, &s.data_noise, batch_seed(s.noise_seed, batch_id));
     run_record(&recipe, &noisy, truth, batch_id, s)

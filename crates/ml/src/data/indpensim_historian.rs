@@ -82,7 +82,10 @@ enum Slot {
     Lab(usize),
 }
 
-fn slot_of(tag: &str) -> Option<Slot> {
+/// The slot of a historian tag; the applied recipe inputs only when they
+/// are read (`applied_inputs`), else they are skipped like any tag the
+/// estimator does not use.
+fn slot_of(tag: &str, applied_inputs: bool) -> Option<Slot> {
     let name = tag.rsplit_once('.').map_or(tag, |(_, n)| n);
     if let Some(i) = ONLINE_TAGS.iter().position(|t| *t == name) {
         return Some(Slot::Online(i));
@@ -91,7 +94,7 @@ fn slot_of(tag: &str) -> Option<Slot> {
         return Some(Slot::Flow(i));
     }
     if let Some(i) = APPLIED_TAGS.iter().position(|t| *t == name) {
-        return Some(Slot::Applied(i));
+        return applied_inputs.then_some(Slot::Applied(i));
     }
     LAB_TAGS.iter().position(|t| *t == name).map(Slot::Lab)
 }
@@ -99,6 +102,21 @@ fn slot_of(tag: &str) -> Option<Slot> {
 /// Reads `path` for a batch that started at `start` (RFC 3339), keeping
 /// steps 1..=`n_steps`.
 pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<HistorianRecord, Error> {
+    read_historian_with(path, start, n_steps, true)
+}
+
+/// [`read_historian`], reading the applied recipe inputs only if
+/// `applied_inputs` (the filter's `Settings::applied_inputs`): without
+/// them their tags are skipped like any tag the estimator does not use (a
+/// malformed row of one cannot stop a plan-only run) and every step's
+/// `applied` is `None` (`applied_missing` counts none: they are not
+/// wanted).
+pub fn read_historian_with(
+    path: &Path,
+    start: &str,
+    n_steps: usize,
+    applied_inputs: bool,
+) -> Result<HistorianRecord, Error> {
     let start_s = parse_rfc3339(start).map_err(|e| {
         Error::in_dataset(path, "batch start", "an RFC 3339 timestamp", e.to_string())
     })?;
@@ -136,7 +154,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
                 format!("`{line}`"),
             ));
         };
-        let Some(slot) = slot_of(tag.trim()) else {
+        let Some(slot) = slot_of(tag.trim(), applied_inputs) else {
             continue;
         };
         let where_ = || format!("line {line_no}, tag `{}` at {}", tag.trim(), ts.trim());
@@ -256,7 +274,11 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
             ));
         }
     }
-    let applied_missing = applied.iter().flatten().filter(|v| v.is_none()).count();
+    let applied_missing = if applied_inputs {
+        applied.iter().flatten().filter(|v| v.is_none()).count()
+    } else {
+        0
+    };
     Ok(HistorianRecord {
         online: steps,
         lab,

@@ -214,6 +214,25 @@ fn without_added_noise_the_applied_inputs_filter_equals_the_plan_only_one_on_b03
     assert_eq!(applied.points, plan.points);
 }
 
+/// B03's export with each line passed through `edit` (line text → new
+/// line), into `dir` as a data set of B03 alone: the shipped recipes and
+/// `batches.csv`, the edited historian.
+fn dataset_with_edited_b03(dir: &Path, edit: impl Fn(&str) -> String) {
+    std::fs::create_dir_all(dir.join("batches")).unwrap();
+    for f in ["recipes.json", "batches.csv"] {
+        std::fs::copy(dataset().join(f), dir.join(f)).unwrap();
+    }
+    let bytes =
+        biotwin_ml::data::csv_source::read_all(&dataset().join("batches/B03_historian.csv.gz"))
+            .unwrap();
+    let text: String = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| format!("{}\n", edit(l)))
+        .collect();
+    write_gz(&dir.join("batches/B03_historian.csv.gz"), &text);
+}
+
 /// Which filter made a result is part of the result: each batch outcome
 /// carries `applied_inputs` (serialised), the setting it was run with.
 #[test]
@@ -233,6 +252,36 @@ fn a_batch_outcome_records_whether_the_applied_inputs_were_used() {
         let v = serde_json::to_value(&o).unwrap();
         assert_eq!(v["applied_inputs"], serde_json::Value::Bool(applied), "{v}");
     }
+}
+
+/// A malformed reading of a tag the run does not use (an applied recipe
+/// input, with the plan-only filter) does not stop the run; with the
+/// applied inputs on, the same reading is an input error naming the file,
+/// line and tag.
+#[test]
+fn a_malformed_applied_input_stops_only_a_run_that_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset_with_edited_b03(dir.path(), |l| {
+        if l.starts_with("2024-01-21T00:12") && l.contains(".PRESSURE,") {
+            "2024-01-21T00:12:00Z,BR01.PRESSURE,n/a".to_string()
+        } else {
+            l.to_string()
+        }
+    });
+    let mut s = EvalSettings::default();
+    s.filter.members = 4;
+    s.fractions = vec![];
+    s.filter.applied_inputs = false;
+    let o = evaluate_batch(dir.path(), "B03", &s).unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.points.is_empty());
+    s.filter.applied_inputs = true;
+    let e = evaluate_batch(dir.path(), "B03", &s).unwrap_err();
+    assert!(matches!(e, Error::Dataset(_)), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("B03_historian.csv.gz") && e.contains("line") && e.contains("PRESSURE"),
+        "{e}"
+    );
 }
 
 /// A held-out batch runs only with --held-out and the filter named
