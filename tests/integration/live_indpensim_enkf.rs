@@ -670,3 +670,67 @@ fn live_members_follow_the_applied_aeration_and_a_missing_one_runs_the_plan() {
     let p_now = |f: &biotwin::live::Forecast| get(f, "penicillin");
     assert!(p_now(&f_less).is_finite() && p_now(&as_recorded).is_finite());
 }
+
+/// A negative applied recipe input in a data set's historian stops
+/// `biotwin forecast` with exit 2, naming the file, line and tag; the
+/// plan-only filter (`--plan-inputs`), which does not read those tags, runs.
+#[test]
+fn forecast_cli_names_the_line_of_a_negative_applied_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path();
+    std::fs::create_dir_all(ds.join("batches")).unwrap();
+    for f in ["recipes.json", "batches.csv", "initial_conditions.csv"] {
+        std::fs::copy(root("training-data/indpensim").join(f), ds.join(f)).unwrap();
+    }
+    let bytes = biotwin_ml::data::csv_source::read_all(&root(
+        "training-data/indpensim/batches/B03_historian.csv.gz",
+    ))
+    .unwrap();
+    let mut line_no = 0;
+    let text: String = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if l.starts_with("2024-01-21T00:12") && l.contains(".SUGAR_FEED,") {
+                line_no = i + 1;
+                "2024-01-21T00:12:00Z,BR01.SUGAR_FEED,-8\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(line_no > 0);
+    {
+        use std::io::Write;
+        let f = std::fs::File::create(ds.join("batches/B03_historian.csv.gz")).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap();
+    }
+    let run = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["forecast", "--dataset"])
+            .arg(ds)
+            .args(["--batch", "B03", "--at", "1%", "--forecast-members", "2"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, log) = run(&[]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains("B03_historian.csv.gz")
+            && log.contains(&format!("line {line_no}"))
+            && log.contains("SUGAR_FEED")
+            && log.contains("-8"),
+        "{log}"
+    );
+    let (code, log) = run(&["--plan-inputs"]);
+    assert_eq!(code, Some(0), "{log}");
+}

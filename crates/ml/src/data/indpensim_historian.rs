@@ -7,10 +7,15 @@
 //! Every step must carry every measured tag and controller flow the
 //! estimator needs: a missing or repeated reading, a non-number or a
 //! non-finite value is an input error naming the file, line, tag and time.
-//! The applied recipe inputs ([`APPLIED_TAGS`]) are optional per step: a
-//! step without one leaves it `None` and the estimator runs the recipe
-//! plan's set-point for it (counted, `Estimator::plan_fallbacks`); the
-//! count of such gaps is kept in [`HistorianRecord::applied_missing`].
+//! The applied recipe inputs ([`APPLIED_TAGS`]) are read only when the
+//! filter uses them ([`read_historian_with`]); they are optional per step:
+//! a step without one leaves it `None` and the estimator runs the recipe
+//! plan's set-point for it (counted, `Estimator::plan_fallbacks`; a gap in
+//! a record is not filled from the previous step, unlike the live
+//! predictor, which holds the last applied value); the count of such gaps
+//! is kept in [`HistorianRecord::applied_missing`]. A negative or
+//! non-finite applied value is an input error naming the file, line and
+//! tag.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -209,6 +214,17 @@ pub fn read_historian_with(
                 }
                 if k < 1.0 || k > n as f64 {
                     continue;
+                }
+                // A recipe input as applied is a flow or a gauge back
+                // pressure: a negative one is refused here, with its line,
+                // rather than by the filter at its step.
+                if matches!(slot, Slot::Applied(_)) && v < 0.0 {
+                    return Err(Error::in_dataset(
+                        path,
+                        where_(),
+                        "a recipe input as applied >= 0 (a flow or a gauge back pressure)",
+                        value.trim(),
+                    ));
                 }
                 let k = k as usize;
                 let cell = match slot {

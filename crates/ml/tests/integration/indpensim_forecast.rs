@@ -284,6 +284,34 @@ fn a_malformed_applied_input_stops_only_a_run_that_uses_it() {
     );
 }
 
+/// A negative applied recipe input in the record is an input error when
+/// read, naming the file, line and tag (not an error of the filter
+/// later, which names only the step).
+#[test]
+fn a_negative_applied_input_is_an_input_error_naming_line_and_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = "2024-01-21T00:00:00Z";
+    let text: String = small_export()
+        .lines()
+        .map(|l| {
+            if l.starts_with("2024-01-21T00:24") && l.contains(".AERATION,") {
+                "2024-01-21T00:24:00Z,BR01.AERATION,-5\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let path = dir.path().join("h.csv.gz");
+    write_gz(&path, &text);
+    let e = read_historian(&path, start, 2).unwrap_err();
+    assert!(matches!(e, Error::Dataset(_)), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("h.csv.gz") && e.contains("line") && e.contains("AERATION") && e.contains("-5"),
+        "{e}"
+    );
+}
+
 /// A held-out batch runs only with --held-out and the filter named
 /// (`--plan-inputs`, as pre-registered, or `--applied-inputs`): the
 /// default filter changed after the registration.
