@@ -610,8 +610,9 @@ fn late_lab_result_reruns_the_filter_exactly_and_missing_readings_are_counted() 
 
 /// The live predictor steps its members with the recipe inputs as applied
 /// (site variables, SI): an aeration tag of 20 m³/h instead of B01's
-/// applied (and planned) 30 m³/h moves the forecast; a missing aeration
-/// tag runs the plan's set-point for that step and is counted.
+/// applied (and planned) 30 m³/h moves the forecast; an aeration tag
+/// missing before its first reading runs the plan's set-point for that
+/// step and is counted.
 #[test]
 fn live_members_follow_the_applied_aeration_and_a_missing_one_runs_the_plan() {
     use biotwin::live::Predictor;
@@ -639,14 +640,16 @@ fn live_members_follow_the_applied_aeration_and_a_missing_one_runs_the_plan() {
     assert_eq!(air.len(), 40);
     assert!(air.iter().all(|v| (v - 30.0).abs() < 1e-9), "{air:?}");
 
-    // One aeration reading missing (at 4 h): the plan's 30 m³/h, counted.
+    // The first aeration reading missing (at 0.2 h): nothing to hold yet,
+    // the plan's 30 m³/h runs, counted.
     let gap: Vec<_> = obs
         .iter()
-        .filter(|o| !(o.time_s == 14_400.0 && o.variable == "aeration_flow"))
+        .filter(|o| !(o.time_s == 720.0 && o.variable == "aeration_flow"))
         .cloned()
         .collect();
     let f_gap = run(&gap);
     assert_eq!(get(&f_gap, "indpensim_applied_inputs_missing"), 1.0);
+    assert_eq!(get(&f_gap, "indpensim_applied_inputs_held"), 0.0);
     assert!(
         close(f_gap.cqas[0].mean, as_recorded.cqas[0].mean),
         "{f_gap:?} vs {as_recorded:?}"
@@ -669,6 +672,66 @@ fn live_members_follow_the_applied_aeration_and_a_missing_one_runs_the_plan() {
     assert!((a - b).abs() > 1e-6 * b, "{a} vs {b}");
     let p_now = |f: &biotwin::live::Forecast| get(f, "penicillin");
     assert!(p_now(&f_less).is_finite() && p_now(&as_recorded).is_finite());
+}
+
+/// A missing applied recipe input holds the last applied value (as a
+/// controller flow is held), counted; it does not send the members back to
+/// the plan. The plant applied 20 m³/h of air from 4 h (the plan: 30); the
+/// 6-h reading is lost: the forecast is the one with the reading, bit for
+/// bit, and differs from one that ran the plan's 30 m³/h for that step.
+#[test]
+fn live_a_missing_applied_input_holds_the_last_applied_value_not_the_plan() {
+    use biotwin::live::Predictor;
+    use biotwin::live::indpensim::{EnkfFile, EnkfPredictor};
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), FORECAST_MEMBERS);
+    let file = EnkfFile::read(&dir.path().join("indpensim-enkf.toml")).unwrap();
+    let run = |obs: &[biotwin::live::Observation]| {
+        let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+        for o in obs {
+            p.assimilate(o).unwrap();
+        }
+        p.forecast(0).unwrap()
+    };
+    let get = |f: &biotwin::live::Forecast, n: &str| f.state.iter().find(|s| s.0 == n).unwrap().1;
+    let with_air = |air_from_4h: f64| -> Vec<biotwin::live::Observation> {
+        observations(8.0)
+            .into_iter()
+            .map(|mut o| {
+                if o.variable == "aeration_flow" && o.time_s >= 14_400.0 {
+                    o.value_si = air_from_4h / 3600.0;
+                }
+                o
+            })
+            .collect()
+    };
+    let less_air = with_air(20.0);
+    let f_less = run(&less_air);
+    assert_eq!(get(&f_less, "indpensim_applied_inputs_held"), 0.0);
+    let dropped: Vec<_> = less_air
+        .iter()
+        .filter(|o| !(o.time_s == 21_600.0 && o.variable == "aeration_flow"))
+        .cloned()
+        .collect();
+    assert_eq!(dropped.len(), less_air.len() - 1);
+    let f_dropped = run(&dropped);
+    assert_eq!(get(&f_dropped, "indpensim_applied_inputs_held"), 1.0);
+    assert_eq!(get(&f_dropped, "indpensim_applied_inputs_missing"), 0.0);
+    assert_eq!(f_dropped.cqas, f_less.cqas);
+    // The same step with the plan's 30 m³/h (what a fall-back to the plan
+    // would run) gives another forecast: the hold is what made them equal.
+    let planned_at_6h: Vec<_> = less_air
+        .iter()
+        .cloned()
+        .map(|mut o| {
+            if o.time_s == 21_600.0 && o.variable == "aeration_flow" {
+                o.value_si = 30.0 / 3600.0;
+            }
+            o
+        })
+        .collect();
+    let f_planned = run(&planned_at_6h);
+    assert_ne!(f_planned.cqas, f_less.cqas);
 }
 
 /// A negative applied recipe input in a data set's historian stops

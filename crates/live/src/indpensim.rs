@@ -39,10 +39,11 @@
 //!   counted in the forecast's state (`indpensim_missing_readings`).
 //! * The recipe inputs as applied (sugar and oil feed, aeration, back
 //!   pressure, discharge, water feed; optional site variables) are the
-//!   members' step inputs; a step without one runs the recipe plan's
-//!   set-point for it, counted in the forecast's state
-//!   (`indpensim_applied_inputs_missing`; every step counts 6 on a site
-//!   that declares none of them). A forecast runs the plan.
+//!   members' step inputs; a step without one holds its last reading, as
+//!   a controller flow is held (counted: `indpensim_applied_inputs_held`),
+//!   and runs the recipe plan's set-point only before its first reading
+//!   (counted: `indpensim_applied_inputs_missing`; every step counts 6 on
+//!   a site that declares none of them). A forecast runs the plan.
 //! * An observation for a step the filter has already passed (a late lab
 //!   result, an out-of-order reading) is used at its sample time: the
 //!   filter is re-run from t = 0 over the kept record (exact: the filter is
@@ -287,7 +288,13 @@ pub struct EnkfPredictor {
     /// a step it has passed re-runs it.
     broken: Option<(f64, String)>,
     last_flows: [Option<f64>; 5],
+    /// Last applied recipe input read per input (held over a step that
+    /// lacks one, like the controller flows).
+    last_applied: [Option<f64>; N_APPLIED],
     missing: u64,
+    /// Step inputs run at the last applied value because the step lacked
+    /// its reading.
+    applied_held: u64,
     reruns: u64,
     /// Steps the filter had run when it was thrown away for a re-run (0
     /// when none is pending).
@@ -337,7 +344,9 @@ impl EnkfPredictor {
             est: None,
             broken: None,
             last_flows: [None; 5],
+            last_applied: [None; N_APPLIED],
             missing: 0,
+            applied_held: 0,
             reruns: 0,
             rerun_from: 0,
         })
@@ -401,7 +410,9 @@ impl EnkfPredictor {
             self.est = Some(est);
             self.rerun_from = 0;
             self.last_flows = [None; 5];
+            self.last_applied = [None; N_APPLIED];
             self.missing = 0;
+            self.applied_held = 0;
         }
         Ok(())
     }
@@ -416,13 +427,32 @@ impl EnkfPredictor {
         while self.steps_done() < upto {
             let k = self.steps_done() + 1;
             let s = self.online.get(k - 1).copied().unwrap_or_default();
-            // A missing applied recipe input runs the plan's set-point
-            // (counted by the filter: `indpensim_applied_inputs_missing`).
+            // A missing applied recipe input holds its last reading
+            // (counted: `indpensim_applied_inputs_held`), as the controller
+            // flows do: a historian that stores on change, or a reading
+            // dropped during a fault, must not send the members back to
+            // the plan just when the plant deviates from it. Before its
+            // first reading the plan's set-point runs (counted by the
+            // filter: `indpensim_applied_inputs_missing`).
             let mut step = OnlineStep {
                 flows: [0.0; 5],
                 values: [0.0; N_ONLINE],
-                applied: s.applied,
+                applied: [None; N_APPLIED],
             };
+            for j in 0..N_APPLIED {
+                match s.applied[j] {
+                    Some(v) => {
+                        step.applied[j] = Some(v);
+                        self.last_applied[j] = Some(v);
+                    }
+                    None => {
+                        step.applied[j] = self.last_applied[j];
+                        if self.last_applied[j].is_some() {
+                            self.applied_held += 1;
+                        }
+                    }
+                }
+            }
             let mut present = [false; N_ONLINE];
             for j in 0..5 {
                 match s.flows[j].or(self.last_flows[j]) {
@@ -630,6 +660,7 @@ impl Predictor for EnkfPredictor {
                 "indpensim_applied_inputs_missing",
                 est.plan_fallbacks() as f64,
             ),
+            ("indpensim_applied_inputs_held", self.applied_held as f64),
             ("indpensim_reruns", self.reruns as f64),
         ] {
             state.push((name.to_string(), v, 0.0));
