@@ -734,6 +734,45 @@ fn live_a_missing_applied_input_holds_the_last_applied_value_not_the_plan() {
     assert_ne!(f_planned.cqas, f_less.cqas);
 }
 
+/// A negative applied recipe input reaching the predictor is refused as a
+/// bad reading (an input error naming the variable, which the engine
+/// counts and logs), not assimilated into a filter error that would mark
+/// the batch's predictor broken: the step holds the last applied value and
+/// the forecast is the one made without that reading.
+#[test]
+fn live_a_negative_applied_input_is_a_bad_reading_not_a_broken_filter() {
+    use biotwin::live::Predictor;
+    use biotwin::live::indpensim::{EnkfFile, EnkfPredictor};
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), FORECAST_MEMBERS);
+    let file = EnkfFile::read(&dir.path().join("indpensim-enkf.toml")).unwrap();
+    let get = |f: &biotwin::live::Forecast, n: &str| f.state.iter().find(|s| s.0 == n).unwrap().1;
+    let obs = observations(8.0);
+    let is_it =
+        |o: &biotwin::live::Observation| o.time_s == 21_600.0 && o.variable == "aeration_flow";
+    let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+    let mut refused = 0;
+    for o in &obs {
+        if is_it(o) {
+            let mut bad = o.clone();
+            bad.value_si = -20.0 / 3600.0;
+            let e = p.assimilate(&bad).unwrap_err().to_string();
+            assert!(e.contains("`aeration_flow`") && e.contains(">= 0"), "{e}");
+            refused += 1;
+        } else {
+            p.assimilate(o).unwrap();
+        }
+    }
+    assert_eq!(refused, 1);
+    let f = p.forecast(0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(get(&f, "indpensim_applied_inputs_held"), 1.0);
+    let mut q = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+    for o in obs.iter().filter(|o| !is_it(o)) {
+        q.assimilate(o).unwrap();
+    }
+    assert_eq!(f.cqas, q.forecast(0).unwrap().cqas);
+}
+
 /// A negative applied recipe input in a data set's historian stops
 /// `biotwin forecast` with exit 2, naming the file, line and tag; the
 /// plan-only filter (`--plan-inputs`), which does not read those tags, runs.

@@ -531,6 +531,21 @@ impl Predictor for EnkfPredictor {
         }
         let step_s = STEP_H * 3600.0;
         let value = obs.value_si * factor;
+        // A negative recipe input as applied (a flow, a gauge back
+        // pressure) is a bad reading: refused here like any other (the
+        // engine counts it, `predictor_errors`, and logs it), so that the
+        // step holds the last applied value instead of the filter
+        // stopping on it, which would mark the batch's predictor broken
+        // and be replayed by every re-run. (A site's tag range, min >= 0,
+        // refuses it before, as `out_of_range`: `check_site`.)
+        if matches!(slot, Slot::Applied(_)) && value < 0.0 {
+            return Err(self.bad(
+                obs,
+                "value_si",
+                "a recipe input as applied >= 0 (a flow or a gauge back pressure)",
+                obs.value_si.to_string(),
+            ));
+        }
         let repeated = |old: Option<f64>| match old {
             Some(o) if o != value => Err(format!("{o} and {value} (filter units)")),
             _ => Ok(()),
