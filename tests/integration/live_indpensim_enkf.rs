@@ -773,6 +773,46 @@ fn live_a_negative_applied_input_is_a_bad_reading_not_a_broken_filter() {
     assert_eq!(f.cqas, q.forecast(0).unwrap().cqas);
 }
 
+/// The tags feeding the applied recipe inputs must have plausible ranges:
+/// from >= 0 (so the engine refuses a negative reading as `out_of_range`),
+/// and a gauge back pressure of at most 10 bar; refused when the site is
+/// read, naming the site file, line and field.
+#[test]
+fn implausible_ranges_of_applied_input_tags_are_refused_at_load() {
+    use biotwin::live::config::SiteConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let site_path = site(dir.path(), FORECAST_MEMBERS);
+    export(dir.path(), "export.csv", 1.0);
+    let good = std::fs::read_to_string(&site_path).unwrap();
+    SiteConfig::read(&site_path).unwrap_or_else(|e| panic!("{e}"));
+    let pressure = "variable = \"head_pressure_gauge\"\nunit = \"bar\"\nmin = 0.0\nmax = 10.0";
+    assert!(good.contains(pressure));
+    let line_of = |text: &str, needle: &str| {
+        let at = text.find(needle).unwrap();
+        text[..at].lines().count() + 1
+    };
+    for (bad_range, field) in [
+        ("min = -1.0\nmax = 10.0", "min"),
+        ("min = 0.0\nmax = 100.0", "max"),
+    ] {
+        let bad = good.replace(
+            pressure,
+            &format!("variable = \"head_pressure_gauge\"\nunit = \"bar\"\n{bad_range}"),
+        );
+        std::fs::write(&site_path, &bad).unwrap();
+        let e = SiteConfig::read(&site_path).unwrap_err().to_string();
+        let line = line_of(&bad, pressure.split('\n').next().unwrap())
+            + 1
+            + usize::from(field == "max")
+            + 1;
+        assert!(
+            e.contains(&format!("site.toml:{line}: tags[")) && e.contains(&format!("].{field}")),
+            "{e}"
+        );
+        assert!(e.contains("head_pressure_gauge"), "{e}");
+    }
+}
+
 /// A negative applied recipe input in a data set's historian stops
 /// `biotwin forecast` with exit 2, naming the file, line and tag; the
 /// plan-only filter (`--plan-inputs`), which does not read those tags, runs.

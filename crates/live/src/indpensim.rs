@@ -138,8 +138,10 @@ pub fn check_site(
     predictor_field: &str,
     file: &Path,
     variables: &BTreeMap<String, String>,
+    tag_ranges: &[TagRange],
     d: &mut Diagnostics,
 ) {
+    check_applied_ranges(src, tag_ranges, d);
     if !file.is_file() {
         d.push(src.diag(
             predictor_field,
@@ -179,6 +181,57 @@ pub fn check_site(
                     }
                 }
             },
+        }
+    }
+}
+
+/// A site tag's valid range in the SI unit of its variable, for
+/// [`check_site`]: (`tags[i]`, variable, min, max).
+pub type TagRange = (String, String, f64, f64);
+
+/// Highest plausible back pressure, Pa gauge (10 bar): a stirred
+/// fermenter's vessel is rated for a few bar gauge; IndPenSim's recipes
+/// run 0.5–2 bar.
+pub const MAX_HEAD_PRESSURE_GAUGE_PA: f64 = 1e6;
+
+/// Plausibility of the ranges of the tags that feed an applied recipe
+/// input: a range must start at >= 0 (the engine's range check then
+/// refuses a negative reading as `out_of_range` before the filter sees
+/// it); the back pressure is gauge (the model takes 1 + p bar absolute),
+/// at most [`MAX_HEAD_PRESSURE_GAUGE_PA`].
+fn check_applied_ranges(src: &SourceFile, tag_ranges: &[TagRange], d: &mut Diagnostics) {
+    for (at, variable, min_si, max_si) in tag_ranges {
+        let applied = VARIABLES
+            .iter()
+            .any(|v| v.0 == variable && matches!(v.2, Slot::Applied(_)));
+        if !applied {
+            continue;
+        }
+        let field = format!("{at}.min");
+        if !(*min_si >= 0.0) && !d.iter().any(|x| x.field == field) {
+            d.push(src.diag(
+                &field,
+                format!(
+                    "a range from >= 0 for `{variable}` (a recipe input as applied, which the \
+                     IndPenSim filter takes as a flow or a gauge back pressure, never negative)"
+                ),
+                format!("min {min_si} (in SI)"),
+            ));
+        }
+        let field = format!("{at}.max");
+        if variable == "head_pressure_gauge"
+            && !(*max_si <= MAX_HEAD_PRESSURE_GAUGE_PA)
+            && !d.iter().any(|x| x.field == field)
+        {
+            d.push(src.diag(
+                &field,
+                format!(
+                    "a plausible gauge back pressure for `head_pressure_gauge`: at most \
+                     {MAX_HEAD_PRESSURE_GAUGE_PA} Pa (10 bar gauge; the model takes 1 + p bar \
+                     absolute)"
+                ),
+                format!("max {max_si} Pa"),
+            ));
         }
     }
 }
