@@ -14,6 +14,12 @@ use biotwin_ml::data::indpensim::{read_initial_conditions, read_recipe};
 use biotwin_ml::data::indpensim_historian::read_historian;
 use biotwin_ml::indpensim_forecast::{EvalSettings, evaluate_batch};
 
+// B01 plan-only at 25 % (8 filter / 4 forecast members), computed by the
+// example at 62346a7: `--members 8 --forecast-members 4 --fractions 0.25`.
+const PIN_MEAN: f64 = 29.532660049675307;
+const PIN_P05: f64 = 26.644314005042535;
+const PIN_P95: f64 = 31.986015495094186;
+
 fn dataset() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../training-data/indpensim")
 }
@@ -309,6 +315,26 @@ fn a_negative_applied_input_is_an_input_error_naming_line_and_tag() {
     assert!(
         e.contains("h.csv.gz") && e.contains("line") && e.contains("AERATION") && e.contains("-5"),
         "{e}"
+    );
+}
+
+/// Regression: B01's plan-only forecast at 25 % (8 filter members, 4
+/// forecast members, the evaluation's seeded noise) is the one computed by
+/// the example at commit 62346a7, before the applied recipe inputs were
+/// read (`--members 8 --forecast-members 4 --fractions 0.25`), bit for bit.
+#[test]
+fn b01_plan_only_forecast_is_the_one_before_the_applied_inputs() {
+    let mut s = EvalSettings::default();
+    s.filter.members = 8;
+    s.forecast_members = Some(4);
+    s.fractions = vec![0.25];
+    s.filter.applied_inputs = false;
+    let o = evaluate_batch(&dataset(), "B01", &s).unwrap_or_else(|e| panic!("{e}"));
+    let p = &o.points[0];
+    assert_eq!(p.time_h, 57.6);
+    assert_eq!(
+        (p.mean_g_per_l, p.p05_g_per_l, p.p95_g_per_l),
+        (PIN_MEAN, PIN_P05, PIN_P95)
     );
 }
 
