@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use biotwin_ml::data::indpensim::read_recipe;
-use biotwin_ml::data::indpensim_historian::{batch_start, batch_value, read_historian};
+use biotwin_ml::data::indpensim_historian::{batch_start, batch_value, read_historian_with};
 use biotwin_ml::indpensim_forecast::{
     EvalSettings, HELD_OUT, add_noise, batch_seed, run_record, step_of,
 };
@@ -50,8 +50,12 @@ pub struct Args {
     /// (the plan-only filter as pre-registered), instead of the recipe
     /// inputs as applied (sugar and oil feed, aeration, back pressure,
     /// discharge, water feed from the historian; the default).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "applied_inputs")]
     pub plan_inputs: bool,
+    /// Step the members with the recipe inputs as applied (the default),
+    /// named explicitly; --held-out needs this or --plan-inputs.
+    #[arg(long)]
+    pub applied_inputs: bool,
     /// Allow the pre-registered held-out batches B16-B20.
     #[arg(long)]
     pub held_out: bool,
@@ -85,6 +89,14 @@ pub fn run(a: Args) -> Result<(), Error> {
             "--batch",
             "a batch outside the pre-registered held-out set B16-B20 of docs/indpensim-forecast.md (or --held-out for the protocol's run)",
             format!("`{}`", a.batch),
+        ));
+    }
+    if HELD_OUT.contains(&a.batch.as_str()) && !(a.plan_inputs || a.applied_inputs) {
+        return Err(Error::input(
+            "<command line>",
+            "--held-out",
+            "with a held-out batch, the filter named: --plan-inputs (the pre-registered plan-only filter) or --applied-inputs (the default since the registration)",
+            "neither",
         ));
     }
     let fractions =
@@ -126,7 +138,7 @@ pub fn run(a: Args) -> Result<(), Error> {
     // and lab sample, so a shorter record would draw it differently (the
     // filter still stops at the last requested fraction).
     let read_to = if a.measurement_noise { N_STEPS } else { last };
-    let mut record = read_historian(&path, &start, read_to)?;
+    let mut record = read_historian_with(&path, &start, read_to, !a.plan_inputs)?;
     if a.measurement_noise {
         record = add_noise(&record, &s.data_noise, batch_seed(s.noise_seed, &a.batch));
     }

@@ -298,6 +298,25 @@ fn forecast_cli_refuses_held_out_batches_and_bad_fractions() {
     let (code, log) = run(&["forecast", "--dataset", ds, "--batch", "B17", "--at", "50%"]);
     assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("--batch") && log.contains("held-out"), "{log}");
+    // With --held-out the filter must be named (the default changed after
+    // the registration).
+    let (code, log) = run(&[
+        "forecast",
+        "--dataset",
+        ds,
+        "--batch",
+        "B17",
+        "--at",
+        "50%",
+        "--held-out",
+    ]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains("--held-out")
+            && log.contains("--plan-inputs")
+            && log.contains("--applied-inputs"),
+        "{log}"
+    );
     let (code, log) = run(&[
         "forecast",
         "--dataset",
@@ -591,8 +610,9 @@ fn late_lab_result_reruns_the_filter_exactly_and_missing_readings_are_counted() 
 
 /// The live predictor steps its members with the recipe inputs as applied
 /// (site variables, SI): an aeration tag of 20 m³/h instead of B01's
-/// applied (and planned) 30 m³/h moves the forecast; a missing aeration
-/// tag runs the plan's set-point for that step and is counted.
+/// applied (and planned) 30 m³/h moves the forecast; an aeration tag
+/// missing before its first reading runs the plan's set-point for that
+/// step and is counted.
 #[test]
 fn live_members_follow_the_applied_aeration_and_a_missing_one_runs_the_plan() {
     use biotwin::live::Predictor;
@@ -620,14 +640,16 @@ fn live_members_follow_the_applied_aeration_and_a_missing_one_runs_the_plan() {
     assert_eq!(air.len(), 40);
     assert!(air.iter().all(|v| (v - 30.0).abs() < 1e-9), "{air:?}");
 
-    // One aeration reading missing (at 4 h): the plan's 30 m³/h, counted.
+    // The first aeration reading missing (at 0.2 h): nothing to hold yet,
+    // the plan's 30 m³/h runs, counted.
     let gap: Vec<_> = obs
         .iter()
-        .filter(|o| !(o.time_s == 14_400.0 && o.variable == "aeration_flow"))
+        .filter(|o| !(o.time_s == 720.0 && o.variable == "aeration_flow"))
         .cloned()
         .collect();
     let f_gap = run(&gap);
     assert_eq!(get(&f_gap, "indpensim_applied_inputs_missing"), 1.0);
+    assert_eq!(get(&f_gap, "indpensim_applied_inputs_held"), 0.0);
     assert!(
         close(f_gap.cqas[0].mean, as_recorded.cqas[0].mean),
         "{f_gap:?} vs {as_recorded:?}"
@@ -650,4 +672,207 @@ fn live_members_follow_the_applied_aeration_and_a_missing_one_runs_the_plan() {
     assert!((a - b).abs() > 1e-6 * b, "{a} vs {b}");
     let p_now = |f: &biotwin::live::Forecast| get(f, "penicillin");
     assert!(p_now(&f_less).is_finite() && p_now(&as_recorded).is_finite());
+}
+
+/// A missing applied recipe input holds the last applied value (as a
+/// controller flow is held), counted; it does not send the members back to
+/// the plan. The plant applied 20 m³/h of air from 4 h (the plan: 30); the
+/// 6-h reading is lost: the forecast is the one with the reading, bit for
+/// bit, and differs from one that ran the plan's 30 m³/h for that step.
+#[test]
+fn live_a_missing_applied_input_holds_the_last_applied_value_not_the_plan() {
+    use biotwin::live::Predictor;
+    use biotwin::live::indpensim::{EnkfFile, EnkfPredictor};
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), FORECAST_MEMBERS);
+    let file = EnkfFile::read(&dir.path().join("indpensim-enkf.toml")).unwrap();
+    let run = |obs: &[biotwin::live::Observation]| {
+        let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+        for o in obs {
+            p.assimilate(o).unwrap();
+        }
+        p.forecast(0).unwrap()
+    };
+    let get = |f: &biotwin::live::Forecast, n: &str| f.state.iter().find(|s| s.0 == n).unwrap().1;
+    let with_air = |air_from_4h: f64| -> Vec<biotwin::live::Observation> {
+        observations(8.0)
+            .into_iter()
+            .map(|mut o| {
+                if o.variable == "aeration_flow" && o.time_s >= 14_400.0 {
+                    o.value_si = air_from_4h / 3600.0;
+                }
+                o
+            })
+            .collect()
+    };
+    let less_air = with_air(20.0);
+    let f_less = run(&less_air);
+    assert_eq!(get(&f_less, "indpensim_applied_inputs_held"), 0.0);
+    let dropped: Vec<_> = less_air
+        .iter()
+        .filter(|o| !(o.time_s == 21_600.0 && o.variable == "aeration_flow"))
+        .cloned()
+        .collect();
+    assert_eq!(dropped.len(), less_air.len() - 1);
+    let f_dropped = run(&dropped);
+    assert_eq!(get(&f_dropped, "indpensim_applied_inputs_held"), 1.0);
+    assert_eq!(get(&f_dropped, "indpensim_applied_inputs_missing"), 0.0);
+    assert_eq!(f_dropped.cqas, f_less.cqas);
+    // The same step with the plan's 30 m³/h (what a fall-back to the plan
+    // would run) gives another forecast: the hold is what made them equal.
+    let planned_at_6h: Vec<_> = less_air
+        .iter()
+        .cloned()
+        .map(|mut o| {
+            if o.time_s == 21_600.0 && o.variable == "aeration_flow" {
+                o.value_si = 30.0 / 3600.0;
+            }
+            o
+        })
+        .collect();
+    let f_planned = run(&planned_at_6h);
+    assert_ne!(f_planned.cqas, f_less.cqas);
+}
+
+/// A negative applied recipe input reaching the predictor is refused as a
+/// bad reading (an input error naming the variable, which the engine
+/// counts and logs), not assimilated into a filter error that would mark
+/// the batch's predictor broken: the step holds the last applied value and
+/// the forecast is the one made without that reading.
+#[test]
+fn live_a_negative_applied_input_is_a_bad_reading_not_a_broken_filter() {
+    use biotwin::live::Predictor;
+    use biotwin::live::indpensim::{EnkfFile, EnkfPredictor};
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), FORECAST_MEMBERS);
+    let file = EnkfFile::read(&dir.path().join("indpensim-enkf.toml")).unwrap();
+    let get = |f: &biotwin::live::Forecast, n: &str| f.state.iter().find(|s| s.0 == n).unwrap().1;
+    let obs = observations(8.0);
+    let is_it =
+        |o: &biotwin::live::Observation| o.time_s == 21_600.0 && o.variable == "aeration_flow";
+    let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+    let mut refused = 0;
+    for o in &obs {
+        if is_it(o) {
+            let mut bad = o.clone();
+            bad.value_si = -20.0 / 3600.0;
+            let e = p.assimilate(&bad).unwrap_err().to_string();
+            assert!(e.contains("`aeration_flow`") && e.contains(">= 0"), "{e}");
+            refused += 1;
+        } else {
+            p.assimilate(o).unwrap();
+        }
+    }
+    assert_eq!(refused, 1);
+    let f = p.forecast(0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(get(&f, "indpensim_applied_inputs_held"), 1.0);
+    let mut q = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
+    for o in obs.iter().filter(|o| !is_it(o)) {
+        q.assimilate(o).unwrap();
+    }
+    assert_eq!(f.cqas, q.forecast(0).unwrap().cqas);
+}
+
+/// The tags feeding the applied recipe inputs must have plausible ranges:
+/// from >= 0 (so the engine refuses a negative reading as `out_of_range`),
+/// and a gauge back pressure of at most 10 bar; refused when the site is
+/// read, naming the site file, line and field.
+#[test]
+fn implausible_ranges_of_applied_input_tags_are_refused_at_load() {
+    use biotwin::live::config::SiteConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let site_path = site(dir.path(), FORECAST_MEMBERS);
+    export(dir.path(), "export.csv", 1.0);
+    let good = std::fs::read_to_string(&site_path).unwrap();
+    SiteConfig::read(&site_path).unwrap_or_else(|e| panic!("{e}"));
+    let pressure = "variable = \"head_pressure_gauge\"\nunit = \"bar\"\nmin = 0.0\nmax = 10.0";
+    assert!(good.contains(pressure));
+    let line_of = |text: &str, needle: &str| {
+        let at = text.find(needle).unwrap();
+        text[..at].lines().count() + 1
+    };
+    for (bad_range, field) in [
+        ("min = -1.0\nmax = 10.0", "min"),
+        ("min = 0.0\nmax = 100.0", "max"),
+    ] {
+        let bad = good.replace(
+            pressure,
+            &format!("variable = \"head_pressure_gauge\"\nunit = \"bar\"\n{bad_range}"),
+        );
+        std::fs::write(&site_path, &bad).unwrap();
+        let e = SiteConfig::read(&site_path).unwrap_err().to_string();
+        let line = line_of(&bad, pressure.split('\n').next().unwrap())
+            + 1
+            + usize::from(field == "max")
+            + 1;
+        assert!(
+            e.contains(&format!("site.toml:{line}: tags[")) && e.contains(&format!("].{field}")),
+            "{e}"
+        );
+        assert!(e.contains("head_pressure_gauge"), "{e}");
+    }
+}
+
+/// A negative applied recipe input in a data set's historian stops
+/// `biotwin forecast` with exit 2, naming the file, line and tag; the
+/// plan-only filter (`--plan-inputs`), which does not read those tags, runs.
+#[test]
+fn forecast_cli_names_the_line_of_a_negative_applied_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = dir.path();
+    std::fs::create_dir_all(ds.join("batches")).unwrap();
+    for f in ["recipes.json", "batches.csv", "initial_conditions.csv"] {
+        std::fs::copy(root("training-data/indpensim").join(f), ds.join(f)).unwrap();
+    }
+    let bytes = biotwin_ml::data::csv_source::read_all(&root(
+        "training-data/indpensim/batches/B03_historian.csv.gz",
+    ))
+    .unwrap();
+    let mut line_no = 0;
+    let text: String = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if l.starts_with("2024-01-21T00:12") && l.contains(".SUGAR_FEED,") {
+                line_no = i + 1;
+                "2024-01-21T00:12:00Z,BR01.SUGAR_FEED,-8\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(line_no > 0);
+    {
+        use std::io::Write;
+        let f = std::fs::File::create(ds.join("batches/B03_historian.csv.gz")).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap();
+    }
+    let run = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["forecast", "--dataset"])
+            .arg(ds)
+            .args(["--batch", "B03", "--at", "1%", "--forecast-members", "2"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, log) = run(&[]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains("B03_historian.csv.gz")
+            && log.contains(&format!("line {line_no}"))
+            && log.contains("SUGAR_FEED")
+            && log.contains("-8"),
+        "{log}"
+    );
+    let (code, log) = run(&["--plan-inputs"]);
+    assert_eq!(code, Some(0), "{log}");
 }

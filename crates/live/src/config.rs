@@ -610,6 +610,22 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
         }
     }
 
+    // Each tag's range in its variable's SI unit (for predictors that
+    // check plausibility).
+    let tag_ranges: Vec<crate::indpensim::TagRange> = f
+        .tags
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let c = tags.get(&t.tag)?;
+            Some((
+                format!("tags[{i}]"),
+                t.variable.clone(),
+                c.to_si.apply(t.min),
+                c.to_si.apply(t.max),
+            ))
+        })
+        .collect();
     let mut batches = Vec::new();
     let mut batch_ids = BTreeSet::new();
     for (i, b) in f.batches.iter().enumerate() {
@@ -727,6 +743,7 @@ fn validate(src: &SourceFile, f: SiteFile) -> Result<SiteConfig, Diagnostics> {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.si_unit.clone()))
                     .collect(),
+                &tag_ranges,
                 &mut d,
             );
         }

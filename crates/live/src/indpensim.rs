@@ -39,10 +39,11 @@
 //!   counted in the forecast's state (`indpensim_missing_readings`).
 //! * The recipe inputs as applied (sugar and oil feed, aeration, back
 //!   pressure, discharge, water feed; optional site variables) are the
-//!   members' step inputs; a step without one runs the recipe plan's
-//!   set-point for it, counted in the forecast's state
-//!   (`indpensim_applied_inputs_missing`; every step counts 6 on a site
-//!   that declares none of them). A forecast runs the plan.
+//!   members' step inputs; a step without one holds its last reading, as
+//!   a controller flow is held (counted: `indpensim_applied_inputs_held`),
+//!   and runs the recipe plan's set-point only before its first reading
+//!   (counted: `indpensim_applied_inputs_missing`; every step counts 6 on
+//!   a site that declares none of them). A forecast runs the plan.
 //! * An observation for a step the filter has already passed (a late lab
 //!   result, an out-of-order reading) is used at its sample time: the
 //!   filter is re-run from t = 0 over the kept record (exact: the filter is
@@ -137,8 +138,10 @@ pub fn check_site(
     predictor_field: &str,
     file: &Path,
     variables: &BTreeMap<String, String>,
+    tag_ranges: &[TagRange],
     d: &mut Diagnostics,
 ) {
+    check_applied_ranges(src, tag_ranges, d);
     if !file.is_file() {
         d.push(src.diag(
             predictor_field,
@@ -178,6 +181,57 @@ pub fn check_site(
                     }
                 }
             },
+        }
+    }
+}
+
+/// A site tag's valid range in the SI unit of its variable, for
+/// [`check_site`]: (`tags[i]`, variable, min, max).
+pub type TagRange = (String, String, f64, f64);
+
+/// Highest plausible back pressure, Pa gauge (10 bar): a stirred
+/// fermenter's vessel is rated for a few bar gauge; IndPenSim's recipes
+/// run 0.5–2 bar.
+pub const MAX_HEAD_PRESSURE_GAUGE_PA: f64 = 1e6;
+
+/// Plausibility of the ranges of the tags that feed an applied recipe
+/// input: a range must start at >= 0 (the engine's range check then
+/// refuses a negative reading as `out_of_range` before the filter sees
+/// it); the back pressure is gauge (the model takes 1 + p bar absolute),
+/// at most [`MAX_HEAD_PRESSURE_GAUGE_PA`].
+fn check_applied_ranges(src: &SourceFile, tag_ranges: &[TagRange], d: &mut Diagnostics) {
+    for (at, variable, min_si, max_si) in tag_ranges {
+        let applied = VARIABLES
+            .iter()
+            .any(|v| v.0 == variable && matches!(v.2, Slot::Applied(_)));
+        if !applied {
+            continue;
+        }
+        let field = format!("{at}.min");
+        if !(*min_si >= 0.0) && !d.iter().any(|x| x.field == field) {
+            d.push(src.diag(
+                &field,
+                format!(
+                    "a range from >= 0 for `{variable}` (a recipe input as applied, which the \
+                     IndPenSim filter takes as a flow or a gauge back pressure, never negative)"
+                ),
+                format!("min {min_si} (in SI)"),
+            ));
+        }
+        let field = format!("{at}.max");
+        if variable == "head_pressure_gauge"
+            && !(*max_si <= MAX_HEAD_PRESSURE_GAUGE_PA)
+            && !d.iter().any(|x| x.field == field)
+        {
+            d.push(src.diag(
+                &field,
+                format!(
+                    "a plausible gauge back pressure for `head_pressure_gauge`: at most \
+                     {MAX_HEAD_PRESSURE_GAUGE_PA} Pa (10 bar gauge; the model takes 1 + p bar \
+                     absolute)"
+                ),
+                format!("max {max_si} Pa"),
+            ));
         }
     }
 }
@@ -287,7 +341,13 @@ pub struct EnkfPredictor {
     /// a step it has passed re-runs it.
     broken: Option<(f64, String)>,
     last_flows: [Option<f64>; 5],
+    /// Last applied recipe input read per input (held over a step that
+    /// lacks one, like the controller flows).
+    last_applied: [Option<f64>; N_APPLIED],
     missing: u64,
+    /// Step inputs run at the last applied value because the step lacked
+    /// its reading.
+    applied_held: u64,
     reruns: u64,
     /// Steps the filter had run when it was thrown away for a re-run (0
     /// when none is pending).
@@ -337,7 +397,9 @@ impl EnkfPredictor {
             est: None,
             broken: None,
             last_flows: [None; 5],
+            last_applied: [None; N_APPLIED],
             missing: 0,
+            applied_held: 0,
             reruns: 0,
             rerun_from: 0,
         })
@@ -401,7 +463,9 @@ impl EnkfPredictor {
             self.est = Some(est);
             self.rerun_from = 0;
             self.last_flows = [None; 5];
+            self.last_applied = [None; N_APPLIED];
             self.missing = 0;
+            self.applied_held = 0;
         }
         Ok(())
     }
@@ -416,13 +480,32 @@ impl EnkfPredictor {
         while self.steps_done() < upto {
             let k = self.steps_done() + 1;
             let s = self.online.get(k - 1).copied().unwrap_or_default();
-            // A missing applied recipe input runs the plan's set-point
-            // (counted by the filter: `indpensim_applied_inputs_missing`).
+            // A missing applied recipe input holds its last reading
+            // (counted: `indpensim_applied_inputs_held`), as the controller
+            // flows do: a historian that stores on change, or a reading
+            // dropped during a fault, must not send the members back to
+            // the plan just when the plant deviates from it. Before its
+            // first reading the plan's set-point runs (counted by the
+            // filter: `indpensim_applied_inputs_missing`).
             let mut step = OnlineStep {
                 flows: [0.0; 5],
                 values: [0.0; N_ONLINE],
-                applied: s.applied,
+                applied: [None; N_APPLIED],
             };
+            for j in 0..N_APPLIED {
+                match s.applied[j] {
+                    Some(v) => {
+                        step.applied[j] = Some(v);
+                        self.last_applied[j] = Some(v);
+                    }
+                    None => {
+                        step.applied[j] = self.last_applied[j];
+                        if self.last_applied[j].is_some() {
+                            self.applied_held += 1;
+                        }
+                    }
+                }
+            }
             let mut present = [false; N_ONLINE];
             for j in 0..5 {
                 match s.flows[j].or(self.last_flows[j]) {
@@ -501,6 +584,21 @@ impl Predictor for EnkfPredictor {
         }
         let step_s = STEP_H * 3600.0;
         let value = obs.value_si * factor;
+        // A negative recipe input as applied (a flow, a gauge back
+        // pressure) is a bad reading: refused here like any other (the
+        // engine counts it, `predictor_errors`, and logs it), so that the
+        // step holds the last applied value instead of the filter
+        // stopping on it, which would mark the batch's predictor broken
+        // and be replayed by every re-run. (A site's tag range, min >= 0,
+        // refuses it before, as `out_of_range`: `check_site`.)
+        if matches!(slot, Slot::Applied(_)) && value < 0.0 {
+            return Err(self.bad(
+                obs,
+                "value_si",
+                "a recipe input as applied >= 0 (a flow or a gauge back pressure)",
+                obs.value_si.to_string(),
+            ));
+        }
         let repeated = |old: Option<f64>| match old {
             Some(o) if o != value => Err(format!("{o} and {value} (filter units)")),
             _ => Ok(()),
@@ -630,6 +728,7 @@ impl Predictor for EnkfPredictor {
                 "indpensim_applied_inputs_missing",
                 est.plan_fallbacks() as f64,
             ),
+            ("indpensim_applied_inputs_held", self.applied_held as f64),
             ("indpensim_reruns", self.reruns as f64),
         ] {
             state.push((name.to_string(), v, 0.0));

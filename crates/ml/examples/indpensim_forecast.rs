@@ -14,19 +14,26 @@
 //! stepped with the recipe plan's set-points instead of the applied recipe
 //! inputs the historian records; `estimate::Settings::applied_inputs`).
 //!
+//! `--applied-inputs` names the default (the applied recipe inputs) explicitly.
+//! Each batch outcome of `--json` records which filter ran
+//! (`applied_inputs`).
+//!
 //! B16–B20 are the pre-registered held-out batches: they are refused
-//! unless `--held-out` is given (the one run of the protocol).
+//! unless `--held-out` is given (the one run of the protocol), and then
+//! only with `--plan-inputs` (the pre-registered filter) or
+//! `--applied-inputs` named: the default filter changed after the
+//! registration.
 
 use std::path::PathBuf;
 
 use biotwin_core::bioreactor::indpensim::Integrator;
-use biotwin_ml::indpensim_forecast::{EvalSettings, HELD_OUT, evaluate_batch, summarise};
+use biotwin_ml::indpensim_forecast::{EvalSettings, check_held_out, evaluate_batch, summarise};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
         eprintln!(
-            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--forecast-members N] [--integrator dopri5|etdrk4:N] [--plan-inputs] [--json FILE] [--held-out]"
+            "usage: indpensim_forecast DATASET B01,B02,... [--members N] [--forecast-members N] [--integrator dopri5|etdrk4:N] [--plan-inputs | --applied-inputs] [--json FILE] [--held-out]"
         );
         std::process::exit(2);
     }
@@ -35,6 +42,8 @@ fn main() {
     let mut settings = EvalSettings::default();
     let mut json: Option<PathBuf> = None;
     let mut held_out_ok = false;
+    // `--plan-inputs` or `--applied-inputs`, if given.
+    let mut inputs_flag: Option<&str> = None;
     let mut i = 2;
     while i < args.len() {
         match args[i].as_str() {
@@ -87,7 +96,15 @@ fn main() {
             "--held-out" => held_out_ok = true,
             // The plan-only filter as pre-registered (the recipe plan's
             // set-points instead of the applied recipe inputs).
-            "--plan-inputs" => settings.filter.applied_inputs = false,
+            "--plan-inputs" | "--applied-inputs" => {
+                let flag = args[i].as_str();
+                if let Some(other) = inputs_flag.filter(|o| *o != flag) {
+                    eprintln!("{other} and {flag}: choose one");
+                    std::process::exit(2);
+                }
+                inputs_flag = Some(flag);
+                settings.filter.applied_inputs = flag == "--applied-inputs";
+            }
             other => {
                 eprintln!("unknown argument `{other}`");
                 std::process::exit(2);
@@ -95,13 +112,9 @@ fn main() {
         }
         i += 1;
     }
-    if !held_out_ok {
-        if let Some(b) = batches.iter().find(|b| HELD_OUT.contains(&b.as_str())) {
-            eprintln!(
-                "{b} is a pre-registered held-out batch: pass --held-out for the protocol's one run"
-            );
-            std::process::exit(2);
-        }
+    if let Err(why) = check_held_out(&batches, held_out_ok, inputs_flag.is_some()) {
+        eprintln!("{why}");
+        std::process::exit(2);
     }
     println!("settings: {settings:?}");
     let mut outcomes = Vec::new();

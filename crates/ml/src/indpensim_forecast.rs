@@ -19,7 +19,9 @@ use biotwin_core::bioreactor::indpensim::{N_STEPS, STEP_H};
 use biotwin_core::random::{SplitMix64, mix, run_seed};
 
 use crate::data::indpensim::read_recipe;
-use crate::data::indpensim_historian::{HistorianRecord, batch_start, batch_value, read_historian};
+use crate::data::indpensim_historian::{
+    HistorianRecord, batch_start, batch_value, read_historian_with,
+};
 
 /// Everything an evaluation run is set by.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +99,10 @@ pub struct BatchOutcome {
     pub batch_id: String,
     /// The record's final penicillin concentration (`final_P_gL`), g/L.
     pub truth_final_g_per_l: f64,
+    /// Whether the filter stepped its members with the recipe inputs as
+    /// applied (`estimate::Settings::applied_inputs`; `false`: the
+    /// plan-only filter, `--plan-inputs`): which filter made the result.
+    pub applied_inputs: bool,
     /// One scored forecast per fraction, in order.
     pub points: Vec<ForecastPoint>,
 }
@@ -104,6 +110,33 @@ pub struct BatchOutcome {
 /// The pre-registered held-out batches of `docs/indpensim-forecast.md`:
 /// entry points refuse them unless asked for the protocol's one run.
 pub const HELD_OUT: [&str; 5] = ["B16", "B17", "B18", "B19", "B20"];
+
+/// Checks a run's batches against the pre-registered held-out set: a
+/// held-out batch needs `held_out` (the protocol's one run) and an
+/// explicit choice of filter (`inputs_chosen`: `--plan-inputs`, the
+/// pre-registered plan-only filter, or `--applied-inputs`), since the
+/// default filter changed after the registration. `Err`: why not.
+pub fn check_held_out(
+    batches: &[String],
+    held_out: bool,
+    inputs_chosen: bool,
+) -> Result<(), String> {
+    let Some(b) = batches.iter().find(|b| HELD_OUT.contains(&b.as_str())) else {
+        return Ok(());
+    };
+    if !held_out {
+        return Err(format!(
+            "{b} is a pre-registered held-out batch: pass --held-out for the protocol's one run"
+        ));
+    }
+    if !inputs_chosen {
+        return Err(format!(
+            "{b} is a pre-registered held-out batch: with --held-out, name the filter: \
+             --plan-inputs (the pre-registered plan-only filter) or --applied-inputs"
+        ));
+    }
+    Ok(())
+}
 
 /// A stable seed per batch id (the added noise of batch `batch_id` is
 /// seeded with `batch_seed(noise_seed, batch_id)`).
@@ -164,7 +197,7 @@ pub fn evaluate_batch(dir: &Path, batch_id: &str, s: &EvalSettings) -> Result<Ba
     let path = dir
         .join("batches")
         .join(format!("{batch_id}_historian.csv.gz"));
-    let record = read_historian(&path, &start, N_STEPS)?;
+    let record = read_historian_with(&path, &start, N_STEPS, s.filter.applied_inputs)?;
     let truth = batch_value(dir, batch_id, "final_P_gL")?;
     let noisy = add_noise(&record, &s.data_noise, batch_seed(s.noise_seed, batch_id));
     run_record(&recipe, &noisy, truth, batch_id, s)
@@ -218,6 +251,7 @@ pub fn run_record(
     Ok(BatchOutcome {
         batch_id: batch_id.to_string(),
         truth_final_g_per_l: truth,
+        applied_inputs: s.filter.applied_inputs,
         points,
     })
 }

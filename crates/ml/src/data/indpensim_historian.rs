@@ -7,10 +7,15 @@
 //! Every step must carry every measured tag and controller flow the
 //! estimator needs: a missing or repeated reading, a non-number or a
 //! non-finite value is an input error naming the file, line, tag and time.
-//! The applied recipe inputs ([`APPLIED_TAGS`]) are optional per step: a
-//! step without one leaves it `None` and the estimator runs the recipe
-//! plan's set-point for it (counted, `Estimator::plan_fallbacks`); the
-//! count of such gaps is kept in [`HistorianRecord::applied_missing`].
+//! The applied recipe inputs ([`APPLIED_TAGS`]) are read only when the
+//! filter uses them ([`read_historian_with`]); they are optional per step:
+//! a step without one leaves it `None` and the estimator runs the recipe
+//! plan's set-point for it (counted, `Estimator::plan_fallbacks`; a gap in
+//! a record is not filled from the previous step, unlike the live
+//! predictor, which holds the last applied value); the count of such gaps
+//! is kept in [`HistorianRecord::applied_missing`]. A negative or
+//! non-finite applied value is an input error naming the file, line and
+//! tag.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -82,7 +87,10 @@ enum Slot {
     Lab(usize),
 }
 
-fn slot_of(tag: &str) -> Option<Slot> {
+/// The slot of a historian tag; the applied recipe inputs only when they
+/// are read (`applied_inputs`), else they are skipped like any tag the
+/// estimator does not use.
+fn slot_of(tag: &str, applied_inputs: bool) -> Option<Slot> {
     let name = tag.rsplit_once('.').map_or(tag, |(_, n)| n);
     if let Some(i) = ONLINE_TAGS.iter().position(|t| *t == name) {
         return Some(Slot::Online(i));
@@ -91,7 +99,7 @@ fn slot_of(tag: &str) -> Option<Slot> {
         return Some(Slot::Flow(i));
     }
     if let Some(i) = APPLIED_TAGS.iter().position(|t| *t == name) {
-        return Some(Slot::Applied(i));
+        return applied_inputs.then_some(Slot::Applied(i));
     }
     LAB_TAGS.iter().position(|t| *t == name).map(Slot::Lab)
 }
@@ -99,6 +107,21 @@ fn slot_of(tag: &str) -> Option<Slot> {
 /// Reads `path` for a batch that started at `start` (RFC 3339), keeping
 /// steps 1..=`n_steps`.
 pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<HistorianRecord, Error> {
+    read_historian_with(path, start, n_steps, true)
+}
+
+/// [`read_historian`], reading the applied recipe inputs only if
+/// `applied_inputs` (the filter's `Settings::applied_inputs`): without
+/// them their tags are skipped like any tag the estimator does not use (a
+/// malformed row of one cannot stop a plan-only run) and every step's
+/// `applied` is `None` (`applied_missing` counts none: they are not
+/// wanted).
+pub fn read_historian_with(
+    path: &Path,
+    start: &str,
+    n_steps: usize,
+    applied_inputs: bool,
+) -> Result<HistorianRecord, Error> {
     let start_s = parse_rfc3339(start).map_err(|e| {
         Error::in_dataset(path, "batch start", "an RFC 3339 timestamp", e.to_string())
     })?;
@@ -136,7 +159,7 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
                 format!("`{line}`"),
             ));
         };
-        let Some(slot) = slot_of(tag.trim()) else {
+        let Some(slot) = slot_of(tag.trim(), applied_inputs) else {
             continue;
         };
         let where_ = || format!("line {line_no}, tag `{}` at {}", tag.trim(), ts.trim());
@@ -191,6 +214,17 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
                 }
                 if k < 1.0 || k > n as f64 {
                     continue;
+                }
+                // A recipe input as applied is a flow or a gauge back
+                // pressure: a negative one is refused here, with its line,
+                // rather than by the filter at its step.
+                if matches!(slot, Slot::Applied(_)) && v < 0.0 {
+                    return Err(Error::in_dataset(
+                        path,
+                        where_(),
+                        "a recipe input as applied >= 0 (a flow or a gauge back pressure)",
+                        value.trim(),
+                    ));
                 }
                 let k = k as usize;
                 let cell = match slot {
@@ -256,7 +290,11 @@ pub fn read_historian(path: &Path, start: &str, n_steps: usize) -> Result<Histor
             ));
         }
     }
-    let applied_missing = applied.iter().flatten().filter(|v| v.is_none()).count();
+    let applied_missing = if applied_inputs {
+        applied.iter().flatten().filter(|v| v.is_none()).count()
+    } else {
+        0
+    };
     Ok(HistorianRecord {
         online: steps,
         lab,

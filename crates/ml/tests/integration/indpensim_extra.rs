@@ -230,3 +230,69 @@ fn b115_with_the_applied_sugar_feed_keeps_mux_max_near_its_prior() {
     // The historian carries every applied input at every step.
     assert_eq!(p.applied_inputs_missing, 0, "{p:?}");
 }
+
+/// The filter with the applied recipe inputs follows what the plant
+/// applied, not the plan: B113's historian records an aeration of 20 m³/h
+/// at steps 100–120 (20–24 h) where its recipe plan says 43 m³/h. On the
+/// record as exported (no added noise), up to the fault the applied-inputs
+/// filter and the plan-only one are the same bit for bit; after it, the
+/// applied-inputs filter equals, bit for bit, the plan-only filter run on
+/// a plan that carries the fault (20 m³/h over 20–24 h), and differs from
+/// the plan-only filter on the recorded plan: its members were stepped with
+/// the recorded aeration during the fault window.
+#[test]
+fn b113_applied_inputs_filter_follows_the_recorded_aeration_fault() {
+    use biotwin_core::bioreactor::indpensim::recipe::Profile;
+    let dir = dataset();
+    let recipe = read_recipe(&dir.join("recipes.json"), "B113").unwrap();
+    let start = batch_start(&dir, "B113").unwrap();
+    let path = dir.join("batches/B113_historian.csv.gz");
+    let rec = read_historian(&path, &start, 125).unwrap();
+    assert_eq!(rec.applied_missing, 0);
+    // The fault is in the record (index 2: aeration), not in the plan.
+    for k in 100..=120 {
+        assert_eq!(rec.online[k - 1].applied[2], Some(20.0), "step {k}");
+        let plan = recipe.fg_m3_per_h.at((12 * k) as f64 / 60.0);
+        assert!((plan - 20.0).abs() > 10.0, "step {k}: plan {plan}");
+    }
+    // The plan with the fault written in (backward fill: the set-point at
+    // 24.1 h covers the steps ending at 20.0–24.0 h).
+    let fg = &recipe.fg_m3_per_h;
+    let mut points: Vec<(f64, f64)> = fg.points.iter().copied().filter(|p| p.0 < 19.9).collect();
+    points.push((19.9, fg.at(19.9)));
+    points.push((24.1, 20.0));
+    points.extend(fg.points.iter().copied().filter(|p| p.0 > 24.1));
+    let mut faulted = recipe.clone();
+    faulted.fg_m3_per_h = Profile::new(points, "Fg").unwrap();
+
+    let prior = Prior::default();
+    let run = |plan: &biotwin_core::bioreactor::indpensim::Recipe, applied: bool, steps: usize| {
+        let mut filter = Settings::default();
+        filter.members = 8; // cost
+        filter.applied_inputs = applied;
+        let mut est = Estimator::new(plan, &rec.lab[0], &prior, &filter).unwrap();
+        for k in 1..=steps {
+            est.advance(&rec.online[k - 1]).unwrap();
+            if k == 60 || k == 120 {
+                est.assimilate_lab(&rec.lab[k / 60]).unwrap();
+            }
+        }
+        let f = est.forecast_members(7, 4).unwrap();
+        (
+            est.penicillin_now(),
+            est.parameters(),
+            f.members_g_per_l,
+            est.plan_fallbacks(),
+        )
+    };
+    // Before the fault: the same.
+    assert_eq!(run(&recipe, true, 99), run(&recipe, false, 99));
+    // Through the fault window.
+    let applied = run(&recipe, true, 125);
+    let plan_only = run(&recipe, false, 125);
+    let fault_plan = run(&faulted, false, 125);
+    assert_eq!(applied, fault_plan);
+    assert_ne!(applied.0, plan_only.0);
+    assert_ne!(applied.1, plan_only.1);
+    assert_ne!(applied.2, plan_only.2);
+}

@@ -14,6 +14,12 @@ use biotwin_ml::data::indpensim::{read_initial_conditions, read_recipe};
 use biotwin_ml::data::indpensim_historian::read_historian;
 use biotwin_ml::indpensim_forecast::{EvalSettings, evaluate_batch};
 
+// B01 plan-only at 25 % (8 filter / 4 forecast members), computed by the
+// example at 62346a7: `--members 8 --forecast-members 4 --fractions 0.25`.
+const PIN_MEAN: f64 = 29.532660049675307;
+const PIN_P05: f64 = 26.644314005042535;
+const PIN_P95: f64 = 31.986015495094186;
+
 fn dataset() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../training-data/indpensim")
 }
@@ -212,4 +218,140 @@ fn without_added_noise_the_applied_inputs_filter_equals_the_plan_only_one_on_b03
     let plan = biotwin_ml::indpensim_forecast::run_record(&recipe, &rec, 27.0, "B03", &s)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(applied.points, plan.points);
+}
+
+/// B03's export with each line passed through `edit` (line text → new
+/// line), into `dir` as a data set of B03 alone: the shipped recipes and
+/// `batches.csv`, the edited historian.
+fn dataset_with_edited_b03(dir: &Path, edit: impl Fn(&str) -> String) {
+    std::fs::create_dir_all(dir.join("batches")).unwrap();
+    for f in ["recipes.json", "batches.csv"] {
+        std::fs::copy(dataset().join(f), dir.join(f)).unwrap();
+    }
+    let bytes =
+        biotwin_ml::data::csv_source::read_all(&dataset().join("batches/B03_historian.csv.gz"))
+            .unwrap();
+    let text: String = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| format!("{}\n", edit(l)))
+        .collect();
+    write_gz(&dir.join("batches/B03_historian.csv.gz"), &text);
+}
+
+/// Which filter made a result is part of the result: each batch outcome
+/// carries `applied_inputs` (serialised), the setting it was run with.
+#[test]
+fn a_batch_outcome_records_whether_the_applied_inputs_were_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.csv.gz");
+    write_gz(&path, &small_export());
+    let rec = read_historian(&path, "2024-01-21T00:00:00Z", 2).unwrap();
+    let recipe = read_recipe(&dataset().join("recipes.json"), "B03").unwrap();
+    let mut s = EvalSettings::default();
+    s.filter.members = 4;
+    s.fractions = vec![];
+    for applied in [true, false] {
+        s.filter.applied_inputs = applied;
+        let o = biotwin_ml::indpensim_forecast::run_record(&recipe, &rec, 27.0, "B03", &s)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = serde_json::to_value(&o).unwrap();
+        assert_eq!(v["applied_inputs"], serde_json::Value::Bool(applied), "{v}");
+    }
+}
+
+/// A malformed reading of a tag the run does not use (an applied recipe
+/// input, with the plan-only filter) does not stop the run; with the
+/// applied inputs on, the same reading is an input error naming the file,
+/// line and tag.
+#[test]
+fn a_malformed_applied_input_stops_only_a_run_that_uses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset_with_edited_b03(dir.path(), |l| {
+        if l.starts_with("2024-01-21T00:12") && l.contains(".PRESSURE,") {
+            "2024-01-21T00:12:00Z,BR01.PRESSURE,n/a".to_string()
+        } else {
+            l.to_string()
+        }
+    });
+    let mut s = EvalSettings::default();
+    s.filter.members = 4;
+    s.fractions = vec![];
+    s.filter.applied_inputs = false;
+    let o = evaluate_batch(dir.path(), "B03", &s).unwrap_or_else(|e| panic!("{e}"));
+    assert!(o.points.is_empty());
+    s.filter.applied_inputs = true;
+    let e = evaluate_batch(dir.path(), "B03", &s).unwrap_err();
+    assert!(matches!(e, Error::Dataset(_)), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("B03_historian.csv.gz") && e.contains("line") && e.contains("PRESSURE"),
+        "{e}"
+    );
+}
+
+/// A negative applied recipe input in the record is an input error when
+/// read, naming the file, line and tag (not an error of the filter
+/// later, which names only the step).
+#[test]
+fn a_negative_applied_input_is_an_input_error_naming_line_and_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = "2024-01-21T00:00:00Z";
+    let text: String = small_export()
+        .lines()
+        .map(|l| {
+            if l.starts_with("2024-01-21T00:24") && l.contains(".AERATION,") {
+                "2024-01-21T00:24:00Z,BR01.AERATION,-5\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let path = dir.path().join("h.csv.gz");
+    write_gz(&path, &text);
+    let e = read_historian(&path, start, 2).unwrap_err();
+    assert!(matches!(e, Error::Dataset(_)), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("h.csv.gz") && e.contains("line") && e.contains("AERATION") && e.contains("-5"),
+        "{e}"
+    );
+}
+
+/// Regression: B01's plan-only forecast at 25 % (8 filter members, 4
+/// forecast members, the evaluation's seeded noise) is the one computed by
+/// the example at commit 62346a7, before the applied recipe inputs were
+/// read (`--members 8 --forecast-members 4 --fractions 0.25`), bit for bit.
+#[test]
+fn b01_plan_only_forecast_is_the_one_before_the_applied_inputs() {
+    let mut s = EvalSettings::default();
+    s.filter.members = 8;
+    s.forecast_members = Some(4);
+    s.fractions = vec![0.25];
+    s.filter.applied_inputs = false;
+    let o = evaluate_batch(&dataset(), "B01", &s).unwrap_or_else(|e| panic!("{e}"));
+    let p = &o.points[0];
+    assert_eq!(p.time_h, 57.6);
+    assert_eq!(
+        (p.mean_g_per_l, p.p05_g_per_l, p.p95_g_per_l),
+        (PIN_MEAN, PIN_P05, PIN_P95)
+    );
+}
+
+/// A held-out batch runs only with --held-out and the filter named
+/// (`--plan-inputs`, as pre-registered, or `--applied-inputs`): the
+/// default filter changed after the registration.
+#[test]
+fn a_held_out_run_must_name_its_filter() {
+    use biotwin_ml::indpensim_forecast::check_held_out;
+    let ids = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+    assert!(check_held_out(&ids("B01,B03"), false, false).is_ok());
+    let e = check_held_out(&ids("B03,B17"), false, true).unwrap_err();
+    assert!(e.contains("B17") && e.contains("--held-out"), "{e}");
+    let e = check_held_out(&ids("B16,B17"), true, false).unwrap_err();
+    assert!(
+        e.contains("B16") && e.contains("--plan-inputs") && e.contains("--applied-inputs"),
+        "{e}"
+    );
+    assert!(check_held_out(&ids("B16,B17"), true, true).is_ok());
 }
