@@ -321,7 +321,13 @@ fn a_negative_applied_input_is_an_input_error_naming_line_and_tag() {
 /// Regression: B01's plan-only forecast at 25 % (8 filter members, 4
 /// forecast members, the evaluation's seeded noise) is the one computed by
 /// the example at commit 62346a7, before the applied recipe inputs were
-/// read (`--members 8 --forecast-members 4 --fractions 0.25`), bit for bit.
+/// read (`--members 8 --forecast-members 4 --fractions 0.25`), to 1e-9
+/// relative: bit for bit when the pin was taken, but the cheaper
+/// right-hand side merged beside it (same equations, other rounding; its
+/// own test compares it with the published expressions to 1e-12) moves
+/// these numbers by ~4e-12 relative. Reading the applied inputs (1 % input
+/// noise) moves the mean by 0.7 %, so the tolerance still catches the
+/// plan-only path using them (checked by running this test with them on).
 #[test]
 fn b01_plan_only_forecast_is_the_one_before_the_applied_inputs() {
     let mut s = EvalSettings::default();
@@ -332,10 +338,17 @@ fn b01_plan_only_forecast_is_the_one_before_the_applied_inputs() {
     let o = evaluate_batch(&dataset(), "B01", &s).unwrap_or_else(|e| panic!("{e}"));
     let p = &o.points[0];
     assert_eq!(p.time_h, 57.6);
-    assert_eq!(
-        (p.mean_g_per_l, p.p05_g_per_l, p.p95_g_per_l),
-        (PIN_MEAN, PIN_P05, PIN_P95)
-    );
+    for (got, pin) in [
+        (p.mean_g_per_l, PIN_MEAN),
+        (p.p05_g_per_l, PIN_P05),
+        (p.p95_g_per_l, PIN_P95),
+    ] {
+        assert!(
+            ((got - pin) / pin).abs() <= 1e-9,
+            "{got} against the pin {pin} (mean, p05, p95: {:?})",
+            (p.mean_g_per_l, p.p05_g_per_l, p.p95_g_per_l)
+        );
+    }
 }
 
 /// A held-out batch runs only with --held-out and the filter named
