@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use biotwin_ml::data::indpensim::read_recipe;
 use biotwin_ml::data::indpensim_historian::{batch_start, batch_value, read_historian_with};
 use biotwin_ml::indpensim_forecast::{
-    EvalSettings, HELD_OUT, add_noise, batch_seed, run_record, step_of,
+    EvalSettings, HeldOutRefusal, add_noise, batch_seed, check_held_out, run_record, step_of,
 };
 
 use crate::bioreactor::indpensim::{N_STEPS, STEP_H};
@@ -83,21 +83,28 @@ fn fraction(text: &str) -> Result<f64, Error> {
 }
 
 pub fn run(a: Args) -> Result<(), Error> {
-    if !a.held_out && HELD_OUT.contains(&a.batch.as_str()) {
-        return Err(Error::input(
-            "<command line>",
-            "--batch",
-            "a batch outside the pre-registered held-out set B16-B20 of docs/indpensim-forecast.md (or --held-out for the protocol's run)",
-            format!("`{}`", a.batch),
-        ));
-    }
-    if HELD_OUT.contains(&a.batch.as_str()) && !(a.plan_inputs || a.applied_inputs) {
-        return Err(Error::input(
-            "<command line>",
-            "--held-out",
-            "with a held-out batch, the filter named: --plan-inputs (the pre-registered plan-only filter) or --applied-inputs (the default since the registration)",
-            "neither",
-        ));
+    match check_held_out(
+        std::slice::from_ref(&a.batch),
+        a.held_out,
+        a.plan_inputs || a.applied_inputs,
+    ) {
+        Ok(()) => {}
+        Err(HeldOutRefusal::NotAskedFor { batch }) => {
+            return Err(Error::input(
+                "<command line>",
+                "--batch",
+                "a batch outside the pre-registered held-out set B16-B20 of docs/indpensim-forecast.md (or --held-out for the protocol's run)",
+                format!("`{batch}`"),
+            ));
+        }
+        Err(HeldOutRefusal::FilterUnnamed { .. }) => {
+            return Err(Error::input(
+                "<command line>",
+                "--held-out",
+                "with a held-out batch, the filter named: --plan-inputs (the pre-registered plan-only filter) or --applied-inputs (the default since the registration)",
+                "neither",
+            ));
+        }
     }
     let fractions =
         a.at.iter()

@@ -82,6 +82,14 @@ pub const PREDICTOR_PREFIX: &str = "indpensim-enkf:";
 /// Name of the forecast CQA (with its unit, as the surrogate names it).
 pub const CQA: &str = "final_penicillin_kg_per_m3";
 
+/// Revision of how the live filter turns readings into member inputs,
+/// hashed into the model id: a change of that handling (which inputs are
+/// read, what a missing or refused reading does) is a different model in
+/// the record even when the filter file, recipe and settings are the same.
+/// Revision 2: applied recipe inputs read (issue 15), a missing one holds
+/// the last applied value, a negative one is refused as a bad reading.
+pub const INPUT_HANDLING_REVISION: u32 = 2;
+
 /// Where a variable goes in the filter's record.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Slot {
@@ -371,6 +379,7 @@ impl EnkfPredictor {
         h.update(file.sha256.as_bytes());
         h.update(serde_json::to_vec(&recipe).unwrap_or_default());
         h.update(format!("{settings:?}{prior:?}{forecast_seed}").as_bytes());
+        h.update(format!("input-handling:{INPUT_HANDLING_REVISION}").as_bytes());
         let sha = hex::encode(h.finalize());
         let name = file
             .path

@@ -111,29 +111,48 @@ pub struct BatchOutcome {
 /// entry points refuse them unless asked for the protocol's one run.
 pub const HELD_OUT: [&str; 5] = ["B16", "B17", "B18", "B19", "B20"];
 
+/// Why a run may not score a pre-registered held-out batch
+/// ([`check_held_out`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeldOutRefusal {
+    /// A held-out batch was asked for without `--held-out`.
+    #[error(
+        "{batch} is a pre-registered held-out batch: pass --held-out for the protocol's one run"
+    )]
+    NotAskedFor {
+        /// The first held-out batch of the run.
+        batch: String,
+    },
+    /// `--held-out` without naming the filter.
+    #[error(
+        "{batch} is a pre-registered held-out batch: with --held-out, name the filter: \
+         --plan-inputs (the pre-registered plan-only filter) or --applied-inputs"
+    )]
+    FilterUnnamed {
+        /// The first held-out batch of the run.
+        batch: String,
+    },
+}
+
 /// Checks a run's batches against the pre-registered held-out set: a
 /// held-out batch needs `held_out` (the protocol's one run) and an
 /// explicit choice of filter (`inputs_chosen`: `--plan-inputs`, the
 /// pre-registered plan-only filter, or `--applied-inputs`), since the
-/// default filter changed after the registration. `Err`: why not.
+/// default filter changed after the registration. The one check of the
+/// example and of `biotwin forecast`.
 pub fn check_held_out(
     batches: &[String],
     held_out: bool,
     inputs_chosen: bool,
-) -> Result<(), String> {
+) -> Result<(), HeldOutRefusal> {
     let Some(b) = batches.iter().find(|b| HELD_OUT.contains(&b.as_str())) else {
         return Ok(());
     };
     if !held_out {
-        return Err(format!(
-            "{b} is a pre-registered held-out batch: pass --held-out for the protocol's one run"
-        ));
+        return Err(HeldOutRefusal::NotAskedFor { batch: b.clone() });
     }
     if !inputs_chosen {
-        return Err(format!(
-            "{b} is a pre-registered held-out batch: with --held-out, name the filter: \
-             --plan-inputs (the pre-registered plan-only filter) or --applied-inputs"
-        ));
+        return Err(HeldOutRefusal::FilterUnnamed { batch: b.clone() });
     }
     Ok(())
 }

@@ -359,9 +359,13 @@ fn a_held_out_run_must_name_its_filter() {
     use biotwin_ml::indpensim_forecast::check_held_out;
     let ids = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
     assert!(check_held_out(&ids("B01,B03"), false, false).is_ok());
-    let e = check_held_out(&ids("B03,B17"), false, true).unwrap_err();
+    let e = check_held_out(&ids("B03,B17"), false, true)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("B17") && e.contains("--held-out"), "{e}");
-    let e = check_held_out(&ids("B16,B17"), true, false).unwrap_err();
+    let e = check_held_out(&ids("B16,B17"), true, false)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("B16") && e.contains("--plan-inputs") && e.contains("--applied-inputs"),
         "{e}"
