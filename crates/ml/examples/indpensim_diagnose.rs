@@ -34,7 +34,7 @@ use biotwin_core::bioreactor::indpensim::{Accuracy, N_STEPS, STEP_H};
 use biotwin_core::random::run_seed;
 use biotwin_ml::data::indpensim::load_batch;
 use biotwin_ml::data::indpensim_historian::{batch_start, batch_value, read_historian};
-use biotwin_ml::indpensim_forecast::{EvalSettings, add_noise, batch_seed, step_of};
+use biotwin_ml::indpensim_forecast::{EvalSettings, add_noise, batch_seed, replay, step_of};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -273,21 +273,7 @@ fn diagnose(
         return Ok(());
     }
     let mut est = Estimator::new(&recipe, &noisy.lab[0], &s.prior, &s.filter)?;
-    let mut lab_iter = noisy.lab.iter().skip(1).peekable();
-    for k in 1..=k0 {
-        est.advance(&noisy.online[k - 1])?;
-        let t = k as f64 * STEP_H;
-        while let Some(sample) = lab_iter.peek() {
-            if sample.time_h <= t + 0.5 * STEP_H {
-                if sample.time_h > t - 0.5 * STEP_H {
-                    est.assimilate_lab(sample)?;
-                }
-                lab_iter.next();
-            } else {
-                break;
-            }
-        }
-    }
+    replay(&mut est, &noisy, k0, |_, _| Ok(()))?;
     let seed = run_seed(s.forecast_seed, est.step() as u64);
     let n = s.forecast_members.unwrap_or(est.members());
     let fc = |e: &Estimator| e.forecast_members(seed, n);

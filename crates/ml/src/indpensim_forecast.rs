@@ -238,7 +238,6 @@ pub fn run_record(
 ) -> Result<BatchOutcome, Error> {
     let lab0: &LabSample = &record.lab[0];
     let mut est = Estimator::new(recipe, lab0, &s.prior, &s.filter)?;
-    let mut lab_iter = record.lab.iter().skip(1).peekable();
     let mut targets: Vec<(f64, usize)> = s.fractions.iter().map(|&f| (f, step_of(f))).collect();
     targets.sort_by_key(|t| t.1);
     let mut points = Vec::new();
@@ -249,7 +248,35 @@ pub fn run_record(
         points.push(score(&est, targets[next_target].0, truth, s)?);
         next_target += 1;
     }
-    for k in 1..=last {
+    replay(&mut est, record, last, |est, k| {
+        while next_target < targets.len() && targets[next_target].1 == k {
+            points.push(score(est, targets[next_target].0, truth, s)?);
+            next_target += 1;
+        }
+        Ok(())
+    })?;
+    Ok(BatchOutcome {
+        batch_id: batch_id.to_string(),
+        truth_final_g_per_l: truth,
+        applied_inputs: s.filter.applied_inputs,
+        points,
+    })
+}
+
+/// Runs the filter through a record's steps 1..=`last` as the evaluation
+/// does: each step's online readings, then every lab sample taken within
+/// half a step of the step's end (at its sample time; samples between two
+/// steps' windows are skipped, as the live engine does), then `after_step`
+/// with the estimator and the step number. The one replay of a record
+/// (the evaluation, `biotwin forecast`, the diagnosis example).
+pub fn replay(
+    est: &mut Estimator,
+    record: &HistorianRecord,
+    last: usize,
+    mut after_step: impl FnMut(&Estimator, usize) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut lab_iter = record.lab.iter().skip(1).peekable();
+    for k in 1..=last.min(record.online.len()) {
         est.advance(&record.online[k - 1])?;
         let t = k as f64 * STEP_H;
         while let Some(sample) = lab_iter.peek() {
@@ -262,17 +289,9 @@ pub fn run_record(
                 break;
             }
         }
-        while next_target < targets.len() && targets[next_target].1 == k {
-            points.push(score(&est, targets[next_target].0, truth, s)?);
-            next_target += 1;
-        }
+        after_step(est, k)?;
     }
-    Ok(BatchOutcome {
-        batch_id: batch_id.to_string(),
-        truth_final_g_per_l: truth,
-        applied_inputs: s.filter.applied_inputs,
-        points,
-    })
+    Ok(())
 }
 
 fn score(
