@@ -529,19 +529,30 @@ fn observations(hours: f64) -> Vec<biotwin::live::Observation> {
     out
 }
 
+/// A B01 predictor (final penicillin ≥ 20 g/L) fed `obs` in order.
+fn fed<'a>(
+    file: &biotwin::live::indpensim::EnkfFile,
+    obs: impl IntoIterator<Item = &'a biotwin::live::Observation>,
+) -> biotwin::live::indpensim::EnkfPredictor {
+    use biotwin::live::Predictor;
+    let mut p =
+        biotwin::live::indpensim::EnkfPredictor::new(file, "B01", (Some(20.0), None)).unwrap();
+    for o in obs {
+        p.assimilate(o).unwrap();
+    }
+    p
+}
+
 #[test]
 fn late_lab_result_reruns_the_filter_exactly_and_missing_readings_are_counted() {
     use biotwin::live::Predictor;
-    use biotwin::live::indpensim::{EnkfFile, EnkfPredictor};
+    use biotwin::live::indpensim::EnkfFile;
     let dir = tempfile::tempdir().unwrap();
     site(dir.path(), FORECAST_MEMBERS);
     let file = EnkfFile::read(&dir.path().join("indpensim-enkf.toml")).unwrap();
     let obs = observations(12.6);
     let forecast_at_12h = |obs: &[biotwin::live::Observation]| {
-        let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
-        for o in obs.iter().filter(|o| o.time_s <= 43_200.0) {
-            p.assimilate(o).unwrap();
-        }
+        let mut p = fed(&file, obs.iter().filter(|o| o.time_s <= 43_200.0));
         let before = p.forecast(0).unwrap();
         for o in obs.iter().filter(|o| o.time_s > 43_200.0) {
             p.assimilate(o).unwrap();
@@ -568,10 +579,7 @@ fn late_lab_result_reruns_the_filter_exactly_and_missing_readings_are_counted() 
     assert_eq!(obs.iter().filter(|o| lab(o)).count(), 6);
     let mut late: Vec<_> = obs.iter().filter(|o| !lab(o)).cloned().collect();
     late.extend(obs.iter().filter(|o| lab(o)).cloned());
-    let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
-    for o in &late {
-        p.assimilate(o).unwrap();
-    }
+    let mut p = fed(&file, &late);
     assert_eq!(p.steps_done(), 0, "the re-run waits for the next use");
     let f_late = p.forecast(0).unwrap();
     let get = |f: &biotwin::live::Forecast, n: &str| f.state.iter().find(|s| s.0 == n).unwrap().1;
@@ -593,10 +601,7 @@ fn late_lab_result_reruns_the_filter_exactly_and_missing_readings_are_counted() 
         .cloned()
         .collect();
     assert_eq!(gap.len(), obs.len() - 2);
-    let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
-    for o in &gap {
-        p.assimilate(o).unwrap();
-    }
+    let mut p = fed(&file, &gap);
     let f = p.forecast(0).unwrap();
     assert_eq!(get(&f, "indpensim_missing_readings"), 2.0);
     assert!(f.cqas[0].mean.is_finite() && f.cqas[0].p05 < f.cqas[0].p95);
@@ -616,18 +621,12 @@ fn late_lab_result_reruns_the_filter_exactly_and_missing_readings_are_counted() 
 #[test]
 fn live_members_follow_the_applied_aeration_and_a_missing_one_runs_the_plan() {
     use biotwin::live::Predictor;
-    use biotwin::live::indpensim::{EnkfFile, EnkfPredictor};
+    use biotwin::live::indpensim::EnkfFile;
     let dir = tempfile::tempdir().unwrap();
     site(dir.path(), FORECAST_MEMBERS);
     let file = EnkfFile::read(&dir.path().join("indpensim-enkf.toml")).unwrap();
     let obs = observations(8.0);
-    let run = |obs: &[biotwin::live::Observation]| {
-        let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
-        for o in obs {
-            p.assimilate(o).unwrap();
-        }
-        p.forecast(0).unwrap()
-    };
+    let run = |obs: &[biotwin::live::Observation]| fed(&file, obs).forecast(0).unwrap();
     let get = |f: &biotwin::live::Forecast, n: &str| f.state.iter().find(|s| s.0 == n).unwrap().1;
     let as_recorded = run(&obs);
     assert_eq!(get(&as_recorded, "indpensim_applied_inputs_missing"), 0.0);
@@ -682,17 +681,11 @@ fn live_members_follow_the_applied_aeration_and_a_missing_one_runs_the_plan() {
 #[test]
 fn live_a_missing_applied_input_holds_the_last_applied_value_not_the_plan() {
     use biotwin::live::Predictor;
-    use biotwin::live::indpensim::{EnkfFile, EnkfPredictor};
+    use biotwin::live::indpensim::EnkfFile;
     let dir = tempfile::tempdir().unwrap();
     site(dir.path(), FORECAST_MEMBERS);
     let file = EnkfFile::read(&dir.path().join("indpensim-enkf.toml")).unwrap();
-    let run = |obs: &[biotwin::live::Observation]| {
-        let mut p = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
-        for o in obs {
-            p.assimilate(o).unwrap();
-        }
-        p.forecast(0).unwrap()
-    };
+    let run = |obs: &[biotwin::live::Observation]| fed(&file, obs).forecast(0).unwrap();
     let get = |f: &biotwin::live::Forecast, n: &str| f.state.iter().find(|s| s.0 == n).unwrap().1;
     let with_air = |air_from_4h: f64| -> Vec<biotwin::live::Observation> {
         observations(8.0)
@@ -766,10 +759,7 @@ fn live_a_negative_applied_input_is_a_bad_reading_not_a_broken_filter() {
     assert_eq!(refused, 1);
     let f = p.forecast(0).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(get(&f, "indpensim_applied_inputs_held"), 1.0);
-    let mut q = EnkfPredictor::new(&file, "B01", (Some(20.0), None)).unwrap();
-    for o in obs.iter().filter(|o| !is_it(o)) {
-        q.assimilate(o).unwrap();
-    }
+    let mut q = fed(&file, obs.iter().filter(|o| !is_it(o)));
     assert_eq!(f.cqas, q.forecast(0).unwrap().cqas);
 }
 
