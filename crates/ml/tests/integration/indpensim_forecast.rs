@@ -24,6 +24,22 @@ fn dataset() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../training-data/indpensim")
 }
 
+/// An export (long CSV text) with reading `tag` of BR01 at `timestamp`
+/// replaced by `value`.
+fn with_reading(export: &str, timestamp: &str, tag: &str, value: &str) -> String {
+    let key = format!("{timestamp},BR01.{tag},");
+    export
+        .lines()
+        .map(|l| {
+            if l.starts_with(&key) {
+                format!("{key}{value}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn b03_parameters_move_toward_the_truth_and_the_half_time_interval_covers() {
     let dir = dataset();
@@ -108,16 +124,7 @@ fn a_missing_tag_or_a_non_finite_reading_is_an_input_error() {
     assert!(e.contains("PH") && e.contains("step 2"), "{e}");
 
     // A non-finite temperature.
-    let nan: String = full
-        .lines()
-        .map(|l| {
-            if l.starts_with("2024-01-21T00:12") && l.contains(".TEMP,") {
-                "2024-01-21T00:12:00Z,BR01.TEMP,NaN\n".to_string()
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    let nan = with_reading(&full, "2024-01-21T00:12:00Z", "TEMP", "NaN");
     write_gz(&path, &nan);
     let e = read_historian(&path, start, 2).unwrap_err();
     assert!(matches!(e, Error::Dataset(_)), "{e}");
@@ -297,16 +304,7 @@ fn a_malformed_applied_input_stops_only_a_run_that_uses_it() {
 fn a_negative_applied_input_is_an_input_error_naming_line_and_tag() {
     let dir = tempfile::tempdir().unwrap();
     let start = "2024-01-21T00:00:00Z";
-    let text: String = small_export()
-        .lines()
-        .map(|l| {
-            if l.starts_with("2024-01-21T00:24") && l.contains(".AERATION,") {
-                "2024-01-21T00:24:00Z,BR01.AERATION,-5\n".to_string()
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    let text = with_reading(&small_export(), "2024-01-21T00:24:00Z", "AERATION", "-5");
     let path = dir.path().join("h.csv.gz");
     write_gz(&path, &text);
     let e = read_historian(&path, start, 2).unwrap_err();
