@@ -117,7 +117,9 @@ fn fmt_fc(f: &Forecast, truth: f64, base_err: Option<f64>) -> String {
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {
-        eprintln!("usage: indpensim_diagnose DATASET TRUTH_DIR B121,B129,... [--fraction 0.5]");
+        eprintln!(
+            "usage: indpensim_diagnose DATASET TRUTH_DIR B121,B129,... [--fraction 0.5] [--q1-only N]"
+        );
         std::process::exit(2);
     }
     let dir = PathBuf::from(&args[0]);
@@ -127,10 +129,14 @@ fn main() -> Res<()> {
     let mut q1_members: Option<usize> = None;
     let mut i = 3;
     while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            eprintln!("`{}` needs a value", args[i]);
+            std::process::exit(2);
+        };
         match args[i].as_str() {
-            "--fraction" => fraction = args[i + 1].parse()?,
+            "--fraction" => fraction = value.parse()?,
             // Q1 only, (b) with N sampled futures (no filter run).
-            "--q1-only" => q1_members = Some(args[i + 1].parse()?),
+            "--q1-only" => q1_members = Some(value.parse()?),
             other => {
                 eprintln!("unknown argument `{other}`");
                 std::process::exit(2);
